@@ -1,0 +1,55 @@
+/*
+ * api.h — the API layer: one file per surface turns HTTP requests into domain calls and
+ * domain results into the wire formats of CONTRACT.md. This header gives the route table and
+ * the helpers every surface shares (JSON bodies, REST API key authentication, errors).
+ */
+#ifndef COHORTD_API_API_H
+#define COHORTD_API_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/workspace.h"
+#include "http/http.h"
+
+struct api_config {
+    size_t max_body;
+};
+
+struct api_ctx {
+    struct app *app;
+    struct api_config cfg;
+};
+
+/* Every route cohortd serves. */
+extern const struct http_route api_routes[];
+extern const size_t api_n_routes;
+
+/*
+ * Parses the body as a JSON object. On failure replies 400 {"message": "Bad Request",
+ * "errors": [<reason>]} and returns NULL. The result is owned by the caller.
+ */
+json_t *api_json_body(const struct http_request *req, struct http_response *res);
+
+/*
+ * Authenticates a REST API key (Authorization: Bearer KEY, else an `api_key` query argument
+ * or body key) and returns its workspace; replies 401 and returns NULL otherwise.
+ * `body` may be NULL.
+ */
+struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *req,
+                                const json_t *body, struct http_response *res);
+
+/* Replies for a domain error: status from the error code, message `text` when given. */
+void api_reply_err(struct http_response *res, enum cd_err err, const char *text);
+
+/* Route handlers, one group per surface file. */
+void api_healthz(void *ctx, const struct http_request *req, struct http_response *res);
+void api_users_track(void *ctx, const struct http_request *req, struct http_response *res);
+void api_users_alias_new(void *ctx, const struct http_request *req, struct http_response *res);
+void api_users_identify(void *ctx, const struct http_request *req, struct http_response *res);
+void api_users_delete(void *ctx, const struct http_request *req, struct http_response *res);
+void api_users_export_ids(void *ctx, const struct http_request *req, struct http_response *res);
+void api_devices_track(void *ctx, const struct http_request *req, struct http_response *res);
+
+#endif

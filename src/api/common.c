@@ -1,0 +1,89 @@
+/* common.c — JSON bodies, REST API key authentication and error replies (see api.h). */
+#include "api/api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util/crypto.h"
+#include "util/log.h"
+
+json_t *api_json_body(const struct http_request *req, struct http_response *res) {
+    size_t len;
+    const char *body = http_body(req, &len);
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "invalid JSON at line %d column %d: %s", jerr.line,
+                 jerr.column, jerr.text);
+        http_reply_error(res, 400, "Bad Request", detail);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        http_reply_error(res, 400, "Bad Request", "the request body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *req,
+                                const json_t *body, struct http_response *res) {
+    const char *auth = http_header(req, "Authorization");
+    const char *key = NULL;
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+        key = auth + 7;
+    else if (!auth)
+        key = http_query(req, "api_key");
+    if (!key && !auth)
+        key = json_string_value(json_object_get(body, "api_key"));
+    while (key && *key == ' ')
+        key++;
+    if (!key || !*key) {
+        http_reply_error(res, 401, "Unauthorized",
+                         "send the REST API key as 'Authorization: Bearer <key>'");
+        return NULL;
+    }
+    char hash[65];
+    crypto_sha256_hex(key, strlen(key), hash);
+    struct store *st = ctx->app->store;
+    int64_t ws_id;
+    enum cd_err err = STORE_OPS(st)->admin->api_key_lookup(st, hash, &ws_id);
+    struct workspace *ws = NULL;
+    if (err == CD_OK)
+        err = app_workspace(ctx->app, ws_id, &ws);
+    if (err == CD_E_NOT_FOUND) {
+        log_info("auth", "req=%lu result=invalid_rest_key", http_request_id(req));
+        http_reply_error(res, 401, "Unauthorized", "invalid or revoked REST API key");
+        return NULL;
+    }
+    if (err != CD_OK) {
+        api_reply_err(res, err, NULL);
+        return NULL;
+    }
+    return ws;
+}
+
+void api_reply_err(struct http_response *res, enum cd_err err, const char *text) {
+    int status = cd_err_status(err);
+    if (text && *text) {
+        http_reply_message(res, status, text);
+        return;
+    }
+    switch (status) {
+    case 400:
+        http_reply_message(res, status, "Bad Request");
+        break;
+    case 404:
+        http_reply_message(res, status, "Not Found");
+        break;
+    case 429:
+        http_reply_message(res, status, "Rate Limited");
+        break;
+    case 503:
+        http_reply_error(res, status, "Service Unavailable", "the store is not available");
+        break;
+    default:
+        http_reply_message(res, status, "Internal Server Error");
+    }
+}

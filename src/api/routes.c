@@ -1,0 +1,14 @@
+/* routes.c — the table of every route cohortd serves. */
+#include "api/api.h"
+
+const struct http_route api_routes[] = {
+    {"GET", "/healthz", api_healthz},
+    {"POST", "/users/track", api_users_track},
+    {"POST", "/users/alias/new", api_users_alias_new},
+    {"POST", "/users/identify", api_users_identify},
+    {"POST", "/users/delete", api_users_delete},
+    {"POST", "/users/export/ids", api_users_export_ids},
+    {"POST", "/devices/track", api_devices_track},
+};
+
+const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];

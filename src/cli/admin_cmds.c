@@ -1,0 +1,245 @@
+/*
+ * admin_cmds.c — the operator subcommands over a data directory's store: `workspace`,
+ * `api-key`, `partner` and `import-key`. They work whether or not a server runs on the
+ * directory; a running server reads keys from the store on each request and sees changes at
+ * once.
+ */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/admin.h"
+
+#define ADMIN_OPTS                                                                                 \
+    CLI_OPT_DATA, CLI_OPT_STORE,                                                                   \
+        {"workspace", "ID", "COHORTD_WORKSPACE", NULL,                                             \
+         "workspace id or name (default: the first workspace)"},                                   \
+        CLI_OPT_JSON, CLI_OPT_HELP
+
+static struct store *open_store(const struct cli_command *cmd, const char *const *values) {
+    return cli_open_store(cli_value(cmd, values, "data"), cli_value(cmd, values, "store"));
+}
+
+static int find_ws(const struct cli_command *cmd, struct store *s, const char *const *values,
+                   struct admin_workspace *ws) {
+    const char *ref = cli_value(cmd, values, "workspace");
+    enum cd_err err = admin_workspace_find(s, ref, ws);
+    if (err == CD_E_NOT_FOUND)
+        return cli_fail(cmd, ref ? "no workspace '%s'" : "no workspace yet%s; run cohortd init",
+                        ref ? ref : "");
+    if (err != CD_OK)
+        return cli_fail(cmd, "cannot read workspaces: %s", cd_err_name(err));
+    return 0;
+}
+
+/* Prints {"key": value} as JSON or "label: value" as text. */
+static void print_one(const char *const *values, const struct cli_command *cmd, const char *key,
+                      const char *value) {
+    if (cli_value(cmd, values, "json"))
+        cli_print_json(json_pack("{s:s}", key, value));
+    else
+        printf("%s: %s\n", key, value);
+}
+
+/* ---- workspace create NAME ---- */
+
+static const struct cli_opt ws_opts[] = {
+    CLI_OPT_DATA, CLI_OPT_STORE, CLI_OPT_JSON, CLI_OPT_HELP, {0}};
+
+static int run_workspace(const struct cli_command *cmd, const char *const *values,
+                         const char *const *pos, int n_pos) {
+    if (strcmp(pos[0], "create") != 0 || n_pos != 2)
+        return cli_fail(cmd, "usage: cohortd workspace create NAME") + 1;
+    struct store *s = open_store(cmd, values);
+    if (!s)
+        return 1;
+    struct admin_workspace ws;
+    char key[ADMIN_KEY_LEN];
+    enum cd_err err = admin_workspace_create(s, pos[1], &ws, key);
+    store_close(s);
+    if (err == CD_E_EXISTS)
+        return cli_fail(cmd, "a workspace named '%s' exists already", pos[1]);
+    if (err != CD_OK)
+        return cli_fail(cmd, "cannot create workspace '%s': %s", pos[1], cd_err_name(err));
+    if (cli_value(cmd, values, "json"))
+        cli_print_json(json_pack("{s:s, s:s}", "workspace_id", ws.public_id, "rest_api_key", key));
+    else
+        printf("workspace_id: %s\nrest_api_key: %s\n", ws.public_id, key);
+    return 0;
+}
+
+const struct cli_command cli_workspace_cmd = {
+    .name = "workspace",
+    .synopsis = "create NAME [--data DIR] [--json]",
+    .summary = "create a workspace and its first REST API key",
+    .opts = ws_opts,
+    .min_pos = 2,
+    .max_pos = 2,
+    .run = run_workspace,
+};
+
+/* ---- api-key create | revoke KEY ---- */
+
+static const struct cli_opt key_opts[] = {ADMIN_OPTS, {0}};
+
+static int run_api_key(const struct cli_command *cmd, const char *const *values,
+                       const char *const *pos, int n_pos) {
+    bool create = strcmp(pos[0], "create") == 0 && n_pos == 1;
+    bool revoke = strcmp(pos[0], "revoke") == 0 && n_pos == 2;
+    if (!create && !revoke)
+        return cli_fail(cmd, "usage: cohortd api-key create | revoke KEY") + 1;
+    struct store *s = open_store(cmd, values);
+    if (!s)
+        return 1;
+    int rc = 0;
+    if (create) {
+        struct admin_workspace ws;
+        char key[ADMIN_KEY_LEN];
+        rc = find_ws(cmd, s, values, &ws);
+        enum cd_err err = rc ? CD_OK : admin_api_key_create(s, ws.id, key);
+        if (!rc && err != CD_OK)
+            rc = cli_fail(cmd, "cannot create a key: %s", cd_err_name(err));
+        else if (!rc)
+            print_one(values, cmd, "rest_api_key", key);
+    } else {
+        enum cd_err err = admin_api_key_revoke(s, pos[1]);
+        if (err == CD_E_NOT_FOUND)
+            rc = cli_fail(cmd, "no active REST API key matches");
+        else if (err != CD_OK)
+            rc = cli_fail(cmd, "cannot revoke: %s", cd_err_name(err));
+        else if (cli_value(cmd, values, "json"))
+            cli_print_json(json_pack("{s:b}", "revoked", 1));
+        else
+            printf("revoked\n");
+    }
+    store_close(s);
+    return rc;
+}
+
+const struct cli_command cli_api_key_cmd = {
+    .name = "api-key",
+    .synopsis = "create | revoke KEY [--workspace ID] [--data DIR] [--json]",
+    .summary = "create or revoke a REST API key of a workspace",
+    .opts = key_opts,
+    .min_pos = 1,
+    .max_pos = 2,
+    .run = run_api_key,
+};
+
+/* ---- partner add NAME [--key-check required|off] ---- */
+
+static const struct cli_opt partner_opts[] = {
+    CLI_OPT_DATA,
+    CLI_OPT_STORE,
+    {"key-check", "MODE", NULL, "required",
+     "how partner_api_key is checked: required (must match) or off (hosted partners)"},
+    CLI_OPT_JSON,
+    CLI_OPT_HELP,
+    {0},
+};
+
+static int run_partner(const struct cli_command *cmd, const char *const *values,
+                       const char *const *pos, int n_pos) {
+    if (strcmp(pos[0], "add") != 0 || n_pos != 2)
+        return cli_fail(cmd, "usage: cohortd partner add NAME [--key-check required|off]") + 1;
+    const char *check_text = cli_value(cmd, values, "key-check");
+    enum key_check check;
+    if (strcmp(check_text, "required") == 0)
+        check = KEY_CHECK_REQUIRED;
+    else if (strcmp(check_text, "off") == 0)
+        check = KEY_CHECK_OFF;
+    else
+        return cli_fail(cmd, "--key-check must be 'required' or 'off', not '%s'", check_text) + 1;
+    if (!admin_partner_name_valid(pos[1]))
+        return cli_fail(cmd, "partner names are 1 to 32 of a-z, 0-9, '_' and '-'") + 1;
+    struct store *s = open_store(cmd, values);
+    if (!s)
+        return 1;
+    char key[ADMIN_KEY_LEN];
+    enum cd_err err = admin_partner_add(s, pos[1], check, key);
+    store_close(s);
+    if (err == CD_E_EXISTS)
+        return cli_fail(cmd, "partner '%s' exists already", pos[1]);
+    if (err != CD_OK)
+        return cli_fail(cmd, "cannot add partner '%s': %s", pos[1], cd_err_name(err));
+    if (cli_value(cmd, values, "json"))
+        cli_print_json(json_pack("{s:s, s:s}", "partner", pos[1], "partner_api_key", key));
+    else
+        printf("partner: %s\npartner_api_key: %s\n", pos[1], key);
+    return 0;
+}
+
+const struct cli_command cli_partner_cmd = {
+    .name = "partner",
+    .synopsis = "add NAME [--key-check required|off] [--data DIR] [--json]",
+    .summary = "add an integration partner with a partner API key",
+    .opts = partner_opts,
+    .min_pos = 2,
+    .max_pos = 2,
+    .run = run_partner,
+};
+
+/* ---- import-key show | rotate | invalidate --partner NAME ---- */
+
+static const struct cli_opt import_opts[] = {
+    ADMIN_OPTS,
+    {"partner", "NAME", NULL, NULL, "the partner (required)"},
+    {0},
+};
+
+static int run_import_key(const struct cli_command *cmd, const char *const *values,
+                          const char *const *pos, int n_pos) {
+    (void)n_pos;
+    const char *verb = pos[0];
+    const char *partner = cli_value(cmd, values, "partner");
+    bool show = strcmp(verb, "show") == 0, rotate = strcmp(verb, "rotate") == 0,
+         invalidate = strcmp(verb, "invalidate") == 0;
+    if (!show && !rotate && !invalidate)
+        return cli_fail(cmd, "usage: cohortd import-key show|rotate|invalidate --partner NAME") + 1;
+    if (!partner)
+        return cli_fail(cmd, "--partner NAME is required") + 1;
+    struct store *s = open_store(cmd, values);
+    if (!s)
+        return 1;
+    struct admin_workspace ws;
+    char key[ADMIN_KEY_LEN];
+    int rc = find_ws(cmd, s, values, &ws);
+    enum cd_err err = CD_OK;
+    if (!rc && show)
+        err = admin_import_key_show(s, ws.id, partner, key);
+    else if (!rc && rotate)
+        err = admin_import_key_rotate(s, ws.id, partner, key);
+    else if (!rc)
+        err = admin_import_key_invalidate(s, ws.id, partner);
+    store_close(s);
+    if (rc)
+        return rc;
+    if (err == CD_E_NOT_FOUND && invalidate)
+        return cli_fail(cmd, "workspace '%s' has no active data import key for '%s'", ws.name,
+                        partner);
+    if (err == CD_E_NOT_FOUND)
+        return cli_fail(cmd, "no partner '%s' (add it with: cohortd partner add %s)", partner,
+                        partner);
+    if (err != CD_OK)
+        return cli_fail(cmd, "cannot %s the data import key: %s", verb, cd_err_name(err));
+    if (invalidate) {
+        if (cli_value(cmd, values, "json"))
+            cli_print_json(json_pack("{s:n}", "data_import_key"));
+        else
+            printf("data_import_key: invalidated\n");
+    } else {
+        print_one(values, cmd, "data_import_key", key);
+    }
+    return 0;
+}
+
+const struct cli_command cli_import_key_cmd = {
+    .name = "import-key",
+    .synopsis = "show|rotate|invalidate --partner NAME [--workspace ID] [--data DIR] [--json]",
+    .summary = "show, rotate or invalidate a workspace's data import key (client_secret)",
+    .opts = import_opts,
+    .min_pos = 1,
+    .max_pos = 1,
+    .run = run_import_key,
+};

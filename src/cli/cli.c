@@ -1,0 +1,148 @@
+/* cli.c — the subcommand table, option parsing and --help (see cli.h). */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct cli_command *const commands[] = {
+    &cli_init_cmd,    &cli_serve_cmd,   &cli_workspace_cmd,
+    &cli_api_key_cmd, &cli_partner_cmd, &cli_import_key_cmd,
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage_main(FILE *f) {
+    fprintf(f, "usage: cohortd COMMAND [OPTIONS]\n\n"
+               "cohortd is a self-hostable engagement data server: partner cohorts in,\n"
+               "segments and campaigns on top, Currents out.\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "\n'cohortd COMMAND --help' describes a command.\n");
+}
+
+static void usage_cmd(const struct cli_command *cmd, FILE *f) {
+    fprintf(f, "usage: cohortd %s %s\n\n%s\n\noptions:\n", cmd->name, cmd->synopsis, cmd->summary);
+    for (const struct cli_opt *o = cmd->opts; o->name; o++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(f, "  %-24s %s", flag, o->help);
+        if (o->env)
+            fprintf(f, " [env %s]", o->env);
+        if (o->def)
+            fprintf(f, " (default: %s)", o->def);
+        fputc('\n', f);
+    }
+}
+
+const char *cli_value(const struct cli_command *cmd, const char *const *values, const char *name) {
+    for (int i = 0; cmd->opts[i].name; i++)
+        if (strcmp(cmd->opts[i].name, name) == 0)
+            return values[i];
+    return NULL;
+}
+
+int cli_fail(const struct cli_command *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "cohortd %s: ", cmd->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+static int usage_error(const struct cli_command *cmd, const char *what, const char *arg) {
+    fprintf(stderr, "cohortd %s: %s%s\n", cmd->name, what, arg ? arg : "");
+    fprintf(stderr, "usage: cohortd %s %s  (see --help)\n", cmd->name, cmd->synopsis);
+    return 2;
+}
+
+int cli_dispatch(const struct cli_command *cmd, int argc, char **argv) {
+    const char *values[CLI_MAX_OPTS] = {0};
+    const char *pos[CLI_MAX_POS];
+    int n_pos = 0, n_opts = 0;
+    while (cmd->opts[n_opts].name)
+        n_opts++;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (n_pos == CLI_MAX_POS || n_pos == cmd->max_pos)
+                return usage_error(cmd, "unexpected argument: ", a);
+            pos[n_pos++] = a;
+            continue;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        int k = -1;
+        for (int j = 0; j < n_opts; j++)
+            if (strlen(cmd->opts[j].name) == name_len &&
+                strncmp(cmd->opts[j].name, name, name_len) == 0)
+                k = j;
+        if (k < 0)
+            return usage_error(cmd, "unknown option: ", a);
+        if (strcmp(cmd->opts[k].name, "help") == 0) {
+            usage_cmd(cmd, stdout);
+            return 0;
+        }
+        if (!cmd->opts[k].arg) {
+            if (eq)
+                return usage_error(cmd, "option takes no value: ", a);
+            values[k] = "1";
+        } else if (eq) {
+            values[k] = eq + 1;
+        } else if (i + 1 < argc) {
+            values[k] = argv[++i];
+        } else {
+            return usage_error(cmd, "option needs a value: ", a);
+        }
+    }
+    if (n_pos < cmd->min_pos)
+        return usage_error(cmd, "missing argument", NULL);
+    for (int j = 0; j < n_opts; j++) {
+        if (!values[j] && cmd->opts[j].env)
+            values[j] = getenv(cmd->opts[j].env);
+        if (!values[j])
+            values[j] = cmd->opts[j].def;
+    }
+    return cmd->run(cmd, values, pos, n_pos);
+}
+
+struct store *cli_open_store(const char *data, const char *store_url) {
+    char url[4096], err_msg[256];
+    if (store_url)
+        snprintf(url, sizeof url, "%s", store_url);
+    else
+        snprintf(url, sizeof url, "sqlite:%s/cohortd.db", data);
+    struct store *s = NULL;
+    if (store_open(url, &s, err_msg, sizeof err_msg) != CD_OK) {
+        fprintf(stderr, "cohortd: %s\n", err_msg);
+        return NULL;
+    }
+    return s;
+}
+
+void cli_print_json(json_t *obj) {
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text)
+        puts(text);
+    free(text);
+    json_decref(obj);
+}
+
+int cli_main(int argc, char **argv) {
+    if (argc < 2) {
+        usage_main(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage_main(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], commands[i]->name) == 0)
+            return cli_dispatch(commands[i], argc - 2, argv + 2);
+    fprintf(stderr, "cohortd: unknown command '%s'\n\n", argv[1]);
+    usage_main(stderr);
+    return 2;
+}

@@ -1,0 +1,69 @@
+/*
+ * cli.h — the command line: a table of subcommands (cli.c), one file per subcommand, and one
+ * option-table parser that gives every subcommand `--help`, `--flag value` / `--flag=value`,
+ * COHORTD_* environment fallbacks and defaults (flag > environment > default).
+ * Exit codes: 0 success, 1 failure, 2 usage error.
+ */
+#ifndef COHORTD_CLI_CLI_H
+#define COHORTD_CLI_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "store/store.h"
+
+#define CLI_MAX_OPTS 16
+#define CLI_MAX_POS 8
+
+struct cli_opt {
+    const char *name; /* long flag without "--" */
+    const char *arg;  /* placeholder of its value ("DIR"), NULL for a boolean flag */
+    const char *env;  /* environment variable, or NULL */
+    const char *def;  /* default, or NULL */
+    const char *help;
+};
+
+struct cli_command {
+    const char *name;
+    const char *synopsis; /* after "cohortd NAME " */
+    const char *summary;
+    const struct cli_opt *opts; /* terminated by a zeroed entry */
+    int min_pos, max_pos;
+    int (*run)(const struct cli_command *cmd, const char *const *values, const char *const *pos,
+               int n_pos);
+};
+
+/* Parses argv (after the subcommand name) and runs cmd. Returns the exit code. */
+int cli_dispatch(const struct cli_command *cmd, int argc, char **argv);
+
+/* The value of option `name` (NULL when unset and without default). */
+const char *cli_value(const struct cli_command *cmd, const char *const *values, const char *name);
+
+/* Opens the store of a data directory: `store_url` if given, else DIR/cohortd.db. Prints the
+ * reason and returns NULL on failure. */
+struct store *cli_open_store(const char *data, const char *store_url);
+
+/* Prints an error "cohortd NAME: message" to stderr; returns 1. */
+int cli_fail(const struct cli_command *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prints a JSON object (stolen) on one line to stdout. */
+void cli_print_json(json_t *obj);
+
+/* The subcommands (one file each). */
+extern const struct cli_command cli_init_cmd, cli_serve_cmd, cli_workspace_cmd, cli_api_key_cmd,
+    cli_partner_cmd, cli_import_key_cmd;
+
+/* Shared option rows. */
+#define CLI_OPT_DATA                                                                               \
+    { "data", "DIR", "COHORTD_DATA", "var", "data directory (the SQLite store lives in it)" }
+#define CLI_OPT_STORE                                                                              \
+    { "store", "URL", "COHORTD_STORE", NULL, "store URL (default: sqlite:DIR/cohortd.db)" }
+#define CLI_OPT_JSON                                                                               \
+    { "json", NULL, NULL, NULL, "print one JSON object instead of text" }
+#define CLI_OPT_HELP                                                                               \
+    { "help", NULL, NULL, NULL, "show this help" }
+
+int cli_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * serve.c — `cohortd serve`: opens the store, loads every workspace into memory, serves HTTP
+ * until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish and closes the
+ * store cleanly.
+ */
+#include "cli/cli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "http/http.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+static const struct cli_opt opts[] = {
+    CLI_OPT_DATA,
+    CLI_OPT_STORE,
+    {"listen", "HOST:PORT", "COHORTD_LISTEN", "127.0.0.1:8080", "address to serve HTTP on"},
+    {"max-body", "BYTES", "COHORTD_MAX_BODY", "4194304", "largest request body (413 beyond)"},
+    {"threads", "N", "COHORTD_THREADS", "8", "HTTP worker threads"},
+    {"log-level", "LEVEL", "COHORTD_LOG_LEVEL", "info", "error, warn, info or debug"},
+    CLI_OPT_HELP,
+    {0},
+};
+
+/* Parses a decimal in [lo, hi]; returns 0 or -1. */
+static int parse_num(const char *text, long long lo, long long hi, long long *out) {
+    char *end;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_listen(const char *text, char *host, size_t host_len, int *port) {
+    const char *colon = strrchr(text, ':');
+    long long p;
+    if (!colon || (size_t)(colon - text) >= host_len || parse_num(colon + 1, 0, 65535, &p) != 0)
+        return -1;
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static int run(const struct cli_command *cmd, const char *const *values, const char *const *pos,
+               int n_pos) {
+    (void)pos;
+    (void)n_pos;
+    char host[64];
+    int port;
+    long long max_body, threads;
+    int level = log_level_parse(cli_value(cmd, values, "log-level"));
+    if (parse_listen(cli_value(cmd, values, "listen"), host, sizeof host, &port) != 0)
+        return cli_fail(cmd, "--listen must be HOST:PORT, not '%s'",
+                        cli_value(cmd, values, "listen")) +
+               1;
+    if (parse_num(cli_value(cmd, values, "max-body"), 1024, 1LL << 30, &max_body) != 0)
+        return cli_fail(cmd, "--max-body must be a number of bytes from 1024 to 1073741824") + 1;
+    if (parse_num(cli_value(cmd, values, "threads"), 1, 256, &threads) != 0)
+        return cli_fail(cmd, "--threads must be from 1 to 256") + 1;
+    if (level < 0)
+        return cli_fail(cmd, "--log-level must be error, warn, info or debug") + 1;
+    log_threshold = (enum log_level)level;
+
+    const char *data = cli_value(cmd, values, "data");
+    const char *store_url = cli_value(cmd, values, "store");
+    if (!store_url) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/cohortd.db", data);
+        if (access(path, F_OK) != 0)
+            return cli_fail(cmd, "%s is not initialised; run: cohortd init --data %s", data, data);
+    }
+    int64_t t0 = time_now_ms();
+    struct store *s = cli_open_store(data, store_url);
+    if (!s)
+        return 1;
+    struct app *app = NULL;
+    enum cd_err err = app_new(s, &app);
+    if (err != CD_OK) {
+        store_close(s);
+        return cli_fail(cmd, "cannot load the store: %s", cd_err_name(err));
+    }
+
+    /* Signals are taken by sigwait below; every thread started from here inherits the mask. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct api_ctx ctx = {.app = app, .cfg = {.max_body = (size_t)max_body}};
+    struct http_server_config hc = {
+        .host = host,
+        .port = port,
+        .max_body = (size_t)max_body,
+        .threads = (int)threads,
+        .routes = api_routes,
+        .n_routes = api_n_routes,
+        .ctx = &ctx,
+    };
+    struct http_server *srv = NULL;
+    int bound = 0;
+    err = http_server_start(&hc, &srv, &bound);
+    if (err != CD_OK) {
+        app_free(app);
+        store_close(s);
+        return cli_fail(cmd, "cannot listen on %s:%d", host, port);
+    }
+    log_info("serve", "listening=http://%s:%d store=%s startup_ms=%lld", host, bound,
+             STORE_OPS(s)->name, (long long)(time_now_ms() - t0));
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log_info("serve", "signal=%s stopping", sig == SIGTERM ? "TERM" : "INT");
+    http_server_stop(srv);
+    app_free(app);
+    store_close(s);
+    log_info("serve", "stopped");
+    return 0;
+}
+
+const struct cli_command cli_serve_cmd = {
+    .name = "serve",
+    .synopsis = "[--data DIR] [--listen HOST:PORT] [--store URL] [OPTIONS]",
+    .summary = "serve the HTTP API",
+    .opts = opts,
+    .run = run,
+};

@@ -1,0 +1,84 @@
+/*
+ * http.h — what the HTTP layer hands to the API layer: a request (method, path, path
+ * parameters, query, headers, the whole body), a response to fill (status, JSON body, a few
+ * headers), and the route table that maps one onto a handler. libmicrohttpd stays inside
+ * src/http/; no other layer includes it.
+ */
+#ifndef COHORTD_HTTP_HTTP_H
+#define COHORTD_HTTP_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "util/err.h"
+
+struct http_request;
+
+const char *http_method(const struct http_request *req);
+const char *http_path(const struct http_request *req);
+/* The raw body bytes (NUL-terminated for convenience; may hold NULs). */
+const char *http_body(const struct http_request *req, size_t *len);
+/* A header by case-insensitive name, or NULL. */
+const char *http_header(const struct http_request *req, const char *name);
+/* A query-string argument (URL-decoded), or NULL. */
+const char *http_query(const struct http_request *req, const char *name);
+/* The i-th "{…}" segment of the matched route pattern, or NULL. */
+const char *http_param(const struct http_request *req, int i);
+/* A request id for log lines. */
+unsigned long http_request_id(const struct http_request *req);
+
+#define HTTP_MAX_EXTRA_HEADERS 4
+
+struct http_response {
+    int status;
+    char *body; /* owned, malloc'd */
+    size_t body_len;
+    const char *content_type; /* static string; default application/json */
+    int n_headers;
+    struct {
+        const char *name; /* static string */
+        char value[64];
+    } headers[HTTP_MAX_EXTRA_HEADERS];
+};
+
+/* Serialises body (stolen; may be NULL for an empty body) as compact JSON. */
+void http_reply_json(struct http_response *res, int status, json_t *body);
+/* {"message": message} */
+void http_reply_message(struct http_response *res, int status, const char *message);
+/* {"message": message, "errors": [detail]} — for errors that deserve an explanation. */
+void http_reply_error(struct http_response *res, int status, const char *message,
+                      const char *detail);
+/* Hands over a malloc'd buffer as the body. */
+void http_reply_raw(struct http_response *res, int status, const char *content_type, char *body,
+                    size_t len);
+void http_add_header(struct http_response *res, const char *name, const char *value);
+
+typedef void (*http_handler)(void *ctx, const struct http_request *req, struct http_response *res);
+
+/* A route: method and a pattern of '/'-separated segments where "{name}" matches one
+ * non-empty segment (captured as a parameter). */
+struct http_route {
+    const char *method;
+    const char *pattern;
+    http_handler handler;
+};
+
+struct http_server_config {
+    const char *host; /* IPv4 literal */
+    int port;         /* 0: any free port */
+    size_t max_body;  /* bytes; larger bodies get 413 */
+    int threads;
+    const struct http_route *routes;
+    size_t n_routes;
+    void *ctx; /* handed to every handler */
+};
+
+struct http_server;
+
+/* Starts serving; *bound_port receives the port actually bound. */
+enum cd_err http_server_start(const struct http_server_config *cfg, struct http_server **out,
+                              int *bound_port);
+/* Stops accepting, lets in-flight requests finish, frees the server. */
+void http_server_stop(struct http_server *srv);
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * server.c — the libmicrohttpd glue: a thread pool on one listening socket, bodies gathered
+ * up to a cap (413 past it, without reading the rest), routing, and the JSON answers for
+ * 404 / 405 / 413. One log line per request: id, method, path, status, duration.
+ * Nothing else in cohortd includes <microhttpd.h>.
+ */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/router.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct http_server_config cfg;
+};
+
+struct http_request {
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    char *body;
+    size_t body_len;
+    size_t body_cap;
+    int too_large;
+    struct route_params params;
+    unsigned long id;
+    int64_t started_ms;
+};
+
+static atomic_ulong next_request_id = 1;
+
+const char *http_method(const struct http_request *req) {
+    return req->method;
+}
+
+const char *http_path(const struct http_request *req) {
+    return req->path;
+}
+
+const char *http_body(const struct http_request *req, size_t *len) {
+    if (len)
+        *len = req->body_len;
+    return req->body ? req->body : "";
+}
+
+const char *http_header(const struct http_request *req, const char *name) {
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const struct http_request *req, const char *name) {
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_param(const struct http_request *req, int i) {
+    return i >= 0 && i < req->params.n ? req->params.values[i] : NULL;
+}
+
+unsigned long http_request_id(const struct http_request *req) {
+    return req->id;
+}
+
+static enum MHD_Result send_response(struct http_request *req, struct http_response *res) {
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(res->body_len, res->body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(res->body);
+        return MHD_NO;
+    }
+    res->body = NULL;
+    if (res->body_len || res->content_type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                res->content_type ? res->content_type : "application/json");
+    for (int i = 0; i < res->n_headers; i++)
+        MHD_add_response_header(r, res->headers[i].name, res->headers[i].value);
+    enum MHD_Result ok = MHD_queue_response(req->conn, (unsigned)res->status, r);
+    MHD_destroy_response(r);
+    int64_t ms = time_now_ms() - req->started_ms;
+    log_info("http", "req=%lu method=%s path=%s status=%d ms=%lld", req->id, req->method, req->path,
+             res->status, (long long)ms);
+    return ok;
+}
+
+static void dispatch(struct http_server *srv, struct http_request *req) {
+    struct http_response res = {0};
+    bool path_known = false;
+    if (req->too_large) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "the request body is larger than %zu bytes",
+                 srv->cfg.max_body);
+        http_reply_error(&res, 413, "Payload Too Large", detail);
+    } else {
+        const struct http_route *route = router_match(
+            srv->cfg.routes, srv->cfg.n_routes, req->method, req->path, &req->params, &path_known);
+        if (route) {
+            route->handler(srv->cfg.ctx, req, &res);
+            if (!res.status)
+                http_reply_message(&res, 500, "Internal Server Error");
+        } else if (path_known) {
+            http_reply_message(&res, 405, "Method Not Allowed");
+        } else {
+            http_reply_message(&res, 404, "Not Found");
+        }
+    }
+    send_response(req, &res);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
+    (void)version;
+    struct http_server *srv = cls;
+    struct http_request *req = *con_cls;
+    if (!req) {
+        req = calloc(1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        req->conn = conn;
+        req->method = method;
+        req->path = url;
+        req->id = atomic_fetch_add(&next_request_id, 1);
+        req->started_ms = time_now_ms();
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body)
+            req->too_large = 1;
+        *con_cls = req;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->too_large || req->body_len + n > srv->cfg.max_body) {
+            req->too_large = 1;
+            return MHD_YES;
+        }
+        if (req->body_len + n + 1 > req->body_cap) {
+            size_t cap = req->body_cap ? req->body_cap : 4096;
+            while (cap < req->body_len + n + 1)
+                cap *= 2;
+            char *b = realloc(req->body, cap);
+            if (!b)
+                return MHD_NO;
+            req->body = b;
+            req->body_cap = cap;
+        }
+        memcpy(req->body + req->body_len, upload_data, n);
+        req->body_len += n;
+        req->body[req->body_len] = '\0';
+        return MHD_YES;
+    }
+    dispatch(srv, req);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct http_request *req = *con_cls;
+    if (req) {
+        free(req->body);
+        free(req);
+    }
+    *con_cls = NULL;
+}
+
+enum cd_err http_server_start(const struct http_server_config *cfg, struct http_server **out,
+                              int *bound_port) {
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)cfg->port);
+    if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
+        log_error("http", "op=listen error=\"not an IPv4 address: %s\"", cfg->host);
+        return CD_E_INVALID;
+    }
+    struct http_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return CD_E_NOMEM;
+    srv->cfg = *cfg;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    if (!srv->daemon) {
+        log_error("http", "op=listen host=%s port=%d error=\"cannot listen\"", cfg->host,
+                  cfg->port);
+        free(srv);
+        return CD_E_IO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    *bound_port = info ? info->port : cfg->port;
+    *out = srv;
+    return CD_OK;
+}
+
+void http_server_stop(struct http_server *srv) {
+    if (!srv)
+        return;
+    MHD_quiesce_daemon(srv->daemon);
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

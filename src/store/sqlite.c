@@ -1,0 +1,307 @@
+/*
+ * sqlite.c — the embedded SQLite store: opening (WAL, synchronous=FULL so an acknowledged
+ * commit survives power loss), migrations, transactions and the statement cache shared by
+ * sqlite_admin.c, sqlite_users.c and sqlite_outbox.c. May touch only SQLite.
+ *
+ * Cost: a commit is one fdatasync of the WAL (~0.2 ms on this machine kind).
+ */
+#include "store/sqlite_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sqlite_schema.h"
+#include "util/log.h"
+
+/* The store whose write transaction the calling thread holds, if any. */
+static _Thread_local struct store *txn_owner;
+
+enum cd_err sq_fail(struct sq_conn *c, const char *what) {
+    log_error("store", "op=%s error=\"%s\"", what, sqlite3_errmsg(c->db));
+    return CD_E_STORE;
+}
+
+sqlite3_stmt *sq_prep(struct sq_conn *c, const char *sql) {
+    for (int i = 0; i < c->n_stmts; i++) {
+        if (c->stmts[i].sql == sql) {
+            sqlite3_stmt *st = c->stmts[i].stmt;
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return st;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        sq_fail(c, "prepare");
+        return NULL;
+    }
+    if (c->n_stmts < SQ_STMT_CAP) {
+        c->stmts[c->n_stmts].sql = sql;
+        c->stmts[c->n_stmts].stmt = st;
+        c->n_stmts++;
+    } else {
+        log_error("store", "op=prepare error=\"statement cache full\"");
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+enum cd_err sq_exec(struct sq_conn *c, sqlite3_stmt *st) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return CD_OK;
+    if (rc == SQLITE_CONSTRAINT) {
+        log_debug("store", "op=exec constraint=\"%s\"", sqlite3_errmsg(c->db));
+        return CD_E_EXISTS;
+    }
+    return sq_fail(c, "exec");
+}
+
+void sq_bind_text(sqlite3_stmt *st, int i, const char *v) {
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+const char *sq_col_text(sqlite3_stmt *st, int i) {
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+struct sq_conn *sq_any_begin(struct store *s) {
+    if (txn_owner == s)
+        return &s->w;
+    pthread_mutex_lock(&s->r.lock);
+    return &s->r;
+}
+
+void sq_any_end(struct store *s, struct sq_conn *c) {
+    if (c == &s->r)
+        pthread_mutex_unlock(&s->r.lock);
+}
+
+struct sq_conn *sq_write_begin(struct store *s) {
+    if (txn_owner != s)
+        pthread_mutex_lock(&s->w.lock);
+    return &s->w;
+}
+
+void sq_write_end(struct store *s, struct sq_conn *c) {
+    if (txn_owner != s)
+        pthread_mutex_unlock(&c->lock);
+}
+
+/* Runs a write statement with (text, text|int, int) arguments as the `binds` string says:
+ * 't' text, 'i' int64. Arguments come from the two arrays in order. */
+void sq_bind_all(sqlite3_stmt *st, const char *binds, const char *const *texts,
+                 const int64_t *ints) {
+    for (int i = 0; binds[i]; i++) {
+        if (binds[i] == 't')
+            sq_bind_text(st, i + 1, *texts++);
+        else
+            sqlite3_bind_int64(st, i + 1, *ints++);
+    }
+}
+
+enum cd_err sq_write(struct store *s, const char *sql, const char *binds, const char *const *texts,
+                     const int64_t *ints, int *changes) {
+    struct sq_conn *c = sq_write_begin(s);
+    sqlite3_stmt *st = sq_prep(c, sql);
+    enum cd_err err = CD_E_STORE;
+    if (st) {
+        sq_bind_all(st, binds, texts, ints);
+        err = sq_exec(c, st);
+        if (changes)
+            *changes = sqlite3_changes(c->db);
+    }
+    sq_write_end(s, c);
+    return err;
+}
+
+/* Runs a one-row lookup; calls row(st) on the row. CD_E_NOT_FOUND without one. */
+enum cd_err sq_read_row(struct store *s, const char *sql, const char *binds,
+                        const char *const *texts, const int64_t *ints,
+                        void (*row)(sqlite3_stmt *, void *), void *ctx) {
+    struct sq_conn *c = sq_any_begin(s);
+    sqlite3_stmt *st = sq_prep(c, sql);
+    enum cd_err err = CD_E_STORE;
+    if (st) {
+        sq_bind_all(st, binds, texts, ints);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            if (row)
+                row(st, ctx);
+            err = CD_OK;
+        } else if (rc == SQLITE_DONE) {
+            err = CD_E_NOT_FOUND;
+        } else {
+            err = sq_fail(c, "read_row");
+        }
+        sqlite3_reset(st);
+    }
+    sq_any_end(s, c);
+    return err;
+}
+
+enum cd_err sq_rows(struct store *s, const char *sql, const char *binds, const char *const *texts,
+                    const int64_t *ints, void (*row)(sqlite3_stmt *, void *), void *ctx) {
+    struct sq_conn *c = sq_any_begin(s);
+    sqlite3_stmt *st = sq_prep(c, sql);
+    enum cd_err err = CD_E_STORE;
+    if (st) {
+        sq_bind_all(st, binds, texts, ints);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            row(st, ctx);
+        err = rc == SQLITE_DONE ? CD_OK : sq_fail(c, "rows");
+        sqlite3_reset(st);
+    }
+    sq_any_end(s, c);
+    return err;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql) {
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        log_error("store", "op=exec error=\"%s\"", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+    }
+    return rc;
+}
+
+static int user_version(sqlite3 *db) {
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static enum cd_err migrate(sqlite3 *db) {
+    int have = user_version(db);
+    int want = sqlite_schema_latest();
+    if (have < 0)
+        return CD_E_STORE;
+    if (have > want) {
+        log_error("store", "op=migrate error=\"schema version %d is newer than this build (%d)\"",
+                  have, want);
+        return CD_E_STORE;
+    }
+    for (int v = have + 1; v <= want; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v);
+        if (exec_sql(db, "BEGIN IMMEDIATE") != SQLITE_OK)
+            return CD_E_STORE;
+        if (exec_sql(db, sqlite_schema_migration(v)) != SQLITE_OK ||
+            exec_sql(db, pragma) != SQLITE_OK) {
+            exec_sql(db, "ROLLBACK");
+            return CD_E_STORE;
+        }
+        if (exec_sql(db, "COMMIT") != SQLITE_OK)
+            return CD_E_STORE;
+        log_info("store", "op=migrate version=%d", v);
+    }
+    return CD_OK;
+}
+
+static enum cd_err conn_open(struct sq_conn *c, const char *path) {
+    pthread_mutex_init(&c->lock, NULL);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK)
+        return sq_fail(c, "open");
+    sqlite3_busy_timeout(c->db, 10000);
+    if (exec_sql(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;") != SQLITE_OK)
+        return CD_E_STORE;
+    return CD_OK;
+}
+
+static void conn_close(struct sq_conn *c) {
+    for (int i = 0; i < c->n_stmts; i++)
+        sqlite3_finalize(c->stmts[i].stmt);
+    c->n_stmts = 0;
+    if (c->db)
+        sqlite3_close(c->db);
+    c->db = NULL;
+    pthread_mutex_destroy(&c->lock);
+}
+
+static void sq_close(struct store *s) {
+    if (!s)
+        return;
+    conn_close(&s->r);
+    conn_close(&s->w);
+    free(s);
+}
+
+static enum cd_err sq_open(const char *path, struct store **out) {
+    struct store *s = calloc(1, sizeof *s);
+    if (!s)
+        return CD_E_NOMEM;
+    s->base.ops = &sqlite_store_ops;
+    enum cd_err err = conn_open(&s->w, path);
+    if (err == CD_OK)
+        err = migrate(s->w.db);
+    if (err == CD_OK)
+        err = conn_open(&s->r, path);
+    if (err != CD_OK) {
+        sq_close(s);
+        return err;
+    }
+    *out = s;
+    return CD_OK;
+}
+
+static bool sq_healthy(struct store *s) {
+    pthread_mutex_lock(&s->r.lock);
+    bool ok = exec_sql(s->r.db, "SELECT 1 FROM workspaces LIMIT 1") == SQLITE_OK;
+    pthread_mutex_unlock(&s->r.lock);
+    return ok;
+}
+
+static enum cd_err sq_begin(struct store *s) {
+    pthread_mutex_lock(&s->w.lock);
+    sqlite3_stmt *st = sq_prep(&s->w, "BEGIN IMMEDIATE");
+    if (!st || sq_exec(&s->w, st) != CD_OK) {
+        pthread_mutex_unlock(&s->w.lock);
+        return CD_E_STORE;
+    }
+    txn_owner = s;
+    return CD_OK;
+}
+
+static enum cd_err sq_commit(struct store *s) {
+    sqlite3_stmt *st = sq_prep(&s->w, "COMMIT");
+    enum cd_err err = st ? sq_exec(&s->w, st) : CD_E_STORE;
+    if (err != CD_OK) {
+        err = CD_E_STORE;
+        exec_sql(s->w.db, "ROLLBACK");
+    }
+    txn_owner = NULL;
+    pthread_mutex_unlock(&s->w.lock);
+    return err;
+}
+
+static void sq_rollback(struct store *s) {
+    exec_sql(s->w.db, "ROLLBACK");
+    txn_owner = NULL;
+    pthread_mutex_unlock(&s->w.lock);
+}
+
+const struct store_ops sqlite_store_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .healthy = sq_healthy,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .admin = &sqlite_admin_ops,
+    .users = &sqlite_user_ops,
+    .outbox = &sqlite_outbox_ops,
+};

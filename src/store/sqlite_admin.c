@@ -1,0 +1,232 @@
+/*
+ * sqlite_admin.c — workspaces, REST API keys, partners, partner keys and data import keys in
+ * SQLite (store_admin_ops). Reads use the read connection; writes are single autocommit
+ * statements, or one short transaction for replace.
+ */
+#include "store/sqlite_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static enum cd_err ws_rows(struct store *s, const char *sql, const char *text_arg, int64_t int_arg,
+                           void (*cb)(void *, const struct workspace_row *), void *ctx) {
+    struct sq_conn *c = sq_any_begin(s);
+    sqlite3_stmt *st = sq_prep(c, sql);
+    enum cd_err err = st ? CD_E_NOT_FOUND : CD_E_STORE;
+    if (st) {
+        if (text_arg)
+            sq_bind_text(st, 1, text_arg);
+        else if (int_arg)
+            sqlite3_bind_int64(st, 1, int_arg);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            struct workspace_row row = {
+                .id = sqlite3_column_int64(st, 0),
+                .public_id = sq_col_text(st, 1),
+                .name = sq_col_text(st, 2),
+                .created_at = sqlite3_column_int64(st, 3),
+            };
+            cb(ctx, &row);
+            err = CD_OK;
+        }
+        if (rc != SQLITE_DONE)
+            err = sq_fail(c, "workspace_rows");
+        sqlite3_reset(st);
+    }
+    sq_any_end(s, c);
+    return err;
+}
+
+static enum cd_err workspace_create(struct store *s, const char *public_id, const char *name,
+                                    int64_t now, int64_t *id) {
+    struct sq_conn *c = sq_write_begin(s);
+    sqlite3_stmt *st =
+        sq_prep(c, "INSERT INTO workspaces(public_id, name, created_at) VALUES (?, ?, ?)");
+    enum cd_err err = CD_E_STORE;
+    if (st) {
+        sq_bind_text(st, 1, public_id);
+        sq_bind_text(st, 2, name);
+        sqlite3_bind_int64(st, 3, now);
+        err = sq_exec(c, st);
+        if (err == CD_OK)
+            *id = sqlite3_last_insert_rowid(c->db);
+    }
+    sq_write_end(s, c);
+    return err;
+}
+
+static enum cd_err workspace_find(struct store *s, const char *public_id,
+                                  void (*cb)(void *, const struct workspace_row *), void *ctx) {
+    if (public_id)
+        return ws_rows(s,
+                       "SELECT id, public_id, name, created_at FROM workspaces "
+                       "WHERE public_id = ? OR name = ? ORDER BY public_id = ?1 DESC LIMIT 1",
+                       public_id, 0, cb, ctx);
+    return ws_rows(s, "SELECT id, public_id, name, created_at FROM workspaces ORDER BY id LIMIT 1",
+                   NULL, 0, cb, ctx);
+}
+
+static enum cd_err workspace_get(struct store *s, int64_t id,
+                                 void (*cb)(void *, const struct workspace_row *), void *ctx) {
+    return ws_rows(s, "SELECT id, public_id, name, created_at FROM workspaces WHERE id = ?", NULL,
+                   id ? id : -1, cb, ctx);
+}
+
+static enum cd_err workspace_list(struct store *s, void (*cb)(void *, const struct workspace_row *),
+                                  void *ctx) {
+    enum cd_err err = ws_rows(
+        s, "SELECT id, public_id, name, created_at FROM workspaces ORDER BY id", NULL, 0, cb, ctx);
+    return err == CD_E_NOT_FOUND ? CD_OK : err;
+}
+
+static void row_int64(sqlite3_stmt *st, void *ctx) {
+    *(int64_t *)ctx = sqlite3_column_int64(st, 0);
+}
+
+static enum cd_err api_key_add(struct store *s, int64_t ws, const char *key_hash, int64_t now) {
+    const char *t[] = {key_hash};
+    int64_t i[] = {ws, now};
+    return sq_write(s, "INSERT INTO api_keys(key_hash, workspace_id, created_at) VALUES (?,?,?)",
+                    "tii", t, i, NULL);
+}
+
+static enum cd_err api_key_revoke(struct store *s, const char *key_hash, int64_t now) {
+    const char *t[] = {key_hash};
+    int64_t i[] = {now};
+    int changes = 0;
+    enum cd_err err = sq_write(
+        s, "UPDATE api_keys SET revoked_at = ?2 WHERE key_hash = ?1 AND revoked_at IS NULL", "ti",
+        t, i, &changes);
+    return err == CD_OK && changes == 0 ? CD_E_NOT_FOUND : err;
+}
+
+static enum cd_err api_key_lookup(struct store *s, const char *key_hash, int64_t *ws) {
+    const char *t[] = {key_hash};
+    return sq_read_row(
+        s, "SELECT workspace_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", "t", t,
+        NULL, row_int64, ws);
+}
+
+static enum cd_err partner_add(struct store *s, const char *name, enum key_check check,
+                               int64_t now) {
+    const char *t[] = {name};
+    int64_t i[] = {check, now};
+    return sq_write(s, "INSERT INTO partners(name, key_check, created_at) VALUES (?,?,?)", "tii", t,
+                    i, NULL);
+}
+
+static enum cd_err partner_get(struct store *s, const char *name, enum key_check *check) {
+    const char *t[] = {name};
+    int64_t v = 0;
+    enum cd_err err = sq_read_row(s, "SELECT key_check FROM partners WHERE name = ?", "t", t, NULL,
+                                  row_int64, &v);
+    if (err == CD_OK && check)
+        *check = v == KEY_CHECK_OFF ? KEY_CHECK_OFF : KEY_CHECK_REQUIRED;
+    return err;
+}
+
+static enum cd_err partner_key_add(struct store *s, const char *partner, const char *key_hash,
+                                   int64_t now) {
+    const char *t[] = {key_hash, partner};
+    int64_t i[] = {now};
+    return sq_write(s, "INSERT INTO partner_keys(key_hash, partner, created_at) VALUES (?,?,?)",
+                    "tti", t, i, NULL);
+}
+
+static enum cd_err partner_key_check(struct store *s, const char *partner, const char *key_hash) {
+    const char *t[] = {key_hash, partner};
+    return sq_read_row(s,
+                       "SELECT 1 FROM partner_keys WHERE key_hash = ? AND partner = ? "
+                       "AND revoked_at IS NULL",
+                       "tt", t, NULL, NULL, NULL);
+}
+
+static void row_key(sqlite3_stmt *st, void *ctx) {
+    const char *k = sq_col_text(st, 0);
+    snprintf(ctx, 64, "%s", k ? k : "");
+}
+
+static enum cd_err import_key_active(struct store *s, int64_t ws, const char *partner,
+                                     char key_out[64]) {
+    const char *t[] = {partner};
+    int64_t i[] = {ws};
+    return sq_read_row(s,
+                       "SELECT key FROM import_keys WHERE partner = ?1 AND workspace_id = ?2 "
+                       "AND invalidated_at IS NULL",
+                       "ti", t, i, row_key, key_out);
+}
+
+static enum cd_err import_key_invalidate(struct store *s, int64_t ws, const char *partner,
+                                         int64_t now) {
+    const char *t[] = {partner};
+    int64_t i[] = {ws, now};
+    int changes = 0;
+    enum cd_err err = sq_write(s,
+                               "UPDATE import_keys SET invalidated_at = ?3 WHERE partner = ?1 "
+                               "AND workspace_id = ?2 AND invalidated_at IS NULL",
+                               "tii", t, i, &changes);
+    return err == CD_OK && changes == 0 ? CD_E_NOT_FOUND : err;
+}
+
+static enum cd_err import_key_replace(struct store *s, int64_t ws, const char *partner,
+                                      const char *key, int64_t now) {
+    enum cd_err err = STORE_OPS(s)->begin(s);
+    if (err != CD_OK)
+        return err;
+    err = import_key_invalidate(s, ws, partner, now);
+    if (err == CD_OK || err == CD_E_NOT_FOUND) {
+        const char *t[] = {key, partner};
+        int64_t i[] = {ws, now};
+        err = sq_write(s,
+                       "INSERT INTO import_keys(key, partner, workspace_id, created_at) "
+                       "VALUES (?,?,?,?)",
+                       "ttii", t, i, NULL);
+    }
+    if (err != CD_OK) {
+        STORE_OPS(s)->rollback(s);
+        return err;
+    }
+    return STORE_OPS(s)->commit(s);
+}
+
+struct key_info {
+    int64_t *ws;
+    char *partner;
+    enum import_key_state *state;
+};
+
+static void row_key_info(sqlite3_stmt *st, void *ctx) {
+    struct key_info *ki = ctx;
+    *ki->ws = sqlite3_column_int64(st, 0);
+    const char *p = sq_col_text(st, 1);
+    snprintf(ki->partner, 64, "%s", p ? p : "");
+    *ki->state =
+        sqlite3_column_type(st, 2) == SQLITE_NULL ? IMPORT_KEY_ACTIVE : IMPORT_KEY_INVALIDATED;
+}
+
+static enum cd_err import_key_lookup(struct store *s, const char *key, int64_t *ws,
+                                     char partner_out[64], enum import_key_state *state) {
+    const char *t[] = {key};
+    struct key_info ki = {ws, partner_out, state};
+    return sq_read_row(
+        s, "SELECT workspace_id, partner, invalidated_at FROM import_keys WHERE key = ?", "t", t,
+        NULL, row_key_info, &ki);
+}
+
+const struct store_admin_ops sqlite_admin_ops = {
+    .workspace_create = workspace_create,
+    .workspace_find = workspace_find,
+    .workspace_get = workspace_get,
+    .workspace_list = workspace_list,
+    .api_key_add = api_key_add,
+    .api_key_revoke = api_key_revoke,
+    .api_key_lookup = api_key_lookup,
+    .partner_add = partner_add,
+    .partner_get = partner_get,
+    .partner_key_add = partner_key_add,
+    .partner_key_check = partner_key_check,
+    .import_key_active = import_key_active,
+    .import_key_replace = import_key_replace,
+    .import_key_invalidate = import_key_invalidate,
+    .import_key_lookup = import_key_lookup,
+};

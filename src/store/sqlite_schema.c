@@ -1,0 +1,90 @@
+/*
+ * sqlite_schema.c — the versioned schema of the SQLite store. Migration N brings the schema
+ * from user_version N-1 to N; they are applied in order at open, each in its own transaction.
+ * Never edit a migration that has shipped: append a new one.
+ */
+#include "store/sqlite_schema.h"
+
+#include <stddef.h>
+
+static const char *const migrations[] = {
+    /* 1: workspaces, keys, partners, users and their identifiers, event summaries, outbox */
+    "CREATE TABLE workspaces ("
+    "  id INTEGER PRIMARY KEY,"
+    "  public_id TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE api_keys ("
+    "  key_hash TEXT PRIMARY KEY,"
+    "  workspace_id INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER);"
+    "CREATE TABLE partners ("
+    "  name TEXT PRIMARY KEY,"
+    "  key_check INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE partner_keys ("
+    "  key_hash TEXT PRIMARY KEY,"
+    "  partner TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER);"
+    "CREATE TABLE import_keys ("
+    "  key TEXT PRIMARY KEY,"
+    "  workspace_id INTEGER NOT NULL,"
+    "  partner TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  invalidated_at INTEGER);"
+    "CREATE UNIQUE INDEX import_keys_active ON import_keys(workspace_id, partner)"
+    "  WHERE invalidated_at IS NULL;"
+    "CREATE TABLE users ("
+    "  workspace_id INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL,"
+    "  braze_id TEXT NOT NULL,"
+    "  external_id TEXT,"
+    "  created_anonymous INTEGER NOT NULL,"
+    "  deleted INTEGER NOT NULL DEFAULT 0,"
+    "  attrs TEXT NOT NULL DEFAULT '{}',"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (workspace_id, uid)) WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX users_external ON users(workspace_id, external_id)"
+    "  WHERE external_id IS NOT NULL;"
+    "CREATE TABLE aliases ("
+    "  workspace_id INTEGER NOT NULL,"
+    "  label TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  uid INTEGER NOT NULL,"
+    "  PRIMARY KEY (workspace_id, label, name)) WITHOUT ROWID;"
+    "CREATE INDEX aliases_user ON aliases(workspace_id, uid);"
+    "CREATE TABLE devices ("
+    "  workspace_id INTEGER NOT NULL,"
+    "  device_id TEXT NOT NULL,"
+    "  uid INTEGER NOT NULL,"
+    "  PRIMARY KEY (workspace_id, device_id)) WITHOUT ROWID;"
+    "CREATE INDEX devices_user ON devices(workspace_id, uid);"
+    "CREATE TABLE user_events ("
+    "  workspace_id INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  first_at INTEGER NOT NULL,"
+    "  last_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (workspace_id, uid, kind, name)) WITHOUT ROWID;"
+    "CREATE TABLE outbox ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  workspace_id INTEGER NOT NULL,"
+    "  event_type TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  body TEXT NOT NULL);",
+};
+
+const char *sqlite_schema_migration(int version) {
+    if (version < 1 || (size_t)version > sizeof migrations / sizeof migrations[0])
+        return NULL;
+    return migrations[version - 1];
+}
+
+int sqlite_schema_latest(void) {
+    return (int)(sizeof migrations / sizeof migrations[0]);
+}

@@ -1,0 +1,241 @@
+/*
+ * sqlite_users.c — users, their aliases and devices, and per-user event summaries in SQLite
+ * (store_user_ops). Users are never removed, only marked deleted, so a uid is never reused
+ * and a stale cohort bit can never point at a new user.
+ */
+#include "store/sqlite_int.h"
+
+#define USER_COLS                                                                                  \
+    "uid, braze_id, external_id, created_anonymous, deleted, attrs, created_at, updated_at"
+
+struct user_cb {
+    void (*cb)(void *, const struct user_row *);
+    void *ctx;
+};
+
+static void row_user(sqlite3_stmt *st, void *ctx) {
+    struct user_cb *uc = ctx;
+    struct user_row u = {
+        .uid = (uint32_t)sqlite3_column_int64(st, 0),
+        .braze_id = sq_col_text(st, 1),
+        .external_id = sq_col_text(st, 2),
+        .created_anonymous = sqlite3_column_int(st, 3) != 0,
+        .deleted = sqlite3_column_int(st, 4) != 0,
+        .attrs = sq_col_text(st, 5),
+        .created_at = sqlite3_column_int64(st, 6),
+        .updated_at = sqlite3_column_int64(st, 7),
+    };
+    uc->cb(uc->ctx, &u);
+}
+
+struct ident_cb {
+    void (*cb)(void *, const struct ident_row *);
+    void *ctx;
+};
+
+static void row_ident(sqlite3_stmt *st, void *ctx) {
+    struct ident_cb *ic = ctx;
+    struct ident_row r = {
+        .uid = (uint32_t)sqlite3_column_int64(st, 0),
+        .a = sq_col_text(st, 1),
+        .b = sqlite3_column_count(st) > 2 ? sq_col_text(st, 2) : NULL,
+    };
+    ic->cb(ic->ctx, &r);
+}
+
+static enum cd_err insert(struct store *s, int64_t ws, const struct user_row *u) {
+    const char *t[] = {u->braze_id, u->external_id, u->attrs ? u->attrs : "{}"};
+    int64_t i[] = {ws, u->uid, u->created_anonymous, u->created_at, u->updated_at};
+    return sq_write(s,
+                    "INSERT INTO users(workspace_id, uid, braze_id, external_id, created_anonymous,"
+                    " attrs, created_at, updated_at) VALUES (?4, ?5, ?1, ?2, ?6, ?3, ?7, ?8)",
+                    "tttiiiii", t, i, NULL);
+}
+
+static enum cd_err set_external_id(struct store *s, int64_t ws, uint32_t uid, const char *ext,
+                                   int64_t now) {
+    const char *t[] = {ext};
+    int64_t i[] = {ws, uid, now};
+    return sq_write(s,
+                    "UPDATE users SET external_id = ?1, updated_at = ?4 "
+                    "WHERE workspace_id = ?2 AND uid = ?3",
+                    "tiii", t, i, NULL);
+}
+
+static enum cd_err set_attrs(struct store *s, int64_t ws, uint32_t uid, const char *attrs,
+                             int64_t now) {
+    const char *t[] = {attrs};
+    int64_t i[] = {ws, uid, now};
+    return sq_write(s,
+                    "UPDATE users SET attrs = ?1, updated_at = ?4 "
+                    "WHERE workspace_id = ?2 AND uid = ?3",
+                    "tiii", t, i, NULL);
+}
+
+static enum cd_err remove_user(struct store *s, int64_t ws, uint32_t uid, int64_t now) {
+    int64_t i[] = {ws, uid, now};
+    enum cd_err err = sq_write(s,
+                               "UPDATE users SET deleted = 1, external_id = NULL, attrs = '{}', "
+                               "updated_at = ?3 WHERE workspace_id = ?1 AND uid = ?2",
+                               "iii", NULL, i, NULL);
+    if (err == CD_OK)
+        err = sq_write(s, "DELETE FROM aliases WHERE workspace_id = ?1 AND uid = ?2", "ii", NULL, i,
+                       NULL);
+    if (err == CD_OK)
+        err = sq_write(s, "DELETE FROM devices WHERE workspace_id = ?1 AND uid = ?2", "ii", NULL, i,
+                       NULL);
+    if (err == CD_OK)
+        err = sq_write(s, "DELETE FROM user_events WHERE workspace_id = ?1 AND uid = ?2", "ii",
+                       NULL, i, NULL);
+    return err;
+}
+
+static enum cd_err get(struct store *s, int64_t ws, uint32_t uid,
+                       void (*cb)(void *, const struct user_row *), void *ctx) {
+    struct user_cb uc = {cb, ctx};
+    int64_t i[] = {ws, uid};
+    return sq_read_row(s, "SELECT " USER_COLS " FROM users WHERE workspace_id = ? AND uid = ?",
+                       "ii", NULL, i, row_user, &uc);
+}
+
+static enum cd_err alias_put(struct store *s, int64_t ws, const char *label, const char *name,
+                             uint32_t uid) {
+    const char *t[] = {label, name};
+    int64_t i[] = {ws, uid};
+    return sq_write(s,
+                    "INSERT INTO aliases(label, name, workspace_id, uid) VALUES (?,?,?,?) "
+                    "ON CONFLICT(workspace_id, label, name) DO UPDATE SET uid = excluded.uid",
+                    "ttii", t, i, NULL);
+}
+
+static enum cd_err aliases_of(struct store *s, int64_t ws, uint32_t uid,
+                              void (*cb)(void *, const struct ident_row *), void *ctx) {
+    struct ident_cb ic = {cb, ctx};
+    int64_t i[] = {ws, uid};
+    return sq_rows(s,
+                   "SELECT uid, label, name FROM aliases WHERE workspace_id = ? AND uid = ? "
+                   "ORDER BY label, name",
+                   "ii", NULL, i, row_ident, &ic);
+}
+
+static enum cd_err device_put(struct store *s, int64_t ws, const char *device_id, uint32_t uid) {
+    const char *t[] = {device_id};
+    int64_t i[] = {ws, uid};
+    return sq_write(s,
+                    "INSERT INTO devices(device_id, workspace_id, uid) VALUES (?,?,?) "
+                    "ON CONFLICT(workspace_id, device_id) DO UPDATE SET uid = excluded.uid",
+                    "tii", t, i, NULL);
+}
+
+static enum cd_err devices_of(struct store *s, int64_t ws, uint32_t uid,
+                              void (*cb)(void *, const struct ident_row *), void *ctx) {
+    struct ident_cb ic = {cb, ctx};
+    int64_t i[] = {ws, uid};
+    return sq_rows(s,
+                   "SELECT uid, device_id FROM devices WHERE workspace_id = ? AND uid = ? "
+                   "ORDER BY device_id",
+                   "ii", NULL, i, row_ident, &ic);
+}
+
+static enum cd_err event_bump(struct store *s, int64_t ws, uint32_t uid, enum event_kind kind,
+                              const char *name, int64_t count, int64_t at) {
+    const char *t[] = {name};
+    int64_t i[] = {ws, uid, kind, count, at};
+    return sq_write(s,
+                    "INSERT INTO user_events(name, workspace_id, uid, kind, count, first_at, "
+                    "last_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
+                    "ON CONFLICT(workspace_id, uid, kind, name) DO UPDATE SET "
+                    "count = count + excluded.count, first_at = min(first_at, excluded.first_at), "
+                    "last_at = max(last_at, excluded.last_at)",
+                    "tiiiii", t, i, NULL);
+}
+
+struct event_cb {
+    void (*cb)(void *, const struct event_summary_row *);
+    void *ctx;
+};
+
+static void row_event(sqlite3_stmt *st, void *ctx) {
+    struct event_cb *ec = ctx;
+    struct event_summary_row r = {
+        .kind = sqlite3_column_int(st, 0) == EVENT_KIND_PURCHASE ? EVENT_KIND_PURCHASE
+                                                                 : EVENT_KIND_CUSTOM,
+        .name = sq_col_text(st, 1),
+        .count = sqlite3_column_int64(st, 2),
+        .first_at = sqlite3_column_int64(st, 3),
+        .last_at = sqlite3_column_int64(st, 4),
+    };
+    ec->cb(ec->ctx, &r);
+}
+
+static enum cd_err events_of(struct store *s, int64_t ws, uint32_t uid,
+                             void (*cb)(void *, const struct event_summary_row *), void *ctx) {
+    struct event_cb ec = {cb, ctx};
+    int64_t i[] = {ws, uid};
+    return sq_rows(s,
+                   "SELECT kind, name, count, first_at, last_at FROM user_events "
+                   "WHERE workspace_id = ? AND uid = ? ORDER BY kind, name",
+                   "ii", NULL, i, row_event, &ec);
+}
+
+static enum cd_err merge_into(struct store *s, int64_t ws, uint32_t from, uint32_t to) {
+    int64_t i[] = {ws, from, to};
+    enum cd_err err = sq_write(s,
+                               "INSERT INTO user_events(workspace_id, uid, kind, name, count, "
+                               "first_at, last_at) SELECT workspace_id, ?3, kind, name, count, "
+                               "first_at, last_at FROM user_events WHERE workspace_id = ?1 AND "
+                               "uid = ?2 AND 1 ON CONFLICT(workspace_id, uid, kind, name) DO "
+                               "UPDATE SET count = count + excluded.count, "
+                               "first_at = min(first_at, excluded.first_at), "
+                               "last_at = max(last_at, excluded.last_at)",
+                               "iii", NULL, i, NULL);
+    if (err == CD_OK)
+        err = sq_write(s, "UPDATE aliases SET uid = ?3 WHERE workspace_id = ?1 AND uid = ?2", "iii",
+                       NULL, i, NULL);
+    if (err == CD_OK)
+        err = sq_write(s, "UPDATE devices SET uid = ?3 WHERE workspace_id = ?1 AND uid = ?2", "iii",
+                       NULL, i, NULL);
+    return err;
+}
+
+static enum cd_err load_users(struct store *s, int64_t ws,
+                              void (*cb)(void *, const struct user_row *), void *ctx) {
+    struct user_cb uc = {cb, ctx};
+    int64_t i[] = {ws};
+    return sq_rows(s, "SELECT " USER_COLS " FROM users WHERE workspace_id = ? ORDER BY uid", "i",
+                   NULL, i, row_user, &uc);
+}
+
+static enum cd_err load_aliases(struct store *s, int64_t ws,
+                                void (*cb)(void *, const struct ident_row *), void *ctx) {
+    struct ident_cb ic = {cb, ctx};
+    int64_t i[] = {ws};
+    return sq_rows(s, "SELECT uid, label, name FROM aliases WHERE workspace_id = ?", "i", NULL, i,
+                   row_ident, &ic);
+}
+
+static enum cd_err load_devices(struct store *s, int64_t ws,
+                                void (*cb)(void *, const struct ident_row *), void *ctx) {
+    struct ident_cb ic = {cb, ctx};
+    int64_t i[] = {ws};
+    return sq_rows(s, "SELECT uid, device_id FROM devices WHERE workspace_id = ?", "i", NULL, i,
+                   row_ident, &ic);
+}
+
+const struct store_user_ops sqlite_user_ops = {
+    .insert = insert,
+    .set_external_id = set_external_id,
+    .set_attrs = set_attrs,
+    .remove = remove_user,
+    .get = get,
+    .alias_put = alias_put,
+    .aliases_of = aliases_of,
+    .device_put = device_put,
+    .devices_of = devices_of,
+    .event_bump = event_bump,
+    .events_of = events_of,
+    .merge_into = merge_into,
+    .load_users = load_users,
+    .load_aliases = load_aliases,
+    .load_devices = load_devices,
+};

@@ -1,0 +1,184 @@
+/*
+ * store.h — the one storage interface of cohortd. The store is the source of truth: every
+ * acknowledged change is in it, and the in-memory indexes of core/ are rebuilt from it at
+ * start-up. A backend (sqlite.c today; PostgreSQL later) exports one `const struct store_ops`.
+ *
+ * Threading: one store handle is shared by all threads. Writes happen inside a transaction
+ * (store_begin .. store_commit/rollback); the backend serialises transactions, so a thread
+ * holds the transaction for as short a time as it can. Calls marked "any time" may run outside
+ * a transaction from any thread and read committed state only.
+ *
+ * Every call returns CD_OK or an error (CD_E_STORE when the database failed, CD_E_NOT_FOUND,
+ * CD_E_EXISTS where said). Strings handed out through callbacks are borrowed for the call.
+ */
+#ifndef COHORTD_STORE_STORE_H
+#define COHORTD_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+struct store;
+
+/* ---- admin: workspaces, keys, partners (any time) ---- */
+
+enum key_check { KEY_CHECK_REQUIRED = 0, KEY_CHECK_OFF = 1 };
+
+struct workspace_row {
+    int64_t id;
+    const char *public_id;
+    const char *name;
+    int64_t created_at;
+};
+
+enum import_key_state { IMPORT_KEY_ACTIVE = 0, IMPORT_KEY_INVALIDATED = 1 };
+
+struct store_admin_ops {
+    /* Creates a workspace; CD_E_EXISTS when the name is taken. Sets *id. */
+    enum cd_err (*workspace_create)(struct store *s, const char *public_id, const char *name,
+                                    int64_t now, int64_t *id);
+    /* Finds a workspace by public id, or (public_id NULL) the oldest one. */
+    enum cd_err (*workspace_find)(struct store *s, const char *public_id,
+                                  void (*cb)(void *ctx, const struct workspace_row *), void *ctx);
+    enum cd_err (*workspace_get)(struct store *s, int64_t id,
+                                 void (*cb)(void *ctx, const struct workspace_row *), void *ctx);
+    enum cd_err (*workspace_list)(struct store *s,
+                                  void (*cb)(void *ctx, const struct workspace_row *), void *ctx);
+
+    /* REST API keys, stored as SHA-256 hex. */
+    enum cd_err (*api_key_add)(struct store *s, int64_t ws, const char *key_hash, int64_t now);
+    /* Revokes; CD_E_NOT_FOUND when no active key has this hash. */
+    enum cd_err (*api_key_revoke)(struct store *s, const char *key_hash, int64_t now);
+    /* Sets *ws of an active key; CD_E_NOT_FOUND otherwise. */
+    enum cd_err (*api_key_lookup)(struct store *s, const char *key_hash, int64_t *ws);
+
+    /* Partners. partner_add: CD_E_EXISTS when present. */
+    enum cd_err (*partner_add)(struct store *s, const char *name, enum key_check check,
+                               int64_t now);
+    enum cd_err (*partner_get)(struct store *s, const char *name, enum key_check *check);
+    enum cd_err (*partner_key_add)(struct store *s, const char *partner, const char *key_hash,
+                                   int64_t now);
+    /* CD_OK when the hash is an active key of the partner, CD_E_NOT_FOUND otherwise. */
+    enum cd_err (*partner_key_check)(struct store *s, const char *partner, const char *key_hash);
+
+    /* Data import keys (client_secret), one active per (workspace, partner), kept in clear
+     * because the dashboard shows them. import_key_active: CD_E_NOT_FOUND when none. */
+    enum cd_err (*import_key_active)(struct store *s, int64_t ws, const char *partner,
+                                     char key_out[64]);
+    /* Invalidates the active key (if any) and makes `key` the active one. */
+    enum cd_err (*import_key_replace)(struct store *s, int64_t ws, const char *partner,
+                                      const char *key, int64_t now);
+    /* Invalidates the active key; CD_E_NOT_FOUND when there is none. */
+    enum cd_err (*import_key_invalidate)(struct store *s, int64_t ws, const char *partner,
+                                         int64_t now);
+    /* Looks a key up whatever its state. partner_out holds at least 64 bytes. */
+    enum cd_err (*import_key_lookup)(struct store *s, const char *key, int64_t *ws,
+                                     char partner_out[64], enum import_key_state *state);
+};
+
+/* ---- users (inside a transaction, except load) ---- */
+
+enum event_kind { EVENT_KIND_CUSTOM = 0, EVENT_KIND_PURCHASE = 1 };
+
+struct user_row {
+    uint32_t uid;
+    const char *braze_id;
+    const char *external_id; /* NULL when anonymous or alias-only */
+    bool created_anonymous;
+    bool deleted;
+    const char *attrs; /* JSON object text */
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+struct ident_row {
+    uint32_t uid;
+    const char *a; /* alias: label; device: device id */
+    const char *b; /* alias: name;  device: NULL */
+};
+
+struct event_summary_row {
+    enum event_kind kind;
+    const char *name;
+    int64_t count;
+    int64_t first_at;
+    int64_t last_at;
+};
+
+struct store_user_ops {
+    enum cd_err (*insert)(struct store *s, int64_t ws, const struct user_row *u);
+    enum cd_err (*set_external_id)(struct store *s, int64_t ws, uint32_t uid, const char *ext,
+                                   int64_t now);
+    enum cd_err (*set_attrs)(struct store *s, int64_t ws, uint32_t uid, const char *attrs_json,
+                             int64_t now);
+    /* Marks the user deleted, clears its identifiers, attributes and event summaries. */
+    enum cd_err (*remove)(struct store *s, int64_t ws, uint32_t uid, int64_t now);
+    /* One user (deleted ones included); CD_E_NOT_FOUND when no such uid. */
+    enum cd_err (*get)(struct store *s, int64_t ws, uint32_t uid,
+                       void (*cb)(void *ctx, const struct user_row *), void *ctx);
+    enum cd_err (*alias_put)(struct store *s, int64_t ws, const char *label, const char *name,
+                             uint32_t uid);
+    enum cd_err (*aliases_of)(struct store *s, int64_t ws, uint32_t uid,
+                              void (*cb)(void *ctx, const struct ident_row *), void *ctx);
+    enum cd_err (*device_put)(struct store *s, int64_t ws, const char *device_id, uint32_t uid);
+    enum cd_err (*devices_of)(struct store *s, int64_t ws, uint32_t uid,
+                              void (*cb)(void *ctx, const struct ident_row *), void *ctx);
+    /* Adds `count` occurrences at time `at` to the summary of (uid, kind, name). */
+    enum cd_err (*event_bump)(struct store *s, int64_t ws, uint32_t uid, enum event_kind kind,
+                              const char *name, int64_t count, int64_t at);
+    enum cd_err (*events_of)(struct store *s, int64_t ws, uint32_t uid,
+                             void (*cb)(void *ctx, const struct event_summary_row *), void *ctx);
+    /* Moves every alias, device and event summary of `from` onto `to` (identify-merge). */
+    enum cd_err (*merge_into)(struct store *s, int64_t ws, uint32_t from, uint32_t to);
+
+    /* Start-up loading, in uid order; any time. */
+    enum cd_err (*load_users)(struct store *s, int64_t ws,
+                              void (*cb)(void *ctx, const struct user_row *), void *ctx);
+    enum cd_err (*load_aliases)(struct store *s, int64_t ws,
+                                void (*cb)(void *ctx, const struct ident_row *), void *ctx);
+    enum cd_err (*load_devices)(struct store *s, int64_t ws,
+                                void (*cb)(void *ctx, const struct ident_row *), void *ctx);
+};
+
+/* ---- the Currents outbox (append inside a transaction) ---- */
+
+struct store_outbox_ops {
+    /* Appends one event (its JSON text); sets *seq. */
+    enum cd_err (*append)(struct store *s, int64_t ws, const char *event_type, int64_t now,
+                          const char *body, int64_t *seq);
+    /* Number of events in the outbox of a workspace (tests, metrics); any time. */
+    enum cd_err (*count)(struct store *s, int64_t ws, int64_t *n);
+};
+
+struct store_ops {
+    const char *name;
+    /* Opens (creating and migrating as needed) the store. */
+    enum cd_err (*open)(const char *url, struct store **out);
+    void (*close)(struct store *s);
+    /* Whether the store answers; any time. */
+    bool (*healthy)(struct store *s);
+    enum cd_err (*begin)(struct store *s);
+    enum cd_err (*commit)(struct store *s);
+    void (*rollback)(struct store *s);
+    const struct store_admin_ops *admin;
+    const struct store_user_ops *users;
+    const struct store_outbox_ops *outbox;
+};
+
+/* Every store handle starts with its ops. */
+struct store_base {
+    const struct store_ops *ops;
+};
+
+#define STORE_OPS(s) (((const struct store_base *)(const void *)(s))->ops)
+
+/*
+ * Opens a store by URL: "sqlite:PATH" or a plain path is SQLite; "postgresql://…" is
+ * PostgreSQL (not built yet: CD_E_INVALID with a message). `err_msg` receives a reason.
+ */
+enum cd_err store_open(const char *url, struct store **out, char *err_msg, size_t err_len);
+void store_close(struct store *s);
+
+#endif

@@ -1,0 +1,314 @@
+/* harness.c — the end-to-end test harness (see harness.h). */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *bin(void) {
+    const char *b = getenv("COHORTD_BIN");
+    return b ? b : "build-test/cohortd";
+}
+
+char *strf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *out = NULL;
+    if (vasprintf(&out, fmt, ap) < 0)
+        out = NULL;
+    va_end(ap);
+    assert_non_null(out);
+    return out;
+}
+
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Reads everything from fd into a malloc'd string. */
+static char *slurp_fd(int fd) {
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    ssize_t n;
+    while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+        len += (size_t)n;
+        if (cap - len < 2) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+int run_cli(const struct server *s, const char *const *args, char **out, char **err) {
+    int po[2], pe[2];
+    assert_int_equal(pipe(po), 0);
+    assert_int_equal(pipe(pe), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *argv[32];
+        int n = 0;
+        argv[n++] = bin();
+        for (int i = 0; args[i] && n < 28; i++)
+            argv[n++] = args[i];
+        argv[n++] = "--data";
+        argv[n++] = s->data;
+        argv[n] = NULL;
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]);
+        close(pe[0]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    char *o = slurp_fd(po[0]);
+    char *e = slurp_fd(pe[0]);
+    close(po[0]);
+    close(pe[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (out)
+        *out = o;
+    else
+        free(o);
+    if (err)
+        *err = e;
+    else
+        free(e);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void copy_field(json_t *obj, const char *path, char *dst, size_t len) {
+    json_t *v = obj;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
+        v = json_object_get(v, tok);
+    assert_non_null(json_string_value(v));
+    snprintf(dst, len, "%s", json_string_value(v));
+}
+
+void server_init(struct server *s) {
+    memset(s, 0, sizeof *s);
+    snprintf(s->data, sizeof s->data, "/tmp/cohortd-e2e-XXXXXX");
+    assert_non_null(mkdtemp(s->data));
+    char *out = NULL;
+    const char *args[] = {"init", "--json", NULL};
+    assert_int_equal(run_cli(s, args, &out, NULL), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    copy_field(j, "workspace_id", s->workspace_id, sizeof s->workspace_id);
+    copy_field(j, "rest_api_key", s->rest_key, sizeof s->rest_key);
+    copy_field(j, "partners.heap.partner_api_key", s->partner_key, sizeof s->partner_key);
+    copy_field(j, "partners.heap.data_import_key", s->import_key, sizeof s->import_key);
+    json_decref(j);
+    free(out);
+}
+
+static int healthy(const struct server *s) {
+    struct resp r;
+    http_req(s, "GET", "/healthz", NULL, NULL, &r);
+    int ok = r.status == 200;
+    resp_free(&r);
+    return ok;
+}
+
+void server_start(struct server *s) {
+    s->port = free_port();
+    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
+    char listen[64], log_path[300];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
+    snprintf(log_path, sizeof log_path, "%s/server.log", s->data);
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *argv[32] = {bin(), "serve", "--data", s->data, "--listen", listen};
+        int n = 6;
+        for (int i = 0; s->extra_args[i] && n < 30; i++)
+            argv[n++] = s->extra_args[i];
+        argv[n] = NULL;
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    s->pid = pid;
+    for (int i = 0; i < 400; i++) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            s->pid = 0;
+            fail_msg("cohortd serve exited early; see %s", log_path);
+        }
+        if (healthy(s))
+            return;
+        struct timespec ts = {0, 25 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("cohortd serve did not become healthy; see %s", log_path);
+}
+
+static void stop_with(struct server *s, int sig) {
+    if (!s->pid)
+        return;
+    kill(s->pid, sig);
+    int status;
+    waitpid(s->pid, &status, 0);
+    s->pid = 0;
+}
+
+void server_stop(struct server *s) {
+    stop_with(s, SIGTERM);
+}
+
+void server_kill(struct server *s) {
+    stop_with(s, SIGKILL);
+}
+
+void server_cleanup(struct server *s) {
+    server_stop(s);
+    if (s->data[0] && !getenv("COHORTD_KEEP_DATA")) {
+        char *cmd = strf("rm -rf '%s'", s->data);
+        if (system(cmd) != 0)
+            fprintf(stderr, "cannot remove %s\n", s->data);
+        free(cmd);
+    }
+}
+
+void server_up(struct server *s) {
+    server_init(s);
+    server_start(s);
+}
+
+struct buf {
+    char *data;
+    size_t len;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
+    struct buf *b = ud;
+    size_t n = size * nmemb;
+    b->data = realloc(b->data, b->len + n + 1);
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+void http_req(const struct server *s, const char *method, const char *path, const char **headers,
+              const char *body, struct resp *out) {
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    char *url = strf("%s%s", s->base, path);
+    struct curl_slist *hl = NULL;
+    for (int i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    if (body)
+        hl = curl_slist_append(hl, "Content-Type: application/json");
+    struct buf b = {NULL, 0}, h = {NULL, 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    out->body = b.data ? b.data : strdup("");
+    out->headers = h.data ? h.data : strdup("");
+    out->json = json_loads(out->body, JSON_DECODE_ANY, NULL);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    free(url);
+}
+
+void http_post_rest(const struct server *s, const char *path, const char *body, struct resp *out) {
+    char *auth = strf("Authorization: Bearer %s", s->rest_key);
+    const char *h[] = {auth, NULL};
+    http_req(s, "POST", path, h, body, out);
+    free(auth);
+}
+
+void http_get_rest(const struct server *s, const char *path, struct resp *out) {
+    char *auth = strf("Authorization: Bearer %s", s->rest_key);
+    const char *h[] = {auth, NULL};
+    http_req(s, "GET", path, h, NULL, out);
+    free(auth);
+}
+
+void resp_free(struct resp *r) {
+    free(r->body);
+    free(r->headers);
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+void assert_json_equal(const json_t *actual, const char *expected) {
+    json_error_t e;
+    json_t *want = json_loads(expected, JSON_DECODE_ANY, &e);
+    if (!want)
+        fail_msg("bad expected JSON in test: %s (%s)", expected, e.text);
+    if (!actual || !json_equal(actual, want)) {
+        char *got = actual ? json_dumps(actual, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
+                           : strdup("(not JSON)");
+        char *exp = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        print_error("expected: %s\n     got: %s\n", exp, got);
+        free(got);
+        free(exp);
+        json_decref(want);
+        fail();
+    }
+    json_decref(want);
+}
+
+void assert_resp(const struct resp *r, long status, const char *expected) {
+    if (r->status != status) {
+        print_error("status %ld (want %ld), body: %s\n", r->status, status, r->body);
+        fail();
+    }
+    if (!r->json) {
+        print_error("body is not JSON: %s\n", r->body);
+        fail();
+    }
+    assert_json_equal(r->json, expected);
+}
+
+char *read_conformance(const char *rel) {
+    const char *dir = getenv("COHORTD_CONFORMANCE");
+    char *path = strf("%s/%s", dir ? dir : "../shared/conformance", rel);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        fail_msg("cannot open %s: %s", path, strerror(errno));
+    char *text = slurp_fd(fd);
+    close(fd);
+    free(path);
+    return text;
+}

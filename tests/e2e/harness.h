@@ -1,0 +1,78 @@
+/*
+ * harness.h — end-to-end test support: starts the real `cohortd` binary (COHORTD_BIN) on a
+ * free loopback port with a temporary data directory, speaks HTTP to it with libcurl, runs
+ * CLI subcommands, and compares JSON bodies exactly.
+ */
+#ifndef COHORTD_TESTS_E2E_HARNESS_H
+#define COHORTD_TESTS_E2E_HARNESS_H
+
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <jansson.h>
+#include <sys/types.h>
+
+struct server {
+    pid_t pid;
+    int port;
+    char data[256];
+    char base[64];
+    char workspace_id[64];
+    char rest_key[64];
+    char partner_key[64];      /* partner heap */
+    char import_key[64];       /* heap data import key of the workspace */
+    const char *extra_args[8]; /* more `serve` arguments, NULL-terminated */
+};
+
+struct resp {
+    long status;
+    char *body;
+    json_t *json;  /* parsed body, or NULL */
+    char *headers; /* raw response headers */
+};
+
+/* A fresh data directory initialised with `cohortd init --json`. */
+void server_init(struct server *s);
+/* Starts `cohortd serve` and waits until /healthz answers. */
+void server_start(struct server *s);
+/* SIGTERM and wait (clean shutdown). */
+void server_stop(struct server *s);
+/* SIGKILL and wait (crash). */
+void server_kill(struct server *s);
+/* Stops if running and removes the data directory. */
+void server_cleanup(struct server *s);
+/* init + start, the usual fixture. */
+void server_up(struct server *s);
+
+/* Sends a request. headers: NULL-terminated "Name: value" strings, may be NULL. */
+void http_req(const struct server *s, const char *method, const char *path, const char **headers,
+              const char *body, struct resp *out);
+/* POST with the workspace's REST key. */
+void http_post_rest(const struct server *s, const char *path, const char *body, struct resp *out);
+/* GET with the workspace's REST key. */
+void http_get_rest(const struct server *s, const char *path, struct resp *out);
+void resp_free(struct resp *r);
+
+/* Asserts status and that the body equals `expected` as JSON (key order ignored). */
+void assert_resp(const struct resp *r, long status, const char *expected);
+/* Asserts two JSON values equal; prints both on failure. */
+void assert_json_equal(const json_t *actual, const char *expected);
+
+/*
+ * Runs `cohortd ARGS…` (NULL-terminated) with --data of s; returns the exit code. stdout
+ * (and stderr) are returned in *out / *err when not NULL (free them).
+ */
+int run_cli(const struct server *s, const char *const *args, char **out, char **err);
+
+/* Path of a conformance file (COHORTD_CONFORMANCE/rel); reads it whole (free it). */
+char *read_conformance(const char *rel);
+
+/* printf into a malloc'd string. */
+char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
