@@ -30,11 +30,14 @@ void identity_init(struct identity *id) {
     strmap_init(&id->ext);
     strmap_init(&id->alias);
     strmap_init(&id->device);
+    id->live = roaring_bitmap_create();
     id->n_users = 1;
 }
 
 void identity_free(struct identity *id) {
     free(id->users);
+    if (id->live)
+        roaring_bitmap_free(id->live);
     strmap_free(&id->ext);
     strmap_free(&id->alias);
     strmap_free(&id->device);
@@ -125,6 +128,7 @@ int identity_add_user(struct identity *id, uint32_t uid, const uint8_t bid[12], 
     if (deleted)
         return 0;
     id->n_live++;
+    roaring_bitmap_add(id->live, uid);
     return ext ? identity_set_external(id, uid, ext) : 0;
 }
 
@@ -164,6 +168,7 @@ void identity_kill_user(struct identity *id, uint32_t uid) {
     if (identity_is_live(id, uid)) {
         id->users[uid].flags = 0;
         id->n_live--;
+        roaring_bitmap_remove(id->live, uid);
     }
 }
 

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <roaring/roaring.h>
+
 #include "core/strmap.h"
 
 #define BRAZE_ID_LEN 24
@@ -35,6 +37,7 @@ struct identity {
     uint32_t n_users;       /* next uid to hand out */
     uint32_t users_cap;
     uint32_t n_live;
+    roaring_bitmap_t *live; /* every live uid: the universe of NOT in segments */
     struct strmap ext;
     struct strmap alias;
     struct strmap device;

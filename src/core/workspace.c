@@ -42,6 +42,8 @@ static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
     const struct store_user_ops *uo = STORE_OPS(app->store)->users;
     identity_free(&ws->ident);
     identity_init(&ws->ident);
+    cohort_set_free(&ws->cohorts);
+    cohort_set_init(&ws->cohorts);
     struct load_ctx lc = {&ws->ident, 0};
     enum cd_err err = uo->load_users(app->store, ws->id, load_user, &lc);
     if (err == CD_OK)
@@ -59,6 +61,7 @@ static void ws_free(struct workspace *ws) {
     if (!ws)
         return;
     identity_free(&ws->ident);
+    cohort_set_free(&ws->cohorts);
     pthread_rwlock_destroy(&ws->lock);
     free(ws);
 }
@@ -77,6 +80,7 @@ static enum cd_err register_ws(struct app *app, int64_t id, struct workspace **o
         return CD_E_NOMEM;
     pthread_rwlock_init(&ws->lock, NULL);
     identity_init(&ws->ident);
+    cohort_set_init(&ws->cohorts);
     enum cd_err err = STORE_OPS(app->store)->admin->workspace_get(app->store, id, copy_row, ws);
     if (err == CD_OK)
         err = workspace_load(app, ws);

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "core/cohort.h"
 #include "core/identity.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -24,6 +25,7 @@ struct workspace {
     char name[128];
     pthread_rwlock_t lock;
     struct identity ident;
+    struct cohort_set cohorts;
 };
 
 struct app {

@@ -1,0 +1,49 @@
+/* cohort.c — the in-memory cohort set of a workspace (see cohort.h). */
+#include "core/cohort.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void cohort_set_init(struct cohort_set *set) {
+    memset(set, 0, sizeof *set);
+    strmap_init(&set->by_key);
+}
+
+static void cohort_free(struct cohort *c) {
+    if (!c)
+        return;
+    free(c->cohort_id);
+    free(c->name);
+    if (c->members)
+        roaring_bitmap_free(c->members);
+    free(c);
+}
+
+void cohort_set_free(struct cohort_set *set) {
+    for (size_t i = 0; i < set->n; i++)
+        cohort_free(set->v[i]);
+    free(set->v);
+    strmap_free(&set->by_key);
+    memset(set, 0, sizeof *set);
+}
+
+/* Builds the map key "<partner>\0<cohort_id>" into buf; returns its length or 0. */
+static size_t cohort_key(const char *partner, const char *cohort_id, char *buf, size_t cap) {
+    size_t pl = strlen(partner), cl = strlen(cohort_id);
+    if (pl + 1 + cl > cap)
+        return 0;
+    memcpy(buf, partner, pl);
+    buf[pl] = '\0';
+    memcpy(buf + pl + 1, cohort_id, cl);
+    return pl + 1 + cl;
+}
+
+struct cohort *cohort_find(const struct cohort_set *set, const char *partner,
+                           const char *cohort_id) {
+    char key[1024];
+    size_t len = cohort_key(partner, cohort_id, key, sizeof key);
+    uint32_t idx;
+    if (!len || !strmap_get(&set->by_key, key, len, &idx) || idx >= set->n)
+        return NULL;
+    return set->v[idx];
+}
