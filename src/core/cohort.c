@@ -47,3 +47,31 @@ struct cohort *cohort_find(const struct cohort_set *set, const char *partner,
         return NULL;
     return set->v[idx];
 }
+
+struct cohort *cohort_set_add(struct cohort_set *set, const char *partner, const char *cohort_id) {
+    char key[1024];
+    size_t len = cohort_key(partner, cohort_id, key, sizeof key);
+    uint32_t idx;
+    if (!len || strlen(partner) >= COHORT_PARTNER_CAP || strmap_get(&set->by_key, key, len, &idx))
+        return NULL;
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 16;
+        struct cohort **v = realloc(set->v, cap * sizeof(void *));
+        if (!v)
+            return NULL;
+        set->v = v;
+        set->cap = cap;
+    }
+    struct cohort *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    memcpy(c->partner, partner, strlen(partner) + 1);
+    c->cohort_id = strdup(cohort_id);
+    c->members = roaring_bitmap_create();
+    if (!c->cohort_id || !c->members || strmap_put(&set->by_key, key, len, (uint32_t)set->n) != 0) {
+        cohort_free(c);
+        return NULL;
+    }
+    set->v[set->n++] = c;
+    return c;
+}

@@ -42,6 +42,10 @@ struct cohort_set {
 void cohort_set_init(struct cohort_set *set);
 void cohort_set_free(struct cohort_set *set);
 
+/* Adds an empty, unnamed cohort to the in-memory set (no store write: callers that create a
+ * cohort durably write the store first). Returns NULL when memory ran out or it exists. */
+struct cohort *cohort_set_add(struct cohort_set *set, const char *partner, const char *cohort_id);
+
 /* The cohort (partner, cohort_id), or NULL. Borrowed; valid while the workspace lives. */
 struct cohort *cohort_find(const struct cohort_set *set, const char *partner,
                            const char *cohort_id);
