@@ -7,6 +7,7 @@
  */
 #include "store/sqlite_int.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,27 @@
 
 /* The store whose write transaction the calling thread holds, if any. */
 static _Thread_local struct store *txn_owner;
+
+/*
+ * Fault injection for tests: COHORTD_STORE_FAIL_WRITE=N makes the Nth data write (sq_write)
+ * after start-up fail as a database error would. Tests use it to prove that a failed request
+ * leaves nothing behind, in the store or in memory.
+ */
+static atomic_long fail_countdown;
+
+static void fault_init(void) {
+    const char *v = getenv("COHORTD_STORE_FAIL_WRITE");
+    if (v && *v) {
+        atomic_store(&fail_countdown, strtol(v, NULL, 10));
+        log_warn("store", "fault_injection=on fail_write=%s", v);
+    }
+}
+
+static bool fault_now(void) {
+    if (atomic_load(&fail_countdown) <= 0)
+        return false;
+    return atomic_fetch_sub(&fail_countdown, 1) == 1;
+}
 
 enum cd_err sq_fail(struct sq_conn *c, const char *what) {
     log_error("store", "op=%s error=\"%s\"", what, sqlite3_errmsg(c->db));
@@ -111,7 +133,9 @@ enum cd_err sq_write(struct store *s, const char *sql, const char *binds, const 
     struct sq_conn *c = sq_write_begin(s);
     sqlite3_stmt *st = sq_prep(c, sql);
     enum cd_err err = CD_E_STORE;
-    if (st) {
+    if (st && fault_now()) {
+        log_error("store", "op=write error=\"injected fault\"");
+    } else if (st) {
         sq_bind_all(st, binds, texts, ints);
         err = sq_exec(c, st);
         if (changes)
@@ -249,6 +273,7 @@ static enum cd_err sq_open(const char *path, struct store **out) {
         err = migrate(s->w.db);
     if (err == CD_OK)
         err = conn_open(&s->r, path);
+    fault_init();
     if (err != CD_OK) {
         sq_close(s);
         return err;

@@ -1,0 +1,94 @@
+/* test_identity.c — the identity rules of DESIGN.md on the in-memory index. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <string.h>
+
+#include "core/identity.h"
+
+static void add(struct identity *id, uint32_t uid, const char *ext, bool anon) {
+    uint8_t bid[12];
+    assert_int_equal(identity_new_braze_id(uid, 1700000000000, bid), 0);
+    assert_int_equal(identity_add_user(id, uid, bid, ext, anon, false), 0);
+}
+
+static void test_device_id_matches_only_users_anonymous_now(void **state) {
+    (void)state;
+    struct identity id;
+    identity_init(&id);
+    add(&id, 1, NULL, true);
+    assert_int_equal(identity_put_device(&id, "dev-1", 1), 0);
+    enum match_miss miss;
+    assert_int_equal(identity_by_device(&id, "dev-1", &miss), 1);
+    assert_int_equal(miss, MATCH_OK);
+    /* identified later: the device no longer reaches the user */
+    assert_int_equal(identity_set_external(&id, 1, "u-1"), 0);
+    assert_int_equal(identity_by_device(&id, "dev-1", &miss), 0);
+    assert_int_equal(miss, MISS_DEVICE_IDENTIFIED);
+    assert_string_equal(identity_miss_name(miss), "device of an identified user");
+    assert_int_equal(identity_by_external(&id, "u-1", NULL), 1);
+    assert_int_equal(identity_by_device(&id, "dev-404", &miss), 0);
+    assert_int_equal(miss, MISS_UNKNOWN_DEVICE);
+    identity_free(&id);
+}
+
+static void test_alias_keys_do_not_collide_across_label_boundaries(void **state) {
+    (void)state;
+    struct identity id;
+    identity_init(&id);
+    add(&id, 1, NULL, false);
+    add(&id, 2, NULL, false);
+    assert_int_equal(identity_put_alias(&id, "ab", "c", 1), 0);
+    assert_int_equal(identity_put_alias(&id, "a", "bc", 2), 0);
+    assert_int_equal(identity_by_alias(&id, "ab", "c", NULL), 1);
+    assert_int_equal(identity_by_alias(&id, "a", "bc", NULL), 2);
+    enum match_miss miss;
+    assert_int_equal(identity_by_alias(&id, "abc", "", &miss), 0);
+    assert_int_equal(miss, MISS_UNKNOWN_ALIAS);
+    identity_free(&id);
+}
+
+static void test_deleted_users_match_nothing(void **state) {
+    (void)state;
+    struct identity id;
+    identity_init(&id);
+    add(&id, 1, "gone", false);
+    assert_int_equal(identity_put_alias(&id, "l", "n", 1), 0);
+    assert_true(roaring_bitmap_contains(id.live, 1));
+    identity_kill_user(&id, 1);
+    assert_int_equal(identity_by_external(&id, "gone", NULL), 0);
+    assert_int_equal(identity_by_alias(&id, "l", "n", NULL), 0);
+    assert_false(roaring_bitmap_contains(id.live, 1));
+    assert_int_equal(id.n_live, 0);
+    identity_free(&id);
+}
+
+static void test_braze_id_round_trips_and_rejects_forgeries(void **state) {
+    (void)state;
+    struct identity id;
+    identity_init(&id);
+    add(&id, 7, "x", false);
+    char text[BRAZE_ID_LEN + 1];
+    identity_braze_id_text(id.users[7].bid, text);
+    assert_int_equal(strlen(text), 24);
+    assert_int_equal(identity_by_braze_id(&id, text), 7);
+    text[9] = text[9] == '0' ? '1' : '0'; /* same uid, other random bytes */
+    assert_int_equal(identity_by_braze_id(&id, text), 0);
+    assert_int_equal(identity_by_braze_id(&id, "zz"), 0);
+    identity_free(&id);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_device_id_matches_only_users_anonymous_now),
+        cmocka_unit_test(test_alias_keys_do_not_collide_across_label_boundaries),
+        cmocka_unit_test(test_deleted_users_match_nothing),
+        cmocka_unit_test(test_braze_id_round_trips_and_rejects_forgeries),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
