@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config clang-format clang-tidy
 libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
-libroaring-dev libssl-dev libcmocka-dev postgresql"
+libroaring-dev libssl-dev libcmocka-dev postgresql curl jq"
 
 missing=""
 for p in $PKGS; do
