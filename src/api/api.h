@@ -51,5 +51,13 @@ void api_users_identify(void *ctx, const struct http_request *req, struct http_r
 void api_users_delete(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_export_ids(void *ctx, const struct http_request *req, struct http_response *res);
 void api_devices_track(void *ctx, const struct http_request *req, struct http_response *res);
+void api_heap_integration_create(void *ctx, const struct http_request *req,
+                                 struct http_response *res);
+void api_heap_integration_list(void *ctx, const struct http_request *req,
+                               struct http_response *res);
+void api_heap_integration_rotate(void *ctx, const struct http_request *req,
+                                 struct http_response *res);
+void api_heap_integration_delete(void *ctx, const struct http_request *req,
+                                 struct http_response *res);
 
 #endif

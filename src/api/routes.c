@@ -9,6 +9,10 @@ const struct http_route api_routes[] = {
     {"POST", "/users/delete", api_users_delete},
     {"POST", "/users/export/ids", api_users_export_ids},
     {"POST", "/devices/track", api_devices_track},
+    {"POST", "/integrations/heap/create", api_heap_integration_create},
+    {"GET", "/integrations/heap/list", api_heap_integration_list},
+    {"POST", "/integrations/heap/rotate_secret", api_heap_integration_rotate},
+    {"POST", "/integrations/heap/delete", api_heap_integration_delete},
 };
 
 const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];

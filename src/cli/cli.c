@@ -7,8 +7,8 @@
 #include <string.h>
 
 static const struct cli_command *const commands[] = {
-    &cli_init_cmd,    &cli_serve_cmd,   &cli_workspace_cmd,
-    &cli_api_key_cmd, &cli_partner_cmd, &cli_import_key_cmd,
+    &cli_init_cmd,    &cli_serve_cmd,      &cli_workspace_cmd, &cli_api_key_cmd,
+    &cli_partner_cmd, &cli_import_key_cmd, &cli_heap_cmd,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

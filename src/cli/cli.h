@@ -52,7 +52,7 @@ void cli_print_json(json_t *obj);
 
 /* The subcommands (one file each). */
 extern const struct cli_command cli_init_cmd, cli_serve_cmd, cli_workspace_cmd, cli_api_key_cmd,
-    cli_partner_cmd, cli_import_key_cmd;
+    cli_partner_cmd, cli_import_key_cmd, cli_heap_cmd;
 
 /* Shared option rows. */
 #define CLI_OPT_DATA                                                                               \

@@ -329,4 +329,5 @@ const struct store_ops sqlite_store_ops = {
     .admin = &sqlite_admin_ops,
     .users = &sqlite_user_ops,
     .outbox = &sqlite_outbox_ops,
+    .heap = &sqlite_heap_ops,
 };

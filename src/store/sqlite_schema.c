@@ -77,6 +77,38 @@ static const char *const migrations[] = {
     "  event_type TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  body TEXT NOT NULL);",
+
+    /* 2: Heap segment-sync integrations, and the pages of each sync run seen so far */
+    "CREATE TABLE heap_integrations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  workspace_id INTEGER NOT NULL,"
+    "  integration_id TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  mapping INTEGER NOT NULL,"
+    "  alias_label TEXT,"
+    "  secret TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  deleted_at INTEGER,"
+    "  n_pages INTEGER NOT NULL DEFAULT 0,"
+    "  n_ignored INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE heap_syncs ("
+    "  integration INTEGER NOT NULL,"
+    "  sync_task_id TEXT NOT NULL,"
+    "  workspace_id INTEGER NOT NULL,"
+    "  cohort_id TEXT NOT NULL,"
+    "  total_pages INTEGER NOT NULL,"
+    "  pages_seen INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  completed_at INTEGER,"
+    "  n_added INTEGER NOT NULL,"
+    "  n_removed INTEGER NOT NULL,"
+    "  PRIMARY KEY (integration, sync_task_id)) WITHOUT ROWID;"
+    "CREATE INDEX heap_syncs_cohort ON heap_syncs(workspace_id, cohort_id, started_at);"
+    "CREATE TABLE heap_pages ("
+    "  integration INTEGER NOT NULL,"
+    "  sync_task_id TEXT NOT NULL,"
+    "  page INTEGER NOT NULL,"
+    "  PRIMARY KEY (integration, sync_task_id, page)) WITHOUT ROWID;",
 };
 
 const char *sqlite_schema_migration(int version) {

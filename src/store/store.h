@@ -152,6 +152,59 @@ struct store_outbox_ops {
     enum cd_err (*count)(struct store *s, int64_t ws, int64_t *n);
 };
 
+/* ---- Heap segment-sync integrations (any time, except page_record: in a transaction) ---- */
+
+enum heap_mapping { HEAP_MAP_EXTERNAL_ID = 0, HEAP_MAP_ALIAS = 1, HEAP_MAP_DEVICE_ID = 2 };
+
+struct heap_integration_row {
+    int64_t id;
+    int64_t workspace_id;
+    const char *integration_id; /* public id, in the webhook path */
+    const char *name;
+    enum heap_mapping mapping;
+    const char *alias_label; /* HEAP_MAP_ALIAS only */
+    const char *secret;      /* kept in clear: HMAC verification needs it */
+    int64_t created_at;
+    int64_t n_pages;   /* sync pages applied */
+    int64_t n_ignored; /* requests acknowledged but ignored (other action_type) */
+};
+
+struct heap_sync_row {
+    const char *sync_task_id;
+    const char *cohort_id;
+    int64_t total_pages;
+    int64_t pages_seen;
+    int64_t started_at;
+    int64_t completed_at; /* 0 while pages are missing */
+    int64_t n_added;      /* ids received in add / remove lists */
+    int64_t n_removed;
+};
+
+struct store_heap_ops {
+    enum cd_err (*create)(struct store *s, const struct heap_integration_row *row, int64_t *id);
+    /* Every live integration of a workspace, oldest first. */
+    enum cd_err (*list)(struct store *s, int64_t ws,
+                        void (*cb)(void *ctx, const struct heap_integration_row *), void *ctx);
+    /* A live integration by public id (any workspace); CD_E_NOT_FOUND otherwise. */
+    enum cd_err (*get)(struct store *s, const char *integration_id,
+                       void (*cb)(void *ctx, const struct heap_integration_row *), void *ctx);
+    /* Changes the secret of a live integration of ws; CD_E_NOT_FOUND otherwise. */
+    enum cd_err (*set_secret)(struct store *s, int64_t ws, const char *integration_id,
+                              const char *secret);
+    enum cd_err (*remove)(struct store *s, int64_t ws, const char *integration_id, int64_t now);
+    enum cd_err (*count_ignored)(struct store *s, int64_t integration);
+    /*
+     * Records page `page` of sync `sync_task_id` (in the caller's transaction). Sets *seen when
+     * the page was recorded before (then nothing changes).
+     */
+    enum cd_err (*page_record)(struct store *s, int64_t integration, const char *sync_task_id,
+                               const char *cohort_id, int64_t page, int64_t total_pages,
+                               int64_t n_added, int64_t n_removed, int64_t now, bool *seen);
+    /* Syncs that touched a cohort of a workspace, newest first (at most `limit`). */
+    enum cd_err (*syncs_of_cohort)(struct store *s, int64_t ws, const char *cohort_id, int limit,
+                                   void (*cb)(void *ctx, const struct heap_sync_row *), void *ctx);
+};
+
 struct store_ops {
     const char *name;
     /* Opens (creating and migrating as needed) the store. */
@@ -165,6 +218,7 @@ struct store_ops {
     const struct store_admin_ops *admin;
     const struct store_user_ops *users;
     const struct store_outbox_ops *outbox;
+    const struct store_heap_ops *heap;
 };
 
 /* Every store handle starts with its ops. */

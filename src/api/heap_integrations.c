@@ -1,0 +1,88 @@
+/*
+ * heap_integrations.c — REST API for Heap segment-sync integrations:
+ * POST /integrations/heap/create, GET /integrations/heap/list,
+ * POST /integrations/heap/rotate_secret, POST /integrations/heap/delete.
+ */
+#include "api/api.h"
+
+#include "core/heap_integration.h"
+
+void api_heap_integration_create(void *vctx, const struct http_request *req,
+                                 struct http_response *res) {
+    struct api_ctx *ctx = vctx;
+    json_t *body = api_json_body(req, res);
+    struct workspace *ws = body ? api_auth_rest(ctx, req, body, res) : NULL;
+    if (ws) {
+        struct heap_msg msg = {{0}};
+        json_t *out = NULL;
+        enum cd_err err = heap_integration_create(ctx->app->store, ws->id, body, &out, &msg);
+        if (err == CD_OK)
+            http_reply_json(res, 201, out);
+        else
+            api_reply_err(res, err, msg.text);
+    }
+    json_decref(body);
+}
+
+void api_heap_integration_list(void *vctx, const struct http_request *req,
+                               struct http_response *res) {
+    struct api_ctx *ctx = vctx;
+    struct workspace *ws = api_auth_rest(ctx, req, NULL, res);
+    if (!ws)
+        return;
+    json_t *out = NULL;
+    enum cd_err err = heap_integration_list(ctx->app->store, ws->id, &out);
+    if (err == CD_OK)
+        http_reply_json(res, 200, out);
+    else
+        api_reply_err(res, err, NULL);
+}
+
+/* Shared by rotate_secret and delete: authenticates and reads "integration_id". */
+static const char *integration_arg(struct api_ctx *ctx, const struct http_request *req,
+                                   struct http_response *res, json_t **body,
+                                   struct workspace **ws) {
+    *body = api_json_body(req, res);
+    *ws = *body ? api_auth_rest(ctx, req, *body, res) : NULL;
+    if (!*ws)
+        return NULL;
+    const char *id = json_string_value(json_object_get(*body, "integration_id"));
+    if (!id || !*id) {
+        http_reply_message(res, 400, "'integration_id' must be a non-empty string");
+        return NULL;
+    }
+    return id;
+}
+
+void api_heap_integration_rotate(void *vctx, const struct http_request *req,
+                                 struct http_response *res) {
+    struct api_ctx *ctx = vctx;
+    json_t *body;
+    struct workspace *ws;
+    const char *id = integration_arg(ctx, req, res, &body, &ws);
+    if (id) {
+        json_t *out = NULL;
+        enum cd_err err = heap_integration_rotate(ctx->app->store, ws->id, id, &out);
+        if (err == CD_OK)
+            http_reply_json(res, 201, out);
+        else
+            api_reply_err(res, err, NULL);
+    }
+    json_decref(body);
+}
+
+void api_heap_integration_delete(void *vctx, const struct http_request *req,
+                                 struct http_response *res) {
+    struct api_ctx *ctx = vctx;
+    json_t *body;
+    struct workspace *ws;
+    const char *id = integration_arg(ctx, req, res, &body, &ws);
+    if (id) {
+        enum cd_err err = heap_integration_delete(ctx->app->store, ws->id, id);
+        if (err == CD_OK)
+            http_reply_message(res, 201, "success");
+        else
+            api_reply_err(res, err, NULL);
+    }
+    json_decref(body);
+}
