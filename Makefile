@@ -7,7 +7,7 @@ DATA       ?= var
 LISTEN     ?= 127.0.0.1:8080
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test lint format clean
+.PHONY: all deps build run test lint format clean bench
 
 all: build
 
@@ -30,6 +30,14 @@ test: deps
 lint: deps
 	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCOHORTD_SANITIZE=ON >/dev/null
 	@sh scripts/lint.sh $(TEST_BUILD)
+
+# Benchmarks (not tests): a release build, then each scenario prints JSON lines.
+BENCH_USERS ?= 1000000
+bench: deps
+	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCOHORTD_TESTS=OFF -DCOHORTD_BENCH=ON >/dev/null
+	@cmake --build build-bench -j $(JOBS)
+	@mkdir -p bench/results
+	@build-bench/bench_import build-bench/cohortd $(BENCH_USERS) | tee bench/results/import.jsonl
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

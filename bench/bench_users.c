@@ -1,0 +1,217 @@
+/* bench_users.c — generated users and a real server for the benchmarks (see bench_users.h). */
+#include "bench_users.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/admin.h"
+#include "core/identity.h"
+#include "store/store.h"
+
+double bench_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+enum bench_id_kind bench_user_kind(uint32_t i) {
+    uint32_t m = i % 10;
+    return m < 8 ? BENCH_EXTERNAL : m == 8 ? BENCH_ALIAS : BENCH_DEVICE;
+}
+
+int bench_user_id_json(uint32_t i, char *buf, size_t len) {
+    switch (bench_user_kind(i)) {
+    case BENCH_EXTERNAL:
+        return snprintf(buf, len, "\"user_%u\"", i);
+    case BENCH_ALIAS:
+        return snprintf(buf, len,
+                        "{\"alias_name\":\"user_%u@example.com\",\"alias_label\":\"email\"}", i);
+    case BENCH_DEVICE:
+        break;
+    }
+    return snprintf(buf, len, "\"device_%u\"", i);
+}
+
+static int run_init(struct bench_server *b, const char *bin) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --json", bin, b->data);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    char out[4096];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    if (pclose(p) != 0)
+        return -1;
+    json_t *j = json_loads(out, 0, NULL);
+    const char *rk = json_string_value(json_object_get(j, "rest_api_key"));
+    json_t *heap = json_object_get(json_object_get(j, "partners"), "heap");
+    const char *pk = json_string_value(json_object_get(heap, "partner_api_key"));
+    const char *ik = json_string_value(json_object_get(heap, "data_import_key"));
+    int rc = rk && pk && ik ? 0 : -1;
+    if (!rc) {
+        snprintf(b->rest_key, sizeof b->rest_key, "%s", rk);
+        snprintf(b->partner_key, sizeof b->partner_key, "%s", pk);
+        snprintf(b->import_key, sizeof b->import_key, "%s", ik);
+    }
+    json_decref(j);
+    return rc;
+}
+
+int bench_prepare(struct bench_server *b, const char *bin, uint32_t n) {
+    memset(b, 0, sizeof *b);
+    snprintf(b->data, sizeof b->data, "/tmp/cohortd-bench-XXXXXX");
+    if (!mkdtemp(b->data) || run_init(b, bin) != 0)
+        return -1;
+    char url[512], msg[256];
+    snprintf(url, sizeof url, "sqlite:%s/cohortd.db", b->data);
+    struct store *s = NULL;
+    if (store_open(url, &s, msg, sizeof msg) != CD_OK)
+        return -1;
+    struct admin_workspace ws;
+    const struct store_ops *ops = STORE_OPS(s);
+    enum cd_err err = admin_workspace_find(s, NULL, &ws);
+    if (err == CD_OK)
+        err = ops->begin(s);
+    for (uint32_t i = 1; err == CD_OK && i <= n; i++) {
+        uint8_t bid[12];
+        char bid_text[BRAZE_ID_LEN + 1], ext[32], key[64];
+        identity_new_braze_id(i, 1700000000000, bid);
+        identity_braze_id_text(bid, bid_text);
+        enum bench_id_kind kind = bench_user_kind(i);
+        snprintf(ext, sizeof ext, "user_%u", i);
+        struct user_row row = {.uid = i,
+                               .braze_id = bid_text,
+                               .external_id = kind == BENCH_EXTERNAL ? ext : NULL,
+                               .created_anonymous = kind == BENCH_DEVICE,
+                               .attrs = "{}",
+                               .created_at = 1700000000000,
+                               .updated_at = 1700000000000};
+        err = ops->users->insert(s, ws.id, &row);
+        if (err == CD_OK && kind == BENCH_ALIAS) {
+            snprintf(key, sizeof key, "user_%u@example.com", i);
+            err = ops->users->alias_put(s, ws.id, "email", key, i);
+        } else if (err == CD_OK && kind == BENCH_DEVICE) {
+            snprintf(key, sizeof key, "device_%u", i);
+            err = ops->users->device_put(s, ws.id, key, i);
+        }
+    }
+    err = err == CD_OK ? ops->commit(s) : err;
+    store_close(s);
+    return err == CD_OK ? 0 : -1;
+}
+
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int healthy(int port) {
+    CURL *c = curl_easy_init();
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 2L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    return status == 200 || status == 405;
+}
+
+int bench_start(struct bench_server *b, const char *bin) {
+    b->port = free_port();
+    char listen[64], log_path[300];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", b->port);
+    snprintf(log_path, sizeof log_path, "%s/server.log", b->data);
+    double t0 = bench_now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 2);
+        execl(bin, bin, "serve", "--data", b->data, "--listen", listen, "--log-level", "warn",
+              (char *)NULL);
+        _exit(127);
+    }
+    b->pid = pid;
+    for (int i = 0; i < 6000; i++) {
+        if (healthy(b->port)) {
+            b->startup_s = bench_now() - t0;
+            return 0;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+void bench_stop(struct bench_server *b) {
+    if (b->pid > 0) {
+        kill(b->pid, SIGTERM);
+        waitpid(b->pid, NULL, 0);
+        b->pid = 0;
+    }
+}
+
+void bench_cleanup(struct bench_server *b) {
+    bench_stop(b);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->data);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench: cannot remove %s\n", b->data);
+}
+
+double bench_cpu_seconds(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char buf[2048];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long utime = 0, stime = 0;
+    /* fields after ')': state(3) … utime(14) stime(15) */
+    if (p &&
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2)
+        return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+    return 0;
+}
+
+long bench_rss_bytes(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    FILE *f = fopen(path, "r");
+    long pages = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * sysconf(_SC_PAGESIZE);
+}

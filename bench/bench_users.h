@@ -1,0 +1,49 @@
+/*
+ * bench_users.h — what the benchmarks share: a data directory with N generated users written
+ * straight into the store (the bulk path a benchmark needs; real users arrive over HTTP), a
+ * real `cohortd serve` on a free loopback port, and the identifier of user i.
+ *
+ * User i (1-based): i % 10 < 8 → identified, external_id "user_<i>"; i % 10 == 8 → alias-only,
+ * alias ("email", "user_<i>@example.com"); i % 10 == 9 → anonymous, device id "device_<i>".
+ */
+#ifndef COHORTD_BENCH_USERS_H
+#define COHORTD_BENCH_USERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct bench_server {
+    char data[256];
+    char rest_key[64];
+    char partner_key[64];
+    char import_key[64];
+    int port;
+    pid_t pid;
+    double startup_s; /* from exec to the first healthy answer */
+};
+
+enum bench_id_kind { BENCH_EXTERNAL = 0, BENCH_ALIAS = 1, BENCH_DEVICE = 2 };
+
+enum bench_id_kind bench_user_kind(uint32_t i);
+
+/* Writes the JSON for user i's identifier as cohort import expects it into buf:
+ * "user_<i>" (in user_ids), {"alias_name":…,"alias_label":"email"} or "device_<i>". */
+int bench_user_id_json(uint32_t i, char *buf, size_t len);
+
+/* Initialises a data directory (cohortd init) and adds n users. Returns 0 or -1. */
+int bench_prepare(struct bench_server *b, const char *cohortd_bin, uint32_t n);
+/* Starts the server and waits until it answers. */
+int bench_start(struct bench_server *b, const char *cohortd_bin);
+void bench_stop(struct bench_server *b);
+/* Removes the data directory. */
+void bench_cleanup(struct bench_server *b);
+
+/* CPU seconds (user + system) used so far by process pid. */
+double bench_cpu_seconds(pid_t pid);
+/* Resident set size of pid in bytes. */
+long bench_rss_bytes(pid_t pid);
+
+double bench_now(void);
+
+#endif
