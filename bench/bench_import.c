@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
     }
     const char *bin = argv[1];
     uint32_t n_users = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 1000000;
-    int per_level = argc > 3 ? atoi(argv[3]) : 2000; /* NOLINT(cert-err34-c) */
+    int per_level = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 2000;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct bench_server b;
     double t0 = bench_now();
