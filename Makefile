@@ -1,6 +1,7 @@
 # The two commands of the README: `make run` and `make test`. Both install the Debian
 # packages that are missing first. CMake does the building; this file only drives it.
 
+MAKEFLAGS  += --no-print-directory
 BUILD      ?= build
 TEST_BUILD ?= build-test
 DATA       ?= var
