@@ -51,6 +51,10 @@ void api_users_identify(void *ctx, const struct http_request *req, struct http_r
 void api_users_delete(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_export_ids(void *ctx, const struct http_request *req, struct http_response *res);
 void api_devices_track(void *ctx, const struct http_request *req, struct http_response *res);
+void api_partner_cohort_name(void *ctx, const struct http_request *req, struct http_response *res);
+void api_partner_cohort_users(void *ctx, const struct http_request *req, struct http_response *res);
+void api_cohorts_list(void *ctx, const struct http_request *req, struct http_response *res);
+void api_cohorts_details(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_integration_create(void *ctx, const struct http_request *req,
                                  struct http_response *res);
 void api_heap_integration_list(void *ctx, const struct http_request *req,

@@ -30,6 +30,7 @@ struct cohort {
     int64_t n_ids_received;           /* lifetime counters */
     int64_t n_ids_matched;
     int64_t n_ids_unmatched;
+    int n_log; /* store log rows since the last checkpoint */
 };
 
 struct cohort_set {

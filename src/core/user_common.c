@@ -4,6 +4,8 @@
  */
 #include "core/user_int.h"
 
+#include "core/cohort_import.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +91,7 @@ enum cd_err user_remove(struct app *app, struct workspace *ws, uint32_t uid, int
     if (*ext)
         identity_del_external(&ws->ident, ext);
     identity_kill_user(&ws->ident, uid);
+    cohort_drop_user(ws, uid);
     if (users_on_delete)
         users_on_delete(ws, uid);
     return CD_OK;

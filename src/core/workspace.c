@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cohort_import.h"
 #include "util/log.h"
 
 struct load_ctx {
@@ -52,6 +53,8 @@ static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
         err = uo->load_devices(app->store, ws->id, load_device, &lc);
     if (err == CD_OK && lc.failed)
         err = CD_E_NOMEM;
+    if (err == CD_OK)
+        err = cohort_load(app, ws);
     if (err != CD_OK)
         log_error("workspace", "op=load ws=%s error=%s", ws->public_id, cd_err_name(err));
     return err;

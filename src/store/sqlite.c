@@ -330,4 +330,5 @@ const struct store_ops sqlite_store_ops = {
     .users = &sqlite_user_ops,
     .outbox = &sqlite_outbox_ops,
     .heap = &sqlite_heap_ops,
+    .cohorts = &sqlite_cohort_ops,
 };

@@ -109,6 +109,35 @@ static const char *const migrations[] = {
     "  sync_task_id TEXT NOT NULL,"
     "  page INTEGER NOT NULL,"
     "  PRIMARY KEY (integration, sync_task_id, page)) WITHOUT ROWID;",
+
+    /* 3: partner cohorts: a row per cohort with a checkpointed member bitmap, an append-only
+     * log of each request's net change after it, and a bounded sample of unmatched ids */
+    "CREATE TABLE cohorts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  workspace_id INTEGER NOT NULL,"
+    "  partner TEXT NOT NULL,"
+    "  cohort_id TEXT NOT NULL,"
+    "  name TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  changed_at INTEGER NOT NULL DEFAULT 0,"
+    "  n_received INTEGER NOT NULL DEFAULT 0,"
+    "  n_matched INTEGER NOT NULL DEFAULT 0,"
+    "  n_unmatched INTEGER NOT NULL DEFAULT 0,"
+    "  checkpoint BLOB,"
+    "  checkpoint_seq INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (workspace_id, partner, cohort_id));"
+    "CREATE TABLE cohort_log ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  cohort INTEGER NOT NULL,"
+    "  adds BLOB,"
+    "  removes BLOB);"
+    "CREATE INDEX cohort_log_cohort ON cohort_log(cohort, seq);"
+    "CREATE TABLE cohort_misses ("
+    "  cohort INTEGER NOT NULL,"
+    "  identifier TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  PRIMARY KEY (cohort, identifier)) WITHOUT ROWID;",
 };
 
 const char *sqlite_schema_migration(int version) {

@@ -152,6 +152,62 @@ struct store_outbox_ops {
     enum cd_err (*count)(struct store *s, int64_t ws, int64_t *n);
 };
 
+/* ---- partner cohorts (writes inside a transaction; load any time) ---- */
+
+struct cohort_row {
+    int64_t id;
+    const char *partner;
+    const char *cohort_id;
+    const char *name; /* NULL until named */
+    int64_t created_at;
+    int64_t changed_at;
+    int64_t n_received;
+    int64_t n_matched;
+    int64_t n_unmatched;
+    const void *checkpoint; /* portable Roaring bitmap, or NULL */
+    size_t checkpoint_len;
+    int64_t checkpoint_seq; /* log rows up to this seq are in the checkpoint */
+};
+
+struct cohort_log_row {
+    int64_t seq;
+    int64_t cohort;   /* cohort_row.id */
+    const void *adds; /* portable Roaring bitmaps of the uids a request added / removed */
+    size_t adds_len;
+    const void *removes;
+    size_t removes_len;
+};
+
+struct cohort_miss_row {
+    const char *identifier;
+    const char *reason;
+    int64_t at;
+};
+
+struct store_cohort_ops {
+    /* Creates (partner, cohort_id) or updates it: a non-NULL name replaces the name, the
+     * earliest created_at is kept. Sets *id. */
+    enum cd_err (*upsert)(struct store *s, int64_t ws, const char *partner, const char *cohort_id,
+                          const char *name, int64_t created_at, int64_t *id);
+    /* Appends one request's net change and adds to the counters; sets *seq. */
+    enum cd_err (*log_append)(struct store *s, int64_t cohort, const struct cohort_log_row *row,
+                              int64_t n_received, int64_t n_matched, int64_t n_unmatched,
+                              int64_t now, int64_t *seq);
+    /* Replaces the checkpoint and drops the log rows it covers (seq <= upto). */
+    enum cd_err (*checkpoint)(struct store *s, int64_t cohort, const void *blob, size_t len,
+                              int64_t upto);
+    /* Records unmatched identifiers, keeping the `keep` most recent per cohort. */
+    enum cd_err (*misses_add)(struct store *s, int64_t cohort, const struct cohort_miss_row *rows,
+                              size_t n, int keep);
+    enum cd_err (*misses_list)(struct store *s, int64_t cohort,
+                               void (*cb)(void *ctx, const struct cohort_miss_row *), void *ctx);
+    /* Start-up: every cohort of ws (id order), then every log row after its checkpoint. */
+    enum cd_err (*load)(struct store *s, int64_t ws,
+                        void (*cb)(void *ctx, const struct cohort_row *), void *ctx);
+    enum cd_err (*load_log)(struct store *s, int64_t ws,
+                            void (*cb)(void *ctx, const struct cohort_log_row *), void *ctx);
+};
+
 /* ---- Heap segment-sync integrations (any time, except page_record: in a transaction) ---- */
 
 enum heap_mapping { HEAP_MAP_EXTERNAL_ID = 0, HEAP_MAP_ALIAS = 1, HEAP_MAP_DEVICE_ID = 2 };
@@ -219,6 +275,7 @@ struct store_ops {
     const struct store_user_ops *users;
     const struct store_outbox_ops *outbox;
     const struct store_heap_ops *heap;
+    const struct store_cohort_ops *cohorts;
 };
 
 /* Every store handle starts with its ops. */

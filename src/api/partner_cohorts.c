@@ -1,0 +1,265 @@
+/*
+ * partner_cohorts.c — the Braze Partner Cohort Import API (CONTRACT.md §1):
+ * POST /partners/{partner}/cohorts (create or rename) and POST /partners/{partner}/cohorts/users
+ * (membership deltas). Authentication travels in the body (partner_api_key, client_secret) and
+ * runs before field validation; the texts and statuses are the contract's. A request is checked
+ * whole before anything is applied, then applied in one transaction.
+ */
+#include "api/api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cohort_import.h"
+#include "util/crypto.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#define MAX_IDS 1000
+
+static const char changes_text[] =
+    "cohort_changes must be an array of objects each with key user_ids and/or device_ids "
+    "mapping to an array of strings, or an aliases object";
+
+/* Authenticates per §1.2; on failure replies and returns NULL. */
+static struct workspace *auth_partner(struct api_ctx *ctx, const struct http_request *req,
+                                      const json_t *body, const char *partner,
+                                      struct http_response *res) {
+    struct store *st = ctx->app->store;
+    const struct store_admin_ops *ad = STORE_OPS(st)->admin;
+    enum key_check check;
+    enum cd_err err = ad->partner_get(st, partner, &check);
+    if (err == CD_E_NOT_FOUND) {
+        http_reply_message(res, 404, "Not Found");
+        return NULL;
+    }
+    if (err != CD_OK) {
+        api_reply_err(res, err, NULL);
+        return NULL;
+    }
+    if (check == KEY_CHECK_REQUIRED) {
+        const char *pk = json_string_value(json_object_get(body, "partner_api_key"));
+        char hash[65];
+        if (pk)
+            crypto_sha256_hex(pk, strlen(pk), hash);
+        err = pk ? ad->partner_key_check(st, partner, hash) : CD_E_NOT_FOUND;
+        if (err != CD_OK) {
+            log_info("partner", "req=%lu partner=%s result=invalid_partner_key",
+                     http_request_id(req), partner);
+            if (err == CD_E_NOT_FOUND)
+                http_reply_message(res, 401, "Invalid Partner API key");
+            else
+                api_reply_err(res, err, NULL);
+            return NULL;
+        }
+    }
+    const char *secret = json_string_value(json_object_get(body, "client_secret"));
+    int64_t ws_id = 0;
+    char key_partner[64];
+    enum import_key_state state;
+    err = secret && *secret ? ad->import_key_lookup(st, secret, &ws_id, key_partner, &state)
+                            : CD_E_NOT_FOUND;
+    if (err == CD_E_NOT_FOUND) {
+        log_info("partner", "req=%lu partner=%s result=invalid_client_secret", http_request_id(req),
+                 partner);
+        http_reply_message(res, 401, "Invalid client secret");
+        return NULL;
+    }
+    if (err != CD_OK) {
+        api_reply_err(res, err, NULL);
+        return NULL;
+    }
+    if (strcmp(key_partner, partner) != 0) {
+        char text[128];
+        snprintf(text, sizeof text,
+                 "Partner not enabled for client with client secret: %.4s\xE2\x80\xA6", secret);
+        http_reply_message(res, 401, text);
+        return NULL;
+    }
+    if (state != IMPORT_KEY_ACTIVE) {
+        http_reply_message(res, 401, "Unauthorized access");
+        return NULL;
+    }
+    struct workspace *ws = NULL;
+    err = app_workspace(ctx->app, ws_id, &ws);
+    if (err != CD_OK) {
+        api_reply_err(res, err, NULL);
+        return NULL;
+    }
+    return ws;
+}
+
+static const char *cohort_id_of(const json_t *body, struct http_response *res) {
+    const char *id = json_string_value(json_object_get(body, "cohort_id"));
+    if (!id || !*id || strlen(id) > 255) {
+        http_reply_message(res, 400, "cohort_id must be a valid string");
+        return NULL;
+    }
+    return id;
+}
+
+void api_partner_cohort_name(void *vctx, const struct http_request *req,
+                             struct http_response *res) {
+    struct api_ctx *ctx = vctx;
+    const char *partner = http_param(req, 0);
+    json_t *body = api_json_body(req, res);
+    struct workspace *ws = body ? auth_partner(ctx, req, body, partner, res) : NULL;
+    const char *cohort_id = ws ? cohort_id_of(body, res) : NULL;
+    if (cohort_id) {
+        const char *name = json_string_value(json_object_get(body, "name"));
+        const char *created = json_string_value(json_object_get(body, "created_at"));
+        int64_t created_ms;
+        if (!name || !*name || strlen(name) > 1024) {
+            http_reply_message(res, 400, "name must be a non-empty string");
+        } else if (!created || time_parse_iso8601(created, &created_ms) != 0) {
+            http_reply_message(res, 400, "created_at must be a valid time as an ISO-8601 string");
+        } else {
+            enum cd_err err = cohort_name(ctx->app, ws, partner, cohort_id, name, created_ms);
+            if (err == CD_OK)
+                http_reply_message(res, 201, "success");
+            else
+                api_reply_err(res, err, NULL);
+        }
+    }
+    json_decref(body);
+}
+
+static bool alias_ok(const json_t *v) {
+    const char *n = json_string_value(json_object_get(v, "alias_name"));
+    const char *l = json_string_value(json_object_get(v, "alias_label"));
+    return json_is_object(v) && n && *n && l && *l;
+}
+
+static bool present(const json_t *v) {
+    return v && !json_is_null(v);
+}
+
+/* Checks one change object (§1.4); adds its identifier count to *n_ids. */
+static bool change_ok(const json_t *ch, size_t *n_ids) {
+    if (!json_is_object(ch))
+        return false;
+    const json_t *uids = json_object_get(ch, "user_ids");
+    const json_t *dids = json_object_get(ch, "device_ids");
+    const json_t *aliases = json_object_get(ch, "aliases");
+    const json_t *rm = json_object_get(ch, "should_remove");
+    if (!present(uids) && !present(dids) && !present(aliases))
+        return false;
+    if (present(rm) && !json_is_boolean(rm))
+        return false;
+    size_t i;
+    const json_t *v;
+    if (present(uids)) {
+        if (!json_is_array(uids))
+            return false;
+        json_array_foreach(uids, i, v) if (!(json_is_string(v) && *json_string_value(v)) &&
+                                           !alias_ok(v)) return false;
+        *n_ids += json_array_size(uids);
+    }
+    if (present(dids)) {
+        if (!json_is_array(dids))
+            return false;
+        json_array_foreach(dids, i,
+                           v) if (!json_is_string(v) || !*json_string_value(v)) return false;
+        *n_ids += json_array_size(dids);
+    }
+    if (present(aliases)) {
+        if (json_is_object(aliases)) {
+            if (!alias_ok(aliases))
+                return false;
+            *n_ids += 1;
+        } else if (json_is_array(aliases)) {
+            json_array_foreach(aliases, i, v) if (!alias_ok(v)) return false;
+            *n_ids += json_array_size(aliases);
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+static struct cohort_ident alias_ident(const json_t *v) {
+    return (struct cohort_ident){COHORT_ID_ALIAS,
+                                 json_string_value(json_object_get(v, "alias_label")),
+                                 json_string_value(json_object_get(v, "alias_name"))};
+}
+
+/* Builds the change list from validated cohort_changes; ids has room for n_ids entries. */
+static size_t build_changes(const json_t *arr, struct cohort_change *changes,
+                            struct cohort_ident *ids) {
+    size_t n = 0, ci;
+    const json_t *ch;
+    json_array_foreach(arr, ci, ch) {
+        struct cohort_ident *start = ids + n;
+        size_t k;
+        const json_t *v;
+        json_array_foreach(json_object_get(ch, "user_ids"), k, v) {
+            ids[n++] = json_is_string(v) ? (struct cohort_ident){COHORT_ID_EXTERNAL_OR_DEVICE,
+                                                                 json_string_value(v), NULL}
+                                         : alias_ident(v);
+        }
+        json_array_foreach(json_object_get(ch, "device_ids"), k, v) {
+            ids[n++] = (struct cohort_ident){COHORT_ID_DEVICE, json_string_value(v), NULL};
+        }
+        const json_t *aliases = json_object_get(ch, "aliases");
+        if (json_is_object(aliases))
+            ids[n++] = alias_ident(aliases);
+        json_array_foreach(aliases, k, v) {
+            ids[n++] = alias_ident(v);
+        }
+        changes[ci] = (struct cohort_change){json_is_true(json_object_get(ch, "should_remove")),
+                                             start, (size_t)(ids + n - start)};
+    }
+    return n;
+}
+
+void api_partner_cohort_users(void *vctx, const struct http_request *req,
+                              struct http_response *res) {
+    struct api_ctx *ctx = vctx;
+    const char *partner = http_param(req, 0);
+    json_t *body = api_json_body(req, res);
+    struct workspace *ws = body ? auth_partner(ctx, req, body, partner, res) : NULL;
+    const char *cohort_id = ws ? cohort_id_of(body, res) : NULL;
+    if (!cohort_id) {
+        json_decref(body);
+        return;
+    }
+    const json_t *arr = json_object_get(body, "cohort_changes");
+    size_t n_ids = 0, i;
+    const json_t *ch;
+    bool ok = json_is_array(arr);
+    json_array_foreach(arr, i, ch) ok = ok && change_ok(ch, &n_ids);
+    if (!ok) {
+        http_reply_message(res, 400, changes_text);
+    } else if (n_ids > MAX_IDS) {
+        http_reply_message(res, 400,
+                           "Only 1,000 user_ids, device_ids, and aliases are allowed per request");
+    } else if (json_array_size(arr) == 0) {
+        /* real clients test their credentials this way; nothing is stored */
+        http_reply_json(res, 201,
+                        json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "message", "success",
+                                  "ids_received", 0, "ids_matched", 0, "ids_unmatched", 0,
+                                  "users_added", 0, "users_removed", 0));
+    } else {
+        struct cohort_change *changes = calloc(json_array_size(arr), sizeof *changes);
+        struct cohort_ident *ids = calloc(n_ids ? n_ids : 1, sizeof *ids);
+        struct cohort_apply_result r;
+        enum cd_err err = changes && ids ? CD_OK : CD_E_NOMEM;
+        if (err == CD_OK) {
+            build_changes(arr, changes, ids);
+            err = cohort_apply(ctx->app, ws, partner, cohort_id, changes, json_array_size(arr), &r);
+        }
+        if (err == CD_OK)
+            http_reply_json(res, 201,
+                            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "message", "success",
+                                      "ids_received", (json_int_t)r.received, "ids_matched",
+                                      (json_int_t)r.matched, "ids_unmatched",
+                                      (json_int_t)r.unmatched, "users_added", (json_int_t)r.added,
+                                      "users_removed", (json_int_t)r.removed));
+        else
+            api_reply_err(res, err, NULL);
+        free(changes);
+        free(ids);
+    }
+    json_decref(body);
+}
