@@ -15,6 +15,9 @@
 
 struct api_config {
     size_t max_body;
+    int64_t heap_max_past_ms;   /* Heap-Hash timestamps older than this are refused */
+    int64_t heap_max_future_ms; /* … and this far in the future */
+    int heap_max_in_flight;     /* webhook pages applied at once before 429 */
 };
 
 struct api_ctx {
@@ -55,6 +58,7 @@ void api_partner_cohort_name(void *ctx, const struct http_request *req, struct h
 void api_partner_cohort_users(void *ctx, const struct http_request *req, struct http_response *res);
 void api_cohorts_list(void *ctx, const struct http_request *req, struct http_response *res);
 void api_cohorts_details(void *ctx, const struct http_request *req, struct http_response *res);
+void api_heap_webhook(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_integration_create(void *ctx, const struct http_request *req,
                                  struct http_response *res);
 void api_heap_integration_list(void *ctx, const struct http_request *req,

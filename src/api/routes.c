@@ -13,6 +13,7 @@ const struct http_route api_routes[] = {
     {"POST", "/partners/{partner}/cohorts/users", api_partner_cohort_users},
     {"GET", "/cohorts/list", api_cohorts_list},
     {"GET", "/cohorts/details", api_cohorts_details},
+    {"POST", "/heap/webhooks/{integration_id}", api_heap_webhook},
     {"POST", "/integrations/heap/create", api_heap_integration_create},
     {"GET", "/integrations/heap/list", api_heap_integration_list},
     {"POST", "/integrations/heap/rotate_secret", api_heap_integration_rotate},

@@ -22,6 +22,12 @@ static const struct cli_opt opts[] = {
     {"listen", "HOST:PORT", "COHORTD_LISTEN", "127.0.0.1:8080", "address to serve HTTP on"},
     {"max-body", "BYTES", "COHORTD_MAX_BODY", "4194304", "largest request body (413 beyond)"},
     {"threads", "N", "COHORTD_THREADS", "8", "HTTP worker threads"},
+    {"heap-max-past-ms", "MS", "COHORTD_HEAP_MAX_PAST_MS", "60000",
+     "Heap-Hash timestamps older than this are refused"},
+    {"heap-max-future-ms", "MS", "COHORTD_HEAP_MAX_FUTURE_MS", "1000",
+     "Heap-Hash timestamps this far ahead are refused"},
+    {"heap-max-in-flight", "N", "COHORTD_HEAP_MAX_IN_FLIGHT", "4",
+     "Heap pages applied at once; more get 429 (Heap retries)"},
     {"log-level", "LEVEL", "COHORTD_LOG_LEVEL", "info", "error, warn, info or debug"},
     CLI_OPT_HELP,
     {0},
@@ -54,7 +60,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     (void)n_pos;
     char host[64];
     int port;
-    long long max_body, threads;
+    long long max_body, threads, heap_past, heap_future, heap_in_flight;
     int level = log_level_parse(cli_value(cmd, values, "log-level"));
     if (parse_listen(cli_value(cmd, values, "listen"), host, sizeof host, &port) != 0)
         return cli_fail(cmd, "--listen must be HOST:PORT, not '%s'",
@@ -64,6 +70,14 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         return cli_fail(cmd, "--max-body must be a number of bytes from 1024 to 1073741824") + 1;
     if (parse_num(cli_value(cmd, values, "threads"), 1, 256, &threads) != 0)
         return cli_fail(cmd, "--threads must be from 1 to 256") + 1;
+    if (parse_num(cli_value(cmd, values, "heap-max-past-ms"), 0, 7LL * 86400000, &heap_past) != 0 ||
+        parse_num(cli_value(cmd, values, "heap-max-future-ms"), 0, 7LL * 86400000, &heap_future) !=
+            0)
+        return cli_fail(cmd, "--heap-max-past-ms and --heap-max-future-ms must be from 0 to "
+                             "604800000") +
+               1;
+    if (parse_num(cli_value(cmd, values, "heap-max-in-flight"), 1, 1024, &heap_in_flight) != 0)
+        return cli_fail(cmd, "--heap-max-in-flight must be from 1 to 1024") + 1;
     if (level < 0)
         return cli_fail(cmd, "--log-level must be error, warn, info or debug") + 1;
     log_threshold = (enum log_level)level;
@@ -95,7 +109,11 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct api_ctx ctx = {.app = app, .cfg = {.max_body = (size_t)max_body}};
+    struct api_ctx ctx = {.app = app,
+                          .cfg = {.max_body = (size_t)max_body,
+                                  .heap_max_past_ms = heap_past,
+                                  .heap_max_future_ms = heap_future,
+                                  .heap_max_in_flight = (int)heap_in_flight}};
     struct http_server_config hc = {
         .host = host,
         .port = port,

@@ -1,0 +1,302 @@
+/*
+ * test_heap_webhook.c — Heap's segment.users.sync webhook against the real server, signed by
+ * this test's own signer (OpenSSL HMAC, independent of cohortd's verifier): multi-page syncs in
+ * and out of order, replays, the conformance sample, forged / stale / future / missing
+ * signatures, malformed bodies, other action types, unknown integrations, rotated secrets and
+ * the alias mapping. Each checks the answer and the cohort afterwards.
+ */
+#include "harness.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct fixture {
+    struct server s;
+    char id[64];
+    char secret[80];
+};
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "ts:<ts>,hmac:<base64 HMAC-SHA256(secret, ts || body)>" */
+static char *sign(const char *secret, long long ts, const char *body) {
+    char ts_text[32];
+    snprintf(ts_text, sizeof ts_text, "%lld", ts);
+    size_t n = strlen(ts_text) + strlen(body);
+    unsigned char *msg = malloc(n);
+    memcpy(msg, ts_text, strlen(ts_text));
+    memcpy(msg + strlen(ts_text), body, strlen(body));
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, n, mac, &mac_len);
+    free(msg);
+    unsigned char b64[64];
+    EVP_EncodeBlock(b64, mac, (int)mac_len);
+    return strf("ts:%s,hmac:%s", ts_text, b64);
+}
+
+static void deliver(struct fixture *f, const char *secret, long long ts, const char *body,
+                    struct resp *r) {
+    char *sig = sign(secret, ts, body);
+    char *h = strf("Heap-Hash: %s", sig);
+    const char *headers[] = {h, NULL};
+    char *path = strf("/heap/webhooks/%s", f->id);
+    http_req(&f->s, "POST", path, headers, body, r);
+    free(sig);
+    free(h);
+    free(path);
+}
+
+static void deliver_expect(struct fixture *f, const char *body, long status, const char *expected) {
+    struct resp r;
+    deliver(f, f->secret, now_ms(), body, &r);
+    assert_resp(&r, status, expected);
+    resp_free(&r);
+}
+
+static void create_integration(struct fixture *f, const char *body) {
+    struct resp r;
+    http_post_rest(&f->s, "/integrations/heap/create", body, &r);
+    assert_int_equal(r.status, 201);
+    snprintf(f->id, sizeof f->id, "%s",
+             json_string_value(json_object_get(r.json, "integration_id")));
+    snprintf(f->secret, sizeof f->secret, "%s",
+             json_string_value(json_object_get(r.json, "webhook_secret")));
+    resp_free(&r);
+}
+
+static int setup(void **state) {
+    struct fixture *f = calloc(1, sizeof *f);
+    server_up(&f->s);
+    struct resp r;
+    http_post_rest(&f->s, "/users/track",
+                   "{\"attributes\":[{\"external_id\":\"user1@email.com\"},{\"external_id\":"
+                   "\"user2@email.com\"},{\"external_id\":\"user3@email.com\"},{\"external_id\":"
+                   "\"user4@email.com\"},{\"external_id\":\"u5\"},{\"external_id\":\"u6\"}]}",
+                   &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    create_integration(f, "{\"name\":\"Heap\"}");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    struct fixture *f = *state;
+    server_cleanup(&f->s);
+    free(f);
+    return 0;
+}
+
+static json_t *details(struct fixture *f, const char *cohort) {
+    char *path = strf("/cohorts/details?partner=heap&cohort_id=%s", cohort);
+    struct resp r;
+    http_get_rest(&f->s, path, &r);
+    free(path);
+    json_t *j = r.status == 200 ? json_incref(r.json) : NULL;
+    resp_free(&r);
+    return j;
+}
+
+static long size_of(struct fixture *f, const char *cohort) {
+    json_t *d = details(f, cohort);
+    long n = d ? (long)json_integer_value(json_object_get(d, "size")) : -1;
+    json_decref(d);
+    return n;
+}
+
+static char *page(int seg, const char *task, int pn, int total, const char *lists) {
+    return strf("{\"action_type\":\"segment.users.sync\",\"customer_config\":{\"fields\":[]},"
+                "\"data\":{\"segment\":{\"id\":%d,\"name\":\"Trial Users\"},\"sync_info\":"
+                "{\"page_number\":%d,\"total_pages\":%d,\"sync_task_id\":\"%s\"},%s}}",
+                seg, pn, total, task, lists);
+}
+
+static void test_conformance_sample_applies_removes_and_adds(void **state) {
+    struct fixture *f = *state;
+    char *body = read_conformance("heap/sync.json");
+    deliver_expect(f, body, 200,
+                   "{\"status\":\"ok\",\"ids_received\":4,\"ids_matched\":4,\"ids_unmatched\":0,"
+                   "\"users_added\":2,\"users_removed\":0}");
+    free(body);
+    json_t *d = details(f, "1338065");
+    assert_json_equal(json_object_get(d, "name"), "\"Free Customers\"");
+    assert_json_equal(json_object_get(d, "size"), "2");
+    json_t *sync = json_array_get(json_object_get(d, "heap_syncs"), 0);
+    assert_json_equal(json_object_get(sync, "sync_task_id"), "\"FreeCustomersSync\"");
+    assert_json_equal(json_object_get(sync, "pages_seen"), "1");
+    assert_true(json_is_string(json_object_get(sync, "completed_at")));
+    json_decref(d);
+}
+
+static void test_multi_page_sync_out_of_order_with_replay(void **state) {
+    struct fixture *f = *state;
+    char *p2 = page(42, "t-1", 2, 3, "\"add\":[{\"id\":\"u5\"}]");
+    char *p1 = page(42, "t-1", 1, 3, "\"add\":[{\"id\":\"u6\"},{\"id\":\"nobody\"}]");
+    char *p3 = page(42, "t-1", 3, 3, "\"remove\":[{\"id\":\"u5\"}]");
+    deliver_expect(f, p2, 200,
+                   "{\"status\":\"ok\",\"ids_received\":1,\"ids_matched\":1,\"ids_unmatched\":0,"
+                   "\"users_added\":1,\"users_removed\":0}");
+    json_t *d = details(f, "42");
+    json_t *sync = json_array_get(json_object_get(d, "heap_syncs"), 0);
+    assert_json_equal(json_object_get(sync, "completed_at"), "null");
+    json_decref(d);
+    deliver_expect(f, p1, 200,
+                   "{\"status\":\"ok\",\"ids_received\":2,\"ids_matched\":1,\"ids_unmatched\":1,"
+                   "\"users_added\":1,\"users_removed\":0}");
+    deliver_expect(f, p3, 200,
+                   "{\"status\":\"ok\",\"ids_received\":1,\"ids_matched\":1,\"ids_unmatched\":0,"
+                   "\"users_added\":0,\"users_removed\":1}");
+    /* page 2 again: acknowledged, not applied (u5 stays removed) */
+    deliver_expect(f, p2, 200, "{\"status\":\"duplicate\"}");
+    assert_int_equal(size_of(f, "42"), 1);
+    d = details(f, "42");
+    sync = json_array_get(json_object_get(d, "heap_syncs"), 0);
+    assert_json_equal(json_object_get(sync, "pages_seen"), "3");
+    assert_json_equal(json_object_get(sync, "total_pages"), "3");
+    assert_true(json_is_string(json_object_get(sync, "completed_at")));
+    assert_json_equal(json_object_get(d, "ids_unmatched"), "1");
+    json_decref(d);
+    free(p1);
+    free(p2);
+    free(p3);
+}
+
+static void test_bad_signatures_are_403_and_change_nothing(void **state) {
+    struct fixture *f = *state;
+    char *body = page(77, "t-sig", 1, 1, "\"add\":[{\"id\":\"u5\"}]");
+    struct resp r;
+    const char *forbidden = "{\"error\":\"Invalid signature\"}";
+    deliver(f, "not-the-secret", now_ms(), body, &r);
+    assert_resp(&r, 403, forbidden);
+    resp_free(&r);
+    deliver(f, f->secret, now_ms() - 5 * 60 * 1000, body, &r);
+    assert_resp(&r, 403, forbidden);
+    resp_free(&r);
+    deliver(f, f->secret, now_ms() + 5 * 60 * 1000, body, &r);
+    assert_resp(&r, 403, forbidden);
+    resp_free(&r);
+    char *path = strf("/heap/webhooks/%s", f->id);
+    http_req(&f->s, "POST", path, NULL, body, &r);
+    assert_resp(&r, 403, forbidden);
+    resp_free(&r);
+    const char *garbled[] = {"Heap-Hash: hmac-only", NULL};
+    http_req(&f->s, "POST", path, garbled, body, &r);
+    assert_resp(&r, 403, forbidden);
+    resp_free(&r);
+    free(path);
+    /* a valid signature over other bytes */
+    char *sig = sign(f->secret, now_ms(), "{}");
+    char *h = strf("Heap-Hash: %s", sig);
+    const char *headers[] = {h, NULL};
+    path = strf("/heap/webhooks/%s", f->id);
+    http_req(&f->s, "POST", path, headers, body, &r);
+    assert_resp(&r, 403, forbidden);
+    resp_free(&r);
+    free(path);
+    free(sig);
+    free(h);
+    assert_int_equal(size_of(f, "77"), -1);
+    free(body);
+}
+
+static void test_malformed_bodies_after_valid_signature_are_400(void **state) {
+    struct fixture *f = *state;
+    struct resp r;
+    deliver(f, f->secret, now_ms(), "{\"action_type\":", &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(json_string_value(json_object_get(r.json, "error")), "invalid JSON"));
+    resp_free(&r);
+    deliver_expect(f,
+                   "{\"action_type\":\"segment.users.sync\",\"data\":{\"segment\":{\"id\":9},"
+                   "\"add\":[{\"id\":5}]}}",
+                   400,
+                   "{\"error\":\"'data.add' and 'data.remove' must be arrays of {\\\"id\\\": "
+                   "string}\"}");
+    assert_int_equal(size_of(f, "9"), -1);
+}
+
+static void test_other_action_types_are_acknowledged_ignored_and_counted(void **state) {
+    struct fixture *f = *state;
+    deliver_expect(f,
+                   "{\"action_type\":\"segment.users.drain\",\"data\":{\"segment\":{\"id\":11,"
+                   "\"name\":\"x\"}}}",
+                   200, "{\"status\":\"ignored\"}");
+    assert_int_equal(size_of(f, "11"), -1);
+    struct resp r;
+    http_get_rest(&f->s, "/integrations/heap/list", &r);
+    json_t *first = json_array_get(json_object_get(r.json, "integrations"), 0);
+    assert_json_equal(json_object_get(first, "ignored_requests"), "1");
+    resp_free(&r);
+}
+
+static void test_unknown_integration_is_404(void **state) {
+    struct fixture *f = *state;
+    struct resp r;
+    const char *h[] = {"Heap-Hash: ts:1,hmac:x", NULL};
+    http_req(&f->s, "POST", "/heap/webhooks/nope", h, "{}", &r);
+    assert_resp(&r, 404, "{\"error\":\"Unknown integration\"}");
+    resp_free(&r);
+}
+
+static void test_rotated_secret_stops_old_signatures_at_once(void **state) {
+    struct fixture *f = *state;
+    char old[80];
+    snprintf(old, sizeof old, "%s", f->secret);
+    char *body = strf("{\"integration_id\":\"%s\"}", f->id);
+    struct resp r;
+    http_post_rest(&f->s, "/integrations/heap/rotate_secret", body, &r);
+    assert_int_equal(r.status, 201);
+    snprintf(f->secret, sizeof f->secret, "%s",
+             json_string_value(json_object_get(r.json, "webhook_secret")));
+    resp_free(&r);
+    free(body);
+    char *p = page(88, "t-rot", 1, 1, "\"add\":[{\"id\":\"u5\"}]");
+    deliver(f, old, now_ms(), p, &r);
+    assert_resp(&r, 403, "{\"error\":\"Invalid signature\"}");
+    resp_free(&r);
+    deliver_expect(f, p, 200,
+                   "{\"status\":\"ok\",\"ids_received\":1,\"ids_matched\":1,\"ids_unmatched\":0,"
+                   "\"users_added\":1,\"users_removed\":0}");
+    free(p);
+}
+
+static void test_alias_mapping_matches_by_alias_label(void **state) {
+    struct fixture *f = *state;
+    struct resp r;
+    http_post_rest(&f->s, "/users/alias/new",
+                   "{\"user_aliases\":[{\"external_id\":\"u6\",\"alias_name\":\"six@x\","
+                   "\"alias_label\":\"heap_email\"}]}",
+                   &r);
+    resp_free(&r);
+    struct fixture alias = *f;
+    create_integration(&alias, "{\"name\":\"by alias\",\"identity_mapping\":{\"type\":\"alias\","
+                               "\"alias_label\":\"heap_email\"}}");
+    char *p = page(99, "t-alias", 1, 1, "\"add\":[{\"id\":\"six@x\"},{\"id\":\"u5\"}]");
+    deliver_expect(&alias, p, 200,
+                   "{\"status\":\"ok\",\"ids_received\":2,\"ids_matched\":1,\"ids_unmatched\":1,"
+                   "\"users_added\":1,\"users_removed\":0}");
+    free(p);
+    assert_int_equal(size_of(f, "99"), 1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conformance_sample_applies_removes_and_adds),
+        cmocka_unit_test(test_multi_page_sync_out_of_order_with_replay),
+        cmocka_unit_test(test_bad_signatures_are_403_and_change_nothing),
+        cmocka_unit_test(test_malformed_bodies_after_valid_signature_are_400),
+        cmocka_unit_test(test_other_action_types_are_acknowledged_ignored_and_counted),
+        cmocka_unit_test(test_unknown_integration_is_404),
+        cmocka_unit_test(test_rotated_secret_stops_old_signatures_at_once),
+        cmocka_unit_test(test_alias_mapping_matches_by_alias_label),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
