@@ -31,6 +31,7 @@ void identity_init(struct identity *id) {
     strmap_init(&id->alias);
     strmap_init(&id->device);
     id->live = roaring_bitmap_create();
+    id->identified = roaring_bitmap_create();
     id->n_users = 1;
 }
 
@@ -38,6 +39,8 @@ void identity_free(struct identity *id) {
     free(id->users);
     if (id->live)
         roaring_bitmap_free(id->live);
+    if (id->identified)
+        roaring_bitmap_free(id->identified);
     strmap_free(&id->ext);
     strmap_free(&id->alias);
     strmap_free(&id->device);
@@ -136,6 +139,7 @@ int identity_set_external(struct identity *id, uint32_t uid, const char *ext) {
     if (strmap_put(&id->ext, ext, strlen(ext), uid) != 0)
         return -1;
     id->users[uid].flags |= USER_IDENTIFIED;
+    roaring_bitmap_add(id->identified, uid);
     return 0;
 }
 
@@ -169,6 +173,7 @@ void identity_kill_user(struct identity *id, uint32_t uid) {
         id->users[uid].flags = 0;
         id->n_live--;
         roaring_bitmap_remove(id->live, uid);
+        roaring_bitmap_remove(id->identified, uid);
     }
 }
 

@@ -37,7 +37,8 @@ struct identity {
     uint32_t n_users;       /* next uid to hand out */
     uint32_t users_cap;
     uint32_t n_live;
-    roaring_bitmap_t *live; /* every live uid: the universe of NOT in segments */
+    roaring_bitmap_t *live;       /* every live uid: the universe of NOT in segments */
+    roaring_bitmap_t *identified; /* live uids with an external_id */
     struct strmap ext;
     struct strmap alias;
     struct strmap device;

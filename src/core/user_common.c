@@ -78,7 +78,10 @@ static void drop_ident(void *ctx, const struct ident_row *r) {
 enum cd_err user_remove(struct app *app, struct workspace *ws, uint32_t uid, int64_t now) {
     const struct store_user_ops *uo = STORE_OPS(app->store)->users;
     char ext[1024];
+    json_t *old_attrs = NULL;
     enum cd_err err = user_external_id(app, ws, uid, ext, sizeof ext);
+    if (err == CD_OK)
+        err = user_attrs_load(app, ws, uid, &old_attrs);
     struct ident_list al = {&ws->ident, 1}, dl = {&ws->ident, 0};
     if (err == CD_OK)
         err = uo->aliases_of(app->store, ws->id, uid, drop_ident, &al);
@@ -86,8 +89,12 @@ enum cd_err user_remove(struct app *app, struct workspace *ws, uint32_t uid, int
         err = uo->devices_of(app->store, ws->id, uid, drop_ident, &dl);
     if (err == CD_OK)
         err = uo->remove(app->store, ws->id, uid, now);
+    if (err == CD_OK)
+        attr_index_set(&ws->attrs, uid, old_attrs, NULL);
+    json_decref(old_attrs);
     if (err != CD_OK)
         return err;
+    event_index_drop_user(&ws->events, uid);
     if (*ext)
         identity_del_external(&ws->ident, ext);
     identity_kill_user(&ws->ident, uid);
@@ -133,13 +140,15 @@ enum cd_err user_attrs_load(struct app *app, struct workspace *ws, uint32_t uid,
     return CD_OK;
 }
 
-enum cd_err user_attrs_store(struct app *app, struct workspace *ws, uint32_t uid,
+enum cd_err user_attrs_store(struct app *app, struct workspace *ws, uint32_t uid, const json_t *old,
                              const json_t *attrs, int64_t now) {
     char *text = json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
         return CD_E_NOMEM;
     enum cd_err err = STORE_OPS(app->store)->users->set_attrs(app->store, ws->id, uid, text, now);
     free(text);
+    if (err == CD_OK && attr_index_set(&ws->attrs, uid, old, attrs) != 0)
+        err = CD_E_NOMEM;
     return err;
 }
 

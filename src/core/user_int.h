@@ -24,9 +24,10 @@ enum cd_err user_remove(struct app *app, struct workspace *ws, uint32_t uid, int
 enum cd_err user_external_id(struct app *app, struct workspace *ws, uint32_t uid, char *buf,
                              size_t buf_len);
 
-/* Reads the user's attribute object (new reference) and writes it back. */
+/* Reads the user's attribute object (new reference) and writes it back; `old` is the object
+ * as it was before (the attribute index moves the user from old values to new ones). */
 enum cd_err user_attrs_load(struct app *app, struct workspace *ws, uint32_t uid, json_t **attrs);
-enum cd_err user_attrs_store(struct app *app, struct workspace *ws, uint32_t uid,
+enum cd_err user_attrs_store(struct app *app, struct workspace *ws, uint32_t uid, const json_t *old,
                              const json_t *attrs, int64_t now);
 
 /* How an object names its user: external_id, user_alias or braze_id (in that precedence).

@@ -131,8 +131,10 @@ static enum cd_err merge_users(struct app *app, struct workspace *ws, uint32_t f
     if (err == CD_OK)
         err = user_attrs_load(app, ws, to, &ta);
     if (err == CD_OK) {
+        json_t *old = json_deep_copy(ta);
         json_object_update_missing(ta, fa);
-        err = user_attrs_store(app, ws, to, ta, now);
+        err = user_attrs_store(app, ws, to, old, ta, now);
+        json_decref(old);
     }
     json_decref(fa);
     json_decref(ta);
@@ -145,6 +147,8 @@ static enum cd_err merge_users(struct app *app, struct workspace *ws, uint32_t f
         err = CD_E_NOMEM;
     if (err == CD_OK)
         err = uo->merge_into(app->store, ws->id, from, to);
+    if (err == CD_OK && event_index_merge(&ws->events, from, to) != 0)
+        err = CD_E_NOMEM;
     if (err == CD_OK)
         err = user_remove(app, ws, from, now);
     return err;

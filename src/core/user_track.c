@@ -107,6 +107,7 @@ static enum cd_err track_attributes(struct app *app, struct workspace *ws, const
         err = user_attrs_load(app, ws, uid, &attrs);
         if (err != CD_OK)
             return err;
+        json_t *old = json_deep_copy(attrs);
         const char *key;
         json_t *value;
         const char *bad = NULL;
@@ -117,13 +118,14 @@ static enum cd_err track_attributes(struct app *app, struct workspace *ws, const
             if (bad)
                 break;
         }
+        if (!bad)
+            err = user_attrs_store(app, ws, uid, old, attrs, now);
+        json_decref(old);
+        json_decref(attrs);
         if (bad) {
-            json_decref(attrs);
             user_minor_error(errors, bad, "attributes", i);
             continue;
         }
-        err = user_attrs_store(app, ws, uid, attrs, now);
-        json_decref(attrs);
         if (err != CD_OK)
             return err;
         (*processed)++;

@@ -13,6 +13,7 @@
 
 struct load_ctx {
     struct identity *ident;
+    struct workspace *ws;
     int failed;
 };
 
@@ -22,6 +23,19 @@ static void load_user(void *ctx, const struct user_row *u) {
     if (identity_braze_id_parse(u->braze_id, bid) != 0 ||
         identity_add_user(lc->ident, u->uid, bid, u->external_id, u->created_anonymous,
                           u->deleted) != 0)
+        lc->failed = 1;
+    if (u->deleted || !u->attrs || strcmp(u->attrs, "{}") == 0)
+        return;
+    json_t *attrs = json_loads(u->attrs, 0, NULL);
+    if (json_is_object(attrs) && attr_index_set(&lc->ws->attrs, u->uid, NULL, attrs) != 0)
+        lc->failed = 1;
+    json_decref(attrs);
+}
+
+static void load_event(void *ctx, uint32_t uid, const struct event_summary_row *r) {
+    struct load_ctx *lc = ctx;
+    if (r->kind == EVENT_KIND_CUSTOM &&
+        event_index_bump(&lc->ws->events, r->name, uid, r->count, r->last_at) != 0)
         lc->failed = 1;
 }
 
@@ -45,12 +59,18 @@ static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
     identity_init(&ws->ident);
     cohort_set_free(&ws->cohorts);
     cohort_set_init(&ws->cohorts);
-    struct load_ctx lc = {&ws->ident, 0};
+    attr_index_free(&ws->attrs);
+    attr_index_init(&ws->attrs);
+    event_index_free(&ws->events);
+    event_index_init(&ws->events);
+    struct load_ctx lc = {&ws->ident, ws, 0};
     enum cd_err err = uo->load_users(app->store, ws->id, load_user, &lc);
     if (err == CD_OK)
         err = uo->load_aliases(app->store, ws->id, load_alias, &lc);
     if (err == CD_OK)
         err = uo->load_devices(app->store, ws->id, load_device, &lc);
+    if (err == CD_OK)
+        err = uo->load_events(app->store, ws->id, load_event, &lc);
     if (err == CD_OK && lc.failed)
         err = CD_E_NOMEM;
     if (err == CD_OK)
@@ -65,6 +85,8 @@ static void ws_free(struct workspace *ws) {
         return;
     identity_free(&ws->ident);
     cohort_set_free(&ws->cohorts);
+    attr_index_free(&ws->attrs);
+    event_index_free(&ws->events);
     pthread_rwlock_destroy(&ws->lock);
     free(ws);
 }
@@ -84,6 +106,8 @@ static enum cd_err register_ws(struct app *app, int64_t id, struct workspace **o
     pthread_rwlock_init(&ws->lock, NULL);
     identity_init(&ws->ident);
     cohort_set_init(&ws->cohorts);
+    attr_index_init(&ws->attrs);
+    event_index_init(&ws->events);
     enum cd_err err = STORE_OPS(app->store)->admin->workspace_get(app->store, id, copy_row, ws);
     if (err == CD_OK)
         err = workspace_load(app, ws);

@@ -14,7 +14,9 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "core/attr_index.h"
 #include "core/cohort.h"
+#include "core/event_index.h"
 #include "core/identity.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -26,6 +28,8 @@ struct workspace {
     pthread_rwlock_t lock;
     struct identity ident;
     struct cohort_set cohorts;
+    struct attr_index attrs;   /* custom attribute values, for segments */
+    struct event_index events; /* custom event summaries, for segments */
 };
 
 struct app {

@@ -222,6 +222,35 @@ static enum cd_err load_devices(struct store *s, int64_t ws,
                    row_ident, &ic);
 }
 
+struct event_load_cb {
+    void (*cb)(void *, uint32_t, const struct event_summary_row *);
+    void *ctx;
+};
+
+static void row_event_load(sqlite3_stmt *st, void *ctx) {
+    struct event_load_cb *ec = ctx;
+    struct event_summary_row r = {
+        .kind = sqlite3_column_int(st, 1) == EVENT_KIND_PURCHASE ? EVENT_KIND_PURCHASE
+                                                                 : EVENT_KIND_CUSTOM,
+        .name = sq_col_text(st, 2),
+        .count = sqlite3_column_int64(st, 3),
+        .first_at = sqlite3_column_int64(st, 4),
+        .last_at = sqlite3_column_int64(st, 5),
+    };
+    ec->cb(ec->ctx, (uint32_t)sqlite3_column_int64(st, 0), &r);
+}
+
+static enum cd_err load_events(struct store *s, int64_t ws,
+                               void (*cb)(void *, uint32_t, const struct event_summary_row *),
+                               void *ctx) {
+    struct event_load_cb ec = {cb, ctx};
+    int64_t i[] = {ws};
+    return sq_rows(s,
+                   "SELECT uid, kind, name, count, first_at, last_at FROM user_events "
+                   "WHERE workspace_id = ?",
+                   "i", NULL, i, row_event_load, &ec);
+}
+
 const struct store_user_ops sqlite_user_ops = {
     .insert = insert,
     .set_external_id = set_external_id,
@@ -238,4 +267,5 @@ const struct store_user_ops sqlite_user_ops = {
     .load_users = load_users,
     .load_aliases = load_aliases,
     .load_devices = load_devices,
+    .load_events = load_events,
 };

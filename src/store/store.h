@@ -140,6 +140,11 @@ struct store_user_ops {
                                 void (*cb)(void *ctx, const struct ident_row *), void *ctx);
     enum cd_err (*load_devices)(struct store *s, int64_t ws,
                                 void (*cb)(void *ctx, const struct ident_row *), void *ctx);
+    /* Every event summary of the workspace's users; uid is passed through `uid`. */
+    enum cd_err (*load_events)(struct store *s, int64_t ws,
+                               void (*cb)(void *ctx, uint32_t uid,
+                                          const struct event_summary_row *),
+                               void *ctx);
 };
 
 /* ---- the Currents outbox (append inside a transaction) ---- */
