@@ -58,6 +58,14 @@ void api_partner_cohort_name(void *ctx, const struct http_request *req, struct h
 void api_partner_cohort_users(void *ctx, const struct http_request *req, struct http_response *res);
 void api_cohorts_list(void *ctx, const struct http_request *req, struct http_response *res);
 void api_cohorts_details(void *ctx, const struct http_request *req, struct http_response *res);
+void api_segments_create(void *ctx, const struct http_request *req, struct http_response *res);
+void api_segments_update(void *ctx, const struct http_request *req, struct http_response *res);
+void api_segments_delete(void *ctx, const struct http_request *req, struct http_response *res);
+void api_segments_list(void *ctx, const struct http_request *req, struct http_response *res);
+void api_segments_details(void *ctx, const struct http_request *req, struct http_response *res);
+void api_segments_preview(void *ctx, const struct http_request *req, struct http_response *res);
+void api_segments_filters(void *ctx, const struct http_request *req, struct http_response *res);
+void api_users_export_segment(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_webhook(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_integration_create(void *ctx, const struct http_request *req,
                                  struct http_response *res);

@@ -13,7 +13,7 @@ void api_heap_integration_create(void *vctx, const struct http_request *req,
     json_t *body = api_json_body(req, res);
     struct workspace *ws = body ? api_auth_rest(ctx, req, body, res) : NULL;
     if (ws) {
-        struct heap_msg msg = {{0}};
+        struct cd_msg msg = {{0}};
         json_t *out = NULL;
         enum cd_err err = heap_integration_create(ctx->app->store, ws->id, body, &out, &msg);
         if (err == CD_OK)

@@ -8,7 +8,7 @@
 #include "core/users.h"
 
 typedef enum cd_err (*users_call)(struct app *, struct workspace *, const json_t *, json_t **,
-                                  struct users_msg *);
+                                  struct cd_msg *);
 
 static void run(void *vctx, const struct http_request *req, struct http_response *res,
                 users_call call, int ok_status) {
@@ -18,7 +18,7 @@ static void run(void *vctx, const struct http_request *req, struct http_response
         return;
     struct workspace *ws = api_auth_rest(ctx, req, body, res);
     if (ws) {
-        struct users_msg msg = {{0}};
+        struct cd_msg msg = {{0}};
         json_t *out = NULL;
         enum cd_err err = call(ctx->app, ws, body, &out, &msg);
         if (err == CD_OK)

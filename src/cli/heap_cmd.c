@@ -57,7 +57,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     const char *ref = cli_value(cmd, values, "workspace");
     enum cd_err err = admin_workspace_find(s, ref, &ws);
     json_t *out = NULL;
-    struct heap_msg msg = {{0}};
+    struct cd_msg msg = {{0}};
     if (err == CD_OK && create) {
         json_t *body = json_pack("{s:s, s:{s:s}}", "name", pos[1], "identity_mapping", "type",
                                  cli_value(cmd, values, "mapping"));

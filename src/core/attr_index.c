@@ -69,6 +69,8 @@ static struct attr_values *values_add(struct attr_index *ix, const char *name) {
         ix->name_list = names;
         ix->cap = cap;
     }
+    if (!ix->v)
+        return NULL;
     a = &ix->v[ix->n];
     memset(a, 0, sizeof *a);
     a->exists = roaring_bitmap_create();

@@ -25,7 +25,7 @@ static struct event_stat *slot_of(struct event_column *c, uint32_t uid, int crea
     if (!c->cap)
         return NULL;
     size_t mask = c->cap - 1;
-    for (size_t i = (uid * 2654435761u) & mask;; i = (i + 1) & mask) {
+    for (size_t i = ((size_t)uid * 2654435761u) & mask;; i = (i + 1) & mask) {
         if (c->slots[i].uid == uid)
             return &c->slots[i];
         if (c->slots[i].uid == 0) {

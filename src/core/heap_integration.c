@@ -21,7 +21,7 @@ json_t *heap_mapping_json(enum heap_mapping mapping, const char *alias_label) {
 }
 
 static enum cd_err parse_mapping(const json_t *m, enum heap_mapping *mapping, const char **label,
-                                 struct heap_msg *msg) {
+                                 struct cd_msg *msg) {
     *mapping = HEAP_MAP_EXTERNAL_ID;
     *label = NULL;
     if (!m || json_is_null(m))
@@ -68,7 +68,7 @@ static json_t *webhook_path(const char *integration_id) {
 }
 
 enum cd_err heap_integration_create(struct store *s, int64_t ws, const json_t *body, json_t **out,
-                                    struct heap_msg *msg) {
+                                    struct cd_msg *msg) {
     const json_t *name_v = json_object_get(body, "name");
     const char *name = json_string_value(name_v);
     if (!name || !*name || strlen(name) > 200) {

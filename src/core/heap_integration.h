@@ -13,17 +13,13 @@
 
 #define HEAP_SECRET_LEN 65
 
-struct heap_msg {
-    char text[256];
-};
-
 /*
  * Creates an integration from {"name", "identity_mapping"?} (mapping defaults to
  * {"type":"external_id"}). *out: {"integration_id","webhook_path","webhook_secret"}.
  * CD_E_INVALID with msg on bad input.
  */
 enum cd_err heap_integration_create(struct store *s, int64_t ws, const json_t *body, json_t **out,
-                                    struct heap_msg *msg);
+                                    struct cd_msg *msg);
 /* {"integrations":[{integration_id, name, identity_mapping, webhook_path, created_at,
  * pages_received, ignored_requests}]} */
 enum cd_err heap_integration_list(struct store *s, int64_t ws, json_t **out);

@@ -158,7 +158,7 @@ static json_t *export_user(struct app *app, struct workspace *ws, uint32_t uid,
     return ec.user;
 }
 
-static enum cd_err check_request(const json_t *body, struct users_msg *msg) {
+static enum cd_err check_request(const json_t *body, struct cd_msg *msg) {
     const json_t *ext = json_object_get(body, "external_ids");
     const json_t *aliases = json_object_get(body, "user_aliases");
     const json_t *fields = json_object_get(body, "fields_to_export");
@@ -221,7 +221,7 @@ static enum cd_err add_user(struct app *app, struct workspace *ws, uint32_t uid,
 }
 
 enum cd_err users_export_ids(struct app *app, struct workspace *ws, const json_t *body,
-                             json_t **out, struct users_msg *msg) {
+                             json_t **out, struct cd_msg *msg) {
     enum cd_err err = check_request(body, msg);
     if (err != CD_OK)
         return err;

@@ -20,7 +20,7 @@ static json_t *success(const char *count_key, int n, json_t *errors) {
 }
 
 static enum cd_err check_array(const json_t *body, const char *key, size_t max, bool required,
-                               struct users_msg *msg) {
+                               struct cd_msg *msg) {
     const json_t *v = json_object_get(body, key);
     if ((!v || json_is_null(v)) && !required)
         return CD_OK;
@@ -36,7 +36,7 @@ static enum cd_err check_array(const json_t *body, const char *key, size_t max, 
 }
 
 enum cd_err users_alias_new(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                            struct users_msg *msg) {
+                            struct cd_msg *msg) {
     enum cd_err err = check_array(body, "user_aliases", USERS_ALIAS_MAX, true, msg);
     if (err != CD_OK)
         return err;
@@ -204,7 +204,7 @@ static enum cd_err identify_one(struct app *app, struct workspace *ws, const jso
 }
 
 enum cd_err users_identify(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                           struct users_msg *msg) {
+                           struct cd_msg *msg) {
     enum cd_err err = check_array(body, "aliases_to_identify", USERS_ALIAS_MAX, false, msg);
     if (err != CD_OK)
         return err;
@@ -266,7 +266,7 @@ static size_t count_ids(const json_t *body, const char *key) {
 }
 
 enum cd_err users_delete(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                         struct users_msg *msg) {
+                         struct cd_msg *msg) {
     static const char *const keys[] = {"external_ids", "user_aliases", "braze_ids",
                                        "email_addresses", "phone_numbers"};
     size_t total = 0;
@@ -371,7 +371,7 @@ static enum cd_err device_owner_after(struct app *app, struct workspace *ws, con
 }
 
 enum cd_err users_device_track(struct app *app, struct workspace *ws, const json_t *body,
-                               json_t **out, struct users_msg *msg) {
+                               json_t **out, struct cd_msg *msg) {
     const char *device = json_string_value(json_object_get(body, "device_id"));
     const json_t *ext_v = json_object_get(body, "external_id");
     const json_t *ss = json_object_get(body, "session_start");

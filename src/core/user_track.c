@@ -204,6 +204,8 @@ static enum cd_err track_events(struct app *app, struct workspace *ws, const jso
             at = now;
         err = STORE_OPS(app->store)
                   ->users->event_bump(app->store, ws->id, uid, EVENT_KIND_CUSTOM, name, 1, at);
+        if (err == CD_OK && event_index_bump(&ws->events, name, uid, 1, at) != 0)
+            err = CD_E_NOMEM;
         char bid[BRAZE_ID_LEN + 1], ext[1024];
         struct event_user eu;
         if (err == CD_OK)
@@ -299,7 +301,7 @@ static enum cd_err track_purchases(struct app *app, struct workspace *ws, const 
 }
 
 enum cd_err users_track(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                        struct users_msg *msg) {
+                        struct cd_msg *msg) {
     static const char *const arrays[] = {"attributes", "events", "purchases"};
     for (int a = 0; a < 3; a++) {
         const json_t *v = json_object_get(body, arrays[a]);

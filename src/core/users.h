@@ -20,28 +20,24 @@
 #define USERS_ALIAS_MAX 50
 #define USERS_IDS_MAX 50
 
-struct users_msg {
-    char text[256];
-};
-
 /* POST /users/track. On success *out is the response body (owned). */
 enum cd_err users_track(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                        struct users_msg *msg);
+                        struct cd_msg *msg);
 /* POST /users/alias/new */
 enum cd_err users_alias_new(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                            struct users_msg *msg);
+                            struct cd_msg *msg);
 /* POST /users/identify */
 enum cd_err users_identify(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                           struct users_msg *msg);
+                           struct cd_msg *msg);
 /* POST /users/delete */
 enum cd_err users_delete(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                         struct users_msg *msg);
+                         struct cd_msg *msg);
 /* POST /users/export/ids (read only) */
 enum cd_err users_export_ids(struct app *app, struct workspace *ws, const json_t *body,
-                             json_t **out, struct users_msg *msg);
+                             json_t **out, struct cd_msg *msg);
 /* POST /devices/track */
 enum cd_err users_device_track(struct app *app, struct workspace *ws, const json_t *body,
-                               json_t **out, struct users_msg *msg);
+                               json_t **out, struct cd_msg *msg);
 
 /* Called (inside the write) for every user that stops existing, so other indexes (cohorts,
  * segments) drop it. Set by those modules at start-up; may be NULL. */

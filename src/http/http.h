@@ -29,11 +29,21 @@ unsigned long http_request_id(const struct http_request *req);
 
 #define HTTP_MAX_EXTRA_HEADERS 4
 
+/* A streamed body: next() writes up to max bytes into buf and returns how many (0 = the end);
+ * done() frees ctx once the response is finished or aborted. Both run on a server thread after
+ * the handler returned. */
+struct http_stream {
+    size_t (*next)(void *ctx, char *buf, size_t max);
+    void (*done)(void *ctx);
+    void *ctx;
+};
+
 struct http_response {
     int status;
     char *body; /* owned, malloc'd */
     size_t body_len;
-    const char *content_type; /* static string; default application/json */
+    const char *content_type;  /* static string; default application/json */
+    struct http_stream stream; /* used when stream.next is set */
     int n_headers;
     struct {
         const char *name; /* static string */
@@ -52,6 +62,9 @@ void http_reply_error(struct http_response *res, int status, const char *message
 void http_reply_raw(struct http_response *res, int status, const char *content_type, char *body,
                     size_t len);
 void http_add_header(struct http_response *res, const char *name, const char *value);
+/* Streams the body produced by stream (ownership of stream.ctx passes to the server). */
+void http_reply_stream(struct http_response *res, int status, const char *content_type,
+                       struct http_stream stream);
 
 typedef void (*http_handler)(void *ctx, const struct http_request *req, struct http_response *res);
 

@@ -44,3 +44,9 @@ void http_add_header(struct http_response *res, const char *name, const char *va
     snprintf(res->headers[res->n_headers].value, sizeof res->headers[0].value, "%s", value);
     res->n_headers++;
 }
+
+void http_reply_stream(struct http_response *res, int status, const char *content_type,
+                       struct http_stream stream) {
+    http_reply_raw(res, status, content_type, NULL, 0);
+    res->stream = stream;
+}

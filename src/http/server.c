@@ -69,9 +69,39 @@ unsigned long http_request_id(const struct http_request *req) {
     return req->id;
 }
 
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    struct http_stream *st = cls;
+    size_t n = st->next(st->ctx, buf, max);
+    return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void stream_free(void *cls) {
+    struct http_stream *st = cls;
+    if (st->done)
+        st->done(st->ctx);
+    free(st);
+}
+
+static struct MHD_Response *make_response(struct http_response *res) {
+    if (!res->stream.next)
+        return MHD_create_response_from_buffer(res->body_len, res->body, MHD_RESPMEM_MUST_FREE);
+    struct http_stream *st = malloc(sizeof *st);
+    if (!st) {
+        if (res->stream.done)
+            res->stream.done(res->stream.ctx);
+        return NULL;
+    }
+    *st = res->stream;
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, (size_t)64 * 1024,
+                                                               stream_read, st, stream_free);
+    if (!r)
+        stream_free(st);
+    return r;
+}
+
 static enum MHD_Result send_response(struct http_request *req, struct http_response *res) {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(res->body_len, res->body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r = make_response(res);
     if (!r) {
         free(res->body);
         return MHD_NO;

@@ -331,4 +331,5 @@ const struct store_ops sqlite_store_ops = {
     .outbox = &sqlite_outbox_ops,
     .heap = &sqlite_heap_ops,
     .cohorts = &sqlite_cohort_ops,
+    .segments = &sqlite_segment_ops,
 };

@@ -138,6 +138,19 @@ static const char *const migrations[] = {
     "  reason TEXT NOT NULL,"
     "  at INTEGER NOT NULL,"
     "  PRIMARY KEY (cohort, identifier)) WITHOUT ROWID;",
+
+    /* 4: segments (the filter is kept as JSON text and evaluated against memory) */
+    "CREATE TABLE segments ("
+    "  id INTEGER PRIMARY KEY,"
+    "  workspace_id INTEGER NOT NULL,"
+    "  segment_id TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  description TEXT,"
+    "  filter TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  deleted_at INTEGER);"
+    "CREATE INDEX segments_ws ON segments(workspace_id, created_at);",
 };
 
 const char *sqlite_schema_migration(int version) {

@@ -213,6 +213,30 @@ struct store_cohort_ops {
                             void (*cb)(void *ctx, const struct cohort_log_row *), void *ctx);
 };
 
+/* ---- segments (any time; single statements) ---- */
+
+struct segment_row {
+    const char *segment_id; /* public id */
+    const char *name;
+    const char *description; /* may be NULL */
+    const char *filter;      /* JSON text */
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+struct store_segment_ops {
+    enum cd_err (*create)(struct store *s, int64_t ws, const struct segment_row *row);
+    /* Replaces name / description / filter where not NULL; CD_E_NOT_FOUND when unknown. */
+    enum cd_err (*update)(struct store *s, int64_t ws, const char *segment_id, const char *name,
+                          const char *description, const char *filter, int64_t now);
+    enum cd_err (*remove)(struct store *s, int64_t ws, const char *segment_id, int64_t now);
+    enum cd_err (*get)(struct store *s, int64_t ws, const char *segment_id,
+                       void (*cb)(void *ctx, const struct segment_row *), void *ctx);
+    /* Live segments by creation time (ascending or not), `limit` from `offset`. */
+    enum cd_err (*list)(struct store *s, int64_t ws, bool ascending, int64_t offset, int64_t limit,
+                        void (*cb)(void *ctx, const struct segment_row *), void *ctx);
+};
+
 /* ---- Heap segment-sync integrations (any time, except page_record: in a transaction) ---- */
 
 enum heap_mapping { HEAP_MAP_EXTERNAL_ID = 0, HEAP_MAP_ALIAS = 1, HEAP_MAP_DEVICE_ID = 2 };
@@ -281,6 +305,7 @@ struct store_ops {
     const struct store_outbox_ops *outbox;
     const struct store_heap_ops *heap;
     const struct store_cohort_ops *cohorts;
+    const struct store_segment_ops *segments;
 };
 
 /* Every store handle starts with its ops. */

@@ -26,6 +26,11 @@ enum cd_err {
 #undef CD_ERR_ENUM
 };
 
+/* A message for the client that explains a CD_E_INVALID (or similar) result. */
+struct cd_msg {
+    char text[256];
+};
+
 /* Stable lower-case name of an error ("invalid_input"); never NULL. */
 const char *cd_err_name(enum cd_err err);
 

@@ -1,0 +1,309 @@
+/*
+ * test_segments.c — segments against the real server: the filter language over cohorts,
+ * identity, attributes and events; strict validation with exact messages; Braze's list and
+ * details shapes; preview; the builder's filter catalogue; NDJSON export; and that every
+ * acknowledged change (import, attribute update, deletion) shows in the next size, also after
+ * a restart.
+ */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void post_ok(struct server *s, const char *path, const char *body) {
+    struct resp r;
+    http_post_rest(s, path, body, &r);
+    if (r.status != 201)
+        fail_msg("%s answered %ld: %s", path, r.status, r.body);
+    resp_free(&r);
+}
+
+static void import(struct server *s, const char *cohort, const char *changes) {
+    char *body = strf("{\"partner_api_key\":\"%s\",\"client_secret\":\"%s\",\"cohort_id\":\"%s\","
+                      "\"cohort_changes\":%s}",
+                      s->partner_key, s->import_key, cohort, changes);
+    struct resp r;
+    http_req(s, "POST", "/partners/heap/cohorts/users", NULL, body, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    free(body);
+}
+
+static int setup(void **state) {
+    struct server *s = calloc(1, sizeof *s);
+    server_up(s);
+    /* u1..u6: plans, ages, events; a device user d1 */
+    post_ok(s, "/users/track",
+            "{\"attributes\":[{\"external_id\":\"u1\",\"plan\":\"trial\",\"age\":31},"
+            "{\"external_id\":\"u2\",\"plan\":\"pro\",\"age\":45,\"tags\":[\"vip\",\"eu\"]},"
+            "{\"external_id\":\"u3\",\"plan\":\"trial\",\"age\":22.5},"
+            "{\"external_id\":\"u4\",\"city\":\"Oslo\"},{\"external_id\":\"u5\"},"
+            "{\"external_id\":\"u6\",\"plan\":\"free\"}],"
+            "\"events\":[{\"external_id\":\"u1\",\"name\":\"abandon\",\"time\":\"2020-01-01\"},"
+            "{\"external_id\":\"u2\",\"name\":\"abandon\",\"time\":\"2099-01-01\"},"
+            "{\"external_id\":\"u2\",\"name\":\"abandon\",\"time\":\"2099-01-01\"}]}");
+    struct resp r;
+    http_post_rest(s, "/devices/track", "{\"device_id\":\"d1\"}", &r);
+    resp_free(&r);
+    import(s, "free", "[{\"user_ids\":[\"u1\",\"u2\",\"u3\",\"d1\"]}]");
+    import(s, "churn", "[{\"user_ids\":[\"u3\",\"u4\"]}]");
+    char *name = strf("{\"partner_api_key\":\"%s\",\"client_secret\":\"%s\",\"cohort_id\":"
+                      "\"free\",\"name\":\"Free Customers\",\"created_at\":\"2024-01-01\"}",
+                      s->partner_key, s->import_key);
+    http_req(s, "POST", "/partners/heap/cohorts", NULL, name, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    free(name);
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state) {
+    server_cleanup(*state);
+    free(*state);
+    return 0;
+}
+
+static long preview(struct server *s, const char *filter) {
+    char *body = strf("{\"filter\":%s}", filter);
+    struct resp r;
+    http_post_rest(s, "/segments/preview", body, &r);
+    free(body);
+    if (r.status != 200)
+        fail_msg("preview of %s answered %ld: %s", filter, r.status, r.body);
+    long n = (long)json_integer_value(json_object_get(r.json, "size"));
+    resp_free(&r);
+    return n;
+}
+
+static void test_every_filter_kind_gives_the_exact_audience(void **state) {
+    struct server *s = *state;
+    const struct {
+        const char *filter;
+        long size;
+    } cases[] = {
+        {"{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"free\"},\"op\":\"includes\"}", 4},
+        {"{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"free\"},\"op\":\"excludes\"}", 3},
+        {"{\"and\":[{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"free\"},\"op\":"
+         "\"includes\"},{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"churn\"},\"op\":"
+         "\"excludes\"},{\"attribute\":\"plan\",\"op\":\"equals\",\"value\":\"trial\"}]}",
+         1},
+        {"{\"or\":[{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"free\"},\"op\":"
+         "\"includes\"},{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"churn\"},\"op\":"
+         "\"includes\"}]}",
+         5},
+        {"{\"not\":{\"identified\":true}}", 1},
+        {"{\"identified\":false}", 1},
+        {"{\"identified\":true}", 6},
+        {"{\"attribute\":\"plan\",\"op\":\"not_equals\",\"value\":\"trial\"}", 2},
+        {"{\"attribute\":\"plan\",\"op\":\"exists\"}", 4},
+        {"{\"attribute\":\"plan\",\"op\":\"not_exists\"}", 3},
+        {"{\"attribute\":\"age\",\"op\":\"gt\",\"value\":30}", 2},
+        {"{\"attribute\":\"age\",\"op\":\"lte\",\"value\":31}", 2},
+        {"{\"attribute\":\"age\",\"op\":\"gte\",\"value\":22.5}", 3},
+        {"{\"attribute\":\"age\",\"op\":\"lt\",\"value\":22.5}", 0},
+        {"{\"attribute\":\"age\",\"op\":\"equals\",\"value\":45.0}", 1},
+        {"{\"attribute\":\"tags\",\"op\":\"contains\",\"value\":\"vip\"}", 1},
+        {"{\"attribute\":\"city\",\"op\":\"contains\",\"value\":\"sl\"}", 1},
+        {"{\"event\":\"abandon\",\"op\":\"performed\"}", 2},
+        {"{\"event\":\"abandon\",\"op\":\"performed\",\"min_count\":2}", 1},
+        {"{\"event\":\"abandon\",\"op\":\"performed\",\"within_days\":30}", 1},
+        {"{\"event\":\"abandon\",\"op\":\"not_performed\"}", 5},
+        {"{\"event\":\"never\",\"op\":\"performed\"}", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        long got = preview(s, cases[i].filter);
+        if (got != cases[i].size)
+            fail_msg("filter %s: size %ld, want %ld", cases[i].filter, got, cases[i].size);
+    }
+}
+
+static void test_invalid_filters_say_which_part_is_wrong(void **state) {
+    struct server *s = *state;
+    const struct {
+        const char *filter, *message;
+    } cases[] = {
+        {"{\"and\":[{\"identified\":true},{\"attribute\":\"plan\",\"op\":\"like\",\"value\":1}]}",
+         "filter.and[1].op: must be one of equals, not_equals, exists, not_exists, gt, gte, lt, "
+         "lte, contains"},
+        {"{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"nope\"},\"op\":\"includes\"}",
+         "filter.cohort: no such cohort"},
+        {"{\"attribute\":\"age\",\"op\":\"gt\",\"value\":\"30\"}",
+         "filter.value: must be a number for gt, gte, lt and lte"},
+        {"{\"identified\":true,\"extra\":1}",
+         "filter: an \\\"identified\\\" object holds no other key"},
+        {"{\"event\":\"x\",\"op\":\"performed\",\"min_count\":0}",
+         "filter.min_count: must be a positive integer"},
+        {"{\"colour\":\"red\"}",
+         "filter: must hold one of \\\"and\\\", \\\"or\\\", \\\"not\\\", \\\"cohort\\\", "
+         "\\\"identified\\\", \\\"attribute\\\", \\\"event\\\""},
+        {"{\"or\":[]}", "filter.or: must be a non-empty array of filters"},
+        {"{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{"
+         "\"not\":{\"identified\":true}}}}}}}}}}}",
+         "filter.not.not.not.not.not.not.not.not.not.not: filters nest at most 10 deep"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *body = strf("{\"name\":\"bad\",\"filter\":%s}", cases[i].filter);
+        struct resp r;
+        http_post_rest(s, "/segments/create", body, &r);
+        char *want = strf("{\"message\":\"%s\"}", cases[i].message);
+        assert_resp(&r, 400, want);
+        free(want);
+        free(body);
+        resp_free(&r);
+    }
+    struct resp r;
+    http_get_rest(s, "/segments/list", &r);
+    assert_resp(&r, 200, "{\"message\":\"success\",\"segments\":[]}");
+    resp_free(&r);
+}
+
+static void test_create_list_details_update_delete(void **state) {
+    struct server *s = *state;
+    struct resp r;
+    http_post_rest(s, "/segments/create",
+                   "{\"name\":\"Heap: Free Customers\",\"description\":\"re-engage\",\"filter\":"
+                   "{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"free\"},\"op\":"
+                   "\"includes\"}}",
+                   &r);
+    assert_int_equal(r.status, 201);
+    char id[64];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r.json, "segment_id")));
+    resp_free(&r);
+    http_get_rest(s, "/segments/list", &r);
+    char *want = strf("{\"message\":\"success\",\"segments\":[{\"id\":\"%s\",\"name\":\"Heap: Free "
+                      "Customers\",\"analytics_tracking_enabled\":false,\"tags\":[]}]}",
+                      id);
+    assert_resp(&r, 200, want);
+    free(want);
+    resp_free(&r);
+    char *path = strf("/segments/details?segment_id=%s", id);
+    http_get_rest(s, path, &r);
+    assert_int_equal(r.status, 200);
+    assert_json_equal(json_object_get(r.json, "description"),
+                      "\"Heap Cohorts includes Free Customers\"");
+    assert_json_equal(json_object_get(r.json, "text_description"), "\"re-engage\"");
+    assert_json_equal(json_object_get(r.json, "size"), "4");
+    assert_json_equal(json_object_get(r.json, "missing_cohorts"), "[]");
+    assert_json_equal(json_object_get(r.json, "tags"), "[]");
+    assert_true(json_is_string(json_object_get(r.json, "created_at")));
+    resp_free(&r);
+    char *upd = strf("{\"segment_id\":\"%s\",\"filter\":{\"identified\":false}}", id);
+    http_post_rest(s, "/segments/update", upd, &r);
+    assert_resp(&r, 201, "{\"message\":\"success\"}");
+    resp_free(&r);
+    http_get_rest(s, path, &r);
+    assert_json_equal(json_object_get(r.json, "size"), "1");
+    assert_json_equal(json_object_get(r.json, "name"), "\"Heap: Free Customers\"");
+    resp_free(&r);
+    http_post_rest(s, "/segments/delete", upd, &r);
+    assert_resp(&r, 201, "{\"message\":\"success\"}");
+    resp_free(&r);
+    http_get_rest(s, path, &r);
+    assert_resp(&r, 404, "{\"message\":\"Not Found\"}");
+    resp_free(&r);
+    http_post_rest(s, "/segments/update", upd, &r);
+    assert_resp(&r, 404, "{\"message\":\"Not Found\"}");
+    resp_free(&r);
+    free(upd);
+    free(path);
+}
+
+static void test_audience_follows_imports_attribute_updates_deletes_and_restart(void **state) {
+    struct server *s = *state;
+    struct resp r;
+    http_post_rest(s, "/segments/create",
+                   "{\"name\":\"trial in free\",\"filter\":{\"and\":[{\"cohort\":{\"partner\":"
+                   "\"heap\",\"cohort_id\":\"free\"},\"op\":\"includes\"},{\"attribute\":\"plan\","
+                   "\"op\":\"equals\",\"value\":\"trial\"}]}}",
+                   &r);
+    char *path = strf("/segments/details?segment_id=%s",
+                      json_string_value(json_object_get(r.json, "segment_id")));
+    resp_free(&r);
+    const char *sizes[] = {"2", "3", "2", "1"};
+    for (int step = 0; step < 4; step++) {
+        if (step == 1)
+            post_ok(s, "/users/track",
+                    "{\"attributes\":[{\"external_id\":\"u2\",\"plan\":\"trial\"}]}");
+        if (step == 2)
+            import(s, "free", "[{\"user_ids\":[\"u1\"],\"should_remove\":true}]");
+        if (step == 3)
+            post_ok(s, "/users/delete", "{\"external_ids\":[\"u3\"]}");
+        http_get_rest(s, path, &r);
+        assert_json_equal(json_object_get(r.json, "size"), sizes[step]);
+        resp_free(&r);
+    }
+    server_stop(s);
+    server_start(s);
+    http_get_rest(s, path, &r);
+    assert_json_equal(json_object_get(r.json, "size"), "1");
+    resp_free(&r);
+    free(path);
+}
+
+static void test_export_streams_one_json_line_per_user(void **state) {
+    struct server *s = *state;
+    struct resp r;
+    http_post_rest(s, "/segments/create",
+                   "{\"name\":\"pro\",\"filter\":{\"attribute\":\"plan\",\"op\":\"equals\","
+                   "\"value\":\"pro\"}}",
+                   &r);
+    char *body = strf("{\"segment_id\":\"%s\",\"fields_to_export\":[\"external_id\","
+                      "\"custom_attributes\"]}",
+                      json_string_value(json_object_get(r.json, "segment_id")));
+    resp_free(&r);
+    post_ok(s, "/users/track", "{\"attributes\":[{\"external_id\":\"u6\",\"plan\":\"pro\"}]}");
+    http_post_rest(s, "/users/export/segment", body, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.headers, "application/x-ndjson"));
+    char *second = strchr(r.body, '\n');
+    assert_non_null(second);
+    *second = '\0';
+    json_t *a = json_loads(r.body, 0, NULL),
+           *b = json_loads(second + 1, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_json_equal(a, "{\"external_id\":\"u2\",\"custom_attributes\":{\"plan\":\"pro\","
+                         "\"age\":45,\"tags\":[\"vip\",\"eu\"]}}");
+    assert_json_equal(b, "{\"external_id\":\"u6\",\"custom_attributes\":{\"plan\":\"pro\"}}");
+    assert_null(strchr(second + 1, '\n') == NULL ? NULL
+                                                 : strchr(strchr(second + 1, '\n') + 1, '\n'));
+    json_decref(a);
+    json_decref(b);
+    resp_free(&r);
+    free(body);
+    http_post_rest(s, "/users/export/segment",
+                   "{\"segment_id\":\"nope\",\"fields_to_export\":[\"shoe_size\"]}", &r);
+    assert_resp(&r, 400,
+                "{\"message\":\"fields_to_export: supported fields are braze_id, external_id, "
+                "created_at, custom_attributes\"}");
+    resp_free(&r);
+    http_post_rest(s, "/users/export/segment", "{\"segment_id\":\"nope\"}", &r);
+    assert_resp(&r, 404, "{\"message\":\"Not Found\"}");
+    resp_free(&r);
+}
+
+static void test_filters_catalogue_names_partner_cohorts(void **state) {
+    struct server *s = *state;
+    struct resp r;
+    http_get_rest(s, "/segments/filters", &r);
+    assert_int_equal(r.status, 200);
+    assert_json_equal(json_object_get(r.json, "cohort_filters"),
+                      "[{\"name\":\"Heap Cohorts\",\"type\":\"cohort\",\"partner\":\"heap\","
+                      "\"ops\":[\"includes\",\"excludes\"],\"cohorts\":[{\"cohort_id\":\"free\","
+                      "\"name\":\"Free Customers\"},{\"cohort_id\":\"churn\",\"name\":null}]}]");
+    assert_json_equal(json_object_get(r.json, "events"), "[\"abandon\"]");
+    json_t *attrs = json_object_get(r.json, "attributes");
+    assert_true(json_array_size(attrs) >= 4);
+    resp_free(&r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_filter_kind_gives_the_exact_audience),
+        cmocka_unit_test(test_invalid_filters_say_which_part_is_wrong),
+        cmocka_unit_test(test_create_list_details_update_delete),
+        cmocka_unit_test(test_filters_catalogue_names_partner_cohorts),
+        cmocka_unit_test(test_export_streams_one_json_line_per_user),
+        cmocka_unit_test(test_audience_follows_imports_attribute_updates_deletes_and_restart),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
