@@ -66,6 +66,13 @@ void api_segments_details(void *ctx, const struct http_request *req, struct http
 void api_segments_preview(void *ctx, const struct http_request *req, struct http_response *res);
 void api_segments_filters(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_export_segment(void *ctx, const struct http_request *req, struct http_response *res);
+void api_currents_create(void *ctx, const struct http_request *req, struct http_response *res);
+void api_currents_list(void *ctx, const struct http_request *req, struct http_response *res);
+void api_currents_details(void *ctx, const struct http_request *req, struct http_response *res);
+void api_currents_pause(void *ctx, const struct http_request *req, struct http_response *res);
+void api_currents_resume(void *ctx, const struct http_request *req, struct http_response *res);
+void api_currents_delete(void *ctx, const struct http_request *req, struct http_response *res);
+void api_currents_replay(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_webhook(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_integration_create(void *ctx, const struct http_request *req,
                                  struct http_response *res);

@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "currents/dispatcher.h"
 #include "http/http.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -28,6 +30,18 @@ static const struct cli_opt opts[] = {
      "Heap-Hash timestamps this far ahead are refused"},
     {"heap-max-in-flight", "N", "COHORTD_HEAP_MAX_IN_FLIGHT", "4",
      "Heap pages applied at once; more get 429 (Heap retries)"},
+    {"currents-poll-ms", "MS", "COHORTD_CURRENTS_POLL_MS", "200",
+     "how often Currents look for new events"},
+    {"currents-retry-base-ms", "MS", "COHORTD_CURRENTS_RETRY_BASE_MS", "1000",
+     "first Currents backoff after 5xx, 429 or a network error"},
+    {"currents-retry-max-ms", "MS", "COHORTD_CURRENTS_RETRY_MAX_MS", "600000",
+     "longest Currents backoff"},
+    {"currents-auth-retry-ms", "MS", "COHORTD_CURRENTS_AUTH_RETRY_MS", "120000",
+     "retry delay of a Current failed by 401/403 (jittered to 2.5x)"},
+    {"currents-horizon-ms", "MS", "COHORTD_CURRENTS_HORIZON_MS", "86400000",
+     "events undeliverable this long become dead letters"},
+    {"currents-auth-horizon-ms", "MS", "COHORTD_CURRENTS_AUTH_HORIZON_MS", "172800000",
+     "the same for credential failures"},
     {"log-level", "LEVEL", "COHORTD_LOG_LEVEL", "info", "error, warn, info or debug"},
     CLI_OPT_HELP,
     {0},
@@ -81,6 +95,20 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     if (level < 0)
         return cli_fail(cmd, "--log-level must be error, warn, info or debug") + 1;
     log_threshold = (enum log_level)level;
+    static const char *const currents_opts[] = {
+        "currents-poll-ms",       "currents-retry-base-ms", "currents-retry-max-ms",
+        "currents-auth-retry-ms", "currents-horizon-ms",    "currents-auth-horizon-ms"};
+    long long cv[6];
+    for (int i = 0; i < 6; i++)
+        if (parse_num(cli_value(cmd, values, currents_opts[i]), 1, 30LL * 86400000, &cv[i]) != 0)
+            return cli_fail(cmd, "--%s must be from 1 to 2592000000 (ms)", currents_opts[i]) + 1;
+    struct currents_config ccfg = {.poll_ms = cv[0],
+                                   .retry_base_ms = cv[1],
+                                   .retry_max_ms = cv[2],
+                                   .auth_retry_ms = cv[3],
+                                   .horizon_ms = cv[4],
+                                   .auth_horizon_ms = cv[5],
+                                   .timeout_ms = 30000};
 
     const char *data = cli_value(cmd, values, "data");
     const char *store_url = cli_value(cmd, values, "store");
@@ -131,12 +159,22 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         store_close(s);
         return cli_fail(cmd, "cannot listen on %s:%d", host, port);
     }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct currents *currents = currents_start(s, &ccfg);
+    if (!currents) {
+        http_server_stop(srv);
+        app_free(app);
+        store_close(s);
+        return cli_fail(cmd, "cannot start the Currents dispatcher");
+    }
     log_info("serve", "listening=http://%s:%d store=%s startup_ms=%lld", host, bound,
              STORE_OPS(s)->name, (long long)(time_now_ms() - t0));
     int sig = 0;
     sigwait(&stop, &sig);
     log_info("serve", "signal=%s stopping", sig == SIGTERM ? "TERM" : "INT");
     http_server_stop(srv);
+    currents_stop(currents);
+    curl_global_cleanup();
     app_free(app);
     store_close(s);
     log_info("serve", "stopped");

@@ -58,7 +58,7 @@ static struct seg_node *parse_list(struct parser *p, const json_t *f, const char
     struct seg_node *n = node_new(p, kind, path);
     if (!n)
         return NULL;
-    n->kids = calloc(json_array_size(arr), sizeof *n->kids);
+    n->kids = calloc(json_array_size(arr), sizeof(void *));
     size_t i;
     const json_t *v;
     json_array_foreach(arr, i, v) {
@@ -210,7 +210,7 @@ static struct seg_node *parse(struct parser *p, const json_t *f, const char *pat
         struct seg_node *n = node_new(p, SEG_NOT, path);
         if (!n)
             return NULL;
-        n->kids = calloc(1, sizeof *n->kids);
+        n->kids = calloc(1, sizeof(void *));
         n->kids[0] = parse(p, json_object_get(f, "not"), sub, depth + 1);
         n->n_kids = n->kids[0] ? 1 : 0;
         if (!n->n_kids) {

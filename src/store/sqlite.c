@@ -332,4 +332,5 @@ const struct store_ops sqlite_store_ops = {
     .heap = &sqlite_heap_ops,
     .cohorts = &sqlite_cohort_ops,
     .segments = &sqlite_segment_ops,
+    .currents = &sqlite_currents_ops,
 };

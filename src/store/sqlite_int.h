@@ -83,5 +83,6 @@ extern const struct store_outbox_ops sqlite_outbox_ops;
 extern const struct store_heap_ops sqlite_heap_ops;
 extern const struct store_cohort_ops sqlite_cohort_ops;
 extern const struct store_segment_ops sqlite_segment_ops;
+extern const struct store_currents_ops sqlite_currents_ops;
 
 #endif

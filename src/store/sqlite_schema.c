@@ -151,6 +151,36 @@ static const char *const migrations[] = {
     "  updated_at INTEGER NOT NULL,"
     "  deleted_at INTEGER);"
     "CREATE INDEX segments_ws ON segments(workspace_id, created_at);",
+
+    /* 5: Currents (a position in the outbox each) and their dead letters */
+    "CREATE TABLE currents ("
+    "  id INTEGER PRIMARY KEY,"
+    "  workspace_id INTEGER NOT NULL,"
+    "  current_id TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  endpoint TEXT NOT NULL,"
+    "  bearer_token TEXT,"
+    "  event_types TEXT NOT NULL,"
+    "  batch_size INTEGER NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  position INTEGER NOT NULL,"
+    "  n_delivered INTEGER NOT NULL DEFAULT 0,"
+    "  n_retried INTEGER NOT NULL DEFAULT 0,"
+    "  n_dead INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  deleted_at INTEGER);"
+    "CREATE TABLE dead_letters ("
+    "  id INTEGER PRIMARY KEY,"
+    "  current INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  replay INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX dead_letters_current ON dead_letters(current, replay, id);"
+    "CREATE INDEX outbox_ws ON outbox(workspace_id, seq);",
 };
 
 const char *sqlite_schema_migration(int version) {

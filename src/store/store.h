@@ -237,6 +237,66 @@ struct store_segment_ops {
                         void (*cb)(void *ctx, const struct segment_row *), void *ctx);
 };
 
+/* ---- Currents: export streams fed from the outbox (any time; single statements) ---- */
+
+struct current_row {
+    int64_t id;
+    int64_t workspace_id;
+    const char *current_id; /* public id */
+    const char *name;
+    const char *type; /* "heap" or "custom_http" */
+    const char *endpoint;
+    const char *bearer_token; /* NULL when none */
+    const char *event_types;  /* JSON array text */
+    int64_t batch_size;
+    const char *state; /* "active", "paused", "failed" */
+    int64_t position;  /* last outbox seq handled (delivered or dead-lettered) */
+    int64_t n_delivered;
+    int64_t n_retried;
+    int64_t n_dead;
+    const char *last_error; /* NULL when none */
+    int64_t created_at;
+};
+
+struct outbox_row {
+    int64_t seq;
+    const char *event_type;
+    int64_t created_at;
+    const char *body;
+};
+
+struct store_currents_ops {
+    /* Creates a Current positioned after the newest outbox event. */
+    enum cd_err (*create)(struct store *s, const struct current_row *row);
+    /* Currents of a workspace (ws > 0) or of every workspace (ws == 0), oldest first. */
+    enum cd_err (*list)(struct store *s, int64_t ws,
+                        void (*cb)(void *ctx, const struct current_row *), void *ctx);
+    enum cd_err (*get)(struct store *s, int64_t ws, const char *current_id,
+                       void (*cb)(void *ctx, const struct current_row *), void *ctx);
+    /* Sets state and last_error (NULL keeps it); CD_E_NOT_FOUND when unknown. */
+    enum cd_err (*set_state)(struct store *s, int64_t current, const char *state,
+                             const char *last_error);
+    enum cd_err (*remove)(struct store *s, int64_t ws, const char *current_id, int64_t now);
+    /* Records progress: position moves to `position`, counters grow by the deltas. */
+    enum cd_err (*advance)(struct store *s, int64_t current, int64_t position, int64_t delivered,
+                           int64_t retried, int64_t dead, const char *last_error);
+    /* Up to `limit` outbox events of ws after seq `after`, in order. */
+    enum cd_err (*outbox_after)(struct store *s, int64_t ws, int64_t after, int64_t limit,
+                                void (*cb)(void *ctx, const struct outbox_row *), void *ctx);
+    /* Creation time of the first event after `after` whose type is in types (JSON array). */
+    enum cd_err (*oldest_after)(struct store *s, int64_t ws, int64_t after, const char *types,
+                                int64_t *created_at);
+    enum cd_err (*dead_letter)(struct store *s, int64_t current, int64_t seq, const char *body,
+                               const char *reason, int64_t now);
+    /* Marks every dead letter of the Current for replay; sets *n. */
+    enum cd_err (*replay)(struct store *s, int64_t current, int64_t *n);
+    /* Up to `limit` dead letters queued for replay (seq order); the row's seq is the letter id. */
+    enum cd_err (*replays)(struct store *s, int64_t current, int64_t limit,
+                           void (*cb)(void *ctx, const struct outbox_row *), void *ctx);
+    /* Drops replayed letters up to id `upto` after a 2xx. */
+    enum cd_err (*replayed)(struct store *s, int64_t current, int64_t upto);
+};
+
 /* ---- Heap segment-sync integrations (any time, except page_record: in a transaction) ---- */
 
 enum heap_mapping { HEAP_MAP_EXTERNAL_ID = 0, HEAP_MAP_ALIAS = 1, HEAP_MAP_DEVICE_ID = 2 };
@@ -306,6 +366,7 @@ struct store_ops {
     const struct store_heap_ops *heap;
     const struct store_cohort_ops *cohorts;
     const struct store_segment_ops *segments;
+    const struct store_currents_ops *currents;
 };
 
 /* Every store handle starts with its ops. */

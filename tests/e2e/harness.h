@@ -24,9 +24,9 @@ struct server {
     char base[64];
     char workspace_id[64];
     char rest_key[64];
-    char partner_key[64];      /* partner heap */
-    char import_key[64];       /* heap data import key of the workspace */
-    const char *extra_args[8]; /* more `serve` arguments, NULL-terminated */
+    char partner_key[64];       /* partner heap */
+    char import_key[64];        /* heap data import key of the workspace */
+    const char *extra_args[16]; /* more `serve` arguments, NULL-terminated */
 };
 
 struct resp {

@@ -1,0 +1,47 @@
+/*
+ * sink.h — a Currents receiver for the tests: a real HTTP server on 127.0.0.1 (libmicrohttpd)
+ * that records every request (body and the headers Currents care about) and answers as told:
+ * a fixed status (with Retry-After), 400 for batches holding chosen event ids, 413 above a
+ * number of events, or not at all (down).
+ */
+#ifndef COHORTD_TESTS_E2E_SINK_H
+#define COHORTD_TESTS_E2E_SINK_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define SINK_MAX_REQUESTS 4096
+
+struct sink_request {
+    json_t *body; /* parsed, or NULL */
+    char authorization[256];
+    char version[32];
+    char content_type[64];
+    int status; /* what the sink answered */
+};
+
+struct sink;
+
+/* Starts on a free loopback port; url receives "http://127.0.0.1:PORT/ingest?ws=a". */
+struct sink *sink_start(char *url, size_t url_len);
+void sink_stop(struct sink *k);
+
+/* Behaviour: status to answer (0 = 200), Retry-After seconds (0 = none). */
+void sink_answer(struct sink *k, int status, int retry_after);
+/* 400 for any batch holding an event with this id or custom event name (NULL clears). */
+void sink_reject_event(struct sink *k, const char *event_id);
+/* 413 for batches of more than n events (0 = off). */
+void sink_max_events(struct sink *k, int n);
+/* Required Authorization header value ("Bearer x"); NULL = accept anything. */
+void sink_require_auth(struct sink *k, const char *value);
+
+/* Copies of what was received, under the sink's lock. */
+size_t sink_count(struct sink *k);
+/* Request i (borrowed; valid until sink_stop). */
+const struct sink_request *sink_get(struct sink *k, size_t i);
+/* Every event of every 2xx-answered request, in order (new array). */
+json_t *sink_accepted_events(struct sink *k);
+/* Waits up to ms for at least n accepted events; returns how many there are. */
+size_t sink_wait_events(struct sink *k, size_t n, int ms);
+
+#endif

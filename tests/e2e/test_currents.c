@@ -1,0 +1,468 @@
+/*
+ * test_currents.c — Currents against the real server and a real HTTP sink on loopback:
+ * batches, headers and ordering, event shapes key for key against the conformance samples,
+ * every retry rule (5xx, 429 + Retry-After, 400 split + dead letter + replay, 413 split,
+ * 401 failed and recovered), pause / resume, a new Current starting from new events, no loss
+ * after kill -9, and the horizon turning undeliverable events into dead letters.
+ */
+#include "harness.h"
+#include "sink.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *fast[] = {"--currents-poll-ms",
+                             "50",
+                             "--currents-retry-base-ms",
+                             "50",
+                             "--currents-retry-max-ms",
+                             "200",
+                             "--currents-auth-retry-ms",
+                             "100",
+                             NULL};
+
+static int setup(void **state) {
+    struct server *s = calloc(1, sizeof *s);
+    server_init(s);
+    for (int i = 0; fast[i]; i++)
+        s->extra_args[i] = fast[i];
+    server_start(s);
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state) {
+    server_cleanup(*state);
+    free(*state);
+    return 0;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Creates a Current for url; copies its id into id (64 bytes). */
+static void create_current(struct server *s, const char *url, const char *types, int batch,
+                           char *id) {
+    char *body = strf("{\"name\":\"to heap\",\"type\":\"custom_http\",\"endpoint\":\"%s\","
+                      "\"bearer_token\":\"tok-1\",\"event_types\":%s,\"batch_size\":%d}",
+                      url, types, batch);
+    struct resp r;
+    http_post_rest(s, "/currents/create", body, &r);
+    if (r.status != 201)
+        fail_msg("create current: %ld %s", r.status, r.body);
+    snprintf(id, 64, "%s", json_string_value(json_object_get(r.json, "current_id")));
+    resp_free(&r);
+    free(body);
+}
+
+static json_t *details(struct server *s, const char *id) {
+    char *path = strf("/currents/details?current_id=%s", id);
+    struct resp r;
+    http_get_rest(s, path, &r);
+    free(path);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_incref(r.json);
+    resp_free(&r);
+    return j;
+}
+
+static void event(struct server *s, const char *user, const char *name) {
+    char *body = strf("{\"events\":[{\"external_id\":\"%s\",\"name\":\"%s\",\"time\":"
+                      "\"2024-05-02T08:15:00Z\",\"properties\":{\"step\":\"%s\"}}]}",
+                      user, name, name);
+    struct resp r;
+    http_post_rest(s, "/users/track", body, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    free(body);
+}
+
+static const char *name_of(const json_t *e) {
+    return json_string_value(json_object_get(json_object_get(e, "properties"), "name"));
+}
+
+static void test_batches_headers_types_and_order(void **state) {
+    struct server *s = *state;
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    create_current(s, url, "[\"users.behaviors.CustomEvent\",\"users.behaviors.Purchase\"]", 2, id);
+    event(s, "c1", "e1");
+    event(s, "c1", "e2");
+    struct resp r;
+    http_post_rest(s, "/devices/track", "{\"device_id\":\"cd1\",\"session_start\":true}", &r);
+    resp_free(&r);
+    event(s, "c1", "e3");
+    http_post_rest(s, "/users/track",
+                   "{\"purchases\":[{\"external_id\":\"c1\",\"product_id\":\"p\",\"currency\":"
+                   "\"EUR\",\"price\":9.5,\"time\":\"2024-05-02T08:15:00Z\"}]}",
+                   &r);
+    resp_free(&r);
+    assert_int_equal(sink_wait_events(k, 4, 5000), 4);
+    sleep_ms(200);
+    json_t *all = sink_accepted_events(k);
+    assert_int_equal(json_array_size(all), 4);
+    assert_string_equal(name_of(json_array_get(all, 0)), "e1");
+    assert_string_equal(name_of(json_array_get(all, 1)), "e2");
+    assert_string_equal(name_of(json_array_get(all, 2)), "e3");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(all, 3), "event_type")),
+                        "users.behaviors.Purchase");
+    json_decref(all);
+    for (size_t i = 0; i < sink_count(k); i++) {
+        const struct sink_request *q = sink_get(k, i);
+        assert_string_equal(q->authorization, "Bearer tok-1");
+        assert_string_equal(q->version, "1");
+        assert_string_equal(q->content_type, "application/json");
+        assert_true(json_array_size(json_object_get(q->body, "events")) <= 2);
+    }
+    json_t *d = details(s, id);
+    assert_json_equal(json_object_get(d, "delivered"), "4");
+    assert_json_equal(json_object_get(d, "state"), "\"active\"");
+    assert_json_equal(json_object_get(d, "last_error"), "null");
+    assert_json_equal(json_object_get(d, "oldest_undelivered_age_s"), "null");
+    json_decref(d);
+    sink_stop(k);
+}
+
+/* Every key of ours exists in the sample with the same JSON kind (numbers alike). */
+static void assert_shape(const json_t *ours, const json_t *sample, const char *path) {
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)ours, key, v) {
+        const json_t *w = json_object_get(sample, key);
+        if (!w)
+            fail_msg("%s.%s is not in the conformance sample", path, key);
+        bool ours_num = json_is_number(v), theirs_num = json_is_number(w);
+        if (ours_num != theirs_num || (!ours_num && json_typeof(v) != json_typeof(w)))
+            fail_msg("%s.%s has another JSON type than the sample", path, key);
+        if (json_is_object(v) && strcmp(key, "custom_properties") != 0 &&
+            strcmp(key, "purchase_properties") != 0) {
+            char *sub = strf("%s.%s", path, key);
+            assert_shape(v, w, sub);
+            free(sub);
+        }
+    }
+}
+
+static void test_event_shapes_match_conformance_samples(void **state) {
+    struct server *s = *state;
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    create_current(s, url,
+                   "[\"users.behaviors.CustomEvent\",\"users.behaviors.Purchase\","
+                   "\"users.behaviors.app.SessionStart\"]",
+                   100, id);
+    event(s, "shape", "opened");
+    struct resp r;
+    http_post_rest(s, "/users/track",
+                   "{\"purchases\":[{\"external_id\":\"shape\",\"product_id\":\"p\",\"currency\":"
+                   "\"USD\",\"price\":3.14,\"time\":\"2024-05-02T08:15:00Z\",\"properties\":"
+                   "{\"k\":1}}]}",
+                   &r);
+    resp_free(&r);
+    http_post_rest(s, "/devices/track",
+                   "{\"device_id\":\"shape-dev\",\"session_start\":true,\"app_id\":\"app-1\","
+                   "\"platform\":\"ios\"}",
+                   &r);
+    resp_free(&r);
+    assert_int_equal(sink_wait_events(k, 3, 5000), 3);
+    json_t *all = sink_accepted_events(k);
+    const char *required[][5] = {
+        {"users.behaviors.CustomEvent", "name", "custom_properties", NULL, NULL},
+        {"users.behaviors.Purchase", "product_id", "price", "currency", "purchase_properties"},
+        {"users.behaviors.app.SessionStart", "app_id", "session_id", NULL, NULL},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_array_get(all, i);
+        const char *type = json_string_value(json_object_get(e, "event_type"));
+        char *file = strf("currents/%s.json", type);
+        char *text = read_conformance(file);
+        json_t *sample = json_loads(text, 0, NULL);
+        assert_non_null(sample);
+        assert_shape(e, sample, type);
+        assert_int_equal(strlen(json_string_value(json_object_get(e, "id"))), 36);
+        assert_true(json_is_integer(json_object_get(e, "time")));
+        assert_int_equal(
+            strlen(json_string_value(json_object_get(json_object_get(e, "user"), "user_id"))), 24);
+        for (size_t t = 0; t < 3; t++) {
+            if (strcmp(required[t][0], type) != 0)
+                continue;
+            for (int f = 1; f < 5 && required[t][f]; f++)
+                if (!json_object_get(json_object_get(e, "properties"), required[t][f]))
+                    fail_msg("%s lacks properties.%s", type, required[t][f]);
+        }
+        json_decref(sample);
+        free(text);
+        free(file);
+    }
+    json_decref(all);
+    sink_stop(k);
+}
+
+static void test_5xx_and_429_are_retried_until_delivered_once(void **state) {
+    struct server *s = *state;
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    create_current(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
+    sink_answer(k, 500, 0);
+    event(s, "r1", "a");
+    event(s, "r1", "b");
+    for (int i = 0; i < 200 && sink_count(k) < 3; i++)
+        sleep_ms(20);
+    assert_true(sink_count(k) >= 3);
+    json_t *d = details(s, id);
+    assert_json_equal(json_object_get(d, "last_error"), "\"HTTP 500\"");
+    assert_true(json_integer_value(json_object_get(d, "retried")) >= 2);
+    assert_true(json_is_integer(json_object_get(d, "oldest_undelivered_age_s")));
+    json_decref(d);
+    size_t before = sink_count(k);
+    sink_answer(k, 429, 1);
+    for (int i = 0; i < 100 && sink_count(k) == before; i++)
+        sleep_ms(20);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    sink_answer(k, 0, 0);
+    assert_int_equal(sink_wait_events(k, 2, 5000), 2);
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* the 429 asked for a second: the retry honoured it, not the 50 ms backoff */
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(waited > 0.5);
+    sleep_ms(300);
+    json_t *all = sink_accepted_events(k);
+    assert_int_equal(json_array_size(all), 2);
+    json_decref(all);
+    d = details(s, id);
+    assert_json_equal(json_object_get(d, "delivered"), "2");
+    assert_json_equal(json_object_get(d, "last_error"), "null");
+    json_decref(d);
+    sink_stop(k);
+}
+
+static void test_400_splits_dead_letters_the_bad_event_and_replay_resends_it(void **state) {
+    struct server *s = *state;
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    create_current(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
+    sink_answer(k, 503, 0);
+    event(s, "p1", "ok1");
+    event(s, "p1", "poison");
+    event(s, "p1", "ok2");
+    sink_reject_event(k, "poison");
+    sink_answer(k, 0, 0);
+    assert_int_equal(sink_wait_events(k, 2, 5000), 2);
+    sleep_ms(300);
+    json_t *all = sink_accepted_events(k);
+    assert_int_equal(json_array_size(all), 2);
+    assert_string_equal(name_of(json_array_get(all, 0)), "ok1");
+    assert_string_equal(name_of(json_array_get(all, 1)), "ok2");
+    json_decref(all);
+    json_t *d = details(s, id);
+    assert_json_equal(json_object_get(d, "dead_lettered"), "1");
+    assert_json_equal(json_object_get(d, "delivered"), "2");
+    json_decref(d);
+    sink_reject_event(k, NULL);
+    char *body = strf("{\"current_id\":\"%s\"}", id);
+    struct resp r;
+    http_post_rest(s, "/currents/replay", body, &r);
+    assert_resp(&r, 201, "{\"message\":\"success\",\"replayed\":1}");
+    resp_free(&r);
+    free(body);
+    assert_int_equal(sink_wait_events(k, 3, 5000), 3);
+    all = sink_accepted_events(k);
+    assert_string_equal(name_of(json_array_get(all, 2)), "poison");
+    json_decref(all);
+    sink_stop(k);
+}
+
+static void test_413_splits_batches_smaller(void **state) {
+    struct server *s = *state;
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    create_current(s, url, "[\"users.behaviors.CustomEvent\"]", 8, id);
+    sink_answer(k, 503, 0);
+    for (int i = 0; i < 5; i++)
+        event(s, "big", "m");
+    sink_max_events(k, 2);
+    sink_answer(k, 0, 0);
+    assert_int_equal(sink_wait_events(k, 5, 5000), 5);
+    for (size_t i = 0; i < sink_count(k); i++) {
+        const struct sink_request *q = sink_get(k, i);
+        if (q->status == 200)
+            assert_true(json_array_size(json_object_get(q->body, "events")) <= 2);
+    }
+    json_t *d = details(s, id);
+    assert_json_equal(json_object_get(d, "dead_lettered"), "0");
+    json_decref(d);
+    sink_stop(k);
+}
+
+static void test_401_marks_the_current_failed_until_credentials_work(void **state) {
+    struct server *s = *state;
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    create_current(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
+    sink_answer(k, 401, 0);
+    event(s, "au", "x");
+    json_t *d = NULL;
+    for (int i = 0; i < 100; i++) {
+        json_decref(d);
+        d = details(s, id);
+        if (strcmp(json_string_value(json_object_get(d, "state")), "failed") == 0)
+            break;
+        sleep_ms(20);
+    }
+    assert_json_equal(json_object_get(d, "state"), "\"failed\"");
+    assert_json_equal(json_object_get(d, "last_error"), "\"HTTP 401\"");
+    json_decref(d);
+    sink_answer(k, 0, 0);
+    assert_int_equal(sink_wait_events(k, 1, 5000), 1);
+    sleep_ms(200);
+    d = details(s, id);
+    assert_json_equal(json_object_get(d, "state"), "\"active\"");
+    json_decref(d);
+    sink_stop(k);
+}
+
+static void test_pause_resume_and_new_currents_start_from_new_events(void **state) {
+    struct server *s = *state;
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    event(s, "pr", "before");
+    create_current(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
+    char *body = strf("{\"current_id\":\"%s\"}", id);
+    struct resp r;
+    http_post_rest(s, "/currents/pause", body, &r);
+    assert_resp(&r, 201, "{\"message\":\"success\"}");
+    resp_free(&r);
+    event(s, "pr", "after");
+    sleep_ms(400);
+    assert_int_equal(sink_count(k), 0);
+    http_post_rest(s, "/currents/resume", body, &r);
+    assert_resp(&r, 201, "{\"message\":\"success\"}");
+    resp_free(&r);
+    assert_int_equal(sink_wait_events(k, 1, 5000), 1);
+    sleep_ms(200);
+    json_t *all = sink_accepted_events(k);
+    assert_int_equal(json_array_size(all), 1);
+    assert_string_equal(name_of(json_array_get(all, 0)), "after");
+    json_decref(all);
+    http_post_rest(s, "/currents/delete", body, &r);
+    assert_resp(&r, 201, "{\"message\":\"success\"}");
+    resp_free(&r);
+    http_post_rest(s, "/currents/delete", body, &r);
+    assert_resp(&r, 404, "{\"message\":\"Not Found\"}");
+    resp_free(&r);
+    free(body);
+    sink_stop(k);
+}
+
+static void test_nothing_is_lost_across_kill_9(void **state) {
+    struct server *s = *state;
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    create_current(s, url, "[\"users.behaviors.CustomEvent\"]", 3, id);
+    sink_answer(k, 0, 0);
+    for (int i = 0; i < 30; i++)
+        event(s, "crash", "n");
+    server_kill(s);
+    server_start(s);
+    assert_true(sink_wait_events(k, 30, 10000) >= 30);
+    sleep_ms(300);
+    json_t *all = sink_accepted_events(k);
+    json_t *ids = json_object();
+    size_t i;
+    json_t *e;
+    json_array_foreach(all, i, e)
+        json_object_set_new(ids, json_string_value(json_object_get(e, "id")), json_true());
+    assert_int_equal(json_object_size(ids), 30);
+    /* bounded duplicates: at most one batch is sent again after the crash */
+    assert_true(json_array_size(all) <= 33);
+    json_decref(ids);
+    json_decref(all);
+    sink_stop(k);
+}
+
+static void test_create_validates_input(void **state) {
+    struct server *s = *state;
+    struct resp r;
+    http_post_rest(s, "/currents/create",
+                   "{\"name\":\"x\",\"type\":\"custom_http\",\"endpoint\":\"ftp://x\","
+                   "\"event_types\":[\"users.behaviors.CustomEvent\"]}",
+                   &r);
+    assert_resp(&r, 400, "{\"message\":\"endpoint: must be an http:// or https:// URL\"}");
+    resp_free(&r);
+    http_post_rest(s, "/currents/create",
+                   "{\"name\":\"x\",\"type\":\"custom_http\",\"endpoint\":\"http://127.0.0.1:1\","
+                   "\"event_types\":[\"users.behaviors.Nope\"]}",
+                   &r);
+    assert_resp(&r, 400, "{\"message\":\"event_types[0]: unknown event type\"}");
+    resp_free(&r);
+    http_post_rest(s, "/currents/create",
+                   "{\"name\":\"x\",\"type\":\"kafka\",\"endpoint\":\"http://127.0.0.1:1\","
+                   "\"event_types\":[\"users.behaviors.CustomEvent\"]}",
+                   &r);
+    assert_resp(&r, 400, "{\"message\":\"type: must be \\\"heap\\\" or \\\"custom_http\\\"\"}");
+    resp_free(&r);
+    http_post_rest(s, "/currents/create",
+                   "{\"name\":\"x\",\"type\":\"heap\",\"endpoint\":\"http://127.0.0.1:1\","
+                   "\"event_types\":[\"users.behaviors.CustomEvent\"],\"batch_size\":0}",
+                   &r);
+    assert_resp(&r, 400, "{\"message\":\"batch_size: must be an integer from 1 to 10000\"}");
+    resp_free(&r);
+}
+
+static void test_undeliverable_events_become_dead_letters_past_the_horizon(void **state) {
+    (void)state;
+    struct server h;
+    server_init(&h);
+    const char *args[] = {"--currents-poll-ms",
+                          "50",
+                          "--currents-retry-base-ms",
+                          "50",
+                          "--currents-retry-max-ms",
+                          "100",
+                          "--currents-horizon-ms",
+                          "300",
+                          NULL};
+    for (int i = 0; args[i]; i++)
+        h.extra_args[i] = args[i];
+    server_start(&h);
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    create_current(&h, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
+    sink_answer(k, 500, 0);
+    event(&h, "hz", "late");
+    json_t *d = NULL;
+    for (int i = 0; i < 150; i++) {
+        json_decref(d);
+        d = details(&h, id);
+        if (json_integer_value(json_object_get(d, "dead_lettered")) == 1)
+            break;
+        sleep_ms(20);
+    }
+    assert_json_equal(json_object_get(d, "dead_lettered"), "1");
+    assert_json_equal(json_object_get(d, "delivered"), "0");
+    json_decref(d);
+    sink_stop(k);
+    server_cleanup(&h);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batches_headers_types_and_order),
+        cmocka_unit_test(test_event_shapes_match_conformance_samples),
+        cmocka_unit_test(test_5xx_and_429_are_retried_until_delivered_once),
+        cmocka_unit_test(test_400_splits_dead_letters_the_bad_event_and_replay_resends_it),
+        cmocka_unit_test(test_413_splits_batches_smaller),
+        cmocka_unit_test(test_401_marks_the_current_failed_until_credentials_work),
+        cmocka_unit_test(test_pause_resume_and_new_currents_start_from_new_events),
+        cmocka_unit_test(test_nothing_is_lost_across_kill_9),
+        cmocka_unit_test(test_create_validates_input),
+        cmocka_unit_test(test_undeliverable_events_become_dead_letters_past_the_horizon),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
