@@ -39,6 +39,8 @@ bench: deps
 	@cmake --build build-bench -j $(JOBS)
 	@mkdir -p bench/results
 	@build-bench/bench_import build-bench/cohortd $(BENCH_USERS) | tee bench/results/import.jsonl
+	@build-bench/bench_segments $(BENCH_USERS) | tee bench/results/segments.jsonl
+	@build-bench/bench_currents build-bench/cohortd 300000 | tee bench/results/currents.jsonl
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,0 +1,123 @@
+/*
+ * bench_segments.c — exact segment sizes in process: N users (default 10 M) in a workspace's
+ * in-memory indexes, 20 cohorts of varied density, a 3-valued attribute on every user; then
+ * the four segments of issue 8 (one cohort; cohort AND NOT cohort; cohort includes + cohort
+ * excludes + attribute equals; OR of 5 cohorts), each evaluated and counted 200 times.
+ * Prints one JSON object per segment (p50 / p99 in ms and the size), plus a build line.
+ *
+ * usage: bench_segments [USERS]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_users.h"
+#include "core/segment_filter.h"
+
+#define N_COHORTS 20
+#define RUNS 200
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    uint32_t n = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 10000000;
+    double t0 = bench_now();
+    struct workspace ws;
+    memset(&ws, 0, sizeof ws);
+    identity_init(&ws.ident);
+    cohort_set_init(&ws.cohorts);
+    attr_index_init(&ws.attrs);
+    event_index_init(&ws.events);
+    struct cohort *c[N_COHORTS];
+    for (int k = 0; k < N_COHORTS; k++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%d", k);
+        c[k] = cohort_set_add(&ws.cohorts, "heap", id);
+    }
+    json_t *plans[3] = {json_pack("{s:s}", "plan", "free"), json_pack("{s:s}", "plan", "trial"),
+                        json_pack("{s:s}", "plan", "pro")};
+    unsigned s = 88172645u;
+    uint8_t bid[12] = {0};
+    identity_reserve(&ws.ident, n);
+    for (uint32_t u = 1; u <= n; u++) {
+        identity_add_user(&ws.ident, u, bid, NULL, false, false);
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        attr_index_set(&ws.attrs, u, NULL, plans[s % 3]);
+        /* cohort k holds about 1 user in (k + 2): from half the users down to 1 in 21 */
+        for (int k = 0; k < N_COHORTS; k++)
+            if ((s >> (k % 8)) % (unsigned)(k + 2) == 0)
+                roaring_bitmap_add(c[k]->members, u);
+    }
+    for (int k = 0; k < N_COHORTS; k++)
+        roaring_bitmap_run_optimize(c[k]->members);
+    printf("{\"scenario\":\"segments_build\",\"users\":%u,\"cohorts\":%d,\"build_s\":%.2f}\n", n,
+           N_COHORTS, bench_now() - t0);
+    static const struct {
+        const char *name, *filter;
+    } segs[] = {
+        {"one cohort",
+         "{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c3\"},\"op\":\"includes\"}"},
+        {"cohort and not cohort",
+         "{\"and\":[{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c0\"},\"op\":\"includes\"},"
+         "{\"not\":{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c1\"},\"op\":\"includes\"}}]"
+         "}"},
+        {"3 filters with an attribute",
+         "{\"and\":[{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c2\"},\"op\":\"includes\"},"
+         "{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c5\"},\"op\":\"excludes\"},"
+         "{\"attribute\":\"plan\",\"op\":\"equals\",\"value\":\"trial\"}]}"},
+        {"or of 5 cohorts",
+         "{\"or\":[{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c6\"},\"op\":\"includes\"},"
+         "{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c7\"},\"op\":\"includes\"},"
+         "{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c8\"},\"op\":\"includes\"},"
+         "{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c9\"},\"op\":\"includes\"},"
+         "{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c10\"},\"op\":\"includes\"}]}"},
+    };
+    for (size_t i = 0; i < sizeof segs / sizeof segs[0]; i++) {
+        json_t *f = json_loads(segs[i].filter, 0, NULL);
+        char err[256];
+        struct seg_node *node = segment_filter_parse(f, &ws.cohorts, err, sizeof err);
+        if (!node) {
+            fprintf(stderr, "bench_segments: %s\n", err);
+            return 1;
+        }
+        double lat[RUNS];
+        uint64_t size = 0;
+        for (int r = 0; r < RUNS; r++) {
+            double a = bench_now();
+            roaring_bitmap_t *b = segment_eval(node, &ws, 0);
+            size = roaring_bitmap_get_cardinality(b);
+            roaring_bitmap_free(b);
+            lat[r] = (bench_now() - a) * 1000;
+        }
+        qsort(lat, RUNS, sizeof lat[0], cmp);
+        printf("{\"scenario\":\"segment\",\"name\":\"%s\",\"users\":%u,\"size\":%llu,"
+               "\"cohortd_p50_ms\":%.3f,\"cohortd_p99_ms\":%.3f}\n",
+               segs[i].name, n, (unsigned long long)size, lat[RUNS / 2], lat[RUNS * 99 / 100]);
+        fflush(stdout);
+        segment_filter_free(node);
+        json_decref(f);
+    }
+    size_t bitmap_bytes = 0;
+    for (int k = 0; k < N_COHORTS; k++)
+        bitmap_bytes += roaring_bitmap_portable_size_in_bytes(c[k]->members);
+    uint64_t memberships = 0;
+    for (int k = 0; k < N_COHORTS; k++)
+        memberships += roaring_bitmap_get_cardinality(c[k]->members);
+    printf("{\"scenario\":\"memory\",\"memberships\":%llu,\"bitmap_bytes\":%zu,"
+           "\"bytes_per_membership\":%.3f,\"rss_bytes\":%ld}\n",
+           (unsigned long long)memberships, bitmap_bytes,
+           (double)bitmap_bytes / (double)memberships, bench_rss_bytes(getpid()));
+    for (int k = 0; k < 3; k++)
+        json_decref(plans[k]);
+    identity_free(&ws.ident);
+    cohort_set_free(&ws.cohorts);
+    attr_index_free(&ws.attrs);
+    event_index_free(&ws.events);
+    return 0;
+}
