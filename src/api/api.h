@@ -43,6 +43,15 @@ json_t *api_json_body(const struct http_request *req, struct http_response *res)
 struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *req,
                                 const json_t *body, struct http_response *res);
 
+/* A domain call on a JSON body: the shape of the users and segments operations. */
+typedef enum cd_err (*api_body_call)(struct app *app, struct workspace *ws, const json_t *body,
+                                     json_t **out, struct cd_msg *msg);
+
+/* Parses the body, authenticates the REST key, runs call and answers ok_status with its
+ * result, or the error. */
+void api_run_post(void *ctx, const struct http_request *req, struct http_response *res,
+                  api_body_call call, int ok_status);
+
 /* Replies for a domain error: status from the error code, message `text` when given. */
 void api_reply_err(struct http_response *res, enum cd_err err, const char *text);
 

@@ -87,3 +87,20 @@ void api_reply_err(struct http_response *res, enum cd_err err, const char *text)
         http_reply_message(res, status, "Internal Server Error");
     }
 }
+
+void api_run_post(void *vctx, const struct http_request *req, struct http_response *res,
+                  api_body_call call, int ok_status) {
+    struct api_ctx *ctx = vctx;
+    json_t *body = api_json_body(req, res);
+    struct workspace *ws = body ? api_auth_rest(ctx, req, body, res) : NULL;
+    if (ws) {
+        struct cd_msg msg = {{0}};
+        json_t *out = NULL;
+        enum cd_err err = call(ctx->app, ws, body, &out, &msg);
+        if (err == CD_OK)
+            http_reply_json(res, ok_status, out);
+        else
+            api_reply_err(res, err, msg.text);
+    }
+    json_decref(body);
+}

@@ -13,40 +13,20 @@
 #include "core/segments.h"
 #include "util/timeutil.h"
 
-typedef enum cd_err (*segment_call)(struct app *, struct workspace *, const json_t *, json_t **,
-                                    struct cd_msg *);
-
-static void run_post(void *vctx, const struct http_request *req, struct http_response *res,
-                     segment_call call, int ok_status) {
-    struct api_ctx *ctx = vctx;
-    json_t *body = api_json_body(req, res);
-    struct workspace *ws = body ? api_auth_rest(ctx, req, body, res) : NULL;
-    if (ws) {
-        struct cd_msg msg = {{0}};
-        json_t *out = NULL;
-        enum cd_err err = call(ctx->app, ws, body, &out, &msg);
-        if (err == CD_OK)
-            http_reply_json(res, ok_status, out);
-        else
-            api_reply_err(res, err, msg.text);
-    }
-    json_decref(body);
-}
-
 void api_segments_create(void *ctx, const struct http_request *req, struct http_response *res) {
-    run_post(ctx, req, res, segments_create, 201);
+    api_run_post(ctx, req, res, segments_create, 201);
 }
 
 void api_segments_update(void *ctx, const struct http_request *req, struct http_response *res) {
-    run_post(ctx, req, res, segments_update, 201);
+    api_run_post(ctx, req, res, segments_update, 201);
 }
 
 void api_segments_delete(void *ctx, const struct http_request *req, struct http_response *res) {
-    run_post(ctx, req, res, segments_delete, 201);
+    api_run_post(ctx, req, res, segments_delete, 201);
 }
 
 void api_segments_preview(void *ctx, const struct http_request *req, struct http_response *res) {
-    run_post(ctx, req, res, segments_preview, 200);
+    api_run_post(ctx, req, res, segments_preview, 200);
 }
 
 void api_segments_list(void *vctx, const struct http_request *req, struct http_response *res) {
