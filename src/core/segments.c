@@ -197,8 +197,9 @@ enum cd_err segments_details(struct app *app, struct workspace *ws, const char *
         "created_at", iso(json_integer_value(json_object_get(rc.obj, "created_at"))), "updated_at",
         iso(json_integer_value(json_object_get(rc.obj, "updated_at"))), "name",
         json_object_get(rc.obj, "name"), "description", text ? text : "", "text_description",
-        desc ? json_incref((json_t *)desc) : json_string(""), "tags", "teams", "filter", filter,
-        "size", (json_int_t)roaring_bitmap_get_cardinality(aud), "missing_cohorts", missing);
+        json_is_string(desc) ? json_incref((json_t *)desc) : json_string(""), "tags", "teams",
+        "filter", filter, "size", (json_int_t)roaring_bitmap_get_cardinality(aud),
+        "missing_cohorts", missing);
     free(text);
     roaring_bitmap_free(aud);
     segment_filter_free(n);

@@ -195,6 +195,7 @@ static void test_create_list_details_update_delete(void **state) {
     http_get_rest(s, path, &r);
     assert_json_equal(json_object_get(r.json, "size"), "1");
     assert_json_equal(json_object_get(r.json, "name"), "\"Heap: Free Customers\"");
+    assert_json_equal(json_object_get(r.json, "description"), "\"is anonymous\"");
     resp_free(&r);
     http_post_rest(s, "/segments/delete", upd, &r);
     assert_resp(&r, 201, "{\"message\":\"success\"}");
@@ -219,6 +220,9 @@ static void test_audience_follows_imports_attribute_updates_deletes_and_restart(
                    &r);
     char *path = strf("/segments/details?segment_id=%s",
                       json_string_value(json_object_get(r.json, "segment_id")));
+    resp_free(&r);
+    http_get_rest(s, path, &r);
+    assert_json_equal(json_object_get(r.json, "text_description"), "\"\"");
     resp_free(&r);
     const char *sizes[] = {"2", "3", "2", "1"};
     for (int step = 0; step < 4; step++) {
