@@ -8,7 +8,7 @@ DATA       ?= var
 LISTEN     ?= 127.0.0.1:8080
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test lint format clean bench
+.PHONY: all deps build run test lint format clean bench bench-full
 
 all: build
 
@@ -32,15 +32,17 @@ lint: deps
 	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCOHORTD_SANITIZE=ON >/dev/null
 	@sh scripts/lint.sh $(TEST_BUILD)
 
-# Benchmarks (not tests): a release build, then each scenario prints JSON lines.
+# Benchmarks (not tests): a release build, every scenario, bench/results/latest.json and
+# report.md. `make bench` uses 1 M users (under 10 minutes here); `make bench-full` 10 M.
 BENCH_USERS ?= 1000000
 bench: deps
+	@sh scripts/install-deps.sh bench
 	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCOHORTD_TESTS=OFF -DCOHORTD_BENCH=ON >/dev/null
 	@cmake --build build-bench -j $(JOBS)
-	@mkdir -p bench/results
-	@build-bench/bench_import build-bench/cohortd $(BENCH_USERS) | tee bench/results/import.jsonl
-	@build-bench/bench_segments $(BENCH_USERS) | tee bench/results/segments.jsonl
-	@build-bench/bench_currents build-bench/cohortd 300000 | tee bench/results/currents.jsonl
+	@sh scripts/bench.sh build-bench $(BENCH_USERS)
+
+bench-full:
+	@$(MAKE) bench BENCH_USERS=10000000
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -7,6 +7,9 @@ PKGS="build-essential cmake pkg-config clang-format clang-tidy
 libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
 libroaring-dev libssl-dev libcmocka-dev postgresql curl jq"
 
+# `install-deps.sh bench` also installs what the benchmark report needs.
+[ "${1:-}" = bench ] && PKGS="$PKGS gnuplot-nox"
+
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

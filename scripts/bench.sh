@@ -1,0 +1,91 @@
+#!/bin/sh
+# `make bench` / `make bench-full`: runs every benchmark scenario on a release build, keeps the
+# JSON lines of each in bench/results/*.jsonl, and writes bench/results/latest.json (one object,
+# the format other tools read) and bench/results/report.md (tables and a plot).
+# Usage: scripts/bench.sh BUILD_DIR USERS
+set -eu
+B="$1"
+N="$2"
+OUT=bench/results
+mkdir -p "$OUT"
+run() { name="$1"; shift; echo "bench: $name" >&2; "$@" 2>/dev/null | tee "$OUT/$name.jsonl"; }
+
+run import "$B/bench_import" "$B/cohortd" "$N" 2000
+run ceiling "$B/bench_ceiling" "$B/cohortd" "$N" 2000
+run postgres "$B/bench_pg" "$N" 400
+run segments "$B/bench_segments" "$N"
+run currents "$B/bench_currents" "$B/cohortd" 300000
+
+model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+cat "$OUT"/import.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl "$OUT"/segments.jsonl \
+    "$OUT"/currents.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" '
+  def one(s): map(select(.scenario == s))[0];
+  def all(s): map(select(.scenario == s));
+  . as $r | {
+    machine: {cores: $cores, model: $model},
+    users: one("import_best").users,
+    import: {
+      cohortd_ids_per_s: one("import_best").cohortd_ids_per_s,
+      ceiling_ids_per_s: one("ceiling").ceiling_ids_per_s,
+      postgres_ids_per_s: one("postgres_import_best").postgres_ids_per_s,
+      p99_ms: one("import_best").p99_ms,
+      concurrency: one("import_best").concurrency,
+      ratio_vs_postgres: (one("import_best").cohortd_ids_per_s / one("postgres_import_best").postgres_ids_per_s),
+      ratio_vs_ceiling: (one("import_best").cohortd_ids_per_s / one("ceiling").ceiling_ids_per_s),
+      cohortd_levels: all("import"),
+      postgres_levels: all("postgres_import")
+    },
+    segments: [all("segment")[] as $s
+      | ($r | map(select(.scenario == "postgres_segment" and .name == $s.name))[0]) as $p
+      | ($r | map(select(.scenario == "sqlite_segment" and .name == $s.name))[0]) as $q
+      | {name: $s.name, cohortd_p50_ms: $s.cohortd_p50_ms, cohortd_p99_ms: $s.cohortd_p99_ms,
+         postgres_ms: $p.postgres_ms, sqlite_ms: $q.sqlite_ms, size: $s.size,
+         ratio_vs_postgres: ($p.postgres_ms / $s.cohortd_p99_ms),
+         sizes_agree: ($s.size == $p.size and $s.size == $q.size)}],
+    memory: {
+      bytes_per_user: (one("startup").rss_bytes / one("startup").users),
+      bytes_per_membership: one("memory").bytes_per_membership,
+      startup_s: one("startup").startup_s
+    },
+    currents: {events_per_s: one("currents").events_per_s}
+  }' > "$OUT/latest.json"
+
+# the import plot: ids/s by concurrency, cohortd against PostgreSQL
+jq -r '.import.cohortd_levels[] | "\(.concurrency) \(.ids_per_s)"' "$OUT/latest.json" >"$OUT/import_cohortd.dat"
+jq -r '.import.postgres_levels[] | "\(.concurrency) \(.ids_per_s)"' "$OUT/latest.json" >"$OUT/import_postgres.dat"
+plot=""
+if command -v gnuplot >/dev/null 2>&1; then
+    gnuplot <<PLOT && plot="![import throughput](import.svg)"
+set terminal svg size 640,360
+set output "$OUT/import.svg"
+set title "Partner cohort import, $N users, 1000-id requests"
+set xlabel "concurrent clients"; set ylabel "ids per second"; set logscale y; set grid
+set key left top
+plot "$OUT/import_cohortd.dat" with linespoints title "cohortd (HTTP, durable)", \
+     "$OUT/import_postgres.dat" with linespoints title "PostgreSQL (straightforward schema)"
+PLOT
+fi
+
+jq -r --arg plot "$plot" '
+  "# cohortd benchmark report\n",
+  "Machine: \(.machine.cores) cores, \(.machine.model). Users: \(.users).\n",
+  "## Import (1000-id requests, durable acknowledgements)\n",
+  "| | ids/s |", "|---|---|",
+  "| cohortd over HTTP (best: concurrency \(.import.concurrency), p99 \(.import.p99_ms) ms) | \(.import.cohortd_ids_per_s) |",
+  "| in-process ceiling (core API, one thread, no HTTP/JSON) | \(.import.ceiling_ids_per_s) |",
+  "| PostgreSQL, best concurrency | \(.import.postgres_ids_per_s) |",
+  "| cohortd / PostgreSQL | \(.import.ratio_vs_postgres * 10 | round / 10)x |",
+  "", $plot, "",
+  "## Segment sizes\n",
+  "| segment | size | cohortd p50 ms | cohortd p99 ms | PostgreSQL ms | SQLite ms | PostgreSQL / cohortd p99 | sizes agree |",
+  "|---|---|---|---|---|---|---|---|",
+  (.segments[] | "| \(.name) | \(.size) | \(.cohortd_p50_ms) | \(.cohortd_p99_ms) | \(.postgres_ms) | \(.sqlite_ms) | \(.ratio_vs_postgres | round)x | \(.sizes_agree) |"),
+  "\n## Memory and start-up\n",
+  "| | |", "|---|---|",
+  "| resident bytes per user after start-up | \(.memory.bytes_per_user | round) |",
+  "| bitmap bytes per membership | \(.memory.bytes_per_membership) |",
+  "| start-up to serving | \(.memory.startup_s) s |",
+  "\n## Currents\n",
+  "Delivered to a loopback sink at batch size 1000: \(.currents.events_per_s) events/s."
+' "$OUT/latest.json" >"$OUT/report.md"
+echo "bench: wrote $OUT/latest.json and $OUT/report.md" >&2
