@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void (*users_on_delete)(struct workspace *ws, uint32_t uid);
-
 void user_minor_error(json_t *errors, const char *type, const char *input_array, size_t index) {
     json_array_append_new(errors, json_pack("{s:s, s:s, s:I}", "type", type, "input_array",
                                             input_array, "index", (json_int_t)index));
@@ -99,8 +97,6 @@ enum cd_err user_remove(struct app *app, struct workspace *ws, uint32_t uid, int
         identity_del_external(&ws->ident, ext);
     identity_kill_user(&ws->ident, uid);
     cohort_drop_user(ws, uid);
-    if (users_on_delete)
-        users_on_delete(ws, uid);
     return CD_OK;
 }
 

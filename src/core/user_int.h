@@ -17,7 +17,7 @@ enum cd_err user_create(struct app *app, struct workspace *ws, const char *ext,
                         const char *alias_label, const char *alias_name, const char *device_id,
                         bool created_anon, int64_t now, uint32_t *uid);
 
-/* Deletes a user: store tombstone, identity maps, users_on_delete hook. */
+/* Deletes a user: store tombstone, identity maps, cohorts, attribute and event indexes. */
 enum cd_err user_remove(struct app *app, struct workspace *ws, uint32_t uid, int64_t now);
 
 /* Copies the user's external id into buf (empty when none). */

@@ -39,8 +39,4 @@ enum cd_err users_export_ids(struct app *app, struct workspace *ws, const json_t
 enum cd_err users_device_track(struct app *app, struct workspace *ws, const json_t *body,
                                json_t **out, struct cd_msg *msg);
 
-/* Called (inside the write) for every user that stops existing, so other indexes (cohorts,
- * segments) drop it. Set by those modules at start-up; may be NULL. */
-extern void (*users_on_delete)(struct workspace *ws, uint32_t uid);
-
 #endif
