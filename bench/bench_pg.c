@@ -170,9 +170,7 @@ static const char *del_sql =
 /* Appends ids of n random users as three Postgres array literals. */
 static void draw(struct worker *w, int n, char *ext, char *ali, char *dev, size_t cap) {
     size_t e = 1, a = 1, d = 1;
-    strcpy(ext, "{"); /* NOLINT */
-    strcpy(ali, "{"); /* NOLINT */
-    strcpy(dev, "{"); /* NOLINT */
+    ext[0] = ali[0] = dev[0] = '{';
     for (int k = 0; k < n; k++) {
         uint32_t u = xs(&w->seed) % w->n_users + 1;
         enum bench_id_kind kind = bench_user_kind(u);
