@@ -227,7 +227,7 @@ static double time_count(PGconn *c, const char *sql, long long *count) {
         PGresult *res = PQexec(c, sql);
         double ms = (bench_now() - t0) * 1000;
         *count =
-            PQresultStatus(res) == PGRES_TUPLES_OK ? atoll(PQgetvalue(res, 0, 0)) : -1; /* NOLINT */
+            PQresultStatus(res) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
         PQclear(res);
         best = ms < best ? ms : best;
     }
