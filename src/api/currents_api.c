@@ -4,24 +4,41 @@
  */
 #include "api/api.h"
 
-#include <string.h>
-
 #include "core/currents_config.h"
 
-void api_currents_create(void *vctx, const struct http_request *req, struct http_response *res) {
-    struct api_ctx *ctx = vctx;
-    json_t *body = api_json_body(req, res);
-    struct workspace *ws = body ? api_auth_rest(ctx, req, body, res) : NULL;
-    if (ws) {
-        struct cd_msg msg = {{0}};
-        json_t *out = NULL;
-        enum cd_err err = currents_create(ctx->app->store, ws->id, body, &out, &msg);
-        if (err == CD_OK)
-            http_reply_json(res, 201, out);
-        else
-            api_reply_err(res, err, msg.text);
+static enum cd_err create(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
+                          struct cd_msg *msg) {
+    return currents_create(app->store, ws->id, body, out, msg);
+}
+
+#define CURRENTS_VERB(fn, verb)                                                                    \
+    static enum cd_err fn(struct app *app, struct workspace *ws, const json_t *body, json_t **out, \
+                          struct cd_msg *msg) {                                                    \
+        return currents_act(app->store, ws->id, verb, body, out, msg);                             \
     }
-    json_decref(body);
+CURRENTS_VERB(pause, "pause")
+CURRENTS_VERB(resume, "resume")
+CURRENTS_VERB(delete_current, "delete")
+CURRENTS_VERB(replay, "replay")
+
+void api_currents_create(void *ctx, const struct http_request *req, struct http_response *res) {
+    api_run_post(ctx, req, res, create, 201);
+}
+
+void api_currents_pause(void *ctx, const struct http_request *req, struct http_response *res) {
+    api_run_post(ctx, req, res, pause, 201);
+}
+
+void api_currents_resume(void *ctx, const struct http_request *req, struct http_response *res) {
+    api_run_post(ctx, req, res, resume, 201);
+}
+
+void api_currents_delete(void *ctx, const struct http_request *req, struct http_response *res) {
+    api_run_post(ctx, req, res, delete_current, 201);
+}
+
+void api_currents_replay(void *ctx, const struct http_request *req, struct http_response *res) {
+    api_run_post(ctx, req, res, replay, 201);
 }
 
 void api_currents_list(void *vctx, const struct http_request *req, struct http_response *res) {
@@ -48,37 +65,4 @@ void api_currents_details(void *vctx, const struct http_request *req, struct htt
         http_reply_json(res, 200, out);
     else
         api_reply_err(res, err, msg.text);
-}
-
-static void act(void *vctx, const struct http_request *req, struct http_response *res,
-                const char *verb) {
-    struct api_ctx *ctx = vctx;
-    json_t *body = api_json_body(req, res);
-    struct workspace *ws = body ? api_auth_rest(ctx, req, body, res) : NULL;
-    if (ws) {
-        struct cd_msg msg = {{0}};
-        json_t *out = NULL;
-        enum cd_err err = currents_act(ctx->app->store, ws->id, verb, body, &out, &msg);
-        if (err == CD_OK)
-            http_reply_json(res, 201, out);
-        else
-            api_reply_err(res, err, msg.text);
-    }
-    json_decref(body);
-}
-
-void api_currents_pause(void *ctx, const struct http_request *req, struct http_response *res) {
-    act(ctx, req, res, "pause");
-}
-
-void api_currents_resume(void *ctx, const struct http_request *req, struct http_response *res) {
-    act(ctx, req, res, "resume");
-}
-
-void api_currents_delete(void *ctx, const struct http_request *req, struct http_response *res) {
-    act(ctx, req, res, "delete");
-}
-
-void api_currents_replay(void *ctx, const struct http_request *req, struct http_response *res) {
-    act(ctx, req, res, "replay");
 }

@@ -7,21 +7,14 @@
 
 #include "core/heap_integration.h"
 
-void api_heap_integration_create(void *vctx, const struct http_request *req,
+static enum cd_err create(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
+                          struct cd_msg *msg) {
+    return heap_integration_create(app->store, ws->id, body, out, msg);
+}
+
+void api_heap_integration_create(void *ctx, const struct http_request *req,
                                  struct http_response *res) {
-    struct api_ctx *ctx = vctx;
-    json_t *body = api_json_body(req, res);
-    struct workspace *ws = body ? api_auth_rest(ctx, req, body, res) : NULL;
-    if (ws) {
-        struct cd_msg msg = {{0}};
-        json_t *out = NULL;
-        enum cd_err err = heap_integration_create(ctx->app->store, ws->id, body, &out, &msg);
-        if (err == CD_OK)
-            http_reply_json(res, 201, out);
-        else
-            api_reply_err(res, err, msg.text);
-    }
-    json_decref(body);
+    api_run_post(ctx, req, res, create, 201);
 }
 
 void api_heap_integration_list(void *vctx, const struct http_request *req,
