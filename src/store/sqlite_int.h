@@ -64,7 +64,9 @@ void sq_bind_all(sqlite3_stmt *st, const char *binds, const char *const *texts,
 enum cd_err sq_write(struct store *s, const char *sql, const char *binds, const char *const *texts,
                      const int64_t *ints, int *changes);
 
-/* Runs a one-row read; calls row(st, ctx) on it. CD_E_NOT_FOUND when there is no row. */
+/* Runs a one-row read; calls row(st, ctx) on it. CD_E_NOT_FOUND when there is no row.
+ * sq_read_row and sq_rows hold the connection's lock while their callback runs: a callback must
+ * not call the store again (outside a transaction that would deadlock on `r.lock`). */
 enum cd_err sq_read_row(struct store *s, const char *sql, const char *binds,
                         const char *const *texts, const int64_t *ints,
                         void (*row)(sqlite3_stmt *, void *), void *ctx);

@@ -9,7 +9,8 @@
  * a transaction from any thread and read committed state only.
  *
  * Every call returns CD_OK or an error (CD_E_STORE when the database failed, CD_E_NOT_FOUND,
- * CD_E_EXISTS where said). Strings handed out through callbacks are borrowed for the call.
+ * CD_E_EXISTS where said). Strings handed out through callbacks are borrowed for the call, and
+ * a callback must not call the store again: copy what it needs and call after it returns.
  */
 #ifndef COHORTD_STORE_STORE_H
 #define COHORTD_STORE_STORE_H
