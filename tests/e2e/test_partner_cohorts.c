@@ -6,6 +6,8 @@
  */
 #include "harness.h"
 
+#include <curl/curl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -417,7 +419,66 @@ static void test_cohorts_list_shows_every_cohort(void **state) {
     resp_free(&r);
 }
 
+struct writer {
+    struct server *s;
+    int first; /* adds users w<first>..w<first+99> four at a time */
+};
+
+static void *write_cohort(void *arg) {
+    struct writer *w = arg;
+    for (int i = 0; i < 100; i += 4) {
+        int u = w->first + i;
+        char *body = strf("{\"partner_api_key\":\"%s\",\"client_secret\":\"%s\",\"cohort_id\":"
+                          "\"shared\",\"cohort_changes\":[{\"user_ids\":[\"w%d\",\"w%d\",\"w%d\","
+                          "\"w%d\"]}]}",
+                          w->s->partner_key, w->s->import_key, u, u + 1, u + 2, u + 3);
+        struct resp r;
+        http_req(w->s, "POST", "/partners/heap/cohorts/users", NULL, body, &r);
+        free(body);
+        if (r.status != 201) {
+            resp_free(&r);
+            return (void *)1;
+        }
+        resp_free(&r);
+    }
+    return NULL;
+}
+
+static void test_concurrent_requests_on_one_cohort_lose_no_update(void **state) {
+    struct server *s = *state;
+    for (int batch = 0; batch < 400; batch += 50) {
+        size_t cap = 50 * 32 + 64, len = 0;
+        char *body = malloc(cap);
+        len += (size_t)snprintf(body, cap, "{\"attributes\":[");
+        for (int u = batch; u < batch + 50; u++)
+            len += (size_t)snprintf(body + len, cap - len, "%s{\"external_id\":\"w%d\"}",
+                                    u > batch ? "," : "", u);
+        snprintf(body + len, cap - len, "]}");
+        struct resp r;
+        http_post_rest(s, "/users/track", body, &r);
+        assert_int_equal(r.status, 201);
+        resp_free(&r);
+        free(body);
+    }
+    struct writer w[4];
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++) {
+        w[t] = (struct writer){s, t * 100};
+        pthread_create(&th[t], NULL, write_cohort, &w[t]);
+    }
+    for (int t = 0; t < 4; t++) {
+        void *failed = NULL;
+        pthread_join(th[t], &failed);
+        assert_null(failed);
+    }
+    assert_int_equal(cohort_size(s, "heap", "shared"), 400);
+    server_kill(s);
+    server_start(s);
+    assert_int_equal(cohort_size(s, "heap", "shared"), 400);
+}
+
 int main(void) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_and_rename_keep_earliest_created_at),
         cmocka_unit_test(test_name_endpoint_validation_texts),
@@ -432,6 +493,7 @@ int main(void) {
         cmocka_unit_test(test_deleting_a_user_removes_it_from_every_cohort),
         cmocka_unit_test(test_second_partner_with_key_check_off_and_import_key_lifecycle),
         cmocka_unit_test(test_cohorts_list_shows_every_cohort),
+        cmocka_unit_test(test_concurrent_requests_on_one_cohort_lose_no_update),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
