@@ -231,6 +231,16 @@ enum cd_err cohort_apply_locked(struct app *app, struct workspace *ws, const cha
     enum cd_err err = find_or_create(app, ws, partner, cohort_id, NULL, now, &c);
     if (err != CD_OK)
         return err;
+    /* identity look-ups dominate an import: prefetch the whole batch in two stages first */
+    for (int stage = 0; stage < 2; stage++)
+        for (size_t i = 0; i < n_changes; i++)
+            for (size_t k = 0; k < changes[i].n_ids; k++) {
+                const struct cohort_ident *ci = &changes[i].ids[k];
+                enum identity_map map = ci->kind == COHORT_ID_ALIAS    ? IDENTITY_ALIAS
+                                        : ci->kind == COHORT_ID_DEVICE ? IDENTITY_DEVICE
+                                                                       : IDENTITY_EXTERNAL;
+                identity_prefetch(&ws->ident, map, ci->a, ci->b, stage);
+            }
     roaring_bitmap_t *adds = roaring_bitmap_create(), *removes = roaring_bitmap_create();
     struct cohort_miss_row misses[MISSES_PER_REQUEST];
     char miss_text[MISSES_PER_REQUEST][300];

@@ -240,3 +240,15 @@ uint32_t identity_by_braze_id(const struct identity *id, const char *braze_id) {
         return 0;
     return uid;
 }
+
+void identity_prefetch(const struct identity *id, enum identity_map map, const char *a,
+                       const char *b, int stage) {
+    if (map == IDENTITY_ALIAS) {
+        char key[ALIAS_KEY_CAP];
+        size_t len = alias_key(a, b, key, sizeof key);
+        if (len)
+            strmap_prefetch(&id->alias, key, len, stage);
+        return;
+    }
+    strmap_prefetch(map == IDENTITY_EXTERNAL ? &id->ext : &id->device, a, strlen(a), stage);
+}

@@ -83,6 +83,13 @@ void identity_kill_user(struct identity *id, uint32_t uid);
 bool identity_is_live(const struct identity *id, uint32_t uid);
 bool identity_is_identified(const struct identity *id, uint32_t uid);
 
+enum identity_map { IDENTITY_EXTERNAL, IDENTITY_ALIAS, IDENTITY_DEVICE };
+
+/* Prefetches the index memory a finder will touch for (a, b) in `map` (see strmap_prefetch);
+ * call it with stage 0, then 1, over a batch before resolving the batch. */
+void identity_prefetch(const struct identity *id, enum identity_map map, const char *a,
+                       const char *b, int stage);
+
 /* Finders: the uid, or 0 with *miss set (miss may be NULL). */
 uint32_t identity_by_external(const struct identity *id, const char *ext, enum match_miss *miss);
 uint32_t identity_by_alias(const struct identity *id, const char *label, const char *name,

@@ -132,3 +132,14 @@ bool strmap_del(struct strmap *m, const char *key, size_t key_len) {
 size_t strmap_bytes(const struct strmap *m) {
     return m->cap * sizeof *m->slots + m->arena_cap;
 }
+
+void strmap_prefetch(const struct strmap *m, const char *key, size_t key_len, int stage) {
+    if (!m->cap)
+        return;
+    uint32_t h = strmap_hash(key, key_len);
+    const struct strmap_slot *sl = &m->slots[h & (m->cap - 1)];
+    if (stage == 0)
+        __builtin_prefetch(sl);
+    else if (sl->hash == h && sl->key_len == key_len)
+        __builtin_prefetch(m->arena + sl->key_off);
+}

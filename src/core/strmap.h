@@ -44,6 +44,13 @@ int strmap_put(struct strmap *m, const char *key, size_t key_len, uint32_t value
 /* Removes key if present; returns whether it was. */
 bool strmap_del(struct strmap *m, const char *key, size_t key_len);
 
+/*
+ * Prefetches what a later strmap_get of key will touch: stage 0 its first slot, stage 1 (once
+ * that slot is cached) the key bytes in the arena. Looking up a batch of keys stage by stage
+ * lets the memory accesses of many keys overlap instead of waiting one by one.
+ */
+void strmap_prefetch(const struct strmap *m, const char *key, size_t key_len, int stage);
+
 /* Bytes held (slots + arena), for memory reports. */
 size_t strmap_bytes(const struct strmap *m);
 
