@@ -1,6 +1,7 @@
 /*
  * cohorts.c — our own read API over partner cohorts (REST API key):
- * GET /cohorts/list and GET /cohorts/details?partner=P&cohort_id=C. Reads memory under the
+ * GET /cohorts/list and GET /cohorts/details?partner=P&cohort_id=C (a cohort is named by its id
+ * until a name arrives). Reads memory under the
  * workspace read lock, and the unmatched sample and Heap syncs from the store.
  */
 #include "api/api.h"
@@ -21,7 +22,7 @@ static json_t *time_or_null(int64_t ms) {
 static json_t *cohort_json(const struct cohort *c) {
     return json_pack("{s:s, s:s, s:o, s:I, s:o, s:o, s:I, s:I, s:I}", "partner", c->partner,
                      "cohort_id", c->cohort_id, "name",
-                     c->name ? json_string(c->name) : json_null(), "size",
+                     json_string(c->name ? c->name : c->cohort_id), "size",
                      (json_int_t)roaring_bitmap_get_cardinality(c->members), "created_at",
                      time_or_null(c->created_at), "last_changed_at", time_or_null(c->changed_at),
                      "ids_received", (json_int_t)c->n_ids_received, "ids_matched",

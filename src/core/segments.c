@@ -245,7 +245,7 @@ enum cd_err segments_filters(struct app *app, struct workspace *ws, json_t **out
         }
         json_array_append_new(json_object_get(f, "cohorts"),
                               json_pack("{s:s, s:o}", "cohort_id", c->cohort_id, "name",
-                                        c->name ? json_string(c->name) : json_null()));
+                                        json_string(c->name ? c->name : c->cohort_id)));
     }
     for (size_t i = 0; i < ws->attrs.n; i++)
         json_array_append_new(attrs, json_string(ws->attrs.name_list[i]));

@@ -290,10 +290,11 @@ static void test_filters_catalogue_names_partner_cohorts(void **state) {
     struct resp r;
     http_get_rest(s, "/segments/filters", &r);
     assert_int_equal(r.status, 200);
-    assert_json_equal(json_object_get(r.json, "cohort_filters"),
-                      "[{\"name\":\"Heap Cohorts\",\"type\":\"cohort\",\"partner\":\"heap\","
-                      "\"ops\":[\"includes\",\"excludes\"],\"cohorts\":[{\"cohort_id\":\"free\","
-                      "\"name\":\"Free Customers\"},{\"cohort_id\":\"churn\",\"name\":null}]}]");
+    assert_json_equal(
+        json_object_get(r.json, "cohort_filters"),
+        "[{\"name\":\"Heap Cohorts\",\"type\":\"cohort\",\"partner\":\"heap\","
+        "\"ops\":[\"includes\",\"excludes\"],\"cohorts\":[{\"cohort_id\":\"free\","
+        "\"name\":\"Free Customers\"},{\"cohort_id\":\"churn\",\"name\":\"churn\"}]}]");
     assert_json_equal(json_object_get(r.json, "events"), "[\"abandon\"]");
     json_t *attrs = json_object_get(r.json, "attributes");
     assert_true(json_array_size(attrs) >= 4);
