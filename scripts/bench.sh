@@ -15,10 +15,11 @@ run ceiling "$B/bench_ceiling" "$B/cohortd" "$N" 2000
 run postgres "$B/bench_pg" "$N" 400
 run segments "$B/bench_segments" "$N"
 run currents "$B/bench_currents" "$B/cohortd" 300000
+run export "$B/bench_export" "$B/cohortd" "$N"
 
 model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 cat "$OUT"/import.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl "$OUT"/segments.jsonl \
-    "$OUT"/currents.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" '
+    "$OUT"/currents.jsonl "$OUT"/export.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" '
   def one(s): map(select(.scenario == s))[0];
   def all(s): map(select(.scenario == s));
   . as $r | {
@@ -47,7 +48,8 @@ cat "$OUT"/import.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl "$OUT"/segmen
       bytes_per_membership: one("memory").bytes_per_membership,
       startup_s: one("startup").startup_s
     },
-    currents: {events_per_s: one("currents").events_per_s}
+    currents: {events_per_s: one("currents").events_per_s},
+    export: {users_per_s: one("export").users_per_s, exported: one("export").exported}
   }' > "$OUT/latest.json"
 
 # the import plot: ids/s by concurrency, cohortd against PostgreSQL
@@ -86,6 +88,8 @@ jq -r --arg plot "$plot" '
   "| bitmap bytes per membership | \(.memory.bytes_per_membership) |",
   "| start-up to serving | \(.memory.startup_s) s |",
   "\n## Currents\n",
-  "Delivered to a loopback sink at batch size 1000: \(.currents.events_per_s) events/s."
+  "Delivered to a loopback sink at batch size 1000: \(.currents.events_per_s) events/s.",
+  "\n## Segment export\n",
+  "NDJSON over HTTP: \(.export.exported) users at \(.export.users_per_s) users/s."
 ' "$OUT/latest.json" >"$OUT/report.md"
 echo "bench: wrote $OUT/latest.json and $OUT/report.md" >&2

@@ -1,11 +1,12 @@
 /*
  * segments.c — the segments API (REST API key): /segments/create, /update, /delete, /list,
  * /details, /preview, /filters, and POST /users/export/segment, which streams the audience as
- * NDJSON (one user per line) from a snapshot of the audience bitmap, without building the
- * whole answer in memory.
+ * NDJSON (one user per line) from a snapshot of the audience bitmap, reading users in uid-ordered
+ * chunks, without building the whole answer in memory.
  */
 #include "api/api.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,96 +73,111 @@ void api_segments_filters(void *vctx, const struct http_request *req, struct htt
 
 enum export_field { F_BRAZE_ID = 1, F_EXTERNAL_ID = 2, F_CREATED_AT = 4, F_CUSTOM = 8 };
 
+#define EXPORT_CHUNK_ROWS 2048
+
+/*
+ * The audience is a bitmap snapshot taken when the request arrived; users are read from the
+ * store in uid order, EXPORT_CHUNK_ROWS rows at a time starting at the next audience uid, and
+ * the members among them become lines. Sequential reads keep the cost per user low.
+ */
 struct export {
     struct app *app;
     struct workspace *ws;
     roaring_bitmap_t *audience;
     roaring_uint32_iterator_t *it;
     unsigned fields;
-    char *line; /* a line that did not fit the last buffer */
-    size_t line_len, line_off;
+    bool done;
+    char *chunk; /* lines not sent yet */
+    size_t chunk_len, chunk_off, chunk_cap;
+    int64_t n_rows; /* rows seen by the current chunk read */
 };
 
-struct row_fields {
-    struct export *ex;
-    json_t *obj;
-};
-
-static void take_row(void *ctx, const struct user_row *u) {
-    struct row_fields *rf = ctx;
-    if (u->deleted)
-        return;
-    rf->obj = json_object();
-    if (rf->ex->fields & F_BRAZE_ID)
-        json_object_set_new(rf->obj, "braze_id", json_string(u->braze_id));
-    if ((rf->ex->fields & F_EXTERNAL_ID) && u->external_id)
-        json_object_set_new(rf->obj, "external_id", json_string(u->external_id));
-    if (rf->ex->fields & F_CREATED_AT) {
-        char buf[32];
-        time_format_iso8601(u->created_at, buf, sizeof buf);
-        json_object_set_new(rf->obj, "created_at", json_string(buf));
+static void chunk_append(struct export *ex, const char *text, size_t n) {
+    if (ex->chunk_len + n + 1 > ex->chunk_cap) {
+        size_t cap = ex->chunk_cap ? ex->chunk_cap * 2 : 1 << 16;
+        while (cap < ex->chunk_len + n + 1)
+            cap *= 2;
+        char *c = realloc(ex->chunk, cap);
+        if (!c)
+            return;
+        ex->chunk = c;
+        ex->chunk_cap = cap;
     }
-    if (rf->ex->fields & F_CUSTOM) {
-        json_t *attrs = json_loads(u->attrs ? u->attrs : "{}", 0, NULL);
-        json_object_set_new(rf->obj, "custom_attributes", attrs ? attrs : json_object());
-    }
+    memcpy(ex->chunk + ex->chunk_len, text, n);
+    ex->chunk_len += n;
 }
 
-/* The next user's line (malloc'd, with its newline), or NULL at the end. */
-static char *next_line(struct export *ex, size_t *len) {
-    while (ex->it->has_value) {
-        uint32_t uid = ex->it->current_value;
+static void take_row(void *ctx, const struct user_row *u) {
+    struct export *ex = ctx;
+    ex->n_rows++;
+    while (ex->it->has_value && ex->it->current_value < u->uid)
         roaring_advance_uint32_iterator(ex->it);
-        struct row_fields rf = {ex, NULL};
-        if (STORE_OPS(ex->app->store)->users->get(ex->app->store, ex->ws->id, uid, take_row, &rf) !=
-                CD_OK ||
-            !rf.obj)
-            continue; /* deleted since the snapshot */
-        char *text = json_dumps(rf.obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(rf.obj);
-        if (!text)
-            continue;
-        size_t n = strlen(text);
-        char *line = realloc(text, n + 2);
-        if (!line) {
-            free(text);
-            continue;
-        }
-        line[n] = '\n';
-        line[n + 1] = '\0';
-        *len = n + 1;
-        return line;
+    if (!ex->it->has_value || ex->it->current_value != u->uid || u->deleted)
+        return;
+    roaring_advance_uint32_iterator(ex->it);
+    json_t *obj = json_object();
+    if (ex->fields & F_BRAZE_ID)
+        json_object_set_new(obj, "braze_id", json_string(u->braze_id));
+    if ((ex->fields & F_EXTERNAL_ID) && u->external_id)
+        json_object_set_new(obj, "external_id", json_string(u->external_id));
+    if (ex->fields & F_CREATED_AT) {
+        char buf[32];
+        time_format_iso8601(u->created_at, buf, sizeof buf);
+        json_object_set_new(obj, "created_at", json_string(buf));
     }
-    return NULL;
+    if (ex->fields & F_CUSTOM) {
+        json_t *attrs = json_loads(u->attrs ? u->attrs : "{}", 0, NULL);
+        json_object_set_new(obj, "custom_attributes", attrs ? attrs : json_object());
+    }
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    if (text) {
+        chunk_append(ex, text, strlen(text));
+        chunk_append(ex, "\n", 1);
+    }
+    free(text);
+}
+
+/* Reads the next chunk of users into ex->chunk; sets done at the end. */
+static void fill_chunk(struct export *ex) {
+    ex->chunk_len = ex->chunk_off = 0;
+    while (!ex->done && ex->chunk_len == 0) {
+        if (!ex->it->has_value) {
+            ex->done = true;
+            break;
+        }
+        ex->n_rows = 0;
+        uint32_t from = ex->it->current_value;
+        if (STORE_OPS(ex->app->store)
+                    ->users->range(ex->app->store, ex->ws->id, from, EXPORT_CHUNK_ROWS, take_row,
+                                   ex) != CD_OK ||
+            ex->n_rows == 0)
+            ex->done = true;
+    }
 }
 
 static size_t export_next(void *ctx, char *buf, size_t max) {
     struct export *ex = ctx;
     size_t used = 0;
     while (used < max) {
-        if (!ex->line) {
-            ex->line = next_line(ex, &ex->line_len);
-            ex->line_off = 0;
-            if (!ex->line)
+        if (ex->chunk_off == ex->chunk_len) {
+            fill_chunk(ex);
+            if (ex->chunk_len == 0)
                 break;
         }
-        size_t n = ex->line_len - ex->line_off;
+        size_t n = ex->chunk_len - ex->chunk_off;
         if (n > max - used)
             n = max - used;
-        memcpy(buf + used, ex->line + ex->line_off, n);
+        memcpy(buf + used, ex->chunk + ex->chunk_off, n);
         used += n;
-        ex->line_off += n;
-        if (ex->line_off == ex->line_len) {
-            free(ex->line);
-            ex->line = NULL;
-        }
+        ex->chunk_off += n;
     }
     return used;
 }
 
 static void export_done(void *ctx) {
     struct export *ex = ctx;
-    free(ex->line);
+    free(ex->chunk);
     roaring_free_uint32_iterator(ex->it);
     roaring_bitmap_free(ex->audience);
     free(ex);
@@ -229,7 +245,11 @@ void api_users_export_segment(void *vctx, const struct http_request *req,
         api_reply_err(res, err, msg.text);
         return;
     }
-    *ex = (struct export){ctx->app, ws, aud, roaring_create_iterator(aud), fields, NULL, 0, 0};
+    *ex = (struct export){.app = ctx->app,
+                          .ws = ws,
+                          .audience = aud,
+                          .it = roaring_create_iterator(aud),
+                          .fields = fields};
     http_reply_stream(res, 200, "application/x-ndjson",
                       (struct http_stream){export_next, export_done, ex});
 }

@@ -206,6 +206,16 @@ static enum cd_err load_users(struct store *s, int64_t ws,
                    NULL, i, row_user, &uc);
 }
 
+static enum cd_err range(struct store *s, int64_t ws, uint32_t from, int64_t limit,
+                         void (*cb)(void *, const struct user_row *), void *ctx) {
+    struct user_cb uc = {cb, ctx};
+    int64_t i[] = {ws, from, limit};
+    return sq_rows(s,
+                   "SELECT " USER_COLS " FROM users WHERE workspace_id = ? AND uid >= ? "
+                   "ORDER BY uid LIMIT ?",
+                   "iii", NULL, i, row_user, &uc);
+}
+
 static enum cd_err load_aliases(struct store *s, int64_t ws,
                                 void (*cb)(void *, const struct ident_row *), void *ctx) {
     struct ident_cb ic = {cb, ctx};
@@ -264,6 +274,7 @@ const struct store_user_ops sqlite_user_ops = {
     .event_bump = event_bump,
     .events_of = events_of,
     .merge_into = merge_into,
+    .range = range,
     .load_users = load_users,
     .load_aliases = load_aliases,
     .load_devices = load_devices,

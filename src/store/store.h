@@ -134,6 +134,10 @@ struct store_user_ops {
     /* Moves every alias, device and event summary of `from` onto `to` (identify-merge). */
     enum cd_err (*merge_into)(struct store *s, int64_t ws, uint32_t from, uint32_t to);
 
+    /* Up to `limit` users with uid >= from, in uid order; any time (exports read in chunks). */
+    enum cd_err (*range)(struct store *s, int64_t ws, uint32_t from, int64_t limit,
+                         void (*cb)(void *ctx, const struct user_row *), void *ctx);
+
     /* Start-up loading, in uid order; any time. */
     enum cd_err (*load_users)(struct store *s, int64_t ws,
                               void (*cb)(void *ctx, const struct user_row *), void *ctx);
