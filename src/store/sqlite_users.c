@@ -198,14 +198,6 @@ static enum cd_err merge_into(struct store *s, int64_t ws, uint32_t from, uint32
     return err;
 }
 
-static enum cd_err load_users(struct store *s, int64_t ws,
-                              void (*cb)(void *, const struct user_row *), void *ctx) {
-    struct user_cb uc = {cb, ctx};
-    int64_t i[] = {ws};
-    return sq_rows(s, "SELECT " USER_COLS " FROM users WHERE workspace_id = ? ORDER BY uid", "i",
-                   NULL, i, row_user, &uc);
-}
-
 static enum cd_err range(struct store *s, int64_t ws, uint32_t from, int64_t limit,
                          void (*cb)(void *, const struct user_row *), void *ctx) {
     struct user_cb uc = {cb, ctx};
@@ -214,6 +206,11 @@ static enum cd_err range(struct store *s, int64_t ws, uint32_t from, int64_t lim
                    "SELECT " USER_COLS " FROM users WHERE workspace_id = ? AND uid >= ? "
                    "ORDER BY uid LIMIT ?",
                    "iii", NULL, i, row_user, &uc);
+}
+
+static enum cd_err load_users(struct store *s, int64_t ws,
+                              void (*cb)(void *, const struct user_row *), void *ctx) {
+    return range(s, ws, 0, -1, cb, ctx); /* LIMIT -1: no limit */
 }
 
 static enum cd_err load_aliases(struct store *s, int64_t ws,
