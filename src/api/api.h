@@ -52,6 +52,10 @@ typedef enum cd_err (*api_body_call)(struct app *app, struct workspace *ws, cons
 void api_run_post(void *ctx, const struct http_request *req, struct http_response *res,
                   api_body_call call, int ok_status);
 
+/* Replies `out` (stolen) with ok_status when err is CD_OK, else the error with msg's text. */
+void api_reply_result(struct http_response *res, enum cd_err err, int ok_status, json_t *out,
+                      const struct cd_msg *msg);
+
 /* Replies for a domain error: status from the error code, message `text` when given. */
 void api_reply_err(struct http_response *res, enum cd_err err, const char *text);
 

@@ -97,10 +97,15 @@ void api_run_post(void *vctx, const struct http_request *req, struct http_respon
         struct cd_msg msg = {{0}};
         json_t *out = NULL;
         enum cd_err err = call(ctx->app, ws, body, &out, &msg);
-        if (err == CD_OK)
-            http_reply_json(res, ok_status, out);
-        else
-            api_reply_err(res, err, msg.text);
+        api_reply_result(res, err, ok_status, out, &msg);
     }
     json_decref(body);
+}
+
+void api_reply_result(struct http_response *res, enum cd_err err, int ok_status, json_t *out,
+                      const struct cd_msg *msg) {
+    if (err == CD_OK)
+        http_reply_json(res, ok_status, out);
+    else
+        api_reply_err(res, err, msg ? msg->text : NULL);
 }

@@ -61,8 +61,5 @@ void api_currents_details(void *vctx, const struct http_request *req, struct htt
     json_t *out = NULL;
     enum cd_err err =
         currents_details(ctx->app->store, ws->id, http_query(req, "current_id"), &out, &msg);
-    if (err == CD_OK)
-        http_reply_json(res, 200, out);
-    else
-        api_reply_err(res, err, msg.text);
+    api_reply_result(res, err, 200, out, &msg);
 }

@@ -25,10 +25,7 @@ void api_heap_integration_list(void *vctx, const struct http_request *req,
         return;
     json_t *out = NULL;
     enum cd_err err = heap_integration_list(ctx->app->store, ws->id, &out);
-    if (err == CD_OK)
-        http_reply_json(res, 200, out);
-    else
-        api_reply_err(res, err, NULL);
+    api_reply_result(res, err, 200, out, NULL);
 }
 
 /* Shared by rotate_secret and delete: authenticates and reads "integration_id". */
@@ -56,10 +53,7 @@ void api_heap_integration_rotate(void *vctx, const struct http_request *req,
     if (id) {
         json_t *out = NULL;
         enum cd_err err = heap_integration_rotate(ctx->app->store, ws->id, id, &out);
-        if (err == CD_OK)
-            http_reply_json(res, 201, out);
-        else
-            api_reply_err(res, err, NULL);
+        api_reply_result(res, err, 201, out, NULL);
     }
     json_decref(body);
 }

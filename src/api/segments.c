@@ -39,10 +39,7 @@ void api_segments_list(void *vctx, const struct http_request *req, struct http_r
     json_t *out = NULL;
     enum cd_err err = segments_list(ctx->app, ws, http_query(req, "page"),
                                     http_query(req, "sort_direction"), &out, &msg);
-    if (err == CD_OK)
-        http_reply_json(res, 200, out);
-    else
-        api_reply_err(res, err, msg.text);
+    api_reply_result(res, err, 200, out, &msg);
 }
 
 void api_segments_details(void *vctx, const struct http_request *req, struct http_response *res) {
@@ -53,10 +50,7 @@ void api_segments_details(void *vctx, const struct http_request *req, struct htt
     struct cd_msg msg = {{0}};
     json_t *out = NULL;
     enum cd_err err = segments_details(ctx->app, ws, http_query(req, "segment_id"), &out, &msg);
-    if (err == CD_OK)
-        http_reply_json(res, 200, out);
-    else
-        api_reply_err(res, err, msg.text);
+    api_reply_result(res, err, 200, out, &msg);
 }
 
 void api_segments_filters(void *vctx, const struct http_request *req, struct http_response *res) {
