@@ -109,14 +109,3 @@ enum heap_sig_result heap_sig_verify(const char *header, const char *secret, con
     free(compact);
     return ok ? HEAP_SIG_OK : HEAP_SIG_MISMATCH;
 }
-
-void heap_sig_sign(const char *secret, int64_t ts_ms, const char *body, size_t body_len, char *out,
-                   size_t out_len) {
-    char ts[32];
-    uint8_t mac[32];
-    char b64[48];
-    snprintf(ts, sizeof ts, "%lld", (long long)ts_ms);
-    crypto_hmac_sha256(secret, strlen(secret), ts, strlen(ts), body, body_len, mac);
-    crypto_base64(mac, sizeof mac, b64);
-    snprintf(out, out_len, "ts:%s,hmac:%s", ts, b64);
-}

@@ -36,9 +36,4 @@ enum heap_sig_result heap_sig_verify(const char *header, const char *secret, con
                                      size_t body_len, int64_t now_ms,
                                      const struct heap_sig_window *window);
 
-/* Writes the header value "ts:<ts>,hmac:<base64>" for body into out (≥ 80 bytes). For tests
- * and tools that play Heap. */
-void heap_sig_sign(const char *secret, int64_t ts_ms, const char *body, size_t body_len, char *out,
-                   size_t out_len);
-
 #endif

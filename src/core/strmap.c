@@ -129,10 +129,6 @@ bool strmap_del(struct strmap *m, const char *key, size_t key_len) {
     return true;
 }
 
-size_t strmap_bytes(const struct strmap *m) {
-    return m->cap * sizeof *m->slots + m->arena_cap;
-}
-
 void strmap_prefetch(const struct strmap *m, const char *key, size_t key_len, int stage) {
     if (!m->cap)
         return;

@@ -51,9 +51,6 @@ bool strmap_del(struct strmap *m, const char *key, size_t key_len);
  */
 void strmap_prefetch(const struct strmap *m, const char *key, size_t key_len, int stage);
 
-/* Bytes held (slots + arena), for memory reports. */
-size_t strmap_bytes(const struct strmap *m);
-
 /* The hash strmap uses (FNV-1a, 32 bit); exposed for tests. */
 uint32_t strmap_hash(const char *key, size_t key_len);
 

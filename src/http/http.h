@@ -14,8 +14,6 @@
 
 struct http_request;
 
-const char *http_method(const struct http_request *req);
-const char *http_path(const struct http_request *req);
 /* The raw body bytes (NUL-terminated for convenience; may hold NULs). */
 const char *http_body(const struct http_request *req, size_t *len);
 /* A header by case-insensitive name, or NULL. */

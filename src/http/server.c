@@ -39,14 +39,6 @@ struct http_request {
 
 static atomic_ulong next_request_id = 1;
 
-const char *http_method(const struct http_request *req) {
-    return req->method;
-}
-
-const char *http_path(const struct http_request *req) {
-    return req->path;
-}
-
 const char *http_body(const struct http_request *req, size_t *len) {
     if (len)
         *len = req->body_len;

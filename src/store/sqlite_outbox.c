@@ -15,17 +15,6 @@ static enum cd_err append(struct store *s, int64_t ws, const char *event_type, i
     return err;
 }
 
-static void row_count(sqlite3_stmt *st, void *ctx) {
-    *(int64_t *)ctx = sqlite3_column_int64(st, 0);
-}
-
-static enum cd_err count(struct store *s, int64_t ws, int64_t *n) {
-    int64_t i[] = {ws};
-    return sq_read_row(s, "SELECT count(*) FROM outbox WHERE workspace_id = ?", "i", NULL, i,
-                       row_count, n);
-}
-
 const struct store_outbox_ops sqlite_outbox_ops = {
     .append = append,
-    .count = count,
 };

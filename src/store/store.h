@@ -158,8 +158,6 @@ struct store_outbox_ops {
     /* Appends one event (its JSON text); sets *seq. */
     enum cd_err (*append)(struct store *s, int64_t ws, const char *event_type, int64_t now,
                           const char *body, int64_t *seq);
-    /* Number of events in the outbox of a workspace (tests, metrics); any time. */
-    enum cd_err (*count)(struct store *s, int64_t ws, int64_t *n);
 };
 
 /* ---- partner cohorts (writes inside a transaction; load any time) ---- */

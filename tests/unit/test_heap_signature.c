@@ -41,10 +41,6 @@ static void test_worked_vector_on_compact_body(void **state) {
         heap_sig_verify("ts:1700000000000,hmac:U85qWIC5pzla/XfOTSRjJbPqLtYQpFcjl6Olh27MW78=",
                         "s3cr3t", example, strlen(example), TS, &window),
         HEAP_SIG_OK);
-    char header[128];
-    heap_sig_sign("s3cr3t", TS, example, strlen(example), header, sizeof header);
-    assert_string_equal(header,
-                        "ts:1700000000000,hmac:U85qWIC5pzla/XfOTSRjJbPqLtYQpFcjl6Olh27MW78=");
 }
 
 static void test_worked_vectors_on_conformance_sample_raw_and_compact(void **state) {
