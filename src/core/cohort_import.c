@@ -22,11 +22,18 @@ struct load_ctx {
     int failed;
 };
 
+/* The loaded cohort with store row `id`: the store hands cohorts out in id order, so the set is
+ * sorted by id while loading and a binary search finds it (log replay calls this per row). */
 static struct cohort *by_row_id(struct cohort_set *set, int64_t id) {
-    for (size_t i = 0; i < set->n; i++)
-        if (set->v[i]->id == id)
-            return set->v[i];
-    return NULL;
+    size_t lo = 0, hi = set->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (set->v[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < set->n && set->v[lo]->id == id ? set->v[lo] : NULL;
 }
 
 static void load_cohort(void *ctx, const struct cohort_row *r) {

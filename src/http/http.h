@@ -1,6 +1,6 @@
 /*
- * http.h — what the HTTP layer hands to the API layer: a request (method, path, path
- * parameters, query, headers, the whole body), a response to fill (status, JSON body, a few
+ * http.h — what the HTTP layer hands to the API layer: a request (path parameters, query,
+ * headers, the whole body), a response to fill (status, JSON body, a few
  * headers), and the route table that maps one onto a handler. libmicrohttpd stays inside
  * src/http/; no other layer includes it.
  */
