@@ -333,4 +333,5 @@ const struct store_ops sqlite_store_ops = {
     .cohorts = &sqlite_cohort_ops,
     .segments = &sqlite_segment_ops,
     .currents = &sqlite_currents_ops,
+    .campaigns = &sqlite_campaign_ops,
 };

@@ -86,5 +86,6 @@ extern const struct store_heap_ops sqlite_heap_ops;
 extern const struct store_cohort_ops sqlite_cohort_ops;
 extern const struct store_segment_ops sqlite_segment_ops;
 extern const struct store_currents_ops sqlite_currents_ops;
+extern const struct store_campaign_ops sqlite_campaign_ops;
 
 #endif

@@ -353,6 +353,94 @@ struct store_heap_ops {
                                    void (*cb)(void *ctx, const struct heap_sync_row *), void *ctx);
 };
 
+/* ---- campaigns and Canvases (definitions any time; dispatches and deliveries: in a txn) ---- */
+
+enum campaign_kind { CAMPAIGN_KIND_CAMPAIGN = 0, CAMPAIGN_KIND_CANVAS = 1 };
+
+struct campaign_row {
+    int64_t id;
+    int64_t workspace_id;
+    enum campaign_kind kind;
+    const char *public_id;
+    const char *name;
+    const char *segment_id;
+    const char *definition;    /* JSON: message or steps, schedule, rate limit, variation */
+    const char *schedule_type; /* "immediate", "at", "api_triggered" or "cohort_entry" */
+    const char *entry_partner; /* cohort_entry only, else NULL */
+    const char *entry_cohort;  /* cohort_entry only, else NULL */
+    int64_t created_at;
+    int64_t archived_at; /* 0 while live */
+    int64_t n_entered;   /* users that entered (Canvas) or were targeted (campaign) */
+    int64_t n_sent;
+    int64_t n_failed;
+};
+
+/*
+ * A dispatch: one send of a campaign (or one entry batch of a Canvas) to a set of users, walked
+ * step by step. `audience` is who may receive it (NULL: the segment's whole audience when the
+ * step starts); `targets` is fixed when a step starts (audience ∩ segment then), so a restart
+ * resumes the same recipients, and a delivery row per (step, uid) says who is done.
+ */
+struct dispatch_row {
+    int64_t id;
+    int64_t workspace_id;
+    int64_t campaign; /* campaign_row.id */
+    const char *dispatch_id;
+    const char *send_id;    /* NULL when none */
+    const char *properties; /* JSON {"all": {…}, "users": {"<uid>": {…}}}, or NULL */
+    int64_t step;
+    int64_t due_at;
+    const void *audience; /* portable Roaring bitmap or NULL */
+    size_t audience_len;
+    const void *targets; /* portable Roaring bitmap or NULL until the step starts */
+    size_t targets_len;
+    int64_t created_at;
+};
+
+enum delivery_state { DELIVERY_SENT = 0, DELIVERY_FAILED = 1 };
+
+struct store_campaign_ops {
+    /* Creates a campaign or Canvas; sets *id. CD_E_EXISTS when the public id is taken. */
+    enum cd_err (*create)(struct store *s, const struct campaign_row *row, int64_t *id);
+    /* CD_E_NOT_FOUND when no live one of this kind has the id. */
+    enum cd_err (*archive)(struct store *s, int64_t ws, enum campaign_kind kind,
+                           const char *public_id, int64_t now);
+    /* One campaign of ws (archived included) by public id, or by row id when public_id is
+     * NULL (then ws is not checked); CD_E_NOT_FOUND when none. */
+    enum cd_err (*get)(struct store *s, int64_t ws, enum campaign_kind kind, const char *public_id,
+                       int64_t id, void (*cb)(void *ctx, const struct campaign_row *), void *ctx);
+    /* Every campaign of this kind of ws, oldest first. */
+    enum cd_err (*list)(struct store *s, int64_t ws, enum campaign_kind kind,
+                        void (*cb)(void *ctx, const struct campaign_row *), void *ctx);
+    /* Live cohort_entry campaigns and Canvases on (partner, cohort_id). */
+    enum cd_err (*on_cohort)(struct store *s, int64_t ws, const char *partner,
+                             const char *cohort_id,
+                             void (*cb)(void *ctx, const struct campaign_row *), void *ctx);
+    /* Adds users to the entered counter. */
+    enum cd_err (*count_entered)(struct store *s, int64_t campaign, int64_t n);
+
+    /* Creates a dispatch (targets are ignored); sets *id. */
+    enum cd_err (*dispatch_add)(struct store *s, const struct dispatch_row *row, int64_t *id);
+    /* Unfinished dispatches of every workspace due at `now`, by due time, at most `limit`. */
+    enum cd_err (*dispatches_due)(struct store *s, int64_t now, int64_t limit,
+                                  void (*cb)(void *ctx, const struct dispatch_row *), void *ctx);
+    /* Fixes the targets of the current step. */
+    enum cd_err (*dispatch_start)(struct store *s, int64_t dispatch, const void *targets,
+                                  size_t len);
+    /* Moves to `step`, due at due_at, with a new audience and no targets yet. */
+    enum cd_err (*dispatch_next)(struct store *s, int64_t dispatch, int64_t step, int64_t due_at,
+                                 const void *audience, size_t len);
+    enum cd_err (*dispatch_finish)(struct store *s, int64_t dispatch, int64_t now);
+    /* Records the outcome for one user and counts it on the campaign. CD_E_EXISTS when the
+     * (dispatch, step, uid) outcome is already recorded. */
+    enum cd_err (*delivery_record)(struct store *s, int64_t dispatch, int64_t campaign,
+                                   int64_t step, uint32_t uid, enum delivery_state state,
+                                   int64_t attempts, int64_t now);
+    /* Users with a recorded outcome for (dispatch, step). */
+    enum cd_err (*deliveries)(struct store *s, int64_t dispatch, int64_t step,
+                              void (*cb)(void *ctx, uint32_t uid), void *ctx);
+};
+
 struct store_ops {
     const char *name;
     /* Opens (creating and migrating as needed) the store. */
@@ -370,6 +458,7 @@ struct store_ops {
     const struct store_cohort_ops *cohorts;
     const struct store_segment_ops *segments;
     const struct store_currents_ops *currents;
+    const struct store_campaign_ops *campaigns;
 };
 
 /* Every store handle starts with its ops. */

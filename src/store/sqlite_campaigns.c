@@ -1,0 +1,272 @@
+/*
+ * sqlite_campaigns.c — campaigns, Canvases, dispatches and deliveries in SQLite
+ * (store_campaign_ops). A dispatch row holds its audience and the targets of its current step as
+ * portable Roaring bitmaps; the deliveries table has one row per (dispatch, step, user) whose
+ * outcome is final, so a restarted sender skips exactly the users already done.
+ */
+#include "store/sqlite_int.h"
+
+#define CAMPAIGN_COLS                                                                              \
+    "id, workspace_id, kind, public_id, name, segment_id, definition, schedule_type, "             \
+    "entry_partner, entry_cohort, created_at, archived_at, n_entered, n_sent, n_failed"
+
+#define DISPATCH_COLS                                                                              \
+    "id, workspace_id, campaign, dispatch_id, send_id, properties, step, due_at, audience, "       \
+    "targets, created_at"
+
+struct campaign_cb {
+    void (*cb)(void *, const struct campaign_row *);
+    void *ctx;
+};
+
+static void row_campaign(sqlite3_stmt *st, void *ctx) {
+    struct campaign_cb *cc = ctx;
+    struct campaign_row r = {
+        .id = sqlite3_column_int64(st, 0),
+        .workspace_id = sqlite3_column_int64(st, 1),
+        .kind = (enum campaign_kind)sqlite3_column_int(st, 2),
+        .public_id = sq_col_text(st, 3),
+        .name = sq_col_text(st, 4),
+        .segment_id = sq_col_text(st, 5),
+        .definition = sq_col_text(st, 6),
+        .schedule_type = sq_col_text(st, 7),
+        .entry_partner = sq_col_text(st, 8),
+        .entry_cohort = sq_col_text(st, 9),
+        .created_at = sqlite3_column_int64(st, 10),
+        .archived_at = sqlite3_column_int64(st, 11),
+        .n_entered = sqlite3_column_int64(st, 12),
+        .n_sent = sqlite3_column_int64(st, 13),
+        .n_failed = sqlite3_column_int64(st, 14),
+    };
+    cc->cb(cc->ctx, &r);
+}
+
+static void row_id(sqlite3_stmt *st, void *ctx) {
+    *(int64_t *)ctx = sqlite3_column_int64(st, 0);
+}
+
+static enum cd_err create(struct store *s, const struct campaign_row *r, int64_t *id) {
+    const char *t[] = {r->public_id,     r->name,          r->segment_id,  r->definition,
+                       r->schedule_type, r->entry_partner, r->entry_cohort};
+    int64_t i[] = {r->workspace_id, r->kind, r->created_at};
+    enum cd_err err = sq_write(s,
+                               "INSERT INTO campaigns(public_id, name, segment_id, definition, "
+                               "schedule_type, entry_partner, entry_cohort, workspace_id, kind, "
+                               "created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                               "tttttttiii", t, i, NULL);
+    if (err == CD_OK && id)
+        err = sq_read_row(s, "SELECT id FROM campaigns WHERE public_id = ?", "t", t, NULL, row_id,
+                          id);
+    return err;
+}
+
+static enum cd_err archive(struct store *s, int64_t ws, enum campaign_kind kind,
+                           const char *public_id, int64_t now) {
+    const char *t[] = {public_id};
+    int64_t i[] = {ws, kind, now};
+    int changes = 0;
+    enum cd_err err = sq_write(s,
+                               "UPDATE campaigns SET archived_at = ?4 WHERE public_id = ?1 AND "
+                               "workspace_id = ?2 AND kind = ?3 AND archived_at = 0",
+                               "tiii", t, i, &changes);
+    return err == CD_OK && changes == 0 ? CD_E_NOT_FOUND : err;
+}
+
+static enum cd_err get(struct store *s, int64_t ws, enum campaign_kind kind, const char *public_id,
+                       int64_t id, void (*cb)(void *, const struct campaign_row *), void *ctx) {
+    struct campaign_cb cc = {cb, ctx};
+    if (!public_id) {
+        int64_t i[] = {id};
+        return sq_read_row(s, "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE id = ?", "i", NULL, i,
+                           row_campaign, &cc);
+    }
+    const char *t[] = {public_id};
+    int64_t i[] = {ws, kind};
+    return sq_read_row(s,
+                       "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE public_id = ? AND "
+                       "workspace_id = ? AND kind = ?",
+                       "tii", t, i, row_campaign, &cc);
+}
+
+static enum cd_err list(struct store *s, int64_t ws, enum campaign_kind kind,
+                        void (*cb)(void *, const struct campaign_row *), void *ctx) {
+    struct campaign_cb cc = {cb, ctx};
+    int64_t i[] = {ws, kind};
+    return sq_rows(s,
+                   "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE workspace_id = ? AND kind = ? "
+                   "ORDER BY id",
+                   "ii", NULL, i, row_campaign, &cc);
+}
+
+static enum cd_err on_cohort(struct store *s, int64_t ws, const char *partner,
+                             const char *cohort_id, void (*cb)(void *, const struct campaign_row *),
+                             void *ctx) {
+    struct campaign_cb cc = {cb, ctx};
+    const char *t[] = {partner, cohort_id};
+    int64_t i[] = {ws};
+    return sq_rows(s,
+                   "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE entry_partner = ?1 AND "
+                   "entry_cohort = ?2 AND workspace_id = ?3 AND archived_at = 0 ORDER BY id",
+                   "tti", t, i, row_campaign, &cc);
+}
+
+static enum cd_err count_entered(struct store *s, int64_t campaign, int64_t n) {
+    int64_t i[] = {campaign, n};
+    return sq_write(s, "UPDATE campaigns SET n_entered = n_entered + ?2 WHERE id = ?1", "ii", NULL,
+                    i, NULL);
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n) {
+    if (p)
+        sqlite3_bind_blob(st, i, p, (int)n, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static enum cd_err dispatch_add(struct store *s, const struct dispatch_row *r, int64_t *id) {
+    struct sq_conn *c = sq_write_begin(s);
+    sqlite3_stmt *st = sq_prep(c, "INSERT INTO dispatches(workspace_id, campaign, dispatch_id, "
+                                  "send_id, properties, step, due_at, audience, created_at) "
+                                  "VALUES (?,?,?,?,?,?,?,?,?)");
+    enum cd_err err = CD_E_STORE;
+    if (st) {
+        sqlite3_bind_int64(st, 1, r->workspace_id);
+        sqlite3_bind_int64(st, 2, r->campaign);
+        sq_bind_text(st, 3, r->dispatch_id);
+        sq_bind_text(st, 4, r->send_id);
+        sq_bind_text(st, 5, r->properties);
+        sqlite3_bind_int64(st, 6, r->step);
+        sqlite3_bind_int64(st, 7, r->due_at);
+        bind_blob(st, 8, r->audience, r->audience_len);
+        sqlite3_bind_int64(st, 9, r->created_at);
+        err = sq_exec(c, st);
+        if (err == CD_OK && id)
+            *id = sqlite3_last_insert_rowid(c->db);
+    }
+    sq_write_end(s, c);
+    return err;
+}
+
+struct dispatch_cb {
+    void (*cb)(void *, const struct dispatch_row *);
+    void *ctx;
+};
+
+static void row_dispatch(sqlite3_stmt *st, void *ctx) {
+    struct dispatch_cb *dc = ctx;
+    struct dispatch_row r = {
+        .id = sqlite3_column_int64(st, 0),
+        .workspace_id = sqlite3_column_int64(st, 1),
+        .campaign = sqlite3_column_int64(st, 2),
+        .dispatch_id = sq_col_text(st, 3),
+        .send_id = sq_col_text(st, 4),
+        .properties = sq_col_text(st, 5),
+        .step = sqlite3_column_int64(st, 6),
+        .due_at = sqlite3_column_int64(st, 7),
+        .audience = sqlite3_column_blob(st, 8),
+        .audience_len = (size_t)sqlite3_column_bytes(st, 8),
+        .targets = sqlite3_column_blob(st, 9),
+        .targets_len = (size_t)sqlite3_column_bytes(st, 9),
+        .created_at = sqlite3_column_int64(st, 10),
+    };
+    dc->cb(dc->ctx, &r);
+}
+
+static enum cd_err dispatches_due(struct store *s, int64_t now, int64_t limit,
+                                  void (*cb)(void *, const struct dispatch_row *), void *ctx) {
+    struct dispatch_cb dc = {cb, ctx};
+    int64_t i[] = {now, limit};
+    return sq_rows(s,
+                   "SELECT " DISPATCH_COLS " FROM dispatches WHERE finished_at = 0 AND due_at <= "
+                   "? ORDER BY due_at, id LIMIT ?",
+                   "ii", NULL, i, row_dispatch, &dc);
+}
+
+static enum cd_err dispatch_start(struct store *s, int64_t dispatch, const void *targets,
+                                  size_t len) {
+    struct sq_conn *c = sq_write_begin(s);
+    sqlite3_stmt *st = sq_prep(c, "UPDATE dispatches SET targets = ?1 WHERE id = ?2");
+    enum cd_err err = CD_E_STORE;
+    if (st) {
+        bind_blob(st, 1, targets, len);
+        sqlite3_bind_int64(st, 2, dispatch);
+        err = sq_exec(c, st);
+    }
+    sq_write_end(s, c);
+    return err;
+}
+
+static enum cd_err dispatch_next(struct store *s, int64_t dispatch, int64_t step, int64_t due_at,
+                                 const void *audience, size_t len) {
+    struct sq_conn *c = sq_write_begin(s);
+    sqlite3_stmt *st = sq_prep(c, "UPDATE dispatches SET step = ?1, due_at = ?2, audience = ?3, "
+                                  "targets = NULL WHERE id = ?4");
+    enum cd_err err = CD_E_STORE;
+    if (st) {
+        sqlite3_bind_int64(st, 1, step);
+        sqlite3_bind_int64(st, 2, due_at);
+        bind_blob(st, 3, audience, len);
+        sqlite3_bind_int64(st, 4, dispatch);
+        err = sq_exec(c, st);
+    }
+    sq_write_end(s, c);
+    return err;
+}
+
+static enum cd_err dispatch_finish(struct store *s, int64_t dispatch, int64_t now) {
+    int64_t i[] = {dispatch, now};
+    return sq_write(s, "UPDATE dispatches SET finished_at = ?2, targets = NULL WHERE id = ?1", "ii",
+                    NULL, i, NULL);
+}
+
+static enum cd_err delivery_record(struct store *s, int64_t dispatch, int64_t campaign,
+                                   int64_t step, uint32_t uid, enum delivery_state state,
+                                   int64_t attempts, int64_t now) {
+    int64_t i[] = {dispatch, step, uid, state, attempts, now};
+    enum cd_err err = sq_write(s,
+                               "INSERT INTO deliveries(dispatch, step, uid, state, attempts, at) "
+                               "VALUES (?,?,?,?,?,?)",
+                               "iiiiii", NULL, i, NULL);
+    int64_t c[] = {campaign};
+    if (err == CD_OK)
+        err = sq_write(s,
+                       state == DELIVERY_SENT
+                           ? "UPDATE campaigns SET n_sent = n_sent + 1 WHERE id = ?"
+                           : "UPDATE campaigns SET n_failed = n_failed + 1 WHERE id = ?",
+                       "i", NULL, c, NULL);
+    return err;
+}
+
+struct uid_cb {
+    void (*cb)(void *, uint32_t);
+    void *ctx;
+};
+
+static void row_uid(sqlite3_stmt *st, void *ctx) {
+    struct uid_cb *uc = ctx;
+    uc->cb(uc->ctx, (uint32_t)sqlite3_column_int64(st, 0));
+}
+
+static enum cd_err deliveries(struct store *s, int64_t dispatch, int64_t step,
+                              void (*cb)(void *, uint32_t), void *ctx) {
+    struct uid_cb uc = {cb, ctx};
+    int64_t i[] = {dispatch, step};
+    return sq_rows(s, "SELECT uid FROM deliveries WHERE dispatch = ? AND step = ?", "ii", NULL, i,
+                   row_uid, &uc);
+}
+
+const struct store_campaign_ops sqlite_campaign_ops = {
+    .create = create,
+    .archive = archive,
+    .get = get,
+    .list = list,
+    .on_cohort = on_cohort,
+    .count_entered = count_entered,
+    .dispatch_add = dispatch_add,
+    .dispatches_due = dispatches_due,
+    .dispatch_start = dispatch_start,
+    .dispatch_next = dispatch_next,
+    .dispatch_finish = dispatch_finish,
+    .delivery_record = delivery_record,
+    .deliveries = deliveries,
+};

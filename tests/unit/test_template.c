@@ -1,0 +1,113 @@
+/* test_template.c — personalisation tags: which tags are valid where, and what they render. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/template.h"
+
+static void expect_render(const char *text, const struct tmpl_vars *v, const char *want) {
+    struct cd_msg msg = {{0}};
+    assert_int_equal(tmpl_check(text, TMPL_CAMPAIGN, &msg), CD_OK);
+    char *got = tmpl_render(text, v);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_tags_render_user_fields_attributes_and_trigger_properties(void **state) {
+    (void)state;
+    json_t *attrs = json_pack("{s:s, s:i, s:b, s:[s,s], s:n, s:f}", "first_name", "Ada", "visits",
+                              12, "vip", 1, "tags", "a", "b", "gone", "score", 2.5);
+    json_t *props = json_pack("{s:s}", "plan", "trial");
+    struct tmpl_vars v = {"u-1", "639a35d192b0df004d06514c", attrs, props};
+    expect_render("{\"id\":\"{{${external_id}}}\",\"b\":\"{{ ${braze_id} }}\"}", &v,
+                  "{\"id\":\"u-1\",\"b\":\"639a35d192b0df004d06514c\"}");
+    expect_render("Hi {{custom_attribute.${first_name}}}, {{custom_attribute.${visits}}} "
+                  "{{custom_attribute.${vip}}} {{custom_attribute.${tags}}} "
+                  "{{custom_attribute.${score}}}",
+                  &v, "Hi Ada, 12 true [\"a\",\"b\"] 2.5");
+    expect_render("plan={{api_trigger_properties.${plan}}}", &v, "plan=trial");
+    json_decref(attrs);
+    json_decref(props);
+}
+
+static void test_default_applies_to_missing_null_and_absent_values(void **state) {
+    (void)state;
+    json_t *attrs = json_pack("{s:n}", "gone");
+    struct tmpl_vars v = {NULL, "639a35d192b0df004d06514c", attrs, NULL};
+    expect_render("{{custom_attribute.${nope} | default: 'friend'}}|"
+                  "{{custom_attribute.${gone}|default:\"x y\"}}|{{${external_id} | default: "
+                  "'anon'}}|{{api_trigger_properties.${p}}}|",
+                  &v, "friend|x y|anon||");
+    json_decref(attrs);
+}
+
+static void test_text_without_tags_is_copied_byte_for_byte(void **state) {
+    (void)state;
+    struct tmpl_vars v = {"u", "b", NULL, NULL};
+    expect_render("", &v, "");
+    expect_render("{\"a\":{\"b\":1}} { single }", &v, "{\"a\":{\"b\":1}} { single }");
+}
+
+static void test_unknown_or_malformed_tags_are_refused_with_the_tag_named(void **state) {
+    (void)state;
+    struct {
+        const char *text;
+        enum tmpl_scope scope;
+        const char *msg;
+    } bad[] = {
+        {"{{${first_name}}}", TMPL_CAMPAIGN, "unknown tag: {{${first_name}}}"},
+        {"{{user.email}}", TMPL_CAMPAIGN, "unknown tag: {{user.email}}"},
+        {"{{custom_attribute.${}}}", TMPL_CAMPAIGN,
+         "a name is needed inside ${…}: "
+         "{{custom_attribute.${}}}"},
+        {"{{${external_id} | upcase}}", TMPL_CAMPAIGN,
+         "the only filter is default: "
+         "{{${external_id} | upcase}}"},
+        {"{{${external_id} | default: x}}", TMPL_CAMPAIGN,
+         "default needs a quoted text: "
+         "{{${external_id} | default: x}}"},
+        {"{{${external_id}", TMPL_CAMPAIGN, "expected }}: {{${external_id}"},
+        {"{{canvas_entry_properties.${a}}}", TMPL_CAMPAIGN,
+         "Canvas entry properties exist only in Canvases: {{canvas_entry_properties.${a}}}"},
+        {"{{api_trigger_properties.${a}}}", TMPL_CANVAS,
+         "API trigger properties exist only in campaigns: {{api_trigger_properties.${a}}}"},
+        {"{% if x %}", TMPL_CAMPAIGN, "Liquid blocks ({% … %}) are not supported"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct cd_msg msg = {{0}};
+        assert_int_equal(tmpl_check(bad[i].text, bad[i].scope, &msg), CD_E_INVALID);
+        assert_string_equal(msg.text, bad[i].msg);
+    }
+}
+
+static void test_canvas_reads_entry_properties_under_both_names(void **state) {
+    (void)state;
+    json_t *props = json_pack("{s:s}", "hint", "a");
+    struct tmpl_vars v = {"u", "b", NULL, props};
+    const char *text = "{{canvas_entry_properties.${hint}}}{{context.${hint}}}";
+    struct cd_msg msg = {{0}};
+    assert_int_equal(tmpl_check(text, TMPL_CANVAS, &msg), CD_OK);
+    char *got = tmpl_render(text, &v);
+    assert_string_equal(got, "aa");
+    free(got);
+    json_decref(props);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tags_render_user_fields_attributes_and_trigger_properties),
+        cmocka_unit_test(test_default_applies_to_missing_null_and_absent_values),
+        cmocka_unit_test(test_text_without_tags_is_copied_byte_for_byte),
+        cmocka_unit_test(test_unknown_or_malformed_tags_are_refused_with_the_tag_named),
+        cmocka_unit_test(test_canvas_reads_entry_properties_under_both_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
