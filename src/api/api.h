@@ -86,6 +86,16 @@ void api_currents_pause(void *ctx, const struct http_request *req, struct http_r
 void api_currents_resume(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_delete(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_replay(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_create(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_list(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_details(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_archive(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_trigger(void *ctx, const struct http_request *req, struct http_response *res);
+void api_canvas_create(void *ctx, const struct http_request *req, struct http_response *res);
+void api_canvas_list(void *ctx, const struct http_request *req, struct http_response *res);
+void api_canvas_details(void *ctx, const struct http_request *req, struct http_response *res);
+void api_canvas_archive(void *ctx, const struct http_request *req, struct http_response *res);
+void api_canvas_trigger(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_webhook(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_integration_create(void *ctx, const struct http_request *req,
                                  struct http_response *res);

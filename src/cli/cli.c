@@ -64,6 +64,10 @@ int cli_dispatch(const struct cli_command *cmd, int argc, char **argv) {
     int n_pos = 0, n_opts = 0;
     while (cmd->opts[n_opts].name)
         n_opts++;
+    if (n_opts > CLI_MAX_OPTS) {
+        fprintf(stderr, "cohortd %s: built with more than %d options\n", cmd->name, CLI_MAX_OPTS);
+        return 1;
+    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {

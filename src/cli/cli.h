@@ -12,7 +12,7 @@
 
 #include "store/store.h"
 
-#define CLI_MAX_OPTS 16
+#define CLI_MAX_OPTS 32
 #define CLI_MAX_POS 8
 
 struct cli_opt {

@@ -15,6 +15,7 @@
 #include "api/api.h"
 #include "currents/dispatcher.h"
 #include "http/http.h"
+#include "messaging/sender.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -42,6 +43,16 @@ static const struct cli_opt opts[] = {
      "events undeliverable this long become dead letters"},
     {"currents-auth-horizon-ms", "MS", "COHORTD_CURRENTS_AUTH_HORIZON_MS", "172800000",
      "the same for credential failures"},
+    {"campaigns-poll-ms", "MS", "COHORTD_CAMPAIGNS_POLL_MS", "200",
+     "how often due campaign and Canvas sends are looked for"},
+    {"webhook-concurrency", "N", "COHORTD_WEBHOOK_CONCURRENCY", "16",
+     "webhook requests in flight at once"},
+    {"webhook-max-attempts", "N", "COHORTD_WEBHOOK_MAX_ATTEMPTS", "4",
+     "attempts per recipient before a webhook send fails"},
+    {"webhook-retry-base-ms", "MS", "COHORTD_WEBHOOK_RETRY_BASE_MS", "1000",
+     "first webhook retry delay, doubled on each attempt"},
+    {"webhook-timeout-ms", "MS", "COHORTD_WEBHOOK_TIMEOUT_MS", "10000",
+     "timeout of one webhook request"},
     {"log-level", "LEVEL", "COHORTD_LOG_LEVEL", "info", "error, warn, info or debug"},
     CLI_OPT_HELP,
     {0},
@@ -110,6 +121,21 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                                    .auth_horizon_ms = cv[5],
                                    .timeout_ms = 30000};
 
+    static const char *const sender_opts[] = {"campaigns-poll-ms", "webhook-concurrency",
+                                              "webhook-max-attempts", "webhook-retry-base-ms",
+                                              "webhook-timeout-ms"};
+    static const long long sender_max[] = {3600000, 1024, 100, 3600000, 600000};
+    long long sv[5];
+    for (int i = 0; i < 5; i++)
+        if (parse_num(cli_value(cmd, values, sender_opts[i]), 1, sender_max[i], &sv[i]) != 0)
+            return cli_fail(cmd, "--%s must be from 1 to %lld", sender_opts[i], sender_max[i]) +
+                   1;
+    struct sender_config scfg = {.poll_ms = sv[0],
+                                 .concurrency = (int)sv[1],
+                                 .max_attempts = (int)sv[2],
+                                 .retry_base_ms = sv[3],
+                                 .timeout_ms = sv[4]};
+
     const char *data = cli_value(cmd, values, "data");
     const char *store_url = cli_value(cmd, values, "store");
     if (!store_url) {
@@ -167,12 +193,21 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         store_close(s);
         return cli_fail(cmd, "cannot start the Currents dispatcher");
     }
+    struct sender *sender = sender_start(app, &scfg);
+    if (!sender) {
+        currents_stop(currents);
+        http_server_stop(srv);
+        app_free(app);
+        store_close(s);
+        return cli_fail(cmd, "cannot start the webhook sender");
+    }
     log_info("serve", "listening=http://%s:%d store=%s startup_ms=%lld", host, bound,
              STORE_OPS(s)->name, (long long)(time_now_ms() - t0));
     int sig = 0;
     sigwait(&stop, &sig);
     log_info("serve", "signal=%s stopping", sig == SIGTERM ? "TERM" : "INT");
     http_server_stop(srv);
+    sender_stop(sender);
     currents_stop(currents);
     curl_global_cleanup();
     app_free(app);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/campaign.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -282,6 +283,8 @@ enum cd_err cohort_apply_locked(struct app *app, struct workspace *ws, const cha
     if (err == CD_OK && n_misses)
         err = STORE_OPS(app->store)
                   ->cohorts->misses_add(app->store, c->id, misses, n_misses, COHORT_MISS_SAMPLE);
+    if (err == CD_OK) /* the "user just entered the cohort" trigger */
+        err = campaign_cohort_entry_locked(app, ws, partner, cohort_id, adds, now);
     if (err == CD_OK) {
         roaring_bitmap_or_inplace(c->members, adds);
         roaring_bitmap_andnot_inplace(c->members, removes);

@@ -136,6 +136,24 @@ enum cd_err user_attrs_load(struct app *app, struct workspace *ws, uint32_t uid,
     return CD_OK;
 }
 
+static void copy_profile(void *ctx, const struct user_row *u) {
+    copy_ext(ctx, u);
+    copy_attrs(ctx, u);
+}
+
+enum cd_err users_profile(struct app *app, struct workspace *ws, uint32_t uid, char *ext,
+                          size_t ext_len, json_t **attrs) {
+    struct row_copy rc = {ext, ext_len, NULL};
+    ext[0] = '\0';
+    enum cd_err err = STORE_OPS(app->store)->users->get(app->store, ws->id, uid, copy_profile, &rc);
+    if (err == CD_OK && !json_is_object(rc.attrs)) {
+        json_decref(rc.attrs);
+        rc.attrs = json_object();
+    }
+    *attrs = rc.attrs;
+    return err;
+}
+
 enum cd_err user_attrs_store(struct app *app, struct workspace *ws, uint32_t uid, const json_t *old,
                              const json_t *attrs, int64_t now) {
     char *text = json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS);

@@ -39,4 +39,9 @@ enum cd_err users_export_ids(struct app *app, struct workspace *ws, const json_t
 enum cd_err users_device_track(struct app *app, struct workspace *ws, const json_t *body,
                                json_t **out, struct cd_msg *msg);
 
+/* One user's external id (empty when none) and custom attributes (new object) in one read;
+ * CD_E_NOT_FOUND when no such user. Any time, outside a write. */
+enum cd_err users_profile(struct app *app, struct workspace *ws, uint32_t uid, char *ext,
+                          size_t ext_len, json_t **attrs);
+
 #endif
