@@ -128,8 +128,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     long long sv[5];
     for (int i = 0; i < 5; i++)
         if (parse_num(cli_value(cmd, values, sender_opts[i]), 1, sender_max[i], &sv[i]) != 0)
-            return cli_fail(cmd, "--%s must be from 1 to %lld", sender_opts[i], sender_max[i]) +
-                   1;
+            return cli_fail(cmd, "--%s must be from 1 to %lld", sender_opts[i], sender_max[i]) + 1;
     struct sender_config scfg = {.poll_ms = sv[0],
                                  .concurrency = (int)sv[1],
                                  .max_attempts = (int)sv[2],

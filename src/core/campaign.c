@@ -67,8 +67,8 @@ static enum cd_err parse_message(const json_t *m, enum tmpl_scope scope, const c
     char at[96];
     const json_t *wh = json_object_get(m, "webhook");
     if (!json_is_object(m) || !json_is_object(wh))
-        return invalid(msg, "%s: must be {\"webhook\": {\"url\", \"method\", \"headers\", \"body\"}}",
-                       where);
+        return invalid(
+            msg, "%s: must be {\"webhook\": {\"url\", \"method\", \"headers\", \"body\"}}", where);
     const char *url = str_of(wh, "url");
     snprintf(at, sizeof at, "%s.webhook.url", where);
     if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
@@ -105,9 +105,9 @@ static enum cd_err parse_message(const json_t *m, enum tmpl_scope scope, const c
         return invalid(msg, "%s: the url and body may hold 65536 bytes", at);
     if (check_text(btext, scope, at, msg) != CD_OK)
         return CD_E_INVALID;
-    *out = json_pack("{s:s, s:s, s:o, s:s}", "url", url, "method", methods[mi], "headers",
-                     json_is_object(headers) ? json_deep_copy(headers) : json_object(), "body",
-                     btext);
+    *out =
+        json_pack("{s:s, s:s, s:o, s:s}", "url", url, "method", methods[mi], "headers",
+                  json_is_object(headers) ? json_deep_copy(headers) : json_object(), "body", btext);
     return *out ? CD_OK : CD_E_NOMEM;
 }
 
@@ -120,8 +120,9 @@ static enum cd_err parse_schedule(struct app *app, const json_t *s, const char *
     }
     const char *type = str_of(s, "type");
     if (!json_is_object(s) || !type)
-        return invalid(msg, "%s: must be an object with a type (immediate, at, api_triggered or "
-                            "cohort_entry)",
+        return invalid(msg,
+                       "%s: must be an object with a type (immediate, at, api_triggered or "
+                       "cohort_entry)",
                        "schedule");
     if (strcmp(type, "immediate") == 0 || strcmp(type, "api_triggered") == 0) {
         *out = json_pack("{s:s}", "type", type);
@@ -248,9 +249,9 @@ static enum cd_err create(struct app *app, struct workspace *ws, enum campaign_k
         return invalid(msg, "%s: must be an integer from 1 to 1000000", "rate_limit_per_minute");
 
     json_t *def = json_object(), *steps = json_array(), *schedule = NULL;
-    enum cd_err err = parse_schedule(app, json_object_get(body, "schedule"),
-                                     kind == CAMPAIGN_KIND_CANVAS ? "api_triggered" : NULL, now,
-                                     &schedule, msg);
+    enum cd_err err =
+        parse_schedule(app, json_object_get(body, "schedule"),
+                       kind == CAMPAIGN_KIND_CANVAS ? "api_triggered" : NULL, now, &schedule, msg);
     if (err == CD_OK && kind == CAMPAIGN_KIND_CANVAS) {
         err = parse_steps(json_object_get(body, "steps"), steps, msg);
     } else if (err == CD_OK) {
@@ -345,9 +346,9 @@ static void copy_campaign(void *ctx, const struct campaign_row *r) {
 static void list_item(void *ctx, const struct campaign_row *r) {
     char iso[40];
     time_format_iso8601(r->created_at, iso, sizeof iso);
-    json_t *item = json_pack("{s:s, s:s, s:s, s:b, s:s, s:[]}", "id", r->public_id, "name",
-                             r->name, "schedule_type", r->schedule_type, "archived",
-                             r->archived_at != 0, "last_edited", iso, "tags");
+    json_t *item = json_pack("{s:s, s:s, s:s, s:b, s:s, s:[]}", "id", r->public_id, "name", r->name,
+                             "schedule_type", r->schedule_type, "archived", r->archived_at != 0,
+                             "last_edited", iso, "tags");
     if (r->kind == CAMPAIGN_KIND_CAMPAIGN)
         json_object_set_new(item, "is_api_campaign",
                             json_boolean(strcmp(r->schedule_type, "api_triggered") == 0));
@@ -357,8 +358,8 @@ static void list_item(void *ctx, const struct campaign_row *r) {
 enum cd_err campaign_list(struct app *app, struct workspace *ws, enum campaign_kind kind,
                           json_t **out) {
     json_t *items = json_array();
-    enum cd_err err = STORE_OPS(app->store)->campaigns->list(app->store, ws->id, kind, list_item,
-                                                             items);
+    enum cd_err err =
+        STORE_OPS(app->store)->campaigns->list(app->store, ws->id, kind, list_item, items);
     if (err != CD_OK) {
         json_decref(items);
         return err;
@@ -371,9 +372,10 @@ enum cd_err campaign_list(struct app *app, struct workspace *ws, enum campaign_k
 static enum cd_err find(struct app *app, struct workspace *ws, enum campaign_kind kind,
                         const char *public_id, struct found *f, struct cd_msg *msg) {
     f->row = NULL;
-    enum cd_err err = public_id ? STORE_OPS(app->store)->campaigns->get(
-                                      app->store, ws->id, kind, public_id, 0, copy_campaign, f)
-                                : CD_E_NOT_FOUND;
+    enum cd_err err =
+        public_id ? STORE_OPS(app->store)
+                        ->campaigns->get(app->store, ws->id, kind, public_id, 0, copy_campaign, f)
+                  : CD_E_NOT_FOUND;
     if (err == CD_OK && !f->row)
         err = CD_E_NOMEM;
     if (err == CD_E_NOT_FOUND)
@@ -394,11 +396,11 @@ enum cd_err campaign_details(struct app *app, struct workspace *ws, enum campaig
     bool has_segment = segments_audience(app, ws, segment_id, &aud) == CD_OK;
     char iso[40];
     time_format_iso8601(json_integer_value(json_object_get(r, "created_at")), iso, sizeof iso);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:O, s:s, s:O, s:O*}", "message", "success", "name",
-                          str_of(r, "name"), "created_at", iso, "archived",
-                          json_object_get(r, "archived"), "segment_id", segment_id, "schedule",
-                          json_object_get(def, "schedule"), "rate_limit_per_minute",
-                          json_object_get(def, "rate_limit_per_minute"));
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:O, s:s, s:O, s:O*}", "message", "success", "name",
+                  str_of(r, "name"), "created_at", iso, "archived", json_object_get(r, "archived"),
+                  "segment_id", segment_id, "schedule", json_object_get(def, "schedule"),
+                  "rate_limit_per_minute", json_object_get(def, "rate_limit_per_minute"));
     json_object_set_new(o, "audience_size",
                         has_segment ? json_integer((json_int_t)roaring_bitmap_get_cardinality(aud))
                                     : json_null());
@@ -431,9 +433,9 @@ static enum cd_err archive(struct app *app, struct workspace *ws, enum campaign_
                            const json_t *body, json_t **out, struct cd_msg *msg) {
     const char *key = kind == CAMPAIGN_KIND_CANVAS ? "canvas_id" : "campaign_id";
     const char *id = str_of(body, key);
-    enum cd_err err = id ? STORE_OPS(app->store)->campaigns->archive(app->store, ws->id, kind, id,
-                                                                     time_now_ms())
-                         : CD_E_NOT_FOUND;
+    enum cd_err err =
+        id ? STORE_OPS(app->store)->campaigns->archive(app->store, ws->id, kind, id, time_now_ms())
+           : CD_E_NOT_FOUND;
     if (err == CD_E_NOT_FOUND) {
         snprintf(msg->text, sizeof msg->text, "%s",
                  kind == CAMPAIGN_KIND_CANVAS ? "Invalid Canvas ID" : "Invalid Campaign ID");
@@ -586,8 +588,8 @@ static enum cd_err trigger(struct app *app, struct workspace *ws, enum campaign_
         err = invalid(msg, "%s", "No Recipients");
     else if (audience_filter && !json_is_null(audience_filter) &&
              !(json_is_object(audience_filter) && json_object_size(audience_filter) == 0))
-        err = invalid(msg, "%s: connected audiences are not supported; target a segment",
-                      "audience");
+        err =
+            invalid(msg, "%s: connected audiences are not supported; target a segment", "audience");
     else if (send_id && !json_is_null(send_id) &&
              (!json_is_string(send_id) || json_string_length(send_id) == 0 ||
               json_string_length(send_id) > SEND_ID_MAX_LEN))
@@ -605,8 +607,7 @@ static enum cd_err trigger(struct app *app, struct workspace *ws, enum campaign_
         uint8_t raw[12];
         crypto_random(raw, sizeof raw);
         crypto_hex(raw, sizeof raw, dispatch_id);
-    } else if (err == CD_OK && (json_is_true(broadcast) ||
-                                !roaring_bitmap_is_empty(audience))) {
+    } else if (err == CD_OK && (json_is_true(broadcast) || !roaring_bitmap_is_empty(audience))) {
         err = workspace_write_begin(app, ws);
         if (err == CD_OK)
             err = workspace_write_end(
@@ -664,14 +665,15 @@ static void collect_id(void *ctx, const struct campaign_row *r) {
         l->v[l->n++] = r->id;
 }
 
-enum cd_err campaign_cohort_entry_locked(struct app *app, struct workspace *ws,
-                                         const char *partner, const char *cohort_id,
-                                         const roaring_bitmap_t *added, int64_t now) {
+enum cd_err campaign_cohort_entry_locked(struct app *app, struct workspace *ws, const char *partner,
+                                         const char *cohort_id, const roaring_bitmap_t *added,
+                                         int64_t now) {
     if (roaring_bitmap_is_empty(added))
         return CD_OK;
     struct id_list l = {.n = 0};
-    enum cd_err err = STORE_OPS(app->store)->campaigns->on_cohort(app->store, ws->id, partner,
-                                                                 cohort_id, collect_id, &l);
+    enum cd_err err =
+        STORE_OPS(app->store)
+            ->campaigns->on_cohort(app->store, ws->id, partner, cohort_id, collect_id, &l);
     for (size_t i = 0; err == CD_OK && i < l.n; i++) {
         char dispatch_id[25];
         err = add_dispatch(app, ws, l.v[i], NULL, NULL, added, now, now, dispatch_id);

@@ -23,8 +23,8 @@
 
 #define CAMPAIGN_MAX_STEPS 20
 #define CAMPAIGN_MAX_RECIPIENTS 50
-#define CAMPAIGN_MAX_PROPERTIES_BYTES (50 * 1024)
-#define CAMPAIGN_MAX_MESSAGE_BYTES (64 * 1024)
+#define CAMPAIGN_MAX_PROPERTIES_BYTES ((size_t)50 * 1024)
+#define CAMPAIGN_MAX_MESSAGE_BYTES ((size_t)64 * 1024)
 
 /* POST /campaigns/create and /canvas/create → {"campaign_id" | "canvas_id", "message"}. */
 enum cd_err campaign_create(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
@@ -56,8 +56,8 @@ enum cd_err canvas_trigger(struct app *app, struct workspace *ws, const json_t *
 
 /* Inside a workspace write: starts a dispatch to `added` for every live cohort_entry campaign
  * or Canvas on (partner, cohort_id). Called by the cohort import with its net adds. */
-enum cd_err campaign_cohort_entry_locked(struct app *app, struct workspace *ws,
-                                         const char *partner, const char *cohort_id,
-                                         const roaring_bitmap_t *added, int64_t now);
+enum cd_err campaign_cohort_entry_locked(struct app *app, struct workspace *ws, const char *partner,
+                                         const char *cohort_id, const roaring_bitmap_t *added,
+                                         int64_t now);
 
 #endif

@@ -107,9 +107,9 @@ static enum cd_err event_user_of(struct app *app, struct workspace *ws, uint32_t
 
 static json_t *canvas_props(const struct campaign_run *run) {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "canvas_id", run->public_id, "canvas_name",
-                     run->name, "canvas_variation_id", run->variation_id,
-                     "canvas_variation_name", run->variation_name, "canvas_step_id",
-                     run->step_id, "canvas_step_name", run->step_name);
+                     run->name, "canvas_variation_id", run->variation_id, "canvas_variation_name",
+                     run->variation_name, "canvas_step_id", run->step_id, "canvas_step_name",
+                     run->step_name);
 }
 
 /* Fixes the step's targets (audience ∩ segment now) with, on a first step, the entry counter
@@ -172,8 +172,8 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
     const struct store_campaign_ops *ops = STORE_OPS(app->store)->campaigns;
     struct campaign_copy c = {0};
     struct workspace *ws = NULL;
-    enum cd_err err = ops->get(app->store, d->ws, CAMPAIGN_KIND_CAMPAIGN, NULL, d->campaign,
-                               copy_campaign, &c);
+    enum cd_err err =
+        ops->get(app->store, d->ws, CAMPAIGN_KIND_CAMPAIGN, NULL, d->campaign, copy_campaign, &c);
     if (err == CD_OK)
         err = app_workspace(app, d->ws, &ws);
     json_t *steps = json_object_get(c.def, "steps");
@@ -241,8 +241,9 @@ enum cd_err campaign_runs_due(struct app *app, int64_t now, size_t max,
     if (!l.v)
         return CD_E_NOMEM;
     /* ask for more than max: some of the due ones may be running already */
-    enum cd_err err = STORE_OPS(app->store)->campaigns->dispatches_due(
-        app->store, now, (int64_t)max * 2 + 16, take_due, &l);
+    enum cd_err err =
+        STORE_OPS(app->store)
+            ->campaigns->dispatches_due(app->store, now, (int64_t)max * 2 + 16, take_due, &l);
     for (size_t i = 0; i < l.n; i++) {
         struct campaign_run *run = NULL;
         if (err == CD_OK)

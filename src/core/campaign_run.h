@@ -35,7 +35,7 @@ struct campaign_run {
     int64_t step;
     char step_id[40];
     char step_name[260];
-    int64_t next_delay_ms; /* delay of the next step; -1 after the last */
+    int64_t next_delay_ms;   /* delay of the next step; -1 after the last */
     int64_t rate_per_minute; /* 0: unlimited */
     json_t *webhook;         /* {url, method, headers, body} of this step */
     json_t *props;           /* {"all": {…}, "users": {"<uid>": {…}}}, or NULL */
@@ -58,9 +58,9 @@ struct webhook_request {
 
 struct webhook_outcome {
     const struct webhook_request *req;
-    int status;       /* HTTP status; 0 when there was no response */
-    int attempts;     /* attempts made, this one included */
-    bool terminal;    /* 2xx, or the last attempt */
+    int status;    /* HTTP status; 0 when there was no response */
+    int attempts;  /* attempts made, this one included */
+    bool terminal; /* 2xx, or the last attempt */
     int64_t duration_ms;
     const char *response; /* body, truncated; or the transport error when status is 0 */
     int64_t content_length;

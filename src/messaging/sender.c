@@ -38,6 +38,7 @@ struct xfer {
     size_t response_len;
     int64_t content_length;
     char error[CURL_ERROR_SIZE];
+    struct webhook_outcome outcome; /* once finished */
 };
 
 struct active {
@@ -48,7 +49,6 @@ struct active {
     struct retry *retries;
     size_t n_retries, retries_cap;
     struct xfer **done; /* finished transfers waiting to be recorded */
-    struct webhook_outcome *outcomes;
     size_t n_done, done_cap;
 };
 
@@ -85,8 +85,7 @@ static void poll_due(struct sender *s, int64_t now) {
         return;
     struct campaign_run *runs[MAX_RUNS];
     size_t n = 0;
-    enum cd_err err =
-        campaign_runs_due(s->app, now, MAX_RUNS - s->n_act, running, s, runs, &n);
+    enum cd_err err = campaign_runs_due(s->app, now, MAX_RUNS - s->n_act, running, s, runs, &n);
     if (err != CD_OK)
         log_warn("sender", "starting due dispatches failed: %s", cd_err_name(err));
     for (size_t i = 0; i < n; i++) {
@@ -241,23 +240,19 @@ static void push_retry(struct active *a, uint32_t uid, int attempts, int64_t at)
     a->retries[a->n_retries++] = (struct retry){uid, attempts, at};
 }
 
-static void push_done(struct active *a, struct xfer *x, const struct webhook_outcome *o) {
+static void push_done(struct active *a, struct xfer *x) {
     if (a->n_done == a->done_cap) {
         size_t cap = a->done_cap ? a->done_cap * 2 : 32;
-        struct xfer **d = realloc(a->done, cap * sizeof *d);
-        if (d)
-            a->done = d;
-        struct webhook_outcome *v = d ? realloc(a->outcomes, cap * sizeof *v) : NULL;
-        if (!v) {
+        struct xfer **d = realloc(a->done, cap * sizeof(struct xfer *));
+        if (!d) {
             xfer_free(x);
             a->broken = true;
             return;
         }
-        a->outcomes = v;
+        a->done = d;
         a->done_cap = cap;
     }
-    a->done[a->n_done] = x;
-    a->outcomes[a->n_done++] = *o;
+    a->done[a->n_done++] = x;
 }
 
 /* Takes finished transfers from curl and decides: sent, retry later, or failed for good. */
@@ -278,7 +273,7 @@ static void collect(struct sender *s, int64_t now) {
         s->in_flight--;
         bool ok = status >= 200 && status < 300;
         bool terminal = ok || x->attempts >= s->cfg.max_attempts;
-        struct webhook_outcome o = {
+        x->outcome = (struct webhook_outcome){
             .req = &x->req,
             .status = (int)status,
             .attempts = x->attempts,
@@ -288,13 +283,12 @@ static void collect(struct sender *s, int64_t now) {
             .content_length = x->content_length,
         };
         if (!ok)
-            log_info("sender", "dispatch=%s uid=%u attempt=%d status=%ld%s",
-                     a->run->dispatch_id, x->req.uid, x->attempts, status,
-                     terminal ? " failed" : " will retry");
-        if (!terminal)
+            log_info("sender", "dispatch=%s uid=%u attempt=%d status=%ld%s", a->run->dispatch_id,
+                     x->req.uid, x->attempts, status, terminal ? " failed" : " will retry");
+        if (!terminal) /* base, 2 × base, 4 × base, … */
             push_retry(a, x->req.uid, x->attempts,
-                       now + (s->cfg.retry_base_ms << (x->attempts - 1 < 16 ? x->attempts - 1 : 16)));
-        push_done(a, x, &o);
+                       now + (s->cfg.retry_base_ms << (x->attempts < 16 ? x->attempts - 1 : 15)));
+        push_done(a, x);
     }
 }
 
@@ -302,7 +296,6 @@ static void active_free(struct active *a) {
     campaign_run_free(a->run);
     free(a->retries);
     free(a->done);
-    free(a->outcomes);
     free(a);
 }
 
@@ -311,7 +304,11 @@ static void settle(struct sender *s, int64_t now) {
     for (size_t i = 0; i < s->n_act;) {
         struct active *a = s->act[i];
         if (a->n_done) {
-            enum cd_err err = campaign_record(s->app, a->run, a->outcomes, a->n_done);
+            struct webhook_outcome *o = malloc(a->n_done * sizeof *o);
+            for (size_t k = 0; o && k < a->n_done; k++)
+                o[k] = a->done[k]->outcome;
+            enum cd_err err = o ? campaign_record(s->app, a->run, o, a->n_done) : CD_E_NOMEM;
+            free(o);
             if (err != CD_OK) {
                 log_error("sender", "dispatch=%s recording %zu outcomes failed: %s",
                           a->run->dispatch_id, a->n_done, cd_err_name(err));
@@ -322,8 +319,8 @@ static void settle(struct sender *s, int64_t now) {
             a->n_done = 0;
         }
         bool idle = a->in_flight == 0;
-        bool complete = idle && !a->broken && a->n_retries == 0 &&
-                        roaring_bitmap_is_empty(a->run->remaining);
+        bool complete =
+            idle && !a->broken && a->n_retries == 0 && roaring_bitmap_is_empty(a->run->remaining);
         if (complete && campaign_step_done(s->app, a->run, now) != CD_OK)
             log_error("sender", "dispatch=%s ending step failed", a->run->dispatch_id);
         if (complete || (idle && a->broken)) {

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,4 +312,25 @@ char *read_conformance(const char *rel) {
     close(fd);
     free(path);
     return text;
+}
+
+void assert_json_shape(const json_t *ours, const json_t *sample, const char *path) {
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)ours, key, v) {
+        const json_t *w = json_object_get(sample, key);
+        if (!w)
+            fail_msg("%s.%s is not in the conformance sample", path, key);
+        bool ours_num = json_is_number(v), theirs_num = json_is_number(w);
+        bool ours_bool = json_is_boolean(v), theirs_bool = json_is_boolean(w);
+        if (ours_num != theirs_num || ours_bool != theirs_bool ||
+            (!ours_num && !ours_bool && json_typeof(v) != json_typeof(w)))
+            fail_msg("%s.%s has another JSON type than the sample", path, key);
+        if (json_is_object(v) && strcmp(key, "custom_properties") != 0 &&
+            strcmp(key, "purchase_properties") != 0) {
+            char *sub = strf("%s.%s", path, key);
+            assert_json_shape(v, w, sub);
+            free(sub);
+        }
+    }
 }

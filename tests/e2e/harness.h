@@ -63,6 +63,10 @@ void assert_resp(const struct resp *r, long status, const char *expected);
 /* Asserts two JSON values equal; prints both on failure. */
 void assert_json_equal(const json_t *actual, const char *expected);
 
+/* Asserts every key of `ours` (recursively, custom/purchase properties excepted) exists in
+ * `sample` with the same JSON type: an event matches a conformance sample's shape. */
+void assert_json_shape(const json_t *ours, const json_t *sample, const char *path);
+
 /*
  * Runs `cohortd ARGS…` (NULL-terminated) with --data of s; returns the exit code. stdout
  * (and stderr) are returned in *out / *err when not NULL (free them).

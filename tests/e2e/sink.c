@@ -16,6 +16,7 @@ struct sink {
     struct MHD_Daemon *d;
     pthread_mutex_t lock;
     int status, retry_after, max_events;
+    int fail_first, fail_status, delay_ms;
     char reject[64];
     char auth[256];
     struct sink_request reqs[SINK_MAX_REQUESTS];
@@ -40,11 +41,16 @@ static int batch_has(const json_t *body, const char *id) {
     return 0;
 }
 
+static enum MHD_Result keep_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value) {
+    (void)kind;
+    json_object_set_new(cls, key, json_string(value ? value : ""));
+    return MHD_YES;
+}
+
 static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *data,
                               size_t *size, void **con_cls) {
-    (void)url;
-    (void)method;
     (void)version;
     struct sink *k = cls;
     struct upload *u = *con_cls;
@@ -66,6 +72,11 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
     json_t *body = u->data ? json_loads(u->data, 0, NULL) : NULL;
     pthread_mutex_lock(&k->lock);
     int status = k->status ? k->status : 200;
+    int delay_ms = k->delay_ms;
+    if (k->fail_first > 0) {
+        k->fail_first--;
+        status = k->fail_status;
+    }
     if (k->auth[0] && (!auth || strcmp(auth, k->auth) != 0))
         status = 401;
     else if (status == 200 && k->reject[0] && batch_has(body, k->reject))
@@ -82,9 +93,20 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
         snprintf(r->version, sizeof r->version, "%s", ver ? ver : "");
         snprintf(r->content_type, sizeof r->content_type, "%s", ct ? ct : "");
         r->status = status;
+        r->raw = strdup(u->data ? u->data : "");
+        snprintf(r->method, sizeof r->method, "%s", method);
+        snprintf(r->path, sizeof r->path, "%s", url);
+        r->query = json_object();
+        r->headers = json_object();
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, keep_value, r->query);
+        MHD_get_connection_values(c, MHD_HEADER_KIND, keep_value, r->headers);
     }
     pthread_mutex_unlock(&k->lock);
     json_decref(body);
+    if (delay_ms) {
+        struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(2, "{}", MHD_RESPMEM_PERSISTENT);
     if (retry_after) {
         char ra[16];
@@ -131,8 +153,12 @@ void sink_stop(struct sink *k) {
     if (!k)
         return;
     MHD_stop_daemon(k->d);
-    for (size_t i = 0; i < k->n; i++)
+    for (size_t i = 0; i < k->n; i++) {
         json_decref(k->reqs[i].body);
+        json_decref(k->reqs[i].query);
+        json_decref(k->reqs[i].headers);
+        free(k->reqs[i].raw);
+    }
     pthread_mutex_destroy(&k->lock);
     free(k);
 }
@@ -160,6 +186,31 @@ void sink_require_auth(struct sink *k, const char *value) {
     pthread_mutex_lock(&k->lock);
     snprintf(k->auth, sizeof k->auth, "%s", value ? value : "");
     pthread_mutex_unlock(&k->lock);
+}
+
+void sink_fail_first(struct sink *k, int n, int status) {
+    pthread_mutex_lock(&k->lock);
+    k->fail_first = n;
+    k->fail_status = status;
+    pthread_mutex_unlock(&k->lock);
+}
+
+void sink_delay(struct sink *k, int ms) {
+    pthread_mutex_lock(&k->lock);
+    k->delay_ms = ms;
+    pthread_mutex_unlock(&k->lock);
+}
+
+size_t sink_wait_requests(struct sink *k, size_t n, int ms) {
+    size_t have = 0;
+    for (int waited = 0; waited <= ms; waited += 20) {
+        have = sink_count(k);
+        if (have >= n)
+            break;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return have;
 }
 
 size_t sink_count(struct sink *k) {

@@ -1,8 +1,8 @@
 /*
- * sink.h — a Currents receiver for the tests: a real HTTP server on 127.0.0.1 (libmicrohttpd)
- * that records every request (body and the headers Currents care about) and answers as told:
- * a fixed status (with Retry-After), 400 for batches holding chosen event ids, 413 above a
- * number of events, or not at all (down).
+ * sink.h — a Currents and webhook receiver for the tests: a real HTTP server on 127.0.0.1
+ * (libmicrohttpd) that records every request (method, path, query, headers, body) and answers
+ * as told: a fixed status (with Retry-After), a failing status for the first n requests, 400
+ * for batches holding chosen event ids, 413 above a number of events, after a delay.
  */
 #ifndef COHORTD_TESTS_E2E_SINK_H
 #define COHORTD_TESTS_E2E_SINK_H
@@ -14,6 +14,11 @@
 
 struct sink_request {
     json_t *body; /* parsed, or NULL */
+    char *raw;    /* the body as received ("" when none) */
+    char method[8];
+    char path[256];
+    json_t *query;   /* {"name": "value"} of the query string */
+    json_t *headers; /* {"Name": "value"} as received */
     char authorization[256];
     char version[32];
     char content_type[64];
@@ -34,6 +39,13 @@ void sink_reject_event(struct sink *k, const char *event_id);
 void sink_max_events(struct sink *k, int n);
 /* Required Authorization header value ("Bearer x"); NULL = accept anything. */
 void sink_require_auth(struct sink *k, const char *value);
+
+/* The first n requests (from now) get `status`; later ones the usual answer. */
+void sink_fail_first(struct sink *k, int n, int status);
+/* Every answer waits ms first. */
+void sink_delay(struct sink *k, int ms);
+/* Waits up to ms for at least n requests; returns how many there are. */
+size_t sink_wait_requests(struct sink *k, size_t n, int ms);
 
 /* Copies of what was received, under the sink's lock. */
 size_t sink_count(struct sink *k);

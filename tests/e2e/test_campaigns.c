@@ -1,0 +1,743 @@
+/*
+ * test_campaigns.c — campaigns and Canvases against the real server, with a real webhook
+ * receiver on loopback: exactly the segment's audience gets one request each, personalisation,
+ * the trigger's recipient filter and properties, the `at` schedule across a restart,
+ * cohort-entry sends from a real cohort import, Canvas steps with delays and exits, retries
+ * and failures, message events reaching a Current in the conformance shapes, and a restart in
+ * the middle of a dispatch (graceful and kill -9).
+ */
+#include "harness.h"
+#include "sink.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *fast[] = {"--campaigns-poll-ms",
+                             "50",
+                             "--webhook-retry-base-ms",
+                             "50",
+                             "--webhook-max-attempts",
+                             "3",
+                             "--currents-poll-ms",
+                             "50",
+                             NULL};
+
+struct fixture {
+    struct server s;
+    struct sink *hook;
+    char base[128]; /* http://127.0.0.1:PORT of the webhook receiver */
+    char segment[64];
+};
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static void post_ok(struct server *s, const char *path, const char *body, long status) {
+    struct resp r;
+    http_post_rest(s, path, body, &r);
+    if (r.status != status)
+        fail_msg("%s: %ld %s", path, r.status, r.body);
+    resp_free(&r);
+}
+
+/* Five users: u1..u3 on the trial plan (u1 and u2 with a first name), u4 on pro, u5 on trial
+ * but deleted; the segment "plan is trial" holds u1, u2 and u3. */
+static int setup(void **state) {
+    struct fixture *f = calloc(1, sizeof *f);
+    server_init(&f->s);
+    for (int i = 0; fast[i]; i++)
+        f->s.extra_args[i] = fast[i];
+    server_start(&f->s);
+    char url[128];
+    f->hook = sink_start(url, sizeof url);
+    *strstr(url, "/ingest") = '\0';
+    snprintf(f->base, sizeof f->base, "%s", url);
+    post_ok(&f->s, "/users/track",
+            "{\"attributes\":[{\"external_id\":\"u1\",\"first_name\":\"Ada\",\"plan\":\"trial\"},"
+            "{\"external_id\":\"u2\",\"first_name\":\"Bob\",\"plan\":\"trial\"},"
+            "{\"external_id\":\"u3\",\"plan\":\"trial\"},{\"external_id\":\"u4\",\"plan\":"
+            "\"pro\"},{\"external_id\":\"u5\",\"plan\":\"trial\"}]}",
+            201);
+    post_ok(&f->s, "/users/delete", "{\"external_ids\":[\"u5\"]}", 201);
+    struct resp r;
+    http_post_rest(&f->s, "/segments/create",
+                   "{\"name\":\"trial\",\"filter\":{\"attribute\":\"plan\",\"op\":\"equals\","
+                   "\"value\":\"trial\"}}",
+                   &r);
+    snprintf(f->segment, sizeof f->segment, "%s",
+             json_string_value(json_object_get(r.json, "segment_id")));
+    resp_free(&r);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    struct fixture *f = *state;
+    sink_stop(f->hook);
+    server_cleanup(&f->s);
+    free(f);
+    return 0;
+}
+
+/* text with the word SEGMENT replaced by the fixture's segment id (new string). */
+static char *with_segment(const struct fixture *f, const char *text) {
+    const char *at = strstr(text, "SEGMENT");
+    if (!at)
+        return strdup(text);
+    return strf("%.*s%s%s", (int)(at - text), text, f->segment, at + strlen("SEGMENT"));
+}
+
+/* Creates a campaign or Canvas from a body naming SEGMENT; returns its id. */
+static char *create(struct fixture *f, const char *path, const char *text) {
+    char *body = with_segment(f, text);
+    struct resp r;
+    http_post_rest(&f->s, path, body, &r);
+    if (r.status != 201)
+        fail_msg("%s: %ld %s", path, r.status, r.body);
+    const char *key = strstr(path, "canvas") ? "canvas_id" : "campaign_id";
+    char *id = strdup(json_string_value(json_object_get(r.json, key)));
+    resp_free(&r);
+    free(body);
+    return id;
+}
+
+static json_t *details(struct fixture *f, const char *kind, const char *id) {
+    char *path =
+        strf("/%s/details?%s_id=%s", kind, strcmp(kind, "canvas") ? "campaign" : "canvas", id);
+    struct resp r;
+    http_get_rest(&f->s, path, &r);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_incref(r.json);
+    resp_free(&r);
+    free(path);
+    return j;
+}
+
+static char *braze_id(struct fixture *f, const char *ext) {
+    char *body = strf("{\"external_ids\":[\"%s\"]}", ext);
+    struct resp r;
+    http_post_rest(&f->s, "/users/export/ids", body, &r);
+    json_t *u = json_array_get(json_object_get(r.json, "users"), 0);
+    char *id = strdup(json_string_value(json_object_get(u, "braze_id")));
+    resp_free(&r);
+    free(body);
+    return id;
+}
+
+/* How many requests the receiver got for a path. */
+static int count_path(struct sink *k, const char *path) {
+    int n = 0;
+    for (size_t i = 0; i < sink_count(k); i++)
+        if (strcmp(sink_get(k, i)->path, path) == 0)
+            n++;
+    return n;
+}
+
+/* Waits for n requests, then a little longer to see that no more come. */
+static void expect_requests(struct sink *k, size_t n) {
+    assert_int_equal(sink_wait_requests(k, n, 10000), n);
+    sleep_ms(400);
+    assert_int_equal(sink_count(k), n);
+}
+
+static void test_immediate_campaign_sends_one_personalised_request_to_each_member(void **state) {
+    struct fixture *f = *state;
+    char *fmt = strf("{\"name\":\"Welcome\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":"
+                     "\"immediate\"},\"message\":{\"webhook\":{\"url\":\"%s/hook/"
+                     "{{${external_id}}}?name={{custom_attribute.${first_name} | default: "
+                     "'friend'}}\",\"method\":\"PUT\",\"headers\":{\"X-User\":\"{{${braze_id}}}"
+                     "\",\"Content-Type\":\"text/plain\"},\"body\":\"{\\\"ext\\\":\\\""
+                     "{{${external_id}}}\\\",\\\"plan\\\":\\\"{{custom_attribute.${plan}}}\\\"}"
+                     "\"}}}",
+                     f->base);
+    char *id = create(f, "/campaigns/create", fmt);
+    expect_requests(f->hook, 3);
+    const char *users[] = {"u1", "u2", "u3"};
+    const char *names[] = {"Ada", "Bob", "friend"};
+    for (int i = 0; i < 3; i++) {
+        char *path = strf("/hook/%s", users[i]);
+        assert_int_equal(count_path(f->hook, path), 1);
+        for (size_t k = 0; k < 3; k++) {
+            const struct sink_request *r = sink_get(f->hook, k);
+            if (strcmp(r->path, path) != 0)
+                continue;
+            char *bid = braze_id(f, users[i]);
+            char *body = strf("{\"ext\":\"%s\",\"plan\":\"trial\"}", users[i]);
+            assert_string_equal(r->method, "PUT");
+            assert_string_equal(r->raw, body);
+            assert_string_equal(json_string_value(json_object_get(r->query, "name")), names[i]);
+            assert_string_equal(json_string_value(json_object_get(r->headers, "X-User")), bid);
+            assert_string_equal(json_string_value(json_object_get(r->headers, "Content-Type")),
+                                "text/plain");
+            free(body);
+            free(bid);
+        }
+        free(path);
+    }
+    json_t *d = details(f, "campaigns", id);
+    assert_json_equal(json_object_get(d, "audience_size"), "3");
+    assert_json_equal(json_object_get(d, "targeted"), "3");
+    assert_json_equal(json_object_get(d, "sends"), "3");
+    assert_json_equal(json_object_get(d, "failures"), "0");
+    assert_json_equal(json_object_get(d, "schedule"), "{\"type\":\"immediate\"}");
+    json_decref(d);
+    /* a restart does not send again */
+    server_stop(&f->s);
+    server_start(&f->s);
+    sleep_ms(400);
+    assert_int_equal(sink_count(f->hook), 3);
+    free(id);
+    free(fmt);
+}
+
+static void test_create_rejects_bad_definitions_and_stores_nothing(void **state) {
+    struct fixture *f = *state;
+    struct {
+        const char *body;
+        const char *message;
+    } cases[] = {
+        {"{\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},\"message\":{"
+         "\"webhook\":"
+         "{\"url\":\"http://x\"}}}",
+         "name: must be a string of 1 to 256 characters"},
+        {"{\"name\":\"n\",\"segment_id\":\"nope\",\"schedule\":{\"type\":\"immediate\"},"
+         "\"message\":{\"webhook\":{\"url\":\"http://x\"}}}",
+         "segment_id: no segment 'nope'"},
+        {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"weekly\"},"
+         "\"message\":"
+         "{\"webhook\":{\"url\":\"http://x\"}}}",
+         "schedule.type: 'weekly' is not immediate, at, api_triggered or cohort_entry"},
+        {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"at\",\"time\":"
+         "\"2001-01-01T00:00:00Z\"},\"message\":{\"webhook\":{\"url\":\"http://x\"}}}",
+         "schedule.time: 2001-01-01T00:00:00Z is in the past"},
+        {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"cohort_entry\","
+         "\"partner\":\"nosuch\",\"cohort_id\":\"c\"},\"message\":{\"webhook\":{\"url\":"
+         "\"http://x\"}}}",
+         "schedule.partner: no partner 'nosuch'"},
+        {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
+         "\"message\":{\"webhook\":{\"url\":\"ftp://x\"}}}",
+         "message.webhook.url: must be an http:// or https:// URL"},
+        {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
+         "\"message\":{\"webhook\":{\"url\":\"http://x\",\"method\":\"TRACE\"}}}",
+         "message.webhook.method: must be GET, POST, PUT, PATCH or DELETE"},
+        {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
+         "\"message\":{\"webhook\":{\"url\":\"http://x\",\"body\":\"{{${first_name}}}\"}}}",
+         "message.webhook.body: unknown tag: {{${first_name}}}"},
+        {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
+         "\"message\":{\"webhook\":{\"url\":\"http://x/{{user.id}}\"}}}",
+         "message.webhook.url: unknown tag: {{user.id}}"},
+        {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
+         "\"message\":{\"webhook\":{\"url\":\"http://x\",\"headers\":{\"X\":\"{{${x}}}\"}}}}",
+         "message.webhook.headers.X: unknown tag: {{${x}}}"},
+        {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
+         "\"message\":{\"email\":{}}}",
+         "message: must be {\\\"webhook\\\": {\\\"url\\\", \\\"method\\\", \\\"headers\\\", "
+         "\\\"body\\\"}}"},
+        {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
+         "\"rate_limit_per_minute\":0,\"message\":{\"webhook\":{\"url\":\"http://x\"}}}",
+         "rate_limit_per_minute: must be an integer from 1 to 1000000"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *body = with_segment(f, cases[i].body);
+        struct resp r;
+        http_post_rest(&f->s, "/campaigns/create", body, &r);
+        char *want = strf("{\"message\":\"%s\"}", cases[i].message);
+        assert_resp(&r, 400, want);
+        free(want);
+        free(body);
+        resp_free(&r);
+    }
+    struct {
+        const char *body;
+        const char *message;
+    } canvas_cases[] = {
+        {"{\"name\":\"c\",\"segment_id\":\"SEGMENT\",\"steps\":[]}",
+         "steps: must be an array of 1 to 20 steps"},
+        {"{\"name\":\"c\",\"segment_id\":\"SEGMENT\",\"steps\":[{\"name\":\"a\",\"delay_seconds\":-"
+         "1,"
+         "\"message\":{\"webhook\":{\"url\":\"http://x\"}}}]}",
+         "steps[0].delay_seconds: must be an integer from 0 to 2592000"},
+        {"{\"name\":\"c\",\"segment_id\":\"SEGMENT\",\"steps\":[{\"name\":\"a\",\"message\":{"
+         "\"webhook\":{\"url\":\"http://x\",\"body\":\"{{api_trigger_properties.${p}}}\"}}}]}",
+         "steps[0].webhook.body: API trigger properties exist only in campaigns: "
+         "{{api_trigger_properties.${p}}}"},
+    };
+    for (size_t i = 0; i < sizeof canvas_cases / sizeof canvas_cases[0]; i++) {
+        char *body = with_segment(f, canvas_cases[i].body);
+        struct resp r;
+        http_post_rest(&f->s, "/canvas/create", body, &r);
+        char *want = strf("{\"message\":\"%s\"}", canvas_cases[i].message);
+        assert_resp(&r, 400, want);
+        free(want);
+        free(body);
+        resp_free(&r);
+    }
+    struct resp r;
+    http_get_rest(&f->s, "/campaigns/list", &r);
+    assert_resp(&r, 200, "{\"message\":\"success\",\"campaigns\":[]}");
+    resp_free(&r);
+    http_get_rest(&f->s, "/canvas/list", &r);
+    assert_resp(&r, 200, "{\"message\":\"success\",\"canvases\":[]}");
+    resp_free(&r);
+    sleep_ms(200);
+    assert_int_equal(sink_count(f->hook), 0);
+}
+
+static char *api_campaign(struct fixture *f) {
+    char *fmt = strf("{\"name\":\"Nudge\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":"
+                     "\"api_triggered\"},\"message\":{\"webhook\":{\"url\":\"%s/nudge/"
+                     "{{${external_id}}}\",\"body\":\"plan={{api_trigger_properties.${plan} | "
+                     "default: 'none'}}\"}}}",
+                     f->base);
+    char *id = create(f, "/campaigns/create", fmt);
+    free(fmt);
+    return id;
+}
+
+static void
+test_trigger_sends_only_to_recipients_in_the_segment_with_their_properties(void **state) {
+    struct fixture *f = *state;
+    char *id = api_campaign(f);
+    char *body =
+        strf("{\"campaign_id\":\"%s\",\"send_id\":\"s-1\",\"trigger_properties\":{\"plan\":"
+             "\"gold\"},\"recipients\":[{\"external_user_id\":\"u1\"},{\"external_user_id\":"
+             "\"u4\"},{\"external_user_id\":\"ghost\",\"email\":\"g@example.com\"},{"
+             "\"external_user_id\":\"u2\",\"trigger_properties\":{\"plan\":\"x\"}},{\"email\":"
+             "\"e@example.com\"}]}",
+             id);
+    struct resp r;
+    http_post_rest(&f->s, "/campaigns/trigger/send", body, &r);
+    assert_int_equal(r.status, 201);
+    const char *dispatch = json_string_value(json_object_get(r.json, "dispatch_id"));
+    assert_non_null(dispatch);
+    assert_int_equal(strlen(dispatch), 24);
+    char *want = strf("{\"dispatch_id\":\"%s\",\"message\":\"success\",\"send_id\":\"s-1\","
+                      "\"errors\":[{\"type\":\"no such user\",\"input_array\":\"recipients\","
+                      "\"index\":2},{\"type\":\"recipients by email are not supported\","
+                      "\"input_array\":\"recipients\",\"index\":4}]}",
+                      dispatch);
+    assert_resp(&r, 201, want);
+    free(want);
+    resp_free(&r);
+    expect_requests(f->hook, 2); /* u4 is not in the segment */
+    for (size_t i = 0; i < 2; i++) {
+        const struct sink_request *q = sink_get(f->hook, i);
+        assert_string_equal(q->raw, strcmp(q->path, "/nudge/u1") == 0 ? "plan=gold" : "plan=x");
+        assert_string_equal(q->method, "POST");
+    }
+    assert_int_equal(count_path(f->hook, "/nudge/u1"), 1);
+    assert_int_equal(count_path(f->hook, "/nudge/u2"), 1);
+    free(body);
+    /* broadcast: the whole segment */
+    body = strf("{\"campaign_id\":\"%s\",\"broadcast\":true}", id);
+    http_post_rest(&f->s, "/campaigns/trigger/send", body, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    free(body);
+    expect_requests(f->hook, 5);
+    assert_int_equal(count_path(f->hook, "/nudge/u3"), 1);
+    assert_string_equal(sink_get(f->hook, 4)->raw, "plan=none");
+    free(id);
+}
+
+static void test_trigger_errors_use_braze_texts_and_send_nothing(void **state) {
+    struct fixture *f = *state;
+    char *id = api_campaign(f);
+    char *fmt = strf("{\"name\":\"Now\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":"
+                     "\"at\",\"time\":\"2100-01-01T00:00:00Z\"},\"message\":{\"webhook\":{"
+                     "\"url\":\"%s/later\"}}}",
+                     f->base);
+    char *later = create(f, "/campaigns/create", fmt);
+    json_t *many = json_array();
+    for (int i = 0; i < 51; i++)
+        json_array_append_new(many, json_pack("{s:s}", "external_user_id", "u1"));
+    char *many_text = json_dumps(many, JSON_COMPACT);
+    struct {
+        char *body;
+        const char *want;
+    } cases[] = {
+        {strf("{\"campaign_id\":\"nope\",\"broadcast\":true}"),
+         "{\"message\":\"Invalid Campaign ID\"}"},
+        {strf("{\"broadcast\":true}"), "{\"message\":\"Invalid Campaign ID\"}"},
+        {strf("{\"campaign_id\":\"%s\",\"broadcast\":true}", later),
+         "{\"message\":\"Invalid Campaign ID\"}"},
+        {strf("{\"campaign_id\":\"%s\"}", id), "{\"message\":\"No Recipients\"}"},
+        {strf("{\"campaign_id\":\"%s\",\"recipients\":[]}", id), "{\"message\":\"No Recipients\"}"},
+        {strf("{\"campaign_id\":\"%s\",\"broadcast\":true,\"recipients\":[{\"external_user_id\":"
+              "\"u1\"}]}",
+              id),
+         "{\"message\":\"broadcast cannot be combined with recipients\"}"},
+        {strf("{\"campaign_id\":\"%s\",\"recipients\":%s}", id, many_text),
+         "{\"message\":\"The max number of ids per request was exceeded\"}"},
+        {strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\","
+              "\"trigger_properties\":[1]}]}",
+              id),
+         "{\"message\":\"recipients[0].trigger_properties: must be an object\"}"},
+        {strf("{\"campaign_id\":\"%s\",\"broadcast\":true,\"audience\":{\"AND\":[]}}", id),
+         "{\"message\":\"audience: connected audiences are not supported; target a segment\"}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct resp r;
+        http_post_rest(&f->s, "/campaigns/trigger/send", cases[i].body, &r);
+        assert_resp(&r, 400, cases[i].want);
+        resp_free(&r);
+        free(cases[i].body);
+    }
+    /* archived: no longer triggerable */
+    char *arch = strf("{\"campaign_id\":\"%s\"}", id);
+    post_ok(&f->s, "/campaigns/archive", arch, 201);
+    struct resp r;
+    http_post_rest(&f->s, "/campaigns/archive", arch, &r);
+    assert_resp(&r, 400, "{\"message\":\"Invalid Campaign ID\"}");
+    resp_free(&r);
+    char *trig = strf("{\"campaign_id\":\"%s\",\"broadcast\":true}", id);
+    http_post_rest(&f->s, "/campaigns/trigger/send", trig, &r);
+    assert_resp(&r, 400, "{\"message\":\"Invalid Campaign ID\"}");
+    resp_free(&r);
+    json_t *d = details(f, "campaigns", id);
+    assert_json_equal(json_object_get(d, "archived"), "true");
+    json_decref(d);
+    sleep_ms(300);
+    assert_int_equal(sink_count(f->hook), 0);
+    free(trig);
+    free(arch);
+    free(many_text);
+    json_decref(many);
+    free(later);
+    free(fmt);
+    free(id);
+}
+
+static void test_at_schedule_sends_once_at_its_time_across_a_restart(void **state) {
+    struct fixture *f = *state;
+    char when[40];
+    time_t t = time(NULL) + 2;
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    char *fmt = strf("{\"name\":\"Later\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"at\","
+                     "\"time\":\"%s\"},\"message\":{\"webhook\":{\"url\":\"%s/at/"
+                     "{{${external_id}}}\"}}}",
+                     when, f->base);
+    char *id = create(f, "/campaigns/create", fmt);
+    server_stop(&f->s);
+    assert_int_equal(sink_count(f->hook), 0);
+    while (time(NULL) <= t)
+        sleep_ms(100);
+    server_start(&f->s);
+    expect_requests(f->hook, 3);
+    server_stop(&f->s);
+    server_start(&f->s);
+    sleep_ms(400);
+    assert_int_equal(sink_count(f->hook), 3);
+    json_t *d = details(f, "campaigns", id);
+    char *sched = strf("{\"type\":\"at\",\"time\":\"%.19s.000Z\"}", when);
+    assert_json_equal(json_object_get(d, "schedule"), sched);
+    assert_json_equal(json_object_get(d, "sends"), "3");
+    json_decref(d);
+    free(sched);
+    free(id);
+    free(fmt);
+}
+
+static void import(struct fixture *f, const char *cohort, const char *users) {
+    char *body = strf("{\"partner_api_key\":\"%s\",\"client_secret\":\"%s\",\"cohort_id\":\"%s\","
+                      "\"cohort_changes\":[{\"user_ids\":%s}]}",
+                      f->s.partner_key, f->s.import_key, cohort, users);
+    struct resp r;
+    http_req(&f->s, "POST", "/partners/heap/cohorts/users", NULL, body, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    free(body);
+}
+
+static void test_cohort_entry_sends_to_users_an_import_adds_while_in_the_segment(void **state) {
+    struct fixture *f = *state;
+    char *fmt = strf("{\"name\":\"Abandoned\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":"
+                     "\"cohort_entry\",\"partner\":\"heap\",\"cohort_id\":\"abandon\"},"
+                     "\"message\":{\"webhook\":{\"url\":\"%s/back/{{${external_id}}}\"}}}",
+                     f->base);
+    char *id = create(f, "/campaigns/create", fmt);
+    sleep_ms(200);
+    assert_int_equal(sink_count(f->hook), 0); /* nobody entered yet */
+    import(f, "abandon", "[\"u1\",\"u4\",\"ghost\"]");
+    expect_requests(f->hook, 1); /* u4 is not in the segment, ghost does not exist */
+    assert_string_equal(sink_get(f->hook, 0)->path, "/back/u1");
+    import(f, "abandon", "[\"u1\"]"); /* already a member: no entry */
+    import(f, "other", "[\"u2\"]");   /* another cohort */
+    sleep_ms(300);
+    assert_int_equal(sink_count(f->hook), 1);
+    import(f, "abandon", "[\"u2\",\"u3\"]");
+    expect_requests(f->hook, 3);
+    assert_int_equal(count_path(f->hook, "/back/u2"), 1);
+    assert_int_equal(count_path(f->hook, "/back/u3"), 1);
+    json_t *d = details(f, "campaigns", id);
+    assert_json_equal(json_object_get(d, "targeted"), "3");
+    json_decref(d);
+    free(id);
+    free(fmt);
+}
+
+static void test_canvas_steps_follow_their_delays_and_users_who_leave_exit(void **state) {
+    struct fixture *f = *state;
+    char *fmt = strf("{\"name\":\"Trial\",\"segment_id\":\"SEGMENT\",\"steps\":["
+                     "{\"name\":\"hello\",\"delay_seconds\":0,\"message\":{\"webhook\":{\"url\":"
+                     "\"%s/step1/{{${external_id}}}\",\"body\":\"{{canvas_entry_properties."
+                     "${hint}}}\"}}},"
+                     "{\"name\":\"reminder\",\"delay_seconds\":1,\"message\":{\"webhook\":{"
+                     "\"url\":\"%s/step2/{{${external_id}}}\",\"body\":\"{{context.${hint}}}\"}}}"
+                     "]}",
+                     f->base, f->base);
+    char *id = create(f, "/canvas/create", fmt);
+    char *body = strf("{\"canvas_id\":\"%s\",\"context\":{\"hint\":\"c\"},\"recipients\":["
+                      "{\"external_user_id\":\"u1\",\"canvas_entry_properties\":{\"hint\":\"a\"}},"
+                      "{\"external_user_id\":\"u2\"},{\"external_user_id\":\"u4\"}]}",
+                      id);
+    struct resp r;
+    http_post_rest(&f->s, "/canvas/trigger/send", body, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    assert_int_equal(sink_wait_requests(f->hook, 2, 10000), 2);
+    /* u2 leaves the segment before the second step */
+    post_ok(&f->s, "/users/track", "{\"attributes\":[{\"external_id\":\"u2\",\"plan\":\"pro\"}]}",
+            201);
+    assert_int_equal(count_path(f->hook, "/step2/u1"), 0); /* not before its delay */
+    expect_requests(f->hook, 3);
+    assert_int_equal(count_path(f->hook, "/step1/u1"), 1);
+    assert_int_equal(count_path(f->hook, "/step1/u2"), 1);
+    assert_int_equal(count_path(f->hook, "/step2/u1"), 1);
+    for (size_t i = 0; i < 3; i++) {
+        const struct sink_request *q = sink_get(f->hook, i);
+        /* recipient properties win over the request's context */
+        assert_string_equal(q->raw, strstr(q->path, "u1") ? "a" : "c");
+    }
+    json_t *d = details(f, "canvas", id);
+    assert_json_equal(json_object_get(d, "entries"), "2");
+    assert_json_equal(json_object_get(d, "sends"), "3");
+    assert_int_equal(json_array_size(json_object_get(d, "steps")), 2);
+    json_decref(d);
+    /* an archived Canvas answers with Braze's notice and sends nothing */
+    char *arch = strf("{\"canvas_id\":\"%s\"}", id);
+    post_ok(&f->s, "/canvas/archive", arch, 201);
+    http_post_rest(&f->s, "/canvas/trigger/send", body, &r);
+    assert_int_equal(r.status, 201);
+    assert_json_equal(json_object_get(r.json, "notice"),
+                      "\"The Canvas is archived. Unarchive the Canvas to ensure trigger requests "
+                      "will take effect.\"");
+    resp_free(&r);
+    sleep_ms(300);
+    assert_int_equal(sink_count(f->hook), 3);
+    free(arch);
+    free(body);
+    free(id);
+    free(fmt);
+}
+
+static void create_current(struct fixture *f, const char *url) {
+    char *body = strf("{\"name\":\"to heap\",\"type\":\"custom_http\",\"endpoint\":\"%s\","
+                      "\"event_types\":[\"users.messages.webhook.Send\","
+                      "\"users.messages.webhook.Failure\",\"users.canvas.Entry\"],"
+                      "\"batch_size\":100}",
+                      url);
+    post_ok(&f->s, "/currents/create", body, 201);
+    free(body);
+}
+
+static const json_t *find_event(const json_t *events, const char *type, const char *ext) {
+    size_t i;
+    const json_t *e;
+    json_array_foreach(events, i, e) {
+        const char *t = json_string_value(json_object_get(e, "event_type"));
+        const char *x =
+            json_string_value(json_object_get(json_object_get(e, "user"), "external_user_id"));
+        if (strcmp(t, type) == 0 && x && strcmp(x, ext) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static void assert_conformant(const json_t *e) {
+    const char *type = json_string_value(json_object_get(e, "event_type"));
+    char *file = strf("currents/%s.json", type);
+    char *text = read_conformance(file);
+    json_t *sample = json_loads(text, 0, NULL);
+    assert_non_null(sample);
+    assert_json_shape(e, sample, type);
+    json_decref(sample);
+    free(text);
+    free(file);
+}
+
+static void test_failures_are_retried_and_every_message_event_reaches_a_current(void **state) {
+    struct fixture *f = *state;
+    char events_url[128];
+    struct sink *cur = sink_start(events_url, sizeof events_url);
+    create_current(f, events_url);
+    char *id = api_campaign(f);
+    /* u1: two 500s, then 200 → sent on the third attempt */
+    sink_fail_first(f->hook, 2, 500);
+    char *body =
+        strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\"}]}", id);
+    post_ok(&f->s, "/campaigns/trigger/send", body, 201);
+    expect_requests(f->hook, 3);
+    free(body);
+    /* u2: always 503 → failed after 3 attempts */
+    sink_answer(f->hook, 503, 0);
+    body = strf("{\"campaign_id\":\"%s\",\"send_id\":\"s-9\",\"recipients\":[{"
+                "\"external_user_id\":\"u2\"}]}",
+                id);
+    post_ok(&f->s, "/campaigns/trigger/send", body, 201);
+    expect_requests(f->hook, 6);
+    for (size_t i = 0; i < 6; i++) /* every attempt has the same key */
+        assert_string_equal(
+            json_string_value(json_object_get(sink_get(f->hook, i)->headers, "Idempotency-Key")),
+            json_string_value(
+                json_object_get(sink_get(f->hook, i < 3 ? 0 : 3)->headers, "Idempotency-Key")));
+    json_t *d = details(f, "campaigns", id);
+    assert_json_equal(json_object_get(d, "sends"), "1");
+    assert_json_equal(json_object_get(d, "failures"), "1");
+    json_decref(d);
+    /* 2 + 3 Failure events (two non-terminal for u1, three for u2) and one Send */
+    assert_int_equal(sink_wait_events(cur, 6, 10000), 6);
+    json_t *events = sink_accepted_events(cur);
+    const json_t *sent = find_event(events, "users.messages.webhook.Send", "u1");
+    assert_non_null(sent);
+    assert_conformant(sent);
+    const json_t *sp = json_object_get(sent, "properties");
+    assert_string_equal(json_string_value(json_object_get(sp, "campaign_id")), id);
+    assert_json_equal(json_object_get(sp, "campaign_name"), "\"Nudge\"");
+    assert_int_equal(json_string_length(json_object_get(sp, "dispatch_id")), 24);
+    const json_t *last = NULL;
+    size_t i;
+    const json_t *e;
+    int failures = 0;
+    json_array_foreach(events, i, e) {
+        if (strcmp(json_string_value(json_object_get(e, "event_type")),
+                   "users.messages.webhook.Failure") != 0)
+            continue;
+        assert_conformant(e);
+        failures++;
+        last = e;
+    }
+    assert_int_equal(failures, 5);
+    const json_t *lp = json_object_get(last, "properties");
+    assert_json_equal(json_object_get(lp, "http_status_code"), "503");
+    assert_json_equal(json_object_get(lp, "is_terminal"), "true");
+    assert_json_equal(json_object_get(lp, "retry_count"), "2");
+    assert_json_equal(json_object_get(lp, "send_id"), "\"s-9\"");
+    assert_json_equal(json_object_get(lp, "url_path"), "\"/nudge/u2\"");
+    assert_json_equal(json_object_get(lp, "raw_response"), "\"{}\"");
+    assert_json_equal(json_object_get(lp, "webhook_failure_source"), "\"External Endpoint\"");
+    sink_answer(f->hook, 200, 0);
+    /* a Canvas entry */
+    char *fmt = strf("{\"name\":\"Tour\",\"segment_id\":\"SEGMENT\",\"steps\":[{\"name\":\"one\","
+                     "\"message\":{\"webhook\":{\"url\":\"%s/tour\"}}}]}",
+                     f->base);
+    char *canvas = create(f, "/canvas/create", fmt);
+    char *trig =
+        strf("{\"canvas_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u3\"}]}", canvas);
+    post_ok(&f->s, "/canvas/trigger/send", trig, 201);
+    assert_int_equal(sink_wait_events(cur, 8, 10000), 8);
+    json_decref(events);
+    events = sink_accepted_events(cur);
+    const json_t *entry = find_event(events, "users.canvas.Entry", "u3");
+    const json_t *step = find_event(events, "users.messages.webhook.Send", "u3");
+    assert_non_null(entry);
+    assert_non_null(step);
+    assert_conformant(entry);
+    assert_conformant(step);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(entry, "properties"), "canvas_id")),
+        canvas);
+    assert_json_equal(json_object_get(json_object_get(entry, "properties"), "in_control_group"),
+                      "false");
+    assert_json_equal(json_object_get(json_object_get(step, "properties"), "canvas_step_name"),
+                      "\"one\"");
+    json_decref(events);
+    free(trig);
+    free(canvas);
+    free(fmt);
+    free(body);
+    free(id);
+    sink_stop(cur);
+}
+
+/* Starts a slow broadcast to 30 users, interrupts it, and checks who got what afterwards. */
+static void interrupted_dispatch(struct fixture *f, bool crash) {
+    json_t *users = json_array();
+    for (int i = 0; i < 30; i++)
+        json_array_append_new(users, json_pack("{s:o, s:s}", "external_id",
+                                               json_sprintf("m%02d", i), "plan", "trial"));
+    json_t *track = json_pack("{s:o}", "attributes", users);
+    char *text = json_dumps(track, JSON_COMPACT);
+    post_ok(&f->s, "/users/track", text, 201);
+    char *fmt = strf("{\"name\":\"Slow\",\"segment_id\":\"SEGMENT\",\"rate_limit_per_minute\":1200,"
+                     "\"schedule\":{\"type\":\"immediate\"},\"message\":{\"webhook\":{\"url\":"
+                     "\"%s/slow/{{${external_id}}}\"}}}",
+                     f->base);
+    char *id = create(f, "/campaigns/create", fmt);
+    assert_true(sink_wait_requests(f->hook, 5, 10000) >= 5);
+    if (crash)
+        server_kill(&f->s);
+    else
+        server_stop(&f->s);
+    size_t before = sink_count(f->hook);
+    assert_true(before < 33);
+    server_start(&f->s);
+    assert_true(sink_wait_requests(f->hook, 33, 20000) >= 33);
+    sleep_ms(500);
+    size_t n = sink_count(f->hook);
+    int repeats = 0;
+    for (int i = 0; i < 30; i++) {
+        char *path = strf("/slow/m%02d", i);
+        int c = count_path(f->hook, path);
+        assert_true(c >= 1); /* nobody skipped */
+        repeats += c - 1;
+        free(path);
+    }
+    assert_int_equal(count_path(f->hook, "/slow/u1"), 1);
+    if (!crash)
+        assert_int_equal(n, 33); /* a graceful restart repeats nobody */
+    else
+        assert_true(repeats <= 1); /* only an answer in flight at the crash may repeat */
+    free(id);
+    free(fmt);
+    free(text);
+    json_decref(track);
+}
+
+static void test_a_graceful_restart_mid_dispatch_neither_skips_nor_repeats(void **state) {
+    interrupted_dispatch(*state, false);
+}
+
+static void test_a_crash_mid_dispatch_skips_nobody(void **state) {
+    interrupted_dispatch(*state, true);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_immediate_campaign_sends_one_personalised_request_to_each_member, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_rejects_bad_definitions_and_stores_nothing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_trigger_sends_only_to_recipients_in_the_segment_with_their_properties, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_trigger_errors_use_braze_texts_and_send_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_at_schedule_sends_once_at_its_time_across_a_restart,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cohort_entry_sends_to_users_an_import_adds_while_in_the_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_canvas_steps_follow_their_delays_and_users_who_leave_exit, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_failures_are_retried_and_every_message_event_reaches_a_current, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_graceful_restart_mid_dispatch_neither_skips_nor_repeats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_crash_mid_dispatch_skips_nobody, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
