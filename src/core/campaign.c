@@ -198,6 +198,12 @@ static enum cd_err segment_exists(struct app *app, struct workspace *ws, const c
     return err;
 }
 
+/* Users enter when a dispatch is created; the first step waits for its own delay. */
+static int64_t first_delay_ms(const json_t *def) {
+    const json_t *step = json_array_get(json_object_get(def, "steps"), 0);
+    return json_integer_value(json_object_get(step, "delay_seconds")) * 1000;
+}
+
 static enum cd_err add_dispatch(struct app *app, struct workspace *ws, int64_t campaign,
                                 const char *send_id, const json_t *props,
                                 const roaring_bitmap_t *audience, int64_t due_at, int64_t now,
@@ -296,7 +302,8 @@ static enum cd_err create(struct app *app, struct workspace *ws, enum campaign_k
                 time_parse_iso8601(str_of(schedule, "time"), &due);
             char dispatch_id[25];
             if (werr == CD_OK && (strcmp(type, "immediate") == 0 || strcmp(type, "at") == 0))
-                werr = add_dispatch(app, ws, id, NULL, NULL, NULL, due, now, dispatch_id);
+                werr = add_dispatch(app, ws, id, NULL, NULL, NULL, due + first_delay_ms(def), now,
+                                    dispatch_id);
             err = workspace_write_end(app, ws, werr);
         }
     }
@@ -613,7 +620,9 @@ static enum cd_err trigger(struct app *app, struct workspace *ws, enum campaign_
             err = workspace_write_end(
                 app, ws,
                 add_dispatch(app, ws, f.id, json_string_value(send_id), stored,
-                             json_is_true(broadcast) ? NULL : audience, now, now, dispatch_id));
+                             json_is_true(broadcast) ? NULL : audience,
+                             now + first_delay_ms(json_object_get(f.row, "definition")), now,
+                             dispatch_id));
     } else if (err == CD_OK) {
         /* nobody named exists: nothing to send, as Braze answers */
         uint8_t raw[12];
@@ -654,15 +663,22 @@ enum cd_err canvas_trigger(struct app *app, struct workspace *ws, const json_t *
 
 /* ---- cohort entry ---- */
 
-struct id_list {
-    int64_t v[64];
+struct entry_list {
+    struct {
+        int64_t id;
+        int64_t delay_ms;
+    } v[64];
     size_t n;
 };
 
-static void collect_id(void *ctx, const struct campaign_row *r) {
-    struct id_list *l = ctx;
-    if (l->n < sizeof l->v / sizeof l->v[0])
-        l->v[l->n++] = r->id;
+static void collect_entry(void *ctx, const struct campaign_row *r) {
+    struct entry_list *l = ctx;
+    if (l->n == sizeof l->v / sizeof l->v[0])
+        return;
+    json_t *def = json_loads(r->definition, 0, NULL);
+    l->v[l->n].id = r->id;
+    l->v[l->n++].delay_ms = first_delay_ms(def);
+    json_decref(def);
 }
 
 enum cd_err campaign_cohort_entry_locked(struct app *app, struct workspace *ws, const char *partner,
@@ -670,13 +686,14 @@ enum cd_err campaign_cohort_entry_locked(struct app *app, struct workspace *ws, 
                                          int64_t now) {
     if (roaring_bitmap_is_empty(added))
         return CD_OK;
-    struct id_list l = {.n = 0};
+    struct entry_list l = {.n = 0};
     enum cd_err err =
         STORE_OPS(app->store)
-            ->campaigns->on_cohort(app->store, ws->id, partner, cohort_id, collect_id, &l);
+            ->campaigns->on_cohort(app->store, ws->id, partner, cohort_id, collect_entry, &l);
     for (size_t i = 0; err == CD_OK && i < l.n; i++) {
         char dispatch_id[25];
-        err = add_dispatch(app, ws, l.v[i], NULL, NULL, added, now, now, dispatch_id);
+        err = add_dispatch(app, ws, l.v[i].id, NULL, NULL, added, now + l.v[i].delay_ms, now,
+                           dispatch_id);
     }
     return err;
 }

@@ -423,6 +423,18 @@ enum cd_err campaign_step_done(struct app *app, struct campaign_run *run, int64_
     return err;
 }
 
+static void copy_archived(void *ctx, const struct campaign_row *r) {
+    *(bool *)ctx = r->archived_at != 0;
+}
+
+bool campaign_run_live(struct app *app, const struct campaign_run *run) {
+    bool archived = false;
+    STORE_OPS(app->store)
+        ->campaigns->get(app->store, 0, CAMPAIGN_KIND_CAMPAIGN, NULL, run->campaign, copy_archived,
+                         &archived);
+    return !archived;
+}
+
 void campaign_run_free(struct campaign_run *run) {
     if (!run)
         return;

@@ -88,6 +88,9 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
  * finishes the dispatch. */
 enum cd_err campaign_step_done(struct app *app, struct campaign_run *run, int64_t now);
 
+/* False once the run's campaign is archived (its dispatch is finished when next started). */
+bool campaign_run_live(struct app *app, const struct campaign_run *run);
+
 void campaign_run_free(struct campaign_run *run);
 
 #endif

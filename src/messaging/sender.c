@@ -45,7 +45,8 @@ struct active {
     struct campaign_run *run;
     int64_t next_send_at; /* rate limit */
     int in_flight;
-    bool broken; /* recording failed: drop the run once idle, the next poll rebuilds it */
+    bool drop; /* drop the run once idle: the next poll rebuilds it from the store (after a
+                  store error), or finishes its dispatch (campaign archived) */
     struct retry *retries;
     size_t n_retries, retries_cap;
     struct xfer **done; /* finished transfers waiting to be recorded */
@@ -81,6 +82,12 @@ static bool running(void *ctx, int64_t dispatch) {
 }
 
 static void poll_due(struct sender *s, int64_t now) {
+    for (size_t i = 0; i < s->n_act; i++)
+        if (!s->act[i]->drop && !campaign_run_live(s->app, s->act[i]->run)) {
+            log_info("sender", "dispatch=%s stops: its campaign was archived",
+                     s->act[i]->run->dispatch_id);
+            s->act[i]->drop = true;
+        }
     if (s->n_act == MAX_RUNS)
         return;
     struct campaign_run *runs[MAX_RUNS];
@@ -140,7 +147,7 @@ static bool send_one(struct sender *s, struct active *a, uint32_t uid, int attem
         if (err != CD_E_NOT_FOUND) { /* try again later */
             log_warn("sender", "dispatch=%s uid=%u render failed: %s", a->run->dispatch_id, uid,
                      cd_err_name(err));
-            a->broken = true;
+            a->drop = true;
         }
         return false;
     }
@@ -160,7 +167,7 @@ static bool send_one(struct sender *s, struct active *a, uint32_t uid, int attem
     CURL *e = x->easy = curl_easy_init();
     if (!e || !x->headers) {
         xfer_free(x);
-        a->broken = true;
+        a->drop = true;
         return false;
     }
     curl_easy_setopt(e, CURLOPT_URL, x->req.url);
@@ -179,14 +186,17 @@ static bool send_one(struct sender *s, struct active *a, uint32_t uid, int attem
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
         xfer_free(x);
-        a->broken = true;
+        a->drop = true;
         return false;
     }
     a->in_flight++;
     s->in_flight++;
-    if (a->run->rate_per_minute > 0) {
+    if (a->run->rate_per_minute > 0) { /* one clock per campaign, whatever its dispatches */
         int64_t base = a->next_send_at > now ? a->next_send_at : now;
-        a->next_send_at = base + 60000 / a->run->rate_per_minute;
+        int64_t next = base + 60000 / a->run->rate_per_minute;
+        for (size_t i = 0; i < s->n_act; i++)
+            if (s->act[i]->run->campaign == a->run->campaign)
+                s->act[i]->next_send_at = next;
     }
     return true;
 }
@@ -217,7 +227,7 @@ static void fill(struct sender *s, int64_t now) {
             struct active *a = s->act[(s->rr + k) % s->n_act];
             uint32_t uid;
             int attempts;
-            if (a->broken || a->next_send_at > now || !next_recipient(a, now, &uid, &attempts))
+            if (a->drop || a->next_send_at > now || !next_recipient(a, now, &uid, &attempts))
                 continue;
             send_one(s, a, uid, attempts, now);
             progress = true;
@@ -231,7 +241,7 @@ static void push_retry(struct active *a, uint32_t uid, int attempts, int64_t at)
         size_t cap = a->retries_cap ? a->retries_cap * 2 : 16;
         struct retry *v = realloc(a->retries, cap * sizeof *v);
         if (!v) {
-            a->broken = true; /* the user stays without an outcome: the next poll retries it */
+            a->drop = true; /* the user stays without an outcome: the next poll retries it */
             return;
         }
         a->retries = v;
@@ -246,7 +256,7 @@ static void push_done(struct active *a, struct xfer *x) {
         struct xfer **d = realloc(a->done, cap * sizeof(struct xfer *));
         if (!d) {
             xfer_free(x);
-            a->broken = true;
+            a->drop = true;
             return;
         }
         a->done = d;
@@ -312,7 +322,7 @@ static void settle(struct sender *s, int64_t now) {
             if (err != CD_OK) {
                 log_error("sender", "dispatch=%s recording %zu outcomes failed: %s",
                           a->run->dispatch_id, a->n_done, cd_err_name(err));
-                a->broken = true;
+                a->drop = true;
             }
             for (size_t k = 0; k < a->n_done; k++)
                 xfer_free(a->done[k]);
@@ -320,10 +330,10 @@ static void settle(struct sender *s, int64_t now) {
         }
         bool idle = a->in_flight == 0;
         bool complete =
-            idle && !a->broken && a->n_retries == 0 && roaring_bitmap_is_empty(a->run->remaining);
+            idle && !a->drop && a->n_retries == 0 && roaring_bitmap_is_empty(a->run->remaining);
         if (complete && campaign_step_done(s->app, a->run, now) != CD_OK)
             log_error("sender", "dispatch=%s ending step failed", a->run->dispatch_id);
-        if (complete || (idle && a->broken)) {
+        if (complete || (idle && a->drop)) {
             active_free(a);
             s->act[i] = s->act[--s->n_act];
             continue;

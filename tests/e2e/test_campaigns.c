@@ -716,6 +716,26 @@ static void test_a_crash_mid_dispatch_skips_nobody(void **state) {
     interrupted_dispatch(*state, true);
 }
 
+static void test_archiving_a_campaign_stops_its_running_dispatch(void **state) {
+    struct fixture *f = *state;
+    char *fmt = strf("{\"name\":\"Slow\",\"segment_id\":\"SEGMENT\",\"rate_limit_per_minute\":120,"
+                     "\"schedule\":{\"type\":\"immediate\"},\"message\":{\"webhook\":{\"url\":"
+                     "\"%s/slow\"}}}",
+                     f->base);
+    char *id = create(f, "/campaigns/create", fmt);
+    assert_int_equal(sink_wait_requests(f->hook, 1, 10000), 1);
+    char *arch = strf("{\"campaign_id\":\"%s\"}", id);
+    post_ok(&f->s, "/campaigns/archive", arch, 201);
+    sleep_ms(1500);                        /* at 2 a second, two more would have gone out */
+    assert_true(sink_count(f->hook) <= 2); /* at most the one already due */
+    json_t *d = details(f, "campaigns", id);
+    assert_json_equal(json_object_get(d, "archived"), "true");
+    json_decref(d);
+    free(arch);
+    free(id);
+    free(fmt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -738,6 +758,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(
             test_a_graceful_restart_mid_dispatch_neither_skips_nor_repeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_crash_mid_dispatch_skips_nobody, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_archiving_a_campaign_stops_its_running_dispatch, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
