@@ -5,8 +5,10 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,4 +216,131 @@ long bench_rss_bytes(pid_t pid) {
         fclose(f);
     }
     return rss * sysconf(_SC_PAGESIZE);
+}
+
+struct reply {
+    char *buf;
+    size_t len, cap;
+};
+
+static size_t keep_reply(char *p, size_t s, size_t n, void *ud) {
+    struct reply *r = ud;
+    size_t take = r->cap > r->len + 1 ? r->cap - r->len - 1 : 0;
+    take = take < s * n ? take : s * n;
+    if (r->buf) {
+        memcpy(r->buf + r->len, p, take);
+        r->len += take;
+        r->buf[r->len] = '\0';
+    }
+    return s * n;
+}
+
+int bench_post_rest(const struct bench_server *b, const char *path, const char *body, char *resp,
+                    size_t resp_len) {
+    char url[256], auth[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", b->port, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", b->rest_key);
+    struct reply r = {resp, 0, resp_len};
+    if (resp && resp_len)
+        resp[0] = '\0';
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_reply);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return (int)status;
+}
+
+struct bench_receiver {
+    struct MHD_Daemon *d;
+    atomic_long requests;
+    atomic_long events;
+};
+
+struct upload {
+    char *data;
+    size_t len;
+};
+
+static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *data,
+                              size_t *size, void **con_cls) {
+    (void)url;
+    (void)method;
+    (void)version;
+    struct bench_receiver *r = cls;
+    struct upload *u = *con_cls;
+    if (!u) {
+        *con_cls = calloc(1, sizeof *u);
+        return MHD_YES;
+    }
+    if (*size) {
+        u->data = realloc(u->data, u->len + *size + 1);
+        memcpy(u->data + u->len, data, *size);
+        u->len += *size;
+        u->data[u->len] = '\0';
+        *size = 0;
+        return MHD_YES;
+    }
+    long events = 0;
+    for (const char *p = u->data; p && (p = strstr(p, "\"event_type\"")); p++)
+        events++;
+    atomic_fetch_add(&r->events, events);
+    atomic_fetch_add(&r->requests, 1);
+    free(u->data);
+    u->data = NULL;
+    u->len = 0;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ok = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
+                    enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct upload *u = *con_cls;
+    if (u)
+        free(u->data);
+    free(u);
+    *con_cls = NULL;
+}
+
+struct bench_receiver *bench_receiver_start(unsigned *port) {
+    struct bench_receiver *r = calloc(1, sizeof *r);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    r->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
+                            NULL, NULL, on_req, r, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+    if (!r->d) {
+        free(r);
+        return NULL;
+    }
+    *port = MHD_get_daemon_info(r->d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    return r;
+}
+
+long bench_receiver_requests(struct bench_receiver *r) {
+    return atomic_load(&r->requests);
+}
+
+long bench_receiver_events(struct bench_receiver *r) {
+    return atomic_load(&r->events);
+}
+
+void bench_receiver_stop(struct bench_receiver *r) {
+    MHD_stop_daemon(r->d);
+    free(r);
 }

@@ -1,7 +1,8 @@
 /*
  * bench_users.h — what the benchmarks share: a data directory with N generated users written
  * straight into the store (the bulk path a benchmark needs; real users arrive over HTTP), a
- * real `cohortd serve` on a free loopback port, and the identifier of user i.
+ * real `cohortd serve` on a free loopback port, the identifier of user i, REST calls and a
+ * counting HTTP receiver.
  *
  * User i (1-based): i % 10 < 8 → identified, external_id "user_<i>"; i % 10 == 8 → alias-only,
  * alias ("email", "user_<i>@example.com"); i % 10 == 9 → anonymous, device id "device_<i>".
@@ -45,5 +46,19 @@ double bench_cpu_seconds(pid_t pid);
 long bench_rss_bytes(pid_t pid);
 
 double bench_now(void);
+
+/* POSTs body to path with the server's REST key; keeps the answer in resp (may be NULL).
+ * Returns the HTTP status (0 when there was none). */
+int bench_post_rest(const struct bench_server *b, const char *path, const char *body, char *resp,
+                    size_t resp_len);
+
+/* A minimal receiver on loopback (libmicrohttpd, a thread per connection): answers 200 with an
+ * empty body, counts requests and the "event_type" keys in bodies (Currents events) without
+ * parsing them, so it costs as little as possible. */
+struct bench_receiver;
+struct bench_receiver *bench_receiver_start(unsigned *port);
+long bench_receiver_requests(struct bench_receiver *r);
+long bench_receiver_events(struct bench_receiver *r);
+void bench_receiver_stop(struct bench_receiver *r);
 
 #endif

@@ -16,10 +16,11 @@ run postgres "$B/bench_pg" "$N" 400
 run segments "$B/bench_segments" "$N"
 run currents "$B/bench_currents" "$B/cohortd" 300000
 run export "$B/bench_export" "$B/cohortd" "$N"
+run campaigns "$B/bench_campaigns" "$B/cohortd" 100000
 
 model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 cat "$OUT"/import.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl "$OUT"/segments.jsonl \
-    "$OUT"/currents.jsonl "$OUT"/export.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" '
+    "$OUT"/currents.jsonl "$OUT"/export.jsonl "$OUT"/campaigns.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" '
   def one(s): map(select(.scenario == s))[0];
   def all(s): map(select(.scenario == s));
   . as $r | {
@@ -49,7 +50,11 @@ cat "$OUT"/import.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl "$OUT"/segmen
       startup_s: one("startup").startup_s
     },
     currents: {events_per_s: one("currents").events_per_s},
-    export: {users_per_s: one("export").users_per_s, exported: one("export").exported}
+    export: {users_per_s: one("export").users_per_s, exported: one("export").exported},
+    campaigns: {sends_per_s: one("campaign_send").sends_per_s,
+                audience: one("campaign_send").audience,
+                baseline_requests_per_s: one("campaign_send").baseline_requests_per_s,
+                ratio_vs_baseline: one("campaign_send").ratio_vs_baseline}
   }' > "$OUT/latest.json"
 
 # the import plot: ids/s by concurrency, cohortd against PostgreSQL
@@ -90,6 +95,8 @@ jq -r --arg plot "$plot" '
   "\n## Currents\n",
   "Delivered to a loopback sink at batch size 1000: \(.currents.events_per_s) events/s.",
   "\n## Segment export\n",
-  "NDJSON over HTTP: \(.export.exported) users at \(.export.users_per_s) users/s."
+  "NDJSON over HTTP: \(.export.exported) users at \(.export.users_per_s) users/s.",
+  "\n## Webhook campaign\n",
+  "An immediate campaign to \(.campaigns.audience) users, one personalised request each to a loopback receiver, every outcome recorded with its Send event: \(.campaigns.sends_per_s) sends/s; plain libcurl at the same concurrency: \(.campaigns.baseline_requests_per_s) requests/s (\(.campaigns.ratio_vs_baseline)x)."
 ' "$OUT/latest.json" >"$OUT/report.md"
 echo "bench: wrote $OUT/latest.json and $OUT/report.md" >&2

@@ -663,21 +663,31 @@ enum cd_err canvas_trigger(struct app *app, struct workspace *ws, const json_t *
 
 /* ---- cohort entry ---- */
 
+struct entry {
+    int64_t id;
+    int64_t delay_ms;
+};
+
 struct entry_list {
-    struct {
-        int64_t id;
-        int64_t delay_ms;
-    } v[64];
-    size_t n;
+    struct entry *v;
+    size_t n, cap;
+    bool failed;
 };
 
 static void collect_entry(void *ctx, const struct campaign_row *r) {
     struct entry_list *l = ctx;
-    if (l->n == sizeof l->v / sizeof l->v[0])
-        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        struct entry *v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            l->failed = true;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
     json_t *def = json_loads(r->definition, 0, NULL);
-    l->v[l->n].id = r->id;
-    l->v[l->n++].delay_ms = first_delay_ms(def);
+    l->v[l->n++] = (struct entry){r->id, first_delay_ms(def)};
     json_decref(def);
 }
 
@@ -686,14 +696,17 @@ enum cd_err campaign_cohort_entry_locked(struct app *app, struct workspace *ws, 
                                          int64_t now) {
     if (roaring_bitmap_is_empty(added))
         return CD_OK;
-    struct entry_list l = {.n = 0};
+    struct entry_list l = {NULL, 0, 0, false};
     enum cd_err err =
         STORE_OPS(app->store)
             ->campaigns->on_cohort(app->store, ws->id, partner, cohort_id, collect_entry, &l);
+    if (err == CD_OK && l.failed)
+        err = CD_E_NOMEM;
     for (size_t i = 0; err == CD_OK && i < l.n; i++) {
         char dispatch_id[25];
         err = add_dispatch(app, ws, l.v[i].id, NULL, NULL, added, now + l.v[i].delay_ms, now,
                            dispatch_id);
     }
+    free(l.v);
     return err;
 }

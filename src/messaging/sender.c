@@ -18,6 +18,11 @@
 
 #define MAX_RUNS 64
 #define RESPONSE_KEEP 1024
+/* Outcomes are recorded in one write per run once this many wait, or the oldest has waited
+ * SETTLE_MS: a few fsyncs a second instead of one per answer. */
+#define SETTLE_BATCH 256
+#define SETTLE_MS 20
+#define POOL_MAX 1024
 
 struct retry {
     uint32_t uid;
@@ -51,6 +56,7 @@ struct active {
     size_t n_retries, retries_cap;
     struct xfer **done; /* finished transfers waiting to be recorded */
     size_t n_done, done_cap;
+    int64_t first_done_at;
 };
 
 struct sender {
@@ -64,6 +70,8 @@ struct sender {
     size_t n_act;
     int in_flight;
     size_t rr; /* round-robin start */
+    CURL *pool[POOL_MAX];
+    int n_pool;
 };
 
 static bool is_stopping(struct sender *s) {
@@ -120,9 +128,14 @@ static size_t keep_response(char *data, size_t size, size_t n, void *ctx) {
     return len;
 }
 
-static void xfer_free(struct xfer *x) {
-    if (x->easy)
+/* Frees a transfer; its easy handle goes back to the pool (a fresh one costs allocations). */
+static void xfer_free(struct sender *s, struct xfer *x) {
+    if (x->easy && s->n_pool < POOL_MAX) {
+        curl_easy_reset(x->easy);
+        s->pool[s->n_pool++] = x->easy;
+    } else if (x->easy) {
         curl_easy_cleanup(x->easy);
+    }
     curl_slist_free_all(x->headers);
     webhook_request_free(&x->req);
     free(x);
@@ -164,9 +177,9 @@ static bool send_one(struct sender *s, struct active *a, uint32_t uid, int attem
         x->headers = curl_slist_append(x->headers, "User-Agent: cohortd-webhook/1");
     if (*x->req.body && !has_header(&x->req, "Content-Type"))
         x->headers = curl_slist_append(x->headers, "Content-Type: application/json");
-    CURL *e = x->easy = curl_easy_init();
+    CURL *e = x->easy = s->n_pool ? s->pool[--s->n_pool] : curl_easy_init();
     if (!e || !x->headers) {
-        xfer_free(x);
+        xfer_free(s, x);
         a->drop = true;
         return false;
     }
@@ -185,7 +198,7 @@ static bool send_one(struct sender *s, struct active *a, uint32_t uid, int attem
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
-        xfer_free(x);
+        xfer_free(s, x);
         a->drop = true;
         return false;
     }
@@ -250,18 +263,20 @@ static void push_retry(struct active *a, uint32_t uid, int attempts, int64_t at)
     a->retries[a->n_retries++] = (struct retry){uid, attempts, at};
 }
 
-static void push_done(struct active *a, struct xfer *x) {
+static void push_done(struct sender *s, struct active *a, struct xfer *x) {
     if (a->n_done == a->done_cap) {
         size_t cap = a->done_cap ? a->done_cap * 2 : 32;
         struct xfer **d = realloc(a->done, cap * sizeof(struct xfer *));
         if (!d) {
-            xfer_free(x);
+            xfer_free(s, x);
             a->drop = true;
             return;
         }
         a->done = d;
         a->done_cap = cap;
     }
+    if (a->n_done == 0)
+        a->first_done_at = x->started + x->outcome.duration_ms;
     a->done[a->n_done++] = x;
 }
 
@@ -298,7 +313,7 @@ static void collect(struct sender *s, int64_t now) {
         if (!terminal) /* base, 2 × base, 4 × base, … */
             push_retry(a, x->req.uid, x->attempts,
                        now + (s->cfg.retry_base_ms << (x->attempts < 16 ? x->attempts - 1 : 15)));
-        push_done(a, x);
+        push_done(s, a, x);
     }
 }
 
@@ -309,11 +324,12 @@ static void active_free(struct active *a) {
     free(a);
 }
 
-/* Records what finished, one write per run; ends steps that are complete. */
-static void settle(struct sender *s, int64_t now) {
+/* Records what finished (all of it when `all`), one write per run; ends complete steps. */
+static void settle(struct sender *s, int64_t now, bool all) {
     for (size_t i = 0; i < s->n_act;) {
         struct active *a = s->act[i];
-        if (a->n_done) {
+        if (a->n_done && (all || a->in_flight == 0 || a->n_done >= SETTLE_BATCH ||
+                          now - a->first_done_at >= SETTLE_MS)) {
             struct webhook_outcome *o = malloc(a->n_done * sizeof *o);
             for (size_t k = 0; o && k < a->n_done; k++)
                 o[k] = a->done[k]->outcome;
@@ -325,7 +341,7 @@ static void settle(struct sender *s, int64_t now) {
                 a->drop = true;
             }
             for (size_t k = 0; k < a->n_done; k++)
-                xfer_free(a->done[k]);
+                xfer_free(s, a->done[k]);
             a->n_done = 0;
         }
         bool idle = a->in_flight == 0;
@@ -375,7 +391,7 @@ static void *loop(void *arg) {
         int still = 0;
         curl_multi_perform(s->multi, &still);
         collect(s, time_now_ms());
-        settle(s, time_now_ms());
+        settle(s, time_now_ms(), stopping);
         if (!stopping || s->in_flight)
             curl_multi_poll(s->multi, NULL, 0, s->in_flight ? 50 : wait_ms(s, now, next_poll),
                             NULL);
@@ -411,6 +427,8 @@ void sender_stop(struct sender *s) {
     pthread_join(s->thread, NULL);
     for (size_t i = 0; i < s->n_act; i++)
         active_free(s->act[i]);
+    while (s->n_pool)
+        curl_easy_cleanup(s->pool[--s->n_pool]);
     curl_multi_cleanup(s->multi);
     pthread_mutex_destroy(&s->lock);
     free(s);
