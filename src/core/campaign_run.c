@@ -246,8 +246,12 @@ enum cd_err campaign_runs_due(struct app *app, int64_t now, size_t max,
             ->campaigns->dispatches_due(app->store, now, (int64_t)max * 2 + 16, take_due, &l);
     for (size_t i = 0; i < l.n; i++) {
         struct campaign_run *run = NULL;
-        if (err == CD_OK)
-            err = start(app, &l.v[i], &run);
+        enum cd_err serr = start(app, &l.v[i], &run);
+        if (serr != CD_OK) { /* the others still start; this one is tried at the next poll */
+            log_warn("campaign", "dispatch=%s cannot start: %s", l.v[i].dispatch_id,
+                     cd_err_name(serr));
+            err = serr;
+        }
         if (run)
             out[(*n)++] = run;
         json_decref(l.v[i].props);
@@ -292,9 +296,10 @@ enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uin
     if (!props)
         props = json_object();
     json_object_update(props, json_object_get(json_object_get(run->props, "users"), key));
-    struct tmpl_vars v = {req->external_id, req->braze_id, attrs, props};
+    struct tmpl_vars v = {req->external_id, req->braze_id, attrs, props, true};
     req->method = str_of(run->webhook, "method");
     req->url = tmpl_render(str_of(run->webhook, "url"), &v);
+    v.url_encode = false;
     req->body = tmpl_render(str_of(run->webhook, "body"), &v);
     const json_t *headers = json_object_get(run->webhook, "headers");
     req->headers = calloc(json_object_size(headers) + 1, sizeof *req->headers);
@@ -303,6 +308,9 @@ enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uin
     bool ok = req->url && req->body && req->headers;
     json_object_foreach((json_t *)headers, name, value) {
         char *text = ok ? tmpl_render(json_string_value(value), &v) : NULL;
+        for (char *p = text; p && *p; p++) /* a value must not start another header */
+            if (*p == '\r' || *p == '\n')
+                *p = ' ';
         size_t len = text ? strlen(name) + strlen(text) + 3 : 0;
         char *line = text ? malloc(len) : NULL;
         if (line) {

@@ -1,6 +1,7 @@
 /* template.c — checking and rendering personalisation tags (see template.h). */
 #include "core/template.h"
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,9 +148,27 @@ static void put(struct buf *b, const char *s, size_t n) {
     b->p[b->len] = '\0';
 }
 
-static void put_value(struct buf *b, const json_t *v) {
+/* Puts an inserted value, percent-encoding all but unreserved characters when asked. */
+static void put_inserted(struct buf *b, const char *s, size_t n, bool encode) {
+    if (!encode) {
+        put(b, s, n);
+        return;
+    }
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            put(b, s + i, 1);
+        } else {
+            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+            put(b, esc, 3);
+        }
+    }
+}
+
+static void put_value(struct buf *b, const json_t *v, bool encode) {
     if (json_is_string(v)) {
-        put(b, json_string_value(v), json_string_length(v));
+        put_inserted(b, json_string_value(v), json_string_length(v), encode);
         return;
     }
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -157,7 +176,7 @@ static void put_value(struct buf *b, const json_t *v) {
         b->failed = true;
         return;
     }
-    put(b, text, strlen(text));
+    put_inserted(b, text, strlen(text), encode);
     free(text);
 }
 
@@ -200,11 +219,11 @@ char *tmpl_render(const char *text, const struct tmpl_vars *vars) {
             break;
         }
         if (s)
-            put(&b, s, strlen(s));
+            put_inserted(&b, s, strlen(s), vars->url_encode);
         else if (v && !json_is_null(v))
-            put_value(&b, v);
+            put_value(&b, v, vars->url_encode);
         else if (t.def)
-            put(&b, t.def, t.def_len);
+            put_inserted(&b, t.def, t.def_len, vars->url_encode);
         p = end;
     }
     if (b.failed) {

@@ -8,12 +8,15 @@
  *
  * optionally followed by `| default: 'TEXT'` (or "TEXT"). Values are inserted as text, without
  * escaping, as Liquid does: strings as they are, numbers and booleans as JSON, arrays and
- * objects as compact JSON; a missing or null value gives the default (or nothing).
+ * objects as compact JSON; a missing or null value gives the default (or nothing). In a URL
+ * (url_encode set) inserted values are percent-encoded, so an id with a space or '&' stays one
+ * path segment or query value.
  */
 #ifndef COHORTD_CORE_TEMPLATE_H
 #define COHORTD_CORE_TEMPLATE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "util/err.h"
 
@@ -28,6 +31,7 @@ struct tmpl_vars {
     const char *braze_id;
     const json_t *attrs; /* custom attributes object, or NULL */
     const json_t *props; /* trigger or entry properties object, or NULL */
+    bool url_encode;     /* percent-encode inserted values (not the template's own text) */
 };
 
 /* The rendered text (malloc'd), or NULL when out of memory. text must pass tmpl_check. */

@@ -26,7 +26,7 @@ static void test_tags_render_user_fields_attributes_and_trigger_properties(void 
     json_t *attrs = json_pack("{s:s, s:i, s:b, s:[s,s], s:n, s:f}", "first_name", "Ada", "visits",
                               12, "vip", 1, "tags", "a", "b", "gone", "score", 2.5);
     json_t *props = json_pack("{s:s}", "plan", "trial");
-    struct tmpl_vars v = {"u-1", "639a35d192b0df004d06514c", attrs, props};
+    struct tmpl_vars v = {"u-1", "639a35d192b0df004d06514c", attrs, props, false};
     expect_render("{\"id\":\"{{${external_id}}}\",\"b\":\"{{ ${braze_id} }}\"}", &v,
                   "{\"id\":\"u-1\",\"b\":\"639a35d192b0df004d06514c\"}");
     expect_render("Hi {{custom_attribute.${first_name}}}, {{custom_attribute.${visits}}} "
@@ -41,7 +41,7 @@ static void test_tags_render_user_fields_attributes_and_trigger_properties(void 
 static void test_default_applies_to_missing_null_and_absent_values(void **state) {
     (void)state;
     json_t *attrs = json_pack("{s:n}", "gone");
-    struct tmpl_vars v = {NULL, "639a35d192b0df004d06514c", attrs, NULL};
+    struct tmpl_vars v = {NULL, "639a35d192b0df004d06514c", attrs, NULL, false};
     expect_render("{{custom_attribute.${nope} | default: 'friend'}}|"
                   "{{custom_attribute.${gone}|default:\"x y\"}}|{{${external_id} | default: "
                   "'anon'}}|{{api_trigger_properties.${p}}}|",
@@ -49,9 +49,21 @@ static void test_default_applies_to_missing_null_and_absent_values(void **state)
     json_decref(attrs);
 }
 
+static void test_values_inserted_into_urls_are_percent_encoded(void **state) {
+    (void)state;
+    json_t *attrs = json_pack("{s:s}", "city", "São Paulo & co/x");
+    struct tmpl_vars v = {"a b", "b", attrs, NULL, true};
+    const char *text = "https://h.example/u/{{${external_id}}}?c={{custom_attribute.${city}}}&d="
+                       "{{custom_attribute.${none} | default: 'x y'}}";
+    char *got = tmpl_render(text, &v);
+    assert_string_equal(got, "https://h.example/u/a%20b?c=S%C3%A3o%20Paulo%20%26%20co%2Fx&d=x%20y");
+    free(got);
+    json_decref(attrs);
+}
+
 static void test_text_without_tags_is_copied_byte_for_byte(void **state) {
     (void)state;
-    struct tmpl_vars v = {"u", "b", NULL, NULL};
+    struct tmpl_vars v = {"u", "b", NULL, NULL, false};
     expect_render("", &v, "");
     expect_render("{\"a\":{\"b\":1}} { single }", &v, "{\"a\":{\"b\":1}} { single }");
 }
@@ -91,7 +103,7 @@ static void test_unknown_or_malformed_tags_are_refused_with_the_tag_named(void *
 static void test_canvas_reads_entry_properties_under_both_names(void **state) {
     (void)state;
     json_t *props = json_pack("{s:s}", "hint", "a");
-    struct tmpl_vars v = {"u", "b", NULL, props};
+    struct tmpl_vars v = {"u", "b", NULL, props, false};
     const char *text = "{{canvas_entry_properties.${hint}}}{{context.${hint}}}";
     struct cd_msg msg = {{0}};
     assert_int_equal(tmpl_check(text, TMPL_CANVAS, &msg), CD_OK);
@@ -105,6 +117,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tags_render_user_fields_attributes_and_trigger_properties),
         cmocka_unit_test(test_default_applies_to_missing_null_and_absent_values),
+        cmocka_unit_test(test_values_inserted_into_urls_are_percent_encoded),
         cmocka_unit_test(test_text_without_tags_is_copied_byte_for_byte),
         cmocka_unit_test(test_unknown_or_malformed_tags_are_refused_with_the_tag_named),
         cmocka_unit_test(test_canvas_reads_entry_properties_under_both_names),
