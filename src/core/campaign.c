@@ -37,6 +37,10 @@ __attribute__((format(printf, 2, 3))) static enum cd_err invalid(struct cd_msg *
     return CD_E_INVALID;
 }
 
+static const char *invalid_id(enum campaign_kind kind) {
+    return kind == CAMPAIGN_KIND_CANVAS ? "Invalid Canvas ID" : "Invalid Campaign ID";
+}
+
 static const char *str_of(const json_t *obj, const char *key) {
     return json_string_value(json_object_get(obj, key));
 }
@@ -120,10 +124,8 @@ static enum cd_err parse_schedule(struct app *app, const json_t *s, const char *
     }
     const char *type = str_of(s, "type");
     if (!json_is_object(s) || !type)
-        return invalid(msg,
-                       "%s: must be an object with a type (immediate, at, api_triggered or "
-                       "cohort_entry)",
-                       "schedule");
+        return invalid(msg, "schedule: must be an object with a type (immediate, at, api_triggered "
+                            "or cohort_entry)");
     if (strcmp(type, "immediate") == 0 || strcmp(type, "api_triggered") == 0) {
         *out = json_pack("{s:s}", "type", type);
         return CD_OK;
@@ -132,7 +134,7 @@ static enum cd_err parse_schedule(struct app *app, const json_t *s, const char *
         const char *t = str_of(s, "time");
         int64_t ms;
         if (!t || time_parse_iso8601(t, &ms) != 0)
-            return invalid(msg, "%s: must be an ISO-8601 time", "schedule.time");
+            return invalid(msg, "schedule.time: must be an ISO-8601 time");
         if (ms < now - AT_MAX_PAST_MS)
             return invalid(msg, "schedule.time: %s is in the past", t);
         char iso[40];
@@ -144,8 +146,8 @@ static enum cd_err parse_schedule(struct app *app, const json_t *s, const char *
         const char *partner = str_of(s, "partner"), *cohort = str_of(s, "cohort_id");
         enum key_check check;
         if (!partner || !cohort || !*cohort)
-            return invalid(msg, "%s: cohort_entry needs \"partner\" and \"cohort_id\" strings",
-                           "schedule");
+            return invalid(msg,
+                           "schedule: cohort_entry needs \"partner\" and \"cohort_id\" strings");
         if (STORE_OPS(app->store)->admin->partner_get(app->store, partner, &check) != CD_OK)
             return invalid(msg, "schedule.partner: no partner '%s'", partner);
         *out = json_pack("{s:s, s:s, s:s}", "type", type, "partner", partner, "cohort_id", cohort);
@@ -163,7 +165,7 @@ static bool uuid_into(json_t *obj, const char *key) {
 static enum cd_err parse_steps(const json_t *steps, json_t *out_steps, struct cd_msg *msg) {
     if (!json_is_array(steps) || json_array_size(steps) == 0 ||
         json_array_size(steps) > CAMPAIGN_MAX_STEPS)
-        return invalid(msg, "%s: must be an array of 1 to 20 steps", "steps");
+        return invalid(msg, "steps: must be an array of 1 to 20 steps");
     size_t i;
     const json_t *st;
     json_array_foreach(steps, i, st) {
@@ -177,7 +179,10 @@ static enum cd_err parse_steps(const json_t *steps, json_t *out_steps, struct cd
                       json_integer_value(delay) > MAX_DELAY_SECONDS))
             return invalid(msg, "%s.delay_seconds: must be an integer from 0 to 2592000", where);
         json_t *wh = NULL;
-        if (parse_message(json_object_get(st, "message"), TMPL_CANVAS, where, &wh, msg) != CD_OK)
+        char message_at[48];
+        snprintf(message_at, sizeof message_at, "%s.message", where);
+        if (parse_message(json_object_get(st, "message"), TMPL_CANVAS, message_at, &wh, msg) !=
+            CD_OK)
             return CD_E_INVALID;
         json_t *step = json_pack("{s:s, s:I, s:{s:o}}", "name", name, "delay_seconds",
                                  (json_int_t)(delay ? json_integer_value(delay) : 0), "message",
@@ -204,14 +209,21 @@ static int64_t first_delay_ms(const json_t *def) {
     return json_integer_value(json_object_get(step, "delay_seconds")) * 1000;
 }
 
+/* A dispatch id: 24 hex characters, as Braze's. */
+static enum cd_err new_dispatch_id(char id[25]) {
+    uint8_t raw[12];
+    if (crypto_random(raw, sizeof raw) != 0)
+        return CD_E_INTERNAL;
+    crypto_hex(raw, sizeof raw, id);
+    return CD_OK;
+}
+
 static enum cd_err add_dispatch(struct app *app, struct workspace *ws, int64_t campaign,
                                 const char *send_id, const json_t *props,
                                 const roaring_bitmap_t *audience, int64_t due_at, int64_t now,
                                 char dispatch_id[25]) {
-    uint8_t raw[12];
-    if (crypto_random(raw, sizeof raw) != 0)
+    if (new_dispatch_id(dispatch_id) != CD_OK)
         return CD_E_INTERNAL;
-    crypto_hex(raw, sizeof raw, dispatch_id);
     char *ptext = props ? json_dumps(props, JSON_COMPACT) : NULL;
     char *blob = NULL;
     size_t blob_len = 0;
@@ -244,15 +256,15 @@ static enum cd_err create(struct app *app, struct workspace *ws, enum campaign_k
     int64_t now = time_now_ms();
     const char *name = str_of(body, "name"), *segment_id = str_of(body, "segment_id");
     if (!name || !*name || strlen(name) > NAME_MAX_LEN)
-        return invalid(msg, "%s: must be a string of 1 to 256 characters", "name");
+        return invalid(msg, "name: must be a string of 1 to 256 characters");
     if (!segment_id)
-        return invalid(msg, "%s: must be the id of a segment", "segment_id");
+        return invalid(msg, "segment_id: must be the id of a segment");
     if (segment_exists(app, ws, segment_id) != CD_OK)
         return invalid(msg, "segment_id: no segment '%s'", segment_id);
     const json_t *rate = json_object_get(body, "rate_limit_per_minute");
     if (rate && (!json_is_integer(rate) || json_integer_value(rate) < 1 ||
                  json_integer_value(rate) > 1000000))
-        return invalid(msg, "%s: must be an integer from 1 to 1000000", "rate_limit_per_minute");
+        return invalid(msg, "rate_limit_per_minute: must be an integer from 1 to 1000000");
 
     json_t *def = json_object(), *steps = json_array(), *schedule = NULL;
     enum cd_err err =
@@ -334,14 +346,12 @@ enum cd_err canvas_create(struct app *app, struct workspace *ws, const json_t *b
 
 struct found {
     int64_t id;
-    enum campaign_kind kind;
     json_t *row; /* {"public_id", "name", "segment_id", "definition", "schedule_type", …} */
 };
 
 static void copy_campaign(void *ctx, const struct campaign_row *r) {
     struct found *f = ctx;
     f->id = r->id;
-    f->kind = r->kind;
     f->row = json_pack("{s:s, s:s, s:s, s:o*, s:s, s:I, s:b, s:I, s:I, s:I}", "public_id",
                        r->public_id, "name", r->name, "segment_id", r->segment_id, "definition",
                        json_loads(r->definition, 0, NULL), "schedule_type", r->schedule_type,
@@ -376,6 +386,7 @@ enum cd_err campaign_list(struct app *app, struct workspace *ws, enum campaign_k
     return CD_OK;
 }
 
+/* A campaign or Canvas by public id; CD_E_INVALID with Braze's "Invalid … ID" when unknown. */
 static enum cd_err find(struct app *app, struct workspace *ws, enum campaign_kind kind,
                         const char *public_id, struct found *f, struct cd_msg *msg) {
     f->row = NULL;
@@ -386,8 +397,7 @@ static enum cd_err find(struct app *app, struct workspace *ws, enum campaign_kin
     if (err == CD_OK && !f->row)
         err = CD_E_NOMEM;
     if (err == CD_E_NOT_FOUND)
-        snprintf(msg->text, sizeof msg->text, "%s",
-                 kind == CAMPAIGN_KIND_CANVAS ? "Invalid Canvas ID" : "Invalid Campaign ID");
+        err = invalid(msg, "%s", invalid_id(kind));
     return err;
 }
 
@@ -396,7 +406,7 @@ enum cd_err campaign_details(struct app *app, struct workspace *ws, enum campaig
     struct found f;
     enum cd_err err = find(app, ws, kind, public_id, &f, msg);
     if (err != CD_OK)
-        return err == CD_E_NOT_FOUND ? CD_E_INVALID : err;
+        return err;
     json_t *r = f.row, *def = json_object_get(r, "definition");
     roaring_bitmap_t *aud = NULL;
     const char *segment_id = str_of(r, "segment_id");
@@ -444,8 +454,7 @@ static enum cd_err archive(struct app *app, struct workspace *ws, enum campaign_
         id ? STORE_OPS(app->store)->campaigns->archive(app->store, ws->id, kind, id, time_now_ms())
            : CD_E_NOT_FOUND;
     if (err == CD_E_NOT_FOUND) {
-        snprintf(msg->text, sizeof msg->text, "%s",
-                 kind == CAMPAIGN_KIND_CANVAS ? "Invalid Canvas ID" : "Invalid Campaign ID");
+        snprintf(msg->text, sizeof msg->text, "%s", invalid_id(kind));
         return CD_E_INVALID;
     }
     if (err == CD_OK) {
@@ -566,16 +575,13 @@ static enum cd_err trigger(struct app *app, struct workspace *ws, enum campaign_
     struct found f = {0};
     const char *id_key = kind == CAMPAIGN_KIND_CANVAS ? "canvas_id" : "campaign_id";
     enum cd_err err = find(app, ws, kind, str_of(body, id_key), &f, msg);
-    if (err == CD_E_NOT_FOUND)
-        return CD_E_INVALID;
     if (err != CD_OK)
         return err;
     bool archived = json_is_true(json_object_get(f.row, "archived"));
     if (strcmp(str_of(f.row, "schedule_type"), "api_triggered") != 0 ||
         (archived && kind == CAMPAIGN_KIND_CAMPAIGN)) {
         json_decref(f.row);
-        return invalid(msg, "%s",
-                       kind == CAMPAIGN_KIND_CANVAS ? "Invalid Canvas ID" : "Invalid Campaign ID");
+        return invalid(msg, "%s", invalid_id(kind));
     }
     const json_t *broadcast = json_object_get(body, "broadcast");
     const json_t *recipients = json_object_get(body, "recipients");
@@ -584,23 +590,22 @@ static enum cd_err trigger(struct app *app, struct workspace *ws, enum campaign_
     json_t *props = NULL, *users = json_object(), *errors = json_array();
     roaring_bitmap_t *audience = roaring_bitmap_create();
     if (broadcast && !json_is_boolean(broadcast))
-        err = invalid(msg, "%s: must be a boolean", "broadcast");
+        err = invalid(msg, "broadcast: must be a boolean");
     else if (recipients && !json_is_null(recipients) && !json_is_array(recipients))
-        err = invalid(msg, "%s: must be an array", "recipients");
+        err = invalid(msg, "recipients: must be an array");
     else if (json_array_size(recipients) > CAMPAIGN_MAX_RECIPIENTS)
-        err = invalid(msg, "%s", "The max number of ids per request was exceeded");
+        err = invalid(msg, "The max number of ids per request was exceeded");
     else if (json_is_true(broadcast) && json_array_size(recipients) > 0)
-        err = invalid(msg, "%s", "broadcast cannot be combined with recipients");
+        err = invalid(msg, "broadcast cannot be combined with recipients");
     else if (!json_is_true(broadcast) && json_array_size(recipients) == 0)
-        err = invalid(msg, "%s", "No Recipients");
+        err = invalid(msg, "No Recipients");
     else if (audience_filter && !json_is_null(audience_filter) &&
              !(json_is_object(audience_filter) && json_object_size(audience_filter) == 0))
-        err =
-            invalid(msg, "%s: connected audiences are not supported; target a segment", "audience");
+        err = invalid(msg, "audience: connected audiences are not supported; target a segment");
     else if (send_id && !json_is_null(send_id) &&
              (!json_is_string(send_id) || json_string_length(send_id) == 0 ||
               json_string_length(send_id) > SEND_ID_MAX_LEN))
-        err = invalid(msg, "%s: must be a string of 1 to 64 characters", "send_id");
+        err = invalid(msg, "send_id: must be a string of 1 to 64 characters");
     else if (!(props = trigger_props(kind, body, "", msg)))
         err = CD_E_INVALID;
     if (err == CD_OK && recipients)
@@ -608,13 +613,11 @@ static enum cd_err trigger(struct app *app, struct workspace *ws, enum campaign_
     json_t *stored = err == CD_OK ? json_pack("{s:O, s:O}", "all", props, "users", users) : NULL;
     char dispatch_id[25] = "";
     const char *notice = NULL;
-    if (err == CD_OK && archived) {
+    bool sends = json_is_true(broadcast) || !roaring_bitmap_is_empty(audience);
+    if (err == CD_OK && archived)
         notice = "The Canvas is archived. Unarchive the Canvas to ensure trigger requests will "
                  "take effect.";
-        uint8_t raw[12];
-        crypto_random(raw, sizeof raw);
-        crypto_hex(raw, sizeof raw, dispatch_id);
-    } else if (err == CD_OK && (json_is_true(broadcast) || !roaring_bitmap_is_empty(audience))) {
+    if (err == CD_OK && sends && !archived) {
         err = workspace_write_begin(app, ws);
         if (err == CD_OK)
             err = workspace_write_end(
@@ -623,11 +626,8 @@ static enum cd_err trigger(struct app *app, struct workspace *ws, enum campaign_
                              json_is_true(broadcast) ? NULL : audience,
                              now + first_delay_ms(json_object_get(f.row, "definition")), now,
                              dispatch_id));
-    } else if (err == CD_OK) {
-        /* nobody named exists: nothing to send, as Braze answers */
-        uint8_t raw[12];
-        crypto_random(raw, sizeof raw);
-        crypto_hex(raw, sizeof raw, dispatch_id);
+    } else if (err == CD_OK) { /* nothing to send; the answer still carries an id, as Braze's */
+        err = new_dispatch_id(dispatch_id);
     }
     if (err == CD_OK) {
         log_info("campaign", "ws=%s triggered %s=%s dispatch=%s recipients=%llu broadcast=%d",

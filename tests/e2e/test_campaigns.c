@@ -263,7 +263,7 @@ static void test_create_rejects_bad_definitions_and_stores_nothing(void **state)
          "steps[0].delay_seconds: must be an integer from 0 to 2592000"},
         {"{\"name\":\"c\",\"segment_id\":\"SEGMENT\",\"steps\":[{\"name\":\"a\",\"message\":{"
          "\"webhook\":{\"url\":\"http://x\",\"body\":\"{{api_trigger_properties.${p}}}\"}}}]}",
-         "steps[0].webhook.body: API trigger properties exist only in campaigns: "
+         "steps[0].message.webhook.body: API trigger properties exist only in campaigns: "
          "{{api_trigger_properties.${p}}}"},
     };
     for (size_t i = 0; i < sizeof canvas_cases / sizeof canvas_cases[0]; i++) {
