@@ -543,8 +543,15 @@ static enum cd_err read_recipients(struct workspace *ws, enum campaign_kind kind
         char where[40];
         snprintf(where, sizeof where, "recipients[%zu].", i);
         if (!json_is_object(r)) {
-            snprintf(msg->text, sizeof msg->text, "recipients[%zu]: must be an object", i);
-            err = CD_E_INVALID;
+            err = invalid(msg, "recipients[%zu]: must be an object", i);
+            break;
+        }
+        const json_t *attrs = json_object_get(r, "attributes");
+        if (json_object_size(attrs) > 0) { /* never half-apply a request: refuse it whole */
+            err = invalid(msg,
+                          "recipients[%zu].attributes: not supported; send them with "
+                          "/users/track first",
+                          i);
             break;
         }
         json_t *props = trigger_props(kind, r, where, msg);

@@ -377,6 +377,11 @@ static void test_trigger_errors_use_braze_texts_and_send_nothing(void **state) {
               "\"trigger_properties\":[1]}]}",
               id),
          "{\"message\":\"recipients[0].trigger_properties: must be an object\"}"},
+        {strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\","
+              "\"send_to_existing_only\":false,\"attributes\":{\"plan\":\"x\"}}]}",
+              id),
+         "{\"message\":\"recipients[0].attributes: not supported; send them with /users/track "
+         "first\"}"},
         {strf("{\"campaign_id\":\"%s\",\"broadcast\":true,\"audience\":{\"AND\":[]}}", id),
          "{\"message\":\"audience: connected audiences are not supported; target a segment\"}"},
     };
