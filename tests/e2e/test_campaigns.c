@@ -194,6 +194,33 @@ static void test_immediate_campaign_sends_one_personalised_request_to_each_membe
     free(fmt);
 }
 
+static void test_inserted_values_cannot_break_the_url_or_add_headers(void **state) {
+    struct fixture *f = *state;
+    post_ok(&f->s, "/users/track",
+            "{\"attributes\":[{\"external_id\":\"u 1&x=y\",\"plan\":\"trial\",\"note\":"
+            "\"a\\r\\nX-Evil: 1\"}]}",
+            201);
+    char *fmt = strf("{\"name\":\"Odd\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":"
+                     "\"api_triggered\"},\"message\":{\"webhook\":{\"url\":\"%s/odd/"
+                     "{{${external_id}}}?q={{${external_id}}}\",\"headers\":{\"X-Note\":"
+                     "\"{{custom_attribute.${note}}}\"}}}}",
+                     f->base);
+    char *id = create(f, "/campaigns/create", fmt);
+    char *body = strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":"
+                      "\"u 1&x=y\"}]}",
+                      id);
+    post_ok(&f->s, "/campaigns/trigger/send", body, 201);
+    expect_requests(f->hook, 1);
+    const struct sink_request *q = sink_get(f->hook, 0);
+    assert_string_equal(q->path, "/odd/u 1&x=y"); /* decoded by the receiver: one segment */
+    assert_json_equal(q->query, "{\"q\":\"u 1&x=y\"}");
+    assert_string_equal(json_string_value(json_object_get(q->headers, "X-Note")), "a  X-Evil: 1");
+    assert_null(json_object_get(q->headers, "X-Evil"));
+    free(body);
+    free(id);
+    free(fmt);
+}
+
 static void test_create_rejects_bad_definitions_and_stores_nothing(void **state) {
     struct fixture *f = *state;
     struct {
@@ -745,6 +772,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_immediate_campaign_sends_one_personalised_request_to_each_member, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inserted_values_cannot_break_the_url_or_add_headers,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_rejects_bad_definitions_and_stores_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
