@@ -567,6 +567,32 @@ static void test_canvas_steps_follow_their_delays_and_users_who_leave_exit(void 
     free(fmt);
 }
 
+static void test_a_canvas_schedule_survives_a_restart_between_steps(void **state) {
+    struct fixture *f = *state;
+    char *fmt = strf("{\"name\":\"Durable\",\"segment_id\":\"SEGMENT\",\"steps\":["
+                     "{\"name\":\"a\",\"delay_seconds\":1,\"message\":{\"webhook\":{\"url\":"
+                     "\"%s/a/{{${external_id}}}\"}}},"
+                     "{\"name\":\"b\",\"delay_seconds\":2,\"message\":{\"webhook\":{\"url\":"
+                     "\"%s/b/{{${external_id}}}\"}}}]}",
+                     f->base, f->base);
+    char *id = create(f, "/canvas/create", fmt);
+    char *body = strf("{\"canvas_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\"}]}", id);
+    post_ok(&f->s, "/canvas/trigger/send", body, 201);
+    sleep_ms(300);
+    assert_int_equal(sink_count(f->hook), 0); /* the first step waits for its own delay */
+    assert_int_equal(sink_wait_requests(f->hook, 1, 10000), 1);
+    server_stop(&f->s); /* between the steps */
+    sleep_ms(2500);     /* step b falls due while the server is down */
+    assert_int_equal(sink_count(f->hook), 1);
+    server_start(&f->s);
+    expect_requests(f->hook, 2);
+    assert_int_equal(count_path(f->hook, "/a/u1"), 1);
+    assert_int_equal(count_path(f->hook, "/b/u1"), 1);
+    free(body);
+    free(id);
+    free(fmt);
+}
+
 static void create_current(struct fixture *f, const char *url) {
     char *body = strf("{\"name\":\"to heap\",\"type\":\"custom_http\",\"endpoint\":\"%s\","
                       "\"event_types\":[\"users.messages.webhook.Send\","
@@ -787,6 +813,8 @@ int main(void) {
             test_cohort_entry_sends_to_users_an_import_adds_while_in_the_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_canvas_steps_follow_their_delays_and_users_who_leave_exit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_canvas_schedule_survives_a_restart_between_steps,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_failures_are_retried_and_every_message_event_reaches_a_current, setup, teardown),
         cmocka_unit_test_setup_teardown(
