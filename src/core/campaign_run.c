@@ -94,17 +94,6 @@ static void add_done(void *ctx, uint32_t uid) {
     roaring_bitmap_add(ctx, uid);
 }
 
-/* A user's braze_id and external id (for events); inside the workspace write. */
-static enum cd_err event_user_of(struct app *app, struct workspace *ws, uint32_t uid, char bid[25],
-                                 char ext[1024], struct event_user *eu) {
-    json_t *attrs = NULL;
-    identity_braze_id_text(ws->ident.users[uid].bid, bid);
-    enum cd_err err = users_profile(app, ws, uid, ext, 1024, &attrs);
-    json_decref(attrs);
-    *eu = (struct event_user){bid, *ext ? ext : NULL, NULL, NULL};
-    return err;
-}
-
 static json_t *canvas_props(const struct campaign_run *run) {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "canvas_id", run->public_id, "canvas_name",
                      run->name, "canvas_variation_id", run->variation_id, "canvas_variation_name",
@@ -112,8 +101,8 @@ static json_t *canvas_props(const struct campaign_run *run) {
                      run->step_name);
 }
 
-/* Fixes the step's targets (audience ∩ segment now) with, on a first step, the entry counter
- * and a Canvas's Entry events. */
+/* Fixes the step's targets (audience ∩ segment now) and, on a first step, counts them as
+ * entered. */
 static enum cd_err start_targets(struct app *app, struct campaign_run *run, const char *segment_id,
                                  roaring_bitmap_t *audience) {
     roaring_bitmap_t *seg = NULL;
@@ -140,22 +129,6 @@ static enum cd_err start_targets(struct app *app, struct campaign_run *run, cons
     if (err == CD_OK && run->step == 0)
         err = ops->count_entered(app->store, run->campaign,
                                  (int64_t)roaring_bitmap_get_cardinality(seg));
-    if (err == CD_OK && run->step == 0 && run->kind == CAMPAIGN_KIND_CANVAS) {
-        int64_t now = time_now_ms();
-        roaring_uint32_iterator_t *it = roaring_create_iterator(seg);
-        for (; err == CD_OK && it->has_value; roaring_advance_uint32_iterator(it)) {
-            char bid[25], ext[1024];
-            struct event_user eu;
-            err = event_user_of(app, run->ws, it->current_value, bid, ext, &eu);
-            json_t *p = canvas_props(run);
-            json_object_set_new(p, "in_control_group", json_false());
-            if (err == CD_OK)
-                err = event_emit(app, run->ws, "users.canvas.Entry", now, &eu, p);
-            else
-                json_decref(p);
-        }
-        roaring_free_uint32_iterator(it);
-    }
     err = workspace_write_end(app, run->ws, err);
     free(blob);
     if (err == CD_OK)
@@ -391,6 +364,13 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
         }
         struct event_user eu = {o[i].req->braze_id,
                                 *o[i].req->external_id ? o[i].req->external_id : NULL, NULL, NULL};
+        if (o[i].terminal && run->kind == CAMPAIGN_KIND_CANVAS && run->step == 0) {
+            /* entry is recorded with the first step's outcome: once per user, and in small
+             * writes however large the audience */
+            json_t *entry = canvas_props(run);
+            json_object_set_new(entry, "in_control_group", json_false());
+            err = event_emit(app, run->ws, "users.canvas.Entry", now, &eu, entry);
+        }
         json_t *p = message_props(run);
         if (!sent(&o[i]))
             failure_props(p, &o[i]);

@@ -4,11 +4,11 @@
  * their message events.
  *
  * A run is one step of one dispatch. Starting it fixes its targets durably (the dispatch's
- * audience ∩ the segment now; users outside it are not sent to, or leave a Canvas); for a
- * Canvas's first step it also records a users.canvas.Entry event per target. `remaining` is
+ * audience ∩ the segment now; users outside it are not sent to, or leave a Canvas). `remaining` is
  * the targets without a recorded outcome, so a run started again after a restart resumes where
  * the last one stopped. Outcomes are recorded in one workspace write per batch: the delivery row
- * and its users.messages.webhook.Send or .Failure event are durable together.
+ * and its users.messages.webhook.Send or .Failure event (after a users.canvas.Entry event for a
+ * Canvas's first step) are durable together.
  */
 #ifndef COHORTD_CORE_CAMPAIGN_RUN_H
 #define COHORTD_CORE_CAMPAIGN_RUN_H
