@@ -310,9 +310,14 @@ static void collect(struct sender *s, int64_t now) {
         if (!ok)
             log_info("sender", "dispatch=%s uid=%u attempt=%d status=%ld%s", a->run->dispatch_id,
                      x->req.uid, x->attempts, status, terminal ? " failed" : " will retry");
-        if (!terminal) /* base, 2 × base, 4 × base, … */
-            push_retry(a, x->req.uid, x->attempts,
-                       now + (s->cfg.retry_base_ms << (x->attempts < 16 ? x->attempts - 1 : 15)));
+        if (!terminal) { /* base, 2 × base, 4 × base, …, or later when Retry-After says so */
+            int64_t delay = s->cfg.retry_base_ms << (x->attempts < 16 ? x->attempts - 1 : 15);
+            curl_off_t retry_after = 0;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_RETRY_AFTER, &retry_after);
+            if (retry_after > 0 && retry_after * 1000 > delay)
+                delay = retry_after < 3600 ? (int64_t)retry_after * 1000 : 3600000;
+            push_retry(a, x->req.uid, x->attempts, now + delay);
+        }
         push_done(s, a, x);
     }
 }

@@ -722,6 +722,25 @@ static void test_failures_are_retried_and_every_message_event_reaches_a_current(
     sink_stop(cur);
 }
 
+static void test_a_429_retry_waits_for_retry_after(void **state) {
+    struct fixture *f = *state;
+    char *id = api_campaign(f);
+    sink_answer(f->hook, 0, 1); /* every answer says Retry-After: 1 */
+    sink_fail_first(f->hook, 1, 429);
+    char *body =
+        strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\"}]}", id);
+    post_ok(&f->s, "/campaigns/trigger/send", body, 201);
+    assert_int_equal(sink_wait_requests(f->hook, 1, 10000), 1);
+    sleep_ms(600); /* the 50 ms backoff alone would have retried by now */
+    assert_int_equal(sink_count(f->hook), 1);
+    expect_requests(f->hook, 2);
+    json_t *d = details(f, "campaigns", id);
+    assert_json_equal(json_object_get(d, "sends"), "1");
+    json_decref(d);
+    free(body);
+    free(id);
+}
+
 /* Starts a slow broadcast to 30 users, interrupts it, and checks who got what afterwards. */
 static void interrupted_dispatch(struct fixture *f, bool crash) {
     json_t *users = json_array();
@@ -817,6 +836,7 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_failures_are_retried_and_every_message_event_reaches_a_current, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_429_retry_waits_for_retry_after, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_graceful_restart_mid_dispatch_neither_skips_nor_repeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_crash_mid_dispatch_skips_nobody, setup, teardown),
