@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/sqlite_schema.h"
 #include "util/log.h"
@@ -25,11 +26,20 @@ static _Thread_local struct store *txn_owner;
  */
 static atomic_long fail_countdown;
 
+/* COHORTD_STORE_COMMIT_DELAY_MS=N holds every commit N ms, so a test can keep a request in
+ * flight on purpose (the Heap webhook's 429 when too many pages are applied at once). */
+static atomic_long commit_delay_ms;
+
 static void fault_init(void) {
     const char *v = getenv("COHORTD_STORE_FAIL_WRITE");
     if (v && *v) {
         atomic_store(&fail_countdown, strtol(v, NULL, 10));
         log_warn("store", "fault_injection=on fail_write=%s", v);
+    }
+    v = getenv("COHORTD_STORE_COMMIT_DELAY_MS");
+    if (v && *v) {
+        atomic_store(&commit_delay_ms, strtol(v, NULL, 10));
+        log_warn("store", "fault_injection=on commit_delay_ms=%s", v);
     }
 }
 
@@ -301,6 +311,11 @@ static enum cd_err sq_begin(struct store *s) {
 }
 
 static enum cd_err sq_commit(struct store *s) {
+    long delay = atomic_load(&commit_delay_ms);
+    if (delay > 0) {
+        struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     sqlite3_stmt *st = sq_prep(&s->w, "COMMIT");
     enum cd_err err = st ? sq_exec(&s->w, st) : CD_E_STORE;
     if (err != CD_OK) {

@@ -2,13 +2,16 @@
  * test_heap_webhook.c — Heap's segment.users.sync webhook against the real server, signed by
  * this test's own signer (OpenSSL HMAC, independent of cohortd's verifier): multi-page syncs in
  * and out of order, replays, the conformance sample, forged / stale / future / missing
- * signatures, malformed bodies, other action types, unknown integrations, rotated secrets and
- * the alias mapping. Each checks the answer and the cohort afterwards.
+ * signatures, malformed bodies, other action types, unknown integrations, rotated secrets, the
+ * alias mapping, and 429 when too many pages arrive at once. Each checks the answer and the cohort
+ * afterwards.
  */
 #include "harness.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -287,6 +290,65 @@ static void test_alias_mapping_matches_by_alias_label(void **state) {
     assert_int_equal(size_of(f, "99"), 1);
 }
 
+struct pending {
+    struct fixture *f;
+    const char *body;
+    struct resp r;
+};
+
+static void *deliver_in_thread(void *arg) {
+    struct pending *p = arg;
+    deliver(p->f, p->f->secret, now_ms(), p->body, &p->r);
+    return NULL;
+}
+
+static void test_too_many_pages_at_once_get_429_with_retry_after(void **state) {
+    (void)state;
+    struct fixture f = {0};
+    server_init(&f.s);
+    f.s.extra_args[0] = "--heap-max-in-flight";
+    f.s.extra_args[1] = "1";
+    setenv("COHORTD_STORE_COMMIT_DELAY_MS", "700", 1); /* a page stays in flight 0.7 s */
+    server_start(&f.s);
+    unsetenv("COHORTD_STORE_COMMIT_DELAY_MS");
+    create_integration(&f, "{\"name\":\"Heap\"}");
+    char *p1 = page(77, "busy", 1, 2, "\"add\":[{\"id\":\"a\"}]");
+    char *p2 = page(77, "busy", 2, 2, "\"add\":[{\"id\":\"b\"}]");
+    struct pending first = {&f, p1, {0}};
+    pthread_t t;
+    pthread_create(&t, NULL, deliver_in_thread, &first);
+    struct timespec ts = {0, 250 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    struct resp second;
+    deliver(&f, f.secret, now_ms(), p2, &second);
+    pthread_join(t, NULL);
+    /* whichever arrived second (almost surely page 2) was refused, the other applied */
+    bool second_refused = second.status == 429;
+    struct resp *refused = second_refused ? &second : &first.r;
+    struct resp *applied = second_refused ? &first.r : &second;
+    assert_int_equal(applied->status, 200);
+    assert_resp(refused, 429, "{\"error\":\"Too many requests\"}");
+    assert_non_null(strstr(refused->headers, "Retry-After: 1"));
+    resp_free(&second);
+    resp_free(&first.r);
+    /* the refused page changed nothing until Heap sends it again */
+    json_t *d = details(&f, "77");
+    assert_json_equal(
+        json_object_get(json_array_get(json_object_get(d, "heap_syncs"), 0), "pages_seen"), "1");
+    json_decref(d);
+    struct resp r;
+    deliver(&f, f.secret, now_ms(), second_refused ? p2 : p1, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    d = details(&f, "77");
+    assert_json_equal(
+        json_object_get(json_array_get(json_object_get(d, "heap_syncs"), 0), "pages_seen"), "2");
+    json_decref(d);
+    free(p1);
+    free(p2);
+    server_cleanup(&f.s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conformance_sample_applies_removes_and_adds),
@@ -297,6 +359,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_integration_is_404),
         cmocka_unit_test(test_rotated_secret_stops_old_signatures_at_once),
         cmocka_unit_test(test_alias_mapping_matches_by_alias_label),
+        cmocka_unit_test(test_too_many_pages_at_once_get_429_with_retry_after),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
