@@ -353,7 +353,7 @@ struct store_heap_ops {
                                    void (*cb)(void *ctx, const struct heap_sync_row *), void *ctx);
 };
 
-/* ---- campaigns and Canvases (definitions any time; dispatches and deliveries: in a txn) ---- */
+/* ---- campaigns and Canvases (any time; a write joins its thread's transaction, if any) ---- */
 
 enum campaign_kind { CAMPAIGN_KIND_CAMPAIGN = 0, CAMPAIGN_KIND_CANVAS = 1 };
 
