@@ -352,19 +352,21 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
     if (err != CD_OK)
         return err;
     const struct store_campaign_ops *ops = STORE_OPS(app->store)->campaigns;
+    int64_t n_sent = 0, n_failed = 0;
     for (size_t i = 0; err == CD_OK && i < n; i++) {
         if (o[i].terminal) {
-            err = ops->delivery_record(app->store, run->dispatch, run->campaign, run->step,
-                                       o[i].req->uid, sent(&o[i]) ? DELIVERY_SENT : DELIVERY_FAILED,
-                                       o[i].attempts, now);
+            err = ops->delivery_record(app->store, run->dispatch, run->step, o[i].req->uid,
+                                       sent(&o[i]) ? DELIVERY_SENT : DELIVERY_FAILED, o[i].attempts,
+                                       now);
             if (err == CD_E_EXISTS) { /* recorded before: its event exists too */
                 err = CD_OK;
                 continue;
             }
+            *(sent(&o[i]) ? &n_sent : &n_failed) += 1;
         }
         struct event_user eu = {o[i].req->braze_id,
                                 *o[i].req->external_id ? o[i].req->external_id : NULL, NULL, NULL};
-        if (o[i].terminal && run->kind == CAMPAIGN_KIND_CANVAS && run->step == 0) {
+        if (err == CD_OK && o[i].terminal && run->kind == CAMPAIGN_KIND_CANVAS && run->step == 0) {
             /* entry is recorded with the first step's outcome: once per user, and in small
              * writes however large the audience */
             json_t *entry = canvas_props(run);
@@ -382,6 +384,8 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
         else
             json_decref(p);
     }
+    if (err == CD_OK && (n_sent || n_failed))
+        err = ops->count_outcomes(app->store, run->campaign, n_sent, n_failed);
     return workspace_write_end(app, run->ws, err);
 }
 

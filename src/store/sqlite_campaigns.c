@@ -219,22 +219,21 @@ static enum cd_err dispatch_finish(struct store *s, int64_t dispatch, int64_t no
                     NULL, i, NULL);
 }
 
-static enum cd_err delivery_record(struct store *s, int64_t dispatch, int64_t campaign,
-                                   int64_t step, uint32_t uid, enum delivery_state state,
-                                   int64_t attempts, int64_t now) {
+static enum cd_err delivery_record(struct store *s, int64_t dispatch, int64_t step, uint32_t uid,
+                                   enum delivery_state state, int64_t attempts, int64_t now) {
     int64_t i[] = {dispatch, step, uid, state, attempts, now};
-    enum cd_err err = sq_write(s,
-                               "INSERT INTO deliveries(dispatch, step, uid, state, attempts, at) "
-                               "VALUES (?,?,?,?,?,?)",
-                               "iiiiii", NULL, i, NULL);
-    int64_t c[] = {campaign};
-    if (err == CD_OK)
-        err = sq_write(s,
-                       state == DELIVERY_SENT
-                           ? "UPDATE campaigns SET n_sent = n_sent + 1 WHERE id = ?"
-                           : "UPDATE campaigns SET n_failed = n_failed + 1 WHERE id = ?",
-                       "i", NULL, c, NULL);
-    return err;
+    return sq_write(s,
+                    "INSERT INTO deliveries(dispatch, step, uid, state, attempts, at) "
+                    "VALUES (?,?,?,?,?,?)",
+                    "iiiiii", NULL, i, NULL);
+}
+
+static enum cd_err count_outcomes(struct store *s, int64_t campaign, int64_t sent, int64_t failed) {
+    int64_t i[] = {campaign, sent, failed};
+    return sq_write(s,
+                    "UPDATE campaigns SET n_sent = n_sent + ?2, n_failed = n_failed + ?3 "
+                    "WHERE id = ?1",
+                    "iii", NULL, i, NULL);
 }
 
 struct uid_cb {
@@ -268,5 +267,6 @@ const struct store_campaign_ops sqlite_campaign_ops = {
     .dispatch_next = dispatch_next,
     .dispatch_finish = dispatch_finish,
     .delivery_record = delivery_record,
+    .count_outcomes = count_outcomes,
     .deliveries = deliveries,
 };

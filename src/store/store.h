@@ -431,11 +431,12 @@ struct store_campaign_ops {
     enum cd_err (*dispatch_next)(struct store *s, int64_t dispatch, int64_t step, int64_t due_at,
                                  const void *audience, size_t len);
     enum cd_err (*dispatch_finish)(struct store *s, int64_t dispatch, int64_t now);
-    /* Records the outcome for one user and counts it on the campaign. CD_E_EXISTS when the
-     * (dispatch, step, uid) outcome is already recorded. */
-    enum cd_err (*delivery_record)(struct store *s, int64_t dispatch, int64_t campaign,
-                                   int64_t step, uint32_t uid, enum delivery_state state,
-                                   int64_t attempts, int64_t now);
+    /* Records the outcome for one user. CD_E_EXISTS when the (dispatch, step, uid) outcome is
+     * already recorded. */
+    enum cd_err (*delivery_record)(struct store *s, int64_t dispatch, int64_t step, uint32_t uid,
+                                   enum delivery_state state, int64_t attempts, int64_t now);
+    /* Adds to the campaign's sent and failed counters. */
+    enum cd_err (*count_outcomes)(struct store *s, int64_t campaign, int64_t sent, int64_t failed);
     /* Users with a recorded outcome for (dispatch, step). */
     enum cd_err (*deliveries)(struct store *s, int64_t dispatch, int64_t step,
                               void (*cb)(void *ctx, uint32_t uid), void *ctx);
