@@ -15,6 +15,7 @@ struct tag {
     size_t name_len;
     const char *def; /* default text (not terminated), or NULL */
     size_t def_len;
+    bool json_escape; /* escape the value for the inside of a JSON string */
 };
 
 static const char *skip_ws(const char *p) {
@@ -73,11 +74,15 @@ static const char *parse_tag(const char *p, int scopes, struct tag *t, const cha
             return "a name is needed inside ${…}";
         p++;
     }
-    p = skip_ws(p);
-    if (*p == '|') {
+    for (p = skip_ws(p); *p == '|'; p = skip_ws(p)) {
         p = skip_ws(p + 1);
+        if (starts(p, "json_escape")) {
+            t->json_escape = true;
+            p += strlen("json_escape");
+            continue;
+        }
         if (!starts(p, "default:"))
-            return "the only filter is default";
+            return "the only filters are default and json_escape";
         p = skip_ws(p + strlen("default:"));
         char quote = *p;
         if (quote != '\'' && quote != '"')
@@ -88,7 +93,7 @@ static const char *parse_tag(const char *p, int scopes, struct tag *t, const cha
         if (!*p)
             return "unterminated default text";
         t->def_len = (size_t)(p - t->def);
-        p = skip_ws(p + 1);
+        p++;
     }
     if (!starts(p, "}}"))
         return "expected }}";
@@ -148,27 +153,36 @@ static void put(struct buf *b, const char *s, size_t n) {
     b->p[b->len] = '\0';
 }
 
-/* Puts an inserted value, percent-encoding all but unreserved characters when asked. */
-static void put_inserted(struct buf *b, const char *s, size_t n, bool encode) {
-    if (!encode) {
+enum escape { ESCAPE_NONE, ESCAPE_URL, ESCAPE_JSON };
+
+/* Puts an inserted value, escaped for a URL (all but unreserved characters percent-encoded) or
+ * for the inside of a JSON string when asked. */
+static void put_inserted(struct buf *b, const char *s, size_t n, enum escape how) {
+    static const char hex[] = "0123456789ABCDEF";
+    if (how == ESCAPE_NONE) {
         put(b, s, n);
         return;
     }
-    static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-            put(b, s + i, 1);
-        } else {
+        if (how == ESCAPE_URL && (c == 0 || (!isalnum(c) && !strchr("-._~", c)))) {
             char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
             put(b, esc, 3);
+        } else if (how == ESCAPE_JSON && (c == '"' || c == '\\')) {
+            char esc[2] = {'\\', (char)c};
+            put(b, esc, 2);
+        } else if (how == ESCAPE_JSON && c < 0x20) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            put(b, esc, 6);
+        } else {
+            put(b, s + i, 1);
         }
     }
 }
 
-static void put_value(struct buf *b, const json_t *v, bool encode) {
+static void put_value(struct buf *b, const json_t *v, enum escape how) {
     if (json_is_string(v)) {
-        put_inserted(b, json_string_value(v), json_string_length(v), encode);
+        put_inserted(b, json_string_value(v), json_string_length(v), how);
         return;
     }
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -176,7 +190,7 @@ static void put_value(struct buf *b, const json_t *v, bool encode) {
         b->failed = true;
         return;
     }
-    put_inserted(b, text, strlen(text), encode);
+    put_inserted(b, text, strlen(text), how);
     free(text);
 }
 
@@ -218,12 +232,13 @@ char *tmpl_render(const char *text, const struct tmpl_vars *vars) {
             v = lookup(vars->props, t.name, t.name_len);
             break;
         }
+        enum escape how = vars->url_encode ? ESCAPE_URL : t.json_escape ? ESCAPE_JSON : ESCAPE_NONE;
         if (s)
-            put_inserted(&b, s, strlen(s), vars->url_encode);
+            put_inserted(&b, s, strlen(s), how);
         else if (v && !json_is_null(v))
-            put_value(&b, v, vars->url_encode);
+            put_value(&b, v, how);
         else if (t.def)
-            put_inserted(&b, t.def, t.def_len, vars->url_encode);
+            put_inserted(&b, t.def, t.def_len, how);
         p = end;
     }
     if (b.failed) {

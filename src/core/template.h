@@ -6,11 +6,13 @@
  *   {{api_trigger_properties.${NAME}}}                    (campaigns)
  *   {{canvas_entry_properties.${NAME}}}  {{context.${NAME}}}   (Canvases)
  *
- * optionally followed by `| default: 'TEXT'` (or "TEXT"). Values are inserted as text, without
- * escaping, as Liquid does: strings as they are, numbers and booleans as JSON, arrays and
- * objects as compact JSON; a missing or null value gives the default (or nothing). In a URL
- * (url_encode set) inserted values are percent-encoded, so an id with a space or '&' stays one
- * path segment or query value.
+ * optionally followed by the filters `| default: 'TEXT'` (or "TEXT") and `| json_escape`.
+ * Values are inserted as text, without escaping, as Liquid does: strings as they are, numbers
+ * and booleans as JSON, arrays and objects as compact JSON; a missing or null value gives the
+ * default (or nothing). `json_escape` escapes the value for the inside of a JSON string (quotes,
+ * backslashes, control characters), as Braze's filter of that name does. In a URL (url_encode
+ * set) inserted values are percent-encoded, so an id with a space or '&' stays one path segment
+ * or query value.
  */
 #ifndef COHORTD_CORE_TEMPLATE_H
 #define COHORTD_CORE_TEMPLATE_H

@@ -49,6 +49,22 @@ static void test_default_applies_to_missing_null_and_absent_values(void **state)
     json_decref(attrs);
 }
 
+static void test_json_escape_makes_any_value_safe_inside_a_json_string(void **state) {
+    (void)state;
+    json_t *attrs = json_pack("{s:s}", "quote", "say \"hi\"\\ now\n");
+    struct tmpl_vars v = {"u", "b", attrs, NULL, false};
+    expect_render("{\"q\":\"{{custom_attribute.${quote} | json_escape}}\",\"d\":\""
+                  "{{custom_attribute.${none} | default: 'a\"b' | json_escape}}\"}",
+                  &v, "{\"q\":\"say \\\"hi\\\"\\\\ now\\u000A\",\"d\":\"a\\\"b\"}");
+    char *out = tmpl_render("{\"q\":\"{{custom_attribute.${quote} | json_escape}}\"}", &v);
+    json_t *parsed = json_loads(out, 0, NULL);
+    assert_non_null(parsed); /* the rendered body is valid JSON */
+    assert_string_equal(json_string_value(json_object_get(parsed, "q")), "say \"hi\"\\ now\n");
+    json_decref(parsed);
+    free(out);
+    json_decref(attrs);
+}
+
 static void test_values_inserted_into_urls_are_percent_encoded(void **state) {
     (void)state;
     json_t *attrs = json_pack("{s:s}", "city", "São Paulo & co/x");
@@ -81,8 +97,7 @@ static void test_unknown_or_malformed_tags_are_refused_with_the_tag_named(void *
          "a name is needed inside ${…}: "
          "{{custom_attribute.${}}}"},
         {"{{${external_id} | upcase}}", TMPL_CAMPAIGN,
-         "the only filter is default: "
-         "{{${external_id} | upcase}}"},
+         "the only filters are default and json_escape: {{${external_id} | upcase}}"},
         {"{{${external_id} | default: x}}", TMPL_CAMPAIGN,
          "default needs a quoted text: "
          "{{${external_id} | default: x}}"},
@@ -117,6 +132,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tags_render_user_fields_attributes_and_trigger_properties),
         cmocka_unit_test(test_default_applies_to_missing_null_and_absent_values),
+        cmocka_unit_test(test_json_escape_makes_any_value_safe_inside_a_json_string),
         cmocka_unit_test(test_values_inserted_into_urls_are_percent_encoded),
         cmocka_unit_test(test_text_without_tags_is_copied_byte_for_byte),
         cmocka_unit_test(test_unknown_or_malformed_tags_are_refused_with_the_tag_named),
