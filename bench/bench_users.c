@@ -235,21 +235,18 @@ static size_t keep_reply(char *p, size_t s, size_t n, void *ud) {
     return s * n;
 }
 
-int bench_post_rest(const struct bench_server *b, const char *path, const char *body, char *resp,
-                    size_t resp_len) {
+int bench_post_rest_to(const struct bench_server *b, const char *path, const char *body,
+                       size_t (*write)(char *, size_t, size_t, void *), void *ud) {
     char url[256], auth[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", b->port, path);
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", b->rest_key);
-    struct reply r = {resp, 0, resp_len};
-    if (resp && resp_len)
-        resp[0] = '\0';
     CURL *c = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, auth);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_reply);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, ud);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     long status = 0;
     if (curl_easy_perform(c) == CURLE_OK)
@@ -257,6 +254,14 @@ int bench_post_rest(const struct bench_server *b, const char *path, const char *
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return (int)status;
+}
+
+int bench_post_rest(const struct bench_server *b, const char *path, const char *body, char *resp,
+                    size_t resp_len) {
+    struct reply r = {resp, 0, resp_len};
+    if (resp && resp_len)
+        resp[0] = '\0';
+    return bench_post_rest_to(b, path, body, keep_reply, &r);
 }
 
 struct bench_receiver {

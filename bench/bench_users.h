@@ -47,8 +47,11 @@ long bench_rss_bytes(pid_t pid);
 
 double bench_now(void);
 
-/* POSTs body to path with the server's REST key; keeps the answer in resp (may be NULL).
+/* POSTs body to path with the server's REST key; the answer streams to write(…, ud).
  * Returns the HTTP status (0 when there was none). */
+int bench_post_rest_to(const struct bench_server *b, const char *path, const char *body,
+                       size_t (*write)(char *, size_t, size_t, void *), void *ud);
+/* The same, keeping the start of the answer in resp (may be NULL). */
 int bench_post_rest(const struct bench_server *b, const char *path, const char *body, char *resp,
                     size_t resp_len);
 

@@ -44,12 +44,11 @@ void api_currents_replay(void *ctx, const struct http_request *req, struct http_
 void api_currents_list(void *vctx, const struct http_request *req, struct http_response *res) {
     struct api_ctx *ctx = vctx;
     struct workspace *ws = api_auth_rest(ctx, req, NULL, res);
+    if (!ws)
+        return;
     json_t *out = NULL;
-    enum cd_err err = ws ? currents_list(ctx->app->store, ws->id, &out) : CD_OK;
-    if (ws && err == CD_OK)
-        http_reply_json(res, 200, out);
-    else if (ws)
-        api_reply_err(res, err, NULL);
+    enum cd_err err = currents_list(ctx->app->store, ws->id, &out);
+    api_reply_result(res, err, 200, out, NULL);
 }
 
 void api_currents_details(void *vctx, const struct http_request *req, struct http_response *res) {

@@ -56,11 +56,11 @@ void api_segments_details(void *vctx, const struct http_request *req, struct htt
 void api_segments_filters(void *vctx, const struct http_request *req, struct http_response *res) {
     struct api_ctx *ctx = vctx;
     struct workspace *ws = api_auth_rest(ctx, req, NULL, res);
+    if (!ws)
+        return;
     json_t *out = NULL;
-    if (ws && segments_filters(ctx->app, ws, &out) == CD_OK)
-        http_reply_json(res, 200, out);
-    else if (ws)
-        api_reply_err(res, CD_E_INTERNAL, NULL);
+    enum cd_err err = segments_filters(ctx->app, ws, &out);
+    api_reply_result(res, err, 200, out, NULL);
 }
 
 /* ---- NDJSON export ---- */

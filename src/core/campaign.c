@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bitmap.h"
 #include "core/segments.h"
 #include "core/template.h"
 #include "util/crypto.h"
@@ -195,14 +196,6 @@ static enum cd_err parse_steps(const json_t *steps, json_t *out_steps, struct cd
 
 /* ---- create ---- */
 
-static enum cd_err segment_exists(struct app *app, struct workspace *ws, const char *segment_id) {
-    roaring_bitmap_t *aud = NULL;
-    enum cd_err err = segments_audience(app, ws, segment_id, &aud);
-    if (err == CD_OK)
-        roaring_bitmap_free(aud);
-    return err;
-}
-
 /* Users enter when a dispatch is created; the first step waits for its own delay. */
 static int64_t first_delay_ms(const json_t *def) {
     const json_t *step = json_array_get(json_object_get(def, "steps"), 0);
@@ -225,14 +218,8 @@ static enum cd_err add_dispatch(struct app *app, struct workspace *ws, int64_t c
     if (new_dispatch_id(dispatch_id) != CD_OK)
         return CD_E_INTERNAL;
     char *ptext = props ? json_dumps(props, JSON_COMPACT) : NULL;
-    char *blob = NULL;
     size_t blob_len = 0;
-    if (audience) {
-        blob_len = roaring_bitmap_portable_size_in_bytes(audience);
-        blob = malloc(blob_len ? blob_len : 1);
-        if (blob)
-            roaring_bitmap_portable_serialize(audience, blob);
-    }
+    void *blob = audience ? bitmap_to_blob(audience, &blob_len) : NULL;
     enum cd_err err = CD_E_NOMEM;
     if ((!props || ptext) && (!audience || blob)) {
         struct dispatch_row row = {.workspace_id = ws->id,
@@ -259,7 +246,7 @@ static enum cd_err create(struct app *app, struct workspace *ws, enum campaign_k
         return invalid(msg, "name: must be a string of 1 to 256 characters");
     if (!segment_id)
         return invalid(msg, "segment_id: must be the id of a segment");
-    if (segment_exists(app, ws, segment_id) != CD_OK)
+    if (segments_exists(app, ws, segment_id) != CD_OK)
         return invalid(msg, "segment_id: no segment '%s'", segment_id);
     const json_t *rate = json_object_get(body, "rate_limit_per_minute");
     if (rate && (!json_is_integer(rate) || json_integer_value(rate) < 1 ||

@@ -6,18 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bitmap.h"
 #include "core/event.h"
 #include "core/segments.h"
 #include "core/template.h"
 #include "core/users.h"
 #include "util/log.h"
 #include "util/timeutil.h"
-
-/* roaring_bitmap_free of this CRoaring version does not accept NULL. */
-static void bitmap_free(roaring_bitmap_t *b) {
-    if (b)
-        roaring_bitmap_free(b);
-}
 
 #define RAW_RESPONSE_MAX 1024
 
@@ -27,12 +22,6 @@ static const char *str_of(const json_t *obj, const char *key) {
 
 static void copy_text(char *dst, size_t len, const char *src) {
     snprintf(dst, len, "%s", src ? src : "");
-}
-
-static roaring_bitmap_t *bitmap_read(const void *blob, size_t len) {
-    if (!blob)
-        return NULL;
-    return roaring_bitmap_portable_deserialize_safe(blob, len);
 }
 
 /* ---- the due dispatches ---- */
@@ -66,8 +55,8 @@ static void take_due(void *ctx, const struct dispatch_row *r) {
     copy_text(d->dispatch_id, sizeof d->dispatch_id, r->dispatch_id);
     copy_text(d->send_id, sizeof d->send_id, r->send_id);
     d->props = r->properties ? json_loads(r->properties, 0, NULL) : NULL;
-    d->audience = bitmap_read(r->audience, r->audience_len);
-    d->targets = bitmap_read(r->targets, r->targets_len);
+    d->audience = bitmap_from_blob(r->audience, r->audience_len);
+    d->targets = bitmap_from_blob(r->targets, r->targets_len);
     d->bad_blob = (r->audience && !d->audience) || (r->targets && !d->targets);
 }
 
@@ -114,11 +103,10 @@ static enum cd_err start_targets(struct app *app, struct campaign_run *run, cons
     if (audience)
         roaring_bitmap_and_inplace(seg, audience);
     run->targets = seg;
-    size_t len = roaring_bitmap_portable_size_in_bytes(seg);
-    char *blob = malloc(len ? len : 1);
+    size_t len = 0;
+    void *blob = bitmap_to_blob(seg, &len);
     if (!blob)
         return CD_E_NOMEM;
-    roaring_bitmap_portable_serialize(seg, blob);
     enum cd_err err = workspace_write_begin(app, run->ws);
     if (err != CD_OK) {
         free(blob);
@@ -397,14 +385,11 @@ enum cd_err campaign_step_done(struct app *app, struct campaign_run *run, int64_
     if (run->next_delay_ms < 0) {
         err = ops->dispatch_finish(app->store, run->dispatch, now);
     } else {
-        size_t len = roaring_bitmap_portable_size_in_bytes(run->targets);
-        char *blob = malloc(len ? len : 1);
-        err = blob ? CD_OK : CD_E_NOMEM;
-        if (blob) {
-            roaring_bitmap_portable_serialize(run->targets, blob);
-            err = ops->dispatch_next(app->store, run->dispatch, run->step + 1,
-                                     now + run->next_delay_ms, blob, len);
-        }
+        size_t len = 0;
+        void *blob = bitmap_to_blob(run->targets, &len);
+        err = blob ? ops->dispatch_next(app->store, run->dispatch, run->step + 1,
+                                        now + run->next_delay_ms, blob, len)
+                   : CD_E_NOMEM;
         free(blob);
     }
     err = workspace_write_end(app, run->ws, err);

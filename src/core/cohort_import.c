@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bitmap.h"
 #include "core/campaign.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -52,8 +53,7 @@ static void load_cohort(void *ctx, const struct cohort_row *r) {
     c->n_ids_matched = r->n_matched;
     c->n_ids_unmatched = r->n_unmatched;
     if (r->checkpoint && r->checkpoint_len) {
-        roaring_bitmap_t *b =
-            roaring_bitmap_portable_deserialize_safe(r->checkpoint, r->checkpoint_len);
+        roaring_bitmap_t *b = bitmap_from_blob(r->checkpoint, r->checkpoint_len);
         if (!b) {
             lc->failed = 1;
             return;
@@ -73,7 +73,7 @@ static void replay(void *ctx, const struct cohort_log_row *r) {
     for (int k = 0; k < 2; k++) {
         if (!blobs[k] || !lens[k])
             continue;
-        roaring_bitmap_t *b = roaring_bitmap_portable_deserialize_safe(blobs[k], lens[k]);
+        roaring_bitmap_t *b = bitmap_from_blob(blobs[k], lens[k]);
         if (!b) {
             lc->failed = 1;
             return;
@@ -179,16 +179,10 @@ static uint32_t match(const struct identity *id, const struct cohort_ident *ci,
     return uid;
 }
 
-/* Serialises b into a malloc'd portable blob (NULL when b is empty). */
+/* Serialises b into a malloc'd portable blob (NULL when b is empty: a log row stores nothing). */
 static void *serialise(const roaring_bitmap_t *b, size_t *len) {
     *len = 0;
-    if (roaring_bitmap_is_empty(b))
-        return NULL;
-    size_t n = roaring_bitmap_portable_size_in_bytes(b);
-    char *buf = malloc(n);
-    if (buf)
-        *len = roaring_bitmap_portable_serialize(b, buf);
-    return buf;
+    return roaring_bitmap_is_empty(b) ? NULL : bitmap_to_blob(b, len);
 }
 
 static void identifier_text(const struct cohort_ident *ci, char *buf, size_t len) {

@@ -23,6 +23,25 @@ static void copy_row(void *ctx, const struct segment_row *r) {
                         (json_int_t)r->created_at, "updated_at", (json_int_t)r->updated_at);
 }
 
+/* A saved segment: its row, its filter (JSON) and the parsed filter. CD_E_NOT_FOUND when
+ * unknown; the caller frees all three on CD_OK. */
+static enum cd_err load_saved(struct app *app, struct workspace *ws, const char *segment_id,
+                              struct row_copy *rc, json_t **filter, struct seg_node **n) {
+    *rc = (struct row_copy){0};
+    enum cd_err err =
+        STORE_OPS(app->store)->segments->get(app->store, ws->id, segment_id, copy_row, rc);
+    if (err != CD_OK)
+        return err;
+    *filter = json_loads(json_string_value(json_object_get(rc->obj, "filter")), 0, NULL);
+    char tmp[256];
+    *n = segment_filter_parse(*filter, NULL, tmp, sizeof tmp);
+    if (*n)
+        return CD_OK;
+    json_decref(*filter);
+    json_decref(rc->obj);
+    return CD_E_INTERNAL;
+}
+
 /* Parses and checks a filter against the workspace's cohorts; CD_E_INVALID with msg. */
 static enum cd_err check_filter(struct workspace *ws, const json_t *filter, struct cd_msg *msg) {
     if (!filter) {
@@ -172,19 +191,12 @@ enum cd_err segments_details(struct app *app, struct workspace *ws, const char *
         snprintf(msg->text, sizeof msg->text, "segment_id: is required");
         return CD_E_INVALID;
     }
-    struct row_copy rc = {0};
-    enum cd_err err =
-        STORE_OPS(app->store)->segments->get(app->store, ws->id, segment_id, copy_row, &rc);
+    struct row_copy rc;
+    json_t *filter;
+    struct seg_node *n;
+    enum cd_err err = load_saved(app, ws, segment_id, &rc, &filter, &n);
     if (err != CD_OK)
         return err;
-    json_t *filter = json_loads(json_string_value(json_object_get(rc.obj, "filter")), 0, NULL);
-    char tmp[256];
-    struct seg_node *n = segment_filter_parse(filter, NULL, tmp, sizeof tmp);
-    if (!n) {
-        json_decref(filter);
-        json_decref(rc.obj);
-        return CD_E_INTERNAL;
-    }
     json_t *missing = json_array();
     workspace_read_begin(ws);
     roaring_bitmap_t *aud = segment_eval(n, ws, time_now_ms());
@@ -264,21 +276,25 @@ enum cd_err segments_filters(struct app *app, struct workspace *ws, json_t **out
 
 enum cd_err segments_audience(struct app *app, struct workspace *ws, const char *segment_id,
                               roaring_bitmap_t **out) {
-    struct row_copy rc = {0};
-    enum cd_err err =
-        STORE_OPS(app->store)->segments->get(app->store, ws->id, segment_id, copy_row, &rc);
+    struct row_copy rc;
+    json_t *filter;
+    struct seg_node *n;
+    enum cd_err err = load_saved(app, ws, segment_id, &rc, &filter, &n);
     if (err != CD_OK)
         return err;
-    json_t *filter = json_loads(json_string_value(json_object_get(rc.obj, "filter")), 0, NULL);
-    char tmp[256];
-    struct seg_node *n = segment_filter_parse(filter, NULL, tmp, sizeof tmp);
-    if (n) {
-        workspace_read_begin(ws);
-        *out = segment_eval(n, ws, time_now_ms());
-        workspace_read_end(ws);
-    }
+    workspace_read_begin(ws);
+    *out = segment_eval(n, ws, time_now_ms());
+    workspace_read_end(ws);
     segment_filter_free(n);
     json_decref(filter);
     json_decref(rc.obj);
-    return n ? CD_OK : CD_E_INTERNAL;
+    return CD_OK;
+}
+
+enum cd_err segments_exists(struct app *app, struct workspace *ws, const char *segment_id) {
+    struct row_copy rc = {0};
+    enum cd_err err =
+        STORE_OPS(app->store)->segments->get(app->store, ws->id, segment_id, copy_row, &rc);
+    json_decref(rc.obj);
+    return err;
 }

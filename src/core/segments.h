@@ -31,6 +31,8 @@ enum cd_err segments_preview(struct app *app, struct workspace *ws, const json_t
                              json_t **out, struct cd_msg *msg);
 /* What a segment builder can offer: "<Partner> Cohorts" per partner, attributes, events. */
 enum cd_err segments_filters(struct app *app, struct workspace *ws, json_t **out);
+/* CD_OK when a saved segment has this id, CD_E_NOT_FOUND otherwise (no evaluation). */
+enum cd_err segments_exists(struct app *app, struct workspace *ws, const char *segment_id);
 /* The audience of a saved segment (new bitmap). CD_E_NOT_FOUND when unknown. */
 enum cd_err segments_audience(struct app *app, struct workspace *ws, const char *segment_id,
                               roaring_bitmap_t **out);

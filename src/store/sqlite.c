@@ -99,6 +99,13 @@ void sq_bind_text(sqlite3_stmt *st, int i, const char *v) {
         sqlite3_bind_null(st, i);
 }
 
+void sq_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n) {
+    if (p)
+        sqlite3_bind_blob(st, i, p, (int)n, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 const char *sq_col_text(sqlite3_stmt *st, int i) {
     return (const char *)sqlite3_column_text(st, i);
 }

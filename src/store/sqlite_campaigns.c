@@ -116,13 +116,6 @@ static enum cd_err count_entered(struct store *s, int64_t campaign, int64_t n) {
                     i, NULL);
 }
 
-static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n) {
-    if (p)
-        sqlite3_bind_blob(st, i, p, (int)n, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 static enum cd_err dispatch_add(struct store *s, const struct dispatch_row *r, int64_t *id) {
     struct sq_conn *c = sq_write_begin(s);
     sqlite3_stmt *st = sq_prep(c, "INSERT INTO dispatches(workspace_id, campaign, dispatch_id, "
@@ -137,7 +130,7 @@ static enum cd_err dispatch_add(struct store *s, const struct dispatch_row *r, i
         sq_bind_text(st, 5, r->properties);
         sqlite3_bind_int64(st, 6, r->step);
         sqlite3_bind_int64(st, 7, r->due_at);
-        bind_blob(st, 8, r->audience, r->audience_len);
+        sq_bind_blob(st, 8, r->audience, r->audience_len);
         sqlite3_bind_int64(st, 9, r->created_at);
         err = sq_exec(c, st);
         if (err == CD_OK && id)
@@ -188,7 +181,7 @@ static enum cd_err dispatch_start(struct store *s, int64_t dispatch, const void 
     sqlite3_stmt *st = sq_prep(c, "UPDATE dispatches SET targets = ?1 WHERE id = ?2");
     enum cd_err err = CD_E_STORE;
     if (st) {
-        bind_blob(st, 1, targets, len);
+        sq_bind_blob(st, 1, targets, len);
         sqlite3_bind_int64(st, 2, dispatch);
         err = sq_exec(c, st);
     }
@@ -205,7 +198,7 @@ static enum cd_err dispatch_next(struct store *s, int64_t dispatch, int64_t step
     if (st) {
         sqlite3_bind_int64(st, 1, step);
         sqlite3_bind_int64(st, 2, due_at);
-        bind_blob(st, 3, audience, len);
+        sq_bind_blob(st, 3, audience, len);
         sqlite3_bind_int64(st, 4, dispatch);
         err = sq_exec(c, st);
     }

@@ -31,13 +31,6 @@ static enum cd_err upsert(struct store *s, int64_t ws, const char *partner, cons
     return err;
 }
 
-static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n) {
-    if (p)
-        sqlite3_bind_blob(st, i, p, (int)n, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 static enum cd_err log_append(struct store *s, int64_t cohort, const struct cohort_log_row *row,
                               int64_t n_received, int64_t n_matched, int64_t n_unmatched,
                               int64_t now, int64_t *seq) {
@@ -46,8 +39,8 @@ static enum cd_err log_append(struct store *s, int64_t cohort, const struct coho
     enum cd_err err = CD_E_STORE;
     if (st) {
         sqlite3_bind_int64(st, 1, cohort);
-        bind_blob(st, 2, row->adds, row->adds_len);
-        bind_blob(st, 3, row->removes, row->removes_len);
+        sq_bind_blob(st, 2, row->adds, row->adds_len);
+        sq_bind_blob(st, 3, row->removes, row->removes_len);
         err = sq_exec(c, st);
         if (err == CD_OK && seq)
             *seq = sqlite3_last_insert_rowid(c->db);
@@ -69,7 +62,7 @@ static enum cd_err checkpoint(struct store *s, int64_t cohort, const void *blob,
         sq_prep(c, "UPDATE cohorts SET checkpoint = ?1, checkpoint_seq = ?2 WHERE id = ?3");
     enum cd_err err = CD_E_STORE;
     if (st) {
-        bind_blob(st, 1, blob, len);
+        sq_bind_blob(st, 1, blob, len);
         sqlite3_bind_int64(st, 2, upto);
         sqlite3_bind_int64(st, 3, cohort);
         err = sq_exec(c, st);

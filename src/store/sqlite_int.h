@@ -42,6 +42,8 @@ enum cd_err sq_exec(struct sq_conn *c, sqlite3_stmt *st);
 
 /* Binds a text argument (NULL binds SQL NULL). */
 void sq_bind_text(sqlite3_stmt *st, int i, const char *v);
+/* Binds a blob argument of n bytes (NULL binds SQL NULL). */
+void sq_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n);
 
 /* Text of column i, or NULL. */
 const char *sq_col_text(sqlite3_stmt *st, int i);
