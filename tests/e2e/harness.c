@@ -314,7 +314,7 @@ char *read_conformance(const char *rel) {
     return text;
 }
 
-void assert_json_shape(const json_t *ours, const json_t *sample, const char *path) {
+static void assert_json_shape(const json_t *ours, const json_t *sample, const char *path) {
     const char *key;
     const json_t *v;
     json_object_foreach((json_t *)ours, key, v) {
@@ -333,4 +333,46 @@ void assert_json_shape(const json_t *ours, const json_t *sample, const char *pat
             free(sub);
         }
     }
+}
+
+void assert_conformant_event(const json_t *event) {
+    const char *type = json_string_value(json_object_get(event, "event_type"));
+    assert_non_null(type);
+    char *file = strf("currents/%s.json", type);
+    char *text = read_conformance(file);
+    json_t *sample = json_loads(text, 0, NULL);
+    assert_non_null(sample);
+    assert_json_shape(event, sample, type);
+    assert_int_equal(json_string_length(json_object_get(event, "id")), 36);
+    assert_true(json_is_integer(json_object_get(event, "time")));
+    assert_int_equal(json_string_length(json_object_get(json_object_get(event, "user"), "user_id")),
+                     24);
+    json_decref(sample);
+    free(text);
+    free(file);
+}
+
+struct server *server_new(const char *const *extra_args) {
+    struct server *s = calloc(1, sizeof *s);
+    server_init(s);
+    for (int i = 0; extra_args && extra_args[i]; i++)
+        s->extra_args[i] = extra_args[i];
+    server_start(s);
+    return s;
+}
+
+int server_setup(void **state) {
+    *state = server_new(NULL);
+    return 0;
+}
+
+int server_teardown(void **state) {
+    server_cleanup(*state);
+    free(*state);
+    return 0;
+}
+
+void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
 }

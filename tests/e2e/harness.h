@@ -63,9 +63,18 @@ void assert_resp(const struct resp *r, long status, const char *expected);
 /* Asserts two JSON values equal; prints both on failure. */
 void assert_json_equal(const json_t *actual, const char *expected);
 
-/* Asserts every key of `ours` (recursively, custom/purchase properties excepted) exists in
- * `sample` with the same JSON type: an event matches a conformance sample's shape. */
-void assert_json_shape(const json_t *ours, const json_t *sample, const char *path);
+/* Asserts a Currents event has the shape of conformance/currents/<event_type>.json: every key
+ * (recursively, custom/purchase properties excepted) is in the sample with the same JSON type;
+ * and the envelope holds: a 36-character id, an integer time, a 24-character user_id. */
+void assert_conformant_event(const json_t *event);
+
+/* Starts a server (with extra `serve` arguments, NULL-terminated, or NULL) in a new struct. */
+struct server *server_new(const char *const *extra_args);
+/* cmocka fixtures: *state = server_new(NULL); and its cleanup. */
+int server_setup(void **state);
+int server_teardown(void **state);
+
+void sleep_ms(int ms);
 
 /*
  * Runs `cohortd ARGS…` (NULL-terminated) with --data of s; returns the exit code. stdout

@@ -31,11 +31,6 @@ struct fixture {
     char segment[64];
 };
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 static void post_ok(struct server *s, const char *path, const char *body, long status) {
     struct resp r;
     http_post_rest(s, path, body, &r);
@@ -81,6 +76,26 @@ static int teardown(void **state) {
     server_cleanup(&f->s);
     free(f);
     return 0;
+}
+
+/* Triggers a send and asserts Braze's exact answer: a 24-hex dispatch_id, "success", and the
+ * request's send_id echoed when it had one. */
+static void trigger_ok(struct fixture *f, const char *path, const char *body) {
+    struct resp r;
+    http_post_rest(&f->s, path, body, &r);
+    const char *dispatch = json_string_value(json_object_get(r.json, "dispatch_id"));
+    if (r.status != 201 || !dispatch || strlen(dispatch) != 24)
+        fail_msg("%s: %ld %s", path, r.status, r.body);
+    json_t *req = json_loads(body, 0, NULL);
+    const char *send_id = json_string_value(json_object_get(req, "send_id"));
+    char *want = send_id ? strf("{\"dispatch_id\":\"%s\",\"message\":\"success\",\"send_id\":"
+                                "\"%s\"}",
+                                dispatch, send_id)
+                         : strf("{\"dispatch_id\":\"%s\",\"message\":\"success\"}", dispatch);
+    assert_resp(&r, 201, want);
+    free(want);
+    json_decref(req);
+    resp_free(&r);
 }
 
 /* text with the word SEGMENT replaced by the fixture's segment id (new string). */
@@ -209,7 +224,7 @@ static void test_inserted_values_cannot_break_the_url_or_add_headers(void **stat
     char *body = strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":"
                       "\"u 1&x=y\"}]}",
                       id);
-    post_ok(&f->s, "/campaigns/trigger/send", body, 201);
+    trigger_ok(f, "/campaigns/trigger/send", body);
     expect_requests(f->hook, 1);
     const struct sink_request *q = sink_get(f->hook, 0);
     assert_string_equal(q->path, "/odd/u 1&x=y"); /* decoded by the receiver: one segment */
@@ -361,9 +376,7 @@ test_trigger_sends_only_to_recipients_in_the_segment_with_their_properties(void 
     free(body);
     /* broadcast: the whole segment */
     body = strf("{\"campaign_id\":\"%s\",\"broadcast\":true}", id);
-    http_post_rest(&f->s, "/campaigns/trigger/send", body, &r);
-    assert_int_equal(r.status, 201);
-    resp_free(&r);
+    trigger_ok(f, "/campaigns/trigger/send", body);
     free(body);
     expect_requests(f->hook, 5);
     assert_int_equal(count_path(f->hook, "/nudge/u3"), 1);
@@ -527,10 +540,7 @@ static void test_canvas_steps_follow_their_delays_and_users_who_leave_exit(void 
                       "{\"external_user_id\":\"u1\",\"canvas_entry_properties\":{\"hint\":\"a\"}},"
                       "{\"external_user_id\":\"u2\"},{\"external_user_id\":\"u4\"}]}",
                       id);
-    struct resp r;
-    http_post_rest(&f->s, "/canvas/trigger/send", body, &r);
-    assert_int_equal(r.status, 201);
-    resp_free(&r);
+    trigger_ok(f, "/canvas/trigger/send", body);
     assert_int_equal(sink_wait_requests(f->hook, 2, 10000), 2);
     /* u2 leaves the segment before the second step */
     post_ok(&f->s, "/users/track", "{\"attributes\":[{\"external_id\":\"u2\",\"plan\":\"pro\"}]}",
@@ -553,11 +563,14 @@ static void test_canvas_steps_follow_their_delays_and_users_who_leave_exit(void 
     /* an archived Canvas answers with Braze's notice and sends nothing */
     char *arch = strf("{\"canvas_id\":\"%s\"}", id);
     post_ok(&f->s, "/canvas/archive", arch, 201);
+    struct resp r;
     http_post_rest(&f->s, "/canvas/trigger/send", body, &r);
-    assert_int_equal(r.status, 201);
-    assert_json_equal(json_object_get(r.json, "notice"),
-                      "\"The Canvas is archived. Unarchive the Canvas to ensure trigger requests "
-                      "will take effect.\"");
+    char *want = strf("{\"dispatch_id\":\"%s\",\"message\":\"success\",\"notice\":\"The Canvas is "
+                      "archived. Unarchive the Canvas to ensure trigger requests will take "
+                      "effect.\"}",
+                      json_string_value(json_object_get(r.json, "dispatch_id")));
+    assert_resp(&r, 201, want);
+    free(want);
     resp_free(&r);
     sleep_ms(300);
     assert_int_equal(sink_count(f->hook), 3);
@@ -577,7 +590,7 @@ static void test_a_canvas_schedule_survives_a_restart_between_steps(void **state
                      f->base, f->base);
     char *id = create(f, "/canvas/create", fmt);
     char *body = strf("{\"canvas_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\"}]}", id);
-    post_ok(&f->s, "/canvas/trigger/send", body, 201);
+    trigger_ok(f, "/canvas/trigger/send", body);
     sleep_ms(300);
     assert_int_equal(sink_count(f->hook), 0); /* the first step waits for its own delay */
     assert_int_equal(sink_wait_requests(f->hook, 1, 10000), 1);
@@ -616,18 +629,6 @@ static const json_t *find_event(const json_t *events, const char *type, const ch
     return NULL;
 }
 
-static void assert_conformant(const json_t *e) {
-    const char *type = json_string_value(json_object_get(e, "event_type"));
-    char *file = strf("currents/%s.json", type);
-    char *text = read_conformance(file);
-    json_t *sample = json_loads(text, 0, NULL);
-    assert_non_null(sample);
-    assert_json_shape(e, sample, type);
-    json_decref(sample);
-    free(text);
-    free(file);
-}
-
 static void test_failures_are_retried_and_every_message_event_reaches_a_current(void **state) {
     struct fixture *f = *state;
     char events_url[128];
@@ -638,7 +639,7 @@ static void test_failures_are_retried_and_every_message_event_reaches_a_current(
     sink_fail_first(f->hook, 2, 500);
     char *body =
         strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\"}]}", id);
-    post_ok(&f->s, "/campaigns/trigger/send", body, 201);
+    trigger_ok(f, "/campaigns/trigger/send", body);
     expect_requests(f->hook, 3);
     free(body);
     /* u2: always 503 → failed after 3 attempts */
@@ -646,7 +647,7 @@ static void test_failures_are_retried_and_every_message_event_reaches_a_current(
     body = strf("{\"campaign_id\":\"%s\",\"send_id\":\"s-9\",\"recipients\":[{"
                 "\"external_user_id\":\"u2\"}]}",
                 id);
-    post_ok(&f->s, "/campaigns/trigger/send", body, 201);
+    trigger_ok(f, "/campaigns/trigger/send", body);
     expect_requests(f->hook, 6);
     for (size_t i = 0; i < 6; i++) /* every attempt has the same key */
         assert_string_equal(
@@ -662,7 +663,7 @@ static void test_failures_are_retried_and_every_message_event_reaches_a_current(
     json_t *events = sink_accepted_events(cur);
     const json_t *sent = find_event(events, "users.messages.webhook.Send", "u1");
     assert_non_null(sent);
-    assert_conformant(sent);
+    assert_conformant_event(sent);
     const json_t *sp = json_object_get(sent, "properties");
     assert_string_equal(json_string_value(json_object_get(sp, "campaign_id")), id);
     assert_json_equal(json_object_get(sp, "campaign_name"), "\"Nudge\"");
@@ -675,7 +676,7 @@ static void test_failures_are_retried_and_every_message_event_reaches_a_current(
         if (strcmp(json_string_value(json_object_get(e, "event_type")),
                    "users.messages.webhook.Failure") != 0)
             continue;
-        assert_conformant(e);
+        assert_conformant_event(e);
         failures++;
         last = e;
     }
@@ -696,7 +697,7 @@ static void test_failures_are_retried_and_every_message_event_reaches_a_current(
     char *canvas = create(f, "/canvas/create", fmt);
     char *trig =
         strf("{\"canvas_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u3\"}]}", canvas);
-    post_ok(&f->s, "/canvas/trigger/send", trig, 201);
+    trigger_ok(f, "/canvas/trigger/send", trig);
     assert_int_equal(sink_wait_events(cur, 8, 10000), 8);
     json_decref(events);
     events = sink_accepted_events(cur);
@@ -704,8 +705,8 @@ static void test_failures_are_retried_and_every_message_event_reaches_a_current(
     const json_t *step = find_event(events, "users.messages.webhook.Send", "u3");
     assert_non_null(entry);
     assert_non_null(step);
-    assert_conformant(entry);
-    assert_conformant(step);
+    assert_conformant_event(entry);
+    assert_conformant_event(step);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(entry, "properties"), "canvas_id")),
         canvas);
@@ -729,7 +730,7 @@ static void test_a_429_retry_waits_for_retry_after(void **state) {
     sink_fail_first(f->hook, 1, 429);
     char *body =
         strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\"}]}", id);
-    post_ok(&f->s, "/campaigns/trigger/send", body, 201);
+    trigger_ok(f, "/campaigns/trigger/send", body);
     assert_int_equal(sink_wait_requests(f->hook, 1, 10000), 1);
     sleep_ms(600); /* the 50 ms backoff alone would have retried by now */
     assert_int_equal(sink_count(f->hook), 1);

@@ -8,19 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int setup(void **state) {
-    struct server *s = calloc(1, sizeof *s);
-    server_up(s);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    server_cleanup(*state);
-    free(*state);
-    return 0;
-}
-
 /* Runs the CLI, asserts the exit code, returns stdout parsed as JSON (new ref) or NULL. */
 static json_t *cli_json(struct server *s, const char *const *args, int want_rc) {
     char *out = NULL, *err = NULL;
@@ -183,5 +170,5 @@ int main(void) {
         cmocka_unit_test(test_help_and_usage_errors),
         cmocka_unit_test(test_serve_refuses_uninitialised_dir),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, server_setup, server_teardown);
 }

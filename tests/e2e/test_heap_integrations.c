@@ -5,19 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int setup(void **state) {
-    struct server *s = calloc(1, sizeof *s);
-    server_up(s);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    server_cleanup(*state);
-    free(*state);
-    return 0;
-}
-
 static void test_create_returns_path_and_secret_and_lists_without_secret(void **state) {
     struct server *s = *state;
     struct resp r;
@@ -128,5 +115,5 @@ int main(void) {
         cmocka_unit_test(test_rotate_and_delete_need_a_known_integration),
         cmocka_unit_test(test_cli_creates_lists_and_deletes),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, server_setup, server_teardown);
 }

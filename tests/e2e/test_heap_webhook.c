@@ -317,8 +317,7 @@ static void test_too_many_pages_at_once_get_429_with_retry_after(void **state) {
     struct pending first = {&f, p1, {0}};
     pthread_t t;
     pthread_create(&t, NULL, deliver_in_thread, &first);
-    struct timespec ts = {0, 250 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    sleep_ms(250);
     struct resp second;
     deliver(&f, f.secret, now_ms(), p2, &second);
     pthread_join(t, NULL);

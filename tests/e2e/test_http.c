@@ -6,18 +6,8 @@
 #include <string.h>
 
 static int setup(void **state) {
-    struct server *s = calloc(1, sizeof *s);
-    server_init(s);
-    s->extra_args[0] = "--max-body";
-    s->extra_args[1] = "2048";
-    server_start(s);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    server_cleanup(*state);
-    free(*state);
+    static const char *const args[] = {"--max-body", "2048", NULL};
+    *state = server_new(args);
     return 0;
 }
 
@@ -128,5 +118,5 @@ int main(void) {
         cmocka_unit_test(test_wrong_rest_key_is_401_and_stores_nothing),
         cmocka_unit_test(test_legacy_api_key_in_body_is_accepted),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, server_teardown);
 }

@@ -12,8 +12,7 @@
 #include <string.h>
 
 static int setup(void **state) {
-    struct server *s = calloc(1, sizeof *s);
-    server_up(s);
+    struct server *s = server_new(NULL);
     /* users: ann, bob (identified), an alias-only lead, an anonymous device user, and a device
      * user that was identified later (eve) */
     struct resp r;
@@ -33,12 +32,6 @@ static int setup(void **state) {
     assert_int_equal(r.status, 201);
     resp_free(&r);
     *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    server_cleanup(*state);
-    free(*state);
     return 0;
 }
 
@@ -496,5 +489,5 @@ int main(void) {
         cmocka_unit_test(test_cohorts_list_shows_every_cohort),
         cmocka_unit_test(test_concurrent_requests_on_one_cohort_lose_no_update),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, server_teardown);
 }

@@ -30,8 +30,7 @@ static void import(struct server *s, const char *cohort, const char *changes) {
 }
 
 static int setup(void **state) {
-    struct server *s = calloc(1, sizeof *s);
-    server_up(s);
+    struct server *s = server_new(NULL);
     /* u1..u6: plans, ages, events; a device user d1 */
     post_ok(s, "/users/track",
             "{\"attributes\":[{\"external_id\":\"u1\",\"plan\":\"trial\",\"age\":31},"
@@ -55,12 +54,6 @@ static int setup(void **state) {
     resp_free(&r);
     free(name);
     *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    server_cleanup(*state);
-    free(*state);
     return 0;
 }
 
@@ -310,5 +303,5 @@ int main(void) {
         cmocka_unit_test(test_export_streams_one_json_line_per_user),
         cmocka_unit_test(test_audience_follows_imports_attribute_updates_deletes_and_restart),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, server_teardown);
 }

@@ -9,19 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int setup(void **state) {
-    struct server *s = calloc(1, sizeof *s);
-    server_up(s);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    server_cleanup(*state);
-    free(*state);
-    return 0;
-}
-
 /* POSTs body to path with the REST key and asserts status and exact body. */
 static void post_expect(struct server *s, const char *path, const char *body, long status,
                         const char *expected) {
@@ -514,5 +501,5 @@ int main(void) {
         cmocka_unit_test(test_changes_survive_restart_and_kill),
         cmocka_unit_test(test_failed_store_write_leaves_nothing_behind),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, server_setup, server_teardown);
 }
