@@ -52,6 +52,15 @@ typedef enum cd_err (*api_body_call)(struct app *app, struct workspace *ws, cons
 void api_run_post(void *ctx, const struct http_request *req, struct http_response *res,
                   api_body_call call, int ok_status);
 
+/* A read: the query of an authenticated GET, the shape of the list and details operations. */
+typedef enum cd_err (*api_query_call)(struct app *app, struct workspace *ws,
+                                      const struct http_request *req, json_t **out,
+                                      struct cd_msg *msg);
+
+/* Authenticates the REST key, runs call and answers 200 with its result, or the error. */
+void api_run_get(void *ctx, const struct http_request *req, struct http_response *res,
+                 api_query_call call);
+
 /* Replies `out` (stolen) with ok_status when err is CD_OK, else the error with msg's text. */
 void api_reply_result(struct http_response *res, enum cd_err err, int ok_status, json_t *out,
                       const struct cd_msg *msg);

@@ -30,41 +30,46 @@ void api_canvas_trigger(void *ctx, const struct http_request *req, struct http_r
     api_run_post(ctx, req, res, canvas_trigger, 201);
 }
 
-static void list(void *vctx, const struct http_request *req, struct http_response *res,
-                 enum campaign_kind kind) {
-    struct api_ctx *ctx = vctx;
-    struct workspace *ws = api_auth_rest(ctx, req, NULL, res);
-    json_t *out = NULL;
-    if (!ws)
-        return;
-    enum cd_err err = campaign_list(ctx->app, ws, kind, &out);
-    api_reply_result(res, err, 200, out, NULL);
+static enum cd_err campaigns_list(struct app *app, struct workspace *ws,
+                                  const struct http_request *req, json_t **out,
+                                  struct cd_msg *msg) {
+    (void)req;
+    (void)msg;
+    return campaign_list(app, ws, CAMPAIGN_KIND_CAMPAIGN, out);
+}
+
+static enum cd_err canvases_list(struct app *app, struct workspace *ws,
+                                 const struct http_request *req, json_t **out, struct cd_msg *msg) {
+    (void)req;
+    (void)msg;
+    return campaign_list(app, ws, CAMPAIGN_KIND_CANVAS, out);
+}
+
+static enum cd_err campaigns_details(struct app *app, struct workspace *ws,
+                                     const struct http_request *req, json_t **out,
+                                     struct cd_msg *msg) {
+    return campaign_details(app, ws, CAMPAIGN_KIND_CAMPAIGN, http_query(req, "campaign_id"), out,
+                            msg);
+}
+
+static enum cd_err canvas_details(struct app *app, struct workspace *ws,
+                                  const struct http_request *req, json_t **out,
+                                  struct cd_msg *msg) {
+    return campaign_details(app, ws, CAMPAIGN_KIND_CANVAS, http_query(req, "canvas_id"), out, msg);
 }
 
 void api_campaigns_list(void *ctx, const struct http_request *req, struct http_response *res) {
-    list(ctx, req, res, CAMPAIGN_KIND_CAMPAIGN);
+    api_run_get(ctx, req, res, campaigns_list);
 }
 
 void api_canvas_list(void *ctx, const struct http_request *req, struct http_response *res) {
-    list(ctx, req, res, CAMPAIGN_KIND_CANVAS);
-}
-
-static void details(void *vctx, const struct http_request *req, struct http_response *res,
-                    enum campaign_kind kind, const char *id_arg) {
-    struct api_ctx *ctx = vctx;
-    struct workspace *ws = api_auth_rest(ctx, req, NULL, res);
-    if (!ws)
-        return;
-    struct cd_msg msg = {{0}};
-    json_t *out = NULL;
-    enum cd_err err = campaign_details(ctx->app, ws, kind, http_query(req, id_arg), &out, &msg);
-    api_reply_result(res, err, 200, out, &msg);
+    api_run_get(ctx, req, res, canvases_list);
 }
 
 void api_campaigns_details(void *ctx, const struct http_request *req, struct http_response *res) {
-    details(ctx, req, res, CAMPAIGN_KIND_CAMPAIGN, "campaign_id");
+    api_run_get(ctx, req, res, campaigns_details);
 }
 
 void api_canvas_details(void *ctx, const struct http_request *req, struct http_response *res) {
-    details(ctx, req, res, CAMPAIGN_KIND_CANVAS, "canvas_id");
+    api_run_get(ctx, req, res, canvas_details);
 }

@@ -102,6 +102,18 @@ void api_run_post(void *vctx, const struct http_request *req, struct http_respon
     json_decref(body);
 }
 
+void api_run_get(void *vctx, const struct http_request *req, struct http_response *res,
+                 api_query_call call) {
+    struct api_ctx *ctx = vctx;
+    struct workspace *ws = api_auth_rest(ctx, req, NULL, res);
+    if (!ws)
+        return;
+    struct cd_msg msg = {{0}};
+    json_t *out = NULL;
+    enum cd_err err = call(ctx->app, ws, req, &out, &msg);
+    api_reply_result(res, err, 200, out, &msg);
+}
+
 void api_reply_result(struct http_response *res, enum cd_err err, int ok_status, json_t *out,
                       const struct cd_msg *msg) {
     if (err == CD_OK)

@@ -41,24 +41,22 @@ void api_currents_replay(void *ctx, const struct http_request *req, struct http_
     api_run_post(ctx, req, res, replay, 201);
 }
 
-void api_currents_list(void *vctx, const struct http_request *req, struct http_response *res) {
-    struct api_ctx *ctx = vctx;
-    struct workspace *ws = api_auth_rest(ctx, req, NULL, res);
-    if (!ws)
-        return;
-    json_t *out = NULL;
-    enum cd_err err = currents_list(ctx->app->store, ws->id, &out);
-    api_reply_result(res, err, 200, out, NULL);
+static enum cd_err list(struct app *app, struct workspace *ws, const struct http_request *req,
+                        json_t **out, struct cd_msg *msg) {
+    (void)req;
+    (void)msg;
+    return currents_list(app->store, ws->id, out);
 }
 
-void api_currents_details(void *vctx, const struct http_request *req, struct http_response *res) {
-    struct api_ctx *ctx = vctx;
-    struct workspace *ws = api_auth_rest(ctx, req, NULL, res);
-    if (!ws)
-        return;
-    struct cd_msg msg = {{0}};
-    json_t *out = NULL;
-    enum cd_err err =
-        currents_details(ctx->app->store, ws->id, http_query(req, "current_id"), &out, &msg);
-    api_reply_result(res, err, 200, out, &msg);
+static enum cd_err details(struct app *app, struct workspace *ws, const struct http_request *req,
+                           json_t **out, struct cd_msg *msg) {
+    return currents_details(app->store, ws->id, http_query(req, "current_id"), out, msg);
+}
+
+void api_currents_list(void *ctx, const struct http_request *req, struct http_response *res) {
+    api_run_get(ctx, req, res, list);
+}
+
+void api_currents_details(void *ctx, const struct http_request *req, struct http_response *res) {
+    api_run_get(ctx, req, res, details);
 }

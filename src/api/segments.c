@@ -30,37 +30,34 @@ void api_segments_preview(void *ctx, const struct http_request *req, struct http
     api_run_post(ctx, req, res, segments_preview, 200);
 }
 
-void api_segments_list(void *vctx, const struct http_request *req, struct http_response *res) {
-    struct api_ctx *ctx = vctx;
-    struct workspace *ws = api_auth_rest(ctx, req, NULL, res);
-    if (!ws)
-        return;
-    struct cd_msg msg = {{0}};
-    json_t *out = NULL;
-    enum cd_err err = segments_list(ctx->app, ws, http_query(req, "page"),
-                                    http_query(req, "sort_direction"), &out, &msg);
-    api_reply_result(res, err, 200, out, &msg);
+static enum cd_err list(struct app *app, struct workspace *ws, const struct http_request *req,
+                        json_t **out, struct cd_msg *msg) {
+    return segments_list(app, ws, http_query(req, "page"), http_query(req, "sort_direction"), out,
+                         msg);
 }
 
-void api_segments_details(void *vctx, const struct http_request *req, struct http_response *res) {
-    struct api_ctx *ctx = vctx;
-    struct workspace *ws = api_auth_rest(ctx, req, NULL, res);
-    if (!ws)
-        return;
-    struct cd_msg msg = {{0}};
-    json_t *out = NULL;
-    enum cd_err err = segments_details(ctx->app, ws, http_query(req, "segment_id"), &out, &msg);
-    api_reply_result(res, err, 200, out, &msg);
+static enum cd_err details(struct app *app, struct workspace *ws, const struct http_request *req,
+                           json_t **out, struct cd_msg *msg) {
+    return segments_details(app, ws, http_query(req, "segment_id"), out, msg);
 }
 
-void api_segments_filters(void *vctx, const struct http_request *req, struct http_response *res) {
-    struct api_ctx *ctx = vctx;
-    struct workspace *ws = api_auth_rest(ctx, req, NULL, res);
-    if (!ws)
-        return;
-    json_t *out = NULL;
-    enum cd_err err = segments_filters(ctx->app, ws, &out);
-    api_reply_result(res, err, 200, out, NULL);
+static enum cd_err filters(struct app *app, struct workspace *ws, const struct http_request *req,
+                           json_t **out, struct cd_msg *msg) {
+    (void)req;
+    (void)msg;
+    return segments_filters(app, ws, out);
+}
+
+void api_segments_list(void *ctx, const struct http_request *req, struct http_response *res) {
+    api_run_get(ctx, req, res, list);
+}
+
+void api_segments_details(void *ctx, const struct http_request *req, struct http_response *res) {
+    api_run_get(ctx, req, res, details);
+}
+
+void api_segments_filters(void *ctx, const struct http_request *req, struct http_response *res) {
+    api_run_get(ctx, req, res, filters);
 }
 
 /* ---- NDJSON export ---- */
