@@ -50,6 +50,15 @@ static void test_create_validates_name_and_mapping(void **state) {
                 "{\"message\":\"'identity_mapping' of type 'alias' needs a non-empty "
                 "'alias_label'\"}");
     resp_free(&r);
+    /* none of them was stored */
+    http_get_rest(s, "/integrations/heap/list", &r);
+    size_t i;
+    const json_t *it;
+    json_array_foreach(json_object_get(r.json, "integrations"), i, it) {
+        const char *name = json_string_value(json_object_get(it, "name"));
+        assert_true(strcmp(name, "x") != 0 && *name);
+    }
+    resp_free(&r);
 }
 
 static void test_rotate_and_delete_need_a_known_integration(void **state) {
