@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/cohort_import.h"
 #include "core/workspace.h"
 #include "http/http.h"
 
@@ -64,6 +65,11 @@ void api_run_get(void *ctx, const struct http_request *req, struct http_response
 /* Replies `out` (stolen) with ok_status when err is CD_OK, else the error with msg's text. */
 void api_reply_result(struct http_response *res, enum cd_err err, int ok_status, json_t *out,
                       const struct cd_msg *msg);
+
+/* The counters of a cohort apply as both cohort endpoints answer them, after a first key
+ * {first_key: first_value} ("message": "success" or "status": "ok"). */
+json_t *api_cohort_counts(const char *first_key, const char *first_value,
+                          const struct cohort_apply_result *r);
 
 /* Replies for a domain error: status from the error code, message `text` when given. */
 void api_reply_err(struct http_response *res, enum cd_err err, const char *text);

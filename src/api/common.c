@@ -121,3 +121,11 @@ void api_reply_result(struct http_response *res, enum cd_err err, int ok_status,
     else
         api_reply_err(res, err, msg ? msg->text : NULL);
 }
+
+json_t *api_cohort_counts(const char *first_key, const char *first_value,
+                          const struct cohort_apply_result *r) {
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", first_key, first_value, "ids_received",
+                     (json_int_t)r->received, "ids_matched", (json_int_t)r->matched,
+                     "ids_unmatched", (json_int_t)r->unmatched, "users_added", (json_int_t)r->added,
+                     "users_removed", (json_int_t)r->removed);
+}

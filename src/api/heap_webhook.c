@@ -164,12 +164,7 @@ static void handle(struct api_ctx *ctx, const struct http_request *req, struct h
                      http_request_id(req), integration_id, page.cohort_id,
                      (long long)page.page_number, (long long)page.total_pages, (long long)r.matched,
                      (long long)r.unmatched);
-            http_reply_json(res, 200,
-                            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "status", "ok",
-                                      "ids_received", (json_int_t)r.received, "ids_matched",
-                                      (json_int_t)r.matched, "ids_unmatched",
-                                      (json_int_t)r.unmatched, "users_added", (json_int_t)r.added,
-                                      "users_removed", (json_int_t)r.removed));
+            http_reply_json(res, 200, api_cohort_counts("status", "ok", &r));
         }
     }
     json_decref(root);

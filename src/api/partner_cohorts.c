@@ -250,12 +250,7 @@ void api_partner_cohort_users(void *vctx, const struct http_request *req,
             err = cohort_apply(ctx->app, ws, partner, cohort_id, changes, json_array_size(arr), &r);
         }
         if (err == CD_OK)
-            http_reply_json(res, 201,
-                            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "message", "success",
-                                      "ids_received", (json_int_t)r.received, "ids_matched",
-                                      (json_int_t)r.matched, "ids_unmatched",
-                                      (json_int_t)r.unmatched, "users_added", (json_int_t)r.added,
-                                      "users_removed", (json_int_t)r.removed));
+            http_reply_json(res, 201, api_cohort_counts("message", "success", &r));
         else
             api_reply_err(res, err, NULL);
         free(changes);
