@@ -11,13 +11,11 @@
 #include "util/timeutil.h"
 
 struct row_copy {
-    int found;
     json_t *obj; /* {segment_id, name, description, filter(text), created_at, updated_at} */
 };
 
 static void copy_row(void *ctx, const struct segment_row *r) {
     struct row_copy *rc = ctx;
-    rc->found = 1;
     rc->obj = json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I}", "segment_id", r->segment_id, "name",
                         r->name, "description", r->description, "filter", r->filter, "created_at",
                         (json_int_t)r->created_at, "updated_at", (json_int_t)r->updated_at);
