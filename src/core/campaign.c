@@ -9,7 +9,6 @@
 #include "core/campaign.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,15 +27,6 @@
 #define AT_MAX_PAST_MS 60000
 
 static const char *const kind_word[] = {"campaign", "canvas"};
-
-__attribute__((format(printf, 2, 3))) static enum cd_err invalid(struct cd_msg *msg,
-                                                                 const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg->text, sizeof msg->text, fmt, ap);
-    va_end(ap);
-    return CD_E_INVALID;
-}
 
 static const char *invalid_id(enum campaign_kind kind) {
     return kind == CAMPAIGN_KIND_CANVAS ? "Invalid Canvas ID" : "Invalid Campaign ID";
@@ -63,7 +53,7 @@ static enum cd_err check_text(const char *text, enum tmpl_scope scope, const cha
     struct cd_msg why = {{0}};
     if (tmpl_check(text, scope, &why) == CD_OK)
         return CD_OK;
-    return invalid(msg, "%s: %.200s", where, why.text);
+    return cd_invalid(msg, "%s: %.200s", where, why.text);
 }
 
 /* Validates {"webhook": {...}} at `where`; *out is the normalised webhook object. */
@@ -72,12 +62,12 @@ static enum cd_err parse_message(const json_t *m, enum tmpl_scope scope, const c
     char at[96];
     const json_t *wh = json_object_get(m, "webhook");
     if (!json_is_object(m) || !json_is_object(wh))
-        return invalid(
+        return cd_invalid(
             msg, "%s: must be {\"webhook\": {\"url\", \"method\", \"headers\", \"body\"}}", where);
     const char *url = str_of(wh, "url");
     snprintf(at, sizeof at, "%s.webhook.url", where);
     if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
-        return invalid(msg, "%s: must be an http:// or https:// URL", at);
+        return cd_invalid(msg, "%s: must be an http:// or https:// URL", at);
     if (check_text(url, scope, at, msg) != CD_OK)
         return CD_E_INVALID;
     const json_t *method = json_object_get(wh, "method");
@@ -87,27 +77,28 @@ static enum cd_err parse_message(const json_t *m, enum tmpl_scope scope, const c
     while (mtext && mi < 5 && strcmp(mtext, methods[mi]) != 0)
         mi++;
     if (!mtext || mi == 5)
-        return invalid(msg, "%s.webhook.method: must be GET, POST, PUT, PATCH or DELETE", where);
+        return cd_invalid(msg, "%s.webhook.method: must be GET, POST, PUT, PATCH or DELETE", where);
     const json_t *headers = json_object_get(wh, "headers");
     if (headers && !json_is_null(headers) && !json_is_object(headers))
-        return invalid(msg, "%s.webhook.headers: must be an object of strings", where);
+        return cd_invalid(msg, "%s.webhook.headers: must be an object of strings", where);
     const char *hname;
     const json_t *hval;
     json_object_foreach((json_t *)headers, hname, hval) {
         snprintf(at, sizeof at, "%s.webhook.headers.%s", where, hname);
         if (!header_name_ok(hname) || !json_is_string(hval) ||
             strpbrk(json_string_value(hval), "\r\n"))
-            return invalid(msg, "%s: must be a header name with a one-line string value", at);
+            return cd_invalid(msg, "%s: must be a header name with a one-line string value", at);
         if (check_text(json_string_value(hval), scope, at, msg) != CD_OK)
             return CD_E_INVALID;
     }
     const json_t *body = json_object_get(wh, "body");
     if (body && !json_is_null(body) && !json_is_string(body))
-        return invalid(msg, "%s.webhook.body: must be a string (the request body template)", where);
+        return cd_invalid(msg, "%s.webhook.body: must be a string (the request body template)",
+                          where);
     const char *btext = json_is_string(body) ? json_string_value(body) : "";
     snprintf(at, sizeof at, "%s.webhook.body", where);
     if (strlen(btext) + strlen(url) > CAMPAIGN_MAX_MESSAGE_BYTES)
-        return invalid(msg, "%s: the url and body may hold 65536 bytes", at);
+        return cd_invalid(msg, "%s: the url and body may hold 65536 bytes", at);
     if (check_text(btext, scope, at, msg) != CD_OK)
         return CD_E_INVALID;
     *out =
@@ -125,8 +116,9 @@ static enum cd_err parse_schedule(struct app *app, const json_t *s, const char *
     }
     const char *type = str_of(s, "type");
     if (!json_is_object(s) || !type)
-        return invalid(msg, "schedule: must be an object with a type (immediate, at, api_triggered "
-                            "or cohort_entry)");
+        return cd_invalid(msg,
+                          "schedule: must be an object with a type (immediate, at, api_triggered "
+                          "or cohort_entry)");
     if (strcmp(type, "immediate") == 0 || strcmp(type, "api_triggered") == 0) {
         *out = json_pack("{s:s}", "type", type);
         return CD_OK;
@@ -135,9 +127,9 @@ static enum cd_err parse_schedule(struct app *app, const json_t *s, const char *
         const char *t = str_of(s, "time");
         int64_t ms;
         if (!t || time_parse_iso8601(t, &ms) != 0)
-            return invalid(msg, "schedule.time: must be an ISO-8601 time");
+            return cd_invalid(msg, "schedule.time: must be an ISO-8601 time");
         if (ms < now - AT_MAX_PAST_MS)
-            return invalid(msg, "schedule.time: %s is in the past", t);
+            return cd_invalid(msg, "schedule.time: %s is in the past", t);
         char iso[40];
         time_format_iso8601(ms, iso, sizeof iso);
         *out = json_pack("{s:s, s:s}", "type", type, "time", iso);
@@ -147,15 +139,15 @@ static enum cd_err parse_schedule(struct app *app, const json_t *s, const char *
         const char *partner = str_of(s, "partner"), *cohort = str_of(s, "cohort_id");
         enum key_check check;
         if (!partner || !cohort || !*cohort)
-            return invalid(msg,
-                           "schedule: cohort_entry needs \"partner\" and \"cohort_id\" strings");
+            return cd_invalid(msg,
+                              "schedule: cohort_entry needs \"partner\" and \"cohort_id\" strings");
         if (STORE_OPS(app->store)->admin->partner_get(app->store, partner, &check) != CD_OK)
-            return invalid(msg, "schedule.partner: no partner '%s'", partner);
+            return cd_invalid(msg, "schedule.partner: no partner '%s'", partner);
         *out = json_pack("{s:s, s:s, s:s}", "type", type, "partner", partner, "cohort_id", cohort);
         return CD_OK;
     }
-    return invalid(msg, "schedule.type: '%s' is not immediate, at, api_triggered or cohort_entry",
-                   type);
+    return cd_invalid(
+        msg, "schedule.type: '%s' is not immediate, at, api_triggered or cohort_entry", type);
 }
 
 static bool uuid_into(json_t *obj, const char *key) {
@@ -166,7 +158,7 @@ static bool uuid_into(json_t *obj, const char *key) {
 static enum cd_err parse_steps(const json_t *steps, json_t *out_steps, struct cd_msg *msg) {
     if (!json_is_array(steps) || json_array_size(steps) == 0 ||
         json_array_size(steps) > CAMPAIGN_MAX_STEPS)
-        return invalid(msg, "steps: must be an array of 1 to 20 steps");
+        return cd_invalid(msg, "steps: must be an array of 1 to 20 steps");
     size_t i;
     const json_t *st;
     json_array_foreach(steps, i, st) {
@@ -175,10 +167,10 @@ static enum cd_err parse_steps(const json_t *steps, json_t *out_steps, struct cd
         const char *name = str_of(st, "name");
         const json_t *delay = json_object_get(st, "delay_seconds");
         if (!name || !*name || strlen(name) > NAME_MAX_LEN)
-            return invalid(msg, "%s.name: must be a string of 1 to 256 characters", where);
+            return cd_invalid(msg, "%s.name: must be a string of 1 to 256 characters", where);
         if (delay && (!json_is_integer(delay) || json_integer_value(delay) < 0 ||
                       json_integer_value(delay) > MAX_DELAY_SECONDS))
-            return invalid(msg, "%s.delay_seconds: must be an integer from 0 to 2592000", where);
+            return cd_invalid(msg, "%s.delay_seconds: must be an integer from 0 to 2592000", where);
         json_t *wh = NULL;
         char message_at[48];
         snprintf(message_at, sizeof message_at, "%s.message", where);
@@ -243,15 +235,15 @@ static enum cd_err create(struct app *app, struct workspace *ws, enum campaign_k
     int64_t now = time_now_ms();
     const char *name = str_of(body, "name"), *segment_id = str_of(body, "segment_id");
     if (!name || !*name || strlen(name) > NAME_MAX_LEN)
-        return invalid(msg, "name: must be a string of 1 to 256 characters");
+        return cd_invalid(msg, "name: must be a string of 1 to 256 characters");
     if (!segment_id)
-        return invalid(msg, "segment_id: must be the id of a segment");
+        return cd_invalid(msg, "segment_id: must be the id of a segment");
     if (segments_exists(app, ws, segment_id) != CD_OK)
-        return invalid(msg, "segment_id: no segment '%s'", segment_id);
+        return cd_invalid(msg, "segment_id: no segment '%s'", segment_id);
     const json_t *rate = json_object_get(body, "rate_limit_per_minute");
     if (rate && (!json_is_integer(rate) || json_integer_value(rate) < 1 ||
                  json_integer_value(rate) > 1000000))
-        return invalid(msg, "rate_limit_per_minute: must be an integer from 1 to 1000000");
+        return cd_invalid(msg, "rate_limit_per_minute: must be an integer from 1 to 1000000");
 
     json_t *def = json_object(), *steps = json_array(), *schedule = NULL;
     enum cd_err err =
@@ -384,7 +376,7 @@ static enum cd_err find(struct app *app, struct workspace *ws, enum campaign_kin
     if (err == CD_OK && !f->row)
         err = CD_E_NOMEM;
     if (err == CD_E_NOT_FOUND)
-        err = invalid(msg, "%s", invalid_id(kind));
+        err = cd_invalid(msg, "%s", invalid_id(kind));
     return err;
 }
 
@@ -441,8 +433,7 @@ static enum cd_err archive(struct app *app, struct workspace *ws, enum campaign_
         id ? STORE_OPS(app->store)->campaigns->archive(app->store, ws->id, kind, id, time_now_ms())
            : CD_E_NOT_FOUND;
     if (err == CD_E_NOT_FOUND) {
-        snprintf(msg->text, sizeof msg->text, "%s", invalid_id(kind));
-        return CD_E_INVALID;
+        return cd_invalid(msg, "%s", invalid_id(kind));
     }
     if (err == CD_OK) {
         log_info("campaign", "ws=%s archived %s=%s", ws->public_id, kind_word[kind], id);
@@ -530,15 +521,15 @@ static enum cd_err read_recipients(struct workspace *ws, enum campaign_kind kind
         char where[40];
         snprintf(where, sizeof where, "recipients[%zu].", i);
         if (!json_is_object(r)) {
-            err = invalid(msg, "recipients[%zu]: must be an object", i);
+            err = cd_invalid(msg, "recipients[%zu]: must be an object", i);
             break;
         }
         const json_t *attrs = json_object_get(r, "attributes");
         if (json_object_size(attrs) > 0) { /* never half-apply a request: refuse it whole */
-            err = invalid(msg,
-                          "recipients[%zu].attributes: not supported; send them with "
-                          "/users/track first",
-                          i);
+            err = cd_invalid(msg,
+                             "recipients[%zu].attributes: not supported; send them with "
+                             "/users/track first",
+                             i);
             break;
         }
         json_t *props = trigger_props(kind, r, where, msg);
@@ -575,7 +566,7 @@ static enum cd_err trigger(struct app *app, struct workspace *ws, enum campaign_
     if (strcmp(str_of(f.row, "schedule_type"), "api_triggered") != 0 ||
         (archived && kind == CAMPAIGN_KIND_CAMPAIGN)) {
         json_decref(f.row);
-        return invalid(msg, "%s", invalid_id(kind));
+        return cd_invalid(msg, "%s", invalid_id(kind));
     }
     const json_t *broadcast = json_object_get(body, "broadcast");
     const json_t *recipients = json_object_get(body, "recipients");
@@ -584,22 +575,22 @@ static enum cd_err trigger(struct app *app, struct workspace *ws, enum campaign_
     json_t *props = NULL, *users = json_object(), *errors = json_array();
     roaring_bitmap_t *audience = roaring_bitmap_create();
     if (broadcast && !json_is_boolean(broadcast))
-        err = invalid(msg, "broadcast: must be a boolean");
+        err = cd_invalid(msg, "broadcast: must be a boolean");
     else if (recipients && !json_is_null(recipients) && !json_is_array(recipients))
-        err = invalid(msg, "recipients: must be an array");
+        err = cd_invalid(msg, "recipients: must be an array");
     else if (json_array_size(recipients) > CAMPAIGN_MAX_RECIPIENTS)
-        err = invalid(msg, "The max number of ids per request was exceeded");
+        err = cd_invalid(msg, "The max number of ids per request was exceeded");
     else if (json_is_true(broadcast) && json_array_size(recipients) > 0)
-        err = invalid(msg, "broadcast cannot be combined with recipients");
+        err = cd_invalid(msg, "broadcast cannot be combined with recipients");
     else if (!json_is_true(broadcast) && json_array_size(recipients) == 0)
-        err = invalid(msg, "No Recipients");
+        err = cd_invalid(msg, "No Recipients");
     else if (audience_filter && !json_is_null(audience_filter) &&
              !(json_is_object(audience_filter) && json_object_size(audience_filter) == 0))
-        err = invalid(msg, "audience: connected audiences are not supported; target a segment");
+        err = cd_invalid(msg, "audience: connected audiences are not supported; target a segment");
     else if (send_id && !json_is_null(send_id) &&
              (!json_is_string(send_id) || json_string_length(send_id) == 0 ||
               json_string_length(send_id) > SEND_ID_MAX_LEN))
-        err = invalid(msg, "send_id: must be a string of 1 to 64 characters");
+        err = cd_invalid(msg, "send_id: must be a string of 1 to 64 characters");
     else if (!(props = trigger_props(kind, body, "", msg)))
         err = CD_E_INVALID;
     if (err == CD_OK && recipients)

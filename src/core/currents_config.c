@@ -30,8 +30,7 @@ static bool known_type(const char *t) {
 }
 
 static enum cd_err invalid(struct cd_msg *msg, const char *text) {
-    snprintf(msg->text, sizeof msg->text, "%s", text);
-    return CD_E_INVALID;
+    return cd_invalid(msg, "%s", text);
 }
 
 enum cd_err currents_create(struct store *s, int64_t ws, const json_t *body, json_t **out,
@@ -59,8 +58,7 @@ enum cd_err currents_create(struct store *s, int64_t ws, const json_t *body, jso
     const json_t *v;
     json_array_foreach(types, i, v) {
         if (!json_is_string(v) || !known_type(json_string_value(v))) {
-            snprintf(msg->text, sizeof msg->text, "event_types[%zu]: unknown event type", i);
-            return CD_E_INVALID;
+            return cd_invalid(msg, "event_types[%zu]: unknown event type", i);
         }
     }
     if (batch && !json_is_null(batch) &&

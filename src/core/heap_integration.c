@@ -72,8 +72,7 @@ enum cd_err heap_integration_create(struct store *s, int64_t ws, const json_t *b
     const json_t *name_v = json_object_get(body, "name");
     const char *name = json_string_value(name_v);
     if (!name || !*name || strlen(name) > 200) {
-        snprintf(msg->text, sizeof msg->text, "'name' must be a string of 1 to 200 characters");
-        return CD_E_INVALID;
+        return cd_invalid(msg, "'name' must be a string of 1 to 200 characters");
     }
     enum heap_mapping mapping;
     const char *label;

@@ -43,8 +43,7 @@ static enum cd_err load_saved(struct app *app, struct workspace *ws, const char 
 /* Parses and checks a filter against the workspace's cohorts; CD_E_INVALID with msg. */
 static enum cd_err check_filter(struct workspace *ws, const json_t *filter, struct cd_msg *msg) {
     if (!filter) {
-        snprintf(msg->text, sizeof msg->text, "filter: is required");
-        return CD_E_INVALID;
+        return cd_invalid(msg, "filter: is required");
     }
     workspace_read_begin(ws);
     struct seg_node *n = segment_filter_parse(filter, &ws->cohorts, msg->text, sizeof msg->text);
@@ -58,16 +57,14 @@ static enum cd_err check_name(const json_t *v, bool required, struct cd_msg *msg
         return CD_OK;
     const char *name = json_string_value(v);
     if (!name || !*name || strlen(name) > 200) {
-        snprintf(msg->text, sizeof msg->text, "name: must be a string of 1 to 200 characters");
-        return CD_E_INVALID;
+        return cd_invalid(msg, "name: must be a string of 1 to 200 characters");
     }
     return CD_OK;
 }
 
 static enum cd_err check_description(const json_t *v, struct cd_msg *msg) {
     if (v && !json_is_string(v)) {
-        snprintf(msg->text, sizeof msg->text, "description: must be a string");
-        return CD_E_INVALID;
+        return cd_invalid(msg, "description: must be a string");
     }
     return CD_OK;
 }
@@ -157,13 +154,11 @@ enum cd_err segments_list(struct app *app, struct workspace *ws, const char *pag
         char *end;
         pg = strtoll(page, &end, 10);
         if (end == page || *end || pg < 0 || pg > 1000000) {
-            snprintf(msg->text, sizeof msg->text, "page: must be an integer >= 0");
-            return CD_E_INVALID;
+            return cd_invalid(msg, "page: must be an integer >= 0");
         }
     }
     if (sort && strcmp(sort, "asc") != 0 && strcmp(sort, "desc") != 0) {
-        snprintf(msg->text, sizeof msg->text, "sort_direction: must be asc or desc");
-        return CD_E_INVALID;
+        return cd_invalid(msg, "sort_direction: must be asc or desc");
     }
     json_t *arr = json_array();
     enum cd_err err = STORE_OPS(app->store)
@@ -186,8 +181,7 @@ static json_t *iso(int64_t ms) {
 enum cd_err segments_details(struct app *app, struct workspace *ws, const char *segment_id,
                              json_t **out, struct cd_msg *msg) {
     if (!segment_id || !*segment_id) {
-        snprintf(msg->text, sizeof msg->text, "segment_id: is required");
-        return CD_E_INVALID;
+        return cd_invalid(msg, "segment_id: is required");
     }
     struct row_copy rc;
     json_t *filter;
@@ -222,8 +216,7 @@ enum cd_err segments_preview(struct app *app, struct workspace *ws, const json_t
     (void)app;
     const json_t *filter = json_object_get(body, "filter");
     if (!filter) {
-        snprintf(msg->text, sizeof msg->text, "filter: is required");
-        return CD_E_INVALID;
+        return cd_invalid(msg, "filter: is required");
     }
     workspace_read_begin(ws);
     struct seg_node *n = segment_filter_parse(filter, &ws->cohorts, msg->text, sizeof msg->text);

@@ -104,8 +104,7 @@ static const char *parse_tag(const char *p, int scopes, struct tag *t, const cha
 enum cd_err tmpl_check(const char *text, enum tmpl_scope scope, struct cd_msg *msg) {
     for (const char *p = text; (p = strpbrk(p, "{")) != NULL;) {
         if (p[1] == '%') {
-            snprintf(msg->text, sizeof msg->text, "Liquid blocks ({%% … %%}) are not supported");
-            return CD_E_INVALID;
+            return cd_invalid(msg, "Liquid blocks ({%% … %%}) are not supported");
         }
         if (p[1] != '{') {
             p++;
@@ -119,8 +118,7 @@ enum cd_err tmpl_check(const char *text, enum tmpl_scope scope, struct cd_msg *m
             while (close && close[2] == '}')
                 close++;
             int len = close ? (int)(close - p) + 2 : (int)strlen(p);
-            snprintf(msg->text, sizeof msg->text, "%s: %.*s", why, len > 80 ? 80 : len, p);
-            return CD_E_INVALID;
+            return cd_invalid(msg, "%s: %.*s", why, len > 80 ? 80 : len, p);
         }
         p = end;
     }

@@ -164,8 +164,7 @@ static enum cd_err check_request(const json_t *body, struct cd_msg *msg) {
     const json_t *fields = json_object_get(body, "fields_to_export");
     if ((ext && !json_is_null(ext) && !json_is_array(ext)) ||
         (aliases && !json_is_null(aliases) && !json_is_array(aliases))) {
-        snprintf(msg->text, sizeof msg->text, "'external_ids' and 'user_aliases' must be arrays");
-        return CD_E_INVALID;
+        return cd_invalid(msg, "'external_ids' and 'user_aliases' must be arrays");
     }
     if (json_array_size(ext) + json_array_size(aliases) > USERS_IDS_MAX) {
         snprintf(msg->text, sizeof msg->text,
@@ -177,8 +176,7 @@ static enum cd_err check_request(const json_t *body, struct cd_msg *msg) {
     for (int k = 0; k < 4; k++) {
         const json_t *v = json_object_get(body, single_keys[k]);
         if (v && !json_is_null(v) && !json_is_string(v)) {
-            snprintf(msg->text, sizeof msg->text, "'%s' must be a string", single_keys[k]);
-            return CD_E_INVALID;
+            return cd_invalid(msg, "'%s' must be a string", single_keys[k]);
         }
         singles += k < 3 && json_is_string(v);
     }
@@ -189,16 +187,14 @@ static enum cd_err check_request(const json_t *body, struct cd_msg *msg) {
     }
     if (fields && !json_is_null(fields)) {
         if (!json_is_array(fields)) {
-            snprintf(msg->text, sizeof msg->text, "'fields_to_export' must be an array of strings");
-            return CD_E_INVALID;
+            return cd_invalid(msg, "'fields_to_export' must be an array of strings");
         }
         size_t i;
         json_t *v;
         json_array_foreach(fields, i, v) {
             if (!json_is_string(v) || !in_list(known_fields, json_string_value(v))) {
-                snprintf(msg->text, sizeof msg->text, "unknown field in 'fields_to_export': %.64s",
-                         json_is_string(v) ? json_string_value(v) : "(not a string)");
-                return CD_E_INVALID;
+                return cd_invalid(msg, "unknown field in 'fields_to_export': %.64s",
+                                  json_is_string(v) ? json_string_value(v) : "(not a string)");
             }
         }
     }

@@ -25,12 +25,10 @@ static enum cd_err check_array(const json_t *body, const char *key, size_t max, 
     if ((!v || json_is_null(v)) && !required)
         return CD_OK;
     if (!json_is_array(v)) {
-        snprintf(msg->text, sizeof msg->text, "'%s' must be an array", key);
-        return CD_E_INVALID;
+        return cd_invalid(msg, "'%s' must be an array", key);
     }
     if (json_array_size(v) > max) {
-        snprintf(msg->text, sizeof msg->text, "The max number of ids per request was exceeded");
-        return CD_E_INVALID;
+        return cd_invalid(msg, "The max number of ids per request was exceeded");
     }
     return CD_OK;
 }
@@ -213,8 +211,7 @@ enum cd_err users_identify(struct app *app, struct workspace *ws, const json_t *
     if (mb && !json_is_null(mb) &&
         (!json_is_string(mb) || (strcmp(json_string_value(mb), "none") != 0 &&
                                  strcmp(json_string_value(mb), "merge") != 0))) {
-        snprintf(msg->text, sizeof msg->text, "'merge_behavior' must be \"none\" or \"merge\"");
-        return CD_E_INVALID;
+        return cd_invalid(msg, "'merge_behavior' must be \"none\" or \"merge\"");
     }
     bool merge = !mb || json_is_null(mb) || strcmp(json_string_value(mb), "merge") == 0;
     json_t *errors = json_array();
@@ -273,14 +270,12 @@ enum cd_err users_delete(struct app *app, struct workspace *ws, const json_t *bo
     for (int k = 0; k < 5; k++) {
         const json_t *v = json_object_get(body, keys[k]);
         if (v && !json_is_null(v) && !json_is_array(v)) {
-            snprintf(msg->text, sizeof msg->text, "'%s' must be an array", keys[k]);
-            return CD_E_INVALID;
+            return cd_invalid(msg, "'%s' must be an array", keys[k]);
         }
         total += count_ids(body, keys[k]);
     }
     if (total > USERS_IDS_MAX) {
-        snprintf(msg->text, sizeof msg->text, "The max number of ids per request was exceeded");
-        return CD_E_INVALID;
+        return cd_invalid(msg, "The max number of ids per request was exceeded");
     }
     json_t *errors = json_array();
     int deleted = 0;
@@ -390,8 +385,7 @@ enum cd_err users_device_track(struct app *app, struct workspace *ws, const json
             bad = "'platform', 'app_id' and 'time_zone' must be strings";
     }
     if (bad) {
-        snprintf(msg->text, sizeof msg->text, "%s", bad);
-        return CD_E_INVALID;
+        return cd_invalid(msg, "%s", bad);
     }
     const char *ext = json_string_value(ext_v);
     int64_t now = time_now_ms();

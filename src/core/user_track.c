@@ -306,12 +306,10 @@ enum cd_err users_track(struct app *app, struct workspace *ws, const json_t *bod
     for (int a = 0; a < 3; a++) {
         const json_t *v = json_object_get(body, arrays[a]);
         if (v && !json_is_array(v) && !json_is_null(v)) {
-            snprintf(msg->text, sizeof msg->text, "'%s' must be an array", arrays[a]);
-            return CD_E_INVALID;
+            return cd_invalid(msg, "'%s' must be an array", arrays[a]);
         }
         if (json_array_size(v) > USERS_TRACK_MAX_OBJECTS) {
-            snprintf(msg->text, sizeof msg->text, "Max Input Length Exceeded");
-            return CD_E_INVALID;
+            return cd_invalid(msg, "Max Input Length Exceeded");
         }
     }
     const json_t *attrs = json_object_get(body, "attributes");

@@ -31,6 +31,10 @@ struct cd_msg {
     char text[256];
 };
 
+/* Writes the message (printf-style) and returns CD_E_INVALID: how a "bad input" path ends. */
+enum cd_err cd_invalid(struct cd_msg *msg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Stable lower-case name of an error ("invalid_input"); never NULL. */
 const char *cd_err_name(enum cd_err err);
 
