@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "bench_users.h"
-#include "core/admin.h"
-#include "core/cohort_import.h"
+#include "core/workspace/admin.h"
+#include "core/cohorts/cohort_import.h"
 
 #define IDS 1000
 

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "bench_users.h"
-#include "core/admin.h"
+#include "core/workspace/admin.h"
 #include "store/store.h"
 
 int main(int argc, char **argv) {

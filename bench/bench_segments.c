@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "bench_users.h"
-#include "core/segment_filter.h"
+#include "core/segments/segment_filter.h"
 
 #define N_COHORTS 20
 #define RUNS 200

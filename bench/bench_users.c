@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/admin.h"
-#include "core/identity.h"
+#include "core/workspace/admin.h"
+#include "core/index/identity.h"
 #include "store/store.h"
 
 double bench_now(void) {

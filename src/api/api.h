@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/cohort_import.h"
-#include "core/workspace.h"
+#include "core/cohorts/cohort_import.h"
+#include "core/workspace/workspace.h"
 #include "http/http.h"
 
 struct api_config {

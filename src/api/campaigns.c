@@ -4,7 +4,7 @@
  */
 #include "api/api.h"
 
-#include "core/campaign.h"
+#include "core/messaging/campaign.h"
 
 void api_campaigns_create(void *ctx, const struct http_request *req, struct http_response *res) {
     api_run_post(ctx, req, res, campaign_create, 201);

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "core/cohort.h"
+#include "core/index/cohort.h"
 #include "util/timeutil.h"
 
 static json_t *time_or_null(int64_t ms) {

@@ -4,7 +4,7 @@
  */
 #include "api/api.h"
 
-#include "core/currents_config.h"
+#include "core/messaging/currents_config.h"
 
 static enum cd_err create(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
                           struct cd_msg *msg) {

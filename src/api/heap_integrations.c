@@ -5,7 +5,7 @@
  */
 #include "api/api.h"
 
-#include "core/heap_integration.h"
+#include "core/cohorts/heap_integration.h"
 
 static enum cd_err create(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
                           struct cd_msg *msg) {

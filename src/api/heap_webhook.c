@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cohort_import.h"
-#include "core/heap_signature.h"
-#include "core/heap_sync.h"
+#include "core/cohorts/cohort_import.h"
+#include "core/cohorts/heap_signature.h"
+#include "core/cohorts/heap_sync.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cohort_import.h"
+#include "core/cohorts/cohort_import.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/timeutil.h"

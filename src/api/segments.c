@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/segments.h"
+#include "core/segments/segments.h"
 #include "util/timeutil.h"
 
 void api_segments_create(void *ctx, const struct http_request *req, struct http_response *res) {

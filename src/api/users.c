@@ -5,7 +5,7 @@
  */
 #include "api/api.h"
 
-#include "core/users.h"
+#include "core/users/users.h"
 
 void api_users_track(void *ctx, const struct http_request *req, struct http_response *res) {
     api_run_post(ctx, req, res, users_track, 201);

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/admin.h"
+#include "core/workspace/admin.h"
 
 #define ADMIN_OPTS                                                                                 \
     CLI_OPT_DATA, CLI_OPT_STORE,                                                                   \

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/admin.h"
-#include "core/heap_integration.h"
+#include "core/workspace/admin.h"
+#include "core/cohorts/heap_integration.h"
 
 static const struct cli_opt opts[] = {
     CLI_OPT_DATA,

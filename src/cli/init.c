@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/admin.h"
+#include "core/workspace/admin.h"
 
 static const struct cli_opt opts[] = {
     CLI_OPT_DATA,

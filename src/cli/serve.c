@@ -13,11 +13,12 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "currents/dispatcher.h"
+#include "core/messaging/campaign.h"
 #include "http/http.h"
-#include "messaging/sender.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "workers/dispatcher.h"
+#include "workers/sender.h"
 
 static const struct cli_opt opts[] = {
     CLI_OPT_DATA,
@@ -153,6 +154,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         store_close(s);
         return cli_fail(cmd, "cannot load the store: %s", cd_err_name(err));
     }
+    app->on_cohort_entry = campaign_cohort_entry_locked;
 
     /* Signals are taken by sigwait below; every thread started from here inherits the mask. */
     sigset_t stop;

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/heap_signature.h"
+#include "core/cohorts/heap_signature.h"
 
 static const char example[] =
     "{\"action_type\":\"segment.users.sync\",\"customer_config\":{\"fields\":[]},\"data\":"

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/heap_sync.h"
+#include "core/cohorts/heap_sync.h"
 
 static json_t *load_sample(void) {
     const char *dir = getenv("COHORTD_CONFORMANCE");

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "core/identity.h"
+#include "core/index/identity.h"
 
 static void add(struct identity *id, uint32_t uid, const char *ext, bool anon) {
     uint8_t bid[12];

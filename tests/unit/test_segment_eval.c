@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/segment_filter.h"
+#include "core/segments/segment_filter.h"
 
 #define N_USERS 3000
 #define N_COHORTS 5

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/strmap.h"
+#include "core/index/strmap.h"
 
 #define N_KEYS 5000
 

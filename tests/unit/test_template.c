@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/template.h"
+#include "core/messaging/template.h"
 
 static void expect_render(const char *text, const struct tmpl_vars *v, const char *want) {
     struct cd_msg msg = {{0}};

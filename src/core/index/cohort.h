@@ -1,0 +1,57 @@
+/*
+ * cohort.h — partner cohorts of one workspace held in memory: each cohort is identified by
+ * (partner, cohort_id) and holds its members as one Roaring bitmap over dense user ids.
+ * The store is the source of truth; this set is rebuilt from it at start-up.
+ *
+ * Readers (segments, exports) take the workspace read lock and may read `members`, `name`
+ * and the counters of a cohort found with cohort_find. Only cohort.c changes them, under the
+ * workspace write lock.
+ */
+#ifndef COHORTD_CORE_INDEX_COHORT_H
+#define COHORTD_CORE_INDEX_COHORT_H
+
+#include <roaring/roaring.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/index/strmap.h"
+
+#define COHORT_PARTNER_CAP 33
+
+struct cohort {
+    int64_t id;                       /* store row id */
+    char partner[COHORT_PARTNER_CAP]; /* partner slug, e.g. "heap" */
+    char *cohort_id;                  /* the partner's id (owned) */
+    char *name;                       /* NULL until a name arrives (owned) */
+    int64_t created_at;               /* UNIX ms */
+    int64_t changed_at;               /* last membership change, UNIX ms; 0 = never */
+    roaring_bitmap_t *members;        /* dense uids */
+    int64_t n_ids_received;           /* lifetime counters */
+    int64_t n_ids_matched;
+    int64_t n_ids_unmatched;
+    int n_log; /* store log rows since the last checkpoint */
+};
+
+struct cohort_set {
+    struct cohort **v; /* in creation order */
+    size_t n;
+    size_t cap;
+    struct strmap by_key; /* "<partner>\0<cohort_id>" -> index in v */
+};
+
+void cohort_set_init(struct cohort_set *set);
+void cohort_set_free(struct cohort_set *set);
+
+/* Adds an empty, unnamed cohort to the in-memory set (no store write: callers that create a
+ * cohort durably write the store first). Returns NULL when memory ran out or it exists. */
+struct cohort *cohort_set_add(struct cohort_set *set, const char *partner, const char *cohort_id);
+
+/* The cohort (partner, cohort_id), or NULL. Borrowed; valid while the workspace lives. */
+struct cohort *cohort_find(const struct cohort_set *set, const char *partner,
+                           const char *cohort_id);
+
+/* Removes uid from every cohort of the set (memory; the store's tombstone makes it durable). */
+void cohort_set_drop_user(struct cohort_set *set, uint32_t uid);
+
+#endif

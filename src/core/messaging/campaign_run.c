@@ -1,0 +1,423 @@
+/* campaign_run.c — starting, personalising, recording and advancing dispatch steps (see
+ * campaign_run.h). */
+#include "core/messaging/campaign_run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/index/bitmap.h"
+#include "core/events/event.h"
+#include "core/segments/segments.h"
+#include "core/messaging/template.h"
+#include "core/users/users.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#define RAW_RESPONSE_MAX 1024
+
+static const char *str_of(const json_t *obj, const char *key) {
+    return json_string_value(json_object_get(obj, key));
+}
+
+static void copy_text(char *dst, size_t len, const char *src) {
+    snprintf(dst, len, "%s", src ? src : "");
+}
+
+/* ---- the due dispatches ---- */
+
+struct due {
+    int64_t id, ws, campaign, step;
+    char dispatch_id[25];
+    char send_id[72];
+    json_t *props;
+    roaring_bitmap_t *audience, *targets;
+    bool bad_blob;
+};
+
+struct due_list {
+    struct due *v;
+    size_t n, cap;
+    bool (*running)(void *, int64_t);
+    void *ctx;
+};
+
+static void take_due(void *ctx, const struct dispatch_row *r) {
+    struct due_list *l = ctx;
+    if (l->running(l->ctx, r->id) || l->n == l->cap)
+        return;
+    struct due *d = &l->v[l->n++];
+    memset(d, 0, sizeof *d);
+    d->id = r->id;
+    d->ws = r->workspace_id;
+    d->campaign = r->campaign;
+    d->step = r->step;
+    copy_text(d->dispatch_id, sizeof d->dispatch_id, r->dispatch_id);
+    copy_text(d->send_id, sizeof d->send_id, r->send_id);
+    d->props = r->properties ? json_loads(r->properties, 0, NULL) : NULL;
+    d->audience = bitmap_from_blob(r->audience, r->audience_len);
+    d->targets = bitmap_from_blob(r->targets, r->targets_len);
+    d->bad_blob = (r->audience && !d->audience) || (r->targets && !d->targets);
+}
+
+struct campaign_copy {
+    enum campaign_kind kind;
+    char public_id[40];
+    char name[260];
+    char segment_id[64];
+    bool archived;
+    json_t *def;
+};
+
+static void copy_campaign(void *ctx, const struct campaign_row *r) {
+    struct campaign_copy *c = ctx;
+    c->kind = r->kind;
+    copy_text(c->public_id, sizeof c->public_id, r->public_id);
+    copy_text(c->name, sizeof c->name, r->name);
+    copy_text(c->segment_id, sizeof c->segment_id, r->segment_id);
+    c->archived = r->archived_at != 0;
+    c->def = json_loads(r->definition, 0, NULL);
+}
+
+static void add_done(void *ctx, uint32_t uid) {
+    roaring_bitmap_add(ctx, uid);
+}
+
+static json_t *canvas_props(const struct campaign_run *run) {
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "canvas_id", run->public_id, "canvas_name",
+                     run->name, "canvas_variation_id", run->variation_id, "canvas_variation_name",
+                     run->variation_name, "canvas_step_id", run->step_id, "canvas_step_name",
+                     run->step_name);
+}
+
+/* Fixes the step's targets (audience ∩ segment now) and, on a first step, counts them as
+ * entered. */
+static enum cd_err start_targets(struct app *app, struct campaign_run *run, const char *segment_id,
+                                 roaring_bitmap_t *audience) {
+    roaring_bitmap_t *seg = NULL;
+    if (segments_audience(app, run->ws, segment_id, &seg) != CD_OK) {
+        log_warn("campaign", "ws=%s dispatch=%s segment=%s gone: nobody is sent to",
+                 run->ws->public_id, run->dispatch_id, segment_id);
+        seg = roaring_bitmap_create();
+    }
+    if (audience)
+        roaring_bitmap_and_inplace(seg, audience);
+    run->targets = seg;
+    size_t len = 0;
+    void *blob = bitmap_to_blob(seg, &len);
+    if (!blob)
+        return CD_E_NOMEM;
+    enum cd_err err = workspace_write_begin(app, run->ws);
+    if (err != CD_OK) {
+        free(blob);
+        return err;
+    }
+    const struct store_campaign_ops *ops = STORE_OPS(app->store)->campaigns;
+    err = ops->dispatch_start(app->store, run->dispatch, blob, len);
+    if (err == CD_OK && run->step == 0)
+        err = ops->count_entered(app->store, run->campaign,
+                                 (int64_t)roaring_bitmap_get_cardinality(seg));
+    err = workspace_write_end(app, run->ws, err);
+    free(blob);
+    if (err == CD_OK)
+        log_info("campaign", "ws=%s %s=%s dispatch=%s step=%lld targets=%llu", run->ws->public_id,
+                 run->kind == CAMPAIGN_KIND_CANVAS ? "canvas" : "campaign", run->public_id,
+                 run->dispatch_id, (long long)run->step,
+                 (unsigned long long)roaring_bitmap_get_cardinality(seg));
+    return err;
+}
+
+/* Builds the run of a due dispatch; *run stays NULL when there is nothing to run. */
+static enum cd_err start(struct app *app, struct due *d, struct campaign_run **out) {
+    *out = NULL;
+    const struct store_campaign_ops *ops = STORE_OPS(app->store)->campaigns;
+    struct campaign_copy c = {0};
+    struct workspace *ws = NULL;
+    enum cd_err err =
+        ops->get(app->store, d->ws, CAMPAIGN_KIND_CAMPAIGN, NULL, d->campaign, copy_campaign, &c);
+    if (err == CD_OK)
+        err = app_workspace(app, d->ws, &ws);
+    json_t *steps = json_object_get(c.def, "steps");
+    json_t *step = json_array_get(steps, (size_t)d->step);
+    if (err == CD_OK && (c.archived || !step || d->bad_blob)) {
+        if (!c.archived)
+            log_error("campaign", "dispatch=%s is unreadable; finishing it", d->dispatch_id);
+        err = ops->dispatch_finish(app->store, d->id, time_now_ms());
+        json_decref(c.def);
+        return err;
+    }
+    struct campaign_run *run = calloc(1, sizeof *run);
+    if (err != CD_OK || !run) {
+        json_decref(c.def);
+        free(run);
+        return err != CD_OK ? err : CD_E_NOMEM;
+    }
+    run->dispatch = d->id;
+    run->campaign = d->campaign;
+    run->ws = ws;
+    run->kind = c.kind;
+    run->step = d->step;
+    copy_text(run->public_id, sizeof run->public_id, c.public_id);
+    copy_text(run->name, sizeof run->name, c.name);
+    copy_text(run->dispatch_id, sizeof run->dispatch_id, d->dispatch_id);
+    copy_text(run->send_id, sizeof run->send_id, d->send_id);
+    const json_t *variation = json_object_get(c.def, "variation");
+    copy_text(run->variation_id, sizeof run->variation_id, str_of(variation, "id"));
+    copy_text(run->variation_name, sizeof run->variation_name, str_of(variation, "name"));
+    copy_text(run->step_id, sizeof run->step_id, str_of(step, "id"));
+    copy_text(run->step_name, sizeof run->step_name, str_of(step, "name"));
+    const json_t *next = json_array_get(steps, (size_t)d->step + 1);
+    run->next_delay_ms =
+        next ? json_integer_value(json_object_get(next, "delay_seconds")) * 1000 : -1;
+    run->rate_per_minute = json_integer_value(json_object_get(c.def, "rate_limit_per_minute"));
+    run->webhook = json_incref(json_object_get(json_object_get(step, "message"), "webhook"));
+    run->props = d->props;
+    d->props = NULL;
+    if (d->targets) {
+        run->targets = d->targets;
+        d->targets = NULL;
+    } else {
+        err = start_targets(app, run, c.segment_id, d->audience);
+    }
+    if (err == CD_OK) {
+        roaring_bitmap_t *done = roaring_bitmap_create();
+        err = ops->deliveries(app->store, d->id, d->step, add_done, done);
+        run->remaining = roaring_bitmap_andnot(run->targets, done);
+        bitmap_free(done);
+    }
+    json_decref(c.def);
+    if (err != CD_OK) {
+        campaign_run_free(run);
+        return err;
+    }
+    *out = run;
+    return CD_OK;
+}
+
+enum cd_err campaign_runs_due(struct app *app, int64_t now, size_t max,
+                              bool (*running)(void *ctx, int64_t dispatch), void *ctx,
+                              struct campaign_run **out, size_t *n) {
+    struct due_list l = {calloc(max ? max : 1, sizeof(struct due)), 0, max, running, ctx};
+    *n = 0;
+    if (!l.v)
+        return CD_E_NOMEM;
+    /* ask for more than max: some of the due ones may be running already */
+    enum cd_err err =
+        STORE_OPS(app->store)
+            ->campaigns->dispatches_due(app->store, now, (int64_t)max * 2 + 16, take_due, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        struct campaign_run *run = NULL;
+        enum cd_err serr = start(app, &l.v[i], &run);
+        if (serr != CD_OK) { /* the others still start; this one is tried at the next poll */
+            log_warn("campaign", "dispatch=%s cannot start: %s", l.v[i].dispatch_id,
+                     cd_err_name(serr));
+            err = serr;
+        }
+        if (run)
+            out[(*n)++] = run;
+        json_decref(l.v[i].props);
+        bitmap_free(l.v[i].audience);
+        bitmap_free(l.v[i].targets);
+    }
+    free(l.v);
+    return err;
+}
+
+/* ---- personalising ---- */
+
+void webhook_request_free(struct webhook_request *req) {
+    free(req->url);
+    for (size_t i = 0; i < req->n_headers; i++)
+        free(req->headers[i]);
+    free(req->headers);
+    free(req->body);
+    memset(req, 0, sizeof *req);
+}
+
+enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uint32_t uid,
+                            struct webhook_request *req) {
+    memset(req, 0, sizeof *req);
+    req->uid = uid;
+    workspace_read_begin(run->ws);
+    bool live = identity_is_live(&run->ws->ident, uid);
+    if (live)
+        identity_braze_id_text(run->ws->ident.users[uid].bid, req->braze_id);
+    workspace_read_end(run->ws);
+    if (!live)
+        return CD_E_NOT_FOUND;
+    json_t *attrs = NULL;
+    enum cd_err err =
+        users_profile(app, run->ws, uid, req->external_id, sizeof req->external_id, &attrs);
+    if (err != CD_OK)
+        return err;
+    /* per-user trigger properties override the request's key by key */
+    json_t *props = json_deep_copy(json_object_get(run->props, "all"));
+    char key[16];
+    snprintf(key, sizeof key, "%u", uid);
+    if (!props)
+        props = json_object();
+    json_object_update(props, json_object_get(json_object_get(run->props, "users"), key));
+    struct tmpl_vars v = {req->external_id, req->braze_id, attrs, props, true};
+    req->method = str_of(run->webhook, "method");
+    req->url = tmpl_render(str_of(run->webhook, "url"), &v);
+    v.url_encode = false;
+    req->body = tmpl_render(str_of(run->webhook, "body"), &v);
+    const json_t *headers = json_object_get(run->webhook, "headers");
+    req->headers = calloc(json_object_size(headers) + 1, sizeof *req->headers);
+    const char *name;
+    const json_t *value;
+    bool ok = req->url && req->body && req->headers;
+    json_object_foreach((json_t *)headers, name, value) {
+        char *text = ok ? tmpl_render(json_string_value(value), &v) : NULL;
+        for (char *p = text; p && *p; p++) /* a value must not start another header */
+            if (*p == '\r' || *p == '\n')
+                *p = ' ';
+        size_t len = text ? strlen(name) + strlen(text) + 3 : 0;
+        char *line = text ? malloc(len) : NULL;
+        if (line) {
+            snprintf(line, len, "%s: %s", name, text);
+            req->headers[req->n_headers++] = line;
+        }
+        ok = ok && line;
+        free(text);
+    }
+    snprintf(req->idempotency_key, sizeof req->idempotency_key, "%s.%lld.%s", run->dispatch_id,
+             (long long)run->step, req->braze_id);
+    json_decref(props);
+    json_decref(attrs);
+    if (!ok) {
+        webhook_request_free(req);
+        return CD_E_NOMEM;
+    }
+    return CD_OK;
+}
+
+/* ---- outcomes ---- */
+
+static json_t *message_props(const struct campaign_run *run) {
+    json_t *p = run->kind == CAMPAIGN_KIND_CANVAS
+                    ? canvas_props(run)
+                    : json_pack("{s:s, s:s, s:s, s:s}", "campaign_id", run->public_id,
+                                "campaign_name", run->name, "message_variation_id",
+                                run->variation_id, "message_variation_name", run->variation_name);
+    json_object_set_new(p, "dispatch_id", json_string(run->dispatch_id));
+    if (*run->send_id)
+        json_object_set_new(p, "send_id", json_string(run->send_id));
+    return p;
+}
+
+static void failure_props(json_t *p, const struct webhook_outcome *o) {
+    const char *url = o->req->url;
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    size_t host_len = strcspn(host, "/?#");
+    const char *path = host + host_len;
+    size_t path_len = strcspn(path, "?#");
+    char raw[RAW_RESPONSE_MAX + 1];
+    copy_text(raw, sizeof raw, o->response);
+    if (o->status)
+        json_object_set_new(p, "http_status_code", json_integer(o->status));
+    json_object_set_new(p, "endpoint_url", json_string(url));
+    json_object_set_new(p, "host", json_stringn(host, host_len));
+    json_object_set_new(p, "url_path", path_len ? json_stringn(path, path_len) : json_string("/"));
+    json_object_set_new(p, "content_length", json_integer(o->content_length));
+    json_object_set_new(p, "raw_response", json_string(raw));
+    json_object_set_new(p, "retry_count", json_integer(o->attempts - 1));
+    json_object_set_new(p, "is_terminal", json_boolean(o->terminal));
+    json_object_set_new(p, "webhook_duration", json_integer(o->duration_ms));
+    json_object_set_new(p, "webhook_failure_source",
+                        json_string(o->status ? "External Endpoint" : "Host Unreachable"));
+}
+
+static bool sent(const struct webhook_outcome *o) {
+    return o->status >= 200 && o->status < 300;
+}
+
+enum cd_err campaign_record(struct app *app, struct campaign_run *run,
+                            const struct webhook_outcome *o, size_t n) {
+    int64_t now = time_now_ms();
+    enum cd_err err = workspace_write_begin(app, run->ws);
+    if (err != CD_OK)
+        return err;
+    const struct store_campaign_ops *ops = STORE_OPS(app->store)->campaigns;
+    int64_t n_sent = 0, n_failed = 0;
+    for (size_t i = 0; err == CD_OK && i < n; i++) {
+        if (o[i].terminal) {
+            err = ops->delivery_record(app->store, run->dispatch, run->step, o[i].req->uid,
+                                       sent(&o[i]) ? DELIVERY_SENT : DELIVERY_FAILED, o[i].attempts,
+                                       now);
+            if (err == CD_E_EXISTS) { /* recorded before: its event exists too */
+                err = CD_OK;
+                continue;
+            }
+            *(sent(&o[i]) ? &n_sent : &n_failed) += 1;
+        }
+        struct event_user eu = {o[i].req->braze_id,
+                                *o[i].req->external_id ? o[i].req->external_id : NULL, NULL, NULL};
+        if (err == CD_OK && o[i].terminal && run->kind == CAMPAIGN_KIND_CANVAS && run->step == 0) {
+            /* entry is recorded with the first step's outcome: once per user, and in small
+             * writes however large the audience */
+            json_t *entry = canvas_props(run);
+            json_object_set_new(entry, "in_control_group", json_false());
+            err = event_emit(app, run->ws, "users.canvas.Entry", now, &eu, entry);
+        }
+        json_t *p = message_props(run);
+        if (!sent(&o[i]))
+            failure_props(p, &o[i]);
+        if (err == CD_OK)
+            err = event_emit(app, run->ws,
+                             sent(&o[i]) ? "users.messages.webhook.Send"
+                                         : "users.messages.webhook.Failure",
+                             now, &eu, p);
+        else
+            json_decref(p);
+    }
+    if (err == CD_OK && (n_sent || n_failed))
+        err = ops->count_outcomes(app->store, run->campaign, n_sent, n_failed);
+    return workspace_write_end(app, run->ws, err);
+}
+
+enum cd_err campaign_step_done(struct app *app, struct campaign_run *run, int64_t now) {
+    const struct store_campaign_ops *ops = STORE_OPS(app->store)->campaigns;
+    enum cd_err err = workspace_write_begin(app, run->ws);
+    if (err != CD_OK)
+        return err;
+    if (run->next_delay_ms < 0) {
+        err = ops->dispatch_finish(app->store, run->dispatch, now);
+    } else {
+        size_t len = 0;
+        void *blob = bitmap_to_blob(run->targets, &len);
+        err = blob ? ops->dispatch_next(app->store, run->dispatch, run->step + 1,
+                                        now + run->next_delay_ms, blob, len)
+                   : CD_E_NOMEM;
+        free(blob);
+    }
+    err = workspace_write_end(app, run->ws, err);
+    if (err == CD_OK)
+        log_info("campaign", "ws=%s dispatch=%s step=%lld done%s", run->ws->public_id,
+                 run->dispatch_id, (long long)run->step,
+                 run->next_delay_ms < 0 ? "; dispatch finished" : "");
+    return err;
+}
+
+static void copy_archived(void *ctx, const struct campaign_row *r) {
+    *(bool *)ctx = r->archived_at != 0;
+}
+
+bool campaign_run_live(struct app *app, const struct campaign_run *run) {
+    bool archived = false;
+    STORE_OPS(app->store)
+        ->campaigns->get(app->store, 0, CAMPAIGN_KIND_CAMPAIGN, NULL, run->campaign, copy_archived,
+                         &archived);
+    return !archived;
+}
+
+void campaign_run_free(struct campaign_run *run) {
+    if (!run)
+        return;
+    json_decref(run->webhook);
+    json_decref(run->props);
+    bitmap_free(run->targets);
+    bitmap_free(run->remaining);
+    free(run);
+}

@@ -1,0 +1,94 @@
+/*
+ * cohort_load.c — a workspace's cohorts from the store at load time: each cohort's checkpoint
+ * bitmap, then the change log behind it replayed in order (store_cohort_ops). Touches only
+ * the workspace being loaded, which nobody else can see yet. Cost: one blob decode per
+ * checkpoint and per log row, and a binary search per log row.
+ */
+#include "core/workspace/workspace_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/index/bitmap.h"
+
+struct load_ctx {
+    struct workspace *ws;
+    int failed;
+};
+
+/* The loaded cohort with store row `id`: the store hands cohorts out in id order, so the set is
+ * sorted by id while loading and a binary search finds it (log replay calls this per row). */
+static struct cohort *by_row_id(struct cohort_set *set, int64_t id) {
+    size_t lo = 0, hi = set->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (set->v[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < set->n && set->v[lo]->id == id ? set->v[lo] : NULL;
+}
+
+static void load_cohort(void *ctx, const struct cohort_row *r) {
+    struct load_ctx *lc = ctx;
+    struct cohort *c = cohort_set_add(&lc->ws->cohorts, r->partner, r->cohort_id);
+    if (!c) {
+        lc->failed = 1;
+        return;
+    }
+    c->id = r->id;
+    c->name = r->name ? strdup(r->name) : NULL;
+    c->created_at = r->created_at;
+    c->changed_at = r->changed_at;
+    c->n_ids_received = r->n_received;
+    c->n_ids_matched = r->n_matched;
+    c->n_ids_unmatched = r->n_unmatched;
+    if (r->checkpoint && r->checkpoint_len) {
+        roaring_bitmap_t *b = bitmap_from_blob(r->checkpoint, r->checkpoint_len);
+        if (!b) {
+            lc->failed = 1;
+            return;
+        }
+        roaring_bitmap_free(c->members);
+        c->members = b;
+    }
+}
+
+static void replay(void *ctx, const struct cohort_log_row *r) {
+    struct load_ctx *lc = ctx;
+    struct cohort *c = by_row_id(&lc->ws->cohorts, r->cohort);
+    if (!c)
+        return;
+    const void *blobs[2] = {r->adds, r->removes};
+    size_t lens[2] = {r->adds_len, r->removes_len};
+    for (int k = 0; k < 2; k++) {
+        if (!blobs[k] || !lens[k])
+            continue;
+        roaring_bitmap_t *b = bitmap_from_blob(blobs[k], lens[k]);
+        if (!b) {
+            lc->failed = 1;
+            return;
+        }
+        if (k == 0)
+            roaring_bitmap_or_inplace(c->members, b);
+        else
+            roaring_bitmap_andnot_inplace(c->members, b);
+        roaring_bitmap_free(b);
+    }
+    c->n_log++;
+}
+
+enum cd_err cohort_load(struct app *app, struct workspace *ws) {
+    const struct store_cohort_ops *co = STORE_OPS(app->store)->cohorts;
+    struct load_ctx lc = {ws, 0};
+    enum cd_err err = co->load(app->store, ws->id, load_cohort, &lc);
+    if (err == CD_OK)
+        err = co->load_log(app->store, ws->id, replay, &lc);
+    if (err == CD_OK && lc.failed)
+        err = CD_E_INTERNAL;
+    /* users deleted since a bit was written are not members */
+    for (size_t i = 0; err == CD_OK && i < ws->cohorts.n; i++)
+        roaring_bitmap_and_inplace(ws->cohorts.v[i]->members, ws->ident.live);
+    return err;
+}

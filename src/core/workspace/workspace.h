@@ -1,0 +1,73 @@
+/*
+ * workspace.h — the in-memory state of one workspace (tenant) and of the process: the
+ * registry of workspaces over one store, and the write discipline every domain change uses.
+ *
+ * Write discipline: workspace_write_begin takes the workspace's write lock and opens a store
+ * transaction; the operation writes to the store and updates the in-memory indexes as it goes
+ * (so later steps of the same request see earlier ones); workspace_write_end commits. If the
+ * operation or the commit fails, the store rolls back and the in-memory state is rebuilt from
+ * the store, so memory never holds an unacknowledged change. Readers take the read lock.
+ */
+#ifndef COHORTD_CORE_WORKSPACE_WORKSPACE_H
+#define COHORTD_CORE_WORKSPACE_WORKSPACE_H
+
+#include <pthread.h>
+#include <roaring/roaring.h>
+#include <stdint.h>
+
+#include "core/index/attr_index.h"
+#include "core/index/cohort.h"
+#include "core/index/event_index.h"
+#include "core/index/identity.h"
+#include "store/store.h"
+#include "util/err.h"
+
+struct workspace {
+    int64_t id;
+    char public_id[64];
+    char name[128];
+    pthread_rwlock_t lock;
+    struct identity ident;
+    struct cohort_set cohorts;
+    struct attr_index attrs;   /* custom attribute values, for segments */
+    struct event_index events; /* custom event summaries, for segments */
+};
+
+struct app;
+
+/*
+ * Called inside the write of a cohort import with the users the import newly added to
+ * (partner, cohort_id), before its commit; an error rolls the import back. The composition
+ * root (cli/serve.c) wires the campaigns' cohort-entry trigger here, so the import path does
+ * not depend on messaging. NULL: nothing is triggered.
+ */
+typedef enum cd_err (*app_cohort_entry_fn)(struct app *app, struct workspace *ws,
+                                           const char *partner, const char *cohort_id,
+                                           const roaring_bitmap_t *added, int64_t now);
+
+struct app {
+    struct store *store;
+    app_cohort_entry_fn on_cohort_entry;
+    pthread_mutex_t reg_lock;
+    struct workspace **ws;
+    size_t n_ws;
+    size_t ws_cap;
+};
+
+/* Creates the process state over an open store (borrowed) and loads every workspace. */
+enum cd_err app_new(struct store *store, struct app **out);
+void app_free(struct app *app);
+
+/* The workspace with this internal id, loading it when a CLI created it after start-up.
+ * CD_E_NOT_FOUND when the store has no such workspace. The result lives as long as app. */
+enum cd_err app_workspace(struct app *app, int64_t ws_id, struct workspace **out);
+
+enum cd_err workspace_write_begin(struct app *app, struct workspace *ws);
+/* Commits when err is CD_OK, else rolls back; rebuilds memory on any failure; unlocks.
+ * Returns CD_OK only when the change is durable. */
+enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_err err);
+
+void workspace_read_begin(struct workspace *ws);
+void workspace_read_end(struct workspace *ws);
+
+#endif

@@ -1,0 +1,440 @@
+/*
+ * sender.c — the webhook sender loop (see sender.h). Runtime state (requests in flight, retry
+ * times, rate-limit clocks) lives in memory; who is done lives in the store, so a run dropped
+ * after a store error, or lost in a crash, is rebuilt from the store by the next poll.
+ */
+#include "workers/sender.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/messaging/campaign_run.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#define MAX_RUNS 64
+#define RESPONSE_KEEP 1024
+/* Outcomes are recorded in one write per run once this many wait, or the oldest has waited
+ * SETTLE_MS: a few fsyncs a second instead of one per answer. */
+#define SETTLE_BATCH 256
+#define SETTLE_MS 20
+#define POOL_MAX 1024
+
+struct retry {
+    uint32_t uid;
+    int attempts; /* made so far */
+    int64_t at;
+};
+
+struct active;
+
+struct xfer {
+    struct active *a;
+    CURL *easy;
+    struct curl_slist *headers;
+    struct webhook_request req;
+    int attempts; /* this one included */
+    int64_t started;
+    char response[RESPONSE_KEEP + 1];
+    size_t response_len;
+    int64_t content_length;
+    char error[CURL_ERROR_SIZE];
+    struct webhook_outcome outcome; /* once finished */
+};
+
+struct active {
+    struct campaign_run *run;
+    int64_t next_send_at; /* rate limit */
+    int in_flight;
+    bool drop; /* drop the run once idle: the next poll rebuilds it from the store (after a
+                  store error), or finishes its dispatch (campaign archived) */
+    struct retry *retries;
+    size_t n_retries, retries_cap;
+    struct xfer **done; /* finished transfers waiting to be recorded */
+    size_t n_done, done_cap;
+    int64_t first_done_at;
+};
+
+struct sender {
+    struct app *app;
+    struct sender_config cfg;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    bool stopping;
+    CURLM *multi;
+    struct active *act[MAX_RUNS];
+    size_t n_act;
+    int in_flight;
+    size_t rr; /* round-robin start */
+    CURL *pool[POOL_MAX];
+    int n_pool;
+};
+
+static bool is_stopping(struct sender *s) {
+    pthread_mutex_lock(&s->lock);
+    bool v = s->stopping;
+    pthread_mutex_unlock(&s->lock);
+    return v;
+}
+
+static bool running(void *ctx, int64_t dispatch) {
+    struct sender *s = ctx;
+    for (size_t i = 0; i < s->n_act; i++)
+        if (s->act[i]->run->dispatch == dispatch)
+            return true;
+    return false;
+}
+
+static void poll_due(struct sender *s, int64_t now) {
+    for (size_t i = 0; i < s->n_act; i++)
+        if (!s->act[i]->drop && !campaign_run_live(s->app, s->act[i]->run)) {
+            log_info("sender", "dispatch=%s stops: its campaign was archived",
+                     s->act[i]->run->dispatch_id);
+            s->act[i]->drop = true;
+        }
+    if (s->n_act == MAX_RUNS)
+        return;
+    struct campaign_run *runs[MAX_RUNS];
+    size_t n = 0;
+    enum cd_err err = campaign_runs_due(s->app, now, MAX_RUNS - s->n_act, running, s, runs, &n);
+    if (err != CD_OK)
+        log_warn("sender", "starting due dispatches failed: %s", cd_err_name(err));
+    for (size_t i = 0; i < n; i++) {
+        struct active *a = calloc(1, sizeof *a);
+        if (!a) {
+            campaign_run_free(runs[i]);
+            continue;
+        }
+        a->run = runs[i];
+        s->act[s->n_act++] = a;
+    }
+}
+
+/* ---- transfers ---- */
+
+static size_t keep_response(char *data, size_t size, size_t n, void *ctx) {
+    struct xfer *x = ctx;
+    size_t len = size * n;
+    size_t room = RESPONSE_KEEP - x->response_len;
+    size_t take = len < room ? len : room;
+    memcpy(x->response + x->response_len, data, take);
+    x->response_len += take;
+    x->response[x->response_len] = '\0';
+    x->content_length += (int64_t)len;
+    return len;
+}
+
+/* Frees a transfer; its easy handle goes back to the pool (a fresh one costs allocations). */
+static void xfer_free(struct sender *s, struct xfer *x) {
+    if (x->easy && s->n_pool < POOL_MAX) {
+        curl_easy_reset(x->easy);
+        s->pool[s->n_pool++] = x->easy;
+    } else if (x->easy) {
+        curl_easy_cleanup(x->easy);
+    }
+    curl_slist_free_all(x->headers);
+    webhook_request_free(&x->req);
+    free(x);
+}
+
+static bool has_header(const struct webhook_request *r, const char *name) {
+    size_t len = strlen(name);
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strncasecmp(r->headers[i], name, len) == 0 && r->headers[i][len] == ':')
+            return true;
+    return false;
+}
+
+/* Starts a request to uid; false when none was started. */
+static bool send_one(struct sender *s, struct active *a, uint32_t uid, int attempts, int64_t now) {
+    struct xfer *x = calloc(1, sizeof *x);
+    if (!x)
+        return false;
+    enum cd_err err = campaign_render(s->app, a->run, uid, &x->req);
+    if (err != CD_OK) {
+        free(x);
+        if (err != CD_E_NOT_FOUND) { /* try again later */
+            log_warn("sender", "dispatch=%s uid=%u render failed: %s", a->run->dispatch_id, uid,
+                     cd_err_name(err));
+            a->drop = true;
+        }
+        return false;
+    }
+    x->a = a;
+    x->attempts = attempts + 1;
+    x->started = now;
+    char key[128];
+    snprintf(key, sizeof key, "Idempotency-Key: %s", x->req.idempotency_key);
+    for (size_t i = 0; i < x->req.n_headers; i++)
+        x->headers = curl_slist_append(x->headers, x->req.headers[i]);
+    x->headers = curl_slist_append(x->headers, key);
+    x->headers = curl_slist_append(x->headers, "Expect:");
+    if (!has_header(&x->req, "User-Agent"))
+        x->headers = curl_slist_append(x->headers, "User-Agent: cohortd-webhook/1");
+    if (*x->req.body && !has_header(&x->req, "Content-Type"))
+        x->headers = curl_slist_append(x->headers, "Content-Type: application/json");
+    CURL *e = x->easy = s->n_pool ? s->pool[--s->n_pool] : curl_easy_init();
+    if (!e || !x->headers) {
+        xfer_free(s, x);
+        a->drop = true;
+        return false;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, x->req.url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+    if (strcmp(x->req.method, "GET") != 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req.body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(x->req.body));
+        if (strcmp(x->req.method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->req.method);
+    }
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_response);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->error);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->cfg.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
+        xfer_free(s, x);
+        a->drop = true;
+        return false;
+    }
+    a->in_flight++;
+    s->in_flight++;
+    if (a->run->rate_per_minute > 0) { /* one clock per campaign, whatever its dispatches */
+        int64_t base = a->next_send_at > now ? a->next_send_at : now;
+        int64_t next = base + 60000 / a->run->rate_per_minute;
+        for (size_t i = 0; i < s->n_act; i++)
+            if (s->act[i]->run->campaign == a->run->campaign)
+                s->act[i]->next_send_at = next;
+    }
+    return true;
+}
+
+/* The next recipient of a: a retry that is due, else the next remaining target. */
+static bool next_recipient(struct active *a, int64_t now, uint32_t *uid, int *attempts) {
+    for (size_t i = 0; i < a->n_retries; i++)
+        if (a->retries[i].at <= now) {
+            *uid = a->retries[i].uid;
+            *attempts = a->retries[i].attempts;
+            a->retries[i] = a->retries[--a->n_retries];
+            return true;
+        }
+    if (roaring_bitmap_is_empty(a->run->remaining))
+        return false;
+    *uid = roaring_bitmap_minimum(a->run->remaining);
+    *attempts = 0;
+    roaring_bitmap_remove(a->run->remaining, *uid);
+    return true;
+}
+
+/* Starts requests, round-robin over the runs, until concurrency is reached or none can go. */
+static void fill(struct sender *s, int64_t now) {
+    bool progress = true;
+    while (progress && s->in_flight < s->cfg.concurrency && s->n_act) {
+        progress = false;
+        for (size_t k = 0; k < s->n_act && s->in_flight < s->cfg.concurrency; k++) {
+            struct active *a = s->act[(s->rr + k) % s->n_act];
+            uint32_t uid;
+            int attempts;
+            if (a->drop || a->next_send_at > now || !next_recipient(a, now, &uid, &attempts))
+                continue;
+            send_one(s, a, uid, attempts, now);
+            progress = true;
+        }
+        s->rr++;
+    }
+}
+
+static void push_retry(struct active *a, uint32_t uid, int attempts, int64_t at) {
+    if (a->n_retries == a->retries_cap) {
+        size_t cap = a->retries_cap ? a->retries_cap * 2 : 16;
+        struct retry *v = realloc(a->retries, cap * sizeof *v);
+        if (!v) {
+            a->drop = true; /* the user stays without an outcome: the next poll retries it */
+            return;
+        }
+        a->retries = v;
+        a->retries_cap = cap;
+    }
+    a->retries[a->n_retries++] = (struct retry){uid, attempts, at};
+}
+
+static void push_done(struct sender *s, struct active *a, struct xfer *x) {
+    if (a->n_done == a->done_cap) {
+        size_t cap = a->done_cap ? a->done_cap * 2 : 32;
+        struct xfer **d = realloc(a->done, cap * sizeof(struct xfer *));
+        if (!d) {
+            xfer_free(s, x);
+            a->drop = true;
+            return;
+        }
+        a->done = d;
+        a->done_cap = cap;
+    }
+    if (a->n_done == 0)
+        a->first_done_at = x->started + x->outcome.duration_ms;
+    a->done[a->n_done++] = x;
+}
+
+/* Takes finished transfers from curl and decides: sent, retry later, or failed for good. */
+static void collect(struct sender *s, int64_t now) {
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(s->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct xfer *x = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        long status = 0;
+        if (m->data.result == CURLE_OK)
+            curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+        curl_multi_remove_handle(s->multi, m->easy_handle);
+        struct active *a = x->a;
+        a->in_flight--;
+        s->in_flight--;
+        bool ok = status >= 200 && status < 300;
+        bool terminal = ok || x->attempts >= s->cfg.max_attempts;
+        x->outcome = (struct webhook_outcome){
+            .req = &x->req,
+            .status = (int)status,
+            .attempts = x->attempts,
+            .terminal = terminal,
+            .duration_ms = now - x->started,
+            .response = status ? x->response : (*x->error ? x->error : "no response"),
+            .content_length = x->content_length,
+        };
+        if (!ok)
+            log_info("sender", "dispatch=%s uid=%u attempt=%d status=%ld%s", a->run->dispatch_id,
+                     x->req.uid, x->attempts, status, terminal ? " failed" : " will retry");
+        if (!terminal) { /* base, 2 × base, 4 × base, …, or later when Retry-After says so */
+            int64_t delay = s->cfg.retry_base_ms << (x->attempts < 16 ? x->attempts - 1 : 15);
+            curl_off_t retry_after = 0;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_RETRY_AFTER, &retry_after);
+            if (retry_after > 0 && retry_after * 1000 > delay)
+                delay = retry_after < 3600 ? (int64_t)retry_after * 1000 : 3600000;
+            push_retry(a, x->req.uid, x->attempts, now + delay);
+        }
+        push_done(s, a, x);
+    }
+}
+
+static void active_free(struct active *a) {
+    campaign_run_free(a->run);
+    free(a->retries);
+    free(a->done);
+    free(a);
+}
+
+/* Records what finished (all of it when `all`), one write per run; ends complete steps. */
+static void settle(struct sender *s, int64_t now, bool all) {
+    for (size_t i = 0; i < s->n_act;) {
+        struct active *a = s->act[i];
+        if (a->n_done && (all || a->in_flight == 0 || a->n_done >= SETTLE_BATCH ||
+                          now - a->first_done_at >= SETTLE_MS)) {
+            struct webhook_outcome *o = malloc(a->n_done * sizeof *o);
+            for (size_t k = 0; o && k < a->n_done; k++)
+                o[k] = a->done[k]->outcome;
+            enum cd_err err = o ? campaign_record(s->app, a->run, o, a->n_done) : CD_E_NOMEM;
+            free(o);
+            if (err != CD_OK) {
+                log_error("sender", "dispatch=%s recording %zu outcomes failed: %s",
+                          a->run->dispatch_id, a->n_done, cd_err_name(err));
+                a->drop = true;
+            }
+            for (size_t k = 0; k < a->n_done; k++)
+                xfer_free(s, a->done[k]);
+            a->n_done = 0;
+        }
+        bool idle = a->in_flight == 0;
+        bool complete =
+            idle && !a->drop && a->n_retries == 0 && roaring_bitmap_is_empty(a->run->remaining);
+        if (complete && campaign_step_done(s->app, a->run, now) != CD_OK)
+            log_error("sender", "dispatch=%s ending step failed", a->run->dispatch_id);
+        if (complete || (idle && a->drop)) {
+            active_free(a);
+            s->act[i] = s->act[--s->n_act];
+            continue;
+        }
+        i++;
+    }
+}
+
+/* How long the loop may sleep: until the next poll, rate slot or retry. */
+static int wait_ms(struct sender *s, int64_t now, int64_t next_poll) {
+    int64_t until = next_poll;
+    for (size_t i = 0; i < s->n_act; i++) {
+        struct active *a = s->act[i];
+        bool has_work = !roaring_bitmap_is_empty(a->run->remaining);
+        if (has_work && a->next_send_at < until)
+            until = a->next_send_at;
+        for (size_t k = 0; k < a->n_retries; k++)
+            if (a->retries[k].at < until)
+                until = a->retries[k].at;
+    }
+    int64_t ms = until - now;
+    return ms < 1 ? 1 : ms > 1000 ? 1000 : (int)ms;
+}
+
+static void *loop(void *arg) {
+    struct sender *s = arg;
+    int64_t next_poll = 0;
+    for (;;) {
+        bool stopping = is_stopping(s);
+        if (stopping && s->in_flight == 0)
+            break;
+        int64_t now = time_now_ms();
+        if (!stopping && now >= next_poll) {
+            poll_due(s, now);
+            next_poll = now + s->cfg.poll_ms;
+        }
+        if (!stopping)
+            fill(s, now);
+        int still = 0;
+        curl_multi_perform(s->multi, &still);
+        collect(s, time_now_ms());
+        settle(s, time_now_ms(), stopping);
+        if (!stopping || s->in_flight)
+            curl_multi_poll(s->multi, NULL, 0, s->in_flight ? 50 : wait_ms(s, now, next_poll),
+                            NULL);
+    }
+    return NULL;
+}
+
+struct sender *sender_start(struct app *app, const struct sender_config *cfg) {
+    struct sender *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->app = app;
+    s->cfg = *cfg;
+    s->multi = curl_multi_init();
+    pthread_mutex_init(&s->lock, NULL);
+    if (!s->multi || pthread_create(&s->thread, NULL, loop, s) != 0) {
+        if (s->multi)
+            curl_multi_cleanup(s->multi);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void sender_stop(struct sender *s) {
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_mutex_unlock(&s->lock);
+    curl_multi_wakeup(s->multi);
+    pthread_join(s->thread, NULL);
+    for (size_t i = 0; i < s->n_act; i++)
+        active_free(s->act[i]);
+    while (s->n_pool)
+        curl_easy_cleanup(s->pool[--s->n_pool]);
+    curl_multi_cleanup(s->multi);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
