@@ -26,7 +26,7 @@
 #define LIMIT_EVENT_NAME 255         /* custom event names (Braze: 255 characters) */
 #define LIMIT_PRODUCT_ID 255         /* purchase product_id (Braze: 255 characters) */
 #define LIMIT_STRING_VALUE 65536     /* one string value: attribute, property, template */
-#define LIMIT_ARRAY_ATTRIBUTE 500    /* elements of an array attribute (Braze's maximum) */
+#define LIMIT_ARRAY_ATTRIBUTE 100    /* elements of an array attribute */
 #define LIMIT_PROPERTIES_BYTES 51200 /* event / purchase properties, serialised (Braze: 50 KB) */
 #define LIMIT_TRACK_OBJECTS 75       /* attributes, events, purchases: each (Braze: 75) */
 #define LIMIT_USERS_PER_REQUEST 50   /* alias/new, identify, delete, export/ids (Braze: 50) */
