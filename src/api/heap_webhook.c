@@ -23,8 +23,9 @@
 
 /* An id of a Heap list becomes an external id, a device id or an alias name, as the
  * integration maps it; api/ does not know which, so it holds every id to the smallest. */
-#define MIN2(a, b) ((a) < (b) ? (a) : (b))
-#define HEAP_ID_LIMIT MIN2(MIN2(LIMIT_EXTERNAL_ID, LIMIT_DEVICE_ID), LIMIT_ALIAS_NAME)
+#define HEAP_ID_LIMIT LIMIT_EXTERNAL_ID
+_Static_assert(LIMIT_DEVICE_ID >= HEAP_ID_LIMIT && LIMIT_ALIAS_NAME >= HEAP_ID_LIMIT,
+               "HEAP_ID_LIMIT is the smallest limit a Heap id can meet");
 
 _Static_assert(API_HEAP_REASON_LEN > JSON_ERROR_TEXT_LENGTH + 64,
                "a reason holds jansson's whole message");
