@@ -7,6 +7,7 @@
 
 #include "core/index/cohort.h"
 #include "core/workspace/workspace.h"
+#include "core/workspace/workspace_int.h"
 
 static void fill(const struct cohort *c, struct cohort_info *info) {
     *info = (struct cohort_info){

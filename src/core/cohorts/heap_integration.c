@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/workspace/workspace.h"
+#include "core/workspace/workspace_int.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/workspace/workspace.h"
+#include "core/workspace/workspace_int.h"
 #include "util/timeutil.h"
 
 /* The integration a page names, copied out of the store's callback. */

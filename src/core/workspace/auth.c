@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/workspace/workspace.h"
+#include "core/workspace/workspace_int.h"
 #include "util/crypto.h"
 
 enum cd_err workspace_auth_rest(struct app *app, const char *key, struct workspace **out) {
