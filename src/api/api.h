@@ -74,6 +74,21 @@ json_t *api_cohort_counts(const char *first_key, const char *first_value,
 /* Replies for a domain error: status from the error code, message `text` when given. */
 void api_reply_err(struct http_response *res, enum cd_err err, const char *text);
 
+/* Reading a Heap webhook body (heap_webhook.c); reasons are our texts, field paths and
+ * jansson's message, never a value of the body. */
+#define API_HEAP_REASON_LEN 256
+struct heap_page;
+
+/*
+ * Reads a parsed Heap webhook body (borrowed while page is used) into page: kind, and for a
+ * sync page its segment, sync_info and lists; on HEAP_PAGE_MALFORMED reason says what is
+ * wrong. Leaves page's request fields alone. CD_E_NOMEM when memory ran out. Release the page
+ * with api_heap_page_release either way.
+ */
+enum cd_err api_heap_page_read(const json_t *body, struct heap_page *page,
+                               char reason[API_HEAP_REASON_LEN]);
+void api_heap_page_release(struct heap_page *page);
+
 /* Route handlers, one group per surface file. */
 void api_healthz(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_track(void *ctx, const struct http_request *req, struct http_response *res);

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util/crypto.h"
+#include "core/workspace/auth.h"
 #include "util/log.h"
 
 json_t *api_json_body(const struct http_request *req, struct http_response *res) {
@@ -44,14 +44,8 @@ struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *
                          "send the REST API key as 'Authorization: Bearer <key>'");
         return NULL;
     }
-    char hash[65];
-    crypto_sha256_hex(key, strlen(key), hash);
-    struct store *st = ctx->app->store;
-    int64_t ws_id;
-    enum cd_err err = STORE_OPS(st)->admin->api_key_lookup(st, hash, &ws_id);
     struct workspace *ws = NULL;
-    if (err == CD_OK)
-        err = app_workspace(ctx->app, ws_id, &ws);
+    enum cd_err err = workspace_auth_rest(ctx->app, key, &ws);
     if (err == CD_E_NOT_FOUND) {
         log_info("auth", "req=%lu result=invalid_rest_key", http_request_id(req));
         http_reply_error(res, 401, "Unauthorized", "invalid or revoked REST API key");

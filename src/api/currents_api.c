@@ -5,6 +5,8 @@
 #include "api/api.h"
 
 #include "core/messaging/currents_config.h"
+/* temporary, until this file reads no workspace or app field (the workspace is opaque) */
+#include "core/workspace/workspace_int.h"
 
 static enum cd_err create(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
                           struct cd_msg *msg) {

@@ -1,11 +1,13 @@
 /*
  * heap_webhook.c — POST /heap/webhooks/{integration_id}: Heap's segment.users.sync pages
- * (CONTRACT.md §2). Order of checks: the integration exists (404), the Heap-Hash signature over
- * the raw bytes verifies within the time window (403, never echoing the expected HMAC), the body
- * is a sync page (400 with the reason; other action types are acknowledged with 200 "ignored"
- * and counted, since Heap retries any non-2xx forever). A page is applied in the same
- * transaction that records it, so a page seen before is acknowledged and not applied again, and
- * no 200 is ever sent for a page that is not durable. Too many pages in flight → 429.
+ * (CONTRACT.md §2). This file reads the body into a struct heap_page and answers; core's
+ * heap_page_apply checks, in this order, that the integration exists (404), that the Heap-Hash
+ * signature over the raw bytes verifies within the time window (403, never echoing the
+ * expected HMAC), and that the body is a sync page (400 with the reason; other action types
+ * are acknowledged with 200 "ignored" and counted, since Heap retries any non-2xx forever),
+ * then records and applies the page in one transaction, so a page seen before is acknowledged
+ * and not applied again, and no 200 is ever sent for a page that is not durable. Too many
+ * pages in flight → 429. Logs name the integration (the path's public id), never body values.
  */
 #include "api/api.h"
 
@@ -14,159 +16,216 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cohorts/cohort_import.h"
-#include "core/cohorts/heap_signature.h"
+#include "api/limits.h"
 #include "core/cohorts/heap_sync.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
+/* An id of a Heap list becomes an external id, a device id or an alias name, as the
+ * integration maps it; api/ does not know which, so it holds every id to the smallest. */
+#define HEAP_ID_LIMIT LIMIT_EXTERNAL_ID
+_Static_assert(LIMIT_DEVICE_ID >= HEAP_ID_LIMIT && LIMIT_ALIAS_NAME >= HEAP_ID_LIMIT,
+               "HEAP_ID_LIMIT is the smallest limit a Heap id can meet");
+
+_Static_assert(API_HEAP_REASON_LEN > JSON_ERROR_TEXT_LENGTH + 64,
+               "a reason holds jansson's whole message");
+
 static atomic_int in_flight;
-
-struct integration {
-    int found;
-    int64_t id;
-    int64_t ws;
-    enum heap_mapping mapping;
-    char alias_label[256];
-    char secret[128];
-};
-
-static void copy_integration(void *ctx, const struct heap_integration_row *r) {
-    struct integration *in = ctx;
-    in->found = 1;
-    in->id = r->id;
-    in->ws = r->workspace_id;
-    in->mapping = r->mapping;
-    snprintf(in->alias_label, sizeof in->alias_label, "%s", r->alias_label ? r->alias_label : "");
-    snprintf(in->secret, sizeof in->secret, "%s", r->secret);
-}
 
 static void reply_error(struct http_response *res, int status, const char *text) {
     http_reply_json(res, status, json_pack("{s:s}", "error", text));
 }
 
-/* Turns the page's lists into cohort changes; ids has room for every id of the page. */
-static void build_changes(const struct heap_sync_page *p, const struct integration *in,
-                          struct cohort_change *changes, struct cohort_ident *ids) {
-    size_t n = 0;
-    for (int l = 0; l < p->n_lists; l++) {
-        struct cohort_ident *start = ids + n;
-        size_t i;
-        const json_t *v;
-        json_array_foreach(p->lists[l].ids, i, v) {
-            const char *id = json_string_value(json_object_get(v, "id"));
-            if (in->mapping == HEAP_MAP_ALIAS)
-                ids[n++] = (struct cohort_ident){COHORT_ID_ALIAS, in->alias_label, id};
-            else if (in->mapping == HEAP_MAP_DEVICE_ID)
-                ids[n++] = (struct cohort_ident){COHORT_ID_DEVICE, id, NULL};
-            else
-                ids[n++] = (struct cohort_ident){COHORT_ID_EXTERNAL, id, NULL};
-        }
-        changes[l] = (struct cohort_change){p->lists[l].remove, start, (size_t)(ids + n - start)};
-    }
+static enum cd_err malformed(struct heap_page *page, char *reason, const char *text) {
+    page->kind = HEAP_PAGE_MALFORMED;
+    snprintf(reason, API_HEAP_REASON_LEN, "%s", text);
+    return CD_OK;
 }
 
-/* Applies a page in one write; *duplicate when it was seen before. */
-static enum cd_err apply_page(struct api_ctx *ctx, struct workspace *ws,
-                              const struct integration *in, const struct heap_sync_page *p,
-                              bool *duplicate, struct cohort_apply_result *r) {
-    struct store *st = ctx->app->store;
-    int64_t now = time_now_ms();
-    struct cohort_change changes[2];
-    struct cohort_ident *ids = calloc((size_t)(p->n_add + p->n_remove) + 1, sizeof *ids);
-    if (!ids)
-        return CD_E_NOMEM;
-    build_changes(p, in, changes, ids);
-    enum cd_err err = workspace_write_begin(ctx->app, ws);
-    if (err != CD_OK) {
-        free(ids);
-        return err;
+static bool positive_int(const json_t *v) {
+    return json_is_integer(v) && json_integer_value(v) >= 1;
+}
+
+/* Reads a list of {"id": non-empty string} at data.<key>; false (reason set) when it is not
+ * one or an id is over its limit. */
+static bool read_list(const json_t *arr, const char *key, struct heap_page_list *list, char *reason,
+                      bool *nomem) {
+    size_t i;
+    const json_t *v;
+    json_array_foreach(arr, i, v) {
+        const char *id = json_string_value(json_object_get(v, "id"));
+        if (!json_is_object(v) || !id || !*id) {
+            snprintf(reason, API_HEAP_REASON_LEN, "%s",
+                     "'data.add' and 'data.remove' must be arrays of {\"id\": string}");
+            return false;
+        }
+        if (strlen(id) > HEAP_ID_LIMIT) {
+            snprintf(reason, API_HEAP_REASON_LEN, "data.%s[%zu].id is longer than %d bytes", key, i,
+                     HEAP_ID_LIMIT);
+            return false;
+        }
     }
-    *duplicate = false;
-    if (p->has_sync_info)
-        err = STORE_OPS(st)->heap->page_record(st, in->id, p->sync_task_id, p->cohort_id,
-                                               p->page_number, p->total_pages, p->n_add,
-                                               p->n_remove, now, duplicate);
-    if (err == CD_OK && !*duplicate && p->name)
-        err = cohort_name_locked(ctx->app, ws, "heap", p->cohort_id, p->name, now);
-    if (err == CD_OK && !*duplicate)
-        err = cohort_apply_locked(ctx->app, ws, "heap", p->cohort_id, changes, (size_t)p->n_lists,
-                                  now, r);
-    err = workspace_write_end(ctx->app, ws, err);
-    free(ids);
-    return err;
+    size_t n = json_array_size(arr);
+    const char **ids = calloc(n ? n : 1, sizeof *ids);
+    if (!ids) {
+        *nomem = true;
+        return false;
+    }
+    json_array_foreach(arr, i, v) ids[i] = json_string_value(json_object_get(v, "id"));
+    list->ids = ids;
+    list->n_ids = n;
+    return true;
+}
+
+enum cd_err api_heap_page_read(const json_t *body, struct heap_page *page,
+                               char reason[API_HEAP_REASON_LEN]) {
+    page->kind = HEAP_PAGE_SYNC;
+    page->n_lists = 0;
+    page->name = NULL;
+    page->has_sync_info = false;
+    reason[0] = '\0';
+    const json_t *action = json_object_get(body, "action_type");
+    if (!json_is_string(action))
+        return malformed(page, reason, "'action_type' must be a string");
+    if (strcmp(json_string_value(action), "segment.users.sync") != 0) {
+        page->kind = HEAP_PAGE_OTHER;
+        return CD_OK;
+    }
+    const json_t *data = json_object_get(body, "data");
+    if (!json_is_object(data))
+        return malformed(page, reason, "'data' must be an object");
+    const json_t *segment = json_object_get(data, "segment");
+    const json_t *seg_id = json_object_get(segment, "id");
+    if (!json_is_object(segment) || !json_is_integer(seg_id) || json_integer_value(seg_id) <= 0)
+        return malformed(page, reason, "'data.segment.id' must be a positive integer");
+    snprintf(page->cohort_id, sizeof page->cohort_id, "%" JSON_INTEGER_FORMAT,
+             json_integer_value(seg_id));
+    const json_t *name = json_object_get(segment, "name");
+    if (name && !json_is_null(name) && (!json_is_string(name) || !*json_string_value(name)))
+        return malformed(page, reason, "'data.segment.name' must be a non-empty string");
+    if (json_is_string(name) && strlen(json_string_value(name)) > LIMIT_COHORT_NAME) {
+        snprintf(reason, API_HEAP_REASON_LEN, "data.segment.name is longer than %d bytes",
+                 LIMIT_COHORT_NAME);
+        page->kind = HEAP_PAGE_MALFORMED;
+        return CD_OK;
+    }
+    page->name = json_string_value(name);
+    const json_t *info = json_object_get(data, "sync_info");
+    if (info && !json_is_null(info)) {
+        const json_t *task = json_object_get(info, "sync_task_id");
+        const json_t *pn = json_object_get(info, "page_number");
+        const json_t *tp = json_object_get(info, "total_pages");
+        if (!json_is_object(info) || !json_is_string(task) || !*json_string_value(task) ||
+            !positive_int(pn) || !positive_int(tp) ||
+            json_integer_value(pn) > json_integer_value(tp))
+            return malformed(page, reason,
+                             "'data.sync_info' must hold a non-empty 'sync_task_id' and integers "
+                             "1 <= 'page_number' <= 'total_pages'");
+        if (strlen(json_string_value(task)) > LIMIT_HEAP_SYNC_TASK_ID) {
+            snprintf(reason, API_HEAP_REASON_LEN,
+                     "data.sync_info.sync_task_id is longer than %d bytes",
+                     LIMIT_HEAP_SYNC_TASK_ID);
+            page->kind = HEAP_PAGE_MALFORMED;
+            return CD_OK;
+        }
+        page->has_sync_info = true;
+        page->sync_task_id = json_string_value(task);
+        page->page_number = json_integer_value(pn);
+        page->total_pages = json_integer_value(tp);
+    }
+    /* add and remove apply in the order the body lists them */
+    const char *key;
+    const json_t *v;
+    bool nomem = false;
+    size_t n_ids = 0;
+    json_object_foreach((json_t *)data, key, v) {
+        bool is_add = strcmp(key, "add") == 0, is_remove = strcmp(key, "remove") == 0;
+        if ((!is_add && !is_remove) || json_is_null(v))
+            continue;
+        if (!json_is_array(v))
+            return malformed(page, reason,
+                             "'data.add' and 'data.remove' must be arrays of {\"id\": string}");
+        struct heap_page_list *list = &page->lists[page->n_lists];
+        list->remove = is_remove;
+        if (!read_list(v, key, list, reason, &nomem)) {
+            page->kind = HEAP_PAGE_MALFORMED;
+            return nomem ? CD_E_NOMEM : CD_OK;
+        }
+        page->n_lists++;
+        n_ids += list->n_ids;
+    }
+    if (page->n_lists == 0)
+        return malformed(page, reason, "'data.add' or 'data.remove' is required");
+    if (n_ids > LIMIT_HEAP_PAGE_IDS) {
+        snprintf(reason, API_HEAP_REASON_LEN, "a page holds at most %d ids", LIMIT_HEAP_PAGE_IDS);
+        page->kind = HEAP_PAGE_MALFORMED;
+    }
+    return CD_OK;
+}
+
+void api_heap_page_release(struct heap_page *page) {
+    for (int l = 0; l < page->n_lists; l++) {
+        free((void *)page->lists[l].ids);
+        page->lists[l].ids = NULL;
+    }
+    page->n_lists = 0;
 }
 
 static void handle(struct api_ctx *ctx, const struct http_request *req, struct http_response *res) {
-    struct store *st = ctx->app->store;
     const char *integration_id = http_param(req, 0);
-    struct integration in = {0};
-    enum cd_err err = STORE_OPS(st)->heap->get(st, integration_id, copy_integration, &in);
-    if (err == CD_E_NOT_FOUND) {
-        reply_error(res, 404, "Unknown integration");
-        return;
-    }
-    if (err != CD_OK) {
-        reply_error(res, 503, "Service unavailable");
-        return;
-    }
-    size_t len;
-    const char *body = http_body(req, &len);
-    struct heap_sig_window window = {ctx->cfg.heap_max_past_ms, ctx->cfg.heap_max_future_ms};
-    enum heap_sig_result sig = heap_sig_verify(http_header(req, "Heap-Hash"), in.secret, body, len,
-                                               time_now_ms(), &window);
-    if (sig != HEAP_SIG_OK) {
-        log_warn("heap", "req=%lu integration=%s result=rejected reason=\"%s\"",
-                 http_request_id(req), integration_id, heap_sig_result_name(sig));
-        reply_error(res, 403, "Invalid signature");
-        return;
-    }
+    struct heap_page page = {0};
+    char reason[API_HEAP_REASON_LEN] = "";
+    page.signature = http_header(req, "Heap-Hash");
+    page.body = http_body(req, &page.body_len);
+    page.now_ms = time_now_ms();
+    page.window = (struct heap_sig_window){ctx->cfg.heap_max_past_ms, ctx->cfg.heap_max_future_ms};
     json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
+    json_t *root = json_loadb(page.body, page.body_len, 0, &jerr);
+    enum cd_err err = CD_OK;
     if (!json_is_object(root)) {
-        char reason[200];
+        page.kind = HEAP_PAGE_MALFORMED;
         snprintf(reason, sizeof reason, "invalid JSON: %s", root ? "not an object" : jerr.text);
-        json_decref(root);
-        reply_error(res, 400, reason);
-        return;
-    }
-    struct heap_sync_page page;
-    char reason[256];
-    enum heap_sync_parse parsed = heap_sync_parse(root, &page, reason, sizeof reason);
-    if (parsed == HEAP_SYNC_IGNORED) {
-        log_info("heap", "req=%lu integration=%s action_type=\"%s\" result=ignored",
-                 http_request_id(req), integration_id, reason);
-        err = STORE_OPS(st)->heap->count_ignored(st, in.id);
-        if (err == CD_OK)
-            http_reply_json(res, 200, json_pack("{s:s}", "status", "ignored"));
-        else
-            reply_error(res, 503, "Service unavailable");
-    } else if (parsed == HEAP_SYNC_INVALID) {
-        reply_error(res, 400, reason);
     } else {
-        struct workspace *ws = NULL;
-        struct cohort_apply_result r = {0};
-        bool duplicate = false;
-        err = app_workspace(ctx->app, in.ws, &ws);
-        if (err == CD_OK)
-            err = apply_page(ctx, ws, &in, &page, &duplicate, &r);
-        if (err != CD_OK) {
-            reply_error(res, err == CD_E_NOMEM ? 500 : 503, "Service unavailable");
-        } else if (duplicate) {
-            log_info("heap", "req=%lu integration=%s sync=%s page=%lld result=duplicate",
-                     http_request_id(req), integration_id, page.sync_task_id,
-                     (long long)page.page_number);
-            http_reply_json(res, 200, json_pack("{s:s}", "status", "duplicate"));
-        } else {
-            log_info("heap",
-                     "req=%lu integration=%s cohort=%s page=%lld/%lld matched=%lld "
-                     "unmatched=%lld",
-                     http_request_id(req), integration_id, page.cohort_id,
-                     (long long)page.page_number, (long long)page.total_pages, (long long)r.matched,
-                     (long long)r.unmatched);
-            http_reply_json(res, 200, api_cohort_counts("status", "ok", &r));
-        }
+        err = api_heap_page_read(root, &page, reason);
     }
+    struct heap_page_result r;
+    if (err == CD_OK)
+        err = heap_page_apply(ctx->app, integration_id, &page, &r);
+    if (err != CD_OK) {
+        reply_error(res, err == CD_E_NOMEM ? 500 : 503, "Service unavailable");
+        goto done;
+    }
+    switch (r.outcome) {
+    case HEAP_PAGE_NO_INTEGRATION:
+        reply_error(res, 404, "Unknown integration");
+        break;
+    case HEAP_PAGE_BAD_SIGNATURE:
+        log_warn("heap", "req=%lu integration=%s result=rejected reason=\"%s\"",
+                 http_request_id(req), integration_id, heap_sig_result_name(r.sig));
+        reply_error(res, 403, "Invalid signature");
+        break;
+    case HEAP_PAGE_REFUSED:
+        reply_error(res, 400, reason);
+        break;
+    case HEAP_PAGE_IGNORED:
+        log_info("heap", "req=%lu integration=%s result=ignored", http_request_id(req),
+                 integration_id);
+        http_reply_json(res, 200, json_pack("{s:s}", "status", "ignored"));
+        break;
+    case HEAP_PAGE_DUPLICATE:
+        log_info("heap", "req=%lu integration=%s result=duplicate", http_request_id(req),
+                 integration_id);
+        http_reply_json(res, 200, json_pack("{s:s}", "status", "duplicate"));
+        break;
+    case HEAP_PAGE_APPLIED:
+        log_info("heap", "req=%lu integration=%s result=applied matched=%lld unmatched=%lld",
+                 http_request_id(req), integration_id, (long long)r.counts.matched,
+                 (long long)r.counts.unmatched);
+        http_reply_json(res, 200, api_cohort_counts("status", "ok", &r.counts));
+        break;
+    }
+done:
+    api_heap_page_release(&page);
     json_decref(root);
 }
 

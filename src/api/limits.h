@@ -36,6 +36,7 @@
 #define LIMIT_COHORT_NAME 1024      /* cohort name */
 #define LIMIT_COHORT_IDS 1000       /* user_ids + device_ids + aliases per request (Braze: 1000) */
 #define LIMIT_HEAP_SYNC_TASK_ID 200 /* sync_info.sync_task_id */
+#define LIMIT_HEAP_PAGE_IDS 100000  /* ids in the add + remove lists of one Heap page */
 
 /* Our own objects. */
 #define LIMIT_OBJECT_NAME                                                                          \

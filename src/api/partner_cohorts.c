@@ -7,16 +7,16 @@
  */
 #include "api/api.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/cohorts/cohort_import.h"
-#include "util/crypto.h"
+#include "api/limits.h"
+#include "core/workspace/auth.h"
 #include "util/log.h"
 #include "util/timeutil.h"
-
-#define MAX_IDS 1000
 
 static const char changes_text[] =
     "cohort_changes must be an array of objects each with key user_ids and/or device_ids "
@@ -26,73 +26,49 @@ static const char changes_text[] =
 static struct workspace *auth_partner(struct api_ctx *ctx, const struct http_request *req,
                                       const json_t *body, const char *partner,
                                       struct http_response *res) {
-    struct store *st = ctx->app->store;
-    const struct store_admin_ops *ad = STORE_OPS(st)->admin;
-    enum key_check check;
-    enum cd_err err = ad->partner_get(st, partner, &check);
-    if (err == CD_E_NOT_FOUND) {
-        http_reply_message(res, 404, "Not Found");
-        return NULL;
-    }
+    const char *secret = json_string_value(json_object_get(body, "client_secret"));
+    enum partner_auth result;
+    struct workspace *ws = NULL;
+    enum cd_err err = partner_authenticate(
+        ctx->app, partner, json_string_value(json_object_get(body, "partner_api_key")), secret,
+        &result, &ws);
     if (err != CD_OK) {
         api_reply_err(res, err, NULL);
         return NULL;
     }
-    if (check == KEY_CHECK_REQUIRED) {
-        const char *pk = json_string_value(json_object_get(body, "partner_api_key"));
-        char hash[65];
-        if (pk)
-            crypto_sha256_hex(pk, strlen(pk), hash);
-        err = pk ? ad->partner_key_check(st, partner, hash) : CD_E_NOT_FOUND;
-        if (err != CD_OK) {
-            log_info("partner", "req=%lu partner=%s result=invalid_partner_key",
-                     http_request_id(req), partner);
-            if (err == CD_E_NOT_FOUND)
-                http_reply_message(res, 401, "Invalid Partner API key");
-            else
-                api_reply_err(res, err, NULL);
-            return NULL;
-        }
-    }
-    const char *secret = json_string_value(json_object_get(body, "client_secret"));
-    int64_t ws_id = 0;
-    char key_partner[64];
-    enum import_key_state state;
-    err = secret && *secret ? ad->import_key_lookup(st, secret, &ws_id, key_partner, &state)
-                            : CD_E_NOT_FOUND;
-    if (err == CD_E_NOT_FOUND) {
+    switch (result) {
+    case PARTNER_AUTH_OK:
+        return ws;
+    case PARTNER_AUTH_NO_PARTNER:
+        http_reply_message(res, 404, "Not Found");
+        break;
+    case PARTNER_AUTH_BAD_KEY:
+        log_info("partner", "req=%lu partner=%s result=invalid_partner_key", http_request_id(req),
+                 partner);
+        http_reply_message(res, 401, "Invalid Partner API key");
+        break;
+    case PARTNER_AUTH_BAD_SECRET:
         log_info("partner", "req=%lu partner=%s result=invalid_client_secret", http_request_id(req),
                  partner);
         http_reply_message(res, 401, "Invalid client secret");
-        return NULL;
-    }
-    if (err != CD_OK) {
-        api_reply_err(res, err, NULL);
-        return NULL;
-    }
-    if (strcmp(key_partner, partner) != 0) {
+        break;
+    case PARTNER_AUTH_OTHER_PARTNER: {
         char text[128];
         snprintf(text, sizeof text,
                  "Partner not enabled for client with client secret: %.4s\xE2\x80\xA6", secret);
         http_reply_message(res, 401, text);
-        return NULL;
+        break;
     }
-    if (state != IMPORT_KEY_ACTIVE) {
+    case PARTNER_AUTH_INACTIVE:
         http_reply_message(res, 401, "Unauthorized access");
-        return NULL;
+        break;
     }
-    struct workspace *ws = NULL;
-    err = app_workspace(ctx->app, ws_id, &ws);
-    if (err != CD_OK) {
-        api_reply_err(res, err, NULL);
-        return NULL;
-    }
-    return ws;
+    return NULL;
 }
 
 static const char *cohort_id_of(const json_t *body, struct http_response *res) {
     const char *id = json_string_value(json_object_get(body, "cohort_id"));
-    if (!id || !*id || strlen(id) > 255) {
+    if (!id || !*id || strlen(id) > LIMIT_COHORT_ID) {
         http_reply_message(res, 400, "cohort_id must be a valid string");
         return NULL;
     }
@@ -110,8 +86,10 @@ void api_partner_cohort_name(void *vctx, const struct http_request *req,
         const char *name = json_string_value(json_object_get(body, "name"));
         const char *created = json_string_value(json_object_get(body, "created_at"));
         int64_t created_ms;
-        if (!name || !*name || strlen(name) > 1024) {
+        if (!name || !*name) {
             http_reply_message(res, 400, "name must be a non-empty string");
+        } else if (!api_limit_len(res, "name", name, LIMIT_COHORT_NAME)) {
+            /* replied */
         } else if (!created || time_parse_iso8601(created, &created_ms) != 0) {
             http_reply_message(res, 400, "created_at must be a valid time as an ISO-8601 string");
         } else {
@@ -178,6 +156,55 @@ static bool change_ok(const json_t *ch, size_t *n_ids) {
     return true;
 }
 
+/* Checks the length of an identifier at cohort_changes[ci].<list>[k]<suffix> (no [k] when k
+ * is SIZE_MAX: a lone aliases object). */
+static bool id_len_ok(struct http_response *res, size_t ci, const char *list, size_t k,
+                      const char *suffix, const char *id, size_t max) {
+    if (strlen(id) <= max)
+        return true;
+    char field[128];
+    if (k == SIZE_MAX)
+        snprintf(field, sizeof field, "cohort_changes[%zu].%s%s", ci, list, suffix);
+    else
+        snprintf(field, sizeof field, "cohort_changes[%zu].%s[%zu]%s", ci, list, k, suffix);
+    return api_limit_len(res, field, id, max);
+}
+
+static bool alias_len_ok(struct http_response *res, size_t ci, const char *list, size_t k,
+                         const json_t *v) {
+    return id_len_ok(res, ci, list, k, ".alias_label",
+                     json_string_value(json_object_get(v, "alias_label")), LIMIT_ALIAS_LABEL) &&
+           id_len_ok(res, ci, list, k, ".alias_name",
+                     json_string_value(json_object_get(v, "alias_name")), LIMIT_ALIAS_NAME);
+}
+
+/* Checks every identifier of validated cohort_changes against limits.h; replies 400 naming
+ * the first one over its limit. */
+static bool ids_within_limits(const json_t *arr, struct http_response *res) {
+    size_t ci, k;
+    const json_t *ch, *v;
+    json_array_foreach(arr, ci, ch) {
+        json_array_foreach(json_object_get(ch, "user_ids"), k, v) {
+            if (json_is_string(v) ? !id_len_ok(res, ci, "user_ids", k, "", json_string_value(v),
+                                               LIMIT_EXTERNAL_ID)
+                                  : !alias_len_ok(res, ci, "user_ids", k, v))
+                return false;
+        }
+        json_array_foreach(json_object_get(ch, "device_ids"), k, v) {
+            if (!id_len_ok(res, ci, "device_ids", k, "", json_string_value(v), LIMIT_DEVICE_ID))
+                return false;
+        }
+        const json_t *aliases = json_object_get(ch, "aliases");
+        if (json_is_object(aliases) && !alias_len_ok(res, ci, "aliases", SIZE_MAX, aliases))
+            return false;
+        json_array_foreach(aliases, k, v) {
+            if (!alias_len_ok(res, ci, "aliases", k, v))
+                return false;
+        }
+    }
+    return true;
+}
+
 static struct cohort_ident alias_ident(const json_t *v) {
     return (struct cohort_ident){COHORT_ID_ALIAS,
                                  json_string_value(json_object_get(v, "alias_label")),
@@ -231,9 +258,11 @@ void api_partner_cohort_users(void *vctx, const struct http_request *req,
     json_array_foreach(arr, i, ch) ok = ok && change_ok(ch, &n_ids);
     if (!ok) {
         http_reply_message(res, 400, changes_text);
-    } else if (n_ids > MAX_IDS) {
+    } else if (n_ids > LIMIT_COHORT_IDS) {
         http_reply_message(res, 400,
                            "Only 1,000 user_ids, device_ids, and aliases are allowed per request");
+    } else if (!ids_within_limits(arr, res)) {
+        /* replied */
     } else if (json_array_size(arr) == 0) {
         /* real clients test their credentials this way; nothing is stored */
         http_reply_json(res, 201,

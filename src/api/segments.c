@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "core/segments/segments.h"
+/* temporary, until this file reads no workspace or app field (the workspace is opaque) */
+#include "core/workspace/workspace_int.h"
 #include "util/timeutil.h"
 
 void api_segments_create(void *ctx, const struct http_request *req, struct http_response *res) {

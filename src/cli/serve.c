@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "core/messaging/campaign.h"
+#include "core/workspace/workspace_int.h"
 #include "http/http.h"
 #include "util/log.h"
 #include "util/timeutil.h"

@@ -348,6 +348,77 @@ static void test_too_many_pages_at_once_get_429_with_retry_after(void **state) {
     server_cleanup(&f.s);
 }
 
+static char *repeat(char c, size_t n) {
+    char *v = malloc(n + 1);
+    assert_non_null(v);
+    memset(v, c, n);
+    v[n] = '\0';
+    return v;
+}
+
+static void test_id_over_limit_in_a_page_is_refused_whole_after_the_signature(void **state) {
+    struct fixture *f = *state;
+    char *long_id = repeat('x', 2049);
+    char *lists = strf("\"add\":[{\"id\":\"user1@email.com\"}],\"remove\":[{\"id\":\"u5\"},"
+                       "{\"id\":\"%s\"}]",
+                       long_id);
+    char *body = page(21, "limit-task", 1, 1, lists);
+    struct resp r;
+    deliver(f, "not-the-secret", now_ms(), body, &r); /* the signature is checked first */
+    assert_resp(&r, 403, "{\"error\":\"Invalid signature\"}");
+    resp_free(&r);
+    deliver_expect(f, body, 400, "{\"error\":\"data.remove[1].id is longer than 2048 bytes\"}");
+    assert_int_equal(size_of(f, "21"), -1);
+    /* an id of exactly the limit is a (here unmatched) id like any other */
+    free(body);
+    free(lists);
+    long_id[2048] = '\0';
+    lists = strf("\"add\":[{\"id\":\"user1@email.com\"},{\"id\":\"%s\"}]", long_id);
+    body = page(21, "limit-task", 1, 1, lists);
+    deliver_expect(f, body, 200,
+                   "{\"status\":\"ok\",\"ids_received\":2,\"ids_matched\":1,\"ids_unmatched\":1,"
+                   "\"users_added\":1,\"users_removed\":0}");
+    assert_int_equal(size_of(f, "21"), 1);
+    free(body);
+    free(lists);
+    free(long_id);
+}
+
+static void test_long_alias_label_is_refused_at_create_not_truncated(void **state) {
+    struct fixture *f = *state;
+    char *label = repeat('l', 2049);
+    char *create = strf("{\"name\":\"long\",\"identity_mapping\":{\"type\":\"alias\","
+                        "\"alias_label\":\"%s\"}}",
+                        label);
+    struct resp r;
+    http_post_rest(&f->s, "/integrations/heap/create", create, &r);
+    assert_resp(&r, 400,
+                "{\"message\":\"identity_mapping.alias_label is longer than 2048 bytes\"}");
+    resp_free(&r);
+    free(create);
+    /* a label over the old 255-byte buffer matches whole */
+    label[300] = '\0';
+    char *track = strf("{\"attributes\":[{\"user_alias\":{\"alias_name\":\"h-300\","
+                       "\"alias_label\":\"%s\"},\"_update_existing_only\":false}]}",
+                       label);
+    http_post_rest(&f->s, "/users/track", track, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    free(track);
+    struct fixture alias = {.s = f->s};
+    create = strf("{\"name\":\"long\",\"identity_mapping\":{\"type\":\"alias\","
+                  "\"alias_label\":\"%s\"}}",
+                  label);
+    create_integration(&alias, create);
+    free(create);
+    char *body = page(22, "label-task", 1, 1, "\"add\":[{\"id\":\"h-300\"}]");
+    deliver_expect(&alias, body, 200,
+                   "{\"status\":\"ok\",\"ids_received\":1,\"ids_matched\":1,\"ids_unmatched\":0,"
+                   "\"users_added\":1,\"users_removed\":0}");
+    free(body);
+    free(label);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conformance_sample_applies_removes_and_adds),
@@ -359,6 +430,8 @@ int main(void) {
         cmocka_unit_test(test_rotated_secret_stops_old_signatures_at_once),
         cmocka_unit_test(test_alias_mapping_matches_by_alias_label),
         cmocka_unit_test(test_too_many_pages_at_once_get_429_with_retry_after),
+        cmocka_unit_test(test_id_over_limit_in_a_page_is_refused_whole_after_the_signature),
+        cmocka_unit_test(test_long_alias_label_is_refused_at_create_not_truncated),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

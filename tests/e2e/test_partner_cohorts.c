@@ -471,6 +471,132 @@ static void test_concurrent_requests_on_one_cohort_lose_no_update(void **state) 
     assert_int_equal(cohort_size(s, "heap", "shared"), 400);
 }
 
+static char *repeat(char c, size_t n) {
+    char *v = malloc(n + 1);
+    assert_non_null(v);
+    memset(v, c, n);
+    v[n] = '\0';
+    return v;
+}
+
+/* The exact body of /cohorts/details for a heap cohort (NULL when 404). */
+static char *details_text(struct server *s, const char *cohort) {
+    char *path = strf("/cohorts/details?partner=heap&cohort_id=%s", cohort);
+    struct resp r;
+    http_get_rest(s, path, &r);
+    char *text = r.status == 200 ? strf("%s", r.body) : NULL;
+    resp_free(&r);
+    free(path);
+    return text;
+}
+
+static void test_cohort_id_over_limit_is_refused(void **state) {
+    struct server *s = *state;
+    char *id = repeat('c', 256);
+    char *rest = strf("\"cohort_id\":\"%s\",\"name\":\"x\",\"created_at\":\"2024-01-01\"", id);
+    struct resp r;
+    partner_post(s, "heap", "cohorts", rest, &r);
+    assert_resp(&r, 400, "{\"message\":\"cohort_id must be a valid string\"}");
+    resp_free(&r);
+    free(rest);
+    changes(s, id, "[{\"user_ids\":[\"ann\"]}]", 400,
+            "{\"message\":\"cohort_id must be a valid string\"}");
+    assert_null(details_text(s, id));
+    /* 255 bytes is a cohort id like any other */
+    id[255] = '\0';
+    changes(s, id, "[{\"user_ids\":[\"ann\"]}]", 201,
+            "{\"message\":\"success\",\"ids_received\":1,\"ids_matched\":1,"
+            "\"ids_unmatched\":0,\"users_added\":1,\"users_removed\":0}");
+    assert_int_equal(cohort_size(s, "heap", id), 1);
+    free(id);
+}
+
+static void test_cohort_name_over_limit_is_refused_naming_the_field(void **state) {
+    struct server *s = *state;
+    char *name = repeat('n', 1025);
+    char *rest = strf("\"cohort_id\":\"long-name\",\"name\":\"%s\",\"created_at\":"
+                      "\"2024-01-01\"",
+                      name);
+    struct resp r;
+    partner_post(s, "heap", "cohorts", rest, &r);
+    assert_resp(&r, 400, "{\"message\":\"name is longer than 1024 bytes\"}");
+    resp_free(&r);
+    assert_null(details_text(s, "long-name"));
+    free(rest);
+    free(name);
+}
+
+static void test_external_id_over_limit_in_import_is_refused_whole(void **state) {
+    struct server *s = *state;
+    changes(s, "whole", "[{\"user_ids\":[\"ann\"]}]", 201,
+            "{\"message\":\"success\",\"ids_received\":1,\"ids_matched\":1,"
+            "\"ids_unmatched\":0,\"users_added\":1,\"users_removed\":0}");
+    char *before = details_text(s, "whole");
+    assert_non_null(before);
+    char *id = repeat('e', 2049);
+    struct {
+        const char *fmt, *text; /* fmt: @ID@ stands for the long id */
+    } cases[] = {
+        {"[{\"user_ids\":[\"bob\"]},{\"user_ids\":[\"eve\",\"@ID@\"],\"should_remove\":true}]",
+         "cohort_changes[1].user_ids[1] is longer than 2048 bytes"},
+        {"[{\"device_ids\":[\"@ID@\"]}]",
+         "cohort_changes[0].device_ids[0] is longer than 2048 bytes"},
+        {"[{\"user_ids\":[{\"alias_label\":\"email\",\"alias_name\":\"@ID@\"}]}]",
+         "cohort_changes[0].user_ids[0].alias_name is longer than 2048 bytes"},
+        {"[{\"aliases\":{\"alias_label\":\"@ID@\",\"alias_name\":\"lead@x\"}}]",
+         "cohort_changes[0].aliases.alias_label is longer than 2048 bytes"},
+        {"[{\"aliases\":[{\"alias_label\":\"email\",\"alias_name\":\"lead@x\"},"
+         "{\"alias_label\":\"email\",\"alias_name\":\"@ID@\"}]}]",
+         "cohort_changes[0].aliases[1].alias_name is longer than 2048 bytes"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *at = strstr(cases[i].fmt, "@ID@");
+        char *json = strf("%.*s%s%s", (int)(at - cases[i].fmt), cases[i].fmt, id, at + 4);
+        char *want = strf("{\"message\":\"%s\"}", cases[i].text);
+        changes(s, "whole", json, 400, want);
+        free(want);
+        free(json);
+        char *after = details_text(s, "whole");
+        assert_string_equal(after, before);
+        free(after);
+    }
+    /* an id of exactly the limit is counted like any other */
+    id[2048] = '\0';
+    char *json = strf("[{\"user_ids\":[\"%s\"]}]", id);
+    changes(s, "whole", json, 201,
+            "{\"message\":\"success\",\"ids_received\":1,\"ids_matched\":0,"
+            "\"ids_unmatched\":1,\"users_added\":0,\"users_removed\":0}");
+    free(json);
+    free(id);
+    free(before);
+}
+
+static void test_refused_partner_credentials_reach_no_store_write(void **state) {
+    struct server *s = *state;
+    const char *change = "\"cohort_id\":\"guarded\",\"cohort_changes\":[{\"user_ids\":[\"ann\"]}]";
+    struct {
+        char *body;
+        const char *expected;
+    } cases[] = {
+        {strf("{\"partner_api_key\":\"wrong\",\"client_secret\":\"%s\",%s}", s->import_key, change),
+         "{\"message\":\"Invalid Partner API key\"}"},
+        {strf("{\"client_secret\":\"%s\",%s}", s->import_key, change),
+         "{\"message\":\"Invalid Partner API key\"}"},
+        {strf("{\"partner_api_key\":\"%s\",\"client_secret\":\"\",%s}", s->partner_key, change),
+         "{\"message\":\"Invalid client secret\"}"},
+        {strf("{\"partner_api_key\":\"%s\",%s}", s->partner_key, change),
+         "{\"message\":\"Invalid client secret\"}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct resp r;
+        http_req(s, "POST", "/partners/heap/cohorts/users", NULL, cases[i].body, &r);
+        assert_resp(&r, 401, cases[i].expected);
+        resp_free(&r);
+        free(cases[i].body);
+    }
+    assert_null(details_text(s, "guarded"));
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -488,6 +614,10 @@ int main(void) {
         cmocka_unit_test(test_second_partner_with_key_check_off_and_import_key_lifecycle),
         cmocka_unit_test(test_cohorts_list_shows_every_cohort),
         cmocka_unit_test(test_concurrent_requests_on_one_cohort_lose_no_update),
+        cmocka_unit_test(test_cohort_id_over_limit_is_refused),
+        cmocka_unit_test(test_cohort_name_over_limit_is_refused_naming_the_field),
+        cmocka_unit_test(test_external_id_over_limit_in_import_is_refused_whole),
+        cmocka_unit_test(test_refused_partner_credentials_reach_no_store_write),
     };
     return cmocka_run_group_tests(tests, setup, server_teardown);
 }

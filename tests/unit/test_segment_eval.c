@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/segments/segment_filter.h"
+#include "core/workspace/workspace_int.h"
 
 #define N_USERS 3000
 #define N_COHORTS 5

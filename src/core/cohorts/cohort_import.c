@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/index/bitmap.h"
+#include "core/workspace/workspace_int.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 

@@ -4,53 +4,34 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/workspace/workspace.h"
+#include "core/workspace/workspace_int.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
-json_t *heap_mapping_json(enum heap_mapping mapping, const char *alias_label) {
-    switch (mapping) {
-    case HEAP_MAP_ALIAS:
-        return json_pack("{s:s, s:s}", "type", "alias", "alias_label",
-                         alias_label ? alias_label : "");
-    case HEAP_MAP_DEVICE_ID:
-        return json_pack("{s:s}", "type", "device_id");
-    case HEAP_MAP_EXTERNAL_ID:
-        break;
-    }
-    return json_pack("{s:s}", "type", "external_id");
+static const char *const mapping_names[] = {
+    [HEAP_MAP_EXTERNAL_ID] = "external_id",
+    [HEAP_MAP_ALIAS] = "alias",
+    [HEAP_MAP_DEVICE_ID] = "device_id",
+};
+
+bool heap_mapping_from_name(const char *name, enum heap_mapping *out) {
+    for (size_t i = 0; i < sizeof mapping_names / sizeof mapping_names[0]; i++)
+        if (name && strcmp(name, mapping_names[i]) == 0) {
+            *out = (enum heap_mapping)i;
+            return true;
+        }
+    return false;
 }
 
-static enum cd_err parse_mapping(const json_t *m, enum heap_mapping *mapping, const char **label,
-                                 struct cd_msg *msg) {
-    *mapping = HEAP_MAP_EXTERNAL_ID;
-    *label = NULL;
-    if (!m || json_is_null(m))
-        return CD_OK;
-    const char *type = json_string_value(json_object_get(m, "type"));
-    if (!json_is_object(m) || !type) {
-        snprintf(msg->text, sizeof msg->text,
-                 "'identity_mapping' must be an object with a 'type' string");
-        return CD_E_INVALID;
-    }
-    if (strcmp(type, "external_id") == 0)
-        return CD_OK;
-    if (strcmp(type, "device_id") == 0) {
-        *mapping = HEAP_MAP_DEVICE_ID;
-        return CD_OK;
-    }
-    if (strcmp(type, "alias") == 0) {
-        *label = json_string_value(json_object_get(m, "alias_label"));
-        if (!*label || !**label) {
-            snprintf(msg->text, sizeof msg->text,
-                     "'identity_mapping' of type 'alias' needs a non-empty 'alias_label'");
-            return CD_E_INVALID;
-        }
-        *mapping = HEAP_MAP_ALIAS;
-        return CD_OK;
-    }
-    snprintf(msg->text, sizeof msg->text,
-             "'identity_mapping.type' must be 'external_id', 'alias' or 'device_id'");
-    return CD_E_INVALID;
+const char *heap_mapping_name(enum heap_mapping mapping) {
+    return (size_t)mapping < sizeof mapping_names / sizeof mapping_names[0]
+               ? mapping_names[mapping]
+               : mapping_names[HEAP_MAP_EXTERNAL_ID];
+}
+
+void heap_webhook_path(const char *integration_id, char path[HEAP_WEBHOOK_PATH_LEN]) {
+    snprintf(path, HEAP_WEBHOOK_PATH_LEN, "/heap/webhooks/%s", integration_id);
 }
 
 static int new_secret(char out[HEAP_SECRET_LEN]) {
@@ -61,79 +42,90 @@ static int new_secret(char out[HEAP_SECRET_LEN]) {
     return 0;
 }
 
-static json_t *webhook_path(const char *integration_id) {
-    char path[128];
-    snprintf(path, sizeof path, "/heap/webhooks/%s", integration_id);
-    return json_string(path);
-}
-
-enum cd_err heap_integration_create(struct store *s, int64_t ws, const json_t *body, json_t **out,
-                                    struct cd_msg *msg) {
-    const json_t *name_v = json_object_get(body, "name");
-    const char *name = json_string_value(name_v);
-    if (!name || !*name || strlen(name) > 200) {
+enum cd_err heap_integration_create_in(struct store *s, int64_t ws,
+                                       const struct heap_integration_spec *spec,
+                                       struct heap_integration_secret *out, struct cd_msg *msg) {
+    if (!spec->name || !*spec->name || strlen(spec->name) > HEAP_INTEGRATION_NAME_MAX)
         return cd_invalid(msg, "'name' must be a string of 1 to 200 characters");
-    }
-    enum heap_mapping mapping;
-    const char *label;
-    enum cd_err err =
-        parse_mapping(json_object_get(body, "identity_mapping"), &mapping, &label, msg);
-    if (err != CD_OK)
-        return err;
-    char id[37], secret[HEAP_SECRET_LEN];
-    if (crypto_uuid4(id) != 0 || new_secret(secret) != 0)
+    if (spec->mapping == HEAP_MAP_ALIAS && (!spec->alias_label || !*spec->alias_label))
+        return cd_invalid(msg,
+                          "'identity_mapping' of type 'alias' needs a non-empty 'alias_label'");
+    memset(out, 0, sizeof *out);
+    if (crypto_uuid4(out->integration_id) != 0 || new_secret(out->secret) != 0)
         return CD_E_INTERNAL;
     struct heap_integration_row row = {
         .workspace_id = ws,
-        .integration_id = id,
-        .name = name,
-        .mapping = mapping,
-        .alias_label = label,
-        .secret = secret,
+        .integration_id = out->integration_id,
+        .name = spec->name,
+        .mapping = spec->mapping,
+        .alias_label = spec->mapping == HEAP_MAP_ALIAS ? spec->alias_label : NULL,
+        .secret = out->secret,
         .created_at = time_now_ms(),
     };
-    err = STORE_OPS(s)->heap->create(s, &row, NULL);
-    if (err != CD_OK)
-        return err;
-    *out = json_pack("{s:s, s:s, s:o, s:s}", "message", "success", "integration_id", id,
-                     "webhook_path", webhook_path(id), "webhook_secret", secret);
-    return CD_OK;
+    return STORE_OPS(s)->heap->create(s, &row, NULL);
 }
 
-static void list_row(void *ctx, const struct heap_integration_row *r) {
-    char created[32];
-    time_format_iso8601(r->created_at, created, sizeof created);
-    json_array_append_new(
-        ctx, json_pack("{s:s, s:s, s:o, s:o, s:s, s:I, s:I}", "integration_id", r->integration_id,
-                       "name", r->name, "identity_mapping",
-                       heap_mapping_json(r->mapping, r->alias_label), "webhook_path",
-                       webhook_path(r->integration_id), "created_at", created, "pages_received",
-                       (json_int_t)r->n_pages, "ignored_requests", (json_int_t)r->n_ignored));
+/* Passes store rows on as heap_integration_info. */
+struct list_ctx {
+    void (*cb)(void *ctx, const struct heap_integration_info *);
+    void *ctx;
+};
+
+static void list_row(void *vctx, const struct heap_integration_row *r) {
+    const struct list_ctx *lc = vctx;
+    struct heap_integration_info info = {
+        .integration_id = r->integration_id,
+        .name = r->name,
+        .mapping = r->mapping,
+        .alias_label = r->alias_label,
+        .created_at = r->created_at,
+        .n_pages = r->n_pages,
+        .n_ignored = r->n_ignored,
+    };
+    lc->cb(lc->ctx, &info);
 }
 
-enum cd_err heap_integration_list(struct store *s, int64_t ws, json_t **out) {
-    json_t *arr = json_array();
-    enum cd_err err = STORE_OPS(s)->heap->list(s, ws, list_row, arr);
-    if (err != CD_OK) {
-        json_decref(arr);
-        return err;
-    }
-    *out = json_pack("{s:s, s:o}", "message", "success", "integrations", arr);
-    return CD_OK;
+enum cd_err heap_integration_list_in(struct store *s, int64_t ws,
+                                     void (*cb)(void *ctx, const struct heap_integration_info *),
+                                     void *ctx) {
+    struct list_ctx lc = {cb, ctx};
+    return STORE_OPS(s)->heap->list(s, ws, list_row, &lc);
 }
 
-enum cd_err heap_integration_rotate(struct store *s, int64_t ws, const char *integration_id,
-                                    json_t **out) {
-    char secret[HEAP_SECRET_LEN];
-    if (new_secret(secret) != 0)
+enum cd_err heap_integration_rotate_in(struct store *s, int64_t ws, const char *integration_id,
+                                       struct heap_integration_secret *out) {
+    memset(out, 0, sizeof *out);
+    if (strlen(integration_id) >= sizeof out->integration_id)
+        return CD_E_NOT_FOUND; /* no id of ours is that long */
+    snprintf(out->integration_id, sizeof out->integration_id, "%s", integration_id);
+    if (new_secret(out->secret) != 0)
         return CD_E_INTERNAL;
-    enum cd_err err = STORE_OPS(s)->heap->set_secret(s, ws, integration_id, secret);
-    if (err == CD_OK)
-        *out = json_pack("{s:s, s:s, s:s}", "message", "success", "integration_id", integration_id,
-                         "webhook_secret", secret);
-    return err;
+    return STORE_OPS(s)->heap->set_secret(s, ws, integration_id, out->secret);
 }
 
-enum cd_err heap_integration_delete(struct store *s, int64_t ws, const char *integration_id) {
+enum cd_err heap_integration_delete_in(struct store *s, int64_t ws, const char *integration_id) {
     return STORE_OPS(s)->heap->remove(s, ws, integration_id, time_now_ms());
+}
+
+enum cd_err heap_integration_create(struct app *app, struct workspace *ws,
+                                    const struct heap_integration_spec *spec,
+                                    struct heap_integration_secret *out, struct cd_msg *msg) {
+    return heap_integration_create_in(app->store, ws->id, spec, out, msg);
+}
+
+enum cd_err heap_integration_list(struct app *app, struct workspace *ws,
+                                  void (*cb)(void *ctx, const struct heap_integration_info *),
+                                  void *ctx) {
+    return heap_integration_list_in(app->store, ws->id, cb, ctx);
+}
+
+enum cd_err heap_integration_rotate(struct app *app, struct workspace *ws,
+                                    const char *integration_id,
+                                    struct heap_integration_secret *out) {
+    return heap_integration_rotate_in(app->store, ws->id, integration_id, out);
+}
+
+enum cd_err heap_integration_delete(struct app *app, struct workspace *ws,
+                                    const char *integration_id) {
+    return heap_integration_delete_in(app->store, ws->id, integration_id);
 }

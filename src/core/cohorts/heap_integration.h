@@ -1,34 +1,84 @@
 /*
  * heap_integration.h — Heap segment-sync integrations of a workspace: creating one (a public
  * id that names its webhook path, and a webhook secret from the OS random source), listing,
- * rotating the secret (old signatures stop verifying at once) and deleting. Used by the REST
- * API and the CLI alike; both work on the store, which the webhook receiver reads per request.
+ * rotating the secret (old signatures stop verifying at once) and deleting. Typed in and out:
+ * the REST API (api/heap_integrations.c) and the CLI shape their own input and output. The
+ * (app, ws) calls serve the API; the _in calls work on a store and a workspace's internal id,
+ * for the CLI, which has no app. The webhook receiver reads the store per request, so both
+ * take effect at once.
  */
 #ifndef COHORTD_CORE_COHORTS_HEAP_INTEGRATION_H
 #define COHORTD_CORE_COHORTS_HEAP_INTEGRATION_H
 
-#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
+#include "util/err.h"
 
-#define HEAP_SECRET_LEN 65
+struct app;
+struct workspace;
 
-/*
- * Creates an integration from {"name", "identity_mapping"?} (mapping defaults to
- * {"type":"external_id"}). *out: {"integration_id","webhook_path","webhook_secret"}.
- * CD_E_INVALID with msg on bad input.
- */
-enum cd_err heap_integration_create(struct store *s, int64_t ws, const json_t *body, json_t **out,
-                                    struct cd_msg *msg);
-/* {"integrations":[{integration_id, name, identity_mapping, webhook_path, created_at,
- * pages_received, ignored_requests}]} */
-enum cd_err heap_integration_list(struct store *s, int64_t ws, json_t **out);
-/* A new secret; *out {"integration_id","webhook_secret"}. CD_E_NOT_FOUND when unknown. */
-enum cd_err heap_integration_rotate(struct store *s, int64_t ws, const char *integration_id,
-                                    json_t **out);
-enum cd_err heap_integration_delete(struct store *s, int64_t ws, const char *integration_id);
+#define HEAP_SECRET_LEN 65         /* 64 hex digits */
+#define HEAP_INTEGRATION_ID_LEN 37 /* a UUID */
+#define HEAP_WEBHOOK_PATH_LEN 64   /* "/heap/webhooks/<id>" */
+#define HEAP_INTEGRATION_NAME_MAX 200
 
-/* The identity mapping of a row as JSON ({"type":…[, "alias_label":…]}). */
-json_t *heap_mapping_json(enum heap_mapping mapping, const char *alias_label);
+struct heap_integration_spec {
+    const char *name; /* 1 to HEAP_INTEGRATION_NAME_MAX bytes */
+    enum heap_mapping mapping;
+    const char *alias_label; /* HEAP_MAP_ALIAS only: non-empty */
+};
+
+/* One integration as listed; strings borrowed for the callback. */
+struct heap_integration_info {
+    const char *integration_id;
+    const char *name;
+    enum heap_mapping mapping;
+    const char *alias_label; /* HEAP_MAP_ALIAS only */
+    int64_t created_at;
+    int64_t n_pages;   /* sync pages applied */
+    int64_t n_ignored; /* requests acknowledged but ignored */
+};
+
+/* What create and rotate hand out, once. */
+struct heap_integration_secret {
+    char integration_id[HEAP_INTEGRATION_ID_LEN];
+    char secret[HEAP_SECRET_LEN];
+};
+
+/* "external_id", "alias", "device_id" and back; false for another name. */
+bool heap_mapping_from_name(const char *name, enum heap_mapping *out);
+const char *heap_mapping_name(enum heap_mapping mapping);
+
+/* "/heap/webhooks/<integration_id>". */
+void heap_webhook_path(const char *integration_id, char path[HEAP_WEBHOOK_PATH_LEN]);
+
+/* Creates an integration. CD_E_INVALID with msg when the name or the alias label is bad. */
+enum cd_err heap_integration_create(struct app *app, struct workspace *ws,
+                                    const struct heap_integration_spec *spec,
+                                    struct heap_integration_secret *out, struct cd_msg *msg);
+/* Every live integration, oldest first; cb must not call into core. */
+enum cd_err heap_integration_list(struct app *app, struct workspace *ws,
+                                  void (*cb)(void *ctx, const struct heap_integration_info *),
+                                  void *ctx);
+/* A new secret. CD_E_NOT_FOUND when the workspace has no such live integration. */
+enum cd_err heap_integration_rotate(struct app *app, struct workspace *ws,
+                                    const char *integration_id,
+                                    struct heap_integration_secret *out);
+/* CD_E_NOT_FOUND when the workspace has no such live integration. */
+enum cd_err heap_integration_delete(struct app *app, struct workspace *ws,
+                                    const char *integration_id);
+
+enum cd_err heap_integration_create_in(struct store *s, int64_t ws,
+                                       const struct heap_integration_spec *spec,
+                                       struct heap_integration_secret *out, struct cd_msg *msg);
+enum cd_err heap_integration_list_in(struct store *s, int64_t ws,
+                                     void (*cb)(void *ctx, const struct heap_integration_info *),
+                                     void *ctx);
+enum cd_err heap_integration_rotate_in(struct store *s, int64_t ws, const char *integration_id,
+                                       struct heap_integration_secret *out);
+enum cd_err heap_integration_delete_in(struct store *s, int64_t ws, const char *integration_id);
 
 #endif

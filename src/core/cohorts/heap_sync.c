@@ -1,95 +1,125 @@
-/* heap_sync.c — validating a segment.users.sync page (see heap_sync.h). Memory only. */
+/* heap_sync.c — applying a segment.users.sync page (see heap_sync.h). */
 #include "core/cohorts/heap_sync.h"
 
-#include <inttypes.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define HEAP_SYNC_MAX_IDS 100000
+#include "core/workspace/workspace.h"
+#include "core/workspace/workspace_int.h"
+#include "util/timeutil.h"
 
-static enum heap_sync_parse invalid(char *reason, size_t len, const char *text) {
-    snprintf(reason, len, "%s", text);
-    return HEAP_SYNC_INVALID;
+/* The integration a page names, copied out of the store's callback. */
+struct integration {
+    int64_t id;
+    int64_t ws;
+    enum heap_mapping mapping;
+    char *alias_label; /* HEAP_MAP_ALIAS only */
+    char *secret;
+    bool failed; /* memory ran out while copying */
+};
+
+static void copy_integration(void *ctx, const struct heap_integration_row *r) {
+    struct integration *in = ctx;
+    in->id = r->id;
+    in->ws = r->workspace_id;
+    in->mapping = r->mapping;
+    in->alias_label = strdup(r->alias_label ? r->alias_label : "");
+    in->secret = strdup(r->secret);
+    in->failed = !in->alias_label || !in->secret;
 }
 
-/* Checks a list of {"id": non-empty string}. */
-static bool valid_ids(const json_t *arr) {
-    size_t i;
-    const json_t *v;
-    json_array_foreach(arr, i, v) {
-        const char *id = json_string_value(json_object_get(v, "id"));
-        if (!json_is_object(v) || !id || !*id)
-            return false;
-    }
-    return true;
+int64_t heap_page_ids(const struct heap_page *page, bool remove) {
+    int64_t n = 0;
+    for (int l = 0; l < page->n_lists; l++)
+        if (page->lists[l].remove == remove)
+            n += (int64_t)page->lists[l].n_ids;
+    return n;
 }
 
-static bool positive_int(const json_t *v) {
-    return json_is_integer(v) && json_integer_value(v) >= 1;
+/* Turns the page's lists into cohort changes; ids has room for every id of the page. */
+static void build_changes(const struct heap_page *p, const struct integration *in,
+                          struct cohort_change *changes, struct cohort_ident *ids) {
+    size_t n = 0;
+    for (int l = 0; l < p->n_lists; l++) {
+        struct cohort_ident *start = ids + n;
+        for (size_t i = 0; i < p->lists[l].n_ids; i++) {
+            const char *id = p->lists[l].ids[i];
+            if (in->mapping == HEAP_MAP_ALIAS)
+                ids[n++] = (struct cohort_ident){COHORT_ID_ALIAS, in->alias_label, id};
+            else if (in->mapping == HEAP_MAP_DEVICE_ID)
+                ids[n++] = (struct cohort_ident){COHORT_ID_DEVICE, id, NULL};
+            else
+                ids[n++] = (struct cohort_ident){COHORT_ID_EXTERNAL, id, NULL};
+        }
+        changes[l] = (struct cohort_change){p->lists[l].remove, start, (size_t)(ids + n - start)};
+    }
 }
 
-enum heap_sync_parse heap_sync_parse(const json_t *body, struct heap_sync_page *page, char *reason,
-                                     size_t len) {
-    memset(page, 0, sizeof *page);
-    const json_t *action = json_object_get(body, "action_type");
-    if (!json_is_string(action))
-        return invalid(reason, len, "'action_type' must be a string");
-    if (strcmp(json_string_value(action), "segment.users.sync") != 0) {
-        snprintf(reason, len, "%.100s", json_string_value(action));
-        return HEAP_SYNC_IGNORED;
+/* Records and applies a sync page in one write. */
+static enum cd_err apply_sync(struct app *app, const struct integration *in,
+                              const struct heap_page *p, struct heap_page_result *out) {
+    struct workspace *ws = NULL;
+    enum cd_err err = app_workspace(app, in->ws, &ws);
+    if (err != CD_OK)
+        return err;
+    int64_t n_add = heap_page_ids(p, false), n_remove = heap_page_ids(p, true);
+    struct cohort_change changes[2];
+    struct cohort_ident *ids = calloc((size_t)(n_add + n_remove) + 1, sizeof *ids);
+    if (!ids)
+        return CD_E_NOMEM;
+    build_changes(p, in, changes, ids);
+    int64_t now = time_now_ms();
+    struct store *st = app->store;
+    bool duplicate = false;
+    err = workspace_write_begin(app, ws);
+    if (err != CD_OK)
+        goto fail;
+    if (p->has_sync_info)
+        err = STORE_OPS(st)->heap->page_record(st, in->id, p->sync_task_id, p->cohort_id,
+                                               p->page_number, p->total_pages, n_add, n_remove, now,
+                                               &duplicate);
+    if (err == CD_OK && !duplicate && p->name)
+        err = cohort_name_locked(app, ws, "heap", p->cohort_id, p->name, now);
+    if (err == CD_OK && !duplicate)
+        err = cohort_apply_locked(app, ws, "heap", p->cohort_id, changes, (size_t)p->n_lists, now,
+                                  &out->counts);
+    err = workspace_write_end(app, ws, err);
+    if (err == CD_OK)
+        out->outcome = duplicate ? HEAP_PAGE_DUPLICATE : HEAP_PAGE_APPLIED;
+fail:
+    free(ids);
+    return err;
+}
+
+enum cd_err heap_page_apply(struct app *app, const char *integration_id,
+                            const struct heap_page *page, struct heap_page_result *out) {
+    memset(out, 0, sizeof *out);
+    struct store *st = app->store;
+    struct integration in = {0};
+    enum cd_err err = STORE_OPS(st)->heap->get(st, integration_id, copy_integration, &in);
+    if (err == CD_E_NOT_FOUND) {
+        out->outcome = HEAP_PAGE_NO_INTEGRATION;
+        err = CD_OK;
+        goto done;
     }
-    const json_t *data = json_object_get(body, "data");
-    if (!json_is_object(data))
-        return invalid(reason, len, "'data' must be an object");
-    const json_t *segment = json_object_get(data, "segment");
-    const json_t *seg_id = json_object_get(segment, "id");
-    if (!json_is_object(segment) || !json_is_integer(seg_id) || json_integer_value(seg_id) <= 0)
-        return invalid(reason, len, "'data.segment.id' must be a positive integer");
-    snprintf(page->cohort_id, sizeof page->cohort_id, "%" JSON_INTEGER_FORMAT,
-             json_integer_value(seg_id));
-    const json_t *name = json_object_get(segment, "name");
-    if (name && !json_is_null(name) && (!json_is_string(name) || !*json_string_value(name)))
-        return invalid(reason, len, "'data.segment.name' must be a non-empty string");
-    page->name = json_string_value(name);
-    const json_t *info = json_object_get(data, "sync_info");
-    if (info && !json_is_null(info)) {
-        const json_t *task = json_object_get(info, "sync_task_id");
-        const json_t *pn = json_object_get(info, "page_number");
-        const json_t *tp = json_object_get(info, "total_pages");
-        if (!json_is_object(info) || !json_is_string(task) || !*json_string_value(task) ||
-            strlen(json_string_value(task)) > 200 || !positive_int(pn) || !positive_int(tp) ||
-            json_integer_value(pn) > json_integer_value(tp))
-            return invalid(reason, len,
-                           "'data.sync_info' must hold a non-empty 'sync_task_id' and integers "
-                           "1 <= 'page_number' <= 'total_pages'");
-        page->has_sync_info = true;
-        page->sync_task_id = json_string_value(task);
-        page->page_number = json_integer_value(pn);
-        page->total_pages = json_integer_value(tp);
+    if (err == CD_OK && in.failed)
+        err = CD_E_NOMEM;
+    if (err != CD_OK)
+        goto done;
+    out->sig = heap_sig_verify(page->signature, in.secret, page->body, page->body_len, page->now_ms,
+                               &page->window);
+    if (out->sig != HEAP_SIG_OK) {
+        out->outcome = HEAP_PAGE_BAD_SIGNATURE;
+    } else if (page->kind == HEAP_PAGE_MALFORMED) {
+        out->outcome = HEAP_PAGE_REFUSED;
+    } else if (page->kind == HEAP_PAGE_OTHER) {
+        err = STORE_OPS(st)->heap->count_ignored(st, in.id);
+        out->outcome = HEAP_PAGE_IGNORED;
+    } else {
+        err = apply_sync(app, &in, page, out);
     }
-    /* add and remove apply in the order the body lists them */
-    const char *key;
-    const json_t *v;
-    json_object_foreach((json_t *)data, key, v) {
-        bool is_add = strcmp(key, "add") == 0, is_remove = strcmp(key, "remove") == 0;
-        if (!is_add && !is_remove)
-            continue;
-        if (json_is_null(v))
-            continue;
-        if (!json_is_array(v) || !valid_ids(v))
-            return invalid(reason, len,
-                           "'data.add' and 'data.remove' must be arrays of {\"id\": string}");
-        page->lists[page->n_lists].remove = is_remove;
-        page->lists[page->n_lists].ids = v;
-        page->n_lists++;
-        if (is_add)
-            page->n_add = (int64_t)json_array_size(v);
-        else
-            page->n_remove = (int64_t)json_array_size(v);
-    }
-    if (page->n_lists == 0)
-        return invalid(reason, len, "'data.add' or 'data.remove' is required");
-    if (page->n_add + page->n_remove > HEAP_SYNC_MAX_IDS)
-        return invalid(reason, len, "a page holds at most 100000 ids");
-    return HEAP_SYNC_OK;
+done:
+    free(in.alias_label);
+    free(in.secret);
+    return err;
 }

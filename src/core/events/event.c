@@ -1,5 +1,6 @@
 /* event.c — building Currents events and putting them in the outbox (see event.h). */
 #include "core/events/event.h"
+#include "core/workspace/workspace_int.h"
 
 #include <stdlib.h>
 

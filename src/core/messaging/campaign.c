@@ -17,6 +17,7 @@
 #include "core/index/bitmap.h"
 #include "core/segments/segments.h"
 #include "core/messaging/template.h"
+#include "core/workspace/workspace_int.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/timeutil.h"

@@ -11,6 +11,7 @@
 #include "core/segments/segments.h"
 #include "core/messaging/template.h"
 #include "core/users/users.h"
+#include "core/workspace/workspace_int.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 

@@ -1,6 +1,7 @@
 /* segment_filter.c — parsing, evaluating and describing segment filters (see
  * segment_filter.h). Memory only; touches the workspace's indexes read-only. */
 #include "core/segments/segment_filter.h"
+#include "core/workspace/workspace_int.h"
 
 #include <ctype.h>
 #include <stdio.h>

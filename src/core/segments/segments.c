@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/segments/segment_filter.h"
+#include "core/workspace/workspace_int.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
 

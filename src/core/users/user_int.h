@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/users/users.h"
+#include "core/workspace/workspace_int.h"
 
 /* Creates a user (durably within the write). ext / alias / device may be NULL. */
 enum cd_err user_create(struct app *app, struct workspace *ws, const char *ext,

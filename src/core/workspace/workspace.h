@@ -7,14 +7,18 @@
  * (so later steps of the same request see earlier ones); workspace_write_end commits. If the
  * operation or the commit fails, the store rolls back and the in-memory state is rebuilt from
  * the store, so memory never holds an unacknowledged change. Readers take the read lock.
+ *
+ * Outside core, struct workspace and struct app are opaque: api/ asks core for what it needs
+ * (core/workspace/auth.h, the verbs of each concept). Their fields are in workspace_int.h.
  */
 #ifndef COHORTD_CORE_WORKSPACE_WORKSPACE_H
 #define COHORTD_CORE_WORKSPACE_WORKSPACE_H
 
-#include <pthread.h>
 #include <roaring/roaring.h>
 #include <stdint.h>
 
+/* Not needed here since the fields moved to workspace_int.h, but headers of later core folders
+ * (segments/, messaging/) still take the index and store types from this one. */
 #include "core/index/attr_index.h"
 #include "core/index/cohort.h"
 #include "core/index/event_index.h"
@@ -22,17 +26,7 @@
 #include "store/store.h"
 #include "util/err.h"
 
-struct workspace {
-    int64_t id;
-    char public_id[64];
-    char name[128];
-    pthread_rwlock_t lock;
-    struct identity ident;
-    struct cohort_set cohorts;
-    struct attr_index attrs;   /* custom attribute values, for segments */
-    struct event_index events; /* custom event summaries, for segments */
-};
-
+struct workspace; /* opaque outside core: workspace_int.h */
 struct app;
 
 /*
@@ -44,15 +38,6 @@ struct app;
 typedef enum cd_err (*app_cohort_entry_fn)(struct app *app, struct workspace *ws,
                                            const char *partner, const char *cohort_id,
                                            const roaring_bitmap_t *added, int64_t now);
-
-struct app {
-    struct store *store;
-    app_cohort_entry_fn on_cohort_entry;
-    pthread_mutex_t reg_lock;
-    struct workspace **ws;
-    size_t n_ws;
-    size_t ws_cap;
-};
 
 /* Creates the process state over an open store (borrowed) and loads every workspace. */
 enum cd_err app_new(struct store *store, struct app **out);

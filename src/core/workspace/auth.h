@@ -1,0 +1,48 @@
+/*
+ * auth.h — who is calling: the REST API key of a workspace, and the partner credentials of
+ * the Partner Cohort Import API (CONTRACT.md §1.2), checked against the store so that api/
+ * never sees it; plus the few facts of the process api/ asks for (health, a workspace's
+ * public id). Keys are hashed here; a store failure is an error, a refused credential a
+ * result.
+ */
+#ifndef COHORTD_CORE_WORKSPACE_AUTH_H
+#define COHORTD_CORE_WORKSPACE_AUTH_H
+
+#include <stdbool.h>
+
+#include "util/err.h"
+
+struct app;
+struct workspace;
+
+/* The workspace of an active REST API key. CD_E_NOT_FOUND when the key is unknown or revoked;
+ * another error when the store failed. */
+enum cd_err workspace_auth_rest(struct app *app, const char *key, struct workspace **out);
+
+/* The outcome of a partner request's credentials, in the order §1.2 checks them. */
+enum partner_auth {
+    PARTNER_AUTH_OK = 0,
+    PARTNER_AUTH_NO_PARTNER,    /* no such partner (404) */
+    PARTNER_AUTH_BAD_KEY,       /* key check required and partner_api_key not one of its keys */
+    PARTNER_AUTH_BAD_SECRET,    /* client_secret missing, empty or unknown */
+    PARTNER_AUTH_OTHER_PARTNER, /* client_secret issued for another partner */
+    PARTNER_AUTH_INACTIVE,      /* client_secret of this partner, but invalidated */
+};
+
+/*
+ * Checks the credentials of a request to /partners/{partner}/…: the partner exists, its
+ * partner_api_key when the partner requires one, and the client_secret names an active data
+ * import key of this partner. Either may be NULL (absent). On PARTNER_AUTH_OK *ws is the
+ * secret's workspace. Returns CD_OK with *result set, or the store's error.
+ */
+enum cd_err partner_authenticate(struct app *app, const char *partner, const char *partner_api_key,
+                                 const char *client_secret, enum partner_auth *result,
+                                 struct workspace **ws);
+
+/* True when the store answers. */
+bool app_healthy(struct app *app);
+
+/* The public id of a workspace (what the API and logs name it by); lives as long as ws. */
+const char *workspace_public_id(const struct workspace *ws);
+
+#endif
