@@ -107,7 +107,7 @@ static void user_export_clear(struct user_export *u) {
 }
 
 void user_export_result_free(struct user_export_result *res) {
-    for (size_t i = 0; i < res->n_users; i++)
+    for (size_t i = 0; res->users && i < res->n_users; i++)
         user_export_clear(&res->users[i]);
     free(res->users);
     free(res->unknown_external_ids);

@@ -66,9 +66,7 @@ static enum cd_err add_remove(const json_t *cur, const json_t *add, const json_t
             if (err != CD_OK)
                 break;
             char *k = value_key(v);
-            if (!k)
-                err = CD_E_NOMEM;
-            else if (!json_object_get(gone, k) && json_array_append(kept, v) != 0)
+            if (!k || (!json_object_get(gone, k) && json_array_append(kept, v) != 0))
                 err = CD_E_NOMEM;
             free(k);
         }
