@@ -227,6 +227,7 @@ enum cd_err campaign_runs_due(struct app *app, int64_t now, size_t max,
 /* ---- personalising ---- */
 
 void webhook_request_free(struct webhook_request *req) {
+    free(req->external_id);
     free(req->url);
     for (size_t i = 0; i < req->n_headers; i++)
         free(req->headers[i]);
@@ -247,8 +248,7 @@ enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uin
     if (!live)
         return CD_E_NOT_FOUND;
     json_t *attrs = NULL;
-    enum cd_err err =
-        users_profile(app, run->ws, uid, req->external_id, sizeof req->external_id, &attrs);
+    enum cd_err err = users_profile(app, run->ws, uid, &req->external_id, &attrs);
     if (err != CD_OK)
         return err;
     /* per-user trigger properties override the request's key by key */

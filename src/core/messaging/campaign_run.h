@@ -47,7 +47,7 @@ struct campaign_run {
 struct webhook_request {
     uint32_t uid;
     char braze_id[25];
-    char external_id[1024]; /* "" when none */
+    char *external_id; /* owned, "" when none */
     char *url;
     const char *method;
     char **headers; /* "Name: value" lines */

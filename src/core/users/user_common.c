@@ -8,19 +8,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-void user_minor_error(json_t *errors, const char *type, const char *input_array, size_t index) {
-    json_array_append_new(errors, json_pack("{s:s, s:s, s:I}", "type", type, "input_array",
-                                            input_array, "index", (json_int_t)index));
+enum cd_err user_minor_add(struct user_minors *m, enum user_minor code, enum user_array array,
+                           size_t index) {
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 8;
+        struct user_minor_error *v = realloc(m->v, cap * sizeof *v);
+        if (!v)
+            return CD_E_NOMEM;
+        m->v = v;
+        m->cap = cap;
+    }
+    m->v[m->n++] = (struct user_minor_error){code, array, index};
+    return CD_OK;
 }
 
-bool user_alias_valid(const json_t *alias, const char **label, const char **name) {
-    const char *l = json_string_value(json_object_get(alias, "alias_label"));
-    const char *n = json_string_value(json_object_get(alias, "alias_name"));
-    if (!json_is_object(alias) || !l || !n || !*l || !*n)
-        return false;
-    *label = l;
-    *name = n;
-    return true;
+void users_minors_free(struct user_minors *m) {
+    free(m->v);
+    memset(m, 0, sizeof *m);
 }
 
 enum cd_err user_create(struct app *app, struct workspace *ws, const char *ext,
@@ -73,9 +77,9 @@ static void drop_ident(void *ctx, const struct ident_row *r) {
 
 enum cd_err user_remove(struct app *app, struct workspace *ws, uint32_t uid, int64_t now) {
     const struct store_user_ops *uo = STORE_OPS(app->store)->users;
-    char ext[1024];
+    char *ext = NULL;
     json_t *old_attrs = NULL;
-    enum cd_err err = user_external_id(app, ws, uid, ext, sizeof ext);
+    enum cd_err err = user_external_id(app, ws, uid, &ext);
     if (err == CD_OK)
         err = user_attrs_load(app, ws, uid, &old_attrs);
     struct ident_list al = {&ws->ident, 1}, dl = {&ws->ident, 0};
@@ -88,32 +92,44 @@ enum cd_err user_remove(struct app *app, struct workspace *ws, uint32_t uid, int
     if (err == CD_OK)
         attr_index_set(&ws->attrs, uid, old_attrs, NULL);
     json_decref(old_attrs);
-    if (err != CD_OK)
+    if (err != CD_OK) {
+        free(ext);
         return err;
+    }
     event_index_drop_user(&ws->events, uid);
-    if (*ext)
+    if (ext)
         identity_del_external(&ws->ident, ext);
+    free(ext);
     identity_kill_user(&ws->ident, uid);
     cohort_set_drop_user(&ws->cohorts, uid);
     return CD_OK;
 }
 
+/* What a store read copies out of the row: the external id (owned, or NULL when none) and
+ * the attribute object. `failed` is set when a copy could not be allocated. */
 struct row_copy {
-    char *buf;
-    size_t len;
+    char *ext;
     json_t *attrs;
+    bool failed;
 };
 
 static void copy_ext(void *ctx, const struct user_row *u) {
     struct row_copy *rc = ctx;
-    snprintf(rc->buf, rc->len, "%s", u->external_id ? u->external_id : "");
+    if (u->external_id && !(rc->ext = strdup(u->external_id)))
+        rc->failed = true;
 }
 
-enum cd_err user_external_id(struct app *app, struct workspace *ws, uint32_t uid, char *buf,
-                             size_t buf_len) {
-    struct row_copy rc = {buf, buf_len, NULL};
-    buf[0] = '\0';
-    return STORE_OPS(app->store)->users->get(app->store, ws->id, uid, copy_ext, &rc);
+enum cd_err user_external_id(struct app *app, struct workspace *ws, uint32_t uid, char **ext) {
+    struct row_copy rc = {NULL, NULL, false};
+    enum cd_err err = STORE_OPS(app->store)->users->get(app->store, ws->id, uid, copy_ext, &rc);
+    if (err == CD_OK && rc.failed)
+        err = CD_E_NOMEM;
+    if (err != CD_OK) {
+        free(rc.ext);
+        rc.ext = NULL;
+    }
+    *ext = rc.ext;
+    return err;
 }
 
 static void copy_attrs(void *ctx, const struct user_row *u) {
@@ -122,7 +138,7 @@ static void copy_attrs(void *ctx, const struct user_row *u) {
 }
 
 enum cd_err user_attrs_load(struct app *app, struct workspace *ws, uint32_t uid, json_t **attrs) {
-    struct row_copy rc = {NULL, 0, NULL};
+    struct row_copy rc = {NULL, NULL, false};
     enum cd_err err = STORE_OPS(app->store)->users->get(app->store, ws->id, uid, copy_attrs, &rc);
     if (err != CD_OK)
         return err;
@@ -139,15 +155,26 @@ static void copy_profile(void *ctx, const struct user_row *u) {
     copy_attrs(ctx, u);
 }
 
-enum cd_err users_profile(struct app *app, struct workspace *ws, uint32_t uid, char *ext,
-                          size_t ext_len, json_t **attrs) {
-    struct row_copy rc = {ext, ext_len, NULL};
-    ext[0] = '\0';
+enum cd_err users_profile(struct app *app, struct workspace *ws, uint32_t uid, char **external_id,
+                          json_t **attrs) {
+    struct row_copy rc = {NULL, NULL, false};
     enum cd_err err = STORE_OPS(app->store)->users->get(app->store, ws->id, uid, copy_profile, &rc);
+    if (err == CD_OK && rc.failed)
+        err = CD_E_NOMEM;
+    if (err == CD_OK && !rc.ext && !(rc.ext = strdup("")))
+        err = CD_E_NOMEM;
     if (err == CD_OK && !json_is_object(rc.attrs)) {
         json_decref(rc.attrs);
-        rc.attrs = json_object();
+        if (!(rc.attrs = json_object()))
+            err = CD_E_NOMEM;
     }
+    if (err != CD_OK) {
+        free(rc.ext);
+        json_decref(rc.attrs);
+        rc.ext = NULL;
+        rc.attrs = NULL;
+    }
+    *external_id = rc.ext;
     *attrs = rc.attrs;
     return err;
 }
@@ -164,51 +191,33 @@ enum cd_err user_attrs_store(struct app *app, struct workspace *ws, uint32_t uid
     return err;
 }
 
-enum cd_err user_resolve(struct app *app, struct workspace *ws, const json_t *obj,
-                         bool alias_creates_by_default, int64_t now, uint32_t *uid,
-                         const char **minor) {
+enum cd_err user_resolve(struct app *app, struct workspace *ws, const struct user_ref *ref,
+                         int update_existing_only, bool alias_creates_by_default, int64_t now,
+                         uint32_t *uid, enum user_minor *minor) {
     *uid = 0;
-    *minor = NULL;
-    const json_t *ueo = json_object_get(obj, "_update_existing_only");
-    if (ueo && !json_is_boolean(ueo) && !json_is_null(ueo)) {
-        *minor = "'_update_existing_only' must be a boolean";
+    *minor = USER_MINOR_NONE;
+    switch (ref->kind) {
+    case USER_REF_EXTERNAL_ID:
+        *uid = identity_by_external(&ws->ident, ref->external_id, NULL);
+        if (*uid || update_existing_only == 1)
+            break;
+        return user_create(app, ws, ref->external_id, NULL, NULL, NULL, false, now, uid);
+    case USER_REF_ALIAS: {
+        *uid = identity_by_alias(&ws->ident, ref->alias_label, ref->alias_name, NULL);
+        bool create =
+            update_existing_only >= 0 ? update_existing_only == 0 : alias_creates_by_default;
+        if (*uid || !create)
+            break;
+        return user_create(app, ws, NULL, ref->alias_label, ref->alias_name, NULL, false, now, uid);
+    }
+    case USER_REF_BRAZE_ID:
+        *uid = ref->braze_id ? identity_by_braze_id(&ws->ident, ref->braze_id) : 0;
+        break;
+    default:
+        *minor = USER_MINOR_NO_IDENTIFIER;
         return CD_OK;
     }
-    const json_t *ext = json_object_get(obj, "external_id");
-    const json_t *alias = json_object_get(obj, "user_alias");
-    const json_t *bid = json_object_get(obj, "braze_id");
-    if (ext && !json_is_null(ext)) {
-        const char *e = json_string_value(ext);
-        if (!e || !*e) {
-            *minor = "'external_id' must be a non-empty string";
-            return CD_OK;
-        }
-        *uid = identity_by_external(&ws->ident, e, NULL);
-        if (*uid || json_is_true(ueo))
-            goto done;
-        return user_create(app, ws, e, NULL, NULL, NULL, false, now, uid);
-    }
-    if (alias && !json_is_null(alias)) {
-        const char *label, *name;
-        if (!user_alias_valid(alias, &label, &name)) {
-            *minor = "'user_alias' must hold non-empty 'alias_name' and 'alias_label' strings";
-            return CD_OK;
-        }
-        *uid = identity_by_alias(&ws->ident, label, name, NULL);
-        bool create = ueo ? json_is_false(ueo) : alias_creates_by_default;
-        if (*uid || !create)
-            goto done;
-        return user_create(app, ws, NULL, label, name, NULL, false, now, uid);
-    }
-    if (bid && !json_is_null(bid)) {
-        const char *b = json_string_value(bid);
-        *uid = b ? identity_by_braze_id(&ws->ident, b) : 0;
-        goto done;
-    }
-    *minor = "'external_id' or 'braze_id' or 'user_alias' is required";
-    return CD_OK;
-done:
     if (!*uid)
-        *minor = "no user matches this identifier and none may be created";
+        *minor = USER_MINOR_NO_MATCH;
     return CD_OK;
 }

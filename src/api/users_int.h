@@ -1,0 +1,66 @@
+/*
+ * users_int.h — what the users_*.c files of api/ share (folder-private): Braze's texts for
+ * core's minor-error codes, the `errors` array of a reply, the user identifiers an object
+ * carries, and the 400 answers of limits.h for a body call (which answers through cd_msg).
+ */
+#ifndef COHORTD_API_USERS_INT_H
+#define COHORTD_API_USERS_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/users/users.h"
+
+/* The body calls (api_body_call) of the routes in users.c: parse, check limits, call core,
+ * build the reply. One per surface, in users_track.c, users_ops.c and users_export.c. */
+enum cd_err api_users_track_call(struct app *app, struct workspace *ws, const json_t *body,
+                                 json_t **out, struct cd_msg *msg);
+enum cd_err api_users_alias_new_call(struct app *app, struct workspace *ws, const json_t *body,
+                                     json_t **out, struct cd_msg *msg);
+enum cd_err api_users_identify_call(struct app *app, struct workspace *ws, const json_t *body,
+                                    json_t **out, struct cd_msg *msg);
+enum cd_err api_users_delete_call(struct app *app, struct workspace *ws, const json_t *body,
+                                  json_t **out, struct cd_msg *msg);
+enum cd_err api_users_export_ids_call(struct app *app, struct workspace *ws, const json_t *body,
+                                      json_t **out, struct cd_msg *msg);
+enum cd_err api_devices_track_call(struct app *app, struct workspace *ws, const json_t *body,
+                                   json_t **out, struct cd_msg *msg);
+
+/* Braze's name of a request array ("attributes", "user_aliases", …). */
+const char *api_user_array_name(enum user_array array);
+
+/* Braze's text of a minor error found in `array`. */
+const char *api_user_minor_text(enum user_minor code, enum user_array array);
+
+/* Appends {"type", "input_array", "index"} to errors. */
+void api_user_error_add(json_t *errors, const char *type, const char *input_array, size_t index);
+
+/* Appends every minor error of m to errors, in order. */
+void api_user_errors_add(json_t *errors, const struct user_minors *m);
+
+/* Adds "errors" to the reply when there are any; steals errors. */
+void api_user_errors_set(json_t *reply, json_t *errors);
+
+/* The limits.h 400 answers ("<field> is longer than <max> bytes", "<field> has more than
+ * <max> items") as a body call gives them: CD_E_INVALID with msg set. field is printf-style. */
+enum cd_err api_user_too_long(struct cd_msg *msg, size_t max, const char *field_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+enum cd_err api_user_too_many(struct cd_msg *msg, size_t max, const char *field);
+
+/* True when the string value is longer than max bytes (NULL and non-strings are not). */
+bool api_user_str_over(const json_t *v, size_t max);
+
+/* Checks the identifiers an object may carry (external_id, user_alias.alias_label/name,
+ * braze_id) against limits.h; `path` names the object ("attributes[2]"). */
+enum cd_err api_user_check_ids(const json_t *obj, const char *path, struct cd_msg *msg);
+
+/* An alias object with non-empty alias_label and alias_name strings (borrowed). */
+bool api_user_alias_valid(const json_t *alias, const char **label, const char **name);
+
+/* The user reference and _update_existing_only of a track object; a problem with them is
+ * returned (USER_MINOR_NONE when there is none). */
+enum user_minor api_user_parse_ref(const json_t *obj, struct user_ref *ref,
+                                   int *update_existing_only);
+
+#endif

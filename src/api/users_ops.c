@@ -1,0 +1,255 @@
+/*
+ * users_ops.c — POST /users/alias/new, /users/identify, /users/delete and /devices/track in
+ * api/: each body into the structs of core/users/users.h, checked against limits.h before
+ * core is called, and core's result into Braze's reply and texts. Cost: linear in the body
+ * (at most LIMIT_USERS_PER_REQUEST identifiers); the structs borrow from the body.
+ */
+#include "api/users_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/limits.h"
+
+/* An optional (or required) array of at most LIMIT_USERS_PER_REQUEST items. */
+static enum cd_err check_array(const json_t *body, const char *key, bool required,
+                               struct cd_msg *msg) {
+    const json_t *v = json_object_get(body, key);
+    if ((!v || json_is_null(v)) && !required)
+        return CD_OK;
+    if (!json_is_array(v))
+        return cd_invalid(msg, "'%s' must be an array", key);
+    if (json_array_size(v) > LIMIT_USERS_PER_REQUEST)
+        return cd_invalid(msg, "The max number of ids per request was exceeded");
+    return CD_OK;
+}
+
+/* {"<count_key>": n, "message": "success", "errors": [...]} */
+static json_t *count_reply(const char *count_key, size_t n, json_t *errors) {
+    json_t *reply = json_pack("{s:I, s:s}", count_key, (json_int_t)n, "message", "success");
+    api_user_errors_set(reply, errors);
+    return reply;
+}
+
+/* ---- /users/alias/new ---- */
+
+enum cd_err api_users_alias_new_call(struct app *app, struct workspace *ws, const json_t *body,
+                                     json_t **out, struct cd_msg *msg) {
+    enum cd_err err = check_array(body, "user_aliases", true, msg);
+    if (err != CD_OK)
+        return err;
+    const json_t *arr = json_object_get(body, "user_aliases");
+    size_t i, n = json_array_size(arr);
+    json_t *obj;
+    json_array_foreach(arr, i, obj) {
+        char path[40];
+        snprintf(path, sizeof path, "user_aliases[%zu]", i);
+        if (api_user_str_over(json_object_get(obj, "alias_label"), LIMIT_ALIAS_LABEL))
+            return api_user_too_long(msg, LIMIT_ALIAS_LABEL, "%s.alias_label", path);
+        if (api_user_str_over(json_object_get(obj, "alias_name"), LIMIT_ALIAS_NAME))
+            return api_user_too_long(msg, LIMIT_ALIAS_NAME, "%s.alias_name", path);
+        if (api_user_str_over(json_object_get(obj, "external_id"), LIMIT_EXTERNAL_ID))
+            return api_user_too_long(msg, LIMIT_EXTERNAL_ID, "%s.external_id", path);
+    }
+    struct alias_new_item *items = calloc(n + 1, sizeof *items);
+    if (!items)
+        return CD_E_NOMEM;
+    json_array_foreach(arr, i, obj) {
+        struct alias_new_item *it = &items[i];
+        const json_t *ext = json_object_get(obj, "external_id");
+        if (!api_user_alias_valid(obj, &it->alias_label, &it->alias_name))
+            it->invalid = USER_MINOR_ALIAS_NAMES;
+        else if (ext && !json_is_null(ext) && !json_is_string(ext))
+            it->invalid = USER_MINOR_EXTERNAL_ID_TYPE;
+        it->external_id = json_string_value(ext);
+    }
+    struct users_count_result res;
+    err = users_alias_new(app, ws, items, n, &res);
+    free(items);
+    if (err != CD_OK)
+        return err;
+    json_t *errors = json_array();
+    api_user_errors_add(errors, &res.minors);
+    *out = count_reply("aliases_processed", res.n, errors);
+    users_minors_free(&res.minors);
+    return CD_OK;
+}
+
+/* ---- /users/identify ---- */
+
+enum cd_err api_users_identify_call(struct app *app, struct workspace *ws, const json_t *body,
+                                    json_t **out, struct cd_msg *msg) {
+    static const char *const unsupported[] = {"emails_to_identify", "phone_numbers_to_identify"};
+    enum cd_err err = check_array(body, "aliases_to_identify", false, msg);
+    if (err != CD_OK)
+        return err;
+    const json_t *arr = json_object_get(body, "aliases_to_identify");
+    const json_t *mb = json_object_get(body, "merge_behavior");
+    if (mb && !json_is_null(mb) &&
+        (!json_is_string(mb) || (strcmp(json_string_value(mb), "none") != 0 &&
+                                 strcmp(json_string_value(mb), "merge") != 0)))
+        return cd_invalid(msg, "'merge_behavior' must be \"none\" or \"merge\"");
+    bool merge = !mb || json_is_null(mb) || strcmp(json_string_value(mb), "merge") == 0;
+    bool any = json_is_array(arr);
+    for (int k = 0; k < 2; k++) {
+        const json_t *v = json_object_get(body, unsupported[k]);
+        if (json_array_size(v) > LIMIT_USERS_PER_REQUEST)
+            return api_user_too_many(msg, LIMIT_USERS_PER_REQUEST, unsupported[k]);
+        any = any || json_is_array(v);
+    }
+    if (!any)
+        return cd_invalid(msg, "'aliases_to_identify', 'emails_to_identify' or "
+                               "'phone_numbers_to_identify' is required");
+    size_t i, n = json_array_size(arr);
+    json_t *obj;
+    json_array_foreach(arr, i, obj) {
+        char path[48];
+        snprintf(path, sizeof path, "aliases_to_identify[%zu]", i);
+        if ((err = api_user_check_ids(obj, path, msg)) != CD_OK)
+            return err;
+    }
+    struct identify_item *items = calloc(n + 1, sizeof *items);
+    if (!items)
+        return CD_E_NOMEM;
+    json_array_foreach(arr, i, obj) {
+        struct identify_item *it = &items[i];
+        it->external_id = json_string_value(json_object_get(obj, "external_id"));
+        if (!it->external_id || !*it->external_id)
+            it->invalid = USER_MINOR_EXTERNAL_ID_EMPTY;
+        else if (!api_user_alias_valid(json_object_get(obj, "user_alias"), &it->alias_label,
+                                       &it->alias_name))
+            it->invalid = USER_MINOR_ALIAS_INVALID;
+    }
+    struct users_count_result res;
+    err = users_identify(app, ws, items, n, merge, &res);
+    free(items);
+    if (err != CD_OK)
+        return err;
+    json_t *errors = json_array();
+    for (int k = 0; k < 2; k++) {
+        const json_t *v = json_object_get(body, unsupported[k]);
+        for (size_t j = 0; j < json_array_size(v); j++)
+            api_user_error_add(errors, "identifying by email or phone is not supported",
+                               unsupported[k], j);
+    }
+    api_user_errors_add(errors, &res.minors);
+    *out = count_reply("aliases_processed", res.n, errors);
+    users_minors_free(&res.minors);
+    return CD_OK;
+}
+
+/* ---- /users/delete ---- */
+
+enum cd_err api_users_delete_call(struct app *app, struct workspace *ws, const json_t *body,
+                                  json_t **out, struct cd_msg *msg) {
+    static const char *const keys[] = {"external_ids", "user_aliases", "braze_ids",
+                                       "email_addresses", "phone_numbers"};
+    static const size_t max_len[] = {LIMIT_EXTERNAL_ID, 0, LIMIT_BRAZE_ID};
+    size_t total = 0;
+    for (int k = 0; k < 5; k++) {
+        const json_t *v = json_object_get(body, keys[k]);
+        if (v && !json_is_null(v) && !json_is_array(v))
+            return cd_invalid(msg, "'%s' must be an array", keys[k]);
+        total += json_array_size(v);
+    }
+    if (total > LIMIT_USERS_PER_REQUEST)
+        return cd_invalid(msg, "The max number of ids per request was exceeded");
+    for (int k = 0; k < 3; k++) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(body, keys[k]), i, v) {
+            if (k == 1 && api_user_str_over(json_object_get(v, "alias_label"), LIMIT_ALIAS_LABEL))
+                return api_user_too_long(msg, LIMIT_ALIAS_LABEL, "user_aliases[%zu].alias_label",
+                                         i);
+            if (k == 1 && api_user_str_over(json_object_get(v, "alias_name"), LIMIT_ALIAS_NAME))
+                return api_user_too_long(msg, LIMIT_ALIAS_NAME, "user_aliases[%zu].alias_name", i);
+            if (k != 1 && api_user_str_over(v, max_len[k]))
+                return api_user_too_long(msg, max_len[k], "%s[%zu]", keys[k], i);
+        }
+    }
+    struct user_ref *refs = calloc(total + 1, sizeof *refs);
+    if (!refs)
+        return CD_E_NOMEM;
+    json_t *errors = json_array();
+    size_t n = 0;
+    for (int k = 0; k < 5; k++) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(body, keys[k]), i, v) {
+            struct user_ref *r = &refs[n];
+            if (k == 0 && json_is_string(v)) {
+                r->kind = USER_REF_EXTERNAL_ID;
+                r->external_id = json_string_value(v);
+            } else if (k == 1 && api_user_alias_valid(v, &r->alias_label, &r->alias_name)) {
+                r->kind = USER_REF_ALIAS;
+            } else if (k == 2 && json_is_string(v)) {
+                r->kind = USER_REF_BRAZE_ID;
+                r->braze_id = json_string_value(v);
+            } else {
+                api_user_error_add(errors,
+                                   k >= 3 ? "deleting by email or phone is not supported"
+                                          : "invalid identifier",
+                                   keys[k], i);
+                continue;
+            }
+            n++;
+        }
+    }
+    size_t deleted;
+    enum cd_err err = users_delete(app, ws, refs, n, &deleted);
+    free(refs);
+    if (err != CD_OK) {
+        json_decref(errors);
+        return err;
+    }
+    *out = json_pack("{s:I, s:s}", "deleted", (json_int_t)deleted, "message", "success");
+    api_user_errors_set(*out, errors);
+    return CD_OK;
+}
+
+/* ---- /devices/track ---- */
+
+enum cd_err api_devices_track_call(struct app *app, struct workspace *ws, const json_t *body,
+                                   json_t **out, struct cd_msg *msg) {
+    static const char *const opt_strings[] = {"platform", "app_id", "time_zone"};
+    const char *device = json_string_value(json_object_get(body, "device_id"));
+    const json_t *ext_v = json_object_get(body, "external_id");
+    const json_t *ss = json_object_get(body, "session_start");
+    const char *bad = NULL;
+    if (!device || !*device)
+        bad = "'device_id' must be a non-empty string";
+    else if (ext_v && !json_is_null(ext_v) &&
+             (!json_string_value(ext_v) || !*json_string_value(ext_v)))
+        bad = "'external_id' must be a non-empty string";
+    else if (ss && !json_is_null(ss) && !json_is_boolean(ss))
+        bad = "'session_start' must be a boolean";
+    for (int k = 0; !bad && k < 3; k++) {
+        const json_t *v = json_object_get(body, opt_strings[k]);
+        if (v && !json_is_null(v) && !json_is_string(v))
+            bad = "'platform', 'app_id' and 'time_zone' must be strings";
+    }
+    if (bad)
+        return cd_invalid(msg, "%s", bad);
+    if (strlen(device) > LIMIT_DEVICE_ID)
+        return api_user_too_long(msg, LIMIT_DEVICE_ID, "device_id");
+    if (api_user_str_over(ext_v, LIMIT_EXTERNAL_ID))
+        return api_user_too_long(msg, LIMIT_EXTERNAL_ID, "external_id");
+    for (int k = 0; k < 3; k++)
+        if (api_user_str_over(json_object_get(body, opt_strings[k]), LIMIT_STRING_VALUE))
+            return api_user_too_long(msg, LIMIT_STRING_VALUE, "%s", opt_strings[k]);
+    struct device_track_request req = {
+        .device_id = device,
+        .external_id = json_string_value(ext_v),
+        .session_start = json_is_true(ss),
+        .platform = json_string_value(json_object_get(body, "platform")),
+        .app_id = json_string_value(json_object_get(body, "app_id")),
+    };
+    struct device_track_result res;
+    enum cd_err err = users_device_track(app, ws, &req, &res);
+    if (err != CD_OK)
+        return err;
+    *out = json_pack("{s:s, s:s, s:b}", "message", "success", "braze_id", res.braze_id,
+                     "identified", res.identified);
+    return CD_OK;
+}
