@@ -1,6 +1,7 @@
 /* event_index.c — per-user event summaries for segments (see event_index.h). */
 #include "core/index/event_index.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,8 +10,17 @@ void event_index_init(struct event_index *ix) {
     strmap_init(&ix->names);
 }
 
+static void stat_clear(struct event_stat *s) {
+    free(s->recent);
+    s->recent = NULL;
+    s->count = 0;
+    s->n_recent = s->recent_cap = 0;
+}
+
 void event_index_free(struct event_index *ix) {
     for (size_t i = 0; i < ix->n; i++) {
+        for (size_t k = 0; k < ix->cols[i].cap; k++)
+            free(ix->cols[i].slots[k].recent);
         roaring_bitmap_free(ix->cols[i].users);
         free(ix->cols[i].slots);
         free(ix->name_list[i]);
@@ -46,8 +56,7 @@ static int grow(struct event_column *c) {
     for (size_t i = 0; i < c->cap; i++) {
         if (c->slots[i].uid) {
             struct event_stat *s = slot_of(&bigger, c->slots[i].uid, 1);
-            s->count = c->slots[i].count;
-            s->last_at = c->slots[i].last_at;
+            *s = c->slots[i];
         }
     }
     free(c->slots);
@@ -82,15 +91,103 @@ static struct event_column *column(struct event_index *ix, const char *name, int
     return c;
 }
 
-int event_index_bump(struct event_index *ix, const char *name, uint32_t uid, int64_t count,
-                     int64_t at) {
+/* The i-th most recent kept time (i < n_recent). */
+static int64_t recent_at(const struct event_stat *s, size_t i) {
+    return s->recent ? s->recent[i] : s->last_at;
+}
+
+/* Keeps `at` among the EVENT_RECENT_MAX most recent times of s (newest first). The caller
+ * sets last_at. Returns 0 or -1. */
+static int recent_add(struct event_stat *s, int64_t at) {
+    size_t n = s->n_recent;
+    if (n == EVENT_RECENT_MAX && at <= s->recent[n - 1])
+        return 0; /* older than every kept time: only counted */
+    if (n < EVENT_RECENT_MAX && n + 1 > s->recent_cap && n + 1 > 1) {
+        size_t cap = s->recent_cap ? (size_t)s->recent_cap * 2 : 2;
+        if (cap > EVENT_RECENT_MAX)
+            cap = EVENT_RECENT_MAX;
+        int64_t *r = realloc(s->recent, cap * sizeof *r);
+        if (!r)
+            return -1;
+        if (!s->recent && n == 1)
+            r[0] = s->last_at;
+        s->recent = r;
+        s->recent_cap = (uint8_t)cap;
+    }
+    if (n == 0) {
+        s->n_recent = 1; /* the one time is last_at */
+        return 0;
+    }
+    if (n == EVENT_RECENT_MAX)
+        n--; /* the oldest kept time drops out */
+    size_t i = n;
+    while (i > 0 && s->recent[i - 1] < at) {
+        s->recent[i] = s->recent[i - 1];
+        i--;
+    }
+    s->recent[i] = at;
+    s->n_recent = (uint8_t)(n + 1);
+    return 0;
+}
+
+/* Adds one occurrence at `at` to s. */
+static int stat_add(struct event_stat *s, int64_t at) {
+    int64_t last = s->count == 0 || at > s->last_at ? at : s->last_at;
+    if (s->n_recent == 0)
+        s->last_at = at;
+    if (recent_add(s, at) != 0)
+        return -1;
+    s->last_at = last;
+    if (s->count < UINT32_MAX)
+        s->count++;
+    return 0;
+}
+
+static struct event_stat *stat_of(struct event_index *ix, const char *name, uint32_t uid,
+                                  struct event_column **col) {
     struct event_column *c = column(ix, name, 1);
     if (!c || ((c->n + 1) * 2 > c->cap && grow(c) != 0))
+        return NULL;
+    *col = c;
+    return slot_of(c, uid, 1);
+}
+
+int event_index_bump(struct event_index *ix, const char *name, uint32_t uid, int64_t count,
+                     int64_t at) {
+    struct event_column *c;
+    struct event_stat *s = stat_of(ix, name, uid, &c);
+    if (!s)
         return -1;
-    struct event_stat *s = slot_of(c, uid, 1);
-    if (s->count == 0 || at > s->last_at)
-        s->last_at = at;
-    s->count += (uint32_t)count;
+    /* past the kept times an occurrence at the same time changes only the count */
+    int64_t keep = count < EVENT_RECENT_MAX ? count : EVENT_RECENT_MAX;
+    for (int64_t k = 0; k < keep; k++)
+        if (stat_add(s, at) != 0)
+            return -1;
+    uint64_t total = (uint64_t)s->count + (uint64_t)(count - keep);
+    s->count = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+    roaring_bitmap_add(c->users, uid);
+    return 0;
+}
+
+int event_index_load(struct event_index *ix, const char *name, uint32_t uid, int64_t count,
+                     int64_t last_at, const int64_t *recent, size_t n_recent) {
+    struct event_column *c;
+    struct event_stat *s = stat_of(ix, name, uid, &c);
+    if (!s)
+        return -1;
+    if (n_recent == 0) {
+        recent = &last_at;
+        n_recent = 1;
+    }
+    for (size_t k = 0; k < n_recent; k++)
+        if (stat_add(s, recent[k]) != 0)
+            return -1;
+    if (last_at > s->last_at)
+        s->last_at = last_at;
+    uint64_t total = (uint64_t)s->count - n_recent + (uint64_t)(count > 0 ? count : 0);
+    if (total < s->count)
+        total = s->count;
+    s->count = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
     roaring_bitmap_add(c->users, uid);
     return 0;
 }
@@ -99,7 +196,7 @@ void event_index_drop_user(struct event_index *ix, uint32_t uid) {
     for (size_t i = 0; i < ix->n; i++) {
         struct event_stat *s = slot_of(&ix->cols[i], uid, 0);
         if (s)
-            s->count = 0;
+            stat_clear(s);
         roaring_bitmap_remove(ix->cols[i].users, uid);
     }
 }
@@ -109,14 +206,32 @@ int event_index_merge(struct event_index *ix, uint32_t from, uint32_t to) {
         struct event_stat *s = slot_of(&ix->cols[i], from, 0);
         if (!s || !s->count)
             continue;
-        uint32_t count = s->count;
-        int64_t last = s->last_at;
-        s->count = 0;
+        struct event_stat moved = *s;
+        *s = (struct event_stat){.uid = from};
         roaring_bitmap_remove(ix->cols[i].users, from);
-        if (event_index_bump(ix, ix->name_list[i], to, count, last) != 0)
+        int64_t one = moved.last_at;
+        int rc = event_index_load(ix, ix->name_list[i], to, moved.count, moved.last_at,
+                                  moved.recent ? moved.recent : &one, moved.n_recent);
+        free(moved.recent);
+        if (rc != 0)
             return -1;
     }
     return 0;
+}
+
+/* True when s holds min_count occurrences at or after since (see event_index_performed). */
+static bool stat_matches(const struct event_stat *s, int64_t min_count, int64_t since) {
+    if (!s->uid || !s->count || (int64_t)s->count < min_count)
+        return false;
+    if (since <= 0)
+        return true;
+    size_t want = min_count < 1 ? 1 : (size_t)min_count;
+    size_t complete = s->count < EVENT_RECENT_MAX ? s->count : EVENT_RECENT_MAX;
+    if (s->n_recent < complete) /* times stored before they were kept: the old rule */
+        return s->last_at >= since;
+    if (want > s->n_recent)
+        want = s->n_recent; /* min_count above the kept times: see the header */
+    return recent_at(s, want - 1) >= since;
 }
 
 roaring_bitmap_t *event_index_performed(const struct event_index *ix, const char *name,
@@ -127,10 +242,8 @@ roaring_bitmap_t *event_index_performed(const struct event_index *ix, const char
     if (min_count <= 1 && since_ms <= 0)
         return roaring_bitmap_copy(c->users);
     roaring_bitmap_t *out = roaring_bitmap_create();
-    for (size_t i = 0; i < c->cap; i++) {
-        const struct event_stat *s = &c->slots[i];
-        if (s->uid && s->count && (int64_t)s->count >= min_count && s->last_at >= since_ms)
-            roaring_bitmap_add(out, s->uid);
-    }
+    for (size_t i = 0; i < c->cap; i++)
+        if (stat_matches(&c->slots[i], min_count, since_ms))
+            roaring_bitmap_add(out, c->slots[i].uid);
     return out;
 }
