@@ -323,6 +323,20 @@ static void test_min_count_within_days_matches_naive_count_of_random_times(void 
             tu[u + 1].n = 0;
         }
         check_against_naive(&ix, tu, "merged", seed0);
+        /* deleted users leave the index; their freed blocks serve the next occurrences */
+        for (uint32_t u = 1; u <= T_USERS; u += 3) {
+            event_index_drop_user(&ix, u);
+            tu[u].n = 0;
+        }
+        for (uint32_t u = 2; u <= T_USERS; u += 3) {
+            int more = (int)(rnd(&seed) % 40);
+            for (int i = 0; i < more && tu[u].n < 2 * T_MAX; i++) {
+                int64_t at = NOW - (int64_t)(rnd(&seed) % (40 * DAY));
+                tu[u].at[tu[u].n++] = at;
+                assert_int_equal(event_index_bump(&ix, "buy", u, 1, at), 0);
+            }
+        }
+        check_against_naive(&ix, tu, "dropped and bumped again", seed0);
         event_index_free(&ix);
         event_index_free(&loaded);
     }

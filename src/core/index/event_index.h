@@ -7,10 +7,10 @@
  * recent occurrence is within D days. Occurrences that arrive out of order (an old `time`) take
  * their place by time; ones older than the kept K are only counted.
  *
- * Memory per (event, user): one 32-byte slot (the map keeps its load under 1/2, so 32 to 64
- * bytes of table), plus, once the user has two or more occurrences, a heap array of 8-byte
- * times with capacity 2, 4, 8, 16, 32 or 50 (at most 400 bytes + the allocator's header). A
- * single occurrence needs no array: its time is `last_at`.
+ * Memory per (event, user): one 24-byte slot (the map keeps its load under 1/2, so 24 to 48
+ * bytes of table), plus, once the user has two or more occurrences, a block of 8-byte times
+ * of 2, 4, 8, 16, 32 or 50 in the column's pool (at most 400 bytes, no allocator header; freed
+ * blocks are reused). A single occurrence needs no block: its time is `last_at`.
  *
  * `performed` with no bounds is a bitmap copy; with bounds it visits the users who performed
  * the event. Not thread-safe: the workspace lock guards it.
@@ -31,16 +31,23 @@ struct event_stat {
     uint32_t uid; /* 0 = empty slot */
     uint32_t count;
     int64_t last_at;
-    int64_t *recent;  /* n_recent times, newest first; NULL while n_recent <= 1 */
-    uint8_t n_recent; /* min(count, EVENT_RECENT_MAX) unless loaded from older data */
-    uint8_t recent_cap;
+    uint32_t recent;    /* the times: offset of a block in the column's pool, n_recent >= 2 */
+    uint8_t n_recent;   /* min(count, EVENT_RECENT_MAX) unless loaded from older data */
+    uint8_t recent_cap; /* 0 or the block's size: 2, 4, 8, 16, 32 or EVENT_RECENT_MAX */
 };
+
+#define EVENT_POOL_CLASSES 6
 
 struct event_column {
     roaring_bitmap_t *users;
     struct event_stat *slots;
     size_t cap;
     size_t n;
+    /* blocks of recent times (newest first) for the column's slots, by offset; a freed block
+     * of class k joins free_head[k] (offset + 1, 0 = none), its first time the next one */
+    int64_t *pool;
+    size_t pool_len, pool_cap;
+    uint32_t free_head[EVENT_POOL_CLASSES];
 };
 
 struct event_index {
