@@ -7,6 +7,11 @@
 
 #include <stdlib.h>
 
+/* STORE_EVENT_RECENT as SQL text */
+#define SQ_STR(x) #x
+#define SQ_NUM(x) SQ_STR(x)
+#define RECENT_SQL SQ_NUM(STORE_EVENT_RECENT)
+
 #define USER_COLS                                                                                  \
     "uid, braze_id, external_id, created_anonymous, deleted, attrs, created_at, updated_at"
 
@@ -159,7 +164,7 @@ static enum cd_err event_bump(struct store *s, int64_t ws, uint32_t uid, enum ev
     /* min(count, STORE_EVENT_RECENT) times, then only the newest STORE_EVENT_RECENT stay */
     err = sq_write(s,
                    "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n "
-                   "WHERE k < min(?5, " STORE_EVENT_RECENT_TEXT ")) "
+                   "WHERE k < min(?5, " RECENT_SQL ")) "
                    "INSERT INTO user_event_times(workspace_id, uid, kind, name, at) "
                    "SELECT ?2, ?3, ?4, ?1, ?6 FROM n WHERE ?5 > 0",
                    "tiiiii", t, i, NULL);
@@ -167,7 +172,7 @@ static enum cd_err event_bump(struct store *s, int64_t ws, uint32_t uid, enum ev
         err = sq_write(s,
                        "DELETE FROM user_event_times WHERE rowid IN (SELECT rowid FROM "
                        "user_event_times WHERE workspace_id = ?2 AND uid = ?3 AND kind = ?4 AND "
-                       "name = ?1 ORDER BY at DESC LIMIT -1 OFFSET " STORE_EVENT_RECENT_TEXT ")",
+                       "name = ?1 ORDER BY at DESC LIMIT -1 OFFSET " RECENT_SQL ")",
                        "tiii", t, i, NULL);
     return err;
 }
@@ -220,7 +225,7 @@ static enum cd_err merge_into(struct store *s, int64_t ws, uint32_t from, uint32
                        "DELETE FROM user_event_times WHERE rowid IN (SELECT r FROM (SELECT rowid "
                        "AS r, row_number() OVER (PARTITION BY kind, name ORDER BY at DESC) AS rn "
                        "FROM user_event_times WHERE workspace_id = ?1 AND uid = ?3) "
-                       "WHERE rn > " STORE_EVENT_RECENT_TEXT ")",
+                       "WHERE rn > " RECENT_SQL ")",
                        "iii", NULL, i, NULL);
     if (err == CD_OK)
         err = sq_write(s, "UPDATE aliases SET uid = ?3 WHERE workspace_id = ?1 AND uid = ?2", "iii",

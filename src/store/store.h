@@ -103,7 +103,6 @@ struct ident_row {
 /* The times of the most recent occurrences kept per (user, custom event), by event time
  * (core/index/event_index.h's EVENT_RECENT_MAX). */
 #define STORE_EVENT_RECENT 50
-#define STORE_EVENT_RECENT_TEXT "50"
 
 struct event_summary_row {
     enum event_kind kind;

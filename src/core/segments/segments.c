@@ -196,14 +196,14 @@ enum cd_err segments_preview(struct app *app, struct workspace *ws, const struct
 }
 
 void segment_choices_free(struct segment_choices *c) {
-    for (size_t i = 0; i < c->n_cohorts; i++) {
+    for (size_t i = 0; c->cohorts && i < c->n_cohorts; i++) {
         free((char *)c->cohorts[i].partner);
         free((char *)c->cohorts[i].cohort_id);
         free((char *)c->cohorts[i].name);
     }
-    for (size_t i = 0; i < c->n_attributes; i++)
+    for (size_t i = 0; c->attributes && i < c->n_attributes; i++)
         free(c->attributes[i]);
-    for (size_t i = 0; i < c->n_events; i++)
+    for (size_t i = 0; c->events && i < c->n_events; i++)
         free(c->events[i]);
     free(c->cohorts);
     free(c->attributes);
