@@ -2,7 +2,9 @@
  * bench_segments.c — exact segment sizes in process: N users (default 10 M) in a workspace's
  * in-memory indexes, 20 cohorts of varied density, a 3-valued attribute on every user; then
  * the four segments of issue 8 (one cohort; cohort AND NOT cohort; cohort includes + cohort
- * excludes + attribute equals; OR of 5 cohorts), each evaluated and counted 200 times.
+ * excludes + attribute equals; OR of 5 cohorts), each evaluated and counted 200 times; then
+ * 0 to 5 "buy" events per user at random times in the last 60 days (out of order) and two event
+ * segments ("buy" within 30 days; at least 3 times in the last 7 days).
  * Prints one JSON object per segment (p50 / p99 in ms and the size), plus a build line.
  *
  * usage: bench_segments [USERS]
@@ -56,6 +58,21 @@ int main(int argc, char **argv) {
     }
     for (int k = 0; k < N_COHORTS; k++)
         roaring_bitmap_run_optimize(c[k]->members);
+    long rss_before_events = bench_rss_bytes(getpid());
+    const int64_t now = 1767225600000LL; /* 2026-01-01 */
+    uint64_t n_events = 0;
+    for (uint32_t u = 1; u <= n; u++) {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        for (unsigned e = 0; e < s % 6; e++) {
+            int64_t at = now - (int64_t)((s >> 3) * 2654435761u % (60u * 86400u)) * 1000 -
+                         (int64_t)e * 997 * 86400;
+            event_index_bump(&ws.events, "buy", u, 1, at < now - 60LL * 86400000 ? now : at);
+            n_events++;
+        }
+    }
+    long events_rss = bench_rss_bytes(getpid()) - rss_before_events;
     printf("{\"scenario\":\"segments_build\",\"users\":%u,\"cohorts\":%d,\"build_s\":%.2f}\n", n,
            N_COHORTS, bench_now() - t0);
     static const struct {
@@ -71,6 +88,9 @@ int main(int argc, char **argv) {
          "{\"and\":[{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c2\"},\"op\":\"includes\"},"
          "{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c5\"},\"op\":\"excludes\"},"
          "{\"attribute\":\"plan\",\"op\":\"equals\",\"value\":\"trial\"}]}"},
+        {"buy within 30 days", "{\"event\":\"buy\",\"op\":\"performed\",\"within_days\":30}"},
+        {"buy 3 times in 7 days",
+         "{\"event\":\"buy\",\"op\":\"performed\",\"min_count\":3,\"within_days\":7}"},
         {"or of 5 cohorts",
          "{\"or\":[{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c6\"},\"op\":\"includes\"},"
          "{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"c7\"},\"op\":\"includes\"},"
@@ -90,7 +110,7 @@ int main(int argc, char **argv) {
         uint64_t size = 0;
         for (int r = 0; r < RUNS; r++) {
             double a = bench_now();
-            roaring_bitmap_t *b = segment_eval(node, &ws, 0);
+            roaring_bitmap_t *b = segment_eval(node, &ws, now);
             size = roaring_bitmap_get_cardinality(b);
             roaring_bitmap_free(b);
             lat[r] = (bench_now() - a) * 1000;
@@ -113,6 +133,12 @@ int main(int argc, char **argv) {
            "\"bytes_per_membership\":%.3f,\"rss_bytes\":%ld}\n",
            (unsigned long long)memberships, bitmap_bytes,
            (double)bitmap_bytes / (double)memberships, bench_rss_bytes(getpid()));
+    printf("{\"scenario\":\"event_memory\",\"events\":%llu,\"event_users\":%llu,"
+           "\"rss_bytes\":%ld,\"bytes_per_event_user\":%.1f}\n",
+           (unsigned long long)n_events,
+           (unsigned long long)(ws.events.n ? ws.events.cols[0].n : 0), events_rss,
+           ws.events.n && ws.events.cols[0].n ? (double)events_rss / (double)ws.events.cols[0].n
+                                              : 0.0);
     for (int k = 0; k < 3; k++)
         json_decref(plans[k]);
     identity_free(&ws.ident);

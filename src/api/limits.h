@@ -48,6 +48,7 @@
 #define LIMIT_CANVAS_STEPS 32       /* steps of one Canvas */
 #define LIMIT_FILTER_DEPTH 16       /* nesting of and / or / not in a segment filter */
 #define LIMIT_FILTER_NODES 256      /* leaves and groups of one segment filter */
+#define LIMIT_EVENT_RECENT_COUNT 50 /* min_count of an event filter that has within_days */
 
 /*
  * True when s (NUL-terminated) is at most max bytes. Otherwise replies 400

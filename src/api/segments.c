@@ -2,52 +2,313 @@
  * segments.c — the segments API (REST API key): /segments/create, /update, /delete, /list,
  * /details, /preview, /filters, and POST /users/export/segment, which streams the audience as
  * NDJSON (one user per line) from a snapshot of the audience bitmap, reading users in uid-ordered
- * chunks, without building the whole answer in memory.
+ * chunks, without building the whole answer in memory. Requests are checked here (shapes,
+ * limits.h) and turned into the structs of core/segments/segments.h; replies and their texts
+ * (Braze's shapes, CONTRACT.md §3.8–3.9) are built here from what core gives back.
  */
 #include "api/api.h"
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/limits.h"
 #include "core/segments/segments.h"
-/* temporary, until this file reads no workspace or app field (the workspace is opaque) */
-#include "core/workspace/workspace_int.h"
 #include "util/timeutil.h"
 
+/* The parser's own limits are the tighter ones and answer with their texts. */
+_Static_assert(SEGMENT_MAX_DEPTH <= LIMIT_FILTER_DEPTH, "filter depth within limits.h");
+_Static_assert(SEGMENT_MAX_NODES <= LIMIT_FILTER_NODES, "filter nodes within limits.h");
+_Static_assert(LIMIT_EVENT_RECENT_COUNT <= EVENT_RECENT_MAX,
+               "min_count with within_days is exact up to the times the event index keeps");
+
+/* The body and the workspace of an authenticated POST; NULL when already answered. */
+static struct workspace *begin_post(void *vctx, const struct http_request *req,
+                                    struct http_response *res, json_t **body) {
+    *body = api_json_body(req, res);
+    struct workspace *ws = *body ? api_auth_rest(vctx, req, *body, res) : NULL;
+    if (!ws) {
+        json_decref(*body);
+        *body = NULL;
+    }
+    return ws;
+}
+
+static void reply_invalid(struct http_response *res, const char *text) {
+    api_reply_err(res, CD_E_INVALID, text);
+}
+
+/* limits.h for one node of a filter; false when answered. */
+struct node_limits {
+    struct http_response *res;
+};
+
+static int node_within_limits(void *ctx, const struct seg_node *n) {
+    struct http_response *res = ((struct node_limits *)ctx)->res;
+    struct cd_msg field;
+    bool ok = true;
+    switch (n->kind) {
+    case SEG_COHORT:
+        snprintf(field.text, sizeof field.text, "%s.cohort.partner", n->path);
+        ok = api_limit_len(res, field.text, n->partner, LIMIT_COHORT_ID);
+        snprintf(field.text, sizeof field.text, "%s.cohort.cohort_id", n->path);
+        ok = ok && api_limit_len(res, field.text, n->cohort_id, LIMIT_COHORT_ID);
+        break;
+    case SEG_ATTR:
+        snprintf(field.text, sizeof field.text, "%s.attribute", n->path);
+        ok = api_limit_len(res, field.text, n->name, LIMIT_ATTRIBUTE_NAME);
+        snprintf(field.text, sizeof field.text, "%s.value", n->path);
+        ok = ok && api_limit_len(res, field.text, json_string_value(n->value), LIMIT_STRING_VALUE);
+        break;
+    case SEG_EVENT:
+        snprintf(field.text, sizeof field.text, "%s.event", n->path);
+        ok = api_limit_len(res, field.text, n->name, LIMIT_EVENT_NAME);
+        if (ok && n->within_days && n->min_count > LIMIT_EVENT_RECENT_COUNT) {
+            snprintf(field.text, sizeof field.text,
+                     "%s.min_count: must be at most %d together with within_days", n->path,
+                     LIMIT_EVENT_RECENT_COUNT);
+            reply_invalid(res, field.text);
+            ok = false;
+        }
+        break;
+    default:
+        break;
+    }
+    return ok ? 0 : -1;
+}
+
+/* The filter of a body as a tree, checked against limits.h; NULL when answered. */
+static struct seg_node *filter_of(const json_t *filter, struct http_response *res) {
+    struct cd_msg msg = {{0}};
+    if (!filter) {
+        reply_invalid(res, "filter: is required");
+        return NULL;
+    }
+    struct seg_node *n = segment_filter_parse(filter, NULL, msg.text, sizeof msg.text);
+    if (!n) {
+        reply_invalid(res, msg.text);
+        return NULL;
+    }
+    struct node_limits nl = {res};
+    if (segment_filter_walk(n, node_within_limits, &nl) != 0) {
+        segment_filter_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+/* name (required on create) and description of a body; false when answered. */
+static bool def_of(const json_t *body, bool name_required, struct segment_def *def,
+                   struct http_response *res) {
+    const json_t *name = json_object_get(body, "name");
+    const json_t *desc = json_object_get(body, "description");
+    if (name || name_required) {
+        const char *s = json_string_value(name);
+        if (!s || !*s || strlen(s) > LIMIT_OBJECT_NAME) {
+            struct cd_msg msg;
+            snprintf(msg.text, sizeof msg.text, "name: must be a string of 1 to %d characters",
+                     LIMIT_OBJECT_NAME);
+            reply_invalid(res, msg.text);
+            return false;
+        }
+        def->name = s;
+    }
+    if (desc && !json_is_string(desc)) {
+        reply_invalid(res, "description: must be a string");
+        return false;
+    }
+    def->description = json_string_value(desc);
+    return api_limit_len(res, "description", def->description, LIMIT_STRING_VALUE);
+}
+
+static json_t *success(void) {
+    return json_pack("{s:s}", "message", "success");
+}
+
 void api_segments_create(void *ctx, const struct http_request *req, struct http_response *res) {
-    api_run_post(ctx, req, res, segments_create, 201);
+    json_t *body;
+    struct workspace *ws = begin_post(ctx, req, res, &body);
+    struct segment_def def = {0};
+    struct seg_node *filter = NULL;
+    if (!ws || !def_of(body, true, &def, res) ||
+        !(filter = filter_of(json_object_get(body, "filter"), res)))
+        goto done;
+    def.filter = filter;
+    struct cd_msg msg = {{0}};
+    char id[37];
+    enum cd_err err = segments_create(((struct api_ctx *)ctx)->app, ws, &def, id, &msg);
+    api_reply_result(res, err, 201,
+                     err == CD_OK ? json_pack("{s:s, s:s}", "segment_id", id, "message", "success")
+                                  : NULL,
+                     &msg);
+done:
+    segment_filter_free(filter);
+    json_decref(body);
+}
+
+/* segment_id of a body; NULL when answered. */
+static const char *segment_id_of(const json_t *body, struct http_response *res) {
+    const char *id = json_string_value(json_object_get(body, "segment_id"));
+    if (!id || !*id) {
+        reply_invalid(res, "segment_id: must be a non-empty string");
+        return NULL;
+    }
+    return id;
 }
 
 void api_segments_update(void *ctx, const struct http_request *req, struct http_response *res) {
-    api_run_post(ctx, req, res, segments_update, 201);
+    json_t *body;
+    struct workspace *ws = begin_post(ctx, req, res, &body);
+    struct segment_def def = {0};
+    struct seg_node *filter = NULL;
+    const char *id = ws ? segment_id_of(body, res) : NULL;
+    if (!id || !def_of(body, false, &def, res))
+        goto done;
+    if (json_object_get(body, "filter") &&
+        !(filter = filter_of(json_object_get(body, "filter"), res)))
+        goto done;
+    def.filter = filter;
+    struct cd_msg msg = {{0}};
+    enum cd_err err = segments_update(((struct api_ctx *)ctx)->app, ws, id, &def, &msg);
+    api_reply_result(res, err, 201, err == CD_OK ? success() : NULL, &msg);
+done:
+    segment_filter_free(filter);
+    json_decref(body);
 }
 
 void api_segments_delete(void *ctx, const struct http_request *req, struct http_response *res) {
-    api_run_post(ctx, req, res, segments_delete, 201);
+    json_t *body;
+    struct workspace *ws = begin_post(ctx, req, res, &body);
+    const char *id = ws ? segment_id_of(body, res) : NULL;
+    if (id) {
+        enum cd_err err = segments_delete(((struct api_ctx *)ctx)->app, ws, id);
+        api_reply_result(res, err, 201, err == CD_OK ? success() : NULL, NULL);
+    }
+    json_decref(body);
 }
 
 void api_segments_preview(void *ctx, const struct http_request *req, struct http_response *res) {
-    api_run_post(ctx, req, res, segments_preview, 200);
+    json_t *body;
+    struct workspace *ws = begin_post(ctx, req, res, &body);
+    struct seg_node *filter = ws ? filter_of(json_object_get(body, "filter"), res) : NULL;
+    if (filter) {
+        struct cd_msg msg = {{0}};
+        uint64_t size = 0;
+        enum cd_err err = segments_preview(((struct api_ctx *)ctx)->app, ws, filter, &size, &msg);
+        api_reply_result(
+            res, err, 200,
+            err == CD_OK ? json_pack("{s:s, s:I}", "message", "success", "size", (json_int_t)size)
+                         : NULL,
+            &msg);
+    }
+    segment_filter_free(filter);
+    json_decref(body);
+}
+
+static void list_one(void *ctx, const struct segment_summary *s) {
+    json_array_append_new(ctx, json_pack("{s:s, s:s, s:b, s:[]}", "id", s->segment_id, "name",
+                                         s->name, "analytics_tracking_enabled", 0, "tags"));
 }
 
 static enum cd_err list(struct app *app, struct workspace *ws, const struct http_request *req,
                         json_t **out, struct cd_msg *msg) {
-    return segments_list(app, ws, http_query(req, "page"), http_query(req, "sort_direction"), out,
-                         msg);
+    const char *page = http_query(req, "page");
+    const char *sort = http_query(req, "sort_direction");
+    long long pg = 0;
+    if (page) {
+        char *end;
+        pg = strtoll(page, &end, 10);
+        if (end == page || *end || pg < 0 || pg > 1000000)
+            return cd_invalid(msg, "page: must be an integer >= 0");
+    }
+    if (sort && strcmp(sort, "asc") != 0 && strcmp(sort, "desc") != 0)
+        return cd_invalid(msg, "sort_direction: must be asc or desc");
+    json_t *arr = json_array();
+    enum cd_err err = segments_list(app, ws, pg, !sort || strcmp(sort, "asc") == 0, list_one, arr);
+    if (err != CD_OK) {
+        json_decref(arr);
+        return err;
+    }
+    *out = json_pack("{s:s, s:o}", "message", "success", "segments", arr);
+    return CD_OK;
+}
+
+static json_t *iso(int64_t ms) {
+    char buf[32];
+    time_format_iso8601(ms, buf, sizeof buf);
+    return json_string(buf);
 }
 
 static enum cd_err details(struct app *app, struct workspace *ws, const struct http_request *req,
                            json_t **out, struct cd_msg *msg) {
-    return segments_details(app, ws, http_query(req, "segment_id"), out, msg);
+    const char *id = http_query(req, "segment_id");
+    if (!id || !*id)
+        return cd_invalid(msg, "segment_id: is required");
+    struct segment_info info;
+    enum cd_err err = segments_details(app, ws, id, &info);
+    if (err != CD_OK)
+        return err;
+    json_t *missing = json_array();
+    for (size_t i = 0; i < info.n_missing; i++)
+        json_array_append_new(missing, json_string(info.missing_cohorts[i]));
+    *out = json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:[], s:[], s:o?, s:I, s:o}", "message",
+                     "success", "created_at", iso(info.created_at), "updated_at",
+                     iso(info.updated_at), "name", info.name, "description", info.rendering,
+                     "text_description", info.description ? info.description : "", "tags", "teams",
+                     "filter", segment_filter_to_json(info.filter), "size", (json_int_t)info.size,
+                     "missing_cohorts", missing);
+    segment_info_free(&info);
+    return *out ? CD_OK : CD_E_NOMEM;
+}
+
+/* "Heap Cohorts" for partner "heap". */
+static json_t *cohorts_title(const char *partner) {
+    json_t *t = json_sprintf("%s Cohorts", partner);
+    if (t && *partner) {
+        char *text = strdup(json_string_value(t));
+        if (text) {
+            text[0] = (char)toupper((unsigned char)text[0]);
+            json_string_set(t, text);
+        }
+        free(text);
+    }
+    return t;
 }
 
 static enum cd_err filters(struct app *app, struct workspace *ws, const struct http_request *req,
                            json_t **out, struct cd_msg *msg) {
     (void)req;
     (void)msg;
-    return segments_filters(app, ws, out);
+    struct segment_choices ch;
+    enum cd_err err = segments_filters(app, ws, &ch);
+    if (err != CD_OK)
+        return err;
+    json_t *by_partner = json_object(), *filters = json_array();
+    json_t *attrs = json_array(), *events = json_array();
+    for (size_t i = 0; i < ch.n_cohorts; i++) {
+        const struct segment_cohort_choice *c = &ch.cohorts[i];
+        json_t *f = json_object_get(by_partner, c->partner);
+        if (!f) {
+            f = json_pack("{s:o, s:s, s:s, s:[s,s], s:[]}", "name", cohorts_title(c->partner),
+                          "type", "cohort", "partner", c->partner, "ops", "includes", "excludes",
+                          "cohorts");
+            json_object_set_new(by_partner, c->partner, f);
+            json_array_append(filters, f);
+        }
+        json_array_append_new(json_object_get(f, "cohorts"),
+                              json_pack("{s:s, s:s}", "cohort_id", c->cohort_id, "name", c->name));
+    }
+    for (size_t i = 0; i < ch.n_attributes; i++)
+        json_array_append_new(attrs, json_string(ch.attributes[i]));
+    for (size_t i = 0; i < ch.n_events; i++)
+        json_array_append_new(events, json_string(ch.events[i]));
+    segment_choices_free(&ch);
+    json_decref(by_partner);
+    *out = json_pack("{s:s, s:o, s:o, s:o}", "message", "success", "cohort_filters", filters,
+                     "attributes", attrs, "events", events);
+    return CD_OK;
 }
 
 void api_segments_list(void *ctx, const struct http_request *req, struct http_response *res) {
@@ -66,23 +327,16 @@ void api_segments_filters(void *ctx, const struct http_request *req, struct http
 
 enum export_field { F_BRAZE_ID = 1, F_EXTERNAL_ID = 2, F_CREATED_AT = 4, F_CUSTOM = 8 };
 
+/* Store rows read per chunk: users are read in uid order, from the next audience uid. */
 #define EXPORT_CHUNK_ROWS 2048
 
-/*
- * The audience is a bitmap snapshot taken when the request arrived; users are read from the
- * store in uid order, EXPORT_CHUNK_ROWS rows at a time starting at the next audience uid, and
- * the members among them become lines. Sequential reads keep the cost per user low.
- */
+/* The core export gives the members of each chunk of users; they become lines here. */
 struct export {
-    struct app *app;
-    struct workspace *ws;
-    roaring_bitmap_t *audience;
-    roaring_uint32_iterator_t *it;
+    struct segment_export *seg;
     unsigned fields;
     bool done;
     char *chunk; /* lines not sent yet */
     size_t chunk_len, chunk_off, chunk_cap;
-    int64_t n_rows; /* rows seen by the current chunk read */
 };
 
 static void chunk_append(struct export *ex, const char *text, size_t n) {
@@ -100,26 +354,17 @@ static void chunk_append(struct export *ex, const char *text, size_t n) {
     ex->chunk_len += n;
 }
 
-static void take_row(void *ctx, const struct user_row *u) {
+static void take_user(void *ctx, const struct segment_export_user *u) {
     struct export *ex = ctx;
-    ex->n_rows++;
-    while (ex->it->has_value && ex->it->current_value < u->uid)
-        roaring_advance_uint32_iterator(ex->it);
-    if (!ex->it->has_value || ex->it->current_value != u->uid || u->deleted)
-        return;
-    roaring_advance_uint32_iterator(ex->it);
     json_t *obj = json_object();
     if (ex->fields & F_BRAZE_ID)
         json_object_set_new(obj, "braze_id", json_string(u->braze_id));
     if ((ex->fields & F_EXTERNAL_ID) && u->external_id)
         json_object_set_new(obj, "external_id", json_string(u->external_id));
-    if (ex->fields & F_CREATED_AT) {
-        char buf[32];
-        time_format_iso8601(u->created_at, buf, sizeof buf);
-        json_object_set_new(obj, "created_at", json_string(buf));
-    }
+    if (ex->fields & F_CREATED_AT)
+        json_object_set_new(obj, "created_at", iso(u->created_at));
     if (ex->fields & F_CUSTOM) {
-        json_t *attrs = json_loads(u->attrs ? u->attrs : "{}", 0, NULL);
+        json_t *attrs = json_loads(u->attrs, 0, NULL);
         json_object_set_new(obj, "custom_attributes", attrs ? attrs : json_object());
     }
     char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -134,19 +379,9 @@ static void take_row(void *ctx, const struct user_row *u) {
 /* Reads the next chunk of users into ex->chunk; sets done at the end. */
 static void fill_chunk(struct export *ex) {
     ex->chunk_len = ex->chunk_off = 0;
-    while (!ex->done && ex->chunk_len == 0) {
-        if (!ex->it->has_value) {
+    while (!ex->done && ex->chunk_len == 0)
+        if (segments_export_next(ex->seg, EXPORT_CHUNK_ROWS, take_user, ex, &ex->done) != CD_OK)
             ex->done = true;
-            break;
-        }
-        ex->n_rows = 0;
-        uint32_t from = ex->it->current_value;
-        if (STORE_OPS(ex->app->store)
-                    ->users->range(ex->app->store, ex->ws->id, from, EXPORT_CHUNK_ROWS, take_row,
-                                   ex) != CD_OK ||
-            ex->n_rows == 0)
-            ex->done = true;
-    }
 }
 
 static size_t export_next(void *ctx, char *buf, size_t max) {
@@ -171,8 +406,7 @@ static size_t export_next(void *ctx, char *buf, size_t max) {
 static void export_done(void *ctx) {
     struct export *ex = ctx;
     free(ex->chunk);
-    roaring_free_uint32_iterator(ex->it);
-    roaring_bitmap_free(ex->audience);
+    segments_export_close(ex->seg);
     free(ex);
 }
 
@@ -222,27 +456,22 @@ void api_users_export_segment(void *vctx, const struct http_request *req,
     struct cd_msg msg = {{0}};
     unsigned fields;
     const char *id = json_string_value(json_object_get(body, "segment_id"));
-    roaring_bitmap_t *aud = NULL;
+    struct segment_export *seg = NULL;
     enum cd_err err = CD_E_INVALID;
     if (!id || !*id)
         snprintf(msg.text, sizeof msg.text, "segment_id: must be a non-empty string");
     else if (parse_fields(json_object_get(body, "fields_to_export"), &fields, &msg) == 0)
-        err = segments_audience(ctx->app, ws, id, &aud);
+        err = segments_export_open(ctx->app, ws, id, &seg);
     json_decref(body);
     struct export *ex = err == CD_OK ? calloc(1, sizeof *ex) : NULL;
     if (err == CD_OK && !ex)
         err = CD_E_NOMEM;
     if (err != CD_OK) {
-        if (aud)
-            roaring_bitmap_free(aud);
+        segments_export_close(seg);
         api_reply_err(res, err, msg.text);
         return;
     }
-    *ex = (struct export){.app = ctx->app,
-                          .ws = ws,
-                          .audience = aud,
-                          .it = roaring_create_iterator(aud),
-                          .fields = fields};
+    *ex = (struct export){.seg = seg, .fields = fields};
     http_reply_stream(res, 200, "application/x-ndjson",
                       (struct http_stream){export_next, export_done, ex});
 }

@@ -224,6 +224,19 @@ static const char *const migrations[] = {
     "  attempts INTEGER NOT NULL,"
     "  at INTEGER NOT NULL,"
     "  PRIMARY KEY (dispatch, step, uid)) WITHOUT ROWID;",
+
+    /* 7: the times of the most recent STORE_EVENT_RECENT occurrences of each (user, custom
+     * event), for "at least N times in the last D days"; a summary stored before keeps the one
+     * time it knows, its last */
+    "CREATE TABLE user_event_times ("
+    "  workspace_id INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  at INTEGER NOT NULL);"
+    "CREATE INDEX user_event_times_key ON user_event_times(workspace_id, uid, kind, name, at);"
+    "INSERT INTO user_event_times(workspace_id, uid, kind, name, at) "
+    "  SELECT workspace_id, uid, kind, name, last_at FROM user_events WHERE kind = 0;",
 };
 
 const char *sqlite_schema_migration(int version) {

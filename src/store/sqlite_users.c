@@ -5,6 +5,13 @@
  */
 #include "store/sqlite_int.h"
 
+#include <stdlib.h>
+
+/* STORE_EVENT_RECENT as SQL text */
+#define SQ_STR(x) #x
+#define SQ_NUM(x) SQ_STR(x)
+#define RECENT_SQL SQ_NUM(STORE_EVENT_RECENT)
+
 #define USER_COLS                                                                                  \
     "uid, braze_id, external_id, created_anonymous, deleted, attrs, created_at, updated_at"
 
@@ -87,6 +94,9 @@ static enum cd_err remove_user(struct store *s, int64_t ws, uint32_t uid, int64_
     if (err == CD_OK)
         err = sq_write(s, "DELETE FROM user_events WHERE workspace_id = ?1 AND uid = ?2", "ii",
                        NULL, i, NULL);
+    if (err == CD_OK)
+        err = sq_write(s, "DELETE FROM user_event_times WHERE workspace_id = ?1 AND uid = ?2", "ii",
+                       NULL, i, NULL);
     return err;
 }
 
@@ -141,13 +151,30 @@ static enum cd_err event_bump(struct store *s, int64_t ws, uint32_t uid, enum ev
                               const char *name, int64_t count, int64_t at) {
     const char *t[] = {name};
     int64_t i[] = {ws, uid, kind, count, at};
-    return sq_write(s,
-                    "INSERT INTO user_events(name, workspace_id, uid, kind, count, first_at, "
-                    "last_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
-                    "ON CONFLICT(workspace_id, uid, kind, name) DO UPDATE SET "
-                    "count = count + excluded.count, first_at = min(first_at, excluded.first_at), "
-                    "last_at = max(last_at, excluded.last_at)",
-                    "tiiiii", t, i, NULL);
+    enum cd_err err =
+        sq_write(s,
+                 "INSERT INTO user_events(name, workspace_id, uid, kind, count, first_at, "
+                 "last_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
+                 "ON CONFLICT(workspace_id, uid, kind, name) DO UPDATE SET "
+                 "count = count + excluded.count, first_at = min(first_at, excluded.first_at), "
+                 "last_at = max(last_at, excluded.last_at)",
+                 "tiiiii", t, i, NULL);
+    if (err != CD_OK || kind != EVENT_KIND_CUSTOM)
+        return err;
+    /* min(count, STORE_EVENT_RECENT) times, then only the newest STORE_EVENT_RECENT stay */
+    err = sq_write(s,
+                   "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n "
+                   "WHERE k < min(?5, " RECENT_SQL ")) "
+                   "INSERT INTO user_event_times(workspace_id, uid, kind, name, at) "
+                   "SELECT ?2, ?3, ?4, ?1, ?6 FROM n WHERE ?5 > 0",
+                   "tiiiii", t, i, NULL);
+    if (err == CD_OK)
+        err = sq_write(s,
+                       "DELETE FROM user_event_times WHERE rowid IN (SELECT rowid FROM "
+                       "user_event_times WHERE workspace_id = ?2 AND uid = ?3 AND kind = ?4 AND "
+                       "name = ?1 ORDER BY at DESC LIMIT -1 OFFSET " RECENT_SQL ")",
+                       "tiii", t, i, NULL);
+    return err;
 }
 
 struct event_cb {
@@ -189,6 +216,17 @@ static enum cd_err merge_into(struct store *s, int64_t ws, uint32_t from, uint32
                                "first_at = min(first_at, excluded.first_at), "
                                "last_at = max(last_at, excluded.last_at)",
                                "iii", NULL, i, NULL);
+    if (err == CD_OK)
+        err =
+            sq_write(s, "UPDATE user_event_times SET uid = ?3 WHERE workspace_id = ?1 AND uid = ?2",
+                     "iii", NULL, i, NULL);
+    if (err == CD_OK)
+        err = sq_write(s,
+                       "DELETE FROM user_event_times WHERE rowid IN (SELECT r FROM (SELECT rowid "
+                       "AS r, row_number() OVER (PARTITION BY kind, name ORDER BY at DESC) AS rn "
+                       "FROM user_event_times WHERE workspace_id = ?1 AND uid = ?3) "
+                       "WHERE rn > " RECENT_SQL ")",
+                       "iii", NULL, i, NULL);
     if (err == CD_OK)
         err = sq_write(s, "UPDATE aliases SET uid = ?3 WHERE workspace_id = ?1 AND uid = ?2", "iii",
                        NULL, i, NULL);
@@ -232,7 +270,34 @@ static enum cd_err load_devices(struct store *s, int64_t ws,
 struct event_load_cb {
     void (*cb)(void *, uint32_t, const struct event_summary_row *);
     void *ctx;
+    int64_t *times; /* reused for every row */
+    size_t cap;
+    int failed;
 };
+
+/* Parses "t1,t2,…" (group_concat) into ec->times; returns the count. */
+static size_t parse_times(struct event_load_cb *ec, const char *text) {
+    size_t n = 0;
+    while (text && *text) {
+        char *end;
+        long long v = strtoll(text, &end, 10);
+        if (end == text)
+            break;
+        if (n == ec->cap) {
+            size_t cap = ec->cap ? ec->cap * 2 : STORE_EVENT_RECENT;
+            int64_t *t = realloc(ec->times, cap * sizeof *t);
+            if (!t) {
+                ec->failed = 1;
+                break;
+            }
+            ec->times = t;
+            ec->cap = cap;
+        }
+        ec->times[n++] = v;
+        text = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
 
 static void row_event_load(sqlite3_stmt *st, void *ctx) {
     struct event_load_cb *ec = ctx;
@@ -244,18 +309,25 @@ static void row_event_load(sqlite3_stmt *st, void *ctx) {
         .first_at = sqlite3_column_int64(st, 4),
         .last_at = sqlite3_column_int64(st, 5),
     };
+    r.n_recent = parse_times(ec, sq_col_text(st, 6));
+    r.recent = r.n_recent ? ec->times : NULL;
     ec->cb(ec->ctx, (uint32_t)sqlite3_column_int64(st, 0), &r);
 }
 
 static enum cd_err load_events(struct store *s, int64_t ws,
                                void (*cb)(void *, uint32_t, const struct event_summary_row *),
                                void *ctx) {
-    struct event_load_cb ec = {cb, ctx};
+    struct event_load_cb ec = {cb, ctx, NULL, 0, 0};
     int64_t i[] = {ws};
-    return sq_rows(s,
-                   "SELECT uid, kind, name, count, first_at, last_at FROM user_events "
-                   "WHERE workspace_id = ?",
-                   "i", NULL, i, row_event_load, &ec);
+    enum cd_err err = sq_rows(
+        s,
+        "SELECT e.uid, e.kind, e.name, e.count, e.first_at, e.last_at, "
+        "(SELECT group_concat(t.at) FROM user_event_times t WHERE t.workspace_id = e.workspace_id "
+        "AND t.uid = e.uid AND t.kind = e.kind AND t.name = e.name) "
+        "FROM user_events e WHERE e.workspace_id = ?",
+        "i", NULL, i, row_event_load, &ec);
+    free(ec.times);
+    return err == CD_OK && ec.failed ? CD_E_NOMEM : err;
 }
 
 const struct store_user_ops sqlite_user_ops = {

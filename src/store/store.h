@@ -100,12 +100,20 @@ struct ident_row {
     const char *b; /* alias: name;  device: NULL */
 };
 
+/* The times of the most recent occurrences kept per (user, custom event), by event time
+ * (core/index/event_index.h's EVENT_RECENT_MAX). */
+#define STORE_EVENT_RECENT 50
+
 struct event_summary_row {
     enum event_kind kind;
     const char *name;
     int64_t count;
     int64_t first_at;
     int64_t last_at;
+    /* load_events only, custom events: the times of the min(count, STORE_EVENT_RECENT) most
+     * recent occurrences, in no order (fewer for summaries stored before migration 7). */
+    const int64_t *recent;
+    size_t n_recent;
 };
 
 struct store_user_ops {
@@ -126,7 +134,8 @@ struct store_user_ops {
     enum cd_err (*device_put)(struct store *s, int64_t ws, const char *device_id, uint32_t uid);
     enum cd_err (*devices_of)(struct store *s, int64_t ws, uint32_t uid,
                               void (*cb)(void *ctx, const struct ident_row *), void *ctx);
-    /* Adds `count` occurrences at time `at` to the summary of (uid, kind, name). */
+    /* Adds `count` occurrences at time `at` to the summary of (uid, kind, name); for a custom
+     * event also keeps the time, trimming its kept times to the STORE_EVENT_RECENT newest. */
     enum cd_err (*event_bump)(struct store *s, int64_t ws, uint32_t uid, enum event_kind kind,
                               const char *name, int64_t count, int64_t at);
     enum cd_err (*events_of)(struct store *s, int64_t ws, uint32_t uid,

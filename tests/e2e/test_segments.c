@@ -296,6 +296,133 @@ static void test_filters_catalogue_names_partner_cohorts(void **state) {
     resp_free(&r);
 }
 
+/* The users r1..r3 and the event "order" appear only here, after the tests that count users
+ * and events. "2099-01-01" is clamped to the arrival time: "now". */
+static void test_min_count_within_days_counts_only_recent_occurrences(void **state) {
+    struct server *s = *state;
+    /* r1: two orders in 2020 and one now; r2: three now, r3: one now then two in 2020 (out of
+     * order) */
+    post_ok(s, "/users/track",
+            "{\"events\":[{\"external_id\":\"r1\",\"name\":\"order\",\"time\":\"2020-01-01\"},"
+            "{\"external_id\":\"r1\",\"name\":\"order\",\"time\":\"2020-02-01\"},"
+            "{\"external_id\":\"r1\",\"name\":\"order\",\"time\":\"2099-01-01\"},"
+            "{\"external_id\":\"r2\",\"name\":\"order\",\"time\":\"2099-01-01\"},"
+            "{\"external_id\":\"r2\",\"name\":\"order\",\"time\":\"2099-01-01\"},"
+            "{\"external_id\":\"r2\",\"name\":\"order\",\"time\":\"2099-01-01\"},"
+            "{\"external_id\":\"r3\",\"name\":\"order\",\"time\":\"2099-01-01\"},"
+            "{\"external_id\":\"r3\",\"name\":\"order\",\"time\":\"2020-03-01\"},"
+            "{\"external_id\":\"r3\",\"name\":\"order\",\"time\":\"2020-04-01\"}]}");
+    const char *three_in_7 =
+        "{\"event\":\"order\",\"op\":\"performed\",\"min_count\":3,\"within_days\":7}";
+    const char *one_in_7 = "{\"event\":\"order\",\"op\":\"performed\",\"within_days\":7}";
+    const char *three_ever = "{\"event\":\"order\",\"op\":\"performed\",\"min_count\":3}";
+    char *body = strf("{\"name\":\"3 orders this week\",\"filter\":%s}", three_in_7);
+    struct resp r;
+    http_post_rest(s, "/segments/create", body, &r);
+    assert_int_equal(r.status, 201);
+    char *path = strf("/segments/details?segment_id=%s",
+                      json_string_value(json_object_get(r.json, "segment_id")));
+    resp_free(&r);
+    free(body);
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(preview(s, three_in_7), 1); /* r2 only */
+        assert_int_equal(preview(s, one_in_7), 3);
+        assert_int_equal(preview(s, three_ever), 3);
+        http_get_rest(s, path, &r);
+        assert_json_equal(json_object_get(r.json, "size"), "1");
+        assert_json_equal(json_object_get(r.json, "description"),
+                          "\"order performed at least 3 times in the last 7 days\"");
+        resp_free(&r);
+        server_stop(s); /* the same answers from what the store kept */
+        server_start(s);
+    }
+    /* two more recent orders make r1 and r3 qualify */
+    post_ok(s, "/users/track",
+            "{\"events\":[{\"external_id\":\"r1\",\"name\":\"order\",\"time\":\"2099-01-01\"},"
+            "{\"external_id\":\"r1\",\"name\":\"order\",\"time\":\"2099-01-01\"},"
+            "{\"external_id\":\"r3\",\"name\":\"order\",\"time\":\"2099-01-01\"},"
+            "{\"external_id\":\"r3\",\"name\":\"order\",\"time\":\"2099-01-01\"}]}");
+    assert_int_equal(preview(s, three_in_7), 3);
+    server_stop(s);
+    server_start(s);
+    assert_int_equal(preview(s, three_in_7), 3);
+    free(path);
+}
+
+static void test_min_count_with_within_days_is_at_most_the_kept_times(void **state) {
+    struct server *s = *state;
+    struct resp r;
+    http_post_rest(s, "/segments/create",
+                   "{\"name\":\"too many\",\"filter\":{\"and\":[{\"identified\":true},{\"event\":"
+                   "\"order\",\"op\":\"performed\",\"min_count\":51,\"within_days\":7}]}}",
+                   &r);
+    assert_resp(&r, 400,
+                "{\"message\":\"filter.and[1].min_count: must be at most 50 together with "
+                "within_days\"}");
+    resp_free(&r);
+    http_post_rest(s, "/segments/preview",
+                   "{\"filter\":{\"event\":\"order\",\"op\":\"performed\",\"min_count\":50,"
+                   "\"within_days\":7}}",
+                   &r);
+    assert_resp(&r, 200, "{\"message\":\"success\",\"size\":0}");
+    resp_free(&r);
+    /* without within_days any count is allowed, as before */
+    http_post_rest(s, "/segments/preview",
+                   "{\"filter\":{\"event\":\"order\",\"op\":\"performed\",\"min_count\":51}}", &r);
+    assert_resp(&r, 200, "{\"message\":\"success\",\"size\":0}");
+    resp_free(&r);
+}
+
+static void test_long_names_are_refused_by_limit_or_kept_whole(void **state) {
+    struct server *s = *state;
+    char event[300], cohort[300];
+    memset(event, 'e', sizeof event - 1);
+    event[sizeof event - 1] = '\0';
+    memset(cohort, 'c', sizeof cohort - 1);
+    cohort[sizeof cohort - 1] = '\0';
+    struct resp r;
+    char *body = strf("{\"filter\":{\"or\":[{\"identified\":true},{\"event\":\"%s\",\"op\":"
+                      "\"performed\"}]}}",
+                      event);
+    http_post_rest(s, "/segments/preview", body, &r);
+    assert_resp(&r, 400, "{\"message\":\"filter.or[1].event is longer than 255 bytes\"}");
+    resp_free(&r);
+    free(body);
+    body = strf("{\"filter\":{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"%s\"},\"op\":"
+                "\"includes\"}}",
+                cohort);
+    http_post_rest(s, "/segments/preview", body, &r);
+    assert_resp(&r, 400, "{\"message\":\"filter.cohort.cohort_id is longer than 255 bytes\"}");
+    resp_free(&r);
+    free(body);
+    /* a 255-byte event name (the old description buffer held 700 bytes in all) comes back
+     * whole, three times over */
+    event[255] = '\0';
+    body = strf("{\"name\":\"long\",\"filter\":{\"and\":[{\"event\":\"%s\",\"op\":\"performed\"},"
+                "{\"event\":\"%s\",\"op\":\"performed\"},{\"event\":\"%s\",\"op\":"
+                "\"not_performed\"}]}}",
+                event, event, event);
+    http_post_rest(s, "/segments/create", body, &r);
+    assert_int_equal(r.status, 201);
+    char *path = strf("/segments/details?segment_id=%s",
+                      json_string_value(json_object_get(r.json, "segment_id")));
+    resp_free(&r);
+    free(body);
+    http_get_rest(s, path, &r);
+    assert_int_equal(r.status, 200);
+    char *want =
+        strf("\"%s performed AND %s performed AND %s not performed\"", event, event, event);
+    assert_json_equal(json_object_get(r.json, "description"), want);
+    free(want);
+    resp_free(&r);
+    free(path);
+    body = strf("{\"name\":\"%.*s\",\"filter\":{\"identified\":true}}", 201, event);
+    http_post_rest(s, "/segments/create", body, &r);
+    assert_resp(&r, 400, "{\"message\":\"name: must be a string of 1 to 200 characters\"}");
+    resp_free(&r);
+    free(body);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_filter_kind_gives_the_exact_audience),
@@ -304,6 +431,9 @@ int main(void) {
         cmocka_unit_test(test_filters_catalogue_names_partner_cohorts),
         cmocka_unit_test(test_export_streams_one_json_line_per_user),
         cmocka_unit_test(test_audience_follows_imports_attribute_updates_deletes_and_restart),
+        cmocka_unit_test(test_min_count_within_days_counts_only_recent_occurrences),
+        cmocka_unit_test(test_min_count_with_within_days_is_at_most_the_kept_times),
+        cmocka_unit_test(test_long_names_are_refused_by_limit_or_kept_whole),
     };
     return cmocka_run_group_tests(tests, setup, server_teardown);
 }

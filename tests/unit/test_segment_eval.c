@@ -234,9 +234,119 @@ static void test_random_filters_match_naive_reference(void **state) {
     }
 }
 
+/* ---- "at least N times in the last D days" against counting every occurrence ---- */
+
+#define T_USERS 400
+#define T_MAX 90 /* occurrences per user: some past EVENT_RECENT_MAX */
+#define DAY 86400000LL
+
+struct times_user {
+    int64_t at[2 * T_MAX]; /* room for a merge */
+    int n;
+};
+
+static int cmp_desc(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static int naive_in_window(const struct times_user *t, int64_t min_count, int64_t since) {
+    int64_t k = 0;
+    for (int i = 0; i < t->n; i++)
+        k += t->at[i] >= since;
+    return t->n >= min_count && k >= min_count;
+}
+
+/* Compares ix with the naive answer for every N in 1..EVENT_RECENT_MAX and several D. */
+static void check_against_naive(const struct event_index *ix, const struct times_user *tu,
+                                const char *what, unsigned seed) {
+    static const int64_t days[] = {1, 3, 7, 30, 365};
+    for (int64_t n = 1; n <= EVENT_RECENT_MAX; n++) {
+        for (size_t d = 0; d < sizeof days / sizeof days[0]; d++) {
+            int64_t since = NOW - days[d] * DAY;
+            roaring_bitmap_t *got = event_index_performed(ix, "buy", n, since);
+            for (uint32_t u = 1; u <= T_USERS; u++) {
+                int want = naive_in_window(&tu[u], n, since);
+                if (want != (int)roaring_bitmap_contains(got, u))
+                    fail_msg("%s seed %u user %u (%d events): at least %lld in %lld days: "
+                             "cohortd %d, naive %d",
+                             what, seed, u, tu[u].n, (long long)n, (long long)days[d], !want, want);
+            }
+            roaring_bitmap_free(got);
+        }
+    }
+}
+
+static void test_min_count_within_days_matches_naive_count_of_random_times(void **state) {
+    (void)state;
+    static struct times_user tu[T_USERS + 1];
+    for (unsigned seed0 = 1; seed0 <= 3; seed0++) {
+        unsigned seed = 88172645u * seed0;
+        struct event_index ix, loaded;
+        event_index_init(&ix);
+        event_index_init(&loaded);
+        for (uint32_t u = 1; u <= T_USERS; u++) {
+            tu[u].n = (int)(rnd(&seed) % T_MAX);
+            for (int i = 0; i < tu[u].n; i++) {
+                /* arrival order is not time order; some times repeat exactly */
+                int64_t at = rnd(&seed) % 5 == 0 && i ? tu[u].at[i - 1]
+                                                      : NOW - (int64_t)(rnd(&seed) % (40 * DAY));
+                tu[u].at[i] = at;
+                assert_int_equal(event_index_bump(&ix, "buy", u, 1, at), 0);
+            }
+        }
+        check_against_naive(&ix, tu, "bumped", seed0);
+        /* what the store keeps: the count, the last time, the min(count, 50) newest times, in
+         * any order */
+        for (uint32_t u = 1; u <= T_USERS; u++) {
+            if (!tu[u].n)
+                continue;
+            int64_t sorted[2 * T_MAX];
+            memcpy(sorted, tu[u].at, sizeof sorted);
+            qsort(sorted, (size_t)tu[u].n, sizeof sorted[0], cmp_desc);
+            size_t keep = tu[u].n < EVENT_RECENT_MAX ? (size_t)tu[u].n : EVENT_RECENT_MAX;
+            for (size_t i = 0; i + 1 < keep; i += 2) { /* shuffle pairs */
+                int64_t x = sorted[i];
+                sorted[i] = sorted[i + 1];
+                sorted[i + 1] = x;
+            }
+            int64_t last = tu[u].at[0];
+            for (int i = 1; i < tu[u].n; i++)
+                last = tu[u].at[i] > last ? tu[u].at[i] : last;
+            assert_int_equal(event_index_load(&loaded, "buy", u, tu[u].n, last, sorted, keep), 0);
+        }
+        check_against_naive(&loaded, tu, "loaded", seed0);
+        /* identify-merge: user u + 1 goes onto user u for odd u */
+        for (uint32_t u = 1; u < T_USERS; u += 2) {
+            assert_int_equal(event_index_merge(&ix, u + 1, u), 0);
+            memcpy(tu[u].at + tu[u].n, tu[u + 1].at, (size_t)tu[u + 1].n * sizeof(int64_t));
+            tu[u].n += tu[u + 1].n;
+            tu[u + 1].n = 0;
+        }
+        check_against_naive(&ix, tu, "merged", seed0);
+        /* deleted users leave the index; their freed blocks serve the next occurrences */
+        for (uint32_t u = 1; u <= T_USERS; u += 3) {
+            event_index_drop_user(&ix, u);
+            tu[u].n = 0;
+        }
+        for (uint32_t u = 2; u <= T_USERS; u += 3) {
+            int more = (int)(rnd(&seed) % 40);
+            for (int i = 0; i < more && tu[u].n < 2 * T_MAX; i++) {
+                int64_t at = NOW - (int64_t)(rnd(&seed) % (40 * DAY));
+                tu[u].at[tu[u].n++] = at;
+                assert_int_equal(event_index_bump(&ix, "buy", u, 1, at), 0);
+            }
+        }
+        check_against_naive(&ix, tu, "dropped and bumped again", seed0);
+        event_index_free(&ix);
+        event_index_free(&loaded);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_filters_match_naive_reference),
+        cmocka_unit_test(test_min_count_within_days_matches_naive_count_of_random_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

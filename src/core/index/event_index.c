@@ -1,8 +1,50 @@
 /* event_index.c — per-user event summaries for segments (see event_index.h). */
 #include "core/index/event_index.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const uint8_t block_sizes[EVENT_POOL_CLASSES] = {2, 4, 8, 16, 32, EVENT_RECENT_MAX};
+
+static int block_class(uint8_t cap) {
+    int k = 0;
+    while (k < EVENT_POOL_CLASSES - 1 && block_sizes[k] != cap)
+        k++;
+    return k;
+}
+
+/* A block of class k in c's pool; its offset in *off. Returns 0 or -1. */
+static int block_alloc(struct event_column *c, int k, uint32_t *off) {
+    if (c->free_head[k]) {
+        *off = c->free_head[k] - 1;
+        c->free_head[k] = (uint32_t)c->pool[*off];
+        return 0;
+    }
+    size_t n = block_sizes[k];
+    if (c->pool_len + n > c->pool_cap) {
+        size_t cap = c->pool_cap ? c->pool_cap * 2 : 256;
+        if (cap >= UINT32_MAX)
+            return -1;
+        int64_t *p = realloc(c->pool, cap * sizeof *p);
+        if (!p)
+            return -1;
+        c->pool = p;
+        c->pool_cap = cap;
+    }
+    *off = (uint32_t)c->pool_len;
+    c->pool_len += n;
+    return 0;
+}
+
+static void block_free(struct event_column *c, struct event_stat *s) {
+    if (!s->recent_cap)
+        return;
+    int k = block_class(s->recent_cap);
+    c->pool[s->recent] = c->free_head[k];
+    c->free_head[k] = s->recent + 1;
+    s->recent_cap = 0;
+}
 
 void event_index_init(struct event_index *ix) {
     memset(ix, 0, sizeof *ix);
@@ -13,6 +55,7 @@ void event_index_free(struct event_index *ix) {
     for (size_t i = 0; i < ix->n; i++) {
         roaring_bitmap_free(ix->cols[i].users);
         free(ix->cols[i].slots);
+        free(ix->cols[i].pool);
         free(ix->name_list[i]);
     }
     free(ix->cols);
@@ -40,21 +83,23 @@ static struct event_stat *slot_of(struct event_column *c, uint32_t uid, int crea
 
 static int grow(struct event_column *c) {
     size_t cap = c->cap ? c->cap * 2 : 64;
-    struct event_column bigger = {c->users, calloc(cap, sizeof(struct event_stat)), cap, 0};
-    if (!bigger.slots)
+    struct event_stat *slots = calloc(cap, sizeof *slots);
+    if (!slots)
         return -1;
+    struct event_column bigger = *c;
+    bigger.slots = slots;
+    bigger.cap = cap;
+    bigger.n = 0;
     for (size_t i = 0; i < c->cap; i++) {
         if (c->slots[i].uid) {
             struct event_stat *s = slot_of(&bigger, c->slots[i].uid, 1);
-            s->count = c->slots[i].count;
-            s->last_at = c->slots[i].last_at;
+            *s = c->slots[i];
         }
     }
     free(c->slots);
     *c = bigger;
     return 0;
 }
-
 static struct event_column *column(struct event_index *ix, const char *name, int create) {
     uint32_t i;
     if (strmap_get(&ix->names, name, strlen(name), &i))
@@ -82,15 +127,105 @@ static struct event_column *column(struct event_index *ix, const char *name, int
     return c;
 }
 
-int event_index_bump(struct event_index *ix, const char *name, uint32_t uid, int64_t count,
-                     int64_t at) {
+/* The i-th most recent kept time (i < n_recent). */
+static int64_t recent_at(const struct event_column *c, const struct event_stat *s, size_t i) {
+    return s->recent_cap ? c->pool[s->recent + i] : s->last_at;
+}
+
+/* Keeps `at` among the EVENT_RECENT_MAX most recent times of s (newest first). The caller
+ * sets last_at. Returns 0 or -1. */
+static int recent_add(struct event_column *c, struct event_stat *s, int64_t at) {
+    size_t n = s->n_recent;
+    if (n == 0) {
+        s->n_recent = 1; /* the one time is last_at */
+        return 0;
+    }
+    if (n == EVENT_RECENT_MAX && at <= c->pool[s->recent + n - 1])
+        return 0; /* older than every kept time: only counted */
+    if (n < EVENT_RECENT_MAX && n + 1 > s->recent_cap) {
+        int k = s->recent_cap ? block_class(s->recent_cap) + 1 : 0;
+        uint32_t off;
+        if (block_alloc(c, k, &off) != 0)
+            return -1;
+        if (s->recent_cap)
+            memcpy(c->pool + off, c->pool + s->recent, n * sizeof *c->pool);
+        else
+            c->pool[off] = s->last_at; /* n == 1 */
+        block_free(c, s);
+        s->recent = off;
+        s->recent_cap = block_sizes[k];
+    }
+    int64_t *r = c->pool + s->recent;
+    if (n == EVENT_RECENT_MAX)
+        n--; /* the oldest kept time drops out */
+    size_t i = n;
+    while (i > 0 && r[i - 1] < at) {
+        r[i] = r[i - 1];
+        i--;
+    }
+    r[i] = at;
+    s->n_recent = (uint8_t)(n + 1);
+    return 0;
+}
+
+/* Adds one occurrence at `at` to s. */
+static int stat_add(struct event_column *c, struct event_stat *s, int64_t at) {
+    int64_t last = s->count == 0 || at > s->last_at ? at : s->last_at;
+    if (s->n_recent == 0)
+        s->last_at = at;
+    if (recent_add(c, s, at) != 0)
+        return -1;
+    s->last_at = last;
+    if (s->count < UINT32_MAX)
+        s->count++;
+    return 0;
+}
+
+static struct event_stat *stat_of(struct event_index *ix, const char *name, uint32_t uid,
+                                  struct event_column **col) {
     struct event_column *c = column(ix, name, 1);
     if (!c || ((c->n + 1) * 2 > c->cap && grow(c) != 0))
+        return NULL;
+    *col = c;
+    return slot_of(c, uid, 1);
+}
+
+int event_index_bump(struct event_index *ix, const char *name, uint32_t uid, int64_t count,
+                     int64_t at) {
+    struct event_column *c;
+    struct event_stat *s = stat_of(ix, name, uid, &c);
+    if (!s)
         return -1;
-    struct event_stat *s = slot_of(c, uid, 1);
-    if (s->count == 0 || at > s->last_at)
-        s->last_at = at;
-    s->count += (uint32_t)count;
+    /* past the kept times an occurrence at the same time changes only the count */
+    int64_t keep = count < EVENT_RECENT_MAX ? count : EVENT_RECENT_MAX;
+    for (int64_t k = 0; k < keep; k++)
+        if (stat_add(c, s, at) != 0)
+            return -1;
+    uint64_t total = (uint64_t)s->count + (uint64_t)(count - keep);
+    s->count = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+    roaring_bitmap_add(c->users, uid);
+    return 0;
+}
+
+int event_index_load(struct event_index *ix, const char *name, uint32_t uid, int64_t count,
+                     int64_t last_at, const int64_t *recent, size_t n_recent) {
+    struct event_column *c;
+    struct event_stat *s = stat_of(ix, name, uid, &c);
+    if (!s)
+        return -1;
+    if (n_recent == 0) {
+        recent = &last_at;
+        n_recent = 1;
+    }
+    for (size_t k = 0; k < n_recent; k++)
+        if (stat_add(c, s, recent[k]) != 0)
+            return -1;
+    if (last_at > s->last_at)
+        s->last_at = last_at;
+    uint64_t total = (uint64_t)s->count - n_recent + (uint64_t)(count > 0 ? count : 0);
+    if (total < s->count)
+        total = s->count;
+    s->count = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
     roaring_bitmap_add(c->users, uid);
     return 0;
 }
@@ -98,25 +233,54 @@ int event_index_bump(struct event_index *ix, const char *name, uint32_t uid, int
 void event_index_drop_user(struct event_index *ix, uint32_t uid) {
     for (size_t i = 0; i < ix->n; i++) {
         struct event_stat *s = slot_of(&ix->cols[i], uid, 0);
-        if (s)
+        if (s) {
+            block_free(&ix->cols[i], s);
             s->count = 0;
+            s->n_recent = 0;
+        }
         roaring_bitmap_remove(ix->cols[i].users, uid);
     }
 }
 
 int event_index_merge(struct event_index *ix, uint32_t from, uint32_t to) {
     for (size_t i = 0; i < ix->n; i++) {
-        struct event_stat *s = slot_of(&ix->cols[i], from, 0);
+        struct event_column *c = &ix->cols[i];
+        struct event_stat *s = slot_of(c, from, 0);
         if (!s || !s->count)
             continue;
+        /* the times leave the pool before loading them onto `to` can move it */
+        int64_t times[EVENT_RECENT_MAX];
+        size_t n = s->n_recent;
+        for (size_t k = 0; k < n; k++)
+            times[k] = recent_at(c, s, k);
         uint32_t count = s->count;
         int64_t last = s->last_at;
-        s->count = 0;
-        roaring_bitmap_remove(ix->cols[i].users, from);
-        if (event_index_bump(ix, ix->name_list[i], to, count, last) != 0)
+        block_free(c, s);
+        *s = (struct event_stat){.uid = from};
+        roaring_bitmap_remove(c->users, from);
+        if (event_index_load(ix, ix->name_list[i], to, count, last, times, n) != 0)
             return -1;
     }
     return 0;
+}
+
+/* True when s holds min_count occurrences at or after since (see event_index_performed). Reads
+ * the slot alone unless min_count >= 2 and the last occurrence is recent enough. */
+static bool stat_matches(const struct event_column *c, const struct event_stat *s,
+                         int64_t min_count, int64_t since) {
+    if (!s->uid || !s->count || (int64_t)s->count < min_count)
+        return false;
+    if (since <= 0)
+        return true;
+    if (s->last_at < since)
+        return false; /* nothing in the window */
+    size_t want = min_count < 1 ? 1 : (size_t)min_count;
+    size_t complete = s->count < EVENT_RECENT_MAX ? s->count : EVENT_RECENT_MAX;
+    if (want == 1 || s->n_recent < complete) /* times stored before they were kept: old rule */
+        return true;
+    if (want > s->n_recent)
+        want = s->n_recent; /* min_count above the kept times: see the header */
+    return recent_at(c, s, want - 1) >= since;
 }
 
 roaring_bitmap_t *event_index_performed(const struct event_index *ix, const char *name,
@@ -127,10 +291,8 @@ roaring_bitmap_t *event_index_performed(const struct event_index *ix, const char
     if (min_count <= 1 && since_ms <= 0)
         return roaring_bitmap_copy(c->users);
     roaring_bitmap_t *out = roaring_bitmap_create();
-    for (size_t i = 0; i < c->cap; i++) {
-        const struct event_stat *s = &c->slots[i];
-        if (s->uid && s->count && (int64_t)s->count >= min_count && s->last_at >= since_ms)
-            roaring_bitmap_add(out, s->uid);
-    }
+    for (size_t i = 0; i < c->cap; i++)
+        if (stat_matches(c, &c->slots[i], min_count, since_ms))
+            roaring_bitmap_add(out, c->slots[i].uid);
     return out;
 }

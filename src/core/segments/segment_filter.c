@@ -1,27 +1,101 @@
-/* segment_filter.c — parsing, evaluating and describing segment filters (see
+/* segment_filter.c — parsing, evaluating, encoding and describing segment filters (see
  * segment_filter.h). Memory only; touches the workspace's indexes read-only. */
 #include "core/segments/segment_filter.h"
 #include "core/workspace/workspace_int.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A growing text buffer; `failed` once an allocation failed (the text is then dropped). */
+struct text {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+};
+
+/* Room for n more bytes and the NUL; false (and failed) when out of memory. */
+static bool reserve(struct text *t, size_t n) {
+    if (t->failed)
+        return false;
+    if (t->len + n + 1 <= t->cap)
+        return true;
+    size_t cap = t->cap ? t->cap * 2 : 128;
+    while (cap < t->len + n + 1)
+        cap *= 2;
+    char *b = realloc(t->buf, cap);
+    if (!b) {
+        t->failed = true;
+        return false;
+    }
+    t->buf = b;
+    t->cap = cap;
+    return true;
+}
+
+static void put_n(struct text *t, const char *s, size_t n) {
+    if (!reserve(t, n))
+        return;
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = '\0';
+}
+
+static void put(struct text *t, const char *s) {
+    put_n(t, s, strlen(s));
+}
+
+static void putf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(struct text *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        t->failed = true;
+        return;
+    }
+    if (!reserve(t, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(t->buf + t->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    t->len += (size_t)n;
+}
+
+/* The text (malloc'd) or NULL when an allocation failed. */
+static char *text_take(struct text *t) {
+    if (t->failed) {
+        free(t->buf);
+        return NULL;
+    }
+    return t->buf ? t->buf : strdup("");
+}
 
 struct parser {
     const struct cohort_set *cohorts;
     char *err;
     size_t err_len;
     int n_nodes;
+    bool nomem;
 };
 
-static struct seg_node *fail(struct parser *p, const char *path, const char *what) {
+/* Records the first error, "<path><suffix>: <what>" (paths hold keys and indexes only). */
+static struct seg_node *fail(struct parser *p, const char *path, const char *suffix,
+                             const char *what) {
     if (!*p->err)
-        snprintf(p->err, p->err_len, "%s: %s", path, what);
+        snprintf(p->err, p->err_len, "%s%s: %s", path, suffix, what);
     return NULL;
 }
 
-/* True when obj has only keys from the NULL-terminated list. */
+static struct seg_node *oom(struct parser *p) {
+    p->nomem = true;
+    return NULL;
+}
+
+/* The name of a key of obj not in the NULL-terminated list, or NULL. */
 static const char *unknown_key(const json_t *obj, const char *const *allowed) {
     const char *key;
     const json_t *v;
@@ -40,32 +114,48 @@ static struct seg_node *parse(struct parser *p, const json_t *f, const char *pat
 
 static struct seg_node *node_new(struct parser *p, enum seg_kind kind, const char *path) {
     if (++p->n_nodes > SEGMENT_MAX_NODES)
-        return fail(p, path, "a filter holds at most 200 conditions");
+        return fail(p, path, "", "a filter holds at most 200 conditions");
     struct seg_node *n = calloc(1, sizeof *n);
-    if (n)
-        n->kind = kind;
+    if (!n || !(n->path = strdup(path))) {
+        free(n);
+        return oom(p);
+    }
+    n->kind = kind;
     return n;
+}
+
+/* A copy of s into *dst; false when out of memory (the parser is told). */
+static bool copy_into(struct parser *p, char **dst, const char *s) {
+    *dst = strdup(s);
+    if (!*dst)
+        p->nomem = true;
+    return *dst != NULL;
 }
 
 static struct seg_node *parse_list(struct parser *p, const json_t *f, const char *key,
                                    enum seg_kind kind, const char *path, int depth) {
     const json_t *arr = json_object_get(f, key);
-    char sub[512];
-    snprintf(sub, sizeof sub, "%s.%s", path, key);
+    const char *suffix = kind == SEG_AND ? ".and" : ".or";
     if (json_object_size(f) != 1)
-        return fail(p, path, "an \"and\" or \"or\" object holds no other key");
+        return fail(p, path, "", "an \"and\" or \"or\" object holds no other key");
     if (!json_is_array(arr) || json_array_size(arr) == 0)
-        return fail(p, sub, "must be a non-empty array of filters");
+        return fail(p, path, suffix, "must be a non-empty array of filters");
     struct seg_node *n = node_new(p, kind, path);
     if (!n)
         return NULL;
     n->kids = calloc(json_array_size(arr), sizeof(void *));
+    if (!n->kids) {
+        segment_filter_free(n);
+        return oom(p);
+    }
     size_t i;
     const json_t *v;
     json_array_foreach(arr, i, v) {
-        char item[600];
-        snprintf(item, sizeof item, "%s[%zu]", sub, i);
-        n->kids[n->n_kids] = parse(p, v, item, depth + 1);
+        struct text item = {0};
+        putf(&item, "%s%s[%zu]", path, suffix, i);
+        char *sub = text_take(&item);
+        n->kids[n->n_kids] = sub ? parse(p, v, sub, depth + 1) : oom(p);
+        free(sub);
         if (!n->kids[n->n_kids]) {
             segment_filter_free(n);
             return NULL;
@@ -81,29 +171,25 @@ static struct seg_node *parse_cohort(struct parser *p, const json_t *f, const ch
     const char *bad = unknown_key(f, keys);
     const json_t *ref = json_object_get(f, "cohort");
     const char *op = json_string_value(json_object_get(f, "op"));
-    char sub[512];
-    snprintf(sub, sizeof sub, "%s.cohort", path);
     if (bad)
-        return fail(p, path, "unknown key in a cohort filter");
+        return fail(p, path, "", "unknown key in a cohort filter");
     if (!json_is_object(ref) || unknown_key(ref, ref_keys) ||
         !json_string_value(json_object_get(ref, "partner")) ||
         !json_string_value(json_object_get(ref, "cohort_id")))
-        return fail(p, sub, "must be {\"partner\": string, \"cohort_id\": string}");
-    snprintf(sub, sizeof sub, "%s.op", path);
+        return fail(p, path, ".cohort", "must be {\"partner\": string, \"cohort_id\": string}");
     if (!op || (strcmp(op, "includes") != 0 && strcmp(op, "excludes") != 0))
-        return fail(p, sub, "must be \"includes\" or \"excludes\"");
+        return fail(p, path, ".op", "must be \"includes\" or \"excludes\"");
     const char *partner = json_string_value(json_object_get(ref, "partner"));
     const char *cohort_id = json_string_value(json_object_get(ref, "cohort_id"));
-    if (p->cohorts && !cohort_find(p->cohorts, partner, cohort_id)) {
-        snprintf(sub, sizeof sub, "%s.cohort", path);
-        return fail(p, sub, "no such cohort");
-    }
+    if (p->cohorts && !cohort_find(p->cohorts, partner, cohort_id))
+        return fail(p, path, ".cohort", "no such cohort");
     struct seg_node *n = node_new(p, SEG_COHORT, path);
-    if (n) {
-        n->partner = partner;
-        n->cohort_id = cohort_id;
-        n->negate = strcmp(op, "excludes") == 0;
+    if (n && (!copy_into(p, &n->partner, partner) || !copy_into(p, &n->cohort_id, cohort_id))) {
+        segment_filter_free(n);
+        return NULL;
     }
+    if (n)
+        n->negate = strcmp(op, "excludes") == 0;
     return n;
 }
 
@@ -124,39 +210,42 @@ static struct seg_node *parse_attr(struct parser *p, const json_t *f, const char
     static const char *const keys[] = {"attribute", "op", "value", NULL};
     const char *name = json_string_value(json_object_get(f, "attribute"));
     const char *op = json_string_value(json_object_get(f, "op"));
-    const json_t *value = json_object_get(f, "value");
-    char sub[512];
+    json_t *value = json_object_get(f, "value");
     if (unknown_key(f, keys))
-        return fail(p, path, "unknown key in an attribute filter");
-    snprintf(sub, sizeof sub, "%s.attribute", path);
+        return fail(p, path, "", "unknown key in an attribute filter");
     if (!name || !*name)
-        return fail(p, sub, "must be a non-empty string");
+        return fail(p, path, ".attribute", "must be a non-empty string");
     int k = -1;
     for (size_t i = 0; op && i < sizeof attr_ops / sizeof attr_ops[0]; i++)
         if (strcmp(op, attr_ops[i].name) == 0)
             k = (int)i;
-    snprintf(sub, sizeof sub, "%s.op", path);
     if (k < 0)
-        return fail(p, sub,
+        return fail(p, path, ".op",
                     "must be one of equals, not_equals, exists, not_exists, gt, gte, lt, lte, "
                     "contains");
     enum seg_attr_op aop = attr_ops[k].op;
-    snprintf(sub, sizeof sub, "%s.value", path);
     bool numeric = aop == SEG_GT || aop == SEG_GTE || aop == SEG_LT || aop == SEG_LTE;
     bool scalar = json_is_string(value) || json_is_number(value) || json_is_boolean(value);
     if (aop == SEG_EXISTS || aop == SEG_NOT_EXISTS) {
         if (value)
-            return fail(p, sub, "exists and not_exists take no value");
+            return fail(p, path, ".value", "exists and not_exists take no value");
     } else if (numeric && !json_is_number(value)) {
-        return fail(p, sub, "must be a number for gt, gte, lt and lte");
+        return fail(p, path, ".value", "must be a number for gt, gte, lt and lte");
     } else if (!numeric && !scalar) {
-        return fail(p, sub, "must be a string, a number or a boolean");
+        return fail(p, path, ".value", "must be a string, a number or a boolean");
     }
     struct seg_node *n = node_new(p, SEG_ATTR, path);
+    if (n && !copy_into(p, &n->name, name)) {
+        segment_filter_free(n);
+        return NULL;
+    }
     if (n) {
-        n->name = name;
         n->op = aop;
-        n->value = value;
+        n->value = value ? json_deep_copy(value) : NULL;
+        if (value && !n->value) {
+            segment_filter_free(n);
+            return oom(p);
+        }
     }
     return n;
 }
@@ -167,26 +256,24 @@ static struct seg_node *parse_event(struct parser *p, const json_t *f, const cha
     const char *op = json_string_value(json_object_get(f, "op"));
     const json_t *mc = json_object_get(f, "min_count");
     const json_t *wd = json_object_get(f, "within_days");
-    char sub[512];
     if (unknown_key(f, keys))
-        return fail(p, path, "unknown key in an event filter");
-    snprintf(sub, sizeof sub, "%s.event", path);
+        return fail(p, path, "", "unknown key in an event filter");
     if (!name || !*name)
-        return fail(p, sub, "must be a non-empty string");
-    snprintf(sub, sizeof sub, "%s.op", path);
+        return fail(p, path, ".event", "must be a non-empty string");
     if (!op || (strcmp(op, "performed") != 0 && strcmp(op, "not_performed") != 0))
-        return fail(p, sub, "must be \"performed\" or \"not_performed\"");
-    snprintf(sub, sizeof sub, "%s.min_count", path);
+        return fail(p, path, ".op", "must be \"performed\" or \"not_performed\"");
     if (mc &&
         (!json_is_integer(mc) || json_integer_value(mc) < 1 || json_integer_value(mc) > 1000000000))
-        return fail(p, sub, "must be a positive integer");
-    snprintf(sub, sizeof sub, "%s.within_days", path);
+        return fail(p, path, ".min_count", "must be a positive integer");
     if (wd &&
         (!json_is_integer(wd) || json_integer_value(wd) < 1 || json_integer_value(wd) > 36500))
-        return fail(p, sub, "must be an integer from 1 to 36500");
+        return fail(p, path, ".within_days", "must be an integer from 1 to 36500");
     struct seg_node *n = node_new(p, SEG_EVENT, path);
+    if (n && !copy_into(p, &n->name, name)) {
+        segment_filter_free(n);
+        return NULL;
+    }
     if (n) {
-        n->name = name;
         n->negate = strcmp(op, "not_performed") == 0;
         n->min_count = mc ? json_integer_value(mc) : 1;
         n->within_days = wd ? json_integer_value(wd) : 0;
@@ -196,23 +283,30 @@ static struct seg_node *parse_event(struct parser *p, const json_t *f, const cha
 
 static struct seg_node *parse(struct parser *p, const json_t *f, const char *path, int depth) {
     if (depth > SEGMENT_MAX_DEPTH)
-        return fail(p, path, "filters nest at most 10 deep");
+        return fail(p, path, "", "filters nest at most 10 deep");
     if (!json_is_object(f))
-        return fail(p, path, "must be an object");
+        return fail(p, path, "", "must be an object");
     if (json_object_get(f, "and"))
         return parse_list(p, f, "and", SEG_AND, path, depth);
     if (json_object_get(f, "or"))
         return parse_list(p, f, "or", SEG_OR, path, depth);
     if (json_object_get(f, "not")) {
-        char sub[512];
-        snprintf(sub, sizeof sub, "%s.not", path);
         if (json_object_size(f) != 1)
-            return fail(p, path, "a \"not\" object holds no other key");
+            return fail(p, path, "", "a \"not\" object holds no other key");
         struct seg_node *n = node_new(p, SEG_NOT, path);
         if (!n)
             return NULL;
+        struct text sub = {0};
+        putf(&sub, "%s.not", path);
+        char *sp = text_take(&sub);
         n->kids = calloc(1, sizeof(void *));
-        n->kids[0] = parse(p, json_object_get(f, "not"), sub, depth + 1);
+        if (!n->kids || !sp) {
+            free(sp);
+            segment_filter_free(n);
+            return oom(p);
+        }
+        n->kids[0] = parse(p, json_object_get(f, "not"), sp, depth + 1);
+        free(sp);
         n->n_kids = n->kids[0] ? 1 : 0;
         if (!n->n_kids) {
             segment_filter_free(n);
@@ -224,12 +318,10 @@ static struct seg_node *parse(struct parser *p, const json_t *f, const char *pat
         return parse_cohort(p, f, path);
     if (json_object_get(f, "identified")) {
         const json_t *v = json_object_get(f, "identified");
-        char sub[512];
-        snprintf(sub, sizeof sub, "%s.identified", path);
         if (json_object_size(f) != 1)
-            return fail(p, path, "an \"identified\" object holds no other key");
+            return fail(p, path, "", "an \"identified\" object holds no other key");
         if (!json_is_boolean(v))
-            return fail(p, sub, "must be true or false");
+            return fail(p, path, ".identified", "must be true or false");
         struct seg_node *n = node_new(p, SEG_IDENTIFIED, path);
         if (n)
             n->negate = json_is_false(v);
@@ -239,17 +331,17 @@ static struct seg_node *parse(struct parser *p, const json_t *f, const char *pat
         return parse_attr(p, f, path);
     if (json_object_get(f, "event"))
         return parse_event(p, f, path);
-    return fail(p, path,
+    return fail(p, path, "",
                 "must hold one of \"and\", \"or\", \"not\", \"cohort\", \"identified\", "
                 "\"attribute\", \"event\"");
 }
 
 struct seg_node *segment_filter_parse(const json_t *filter, const struct cohort_set *cohorts,
                                       char *err, size_t err_len) {
-    struct parser p = {cohorts, err, err_len, 0};
+    struct parser p = {cohorts, err, err_len, 0, false};
     err[0] = '\0';
     struct seg_node *n = parse(&p, filter, "filter", 1);
-    if (!n && !*err)
+    if (!n && (!*err || p.nomem))
         snprintf(err, err_len, "filter: out of memory");
     return n;
 }
@@ -260,7 +352,79 @@ void segment_filter_free(struct seg_node *node) {
     for (size_t i = 0; i < node->n_kids; i++)
         segment_filter_free(node->kids[i]);
     free(node->kids);
+    free(node->path);
+    free(node->partner);
+    free(node->cohort_id);
+    free(node->name);
+    json_decref(node->value);
     free(node);
+}
+
+json_t *segment_filter_to_json(const struct seg_node *n) {
+    switch (n->kind) {
+    case SEG_AND:
+    case SEG_OR: {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < n->n_kids; i++) {
+            json_t *k = segment_filter_to_json(n->kids[i]);
+            if (!k || json_array_append_new(arr, k) != 0) {
+                json_decref(arr);
+                return NULL;
+            }
+        }
+        return arr ? json_pack("{s:o}", n->kind == SEG_AND ? "and" : "or", arr) : NULL;
+    }
+    case SEG_NOT: {
+        json_t *k = segment_filter_to_json(n->kids[0]);
+        return k ? json_pack("{s:o}", "not", k) : NULL;
+    }
+    case SEG_COHORT:
+        return json_pack("{s:{s:s, s:s}, s:s}", "cohort", "partner", n->partner, "cohort_id",
+                         n->cohort_id, "op", n->negate ? "excludes" : "includes");
+    case SEG_IDENTIFIED:
+        return json_pack("{s:b}", "identified", !n->negate);
+    case SEG_ATTR:
+        return json_pack("{s:s, s:s, s:O*}", "attribute", n->name, "op", attr_ops[n->op].name,
+                         "value", n->value);
+    case SEG_EVENT: {
+        json_t *o = json_pack("{s:s, s:s}", "event", n->name, "op",
+                              n->negate ? "not_performed" : "performed");
+        if (o && n->min_count != 1)
+            json_object_set_new(o, "min_count", json_integer(n->min_count));
+        if (o && n->within_days)
+            json_object_set_new(o, "within_days", json_integer(n->within_days));
+        return o;
+    }
+    }
+    return NULL;
+}
+
+int segment_filter_walk(const struct seg_node *node,
+                        int (*fn)(void *ctx, const struct seg_node *node), void *ctx) {
+    int rc = fn(ctx, node);
+    for (size_t i = 0; rc == 0 && i < node->n_kids; i++)
+        rc = segment_filter_walk(node->kids[i], fn, ctx);
+    return rc;
+}
+
+struct cohort_check {
+    const struct cohort_set *cohorts;
+    char *err;
+    size_t err_len;
+};
+
+static int check_cohort(void *ctx, const struct seg_node *n) {
+    struct cohort_check *cc = ctx;
+    if (n->kind != SEG_COHORT || cohort_find(cc->cohorts, n->partner, n->cohort_id))
+        return 0;
+    snprintf(cc->err, cc->err_len, "%s.cohort: no such cohort", n->path);
+    return -1;
+}
+
+int segment_filter_check_cohorts(const struct seg_node *node, const struct cohort_set *cohorts,
+                                 char *err, size_t err_len) {
+    struct cohort_check cc = {cohorts, err, err_len};
+    return segment_filter_walk(node, check_cohort, &cc);
 }
 
 /* live ANDNOT b, consuming b */
@@ -345,42 +509,48 @@ roaring_bitmap_t *segment_eval(const struct seg_node *n, const struct workspace 
     return roaring_bitmap_create();
 }
 
-void segment_missing_cohorts(const struct seg_node *n, const struct cohort_set *cohorts,
-                             json_t *out) {
-    for (size_t i = 0; i < n->n_kids; i++)
-        segment_missing_cohorts(n->kids[i], cohorts, out);
-    if (n->kind == SEG_COHORT && !cohort_find(cohorts, n->partner, n->cohort_id)) {
-        char ref[600];
-        snprintf(ref, sizeof ref, "%s/%s", n->partner, n->cohort_id);
-        json_array_append_new(out, json_string(ref));
-    }
-}
-
-/* Appends text to a growing buffer. */
-struct text {
-    char *buf;
-    size_t len, cap;
+struct missing {
+    const struct cohort_set *cohorts;
+    char **v;
+    size_t n, cap;
 };
 
-static void put(struct text *t, const char *s) {
-    size_t n = strlen(s);
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 128;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *b = realloc(t->buf, cap);
-        if (!b)
-            return;
-        t->buf = b;
-        t->cap = cap;
+static int add_missing(void *ctx, const struct seg_node *n) {
+    struct missing *m = ctx;
+    if (n->kind != SEG_COHORT || cohort_find(m->cohorts, n->partner, n->cohort_id))
+        return 0;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 4;
+        char **v = realloc(m->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        m->v = v;
+        m->cap = cap;
     }
-    memcpy(t->buf + t->len, s, n + 1);
-    t->len += n;
+    struct text t = {0};
+    putf(&t, "%s/%s", n->partner, n->cohort_id);
+    m->v[m->n] = text_take(&t);
+    return m->v[m->n++] ? 0 : -1;
+}
+
+int segment_missing_cohorts(const struct seg_node *node, const struct cohort_set *cohorts,
+                            char ***out, size_t *n) {
+    struct missing m = {cohorts, NULL, 0, 0};
+    int rc = segment_filter_walk(node, add_missing, &m);
+    if (rc != 0) {
+        for (size_t i = 0; i < m.n; i++)
+            free(m.v[i]);
+        free(m.v);
+        m.v = NULL;
+        m.n = 0;
+    }
+    *out = m.v;
+    *n = m.n;
+    return rc;
 }
 
 static void describe(const struct seg_node *n, const struct cohort_set *cohorts, struct text *t,
                      int nested) {
-    char buf[700];
     switch (n->kind) {
     case SEG_AND:
     case SEG_OR:
@@ -400,12 +570,13 @@ static void describe(const struct seg_node *n, const struct cohort_set *cohorts,
         return;
     case SEG_COHORT: {
         const struct cohort *c = cohort_find(cohorts, n->partner, n->cohort_id);
-        char partner[40];
-        snprintf(partner, sizeof partner, "%s", n->partner);
-        partner[0] = (char)toupper((unsigned char)partner[0]);
-        snprintf(buf, sizeof buf, "%s Cohorts %s %s", partner, n->negate ? "excludes" : "includes",
-                 c && c->name ? c->name : n->cohort_id);
-        put(t, buf);
+        if (*n->partner) {
+            char first = (char)toupper((unsigned char)n->partner[0]);
+            put_n(t, &first, 1);
+            put(t, n->partner + 1);
+        }
+        putf(t, " Cohorts %s %s", n->negate ? "excludes" : "includes",
+             c && c->name ? c->name : n->cohort_id);
         return;
     }
     case SEG_IDENTIFIED:
@@ -413,23 +584,16 @@ static void describe(const struct seg_node *n, const struct cohort_set *cohorts,
         return;
     case SEG_ATTR: {
         char *v = n->value ? json_dumps(n->value, JSON_ENCODE_ANY) : NULL;
-        snprintf(buf, sizeof buf, "%s %s%s%s", n->name, attr_ops[n->op].name, v ? " " : "",
-                 v ? v : "");
+        putf(t, "%s %s%s%s", n->name, attr_ops[n->op].name, v ? " " : "", v ? v : "");
         free(v);
-        put(t, buf);
         return;
     }
     case SEG_EVENT:
-        snprintf(buf, sizeof buf, "%s %s", n->name, n->negate ? "not performed" : "performed");
-        put(t, buf);
-        if (n->min_count > 1) {
-            snprintf(buf, sizeof buf, " at least %lld times", (long long)n->min_count);
-            put(t, buf);
-        }
-        if (n->within_days) {
-            snprintf(buf, sizeof buf, " in the last %lld days", (long long)n->within_days);
-            put(t, buf);
-        }
+        putf(t, "%s %s", n->name, n->negate ? "not performed" : "performed");
+        if (n->min_count > 1)
+            putf(t, " at least %lld times", (long long)n->min_count);
+        if (n->within_days)
+            putf(t, " in the last %lld days", (long long)n->within_days);
         return;
     }
 }
@@ -437,7 +601,5 @@ static void describe(const struct seg_node *n, const struct cohort_set *cohorts,
 char *segment_describe(const struct seg_node *node, const struct cohort_set *cohorts) {
     struct text t = {0};
     describe(node, cohorts, &t, 0);
-    if (!t.buf)
-        return strdup("");
-    return t.buf;
+    return text_take(&t);
 }

@@ -1,8 +1,11 @@
 /*
- * segment_filter.h — the segment filter language: parsing JSON into a tree with strict
- * validation (unknown keys, operators, value types, cohorts, nesting past SEGMENT_MAX_DEPTH are
- * refused with a message that names the part, e.g. "filter.and[1].op: …"), and evaluation of a
- * tree into the exact audience bitmap of a workspace.
+ * segment_filter.h — the segment filter, the domain object of a segment: a tree (struct
+ * seg_node) of and / or / not over cohort, identity, attribute and event leaves, its
+ * evaluation into the exact audience bitmap of a workspace, and its JSON codec. The JSON is
+ * both the wire form of a filter and its stored form (segments.filter, written by
+ * segment_filter_to_json and read back by segment_filter_parse). Parsing validates strictly
+ * (unknown keys, operators, value types, cohorts, nesting past SEGMENT_MAX_DEPTH are refused
+ * with a message that names the part, e.g. "filter.and[1].op: …"); a tree owns its strings.
  *
  *   filter := {"and": [filter, …]} | {"or": [filter, …]} | {"not": filter}
  *           | {"cohort": {"partner", "cohort_id"}, "op": "includes" | "excludes"}
@@ -45,35 +48,50 @@ enum seg_attr_op {
 
 struct seg_node {
     enum seg_kind kind;
+    char *path; /* where the node is in the filter JSON: "filter.and[1]" (for messages) */
     struct seg_node **kids; /* and / or / not */
     size_t n_kids;
-    const char *partner;   /* cohort (borrowed from the filter JSON) */
-    const char *cohort_id; /* cohort */
-    bool negate;           /* cohort excludes, identified false, event not_performed */
-    const char *name;      /* attribute or event name */
+    char *partner;   /* cohort */
+    char *cohort_id; /* cohort */
+    bool negate;     /* cohort excludes, identified false, event not_performed */
+    char *name;      /* attribute or event name */
     enum seg_attr_op op;
-    const json_t *value; /* attribute value */
+    json_t *value;       /* attribute value (a reference the node holds), NULL for exists */
     int64_t min_count;   /* event, default 1 */
     int64_t within_days; /* event, 0 = any time */
 };
 
 /*
- * Parses `filter` (borrowed: the tree points into it, keep it alive). With `cohorts`, a cohort
- * not in the set is an error (creation time); without, any cohort is accepted (stored filters
- * keep working after a cohort is gone). Returns NULL with `err` set on invalid input.
+ * Parses `filter` into a new tree (it copies what it keeps). With `cohorts`, a cohort not in
+ * the set is an error (creation time); without, any cohort is accepted (stored filters keep
+ * working after a cohort is gone). Returns NULL with `err` set on invalid input.
  */
 struct seg_node *segment_filter_parse(const json_t *filter, const struct cohort_set *cohorts,
                                       char *err, size_t err_len);
 void segment_filter_free(struct seg_node *node);
 
+/* The filter as JSON (new reference): the stored form, which segment_filter_parse reads back
+ * into the same tree. min_count 1 and within_days 0 (the defaults) are left out. */
+json_t *segment_filter_to_json(const struct seg_node *node);
+
+/* 0 when every cohort the filter names is in `cohorts`, else -1 with err
+ * "<path>.cohort: no such cohort" for the first one that is not. */
+int segment_filter_check_cohorts(const struct seg_node *node, const struct cohort_set *cohorts,
+                                 char *err, size_t err_len);
+
+/* Calls fn on every node, parents before children; stops at the first non-zero answer and
+ * returns it. */
+int segment_filter_walk(const struct seg_node *node,
+                        int (*fn)(void *ctx, const struct seg_node *node), void *ctx);
+
 /* The audience (new bitmap). Caller holds the workspace read or write lock. */
 roaring_bitmap_t *segment_eval(const struct seg_node *node, const struct workspace *ws,
                                int64_t now_ms);
 
-/* Appends to `out` (a JSON array) every "partner/cohort_id" the filter names that the set does
- * not hold. */
-void segment_missing_cohorts(const struct seg_node *node, const struct cohort_set *cohorts,
-                             json_t *out);
+/* Every "partner/cohort_id" the filter names that the set does not hold, malloc'd strings in
+ * *out (malloc'd array, *n of them); -1 when out of memory. */
+int segment_missing_cohorts(const struct seg_node *node, const struct cohort_set *cohorts,
+                            char ***out, size_t *n);
 
 /* A human-readable rendering ("Heap Cohorts includes Free Customers AND …"), malloc'd. */
 char *segment_describe(const struct seg_node *node, const struct cohort_set *cohorts);

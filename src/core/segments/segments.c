@@ -1,285 +1,268 @@
 /* segments.c — segment definitions and their audiences (see segments.h). */
 #include "core/segments/segments.h"
 
-#include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/segments/segment_filter.h"
 #include "core/workspace/workspace_int.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
+_Static_assert(EVENT_RECENT_MAX == STORE_EVENT_RECENT,
+               "the event index keeps as many recent times as the store");
+
+/* A copy of a stored row; NULL members when out of memory (found tells it was there). */
 struct row_copy {
-    json_t *obj; /* {segment_id, name, description, filter(text), created_at, updated_at} */
+    bool found;
+    bool nomem;
+    char *segment_id, *name, *description, *filter;
+    int64_t created_at, updated_at;
 };
+
+static char *dup_or_null(struct row_copy *rc, const char *s) {
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        rc->nomem = true;
+    return d;
+}
 
 static void copy_row(void *ctx, const struct segment_row *r) {
     struct row_copy *rc = ctx;
-    rc->obj = json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I}", "segment_id", r->segment_id, "name",
-                        r->name, "description", r->description, "filter", r->filter, "created_at",
-                        (json_int_t)r->created_at, "updated_at", (json_int_t)r->updated_at);
+    rc->found = true;
+    rc->segment_id = dup_or_null(rc, r->segment_id);
+    rc->name = dup_or_null(rc, r->name);
+    rc->description = dup_or_null(rc, r->description);
+    rc->filter = dup_or_null(rc, r->filter);
+    rc->created_at = r->created_at;
+    rc->updated_at = r->updated_at;
 }
 
-/* A saved segment: its row, its filter (JSON) and the parsed filter. CD_E_NOT_FOUND when
- * unknown; the caller frees all three on CD_OK. */
+static void row_free(struct row_copy *rc) {
+    free(rc->segment_id);
+    free(rc->name);
+    free(rc->description);
+    free(rc->filter);
+}
+
+/* A saved segment's row and its filter tree (*n). CD_E_NOT_FOUND when unknown; on CD_OK the
+ * caller frees both. */
 static enum cd_err load_saved(struct app *app, struct workspace *ws, const char *segment_id,
-                              struct row_copy *rc, json_t **filter, struct seg_node **n) {
+                              struct row_copy *rc, struct seg_node **n) {
     *rc = (struct row_copy){0};
+    *n = NULL;
     enum cd_err err =
         STORE_OPS(app->store)->segments->get(app->store, ws->id, segment_id, copy_row, rc);
+    if (err == CD_OK && rc->nomem)
+        err = CD_E_NOMEM;
+    json_t *filter = err == CD_OK ? json_loads(rc->filter, 0, NULL) : NULL;
+    if (filter) {
+        struct cd_msg why;
+        *n = segment_filter_parse(filter, NULL, why.text, sizeof why.text);
+        json_decref(filter);
+    }
+    if (err == CD_OK && !*n)
+        err = CD_E_INTERNAL;
     if (err != CD_OK)
-        return err;
-    *filter = json_loads(json_string_value(json_object_get(rc->obj, "filter")), 0, NULL);
-    char tmp[256];
-    *n = segment_filter_parse(*filter, NULL, tmp, sizeof tmp);
-    if (*n)
-        return CD_OK;
-    json_decref(*filter);
-    json_decref(rc->obj);
-    return CD_E_INTERNAL;
+        row_free(rc);
+    return err;
 }
 
-/* Parses and checks a filter against the workspace's cohorts; CD_E_INVALID with msg. */
-static enum cd_err check_filter(struct workspace *ws, const json_t *filter, struct cd_msg *msg) {
-    if (!filter) {
-        return cd_invalid(msg, "filter: is required");
-    }
+/* The stored form of a filter (malloc'd JSON text), NULL when out of memory. */
+static char *filter_text(const struct seg_node *n) {
+    json_t *j = segment_filter_to_json(n);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    return text;
+}
+
+/* CD_E_INVALID with msg when the filter names a cohort the workspace does not hold. */
+static enum cd_err check_cohorts(struct workspace *ws, const struct seg_node *n,
+                                 struct cd_msg *msg) {
     workspace_read_begin(ws);
-    struct seg_node *n = segment_filter_parse(filter, &ws->cohorts, msg->text, sizeof msg->text);
+    int rc = segment_filter_check_cohorts(n, &ws->cohorts, msg->text, sizeof msg->text);
     workspace_read_end(ws);
-    segment_filter_free(n);
-    return n ? CD_OK : CD_E_INVALID;
+    return rc == 0 ? CD_OK : CD_E_INVALID;
 }
 
-static enum cd_err check_name(const json_t *v, bool required, struct cd_msg *msg) {
-    if (!v && !required)
-        return CD_OK;
-    const char *name = json_string_value(v);
-    if (!name || !*name || strlen(name) > 200) {
-        return cd_invalid(msg, "name: must be a string of 1 to 200 characters");
-    }
-    return CD_OK;
-}
-
-static enum cd_err check_description(const json_t *v, struct cd_msg *msg) {
-    if (v && !json_is_string(v)) {
-        return cd_invalid(msg, "description: must be a string");
-    }
-    return CD_OK;
-}
-
-enum cd_err segments_create(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                            struct cd_msg *msg) {
-    const json_t *filter = json_object_get(body, "filter");
-    enum cd_err err = check_name(json_object_get(body, "name"), true, msg);
-    if (err == CD_OK)
-        err = check_description(json_object_get(body, "description"), msg);
-    if (err == CD_OK)
-        err = check_filter(ws, filter, msg);
+enum cd_err segments_create(struct app *app, struct workspace *ws, const struct segment_def *def,
+                            char id_out[37], struct cd_msg *msg) {
+    if (!def->name || !def->filter)
+        return cd_invalid(msg, "%s: is required", def->name ? "filter" : "name");
+    enum cd_err err = check_cohorts(ws, def->filter, msg);
     if (err != CD_OK)
         return err;
-    char id[37];
-    char *text = json_dumps(filter, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!text || crypto_uuid4(id) != 0) {
+    char *text = filter_text(def->filter);
+    if (!text || crypto_uuid4(id_out) != 0) {
         free(text);
-        return CD_E_INTERNAL;
+        return text ? CD_E_INTERNAL : CD_E_NOMEM;
     }
     int64_t now = time_now_ms();
-    struct segment_row row = {id,
-                              json_string_value(json_object_get(body, "name")),
-                              json_string_value(json_object_get(body, "description")),
-                              text,
-                              now,
-                              now};
+    struct segment_row row = {id_out, def->name, def->description, text, now, now};
     err = STORE_OPS(app->store)->segments->create(app->store, ws->id, &row);
     free(text);
-    if (err == CD_OK)
-        *out = json_pack("{s:s, s:s}", "segment_id", id, "message", "success");
     return err;
 }
 
-static const char *segment_id_of(const json_t *body, struct cd_msg *msg) {
-    const char *id = json_string_value(json_object_get(body, "segment_id"));
-    if (!id || !*id)
-        snprintf(msg->text, sizeof msg->text, "segment_id: must be a non-empty string");
-    return id && *id ? id : NULL;
-}
-
-enum cd_err segments_update(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                            struct cd_msg *msg) {
-    const char *id = segment_id_of(body, msg);
-    const json_t *filter = json_object_get(body, "filter");
-    if (!id)
-        return CD_E_INVALID;
-    enum cd_err err = check_name(json_object_get(body, "name"), false, msg);
-    if (err == CD_OK)
-        err = check_description(json_object_get(body, "description"), msg);
-    if (err == CD_OK && filter)
-        err = check_filter(ws, filter, msg);
+enum cd_err segments_update(struct app *app, struct workspace *ws, const char *segment_id,
+                            const struct segment_def *def, struct cd_msg *msg) {
+    enum cd_err err = def->filter ? check_cohorts(ws, def->filter, msg) : CD_OK;
     if (err != CD_OK)
         return err;
-    char *text = filter ? json_dumps(filter, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    char *text = def->filter ? filter_text(def->filter) : NULL;
+    if (def->filter && !text)
+        return CD_E_NOMEM;
     err = STORE_OPS(app->store)
-              ->segments->update(
-                  app->store, ws->id, id, json_string_value(json_object_get(body, "name")),
-                  json_string_value(json_object_get(body, "description")), text, time_now_ms());
+              ->segments->update(app->store, ws->id, segment_id, def->name, def->description, text,
+                                 time_now_ms());
     free(text);
-    if (err == CD_OK)
-        *out = json_pack("{s:s}", "message", "success");
     return err;
 }
 
-enum cd_err segments_delete(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                            struct cd_msg *msg) {
-    const char *id = segment_id_of(body, msg);
-    if (!id)
-        return CD_E_INVALID;
-    enum cd_err err =
-        STORE_OPS(app->store)->segments->remove(app->store, ws->id, id, time_now_ms());
-    if (err == CD_OK)
-        *out = json_pack("{s:s}", "message", "success");
-    return err;
+enum cd_err segments_delete(struct app *app, struct workspace *ws, const char *segment_id) {
+    return STORE_OPS(app->store)->segments->remove(app->store, ws->id, segment_id, time_now_ms());
 }
+
+struct list_ctx {
+    void (*cb)(void *ctx, const struct segment_summary *s);
+    void *ctx;
+};
 
 static void list_row(void *ctx, const struct segment_row *r) {
-    json_array_append_new(ctx, json_pack("{s:s, s:s, s:b, s:[]}", "id", r->segment_id, "name",
-                                         r->name, "analytics_tracking_enabled", 0, "tags"));
+    struct list_ctx *lc = ctx;
+    struct segment_summary s = {r->segment_id, r->name};
+    lc->cb(lc->ctx, &s);
 }
 
-enum cd_err segments_list(struct app *app, struct workspace *ws, const char *page, const char *sort,
-                          json_t **out, struct cd_msg *msg) {
-    long long pg = 0;
-    if (page) {
-        char *end;
-        pg = strtoll(page, &end, 10);
-        if (end == page || *end || pg < 0 || pg > 1000000) {
-            return cd_invalid(msg, "page: must be an integer >= 0");
-        }
-    }
-    if (sort && strcmp(sort, "asc") != 0 && strcmp(sort, "desc") != 0) {
-        return cd_invalid(msg, "sort_direction: must be asc or desc");
-    }
-    json_t *arr = json_array();
-    enum cd_err err = STORE_OPS(app->store)
-                          ->segments->list(app->store, ws->id, !sort || strcmp(sort, "asc") == 0,
-                                           pg * SEGMENTS_PAGE, SEGMENTS_PAGE, list_row, arr);
-    if (err != CD_OK) {
-        json_decref(arr);
-        return err;
-    }
-    *out = json_pack("{s:s, s:o}", "message", "success", "segments", arr);
-    return CD_OK;
+enum cd_err segments_list(struct app *app, struct workspace *ws, int64_t page, bool asc,
+                          void (*cb)(void *ctx, const struct segment_summary *s), void *ctx) {
+    struct list_ctx lc = {cb, ctx};
+    return STORE_OPS(app->store)
+        ->segments->list(app->store, ws->id, asc, page * SEGMENTS_PAGE, SEGMENTS_PAGE, list_row,
+                         &lc);
 }
 
-static json_t *iso(int64_t ms) {
-    char buf[32];
-    time_format_iso8601(ms, buf, sizeof buf);
-    return json_string(buf);
+void segment_info_free(struct segment_info *info) {
+    free(info->segment_id);
+    free(info->name);
+    free(info->description);
+    free(info->rendering);
+    segment_filter_free(info->filter);
+    for (size_t i = 0; i < info->n_missing; i++)
+        free(info->missing_cohorts[i]);
+    free(info->missing_cohorts);
+    memset(info, 0, sizeof *info);
 }
 
 enum cd_err segments_details(struct app *app, struct workspace *ws, const char *segment_id,
-                             json_t **out, struct cd_msg *msg) {
-    if (!segment_id || !*segment_id) {
-        return cd_invalid(msg, "segment_id: is required");
-    }
+                             struct segment_info *out) {
     struct row_copy rc;
-    json_t *filter;
     struct seg_node *n;
-    enum cd_err err = load_saved(app, ws, segment_id, &rc, &filter, &n);
+    memset(out, 0, sizeof *out);
+    enum cd_err err = load_saved(app, ws, segment_id, &rc, &n);
     if (err != CD_OK)
         return err;
-    json_t *missing = json_array();
+    *out = (struct segment_info){.segment_id = rc.segment_id,
+                                 .name = rc.name,
+                                 .description = rc.description,
+                                 .filter = n,
+                                 .created_at = rc.created_at,
+                                 .updated_at = rc.updated_at};
+    free(rc.filter);
     workspace_read_begin(ws);
     roaring_bitmap_t *aud = segment_eval(n, ws, time_now_ms());
-    char *text = segment_describe(n, &ws->cohorts);
-    segment_missing_cohorts(n, &ws->cohorts, missing);
+    out->rendering = segment_describe(n, &ws->cohorts);
+    int missing = segment_missing_cohorts(n, &ws->cohorts, &out->missing_cohorts, &out->n_missing);
     workspace_read_end(ws);
-    const json_t *desc = json_object_get(rc.obj, "description");
-    *out = json_pack(
-        "{s:s, s:o, s:o, s:O, s:s, s:o, s:[], s:[], s:o, s:I, s:o}", "message", "success",
-        "created_at", iso(json_integer_value(json_object_get(rc.obj, "created_at"))), "updated_at",
-        iso(json_integer_value(json_object_get(rc.obj, "updated_at"))), "name",
-        json_object_get(rc.obj, "name"), "description", text ? text : "", "text_description",
-        json_is_string(desc) ? json_incref((json_t *)desc) : json_string(""), "tags", "teams",
-        "filter", filter, "size", (json_int_t)roaring_bitmap_get_cardinality(aud),
-        "missing_cohorts", missing);
-    free(text);
+    out->size = roaring_bitmap_get_cardinality(aud);
     roaring_bitmap_free(aud);
-    segment_filter_free(n);
-    json_decref(rc.obj);
+    if (!out->rendering || missing != 0) {
+        segment_info_free(out);
+        return CD_E_NOMEM;
+    }
     return CD_OK;
 }
 
-enum cd_err segments_preview(struct app *app, struct workspace *ws, const json_t *body,
-                             json_t **out, struct cd_msg *msg) {
+enum cd_err segments_preview(struct app *app, struct workspace *ws, const struct seg_node *filter,
+                             uint64_t *size, struct cd_msg *msg) {
     (void)app;
-    const json_t *filter = json_object_get(body, "filter");
-    if (!filter) {
-        return cd_invalid(msg, "filter: is required");
-    }
     workspace_read_begin(ws);
-    struct seg_node *n = segment_filter_parse(filter, &ws->cohorts, msg->text, sizeof msg->text);
-    roaring_bitmap_t *aud = n ? segment_eval(n, ws, time_now_ms()) : NULL;
+    int rc = segment_filter_check_cohorts(filter, &ws->cohorts, msg->text, sizeof msg->text);
+    roaring_bitmap_t *aud = rc == 0 ? segment_eval(filter, ws, time_now_ms()) : NULL;
     workspace_read_end(ws);
-    segment_filter_free(n);
     if (!aud)
         return CD_E_INVALID;
-    *out = json_pack("{s:s, s:I}", "message", "success", "size",
-                     (json_int_t)roaring_bitmap_get_cardinality(aud));
+    *size = roaring_bitmap_get_cardinality(aud);
     roaring_bitmap_free(aud);
     return CD_OK;
 }
 
-enum cd_err segments_filters(struct app *app, struct workspace *ws, json_t **out) {
-    (void)app;
-    json_t *by_partner = json_object(), *attrs = json_array(), *events = json_array();
-    workspace_read_begin(ws);
-    for (size_t i = 0; i < ws->cohorts.n; i++) {
-        const struct cohort *c = ws->cohorts.v[i];
-        json_t *f = json_object_get(by_partner, c->partner);
-        if (!f) {
-            char title[64];
-            snprintf(title, sizeof title, "%s Cohorts", c->partner);
-            title[0] = (char)toupper((unsigned char)title[0]);
-            f = json_pack("{s:s, s:s, s:s, s:[s,s], s:[]}", "name", title, "type", "cohort",
-                          "partner", c->partner, "ops", "includes", "excludes", "cohorts");
-            json_object_set_new(by_partner, c->partner, f);
-        }
-        json_array_append_new(json_object_get(f, "cohorts"),
-                              json_pack("{s:s, s:o}", "cohort_id", c->cohort_id, "name",
-                                        json_string(c->name ? c->name : c->cohort_id)));
+void segment_choices_free(struct segment_choices *c) {
+    for (size_t i = 0; c->cohorts && i < c->n_cohorts; i++) {
+        free((char *)c->cohorts[i].partner);
+        free((char *)c->cohorts[i].cohort_id);
+        free((char *)c->cohorts[i].name);
     }
-    for (size_t i = 0; i < ws->attrs.n; i++)
-        json_array_append_new(attrs, json_string(ws->attrs.name_list[i]));
-    for (size_t i = 0; i < ws->events.n; i++)
-        json_array_append_new(events, json_string(ws->events.name_list[i]));
+    for (size_t i = 0; c->attributes && i < c->n_attributes; i++)
+        free(c->attributes[i]);
+    for (size_t i = 0; c->events && i < c->n_events; i++)
+        free(c->events[i]);
+    free(c->cohorts);
+    free(c->attributes);
+    free(c->events);
+    memset(c, 0, sizeof *c);
+}
+
+/* Copies n names into a new array; false when out of memory (what was copied is counted). */
+static bool copy_names(char *const *names, size_t n, char ***out, size_t *n_out) {
+    *out = calloc(n ? n : 1, sizeof **out);
+    *n_out = 0;
+    for (size_t i = 0; *out && i < n; i++) {
+        (*out)[i] = strdup(names[i]);
+        if (!(*out)[i])
+            return false;
+        (*n_out)++;
+    }
+    return *out != NULL;
+}
+
+enum cd_err segments_filters(struct app *app, struct workspace *ws, struct segment_choices *out) {
+    (void)app;
+    memset(out, 0, sizeof *out);
+    bool ok = true;
+    workspace_read_begin(ws);
+    out->cohorts = calloc(ws->cohorts.n ? ws->cohorts.n : 1, sizeof *out->cohorts);
+    ok = out->cohorts != NULL;
+    for (size_t i = 0; ok && i < ws->cohorts.n; i++) {
+        const struct cohort *c = ws->cohorts.v[i];
+        struct segment_cohort_choice *ch = &out->cohorts[i];
+        ch->partner = strdup(c->partner);
+        ch->cohort_id = strdup(c->cohort_id);
+        ch->name = strdup(c->name ? c->name : c->cohort_id);
+        out->n_cohorts++;
+        ok = ch->partner && ch->cohort_id && ch->name;
+    }
+    ok = ok && copy_names(ws->attrs.name_list, ws->attrs.n, &out->attributes, &out->n_attributes);
+    ok = ok && copy_names(ws->events.name_list, ws->events.n, &out->events, &out->n_events);
     workspace_read_end(ws);
-    json_t *filters = json_array();
-    const char *key;
-    json_t *v;
-    json_object_foreach(by_partner, key, v) json_array_append(filters, v);
-    json_decref(by_partner);
-    *out = json_pack("{s:s, s:o, s:o, s:o}", "message", "success", "cohort_filters", filters,
-                     "attributes", attrs, "events", events);
+    if (!ok) {
+        segment_choices_free(out);
+        return CD_E_NOMEM;
+    }
     return CD_OK;
 }
 
 enum cd_err segments_audience(struct app *app, struct workspace *ws, const char *segment_id,
                               roaring_bitmap_t **out) {
     struct row_copy rc;
-    json_t *filter;
     struct seg_node *n;
-    enum cd_err err = load_saved(app, ws, segment_id, &rc, &filter, &n);
+    enum cd_err err = load_saved(app, ws, segment_id, &rc, &n);
     if (err != CD_OK)
         return err;
     workspace_read_begin(ws);
     *out = segment_eval(n, ws, time_now_ms());
     workspace_read_end(ws);
     segment_filter_free(n);
-    json_decref(filter);
-    json_decref(rc.obj);
+    row_free(&rc);
     return CD_OK;
 }
 
@@ -287,6 +270,78 @@ enum cd_err segments_exists(struct app *app, struct workspace *ws, const char *s
     struct row_copy rc = {0};
     enum cd_err err =
         STORE_OPS(app->store)->segments->get(app->store, ws->id, segment_id, copy_row, &rc);
-    json_decref(rc.obj);
+    row_free(&rc);
     return err;
+}
+
+/* ---- export ---- */
+
+/*
+ * The audience is a bitmap snapshot taken at open; users are read from the store in uid order,
+ * `rows` rows at a time starting at the next audience uid, and the members among them are
+ * given to the callback. Sequential reads keep the cost per user low.
+ */
+struct segment_export {
+    struct app *app;
+    int64_t ws_id;
+    roaring_bitmap_t *audience;
+    roaring_uint32_iterator_t *it;
+    void (*cb)(void *ctx, const struct segment_export_user *u);
+    void *ctx;
+    int64_t n_rows; /* rows seen by the current chunk read */
+};
+
+enum cd_err segments_export_open(struct app *app, struct workspace *ws, const char *segment_id,
+                                 struct segment_export **out) {
+    roaring_bitmap_t *aud = NULL;
+    enum cd_err err = segments_audience(app, ws, segment_id, &aud);
+    if (err != CD_OK)
+        return err;
+    struct segment_export *ex = calloc(1, sizeof *ex);
+    roaring_uint32_iterator_t *it = ex ? roaring_create_iterator(aud) : NULL;
+    if (!it) {
+        free(ex);
+        roaring_bitmap_free(aud);
+        return CD_E_NOMEM;
+    }
+    *ex = (struct segment_export){.app = app, .ws_id = ws->id, .audience = aud, .it = it};
+    *out = ex;
+    return CD_OK;
+}
+
+static void take_row(void *ctx, const struct user_row *u) {
+    struct segment_export *ex = ctx;
+    ex->n_rows++;
+    while (ex->it->has_value && ex->it->current_value < u->uid)
+        roaring_advance_uint32_iterator(ex->it);
+    if (!ex->it->has_value || ex->it->current_value != u->uid || u->deleted)
+        return;
+    roaring_advance_uint32_iterator(ex->it);
+    struct segment_export_user eu = {u->braze_id, u->external_id, u->created_at,
+                                     u->attrs ? u->attrs : "{}"};
+    ex->cb(ex->ctx, &eu);
+}
+
+enum cd_err segments_export_next(struct segment_export *ex, int64_t rows,
+                                 void (*cb)(void *ctx, const struct segment_export_user *u),
+                                 void *ctx, bool *done) {
+    *done = !ex->it->has_value;
+    if (*done)
+        return CD_OK;
+    ex->cb = cb;
+    ex->ctx = ctx;
+    ex->n_rows = 0;
+    enum cd_err err =
+        STORE_OPS(ex->app->store)
+            ->users->range(ex->app->store, ex->ws_id, ex->it->current_value, rows, take_row, ex);
+    *done = err != CD_OK || ex->n_rows == 0 || !ex->it->has_value;
+    return err;
+}
+
+void segments_export_close(struct segment_export *ex) {
+    if (!ex)
+        return;
+    roaring_free_uint32_iterator(ex->it);
+    roaring_bitmap_free(ex->audience);
+    free(ex);
 }

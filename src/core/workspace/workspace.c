@@ -34,8 +34,8 @@ static void load_user(void *ctx, const struct user_row *u) {
 
 static void load_event(void *ctx, uint32_t uid, const struct event_summary_row *r) {
     struct load_ctx *lc = ctx;
-    if (r->kind == EVENT_KIND_CUSTOM &&
-        event_index_bump(&lc->ws->events, r->name, uid, r->count, r->last_at) != 0)
+    if (r->kind == EVENT_KIND_CUSTOM && event_index_load(&lc->ws->events, r->name, uid, r->count,
+                                                         r->last_at, r->recent, r->n_recent) != 0)
         lc->failed = 1;
 }
 
