@@ -180,7 +180,7 @@ static bool read_trigger(struct http_response *res, enum campaign_kind kind, con
     req->properties = t->properties;
     size_t n = json_array_size(recipients);
     t->recipients = calloc(n ? n : 1, sizeof *t->recipients);
-    t->recipient_props = calloc(n ? n : 1, sizeof *t->recipient_props);
+    t->recipient_props = calloc(n ? n : 1, sizeof(json_t *));
     if (!t->recipients || !t->recipient_props) {
         api_reply_err(res, CD_E_NOMEM, NULL);
         return false;
