@@ -165,9 +165,12 @@ static json_t *schedule_json(const struct campaign_schedule *s) {
 static json_t *step_json(const struct campaign_step *st, const char *name) {
     const struct webhook_message *m = &st->message;
     json_t *headers = json_object();
-    for (size_t i = 0; headers && i < m->n_headers; i++)
-        if (json_object_set_new(headers, m->headers[i].name, json_string(m->headers[i].value)))
-            json_decref(headers), headers = NULL;
+    for (size_t i = 0; headers && i < m->n_headers; i++) {
+        if (json_object_set_new(headers, m->headers[i].name, json_string(m->headers[i].value))) {
+            json_decref(headers);
+            headers = NULL;
+        }
+    }
     json_t *step =
         headers ? json_pack("{s:s, s:I, s:{s:{s:s, s:s, s:o, s:s}}}", "name", name, "delay_seconds",
                             (json_int_t)st->delay_seconds, "message", "webhook", "url", m->url,

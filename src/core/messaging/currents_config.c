@@ -64,9 +64,12 @@ enum cd_err currents_create(struct app *app, struct workspace *ws, const struct 
     if (check_def(def, fault) != CD_OK)
         return CD_E_INVALID;
     json_t *types = json_array();
-    for (size_t i = 0; types && i < def->n_event_types; i++)
-        if (json_array_append_new(types, json_string(def->event_types[i])) != 0)
-            json_decref(types), types = NULL;
+    for (size_t i = 0; types && i < def->n_event_types; i++) {
+        if (json_array_append_new(types, json_string(def->event_types[i])) != 0) {
+            json_decref(types);
+            types = NULL;
+        }
+    }
     char *types_text = types ? json_dumps(types, JSON_COMPACT) : NULL;
     json_decref(types);
     if (!types_text || crypto_uuid4(current_id) != 0) {
