@@ -871,6 +871,29 @@ static void test_campaign_field_over_limit_is_refused(void **state) {
     free(id);
 }
 
+static void test_a_long_bad_tag_is_refused_with_a_marked_cut_quote(void **state) {
+    struct fixture *f = *state;
+    char tag[305];
+    memset(tag, 'x', sizeof tag - 1);
+    memcpy(tag, "{{", 2);
+    memcpy(tag + sizeof tag - 3, "}}", 2);
+    tag[sizeof tag - 1] = '\0';
+    char *body = strf("{\"name\":\"n\",\"segment_id\":\"%s\",\"schedule\":{\"type\":\"immediate\"},"
+                      "\"message\":{\"webhook\":{\"url\":\"http://x\",\"body\":\"a %s b\"}}}",
+                      f->segment, tag);
+    struct resp r;
+    http_post_rest(&f->s, "/campaigns/create", body, &r);
+    /* the field path whole, then the tag's first 200 bytes and a mark that it was cut */
+    char *want = strf("{\"message\":\"message.webhook.body: unknown tag: %.200s…\"}", tag);
+    assert_resp(&r, 400, want);
+    resp_free(&r);
+    http_get_rest(&f->s, "/campaigns/list", &r);
+    assert_resp(&r, 200, "{\"message\":\"success\",\"campaigns\":[]}");
+    resp_free(&r);
+    free(want);
+    free(body);
+}
+
 static void test_a_429_retry_waits_for_retry_after(void **state) {
     struct fixture *f = *state;
     char *id = api_campaign(f);
@@ -988,6 +1011,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_long_campaign_name_reaches_events_whole, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_campaign_field_over_limit_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_long_bad_tag_is_refused_with_a_marked_cut_quote,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_429_retry_waits_for_retry_after, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_graceful_restart_mid_dispatch_neither_skips_nor_repeats, setup, teardown),
