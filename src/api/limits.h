@@ -42,6 +42,7 @@
 #define LIMIT_OBJECT_NAME                                                                          \
     200                             /* names of segments, campaigns, Canvases, Currents,           \
                                        Heap integrations */
+#define LIMIT_OBJECT_ID 64          /* public ids of segments, campaigns, Canvases, Currents */
 #define LIMIT_URL 2000              /* webhook and Current endpoint URLs */
 #define LIMIT_TOKEN 500             /* a Current's bearer token */
 #define LIMIT_TRIGGER_RECIPIENTS 50 /* recipients of one trigger (Braze: 50) */

@@ -723,6 +723,177 @@ static void test_failures_are_retried_and_every_message_event_reaches_a_current(
     sink_stop(cur);
 }
 
+/* A name of n bytes ending in a two-byte character (new string). */
+static char *long_name(char fill, size_t n) {
+    char *name = malloc(n + 1);
+    memset(name, fill, n - 2);
+    memcpy(name + n - 2, "\xc3\xa9", 2); /* é */
+    name[n] = '\0';
+    return name;
+}
+
+static void test_long_campaign_name_reaches_events_whole(void **state) {
+    struct fixture *f = *state;
+    char events_url[128];
+    struct sink *cur = sink_start(events_url, sizeof events_url);
+    create_current(f, events_url);
+    char *name = long_name('n', 200), *canvas_name = long_name('c', 200);
+    char *step_name = long_name('s', 200);
+    assert_int_equal(strlen(name), 200);
+    char *fmt = strf("{\"name\":\"%s\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":"
+                     "\"api_triggered\"},\"message\":{\"webhook\":{\"url\":\"%s/long\"}}}",
+                     name, f->base);
+    char *id = create(f, "/campaigns/create", fmt);
+    char *body =
+        strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\"}]}", id);
+    trigger_ok(f, "/campaigns/trigger/send", body);
+    char *cfmt = strf("{\"name\":\"%s\",\"segment_id\":\"SEGMENT\",\"steps\":[{\"name\":\"%s\","
+                      "\"message\":{\"webhook\":{\"url\":\"%s/long-canvas\"}}}]}",
+                      canvas_name, step_name, f->base);
+    char *canvas = create(f, "/canvas/create", cfmt);
+    char *trig =
+        strf("{\"canvas_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u2\"}]}", canvas);
+    trigger_ok(f, "/canvas/trigger/send", trig);
+    /* one Send each, and the Canvas's Entry */
+    assert_int_equal(sink_wait_events(cur, 3, 10000), 3);
+    json_t *events = sink_accepted_events(cur);
+    const json_t *sent = find_event(events, "users.messages.webhook.Send", "u1");
+    assert_non_null(sent);
+    assert_conformant_event(sent);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(sent, "properties"), "campaign_name")),
+        name);
+    const json_t *step = find_event(events, "users.messages.webhook.Send", "u2");
+    const json_t *entry = find_event(events, "users.canvas.Entry", "u2");
+    assert_non_null(step);
+    assert_non_null(entry);
+    const json_t *sp = json_object_get(step, "properties");
+    assert_string_equal(json_string_value(json_object_get(sp, "canvas_name")), canvas_name);
+    assert_string_equal(json_string_value(json_object_get(sp, "canvas_step_name")), step_name);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(entry, "properties"), "canvas_name")),
+        canvas_name);
+    /* and the definition keeps them whole */
+    json_t *d = details(f, "canvas", canvas);
+    assert_string_equal(json_string_value(json_object_get(d, "name")), canvas_name);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(d, "steps"), 0), "name")),
+        step_name);
+    json_decref(d);
+    json_decref(events);
+    free(trig);
+    free(canvas);
+    free(cfmt);
+    free(body);
+    free(id);
+    free(fmt);
+    free(step_name);
+    free(canvas_name);
+    free(name);
+    sink_stop(cur);
+}
+
+static void test_campaign_field_over_limit_is_refused(void **state) {
+    struct fixture *f = *state;
+    char *id = api_campaign(f);
+    char *name = long_name('n', 201);
+    char *path = long_name('u', 1992);
+    char *url = strf("http://x/%s", path); /* 2001 bytes */
+    char *ext = long_name('e', 2049);
+    char *cohort = long_name('k', 256);
+    struct {
+        const char *path;
+        char *body;
+        const char *message;
+    } cases[] = {
+        {"/campaigns/create",
+         strf("{\"name\":\"%s\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
+              "\"message\":{\"webhook\":{\"url\":\"http://x\"}}}",
+              name),
+         "name is longer than 200 bytes"},
+        {"/campaigns/create",
+         strf("{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
+              "\"message\":{\"webhook\":{\"url\":\"%s\"}}}",
+              url),
+         "message.webhook.url is longer than 2000 bytes"},
+        {"/campaigns/create",
+         strf("{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"cohort_entry\","
+              "\"partner\":\"p\",\"cohort_id\":\"%s\"},\"message\":{\"webhook\":{\"url\":"
+              "\"http://x\"}}}",
+              cohort),
+         "schedule.cohort_id is longer than 255 bytes"},
+        {"/canvas/create",
+         strf("{\"name\":\"c\",\"segment_id\":\"SEGMENT\",\"steps\":[{\"name\":\"a\",\"message\":"
+              "{\"webhook\":{\"url\":\"http://x\"}}},{\"name\":\"%s\",\"message\":{\"webhook\":{"
+              "\"url\":\"http://x\"}}}]}",
+              name),
+         "steps[1].name is longer than 200 bytes"},
+        {"/canvas/create",
+         strf("{\"name\":\"c\",\"segment_id\":\"SEGMENT\",\"steps\":[{\"name\":\"a\",\"message\":"
+              "{\"webhook\":{\"url\":\"%s\"}}}]}",
+              url),
+         "steps[0].message.webhook.url is longer than 2000 bytes"},
+        {"/campaigns/trigger/send",
+         strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\"},{"
+              "\"external_user_id\":\"%s\"}]}",
+              id, ext),
+         "recipients[1].external_user_id is longer than 2048 bytes"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *body = with_segment(f, cases[i].body);
+        struct resp r;
+        http_post_rest(&f->s, cases[i].path, body, &r);
+        char *want = strf("{\"message\":\"%s\"}", cases[i].message);
+        assert_resp(&r, 400, want);
+        free(want);
+        free(body);
+        free(cases[i].body);
+        resp_free(&r);
+    }
+    /* nothing was stored: the list holds only the campaign made first, and nothing was sent */
+    struct resp r;
+    http_get_rest(&f->s, "/campaigns/list", &r);
+    assert_int_equal(r.status, 200);
+    const json_t *items = json_object_get(r.json, "campaigns");
+    assert_int_equal(json_array_size(items), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")), id);
+    resp_free(&r);
+    http_get_rest(&f->s, "/canvas/list", &r);
+    assert_resp(&r, 200, "{\"message\":\"success\",\"canvases\":[]}");
+    resp_free(&r);
+    sleep_ms(300);
+    assert_int_equal(sink_count(f->hook), 0);
+    free(cohort);
+    free(ext);
+    free(url);
+    free(path);
+    free(name);
+    free(id);
+}
+
+static void test_a_long_bad_tag_is_refused_with_a_marked_cut_quote(void **state) {
+    struct fixture *f = *state;
+    char tag[305];
+    memset(tag, 'x', sizeof tag - 1);
+    memcpy(tag, "{{", 2);
+    memcpy(tag + sizeof tag - 3, "}}", 2);
+    tag[sizeof tag - 1] = '\0';
+    char *body = strf("{\"name\":\"n\",\"segment_id\":\"%s\",\"schedule\":{\"type\":\"immediate\"},"
+                      "\"message\":{\"webhook\":{\"url\":\"http://x\",\"body\":\"a %s b\"}}}",
+                      f->segment, tag);
+    struct resp r;
+    http_post_rest(&f->s, "/campaigns/create", body, &r);
+    /* the field path whole, then the tag's first 200 bytes and a mark that it was cut */
+    char *want = strf("{\"message\":\"message.webhook.body: unknown tag: %.200s…\"}", tag);
+    assert_resp(&r, 400, want);
+    resp_free(&r);
+    http_get_rest(&f->s, "/campaigns/list", &r);
+    assert_resp(&r, 200, "{\"message\":\"success\",\"campaigns\":[]}");
+    resp_free(&r);
+    free(want);
+    free(body);
+}
+
 static void test_a_429_retry_waits_for_retry_after(void **state) {
     struct fixture *f = *state;
     char *id = api_campaign(f);
@@ -837,6 +1008,11 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_failures_are_retried_and_every_message_event_reaches_a_current, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_campaign_name_reaches_events_whole, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_campaign_field_over_limit_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_long_bad_tag_is_refused_with_a_marked_cut_quote,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_429_retry_waits_for_retry_after, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_graceful_restart_mid_dispatch_neither_skips_nor_repeats, setup, teardown),

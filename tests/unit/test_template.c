@@ -13,8 +13,8 @@
 #include "core/messaging/template.h"
 
 static void expect_render(const char *text, const struct tmpl_vars *v, const char *want) {
-    struct cd_msg msg = {{0}};
-    assert_int_equal(tmpl_check(text, TMPL_CAMPAIGN, &msg), CD_OK);
+    struct tmpl_fault fault;
+    assert_int_equal(tmpl_check(text, TMPL_CAMPAIGN, &fault), CD_OK);
     char *got = tmpl_render(text, v);
     assert_non_null(got);
     assert_string_equal(got, want);
@@ -109,10 +109,56 @@ static void test_unknown_or_malformed_tags_are_refused_with_the_tag_named(void *
         {"{% if x %}", TMPL_CAMPAIGN, "Liquid blocks ({% … %}) are not supported"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct cd_msg msg = {{0}};
-        assert_int_equal(tmpl_check(bad[i].text, bad[i].scope, &msg), CD_E_INVALID);
-        assert_string_equal(msg.text, bad[i].msg);
+        struct tmpl_fault fault;
+        assert_int_equal(tmpl_check(bad[i].text, bad[i].scope, &fault), CD_E_INVALID);
+        char *text = tmpl_fault_text(&fault);
+        assert_string_equal(text, bad[i].msg);
+        free(text);
     }
+}
+
+/* A refused tag of any length is located whole; its quote is cut explicitly, at 200 bytes on a
+ * character boundary and marked with "…", never silently. */
+static void test_a_long_bad_tag_is_located_whole_and_quoted_with_a_marked_cut(void **state) {
+    (void)state;
+    size_t n = 5000;
+    char *text = malloc(n + 16);
+    /* "x {{é…é}} y": 2-byte characters, so byte 200 of the tag falls inside one */
+    size_t len = 0;
+    len += (size_t)snprintf(text, n + 16, "x {{");
+    while (len < n)
+        len += (size_t)snprintf(text + len, n + 16 - len, "é");
+    len += (size_t)snprintf(text + len, n + 16 - len, "}} y");
+    struct tmpl_fault fault;
+    assert_int_equal(tmpl_check(text, TMPL_CAMPAIGN, &fault), CD_E_INVALID);
+    assert_ptr_equal(fault.tag, text + 2);
+    assert_int_equal(fault.tag_len, len - 2 - 2); /* from "{{" through "}}" */
+    assert_memory_equal(fault.tag + fault.tag_len - 2, "}}", 2);
+    char *msg = tmpl_fault_text(&fault);
+    const char *want_head = "unknown tag: {{";
+    assert_memory_equal(msg, want_head, strlen(want_head));
+    size_t quoted = strlen(msg) - strlen("unknown tag: ") - strlen("…");
+    assert_true(quoted <= TMPL_QUOTE_MAX);
+    assert_true(quoted >= TMPL_QUOTE_MAX - 1);
+    assert_string_equal(msg + strlen(msg) - strlen("…"), "…");
+    assert_memory_equal(msg + strlen("unknown tag: "), fault.tag, quoted);
+    /* the quote ends on a character boundary: the message is valid UTF-8 */
+    json_t *j = json_string(msg);
+    assert_non_null(j);
+    json_decref(j);
+    free(msg);
+    /* a tag just at the bound is quoted whole, unmarked */
+    char exact[TMPL_QUOTE_MAX + 1];
+    memset(exact, 'a', TMPL_QUOTE_MAX);
+    memcpy(exact, "{{", 2);
+    memcpy(exact + TMPL_QUOTE_MAX - 2, "}}", 2);
+    exact[TMPL_QUOTE_MAX] = '\0';
+    assert_int_equal(tmpl_check(exact, TMPL_CAMPAIGN, &fault), CD_E_INVALID);
+    msg = tmpl_fault_text(&fault);
+    assert_int_equal(strlen(msg), strlen("unknown tag: ") + TMPL_QUOTE_MAX);
+    assert_null(strstr(msg, "…"));
+    free(msg);
+    free(text);
 }
 
 static void test_canvas_reads_entry_properties_under_both_names(void **state) {
@@ -120,8 +166,8 @@ static void test_canvas_reads_entry_properties_under_both_names(void **state) {
     json_t *props = json_pack("{s:s}", "hint", "a");
     struct tmpl_vars v = {"u", "b", NULL, props, false};
     const char *text = "{{canvas_entry_properties.${hint}}}{{context.${hint}}}";
-    struct cd_msg msg = {{0}};
-    assert_int_equal(tmpl_check(text, TMPL_CANVAS, &msg), CD_OK);
+    struct tmpl_fault fault;
+    assert_int_equal(tmpl_check(text, TMPL_CANVAS, &fault), CD_OK);
     char *got = tmpl_render(text, &v);
     assert_string_equal(got, "aa");
     free(got);
@@ -137,6 +183,7 @@ int main(void) {
         cmocka_unit_test(test_text_without_tags_is_copied_byte_for_byte),
         cmocka_unit_test(test_unknown_or_malformed_tags_are_refused_with_the_tag_named),
         cmocka_unit_test(test_canvas_reads_entry_properties_under_both_names),
+        cmocka_unit_test(test_a_long_bad_tag_is_located_whole_and_quoted_with_a_marked_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,19 +21,24 @@ static const char *str_of(const json_t *obj, const char *key) {
     return json_string_value(json_object_get(obj, key));
 }
 
-static void copy_text(char *dst, size_t len, const char *src) {
-    snprintf(dst, len, "%s", src ? src : "");
+/* An owned copy of src (NULL stays NULL); *failed set when out of memory. */
+static char *dup_text(const char *src, bool *failed) {
+    char *copy = src ? strdup(src) : NULL;
+    if (src && !copy)
+        *failed = true;
+    return copy;
 }
 
 /* ---- the due dispatches ---- */
 
 struct due {
     int64_t id, ws, campaign, step;
-    char dispatch_id[25];
-    char send_id[72];
+    char *dispatch_id;
+    char *send_id; /* NULL when none */
     json_t *props;
     roaring_bitmap_t *audience, *targets;
     bool bad_blob;
+    bool no_memory; /* a copy failed: tried again at the next poll */
 };
 
 struct due_list {
@@ -53,31 +58,41 @@ static void take_due(void *ctx, const struct dispatch_row *r) {
     d->ws = r->workspace_id;
     d->campaign = r->campaign;
     d->step = r->step;
-    copy_text(d->dispatch_id, sizeof d->dispatch_id, r->dispatch_id);
-    copy_text(d->send_id, sizeof d->send_id, r->send_id);
+    bool failed = false;
+    d->dispatch_id = dup_text(r->dispatch_id ? r->dispatch_id : "", &failed);
+    d->send_id = dup_text(r->send_id, &failed);
     d->props = r->properties ? json_loads(r->properties, 0, NULL) : NULL;
     d->audience = bitmap_from_blob(r->audience, r->audience_len);
     d->targets = bitmap_from_blob(r->targets, r->targets_len);
     d->bad_blob = (r->audience && !d->audience) || (r->targets && !d->targets);
+    d->no_memory = failed;
 }
 
 struct campaign_copy {
     enum campaign_kind kind;
-    char public_id[40];
-    char name[260];
-    char segment_id[64];
+    char *public_id;
+    char *name;
+    char *segment_id;
     bool archived;
+    bool failed;
     json_t *def;
 };
 
 static void copy_campaign(void *ctx, const struct campaign_row *r) {
     struct campaign_copy *c = ctx;
     c->kind = r->kind;
-    copy_text(c->public_id, sizeof c->public_id, r->public_id);
-    copy_text(c->name, sizeof c->name, r->name);
-    copy_text(c->segment_id, sizeof c->segment_id, r->segment_id);
+    c->public_id = dup_text(r->public_id, &c->failed);
+    c->name = dup_text(r->name, &c->failed);
+    c->segment_id = dup_text(r->segment_id, &c->failed);
     c->archived = r->archived_at != 0;
     c->def = json_loads(r->definition, 0, NULL);
+}
+
+static void campaign_copy_free(struct campaign_copy *c) {
+    free(c->public_id);
+    free(c->name);
+    free(c->segment_id);
+    json_decref(c->def);
 }
 
 static void add_done(void *ctx, uint32_t uid) {
@@ -136,6 +151,8 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
     struct workspace *ws = NULL;
     enum cd_err err =
         ops->get(app->store, d->ws, CAMPAIGN_KIND_CAMPAIGN, NULL, d->campaign, copy_campaign, &c);
+    if (err == CD_OK && (c.failed || d->no_memory))
+        err = CD_E_NOMEM;
     if (err == CD_OK)
         err = app_workspace(app, d->ws, &ws);
     json_t *steps = json_object_get(c.def, "steps");
@@ -144,12 +161,12 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
         if (!c.archived)
             log_error("campaign", "dispatch=%s is unreadable; finishing it", d->dispatch_id);
         err = ops->dispatch_finish(app->store, d->id, time_now_ms());
-        json_decref(c.def);
+        campaign_copy_free(&c);
         return err;
     }
     struct campaign_run *run = calloc(1, sizeof *run);
     if (err != CD_OK || !run) {
-        json_decref(c.def);
+        campaign_copy_free(&c);
         free(run);
         return err != CD_OK ? err : CD_E_NOMEM;
     }
@@ -158,15 +175,21 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
     run->ws = ws;
     run->kind = c.kind;
     run->step = d->step;
-    copy_text(run->public_id, sizeof run->public_id, c.public_id);
-    copy_text(run->name, sizeof run->name, c.name);
-    copy_text(run->dispatch_id, sizeof run->dispatch_id, d->dispatch_id);
-    copy_text(run->send_id, sizeof run->send_id, d->send_id);
+    bool failed = false;
+    run->public_id = c.public_id;
+    run->name = c.name;
+    c.public_id = c.name = NULL;
+    run->dispatch_id = d->dispatch_id;
+    run->send_id = d->send_id;
+    d->dispatch_id = d->send_id = NULL;
     const json_t *variation = json_object_get(c.def, "variation");
-    copy_text(run->variation_id, sizeof run->variation_id, str_of(variation, "id"));
-    copy_text(run->variation_name, sizeof run->variation_name, str_of(variation, "name"));
-    copy_text(run->step_id, sizeof run->step_id, str_of(step, "id"));
-    copy_text(run->step_name, sizeof run->step_name, str_of(step, "name"));
+    run->variation_id = dup_text(str_of(variation, "id") ? str_of(variation, "id") : "", &failed);
+    run->variation_name =
+        dup_text(str_of(variation, "name") ? str_of(variation, "name") : "", &failed);
+    run->step_id = dup_text(str_of(step, "id") ? str_of(step, "id") : "", &failed);
+    run->step_name = dup_text(str_of(step, "name") ? str_of(step, "name") : "", &failed);
+    if (failed)
+        err = CD_E_NOMEM;
     const json_t *next = json_array_get(steps, (size_t)d->step + 1);
     run->next_delay_ms =
         next ? json_integer_value(json_object_get(next, "delay_seconds")) * 1000 : -1;
@@ -174,10 +197,10 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
     run->webhook = json_incref(json_object_get(json_object_get(step, "message"), "webhook"));
     run->props = d->props;
     d->props = NULL;
-    if (d->targets) {
+    if (err == CD_OK && d->targets) {
         run->targets = d->targets;
         d->targets = NULL;
-    } else {
+    } else if (err == CD_OK) {
         err = start_targets(app, run, c.segment_id, d->audience);
     }
     if (err == CD_OK) {
@@ -186,7 +209,7 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
         run->remaining = roaring_bitmap_andnot(run->targets, done);
         bitmap_free(done);
     }
-    json_decref(c.def);
+    campaign_copy_free(&c);
     if (err != CD_OK) {
         campaign_run_free(run);
         return err;
@@ -217,6 +240,8 @@ enum cd_err campaign_runs_due(struct app *app, int64_t now, size_t max,
         if (run)
             out[(*n)++] = run;
         json_decref(l.v[i].props);
+        free(l.v[i].dispatch_id);
+        free(l.v[i].send_id);
         bitmap_free(l.v[i].audience);
         bitmap_free(l.v[i].targets);
     }
@@ -302,7 +327,7 @@ static json_t *message_props(const struct campaign_run *run) {
                                 "campaign_name", run->name, "message_variation_id",
                                 run->variation_id, "message_variation_name", run->variation_name);
     json_object_set_new(p, "dispatch_id", json_string(run->dispatch_id));
-    if (*run->send_id)
+    if (run->send_id)
         json_object_set_new(p, "send_id", json_string(run->send_id));
     return p;
 }
@@ -314,15 +339,21 @@ static void failure_props(json_t *p, const struct webhook_outcome *o) {
     size_t host_len = strcspn(host, "/?#");
     const char *path = host + host_len;
     size_t path_len = strcspn(path, "?#");
-    char raw[RAW_RESPONSE_MAX + 1];
-    copy_text(raw, sizeof raw, o->response);
+    /* the answer's first RAW_RESPONSE_MAX bytes, cut on a UTF-8 character boundary */
+    const char *raw = o->response ? o->response : "";
+    size_t raw_len = strnlen(raw, RAW_RESPONSE_MAX + 1);
+    if (raw_len > RAW_RESPONSE_MAX) {
+        raw_len = RAW_RESPONSE_MAX;
+        while (raw_len > 0 && ((unsigned char)raw[raw_len] & 0xC0) == 0x80)
+            raw_len--;
+    }
     if (o->status)
         json_object_set_new(p, "http_status_code", json_integer(o->status));
     json_object_set_new(p, "endpoint_url", json_string(url));
     json_object_set_new(p, "host", json_stringn(host, host_len));
     json_object_set_new(p, "url_path", path_len ? json_stringn(path, path_len) : json_string("/"));
     json_object_set_new(p, "content_length", json_integer(o->content_length));
-    json_object_set_new(p, "raw_response", json_string(raw));
+    json_object_set_new(p, "raw_response", json_stringn(raw, raw_len));
     json_object_set_new(p, "retry_count", json_integer(o->attempts - 1));
     json_object_set_new(p, "is_terminal", json_boolean(o->terminal));
     json_object_set_new(p, "webhook_duration", json_integer(o->duration_ms));
@@ -416,6 +447,14 @@ bool campaign_run_live(struct app *app, const struct campaign_run *run) {
 void campaign_run_free(struct campaign_run *run) {
     if (!run)
         return;
+    free(run->public_id);
+    free(run->name);
+    free(run->dispatch_id);
+    free(run->send_id);
+    free(run->variation_id);
+    free(run->variation_name);
+    free(run->step_id);
+    free(run->step_name);
     json_decref(run->webhook);
     json_decref(run->props);
     bitmap_free(run->targets);

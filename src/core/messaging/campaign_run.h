@@ -26,15 +26,16 @@ struct campaign_run {
     int64_t campaign; /* campaign row id */
     struct workspace *ws;
     enum campaign_kind kind;
-    char public_id[40];
-    char name[260];
-    char dispatch_id[25];
-    char send_id[72]; /* "" when none */
-    char variation_id[40];
-    char variation_name[64];
+    /* owned copies, whole whatever their length */
+    char *public_id;
+    char *name;
+    char *dispatch_id;
+    char *send_id; /* NULL when none */
+    char *variation_id;
+    char *variation_name;
     int64_t step;
-    char step_id[40];
-    char step_name[260];
+    char *step_id;
+    char *step_name;
     int64_t next_delay_ms;   /* delay of the next step; -1 after the last */
     int64_t rate_per_minute; /* 0: unlimited */
     json_t *webhook;         /* {url, method, headers, body} of this step */

@@ -1,10 +1,12 @@
 /* currents_config.c — Currents as configuration (see currents_config.h). */
 #include "core/messaging/currents_config.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/workspace/workspace_int.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
@@ -29,161 +31,183 @@ static bool known_type(const char *t) {
     return false;
 }
 
-static enum cd_err invalid(struct cd_msg *msg, const char *text) {
-    return cd_invalid(msg, "%s", text);
+const char *current_type_name(enum current_type t) {
+    return t == CURRENT_HEAP ? "heap" : "custom_http";
 }
 
-enum cd_err currents_create(struct store *s, int64_t ws, const json_t *body, json_t **out,
-                            struct cd_msg *msg) {
-    const char *name = json_string_value(json_object_get(body, "name"));
-    const char *type = json_string_value(json_object_get(body, "type"));
-    const char *endpoint = json_string_value(json_object_get(body, "endpoint"));
-    const json_t *token = json_object_get(body, "bearer_token");
-    const json_t *types = json_object_get(body, "event_types");
-    const json_t *batch = json_object_get(body, "batch_size");
-    if (!name || !*name || strlen(name) > 200)
-        return invalid(msg, "name: must be a string of 1 to 200 characters");
-    if (!type || (strcmp(type, "heap") != 0 && strcmp(type, "custom_http") != 0))
-        return invalid(msg, "type: must be \"heap\" or \"custom_http\"");
-    if (!endpoint || strlen(endpoint) > 2000 ||
-        (strncmp(endpoint, "http://", 7) != 0 && strncmp(endpoint, "https://", 8) != 0))
-        return invalid(msg, "endpoint: must be an http:// or https:// URL");
-    if (token && !json_is_null(token) &&
-        (!json_is_string(token) || !*json_string_value(token) ||
-         strlen(json_string_value(token)) > 500 || strpbrk(json_string_value(token), "\r\n ")))
-        return invalid(msg, "bearer_token: must be a non-empty string without spaces");
-    if (!json_is_array(types) || json_array_size(types) == 0)
-        return invalid(msg, "event_types: must be a non-empty array");
-    size_t i;
-    const json_t *v;
-    json_array_foreach(types, i, v) {
-        if (!json_is_string(v) || !known_type(json_string_value(v))) {
-            return cd_invalid(msg, "event_types[%zu]: unknown event type", i);
+static enum cd_err refuse(struct current_fault *fault, enum current_fault_code code, size_t i) {
+    fault->code = code;
+    fault->index = i;
+    return CD_E_INVALID;
+}
+
+static enum cd_err check_def(const struct current_def *def, struct current_fault *fault) {
+    if (!def->name || !*def->name)
+        return refuse(fault, CURRENT_FAULT_NAME, 0);
+    const char *e = def->endpoint ? def->endpoint : "";
+    if (strncmp(e, "http://", 7) != 0 && strncmp(e, "https://", 8) != 0)
+        return refuse(fault, CURRENT_FAULT_ENDPOINT, 0);
+    if (def->bearer_token && (!*def->bearer_token || strpbrk(def->bearer_token, "\r\n ")))
+        return refuse(fault, CURRENT_FAULT_TOKEN, 0);
+    if (def->n_event_types == 0)
+        return refuse(fault, CURRENT_FAULT_NO_TYPES, 0);
+    for (size_t i = 0; i < def->n_event_types; i++)
+        if (!def->event_types[i] || !known_type(def->event_types[i]))
+            return refuse(fault, CURRENT_FAULT_EVENT_TYPE, i);
+    if (def->batch_size < 0 || def->batch_size > CURRENTS_MAX_BATCH)
+        return refuse(fault, CURRENT_FAULT_BATCH, 0);
+    return CD_OK;
+}
+
+enum cd_err currents_create(struct app *app, struct workspace *ws, const struct current_def *def,
+                            char current_id[37], struct current_fault *fault) {
+    memset(fault, 0, sizeof *fault);
+    if (check_def(def, fault) != CD_OK)
+        return CD_E_INVALID;
+    json_t *types = json_array();
+    for (size_t i = 0; types && i < def->n_event_types; i++) {
+        if (json_array_append_new(types, json_string(def->event_types[i])) != 0) {
+            json_decref(types);
+            types = NULL;
         }
     }
-    if (batch && !json_is_null(batch) &&
-        (!json_is_integer(batch) || json_integer_value(batch) < 1 ||
-         json_integer_value(batch) > CURRENTS_MAX_BATCH))
-        return invalid(msg, "batch_size: must be an integer from 1 to 10000");
-    char id[37];
-    char *types_text = json_dumps(types, JSON_COMPACT);
-    if (!types_text || crypto_uuid4(id) != 0) {
+    char *types_text = types ? json_dumps(types, JSON_COMPACT) : NULL;
+    json_decref(types);
+    if (!types_text || crypto_uuid4(current_id) != 0) {
         free(types_text);
         return CD_E_INTERNAL;
     }
     struct current_row row = {
-        .workspace_id = ws,
-        .current_id = id,
-        .name = name,
-        .type = type,
-        .endpoint = endpoint,
-        .bearer_token = json_string_value(token),
+        .workspace_id = ws->id,
+        .current_id = current_id,
+        .name = def->name,
+        .type = current_type_name(def->type),
+        .endpoint = def->endpoint,
+        .bearer_token = def->bearer_token,
         .event_types = types_text,
-        .batch_size = batch && json_is_integer(batch) ? json_integer_value(batch) : 100,
+        .batch_size = def->batch_size ? def->batch_size : CURRENTS_DEFAULT_BATCH,
         .created_at = time_now_ms(),
     };
-    enum cd_err err = STORE_OPS(s)->currents->create(s, &row);
+    enum cd_err err = STORE_OPS(app->store)->currents->create(app->store, &row);
     free(types_text);
-    if (err == CD_OK)
-        *out = json_pack("{s:s, s:s}", "current_id", id, "message", "success");
     return err;
 }
 
-static json_t *summary(const struct current_row *r) {
+struct info_ctx {
+    void (*cb)(void *ctx, const struct current_info *);
+    void *ctx;
+    int64_t age_s; /* oldest_undelivered_age_s to show */
+    enum cd_err err;
+};
+
+/* Calls back with the row as a struct current_info; event types are parsed from their JSON. */
+static void take(void *vctx, const struct current_row *r) {
+    struct info_ctx *c = vctx;
     json_t *types = json_loads(r->event_types, 0, NULL);
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:b}", "current_id", r->current_id,
-                     "name", r->name, "type", r->type, "endpoint", r->endpoint, "event_types",
-                     types ? types : json_array(), "batch_size", (json_int_t)r->batch_size, "state",
-                     r->state, "has_bearer_token", r->bearer_token != NULL);
-}
-
-static void list_row(void *ctx, const struct current_row *r) {
-    json_array_append_new(ctx, summary(r));
-}
-
-enum cd_err currents_list(struct store *s, int64_t ws, json_t **out) {
-    json_t *arr = json_array();
-    enum cd_err err = STORE_OPS(s)->currents->list(s, ws, list_row, arr);
-    if (err != CD_OK) {
-        json_decref(arr);
-        return err;
+    size_t n = json_array_size(types);
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    if (!names) {
+        json_decref(types);
+        c->err = CD_E_NOMEM;
+        return;
     }
-    *out = json_pack("{s:s, s:o}", "message", "success", "currents", arr);
-    return CD_OK;
+    for (size_t i = 0; i < n; i++)
+        names[i] = json_string_value(json_array_get(types, i));
+    struct current_info info = {
+        .current_id = r->current_id,
+        .name = r->name,
+        .type = r->type,
+        .endpoint = r->endpoint,
+        .event_types = names,
+        .n_event_types = n,
+        .batch_size = r->batch_size,
+        .state = r->state,
+        .has_bearer_token = r->bearer_token != NULL,
+        .delivered = r->n_delivered,
+        .retried = r->n_retried,
+        .dead_lettered = r->n_dead,
+        .last_error = r->last_error,
+        .oldest_undelivered_age_s = c->age_s,
+    };
+    c->cb(c->ctx, &info);
+    free(names);
+    json_decref(types);
 }
 
-struct found {
-    json_t *obj;
-    int64_t id;
+enum cd_err currents_list(struct app *app, struct workspace *ws,
+                          void (*cb)(void *ctx, const struct current_info *), void *ctx) {
+    struct info_ctx c = {cb, ctx, -1, CD_OK};
+    enum cd_err err = STORE_OPS(app->store)->currents->list(app->store, ws->id, take, &c);
+    return err != CD_OK ? err : c.err;
+}
+
+struct position {
     int64_t ws;
     int64_t position;
     char *types;
 };
 
-static void take(void *ctx, const struct current_row *r) {
-    struct found *f = ctx;
-    f->obj = summary(r);
-    f->id = r->id;
-    f->ws = r->workspace_id;
-    f->position = r->position;
-    f->types = strdup(r->event_types);
-    json_object_set_new(f->obj, "delivered", json_integer(r->n_delivered));
-    json_object_set_new(f->obj, "retried", json_integer(r->n_retried));
-    json_object_set_new(f->obj, "dead_lettered", json_integer(r->n_dead));
-    json_object_set_new(f->obj, "last_error",
-                        r->last_error ? json_string(r->last_error) : json_null());
+static void take_position(void *ctx, const struct current_row *r) {
+    struct position *p = ctx;
+    p->ws = r->workspace_id;
+    p->position = r->position;
+    p->types = strdup(r->event_types);
 }
 
-static enum cd_err find(struct store *s, int64_t ws, const char *id, struct found *f,
-                        struct cd_msg *msg) {
-    memset(f, 0, sizeof *f);
-    if (!id || !*id)
-        return invalid(msg, "current_id: must be a non-empty string");
-    return STORE_OPS(s)->currents->get(s, ws, id, take, f);
-}
-
-enum cd_err currents_details(struct store *s, int64_t ws, const char *current_id, json_t **out,
-                             struct cd_msg *msg) {
-    struct found f;
-    enum cd_err err = find(s, ws, current_id, &f, msg);
+enum cd_err currents_details(struct app *app, struct workspace *ws, const char *current_id,
+                             void (*cb)(void *ctx, const struct current_info *), void *ctx,
+                             struct current_fault *fault) {
+    memset(fault, 0, sizeof *fault);
+    if (!current_id || !*current_id)
+        return refuse(fault, CURRENT_FAULT_NO_ID, 0);
+    /* where the Current is, then how old its first undelivered event is, then the answer: the
+     * store is not called from inside its own callback */
+    struct position p = {0};
+    const struct store_currents_ops *co = STORE_OPS(app->store)->currents;
+    enum cd_err err = co->get(app->store, ws->id, current_id, take_position, &p);
     int64_t oldest = 0;
     if (err == CD_OK)
-        err = STORE_OPS(s)->currents->oldest_after(s, f.ws, f.position, f.types, &oldest);
-    free(f.types);
-    if (err != CD_OK) {
-        json_decref(f.obj);
+        err =
+            p.types ? co->oldest_after(app->store, p.ws, p.position, p.types, &oldest) : CD_E_NOMEM;
+    free(p.types);
+    if (err != CD_OK)
         return err;
-    }
-    json_object_set_new(f.obj, "oldest_undelivered_age_s",
-                        oldest ? json_integer((time_now_ms() - oldest) / 1000) : json_null());
-    json_object_set_new(f.obj, "message", json_string("success"));
-    *out = f.obj;
-    return CD_OK;
+    struct info_ctx c = {cb, ctx, oldest ? (time_now_ms() - oldest) / 1000 : -1, CD_OK};
+    err = co->get(app->store, ws->id, current_id, take, &c);
+    return err != CD_OK ? err : c.err;
 }
 
-enum cd_err currents_act(struct store *s, int64_t ws, const char *verb, const json_t *body,
-                         json_t **out, struct cd_msg *msg) {
-    struct found f;
-    const char *id = json_string_value(json_object_get(body, "current_id"));
-    enum cd_err err = find(s, ws, id, &f, msg);
-    free(f.types);
-    json_decref(f.obj);
-    if (err != CD_OK)
-        return err;
+static void take_id(void *ctx, const struct current_row *r) {
+    *(int64_t *)ctx = r->id;
+}
+
+enum cd_err currents_act(struct app *app, struct workspace *ws, enum current_verb verb,
+                         const char *current_id, int64_t *replayed, struct current_fault *fault) {
+    memset(fault, 0, sizeof *fault);
+    if (replayed)
+        *replayed = 0;
+    if (!current_id || !*current_id)
+        return refuse(fault, CURRENT_FAULT_NO_ID, 0);
+    struct store *s = app->store;
     const struct store_currents_ops *co = STORE_OPS(s)->currents;
-    int64_t n = 0;
-    if (strcmp(verb, "pause") == 0)
-        err = co->set_state(s, f.id, "paused", NULL);
-    else if (strcmp(verb, "resume") == 0)
-        err = co->set_state(s, f.id, "active", NULL);
-    else if (strcmp(verb, "delete") == 0)
-        err = co->remove(s, ws, id, time_now_ms());
-    else
-        err = co->replay(s, f.id, &n);
+    int64_t id = 0, n = 0;
+    enum cd_err err = co->get(s, ws->id, current_id, take_id, &id);
     if (err != CD_OK)
         return err;
-    *out = strcmp(verb, "replay") == 0
-               ? json_pack("{s:s, s:I}", "message", "success", "replayed", (json_int_t)n)
-               : json_pack("{s:s}", "message", "success");
-    return CD_OK;
+    switch (verb) {
+    case CURRENT_PAUSE:
+        err = co->set_state(s, id, "paused", NULL);
+        break;
+    case CURRENT_RESUME:
+        err = co->set_state(s, id, "active", NULL);
+        break;
+    case CURRENT_DELETE:
+        err = co->remove(s, ws->id, current_id, time_now_ms());
+        break;
+    default:
+        err = co->replay(s, id, &n);
+    }
+    if (err == CD_OK && replayed)
+        *replayed = n;
+    return err;
 }

@@ -101,10 +101,12 @@ static const char *parse_tag(const char *p, int scopes, struct tag *t, const cha
     return NULL;
 }
 
-enum cd_err tmpl_check(const char *text, enum tmpl_scope scope, struct cd_msg *msg) {
+enum cd_err tmpl_check(const char *text, enum tmpl_scope scope, struct tmpl_fault *fault) {
+    memset(fault, 0, sizeof *fault);
     for (const char *p = text; (p = strpbrk(p, "{")) != NULL;) {
         if (p[1] == '%') {
-            return cd_invalid(msg, "Liquid blocks ({%% … %%}) are not supported");
+            fault->why = "Liquid blocks ({% … %}) are not supported";
+            return CD_E_INVALID;
         }
         if (p[1] != '{') {
             p++;
@@ -117,12 +119,34 @@ enum cd_err tmpl_check(const char *text, enum tmpl_scope scope, struct cd_msg *m
             const char *close = strstr(p, "}}");
             while (close && close[2] == '}')
                 close++;
-            int len = close ? (int)(close - p) + 2 : (int)strlen(p);
-            return cd_invalid(msg, "%s: %.*s", why, len > 80 ? 80 : len, p);
+            fault->why = why;
+            fault->tag = p;
+            fault->tag_len = close ? (size_t)(close - p) + 2 : strlen(p);
+            return CD_E_INVALID;
         }
         p = end;
     }
     return CD_OK;
+}
+
+char *tmpl_fault_text(const struct tmpl_fault *fault) {
+    const char *why = fault->why ? fault->why : "invalid template";
+    size_t quote = fault->tag ? fault->tag_len : 0;
+    bool cut = quote > TMPL_QUOTE_MAX;
+    if (cut) { /* back off to the start of a UTF-8 character */
+        quote = TMPL_QUOTE_MAX;
+        while (quote > 0 && ((unsigned char)fault->tag[quote] & 0xC0) == 0x80)
+            quote--;
+    }
+    size_t len = strlen(why) + (fault->tag ? 2 + quote : 0) + (cut ? strlen("…") : 0) + 1;
+    char *text = malloc(len);
+    if (!text)
+        return NULL;
+    if (fault->tag)
+        snprintf(text, len, "%s: %.*s%s", why, (int)quote, fault->tag, cut ? "…" : "");
+    else
+        snprintf(text, len, "%s", why);
+    return text;
 }
 
 struct buf {

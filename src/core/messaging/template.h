@@ -24,9 +24,23 @@
 
 enum tmpl_scope { TMPL_CAMPAIGN, TMPL_CANVAS };
 
-/* CD_OK when every tag of text is valid in scope; otherwise CD_E_INVALID and msg names the
- * first bad tag and why. */
-enum cd_err tmpl_check(const char *text, enum tmpl_scope scope, struct cd_msg *msg);
+/* Why a text is refused: the first bad tag of it. */
+struct tmpl_fault {
+    const char *why; /* static text: "unknown tag", "expected }}", … */
+    const char *tag; /* the tag's "{{" inside the checked text, or NULL (a Liquid block) */
+    size_t tag_len;  /* bytes of the tag, through its "}}" (or to the end of the text) */
+};
+
+/* CD_OK when every tag of text is valid in scope; otherwise CD_E_INVALID and *fault names the
+ * first bad tag (pointing into text) and why. */
+enum cd_err tmpl_check(const char *text, enum tmpl_scope scope, struct tmpl_fault *fault);
+
+/* A refused tag is quoted back at most this many bytes (cut on a UTF-8 character boundary and
+ * followed by "…"), so a message about a 60 KB tag stays short; the tag is never cut silently. */
+#define TMPL_QUOTE_MAX 200
+
+/* "<why>: <tag, quoted as above>" (malloc'd), or NULL when out of memory. */
+char *tmpl_fault_text(const struct tmpl_fault *fault);
 
 struct tmpl_vars {
     const char *external_id; /* NULL: empty */
