@@ -20,6 +20,8 @@ bad=$(grep -lE '#include <(sqlite3|libpq-fe|microhttpd)\.h>' $core_files 2>/dev/
 bad="$bad $(grep -rlE '#include "(http|api|cli|workers)/' src/core src/store src/util 2>/dev/null || true)"
 bad="$bad $(grep -rlE '#include <microhttpd\.h>' src/api src/core src/store 2>/dev/null || true)"
 bad="$bad $(grep -rlE '#include "store/' src/api 2>/dev/null || true)"
+# a workspace's insides are core's alone (workspace_int.h); everything above sees an opaque type
+bad="$bad $(grep -rlE '#include "core/workspace/workspace_int\.h"' src/api src/http src/cli src/workers 2>/dev/null || true)"
 # the background workers (Currents dispatcher, webhook sender) sit beside http, above core
 bad="$bad $(grep -rlE '#include "workers/' src/api src/core src/store src/http src/util 2>/dev/null || true)"
 bad=$(echo "$bad" | xargs)

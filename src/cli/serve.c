@@ -14,7 +14,6 @@
 
 #include "api/api.h"
 #include "core/messaging/campaign.h"
-#include "core/workspace/workspace_int.h"
 #include "http/http.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -155,7 +154,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         store_close(s);
         return cli_fail(cmd, "cannot load the store: %s", cd_err_name(err));
     }
-    app->on_cohort_entry = campaign_cohort_entry_locked;
+    app_set_cohort_entry(app, campaign_cohort_entry_locked);
 
     /* Signals are taken by sigwait below; every thread started from here inherits the mask. */
     sigset_t stop;

@@ -185,6 +185,10 @@ void app_free(struct app *app) {
     free(app);
 }
 
+void app_set_cohort_entry(struct app *app, app_cohort_entry_fn fn) {
+    app->on_cohort_entry = fn;
+}
+
 enum cd_err app_workspace(struct app *app, int64_t ws_id, struct workspace **out) {
     enum cd_err err = CD_OK;
     pthread_mutex_lock(&app->reg_lock);

@@ -43,6 +43,9 @@ typedef enum cd_err (*app_cohort_entry_fn)(struct app *app, struct workspace *ws
 enum cd_err app_new(struct store *store, struct app **out);
 void app_free(struct app *app);
 
+/* Sets (or, with NULL, clears) the cohort-entry hook. Call before serving requests. */
+void app_set_cohort_entry(struct app *app, app_cohort_entry_fn fn);
+
 /* The workspace with this internal id, loading it when a CLI created it after start-up.
  * CD_E_NOT_FOUND when the store has no such workspace. The result lives as long as app. */
 enum cd_err app_workspace(struct app *app, int64_t ws_id, struct workspace **out);
