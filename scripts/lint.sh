@@ -65,6 +65,14 @@ if ! echo "$edges" | tsort >/dev/null 2>"$build/include-cycles.log"; then
     fail=1
 fi
 
+# The limits table and its documentation agree: every constant is listed in docs/limits.md.
+for c in $(sed -nE 's/^#define (LIMIT_[A-Z_]+).*/\1/p' src/api/limits.h); do
+    if ! grep -q "\`$c\`" docs/limits.md; then
+        echo "lint: $c (src/api/limits.h) is not documented in docs/limits.md" >&2
+        fail=1
+    fi
+done
+
 banned=$(grep -nE '\b(sprintf|vsprintf|strcpy|strcat|atoi|atol|gets|strtok)\s*\(' $files || true)
 if [ -n "$banned" ]; then
     echo "lint: banned functions:" >&2

@@ -15,6 +15,8 @@
 #include "core/messaging/campaign.h"
 #include "util/timeutil.h"
 
+_Static_assert(LIMIT_CANVAS_STEPS == CAMPAIGN_MAX_STEPS, "limits.h states the steps rule");
+
 static const char *const kind_id_key[] = {"campaign_id", "canvas_id"};
 
 /* A printf-formatted text (malloc'd), or NULL when out of memory. */
@@ -229,7 +231,7 @@ static bool read_def(struct http_response *res, enum campaign_kind kind, const j
     const json_t *steps = json_object_get(body, "steps");
     size_t n = 1, n_headers = 0;
     if (kind == CAMPAIGN_KIND_CANVAS) {
-        /* over LIMIT_CANVAS_STEPS is refused with the text of the (tighter) rule on steps */
+        /* over LIMIT_CANVAS_STEPS is refused with the text of the rule on steps */
         if (!json_is_array(steps) || json_array_size(steps) > LIMIT_CANVAS_STEPS)
             return refuse(res, STEPS_TEXT);
         n = json_array_size(steps);

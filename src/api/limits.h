@@ -4,7 +4,7 @@
  * api/, before any lock is taken, and a request over a limit is answered 400 naming the field
  * and the limit (api_limit_exceeded); nothing is ever truncated. Where Braze documents a limit
  * it is Braze's; the others are ours, chosen so that no real client meets them. Lengths are
- * bytes of UTF-8. docs/limits.md lists the same table for users; change both together.
+ * bytes of UTF-8. docs/limits.md lists the same table for users (lint checks it lists them all).
  */
 #ifndef COHORTD_API_LIMITS_H
 #define COHORTD_API_LIMITS_H
@@ -46,9 +46,9 @@
 #define LIMIT_URL 2000              /* webhook and Current endpoint URLs */
 #define LIMIT_TOKEN 500             /* a Current's bearer token */
 #define LIMIT_TRIGGER_RECIPIENTS 50 /* recipients of one trigger (Braze: 50) */
-#define LIMIT_CANVAS_STEPS 32       /* steps of one Canvas */
-#define LIMIT_FILTER_DEPTH 16       /* nesting of and / or / not in a segment filter */
-#define LIMIT_FILTER_NODES 256      /* leaves and groups of one segment filter */
+#define LIMIT_CANVAS_STEPS 20  /* steps of one Canvas (the rule core checks: CAMPAIGN_MAX_STEPS) */
+#define LIMIT_FILTER_DEPTH 10  /* nesting of and / or / not in a segment filter */
+#define LIMIT_FILTER_NODES 200 /* leaves and groups of one segment filter */
 #define LIMIT_EVENT_RECENT_COUNT 50 /* min_count of an event filter that has within_days */
 
 /*
