@@ -117,7 +117,7 @@ static void handle(struct api_ctx *ctx, const struct http_request *req, struct h
                                                time_now_ms(), &window);
     if (sig != HEAP_SIG_OK) {
         log_warn("heap", "req=%lu integration=%s result=rejected reason=\"%s\"",
-                 http_request_id(req), integration_id, heap_sig_result_name(sig));
+                 http_request_id(req), log_q(integration_id), heap_sig_result_name(sig));
         reply_error(res, 403, "Invalid signature");
         return;
     }
@@ -134,8 +134,8 @@ static void handle(struct api_ctx *ctx, const struct http_request *req, struct h
     char reason[256];
     enum heap_sync_parse parsed = heap_sync_parse(root, &page, reason, sizeof reason);
     if (parsed == HEAP_SYNC_IGNORED) {
-        log_info("heap", "req=%lu integration=%s action_type=\"%s\" result=ignored",
-                 http_request_id(req), integration_id, reason);
+        log_info("heap", "req=%lu integration=%s result=ignored", http_request_id(req),
+                 log_q(integration_id));
         err = STORE_OPS(st)->heap->count_ignored(st, in.id);
         if (err == CD_OK)
             http_reply_json(res, 200, json_pack("{s:s}", "status", "ignored"));
@@ -153,16 +153,12 @@ static void handle(struct api_ctx *ctx, const struct http_request *req, struct h
         if (err != CD_OK) {
             reply_error(res, err == CD_E_NOMEM ? 500 : 503, "Service unavailable");
         } else if (duplicate) {
-            log_info("heap", "req=%lu integration=%s sync=%s page=%lld result=duplicate",
-                     http_request_id(req), integration_id, page.sync_task_id,
-                     (long long)page.page_number);
+            log_info("heap", "req=%lu integration=%s result=duplicate", http_request_id(req),
+                     log_q(integration_id));
             http_reply_json(res, 200, json_pack("{s:s}", "status", "duplicate"));
         } else {
-            log_info("heap",
-                     "req=%lu integration=%s cohort=%s page=%lld/%lld matched=%lld "
-                     "unmatched=%lld",
-                     http_request_id(req), integration_id, page.cohort_id,
-                     (long long)page.page_number, (long long)page.total_pages, (long long)r.matched,
+            log_info("heap", "req=%lu integration=%s result=applied matched=%lld unmatched=%lld",
+                     http_request_id(req), log_q(integration_id), (long long)r.matched,
                      (long long)r.unmatched);
             http_reply_json(res, 200, api_cohort_counts("status", "ok", &r));
         }
