@@ -202,6 +202,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         store_close(s);
         return cli_fail(cmd, "cannot start the webhook sender");
     }
+    store_faults_arm(); /* test builds: COHORTD_FAULT_STORE_CALL counts from here */
     log_info("serve", "listening=http://%s:%d store=%s startup_ms=%lld", host, bound,
              STORE_OPS(s)->name, (long long)(time_now_ms() - t0));
     int sig = 0;
