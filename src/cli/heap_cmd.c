@@ -76,6 +76,10 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         out = json_pack("{s:s}", "deleted", pos[1]);
     }
     store_close(s);
+    if (err != CD_OK) {
+        json_decref(out); /* delete builds its answer before it knows the outcome */
+        out = NULL;
+    }
     if (err == CD_E_INVALID)
         return cli_fail(cmd, "%s", msg.text) + 1;
     if (err == CD_E_NOT_FOUND)
