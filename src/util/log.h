@@ -16,7 +16,7 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 /* A line longer than this (after escaping) is cut there and ends in
  * "…(truncated N bytes)", so a runaway value cannot flood the log unnoticed. */
-#define LOG_LINE_MAX (64 * 1024)
+#define LOG_LINE_MAX ((size_t)64 * 1024)
 
 extern enum log_level log_threshold;
 
