@@ -65,8 +65,8 @@ static int fail_every_call(struct server *s, const struct scenario *sc, char **a
         bool hit = injected_faults(s) > faults_before;
         if (r.status >= 200 && r.status < 300) {
             if (hit)
-                fail_msg("k=%d: the store call failed but the request answered %ld %s", k,
-                         r.status, r.body);
+                fail_msg("k=%d: the store call failed but the request answered %ld %s", k, r.status,
+                         r.body);
             assert_resp(&r, sc->ok_status, sc->ok_body);
             resp_free(&r);
             char *now = sc->state(s);
@@ -85,8 +85,7 @@ static int fail_every_call(struct server *s, const struct scenario *sc, char **a
             fail_msg("k=%d: no fault was injected but the request answered %ld %s", k, r.status,
                      r.body);
         if (r.status < 500)
-            fail_msg("k=%d: a failed store call answered %ld %s (want 5xx)", k, r.status,
-                     r.body);
+            fail_msg("k=%d: a failed store call answered %ld %s (want 5xx)", k, r.status, r.body);
         resp_free(&r);
         char *now = sc->state(s);
         if (strcmp(now, before) != 0)
@@ -180,8 +179,7 @@ static void test_failing_any_store_call_of_a_cohort_import_changes_nothing(void 
      * checkpoint and truncates the log */
     for (int i = 0; i < 63; i++) {
         struct resp r;
-        cohort_changes(s, i % 2 ? "[{\"user_ids\":[\"bob\"]}]" : "[{\"user_ids\":[\"ann\"]}]",
-                       &r);
+        cohort_changes(s, i % 2 ? "[{\"user_ids\":[\"bob\"]}]" : "[{\"user_ids\":[\"ann\"]}]", &r);
         assert_int_equal(r.status, 201);
         resp_free(&r);
     }
@@ -228,8 +226,7 @@ static char *users_state(struct server *s) {
                    "\"custom_attributes\",\"custom_events\",\"purchases\",\"user_aliases\"]}",
                    &r);
     assert_int_equal(r.status, 200);
-    char *out = strf("%s users=%ld outbox=%ld", r.body,
-                     sql_count(s, "SELECT count(*) FROM users"),
+    char *out = strf("%s users=%ld outbox=%ld", r.body, sql_count(s, "SELECT count(*) FROM users"),
                      sql_count(s, "SELECT count(*) FROM outbox"));
     resp_free(&r);
     return out;

@@ -53,9 +53,8 @@ static void assert_every_line_is_an_event(const char *log) {
 static void test_request_path_cannot_forge_a_log_line(void **state) {
     struct server *s = *state;
     struct resp r;
-    http_req(s, "GET",
-             "/x%0A1999-01-01T00:00:00.000Z%20error%20auth:%20forged=1%22%5C%0D%09%01", NULL, NULL,
-             &r);
+    http_req(s, "GET", "/x%0A1999-01-01T00:00:00.000Z%20error%20auth:%20forged=1%22%5C%0D%09%01",
+             NULL, NULL, &r);
     assert_resp(&r, 404, "{\"message\":\"Not Found\"}");
     resp_free(&r);
     char *log = log_with(s, "status=404");
