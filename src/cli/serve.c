@@ -180,6 +180,9 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     };
     struct http_server *srv = NULL;
     int bound = 0;
+    /* test builds: COHORTD_FAULT_STORE_CALL counts from here, before the first request can
+     * arrive (arming after the listen would race with it) */
+    store_faults_arm();
     err = http_server_start(&hc, &srv, &bound);
     if (err != CD_OK) {
         app_free(app);
@@ -202,7 +205,6 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         store_close(s);
         return cli_fail(cmd, "cannot start the webhook sender");
     }
-    store_faults_arm(); /* test builds: COHORTD_FAULT_STORE_CALL counts from here */
     log_info("serve", "listening=http://%s:%d store=%s startup_ms=%lld", host, bound,
              STORE_OPS(s)->name, (long long)(time_now_ms() - t0));
     int sig = 0;

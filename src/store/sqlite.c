@@ -27,7 +27,7 @@ static _Thread_local struct store *txn_owner;
  * COHORTD_STORE_COMMIT_DELAY_MS=N: every commit waits N ms first, so a test can keep a
  *   request in flight on purpose (the Heap webhook's 429 when too many pages are applied).
  * COHORTD_FAULT_STORE_CALL=N or N:KIND: the Nth store call counted from store_faults_arm()
- *   (which `serve` calls once it listens, so start-up is not counted) fails as an I/O error
+ *   (which `serve` calls after loading, just before it listens) fails as an I/O error
  *   would: CD_E_STORE, logged, the statement not run. A "call" is one execution of a statement
  *   that changes the database, at the one place they all pass (sq_exec): KIND "write" is every
  *   INSERT/UPDATE/DELETE (sq_write and the direct ones: cohort log rows and checkpoints,

@@ -477,7 +477,7 @@ enum cd_err store_open(const char *url, struct store **out, char *err_msg, size_
 void store_close(struct store *s);
 
 /* Starts counting store calls for COHORTD_FAULT_STORE_CALL (test builds with COHORTD_FAULTS;
- * a no-op otherwise). `serve` calls it once it listens. See docs/internals/faults.md. */
+ * a no-op otherwise). `serve` calls it just before it listens. See docs/internals/faults.md. */
 void store_faults_arm(void);
 
 #endif
