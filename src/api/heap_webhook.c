@@ -201,7 +201,7 @@ static void handle(struct api_ctx *ctx, const struct http_request *req, struct h
         break;
     case HEAP_PAGE_BAD_SIGNATURE:
         log_warn("heap", "req=%lu integration=%s result=rejected reason=\"%s\"",
-                 http_request_id(req), integration_id, heap_sig_result_name(r.sig));
+                 http_request_id(req), log_q(integration_id), heap_sig_result_name(r.sig));
         reply_error(res, 403, "Invalid signature");
         break;
     case HEAP_PAGE_REFUSED:
@@ -209,17 +209,17 @@ static void handle(struct api_ctx *ctx, const struct http_request *req, struct h
         break;
     case HEAP_PAGE_IGNORED:
         log_info("heap", "req=%lu integration=%s result=ignored", http_request_id(req),
-                 integration_id);
+                 log_q(integration_id));
         http_reply_json(res, 200, json_pack("{s:s}", "status", "ignored"));
         break;
     case HEAP_PAGE_DUPLICATE:
         log_info("heap", "req=%lu integration=%s result=duplicate", http_request_id(req),
-                 integration_id);
+                 log_q(integration_id));
         http_reply_json(res, 200, json_pack("{s:s}", "status", "duplicate"));
         break;
     case HEAP_PAGE_APPLIED:
         log_info("heap", "req=%lu integration=%s result=applied matched=%lld unmatched=%lld",
-                 http_request_id(req), integration_id, (long long)r.counts.matched,
+                 http_request_id(req), log_q(integration_id), (long long)r.counts.matched,
                  (long long)r.counts.unmatched);
         http_reply_json(res, 200, api_cohort_counts("status", "ok", &r.counts));
         break;

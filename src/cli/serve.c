@@ -180,6 +180,9 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     };
     struct http_server *srv = NULL;
     int bound = 0;
+    /* test builds: COHORTD_FAULT_STORE_CALL counts from here, before the first request can
+     * arrive (arming after the listen would race with it) */
+    store_faults_arm();
     err = http_server_start(&hc, &srv, &bound);
     if (err != CD_OK) {
         app_free(app);

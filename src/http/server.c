@@ -107,8 +107,8 @@ static enum MHD_Result send_response(struct http_request *req, struct http_respo
     enum MHD_Result ok = MHD_queue_response(req->conn, (unsigned)res->status, r);
     MHD_destroy_response(r);
     int64_t ms = time_now_ms() - req->started_ms;
-    log_info("http", "req=%lu method=%s path=%s status=%d ms=%lld", req->id, req->method, req->path,
-             res->status, (long long)ms);
+    log_info("http", "req=%lu method=%s path=%s status=%d ms=%lld", req->id, log_q(req->method),
+             log_q(req->path), res->status, (long long)ms);
     return ok;
 }
 
@@ -202,7 +202,7 @@ enum cd_err http_server_start(const struct http_server_config *cfg, struct http_
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)cfg->port);
     if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
-        log_error("http", "op=listen error=\"not an IPv4 address: %s\"", cfg->host);
+        log_error("http", "op=listen host=%s error=\"not an IPv4 address\"", log_q(cfg->host));
         return CD_E_INVALID;
     }
     struct http_server *srv = calloc(1, sizeof *srv);
@@ -217,7 +217,7 @@ enum cd_err http_server_start(const struct http_server_config *cfg, struct http_
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     if (!srv->daemon) {
-        log_error("http", "op=listen host=%s port=%d error=\"cannot listen\"", cfg->host,
+        log_error("http", "op=listen host=%s port=%d error=\"cannot listen\"", log_q(cfg->host),
                   cfg->port);
         free(srv);
         return CD_E_IO;

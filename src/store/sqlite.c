@@ -20,27 +20,61 @@
 static _Thread_local struct store *txn_owner;
 
 /*
- * Fault injection for tests: COHORTD_STORE_FAIL_WRITE=N makes the Nth data write (sq_write)
- * after start-up fail as a database error would. Tests use it to prove that a failed request
- * leaves nothing behind, in the store or in memory.
+ * Fault injection for tests, compiled in only with the CMake option COHORTD_FAULTS (on in the
+ * sanitizer test build, off in `make run` and `make bench`); docs/internals/faults.md.
+ *
+ * COHORTD_STORE_FAIL_WRITE=N: the Nth sq_write after the store opens fails.
+ * COHORTD_STORE_COMMIT_DELAY_MS=N: every commit waits N ms first, so a test can keep a
+ *   request in flight on purpose (the Heap webhook's 429 when too many pages are applied).
+ * COHORTD_FAULT_STORE_CALL=N or N:KIND: the Nth store call counted from store_faults_arm()
+ *   (which `serve` calls after loading, just before it listens) fails as an I/O error
+ *   would: CD_E_STORE, logged, the statement not run. A "call" is one execution of a statement
+ *   that changes the database, at the one place they all pass (sq_exec): KIND "write" is every
+ *   INSERT/UPDATE/DELETE (sq_write and the direct ones: cohort log rows and checkpoints,
+ *   dispatches…), "begin" is BEGIN IMMEDIATE, "commit" is COMMIT; without KIND all count.
+ *   Reads and ROLLBACK never count (a failing rollback cannot be reported to anyone).
  */
+#ifdef COHORTD_FAULTS
 static atomic_long fail_countdown;
-
-/* COHORTD_STORE_COMMIT_DELAY_MS=N holds every commit N ms, so a test can keep a request in
- * flight on purpose (the Heap webhook's 429 when too many pages are applied at once). */
 static atomic_long commit_delay_ms;
+static atomic_long call_countdown; /* > 0 once armed: calls left before the failing one */
+static long call_target;           /* N of COHORTD_FAULT_STORE_CALL, 0 when unset */
+static enum sq_call call_kind;     /* SQ_CALL_ANY or the one kind counted */
 
 static void fault_init(void) {
     const char *v = getenv("COHORTD_STORE_FAIL_WRITE");
     if (v && *v) {
         atomic_store(&fail_countdown, strtol(v, NULL, 10));
-        log_warn("store", "fault_injection=on fail_write=%s", v);
+        log_warn("store", "fault_injection=on fail_write=%s", log_q(v));
     }
     v = getenv("COHORTD_STORE_COMMIT_DELAY_MS");
     if (v && *v) {
         atomic_store(&commit_delay_ms, strtol(v, NULL, 10));
-        log_warn("store", "fault_injection=on commit_delay_ms=%s", v);
+        log_warn("store", "fault_injection=on commit_delay_ms=%s", log_q(v));
     }
+    v = getenv("COHORTD_FAULT_STORE_CALL");
+    if (v && *v) {
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        enum sq_call kind = SQ_CALL_ANY;
+        if (end && strcmp(end, ":write") == 0)
+            kind = SQ_CALL_WRITE;
+        else if (end && strcmp(end, ":begin") == 0)
+            kind = SQ_CALL_BEGIN;
+        else if (end && strcmp(end, ":commit") == 0)
+            kind = SQ_CALL_COMMIT;
+        else if (!end || *end)
+            n = 0;
+        call_target = n > 0 ? n : 0;
+        call_kind = kind;
+        log_warn("store", "fault_injection=%s fail_store_call=%s", n > 0 ? "on" : "ignored",
+                 log_q(v));
+    }
+}
+
+void store_faults_arm(void) {
+    if (call_target > 0)
+        atomic_store(&call_countdown, call_target);
 }
 
 static bool fault_now(void) {
@@ -48,6 +82,34 @@ static bool fault_now(void) {
         return false;
     return atomic_fetch_sub(&fail_countdown, 1) == 1;
 }
+
+static bool call_fault_now(enum sq_call kind) {
+    if (call_kind != SQ_CALL_ANY && call_kind != kind)
+        return false;
+    if (atomic_load(&call_countdown) <= 0)
+        return false;
+    return atomic_fetch_sub(&call_countdown, 1) == 1;
+}
+
+static void commit_delay(void) {
+    long delay = atomic_load(&commit_delay_ms);
+    if (delay > 0) {
+        struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+#else
+static void fault_init(void) {}
+void store_faults_arm(void) {}
+static bool fault_now(void) {
+    return false;
+}
+static bool call_fault_now(enum sq_call kind) {
+    (void)kind;
+    return false;
+}
+static void commit_delay(void) {}
+#endif
 
 enum cd_err sq_fail(struct sq_conn *c, const char *what) {
     log_error("store", "op=%s error=\"%s\"", what, sqlite3_errmsg(c->db));
@@ -81,6 +143,15 @@ sqlite3_stmt *sq_prep(struct sq_conn *c, const char *sql) {
 }
 
 enum cd_err sq_exec(struct sq_conn *c, sqlite3_stmt *st) {
+    return sq_exec_call(c, st, SQ_CALL_WRITE);
+}
+
+enum cd_err sq_exec_call(struct sq_conn *c, sqlite3_stmt *st, enum sq_call kind) {
+    if (call_fault_now(kind)) {
+        sqlite3_reset(st);
+        log_error("store", "op=exec error=\"injected fault\"");
+        return CD_E_STORE;
+    }
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
@@ -309,7 +380,7 @@ static bool sq_healthy(struct store *s) {
 static enum cd_err sq_begin(struct store *s) {
     pthread_mutex_lock(&s->w.lock);
     sqlite3_stmt *st = sq_prep(&s->w, "BEGIN IMMEDIATE");
-    if (!st || sq_exec(&s->w, st) != CD_OK) {
+    if (!st || sq_exec_call(&s->w, st, SQ_CALL_BEGIN) != CD_OK) {
         pthread_mutex_unlock(&s->w.lock);
         return CD_E_STORE;
     }
@@ -318,13 +389,9 @@ static enum cd_err sq_begin(struct store *s) {
 }
 
 static enum cd_err sq_commit(struct store *s) {
-    long delay = atomic_load(&commit_delay_ms);
-    if (delay > 0) {
-        struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    commit_delay();
     sqlite3_stmt *st = sq_prep(&s->w, "COMMIT");
-    enum cd_err err = st ? sq_exec(&s->w, st) : CD_E_STORE;
+    enum cd_err err = st ? sq_exec_call(&s->w, st, SQ_CALL_COMMIT) : CD_E_STORE;
     if (err != CD_OK) {
         err = CD_E_STORE;
         exec_sql(s->w.db, "ROLLBACK");

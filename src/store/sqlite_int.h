@@ -40,6 +40,11 @@ sqlite3_stmt *sq_prep(struct sq_conn *c, const char *sql);
  * uniqueness violation, CD_E_STORE otherwise. */
 enum cd_err sq_exec(struct sq_conn *c, sqlite3_stmt *st);
 
+/* What a statement run by sq_exec_call is, for COHORTD_FAULT_STORE_CALL=N:KIND (sqlite.c). */
+enum sq_call { SQ_CALL_ANY = 0, SQ_CALL_WRITE, SQ_CALL_BEGIN, SQ_CALL_COMMIT };
+/* sq_exec for a statement of that kind (sq_exec itself is SQ_CALL_WRITE). */
+enum cd_err sq_exec_call(struct sq_conn *c, sqlite3_stmt *st, enum sq_call kind);
+
 /* Binds a text argument (NULL binds SQL NULL). */
 void sq_bind_text(sqlite3_stmt *st, int i, const char *v);
 /* Binds a blob argument of n bytes (NULL binds SQL NULL). */

@@ -485,4 +485,8 @@ struct store_base {
 enum cd_err store_open(const char *url, struct store **out, char *err_msg, size_t err_len);
 void store_close(struct store *s);
 
+/* Starts counting store calls for COHORTD_FAULT_STORE_CALL (test builds with COHORTD_FAULTS;
+ * a no-op otherwise). `serve` calls it just before it listens. See docs/internals/faults.md. */
+void store_faults_arm(void);
+
 #endif

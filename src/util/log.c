@@ -1,8 +1,14 @@
-/* log.c — the line logger of log.h. Lines are written with one fputs so threads do not mix. */
+/*
+ * log.c — the line logger of log.h. Each line is built whole, escaped, and written with one
+ * fwrite so threads do not mix. Lines grow as needed (no fixed buffer holds a value); only a
+ * line past LOG_LINE_MAX is cut, with a marker that says how much was dropped.
+ */
 #include "util/log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -17,24 +23,151 @@ int log_level_parse(const char *name) {
     return -1;
 }
 
+/* The texts log_q gave out on this thread since its last log_write. */
+struct quoted {
+    struct quoted *next;
+    char text[];
+};
+static _Thread_local struct quoted *quoted_head;
+
+static bool is_control(unsigned char c) {
+    return c < 0x20 || c == 0x7f;
+}
+
+/* Bytes the escaped form of c takes (1 when c is written as is). */
+static size_t escaped_len(unsigned char c, bool in_quotes) {
+    if (c == '\n' || c == '\r' || c == '\t')
+        return 2;
+    if (is_control(c))
+        return 4;
+    if (in_quotes && (c == '"' || c == '\\'))
+        return 2;
+    return 1;
+}
+
+static char *put_escaped(char *o, unsigned char c, bool in_quotes) {
+    static const char hex[] = "0123456789abcdef";
+    if (c == '\n' || c == '\r' || c == '\t') {
+        *o++ = '\\';
+        *o++ = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+    } else if (is_control(c)) {
+        *o++ = '\\';
+        *o++ = 'x';
+        *o++ = hex[c >> 4];
+        *o++ = hex[c & 15];
+    } else {
+        if (in_quotes && (c == '"' || c == '\\'))
+            *o++ = '\\';
+        *o++ = (char)c;
+    }
+    return o;
+}
+
+const char *log_q(const char *v) {
+    if (!v)
+        return "(null)";
+    bool quote = *v == '\0';
+    size_t n = 2;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p == ' ' || *p == '"' || *p == '\\' || *p == '=' || is_control(*p))
+            quote = true;
+        n += escaped_len(*p, true);
+    }
+    if (!quote)
+        return v;
+    struct quoted *q = malloc(sizeof *q + n + 1);
+    if (!q)
+        return "\"(no memory to quote the value)\"";
+    char *o = q->text;
+    *o++ = '"';
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        o = put_escaped(o, *p, true);
+    *o++ = '"';
+    *o = '\0';
+    q->next = quoted_head;
+    quoted_head = q;
+    return q->text;
+}
+
+static void free_quoted(void) {
+    while (quoted_head) {
+        struct quoted *next = quoted_head->next;
+        free(quoted_head);
+        quoted_head = next;
+    }
+}
+
+/* Writes `raw` (len bytes) with control characters escaped and a final newline, cut at
+ * LOG_LINE_MAX with an explicit marker. */
+static void write_escaped(const char *raw, size_t len) {
+    size_t full = 0;
+    for (size_t i = 0; i < len; i++)
+        full += escaped_len((unsigned char)raw[i], false);
+    size_t keep = len, kept_len = full;
+    if (full > LOG_LINE_MAX) {
+        kept_len = 0;
+        for (keep = 0; keep < len; keep++) {
+            size_t e = escaped_len((unsigned char)raw[keep], false);
+            if (kept_len + e > LOG_LINE_MAX)
+                break;
+            kept_len += e;
+        }
+    }
+    char marker[64] = "";
+    if (keep < len)
+        snprintf(marker, sizeof marker, "\xe2\x80\xa6(truncated %zu bytes)", full - kept_len);
+    size_t total = kept_len + strlen(marker) + 1;
+    char small[2048];
+    char *out = total <= sizeof small ? small : malloc(total);
+    if (!out) {
+        static const char oom[] = "log: error=\"no memory for a log line\"\n";
+        fwrite(oom, 1, sizeof oom - 1, stderr);
+        return;
+    }
+    char *o = out;
+    for (size_t i = 0; i < keep; i++)
+        o = put_escaped(o, (unsigned char)raw[i], false);
+    memcpy(o, marker, strlen(marker));
+    o += strlen(marker);
+    *o++ = '\n';
+    fwrite(out, 1, (size_t)(o - out), stderr);
+    if (out != small)
+        free(out);
+}
+
 void log_write(enum log_level level, const char *module, const char *fmt, ...) {
-    char line[1024];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line,
+    char small[1024];
+    int n = snprintf(small, sizeof small,
                      "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ", tm.tm_year + 1900,
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, level_names[level], module);
-    if (n < 0)
-        return;
-    va_list ap;
+    if (n < 0 || (size_t)n >= sizeof small)
+        goto done;
+    va_list ap, again;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_copy(again, ap);
+    int m = vsnprintf(small + n, sizeof small - (size_t)n, fmt, ap);
     va_end(ap);
-    size_t len = (m < 0) ? (size_t)n : strlen(line);
-    line[len] = '\n';
-    line[len + 1 < sizeof line ? len + 1 : len] = '\0';
-    fputs(line, stderr);
+    char *line = small;
+    if (m >= 0 && (size_t)m >= sizeof small - (size_t)n) {
+        line = malloc((size_t)n + (size_t)m + 1);
+        if (line) {
+            memcpy(line, small, (size_t)n);
+            vsnprintf(line + n, (size_t)m + 1, fmt, again);
+        } else {
+            line = small; /* the prefix and a note, rather than nothing */
+            m = snprintf(small + n, sizeof small - (size_t)n,
+                         "error=\"no memory for a log line of %d bytes\"", m);
+        }
+    }
+    va_end(again);
+    write_escaped(line, (size_t)n + (m < 0 ? 0 : (size_t)m));
+    if (line != small)
+        free(line);
+done:
+    free_quoted();
 }

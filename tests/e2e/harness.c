@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+static void assert_no_sanitizer_report(const char *text, const char *what);
+
 static const char *bin(void) {
     const char *b = getenv("COHORTD_BIN");
     return b ? b : "build-test/cohortd";
@@ -90,6 +92,8 @@ int run_cli(const struct server *s, const char *const *args, char **out, char **
     close(pe[0]);
     int status = 0;
     waitpid(pid, &status, 0);
+    assert_no_sanitizer_report(o, "the output of a cohortd command");
+    assert_no_sanitizer_report(e, "the stderr of a cohortd command");
     if (out)
         *out = o;
     else
@@ -159,6 +163,7 @@ void server_start(struct server *s) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             s->pid = 0;
+            server_assert_log_clean(s);
             fail_msg("cohortd serve exited early; see %s", log_path);
         }
         if (healthy(s))
@@ -169,13 +174,78 @@ void server_start(struct server *s) {
     fail_msg("cohortd serve did not become healthy; see %s", log_path);
 }
 
+char *server_log(const struct server *s) {
+    char *path = strf("%s/server.log", s->data);
+    int fd = open(path, O_RDONLY);
+    free(path);
+    if (fd < 0)
+        return strdup("");
+    char *text = slurp_fd(fd);
+    close(fd);
+    return text;
+}
+
+/* The first line of `text` that reports a sanitizer finding, or NULL. */
+static const char *sanitizer_report(const char *text) {
+    static const char *const marks[] = {"AddressSanitizer", "LeakSanitizer",
+                                        "UndefinedBehaviorSanitizer", "ThreadSanitizer",
+                                        "runtime error:"};
+    const char *first = NULL;
+    for (size_t i = 0; i < sizeof marks / sizeof *marks; i++) {
+        const char *at = strstr(text, marks[i]);
+        if (at && (!first || at < first))
+            first = at;
+    }
+    if (!first)
+        return NULL;
+    while (first > text && first[-1] != '\n')
+        first--;
+    return first;
+}
+
+/* Fails the test when `text` (a server log or a command's stderr) holds a sanitizer report;
+ * prints the report, since the data directory may be removed afterwards. */
+static void assert_no_sanitizer_report(const char *text, const char *what) {
+    const char *rep = sanitizer_report(text);
+    if (rep) {
+        print_error("sanitizer report in %s:\n%.4000s\n", what, rep);
+        fail_msg("%s holds a sanitizer report", what);
+    }
+}
+
+void server_assert_log_clean(const struct server *s) {
+    char *text = server_log(s);
+    char *what = strf("the server log %s/server.log", s->data);
+    const char *rep = sanitizer_report(text);
+    if (rep)
+        print_error("sanitizer report in %s:\n%.4000s\n", what, rep);
+    free(text);
+    free(what);
+    if (rep)
+        fail_msg("the server log %s/server.log holds a sanitizer report", s->data);
+}
+
+/* Stops the server with sig. After SIGTERM the exit must be clean (status 0); after SIGKILL
+ * the status is not looked at. In both cases the log must hold no sanitizer report. */
 static void stop_with(struct server *s, int sig) {
     if (!s->pid)
         return;
     kill(s->pid, sig);
-    int status;
-    waitpid(s->pid, &status, 0);
+    int status = 0;
+    pid_t got;
+    do
+        got = waitpid(s->pid, &status, 0);
+    while (got < 0 && errno == EINTR);
     s->pid = 0;
+    server_assert_log_clean(s);
+    if (sig == SIGKILL || got < 0)
+        return;
+    if (WIFSIGNALED(status))
+        fail_msg("cohortd serve died of signal %d after SIGTERM; see %s/server.log",
+                 WTERMSIG(status), s->data);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("cohortd serve exited with status %d after SIGTERM; see %s/server.log",
+                 WEXITSTATUS(status), s->data);
 }
 
 void server_stop(struct server *s) {

@@ -40,10 +40,15 @@ struct resp {
 void server_init(struct server *s);
 /* Starts `cohortd serve` and waits until /healthz answers. */
 void server_start(struct server *s);
-/* SIGTERM and wait (clean shutdown). */
+/* SIGTERM and wait (clean shutdown). Fails the test unless the exit status is 0 and the server
+ * log holds no sanitizer report (AddressSanitizer, LeakSanitizer, "runtime error:"…). */
 void server_stop(struct server *s);
-/* SIGKILL and wait (crash). */
+/* SIGKILL and wait (crash). Fails the test when the log holds a sanitizer report. */
 void server_kill(struct server *s);
+/* The server log so far (every start of this data directory appends to it); free it. */
+char *server_log(const struct server *s);
+/* Fails the test when the server log holds a sanitizer report. */
+void server_assert_log_clean(const struct server *s);
 /* Stops if running and removes the data directory. */
 void server_cleanup(struct server *s);
 /* init + start, the usual fixture. */
