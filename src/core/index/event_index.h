@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/index/strmap.h"
+#include "core/index/undo.h"
 
 struct event_stat {
     uint32_t uid; /* 0 = empty slot */
@@ -32,6 +33,7 @@ struct event_index {
     char **name_list;
     size_t n;
     size_t cap;
+    struct undo *undo; /* the open write's journal, or NULL (see undo.h) */
 };
 
 void event_index_init(struct event_index *ix);
