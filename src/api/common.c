@@ -50,18 +50,26 @@ struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *
     int64_t ws_id;
     enum cd_err err = STORE_OPS(st)->admin->api_key_lookup(st, hash, &ws_id);
     struct workspace *ws = NULL;
+    struct cd_msg msg = {{0}};
     if (err == CD_OK)
-        err = app_workspace(ctx->app, ws_id, &ws);
+        err = app_workspace_msg(ctx->app, ws_id, &ws, &msg);
     if (err == CD_E_NOT_FOUND) {
         log_info("auth", "req=%lu result=invalid_rest_key", http_request_id(req));
         http_reply_error(res, 401, "Unauthorized", "invalid or revoked REST API key");
         return NULL;
     }
     if (err != CD_OK) {
-        api_reply_err(res, err, NULL);
+        api_reply_unloaded(res, err, &msg);
         return NULL;
     }
     return ws;
+}
+
+void api_reply_unloaded(struct http_response *res, enum cd_err err, const struct cd_msg *msg) {
+    if (err == CD_E_STORE && msg->text[0])
+        http_reply_error(res, 503, "Service Unavailable", msg->text);
+    else
+        api_reply_err(res, err, NULL);
 }
 
 void api_reply_err(struct http_response *res, enum cd_err err, const char *text) {

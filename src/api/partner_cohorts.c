@@ -82,9 +82,10 @@ static struct workspace *auth_partner(struct api_ctx *ctx, const struct http_req
         return NULL;
     }
     struct workspace *ws = NULL;
-    err = app_workspace(ctx->app, ws_id, &ws);
+    struct cd_msg msg = {{0}};
+    err = app_workspace_msg(ctx->app, ws_id, &ws, &msg);
     if (err != CD_OK) {
-        api_reply_err(res, err, NULL);
+        api_reply_unloaded(res, err, &msg);
         return NULL;
     }
     return ws;
