@@ -19,14 +19,18 @@
 struct load_ctx {
     struct identity *ident;
     struct workspace *ws;
-    int failed;
+    int failed;  /* out of memory */
+    int bad_row; /* a store row that does not parse */
 };
 
 static void load_user(void *ctx, const struct user_row *u) {
     struct load_ctx *lc = ctx;
     uint8_t bid[12];
-    if (identity_braze_id_parse(u->braze_id, bid) != 0 ||
-        identity_add_user(lc->ident, u->uid, bid, u->external_id, u->created_anonymous,
+    if (identity_braze_id_parse(u->braze_id, bid) != 0) {
+        lc->bad_row = 1; /* a row memory cannot hold: not a lack of memory */
+        return;
+    }
+    if (identity_add_user(lc->ident, u->uid, bid, u->external_id, u->created_anonymous,
                           u->deleted) != 0)
         lc->failed = 1;
     if (u->deleted || !u->attrs || strcmp(u->attrs, "{}") == 0)
@@ -89,7 +93,7 @@ static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
     tmp->id = ws->id;
     memcpy(tmp->public_id, ws->public_id, sizeof tmp->public_id);
     indexes_init(tmp);
-    struct load_ctx lc = {&tmp->ident, tmp, 0};
+    struct load_ctx lc = {&tmp->ident, tmp, 0, 0};
     enum cd_err err = uo->load_users(app->store, tmp->id, load_user, &lc);
     if (err == CD_OK)
         err = uo->load_aliases(app->store, tmp->id, load_alias, &lc);
@@ -99,6 +103,8 @@ static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
         err = uo->load_events(app->store, tmp->id, load_event, &lc);
     if (err == CD_OK && lc.failed)
         err = CD_E_NOMEM;
+    if (err == CD_OK && lc.bad_row)
+        err = CD_E_INTERNAL;
     if (err == CD_OK)
         err = cohort_load(app, tmp);
     if (err == CD_OK) {
@@ -278,8 +284,8 @@ enum cd_err app_workspace(struct app *app, int64_t ws_id, struct workspace **out
 
 enum cd_err workspace_write_begin(struct app *app, struct workspace *ws) {
     pthread_rwlock_wrlock(&ws->lock);
-    enum cd_err err = atomic_load(&ws->loaded) ? STORE_OPS(app->store)->begin(app->store)
-                                                : CD_E_STORE;
+    enum cd_err err =
+        atomic_load(&ws->loaded) ? STORE_OPS(app->store)->begin(app->store) : CD_E_STORE;
     if (err != CD_OK) {
         pthread_rwlock_unlock(&ws->lock);
         return err;
