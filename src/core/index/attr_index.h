@@ -30,12 +30,12 @@ struct attr_values {
 };
 
 struct attr_index {
-    struct strmap names;     /* attribute name -> index in v */
-    struct attr_values **v;  /* each on its own, so journal entries may point at one */
+    struct strmap names;    /* attribute name -> index in v */
+    struct attr_values **v; /* each on its own, so journal entries may point at one */
     size_t n;
     size_t cap;
-    char **name_list;        /* names in first-seen order */
-    struct undo *undo;       /* the open write's journal, or NULL (see undo.h) */
+    char **name_list;  /* names in first-seen order */
+    struct undo *undo; /* the open write's journal, or NULL (see undo.h) */
 };
 
 enum attr_cmp { ATTR_GT, ATTR_GTE, ATTR_LT, ATTR_LTE };

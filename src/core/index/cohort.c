@@ -181,8 +181,13 @@ static void fields_undo(void *obj, void *state) {
 }
 
 int cohort_touch(struct cohort_set *set, struct cohort *c) {
-    struct fields_undo fu = {c->id,           c->created_at,    c->changed_at, c->n_ids_received,
-                             c->n_ids_matched, c->n_ids_unmatched, c->n_log};
+    struct fields_undo fu = {c->id,
+                             c->created_at,
+                             c->changed_at,
+                             c->n_ids_received,
+                             c->n_ids_matched,
+                             c->n_ids_unmatched,
+                             c->n_log};
     return undo_push(set->undo, fields_undo, NULL, c, &fu, sizeof fu);
 }
 

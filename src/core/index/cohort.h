@@ -60,8 +60,7 @@ void cohort_set_drop_user(struct cohort_set *set, uint32_t uid);
 
 /* Names c (a copy of name) and moves created_at back to created_at when earlier.
  * Returns 0 or -1 (no memory; c unchanged). */
-int cohort_set_name(struct cohort_set *set, struct cohort *c, const char *name,
-                    int64_t created_at);
+int cohort_set_name(struct cohort_set *set, struct cohort *c, const char *name, int64_t created_at);
 
 /* Records c's scalar fields (id, created_at, changed_at, counters, n_log) so the caller may
  * set them directly in this write. Returns 0 or -1 (no memory: do not change them). */
