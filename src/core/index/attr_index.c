@@ -112,7 +112,7 @@ static struct attr_values *values_add(struct attr_index *ix, const char *name) {
         return a;
     if (ix->n == ix->cap) {
         size_t cap = ix->cap ? ix->cap * 2 : 16;
-        struct attr_values **v = realloc(ix->v, cap * sizeof *v);
+        struct attr_values **v = realloc(ix->v, cap * sizeof(void *));
         if (v)
             ix->v = v;
         char **names = v ? realloc(ix->name_list, cap * sizeof(char *)) : NULL;
