@@ -73,6 +73,9 @@ json_t *api_cohort_counts(const char *first_key, const char *first_value,
 
 /* Replies for a domain error: status from the error code, message `text` when given. */
 void api_reply_err(struct http_response *res, enum cd_err err, const char *text);
+/* The answer to app_workspace_msg's failure: 503 {"message":"Service Unavailable","errors":
+ * [msg]} for a workspace that is not loaded, else as api_reply_err. */
+void api_reply_unloaded(struct http_response *res, enum cd_err err, const struct cd_msg *msg);
 
 /* Reading a Heap webhook body (heap_webhook.c); reasons are our texts, field paths and
  * jansson's message, never a value of the body. */

@@ -45,17 +45,25 @@ struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *
         return NULL;
     }
     struct workspace *ws = NULL;
-    enum cd_err err = workspace_auth_rest(ctx->app, key, &ws);
+    struct cd_msg msg = {{0}};
+    enum cd_err err = workspace_auth_rest(ctx->app, key, &ws, &msg);
     if (err == CD_E_NOT_FOUND) {
         log_info("auth", "req=%lu result=invalid_rest_key", http_request_id(req));
         http_reply_error(res, 401, "Unauthorized", "invalid or revoked REST API key");
         return NULL;
     }
     if (err != CD_OK) {
-        api_reply_err(res, err, NULL);
+        api_reply_unloaded(res, err, &msg);
         return NULL;
     }
     return ws;
+}
+
+void api_reply_unloaded(struct http_response *res, enum cd_err err, const struct cd_msg *msg) {
+    if (err == CD_E_STORE && msg->text[0])
+        http_reply_error(res, 503, "Service Unavailable", msg->text);
+    else
+        api_reply_err(res, err, NULL);
 }
 
 void api_reply_err(struct http_response *res, enum cd_err err, const char *text) {

@@ -29,11 +29,12 @@ static struct workspace *auth_partner(struct api_ctx *ctx, const struct http_req
     const char *secret = json_string_value(json_object_get(body, "client_secret"));
     enum partner_auth result;
     struct workspace *ws = NULL;
+    struct cd_msg msg = {{0}};
     enum cd_err err = partner_authenticate(
         ctx->app, partner, json_string_value(json_object_get(body, "partner_api_key")), secret,
-        &result, &ws);
+        &result, &ws, &msg);
     if (err != CD_OK) {
-        api_reply_err(res, err, NULL);
+        api_reply_unloaded(res, err, &msg);
         return NULL;
     }
     switch (result) {

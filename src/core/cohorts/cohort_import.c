@@ -2,7 +2,9 @@
  * cohort_import.c — partner cohort changes on top of the identity index and the cohort set
  * (see cohort_import.h). Durable layout: store_cohort_ops (checkpoint + per-request log).
  * A request's changes reduce to two disjoint bitmaps (net adds, net removes) before anything
- * is written, so the log row and the in-memory update are the same set operation.
+ * is written, so the log row and the in-memory update are the same set operation. Memory is
+ * changed only through cohort.h's recording verbs (cohort_touch before the fields are set), so
+ * a failed write's rollback puts every change back.
  */
 #include "core/cohorts/cohort_import.h"
 
@@ -41,15 +43,8 @@ static enum cd_err find_or_create(struct app *app, struct workspace *ws, const c
         c->id = id;
         c->created_at = created_at;
     }
-    if (name) {
-        char *copy = strdup(name);
-        if (!copy)
-            return CD_E_NOMEM;
-        free(c->name);
-        c->name = copy;
-        if (created_at < c->created_at)
-            c->created_at = created_at;
-    }
+    if (name && cohort_set_name(&ws->cohorts, c, name, created_at) != 0)
+        return CD_E_NOMEM;
     *out = c;
     return CD_OK;
 }
@@ -147,6 +142,8 @@ enum cd_err cohort_apply_locked(struct app *app, struct workspace *ws, const cha
     memset(out, 0, sizeof *out);
     struct cohort *c;
     enum cd_err err = find_or_create(app, ws, partner, cohort_id, NULL, now, &c);
+    if (err == CD_OK && cohort_touch(&ws->cohorts, c) != 0) /* record() and below set fields */
+        err = CD_E_NOMEM;
     if (err != CD_OK)
         return err;
     /* identity look-ups dominate an import: prefetch the whole batch in two stages first */
@@ -195,9 +192,9 @@ enum cd_err cohort_apply_locked(struct app *app, struct workspace *ws, const cha
                   ->cohorts->misses_add(app->store, c->id, misses, n_misses, COHORT_MISS_SAMPLE);
     if (err == CD_OK && app->on_cohort_entry) /* the "user just entered the cohort" trigger */
         err = app->on_cohort_entry(app, ws, partner, cohort_id, adds, now);
+    if (err == CD_OK && cohort_members_change(&ws->cohorts, c, adds, removes) != 0)
+        err = CD_E_NOMEM;
     if (err == CD_OK) {
-        roaring_bitmap_or_inplace(c->members, adds);
-        roaring_bitmap_andnot_inplace(c->members, removes);
         c->n_ids_received += out->received;
         c->n_ids_matched += out->matched;
         c->n_ids_unmatched += out->unmatched;

@@ -1,4 +1,8 @@
-/* attr_index.c — value bitmaps of custom attributes (see attr_index.h). */
+/*
+ * attr_index.c — value bitmaps of custom attributes (see attr_index.h). Value keys have no
+ * length limit (stack buffer when short, exact-size allocation otherwise). Under a journal
+ * (ix->undo) every bit, map entry, bitmap and attribute it adds or removes is recorded.
+ */
 #include "core/index/attr_index.h"
 
 #include <math.h>
@@ -13,13 +17,14 @@ void attr_index_init(struct attr_index *ix) {
 
 void attr_index_free(struct attr_index *ix) {
     for (size_t i = 0; i < ix->n; i++) {
-        struct attr_values *a = &ix->v[i];
+        struct attr_values *a = ix->v[i];
         roaring_bitmap_free(a->exists);
         strmap_free(&a->eq);
         strmap_free(&a->elem);
         for (size_t k = 0; k < a->n_bitmaps; k++)
             roaring_bitmap_free(a->bitmaps[k]);
         free(a->bitmaps);
+        free(a);
         free(ix->name_list[i]);
     }
     free(ix->v);
@@ -28,30 +33,77 @@ void attr_index_free(struct attr_index *ix) {
     memset(ix, 0, sizeof *ix);
 }
 
-/* Canonical text of a scalar (string, number, boolean) into buf; 0 for other kinds. */
-static size_t canonical(const json_t *v, char *buf, size_t len) {
+/* A canonical value text: in the stack buffer when short, else an exact-size allocation. */
+struct value_key {
+    char stack[128];
+    char *p;
+    size_t len;
+};
+
+static void key_done(struct value_key *k) {
+    if (k->p != k->stack)
+        free(k->p);
+    k->p = k->stack;
+}
+
+/* Canonical text of a scalar (string, number, boolean): "s<bytes>", "n<number>", "b<0|1>".
+ * Returns 1, 0 for other kinds, -1 when memory ran out. Free with key_done. */
+static int canonical(const json_t *v, struct value_key *k) {
+    k->p = k->stack;
+    k->len = 0;
     int n = 0;
     if (json_is_string(v)) {
-        n = snprintf(buf, len, "s%s", json_string_value(v));
-    } else if (json_is_number(v)) {
+        size_t sl = json_string_length(v);
+        if (sl + 1 > sizeof k->stack && !(k->p = malloc(sl + 1))) {
+            k->p = k->stack;
+            return -1;
+        }
+        k->p[0] = 's';
+        memcpy(k->p + 1, json_string_value(v), sl);
+        k->len = sl + 1;
+        return 1;
+    }
+    /* numbers and booleans are at most ~25 characters: they always fit the stack buffer */
+    if (json_is_number(v)) {
         double d = json_number_value(v);
         if (json_is_integer(v))
-            n = snprintf(buf, len, "n%lld", (long long)json_integer_value(v));
+            n = snprintf(k->stack, sizeof k->stack, "n%lld", (long long)json_integer_value(v));
         else if (floor(d) == d && fabs(d) < 9007199254740992.0)
-            n = snprintf(buf, len, "n%lld", (long long)d);
+            n = snprintf(k->stack, sizeof k->stack, "n%lld", (long long)d);
         else
-            n = snprintf(buf, len, "n%.17g", d);
+            n = snprintf(k->stack, sizeof k->stack, "n%.17g", d);
     } else if (json_is_boolean(v)) {
-        n = snprintf(buf, len, "b%d", json_is_true(v));
+        n = snprintf(k->stack, sizeof k->stack, "b%d", json_is_true(v));
     }
-    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+    if (n <= 0 || (size_t)n >= sizeof k->stack)
+        return 0;
+    k->len = (size_t)n;
+    return 1;
 }
 
 static struct attr_values *values_of(const struct attr_index *ix, const char *name) {
     uint32_t i;
     if (!strmap_get(&ix->names, name, strlen(name), &i))
         return NULL;
-    return &ix->v[i];
+    return ix->v[i];
+}
+
+static void values_destroy(struct attr_values *a) {
+    if (a->exists)
+        roaring_bitmap_free(a->exists);
+    strmap_free(&a->eq);
+    strmap_free(&a->elem);
+    free(a->bitmaps);
+    free(a);
+}
+
+/* Undoes values_add of the newest attribute (its name's map entry has its own undo). */
+static void values_add_undo(void *obj, void *state) {
+    (void)state;
+    struct attr_index *ix = obj;
+    ix->n--;
+    values_destroy(ix->v[ix->n]);
+    free(ix->name_list[ix->n]);
 }
 
 static struct attr_values *values_add(struct attr_index *ix, const char *name) {
@@ -60,36 +112,47 @@ static struct attr_values *values_add(struct attr_index *ix, const char *name) {
         return a;
     if (ix->n == ix->cap) {
         size_t cap = ix->cap ? ix->cap * 2 : 16;
-        struct attr_values *v = realloc(ix->v, cap * sizeof *v);
-        char **names = v ? realloc(ix->name_list, cap * sizeof(char *)) : NULL;
+        struct attr_values **v = realloc(ix->v, cap * sizeof(void *));
         if (v)
             ix->v = v;
+        char **names = v ? realloc(ix->name_list, cap * sizeof(char *)) : NULL;
         if (!names)
             return NULL;
         ix->name_list = names;
         ix->cap = cap;
     }
-    if (!ix->v)
+    a = calloc(1, sizeof *a);
+    char *copy = strdup(name);
+    if (a)
+        a->exists = roaring_bitmap_create();
+    if (!a || !a->exists || !copy ||
+        strmap_put_undo(&ix->names, name, strlen(name), (uint32_t)ix->n, ix->undo) != 0) {
+        if (a)
+            values_destroy(a);
+        free(copy);
         return NULL;
-    a = &ix->v[ix->n];
-    memset(a, 0, sizeof *a);
-    a->exists = roaring_bitmap_create();
-    strmap_init(&a->eq);
-    strmap_init(&a->elem);
-    ix->name_list[ix->n] = strdup(name);
-    if (!ix->name_list[ix->n] || strmap_put(&ix->names, name, strlen(name), (uint32_t)ix->n) != 0)
-        return NULL;
+    }
+    ix->v[ix->n] = a;
+    ix->name_list[ix->n] = copy;
     ix->n++;
+    undo_push(ix->undo, values_add_undo, NULL, ix, NULL, 0); /* failure: journal lost */
     return a;
 }
 
-/* The bitmap for key in map m (created when `create`), or NULL. */
-static roaring_bitmap_t *value_bitmap(struct attr_values *a, struct strmap *m, const char *key,
-                                      size_t len, int create) {
+/* Undoes the creation of the newest value bitmap of an attribute. */
+static void bitmap_add_undo(void *obj, void *state) {
+    (void)state;
+    struct attr_values *a = obj;
+    roaring_bitmap_free(a->bitmaps[--a->n_bitmaps]);
+}
+
+/* The bitmap for key in map m (created when ix is not NULL), or NULL. */
+static roaring_bitmap_t *value_bitmap(struct attr_index *ix, struct attr_values *a,
+                                      struct strmap *m, const struct value_key *k) {
     uint32_t i;
-    if (strmap_get(m, key, len, &i))
+    if (strmap_get(m, k->p, k->len, &i))
         return a->bitmaps[i];
-    if (!create)
+    if (!ix)
         return NULL;
     if (a->n_bitmaps == a->bitmaps_cap) {
         size_t cap = a->bitmaps_cap ? a->bitmaps_cap * 2 : 8;
@@ -100,19 +163,38 @@ static roaring_bitmap_t *value_bitmap(struct attr_values *a, struct strmap *m, c
         a->bitmaps_cap = cap;
     }
     roaring_bitmap_t *b = roaring_bitmap_create();
-    if (strmap_put(m, key, len, (uint32_t)a->n_bitmaps) != 0) {
-        roaring_bitmap_free(b);
+    if (!b || strmap_put_undo(m, k->p, k->len, (uint32_t)a->n_bitmaps, ix->undo) != 0) {
+        if (b)
+            roaring_bitmap_free(b);
         return NULL;
     }
     a->bitmaps[a->n_bitmaps++] = b;
+    undo_push(ix->undo, bitmap_add_undo, NULL, a, NULL, 0); /* failure: journal lost */
     return b;
+}
+
+/* Adds (add != 0) or removes uid under the value v of attribute a in map m. */
+static int apply_value(struct attr_index *ix, struct attr_values *a, struct strmap *m,
+                       const json_t *v, uint32_t uid, int add) {
+    struct value_key k;
+    int rc = canonical(v, &k);
+    if (rc <= 0) {
+        if (rc < 0 && ix->undo)
+            ix->undo->lost = true; /* a stale bit may stay: only a reload clears it */
+        return rc;
+    }
+    roaring_bitmap_t *b = value_bitmap(add ? ix : NULL, a, m, &k);
+    key_done(&k);
+    if (!b)
+        return add ? -1 : 0;
+    return add ? undo_bitmap_add(ix->undo, b, uid) : undo_bitmap_remove(ix->undo, b, uid);
 }
 
 /* Adds (add != 0) or removes uid under every value of attrs. */
 static int apply(struct attr_index *ix, uint32_t uid, const json_t *attrs, int add) {
     const char *name;
     const json_t *v;
-    char key[1024];
+    int rc = 0;
     json_object_foreach((json_t *)attrs, name, v) {
         if (json_is_null(v))
             continue;
@@ -123,33 +205,32 @@ static int apply(struct attr_index *ix, uint32_t uid, const json_t *attrs, int a
             continue;
         }
         if (add)
-            roaring_bitmap_add(a->exists, uid);
+            rc |= undo_bitmap_add(ix->undo, a->exists, uid);
         else
-            roaring_bitmap_remove(a->exists, uid);
-        size_t len = canonical(v, key, sizeof key);
-        roaring_bitmap_t *b = len ? value_bitmap(a, &a->eq, key, len, add) : NULL;
-        if (b && add)
-            roaring_bitmap_add(b, uid);
-        else if (b)
-            roaring_bitmap_remove(b, uid);
+            rc |= undo_bitmap_remove(ix->undo, a->exists, uid);
+        if (apply_value(ix, a, &a->eq, v, uid, add) < 0) {
+            if (add)
+                return -1;
+            rc = -1;
+        }
         size_t i;
         const json_t *e;
         json_array_foreach(v, i, e) {
-            len = canonical(e, key, sizeof key);
-            b = len ? value_bitmap(a, &a->elem, key, len, add) : NULL;
-            if (b && add)
-                roaring_bitmap_add(b, uid);
-            else if (b)
-                roaring_bitmap_remove(b, uid);
+            if (apply_value(ix, a, &a->elem, e, uid, add) < 0) {
+                if (add)
+                    return -1;
+                rc = -1;
+            }
         }
     }
-    return 0;
+    return rc ? -1 : 0;
 }
 
 int attr_index_set(struct attr_index *ix, uint32_t uid, const json_t *old, const json_t *now) {
-    if (old)
-        apply(ix, uid, old, 0);
-    return now ? apply(ix, uid, now, 1) : 0;
+    int rc = old ? apply(ix, uid, old, 0) : 0;
+    if (now && apply(ix, uid, now, 1) != 0)
+        rc = -1;
+    return rc;
 }
 
 roaring_bitmap_t *attr_index_exists(const struct attr_index *ix, const char *name) {
@@ -160,9 +241,10 @@ roaring_bitmap_t *attr_index_exists(const struct attr_index *ix, const char *nam
 roaring_bitmap_t *attr_index_equals(const struct attr_index *ix, const char *name,
                                     const json_t *value) {
     struct attr_values *a = values_of(ix, name);
-    char key[1024];
-    size_t len = canonical(value, key, sizeof key);
-    roaring_bitmap_t *b = a && len ? value_bitmap(a, &a->eq, key, len, 0) : NULL;
+    struct value_key k;
+    roaring_bitmap_t *b = a && canonical(value, &k) > 0 ? value_bitmap(NULL, a, &a->eq, &k) : NULL;
+    if (a)
+        key_done(&k);
     return b ? roaring_bitmap_copy(b) : roaring_bitmap_create();
 }
 
@@ -197,9 +279,9 @@ roaring_bitmap_t *attr_index_contains(const struct attr_index *ix, const char *n
     struct attr_values *a = values_of(ix, name);
     if (!a)
         return out;
-    char key[1024];
-    size_t len = canonical(value, key, sizeof key);
-    roaring_bitmap_t *b = len ? value_bitmap(a, &a->elem, key, len, 0) : NULL;
+    struct value_key k;
+    roaring_bitmap_t *b = canonical(value, &k) > 0 ? value_bitmap(NULL, a, &a->elem, &k) : NULL;
+    key_done(&k);
     if (b)
         roaring_bitmap_or_inplace(out, b);
     const char *needle = json_string_value(value);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "core/index/strmap.h"
+#include "core/index/undo.h"
 
 struct attr_values {
     roaring_bitmap_t *exists;
@@ -29,11 +30,12 @@ struct attr_values {
 };
 
 struct attr_index {
-    struct strmap names; /* attribute name -> index in v */
-    struct attr_values *v;
+    struct strmap names;    /* attribute name -> index in v */
+    struct attr_values **v; /* each on its own, so journal entries may point at one */
     size_t n;
     size_t cap;
-    char **name_list; /* names in first-seen order */
+    char **name_list;  /* names in first-seen order */
+    struct undo *undo; /* the open write's journal, or NULL (see undo.h) */
 };
 
 enum attr_cmp { ATTR_GT, ATTR_GTE, ATTR_LT, ATTR_LTE };
@@ -42,7 +44,8 @@ void attr_index_init(struct attr_index *ix);
 void attr_index_free(struct attr_index *ix);
 
 /* Moves uid from the values of `old` (may be NULL) to those of `now` (may be NULL).
- * Returns 0 or -1 (no memory). */
+ * Returns 0 or -1 (no memory: the index may hold part of the change; under a journal the
+ * write's rollback puts it back). */
 int attr_index_set(struct attr_index *ix, uint32_t uid, const json_t *old, const json_t *now);
 
 /* New bitmaps (caller frees); empty when the attribute is unknown. */

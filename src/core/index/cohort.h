@@ -4,8 +4,10 @@
  * The store is the source of truth; this set is rebuilt from it at start-up.
  *
  * Readers (segments, exports) take the workspace read lock and may read `members`, `name`
- * and the counters of a cohort found with cohort_find. Only cohort.c changes them, under the
- * workspace write lock.
+ * and the counters of a cohort found with cohort_find. Writers change them under the
+ * workspace write lock through the functions below, which record each change in the set's
+ * journal (set->undo) so a failed write can put it back; a writer that sets the scalar fields
+ * itself calls cohort_touch first.
  */
 #ifndef COHORTD_CORE_INDEX_COHORT_H
 #define COHORTD_CORE_INDEX_COHORT_H
@@ -16,6 +18,7 @@
 #include <stdint.h>
 
 #include "core/index/strmap.h"
+#include "core/index/undo.h"
 
 #define COHORT_PARTNER_CAP 33
 
@@ -38,6 +41,7 @@ struct cohort_set {
     size_t n;
     size_t cap;
     struct strmap by_key; /* "<partner>\0<cohort_id>" -> index in v */
+    struct undo *undo;    /* the open write's journal, or NULL (see undo.h) */
 };
 
 void cohort_set_init(struct cohort_set *set);
@@ -53,5 +57,18 @@ struct cohort *cohort_find(const struct cohort_set *set, const char *partner,
 
 /* Removes uid from every cohort of the set (memory; the store's tombstone makes it durable). */
 void cohort_set_drop_user(struct cohort_set *set, uint32_t uid);
+
+/* Names c (a copy of name) and moves created_at back to created_at when earlier.
+ * Returns 0 or -1 (no memory; c unchanged). */
+int cohort_set_name(struct cohort_set *set, struct cohort *c, const char *name, int64_t created_at);
+
+/* Records c's scalar fields (id, created_at, changed_at, counters, n_log) so the caller may
+ * set them directly in this write. Returns 0 or -1 (no memory: do not change them). */
+int cohort_touch(struct cohort_set *set, struct cohort *c);
+
+/* members |= adds, members &= ~removes (adds and removes disjoint). Returns 0 or -1 (no
+ * memory; members unchanged). Cost under a journal: a copy of the bits that change. */
+int cohort_members_change(struct cohort_set *set, struct cohort *c, const roaring_bitmap_t *adds,
+                          const roaring_bitmap_t *removes);
 
 #endif

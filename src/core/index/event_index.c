@@ -1,7 +1,16 @@
-/* event_index.c — per-user event summaries for segments (see event_index.h). */
+/*
+ * event_index.c — per-user event summaries for segments (see event_index.h).
+ *
+ * Undo: while a write's journal is open, every change of a (column, user) first records the
+ * user's summary as it was (count, last time, kept times, bitmap membership); a rollback
+ * writes it back, newest record first. Blocks freed during the write return to the pool's
+ * free lists, so putting an older block back takes one from there instead of growing the pool.
+ * A column created by a failed write stays, empty (no user is in it): it answers no segment.
+ */
 #include "core/index/event_index.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,6 +141,61 @@ static int64_t recent_at(const struct event_column *c, const struct event_stat *
     return s->recent_cap ? c->pool[s->recent + i] : s->last_at;
 }
 
+/* A (column, user) summary as it was before a change of the open write. */
+struct stat_undo {
+    uint32_t col;
+    uint32_t uid;
+    struct event_stat old; /* old.uid == 0: the user had no summary */
+    bool member;
+    int64_t times[EVENT_RECENT_MAX]; /* old.n_recent of them are recorded */
+};
+
+static void stat_undo(void *obj, void *state) {
+    struct event_index *ix = obj;
+    const struct stat_undo *u = state;
+    struct event_column *c = &ix->cols[u->col];
+    struct event_stat *s = slot_of(c, u->uid, 1); /* present: the change created or kept it */
+    block_free(c, s);
+    if (!u->old.uid) {
+        *s = (struct event_stat){.uid = u->uid};
+    } else {
+        *s = u->old;
+        s->recent = 0;
+        s->recent_cap = 0;
+        uint32_t off;
+        if (u->old.recent_cap && block_alloc(c, block_class(u->old.recent_cap), &off) == 0) {
+            memcpy(c->pool + off, u->times, u->old.n_recent * sizeof *c->pool);
+            s->recent = off;
+            s->recent_cap = u->old.recent_cap;
+        } else if (u->old.recent_cap) {
+            s->n_recent = 1; /* no memory for the block: keep the last time alone */
+        }
+    }
+    if (u->member)
+        roaring_bitmap_add(c->users, u->uid);
+    else
+        roaring_bitmap_remove(c->users, u->uid);
+}
+
+/* Records the summary of uid in column col before it changes. 0, or -1 when the journal could
+ * not keep it (the journal is then lost and the write's rollback rebuilds memory). */
+static int record(struct event_index *ix, size_t col, uint32_t uid) {
+    if (!ix->undo)
+        return 0;
+    struct event_column *c = &ix->cols[col];
+    struct stat_undo u = {.col = (uint32_t)col, .uid = uid};
+    const struct event_stat *s = slot_of(c, uid, 0);
+    if (s && s->count) {
+        u.old = *s;
+        for (size_t k = 0; k < s->n_recent && s->recent_cap; k++)
+            u.times[k] = c->pool[s->recent + k];
+    }
+    u.member = roaring_bitmap_contains(c->users, uid);
+    return undo_push(ix->undo, stat_undo, NULL, ix, &u,
+                     offsetof(struct stat_undo, times) +
+                         (u.old.recent_cap ? u.old.n_recent : 0) * sizeof u.times[0]);
+}
+
 /* Keeps `at` among the EVENT_RECENT_MAX most recent times of s (newest first). The caller
  * sets last_at. Returns 0 or -1. */
 static int recent_add(struct event_column *c, struct event_stat *s, int64_t at) {
@@ -184,7 +248,8 @@ static int stat_add(struct event_column *c, struct event_stat *s, int64_t at) {
 static struct event_stat *stat_of(struct event_index *ix, const char *name, uint32_t uid,
                                   struct event_column **col) {
     struct event_column *c = column(ix, name, 1);
-    if (!c || ((c->n + 1) * 2 > c->cap && grow(c) != 0))
+    if (!c || ((c->n + 1) * 2 > c->cap && grow(c) != 0) ||
+        record(ix, (size_t)(c - ix->cols), uid) != 0)
         return NULL;
     *col = c;
     return slot_of(c, uid, 1);
@@ -203,8 +268,7 @@ int event_index_bump(struct event_index *ix, const char *name, uint32_t uid, int
             return -1;
     uint64_t total = (uint64_t)s->count + (uint64_t)(count - keep);
     s->count = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
-    roaring_bitmap_add(c->users, uid);
-    return 0;
+    return undo_bitmap_add(ix->undo, c->users, uid);
 }
 
 int event_index_load(struct event_index *ix, const char *name, uint32_t uid, int64_t count,
@@ -226,19 +290,21 @@ int event_index_load(struct event_index *ix, const char *name, uint32_t uid, int
     if (total < s->count)
         total = s->count;
     s->count = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
-    roaring_bitmap_add(c->users, uid);
-    return 0;
+    return undo_bitmap_add(ix->undo, c->users, uid);
 }
 
 void event_index_drop_user(struct event_index *ix, uint32_t uid) {
     for (size_t i = 0; i < ix->n; i++) {
         struct event_stat *s = slot_of(&ix->cols[i], uid, 0);
+        if (!s && !roaring_bitmap_contains(ix->cols[i].users, uid))
+            continue;
+        record(ix, i, uid); /* failure: the journal is lost, the rollback rebuilds */
         if (s) {
             block_free(&ix->cols[i], s);
             s->count = 0;
             s->n_recent = 0;
         }
-        roaring_bitmap_remove(ix->cols[i].users, uid);
+        undo_bitmap_remove(ix->undo, ix->cols[i].users, uid);
     }
 }
 
@@ -255,9 +321,11 @@ int event_index_merge(struct event_index *ix, uint32_t from, uint32_t to) {
             times[k] = recent_at(c, s, k);
         uint32_t count = s->count;
         int64_t last = s->last_at;
+        if (record(ix, i, from) != 0)
+            return -1;
         block_free(c, s);
         *s = (struct event_stat){.uid = from};
-        roaring_bitmap_remove(c->users, from);
+        undo_bitmap_remove(ix->undo, c->users, from);
         if (event_index_load(ix, ix->name_list[i], to, count, last, times, n) != 0)
             return -1;
     }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/index/strmap.h"
+#include "core/index/undo.h"
 
 /* The most recent occurrence times kept per (event, user); store.h's STORE_EVENT_RECENT and
  * limits.h's LIMIT_EVENT_RECENT_COUNT are the same number. */
@@ -56,6 +57,7 @@ struct event_index {
     char **name_list;
     size_t n;
     size_t cap;
+    struct undo *undo; /* the open write's journal, or NULL (see undo.h) */
 };
 
 void event_index_init(struct event_index *ix);

@@ -1,6 +1,8 @@
 /*
  * identity.c — the identity index of identity.h. Alias keys are stored as
- * "<label length, 4 bytes><label><name>" so no separator byte can make two aliases collide.
+ * "<label length, 4 bytes><label><name>" so no separator byte can make two aliases collide;
+ * they are built on the stack when short, else in an exact-size allocation (no length limit).
+ * Under a journal (id->undo) each change records the user slot and counters before it.
  */
 #include "core/index/identity.h"
 
@@ -105,23 +107,64 @@ int identity_braze_id_parse(const char *text, uint8_t bid[12]) {
     return 0;
 }
 
-/* Builds an alias key into buf (cap bytes); returns its length, or 0 when it does not fit. */
-static size_t alias_key(const char *label, const char *name, char *buf, size_t cap) {
+/* An alias key, in a stack buffer when short and an exact-size allocation otherwise. */
+struct alias_key {
+    char stack[256];
+    char *p;
+    size_t len;
+};
+
+/* Builds the key of (label, name); returns 0, or -1 when memory ran out. */
+static int alias_key(struct alias_key *k, const char *label, const char *name) {
     size_t ll = strlen(label), nl = strlen(name);
-    if (4 + ll + nl > cap || ll > UINT32_MAX)
-        return 0;
+    k->p = k->stack;
+    k->len = 0;
+    if (ll > UINT32_MAX || nl > SIZE_MAX - 4 - ll)
+        return -1;
+    size_t len = 4 + ll + nl;
+    if (len > sizeof k->stack && !(k->p = malloc(len)))
+        return -1;
     uint32_t l32 = (uint32_t)ll;
-    memcpy(buf, &l32, 4);
-    memcpy(buf + 4, label, ll);
-    memcpy(buf + 4 + ll, name, nl);
-    return 4 + ll + nl;
+    memcpy(k->p, &l32, 4);
+    memcpy(k->p + 4, label, ll);
+    memcpy(k->p + 4 + ll, name, nl);
+    k->len = len;
+    return 0;
 }
 
-#define ALIAS_KEY_CAP 2048
+static void alias_key_done(struct alias_key *k) {
+    if (k->p != k->stack)
+        free(k->p);
+}
+
+/* The state of one user before a change: its slot and the counters. */
+struct user_undo {
+    uint32_t uid;
+    uint32_t n_users;
+    uint32_t n_live;
+    struct user_mem mem;
+};
+
+static void user_undo(void *obj, void *state) {
+    struct identity *id = obj;
+    struct user_undo uu;
+    memcpy(&uu, state, sizeof uu);
+    id->users[uu.uid] = uu.mem;
+    id->n_users = uu.n_users;
+    id->n_live = uu.n_live;
+}
+
+/* Records user uid (which fits the table) as it is now; returns 0 or -1. */
+static int record_user(struct identity *id, uint32_t uid) {
+    if (!id->undo)
+        return 0;
+    struct user_undo uu = {uid, id->n_users, id->n_live, id->users[uid]};
+    return undo_push(id->undo, user_undo, NULL, id, &uu, sizeof uu);
+}
 
 int identity_add_user(struct identity *id, uint32_t uid, const uint8_t bid[12], const char *ext,
                       bool created_anon, bool deleted) {
-    if (uid == 0 || identity_reserve(id, uid) != 0)
+    if (uid == 0 || identity_reserve(id, uid) != 0 || record_user(id, uid) != 0)
         return -1;
     struct user_mem *u = &id->users[uid];
     memcpy(u->bid, bid, 12);
@@ -131,49 +174,56 @@ int identity_add_user(struct identity *id, uint32_t uid, const uint8_t bid[12], 
     if (deleted)
         return 0;
     id->n_live++;
-    roaring_bitmap_add(id->live, uid);
+    if (undo_bitmap_add(id->undo, id->live, uid) != 0)
+        return -1;
     return ext ? identity_set_external(id, uid, ext) : 0;
 }
 
 int identity_set_external(struct identity *id, uint32_t uid, const char *ext) {
-    if (strmap_put(&id->ext, ext, strlen(ext), uid) != 0)
+    if (uid == 0 || uid >= id->users_cap || record_user(id, uid) != 0 ||
+        strmap_put_undo(&id->ext, ext, strlen(ext), uid, id->undo) != 0)
         return -1;
     id->users[uid].flags |= USER_IDENTIFIED;
-    roaring_bitmap_add(id->identified, uid);
-    return 0;
+    return undo_bitmap_add(id->undo, id->identified, uid);
 }
 
 int identity_put_alias(struct identity *id, const char *label, const char *name, uint32_t uid) {
-    char key[ALIAS_KEY_CAP];
-    size_t len = alias_key(label, name, key, sizeof key);
-    return len ? strmap_put(&id->alias, key, len, uid) : -1;
+    struct alias_key k;
+    int rc = alias_key(&k, label, name);
+    if (rc == 0)
+        rc = strmap_put_undo(&id->alias, k.p, k.len, uid, id->undo);
+    alias_key_done(&k);
+    return rc;
 }
 
 int identity_put_device(struct identity *id, const char *device_id, uint32_t uid) {
-    return strmap_put(&id->device, device_id, strlen(device_id), uid);
+    return strmap_put_undo(&id->device, device_id, strlen(device_id), uid, id->undo);
 }
 
 void identity_del_alias(struct identity *id, const char *label, const char *name) {
-    char key[ALIAS_KEY_CAP];
-    size_t len = alias_key(label, name, key, sizeof key);
-    if (len)
-        strmap_del(&id->alias, key, len);
+    struct alias_key k;
+    if (alias_key(&k, label, name) == 0)
+        strmap_del_undo(&id->alias, k.p, k.len, id->undo);
+    else if (id->undo)
+        id->undo->lost = true; /* the alias stays in memory: only a reload can drop it */
+    alias_key_done(&k);
 }
 
 void identity_del_device(struct identity *id, const char *device_id) {
-    strmap_del(&id->device, device_id, strlen(device_id));
+    strmap_del_undo(&id->device, device_id, strlen(device_id), id->undo);
 }
 
 void identity_del_external(struct identity *id, const char *ext) {
-    strmap_del(&id->ext, ext, strlen(ext));
+    strmap_del_undo(&id->ext, ext, strlen(ext), id->undo);
 }
 
 void identity_kill_user(struct identity *id, uint32_t uid) {
     if (identity_is_live(id, uid)) {
+        record_user(id, uid); /* a failure marks the journal lost; the kill goes on */
         id->users[uid].flags = 0;
         id->n_live--;
-        roaring_bitmap_remove(id->live, uid);
-        roaring_bitmap_remove(id->identified, uid);
+        undo_bitmap_remove(id->undo, id->live, uid);
+        undo_bitmap_remove(id->undo, id->identified, uid);
     }
 }
 
@@ -203,9 +253,9 @@ uint32_t identity_by_external(const struct identity *id, const char *ext, enum m
 
 uint32_t identity_by_alias(const struct identity *id, const char *label, const char *name,
                            enum match_miss *miss) {
-    char key[ALIAS_KEY_CAP];
-    size_t len = alias_key(label, name, key, sizeof key);
-    uint32_t uid = len ? live_in(id, &id->alias, key, len) : 0;
+    struct alias_key k;
+    uint32_t uid = alias_key(&k, label, name) == 0 ? live_in(id, &id->alias, k.p, k.len) : 0;
+    alias_key_done(&k);
     if (miss)
         *miss = uid ? MATCH_OK : MISS_UNKNOWN_ALIAS;
     return uid;
@@ -244,10 +294,10 @@ uint32_t identity_by_braze_id(const struct identity *id, const char *braze_id) {
 void identity_prefetch(const struct identity *id, enum identity_map map, const char *a,
                        const char *b, int stage) {
     if (map == IDENTITY_ALIAS) {
-        char key[ALIAS_KEY_CAP];
-        size_t len = alias_key(a, b, key, sizeof key);
-        if (len)
-            strmap_prefetch(&id->alias, key, len, stage);
+        struct alias_key k;
+        if (alias_key(&k, a, b) == 0)
+            strmap_prefetch(&id->alias, k.p, k.len, stage);
+        alias_key_done(&k);
         return;
     }
     strmap_prefetch(map == IDENTITY_EXTERNAL ? &id->ext : &id->device, a, strlen(a), stage);

@@ -18,6 +18,7 @@
 #include <roaring/roaring.h>
 
 #include "core/index/strmap.h"
+#include "core/index/undo.h"
 
 #define BRAZE_ID_LEN 24
 
@@ -42,6 +43,7 @@ struct identity {
     struct strmap ext;
     struct strmap alias;
     struct strmap device;
+    struct undo *undo; /* the open write's journal, or NULL (see undo.h) */
 };
 
 /* Why an identifier matched nobody (reported in cohort import counters). */

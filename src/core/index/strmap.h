@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/index/undo.h"
+
 struct strmap_slot {
     uint32_t hash;
     uint32_t value;
@@ -43,6 +45,13 @@ int strmap_put(struct strmap *m, const char *key, size_t key_len, uint32_t value
 
 /* Removes key if present; returns whether it was. */
 bool strmap_del(struct strmap *m, const char *key, size_t key_len);
+
+/* strmap_put / strmap_del that record their change in u (undo.h; NULL records nothing).
+ * put: 0, or -1 when memory ran out (map unchanged). del: 1 removed, 0 absent, -1 removed but
+ * the change could not be recorded (the journal is marked lost). */
+int strmap_put_undo(struct strmap *m, const char *key, size_t key_len, uint32_t value,
+                    struct undo *u);
+int strmap_del_undo(struct strmap *m, const char *key, size_t key_len, struct undo *u);
 
 /*
  * Prefetches what a later strmap_get of key will touch: stage 0 its first slot, stage 1 (once

@@ -7,7 +7,8 @@
 #include "core/workspace/workspace_int.h"
 #include "util/crypto.h"
 
-enum cd_err workspace_auth_rest(struct app *app, const char *key, struct workspace **out) {
+enum cd_err workspace_auth_rest(struct app *app, const char *key, struct workspace **out,
+                                struct cd_msg *msg) {
     *out = NULL;
     if (!key || !*key)
         return CD_E_NOT_FOUND;
@@ -16,13 +17,13 @@ enum cd_err workspace_auth_rest(struct app *app, const char *key, struct workspa
     int64_t ws_id;
     enum cd_err err = STORE_OPS(app->store)->admin->api_key_lookup(app->store, hash, &ws_id);
     if (err == CD_OK)
-        err = app_workspace(app, ws_id, out);
+        err = app_workspace_msg(app, ws_id, out, msg);
     return err;
 }
 
 enum cd_err partner_authenticate(struct app *app, const char *partner, const char *partner_api_key,
                                  const char *client_secret, enum partner_auth *result,
-                                 struct workspace **ws) {
+                                 struct workspace **ws, struct cd_msg *msg) {
     struct store *st = app->store;
     const struct store_admin_ops *ad = STORE_OPS(st)->admin;
     *ws = NULL;
@@ -58,7 +59,7 @@ enum cd_err partner_authenticate(struct app *app, const char *partner, const cha
         *result = PARTNER_AUTH_INACTIVE;
         return CD_OK;
     }
-    err = app_workspace(app, ws_id, ws);
+    err = app_workspace_msg(app, ws_id, ws, msg);
     if (err == CD_OK)
         *result = PARTNER_AUTH_OK;
     return err;

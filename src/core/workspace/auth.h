@@ -16,8 +16,10 @@ struct app;
 struct workspace;
 
 /* The workspace of an active REST API key. CD_E_NOT_FOUND when the key is unknown or revoked;
- * another error when the store failed. */
-enum cd_err workspace_auth_rest(struct app *app, const char *key, struct workspace **out);
+ * another error when the store failed, or CD_E_STORE with msg naming a workspace that is not
+ * loaded (see app_workspace_msg). */
+enum cd_err workspace_auth_rest(struct app *app, const char *key, struct workspace **out,
+                                struct cd_msg *msg);
 
 /* The outcome of a partner request's credentials, in the order §1.2 checks them. */
 enum partner_auth {
@@ -33,11 +35,12 @@ enum partner_auth {
  * Checks the credentials of a request to /partners/{partner}/…: the partner exists, its
  * partner_api_key when the partner requires one, and the client_secret names an active data
  * import key of this partner. Either may be NULL (absent). On PARTNER_AUTH_OK *ws is the
- * secret's workspace. Returns CD_OK with *result set, or the store's error.
+ * secret's workspace. Returns CD_OK with *result set, or the store's error (msg as for
+ * workspace_auth_rest).
  */
 enum cd_err partner_authenticate(struct app *app, const char *partner, const char *partner_api_key,
                                  const char *client_secret, enum partner_auth *result,
-                                 struct workspace **ws);
+                                 struct workspace **ws, struct cd_msg *msg);
 
 /* True when the store answers. */
 bool app_healthy(struct app *app);

@@ -1,6 +1,7 @@
 /*
  * workspace.c — the workspace registry and the load / write discipline of workspace.h.
- * Loading reads users, aliases and devices once each, in bulk, from the store.
+ * Loading reads users, aliases and devices once each, in bulk, from the store, into fresh
+ * indexes swapped in only when complete. A write's rollback replays its undo journal.
  */
 #include "core/workspace/workspace.h"
 
@@ -10,18 +11,26 @@
 
 #include "core/workspace/workspace_int.h"
 #include "util/log.h"
+#include "util/timeutil.h"
+
+/* How long a workspace that failed to load answers 503 before a request retries the load. */
+#define WORKSPACE_LOAD_RETRY_MS 1000
 
 struct load_ctx {
     struct identity *ident;
     struct workspace *ws;
-    int failed;
+    int failed;  /* out of memory */
+    int bad_row; /* a store row that does not parse */
 };
 
 static void load_user(void *ctx, const struct user_row *u) {
     struct load_ctx *lc = ctx;
     uint8_t bid[12];
-    if (identity_braze_id_parse(u->braze_id, bid) != 0 ||
-        identity_add_user(lc->ident, u->uid, bid, u->external_id, u->created_anonymous,
+    if (identity_braze_id_parse(u->braze_id, bid) != 0) {
+        lc->bad_row = 1; /* a row memory cannot hold: not a lack of memory */
+        return;
+    }
+    if (identity_add_user(lc->ident, u->uid, bid, u->external_id, u->created_anonymous,
                           u->deleted) != 0)
         lc->failed = 1;
     if (u->deleted || !u->attrs || strcmp(u->attrs, "{}") == 0)
@@ -51,42 +60,91 @@ static void load_device(void *ctx, const struct ident_row *r) {
         lc->failed = 1;
 }
 
-/* Rebuilds the in-memory state of ws from the store. Caller holds the write lock (or owns ws
- * exclusively while creating it). */
+static void indexes_init(struct workspace *ws) {
+    identity_init(&ws->ident);
+    cohort_set_init(&ws->cohorts);
+    attr_index_init(&ws->attrs);
+    event_index_init(&ws->events);
+}
+
+static void indexes_free(struct workspace *ws) {
+    identity_free(&ws->ident);
+    cohort_set_free(&ws->cohorts);
+    attr_index_free(&ws->attrs);
+    event_index_free(&ws->events);
+}
+
+/* Hands the indexes the journal of the write (u) or takes it back (NULL). */
+static void indexes_journal(struct workspace *ws, struct undo *u) {
+    ws->ident.undo = u;
+    ws->cohorts.undo = u;
+    ws->attrs.undo = u;
+    ws->events.undo = u;
+}
+
+/* Builds the in-memory state of ws from the store into fresh indexes and swaps them in only
+ * when the whole load succeeded: a failed load leaves ws's indexes as they were. Caller holds
+ * the write lock (or owns ws exclusively while creating it). */
 static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
     const struct store_user_ops *uo = STORE_OPS(app->store)->users;
-    identity_free(&ws->ident);
-    identity_init(&ws->ident);
-    cohort_set_free(&ws->cohorts);
-    cohort_set_init(&ws->cohorts);
-    attr_index_free(&ws->attrs);
-    attr_index_init(&ws->attrs);
-    event_index_free(&ws->events);
-    event_index_init(&ws->events);
-    struct load_ctx lc = {&ws->ident, ws, 0};
-    enum cd_err err = uo->load_users(app->store, ws->id, load_user, &lc);
+    struct workspace *tmp = calloc(1, sizeof *tmp);
+    if (!tmp)
+        return CD_E_NOMEM;
+    tmp->id = ws->id;
+    memcpy(tmp->public_id, ws->public_id, sizeof tmp->public_id);
+    indexes_init(tmp);
+    struct load_ctx lc = {&tmp->ident, tmp, 0, 0};
+    enum cd_err err = uo->load_users(app->store, tmp->id, load_user, &lc);
     if (err == CD_OK)
-        err = uo->load_aliases(app->store, ws->id, load_alias, &lc);
+        err = uo->load_aliases(app->store, tmp->id, load_alias, &lc);
     if (err == CD_OK)
-        err = uo->load_devices(app->store, ws->id, load_device, &lc);
+        err = uo->load_devices(app->store, tmp->id, load_device, &lc);
     if (err == CD_OK)
-        err = uo->load_events(app->store, ws->id, load_event, &lc);
+        err = uo->load_events(app->store, tmp->id, load_event, &lc);
     if (err == CD_OK && lc.failed)
         err = CD_E_NOMEM;
+    if (err == CD_OK && lc.bad_row)
+        err = CD_E_INTERNAL;
     if (err == CD_OK)
-        err = cohort_load(app, ws);
-    if (err != CD_OK)
-        log_error("workspace", "op=load ws=%s error=%s", ws->public_id, cd_err_name(err));
+        err = cohort_load(app, tmp);
+    if (err == CD_OK) {
+        struct workspace old = *ws;
+        ws->ident = tmp->ident;
+        ws->cohorts = tmp->cohorts;
+        ws->attrs = tmp->attrs;
+        ws->events = tmp->events;
+        tmp->ident = old.ident;
+        tmp->cohorts = old.cohorts;
+        tmp->attrs = old.attrs;
+        tmp->events = old.events;
+    }
+    indexes_free(tmp);
+    free(tmp);
+    return err;
+}
+
+/* Loads ws and marks it loaded, or records why not and when to try again. Caller holds the
+ * write lock (or owns ws). */
+static enum cd_err load_or_defer(struct app *app, struct workspace *ws) {
+    enum cd_err err = workspace_load(app, ws);
+    ws->load_err = err;
+    if (err == CD_OK) {
+        atomic_store(&ws->loaded, true);
+        log_info("workspace", "op=load ws=%s users=%u", ws->public_id, ws->ident.n_live);
+    } else {
+        atomic_store(&ws->loaded, false);
+        ws->load_retry_at = time_now_ms() + WORKSPACE_LOAD_RETRY_MS;
+        log_error("workspace", "op=load ws=%s result=not_loaded error=%s retry_in_ms=%d",
+                  ws->public_id, cd_err_name(err), WORKSPACE_LOAD_RETRY_MS);
+    }
     return err;
 }
 
 static void ws_free(struct workspace *ws) {
     if (!ws)
         return;
-    identity_free(&ws->ident);
-    cohort_set_free(&ws->cohorts);
-    attr_index_free(&ws->attrs);
-    event_index_free(&ws->events);
+    indexes_free(ws);
+    undo_free(&ws->undo);
     pthread_rwlock_destroy(&ws->lock);
     free(ws);
 }
@@ -98,19 +156,17 @@ static void copy_row(void *ctx, const struct workspace_row *row) {
     snprintf(ws->name, sizeof ws->name, "%s", row->name);
 }
 
-/* Loads workspace `id` and adds it to the registry. Caller holds reg_lock. */
+/* Adds workspace `id` to the registry, loaded when its load succeeds (else not loaded, to be
+ * retried). CD_E_NOT_FOUND when the store has no such workspace. Caller holds reg_lock. */
 static enum cd_err register_ws(struct app *app, int64_t id, struct workspace **out) {
     struct workspace *ws = calloc(1, sizeof *ws);
     if (!ws)
         return CD_E_NOMEM;
     pthread_rwlock_init(&ws->lock, NULL);
-    identity_init(&ws->ident);
-    cohort_set_init(&ws->cohorts);
-    attr_index_init(&ws->attrs);
-    event_index_init(&ws->events);
+    indexes_init(ws);
+    undo_init(&ws->undo);
+    atomic_init(&ws->loaded, false);
     enum cd_err err = STORE_OPS(app->store)->admin->workspace_get(app->store, id, copy_row, ws);
-    if (err == CD_OK)
-        err = workspace_load(app, ws);
     if (err == CD_OK && app->n_ws == app->ws_cap) {
         size_t cap = app->ws_cap ? app->ws_cap * 2 : 8;
         struct workspace **v = realloc(app->ws, cap * sizeof(void *));
@@ -125,8 +181,8 @@ static enum cd_err register_ws(struct app *app, int64_t id, struct workspace **o
         ws_free(ws);
         return err;
     }
+    load_or_defer(app, ws);
     app->ws[app->n_ws++] = ws;
-    log_info("workspace", "op=load ws=%s users=%u", ws->public_id, ws->ident.n_live);
     *out = ws;
     return CD_OK;
 }
@@ -189,25 +245,57 @@ void app_set_cohort_entry(struct app *app, app_cohort_entry_fn fn) {
     app->on_cohort_entry = fn;
 }
 
-enum cd_err app_workspace(struct app *app, int64_t ws_id, struct workspace **out) {
+/* CD_OK when ws is loaded, loading it first when a retry is due; else CD_E_STORE and msg. */
+static enum cd_err ensure_loaded(struct app *app, struct workspace *ws, struct cd_msg *msg) {
+    if (atomic_load(&ws->loaded))
+        return CD_OK;
+    pthread_rwlock_wrlock(&ws->lock);
     enum cd_err err = CD_OK;
+    if (!atomic_load(&ws->loaded) && time_now_ms() >= ws->load_retry_at)
+        load_or_defer(app, ws);
+    if (!atomic_load(&ws->loaded)) {
+        snprintf(msg->text, sizeof msg->text, "workspace %s is not loaded: %s; retrying",
+                 ws->public_id, cd_err_name(ws->load_err));
+        err = CD_E_STORE;
+    }
+    pthread_rwlock_unlock(&ws->lock);
+    return err;
+}
+
+enum cd_err app_workspace_msg(struct app *app, int64_t ws_id, struct workspace **out,
+                              struct cd_msg *msg) {
+    enum cd_err err = CD_OK;
+    struct workspace *ws = NULL;
     pthread_mutex_lock(&app->reg_lock);
     *out = NULL;
     for (size_t i = 0; i < app->n_ws; i++)
         if (app->ws[i]->id == ws_id)
-            *out = app->ws[i];
-    if (!*out)
-        err = register_ws(app, ws_id, out);
+            ws = app->ws[i];
+    if (!ws)
+        err = register_ws(app, ws_id, &ws);
     pthread_mutex_unlock(&app->reg_lock);
+    if (err == CD_OK)
+        err = ensure_loaded(app, ws, msg);
+    if (err == CD_OK)
+        *out = ws;
     return err;
+}
+
+enum cd_err app_workspace(struct app *app, int64_t ws_id, struct workspace **out) {
+    struct cd_msg msg = {{0}};
+    return app_workspace_msg(app, ws_id, out, &msg);
 }
 
 enum cd_err workspace_write_begin(struct app *app, struct workspace *ws) {
     pthread_rwlock_wrlock(&ws->lock);
-    enum cd_err err = STORE_OPS(app->store)->begin(app->store);
-    if (err != CD_OK)
+    enum cd_err err =
+        atomic_load(&ws->loaded) ? STORE_OPS(app->store)->begin(app->store) : CD_E_STORE;
+    if (err != CD_OK) {
         pthread_rwlock_unlock(&ws->lock);
-    return err;
+        return err;
+    }
+    indexes_journal(ws, &ws->undo);
+    return CD_OK;
 }
 
 enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_err err) {
@@ -217,9 +305,21 @@ enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_e
     } else {
         ops->rollback(app->store);
     }
-    if (err != CD_OK && workspace_load(app, ws) != CD_OK)
-        log_error("workspace", "op=reload ws=%s error=\"memory may differ from store\"",
-                  ws->public_id);
+    indexes_journal(ws, NULL);
+    if (err == CD_OK) {
+        undo_commit(&ws->undo);
+    } else if (!ws->undo.lost) {
+        size_t n = ws->undo.n;
+        undo_rollback(&ws->undo);
+        log_info("workspace", "op=rollback ws=%s error=%s undone=%zu", ws->public_id,
+                 cd_err_name(err), n);
+    } else {
+        /* the journal is incomplete: only the store can say what memory should hold */
+        undo_commit(&ws->undo);
+        log_error("workspace", "op=reload ws=%s error=%s reason=journal_lost", ws->public_id,
+                  cd_err_name(err));
+        load_or_defer(app, ws);
+    }
     pthread_rwlock_unlock(&ws->lock);
     return err;
 }

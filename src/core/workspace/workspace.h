@@ -2,11 +2,18 @@
  * workspace.h — the in-memory state of one workspace (tenant) and of the process: the
  * registry of workspaces over one store, and the write discipline every domain change uses.
  *
- * Write discipline: workspace_write_begin takes the workspace's write lock and opens a store
- * transaction; the operation writes to the store and updates the in-memory indexes as it goes
- * (so later steps of the same request see earlier ones); workspace_write_end commits. If the
- * operation or the commit fails, the store rolls back and the in-memory state is rebuilt from
- * the store, so memory never holds an unacknowledged change. Readers take the read lock.
+ * Write discipline: workspace_write_begin takes the workspace's write lock, opens a store
+ * transaction and hands the indexes the workspace's undo journal (core/index/undo.h); the
+ * operation writes to the store and updates the in-memory indexes as it goes (so later steps
+ * of the same request see earlier ones), each index change recording how to put it back;
+ * workspace_write_end commits and drops the journal. If the operation or the commit fails,
+ * the store rolls back and the journal is replayed backwards, so memory is exactly as before
+ * the write (no reload). Only when the journal itself could not be kept (no memory) is memory
+ * rebuilt from the store. Readers take the read lock.
+ *
+ * Loading: a workspace whose load (or rebuild) fails stays registered but not loaded:
+ * app_workspace answers CD_E_STORE with a message naming it and the reason, and retries the
+ * load at most once a second on later requests; it never hands out a half-built workspace.
  *
  * Outside core, struct workspace and struct app are opaque: api/ asks core for what it needs
  * (core/workspace/auth.h, the verbs of each concept). Their fields are in workspace_int.h.
@@ -49,10 +56,15 @@ void app_set_cohort_entry(struct app *app, app_cohort_entry_fn fn);
 /* The workspace with this internal id, loading it when a CLI created it after start-up.
  * CD_E_NOT_FOUND when the store has no such workspace. The result lives as long as app. */
 enum cd_err app_workspace(struct app *app, int64_t ws_id, struct workspace **out);
+/* app_workspace that explains a CD_E_STORE for a workspace that is not loaded in msg
+ * ("workspace <public id> is not loaded: <reason>; retrying"); msg untouched otherwise. */
+enum cd_err app_workspace_msg(struct app *app, int64_t ws_id, struct workspace **out,
+                              struct cd_msg *msg);
 
 enum cd_err workspace_write_begin(struct app *app, struct workspace *ws);
-/* Commits when err is CD_OK, else rolls back; rebuilds memory on any failure; unlocks.
- * Returns CD_OK only when the change is durable. */
+/* Commits when err is CD_OK, else rolls back the store and the journal (memory as before the
+ * write); unlocks. Returns CD_OK only when the change is durable. workspace_write_begin fails
+ * with CD_E_STORE on a workspace that is not loaded. */
 enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_err err);
 
 void workspace_read_begin(struct workspace *ws);

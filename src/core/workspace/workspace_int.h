@@ -10,12 +10,14 @@
 
 #include <pthread.h>
 #include <roaring/roaring.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "core/index/attr_index.h"
 #include "core/index/cohort.h"
 #include "core/index/event_index.h"
 #include "core/index/identity.h"
+#include "core/index/undo.h"
 #include "core/workspace/workspace.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -29,6 +31,10 @@ struct workspace {
     struct cohort_set cohorts;
     struct attr_index attrs;   /* custom attribute values, for segments */
     struct event_index events; /* custom event summaries, for segments */
+    struct undo undo;          /* the open write's journal (write lock) */
+    atomic_bool loaded;        /* the indexes hold the store's state; false: answer 503 */
+    enum cd_err load_err;      /* why the last load failed (write lock) */
+    int64_t load_retry_at;     /* UNIX ms before which no load is retried (write lock) */
 };
 
 struct app {
