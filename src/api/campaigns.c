@@ -278,12 +278,14 @@ static char *part_path(enum campaign_kind kind, const struct def_read *d,
                        const struct campaign_fault *f) {
     char where[48];
     message_where(kind, f->step, where, sizeof where);
-    const struct webhook_message *m = &d->def.steps[f->step].message;
     switch (f->part) {
     case MESSAGE_PART_URL:
         return textf("%s.webhook.url", where);
     case MESSAGE_PART_HEADER:
-        return textf("%s.webhook.headers.%s", where, m->headers[f->header].name);
+        if (!d->def.steps || f->step >= d->def.n_steps)
+            return textf("%s.webhook.headers", where);
+        return textf("%s.webhook.headers.%s", where,
+                     d->def.steps[f->step].message.headers[f->header].name);
     default:
         return textf("%s.webhook.body", where);
     }
