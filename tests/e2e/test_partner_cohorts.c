@@ -571,6 +571,35 @@ static void test_external_id_over_limit_in_import_is_refused_whole(void **state)
     free(before);
 }
 
+static void test_unmatched_sample_holds_long_ids_whole(void **state) {
+    struct server *s = *state;
+    char *ext = repeat('e', 2048), *label = repeat('l', 2048), *name = repeat('n', 2048);
+    char *json = strf("[{\"user_ids\":[\"%s\"]},{\"aliases\":[{\"alias_label\":\"%s\","
+                      "\"alias_name\":\"%s\"}]}]",
+                      ext, label, name);
+    changes(s, "long-misses", json, 201,
+            "{\"message\":\"success\",\"ids_received\":2,\"ids_matched\":0,"
+            "\"ids_unmatched\":2,\"users_added\":0,\"users_removed\":0}");
+    struct resp r;
+    http_get_rest(s, "/cohorts/details?partner=heap&cohort_id=long-misses", &r);
+    assert_int_equal(r.status, 200);
+    json_t *sample = json_object_get(r.json, "unmatched_sample");
+    assert_int_equal(json_array_size(sample), 2);
+    char *alias = strf("alias:%s:%s", label, name);
+    int seen = 0;
+    for (size_t i = 0; i < 2; i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(sample, i), "id"));
+        seen += strcmp(id, ext) == 0 ? 1 : strcmp(id, alias) == 0 ? 2 : 0;
+    }
+    assert_int_equal(seen, 3); /* both, each whole */
+    resp_free(&r);
+    free(alias);
+    free(json);
+    free(ext);
+    free(label);
+    free(name);
+}
+
 static void test_refused_partner_credentials_reach_no_store_write(void **state) {
     struct server *s = *state;
     const char *change = "\"cohort_id\":\"guarded\",\"cohort_changes\":[{\"user_ids\":[\"ann\"]}]";
@@ -618,6 +647,7 @@ int main(void) {
         cmocka_unit_test(test_cohort_name_over_limit_is_refused_naming_the_field),
         cmocka_unit_test(test_external_id_over_limit_in_import_is_refused_whole),
         cmocka_unit_test(test_refused_partner_credentials_reach_no_store_write),
+        cmocka_unit_test(test_unmatched_sample_holds_long_ids_whole),
     };
     return cmocka_run_group_tests(tests, setup, server_teardown);
 }

@@ -96,13 +96,13 @@ static void *serialise(const roaring_bitmap_t *b, size_t *len) {
     return roaring_bitmap_is_empty(b) ? NULL : bitmap_to_blob(b, len);
 }
 
-static void identifier_text(const struct cohort_ident *ci, char *buf, size_t len) {
-    if (ci->kind == COHORT_ID_ALIAS)
-        snprintf(buf, len, "alias:%s:%s", ci->a, ci->b);
-    else if (ci->kind == COHORT_ID_DEVICE)
-        snprintf(buf, len, "device_id:%s", ci->a);
-    else
-        snprintf(buf, len, "%s", ci->a);
+/* The identifier as the unmatched sample shows it, whole (owned; NULL when out of memory). */
+static char *identifier_text(const struct cohort_ident *ci) {
+    char *text = NULL;
+    int n = ci->kind == COHORT_ID_ALIAS    ? asprintf(&text, "alias:%s:%s", ci->a, ci->b)
+            : ci->kind == COHORT_ID_DEVICE ? asprintf(&text, "device_id:%s", ci->a)
+                                           : asprintf(&text, "%s", ci->a);
+    return n < 0 ? NULL : text;
 }
 
 static enum cd_err record(struct app *app, struct cohort *c, const roaring_bitmap_t *adds,
@@ -158,7 +158,7 @@ enum cd_err cohort_apply_locked(struct app *app, struct workspace *ws, const cha
             }
     roaring_bitmap_t *adds = roaring_bitmap_create(), *removes = roaring_bitmap_create();
     struct cohort_miss_row misses[MISSES_PER_REQUEST];
-    char miss_text[MISSES_PER_REQUEST][300];
+    char *miss_text[MISSES_PER_REQUEST];
     size_t n_misses = 0;
     for (size_t i = 0; i < n_changes; i++) {
         const struct cohort_change *ch = &changes[i];
@@ -169,7 +169,11 @@ enum cd_err cohort_apply_locked(struct app *app, struct workspace *ws, const cha
             if (!uid) {
                 out->unmatched++;
                 if (n_misses < MISSES_PER_REQUEST) {
-                    identifier_text(&ch->ids[k], miss_text[n_misses], sizeof miss_text[0]);
+                    miss_text[n_misses] = identifier_text(&ch->ids[k]);
+                    if (!miss_text[n_misses]) {
+                        err = CD_E_NOMEM;
+                        goto done;
+                    }
                     misses[n_misses] = (struct cohort_miss_row){miss_text[n_misses],
                                                                 identity_miss_name(miss), now};
                     n_misses++;
@@ -200,6 +204,9 @@ enum cd_err cohort_apply_locked(struct app *app, struct workspace *ws, const cha
         c->n_ids_unmatched += out->unmatched;
         c->changed_at = now;
     }
+done:
+    for (size_t i = 0; i < n_misses; i++)
+        free(miss_text[i]);
     roaring_bitmap_free(adds);
     roaring_bitmap_free(removes);
     return err;
@@ -215,9 +222,9 @@ enum cd_err cohort_apply(struct app *app, struct workspace *ws, const char *part
     err = workspace_write_end(app, ws, err);
     if (err == CD_OK)
         log_info("cohort",
-                 "ws=%s partner=%s cohort=%s received=%lld matched=%lld "
+                 "ws=%s partner=%s received=%lld matched=%lld "
                  "unmatched=%lld added=%lld removed=%lld",
-                 ws->public_id, partner, cohort_id, (long long)out->received,
+                 ws->public_id, partner, (long long)out->received,
                  (long long)out->matched, (long long)out->unmatched, (long long)out->added,
                  (long long)out->removed);
     return err;
