@@ -2,7 +2,8 @@
  * test_currents_delivery.c — the Currents dispatch loop against the real server and real HTTP
  * sinks on loopback: every Current moves on its own (a slow endpoint holds up no other
  * Current), any number of Currents is served (not only the first 256), and the request
- * timeout is the --currents-timeout-ms option. Each test starts its own server, so Currents
+ * timeout is the --currents-timeout-ms option; a store failure while dead-lettering loses
+ * nothing. Each test starts its own server, so Currents
  * left behind by one test cannot load the next.
  */
 #include "harness.h"
@@ -24,6 +25,31 @@ static const char *const fast[] = {"--currents-poll-ms",
 static int setup(void **state) {
     *state = server_new(fast);
     return 0;
+}
+
+/* Starts a server with fast polling and the given retry base and request timeout (ms). */
+static int setup_with(void **state, const char *retry_ms, const char *timeout_ms) {
+    const char *args[] = {"--currents-poll-ms",
+                          "50",
+                          "--currents-retry-base-ms",
+                          retry_ms,
+                          "--currents-retry-max-ms",
+                          retry_ms,
+                          "--currents-timeout-ms",
+                          timeout_ms,
+                          NULL};
+    *state = server_new(args);
+    return 0;
+}
+
+/* A 300 ms request timeout. */
+static int setup_short_timeout(void **state) {
+    return setup_with(state, "100", "300");
+}
+
+/* A 1 s retry delay: long enough to look at a Current between a failure and its retry. */
+static int setup_slow_retry(void **state) {
+    return setup_with(state, "1000", "30000");
 }
 
 /* Creates a Current of custom events for url; copies its id into id (64 bytes). */
@@ -83,6 +109,21 @@ static void event(struct server *s, const char *user, const char *name) {
     assert_int_equal(r.status, 201);
     resp_free(&r);
     free(body);
+}
+
+/* Whether the server's log (stderr) holds `text`. */
+static bool log_has(const struct server *s, const char *text) {
+    char *path = strf("%s/server.log", s->data);
+    FILE *f = fopen(path, "r");
+    free(path);
+    if (!f)
+        return false;
+    bool found = false;
+    char line[4096];
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
 }
 
 static const char *name_of(const json_t *e) {
@@ -168,17 +209,7 @@ static void test_current_beyond_256_is_delivered(void **state) {
 /* --currents-timeout-ms bounds one request: a sink slower than it is a network error, retried
  * until the sink answers in time. */
 static void test_request_timeout_is_the_currents_timeout_option(void **state) {
-    (void)state;
-    const char *args[] = {"--currents-poll-ms",
-                          "50",
-                          "--currents-retry-base-ms",
-                          "50",
-                          "--currents-retry-max-ms",
-                          "100",
-                          "--currents-timeout-ms",
-                          "300",
-                          NULL};
-    struct server *s = server_new(args);
+    struct server *s = *state;
     char url[128], id[64];
     struct sink *k = sink_start(url, sizeof url);
     sink_delay(k, 1500);
@@ -200,8 +231,50 @@ static void test_request_timeout_is_the_currents_timeout_option(void **state) {
     sink_delay(k, 0);
     assert_int_equal(wait_counter(s, id, "delivered", 1, 10000), 1);
     sink_stop(k);
-    server_cleanup(s);
-    free(s);
+}
+
+/* The first store write after a restart (COHORTD_STORE_FAIL_WRITE=1, sqlite.c) is the dead
+ * letter of a refused event, and it fails: the event stays pending (not lost, position not
+ * moved), a log line says so, and the retry dead-letters it for real, so a replay sends it. */
+static void test_store_failure_while_dead_lettering_keeps_the_event_pending(void **state) {
+    struct server *s = *state;
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    create_current(s, url, 10, id);
+    sink_answer(k, 503, 0);
+    event(s, "df", "poison");
+    assert_int_equal(sink_wait_requests(k, 1, 5000), 1);
+    server_stop(s);
+    sink_answer(k, 0, 0);
+    sink_reject_event(k, "poison");
+    setenv("COHORTD_STORE_FAIL_WRITE", "1", 1);
+    server_start(s);
+    unsetenv("COHORTD_STORE_FAIL_WRITE");
+    for (int i = 0; i < 250 && !log_has(s, "op=dead_letter error=store_unavailable"); i++)
+        sleep_ms(20);
+    assert_true(log_has(s, "op=dead_letter error=store_unavailable result=retry"));
+    json_t *d = details(s, id);
+    assert_json_equal(json_object_get(d, "dead_lettered"), "0");
+    assert_json_equal(json_object_get(d, "delivered"), "0");
+    assert_true(json_is_integer(json_object_get(d, "oldest_undelivered_age_s")));
+    json_decref(d);
+    /* the retry (after the 1 s backoff) refuses it again and this time records the letter */
+    assert_int_equal(wait_counter(s, id, "dead_lettered", 1, 10000), 1);
+    d = details(s, id);
+    assert_json_equal(json_object_get(d, "oldest_undelivered_age_s"), "null");
+    json_decref(d);
+    sink_reject_event(k, NULL);
+    char *body = strf("{\"current_id\":\"%s\"}", id);
+    struct resp r;
+    http_post_rest(s, "/currents/replay", body, &r);
+    assert_resp(&r, 201, "{\"message\":\"success\",\"replayed\":1}");
+    resp_free(&r);
+    free(body);
+    assert_int_equal(sink_wait_events(k, 1, 5000), 1);
+    json_t *all = sink_accepted_events(k);
+    assert_string_equal(name_of(json_array_get(all, 0)), "poison");
+    json_decref(all);
+    sink_stop(k);
 }
 
 int main(void) {
@@ -210,7 +283,11 @@ int main(void) {
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_current_beyond_256_is_delivered, setup,
                                         server_teardown),
-        cmocka_unit_test(test_request_timeout_is_the_currents_timeout_option),
+        cmocka_unit_test_setup_teardown(test_request_timeout_is_the_currents_timeout_option,
+                                        setup_short_timeout, server_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_failure_while_dead_lettering_keeps_the_event_pending, setup_slow_retry,
+            server_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
