@@ -44,6 +44,8 @@ static const struct cli_opt opts[] = {
      "events undeliverable this long become dead letters"},
     {"currents-auth-horizon-ms", "MS", "COHORTD_CURRENTS_AUTH_HORIZON_MS", "172800000",
      "the same for credential failures"},
+    {"currents-timeout-ms", "MS", "COHORTD_CURRENTS_TIMEOUT_MS", "30000",
+     "timeout of one Currents request (a slow endpoint delays only its own Current)"},
     {"campaigns-poll-ms", "MS", "COHORTD_CAMPAIGNS_POLL_MS", "200",
      "how often due campaign and Canvas sends are looked for"},
     {"webhook-concurrency", "N", "COHORTD_WEBHOOK_CONCURRENCY", "16",
@@ -86,7 +88,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     (void)n_pos;
     char host[64];
     int port;
-    long long max_body, threads, heap_past, heap_future, heap_in_flight;
+    long long max_body, threads, heap_past, heap_future, heap_in_flight, currents_timeout;
     int level = log_level_parse(cli_value(cmd, values, "log-level"));
     if (parse_listen(cli_value(cmd, values, "listen"), host, sizeof host, &port) != 0)
         return cli_fail(cmd, "--listen must be HOST:PORT, not '%s'",
@@ -114,13 +116,15 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     for (int i = 0; i < 6; i++)
         if (parse_num(cli_value(cmd, values, currents_opts[i]), 1, 30LL * 86400000, &cv[i]) != 0)
             return cli_fail(cmd, "--%s must be from 1 to 2592000000 (ms)", currents_opts[i]) + 1;
+    if (parse_num(cli_value(cmd, values, "currents-timeout-ms"), 1, 600000, &currents_timeout) != 0)
+        return cli_fail(cmd, "--currents-timeout-ms must be from 1 to 600000") + 1;
     struct currents_config ccfg = {.poll_ms = cv[0],
                                    .retry_base_ms = cv[1],
                                    .retry_max_ms = cv[2],
                                    .auth_retry_ms = cv[3],
                                    .horizon_ms = cv[4],
                                    .auth_horizon_ms = cv[5],
-                                   .timeout_ms = 30000};
+                                   .timeout_ms = currents_timeout};
 
     static const char *const sender_opts[] = {"campaigns-poll-ms", "webhook-concurrency",
                                               "webhook-max-attempts", "webhook-retry-base-ms",

@@ -1,7 +1,24 @@
 /*
- * dispatcher.c — the Currents delivery loop (see dispatcher.h). Runtime retry state (attempts,
- * next attempt time, batch splitting after 400 / 413) lives in memory; positions, counters,
- * states and dead letters live in the store. Touches the store and libcurl only.
+ * dispatcher.c — the Currents delivery loop (see dispatcher.h). Touches the store and libcurl
+ * only.
+ *
+ * One thread runs one loop over a libcurl multi handle. Every Current has its own runtime
+ * record (a growable table sorted by the Current's row id, so any number of Currents is
+ * served and a deleted or new Current is found by id) and its own schedule: a Current whose
+ * request is answered gets its next batch at once (full batch, split batch) or after the poll
+ * interval, while the others' requests stay in flight. Nothing waits for the slowest endpoint;
+ * the loop sleeps in curl_multi_poll until a socket is ready or the next Current is due.
+ *
+ * Invariants: a Current's position (in the store and in its runtime) moves only after a 2xx
+ * was recorded or after the events became dead letters, and dead letters and the position move
+ * in one store transaction. When the store fails, nothing moves: the batch is sent again
+ * later (at-least-once), with a log line. Runtime retry state (attempts, next attempt time,
+ * batch splitting after 400 / 413) lives in memory; positions, counters, states and dead
+ * letters live in the store.
+ *
+ * Costs: each due Current reads its replays and the outbox after its position (two indexed
+ * reads) at most once per poll interval while idle; the Currents list is read once per poll
+ * interval.
  */
 #include "workers/dispatcher.h"
 
@@ -17,9 +34,8 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
-#define MAX_CURRENTS 256
-
 enum batch_kind { BATCH_NONE, BATCH_OUTBOX, BATCH_REPLAY };
+enum current_state { STATE_ACTIVE, STATE_PAUSED, STATE_FAILED };
 
 struct event_ref {
     int64_t seq; /* outbox seq, or dead letter id for replays */
@@ -28,11 +44,20 @@ struct event_ref {
 };
 
 struct runtime {
-    int64_t id; /* current row id; 0 = free slot */
-    CURL *easy;
+    int64_t id;      /* the Current's row id: the table's key */
+    char *public_id; /* current_id, for logs */
+    CURL *easy;      /* one per Current: its connection is reused */
     struct curl_slist *headers;
     char *url;
-    int64_t next_attempt_ms;
+    char *token;
+    json_t *types; /* event types it wants (array of strings) */
+    int64_t workspace_id;
+    int64_t batch_size;
+    int64_t position; /* last outbox seq delivered or dead-lettered, as recorded in the store */
+    enum current_state state;
+    bool seen; /* listed by the last refresh */
+    bool in_flight;
+    int64_t next_attempt_ms; /* no batch before this time (poll interval or backoff) */
     int attempts;
     int64_t split_until; /* while position < split_until, send at most split_limit events */
     int64_t split_limit;
@@ -40,13 +65,11 @@ struct runtime {
     enum batch_kind kind;
     struct event_ref *events;
     size_t n_events, events_cap;
+    int64_t limit;    /* most events this batch could hold: a full batch means more may wait */
     int64_t last_seq; /* position after this batch */
     char *body;
     char response[256];
     size_t response_len;
-    /* the row as read this cycle */
-    struct current_row row;
-    char *types; /* owned copies of row strings we need */
 };
 
 struct currents {
@@ -54,10 +77,11 @@ struct currents {
     struct currents_config cfg;
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping;
+    bool stopping; /* under lock */
     CURLM *multi;
-    struct runtime rt[MAX_CURRENTS];
+    struct runtime **rt; /* sorted by id; each allocated on its own (CURLOPT_PRIVATE points in) */
+    size_t n_rt, rt_cap;
+    int64_t next_list_ms;
 };
 
 static int64_t jitter(int64_t ms, double lo, double hi) {
@@ -65,6 +89,18 @@ static int64_t jitter(int64_t ms, double lo, double hi) {
     crypto_random(&r, sizeof r);
     double f = lo + (hi - lo) * ((double)r / 4294967295.0);
     return (int64_t)((double)ms * f);
+}
+
+/* Exponential backoff with jitter for the attempt number attempts. */
+static int64_t backoff(const struct currents *c, int attempts) {
+    int64_t delay = c->cfg.retry_base_ms << (attempts < 20 ? attempts : 20);
+    if (delay > c->cfg.retry_max_ms || delay <= 0)
+        delay = c->cfg.retry_max_ms;
+    return jitter(delay, 0.5, 1.5);
+}
+
+static const char *state_name(enum current_state s) {
+    return s == STATE_ACTIVE ? "active" : s == STATE_FAILED ? "failed" : "paused";
 }
 
 static void batch_clear(struct runtime *rt) {
@@ -77,15 +113,22 @@ static void batch_clear(struct runtime *rt) {
     rt->response_len = 0;
 }
 
-static void runtime_free(struct runtime *rt) {
+/* Frees rt, first taking its request (if any) out of the multi handle. */
+static void runtime_free(struct currents *c, struct runtime *rt) {
+    if (!rt)
+        return;
+    if (rt->in_flight)
+        curl_multi_remove_handle(c->multi, rt->easy);
     batch_clear(rt);
     free(rt->events);
     if (rt->easy)
         curl_easy_cleanup(rt->easy);
     curl_slist_free_all(rt->headers);
     free(rt->url);
-    free(rt->types);
-    memset(rt, 0, sizeof *rt);
+    free(rt->token);
+    free(rt->public_id);
+    json_decref(rt->types);
+    free(rt);
 }
 
 static int add_event(struct runtime *rt, int64_t seq, int64_t created_at, const char *body) {
@@ -104,60 +147,153 @@ static int add_event(struct runtime *rt, int64_t seq, int64_t created_at, const 
     return 0;
 }
 
-/* ---- reading the Currents and their events ---- */
+/* ---- the table of Currents ---- */
+
+/* Index of the first runtime whose id is >= id. */
+static size_t runtime_pos(const struct currents *c, int64_t id) {
+    size_t lo = 0, hi = c->n_rt;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->rt[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The runtime of Current id, created (in its sorted place) when new; NULL without memory. */
+static struct runtime *runtime_get(struct currents *c, int64_t id) {
+    size_t at = runtime_pos(c, id);
+    if (at < c->n_rt && c->rt[at]->id == id)
+        return c->rt[at];
+    if (c->n_rt == c->rt_cap) {
+        size_t cap = c->rt_cap ? c->rt_cap * 2 : 64;
+        struct runtime **v = realloc(c->rt, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        c->rt = v;
+        c->rt_cap = cap;
+    }
+    struct runtime *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return NULL;
+    rt->id = id;
+    rt->easy = curl_easy_init();
+    if (!rt->easy) {
+        free(rt);
+        return NULL;
+    }
+    memmove(&c->rt[at + 1], &c->rt[at], (c->n_rt - at) * sizeof *c->rt);
+    c->rt[at] = rt;
+    c->n_rt++;
+    return rt;
+}
+
+static bool same(const char *a, const char *b) {
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* (Re)builds url, headers, types from the row; returns 0 or -1 (out of memory: rt unchanged). */
+static int runtime_configure(struct runtime *rt, const struct current_row *r) {
+    const char *token = r->bearer_token && *r->bearer_token ? r->bearer_token : NULL;
+    char *url = strdup(r->endpoint);
+    char *tok = token ? strdup(token) : NULL;
+    char *id = strdup(r->current_id);
+    char *auth = NULL;
+    json_t *types = json_loads(r->event_types, 0, NULL);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *h2 = h ? curl_slist_append(h, "Braze-Currents-Version: 1") : NULL;
+    if (!url || (token && !tok) || !id || !json_is_array(types) || !h2)
+        goto fail;
+    if (token) {
+        size_t len = strlen(token) + sizeof "Authorization: Bearer ";
+        auth = malloc(len);
+        if (!auth)
+            goto fail;
+        snprintf(auth, len, "Authorization: Bearer %s", token);
+        if (!curl_slist_append(h2, auth))
+            goto fail;
+        free(auth);
+    }
+    free(rt->url);
+    free(rt->token);
+    free(rt->public_id);
+    json_decref(rt->types);
+    curl_slist_free_all(rt->headers);
+    rt->url = url;
+    rt->token = tok;
+    rt->public_id = id;
+    rt->types = types;
+    rt->headers = h2;
+    return 0;
+fail:
+    free(auth);
+    free(url);
+    free(tok);
+    free(id);
+    json_decref(types);
+    curl_slist_free_all(h);
+    return -1;
+}
 
 struct list_ctx {
     struct currents *c;
-    bool seen[MAX_CURRENTS];
+    int failed; /* rows that could not be taken (out of memory) */
 };
-
-static struct runtime *runtime_for(struct currents *c, int64_t id, bool create) {
-    struct runtime *free_slot = NULL;
-    for (int i = 0; i < MAX_CURRENTS; i++) {
-        if (c->rt[i].id == id)
-            return &c->rt[i];
-        if (!c->rt[i].id && !free_slot)
-            free_slot = &c->rt[i];
-    }
-    if (!create || !free_slot)
-        return NULL;
-    free_slot->id = id;
-    free_slot->easy = curl_easy_init();
-    return free_slot;
-}
 
 static void take_current(void *ctx, const struct current_row *r) {
     struct list_ctx *lc = ctx;
-    struct runtime *rt = runtime_for(lc->c, r->id, true);
-    if (!rt || !rt->easy)
+    struct runtime *rt = runtime_get(lc->c, r->id);
+    if (!rt) {
+        lc->failed++;
         return;
-    lc->seen[rt - lc->c->rt] = true;
-    bool changed = !rt->url || strcmp(rt->url, r->endpoint) != 0;
-    if (changed) {
-        free(rt->url);
-        rt->url = strdup(r->endpoint);
     }
-    curl_slist_free_all(rt->headers);
-    rt->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    rt->headers = curl_slist_append(rt->headers, "Braze-Currents-Version: 1");
-    if (r->bearer_token && *r->bearer_token) {
-        char auth[600];
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", r->bearer_token);
-        rt->headers = curl_slist_append(rt->headers, auth);
-    }
-    free(rt->types);
-    rt->types = strdup(r->event_types);
-    rt->row = *r;
-    rt->row.current_id = rt->row.name = rt->row.type = rt->row.endpoint = NULL;
-    rt->row.bearer_token = rt->row.event_types = rt->row.last_error = NULL;
-    rt->row.state = strcmp(r->state, "active") == 0   ? "active"
-                    : strcmp(r->state, "failed") == 0 ? "failed"
-                                                      : "paused";
+    rt->seen = true;
+    rt->state = strcmp(r->state, "active") == 0   ? STATE_ACTIVE
+                : strcmp(r->state, "failed") == 0 ? STATE_FAILED
+                                                  : STATE_PAUSED;
+    /* the request in flight uses url, headers and its batch: those change only between batches
+     * (a later refresh takes the change) */
+    if (rt->in_flight)
+        return;
+    rt->workspace_id = r->workspace_id;
+    rt->batch_size = r->batch_size;
+    rt->position = r->position;
+    bool changed = !rt->url || strcmp(rt->url, r->endpoint) != 0 ||
+                   !same(rt->token, r->bearer_token && *r->bearer_token ? r->bearer_token : NULL);
+    if ((changed || !rt->types) && runtime_configure(rt, r) != 0)
+        lc->failed++;
 }
+
+/* Reads the Currents: new ones get a runtime, deleted ones lose theirs (a request in flight
+ * for a deleted Current is abandoned: there is nothing left to record it in). */
+static void refresh(struct currents *c) {
+    for (size_t i = 0; i < c->n_rt; i++)
+        c->rt[i]->seen = false;
+    struct list_ctx lc = {.c = c};
+    enum cd_err err = STORE_OPS(c->store)->currents->list(c->store, 0, take_current, &lc);
+    if (err != CD_OK) {
+        log_error("currents", "op=list error=%s result=retry", cd_err_name(err));
+        return; /* keep every runtime as it is; the next refresh tries again */
+    }
+    if (lc.failed)
+        log_error("currents", "op=list error=out_of_memory currents_skipped=%d result=retry",
+                  lc.failed);
+    size_t kept = 0;
+    for (size_t i = 0; i < c->n_rt; i++) {
+        if (c->rt[i]->seen)
+            c->rt[kept++] = c->rt[i];
+        else
+            runtime_free(c, c->rt[i]);
+    }
+    c->n_rt = kept;
+}
+
+/* ---- reading a Current's events ---- */
 
 struct pick_ctx {
     struct runtime *rt;
-    json_t *types;
     int64_t limit;
     int64_t last_examined;
     bool full;
@@ -167,7 +303,11 @@ struct pick_ctx {
 static bool type_wanted(const json_t *types, const char *type) {
     size_t i;
     const json_t *v;
-    json_array_foreach(types, i, v) if (strcmp(json_string_value(v), type) == 0) return true;
+    json_array_foreach(types, i, v) {
+        const char *t = json_string_value(v);
+        if (t && strcmp(t, type) == 0)
+            return true;
+    }
     return false;
 }
 
@@ -175,7 +315,7 @@ static void pick_event(void *ctx, const struct outbox_row *r) {
     struct pick_ctx *pc = ctx;
     if (pc->full)
         return;
-    if (type_wanted(pc->types, r->event_type)) {
+    if (type_wanted(pc->rt->types, r->event_type)) {
         if (add_event(pc->rt, r->seq, r->created_at, r->body) != 0)
             pc->failed = 1;
         if ((int64_t)pc->rt->n_events >= pc->limit)
@@ -191,37 +331,56 @@ static void pick_replay(void *ctx, const struct outbox_row *r) {
     pc->last_examined = r->seq;
 }
 
-/* Fills rt's batch; returns whether there is something to send. */
+/* Logs a store failure of Current rt and schedules its next attempt: nothing was recorded, so
+ * the same events are read (and sent) again then. */
+static void store_failed(struct currents *c, struct runtime *rt, const char *op, enum cd_err err) {
+    int64_t delay = backoff(c, rt->attempts);
+    rt->next_attempt_ms = time_now_ms() + delay;
+    log_error("currents", "current=%s op=%s error=%s result=retry retry_in_ms=%lld", rt->public_id,
+              op, cd_err_name(err), (long long)delay);
+}
+
+/* Fills rt's batch (replays first, then the outbox after its position); returns whether there
+ * is something to send. */
 static bool build_batch(struct currents *c, struct runtime *rt) {
     const struct store_currents_ops *co = STORE_OPS(c->store)->currents;
-    int64_t limit = rt->row.batch_size;
-    if (rt->row.position < rt->split_until && rt->split_limit < limit)
+    int64_t limit = rt->batch_size;
+    if (rt->position < rt->split_until && rt->split_limit < limit)
         limit = rt->split_limit;
-    json_t *types = json_loads(rt->types ? rt->types : "[]", 0, NULL);
-    struct pick_ctx pc = {rt, types, limit, 0, false, 0};
+    struct pick_ctx pc = {rt, limit, 0, false, 0};
+    const char *op = "replays";
     batch_clear(rt);
+    rt->limit = limit;
     enum cd_err err = co->replays(c->store, rt->id, limit, pick_replay, &pc);
-    if (err == CD_OK && rt->n_events) {
+    if (err == CD_OK && !pc.failed && rt->n_events) {
         rt->kind = BATCH_REPLAY;
         rt->last_seq = pc.last_examined;
-    } else if (err == CD_OK) {
-        int64_t after = rt->row.position;
+    } else if (err == CD_OK && !pc.failed) {
+        op = "outbox_after";
+        int64_t after = rt->position;
         /* read in pages until the batch is full or the outbox is exhausted */
-        for (int pages = 0; pages < 16 && !pc.full; pages++) {
+        for (int pages = 0; pages < 16 && !pc.full && !pc.failed; pages++) {
             int64_t before = pc.last_examined;
-            err = co->outbox_after(c->store, rt->row.workspace_id, after, 1000, pick_event, &pc);
+            err = co->outbox_after(c->store, rt->workspace_id, after, 1000, pick_event, &pc);
             if (err != CD_OK || pc.last_examined == before)
                 break;
             after = pc.last_examined;
         }
         rt->kind = rt->n_events ? BATCH_OUTBOX : BATCH_NONE;
         rt->last_seq = pc.last_examined;
-        if (!rt->n_events && pc.last_examined > rt->row.position)
-            co->advance(c->store, rt->id, pc.last_examined, 0, 0, 0, NULL);
+        if (err == CD_OK && !pc.failed && !rt->n_events && pc.last_examined > rt->position) {
+            /* only events of other types: move past them */
+            op = "advance";
+            err = co->advance(c->store, rt->id, pc.last_examined, 0, 0, 0, NULL);
+            if (err == CD_OK)
+                rt->position = pc.last_examined;
+        }
     }
-    json_decref(types);
-    if (err != CD_OK || pc.failed) {
+    if (err == CD_OK && pc.failed)
+        err = CD_E_NOMEM;
+    if (err != CD_OK) {
         batch_clear(rt);
+        store_failed(c, rt, op, err);
         return false;
     }
     if (rt->kind == BATCH_NONE)
@@ -232,6 +391,7 @@ static bool build_batch(struct currents *c, struct runtime *rt) {
     rt->body = malloc(len);
     if (!rt->body) {
         batch_clear(rt);
+        store_failed(c, rt, "batch", CD_E_NOMEM);
         return false;
     }
     size_t off = (size_t)snprintf(rt->body, len, "{\"events\":[");
@@ -253,7 +413,8 @@ static size_t keep_response(char *ptr, size_t size, size_t nmemb, void *ud) {
     return n;
 }
 
-static void prepare(struct currents *c, struct runtime *rt) {
+/* Hands rt's batch to the multi handle; returns 0 or -1. */
+static int send_batch(struct currents *c, struct runtime *rt) {
     CURL *e = rt->easy;
     curl_easy_setopt(e, CURLOPT_URL, rt->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, rt->headers);
@@ -264,19 +425,65 @@ static void prepare(struct currents *c, struct runtime *rt) {
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->cfg.timeout_ms);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, rt);
-    curl_multi_add_handle(c->multi, e);
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
+        return -1;
+    rt->in_flight = true;
+    return 0;
 }
 
 /* ---- results ---- */
 
-static void dead_letter_all(struct currents *c, struct runtime *rt, const char *reason) {
-    const struct store_currents_ops *co = STORE_OPS(c->store)->currents;
+/* Records a 2xx: the position (or the replayed letters) and the counters, in one transaction. */
+static enum cd_err record_delivery(struct currents *c, struct runtime *rt) {
+    const struct store_ops *ops = STORE_OPS(c->store);
+    int64_t n = (int64_t)rt->n_events;
+    enum cd_err err = ops->begin(c->store);
+    if (err != CD_OK)
+        return err;
+    if (rt->kind == BATCH_REPLAY) {
+        err = ops->currents->replayed(c->store, rt->id, rt->last_seq);
+        if (err == CD_OK)
+            err = ops->currents->advance(c->store, rt->id, 0, n, 0, 0, NULL);
+    } else {
+        err = ops->currents->advance(c->store, rt->id, rt->last_seq, n, 0, 0, NULL);
+    }
+    if (err != CD_OK)
+        goto fail;
+    return ops->commit(c->store);
+fail:
+    ops->rollback(c->store);
+    return err;
+}
+
+/* Turns the whole batch into dead letters and moves the position past it, in one transaction:
+ * either every event is a dead letter and the position moved, or nothing changed. */
+static enum cd_err dead_letter_all(struct currents *c, struct runtime *rt, const char *reason) {
+    const struct store_ops *ops = STORE_OPS(c->store);
     int64_t now = time_now_ms();
-    for (size_t i = 0; i < rt->n_events; i++)
-        co->dead_letter(c->store, rt->id, rt->events[i].seq, rt->events[i].body, reason, now);
-    co->advance(c->store, rt->id, rt->last_seq, 0, 0, (int64_t)rt->n_events, reason);
-    log_warn("currents", "current=%lld dead_lettered=%zu reason=\"%s\"", (long long)rt->id,
-             rt->n_events, reason);
+    enum cd_err err = ops->begin(c->store);
+    if (err != CD_OK)
+        goto out;
+    for (size_t i = 0; i < rt->n_events && err == CD_OK; i++)
+        err = ops->currents->dead_letter(c->store, rt->id, rt->events[i].seq, rt->events[i].body,
+                                         reason, now);
+    if (err == CD_OK)
+        err = ops->currents->advance(c->store, rt->id, rt->last_seq, 0, 0, (int64_t)rt->n_events,
+                                     reason);
+    if (err != CD_OK) {
+        ops->rollback(c->store);
+        goto out;
+    }
+    err = ops->commit(c->store);
+out:
+    if (err != CD_OK) {
+        store_failed(c, rt, "dead_letter", err);
+        return err;
+    }
+    if (rt->last_seq > rt->position)
+        rt->position = rt->last_seq;
+    log_warn("currents", "current=%s dead_lettered=%zu reason=\"%s\"", rt->public_id, rt->n_events,
+             reason);
+    return CD_OK;
 }
 
 static void on_result(struct currents *c, struct runtime *rt, CURLcode rc) {
@@ -294,27 +501,37 @@ static void on_result(struct currents *c, struct runtime *rt, CURLcode rc) {
     else
         snprintf(error, sizeof error, "HTTP %ld", status);
     size_t n = rt->n_events;
+    enum cd_err err;
     if (status >= 200 && status < 300) {
-        if (rt->kind == BATCH_REPLAY) {
-            co->replayed(c->store, rt->id, rt->last_seq);
-            co->advance(c->store, rt->id, 0, (int64_t)n, 0, 0, NULL);
-        } else {
-            co->advance(c->store, rt->id, rt->last_seq, (int64_t)n, 0, 0, NULL);
+        err = record_delivery(c, rt);
+        if (err != CD_OK) {
+            /* delivered but not recorded: the batch goes again (at-least-once) */
+            store_failed(c, rt, "record_delivery", err);
+            return;
         }
-        if (strcmp(rt->row.state, "failed") == 0)
-            co->set_state(c->store, rt->id, "active", NULL);
+        if (rt->kind == BATCH_OUTBOX && rt->last_seq > rt->position)
+            rt->position = rt->last_seq;
+        if (rt->state == STATE_FAILED) {
+            err = co->set_state(c->store, rt->id, "active", NULL);
+            if (err == CD_OK)
+                rt->state = STATE_ACTIVE;
+            else
+                log_error("currents", "current=%s op=set_state state=active error=%s",
+                          rt->public_id, cd_err_name(err));
+        }
         rt->attempts = 0;
-        rt->next_attempt_ms = 0;
-        log_debug("currents", "current=%lld delivered=%zu status=%ld", (long long)rt->id, n,
-                  status);
+        /* a full batch means more may wait: go on at once; otherwise look again after a poll */
+        rt->next_attempt_ms = (int64_t)n >= rt->limit ? 0 : now + c->cfg.poll_ms;
+        log_debug("currents", "current=%s delivered=%zu status=%ld", rt->public_id, n, status);
         return;
     }
     bool auth = status == 401 || status == 403;
     if (rt->kind == BATCH_OUTBOX && (status == 400 || status == 413)) {
         if (n == 1) {
-            dead_letter_all(c, rt,
-                            status == 400 ? "HTTP 400 for a single event"
-                                          : "HTTP 413 for a single event");
+            if (dead_letter_all(c, rt,
+                                status == 400 ? "HTTP 400 for a single event"
+                                              : "HTTP 413 for a single event") == CD_OK)
+                rt->next_attempt_ms = 0;
         } else {
             rt->split_until = rt->last_seq;
             rt->split_limit = status == 400 ? 1 : (int64_t)(n / 2);
@@ -330,93 +547,115 @@ static void on_result(struct currents *c, struct runtime *rt, CURLcode rc) {
     if (rt->kind == BATCH_OUTBOX && now - oldest > horizon) {
         char reason[200];
         snprintf(reason, sizeof reason, "undeliverable past the horizon (%s)", error);
-        dead_letter_all(c, rt, reason);
-        rt->attempts = 0;
+        if (dead_letter_all(c, rt, reason) == CD_OK) {
+            rt->attempts = 0;
+            rt->next_attempt_ms = 0;
+        }
         return;
     }
-    co->advance(c->store, rt->id, 0, 0, 1, 0, error);
+    err = co->advance(c->store, rt->id, 0, 0, 1, 0, error);
+    if (err != CD_OK)
+        log_error("currents", "current=%s op=advance counter=retried error=%s", rt->public_id,
+                  cd_err_name(err));
     if (auth) {
-        co->set_state(c->store, rt->id, "failed", error);
+        err = co->set_state(c->store, rt->id, "failed", error);
+        if (err == CD_OK)
+            rt->state = STATE_FAILED;
+        else
+            log_error("currents", "current=%s op=set_state state=failed error=%s", rt->public_id,
+                      cd_err_name(err));
         rt->next_attempt_ms = now + jitter(c->cfg.auth_retry_ms, 1.0, 2.5);
     } else {
-        int64_t delay = c->cfg.retry_base_ms << (rt->attempts < 20 ? rt->attempts : 20);
-        if (delay > c->cfg.retry_max_ms || delay <= 0)
-            delay = c->cfg.retry_max_ms;
-        delay = jitter(delay, 0.5, 1.5);
+        int64_t delay = backoff(c, rt->attempts);
         if (retry_after > 0 && retry_after * 1000 > delay)
             delay = (int64_t)retry_after * 1000;
         rt->next_attempt_ms = now + delay;
     }
     rt->attempts++;
-    log_info("currents", "current=%lld events=%zu result=retry error=\"%s\" attempt=%d",
-             (long long)rt->id, n, error, rt->attempts);
+    log_info("currents", "current=%s events=%zu result=retry error=\"%s\" attempt=%d state=%s",
+             rt->public_id, n, error, rt->attempts, state_name(rt->state));
 }
 
 /* ---- the loop ---- */
 
-/* One pass over every due Current; returns how many delivered a full batch (more may wait). */
-static int cycle(struct currents *c) {
-    struct list_ctx lc = {.c = c};
-    int full = 0;
-    if (STORE_OPS(c->store)->currents->list(c->store, 0, take_current, &lc) != CD_OK)
-        return 0;
-    for (int i = 0; i < MAX_CURRENTS; i++)
-        if (c->rt[i].id && !lc.seen[i])
-            runtime_free(&c->rt[i]); /* deleted */
+/* Starts a batch for every idle, unpaused Current that is due. */
+static void start_due(struct currents *c) {
     int64_t now = time_now_ms();
-    int running = 0;
-    for (int i = 0; i < MAX_CURRENTS; i++) {
-        struct runtime *rt = &c->rt[i];
-        if (!rt->id || strcmp(rt->row.state, "paused") == 0 || now < rt->next_attempt_ms)
+    for (size_t i = 0; i < c->n_rt; i++) {
+        struct runtime *rt = c->rt[i];
+        if (rt->in_flight || rt->state == STATE_PAUSED || !rt->types || now < rt->next_attempt_ms)
             continue;
-        if (build_batch(c, rt)) {
-            prepare(c, rt);
-            running++;
+        if (!build_batch(c, rt)) {
+            if (now >= rt->next_attempt_ms) /* nothing to send (not a failure): look later */
+                rt->next_attempt_ms = now + c->cfg.poll_ms;
+            continue;
         }
-    }
-    while (running) {
-        int still = 0;
-        curl_multi_perform(c->multi, &still);
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(c->multi, &left))) {
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            struct runtime *rt = NULL;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&rt);
-            CURLcode rc = m->data.result;
-            curl_multi_remove_handle(c->multi, m->easy_handle);
-            long status = 0;
-            curl_easy_getinfo(rt->easy, CURLINFO_RESPONSE_CODE, &status);
-            full +=
-                rc == CURLE_OK && status / 100 == 2 && (int64_t)rt->n_events >= rt->row.batch_size;
-            on_result(c, rt, rc);
+        if (send_batch(c, rt) != 0) {
             batch_clear(rt);
-            running--;
+            rt->next_attempt_ms = now + backoff(c, rt->attempts);
+            log_error("currents", "current=%s op=send error=curl_multi_add_handle result=retry",
+                      rt->public_id);
         }
-        if (running)
-            curl_multi_poll(c->multi, NULL, 0, 100, NULL);
     }
-    return full;
+}
+
+/* Handles every answered request; returns how many there were. */
+static int collect(struct currents *c) {
+    int done = 0, left;
+    CURLMsg *m;
+    while ((m = curl_multi_info_read(c->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct runtime *rt = NULL;
+        CURL *easy = m->easy_handle;
+        CURLcode rc = m->data.result;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&rt);
+        curl_multi_remove_handle(c->multi, easy);
+        rt->in_flight = false;
+        on_result(c, rt, rc);
+        batch_clear(rt);
+        done++;
+    }
+    return done;
+}
+
+/* Milliseconds until the loop has something to do besides waiting for sockets. */
+static int next_wait_ms(const struct currents *c) {
+    int64_t now = time_now_ms(), until = c->next_list_ms;
+    for (size_t i = 0; i < c->n_rt; i++) {
+        const struct runtime *rt = c->rt[i];
+        if (!rt->in_flight && rt->state != STATE_PAUSED && rt->types && rt->next_attempt_ms < until)
+            until = rt->next_attempt_ms;
+    }
+    int64_t wait = until - now;
+    if (wait < 0)
+        wait = 0;
+    if (wait > c->cfg.poll_ms)
+        wait = c->cfg.poll_ms;
+    return (int)wait;
+}
+
+static bool stopping(struct currents *c) {
+    pthread_mutex_lock(&c->lock);
+    bool stop = c->stopping;
+    pthread_mutex_unlock(&c->lock);
+    return stop;
 }
 
 static void *run(void *arg) {
     struct currents *c = arg;
-    pthread_mutex_lock(&c->lock);
-    while (!c->stopping) {
-        pthread_mutex_unlock(&c->lock);
-        int more = cycle(c);
-        pthread_mutex_lock(&c->lock);
-        if (c->stopping || more)
-            continue;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (c->cfg.poll_ms % 1000) * 1000000;
-        ts.tv_sec += c->cfg.poll_ms / 1000 + ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
-        pthread_cond_timedwait(&c->wake, &c->lock, &ts);
+    while (!stopping(c)) {
+        if (time_now_ms() >= c->next_list_ms) {
+            refresh(c);
+            c->next_list_ms = time_now_ms() + c->cfg.poll_ms;
+        }
+        start_due(c);
+        int running = 0;
+        curl_multi_perform(c->multi, &running);
+        if (collect(c))
+            continue; /* answered Currents may have their next batch ready */
+        curl_multi_poll(c->multi, NULL, 0, next_wait_ms(c), NULL);
     }
-    pthread_mutex_unlock(&c->lock);
     return NULL;
 }
 
@@ -428,10 +667,10 @@ struct currents *currents_start(struct store *s, const struct currents_config *c
     c->cfg = *cfg;
     c->multi = curl_multi_init();
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->wake, NULL);
     if (!c->multi || pthread_create(&c->thread, NULL, run, c) != 0) {
         if (c->multi)
             curl_multi_cleanup(c->multi);
+        pthread_mutex_destroy(&c->lock);
         free(c);
         return NULL;
     }
@@ -443,14 +682,13 @@ void currents_stop(struct currents *c) {
         return;
     pthread_mutex_lock(&c->lock);
     c->stopping = true;
-    pthread_cond_signal(&c->wake);
     pthread_mutex_unlock(&c->lock);
+    curl_multi_wakeup(c->multi);
     pthread_join(c->thread, NULL);
-    for (int i = 0; i < MAX_CURRENTS; i++)
-        if (c->rt[i].id)
-            runtime_free(&c->rt[i]);
+    for (size_t i = 0; i < c->n_rt; i++)
+        runtime_free(c, c->rt[i]);
+    free(c->rt);
     curl_multi_cleanup(c->multi);
     pthread_mutex_destroy(&c->lock);
-    pthread_cond_destroy(&c->wake);
     free(c);
 }

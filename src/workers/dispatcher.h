@@ -2,8 +2,11 @@
  * dispatcher.h — delivery of outbox events to every Current (CONTRACT.md §4): one background
  * thread reads each active Current's events after its position, batches them as
  * {"events":[…]}, POSTs the batches concurrently with libcurl's multi interface (one reused
- * connection per Current), and applies the retry rules per status. A position moves only after
- * a 2xx or a dead letter, so delivery is at-least-once across crashes and event ids never change.
+ * connection per Current), and applies the retry rules per status. Each Current moves on its
+ * own: a slow endpoint delays only its own Current. Any number of Currents is served. A
+ * position moves only after a 2xx was recorded or the events became dead letters (in the same
+ * store transaction), so delivery is at-least-once across crashes and store failures, and event
+ * ids never change.
  */
 #ifndef COHORTD_WORKERS_DISPATCHER_H
 #define COHORTD_WORKERS_DISPATCHER_H
@@ -19,14 +22,15 @@ struct currents_config {
     int64_t auth_retry_ms;   /* retry delay after 401 / 403 (jittered up to 2.5x) */
     int64_t horizon_ms;      /* undeliverable this long → dead letter (default 24 h) */
     int64_t auth_horizon_ms; /* the same for auth failures (default 48 h) */
-    int64_t timeout_ms;      /* one request */
+    int64_t timeout_ms;      /* one request, connecting included */
 };
 
 struct currents;
 
 /* Starts the dispatcher thread over the store (borrowed). NULL when it cannot start. */
 struct currents *currents_start(struct store *s, const struct currents_config *cfg);
-/* Stops the thread after the requests in flight; frees everything. */
+/* Stops the thread and frees everything. Requests still in flight are abandoned: their
+ * positions did not move, so their events are sent again after the next start. */
 void currents_stop(struct currents *c);
 
 #endif
