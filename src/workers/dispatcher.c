@@ -169,7 +169,7 @@ static struct runtime *runtime_get(struct currents *c, int64_t id) {
         return c->rt[at];
     if (c->n_rt == c->rt_cap) {
         size_t cap = c->rt_cap ? c->rt_cap * 2 : 64;
-        struct runtime **v = realloc(c->rt, cap * sizeof *v);
+        struct runtime **v = realloc(c->rt, cap * sizeof(struct runtime *));
         if (!v)
             return NULL;
         c->rt = v;
@@ -184,7 +184,7 @@ static struct runtime *runtime_get(struct currents *c, int64_t id) {
         free(rt);
         return NULL;
     }
-    memmove(&c->rt[at + 1], &c->rt[at], (c->n_rt - at) * sizeof *c->rt);
+    memmove(&c->rt[at + 1], &c->rt[at], (c->n_rt - at) * sizeof(struct runtime *));
     c->rt[at] = rt;
     c->n_rt++;
     return rt;

@@ -224,8 +224,7 @@ enum cd_err cohort_apply(struct app *app, struct workspace *ws, const char *part
         log_info("cohort",
                  "ws=%s partner=%s received=%lld matched=%lld "
                  "unmatched=%lld added=%lld removed=%lld",
-                 ws->public_id, partner, (long long)out->received,
-                 (long long)out->matched, (long long)out->unmatched, (long long)out->added,
-                 (long long)out->removed);
+                 ws->public_id, partner, (long long)out->received, (long long)out->matched,
+                 (long long)out->unmatched, (long long)out->added, (long long)out->removed);
     return err;
 }
