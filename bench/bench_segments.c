@@ -16,6 +16,7 @@
 
 #include "bench_users.h"
 #include "core/segments/segment_filter.h"
+#include "core/workspace/workspace_int.h" /* an in-process benchmark of core builds a workspace */
 
 #define N_COHORTS 20
 #define RUNS 200

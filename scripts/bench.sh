@@ -42,8 +42,8 @@ cat "$OUT"/import.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl "$OUT"/segmen
       | ($r | map(select(.scenario == "sqlite_segment" and .name == $s.name))[0]) as $q
       | {name: $s.name, cohortd_p50_ms: $s.cohortd_p50_ms, cohortd_p99_ms: $s.cohortd_p99_ms,
          postgres_ms: $p.postgres_ms, sqlite_ms: $q.sqlite_ms, size: $s.size,
-         ratio_vs_postgres: ($p.postgres_ms / $s.cohortd_p99_ms),
-         sizes_agree: ($s.size == $p.size and $s.size == $q.size)}],
+         ratio_vs_postgres: (if $p then $p.postgres_ms / $s.cohortd_p99_ms else null end),
+         sizes_agree: (if $p then $s.size == $p.size and $s.size == $q.size else null end)}],
     memory: {
       bytes_per_user: (one("startup").rss_bytes / one("startup").users),
       bytes_per_membership: one("memory").bytes_per_membership,
