@@ -7,6 +7,7 @@
 #define COHORTD_API_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,11 @@ void api_reply_result(struct http_response *res, enum cd_err err, int ok_status,
  * {first_key: first_value} ("message": "success" or "status": "ok"). */
 json_t *api_cohort_counts(const char *first_key, const char *first_value,
                           const struct cohort_apply_result *r);
+
+/* Replies 400 {"message": <the formatted text>} (whole, however long) and returns false, so a
+ * reader can `return api_refuse(res, "...", ...)` when it refuses a request. */
+bool api_refuse(struct http_response *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Replies for a domain error: status from the error code, message `text` when given. */
 void api_reply_err(struct http_response *res, enum cd_err err, const char *text);

@@ -35,27 +35,6 @@ static char *textf(const char *fmt, ...) {
     return text;
 }
 
-/* Replies 400 with a formatted message; returns false (the request is refused). */
-static bool refuse(struct http_response *res, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static bool refuse(struct http_response *res, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (text) {
-        va_start(ap, fmt);
-        vsnprintf(text, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-        http_reply_message(res, 400, text);
-    } else {
-        api_reply_err(res, CD_E_NOMEM, NULL);
-    }
-    free(text);
-    return false;
-}
-
 /* api_limit_len with a formatted field path. */
 static bool limit_len(struct http_response *res, const char *s, size_t max, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -119,11 +98,11 @@ static bool read_message(struct http_response *res, const json_t *m, const char 
                          struct webhook_message *out, struct webhook_header **headers) {
     const json_t *wh = json_object_get(m, "webhook");
     if (!json_is_object(m) || !json_is_object(wh))
-        return refuse(
+        return api_refuse(
             res, "%s: must be {\"webhook\": {\"url\", \"method\", \"headers\", \"body\"}}", where);
     out->url = str_of(wh, "url");
     if (!out->url)
-        return refuse(res, "%s.webhook.url: " URL_TEXT, where);
+        return api_refuse(res, "%s.webhook.url: " URL_TEXT, where);
     if (!limit_len(res, out->url, LIMIT_URL, "%s.webhook.url", where))
         return false;
     const json_t *method = json_object_get(wh, "method");
@@ -133,11 +112,11 @@ static bool read_message(struct http_response *res, const json_t *m, const char 
     while (mtext && mi < 5 && strcmp(mtext, methods[mi]) != 0)
         mi++;
     if (!mtext || mi == 5)
-        return refuse(res, "%s.webhook.method: must be GET, POST, PUT, PATCH or DELETE", where);
+        return api_refuse(res, "%s.webhook.method: must be GET, POST, PUT, PATCH or DELETE", where);
     out->method = (enum webhook_method)mi;
     const json_t *hs = json_object_get(wh, "headers");
     if (hs && !json_is_null(hs) && !json_is_object(hs))
-        return refuse(res, "%s.webhook.headers: must be an object of strings", where);
+        return api_refuse(res, "%s.webhook.headers: must be an object of strings", where);
     out->headers = *headers;
     const char *name;
     const json_t *value;
@@ -145,7 +124,7 @@ static bool read_message(struct http_response *res, const json_t *m, const char 
         if (!limit_len(res, name, LIMIT_OBJECT_NAME, "%s.webhook.headers", where))
             return false;
         if (!json_is_string(value))
-            return refuse(res, "%s.webhook.headers.%s: " HEADER_TEXT, where, name);
+            return api_refuse(res, "%s.webhook.headers.%s: " HEADER_TEXT, where, name);
         if (!limit_len(res, json_string_value(value), LIMIT_STRING_VALUE, "%s.webhook.headers.%s",
                        where, name))
             return false;
@@ -156,10 +135,11 @@ static bool read_message(struct http_response *res, const json_t *m, const char 
     }
     const json_t *body = json_object_get(wh, "body");
     if (body && !json_is_null(body) && !json_is_string(body))
-        return refuse(res, "%s.webhook.body: must be a string (the request body template)", where);
+        return api_refuse(res, "%s.webhook.body: must be a string (the request body template)",
+                          where);
     out->body = json_is_string(body) ? json_string_value(body) : "";
     if (strlen(out->body) > LIMIT_STRING_VALUE) /* the existing rule's text */
-        return refuse(res, "%s.webhook.body: " SIZE_TEXT, where);
+        return api_refuse(res, "%s.webhook.body: " SIZE_TEXT, where);
     return true;
 }
 
@@ -172,8 +152,9 @@ static bool read_schedule(struct http_response *res, enum campaign_kind kind, co
     }
     const char *type = str_of(s, "type");
     if (!json_is_object(s) || !type)
-        return refuse(res, "schedule: must be an object with a type (immediate, at, api_triggered "
-                           "or cohort_entry)");
+        return api_refuse(res,
+                          "schedule: must be an object with a type (immediate, at, api_triggered "
+                          "or cohort_entry)");
     static const char *const types[] = {"immediate", "at", "api_triggered", "cohort_entry"};
     size_t ti = 0;
     while (ti < 4 && strcmp(type, types[ti]) != 0)
@@ -181,20 +162,20 @@ static bool read_schedule(struct http_response *res, enum campaign_kind kind, co
     if (ti == 4) {
         if (!api_limit_len(res, "schedule.type", type, LIMIT_OBJECT_NAME))
             return false;
-        return refuse(
+        return api_refuse(
             res, "schedule.type: '%s' is not immediate, at, api_triggered or cohort_entry", type);
     }
     out->type = (enum schedule_type)ti;
     if (out->type == SCHEDULE_AT) {
         d->time_text = str_of(s, "time");
         if (!d->time_text || time_parse_iso8601(d->time_text, &out->time_ms) != 0)
-            return refuse(res, "schedule.time: must be an ISO-8601 time");
+            return api_refuse(res, "schedule.time: must be an ISO-8601 time");
     }
     if (out->type == SCHEDULE_COHORT_ENTRY) {
         out->partner = str_of(s, "partner");
         out->cohort_id = str_of(s, "cohort_id");
         if (!out->partner || !out->cohort_id)
-            return refuse(res, COHORT_TEXT);
+            return api_refuse(res, COHORT_TEXT);
         if (!api_limit_len(res, "schedule.partner", out->partner, LIMIT_OBJECT_NAME) ||
             !api_limit_len(res, "schedule.cohort_id", out->cohort_id, LIMIT_COHORT_ID))
             return false;
@@ -213,17 +194,17 @@ static bool read_def(struct http_response *res, enum campaign_kind kind, const j
     struct campaign_def *def = &d->def;
     def->name = str_of(body, "name");
     if (!def->name)
-        return refuse(res, "name: " NAME_TEXT);
+        return api_refuse(res, "name: " NAME_TEXT);
     if (!api_limit_len(res, "name", def->name, LIMIT_OBJECT_NAME))
         return false;
     def->segment_id = str_of(body, "segment_id");
     if (!def->segment_id)
-        return refuse(res, "segment_id: must be the id of a segment");
+        return api_refuse(res, "segment_id: must be the id of a segment");
     if (!api_limit_len(res, "segment_id", def->segment_id, LIMIT_OBJECT_ID))
         return false;
     const json_t *rate = json_object_get(body, "rate_limit_per_minute");
     if (rate && !json_is_integer(rate))
-        return refuse(res, RATE_TEXT);
+        return api_refuse(res, RATE_TEXT);
     def->has_rate_limit = rate != NULL;
     def->rate_limit_per_minute = json_integer_value(rate);
     if (!read_schedule(res, kind, json_object_get(body, "schedule"), d))
@@ -233,7 +214,7 @@ static bool read_def(struct http_response *res, enum campaign_kind kind, const j
     if (kind == CAMPAIGN_KIND_CANVAS) {
         /* over LIMIT_CANVAS_STEPS is refused with the text of the rule on steps */
         if (!json_is_array(steps) || json_array_size(steps) > LIMIT_CANVAS_STEPS)
-            return refuse(res, STEPS_TEXT);
+            return api_refuse(res, STEPS_TEXT);
         n = json_array_size(steps);
         for (size_t i = 0; i < n; i++)
             n_headers += count_headers(json_object_get(json_array_get(steps, i), "message"));
@@ -259,11 +240,11 @@ static bool read_def(struct http_response *res, enum campaign_kind kind, const j
             const json_t *delay = json_object_get(in, "delay_seconds");
             st->name = str_of(in, "name");
             if (!st->name)
-                return refuse(res, "steps[%zu].name: " NAME_TEXT, i);
+                return api_refuse(res, "steps[%zu].name: " NAME_TEXT, i);
             if (!limit_len(res, st->name, LIMIT_OBJECT_NAME, "steps[%zu].name", i))
                 return false;
             if (delay && !json_is_integer(delay))
-                return refuse(res, "steps[%zu].delay_seconds: " DELAY_TEXT, i);
+                return api_refuse(res, "steps[%zu].delay_seconds: " DELAY_TEXT, i);
             st->delay_seconds = json_integer_value(delay);
             msg = json_object_get(in, "message");
         }
@@ -298,30 +279,30 @@ static void reply_create_fault(struct http_response *res, enum campaign_kind kin
     switch (f->code) {
     case CAMPAIGN_FAULT_NAME:
         if (kind == CAMPAIGN_KIND_CANVAS && def->name && *def->name)
-            refuse(res, "steps[%zu].name: " NAME_TEXT, f->step);
+            api_refuse(res, "steps[%zu].name: " NAME_TEXT, f->step);
         else
-            refuse(res, "name: " NAME_TEXT);
+            api_refuse(res, "name: " NAME_TEXT);
         break;
     case CAMPAIGN_FAULT_NO_SEGMENT:
-        refuse(res, "segment_id: no segment '%s'", def->segment_id);
+        api_refuse(res, "segment_id: no segment '%s'", def->segment_id);
         break;
     case CAMPAIGN_FAULT_RATE:
-        refuse(res, RATE_TEXT);
+        api_refuse(res, RATE_TEXT);
         break;
     case CAMPAIGN_FAULT_TIME_PAST:
-        refuse(res, "schedule.time: %s is in the past", d->time_text);
+        api_refuse(res, "schedule.time: %s is in the past", d->time_text);
         break;
     case CAMPAIGN_FAULT_COHORT:
-        refuse(res, COHORT_TEXT);
+        api_refuse(res, COHORT_TEXT);
         break;
     case CAMPAIGN_FAULT_NO_PARTNER:
-        refuse(res, "schedule.partner: no partner '%s'", def->schedule.partner);
+        api_refuse(res, "schedule.partner: no partner '%s'", def->schedule.partner);
         break;
     case CAMPAIGN_FAULT_STEPS:
-        refuse(res, STEPS_TEXT);
+        api_refuse(res, STEPS_TEXT);
         break;
     case CAMPAIGN_FAULT_DELAY:
-        refuse(res, "steps[%zu].delay_seconds: " DELAY_TEXT, f->step);
+        api_refuse(res, "steps[%zu].delay_seconds: " DELAY_TEXT, f->step);
         break;
     case CAMPAIGN_FAULT_URL:
     case CAMPAIGN_FAULT_HEADER:
@@ -332,11 +313,11 @@ static void reply_create_fault(struct http_response *res, enum campaign_kind kin
         if (!path || (f->code == CAMPAIGN_FAULT_TEMPLATE && !why))
             api_reply_err(res, CD_E_NOMEM, NULL);
         else
-            refuse(res, "%s: %s", path,
-                   f->code == CAMPAIGN_FAULT_URL        ? URL_TEXT
-                   : f->code == CAMPAIGN_FAULT_HEADER   ? HEADER_TEXT
-                   : f->code == CAMPAIGN_FAULT_TEMPLATE ? why
-                                                        : SIZE_TEXT);
+            api_refuse(res, "%s: %s", path,
+                       f->code == CAMPAIGN_FAULT_URL        ? URL_TEXT
+                       : f->code == CAMPAIGN_FAULT_HEADER   ? HEADER_TEXT
+                       : f->code == CAMPAIGN_FAULT_TEMPLATE ? why
+                                                            : SIZE_TEXT);
         break;
     default:
         api_reply_err(res, CD_E_INVALID, NULL);

@@ -20,27 +20,6 @@ static const char *str_of(const json_t *obj, const char *key) {
     return json_string_value(json_object_get(obj, key));
 }
 
-/* Replies 400 with a formatted message; returns false (the request is refused). */
-static bool refuse(struct http_response *res, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static bool refuse(struct http_response *res, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (text) {
-        va_start(ap, fmt);
-        vsnprintf(text, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-        http_reply_message(res, 400, text);
-    } else {
-        api_reply_err(res, CD_E_NOMEM, NULL);
-    }
-    free(text);
-    return false;
-}
-
 static bool invalid_id(struct http_response *res, enum campaign_kind kind) {
     http_reply_message(res, 400,
                        kind == CAMPAIGN_KIND_CANVAS ? "Invalid Canvas ID" : "Invalid Campaign ID");
@@ -85,7 +64,7 @@ static json_t *read_props(struct http_response *res, enum campaign_kind kind, co
             continue;
         if (!json_is_object(v)) {
             json_decref(props);
-            refuse(res, "%s%s: must be an object", where, *k);
+            api_refuse(res, "%s%s: must be an object", where, *k);
             return NULL;
         }
         json_object_update(props, (json_t *)v);
@@ -95,7 +74,7 @@ static json_t *read_props(struct http_response *res, enum campaign_kind kind, co
     free(text);
     if (len > LIMIT_PROPERTIES_BYTES) { /* the existing rule's text */
         json_decref(props);
-        refuse(res, "%sproperties: at most 50 KB", where);
+        api_refuse(res, "%sproperties: at most 50 KB", where);
         return NULL;
     }
     return props;
@@ -105,12 +84,12 @@ static bool read_recipient(struct http_response *res, enum campaign_kind kind, s
                            const json_t *r, struct trigger_read *t) {
     struct trigger_recipient *out = &t->recipients[i];
     if (!json_is_object(r))
-        return refuse(res, "recipients[%zu]: must be an object", i);
+        return api_refuse(res, "recipients[%zu]: must be an object", i);
     if (json_object_size(json_object_get(r, "attributes")) > 0) /* never half-apply a request */
-        return refuse(res,
-                      "recipients[%zu].attributes: not supported; send them with /users/track "
-                      "first",
-                      i);
+        return api_refuse(res,
+                          "recipients[%zu].attributes: not supported; send them with /users/track "
+                          "first",
+                          i);
     char where[40];
     snprintf(where, sizeof where, "recipients[%zu].", i);
     json_t *props = read_props(res, kind, r, where);
@@ -161,19 +140,19 @@ static bool read_trigger(struct http_response *res, enum campaign_kind kind, con
     const json_t *audience = json_object_get(body, "audience");
     const json_t *send_id = json_object_get(body, "send_id");
     if (broadcast && !json_is_boolean(broadcast))
-        return refuse(res, "broadcast: must be a boolean");
+        return api_refuse(res, "broadcast: must be a boolean");
     req->broadcast = json_is_true(broadcast);
     if (recipients && !json_is_null(recipients) && !json_is_array(recipients))
-        return refuse(res, "recipients: must be an array");
+        return api_refuse(res, "recipients: must be an array");
     if (json_array_size(recipients) > LIMIT_TRIGGER_RECIPIENTS) /* Braze's text */
-        return refuse(res, "The max number of ids per request was exceeded");
+        return api_refuse(res, "The max number of ids per request was exceeded");
     if (audience && !json_is_null(audience) &&
         !(json_is_object(audience) && json_object_size(audience) == 0))
-        return refuse(res, "audience: connected audiences are not supported; target a segment");
+        return api_refuse(res, "audience: connected audiences are not supported; target a segment");
     if (send_id && !json_is_null(send_id) &&
         (!json_is_string(send_id) || json_string_length(send_id) == 0 ||
          json_string_length(send_id) > CAMPAIGN_MAX_SEND_ID))
-        return refuse(res, "send_id: must be a string of 1 to 64 characters");
+        return api_refuse(res, "send_id: must be a string of 1 to 64 characters");
     req->send_id = json_string_value(send_id);
     if (!(t->properties = read_props(res, kind, body, "")))
         return false;

@@ -1,7 +1,9 @@
 /* common.c — JSON bodies, REST API key authentication and error replies (see api.h). */
 #include "api/api.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/workspace/auth.h"
@@ -130,4 +132,18 @@ json_t *api_cohort_counts(const char *first_key, const char *first_value,
                      (json_int_t)r->received, "ids_matched", (json_int_t)r->matched,
                      "ids_unmatched", (json_int_t)r->unmatched, "users_added", (json_int_t)r->added,
                      "users_removed", (json_int_t)r->removed);
+}
+
+bool api_refuse(struct http_response *res, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = NULL;
+    int n = vasprintf(&text, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        api_reply_err(res, CD_E_NOMEM, NULL);
+    else
+        http_reply_message(res, 400, text);
+    free(text);
+    return false;
 }

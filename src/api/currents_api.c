@@ -19,15 +19,8 @@
 #define TYPES_TEXT "event_types: must be a non-empty array"
 #define BATCH_TEXT "batch_size: must be an integer from 1 to 10000"
 
-static bool refuse(struct http_response *res, const char *text) {
-    http_reply_message(res, 400, text);
-    return false;
-}
-
 static bool unknown_type(struct http_response *res, size_t i) {
-    char text[64];
-    snprintf(text, sizeof text, "event_types[%zu]: unknown event type", i);
-    return refuse(res, text);
+    return api_refuse(res, "event_types[%zu]: unknown event type", i);
 }
 
 /* Reads a create body into def (strings point into body; *types is malloc'd). False when it
@@ -41,18 +34,18 @@ static bool read_def(struct http_response *res, const json_t *body, struct curre
     const json_t *list = json_object_get(body, "event_types");
     const json_t *batch = json_object_get(body, "batch_size");
     if (!def->name || strlen(def->name) > LIMIT_OBJECT_NAME)
-        return refuse(res, NAME_TEXT);
+        return api_refuse(res, "%s", NAME_TEXT);
     if (!type || (strcmp(type, "heap") != 0 && strcmp(type, "custom_http") != 0))
-        return refuse(res, "type: must be \"heap\" or \"custom_http\"");
+        return api_refuse(res, "type: must be \"heap\" or \"custom_http\"");
     def->type = strcmp(type, "heap") == 0 ? CURRENT_HEAP : CURRENT_CUSTOM_HTTP;
     if (!def->endpoint || strlen(def->endpoint) > LIMIT_URL)
-        return refuse(res, ENDPOINT_TEXT);
+        return api_refuse(res, "%s", ENDPOINT_TEXT);
     if (token && !json_is_null(token) &&
         (!json_is_string(token) || strlen(json_string_value(token)) > LIMIT_TOKEN))
-        return refuse(res, TOKEN_TEXT);
+        return api_refuse(res, "%s", TOKEN_TEXT);
     def->bearer_token = json_string_value(token);
     if (!json_is_array(list) || json_array_size(list) == 0)
-        return refuse(res, TYPES_TEXT);
+        return api_refuse(res, "%s", TYPES_TEXT);
     size_t n = json_array_size(list);
     *types = calloc(n, sizeof **types);
     if (!*types) {
@@ -67,7 +60,7 @@ static bool read_def(struct http_response *res, const json_t *body, struct curre
     def->event_types = *types;
     def->n_event_types = n;
     if (batch && !json_is_null(batch) && (!json_is_integer(batch) || json_integer_value(batch) < 1))
-        return refuse(res, BATCH_TEXT);
+        return api_refuse(res, "%s", BATCH_TEXT);
     def->batch_size = json_integer_value(batch);
     return true;
 }
@@ -75,25 +68,25 @@ static bool read_def(struct http_response *res, const json_t *body, struct curre
 static void reply_fault(struct http_response *res, const struct current_fault *f) {
     switch (f->code) {
     case CURRENT_FAULT_NAME:
-        refuse(res, NAME_TEXT);
+        api_refuse(res, "%s", NAME_TEXT);
         break;
     case CURRENT_FAULT_ENDPOINT:
-        refuse(res, ENDPOINT_TEXT);
+        api_refuse(res, "%s", ENDPOINT_TEXT);
         break;
     case CURRENT_FAULT_TOKEN:
-        refuse(res, TOKEN_TEXT);
+        api_refuse(res, "%s", TOKEN_TEXT);
         break;
     case CURRENT_FAULT_NO_TYPES:
-        refuse(res, TYPES_TEXT);
+        api_refuse(res, "%s", TYPES_TEXT);
         break;
     case CURRENT_FAULT_EVENT_TYPE:
         unknown_type(res, f->index);
         break;
     case CURRENT_FAULT_BATCH:
-        refuse(res, BATCH_TEXT);
+        api_refuse(res, "%s", BATCH_TEXT);
         break;
     case CURRENT_FAULT_NO_ID:
-        refuse(res, "current_id: must be a non-empty string");
+        api_refuse(res, "current_id: must be a non-empty string");
         break;
     default:
         api_reply_err(res, CD_E_INVALID, NULL);

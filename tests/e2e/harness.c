@@ -442,6 +442,14 @@ int server_teardown(void **state) {
     return 0;
 }
 
+char *repeat(char c, size_t n) {
+    char *s = malloc(n + 1);
+    assert_non_null(s);
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
 void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
     nanosleep(&ts, NULL);

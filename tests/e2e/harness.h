@@ -81,6 +81,9 @@ int server_teardown(void **state);
 
 void sleep_ms(int ms);
 
+/* n copies of c, NUL-terminated (owned; the test fails when memory runs out). */
+char *repeat(char c, size_t n);
+
 /*
  * Runs `cohortd ARGS…` (NULL-terminated) with --data of s; returns the exit code. stdout
  * (and stderr) are returned in *out / *err when not NULL (free them).

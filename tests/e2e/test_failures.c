@@ -279,14 +279,6 @@ static void test_unloadable_workspace_answers_503_until_it_loads(void **state) {
     server_cleanup(&f);
 }
 
-static char *repeat(char c, size_t n) {
-    char *s = malloc(n + 1);
-    assert_non_null(s);
-    memset(s, c, n);
-    s[n] = '\0';
-    return s;
-}
-
 static void test_alias_at_its_limits_is_stored_whole(void **state) {
     struct server *s = *state;
     /* label and name at LIMIT_ALIAS_LABEL / LIMIT_ALIAS_NAME (2048 each): their key is over

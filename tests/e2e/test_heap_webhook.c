@@ -351,14 +351,6 @@ static void test_too_many_pages_at_once_get_429_with_retry_after(void **state) {
     server_cleanup(&f.s);
 }
 
-static char *repeat(char c, size_t n) {
-    char *v = malloc(n + 1);
-    assert_non_null(v);
-    memset(v, c, n);
-    v[n] = '\0';
-    return v;
-}
-
 static void test_id_over_limit_in_a_page_is_refused_whole_after_the_signature(void **state) {
     struct fixture *f = *state;
     char *long_id = repeat('x', 2049);

@@ -471,14 +471,6 @@ static void test_concurrent_requests_on_one_cohort_lose_no_update(void **state) 
     assert_int_equal(cohort_size(s, "heap", "shared"), 400);
 }
 
-static char *repeat(char c, size_t n) {
-    char *v = malloc(n + 1);
-    assert_non_null(v);
-    memset(v, c, n);
-    v[n] = '\0';
-    return v;
-}
-
 /* The exact body of /cohorts/details for a heap cohort (NULL when 404). */
 static char *details_text(struct server *s, const char *cohort) {
     char *path = strf("/cohorts/details?partner=heap&cohort_id=%s", cohort);
