@@ -442,6 +442,31 @@ int server_teardown(void **state) {
     return 0;
 }
 
+void current_create(struct server *s, const char *url, const char *types, int batch, char *id) {
+    char *body = strf("{\"name\":\"to heap\",\"type\":\"custom_http\",\"endpoint\":\"%s\","
+                      "\"bearer_token\":\"tok-1\",\"event_types\":%s,\"batch_size\":%d}",
+                      url, types, batch);
+    struct resp r;
+    http_post_rest(s, "/currents/create", body, &r);
+    if (r.status != 201)
+        fail_msg("create current: %ld %s", r.status, r.body);
+    if (id)
+        snprintf(id, 64, "%s", json_string_value(json_object_get(r.json, "current_id")));
+    resp_free(&r);
+    free(body);
+}
+
+json_t *current_details(struct server *s, const char *id) {
+    char *path = strf("/currents/details?current_id=%s", id);
+    struct resp r;
+    http_get_rest(s, path, &r);
+    free(path);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_incref(r.json);
+    resp_free(&r);
+    return j;
+}
+
 char *repeat(char c, size_t n) {
     char *s = malloc(n + 1);
     assert_non_null(s);

@@ -81,6 +81,12 @@ int server_teardown(void **state);
 
 void sleep_ms(int ms);
 
+/* Creates a custom_http Current "to heap" for url with event_types (a JSON array) and
+ * batch_size; copies its current_id into id (64 bytes) unless id is NULL. Fails on a non-201. */
+void current_create(struct server *s, const char *url, const char *types, int batch, char *id);
+/* GET /currents/details of id (200 asserted); the caller owns the result. */
+json_t *current_details(struct server *s, const char *id);
+
 /* n copies of c, NUL-terminated (owned; the test fails when memory runs out). */
 char *repeat(char c, size_t n);
 

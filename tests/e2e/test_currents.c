@@ -28,32 +28,6 @@ static int setup(void **state) {
     return 0;
 }
 
-/* Creates a Current for url; copies its id into id (64 bytes). */
-static void create_current(struct server *s, const char *url, const char *types, int batch,
-                           char *id) {
-    char *body = strf("{\"name\":\"to heap\",\"type\":\"custom_http\",\"endpoint\":\"%s\","
-                      "\"bearer_token\":\"tok-1\",\"event_types\":%s,\"batch_size\":%d}",
-                      url, types, batch);
-    struct resp r;
-    http_post_rest(s, "/currents/create", body, &r);
-    if (r.status != 201)
-        fail_msg("create current: %ld %s", r.status, r.body);
-    snprintf(id, 64, "%s", json_string_value(json_object_get(r.json, "current_id")));
-    resp_free(&r);
-    free(body);
-}
-
-static json_t *details(struct server *s, const char *id) {
-    char *path = strf("/currents/details?current_id=%s", id);
-    struct resp r;
-    http_get_rest(s, path, &r);
-    free(path);
-    assert_int_equal(r.status, 200);
-    json_t *j = json_incref(r.json);
-    resp_free(&r);
-    return j;
-}
-
 static void event(struct server *s, const char *user, const char *name) {
     char *body = strf("{\"events\":[{\"external_id\":\"%s\",\"name\":\"%s\",\"time\":"
                       "\"2024-05-02T08:15:00Z\",\"properties\":{\"step\":\"%s\"}}]}",
@@ -73,7 +47,7 @@ static void test_batches_headers_types_and_order(void **state) {
     struct server *s = *state;
     char url[128], id[64];
     struct sink *k = sink_start(url, sizeof url);
-    create_current(s, url, "[\"users.behaviors.CustomEvent\",\"users.behaviors.Purchase\"]", 2, id);
+    current_create(s, url, "[\"users.behaviors.CustomEvent\",\"users.behaviors.Purchase\"]", 2, id);
     event(s, "c1", "e1");
     event(s, "c1", "e2");
     struct resp r;
@@ -102,7 +76,7 @@ static void test_batches_headers_types_and_order(void **state) {
         assert_string_equal(q->content_type, "application/json");
         assert_true(json_array_size(json_object_get(q->body, "events")) <= 2);
     }
-    json_t *d = details(s, id);
+    json_t *d = current_details(s, id);
     assert_json_equal(json_object_get(d, "delivered"), "4");
     assert_json_equal(json_object_get(d, "state"), "\"active\"");
     assert_json_equal(json_object_get(d, "last_error"), "null");
@@ -116,7 +90,7 @@ static void test_event_shapes_match_conformance_samples(void **state) {
     struct server *s = *state;
     char url[128], id[64];
     struct sink *k = sink_start(url, sizeof url);
-    create_current(s, url,
+    current_create(s, url,
                    "[\"users.behaviors.CustomEvent\",\"users.behaviors.Purchase\","
                    "\"users.behaviors.app.SessionStart\"]",
                    100, id);
@@ -160,14 +134,14 @@ static void test_5xx_and_429_are_retried_until_delivered_once(void **state) {
     struct server *s = *state;
     char url[128], id[64];
     struct sink *k = sink_start(url, sizeof url);
-    create_current(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
+    current_create(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
     sink_answer(k, 500, 0);
     event(s, "r1", "a");
     event(s, "r1", "b");
     for (int i = 0; i < 200 && sink_count(k) < 3; i++)
         sleep_ms(20);
     assert_true(sink_count(k) >= 3);
-    json_t *d = details(s, id);
+    json_t *d = current_details(s, id);
     assert_json_equal(json_object_get(d, "last_error"), "\"HTTP 500\"");
     assert_true(json_integer_value(json_object_get(d, "retried")) >= 2);
     assert_true(json_is_integer(json_object_get(d, "oldest_undelivered_age_s")));
@@ -189,7 +163,7 @@ static void test_5xx_and_429_are_retried_until_delivered_once(void **state) {
     json_t *all = sink_accepted_events(k);
     assert_int_equal(json_array_size(all), 2);
     json_decref(all);
-    d = details(s, id);
+    d = current_details(s, id);
     assert_json_equal(json_object_get(d, "delivered"), "2");
     assert_json_equal(json_object_get(d, "last_error"), "null");
     json_decref(d);
@@ -200,7 +174,7 @@ static void test_400_splits_dead_letters_the_bad_event_and_replay_resends_it(voi
     struct server *s = *state;
     char url[128], id[64];
     struct sink *k = sink_start(url, sizeof url);
-    create_current(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
+    current_create(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
     sink_answer(k, 503, 0);
     event(s, "p1", "ok1");
     event(s, "p1", "poison");
@@ -214,7 +188,7 @@ static void test_400_splits_dead_letters_the_bad_event_and_replay_resends_it(voi
     assert_string_equal(name_of(json_array_get(all, 0)), "ok1");
     assert_string_equal(name_of(json_array_get(all, 1)), "ok2");
     json_decref(all);
-    json_t *d = details(s, id);
+    json_t *d = current_details(s, id);
     assert_json_equal(json_object_get(d, "dead_lettered"), "1");
     assert_json_equal(json_object_get(d, "delivered"), "2");
     json_decref(d);
@@ -236,7 +210,7 @@ static void test_413_splits_batches_smaller(void **state) {
     struct server *s = *state;
     char url[128], id[64];
     struct sink *k = sink_start(url, sizeof url);
-    create_current(s, url, "[\"users.behaviors.CustomEvent\"]", 8, id);
+    current_create(s, url, "[\"users.behaviors.CustomEvent\"]", 8, id);
     sink_answer(k, 503, 0);
     for (int i = 0; i < 5; i++)
         event(s, "big", "m");
@@ -248,7 +222,7 @@ static void test_413_splits_batches_smaller(void **state) {
         if (q->status == 200)
             assert_true(json_array_size(json_object_get(q->body, "events")) <= 2);
     }
-    json_t *d = details(s, id);
+    json_t *d = current_details(s, id);
     assert_json_equal(json_object_get(d, "dead_lettered"), "0");
     json_decref(d);
     sink_stop(k);
@@ -258,13 +232,13 @@ static void test_401_marks_the_current_failed_until_credentials_work(void **stat
     struct server *s = *state;
     char url[128], id[64];
     struct sink *k = sink_start(url, sizeof url);
-    create_current(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
+    current_create(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
     sink_answer(k, 401, 0);
     event(s, "au", "x");
     json_t *d = NULL;
     for (int i = 0; i < 100; i++) {
         json_decref(d);
-        d = details(s, id);
+        d = current_details(s, id);
         if (strcmp(json_string_value(json_object_get(d, "state")), "failed") == 0)
             break;
         sleep_ms(20);
@@ -275,7 +249,7 @@ static void test_401_marks_the_current_failed_until_credentials_work(void **stat
     sink_answer(k, 0, 0);
     assert_int_equal(sink_wait_events(k, 1, 5000), 1);
     sleep_ms(200);
-    d = details(s, id);
+    d = current_details(s, id);
     assert_json_equal(json_object_get(d, "state"), "\"active\"");
     json_decref(d);
     sink_stop(k);
@@ -286,7 +260,7 @@ static void test_pause_resume_and_new_currents_start_from_new_events(void **stat
     char url[128], id[64];
     struct sink *k = sink_start(url, sizeof url);
     event(s, "pr", "before");
-    create_current(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
+    current_create(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
     char *body = strf("{\"current_id\":\"%s\"}", id);
     struct resp r;
     http_post_rest(s, "/currents/pause", body, &r);
@@ -318,7 +292,7 @@ static void test_nothing_is_lost_across_kill_9(void **state) {
     struct server *s = *state;
     char url[128], id[64];
     struct sink *k = sink_start(url, sizeof url);
-    create_current(s, url, "[\"users.behaviors.CustomEvent\"]", 3, id);
+    current_create(s, url, "[\"users.behaviors.CustomEvent\"]", 3, id);
     sink_answer(k, 0, 0);
     for (int i = 0; i < 30; i++)
         event(s, "crash", "n");
@@ -387,13 +361,13 @@ static void test_undeliverable_events_become_dead_letters_past_the_horizon(void 
     server_start(&h);
     char url[128], id[64];
     struct sink *k = sink_start(url, sizeof url);
-    create_current(&h, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
+    current_create(&h, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
     sink_answer(k, 500, 0);
     event(&h, "hz", "late");
     json_t *d = NULL;
     for (int i = 0; i < 150; i++) {
         json_decref(d);
-        d = details(&h, id);
+        d = current_details(&h, id);
         if (json_integer_value(json_object_get(d, "dead_lettered")) == 1)
             break;
         sleep_ms(20);

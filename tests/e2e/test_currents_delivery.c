@@ -52,34 +52,8 @@ static int setup_slow_retry(void **state) {
     return setup_with(state, "1000", "30000");
 }
 
-/* Creates a Current of custom events for url; copies its id into id (64 bytes). */
-static void create_current(struct server *s, const char *url, int batch, char *id) {
-    char *body = strf("{\"name\":\"c\",\"type\":\"custom_http\",\"endpoint\":\"%s\","
-                      "\"bearer_token\":\"tok-1\",\"event_types\":"
-                      "[\"users.behaviors.CustomEvent\"],\"batch_size\":%d}",
-                      url, batch);
-    struct resp r;
-    http_post_rest(s, "/currents/create", body, &r);
-    if (r.status != 201)
-        fail_msg("create current: %ld %s", r.status, r.body);
-    snprintf(id, 64, "%s", json_string_value(json_object_get(r.json, "current_id")));
-    resp_free(&r);
-    free(body);
-}
-
-static json_t *details(struct server *s, const char *id) {
-    char *path = strf("/currents/details?current_id=%s", id);
-    struct resp r;
-    http_get_rest(s, path, &r);
-    free(path);
-    assert_int_equal(r.status, 200);
-    json_t *j = json_incref(r.json);
-    resp_free(&r);
-    return j;
-}
-
 static json_int_t delivered(struct server *s, const char *id) {
-    json_t *d = details(s, id);
+    json_t *d = current_details(s, id);
     json_int_t n = json_integer_value(json_object_get(d, "delivered"));
     json_decref(d);
     return n;
@@ -90,7 +64,7 @@ static json_int_t wait_counter(struct server *s, const char *id, const char *fie
                                int ms) {
     json_int_t have = -1;
     for (int waited = 0; waited <= ms; waited += 20) {
-        json_t *d = details(s, id);
+        json_t *d = current_details(s, id);
         have = json_integer_value(json_object_get(d, field));
         json_decref(d);
         if (have == n)
@@ -144,8 +118,8 @@ static void test_slow_endpoint_does_not_hold_up_other_currents(void **state) {
     struct sink *slow = sink_start(url_a, sizeof url_a);
     struct sink *quick = sink_start(url_b, sizeof url_b);
     sink_delay(slow, 4000);
-    create_current(s, url_a, 10, id_a);
-    create_current(s, url_b, 10, id_b);
+    current_create(s, url_a, "[\"users.behaviors.CustomEvent\"]", 10, id_a);
+    current_create(s, url_b, "[\"users.behaviors.CustomEvent\"]", 10, id_b);
     event(s, "sl", "first");
     assert_int_equal(sink_wait_requests(slow, 1, 5000), 1);
     double t0 = now_s();
@@ -182,7 +156,7 @@ static void test_current_beyond_256_is_delivered(void **state) {
     *slash = '\0';
     for (int i = 0; i < N; i++) {
         char *u = strf("%s/c%d", url, i);
-        create_current(s, u, 10, id);
+        current_create(s, u, "[\"users.behaviors.CustomEvent\"]", 10, id);
         free(u);
     }
     event(s, "many", "hello");
@@ -213,12 +187,12 @@ static void test_request_timeout_is_the_currents_timeout_option(void **state) {
     char url[128], id[64];
     struct sink *k = sink_start(url, sizeof url);
     sink_delay(k, 1500);
-    create_current(s, url, 10, id);
+    current_create(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
     event(s, "to", "late");
     json_t *d = NULL;
     for (int i = 0; i < 250; i++) {
         json_decref(d);
-        d = details(s, id);
+        d = current_details(s, id);
         if (json_integer_value(json_object_get(d, "retried")) >= 1)
             break;
         sleep_ms(20);
@@ -240,7 +214,7 @@ static void test_store_failure_while_dead_lettering_keeps_the_event_pending(void
     struct server *s = *state;
     char url[128], id[64];
     struct sink *k = sink_start(url, sizeof url);
-    create_current(s, url, 10, id);
+    current_create(s, url, "[\"users.behaviors.CustomEvent\"]", 10, id);
     sink_answer(k, 503, 0);
     event(s, "df", "poison");
     assert_int_equal(sink_wait_requests(k, 1, 5000), 1);
@@ -253,14 +227,14 @@ static void test_store_failure_while_dead_lettering_keeps_the_event_pending(void
     for (int i = 0; i < 250 && !log_has(s, "op=dead_letter error=store_unavailable"); i++)
         sleep_ms(20);
     assert_true(log_has(s, "op=dead_letter error=store_unavailable result=retry"));
-    json_t *d = details(s, id);
+    json_t *d = current_details(s, id);
     assert_json_equal(json_object_get(d, "dead_lettered"), "0");
     assert_json_equal(json_object_get(d, "delivered"), "0");
     assert_true(json_is_integer(json_object_get(d, "oldest_undelivered_age_s")));
     json_decref(d);
     /* the retry (after the 1 s backoff) refuses it again and this time records the letter */
     assert_int_equal(wait_counter(s, id, "dead_lettered", 1, 10000), 1);
-    d = details(s, id);
+    d = current_details(s, id);
     assert_json_equal(json_object_get(d, "oldest_undelivered_age_s"), "null");
     json_decref(d);
     sink_reject_event(k, NULL);

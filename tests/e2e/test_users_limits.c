@@ -100,27 +100,16 @@ static long user_rows(struct server *s) {
     return n;
 }
 
-static void create_current(struct server *s, const char *url, const char *types) {
-    char *body = strf("{\"name\":\"long ids\",\"type\":\"custom_http\",\"endpoint\":\"%s\","
-                      "\"bearer_token\":\"tok-1\",\"event_types\":%s,\"batch_size\":10}",
-                      url, types);
-    struct resp r;
-    http_post_rest(s, "/currents/create", body, &r);
-    if (r.status != 201)
-        fail_msg("create current: %ld %s", r.status, r.body);
-    resp_free(&r);
-    free(body);
-}
-
 /* ---- long identifiers travel whole ---- */
 
 static void test_long_external_id_reaches_currents_whole(void **state) {
     struct server *s = *state;
     char url[128];
     struct sink *k = sink_start(url, sizeof url);
-    create_current(s, url,
+    current_create(s, url,
                    "[\"users.behaviors.CustomEvent\",\"users.behaviors.Purchase\","
-                   "\"users.behaviors.app.SessionStart\"]");
+                   "\"users.behaviors.app.SessionStart\"]",
+                   10, NULL);
     char *ext = long_text("cur-", 1500);
     char *body = strf("{\"events\":[{\"external_id\":\"%s\",\"name\":\"opened\",\"time\":"
                       "\"2024-05-02T08:15:00Z\"}],\"purchases\":[{\"external_id\":\"%s\","
