@@ -442,6 +442,37 @@ int server_teardown(void **state) {
     return 0;
 }
 
+void post_expect(struct server *s, const char *path, const char *body, long status,
+                 const char *expected) {
+    struct resp r;
+    http_post_rest(s, path, body, &r);
+    assert_resp(&r, status, expected);
+    resp_free(&r);
+}
+
+long preview(struct server *s, const char *filter) {
+    char *body = strf("{\"filter\":%s}", filter);
+    struct resp r;
+    http_post_rest(s, "/segments/preview", body, &r);
+    free(body);
+    if (r.status != 200)
+        fail_msg("preview of %s answered %ld: %s", filter, r.status, r.body);
+    long n = (long)json_integer_value(json_object_get(r.json, "size"));
+    resp_free(&r);
+    return n;
+}
+
+json_t *export_ext(struct server *s, const char *ext, const char *fields) {
+    char *body = strf("{\"external_ids\":[\"%s\"],\"fields_to_export\":%s}", ext, fields);
+    struct resp r;
+    http_post_rest(s, "/users/export/ids", body, &r);
+    assert_int_equal(r.status, 200);
+    json_t *u = json_incref(json_array_get(json_object_get(r.json, "users"), 0));
+    resp_free(&r);
+    free(body);
+    return u;
+}
+
 void current_create(struct server *s, const char *url, const char *types, int batch, char *id) {
     char *body = strf("{\"name\":\"to heap\",\"type\":\"custom_http\",\"endpoint\":\"%s\","
                       "\"bearer_token\":\"tok-1\",\"event_types\":%s,\"batch_size\":%d}",

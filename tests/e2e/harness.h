@@ -81,6 +81,15 @@ int server_teardown(void **state);
 
 void sleep_ms(int ms);
 
+/* POSTs body to path with the REST key and asserts the status and the exact body. */
+void post_expect(struct server *s, const char *path, const char *body, long status,
+                 const char *expected);
+/* The exact audience size of a segment filter (JSON) by /segments/preview; fails on non-200. */
+long preview(struct server *s, const char *filter);
+/* /users/export/ids of one external id with fields_to_export (a JSON array): the user object
+ * (new reference), or NULL when there is none. */
+json_t *export_ext(struct server *s, const char *ext, const char *fields);
+
 /* Creates a custom_http Current "to heap" for url with event_types (a JSON array) and
  * batch_size; copies its current_id into id (64 bytes) unless id is NULL. Fails on a non-201. */
 void current_create(struct server *s, const char *url, const char *types, int batch, char *id);

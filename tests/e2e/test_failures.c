@@ -10,38 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void post_expect(struct server *s, const char *path, const char *body, long status,
-                        const char *expected) {
-    struct resp r;
-    http_post_rest(s, path, body, &r);
-    assert_resp(&r, status, expected);
-    resp_free(&r);
-}
-
-static long preview(struct server *s, const char *filter) {
-    char *body = strf("{\"filter\":%s}", filter);
-    struct resp r;
-    http_post_rest(s, "/segments/preview", body, &r);
-    free(body);
-    if (r.status != 200)
-        fail_msg("preview of %s answered %ld: %s", filter, r.status, r.body);
-    long n = (long)json_integer_value(json_object_get(r.json, "size"));
-    resp_free(&r);
-    return n;
-}
-
-/* Exports one user by external id with the given fields; the user object (new ref) or NULL. */
-static json_t *export_ext(struct server *s, const char *ext, const char *fields) {
-    char *body = strf("{\"external_ids\":[\"%s\"],\"fields_to_export\":%s}", ext, fields);
-    struct resp r;
-    http_post_rest(s, "/users/export/ids", body, &r);
-    assert_int_equal(r.status, 200);
-    json_t *u = json_incref(json_array_get(json_object_get(r.json, "users"), 0));
-    resp_free(&r);
-    free(body);
-    return u;
-}
-
 static void expect_user(struct server *s, const char *ext, const char *fields, const char *want) {
     json_t *u = export_ext(s, ext, fields);
     if (!want) {

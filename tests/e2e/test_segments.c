@@ -57,18 +57,6 @@ static int setup(void **state) {
     return 0;
 }
 
-static long preview(struct server *s, const char *filter) {
-    char *body = strf("{\"filter\":%s}", filter);
-    struct resp r;
-    http_post_rest(s, "/segments/preview", body, &r);
-    free(body);
-    if (r.status != 200)
-        fail_msg("preview of %s answered %ld: %s", filter, r.status, r.body);
-    long n = (long)json_integer_value(json_object_get(r.json, "size"));
-    resp_free(&r);
-    return n;
-}
-
 static void test_every_filter_kind_gives_the_exact_audience(void **state) {
     struct server *s = *state;
     const struct {

@@ -9,28 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* POSTs body to path with the REST key and asserts status and exact body. */
-static void post_expect(struct server *s, const char *path, const char *body, long status,
-                        const char *expected) {
-    struct resp r;
-    http_post_rest(s, path, body, &r);
-    assert_resp(&r, status, expected);
-    resp_free(&r);
-}
-
-/* Exports one user by external id with the given fields; returns the user object (new ref)
- * or NULL when absent. */
-static json_t *export_ext(struct server *s, const char *ext, const char *fields) {
-    char *body = strf("{\"external_ids\":[\"%s\"],\"fields_to_export\":%s}", ext, fields);
-    struct resp r;
-    http_post_rest(s, "/users/export/ids", body, &r);
-    assert_int_equal(r.status, 200);
-    json_t *u = json_incref(json_array_get(json_object_get(r.json, "users"), 0));
-    resp_free(&r);
-    free(body);
-    return u;
-}
-
 static const char *braze_id_of(struct server *s, const char *ext, char *buf) {
     json_t *u = export_ext(s, ext, "[\"braze_id\"]");
     assert_non_null(u);

@@ -37,29 +37,6 @@ static char *long_text(const char *tag, size_t len) {
     return s;
 }
 
-static void post_expect(struct server *s, const char *path, const char *body, long status,
-                        const char *expected) {
-    struct resp r;
-    http_post_rest(s, path, body, &r);
-    assert_resp(&r, status, expected);
-    resp_free(&r);
-}
-
-/* Exports one user by external id with the given fields; the user object (new ref) or NULL. */
-static json_t *export_ext(struct server *s, const char *ext, const char *fields) {
-    json_t *req = json_pack("{s:[s], s:o}", "external_ids", ext, "fields_to_export",
-                            json_loads(fields, 0, NULL));
-    char *body = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    struct resp r;
-    http_post_rest(s, "/users/export/ids", body, &r);
-    assert_int_equal(r.status, 200);
-    json_t *u = json_incref(json_array_get(json_object_get(r.json, "users"), 0));
-    resp_free(&r);
-    free(body);
-    return u;
-}
-
 static char *braze_id_of(struct server *s, const char *ext) {
     json_t *u = export_ext(s, ext, "[\"braze_id\"]");
     assert_non_null(u);
