@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -440,6 +441,20 @@ int server_teardown(void **state) {
     server_cleanup(*state);
     free(*state);
     return 0;
+}
+
+long sql_count(const struct server *s, const char *sql) {
+    char *path = strf("%s/cohortd.db", s->data);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(path);
+    return n;
 }
 
 void post_expect(struct server *s, const char *path, const char *body, long status,

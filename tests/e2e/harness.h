@@ -81,6 +81,10 @@ int server_teardown(void **state);
 
 void sleep_ms(int ms);
 
+/* The single integer a SQL query (e.g. "SELECT count(*) FROM outbox") gives on the server's
+ * SQLite file, read-only; the test fails when it cannot be read. */
+long sql_count(const struct server *s, const char *sql);
+
 /* POSTs body to path with the REST key and asserts the status and the exact body. */
 void post_expect(struct server *s, const char *path, const char *body, long status,
                  const char *expected);

@@ -10,7 +10,6 @@
  */
 #include "harness.h"
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,20 +99,6 @@ static int fail_every_call(struct server *s, const struct scenario *sc, char **a
         server_stop(s);
         failed++;
     }
-}
-
-static long sql_count(const struct server *s, const char *sql) {
-    char *path = strf("%s/cohortd.db", s->data);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long n = (long)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    free(path);
-    return n;
 }
 
 static void post_ok(struct server *s, const char *path, const char *body) {

@@ -7,7 +7,6 @@
 #include "harness.h"
 #include "sink.h"
 
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,38 +42,6 @@ static char *braze_id_of(struct server *s, const char *ext) {
     char *bid = strdup(json_string_value(json_object_get(u, "braze_id")));
     json_decref(u);
     return bid;
-}
-
-/* Rows in the outbox table of the server's SQLite file. */
-static long outbox_rows(struct server *s) {
-    char *path = strf("%s/cohortd.db", s->data);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM outbox", -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long n = (long)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    free(path);
-    return n;
-}
-
-/* Rows of the users table (deleted ones too). */
-static long user_rows(struct server *s) {
-    char *path = strf("%s/cohortd.db", s->data);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM users", -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long n = (long)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    free(path);
-    return n;
 }
 
 /* ---- long identifiers travel whole ---- */
@@ -211,7 +178,8 @@ static void test_deleting_user_with_long_external_id_frees_it(void **state) {
 
 static void test_external_id_over_limit_is_refused_whole(void **state) {
     struct server *s = *state;
-    long outbox = outbox_rows(s), users = user_rows(s);
+    long outbox = sql_count(s, "SELECT count(*) FROM outbox"),
+         users = sql_count(s, "SELECT count(*) FROM users");
     char *at_limit = long_text("lim-", 2048);
     char *over = long_text("over-", 2049);
     char *body = strf("{\"attributes\":[{\"external_id\":\"ok-1\",\"a\":1},{\"external_id\":"
@@ -223,8 +191,8 @@ static void test_external_id_over_limit_is_refused_whole(void **state) {
     free(body);
     assert_null(export_ext(s, "ok-1", "[\"external_id\"]"));
     assert_null(export_ext(s, at_limit, "[\"external_id\"]"));
-    assert_int_equal(outbox_rows(s), outbox);
-    assert_int_equal(user_rows(s), users);
+    assert_int_equal(sql_count(s, "SELECT count(*) FROM outbox"), outbox);
+    assert_int_equal(sql_count(s, "SELECT count(*) FROM users"), users);
     /* in an event, with the attributes valid */
     body = strf("{\"attributes\":[{\"external_id\":\"ok-1\"}],\"events\":[{\"external_id\":"
                 "\"%s\",\"name\":\"e\",\"time\":\"2024-01-01\"}]}",
@@ -268,14 +236,14 @@ static void test_external_id_over_limit_is_refused_whole(void **state) {
     u = export_ext(s, at_limit, "[\"external_id\"]");
     assert_non_null(u); /* the delete above deleted nothing */
     json_decref(u);
-    assert_int_equal(user_rows(s), users + 1);
+    assert_int_equal(sql_count(s, "SELECT count(*) FROM users"), users + 1);
     free(over);
     free(at_limit);
 }
 
 static void test_alias_and_device_ids_over_limit_are_refused_whole(void **state) {
     struct server *s = *state;
-    long users = user_rows(s);
+    long users = sql_count(s, "SELECT count(*) FROM users");
     char *label = long_text("lab-", 2049);
     char *body = strf("{\"attributes\":[{\"user_alias\":{\"alias_name\":\"n\",\"alias_label\":"
                       "\"%s\"},\"_update_existing_only\":false}]}",
@@ -295,7 +263,7 @@ static void test_alias_and_device_ids_over_limit_are_refused_whole(void **state)
     post_expect(s, "/users/track",
                 "{\"attributes\":[{\"braze_id\":\"0000000000000000000000000\",\"x\":1}]}", 400,
                 "{\"message\":\"attributes[0].braze_id is longer than 24 bytes\"}");
-    assert_int_equal(user_rows(s), users);
+    assert_int_equal(sql_count(s, "SELECT count(*) FROM users"), users);
     free(label);
 }
 
@@ -312,7 +280,7 @@ static void test_attribute_and_event_names_over_limit_are_refused_whole(void **s
                 "{\"message\":\"attributes[1] attribute name is longer than 255 bytes\"}");
     free(body);
     assert_null(export_ext(s, "nm-1", "[\"external_id\"]"));
-    long outbox = outbox_rows(s);
+    long outbox = sql_count(s, "SELECT count(*) FROM outbox");
     body = strf("{\"attributes\":[{\"external_id\":\"nm-1\"}],\"events\":[{\"external_id\":"
                 "\"nm-1\",\"name\":\"%s\",\"time\":\"2024-01-01\"},{\"external_id\":\"nm-1\","
                 "\"name\":\"%s\",\"time\":\"2024-01-01\"}]}",
@@ -321,7 +289,7 @@ static void test_attribute_and_event_names_over_limit_are_refused_whole(void **s
                 "{\"message\":\"events[1].name is longer than 255 bytes\"}");
     free(body);
     assert_null(export_ext(s, "nm-1", "[\"external_id\"]"));
-    assert_int_equal(outbox_rows(s), outbox);
+    assert_int_equal(sql_count(s, "SELECT count(*) FROM outbox"), outbox);
     /* at the limit both are taken */
     body = strf("{\"attributes\":[{\"external_id\":\"nm-1\",\"%s\":1}],\"events\":[{"
                 "\"external_id\":\"nm-1\",\"name\":\"%s\",\"time\":\"2024-01-01\"}]}",
@@ -381,7 +349,7 @@ static char *add_body(const char *ext, int n) {
 
 static void test_array_add_over_limit_is_refused_before_work(void **state) {
     struct server *s = *state;
-    long users = user_rows(s);
+    long users = sql_count(s, "SELECT count(*) FROM users");
     /* 40,000 values: Braze's answer for the object, at once; the user is not even created */
     char *body = add_body("arr-1", 40000);
     post_expect(s, "/users/track", body, 201,
@@ -390,7 +358,7 @@ static void test_array_add_over_limit_is_refused_before_work(void **state) {
                 "\"index\":0}]}");
     free(body);
     assert_null(export_ext(s, "arr-1", "[\"external_id\"]"));
-    assert_int_equal(user_rows(s), users + 1); /* arr-other only */
+    assert_int_equal(sql_count(s, "SELECT count(*) FROM users"), users + 1); /* arr-other only */
     body = add_body("arr-1", 101);
     post_expect(s, "/users/track", body, 201,
                 "{\"message\":\"success\",\"attributes_processed\":1,\"errors\":[{\"type\":"
@@ -434,7 +402,7 @@ static void test_array_add_over_limit_is_refused_before_work(void **state) {
 
 static void test_properties_over_limit_are_refused_whole(void **state) {
     struct server *s = *state;
-    long outbox = outbox_rows(s);
+    long outbox = sql_count(s, "SELECT count(*) FROM outbox");
     /* {"p":"xxx…"} serialises to 51201 bytes: the value plus 8 bytes of syntax */
     char *v = long_text("p-", 51201 - 8);
     char *body = strf("{\"events\":[{\"external_id\":\"pr-1\",\"name\":\"e\",\"time\":"
@@ -451,7 +419,7 @@ static void test_properties_over_limit_are_refused_whole(void **state) {
                 "{\"message\":\"purchases[0].properties is longer than 51200 bytes\"}");
     free(body);
     assert_null(export_ext(s, "pr-1", "[\"external_id\"]"));
-    assert_int_equal(outbox_rows(s), outbox);
+    assert_int_equal(sql_count(s, "SELECT count(*) FROM outbox"), outbox);
     /* 51200 bytes are taken */
     v[51200 - 8] = '\0';
     body = strf("{\"events\":[{\"external_id\":\"pr-1\",\"name\":\"e\",\"time\":"
@@ -459,7 +427,7 @@ static void test_properties_over_limit_are_refused_whole(void **state) {
                 v);
     post_expect(s, "/users/track", body, 201, "{\"message\":\"success\",\"events_processed\":1}");
     free(body);
-    assert_int_equal(outbox_rows(s), outbox + 1);
+    assert_int_equal(sql_count(s, "SELECT count(*) FROM outbox"), outbox + 1);
     free(v);
 }
 
