@@ -51,6 +51,11 @@
 #define LIMIT_FILTER_NODES 200 /* leaves and groups of one segment filter */
 #define LIMIT_EVENT_RECENT_COUNT 50 /* min_count of an event filter that has within_days */
 
+/* The texts of a refusal: "<field> is longer than <max> bytes", "<field> has more than <max>
+ * items" (arguments: the field path, then max as size_t). */
+#define LIMIT_LEN_TEXT "%s is longer than %zu bytes"
+#define LIMIT_COUNT_TEXT "%s has more than %zu items"
+
 /*
  * True when s (NUL-terminated) is at most max bytes. Otherwise replies 400
  * {"message": "<field> is longer than <max> bytes"} and returns false. field is the path of the

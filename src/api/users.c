@@ -138,16 +138,20 @@ void api_user_errors_set(json_t *reply, json_t *errors) {
 }
 
 enum cd_err api_user_too_long(struct cd_msg *msg, size_t max, const char *field_fmt, ...) {
-    char field[160];
+    char *field = NULL;
     va_list ap;
     va_start(ap, field_fmt);
-    vsnprintf(field, sizeof field, field_fmt, ap);
+    int n = vasprintf(&field, field_fmt, ap);
     va_end(ap);
-    return cd_invalid(msg, "%s is longer than %zu bytes", field, max);
+    if (n < 0)
+        return CD_E_NOMEM;
+    enum cd_err err = cd_invalid(msg, LIMIT_LEN_TEXT, field, max);
+    free(field);
+    return err;
 }
 
 enum cd_err api_user_too_many(struct cd_msg *msg, size_t max, const char *field) {
-    return cd_invalid(msg, "%s has more than %zu items", field, max);
+    return cd_invalid(msg, LIMIT_COUNT_TEXT, field, max);
 }
 
 bool api_user_str_over(const json_t *v, size_t max) {

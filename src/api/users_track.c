@@ -16,8 +16,10 @@
 #include "api/limits.h"
 #include "util/timeutil.h"
 
-/* Attribute names at most this long are named in a limit's answer; longer ones by position. */
-#define NAME_IN_PATH_MAX 96
+/* A value over its limit is named by its path, which holds a name of up to
+ * LIMIT_ATTRIBUTE_NAME bytes: the message must fit it whole. */
+_Static_assert(LIMIT_ATTRIBUTE_NAME + 64 < sizeof(((struct cd_msg *)0)->text),
+               "a limit message names any attribute whole");
 
 /* Property names: Braze's minor error (not a limit) names this length. */
 #define MAX_PROPERTY_NAME 255
@@ -69,11 +71,8 @@ static enum cd_err check_attributes_limits(const json_t *arr, struct cd_msg *msg
             size_t len = strlen(key);
             if (len > LIMIT_ATTRIBUTE_NAME)
                 return api_user_too_long(msg, LIMIT_ATTRIBUTE_NAME, "%s attribute name", path);
-            if (!strings_over(value, LIMIT_STRING_VALUE))
-                continue;
-            if (len <= NAME_IN_PATH_MAX)
+            if (strings_over(value, LIMIT_STRING_VALUE))
                 return api_user_too_long(msg, LIMIT_STRING_VALUE, "%s.%s", path, key);
-            return api_user_too_long(msg, LIMIT_STRING_VALUE, "%s attribute value", path);
         }
     }
     return CD_OK;

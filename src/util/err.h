@@ -26,9 +26,11 @@ enum cd_err {
 #undef CD_ERR_ENUM
 };
 
-/* A message for the client that explains a CD_E_INVALID (or similar) result. */
+/* A message for the client that explains a CD_E_INVALID (or similar) result. Room for any
+ * message that names a field within api/limits.h (a 255-byte name in a path, a 200-byte quote
+ * of a template tag); messages quote outside text only up to those bounds. */
 struct cd_msg {
-    char text[256];
+    char text[1024];
 };
 
 /* Writes the message (printf-style) and returns CD_E_INVALID: how a "bad input" path ends. */
