@@ -15,7 +15,7 @@ bool api_limit_len(struct http_response *res, const char *field, const char *s, 
     if (!s || strlen(s) <= max)
         return true;
     char *text = NULL;
-    refuse(res, asprintf(&text, LIMIT_LEN_TEXT, field, max) < 0 ? NULL : text);
+    refuse(res, asprintf(&text, API_LIMIT_LEN_TEXT, field, max) < 0 ? NULL : text);
     return false;
 }
 
@@ -23,6 +23,6 @@ bool api_limit_count(struct http_response *res, const char *field, size_t n, siz
     if (n <= max)
         return true;
     char *text = NULL;
-    refuse(res, asprintf(&text, LIMIT_COUNT_TEXT, field, max) < 0 ? NULL : text);
+    refuse(res, asprintf(&text, API_LIMIT_COUNT_TEXT, field, max) < 0 ? NULL : text);
     return false;
 }

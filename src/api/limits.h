@@ -53,8 +53,8 @@
 
 /* The texts of a refusal: "<field> is longer than <max> bytes", "<field> has more than <max>
  * items" (arguments: the field path, then max as size_t). */
-#define LIMIT_LEN_TEXT "%s is longer than %zu bytes"
-#define LIMIT_COUNT_TEXT "%s has more than %zu items"
+#define API_LIMIT_LEN_TEXT "%s is longer than %zu bytes"
+#define API_LIMIT_COUNT_TEXT "%s has more than %zu items"
 
 /*
  * True when s (NUL-terminated) is at most max bytes. Otherwise replies 400

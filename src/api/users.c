@@ -145,13 +145,13 @@ enum cd_err api_user_too_long(struct cd_msg *msg, size_t max, const char *field_
     va_end(ap);
     if (n < 0)
         return CD_E_NOMEM;
-    enum cd_err err = cd_invalid(msg, LIMIT_LEN_TEXT, field, max);
+    enum cd_err err = cd_invalid(msg, API_LIMIT_LEN_TEXT, field, max);
     free(field);
     return err;
 }
 
 enum cd_err api_user_too_many(struct cd_msg *msg, size_t max, const char *field) {
-    return cd_invalid(msg, LIMIT_COUNT_TEXT, field, max);
+    return cd_invalid(msg, API_LIMIT_COUNT_TEXT, field, max);
 }
 
 bool api_user_str_over(const json_t *v, size_t max) {
