@@ -1,9 +1,11 @@
 /*
- * sqlite.c — the embedded SQLite store: opening (WAL, synchronous=FULL so an acknowledged
- * commit survives power loss), migrations, transactions and the statement cache shared by
- * sqlite_admin.c, sqlite_users.c and sqlite_outbox.c. May touch only SQLite.
+ * sqlite.c — the embedded SQLite store: opening (WAL; the write connection does not sync at
+ * COMMIT, sqlite_sync.c's group commit does, so an acknowledged commit still survives power
+ * loss), migrations, transactions, the read pool and the statement cache shared by the
+ * sqlite_*.c files. May touch only SQLite.
  *
- * Cost: a commit is one fdatasync of the WAL (~0.2 ms on this machine kind).
+ * Cost: a transaction holds w.lock for its statements and a COMMIT that writes the WAL
+ * (no sync); concurrent commits then share one fdatasync (~0.2 ms on this machine kind).
  */
 #include "store/sqlite_int.h"
 
@@ -15,9 +17,6 @@
 
 #include "store/sqlite_schema.h"
 #include "util/log.h"
-
-/* The store whose write transaction the calling thread holds, if any. */
-static _Thread_local struct store *txn_owner;
 
 /*
  * Fault injection for tests, compiled in only with the CMake option COHORTD_FAULTS (on in the
@@ -181,27 +180,40 @@ const char *sq_col_text(sqlite3_stmt *st, int i) {
     return (const char *)sqlite3_column_text(st, i);
 }
 
-struct sq_conn *sq_any_begin(struct store *s) {
-    if (txn_owner == s)
-        return &s->w;
-    pthread_mutex_lock(&s->r.lock);
-    return &s->r;
+struct sq_conn *sq_reader(struct store *s) {
+    /* the first free connection from a rotating start, else wait for the start one */
+    unsigned start = atomic_fetch_add(&s->next_reader, 1);
+    for (unsigned k = 0; k < SQ_READERS; k++) {
+        struct sq_conn *c = &s->r[(start + k) % SQ_READERS];
+        if (pthread_mutex_trylock(&c->lock) == 0)
+            return c;
+    }
+    struct sq_conn *c = &s->r[start % SQ_READERS];
+    pthread_mutex_lock(&c->lock);
+    return c;
 }
 
-void sq_any_end(struct store *s, struct sq_conn *c) {
-    if (c == &s->r)
-        pthread_mutex_unlock(&s->r.lock);
+void sq_reader_end(struct sq_conn *c) {
+    pthread_mutex_unlock(&c->lock);
 }
 
 struct sq_conn *sq_write_begin(struct store *s) {
-    if (txn_owner != s)
-        pthread_mutex_lock(&s->w.lock);
+    /* w.lock is an error-checking mutex: a thread inside its own transaction gets EDEADLK */
+    if (pthread_mutex_lock(&s->w.lock) != 0) {
+        log_error("store", "op=write error=\"autocommit write inside a transaction\"");
+        return NULL;
+    }
     return &s->w;
 }
 
-void sq_write_end(struct store *s, struct sq_conn *c) {
-    if (txn_owner != s)
-        pthread_mutex_unlock(&c->lock);
+enum cd_err sq_write_end(struct store *s, struct sq_conn *c, enum cd_err err) {
+    if (!c)
+        return CD_E_INTERNAL;
+    uint64_t ticket = 0;
+    if (err == CD_OK && sqlite3_get_autocommit(c->db))
+        ticket = sq_sync_committed(s, s->outbox_hi);
+    pthread_mutex_unlock(&c->lock);
+    return ticket ? sq_sync_wait(s, ticket) : err;
 }
 
 /* Runs a write statement with (text, text|int, int) arguments as the `binds` string says:
@@ -216,63 +228,102 @@ void sq_bind_all(sqlite3_stmt *st, const char *binds, const char *const *texts,
     }
 }
 
-enum cd_err sq_write(struct store *s, const char *sql, const char *binds, const char *const *texts,
-                     const int64_t *ints, int *changes) {
-    struct sq_conn *c = sq_write_begin(s);
+static enum cd_err write_on(struct sq_conn *c, const char *sql, const char *binds,
+                            const char *const *texts, const int64_t *ints, int *changes) {
     sqlite3_stmt *st = sq_prep(c, sql);
-    enum cd_err err = CD_E_STORE;
-    if (st && fault_now()) {
+    if (!st)
+        return CD_E_STORE;
+    if (fault_now()) {
         log_error("store", "op=write error=\"injected fault\"");
-    } else if (st) {
-        sq_bind_all(st, binds, texts, ints);
-        err = sq_exec(c, st);
-        if (changes)
-            *changes = sqlite3_changes(c->db);
+        return CD_E_STORE;
     }
-    sq_write_end(s, c);
+    sq_bind_all(st, binds, texts, ints);
+    enum cd_err err = sq_exec(c, st);
+    if (changes)
+        *changes = sqlite3_changes(c->db);
     return err;
 }
 
-/* Runs a one-row lookup; calls row(st) on the row. CD_E_NOT_FOUND without one. */
+enum cd_err sq_write(struct store *s, const char *sql, const char *binds, const char *const *texts,
+                     const int64_t *ints, int *changes) {
+    struct sq_conn *c = sq_write_begin(s);
+    enum cd_err err = c ? write_on(c, sql, binds, texts, ints, changes) : CD_E_INTERNAL;
+    return sq_write_end(s, c, err);
+}
+
+enum cd_err sq_txn_write(struct store_txn *t, const char *sql, const char *binds,
+                         const char *const *texts, const int64_t *ints, int *changes) {
+    return write_on(&t->s->w, sql, binds, texts, ints, changes);
+}
+
+static enum cd_err read_row_on(struct sq_conn *c, const char *sql, const char *binds,
+                               const char *const *texts, const int64_t *ints,
+                               void (*row)(sqlite3_stmt *, void *), void *ctx) {
+    sqlite3_stmt *st = sq_prep(c, sql);
+    if (!st)
+        return CD_E_STORE;
+    sq_bind_all(st, binds, texts, ints);
+    enum cd_err err;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (row)
+            row(st, ctx);
+        err = CD_OK;
+    } else if (rc == SQLITE_DONE) {
+        err = CD_E_NOT_FOUND;
+    } else {
+        err = sq_fail(c, "read_row");
+    }
+    sqlite3_reset(st);
+    return err;
+}
+
+static enum cd_err rows_on(struct sq_conn *c, const char *sql, const char *binds,
+                           const char *const *texts, const int64_t *ints,
+                           void (*row)(sqlite3_stmt *, void *), void *ctx) {
+    sqlite3_stmt *st = sq_prep(c, sql);
+    if (!st)
+        return CD_E_STORE;
+    sq_bind_all(st, binds, texts, ints);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        row(st, ctx);
+    enum cd_err err = rc == SQLITE_DONE ? CD_OK : sq_fail(c, "rows");
+    sqlite3_reset(st);
+    return err;
+}
+
+enum cd_err sq_txn_read_row(struct store *s, struct store_txn *t, const char *sql,
+                            const char *binds, const char *const *texts, const int64_t *ints,
+                            void (*row)(sqlite3_stmt *, void *), void *ctx) {
+    if (t)
+        return read_row_on(&t->s->w, sql, binds, texts, ints, row, ctx);
+    struct sq_conn *c = sq_reader(s);
+    enum cd_err err = read_row_on(c, sql, binds, texts, ints, row, ctx);
+    sq_reader_end(c);
+    return err;
+}
+
+enum cd_err sq_txn_rows(struct store *s, struct store_txn *t, const char *sql, const char *binds,
+                        const char *const *texts, const int64_t *ints,
+                        void (*row)(sqlite3_stmt *, void *), void *ctx) {
+    if (t)
+        return rows_on(&t->s->w, sql, binds, texts, ints, row, ctx);
+    struct sq_conn *c = sq_reader(s);
+    enum cd_err err = rows_on(c, sql, binds, texts, ints, row, ctx);
+    sq_reader_end(c);
+    return err;
+}
+
 enum cd_err sq_read_row(struct store *s, const char *sql, const char *binds,
                         const char *const *texts, const int64_t *ints,
                         void (*row)(sqlite3_stmt *, void *), void *ctx) {
-    struct sq_conn *c = sq_any_begin(s);
-    sqlite3_stmt *st = sq_prep(c, sql);
-    enum cd_err err = CD_E_STORE;
-    if (st) {
-        sq_bind_all(st, binds, texts, ints);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            if (row)
-                row(st, ctx);
-            err = CD_OK;
-        } else if (rc == SQLITE_DONE) {
-            err = CD_E_NOT_FOUND;
-        } else {
-            err = sq_fail(c, "read_row");
-        }
-        sqlite3_reset(st);
-    }
-    sq_any_end(s, c);
-    return err;
+    return sq_txn_read_row(s, NULL, sql, binds, texts, ints, row, ctx);
 }
 
 enum cd_err sq_rows(struct store *s, const char *sql, const char *binds, const char *const *texts,
                     const int64_t *ints, void (*row)(sqlite3_stmt *, void *), void *ctx) {
-    struct sq_conn *c = sq_any_begin(s);
-    sqlite3_stmt *st = sq_prep(c, sql);
-    enum cd_err err = CD_E_STORE;
-    if (st) {
-        sq_bind_all(st, binds, texts, ints);
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-            row(st, ctx);
-        err = rc == SQLITE_DONE ? CD_OK : sq_fail(c, "rows");
-        sqlite3_reset(st);
-    }
-    sq_any_end(s, c);
-    return err;
+    return sq_txn_rows(s, NULL, sql, binds, texts, ints, row, ctx);
 }
 
 static int exec_sql(sqlite3 *db, const char *sql) {
@@ -322,13 +373,22 @@ static enum cd_err migrate(sqlite3 *db) {
     return CD_OK;
 }
 
-static enum cd_err conn_open(struct sq_conn *c, const char *path) {
-    pthread_mutex_init(&c->lock, NULL);
+/* Opens one connection. The writer does not sync at COMMIT (synchronous=NORMAL: the WAL stays
+ * consistent, and sqlite_sync.c makes each commit durable before it is acknowledged); a
+ * checkpoint still syncs the WAL before it copies pages into the database. */
+static enum cd_err conn_open(struct sq_conn *c, const char *path, bool writer) {
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_init(&c->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK)
         return sq_fail(c, "open");
     sqlite3_busy_timeout(c->db, 10000);
-    if (exec_sql(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;") != SQLITE_OK)
+    const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                 : "PRAGMA journal_mode=WAL; PRAGMA query_only=1;";
+    if (exec_sql(c->db, pragmas) != SQLITE_OK)
         return CD_E_STORE;
     return CD_OK;
 }
@@ -346,8 +406,10 @@ static void conn_close(struct sq_conn *c) {
 static void sq_close(struct store *s) {
     if (!s)
         return;
-    conn_close(&s->r);
+    for (int i = 0; i < SQ_READERS; i++)
+        conn_close(&s->r[i]);
     conn_close(&s->w);
+    sq_sync_close(s);
     free(s);
 }
 
@@ -356,11 +418,15 @@ static enum cd_err sq_open(const char *path, struct store **out) {
     if (!s)
         return CD_E_NOMEM;
     s->base.ops = &sqlite_store_ops;
-    enum cd_err err = conn_open(&s->w, path);
+    s->txn.s = s;
+    sq_sync_init(s);
+    enum cd_err err = conn_open(&s->w, path, true);
     if (err == CD_OK)
         err = migrate(s->w.db);
+    for (int i = 0; err == CD_OK && i < SQ_READERS; i++)
+        err = conn_open(&s->r[i], path, false);
     if (err == CD_OK)
-        err = conn_open(&s->r, path);
+        err = sq_sync_attach(s, path);
     fault_init();
     if (err != CD_OK) {
         sq_close(s);
@@ -371,40 +437,56 @@ static enum cd_err sq_open(const char *path, struct store **out) {
 }
 
 static bool sq_healthy(struct store *s) {
-    pthread_mutex_lock(&s->r.lock);
-    bool ok = exec_sql(s->r.db, "SELECT 1 FROM workspaces LIMIT 1") == SQLITE_OK;
-    pthread_mutex_unlock(&s->r.lock);
-    return ok;
+    struct sq_conn *c = sq_reader(s);
+    bool ok = exec_sql(c->db, "SELECT 1 FROM workspaces LIMIT 1") == SQLITE_OK;
+    sq_reader_end(c);
+    return ok && sq_sync_ok(s);
 }
 
-static enum cd_err sq_begin(struct store *s) {
-    pthread_mutex_lock(&s->w.lock);
+static enum cd_err sq_begin(struct store *s, struct store_txn **out) {
+    *out = NULL;
+    if (pthread_mutex_lock(&s->w.lock) != 0) {
+        log_error("store", "op=begin error=\"transaction inside a transaction\"");
+        return CD_E_INTERNAL;
+    }
     sqlite3_stmt *st = sq_prep(&s->w, "BEGIN IMMEDIATE");
     if (!st || sq_exec_call(&s->w, st, SQ_CALL_BEGIN) != CD_OK) {
         pthread_mutex_unlock(&s->w.lock);
         return CD_E_STORE;
     }
-    txn_owner = s;
+    s->txn.outbox_hi = 0;
+    *out = &s->txn;
     return CD_OK;
 }
 
-static enum cd_err sq_commit(struct store *s) {
+static enum cd_err sq_commit_ticket(struct store_txn *t, uint64_t *ticket) {
+    struct store *s = t->s;
     commit_delay();
     sqlite3_stmt *st = sq_prep(&s->w, "COMMIT");
     enum cd_err err = st ? sq_exec_call(&s->w, st, SQ_CALL_COMMIT) : CD_E_STORE;
+    *ticket = 0;
     if (err != CD_OK) {
         err = CD_E_STORE;
         exec_sql(s->w.db, "ROLLBACK");
+    } else {
+        if (t->outbox_hi > s->outbox_hi)
+            s->outbox_hi = t->outbox_hi;
+        *ticket = sq_sync_committed(s, s->outbox_hi);
     }
-    txn_owner = NULL;
     pthread_mutex_unlock(&s->w.lock);
     return err;
 }
 
-static void sq_rollback(struct store *s) {
-    exec_sql(s->w.db, "ROLLBACK");
-    txn_owner = NULL;
-    pthread_mutex_unlock(&s->w.lock);
+static enum cd_err sq_commit(struct store_txn *t) {
+    struct store *s = t->s;
+    uint64_t ticket;
+    enum cd_err err = sq_commit_ticket(t, &ticket);
+    return err == CD_OK ? sq_sync_wait(s, ticket) : err;
+}
+
+static void sq_rollback(struct store_txn *t) {
+    exec_sql(t->s->w.db, "ROLLBACK");
+    pthread_mutex_unlock(&t->s->w.lock);
 }
 
 const struct store_ops sqlite_store_ops = {
@@ -414,6 +496,8 @@ const struct store_ops sqlite_store_ops = {
     .healthy = sq_healthy,
     .begin = sq_begin,
     .commit = sq_commit,
+    .commit_ticket = sq_commit_ticket,
+    .durable = sq_sync_wait,
     .rollback = sq_rollback,
     .admin = &sqlite_admin_ops,
     .users = &sqlite_user_ops,

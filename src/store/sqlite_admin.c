@@ -10,7 +10,7 @@
 
 static enum cd_err ws_rows(struct store *s, const char *sql, const char *text_arg, int64_t int_arg,
                            void (*cb)(void *, const struct workspace_row *), void *ctx) {
-    struct sq_conn *c = sq_any_begin(s);
+    struct sq_conn *c = sq_reader(s);
     sqlite3_stmt *st = sq_prep(c, sql);
     enum cd_err err = st ? CD_E_NOT_FOUND : CD_E_STORE;
     if (st) {
@@ -33,7 +33,7 @@ static enum cd_err ws_rows(struct store *s, const char *sql, const char *text_ar
             err = sq_fail(c, "workspace_rows");
         sqlite3_reset(st);
     }
-    sq_any_end(s, c);
+    sq_reader_end(c);
     return err;
 }
 
@@ -41,7 +41,8 @@ static enum cd_err workspace_create(struct store *s, const char *public_id, cons
                                     int64_t now, int64_t *id) {
     struct sq_conn *c = sq_write_begin(s);
     sqlite3_stmt *st =
-        sq_prep(c, "INSERT INTO workspaces(public_id, name, created_at) VALUES (?, ?, ?)");
+        c ? sq_prep(c, "INSERT INTO workspaces(public_id, name, created_at) VALUES (?, ?, ?)")
+          : NULL;
     enum cd_err err = CD_E_STORE;
     if (st) {
         sq_bind_text(st, 1, public_id);
@@ -51,8 +52,7 @@ static enum cd_err workspace_create(struct store *s, const char *public_id, cons
         if (err == CD_OK)
             *id = sqlite3_last_insert_rowid(c->db);
     }
-    sq_write_end(s, c);
-    return err;
+    return sq_write_end(s, c, err);
 }
 
 static enum cd_err workspace_find(struct store *s, const char *public_id,
@@ -108,11 +108,25 @@ static enum cd_err api_key_lookup(struct store *s, const char *key_hash, int64_t
 }
 
 static enum cd_err partner_add(struct store *s, const char *name, enum key_check check,
-                               int64_t now) {
-    const char *t[] = {name};
+                               const char *key_hash, int64_t now) {
+    struct store_txn *tx;
+    enum cd_err err = STORE_OPS(s)->begin(s, &tx);
+    if (err != CD_OK)
+        return err;
+    const char *t[] = {name, key_hash};
     int64_t i[] = {check, now};
-    return sq_write(s, "INSERT INTO partners(name, key_check, created_at) VALUES (?,?,?)", "tii", t,
-                    i, NULL);
+    err = sq_txn_write(tx, "INSERT INTO partners(name, key_check, created_at) VALUES (?1,?3,?4)",
+                       "ttii", t, i, NULL);
+    if (err == CD_OK)
+        err = sq_txn_write(tx,
+                           "INSERT INTO partner_keys(key_hash, partner, created_at) "
+                           "VALUES (?2,?1,?4)",
+                           "ttii", t, i, NULL);
+    if (err != CD_OK) {
+        STORE_OPS(s)->rollback(tx);
+        return err;
+    }
+    return STORE_OPS(s)->commit(tx);
 }
 
 static enum cd_err partner_get(struct store *s, const char *name, enum key_check *check) {
@@ -170,23 +184,26 @@ static enum cd_err import_key_invalidate(struct store *s, int64_t ws, const char
 
 static enum cd_err import_key_replace(struct store *s, int64_t ws, const char *partner,
                                       const char *key, int64_t now) {
-    enum cd_err err = STORE_OPS(s)->begin(s);
+    struct store_txn *tx;
+    enum cd_err err = STORE_OPS(s)->begin(s, &tx);
     if (err != CD_OK)
         return err;
-    err = import_key_invalidate(s, ws, partner, now);
-    if (err == CD_OK || err == CD_E_NOT_FOUND) {
-        const char *t[] = {key, partner};
-        int64_t i[] = {ws, now};
-        err = sq_write(s,
-                       "INSERT INTO import_keys(key, partner, workspace_id, created_at) "
-                       "VALUES (?,?,?,?)",
+    const char *t[] = {partner, key};
+    int64_t i[] = {ws, now};
+    err = sq_txn_write(tx,
+                       "UPDATE import_keys SET invalidated_at = ?4 WHERE partner = ?1 "
+                       "AND workspace_id = ?3 AND invalidated_at IS NULL",
                        "ttii", t, i, NULL);
-    }
+    if (err == CD_OK)
+        err = sq_txn_write(tx,
+                           "INSERT INTO import_keys(key, partner, workspace_id, created_at) "
+                           "VALUES (?2, ?1, ?3, ?4)",
+                           "ttii", t, i, NULL);
     if (err != CD_OK) {
-        STORE_OPS(s)->rollback(s);
+        STORE_OPS(s)->rollback(tx);
         return err;
     }
-    return STORE_OPS(s)->commit(s);
+    return STORE_OPS(s)->commit(tx);
 }
 
 struct key_info {

@@ -45,18 +45,19 @@ static void row_id(sqlite3_stmt *st, void *ctx) {
     *(int64_t *)ctx = sqlite3_column_int64(st, 0);
 }
 
-static enum cd_err create(struct store *s, const struct campaign_row *r, int64_t *id) {
+static enum cd_err create(struct store_txn *tx, const struct campaign_row *r, int64_t *id) {
     const char *t[] = {r->public_id,     r->name,          r->segment_id,  r->definition,
                        r->schedule_type, r->entry_partner, r->entry_cohort};
     int64_t i[] = {r->workspace_id, r->kind, r->created_at};
-    enum cd_err err = sq_write(s,
-                               "INSERT INTO campaigns(public_id, name, segment_id, definition, "
-                               "schedule_type, entry_partner, entry_cohort, workspace_id, kind, "
-                               "created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                               "tttttttiii", t, i, NULL);
+    enum cd_err err =
+        sq_txn_write(tx,
+                     "INSERT INTO campaigns(public_id, name, segment_id, definition, "
+                     "schedule_type, entry_partner, entry_cohort, workspace_id, kind, "
+                     "created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                     "tttttttiii", t, i, NULL);
     if (err == CD_OK && id)
-        err = sq_read_row(s, "SELECT id FROM campaigns WHERE public_id = ?", "t", t, NULL, row_id,
-                          id);
+        err = sq_txn_read_row(tx->s, tx, "SELECT id FROM campaigns WHERE public_id = ?", "t", t,
+                              NULL, row_id, id);
     return err;
 }
 
@@ -110,14 +111,14 @@ static enum cd_err on_cohort(struct store *s, int64_t ws, const char *partner,
                    "tti", t, i, row_campaign, &cc);
 }
 
-static enum cd_err count_entered(struct store *s, int64_t campaign, int64_t n) {
+static enum cd_err count_entered(struct store_txn *t, int64_t campaign, int64_t n) {
     int64_t i[] = {campaign, n};
-    return sq_write(s, "UPDATE campaigns SET n_entered = n_entered + ?2 WHERE id = ?1", "ii", NULL,
-                    i, NULL);
+    return sq_txn_write(t, "UPDATE campaigns SET n_entered = n_entered + ?2 WHERE id = ?1", "ii",
+                        NULL, i, NULL);
 }
 
-static enum cd_err dispatch_add(struct store *s, const struct dispatch_row *r, int64_t *id) {
-    struct sq_conn *c = sq_write_begin(s);
+static enum cd_err dispatch_add(struct store_txn *t, const struct dispatch_row *r, int64_t *id) {
+    struct sq_conn *c = &t->s->w;
     sqlite3_stmt *st = sq_prep(c, "INSERT INTO dispatches(workspace_id, campaign, dispatch_id, "
                                   "send_id, properties, step, due_at, audience, created_at) "
                                   "VALUES (?,?,?,?,?,?,?,?,?)");
@@ -136,7 +137,6 @@ static enum cd_err dispatch_add(struct store *s, const struct dispatch_row *r, i
         if (err == CD_OK && id)
             *id = sqlite3_last_insert_rowid(c->db);
     }
-    sq_write_end(s, c);
     return err;
 }
 
@@ -175,9 +175,9 @@ static enum cd_err dispatches_due(struct store *s, int64_t now, int64_t limit,
                    "ii", NULL, i, row_dispatch, &dc);
 }
 
-static enum cd_err dispatch_start(struct store *s, int64_t dispatch, const void *targets,
+static enum cd_err dispatch_start(struct store_txn *t, int64_t dispatch, const void *targets,
                                   size_t len) {
-    struct sq_conn *c = sq_write_begin(s);
+    struct sq_conn *c = &t->s->w;
     sqlite3_stmt *st = sq_prep(c, "UPDATE dispatches SET targets = ?1 WHERE id = ?2");
     enum cd_err err = CD_E_STORE;
     if (st) {
@@ -185,13 +185,12 @@ static enum cd_err dispatch_start(struct store *s, int64_t dispatch, const void 
         sqlite3_bind_int64(st, 2, dispatch);
         err = sq_exec(c, st);
     }
-    sq_write_end(s, c);
     return err;
 }
 
-static enum cd_err dispatch_next(struct store *s, int64_t dispatch, int64_t step, int64_t due_at,
-                                 const void *audience, size_t len) {
-    struct sq_conn *c = sq_write_begin(s);
+static enum cd_err dispatch_next(struct store_txn *t, int64_t dispatch, int64_t step,
+                                 int64_t due_at, const void *audience, size_t len) {
+    struct sq_conn *c = &t->s->w;
     sqlite3_stmt *st = sq_prep(c, "UPDATE dispatches SET step = ?1, due_at = ?2, audience = ?3, "
                                   "targets = NULL WHERE id = ?4");
     enum cd_err err = CD_E_STORE;
@@ -202,31 +201,32 @@ static enum cd_err dispatch_next(struct store *s, int64_t dispatch, int64_t step
         sqlite3_bind_int64(st, 4, dispatch);
         err = sq_exec(c, st);
     }
-    sq_write_end(s, c);
     return err;
 }
 
-static enum cd_err dispatch_finish(struct store *s, int64_t dispatch, int64_t now) {
+static enum cd_err dispatch_finish(struct store_txn *t, int64_t dispatch, int64_t now) {
     int64_t i[] = {dispatch, now};
-    return sq_write(s, "UPDATE dispatches SET finished_at = ?2, targets = NULL WHERE id = ?1", "ii",
-                    NULL, i, NULL);
+    return sq_txn_write(t, "UPDATE dispatches SET finished_at = ?2, targets = NULL WHERE id = ?1",
+                        "ii", NULL, i, NULL);
 }
 
-static enum cd_err delivery_record(struct store *s, int64_t dispatch, int64_t step, uint32_t uid,
-                                   enum delivery_state state, int64_t attempts, int64_t now) {
+static enum cd_err delivery_record(struct store_txn *t, int64_t dispatch, int64_t step,
+                                   uint32_t uid, enum delivery_state state, int64_t attempts,
+                                   int64_t now) {
     int64_t i[] = {dispatch, step, uid, state, attempts, now};
-    return sq_write(s,
-                    "INSERT INTO deliveries(dispatch, step, uid, state, attempts, at) "
-                    "VALUES (?,?,?,?,?,?)",
-                    "iiiiii", NULL, i, NULL);
+    return sq_txn_write(t,
+                        "INSERT INTO deliveries(dispatch, step, uid, state, attempts, at) "
+                        "VALUES (?,?,?,?,?,?)",
+                        "iiiiii", NULL, i, NULL);
 }
 
-static enum cd_err count_outcomes(struct store *s, int64_t campaign, int64_t sent, int64_t failed) {
+static enum cd_err count_outcomes(struct store_txn *t, int64_t campaign, int64_t sent,
+                                  int64_t failed) {
     int64_t i[] = {campaign, sent, failed};
-    return sq_write(s,
-                    "UPDATE campaigns SET n_sent = n_sent + ?2, n_failed = n_failed + ?3 "
-                    "WHERE id = ?1",
-                    "iii", NULL, i, NULL);
+    return sq_txn_write(t,
+                        "UPDATE campaigns SET n_sent = n_sent + ?2, n_failed = n_failed + ?3 "
+                        "WHERE id = ?1",
+                        "iii", NULL, i, NULL);
 }
 
 struct uid_cb {

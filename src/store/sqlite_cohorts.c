@@ -12,29 +12,30 @@ static void row_id(sqlite3_stmt *st, void *ctx) {
     *(int64_t *)ctx = sqlite3_column_int64(st, 0);
 }
 
-static enum cd_err upsert(struct store *s, int64_t ws, const char *partner, const char *cohort_id,
-                          const char *name, int64_t created_at, int64_t *id) {
+static enum cd_err upsert(struct store_txn *tx, int64_t ws, const char *partner,
+                          const char *cohort_id, const char *name, int64_t created_at,
+                          int64_t *id) {
     const char *t[] = {partner, cohort_id, name};
     int64_t i[] = {ws, created_at};
-    enum cd_err err = sq_write(s,
-                               "INSERT INTO cohorts(partner, cohort_id, name, workspace_id, "
-                               "created_at) VALUES (?1, ?2, ?3, ?4, ?5) "
-                               "ON CONFLICT(workspace_id, partner, cohort_id) DO UPDATE SET "
-                               "name = coalesce(excluded.name, name), "
-                               "created_at = min(created_at, excluded.created_at)",
-                               "tttii", t, i, NULL);
+    enum cd_err err = sq_txn_write(tx,
+                                   "INSERT INTO cohorts(partner, cohort_id, name, workspace_id, "
+                                   "created_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+                                   "ON CONFLICT(workspace_id, partner, cohort_id) DO UPDATE SET "
+                                   "name = coalesce(excluded.name, name), "
+                                   "created_at = min(created_at, excluded.created_at)",
+                                   "tttii", t, i, NULL);
     if (err == CD_OK)
-        err = sq_read_row(s,
-                          "SELECT id FROM cohorts WHERE partner = ?1 AND cohort_id = ?2 "
-                          "AND workspace_id = ?4",
-                          "tttii", t, i, row_id, id);
+        err = sq_txn_read_row(tx->s, tx,
+                              "SELECT id FROM cohorts WHERE partner = ?1 AND cohort_id = ?2 "
+                              "AND workspace_id = ?4",
+                              "tttii", t, i, row_id, id);
     return err;
 }
 
-static enum cd_err log_append(struct store *s, int64_t cohort, const struct cohort_log_row *row,
-                              int64_t n_received, int64_t n_matched, int64_t n_unmatched,
-                              int64_t now, int64_t *seq) {
-    struct sq_conn *c = sq_write_begin(s);
+static enum cd_err log_append(struct store_txn *tx, int64_t cohort,
+                              const struct cohort_log_row *row, int64_t n_received,
+                              int64_t n_matched, int64_t n_unmatched, int64_t now, int64_t *seq) {
+    struct sq_conn *c = &tx->s->w;
     sqlite3_stmt *st = sq_prep(c, "INSERT INTO cohort_log(cohort, adds, removes) VALUES (?,?,?)");
     enum cd_err err = CD_E_STORE;
     if (st) {
@@ -45,19 +46,19 @@ static enum cd_err log_append(struct store *s, int64_t cohort, const struct coho
         if (err == CD_OK && seq)
             *seq = sqlite3_last_insert_rowid(c->db);
     }
-    sq_write_end(s, c);
     int64_t i[] = {cohort, n_received, n_matched, n_unmatched, now};
     if (err == CD_OK)
-        err = sq_write(s,
-                       "UPDATE cohorts SET n_received = n_received + ?2, n_matched = n_matched + "
-                       "?3, n_unmatched = n_unmatched + ?4, changed_at = ?5 WHERE id = ?1",
-                       "iiiii", NULL, i, NULL);
+        err =
+            sq_txn_write(tx,
+                         "UPDATE cohorts SET n_received = n_received + ?2, n_matched = n_matched + "
+                         "?3, n_unmatched = n_unmatched + ?4, changed_at = ?5 WHERE id = ?1",
+                         "iiiii", NULL, i, NULL);
     return err;
 }
 
-static enum cd_err checkpoint(struct store *s, int64_t cohort, const void *blob, size_t len,
+static enum cd_err checkpoint(struct store_txn *tx, int64_t cohort, const void *blob, size_t len,
                               int64_t upto) {
-    struct sq_conn *c = sq_write_begin(s);
+    struct sq_conn *c = &tx->s->w;
     sqlite3_stmt *st =
         sq_prep(c, "UPDATE cohorts SET checkpoint = ?1, checkpoint_seq = ?2 WHERE id = ?3");
     enum cd_err err = CD_E_STORE;
@@ -67,33 +68,32 @@ static enum cd_err checkpoint(struct store *s, int64_t cohort, const void *blob,
         sqlite3_bind_int64(st, 3, cohort);
         err = sq_exec(c, st);
     }
-    sq_write_end(s, c);
     int64_t i[] = {cohort, upto};
     if (err == CD_OK)
-        err = sq_write(s, "DELETE FROM cohort_log WHERE cohort = ?1 AND seq <= ?2", "ii", NULL, i,
-                       NULL);
+        err = sq_txn_write(tx, "DELETE FROM cohort_log WHERE cohort = ?1 AND seq <= ?2", "ii", NULL,
+                           i, NULL);
     return err;
 }
 
-static enum cd_err misses_add(struct store *s, int64_t cohort, const struct cohort_miss_row *rows,
-                              size_t n, int keep) {
+static enum cd_err misses_add(struct store_txn *tx, int64_t cohort,
+                              const struct cohort_miss_row *rows, size_t n, int keep) {
     enum cd_err err = CD_OK;
     for (size_t k = 0; k < n && err == CD_OK; k++) {
         const char *t[] = {rows[k].identifier, rows[k].reason};
         int64_t i[] = {cohort, rows[k].at};
-        err = sq_write(s,
-                       "INSERT INTO cohort_misses(identifier, reason, cohort, at) VALUES "
-                       "(?,?,?,?) ON CONFLICT(cohort, identifier) DO UPDATE SET "
-                       "reason = excluded.reason, at = excluded.at",
-                       "ttii", t, i, NULL);
+        err = sq_txn_write(tx,
+                           "INSERT INTO cohort_misses(identifier, reason, cohort, at) VALUES "
+                           "(?,?,?,?) ON CONFLICT(cohort, identifier) DO UPDATE SET "
+                           "reason = excluded.reason, at = excluded.at",
+                           "ttii", t, i, NULL);
     }
     int64_t i[] = {cohort, keep};
     if (err == CD_OK && n)
-        err = sq_write(s,
-                       "DELETE FROM cohort_misses WHERE cohort = ?1 AND identifier NOT IN "
-                       "(SELECT identifier FROM cohort_misses WHERE cohort = ?1 "
-                       "ORDER BY at DESC, identifier LIMIT ?2)",
-                       "ii", NULL, i, NULL);
+        err = sq_txn_write(tx,
+                           "DELETE FROM cohort_misses WHERE cohort = ?1 AND identifier NOT IN "
+                           "(SELECT identifier FROM cohort_misses WHERE cohort = ?1 "
+                           "ORDER BY at DESC, identifier LIMIT ?2)",
+                           "ii", NULL, i, NULL);
     return err;
 }
 

@@ -94,15 +94,17 @@ static enum cd_err remove_current(struct store *s, int64_t ws, const char *curre
     return err == CD_OK && changes == 0 ? CD_E_NOT_FOUND : err;
 }
 
-static enum cd_err advance(struct store *s, int64_t current, int64_t position, int64_t delivered,
-                           int64_t retried, int64_t dead, const char *last_error) {
+static enum cd_err advance(struct store_txn *s, int64_t current, int64_t position,
+                           int64_t delivered, int64_t retried, int64_t dead,
+                           const char *last_error) {
     const char *t[] = {last_error};
     int64_t i[] = {current, position, delivered, retried, dead};
-    return sq_write(s,
-                    "UPDATE currents SET position = max(position, ?3), n_delivered = n_delivered "
-                    "+ ?4, n_retried = n_retried + ?5, n_dead = n_dead + ?6, last_error = ?1 "
-                    "WHERE id = ?2",
-                    "tiiiii", t, i, NULL);
+    return sq_txn_write(
+        s,
+        "UPDATE currents SET position = max(position, ?3), n_delivered = n_delivered "
+        "+ ?4, n_retried = n_retried + ?5, n_dead = n_dead + ?6, last_error = ?1 "
+        "WHERE id = ?2",
+        "tiiiii", t, i, NULL);
 }
 
 struct outbox_cb {
@@ -120,11 +122,11 @@ static void row_outbox(sqlite3_stmt *st, void *ctx) {
 static enum cd_err outbox_after(struct store *s, int64_t ws, int64_t after, int64_t limit,
                                 void (*cb)(void *, const struct outbox_row *), void *ctx) {
     struct outbox_cb oc = {cb, ctx};
-    int64_t i[] = {ws, after, limit};
+    int64_t i[] = {ws, after, sq_sync_durable_seq(s), limit};
     return sq_rows(s,
                    "SELECT seq, event_type, created_at, body FROM outbox WHERE workspace_id = ? "
-                   "AND seq > ? ORDER BY seq LIMIT ?",
-                   "iii", NULL, i, row_outbox, &oc);
+                   "AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                   "iiii", NULL, i, row_outbox, &oc);
 }
 
 static void row_int(sqlite3_stmt *st, void *ctx) {
@@ -134,23 +136,24 @@ static void row_int(sqlite3_stmt *st, void *ctx) {
 static enum cd_err oldest_after(struct store *s, int64_t ws, int64_t after, const char *types,
                                 int64_t *created_at) {
     const char *t[] = {types};
-    int64_t i[] = {ws, after};
+    int64_t i[] = {ws, after, sq_sync_durable_seq(s)};
     *created_at = 0;
     enum cd_err err = sq_read_row(s,
                                   "SELECT created_at FROM outbox WHERE workspace_id = ?2 AND "
-                                  "seq > ?3 AND event_type IN (SELECT value FROM json_each(?1)) "
+                                  "seq > ?3 AND seq <= ?4 AND event_type IN (SELECT value FROM "
+                                  "json_each(?1)) "
                                   "ORDER BY seq LIMIT 1",
-                                  "tii", t, i, row_int, created_at);
+                                  "tiii", t, i, row_int, created_at);
     return err == CD_E_NOT_FOUND ? CD_OK : err;
 }
 
-static enum cd_err dead_letter(struct store *s, int64_t current, int64_t seq, const char *body,
+static enum cd_err dead_letter(struct store_txn *s, int64_t current, int64_t seq, const char *body,
                                const char *reason, int64_t now) {
     const char *t[] = {body, reason};
     int64_t i[] = {current, seq, now};
-    return sq_write(s,
-                    "INSERT INTO dead_letters(body, reason, current, seq, at) VALUES (?,?,?,?,?)",
-                    "ttiii", t, i, NULL);
+    return sq_txn_write(
+        s, "INSERT INTO dead_letters(body, reason, current, seq, at) VALUES (?,?,?,?,?)", "ttiii",
+        t, i, NULL);
 }
 
 static enum cd_err replay(struct store *s, int64_t current, int64_t *n) {
@@ -172,10 +175,10 @@ static enum cd_err replays(struct store *s, int64_t current, int64_t limit,
                    "ii", NULL, i, row_outbox, &oc);
 }
 
-static enum cd_err replayed(struct store *s, int64_t current, int64_t upto) {
+static enum cd_err replayed(struct store_txn *s, int64_t current, int64_t upto) {
     int64_t i[] = {current, upto};
-    return sq_write(s, "DELETE FROM dead_letters WHERE current = ? AND replay = 1 AND id <= ?",
-                    "ii", NULL, i, NULL);
+    return sq_txn_write(s, "DELETE FROM dead_letters WHERE current = ? AND replay = 1 AND id <= ?",
+                        "ii", NULL, i, NULL);
 }
 
 const struct store_currents_ops sqlite_currents_ops = {

@@ -101,7 +101,7 @@ static enum cd_err count_ignored(struct store *s, int64_t integration) {
                     NULL, i, NULL);
 }
 
-static enum cd_err page_record(struct store *s, int64_t integration, const char *sync_task_id,
+static enum cd_err page_record(struct store_txn *s, int64_t integration, const char *sync_task_id,
                                const char *cohort_id, int64_t page, int64_t total_pages,
                                int64_t n_added, int64_t n_removed, int64_t now, bool *seen) {
     /* every statement below binds the same eight values; each uses the ones it names */
@@ -109,30 +109,31 @@ static enum cd_err page_record(struct store *s, int64_t integration, const char 
     int64_t i[] = {integration, page, total_pages, n_added, n_removed, now};
     int changes = 0;
     enum cd_err err =
-        sq_write(s,
-                 "INSERT INTO heap_pages(sync_task_id, integration, page) VALUES (?1, ?3, ?4) "
-                 "ON CONFLICT DO NOTHING",
-                 "ttiiiiii", t, i, &changes);
+        sq_txn_write(s,
+                     "INSERT INTO heap_pages(sync_task_id, integration, page) VALUES (?1, ?3, ?4) "
+                     "ON CONFLICT DO NOTHING",
+                     "ttiiiiii", t, i, &changes);
     *seen = err == CD_OK && changes == 0;
     if (err != CD_OK || *seen)
         return err;
-    err = sq_write(s,
-                   "INSERT INTO heap_syncs(sync_task_id, cohort_id, integration, workspace_id, "
-                   "total_pages, pages_seen, started_at, n_added, n_removed) "
-                   "SELECT ?1, ?2, ?3, workspace_id, ?5, 1, ?8, ?6, ?7 FROM heap_integrations "
-                   "WHERE id = ?3 "
-                   "ON CONFLICT(integration, sync_task_id) DO UPDATE SET "
-                   "pages_seen = pages_seen + 1, total_pages = max(total_pages, ?5), "
-                   "n_added = n_added + ?6, n_removed = n_removed + ?7",
-                   "ttiiiiii", t, i, NULL);
-    if (err == CD_OK)
-        err = sq_write(s,
-                       "UPDATE heap_syncs SET completed_at = ?8 WHERE integration = ?3 AND "
-                       "sync_task_id = ?1 AND completed_at IS NULL AND pages_seen >= total_pages",
+    err = sq_txn_write(s,
+                       "INSERT INTO heap_syncs(sync_task_id, cohort_id, integration, workspace_id, "
+                       "total_pages, pages_seen, started_at, n_added, n_removed) "
+                       "SELECT ?1, ?2, ?3, workspace_id, ?5, 1, ?8, ?6, ?7 FROM heap_integrations "
+                       "WHERE id = ?3 "
+                       "ON CONFLICT(integration, sync_task_id) DO UPDATE SET "
+                       "pages_seen = pages_seen + 1, total_pages = max(total_pages, ?5), "
+                       "n_added = n_added + ?6, n_removed = n_removed + ?7",
                        "ttiiiiii", t, i, NULL);
     if (err == CD_OK)
-        err = sq_write(s, "UPDATE heap_integrations SET n_pages = n_pages + 1 WHERE id = ?3",
-                       "ttiiiiii", t, i, NULL);
+        err =
+            sq_txn_write(s,
+                         "UPDATE heap_syncs SET completed_at = ?8 WHERE integration = ?3 AND "
+                         "sync_task_id = ?1 AND completed_at IS NULL AND pages_seen >= total_pages",
+                         "ttiiiiii", t, i, NULL);
+    if (err == CD_OK)
+        err = sq_txn_write(s, "UPDATE heap_integrations SET n_pages = n_pages + 1 WHERE id = ?3",
+                           "ttiiiiii", t, i, NULL);
     return err;
 }
 

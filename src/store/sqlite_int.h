@@ -2,19 +2,25 @@
  * sqlite_int.h — private to the SQLite backend: the handle, the prepared-statement cache and
  * the helpers the sqlite_*.c files share. Nothing outside src/store/sqlite*.c includes it.
  *
- * Two connections: `w` runs transactions (held under `w.lock` from begin to commit), `r`
- * answers "any time" reads (auth look-ups, loading) under `r.lock`, so an fsync in progress
- * never stalls a key check. WAL mode lets `r` read while `w` writes.
+ * One write connection `w` runs every transaction (held under `w.lock` from begin to the end
+ * of COMMIT, which writes the WAL but does not sync it); SQ_READERS read connections answer
+ * "any time" reads, each under its own lock, so a long export never stalls a key check. WAL mode
+ * lets readers read while `w` writes. Durability is the group commit of sqlite_sync.c: commits
+ * take a ticket, and one fdatasync of the WAL makes every ticket committed before it durable.
+ * docs/internals/store.md says what a backend guarantees; docs/internals/threads.md the locks.
  */
 #ifndef COHORTD_STORE_SQLITE_INT_H
 #define COHORTD_STORE_SQLITE_INT_H
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 #include "store/store.h"
 
 #define SQ_STMT_CAP 128
+#define SQ_READERS 4
 
 struct sq_conn {
     sqlite3 *db;
@@ -26,11 +32,35 @@ struct sq_conn {
     } stmts[SQ_STMT_CAP];
 };
 
+/* The open transaction of a store: there is at most one (it holds w.lock), so it lives in the
+ * store. Used only by the thread that began it. */
+struct store_txn {
+    struct store *s;
+    int64_t outbox_hi; /* the highest outbox seq this transaction appended, or 0 */
+};
+
+/* Group commit (sqlite_sync.c). Tickets count successful commits in commit order. */
+struct sq_sync {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    int wal_fd;              /* our own descriptor of the WAL file: fdatasync makes it durable */
+    uint64_t committed;      /* tickets handed out (lock) */
+    int64_t committed_seq;   /* highest outbox seq among them (lock) */
+    uint64_t synced;         /* every ticket <= synced is durable (lock) */
+    atomic_llong synced_seq; /* highest outbox seq that is durable */
+    int syncing;             /* a thread is in fdatasync (lock) */
+    int failed;              /* a sync failed: nothing is durable any more (lock) */
+    uint64_t n_syncs;        /* fdatasync calls, for the log at close (lock) */
+};
+
 struct store {
     struct store_base base;
     struct sq_conn w;
-    struct sq_conn r;
-    int in_txn;
+    struct sq_conn r[SQ_READERS];
+    atomic_uint next_reader;
+    struct store_txn txn;
+    int64_t outbox_hi; /* the highest outbox seq appended by any commit (w.lock) */
+    struct sq_sync sync;
 };
 
 /* A reset, cleared statement for `sql` (a string literal) on c; NULL on error (logged). */
@@ -53,27 +83,45 @@ void sq_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n);
 /* Text of column i, or NULL. */
 const char *sq_col_text(sqlite3_stmt *st, int i);
 
-/* The connection to use now: `w` inside a transaction of this thread, `r` otherwise.
- * sq_any_begin/end lock `r` when it is the one chosen. */
-struct sq_conn *sq_any_begin(struct store *s);
-void sq_any_end(struct store *s, struct sq_conn *c);
+/* A read connection of the pool, locked; sq_reader_end unlocks it. */
+struct sq_conn *sq_reader(struct store *s);
+void sq_reader_end(struct sq_conn *c);
 
-/* Locks `w` for a write outside any transaction of this thread (autocommit). */
+/* Locks `w` for one autocommit write (its own transaction). sq_write_end unlocks it and returns
+ * `err`, or CD_E_STORE when the write could not be made durable: it waits for the sync. A thread
+ * that holds a transaction must not call it (the lock reports EDEADLK, the call fails). */
 struct sq_conn *sq_write_begin(struct store *s);
-void sq_write_end(struct store *s, struct sq_conn *c);
+enum cd_err sq_write_end(struct store *s, struct sq_conn *c, enum cd_err err);
+
+/* Group commit (sqlite_sync.c): sq_sync_init before the connections open, sq_sync_attach (the
+ * WAL's descriptor) once the writer has put the database in WAL mode. */
+void sq_sync_init(struct store *s);
+enum cd_err sq_sync_attach(struct store *s, const char *db_path);
+void sq_sync_close(struct store *s);
+/* False once a sync has failed. */
+bool sq_sync_ok(struct store *s);
+/* The highest outbox seq that is durable: readers that follow the outbox stop there. */
+int64_t sq_sync_durable_seq(struct store *s);
+/* Called under w.lock right after a successful COMMIT; returns its ticket. */
+uint64_t sq_sync_committed(struct store *s, int64_t outbox_hi);
+/* Waits until `ticket` is durable; CD_E_STORE when a sync failed. */
+enum cd_err sq_sync_wait(struct store *s, uint64_t ticket);
 
 /* Binds arguments as `binds` says ('t' text from texts, 'i' int64 from ints, in order). */
 void sq_bind_all(sqlite3_stmt *st, const char *binds, const char *const *texts,
                  const int64_t *ints);
 
-/* Runs one write statement (inside this thread's transaction, or autocommit). *changes, when
- * not NULL, receives the number of rows changed. */
+/* Runs one autocommit write statement, durable on return. *changes, when not NULL, receives
+ * the number of rows changed. */
 enum cd_err sq_write(struct store *s, const char *sql, const char *binds, const char *const *texts,
                      const int64_t *ints, int *changes);
+/* The same inside transaction t. */
+enum cd_err sq_txn_write(struct store_txn *t, const char *sql, const char *binds,
+                         const char *const *texts, const int64_t *ints, int *changes);
 
-/* Runs a one-row read; calls row(st, ctx) on it. CD_E_NOT_FOUND when there is no row.
- * sq_read_row and sq_rows hold the connection's lock while their callback runs: a callback must
- * not call the store again (outside a transaction that would deadlock on `r.lock`). */
+/* Runs a one-row read of committed state on a pool connection; calls row(st, ctx) on it.
+ * CD_E_NOT_FOUND when there is no row. sq_read_row and sq_rows hold the connection's lock while
+ * their callback runs: a callback must not call the store again. */
 enum cd_err sq_read_row(struct store *s, const char *sql, const char *binds,
                         const char *const *texts, const int64_t *ints,
                         void (*row)(sqlite3_stmt *, void *), void *ctx);
@@ -81,6 +129,15 @@ enum cd_err sq_read_row(struct store *s, const char *sql, const char *binds,
 /* Runs a read; calls row(st, ctx) on every row. */
 enum cd_err sq_rows(struct store *s, const char *sql, const char *binds, const char *const *texts,
                     const int64_t *ints, void (*row)(sqlite3_stmt *, void *), void *ctx);
+
+/* sq_rows inside transaction t (it sees t's own writes), or on the pool when t is NULL. */
+enum cd_err sq_txn_rows(struct store *s, struct store_txn *t, const char *sql, const char *binds,
+                        const char *const *texts, const int64_t *ints,
+                        void (*row)(sqlite3_stmt *, void *), void *ctx);
+/* sq_read_row likewise. */
+enum cd_err sq_txn_read_row(struct store *s, struct store_txn *t, const char *sql,
+                            const char *binds, const char *const *texts, const int64_t *ints,
+                            void (*row)(sqlite3_stmt *, void *), void *ctx);
 
 /* Logs the connection's last error under `what`; returns CD_E_STORE. */
 enum cd_err sq_fail(struct sq_conn *c, const char *what);

@@ -2,16 +2,19 @@
  * keyed by a sequence, written in the same transaction as the change that caused the event. */
 #include "store/sqlite_int.h"
 
-static enum cd_err append(struct store *s, int64_t ws, const char *event_type, int64_t now,
+static enum cd_err append(struct store_txn *t, int64_t ws, const char *event_type, int64_t now,
                           const char *body, int64_t *seq) {
-    const char *t[] = {event_type, body};
+    const char *tx[] = {event_type, body};
     int64_t i[] = {ws, now};
-    enum cd_err err = sq_write(s,
-                               "INSERT INTO outbox(event_type, body, workspace_id, created_at) "
-                               "VALUES (?,?,?,?)",
-                               "ttii", t, i, NULL);
+    enum cd_err err = sq_txn_write(t,
+                                   "INSERT INTO outbox(event_type, body, workspace_id, created_at) "
+                                   "VALUES (?,?,?,?)",
+                                   "ttii", tx, i, NULL);
+    int64_t got = sqlite3_last_insert_rowid(t->s->w.db);
+    if (err == CD_OK && got > t->outbox_hi)
+        t->outbox_hi = got;
     if (err == CD_OK && seq)
-        *seq = sqlite3_last_insert_rowid(s->w.db);
+        *seq = got;
     return err;
 }
 

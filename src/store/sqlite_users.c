@@ -50,130 +50,172 @@ static void row_ident(sqlite3_stmt *st, void *ctx) {
     ic->cb(ic->ctx, &r);
 }
 
-static enum cd_err insert(struct store *s, int64_t ws, const struct user_row *u) {
-    const char *t[] = {u->braze_id, u->external_id, u->attrs ? u->attrs : "{}"};
-    int64_t i[] = {ws, u->uid, u->created_anonymous, u->created_at, u->updated_at};
-    return sq_write(s,
-                    "INSERT INTO users(workspace_id, uid, braze_id, external_id, created_anonymous,"
-                    " attrs, created_at, updated_at) VALUES (?4, ?5, ?1, ?2, ?6, ?3, ?7, ?8)",
-                    "tttiiiii", t, i, NULL);
+static void row_count(sqlite3_stmt *st, void *ctx) {
+    *(int64_t *)ctx = sqlite3_column_int64(st, 0);
 }
 
-static enum cd_err set_external_id(struct store *s, int64_t ws, uint32_t uid, const char *ext,
+static void row_uid(sqlite3_stmt *st, void *ctx) {
+    *(uint32_t *)ctx = (uint32_t)sqlite3_column_int64(st, 0);
+}
+
+static enum cd_err uid_next(struct store_txn *t, int64_t ws, uint32_t *uid) {
+    int64_t i[] = {ws};
+    *uid = 0;
+    enum cd_err err = sq_txn_read_row(t->s, t,
+                                      "SELECT coalesce(max(uid), 0) + 1 FROM users "
+                                      "WHERE workspace_id = ?",
+                                      "i", NULL, i, row_uid, uid);
+    return err == CD_OK && (*uid == 0 || *uid == UINT32_MAX) ? CD_E_INTERNAL : err;
+}
+
+static enum cd_err insert(struct store_txn *tx, int64_t ws, const struct user_row *u) {
+    const char *t[] = {u->braze_id, u->external_id, u->attrs ? u->attrs : "{}"};
+    int64_t i[] = {ws, u->uid, u->created_anonymous, u->created_at, u->updated_at};
+    return sq_txn_write(
+        tx,
+        "INSERT INTO users(workspace_id, uid, braze_id, external_id, created_anonymous,"
+        " attrs, created_at, updated_at) VALUES (?4, ?5, ?1, ?2, ?6, ?3, ?7, ?8)",
+        "tttiiiii", t, i, NULL);
+}
+
+static enum cd_err set_external_id(struct store_txn *s, int64_t ws, uint32_t uid, const char *ext,
                                    int64_t now) {
     const char *t[] = {ext};
     int64_t i[] = {ws, uid, now};
-    return sq_write(s,
-                    "UPDATE users SET external_id = ?1, updated_at = ?4 "
-                    "WHERE workspace_id = ?2 AND uid = ?3",
-                    "tiii", t, i, NULL);
+    return sq_txn_write(s,
+                        "UPDATE users SET external_id = ?1, updated_at = ?4 "
+                        "WHERE workspace_id = ?2 AND uid = ?3",
+                        "tiii", t, i, NULL);
 }
 
-static enum cd_err set_attrs(struct store *s, int64_t ws, uint32_t uid, const char *attrs,
+static enum cd_err set_attrs(struct store_txn *s, int64_t ws, uint32_t uid, const char *attrs,
                              int64_t now) {
     const char *t[] = {attrs};
     int64_t i[] = {ws, uid, now};
-    return sq_write(s,
-                    "UPDATE users SET attrs = ?1, updated_at = ?4 "
-                    "WHERE workspace_id = ?2 AND uid = ?3",
-                    "tiii", t, i, NULL);
+    return sq_txn_write(s,
+                        "UPDATE users SET attrs = ?1, updated_at = ?4 "
+                        "WHERE workspace_id = ?2 AND uid = ?3",
+                        "tiii", t, i, NULL);
 }
 
-static enum cd_err remove_user(struct store *s, int64_t ws, uint32_t uid, int64_t now) {
+static enum cd_err remove_user(struct store_txn *s, int64_t ws, uint32_t uid, int64_t now) {
     int64_t i[] = {ws, uid, now};
-    enum cd_err err = sq_write(s,
-                               "UPDATE users SET deleted = 1, external_id = NULL, attrs = '{}', "
-                               "updated_at = ?3 WHERE workspace_id = ?1 AND uid = ?2",
-                               "iii", NULL, i, NULL);
+    enum cd_err err =
+        sq_txn_write(s,
+                     "UPDATE users SET deleted = 1, external_id = NULL, attrs = '{}', "
+                     "updated_at = ?3 WHERE workspace_id = ?1 AND uid = ?2",
+                     "iii", NULL, i, NULL);
     if (err == CD_OK)
-        err = sq_write(s, "DELETE FROM aliases WHERE workspace_id = ?1 AND uid = ?2", "ii", NULL, i,
-                       NULL);
+        err = sq_txn_write(s, "DELETE FROM aliases WHERE workspace_id = ?1 AND uid = ?2", "ii",
+                           NULL, i, NULL);
     if (err == CD_OK)
-        err = sq_write(s, "DELETE FROM devices WHERE workspace_id = ?1 AND uid = ?2", "ii", NULL, i,
-                       NULL);
+        err = sq_txn_write(s, "DELETE FROM devices WHERE workspace_id = ?1 AND uid = ?2", "ii",
+                           NULL, i, NULL);
     if (err == CD_OK)
-        err = sq_write(s, "DELETE FROM user_events WHERE workspace_id = ?1 AND uid = ?2", "ii",
-                       NULL, i, NULL);
+        err = sq_txn_write(s, "DELETE FROM user_events WHERE workspace_id = ?1 AND uid = ?2", "ii",
+                           NULL, i, NULL);
     if (err == CD_OK)
-        err = sq_write(s, "DELETE FROM user_event_times WHERE workspace_id = ?1 AND uid = ?2", "ii",
-                       NULL, i, NULL);
+        err = sq_txn_write(s, "DELETE FROM user_event_times WHERE workspace_id = ?1 AND uid = ?2",
+                           "ii", NULL, i, NULL);
     return err;
 }
 
-static enum cd_err get(struct store *s, int64_t ws, uint32_t uid,
+static enum cd_err get(struct store *s, struct store_txn *t, int64_t ws, uint32_t uid,
                        void (*cb)(void *, const struct user_row *), void *ctx) {
     struct user_cb uc = {cb, ctx};
     int64_t i[] = {ws, uid};
-    return sq_read_row(s, "SELECT " USER_COLS " FROM users WHERE workspace_id = ? AND uid = ?",
-                       "ii", NULL, i, row_user, &uc);
+    return sq_txn_read_row(s, t,
+                           "SELECT " USER_COLS " FROM users WHERE workspace_id = ? AND uid = ?",
+                           "ii", NULL, i, row_user, &uc);
 }
 
-static enum cd_err alias_put(struct store *s, int64_t ws, const char *label, const char *name,
-                             uint32_t uid) {
-    const char *t[] = {label, name};
-    int64_t i[] = {ws, uid};
-    return sq_write(s,
-                    "INSERT INTO aliases(label, name, workspace_id, uid) VALUES (?,?,?,?) "
-                    "ON CONFLICT(workspace_id, label, name) DO UPDATE SET uid = excluded.uid",
-                    "ttii", t, i, NULL);
+static enum cd_err aliases_put(struct store_txn *t, int64_t ws, const struct ident_row *rows,
+                               size_t n) {
+    enum cd_err err = CD_OK;
+    for (size_t k = 0; err == CD_OK && k < n; k++) {
+        const char *tx[] = {rows[k].a, rows[k].b};
+        int64_t i[] = {ws, rows[k].uid};
+        err = sq_txn_write(t,
+                           "INSERT INTO aliases(label, name, workspace_id, uid) VALUES (?,?,?,?) "
+                           "ON CONFLICT(workspace_id, label, name) DO UPDATE SET uid = "
+                           "excluded.uid",
+                           "ttii", tx, i, NULL);
+    }
+    return err;
 }
 
-static enum cd_err aliases_of(struct store *s, int64_t ws, uint32_t uid,
+static enum cd_err aliases_of(struct store *s, struct store_txn *t, int64_t ws, uint32_t uid,
                               void (*cb)(void *, const struct ident_row *), void *ctx) {
     struct ident_cb ic = {cb, ctx};
     int64_t i[] = {ws, uid};
-    return sq_rows(s,
-                   "SELECT uid, label, name FROM aliases WHERE workspace_id = ? AND uid = ? "
-                   "ORDER BY label, name",
-                   "ii", NULL, i, row_ident, &ic);
+    return sq_txn_rows(s, t,
+                       "SELECT uid, label, name FROM aliases WHERE workspace_id = ? AND uid = ? "
+                       "ORDER BY label, name",
+                       "ii", NULL, i, row_ident, &ic);
 }
 
-static enum cd_err device_put(struct store *s, int64_t ws, const char *device_id, uint32_t uid) {
+static enum cd_err device_put(struct store_txn *s, int64_t ws, const char *device_id,
+                              uint32_t uid) {
     const char *t[] = {device_id};
     int64_t i[] = {ws, uid};
-    return sq_write(s,
-                    "INSERT INTO devices(device_id, workspace_id, uid) VALUES (?,?,?) "
-                    "ON CONFLICT(workspace_id, device_id) DO UPDATE SET uid = excluded.uid",
-                    "tii", t, i, NULL);
+    return sq_txn_write(s,
+                        "INSERT INTO devices(device_id, workspace_id, uid) VALUES (?,?,?) "
+                        "ON CONFLICT(workspace_id, device_id) DO UPDATE SET uid = excluded.uid",
+                        "tii", t, i, NULL);
 }
 
-static enum cd_err devices_of(struct store *s, int64_t ws, uint32_t uid,
+static enum cd_err devices_of(struct store *s, struct store_txn *t, int64_t ws, uint32_t uid,
                               void (*cb)(void *, const struct ident_row *), void *ctx) {
     struct ident_cb ic = {cb, ctx};
     int64_t i[] = {ws, uid};
-    return sq_rows(s,
-                   "SELECT uid, device_id FROM devices WHERE workspace_id = ? AND uid = ? "
-                   "ORDER BY device_id",
-                   "ii", NULL, i, row_ident, &ic);
+    return sq_txn_rows(s, t,
+                       "SELECT uid, device_id FROM devices WHERE workspace_id = ? AND uid = ? "
+                       "ORDER BY device_id",
+                       "ii", NULL, i, row_ident, &ic);
 }
 
-static enum cd_err event_bump(struct store *s, int64_t ws, uint32_t uid, enum event_kind kind,
-                              const char *name, int64_t count, int64_t at) {
-    const char *t[] = {name};
-    int64_t i[] = {ws, uid, kind, count, at};
+/* One row of events_bump: the summary, then for a custom event its kept times. The trim runs
+ * only once the user may hold more than STORE_EVENT_RECENT times of the event. */
+static enum cd_err event_bump(struct store_txn *s, int64_t ws, const struct event_bump_row *r) {
+    const char *t[] = {r->name};
+    int64_t i[] = {ws, r->uid, r->kind, r->count, r->at};
+    int64_t total = 0;
     enum cd_err err =
-        sq_write(s,
-                 "INSERT INTO user_events(name, workspace_id, uid, kind, count, first_at, "
-                 "last_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
-                 "ON CONFLICT(workspace_id, uid, kind, name) DO UPDATE SET "
-                 "count = count + excluded.count, first_at = min(first_at, excluded.first_at), "
-                 "last_at = max(last_at, excluded.last_at)",
-                 "tiiiii", t, i, NULL);
-    if (err != CD_OK || kind != EVENT_KIND_CUSTOM)
+        sq_txn_write(s,
+                     "INSERT INTO user_events(name, workspace_id, uid, kind, count, first_at, "
+                     "last_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
+                     "ON CONFLICT(workspace_id, uid, kind, name) DO UPDATE SET "
+                     "count = count + excluded.count, first_at = min(first_at, excluded.first_at), "
+                     "last_at = max(last_at, excluded.last_at)",
+                     "tiiiii", t, i, NULL);
+    if (err != CD_OK || r->kind != EVENT_KIND_CUSTOM)
         return err;
     /* min(count, STORE_EVENT_RECENT) times, then only the newest STORE_EVENT_RECENT stay */
-    err = sq_write(s,
-                   "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n "
-                   "WHERE k < min(?5, " RECENT_SQL ")) "
-                   "INSERT INTO user_event_times(workspace_id, uid, kind, name, at) "
-                   "SELECT ?2, ?3, ?4, ?1, ?6 FROM n WHERE ?5 > 0",
-                   "tiiiii", t, i, NULL);
+    err = sq_txn_write(s,
+                       "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n "
+                       "WHERE k < min(?5, " RECENT_SQL ")) "
+                       "INSERT INTO user_event_times(workspace_id, uid, kind, name, at) "
+                       "SELECT ?2, ?3, ?4, ?1, ?6 FROM n WHERE ?5 > 0",
+                       "tiiiii", t, i, NULL);
     if (err == CD_OK)
-        err = sq_write(s,
-                       "DELETE FROM user_event_times WHERE rowid IN (SELECT rowid FROM "
-                       "user_event_times WHERE workspace_id = ?2 AND uid = ?3 AND kind = ?4 AND "
-                       "name = ?1 ORDER BY at DESC LIMIT -1 OFFSET " RECENT_SQL ")",
-                       "tiii", t, i, NULL);
+        err = sq_txn_read_row(s->s, s,
+                              "SELECT count FROM user_events WHERE workspace_id = ?2 AND uid = ?3 "
+                              "AND kind = ?4 AND name = ?1",
+                              "tiii", t, i, row_count, &total);
+    if (err == CD_OK && total > STORE_EVENT_RECENT)
+        err = sq_txn_write(s,
+                           "DELETE FROM user_event_times WHERE rowid IN (SELECT rowid FROM "
+                           "user_event_times WHERE workspace_id = ?2 AND uid = ?3 AND kind = ?4 "
+                           "AND name = ?1 ORDER BY at DESC LIMIT -1 OFFSET " RECENT_SQL ")",
+                           "tiii", t, i, NULL);
+    return err;
+}
+
+static enum cd_err events_bump(struct store_txn *t, int64_t ws, const struct event_bump_row *rows,
+                               size_t n) {
+    enum cd_err err = CD_OK;
+    for (size_t k = 0; err == CD_OK && k < n; k++)
+        err = event_bump(t, ws, &rows[k]);
     return err;
 }
 
@@ -195,44 +237,45 @@ static void row_event(sqlite3_stmt *st, void *ctx) {
     ec->cb(ec->ctx, &r);
 }
 
-static enum cd_err events_of(struct store *s, int64_t ws, uint32_t uid,
+static enum cd_err events_of(struct store *s, struct store_txn *t, int64_t ws, uint32_t uid,
                              void (*cb)(void *, const struct event_summary_row *), void *ctx) {
     struct event_cb ec = {cb, ctx};
     int64_t i[] = {ws, uid};
-    return sq_rows(s,
-                   "SELECT kind, name, count, first_at, last_at FROM user_events "
-                   "WHERE workspace_id = ? AND uid = ? ORDER BY kind, name",
-                   "ii", NULL, i, row_event, &ec);
+    return sq_txn_rows(s, t,
+                       "SELECT kind, name, count, first_at, last_at FROM user_events "
+                       "WHERE workspace_id = ? AND uid = ? ORDER BY kind, name",
+                       "ii", NULL, i, row_event, &ec);
 }
 
-static enum cd_err merge_into(struct store *s, int64_t ws, uint32_t from, uint32_t to) {
+static enum cd_err merge_into(struct store_txn *s, int64_t ws, uint32_t from, uint32_t to) {
     int64_t i[] = {ws, from, to};
-    enum cd_err err = sq_write(s,
-                               "INSERT INTO user_events(workspace_id, uid, kind, name, count, "
-                               "first_at, last_at) SELECT workspace_id, ?3, kind, name, count, "
-                               "first_at, last_at FROM user_events WHERE workspace_id = ?1 AND "
-                               "uid = ?2 AND 1 ON CONFLICT(workspace_id, uid, kind, name) DO "
-                               "UPDATE SET count = count + excluded.count, "
-                               "first_at = min(first_at, excluded.first_at), "
-                               "last_at = max(last_at, excluded.last_at)",
-                               "iii", NULL, i, NULL);
+    enum cd_err err = sq_txn_write(s,
+                                   "INSERT INTO user_events(workspace_id, uid, kind, name, count, "
+                                   "first_at, last_at) SELECT workspace_id, ?3, kind, name, count, "
+                                   "first_at, last_at FROM user_events WHERE workspace_id = ?1 AND "
+                                   "uid = ?2 AND 1 ON CONFLICT(workspace_id, uid, kind, name) DO "
+                                   "UPDATE SET count = count + excluded.count, "
+                                   "first_at = min(first_at, excluded.first_at), "
+                                   "last_at = max(last_at, excluded.last_at)",
+                                   "iii", NULL, i, NULL);
+    if (err == CD_OK)
+        err = sq_txn_write(
+            s, "UPDATE user_event_times SET uid = ?3 WHERE workspace_id = ?1 AND uid = ?2", "iii",
+            NULL, i, NULL);
     if (err == CD_OK)
         err =
-            sq_write(s, "UPDATE user_event_times SET uid = ?3 WHERE workspace_id = ?1 AND uid = ?2",
-                     "iii", NULL, i, NULL);
+            sq_txn_write(s,
+                         "DELETE FROM user_event_times WHERE rowid IN (SELECT r FROM (SELECT rowid "
+                         "AS r, row_number() OVER (PARTITION BY kind, name ORDER BY at DESC) AS rn "
+                         "FROM user_event_times WHERE workspace_id = ?1 AND uid = ?3) "
+                         "WHERE rn > " RECENT_SQL ")",
+                         "iii", NULL, i, NULL);
     if (err == CD_OK)
-        err = sq_write(s,
-                       "DELETE FROM user_event_times WHERE rowid IN (SELECT r FROM (SELECT rowid "
-                       "AS r, row_number() OVER (PARTITION BY kind, name ORDER BY at DESC) AS rn "
-                       "FROM user_event_times WHERE workspace_id = ?1 AND uid = ?3) "
-                       "WHERE rn > " RECENT_SQL ")",
-                       "iii", NULL, i, NULL);
+        err = sq_txn_write(s, "UPDATE aliases SET uid = ?3 WHERE workspace_id = ?1 AND uid = ?2",
+                           "iii", NULL, i, NULL);
     if (err == CD_OK)
-        err = sq_write(s, "UPDATE aliases SET uid = ?3 WHERE workspace_id = ?1 AND uid = ?2", "iii",
-                       NULL, i, NULL);
-    if (err == CD_OK)
-        err = sq_write(s, "UPDATE devices SET uid = ?3 WHERE workspace_id = ?1 AND uid = ?2", "iii",
-                       NULL, i, NULL);
+        err = sq_txn_write(s, "UPDATE devices SET uid = ?3 WHERE workspace_id = ?1 AND uid = ?2",
+                           "iii", NULL, i, NULL);
     return err;
 }
 
@@ -331,16 +374,17 @@ static enum cd_err load_events(struct store *s, int64_t ws,
 }
 
 const struct store_user_ops sqlite_user_ops = {
+    .uid_next = uid_next,
     .insert = insert,
     .set_external_id = set_external_id,
     .set_attrs = set_attrs,
     .remove = remove_user,
     .get = get,
-    .alias_put = alias_put,
+    .aliases_put = aliases_put,
     .aliases_of = aliases_of,
     .device_put = device_put,
     .devices_of = devices_of,
-    .event_bump = event_bump,
+    .events_bump = events_bump,
     .events_of = events_of,
     .merge_into = merge_into,
     .range = range,

@@ -3,10 +3,14 @@
  * acknowledged change is in it, and the in-memory indexes of core/ are rebuilt from it at
  * start-up. A backend (sqlite.c today; PostgreSQL later) exports one `const struct store_ops`.
  *
- * Threading: one store handle is shared by all threads. Writes happen inside a transaction
- * (store_begin .. store_commit/rollback); the backend serialises transactions, so a thread
- * holds the transaction for as short a time as it can. Calls marked "any time" may run outside
- * a transaction from any thread and read committed state only.
+ * Threading: one store handle is shared by all threads. Writes that belong together happen
+ * inside a transaction: `begin` hands out a `struct store_txn`, the writes take it, `commit` or
+ * `rollback` ends it. A transaction is used by the thread that began it, which holds it for as
+ * short a time as it can (the backend may serialise transactions). Calls marked "any time" take
+ * the store, may run from any thread outside a transaction, read committed state only, and a
+ * write among them is a transaction of its own, durable when it returns. A thread that holds a
+ * transaction must not make an "any time" write (it fails: the backend may be serialised on it).
+ * docs/internals/store.md states what every backend guarantees.
  *
  * Every call returns CD_OK or an error (CD_E_STORE when the database failed, CD_E_NOT_FOUND,
  * CD_E_EXISTS where said). Strings handed out through callbacks are borrowed for the call, and
@@ -22,6 +26,7 @@
 #include "util/err.h"
 
 struct store;
+struct store_txn; /* an open write transaction */
 
 /* ---- admin: workspaces, keys, partners (any time) ---- */
 
@@ -55,9 +60,10 @@ struct store_admin_ops {
     /* Sets *ws of an active key; CD_E_NOT_FOUND otherwise. */
     enum cd_err (*api_key_lookup)(struct store *s, const char *key_hash, int64_t *ws);
 
-    /* Partners. partner_add: CD_E_EXISTS when present. */
+    /* Partners. partner_add creates one with its first key (SHA-256 hex), in one transaction:
+     * CD_E_EXISTS when present. */
     enum cd_err (*partner_add)(struct store *s, const char *name, enum key_check check,
-                               int64_t now);
+                               const char *key_hash, int64_t now);
     enum cd_err (*partner_get)(struct store *s, const char *name, enum key_check *check);
     enum cd_err (*partner_key_add)(struct store *s, const char *partner, const char *key_hash,
                                    int64_t now);
@@ -116,32 +122,51 @@ struct event_summary_row {
     size_t n_recent;
 };
 
+/* One occurrence count to add to a user's event summary (events_bump). */
+struct event_bump_row {
+    uint32_t uid;
+    enum event_kind kind;
+    const char *name;
+    int64_t count;
+    int64_t at;
+};
+
+/*
+ * Writes take the transaction; the reads that a transaction may need to see its own writes
+ * through (get, aliases_of, devices_of, events_of) take the store and a transaction or NULL
+ * (committed state).
+ */
 struct store_user_ops {
-    enum cd_err (*insert)(struct store *s, int64_t ws, const struct user_row *u);
-    enum cd_err (*set_external_id)(struct store *s, int64_t ws, uint32_t uid, const char *ext,
+    /* The uid the next user of ws gets: the store assigns uids, in the transaction, never
+     * reusing one that a committed user holds. The caller inserts the user under it. */
+    enum cd_err (*uid_next)(struct store_txn *t, int64_t ws, uint32_t *uid);
+    enum cd_err (*insert)(struct store_txn *t, int64_t ws, const struct user_row *u);
+    enum cd_err (*set_external_id)(struct store_txn *t, int64_t ws, uint32_t uid, const char *ext,
                                    int64_t now);
-    enum cd_err (*set_attrs)(struct store *s, int64_t ws, uint32_t uid, const char *attrs_json,
+    enum cd_err (*set_attrs)(struct store_txn *t, int64_t ws, uint32_t uid, const char *attrs_json,
                              int64_t now);
     /* Marks the user deleted, clears its identifiers, attributes and event summaries. */
-    enum cd_err (*remove)(struct store *s, int64_t ws, uint32_t uid, int64_t now);
+    enum cd_err (*remove)(struct store_txn *t, int64_t ws, uint32_t uid, int64_t now);
     /* One user (deleted ones included); CD_E_NOT_FOUND when no such uid. */
-    enum cd_err (*get)(struct store *s, int64_t ws, uint32_t uid,
+    enum cd_err (*get)(struct store *s, struct store_txn *t, int64_t ws, uint32_t uid,
                        void (*cb)(void *ctx, const struct user_row *), void *ctx);
-    enum cd_err (*alias_put)(struct store *s, int64_t ws, const char *label, const char *name,
-                             uint32_t uid);
-    enum cd_err (*aliases_of)(struct store *s, int64_t ws, uint32_t uid,
+    /* Puts n aliases (row.a label, row.b name) on their users; a (label, name) moves. */
+    enum cd_err (*aliases_put)(struct store_txn *t, int64_t ws, const struct ident_row *rows,
+                               size_t n);
+    enum cd_err (*aliases_of)(struct store *s, struct store_txn *t, int64_t ws, uint32_t uid,
                               void (*cb)(void *ctx, const struct ident_row *), void *ctx);
-    enum cd_err (*device_put)(struct store *s, int64_t ws, const char *device_id, uint32_t uid);
-    enum cd_err (*devices_of)(struct store *s, int64_t ws, uint32_t uid,
+    enum cd_err (*device_put)(struct store_txn *t, int64_t ws, const char *device_id, uint32_t uid);
+    enum cd_err (*devices_of)(struct store *s, struct store_txn *t, int64_t ws, uint32_t uid,
                               void (*cb)(void *ctx, const struct ident_row *), void *ctx);
-    /* Adds `count` occurrences at time `at` to the summary of (uid, kind, name); for a custom
-     * event also keeps the time, trimming its kept times to the STORE_EVENT_RECENT newest. */
-    enum cd_err (*event_bump)(struct store *s, int64_t ws, uint32_t uid, enum event_kind kind,
-                              const char *name, int64_t count, int64_t at);
-    enum cd_err (*events_of)(struct store *s, int64_t ws, uint32_t uid,
+    /* Adds each row's `count` occurrences at time `at` to the summary of (uid, kind, name); for
+     * a custom event also keeps the time, trimming its kept times to the STORE_EVENT_RECENT
+     * newest. One call for a request's events. */
+    enum cd_err (*events_bump)(struct store_txn *t, int64_t ws, const struct event_bump_row *rows,
+                               size_t n);
+    enum cd_err (*events_of)(struct store *s, struct store_txn *t, int64_t ws, uint32_t uid,
                              void (*cb)(void *ctx, const struct event_summary_row *), void *ctx);
     /* Moves every alias, device and event summary of `from` onto `to` (identify-merge). */
-    enum cd_err (*merge_into)(struct store *s, int64_t ws, uint32_t from, uint32_t to);
+    enum cd_err (*merge_into)(struct store_txn *t, int64_t ws, uint32_t from, uint32_t to);
 
     /* Up to `limit` users with uid >= from, in uid order; any time (exports read in chunks). */
     enum cd_err (*range)(struct store *s, int64_t ws, uint32_t from, int64_t limit,
@@ -164,8 +189,9 @@ struct store_user_ops {
 /* ---- the Currents outbox (append inside a transaction) ---- */
 
 struct store_outbox_ops {
-    /* Appends one event (its JSON text); sets *seq. */
-    enum cd_err (*append)(struct store *s, int64_t ws, const char *event_type, int64_t now,
+    /* Appends one event (its JSON text); sets *seq. Readers of the outbox (outbox_after) see an
+     * event only once its transaction is durable, and seqs grow in commit order. */
+    enum cd_err (*append)(struct store_txn *t, int64_t ws, const char *event_type, int64_t now,
                           const char *body, int64_t *seq);
 };
 
@@ -204,18 +230,18 @@ struct cohort_miss_row {
 struct store_cohort_ops {
     /* Creates (partner, cohort_id) or updates it: a non-NULL name replaces the name, the
      * earliest created_at is kept. Sets *id. */
-    enum cd_err (*upsert)(struct store *s, int64_t ws, const char *partner, const char *cohort_id,
-                          const char *name, int64_t created_at, int64_t *id);
+    enum cd_err (*upsert)(struct store_txn *t, int64_t ws, const char *partner,
+                          const char *cohort_id, const char *name, int64_t created_at, int64_t *id);
     /* Appends one request's net change and adds to the counters; sets *seq. */
-    enum cd_err (*log_append)(struct store *s, int64_t cohort, const struct cohort_log_row *row,
+    enum cd_err (*log_append)(struct store_txn *t, int64_t cohort, const struct cohort_log_row *row,
                               int64_t n_received, int64_t n_matched, int64_t n_unmatched,
                               int64_t now, int64_t *seq);
     /* Replaces the checkpoint and drops the log rows it covers (seq <= upto). */
-    enum cd_err (*checkpoint)(struct store *s, int64_t cohort, const void *blob, size_t len,
+    enum cd_err (*checkpoint)(struct store_txn *t, int64_t cohort, const void *blob, size_t len,
                               int64_t upto);
     /* Records unmatched identifiers, keeping the `keep` most recent per cohort. */
-    enum cd_err (*misses_add)(struct store *s, int64_t cohort, const struct cohort_miss_row *rows,
-                              size_t n, int keep);
+    enum cd_err (*misses_add)(struct store_txn *t, int64_t cohort,
+                              const struct cohort_miss_row *rows, size_t n, int keep);
     enum cd_err (*misses_list)(struct store *s, int64_t cohort,
                                void (*cb)(void *ctx, const struct cohort_miss_row *), void *ctx);
     /* Start-up: every cohort of ws (id order), then every log row after its checkpoint. */
@@ -249,7 +275,8 @@ struct store_segment_ops {
                         void (*cb)(void *ctx, const struct segment_row *), void *ctx);
 };
 
-/* ---- Currents: export streams fed from the outbox (any time; single statements) ---- */
+/* ---- Currents: export streams fed from the outbox (any time, except the progress records
+ * advance, dead_letter and replayed, which take a transaction so they land together) ---- */
 
 struct current_row {
     int64_t id;
@@ -290,15 +317,16 @@ struct store_currents_ops {
                              const char *last_error);
     enum cd_err (*remove)(struct store *s, int64_t ws, const char *current_id, int64_t now);
     /* Records progress: position moves to `position`, counters grow by the deltas. */
-    enum cd_err (*advance)(struct store *s, int64_t current, int64_t position, int64_t delivered,
-                           int64_t retried, int64_t dead, const char *last_error);
-    /* Up to `limit` outbox events of ws after seq `after`, in order. */
+    enum cd_err (*advance)(struct store_txn *t, int64_t current, int64_t position,
+                           int64_t delivered, int64_t retried, int64_t dead,
+                           const char *last_error);
+    /* Up to `limit` durable outbox events of ws after seq `after`, in order. */
     enum cd_err (*outbox_after)(struct store *s, int64_t ws, int64_t after, int64_t limit,
                                 void (*cb)(void *ctx, const struct outbox_row *), void *ctx);
     /* Creation time of the first event after `after` whose type is in types (JSON array). */
     enum cd_err (*oldest_after)(struct store *s, int64_t ws, int64_t after, const char *types,
                                 int64_t *created_at);
-    enum cd_err (*dead_letter)(struct store *s, int64_t current, int64_t seq, const char *body,
+    enum cd_err (*dead_letter)(struct store_txn *t, int64_t current, int64_t seq, const char *body,
                                const char *reason, int64_t now);
     /* Marks every dead letter of the Current for replay; sets *n. */
     enum cd_err (*replay)(struct store *s, int64_t current, int64_t *n);
@@ -306,7 +334,7 @@ struct store_currents_ops {
     enum cd_err (*replays)(struct store *s, int64_t current, int64_t limit,
                            void (*cb)(void *ctx, const struct outbox_row *), void *ctx);
     /* Drops replayed letters up to id `upto` after a 2xx. */
-    enum cd_err (*replayed)(struct store *s, int64_t current, int64_t upto);
+    enum cd_err (*replayed)(struct store_txn *t, int64_t current, int64_t upto);
 };
 
 /* ---- Heap segment-sync integrations (any time, except page_record: in a transaction) ---- */
@@ -354,7 +382,7 @@ struct store_heap_ops {
      * Records page `page` of sync `sync_task_id` (in the caller's transaction). Sets *seen when
      * the page was recorded before (then nothing changes).
      */
-    enum cd_err (*page_record)(struct store *s, int64_t integration, const char *sync_task_id,
+    enum cd_err (*page_record)(struct store_txn *t, int64_t integration, const char *sync_task_id,
                                const char *cohort_id, int64_t page, int64_t total_pages,
                                int64_t n_added, int64_t n_removed, int64_t now, bool *seen);
     /* Syncs that touched a cohort of a workspace, newest first (at most `limit`). */
@@ -362,7 +390,8 @@ struct store_heap_ops {
                                    void (*cb)(void *ctx, const struct heap_sync_row *), void *ctx);
 };
 
-/* ---- campaigns and Canvases (any time; a write joins its thread's transaction, if any) ---- */
+/* ---- campaigns and Canvases (reads and archive any time; the other writes take the
+ * transaction of the workspace write they belong to) ---- */
 
 enum campaign_kind { CAMPAIGN_KIND_CAMPAIGN = 0, CAMPAIGN_KIND_CANVAS = 1 };
 
@@ -410,7 +439,7 @@ enum delivery_state { DELIVERY_SENT = 0, DELIVERY_FAILED = 1 };
 
 struct store_campaign_ops {
     /* Creates a campaign or Canvas; sets *id. CD_E_EXISTS when the public id is taken. */
-    enum cd_err (*create)(struct store *s, const struct campaign_row *row, int64_t *id);
+    enum cd_err (*create)(struct store_txn *t, const struct campaign_row *row, int64_t *id);
     /* CD_E_NOT_FOUND when no live one of this kind has the id. */
     enum cd_err (*archive)(struct store *s, int64_t ws, enum campaign_kind kind,
                            const char *public_id, int64_t now);
@@ -426,26 +455,28 @@ struct store_campaign_ops {
                              const char *cohort_id,
                              void (*cb)(void *ctx, const struct campaign_row *), void *ctx);
     /* Adds users to the entered counter. */
-    enum cd_err (*count_entered)(struct store *s, int64_t campaign, int64_t n);
+    enum cd_err (*count_entered)(struct store_txn *t, int64_t campaign, int64_t n);
 
     /* Creates a dispatch (targets are ignored); sets *id. */
-    enum cd_err (*dispatch_add)(struct store *s, const struct dispatch_row *row, int64_t *id);
+    enum cd_err (*dispatch_add)(struct store_txn *t, const struct dispatch_row *row, int64_t *id);
     /* Unfinished dispatches of every workspace due at `now`, by due time, at most `limit`. */
     enum cd_err (*dispatches_due)(struct store *s, int64_t now, int64_t limit,
                                   void (*cb)(void *ctx, const struct dispatch_row *), void *ctx);
     /* Fixes the targets of the current step. */
-    enum cd_err (*dispatch_start)(struct store *s, int64_t dispatch, const void *targets,
+    enum cd_err (*dispatch_start)(struct store_txn *t, int64_t dispatch, const void *targets,
                                   size_t len);
     /* Moves to `step`, due at due_at, with a new audience and no targets yet. */
-    enum cd_err (*dispatch_next)(struct store *s, int64_t dispatch, int64_t step, int64_t due_at,
-                                 const void *audience, size_t len);
-    enum cd_err (*dispatch_finish)(struct store *s, int64_t dispatch, int64_t now);
+    enum cd_err (*dispatch_next)(struct store_txn *t, int64_t dispatch, int64_t step,
+                                 int64_t due_at, const void *audience, size_t len);
+    enum cd_err (*dispatch_finish)(struct store_txn *t, int64_t dispatch, int64_t now);
     /* Records the outcome for one user. CD_E_EXISTS when the (dispatch, step, uid) outcome is
      * already recorded. */
-    enum cd_err (*delivery_record)(struct store *s, int64_t dispatch, int64_t step, uint32_t uid,
-                                   enum delivery_state state, int64_t attempts, int64_t now);
+    enum cd_err (*delivery_record)(struct store_txn *t, int64_t dispatch, int64_t step,
+                                   uint32_t uid, enum delivery_state state, int64_t attempts,
+                                   int64_t now);
     /* Adds to the campaign's sent and failed counters. */
-    enum cd_err (*count_outcomes)(struct store *s, int64_t campaign, int64_t sent, int64_t failed);
+    enum cd_err (*count_outcomes)(struct store_txn *t, int64_t campaign, int64_t sent,
+                                  int64_t failed);
     /* Users with a recorded outcome for (dispatch, step). */
     enum cd_err (*deliveries)(struct store *s, int64_t dispatch, int64_t step,
                               void (*cb)(void *ctx, uint32_t uid), void *ctx);
@@ -458,9 +489,18 @@ struct store_ops {
     void (*close)(struct store *s);
     /* Whether the store answers; any time. */
     bool (*healthy)(struct store *s);
-    enum cd_err (*begin)(struct store *s);
-    enum cd_err (*commit)(struct store *s);
-    void (*rollback)(struct store *s);
+    /* Opens a write transaction; *out is valid until commit or rollback. */
+    enum cd_err (*begin)(struct store *s, struct store_txn **out);
+    /* Ends t, its writes applied whole, and returns once they are durable. CD_E_STORE: none of
+     * them happened. */
+    enum cd_err (*commit)(struct store_txn *t);
+    /* Ends t like commit but returns before the sync: its writes are applied whole and ordered
+     * after every transaction committed before, and *ticket says when they are durable
+     * (durable(s, ticket)). Commits that wait together share one sync. */
+    enum cd_err (*commit_ticket)(struct store_txn *t, uint64_t *ticket);
+    /* Waits until the commit of `ticket` is durable; CD_E_STORE when it cannot become so. */
+    enum cd_err (*durable)(struct store *s, uint64_t ticket);
+    void (*rollback)(struct store_txn *t);
     const struct store_admin_ops *admin;
     const struct store_user_ops *users;
     const struct store_outbox_ops *outbox;

@@ -342,6 +342,23 @@ static void store_failed(struct currents *c, struct runtime *rt, const char *op,
 
 /* Fills rt's batch (replays first, then the outbox after its position); returns whether there
  * is something to send. */
+/* Records progress that is not a delivery, in its own transaction: the position moved past
+ * events the Current does not export, or a retry counted with its error. */
+static enum cd_err advance_only(struct currents *c, int64_t current, int64_t position,
+                                int64_t retried, const char *last_error) {
+    const struct store_ops *ops = STORE_OPS(c->store);
+    struct store_txn *t;
+    enum cd_err err = ops->begin(c->store, &t);
+    if (err != CD_OK)
+        return err;
+    err = ops->currents->advance(t, current, position, 0, retried, 0, last_error);
+    if (err != CD_OK) {
+        ops->rollback(t);
+        return err;
+    }
+    return ops->commit(t);
+}
+
 static bool build_batch(struct currents *c, struct runtime *rt) {
     const struct store_currents_ops *co = STORE_OPS(c->store)->currents;
     int64_t limit = rt->batch_size;
@@ -371,7 +388,7 @@ static bool build_batch(struct currents *c, struct runtime *rt) {
         if (err == CD_OK && !pc.failed && !rt->n_events && pc.last_examined > rt->position) {
             /* only events of other types: move past them */
             op = "advance";
-            err = co->advance(c->store, rt->id, pc.last_examined, 0, 0, 0, NULL);
+            err = advance_only(c, rt->id, pc.last_examined, 0, NULL);
             if (err == CD_OK)
                 rt->position = pc.last_examined;
         }
@@ -437,21 +454,22 @@ static int send_batch(struct currents *c, struct runtime *rt) {
 static enum cd_err record_delivery(struct currents *c, struct runtime *rt) {
     const struct store_ops *ops = STORE_OPS(c->store);
     int64_t n = (int64_t)rt->n_events;
-    enum cd_err err = ops->begin(c->store);
+    struct store_txn *t;
+    enum cd_err err = ops->begin(c->store, &t);
     if (err != CD_OK)
         return err;
     if (rt->kind == BATCH_REPLAY) {
-        err = ops->currents->replayed(c->store, rt->id, rt->last_seq);
+        err = ops->currents->replayed(t, rt->id, rt->last_seq);
         if (err == CD_OK)
-            err = ops->currents->advance(c->store, rt->id, 0, n, 0, 0, NULL);
+            err = ops->currents->advance(t, rt->id, 0, n, 0, 0, NULL);
     } else {
-        err = ops->currents->advance(c->store, rt->id, rt->last_seq, n, 0, 0, NULL);
+        err = ops->currents->advance(t, rt->id, rt->last_seq, n, 0, 0, NULL);
     }
     if (err != CD_OK)
         goto fail;
-    return ops->commit(c->store);
+    return ops->commit(t);
 fail:
-    ops->rollback(c->store);
+    ops->rollback(t);
     return err;
 }
 
@@ -460,20 +478,20 @@ fail:
 static enum cd_err dead_letter_all(struct currents *c, struct runtime *rt, const char *reason) {
     const struct store_ops *ops = STORE_OPS(c->store);
     int64_t now = time_now_ms();
-    enum cd_err err = ops->begin(c->store);
+    struct store_txn *t;
+    enum cd_err err = ops->begin(c->store, &t);
     if (err != CD_OK)
         goto out;
     for (size_t i = 0; i < rt->n_events && err == CD_OK; i++)
-        err = ops->currents->dead_letter(c->store, rt->id, rt->events[i].seq, rt->events[i].body,
-                                         reason, now);
+        err = ops->currents->dead_letter(t, rt->id, rt->events[i].seq, rt->events[i].body, reason,
+                                         now);
     if (err == CD_OK)
-        err = ops->currents->advance(c->store, rt->id, rt->last_seq, 0, 0, (int64_t)rt->n_events,
-                                     reason);
+        err = ops->currents->advance(t, rt->id, rt->last_seq, 0, 0, (int64_t)rt->n_events, reason);
     if (err != CD_OK) {
-        ops->rollback(c->store);
+        ops->rollback(t);
         goto out;
     }
-    err = ops->commit(c->store);
+    err = ops->commit(t);
 out:
     if (err != CD_OK) {
         store_failed(c, rt, "dead_letter", err);
@@ -553,7 +571,7 @@ static void on_result(struct currents *c, struct runtime *rt, CURLcode rc) {
         }
         return;
     }
-    err = co->advance(c->store, rt->id, 0, 0, 1, 0, error);
+    err = advance_only(c, rt->id, 0, 1, error);
     if (err != CD_OK)
         log_error("currents", "current=%s op=advance counter=retried error=%s", rt->public_id,
                   cd_err_name(err));

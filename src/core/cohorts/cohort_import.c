@@ -2,9 +2,15 @@
  * cohort_import.c — partner cohort changes on top of the identity index and the cohort set
  * (see cohort_import.h). Durable layout: store_cohort_ops (checkpoint + per-request log).
  * A request's changes reduce to two disjoint bitmaps (net adds, net removes) before anything
- * is written, so the log row and the in-memory update are the same set operation. Memory is
- * changed only through cohort.h's recording verbs (cohort_touch before the fields are set), so
- * a failed write's rollback puts every change back.
+ * is written, so the log row and the in-memory update are the same set operation.
+ *
+ * Two paths (workspace.h): an import into an existing cohort is pipelined — matched and netted
+ * under the read lock against the members as every committed import leaves them (the published
+ * members, then the pending imports in turn order), written and committed without waiting for
+ * the sync, and published under the write lock once durable. Creating a cohort, naming it and
+ * the Heap webhook's pages are in-place writes: memory is changed only through cohort.h's
+ * recording verbs (cohort_touch before the fields are set), so a failed write's rollback puts
+ * every change back.
  */
 #include "core/cohorts/cohort_import.h"
 
@@ -33,7 +39,7 @@ static enum cd_err find_or_create(struct app *app, struct workspace *ws, const c
     int64_t id;
     enum cd_err err =
         STORE_OPS(app->store)
-            ->cohorts->upsert(app->store, ws->id, partner, cohort_id, name, created_at, &id);
+            ->cohorts->upsert(workspace_txn(ws), ws->id, partner, cohort_id, name, created_at, &id);
     if (err != CD_OK)
         return err;
     if (!c) {
@@ -105,35 +111,150 @@ static char *identifier_text(const struct cohort_ident *ci) {
     return n < 0 ? NULL : text;
 }
 
-static enum cd_err record(struct app *app, struct cohort *c, const roaring_bitmap_t *adds,
-                          const roaring_bitmap_t *removes, const struct cohort_apply_result *r,
-                          int64_t now) {
-    const struct store_cohort_ops *co = STORE_OPS(app->store)->cohorts;
+/* Writes the log row of a request's net change (adds the counters). Sets *checkpoint_due when
+ * the log of c is long enough to be folded into a checkpoint now. */
+static enum cd_err cohort_log_write(struct app *app, struct store_txn *t, struct cohort *c,
+                                    const roaring_bitmap_t *adds, const roaring_bitmap_t *removes,
+                                    const struct cohort_apply_result *r, int64_t now,
+                                    int64_t *seq) {
     size_t al, rl;
     void *ab = serialise(adds, &al), *rb = serialise(removes, &rl);
     enum cd_err err = (al && !ab) || (rl && !rb) ? CD_E_NOMEM : CD_OK;
     struct cohort_log_row row = {.adds = ab, .adds_len = al, .removes = rb, .removes_len = rl};
-    int64_t seq = 0;
     if (err == CD_OK)
-        err = co->log_append(app->store, c->id, &row, r->received, r->matched, r->unmatched, now,
-                             &seq);
+        err = STORE_OPS(app->store)
+                  ->cohorts->log_append(t, c->id, &row, r->received, r->matched, r->unmatched, now,
+                                        seq);
     free(ab);
     free(rb);
-    if (err != CD_OK || ++c->n_log < COHORT_CHECKPOINT_EVERY)
-        return err;
-    /* fold the log into a new checkpoint of the members as they are after this request */
-    roaring_bitmap_t *after = roaring_bitmap_copy(c->members);
-    roaring_bitmap_or_inplace(after, adds);
-    roaring_bitmap_andnot_inplace(after, removes);
+    return err;
+}
+
+/* Replaces c's checkpoint with `after` (the members once the log row `seq` is applied). */
+static enum cd_err checkpoint_write(struct app *app, struct store_txn *t, struct cohort *c,
+                                    roaring_bitmap_t *after, int64_t seq) {
     roaring_bitmap_run_optimize(after);
     size_t len;
     void *blob = serialise(after, &len);
-    roaring_bitmap_free(after);
-    err = len && !blob ? CD_E_NOMEM : co->checkpoint(app->store, c->id, blob, len, seq);
+    enum cd_err err = len && !blob
+                          ? CD_E_NOMEM
+                          : STORE_OPS(app->store)->cohorts->checkpoint(t, c->id, blob, len, seq);
     free(blob);
     if (err == CD_OK)
         c->n_log = 0;
     return err;
+}
+
+/* (base ∪ adds) − removes, as a new bitmap (NULL when out of memory). */
+static roaring_bitmap_t *members_after(const roaring_bitmap_t *base, const roaring_bitmap_t *adds,
+                                       const roaring_bitmap_t *removes) {
+    roaring_bitmap_t *after = roaring_bitmap_copy(base);
+    if (after) {
+        roaring_bitmap_or_inplace(after, adds);
+        roaring_bitmap_andnot_inplace(after, removes);
+    }
+    return after;
+}
+
+static enum cd_err record(struct app *app, struct workspace *ws, struct cohort *c,
+                          const roaring_bitmap_t *adds, const roaring_bitmap_t *removes,
+                          const struct cohort_apply_result *r, int64_t now) {
+    int64_t seq = 0;
+    enum cd_err err = cohort_log_write(app, workspace_txn(ws), c, adds, removes, r, now, &seq);
+    if (err != CD_OK || ++c->n_log < COHORT_CHECKPOINT_EVERY)
+        return err;
+    /* fold the log into a new checkpoint of the members as they are after this request */
+    roaring_bitmap_t *after = members_after(c->members, adds, removes);
+    if (!after)
+        return CD_E_NOMEM;
+    err = checkpoint_write(app, workspace_txn(ws), c, after, seq);
+    roaring_bitmap_free(after);
+    return err;
+}
+
+/* What a request asks, matched to users: every matched uid in adds or removes (a later change
+ * of the same user wins), and a sample of the unmatched ids. */
+struct plan {
+    roaring_bitmap_t *adds, *removes;
+    struct cohort_miss_row misses[MISSES_PER_REQUEST];
+    char *miss_text[MISSES_PER_REQUEST];
+    size_t n_misses;
+};
+
+static void plan_free(struct plan *p) {
+    for (size_t i = 0; i < p->n_misses; i++)
+        free(p->miss_text[i]);
+    if (p->adds) /* this CRoaring's free does not take NULL */
+        roaring_bitmap_free(p->adds);
+    if (p->removes)
+        roaring_bitmap_free(p->removes);
+}
+
+/* Matches every id of the request (caller holds the read or write lock). */
+static enum cd_err plan_match(const struct identity *ident, const struct cohort_change *changes,
+                              size_t n_changes, int64_t now, struct cohort_apply_result *out,
+                              struct plan *p) {
+    memset(p, 0, sizeof *p);
+    p->adds = roaring_bitmap_create();
+    p->removes = roaring_bitmap_create();
+    if (!p->adds || !p->removes)
+        return CD_E_NOMEM;
+    /* identity look-ups dominate an import: prefetch the whole batch in two stages first */
+    for (int stage = 0; stage < 2; stage++)
+        for (size_t i = 0; i < n_changes; i++)
+            for (size_t k = 0; k < changes[i].n_ids; k++) {
+                const struct cohort_ident *ci = &changes[i].ids[k];
+                enum identity_map map = ci->kind == COHORT_ID_ALIAS    ? IDENTITY_ALIAS
+                                        : ci->kind == COHORT_ID_DEVICE ? IDENTITY_DEVICE
+                                                                       : IDENTITY_EXTERNAL;
+                identity_prefetch(ident, map, ci->a, ci->b, stage);
+            }
+    for (size_t i = 0; i < n_changes; i++) {
+        const struct cohort_change *ch = &changes[i];
+        for (size_t k = 0; k < ch->n_ids; k++) {
+            enum match_miss miss = MATCH_OK;
+            uint32_t uid = match(ident, &ch->ids[k], &miss);
+            out->received++;
+            if (!uid) {
+                out->unmatched++;
+                if (p->n_misses < MISSES_PER_REQUEST) {
+                    char *text = identifier_text(&ch->ids[k]);
+                    if (!text)
+                        return CD_E_NOMEM;
+                    p->miss_text[p->n_misses] = text;
+                    p->misses[p->n_misses] =
+                        (struct cohort_miss_row){text, identity_miss_name(miss), now};
+                    p->n_misses++;
+                }
+                continue;
+            }
+            out->matched++;
+            roaring_bitmap_add(ch->remove ? p->removes : p->adds, uid);
+            roaring_bitmap_remove(ch->remove ? p->adds : p->removes, uid);
+        }
+    }
+    return CD_OK;
+}
+
+/* Writes the sampled misses and runs the cohort-entry trigger, in the open transaction. */
+static enum cd_err misses_and_trigger(struct app *app, struct workspace *ws, struct cohort *c,
+                                      const char *partner, const char *cohort_id,
+                                      const struct plan *p, int64_t now) {
+    enum cd_err err = CD_OK;
+    if (p->n_misses)
+        err = STORE_OPS(app->store)
+                  ->cohorts->misses_add(workspace_txn(ws), c->id, p->misses, p->n_misses,
+                                        COHORT_MISS_SAMPLE);
+    if (err == CD_OK && app->on_cohort_entry) /* the "user just entered the cohort" trigger */
+        err = app->on_cohort_entry(app, ws, partner, cohort_id, p->adds, now);
+    return err;
+}
+
+static void count(struct cohort *c, const struct cohort_apply_result *r, int64_t now) {
+    c->n_ids_received += r->received;
+    c->n_ids_matched += r->matched;
+    c->n_ids_unmatched += r->unmatched;
+    c->changed_at = now;
 }
 
 enum cd_err cohort_apply_locked(struct app *app, struct workspace *ws, const char *partner,
@@ -146,80 +267,153 @@ enum cd_err cohort_apply_locked(struct app *app, struct workspace *ws, const cha
         err = CD_E_NOMEM;
     if (err != CD_OK)
         return err;
-    /* identity look-ups dominate an import: prefetch the whole batch in two stages first */
-    for (int stage = 0; stage < 2; stage++)
-        for (size_t i = 0; i < n_changes; i++)
-            for (size_t k = 0; k < changes[i].n_ids; k++) {
-                const struct cohort_ident *ci = &changes[i].ids[k];
-                enum identity_map map = ci->kind == COHORT_ID_ALIAS    ? IDENTITY_ALIAS
-                                        : ci->kind == COHORT_ID_DEVICE ? IDENTITY_DEVICE
-                                                                       : IDENTITY_EXTERNAL;
-                identity_prefetch(&ws->ident, map, ci->a, ci->b, stage);
-            }
-    roaring_bitmap_t *adds = roaring_bitmap_create(), *removes = roaring_bitmap_create();
-    struct cohort_miss_row misses[MISSES_PER_REQUEST];
-    char *miss_text[MISSES_PER_REQUEST];
-    size_t n_misses = 0;
-    for (size_t i = 0; i < n_changes; i++) {
-        const struct cohort_change *ch = &changes[i];
-        for (size_t k = 0; k < ch->n_ids; k++) {
-            enum match_miss miss = MATCH_OK;
-            uint32_t uid = match(&ws->ident, &ch->ids[k], &miss);
-            out->received++;
-            if (!uid) {
-                out->unmatched++;
-                if (n_misses < MISSES_PER_REQUEST) {
-                    miss_text[n_misses] = identifier_text(&ch->ids[k]);
-                    if (!miss_text[n_misses]) {
-                        err = CD_E_NOMEM;
-                        goto done;
-                    }
-                    misses[n_misses] = (struct cohort_miss_row){miss_text[n_misses],
-                                                                identity_miss_name(miss), now};
-                    n_misses++;
-                }
-                continue;
-            }
-            out->matched++;
-            roaring_bitmap_add(ch->remove ? removes : adds, uid);
-            roaring_bitmap_remove(ch->remove ? adds : removes, uid);
+    struct plan p;
+    err = plan_match(&ws->ident, changes, n_changes, now, out, &p);
+    if (err == CD_OK) {
+        /* net change against the members now (an in-place write sees every earlier one) */
+        roaring_bitmap_andnot_inplace(p.adds, c->members);
+        roaring_bitmap_and_inplace(p.removes, c->members);
+        out->added = (int64_t)roaring_bitmap_get_cardinality(p.adds);
+        out->removed = (int64_t)roaring_bitmap_get_cardinality(p.removes);
+        err = record(app, ws, c, p.adds, p.removes, out, now);
+    }
+    if (err == CD_OK)
+        err = misses_and_trigger(app, ws, c, partner, cohort_id, &p, now);
+    if (err == CD_OK && cohort_members_change(&ws->cohorts, c, p.adds, p.removes) != 0)
+        err = CD_E_NOMEM;
+    if (err == CD_OK)
+        count(c, out, now);
+    plan_free(&p);
+    return err;
+}
+
+/*
+ * Turns p's matched sets into the net change against the members as every committed import
+ * leaves them: the published members, then each pending import of c in turn order (nets are
+ * disjoint, so a uid to add is a member after one iff it was and that one did not remove it,
+ * or that one added it). Caller holds writer and the read lock.
+ */
+static void net_against_pending(struct workspace *ws, struct cohort *c, struct plan *p) {
+    roaring_bitmap_t *adds = roaring_bitmap_andnot(p->adds, c->members);
+    roaring_bitmap_t *removes = roaring_bitmap_and(p->removes, c->members);
+    for (struct import_pending *e = ws->pending; e; e = e->next) {
+        if (e->cohort != c)
+            continue;
+        roaring_bitmap_andnot_inplace(adds, e->adds);
+        roaring_bitmap_t *back = roaring_bitmap_and(p->adds, e->removes);
+        roaring_bitmap_or_inplace(adds, back);
+        roaring_bitmap_free(back);
+        roaring_bitmap_t *more = roaring_bitmap_and(p->removes, e->adds);
+        roaring_bitmap_or_inplace(removes, more);
+        roaring_bitmap_free(more);
+        roaring_bitmap_andnot_inplace(removes, e->removes);
+    }
+    roaring_bitmap_free(p->adds);
+    roaring_bitmap_free(p->removes);
+    p->adds = adds;
+    p->removes = removes;
+}
+
+/* The members of c once the pending imports and then p are applied (caller as above). */
+static roaring_bitmap_t *members_after_pending(struct workspace *ws, struct cohort *c,
+                                               const struct plan *p) {
+    roaring_bitmap_t *after = roaring_bitmap_copy(c->members);
+    for (struct import_pending *e = ws->pending; after && e; e = e->next)
+        if (e->cohort == c) {
+            roaring_bitmap_or_inplace(after, e->adds);
+            roaring_bitmap_andnot_inplace(after, e->removes);
+        }
+    if (after) {
+        roaring_bitmap_or_inplace(after, p->adds);
+        roaring_bitmap_andnot_inplace(after, p->removes);
+    }
+    return after;
+}
+
+/* The pipelined import of changes into the existing cohort c (see the top of this file). */
+static enum cd_err apply_pipelined(struct app *app, struct workspace *ws, struct cohort *c,
+                                   const char *partner, const char *cohort_id,
+                                   const struct cohort_change *changes, size_t n_changes,
+                                   int64_t now, struct cohort_apply_result *out) {
+    enum cd_err err = workspace_pipe_begin(app, ws);
+    if (err != CD_OK)
+        return err;
+    struct plan p;
+    roaring_bitmap_t *checkpoint = NULL;
+    workspace_read_begin(ws);
+    workspace_pending_drop(ws, ws->turn_done);
+    err = plan_match(&ws->ident, changes, n_changes, now, out, &p);
+    if (err == CD_OK) {
+        net_against_pending(ws, c, &p);
+        if (c->n_log + 1 >= COHORT_CHECKPOINT_EVERY) {
+            checkpoint = members_after_pending(ws, c, &p);
+            err = checkpoint ? CD_OK : CD_E_NOMEM;
         }
     }
-    /* net change against the members now */
-    roaring_bitmap_andnot_inplace(adds, c->members);
-    roaring_bitmap_and_inplace(removes, c->members);
-    out->added = (int64_t)roaring_bitmap_get_cardinality(adds);
-    out->removed = (int64_t)roaring_bitmap_get_cardinality(removes);
-    err = record(app, c, adds, removes, out, now);
-    if (err == CD_OK && n_misses)
-        err = STORE_OPS(app->store)
-                  ->cohorts->misses_add(app->store, c->id, misses, n_misses, COHORT_MISS_SAMPLE);
-    if (err == CD_OK && app->on_cohort_entry) /* the "user just entered the cohort" trigger */
-        err = app->on_cohort_entry(app, ws, partner, cohort_id, adds, now);
-    if (err == CD_OK && cohort_members_change(&ws->cohorts, c, adds, removes) != 0)
+    workspace_read_end(ws);
+    out->added = err == CD_OK ? (int64_t)roaring_bitmap_get_cardinality(p.adds) : 0;
+    out->removed = err == CD_OK ? (int64_t)roaring_bitmap_get_cardinality(p.removes) : 0;
+    int64_t seq = 0;
+    if (err == CD_OK)
+        err = cohort_log_write(app, workspace_txn(ws), c, p.adds, p.removes, out, now, &seq);
+    if (err == CD_OK && checkpoint)
+        err = checkpoint_write(app, workspace_txn(ws), c, checkpoint, seq); /* n_log = 0 */
+    else if (err == CD_OK)
+        c->n_log++;
+    if (checkpoint)
+        roaring_bitmap_free(checkpoint);
+    if (err == CD_OK)
+        err = misses_and_trigger(app, ws, c, partner, cohort_id, &p, now);
+    struct import_pending *pend = err == CD_OK ? calloc(1, sizeof *pend) : NULL;
+    if (err == CD_OK && !pend)
         err = CD_E_NOMEM;
-    if (err == CD_OK) {
-        c->n_ids_received += out->received;
-        c->n_ids_matched += out->matched;
-        c->n_ids_unmatched += out->unmatched;
-        c->changed_at = now;
+    if (pend) {
+        *pend = (struct import_pending){.cohort = c, .adds = p.adds, .removes = p.removes};
+        p.adds = p.removes = NULL; /* the pending entry owns them from here */
     }
-done:
-    for (size_t i = 0; i < n_misses; i++)
-        free(miss_text[i]);
-    roaring_bitmap_free(adds);
-    roaring_bitmap_free(removes);
+    uint64_t ticket = 0;
+    err = workspace_pipe_commit(app, ws, err, pend, &ticket);
+    if (err != CD_OK || !pend) { /* (pend is set whenever the commit happened) */
+        if (pend) {
+            p.adds = pend->adds;
+            p.removes = pend->removes;
+            free(pend);
+        }
+        plan_free(&p);
+        return err;
+    }
+    plan_free(&p);
+    uint64_t turn = pend->turn;
+    err = workspace_pipe_publish_begin(app, ws, ticket, turn);
+    if (err == CD_OK && cohort_members_change(&ws->cohorts, c, pend->adds, pend->removes) != 0) {
+        /* durable but not in memory: rebuild from the store on the next request */
+        workspace_mark_unloaded(ws, CD_E_NOMEM);
+        err = CD_E_NOMEM;
+    }
+    if (err == CD_OK)
+        count(c, out, now);
+    workspace_pipe_publish_end(ws, turn);
     return err;
 }
 
 enum cd_err cohort_apply(struct app *app, struct workspace *ws, const char *partner,
                          const char *cohort_id, const struct cohort_change *changes,
                          size_t n_changes, struct cohort_apply_result *out) {
-    enum cd_err err = workspace_write_begin(app, ws);
-    if (err != CD_OK)
-        return err;
-    err = cohort_apply_locked(app, ws, partner, cohort_id, changes, n_changes, time_now_ms(), out);
-    err = workspace_write_end(app, ws, err);
+    int64_t now = time_now_ms();
+    memset(out, 0, sizeof *out);
+    workspace_read_begin(ws);
+    struct cohort *c = cohort_find(&ws->cohorts, partner, cohort_id);
+    workspace_read_end(ws);
+    enum cd_err err;
+    if (c) {
+        err = apply_pipelined(app, ws, c, partner, cohort_id, changes, n_changes, now, out);
+    } else { /* a new cohort: created in place */
+        err = workspace_write_begin(app, ws);
+        if (err == CD_OK) {
+            err = cohort_apply_locked(app, ws, partner, cohort_id, changes, n_changes, now, out);
+            err = workspace_write_end(app, ws, err);
+        }
+    }
     if (err == CD_OK)
         log_info("cohort",
                  "ws=%s partner=%s received=%lld matched=%lld "

@@ -75,9 +75,9 @@ static enum cd_err apply_sync(struct app *app, const struct integration *in,
     if (err != CD_OK)
         goto fail;
     if (p->has_sync_info)
-        err = STORE_OPS(st)->heap->page_record(st, in->id, p->sync_task_id, p->cohort_id,
-                                               p->page_number, p->total_pages, n_add, n_remove, now,
-                                               &duplicate);
+        err = STORE_OPS(st)->heap->page_record(workspace_txn(ws), in->id, p->sync_task_id,
+                                               p->cohort_id, p->page_number, p->total_pages, n_add,
+                                               n_remove, now, &duplicate);
     if (err == CD_OK && !duplicate && p->name)
         err = cohort_name_locked(app, ws, "heap", p->cohort_id, p->name, now);
     if (err == CD_OK && !duplicate)

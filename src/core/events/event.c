@@ -35,7 +35,7 @@ enum cd_err event_emit(struct app *app, struct workspace *ws, const char *event_
         return CD_E_NOMEM;
     enum cd_err err =
         STORE_OPS(app->store)
-            ->outbox->append(app->store, ws->id, event_type, time_now_ms(), body, NULL);
+            ->outbox->append(workspace_txn(ws), ws->id, event_type, time_now_ms(), body, NULL);
     free(body);
     return err;
 }

@@ -252,7 +252,7 @@ static enum cd_err add_dispatch(struct app *app, struct workspace *ws, int64_t c
                                    .audience = blob,
                                    .audience_len = blob_len,
                                    .created_at = now};
-        err = STORE_OPS(app->store)->campaigns->dispatch_add(app->store, &row, NULL);
+        err = STORE_OPS(app->store)->campaigns->dispatch_add(workspace_txn(ws), &row, NULL);
     }
     free(ptext);
     free(blob);
@@ -285,7 +285,8 @@ enum cd_err campaign_create(struct app *app, struct workspace *ws, enum campaign
         int64_t id = 0;
         err = workspace_write_begin(app, ws);
         if (err == CD_OK) {
-            enum cd_err werr = STORE_OPS(app->store)->campaigns->create(app->store, &row, &id);
+            enum cd_err werr =
+                STORE_OPS(app->store)->campaigns->create(workspace_txn(ws), &row, &id);
             int64_t due = s->type == SCHEDULE_AT ? s->time_ms : now;
             char dispatch_id[CAMPAIGN_DISPATCH_ID_LEN + 1];
             if (werr == CD_OK && (s->type == SCHEDULE_IMMEDIATE || s->type == SCHEDULE_AT))

@@ -129,9 +129,9 @@ static enum cd_err start_targets(struct app *app, struct campaign_run *run, cons
         return err;
     }
     const struct store_campaign_ops *ops = STORE_OPS(app->store)->campaigns;
-    err = ops->dispatch_start(app->store, run->dispatch, blob, len);
+    err = ops->dispatch_start(workspace_txn(run->ws), run->dispatch, blob, len);
     if (err == CD_OK && run->step == 0)
-        err = ops->count_entered(app->store, run->campaign,
+        err = ops->count_entered(workspace_txn(run->ws), run->campaign,
                                  (int64_t)roaring_bitmap_get_cardinality(seg));
     err = workspace_write_end(app, run->ws, err);
     free(blob);
@@ -160,7 +160,10 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
     if (err == CD_OK && (c.archived || !step || d->bad_blob)) {
         if (!c.archived)
             log_error("campaign", "dispatch=%s is unreadable; finishing it", d->dispatch_id);
-        err = ops->dispatch_finish(app->store, d->id, time_now_ms());
+        err = workspace_write_begin(app, ws);
+        if (err == CD_OK)
+            err = workspace_write_end(
+                app, ws, ops->dispatch_finish(workspace_txn(ws), d->id, time_now_ms()));
         campaign_copy_free(&c);
         return err;
     }
@@ -375,9 +378,9 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
     int64_t n_sent = 0, n_failed = 0;
     for (size_t i = 0; err == CD_OK && i < n; i++) {
         if (o[i].terminal) {
-            err = ops->delivery_record(app->store, run->dispatch, run->step, o[i].req->uid,
-                                       sent(&o[i]) ? DELIVERY_SENT : DELIVERY_FAILED, o[i].attempts,
-                                       now);
+            err = ops->delivery_record(workspace_txn(run->ws), run->dispatch, run->step,
+                                       o[i].req->uid, sent(&o[i]) ? DELIVERY_SENT : DELIVERY_FAILED,
+                                       o[i].attempts, now);
             if (err == CD_E_EXISTS) { /* recorded before: its event exists too */
                 err = CD_OK;
                 continue;
@@ -405,7 +408,7 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
             json_decref(p);
     }
     if (err == CD_OK && (n_sent || n_failed))
-        err = ops->count_outcomes(app->store, run->campaign, n_sent, n_failed);
+        err = ops->count_outcomes(workspace_txn(run->ws), run->campaign, n_sent, n_failed);
     return workspace_write_end(app, run->ws, err);
 }
 
@@ -415,11 +418,11 @@ enum cd_err campaign_step_done(struct app *app, struct campaign_run *run, int64_
     if (err != CD_OK)
         return err;
     if (run->next_delay_ms < 0) {
-        err = ops->dispatch_finish(app->store, run->dispatch, now);
+        err = ops->dispatch_finish(workspace_txn(run->ws), run->dispatch, now);
     } else {
         size_t len = 0;
         void *blob = bitmap_to_blob(run->targets, &len);
-        err = blob ? ops->dispatch_next(app->store, run->dispatch, run->step + 1,
+        err = blob ? ops->dispatch_next(workspace_txn(run->ws), run->dispatch, run->step + 1,
                                         now + run->next_delay_ms, blob, len)
                    : CD_E_NOMEM;
         free(blob);

@@ -31,11 +31,15 @@ enum cd_err user_create(struct app *app, struct workspace *ws, const char *ext,
                         const char *alias_label, const char *alias_name, const char *device_id,
                         bool created_anon, int64_t now, uint32_t *uid) {
     const struct store_user_ops *uo = STORE_OPS(app->store)->users;
+    struct store_txn *t = workspace_txn(ws);
     struct identity *id = &ws->ident;
-    uint32_t u = id->n_users;
+    uint32_t u = 0;
     uint8_t bid[12];
     char bid_text[BRAZE_ID_LEN + 1];
-    if (u == UINT32_MAX || identity_new_braze_id(u, now, bid) != 0)
+    enum cd_err err = uo->uid_next(t, ws->id, &u);
+    if (err != CD_OK)
+        return err;
+    if (identity_new_braze_id(u, now, bid) != 0)
         return CD_E_INTERNAL;
     identity_braze_id_text(bid, bid_text);
     struct user_row row = {
@@ -47,11 +51,12 @@ enum cd_err user_create(struct app *app, struct workspace *ws, const char *ext,
         .created_at = now,
         .updated_at = now,
     };
-    enum cd_err err = uo->insert(app->store, ws->id, &row);
+    struct ident_row alias = {u, alias_label, alias_name};
+    err = uo->insert(t, ws->id, &row);
     if (err == CD_OK && alias_label)
-        err = uo->alias_put(app->store, ws->id, alias_label, alias_name, u);
+        err = uo->aliases_put(t, ws->id, &alias, 1);
     if (err == CD_OK && device_id)
-        err = uo->device_put(app->store, ws->id, device_id, u);
+        err = uo->device_put(t, ws->id, device_id, u);
     if (err != CD_OK)
         return err;
     if (identity_add_user(id, u, bid, ext, created_anon, false) != 0 ||
@@ -84,11 +89,11 @@ enum cd_err user_remove(struct app *app, struct workspace *ws, uint32_t uid, int
         err = user_attrs_load(app, ws, uid, &old_attrs);
     struct ident_list al = {&ws->ident, 1}, dl = {&ws->ident, 0};
     if (err == CD_OK)
-        err = uo->aliases_of(app->store, ws->id, uid, drop_ident, &al);
+        err = uo->aliases_of(app->store, workspace_txn(ws), ws->id, uid, drop_ident, &al);
     if (err == CD_OK)
-        err = uo->devices_of(app->store, ws->id, uid, drop_ident, &dl);
+        err = uo->devices_of(app->store, workspace_txn(ws), ws->id, uid, drop_ident, &dl);
     if (err == CD_OK)
-        err = uo->remove(app->store, ws->id, uid, now);
+        err = uo->remove(workspace_txn(ws), ws->id, uid, now);
     if (err == CD_OK)
         attr_index_set(&ws->attrs, uid, old_attrs, NULL);
     json_decref(old_attrs);
@@ -121,7 +126,8 @@ static void copy_ext(void *ctx, const struct user_row *u) {
 
 enum cd_err user_external_id(struct app *app, struct workspace *ws, uint32_t uid, char **ext) {
     struct row_copy rc = {NULL, NULL, false};
-    enum cd_err err = STORE_OPS(app->store)->users->get(app->store, ws->id, uid, copy_ext, &rc);
+    enum cd_err err = STORE_OPS(app->store)
+                          ->users->get(app->store, workspace_txn(ws), ws->id, uid, copy_ext, &rc);
     if (err == CD_OK && rc.failed)
         err = CD_E_NOMEM;
     if (err != CD_OK) {
@@ -139,7 +145,8 @@ static void copy_attrs(void *ctx, const struct user_row *u) {
 
 enum cd_err user_attrs_load(struct app *app, struct workspace *ws, uint32_t uid, json_t **attrs) {
     struct row_copy rc = {NULL, NULL, false};
-    enum cd_err err = STORE_OPS(app->store)->users->get(app->store, ws->id, uid, copy_attrs, &rc);
+    enum cd_err err = STORE_OPS(app->store)
+                          ->users->get(app->store, workspace_txn(ws), ws->id, uid, copy_attrs, &rc);
     if (err != CD_OK)
         return err;
     if (!json_is_object(rc.attrs)) {
@@ -158,7 +165,9 @@ static void copy_profile(void *ctx, const struct user_row *u) {
 enum cd_err users_profile(struct app *app, struct workspace *ws, uint32_t uid, char **external_id,
                           json_t **attrs) {
     struct row_copy rc = {NULL, NULL, false};
-    enum cd_err err = STORE_OPS(app->store)->users->get(app->store, ws->id, uid, copy_profile, &rc);
+    /* read outside any write (campaign sends): committed state */
+    enum cd_err err =
+        STORE_OPS(app->store)->users->get(app->store, NULL, ws->id, uid, copy_profile, &rc);
     if (err == CD_OK && rc.failed)
         err = CD_E_NOMEM;
     if (err == CD_OK && !rc.ext && !(rc.ext = strdup("")))
@@ -184,7 +193,8 @@ enum cd_err user_attrs_store(struct app *app, struct workspace *ws, uint32_t uid
     char *text = json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
         return CD_E_NOMEM;
-    enum cd_err err = STORE_OPS(app->store)->users->set_attrs(app->store, ws->id, uid, text, now);
+    enum cd_err err =
+        STORE_OPS(app->store)->users->set_attrs(workspace_txn(ws), ws->id, uid, text, now);
     free(text);
     if (err == CD_OK && attr_index_set(&ws->attrs, uid, old, attrs) != 0)
         err = CD_E_NOMEM;

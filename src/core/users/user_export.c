@@ -120,13 +120,13 @@ static enum cd_err export_user(struct app *app, struct workspace *ws, uint32_t u
     const struct store_user_ops *uo = STORE_OPS(app->store)->users;
     struct export_ctx ec = {u, false};
     memset(u, 0, sizeof *u);
-    enum cd_err err = uo->get(app->store, ws->id, uid, take_row, &ec);
+    enum cd_err err = uo->get(app->store, NULL, ws->id, uid, take_row, &ec);
     if (err == CD_OK && (parts & USER_EXPORT_ALIASES))
-        err = uo->aliases_of(app->store, ws->id, uid, take_alias, &ec);
+        err = uo->aliases_of(app->store, NULL, ws->id, uid, take_alias, &ec);
     if (err == CD_OK && (parts & USER_EXPORT_DEVICES))
-        err = uo->devices_of(app->store, ws->id, uid, take_device, &ec);
+        err = uo->devices_of(app->store, NULL, ws->id, uid, take_device, &ec);
     if (err == CD_OK && (parts & USER_EXPORT_EVENTS))
-        err = uo->events_of(app->store, ws->id, uid, take_event, &ec);
+        err = uo->events_of(app->store, NULL, ws->id, uid, take_event, &ec);
     if (err == CD_OK && (ec.failed || !u->braze_id))
         err = ec.failed ? CD_E_NOMEM : CD_E_STORE;
     if (err != CD_OK)

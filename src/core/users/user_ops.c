@@ -33,7 +33,8 @@ enum cd_err users_alias_new(struct app *app, struct workspace *ws,
             else if (owner && owner != uid)
                 minor = USER_MINOR_ALIAS_TAKEN;
             else {
-                err = STORE_OPS(app->store)->users->alias_put(app->store, ws->id, label, name, uid);
+                struct ident_row row = {uid, label, name};
+                err = STORE_OPS(app->store)->users->aliases_put(workspace_txn(ws), ws->id, &row, 1);
                 if (err == CD_OK && identity_put_alias(&ws->ident, label, name, uid) != 0)
                     err = CD_E_NOMEM;
             }
@@ -98,13 +99,13 @@ static enum cd_err merge_users(struct app *app, struct workspace *ws, uint32_t f
     json_decref(ta);
     struct repoint rp = {.id = &ws->ident, .to = to};
     if (err == CD_OK)
-        err = uo->aliases_of(app->store, ws->id, from, repoint_alias, &rp);
+        err = uo->aliases_of(app->store, workspace_txn(ws), ws->id, from, repoint_alias, &rp);
     if (err == CD_OK)
-        err = uo->devices_of(app->store, ws->id, from, repoint_device, &rp);
+        err = uo->devices_of(app->store, workspace_txn(ws), ws->id, from, repoint_device, &rp);
     if (err == CD_OK && rp.failed)
         err = CD_E_NOMEM;
     if (err == CD_OK)
-        err = uo->merge_into(app->store, ws->id, from, to);
+        err = uo->merge_into(workspace_txn(ws), ws->id, from, to);
     if (err == CD_OK && event_index_merge(&ws->events, from, to) != 0)
         err = CD_E_NOMEM;
     if (err == CD_OK)
@@ -133,15 +134,16 @@ static enum cd_err identify_one(struct app *app, struct workspace *ws,
         return CD_OK;
     }
     if (!to) {
-        enum cd_err err =
-            STORE_OPS(app->store)->users->set_external_id(app->store, ws->id, from, ext, now);
+        enum cd_err err = STORE_OPS(app->store)
+                              ->users->set_external_id(workspace_txn(ws), ws->id, from, ext, now);
         if (err == CD_OK && identity_set_external(&ws->ident, from, ext) != 0)
             err = CD_E_NOMEM;
         return err;
     }
     struct repoint rp = {.label = it->alias_label};
     enum cd_err err =
-        STORE_OPS(app->store)->users->aliases_of(app->store, ws->id, to, find_label, &rp);
+        STORE_OPS(app->store)
+            ->users->aliases_of(app->store, workspace_txn(ws), ws->id, to, find_label, &rp);
     if (err != CD_OK)
         return err;
     if (rp.label_taken) {
@@ -216,7 +218,7 @@ static enum cd_err device_owner_after(struct app *app, struct workspace *ws, con
         *uid = known;
     } else if (owner && !identity_is_identified(&ws->ident, owner)) {
         /* the anonymous user becomes identified; its device stops matching cohorts */
-        err = uo->set_external_id(app->store, ws->id, owner, ext, now);
+        err = uo->set_external_id(workspace_txn(ws), ws->id, owner, ext, now);
         if (err == CD_OK && identity_set_external(&ws->ident, owner, ext) != 0)
             err = CD_E_NOMEM;
         *uid = owner;
@@ -225,7 +227,7 @@ static enum cd_err device_owner_after(struct app *app, struct workspace *ws, con
         /* an unknown device with an identity: anonymous first, identified at once */
         err = user_create(app, ws, NULL, NULL, NULL, device, true, now, uid);
         if (err == CD_OK)
-            err = uo->set_external_id(app->store, ws->id, *uid, ext, now);
+            err = uo->set_external_id(workspace_txn(ws), ws->id, *uid, ext, now);
         if (err == CD_OK && identity_set_external(&ws->ident, *uid, ext) != 0)
             err = CD_E_NOMEM;
         return err;
@@ -233,7 +235,7 @@ static enum cd_err device_owner_after(struct app *app, struct workspace *ws, con
         err = user_create(app, ws, ext, NULL, NULL, NULL, false, now, uid);
     }
     if (err == CD_OK && owner != *uid) {
-        err = uo->device_put(app->store, ws->id, device, *uid);
+        err = uo->device_put(workspace_txn(ws), ws->id, device, *uid);
         if (err == CD_OK && identity_put_device(&ws->ident, device, *uid) != 0)
             err = CD_E_NOMEM;
     }

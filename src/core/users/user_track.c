@@ -200,22 +200,37 @@ static enum cd_err resolve_or_minor(struct app *app, struct workspace *ws, enum 
     return err;
 }
 
+/* The event summaries a request adds, written with one store call at the end of its array. */
+struct bumps {
+    struct event_bump_row *v;
+    size_t n;
+};
+
+static enum cd_err bumps_flush(struct app *app, struct workspace *ws, struct bumps *b,
+                               enum cd_err err) {
+    if (err == CD_OK && b->n)
+        err = STORE_OPS(app->store)->users->events_bump(workspace_txn(ws), ws->id, b->v, b->n);
+    free(b->v);
+    return err;
+}
+
 static enum cd_err track_events(struct app *app, struct workspace *ws,
                                 const struct track_request *req, int64_t now,
                                 struct track_result *res) {
-    for (size_t i = 0; i < req->n_events; i++) {
+    struct bumps b = {calloc(req->n_events + 1, sizeof *b.v), 0};
+    if (!b.v)
+        return CD_E_NOMEM;
+    enum cd_err err = CD_OK;
+    for (size_t i = 0; err == CD_OK && i < req->n_events; i++) {
         const struct track_event *ev = &req->events[i];
         uint32_t uid;
-        enum cd_err err = resolve_or_minor(app, ws, ev->invalid, &ev->ref, ev->update_existing_only,
-                                           now, USER_ARRAY_EVENTS, i, res, &uid);
-        if (err != CD_OK)
-            return err;
-        if (!uid)
+        err = resolve_or_minor(app, ws, ev->invalid, &ev->ref, ev->update_existing_only, now,
+                               USER_ARRAY_EVENTS, i, res, &uid);
+        if (err != CD_OK || !uid)
             continue;
         int64_t at = ev->time_ms > now ? now : ev->time_ms;
-        err = STORE_OPS(app->store)
-                  ->users->event_bump(app->store, ws->id, uid, EVENT_KIND_CUSTOM, ev->name, 1, at);
-        if (err == CD_OK && event_index_bump(&ws->events, ev->name, uid, 1, at) != 0)
+        b.v[b.n++] = (struct event_bump_row){uid, EVENT_KIND_CUSTOM, ev->name, 1, at};
+        if (event_index_bump(&ws->events, ev->name, uid, 1, at) != 0)
             err = CD_E_NOMEM;
         char bid[BRAZE_ID_LEN + 1];
         char *ext = NULL;
@@ -230,29 +245,29 @@ static enum cd_err track_events(struct app *app, struct workspace *ws,
             err = p ? event_emit(app, ws, "users.behaviors.CustomEvent", at, &eu, p) : CD_E_NOMEM;
         }
         free(ext);
-        if (err != CD_OK)
-            return err;
-        res->n_events++;
+        if (err == CD_OK)
+            res->n_events++;
     }
-    return CD_OK;
+    return bumps_flush(app, ws, &b, err);
 }
 
 static enum cd_err track_purchases(struct app *app, struct workspace *ws,
                                    const struct track_request *req, int64_t now,
                                    struct track_result *res) {
-    for (size_t i = 0; i < req->n_purchases; i++) {
+    struct bumps b = {calloc(req->n_purchases + 1, sizeof *b.v), 0};
+    if (!b.v)
+        return CD_E_NOMEM;
+    enum cd_err err = CD_OK;
+    for (size_t i = 0; err == CD_OK && i < req->n_purchases; i++) {
         const struct track_purchase *pu = &req->purchases[i];
         uint32_t uid;
-        enum cd_err err = resolve_or_minor(app, ws, pu->invalid, &pu->ref, pu->update_existing_only,
-                                           now, USER_ARRAY_PURCHASES, i, res, &uid);
-        if (err != CD_OK)
-            return err;
-        if (!uid)
+        err = resolve_or_minor(app, ws, pu->invalid, &pu->ref, pu->update_existing_only, now,
+                               USER_ARRAY_PURCHASES, i, res, &uid);
+        if (err != CD_OK || !uid)
             continue;
         int64_t at = pu->time_ms > now ? now : pu->time_ms;
-        err = STORE_OPS(app->store)
-                  ->users->event_bump(app->store, ws->id, uid, EVENT_KIND_PURCHASE, pu->product_id,
-                                      pu->quantity, at);
+        b.v[b.n++] =
+            (struct event_bump_row){uid, EVENT_KIND_PURCHASE, pu->product_id, pu->quantity, at};
         char bid[BRAZE_ID_LEN + 1];
         char *ext = NULL;
         struct event_user eu;
@@ -268,11 +283,10 @@ static enum cd_err track_purchases(struct app *app, struct workspace *ws,
             err = p ? event_emit(app, ws, "users.behaviors.Purchase", at, &eu, p) : CD_E_NOMEM;
         }
         free(ext);
-        if (err != CD_OK)
-            return err;
-        res->n_purchases++;
+        if (err == CD_OK)
+            res->n_purchases++;
     }
-    return CD_OK;
+    return bumps_flush(app, ws, &b, err);
 }
 
 enum cd_err users_track(struct app *app, struct workspace *ws, const struct track_request *req,

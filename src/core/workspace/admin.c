@@ -73,18 +73,7 @@ enum cd_err admin_partner_add(struct store *s, const char *name, enum key_check 
     char hash[65];
     enum cd_err err = new_key(key, hash);
     int64_t now = time_now_ms();
-    if (err == CD_OK)
-        err = STORE_OPS(s)->begin(s);
-    if (err != CD_OK)
-        return err;
-    err = STORE_OPS(s)->admin->partner_add(s, name, check, now);
-    if (err == CD_OK)
-        err = STORE_OPS(s)->admin->partner_key_add(s, name, hash, now);
-    if (err != CD_OK) {
-        STORE_OPS(s)->rollback(s);
-        return err;
-    }
-    return STORE_OPS(s)->commit(s);
+    return err == CD_OK ? STORE_OPS(s)->admin->partner_add(s, name, check, hash, now) : err;
 }
 
 enum cd_err admin_import_key_show(struct store *s, int64_t ws, const char *partner,

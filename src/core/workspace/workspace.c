@@ -143,10 +143,39 @@ static enum cd_err load_or_defer(struct app *app, struct workspace *ws) {
 static void ws_free(struct workspace *ws) {
     if (!ws)
         return;
+    workspace_pending_drop(ws, UINT64_MAX);
     indexes_free(ws);
     undo_free(&ws->undo);
+    pthread_cond_destroy(&ws->pub_cond);
+    pthread_mutex_destroy(&ws->pub);
     pthread_rwlock_destroy(&ws->lock);
+    pthread_mutex_destroy(&ws->writer);
     free(ws);
+}
+
+void workspace_pending_drop(struct workspace *ws, uint64_t upto) {
+    while (ws->pending && ws->pending->turn <= upto) {
+        struct import_pending *p = ws->pending;
+        ws->pending = p->next;
+        roaring_bitmap_free(p->adds);
+        roaring_bitmap_free(p->removes);
+        free(p);
+    }
+    if (!ws->pending)
+        ws->pending_tail = &ws->pending;
+}
+
+/* Writers first: a stream of readers (previews, exports) must not starve a publish. */
+static void lock_init(struct workspace *ws) {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&ws->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&ws->writer, NULL);
+    pthread_mutex_init(&ws->pub, NULL);
+    pthread_cond_init(&ws->pub_cond, NULL);
+    ws->pending_tail = &ws->pending;
 }
 
 static void copy_row(void *ctx, const struct workspace_row *row) {
@@ -162,7 +191,7 @@ static enum cd_err register_ws(struct app *app, int64_t id, struct workspace **o
     struct workspace *ws = calloc(1, sizeof *ws);
     if (!ws)
         return CD_E_NOMEM;
-    pthread_rwlock_init(&ws->lock, NULL);
+    lock_init(ws);
     indexes_init(ws);
     undo_init(&ws->undo);
     atomic_init(&ws->loaded, false);
@@ -286,12 +315,25 @@ enum cd_err app_workspace(struct app *app, int64_t ws_id, struct workspace **out
     return app_workspace_msg(app, ws_id, out, &msg);
 }
 
+/* Waits until every committed import of ws is published. Caller holds ws->writer, so no new
+ * import can commit meanwhile. */
+static void wait_published(struct workspace *ws) {
+    pthread_mutex_lock(&ws->pub);
+    while (ws->turn_done != ws->turn_next)
+        pthread_cond_wait(&ws->pub_cond, &ws->pub);
+    pthread_mutex_unlock(&ws->pub);
+}
+
 enum cd_err workspace_write_begin(struct app *app, struct workspace *ws) {
+    pthread_mutex_lock(&ws->writer);
+    wait_published(ws);
     pthread_rwlock_wrlock(&ws->lock);
+    workspace_pending_drop(ws, UINT64_MAX);
     enum cd_err err =
-        atomic_load(&ws->loaded) ? STORE_OPS(app->store)->begin(app->store) : CD_E_STORE;
+        atomic_load(&ws->loaded) ? STORE_OPS(app->store)->begin(app->store, &ws->txn) : CD_E_STORE;
     if (err != CD_OK) {
         pthread_rwlock_unlock(&ws->lock);
+        pthread_mutex_unlock(&ws->writer);
         return err;
     }
     indexes_journal(ws, &ws->undo);
@@ -301,10 +343,11 @@ enum cd_err workspace_write_begin(struct app *app, struct workspace *ws) {
 enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_err err) {
     const struct store_ops *ops = STORE_OPS(app->store);
     if (err == CD_OK) {
-        err = ops->commit(app->store);
+        err = ops->commit(ws->txn);
     } else {
-        ops->rollback(app->store);
+        ops->rollback(ws->txn);
     }
+    ws->txn = NULL;
     indexes_journal(ws, NULL);
     if (err == CD_OK) {
         undo_commit(&ws->undo);
@@ -321,7 +364,70 @@ enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_e
         load_or_defer(app, ws);
     }
     pthread_rwlock_unlock(&ws->lock);
+    pthread_mutex_unlock(&ws->writer);
     return err;
+}
+
+struct store_txn *workspace_txn(struct workspace *ws) {
+    return ws->txn;
+}
+
+enum cd_err workspace_pipe_begin(struct app *app, struct workspace *ws) {
+    pthread_mutex_lock(&ws->writer);
+    enum cd_err err =
+        atomic_load(&ws->loaded) ? STORE_OPS(app->store)->begin(app->store, &ws->txn) : CD_E_STORE;
+    if (err != CD_OK)
+        pthread_mutex_unlock(&ws->writer);
+    return err;
+}
+
+enum cd_err workspace_pipe_commit(struct app *app, struct workspace *ws, enum cd_err err,
+                                  struct import_pending *p, uint64_t *ticket) {
+    const struct store_ops *ops = STORE_OPS(app->store);
+    if (err == CD_OK)
+        err = ops->commit_ticket(ws->txn, ticket);
+    else
+        ops->rollback(ws->txn);
+    ws->txn = NULL;
+    if (err != CD_OK) /* memory was not changed: nothing to undo */
+        log_info("workspace", "op=rollback ws=%s error=%s undone=0", ws->public_id,
+                 cd_err_name(err));
+    if (err == CD_OK) {
+        p->turn = ++ws->turn_next;
+        p->next = NULL;
+        *ws->pending_tail = p;
+        ws->pending_tail = &p->next;
+    }
+    pthread_mutex_unlock(&ws->writer);
+    return err;
+}
+
+enum cd_err workspace_pipe_publish_begin(struct app *app, struct workspace *ws, uint64_t ticket,
+                                         uint64_t turn) {
+    enum cd_err err = STORE_OPS(app->store)->durable(app->store, ticket);
+    pthread_mutex_lock(&ws->pub);
+    while (ws->turn_done != turn - 1)
+        pthread_cond_wait(&ws->pub_cond, &ws->pub);
+    pthread_mutex_unlock(&ws->pub);
+    pthread_rwlock_wrlock(&ws->lock);
+    if (err != CD_OK) /* committed but not durable: memory cannot say what the disk holds */
+        workspace_mark_unloaded(ws, err);
+    return err;
+}
+
+void workspace_mark_unloaded(struct workspace *ws, enum cd_err why) {
+    atomic_store(&ws->loaded, false);
+    ws->load_err = why;
+    log_error("workspace", "op=publish ws=%s error=%s result=not_loaded", ws->public_id,
+              cd_err_name(why));
+}
+
+void workspace_pipe_publish_end(struct workspace *ws, uint64_t turn) {
+    pthread_mutex_lock(&ws->pub);
+    ws->turn_done = turn;
+    pthread_cond_broadcast(&ws->pub_cond);
+    pthread_mutex_unlock(&ws->pub);
+    pthread_rwlock_unlock(&ws->lock);
 }
 
 void workspace_read_begin(struct workspace *ws) {

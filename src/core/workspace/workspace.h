@@ -2,14 +2,25 @@
  * workspace.h — the in-memory state of one workspace (tenant) and of the process: the
  * registry of workspaces over one store, and the write discipline every domain change uses.
  *
- * Write discipline: workspace_write_begin takes the workspace's write lock, opens a store
- * transaction and hands the indexes the workspace's undo journal (core/index/undo.h); the
- * operation writes to the store and updates the in-memory indexes as it goes (so later steps
- * of the same request see earlier ones), each index change recording how to put it back;
- * workspace_write_end commits and drops the journal. If the operation or the commit fails,
- * the store rolls back and the journal is replayed backwards, so memory is exactly as before
- * the write (no reload). Only when the journal itself could not be kept (no memory) is memory
- * rebuilt from the store. Readers take the read lock.
+ * Write discipline (docs/internals/threads.md has every lock): a workspace has one write at a
+ * time (its writer lock), and writes of different workspaces run in parallel up to the store,
+ * where concurrent commits share one sync.
+ *
+ * In-place writes: workspace_write_begin takes the writer lock, waits for pipelined imports to
+ * be published, takes the write lock, opens a store transaction and hands the indexes the
+ * workspace's undo journal (core/index/undo.h); the operation writes to the store and updates
+ * the in-memory indexes as it goes (so later steps of the same request see earlier ones), each
+ * index change recording how to put it back; workspace_write_end commits, waits for the sync and
+ * drops the journal. If the operation or the commit fails, the store rolls back and the journal
+ * is replayed backwards, so memory is exactly as before the write (no reload). Only when the
+ * journal itself could not be kept (no memory) is memory rebuilt from the store. Readers of the
+ * workspace wait for the write lock, so they never see a change before it is durable.
+ *
+ * Pipelined writes (cohort imports, core/cohorts/cohort_import.c): the change is planned under
+ * the writer lock and the read lock, committed without waiting for the sync, and published under
+ * the write lock once durable, in commit order. Readers never wait for their sync.
+ *
+ * Readers take the read lock.
  *
  * Loading: a workspace whose load (or rebuild) fails stays registered but not loaded:
  * app_workspace answers CD_E_STORE with a message naming it and the reason, and retries the
@@ -66,6 +77,9 @@ enum cd_err workspace_write_begin(struct app *app, struct workspace *ws);
  * write); unlocks. Returns CD_OK only when the change is durable. workspace_write_begin fails
  * with CD_E_STORE on a workspace that is not loaded. */
 enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_err err);
+
+/* The transaction of the open write of ws (valid between begin and end, for its thread). */
+struct store_txn *workspace_txn(struct workspace *ws);
 
 void workspace_read_begin(struct workspace *ws);
 void workspace_read_end(struct workspace *ws);

@@ -22,11 +22,40 @@
 #include "store/store.h"
 #include "util/err.h"
 
+/*
+ * A committed cohort import not yet published (its turn has not come or its sync has not
+ * finished): the net change it wrote, kept so that imports planned behind it see it. Appended
+ * by the committing import under `writer`; immutable after; freed by a later import (under
+ * `writer` and the read lock) once turn_done has passed it.
+ */
+struct import_pending {
+    uint64_t turn;
+    struct cohort *cohort;
+    roaring_bitmap_t *adds;    /* net adds against the members after every earlier turn */
+    roaring_bitmap_t *removes; /* net removes, likewise */
+    struct import_pending *next;
+};
+
+/*
+ * Locks of a workspace, in the order they are taken (docs/internals/threads.md):
+ *   writer  — one write (store transaction) of this workspace at a time, from the planning of
+ *             the change to its COMMIT; in-place writes hold it to the end of their sync.
+ *   lock    — readers (shared) against the change of memory (exclusive, writer-preferring).
+ *   pub     — the publish order of pipelined imports (turn_done, with pub_cond).
+ */
 struct workspace {
     int64_t id;
     char public_id[64];
     char name[128];
+    pthread_mutex_t writer;
     pthread_rwlock_t lock;
+    pthread_mutex_t pub;
+    pthread_cond_t pub_cond;
+    struct store_txn *txn;          /* the open write's transaction (writer) */
+    uint64_t turn_next;             /* turns handed to committed imports (writer) */
+    uint64_t turn_done;             /* turns published (written under lock + pub) */
+    struct import_pending *pending; /* oldest first (writer; see struct import_pending) */
+    struct import_pending **pending_tail;
     struct identity ident;
     struct cohort_set cohorts;
     struct attr_index attrs;   /* custom attribute values, for segments */
@@ -45,6 +74,29 @@ struct app {
     size_t n_ws;
     size_t ws_cap;
 };
+
+/*
+ * Pipelined writes (cohort imports; workspace.h). workspace_pipe_begin takes the writer lock
+ * and opens ws->txn. workspace_pipe_commit commits it without waiting for the sync (or rolls
+ * back when err is not CD_OK), on success queues p (its turn set) and sets *ticket; it always
+ * releases the writer lock. workspace_pipe_publish_begin waits for the sync of ticket and for
+ * every earlier turn, then takes the write lock: the caller applies p's change to memory (the
+ * indexes hold no journal) and calls workspace_pipe_publish_end, which marks the turn done.
+ * publish_begin returns CD_E_STORE when the sync failed: the workspace is marked not loaded,
+ * the caller applies nothing and still calls publish_end.
+ */
+enum cd_err workspace_pipe_begin(struct app *app, struct workspace *ws);
+enum cd_err workspace_pipe_commit(struct app *app, struct workspace *ws, enum cd_err err,
+                                  struct import_pending *p, uint64_t *ticket);
+enum cd_err workspace_pipe_publish_begin(struct app *app, struct workspace *ws, uint64_t ticket,
+                                         uint64_t turn);
+void workspace_pipe_publish_end(struct workspace *ws, uint64_t turn);
+/* Marks ws not loaded (answers 503 and reloads from the store on a later request) after a
+ * durable change could not be published. Caller holds the write lock. */
+void workspace_mark_unloaded(struct workspace *ws, enum cd_err why);
+/* Frees the pending imports with turn <= upto (caller holds writer, and the read or write
+ * lock so that turn_done cannot move under it). */
+void workspace_pending_drop(struct workspace *ws, uint64_t upto);
 
 /* Loads the cohorts of ws from the store: checkpoints, then the log replayed behind them. */
 enum cd_err cohort_load(struct app *app, struct workspace *ws);
