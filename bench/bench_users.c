@@ -45,6 +45,68 @@ int bench_user_id_json(uint32_t i, char *buf, size_t len) {
     return snprintf(buf, len, "\"device_%u\"", i);
 }
 
+uint32_t bench_rand(unsigned *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+char *bench_import_body_new(const struct bench_server *b, uint32_t n_users, unsigned *seed) {
+    size_t cap = 128 * BENCH_IDS_PER_REQUEST + 1024, len = 0;
+    char *out = malloc(cap);
+    len += (size_t)snprintf(out + len, cap - len,
+                            "{\"partner_api_key\":\"%s\",\"client_secret\":\"%s\",\"cohort_id\":"
+                            "\"cohort_%u\",\"cohort_changes\":[",
+                            b->partner_key, b->import_key, bench_rand(seed) % BENCH_N_COHORTS);
+    for (int part = 0; part < 2; part++) {
+        int n = part == 0 ? BENCH_IDS_PER_REQUEST * 9 / 10 : BENCH_IDS_PER_REQUEST / 10;
+        len += (size_t)snprintf(out + len, cap - len, "%s{\"user_ids\":[", part ? "," : "");
+        const char *sep = "";
+        /* device ids go in device_ids, aliases in aliases; collect them per kind */
+        char *dev = malloc(64 * (size_t)n), *ali = malloc(96 * (size_t)n);
+        size_t dl = 0, al = 0;
+        dev[0] = ali[0] = '\0';
+        for (int k = 0; k < n; k++) {
+            uint32_t u = bench_rand(seed) % n_users + 1;
+            char id[128];
+            bench_user_id_json(u, id, sizeof id);
+            enum bench_id_kind kind = bench_user_kind(u);
+            if (kind == BENCH_EXTERNAL) {
+                len += (size_t)snprintf(out + len, cap - len, "%s%s", sep, id);
+                sep = ",";
+            } else if (kind == BENCH_DEVICE) {
+                dl += (size_t)snprintf(dev + dl, 64 * (size_t)n - dl, "%s%s", dl ? "," : "", id);
+            } else {
+                al += (size_t)snprintf(ali + al, 96 * (size_t)n - al, "%s%s", al ? "," : "", id);
+            }
+        }
+        len += (size_t)snprintf(out + len, cap - len, "],\"device_ids\":[%s],\"aliases\":[%s]%s}",
+                                dev, ali, part ? ",\"should_remove\":true" : "");
+        free(dev);
+        free(ali);
+    }
+    snprintf(out + len, cap - len, "]}");
+    return out;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+void bench_sort(double *v, size_t n) {
+    if (n)
+        qsort(v, n, sizeof *v, cmp_double);
+}
+
+double bench_quantile(const double *sorted, size_t n, double q) {
+    if (!n)
+        return 0;
+    size_t i = (size_t)((double)n * q);
+    return sorted[i < n ? i : n - 1];
+}
+
 static int run_init(struct bench_server *b, const char *bin) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --json", bin, b->data);

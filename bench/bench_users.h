@@ -1,8 +1,8 @@
 /*
  * bench_users.h — what the benchmarks share: a data directory with N generated users written
  * straight into the store (the bulk path a benchmark needs; real users arrive over HTTP), a
- * real `cohortd serve` on a free loopback port, the identifier of user i, REST calls and a
- * counting HTTP receiver.
+ * real `cohortd serve` on a free loopback port, the identifier of user i, the body of a
+ * 1000-id partner import request, latency percentiles, REST calls and a counting HTTP receiver.
  *
  * User i (1-based): i % 10 < 8 → identified, external_id "user_<i>"; i % 10 == 8 → alias-only,
  * alias ("email", "user_<i>@example.com"); i % 10 == 9 → anonymous, device id "device_<i>".
@@ -31,6 +31,23 @@ enum bench_id_kind bench_user_kind(uint32_t i);
 /* Writes the JSON for user i's identifier as cohort import expects it into buf:
  * "user_<i>" (in user_ids), {"alias_name":…,"alias_label":"email"} or "device_<i>". */
 int bench_user_id_json(uint32_t i, char *buf, size_t len);
+
+/* xorshift32: the benchmarks' deterministic random numbers; *s must not be 0. */
+uint32_t bench_rand(unsigned *s);
+
+#define BENCH_IDS_PER_REQUEST 1000
+#define BENCH_N_COHORTS 20
+
+/* A POST /partners/heap/cohorts/users body for one of BENCH_N_COHORTS cohorts ("cohort_<k>")
+ * with BENCH_IDS_PER_REQUEST random ids of users 1..n_users: 90 % additions, 10 % removals,
+ * each id in user_ids, device_ids or aliases by its kind. The caller frees it. */
+char *bench_import_body_new(const struct bench_server *b, uint32_t n_users, unsigned *seed);
+
+/* Sorts n latencies ascending, in place. */
+void bench_sort(double *v, size_t n);
+/* The q-quantile (0 ≤ q < 1) of n sorted values by nearest rank below: v[floor(n·q)]; 0 when
+ * n is 0. */
+double bench_quantile(const double *sorted, size_t n, double q);
 
 /* Initialises a data directory (cohortd init) and adds n users. Returns 0 or -1. */
 int bench_prepare(struct bench_server *b, const char *cohortd_bin, uint32_t n);

@@ -11,6 +11,7 @@ mkdir -p "$OUT"
 run() { name="$1"; shift; echo "bench: $name" >&2; "$@" 2>/dev/null | tee "$OUT/$name.jsonl"; }
 
 run import "$B/bench_import" "$B/cohortd" "$N" 2000
+run isolation "$B/bench_isolation" "$B/cohortd" "$N" 1000 3000
 run ceiling "$B/bench_ceiling" "$B/cohortd" "$N" 2000
 run postgres "$B/bench_pg" "$N" 400
 run segments "$B/bench_segments" "$N"
@@ -19,10 +20,11 @@ run export "$B/bench_export" "$B/cohortd" "$N"
 run campaigns "$B/bench_campaigns" "$B/cohortd" 100000
 
 model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
-cat "$OUT"/import.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl "$OUT"/segments.jsonl \
-    "$OUT"/currents.jsonl "$OUT"/export.jsonl "$OUT"/campaigns.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" '
+cat "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl \
+    "$OUT"/segments.jsonl "$OUT"/currents.jsonl "$OUT"/export.jsonl "$OUT"/campaigns.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" '
   def one(s): map(select(.scenario == s))[0];
   def all(s): map(select(.scenario == s));
+  def phase(p): map(select(.scenario == "isolation" and .phase == p))[0];
   . as $r | {
     machine: {cores: $cores, model: $model},
     users: one("import_best").users,
@@ -30,6 +32,7 @@ cat "$OUT"/import.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl "$OUT"/segmen
       cohortd_ids_per_s: one("import_best").cohortd_ids_per_s,
       ceiling_ids_per_s: one("ceiling").ceiling_ids_per_s,
       postgres_ids_per_s: one("postgres_import_best").postgres_ids_per_s,
+      p50_ms: one("import_best").p50_ms,
       p99_ms: one("import_best").p99_ms,
       concurrency: one("import_best").concurrency,
       ratio_vs_postgres: (one("import_best").cohortd_ids_per_s / one("postgres_import_best").postgres_ids_per_s),
@@ -37,6 +40,7 @@ cat "$OUT"/import.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl "$OUT"/segmen
       cohortd_levels: all("import"),
       postgres_levels: all("postgres_import")
     },
+    isolation: {alone: phase("alone"), under_load: phase("under_load")},
     segments: [all("segment")[] as $s
       | ($r | map(select(.scenario == "postgres_segment" and .name == $s.name))[0]) as $p
       | ($r | map(select(.scenario == "sqlite_segment" and .name == $s.name))[0]) as $q
@@ -78,11 +82,17 @@ jq -r --arg plot "$plot" '
   "Machine: \(.machine.cores) cores, \(.machine.model). Users: \(.users).\n",
   "## Import (1000-id requests, durable acknowledgements)\n",
   "| | ids/s |", "|---|---|",
-  "| cohortd over HTTP (best: concurrency \(.import.concurrency), p99 \(.import.p99_ms) ms) | \(.import.cohortd_ids_per_s) |",
+  "| cohortd over HTTP (best: concurrency \(.import.concurrency), p50 \(.import.p50_ms) ms, p99 \(.import.p99_ms) ms) | \(.import.cohortd_ids_per_s) |",
   "| in-process ceiling (core API, one thread, no HTTP/JSON) | \(.import.ceiling_ids_per_s) |",
   "| PostgreSQL, best concurrency | \(.import.postgres_ids_per_s) |",
   "| cohortd / PostgreSQL | \(.import.ratio_vs_postgres * 10 | round / 10)x |",
   "", $plot, "",
+  "## Workspace isolation\n",
+  "Workspace B (\(.isolation.alone.b_users) users of its own) alternates one-user `/users/track` writes with exact segment previews, \(.isolation.alone.b_ops) of each per phase: alone, then while 4 clients import 1000-id requests into workspace A (\(.isolation.alone.users) users) at full speed. Targets: B write p99 at most 5 ms, B preview p99 at most 2 ms, under load too.\n",
+  "| phase | B write p50 ms | B write p99 ms | B preview p50 ms | B preview p99 ms | A ids/s | within targets |",
+  "|---|---|---|---|---|---|---|",
+  (.isolation | to_entries[] | select(.value != null) | .value as $p | "| \(.key | sub("_"; " ")) | \($p.b_write_p50_ms) | \($p.b_write_p99_ms) | \($p.b_preview_p50_ms) | \($p.b_preview_p99_ms) | \(if $p.a_ids_per_s == 0 then "idle" else $p.a_ids_per_s end) | \(if $p.b_write_p99_ms <= 5 and $p.b_preview_p99_ms <= 2 then "yes" else "no" end) |"),
+  "",
   "## Segment sizes\n",
   "| segment | size | cohortd p50 ms | cohortd p99 ms | PostgreSQL ms | SQLite ms | PostgreSQL / cohortd p99 | sizes agree |",
   "|---|---|---|---|---|---|---|---|",
