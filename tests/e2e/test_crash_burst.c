@@ -259,8 +259,7 @@ static void create_users(struct server *s) {
 }
 
 static void test_kill_9_during_concurrent_imports_loses_no_acknowledged_member(void **state) {
-    (void)state;
-    struct server *s = server_new(NULL);
+    struct server *s = *state;
     create_users(s);
     struct client *c = burst_then_kill(s, import_client);
     for (int t = 0; t < N_THREADS; t++) {
@@ -302,13 +301,10 @@ static void test_kill_9_during_concurrent_imports_loses_no_acknowledged_member(v
         free(cohort);
     }
     free_clients(c);
-    server_cleanup(s);
-    free(s);
 }
 
 static void test_kill_9_during_concurrent_tracks_loses_no_acknowledged_user(void **state) {
-    (void)state;
-    struct server *s = server_new(NULL);
+    struct server *s = *state;
     struct client *c = burst_then_kill(s, track_client);
     long checked = 0;
     for (int t = 0; t < N_THREADS; t++) {
@@ -352,15 +348,17 @@ static void test_kill_9_during_concurrent_tracks_loses_no_acknowledged_user(void
     }
     assert_true(checked >= (long)ACKS_BEFORE_KILL * TRACK_IDS);
     free_clients(c);
-    server_cleanup(s);
-    free(s);
 }
 
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before the client threads use libcurl */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kill_9_during_concurrent_imports_loses_no_acknowledged_member),
-        cmocka_unit_test(test_kill_9_during_concurrent_tracks_loses_no_acknowledged_user),
+        cmocka_unit_test_setup_teardown(
+            test_kill_9_during_concurrent_imports_loses_no_acknowledged_member, server_setup,
+            server_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_kill_9_during_concurrent_tracks_loses_no_acknowledged_user, server_setup,
+            server_teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
