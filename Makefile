@@ -4,6 +4,7 @@
 MAKEFLAGS  += --no-print-directory
 BUILD      ?= build
 TEST_BUILD ?= build-test
+TSAN_BUILD ?= build-tsan
 DATA       ?= var
 LISTEN     ?= 127.0.0.1:8080
 JOBS       ?= $(shell nproc)
@@ -27,6 +28,11 @@ test: deps
 	@cmake --build $(TEST_BUILD) -j $(JOBS)
 	@sh scripts/lint.sh $(TEST_BUILD)
 	@cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
+	@# ThreadSanitizer cannot share a build with ASan: a second build, only the server and the
+	@# suites labelled "concurrent" (docs/internals/testing.md); any TSan report fails.
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCOHORTD_TSAN=ON >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target concurrent_tests
+	@cd $(TSAN_BUILD) && ctest -L concurrent --output-on-failure -j $(JOBS)
 
 lint: deps
 	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCOHORTD_SANITIZE=ON >/dev/null
@@ -48,4 +54,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(TSAN_BUILD)
