@@ -353,6 +353,8 @@ static enum cd_err apply_pipelined(struct app *app, struct workspace *ws, struct
     workspace_read_end(ws);
     out->added = err == CD_OK ? (int64_t)roaring_bitmap_get_cardinality(p.adds) : 0;
     out->removed = err == CD_OK ? (int64_t)roaring_bitmap_get_cardinality(p.removes) : 0;
+    if (err == CD_OK) /* only now the store's writer: matching and netting are done */
+        err = workspace_pipe_txn(app, ws);
     int64_t seq = 0;
     if (err == CD_OK)
         err = cohort_log_write(app, workspace_txn(ws), c, p.adds, p.removes, out, now, &seq);

@@ -373,12 +373,16 @@ struct store_txn *workspace_txn(struct workspace *ws) {
 }
 
 enum cd_err workspace_pipe_begin(struct app *app, struct workspace *ws) {
+    (void)app;
     pthread_mutex_lock(&ws->writer);
-    enum cd_err err =
-        atomic_load(&ws->loaded) ? STORE_OPS(app->store)->begin(app->store, &ws->txn) : CD_E_STORE;
-    if (err != CD_OK)
-        pthread_mutex_unlock(&ws->writer);
-    return err;
+    if (atomic_load(&ws->loaded))
+        return CD_OK;
+    pthread_mutex_unlock(&ws->writer);
+    return CD_E_STORE;
+}
+
+enum cd_err workspace_pipe_txn(struct app *app, struct workspace *ws) {
+    return STORE_OPS(app->store)->begin(app->store, &ws->txn);
 }
 
 enum cd_err workspace_pipe_commit(struct app *app, struct workspace *ws, enum cd_err err,
@@ -386,7 +390,7 @@ enum cd_err workspace_pipe_commit(struct app *app, struct workspace *ws, enum cd
     const struct store_ops *ops = STORE_OPS(app->store);
     if (err == CD_OK)
         err = ops->commit_ticket(ws->txn, ticket);
-    else
+    else if (ws->txn)
         ops->rollback(ws->txn);
     ws->txn = NULL;
     if (err != CD_OK) /* memory was not changed: nothing to undo */
