@@ -10,6 +10,8 @@ OUT=bench/results
 mkdir -p "$OUT"
 run() { name="$1"; shift; echo "bench: $name" >&2; "$@" 2>/dev/null | tee "$OUT/$name.jsonl"; }
 
+# BENCH_REPORT_ONLY=1: only rebuild latest.json and report.md from the kept JSON lines
+if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
 run import "$B/bench_import" "$B/cohortd" "$N" 2000
 run isolation "$B/bench_isolation" "$B/cohortd" "$N" 1000 3000
 run ceiling "$B/bench_ceiling" "$B/cohortd" "$N" 2000
@@ -18,6 +20,7 @@ run segments "$B/bench_segments" "$N"
 run currents "$B/bench_currents" "$B/cohortd" 300000
 run export "$B/bench_export" "$B/cohortd" "$N"
 run campaigns "$B/bench_campaigns" "$B/cohortd" 100000
+fi
 
 model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 cat "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl \
@@ -96,7 +99,7 @@ jq -r --arg plot "$plot" '
   "## Segment sizes\n",
   "| segment | size | cohortd p50 ms | cohortd p99 ms | PostgreSQL ms | SQLite ms | PostgreSQL / cohortd p99 | sizes agree |",
   "|---|---|---|---|---|---|---|---|",
-  (.segments[] | "| \(.name) | \(.size) | \(.cohortd_p50_ms) | \(.cohortd_p99_ms) | \(.postgres_ms) | \(.sqlite_ms) | \(.ratio_vs_postgres | round)x | \(.sizes_agree) |"),
+  (.segments[] | "| \(.name) | \(.size) | \(.cohortd_p50_ms) | \(.cohortd_p99_ms) | \(.postgres_ms) | \(.sqlite_ms) | \(if .ratio_vs_postgres then "\(.ratio_vs_postgres | round)x" else "no baseline" end) | \(.sizes_agree) |"),
   "\n## Memory and start-up\n",
   "| | |", "|---|---|",
   "| resident bytes per user after start-up | \(.memory.bytes_per_user | round) |",

@@ -16,9 +16,16 @@ enum cd_err users_alias_new(struct app *app, struct workspace *ws,
                             struct users_count_result *res) {
     memset(res, 0, sizeof *res);
     int64_t now = time_now_ms();
+    /* aliases of existing users, written in one store call after the loop */
+    struct ident_row *puts = calloc(n_items + 1, sizeof *puts);
+    size_t n_puts = 0;
+    if (!puts)
+        return CD_E_NOMEM;
     enum cd_err err = workspace_write_begin(app, ws);
-    if (err != CD_OK)
+    if (err != CD_OK) {
+        free(puts);
         return err;
+    }
     for (size_t i = 0; i < n_items && err == CD_OK; i++) {
         const struct alias_new_item *it = &items[i];
         enum user_minor minor = it->invalid;
@@ -33,9 +40,8 @@ enum cd_err users_alias_new(struct app *app, struct workspace *ws,
             else if (owner && owner != uid)
                 minor = USER_MINOR_ALIAS_TAKEN;
             else {
-                struct ident_row row = {uid, label, name};
-                err = STORE_OPS(app->store)->users->aliases_put(workspace_txn(ws), ws->id, &row, 1);
-                if (err == CD_OK && identity_put_alias(&ws->ident, label, name, uid) != 0)
+                puts[n_puts++] = (struct ident_row){uid, label, name};
+                if (identity_put_alias(&ws->ident, label, name, uid) != 0)
                     err = CD_E_NOMEM;
             }
         } else if (owner) {
@@ -49,6 +55,9 @@ enum cd_err users_alias_new(struct app *app, struct workspace *ws,
         else if (err == CD_OK)
             res->n++;
     }
+    if (err == CD_OK && n_puts)
+        err = STORE_OPS(app->store)->users->aliases_put(workspace_txn(ws), ws->id, puts, n_puts);
+    free(puts);
     if ((err = workspace_write_end(app, ws, err)) != CD_OK)
         users_minors_free(&res->minors);
     return err;
