@@ -51,7 +51,9 @@ int main(int argc, char **argv) {
     const struct store_ops *ops = STORE_OPS(s);
     double t0 = bench_now();
     for (long done = 0; done < n;) {
-        ops->begin(s);
+        struct store_txn *t;
+        if (ops->begin(s, &t) != CD_OK)
+            return 1;
         for (int k = 0; k < 10000 && done < n; k++, done++) {
             char ev[512];
             snprintf(ev, sizeof ev,
@@ -61,9 +63,10 @@ int main(int argc, char **argv) {
                      "\"properties\":{\"app_group_id\":\"%s\",\"name\":\"viewed\","
                      "\"custom_properties\":{\"step\":%ld}}}",
                      done, done, ws.public_id, done);
-            ops->outbox->append(s, ws.id, "users.behaviors.CustomEvent", 0, ev, NULL);
+            ops->outbox->append(t, ws.id, "users.behaviors.CustomEvent", 0, ev, NULL);
         }
-        ops->commit(s);
+        if (ops->commit(t) != CD_OK)
+            return 1;
     }
     double written = bench_now();
     while (bench_receiver_events(rcv) < n && bench_now() - written < 120) {

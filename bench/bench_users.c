@@ -146,8 +146,9 @@ int bench_prepare(struct bench_server *b, const char *bin, uint32_t n) {
     struct admin_workspace ws;
     const struct store_ops *ops = STORE_OPS(s);
     enum cd_err err = admin_workspace_find(s, NULL, &ws);
+    struct store_txn *t = NULL;
     if (err == CD_OK)
-        err = ops->begin(s);
+        err = ops->begin(s, &t);
     for (uint32_t i = 1; err == CD_OK && i <= n; i++) {
         uint8_t bid[12];
         char bid_text[BRAZE_ID_LEN + 1], ext[32], key[64];
@@ -162,16 +163,20 @@ int bench_prepare(struct bench_server *b, const char *bin, uint32_t n) {
                                .attrs = "{}",
                                .created_at = 1700000000000,
                                .updated_at = 1700000000000};
-        err = ops->users->insert(s, ws.id, &row);
+        err = ops->users->insert(t, ws.id, &row);
         if (err == CD_OK && kind == BENCH_ALIAS) {
             snprintf(key, sizeof key, "user_%u@example.com", i);
-            err = ops->users->alias_put(s, ws.id, "email", key, i);
+            struct ident_row alias = {i, "email", key};
+            err = ops->users->aliases_put(t, ws.id, &alias, 1);
         } else if (err == CD_OK && kind == BENCH_DEVICE) {
             snprintf(key, sizeof key, "device_%u", i);
-            err = ops->users->device_put(s, ws.id, key, i);
+            err = ops->users->device_put(t, ws.id, key, i);
         }
     }
-    err = err == CD_OK ? ops->commit(s) : err;
+    if (err == CD_OK)
+        err = ops->commit(t);
+    else if (t)
+        ops->rollback(t);
     store_close(s);
     return err == CD_OK ? 0 : -1;
 }

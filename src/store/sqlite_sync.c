@@ -117,5 +117,23 @@ bool sq_sync_ok(struct store *s) {
 }
 
 int64_t sq_sync_durable_seq(struct store *s) {
+    /* Rows another process appended (tools writing the database directly) are not counted by
+     * our tickets: when none of our own commits waits for a sync, every committed row is
+     * another's or already synced, so the watermark may move to the newest row. w.lock keeps a
+     * commit of ours from landing between the check and the read. */
+    if (pthread_mutex_trylock(&s->w.lock) == 0) {
+        pthread_mutex_lock(&s->sync.lock);
+        bool idle = s->sync.synced == s->sync.committed;
+        pthread_mutex_unlock(&s->sync.lock);
+        sqlite3_stmt *st = idle ? sq_prep(&s->w, "SELECT coalesce(max(seq), 0) FROM outbox") : NULL;
+        if (st && sqlite3_step(st) == SQLITE_ROW) {
+            int64_t hi = sqlite3_column_int64(st, 0);
+            if (hi > atomic_load(&s->sync.synced_seq))
+                atomic_store(&s->sync.synced_seq, hi);
+        }
+        if (st)
+            sqlite3_reset(st);
+        pthread_mutex_unlock(&s->w.lock);
+    }
     return atomic_load(&s->sync.synced_seq);
 }

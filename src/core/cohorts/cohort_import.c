@@ -330,20 +330,28 @@ static roaring_bitmap_t *members_after_pending(struct workspace *ws, struct coho
     return after;
 }
 
-/* The pipelined import of changes into the existing cohort c (see the top of this file). */
-static enum cd_err apply_pipelined(struct app *app, struct workspace *ws, struct cohort *c,
-                                   const char *partner, const char *cohort_id,
-                                   const struct cohort_change *changes, size_t n_changes,
-                                   int64_t now, struct cohort_apply_result *out) {
+/*
+ * The pipelined import of an existing cohort (see the top of this file), its ids already
+ * matched in p (under the read lock only, so that imports of one workspace match in parallel).
+ * Takes p's bitmaps.
+ */
+static enum cd_err apply_pipelined(struct app *app, struct workspace *ws, const char *partner,
+                                   const char *cohort_id, struct plan p, int64_t now,
+                                   struct cohort_apply_result *out) {
     enum cd_err err = workspace_pipe_begin(app, ws);
-    if (err != CD_OK)
+    if (err != CD_OK) {
+        plan_free(&p);
         return err;
-    struct plan p;
+    }
     roaring_bitmap_t *checkpoint = NULL;
     workspace_read_begin(ws);
     workspace_pending_drop(ws, ws->turn_done);
-    err = plan_match(&ws->ident, changes, n_changes, now, out, &p);
+    /* found again under the writer lock, which a reload needs: the pointer stays valid */
+    struct cohort *c = cohort_find(&ws->cohorts, partner, cohort_id);
+    err = c ? CD_OK : CD_E_INTERNAL;
     if (err == CD_OK) {
+        /* a user deleted since the match is not added: as if the request came after it */
+        roaring_bitmap_and_inplace(p.adds, ws->ident.live);
         net_against_pending(ws, c, &p);
         if (c->n_log + 1 >= COHORT_CHECKPOINT_EVERY) {
             checkpoint = members_after_pending(ws, c, &p);
@@ -403,12 +411,15 @@ enum cd_err cohort_apply(struct app *app, struct workspace *ws, const char *part
                          size_t n_changes, struct cohort_apply_result *out) {
     int64_t now = time_now_ms();
     memset(out, 0, sizeof *out);
+    struct plan p;
     workspace_read_begin(ws);
-    struct cohort *c = cohort_find(&ws->cohorts, partner, cohort_id);
+    bool exists = cohort_find(&ws->cohorts, partner, cohort_id) != NULL;
+    enum cd_err err = exists ? plan_match(&ws->ident, changes, n_changes, now, out, &p) : CD_OK;
     workspace_read_end(ws);
-    enum cd_err err;
-    if (c) {
-        err = apply_pipelined(app, ws, c, partner, cohort_id, changes, n_changes, now, out);
+    if (exists && err != CD_OK) {
+        plan_free(&p);
+    } else if (exists) {
+        err = apply_pipelined(app, ws, partner, cohort_id, p, now, out);
     } else { /* a new cohort: created in place */
         err = workspace_write_begin(app, ws);
         if (err == CD_OK) {

@@ -274,10 +274,15 @@ void app_set_cohort_entry(struct app *app, app_cohort_entry_fn fn) {
     app->on_cohort_entry = fn;
 }
 
+static void wait_published(struct workspace *ws);
+
 /* CD_OK when ws is loaded, loading it first when a retry is due; else CD_E_STORE and msg. */
 static enum cd_err ensure_loaded(struct app *app, struct workspace *ws, struct cd_msg *msg) {
     if (atomic_load(&ws->loaded))
         return CD_OK;
+    /* a reload replaces the indexes: no write of ws may be planning or publishing meanwhile */
+    pthread_mutex_lock(&ws->writer);
+    wait_published(ws);
     pthread_rwlock_wrlock(&ws->lock);
     enum cd_err err = CD_OK;
     if (!atomic_load(&ws->loaded) && time_now_ms() >= ws->load_retry_at)
@@ -288,6 +293,7 @@ static enum cd_err ensure_loaded(struct app *app, struct workspace *ws, struct c
         err = CD_E_STORE;
     }
     pthread_rwlock_unlock(&ws->lock);
+    pthread_mutex_unlock(&ws->writer);
     return err;
 }
 
