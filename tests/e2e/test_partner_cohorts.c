@@ -471,6 +471,77 @@ static void test_concurrent_requests_on_one_cohort_lose_no_update(void **state) 
     assert_int_equal(cohort_size(s, "heap", "shared"), 400);
 }
 
+struct flipper {
+    struct server *s;
+    int seed;
+    long added, removed; /* the sums of users_added / users_removed it was answered */
+};
+
+/* 60 requests that each add or remove the same 30 users (w0..w29), in an order of its own. */
+static void *flip_cohort(void *arg) {
+    struct flipper *f = arg;
+    unsigned x = (unsigned)f->seed * 2654435761u + 1;
+    for (int i = 0; i < 60; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        int first = (int)(x % 20);
+        char ids[512];
+        size_t len = 0;
+        for (int u = first; u < first + 10; u++)
+            len +=
+                (size_t)snprintf(ids + len, sizeof ids - len, "%s\"w%d\"", u > first ? "," : "", u);
+        char *body = strf("{\"partner_api_key\":\"%s\",\"client_secret\":\"%s\",\"cohort_id\":"
+                          "\"flip\",\"cohort_changes\":[{\"user_ids\":[%s]%s}]}",
+                          f->s->partner_key, f->s->import_key, ids,
+                          (x >> 8) % 2 ? ",\"should_remove\":true" : "");
+        struct resp r;
+        http_req(f->s, "POST", "/partners/heap/cohorts/users", NULL, body, &r);
+        free(body);
+        if (r.status != 201 || !r.json) {
+            resp_free(&r);
+            return (void *)1;
+        }
+        f->added += (long)json_integer_value(json_object_get(r.json, "users_added"));
+        f->removed += (long)json_integer_value(json_object_get(r.json, "users_removed"));
+        resp_free(&r);
+    }
+    return NULL;
+}
+
+/* Concurrent imports of one cohort are netted against each other in commit order: the answers'
+ * users_added minus users_removed add up to the size, before and after a kill -9. */
+static void test_concurrent_adds_and_removes_of_the_same_users_net_in_commit_order(void **state) {
+    struct server *s = *state;
+    char users[2048];
+    size_t len = (size_t)snprintf(users, sizeof users, "{\"attributes\":[");
+    for (int u = 0; u < 30; u++)
+        len += (size_t)snprintf(users + len, sizeof users - len, "%s{\"external_id\":\"w%d\"}",
+                                u ? "," : "", u);
+    snprintf(users + len, sizeof users - len, "]}");
+    struct resp r;
+    http_post_rest(s, "/users/track", users, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    struct flipper f[4];
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++) {
+        f[t] = (struct flipper){s, t + 1, 0, 0};
+        pthread_create(&th[t], NULL, flip_cohort, &f[t]);
+    }
+    long net = 0;
+    for (int t = 0; t < 4; t++) {
+        void *failed = NULL;
+        pthread_join(th[t], &failed);
+        assert_null(failed);
+        net += f[t].added - f[t].removed;
+    }
+    assert_int_equal(cohort_size(s, "heap", "flip"), net);
+    server_kill(s);
+    server_start(s);
+    assert_int_equal(cohort_size(s, "heap", "flip"), net);
+}
+
 /* The exact body of /cohorts/details for a heap cohort (NULL when 404). */
 static char *details_text(struct server *s, const char *cohort) {
     char *path = strf("/cohorts/details?partner=heap&cohort_id=%s", cohort);
@@ -635,6 +706,7 @@ int main(void) {
         cmocka_unit_test(test_second_partner_with_key_check_off_and_import_key_lifecycle),
         cmocka_unit_test(test_cohorts_list_shows_every_cohort),
         cmocka_unit_test(test_concurrent_requests_on_one_cohort_lose_no_update),
+        cmocka_unit_test(test_concurrent_adds_and_removes_of_the_same_users_net_in_commit_order),
         cmocka_unit_test(test_cohort_id_over_limit_is_refused),
         cmocka_unit_test(test_cohort_name_over_limit_is_refused_naming_the_field),
         cmocka_unit_test(test_external_id_over_limit_in_import_is_refused_whole),
