@@ -377,9 +377,12 @@ static enum cd_err migrate(sqlite3 *db) {
  * consistent, and sqlite_sync.c makes each commit durable before it is acknowledged); a
  * checkpoint still syncs the WAL before it copies pages into the database. */
 static enum cd_err conn_open(struct sq_conn *c, const char *path, bool writer) {
+    /* the writer's lock reports a thread that takes it twice (a write inside its own
+     * transaction) instead of hanging */
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+    if (writer)
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
     pthread_mutex_init(&c->lock, &attr);
     pthread_mutexattr_destroy(&attr);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;

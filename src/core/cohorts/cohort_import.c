@@ -338,7 +338,7 @@ static roaring_bitmap_t *members_after_pending(struct workspace *ws, struct coho
 static enum cd_err apply_pipelined(struct app *app, struct workspace *ws, const char *partner,
                                    const char *cohort_id, struct plan p, int64_t now,
                                    struct cohort_apply_result *out) {
-    enum cd_err err = workspace_pipe_begin(app, ws);
+    enum cd_err err = workspace_pipe_begin(ws);
     if (err != CD_OK) {
         plan_free(&p);
         return err;

@@ -378,8 +378,7 @@ struct store_txn *workspace_txn(struct workspace *ws) {
     return ws->txn;
 }
 
-enum cd_err workspace_pipe_begin(struct app *app, struct workspace *ws) {
-    (void)app;
+enum cd_err workspace_pipe_begin(struct workspace *ws) {
     pthread_mutex_lock(&ws->writer);
     if (atomic_load(&ws->loaded))
         return CD_OK;

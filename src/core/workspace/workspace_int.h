@@ -76,8 +76,9 @@ struct app {
 };
 
 /*
- * Pipelined writes (cohort imports; workspace.h). workspace_pipe_begin takes the writer lock
- * (CD_E_STORE when ws is not loaded); the caller plans under the read lock, then
+ * Pipelined writes (cohort imports; workspace.h). The caller matches its ids under the read
+ * lock alone; workspace_pipe_begin takes the writer lock (CD_E_STORE when ws is not loaded);
+ * the caller nets its change under the read lock, then
  * workspace_pipe_txn opens ws->txn (after the read lock is released: the workspace's locks come
  * before the store's). workspace_pipe_commit commits it without waiting for the sync (or rolls
  * back, if it was opened, when err is not CD_OK), on success queues p (its turn set) and sets
@@ -87,7 +88,7 @@ struct app {
  * done. publish_begin returns CD_E_STORE when the sync failed: the workspace is marked not loaded,
  * the caller applies nothing and still calls publish_end.
  */
-enum cd_err workspace_pipe_begin(struct app *app, struct workspace *ws);
+enum cd_err workspace_pipe_begin(struct workspace *ws);
 enum cd_err workspace_pipe_txn(struct app *app, struct workspace *ws);
 enum cd_err workspace_pipe_commit(struct app *app, struct workspace *ws, enum cd_err err,
                                   struct import_pending *p, uint64_t *ticket);
