@@ -1,7 +1,7 @@
 /*
  * sqlite_admin.c — workspaces, REST API keys, partners, partner keys and data import keys in
- * SQLite (store_admin_ops). Reads use the read connection; writes are single autocommit
- * statements, or one short transaction for replace.
+ * SQLite (store_admin_ops). Reads use the read pool; writes are single autocommit
+ * statements, or one short transaction (a partner with its first key; replacing a key).
  */
 #include "store/sqlite_int.h"
 
@@ -139,14 +139,6 @@ static enum cd_err partner_get(struct store *s, const char *name, enum key_check
     return err;
 }
 
-static enum cd_err partner_key_add(struct store *s, const char *partner, const char *key_hash,
-                                   int64_t now) {
-    const char *t[] = {key_hash, partner};
-    int64_t i[] = {now};
-    return sq_write(s, "INSERT INTO partner_keys(key_hash, partner, created_at) VALUES (?,?,?)",
-                    "tti", t, i, NULL);
-}
-
 static enum cd_err partner_key_check(struct store *s, const char *partner, const char *key_hash) {
     const char *t[] = {key_hash, partner};
     return sq_read_row(s,
@@ -240,7 +232,6 @@ const struct store_admin_ops sqlite_admin_ops = {
     .api_key_lookup = api_key_lookup,
     .partner_add = partner_add,
     .partner_get = partner_get,
-    .partner_key_add = partner_key_add,
     .partner_key_check = partner_key_check,
     .import_key_active = import_key_active,
     .import_key_replace = import_key_replace,

@@ -65,8 +65,6 @@ struct store_admin_ops {
     enum cd_err (*partner_add)(struct store *s, const char *name, enum key_check check,
                                const char *key_hash, int64_t now);
     enum cd_err (*partner_get)(struct store *s, const char *name, enum key_check *check);
-    enum cd_err (*partner_key_add)(struct store *s, const char *partner, const char *key_hash,
-                                   int64_t now);
     /* CD_OK when the hash is an active key of the partner, CD_E_NOT_FOUND otherwise. */
     enum cd_err (*partner_key_check)(struct store *s, const char *partner, const char *key_hash);
 
