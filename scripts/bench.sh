@@ -8,7 +8,20 @@ B="$1"
 N="$2"
 OUT=bench/results
 mkdir -p "$OUT"
-run() { name="$1"; shift; echo "bench: $name" >&2; "$@" 2>/dev/null | tee "$OUT/$name.jsonl"; }
+# Runs one benchmark: its JSON lines go to $OUT/NAME.jsonl (and are shown), its stderr to
+# $OUT/NAME.log; a benchmark that fails (a wrong answer, nothing delivered…) stops the run.
+run() {
+    name="$1"
+    shift
+    echo "bench: $name" >&2
+    if ! "$@" >"$OUT/$name.jsonl" 2>"$OUT/$name.log"; then
+        cat "$OUT/$name.jsonl"
+        tail -20 "$OUT/$name.log" >&2
+        echo "bench: $name failed (whole log: $OUT/$name.log)" >&2
+        exit 1
+    fi
+    cat "$OUT/$name.jsonl"
+}
 
 # BENCH_REPORT_ONLY=1: only rebuild latest.json and report.md from the kept JSON lines
 if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
