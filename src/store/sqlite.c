@@ -430,6 +430,10 @@ static enum cd_err sq_open(const char *path, struct store **out) {
         err = conn_open(&s->r[i], path, false);
     if (err == CD_OK)
         err = sq_sync_attach(s, path);
+    if (err == CD_OK) { /* rows committed before this process started are durable */
+        s->outbox_hi = sq_outbox_max_seq(&s->w);
+        sq_sync_raise_seq(s, s->outbox_hi);
+    }
     fault_init();
     if (err != CD_OK) {
         sq_close(s);

@@ -122,7 +122,7 @@ static void row_outbox(sqlite3_stmt *st, void *ctx) {
 static enum cd_err outbox_after(struct store *s, int64_t ws, int64_t after, int64_t limit,
                                 void (*cb)(void *, const struct outbox_row *), void *ctx) {
     struct outbox_cb oc = {cb, ctx};
-    int64_t i[] = {ws, after, sq_sync_durable_seq(s), limit};
+    int64_t i[] = {ws, after, sq_outbox_durable_seq(s), limit};
     return sq_rows(s,
                    "SELECT seq, event_type, created_at, body FROM outbox WHERE workspace_id = ? "
                    "AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
@@ -136,7 +136,7 @@ static void row_int(sqlite3_stmt *st, void *ctx) {
 static enum cd_err oldest_after(struct store *s, int64_t ws, int64_t after, const char *types,
                                 int64_t *created_at) {
     const char *t[] = {types};
-    int64_t i[] = {ws, after, sq_sync_durable_seq(s)};
+    int64_t i[] = {ws, after, sq_outbox_durable_seq(s)};
     *created_at = 0;
     enum cd_err err = sq_read_row(s,
                                   "SELECT created_at FROM outbox WHERE workspace_id = ?2 AND "

@@ -102,6 +102,18 @@ void sq_sync_close(struct store *s);
 bool sq_sync_ok(struct store *s);
 /* The highest outbox seq that is durable: readers that follow the outbox stop there. */
 int64_t sq_sync_durable_seq(struct store *s);
+/* Whether every commit of ours is synced (then any committed row is durable or another
+ * process's). */
+bool sq_sync_idle(struct store *s);
+/* Raises the durable outbox seq to seq (rows known durable: at open, or while idle). */
+void sq_sync_raise_seq(struct store *s, int64_t seq);
+
+/* The highest outbox seq (sqlite_outbox.c), read on connection c. */
+int64_t sq_outbox_max_seq(struct sq_conn *c);
+/* sq_sync_durable_seq, first raised to the newest row when none of our commits awaits a sync:
+ * rows another process appended (tools writing the database directly) carry no ticket of ours.
+ * w.lock, taken only if free, keeps a commit of ours from landing between check and read. */
+int64_t sq_outbox_durable_seq(struct store *s);
 /* Called under w.lock right after a successful COMMIT; returns its ticket. */
 uint64_t sq_sync_committed(struct store *s, int64_t outbox_hi);
 /* Waits until `ticket` is durable; CD_E_STORE when a sync failed. */

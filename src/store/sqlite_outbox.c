@@ -1,5 +1,6 @@
 /* sqlite_outbox.c — the Currents outbox in SQLite (store_outbox_ops): an append-only table
- * keyed by a sequence, written in the same transaction as the change that caused the event. */
+ * keyed by a sequence, written in the same transaction as the change that caused the event,
+ * and the durable-seq watermark its readers stop at (with sqlite_sync.c). */
 #include "store/sqlite_int.h"
 
 static enum cd_err append(struct store_txn *t, int64_t ws, const char *event_type, int64_t now,
@@ -16,6 +17,25 @@ static enum cd_err append(struct store_txn *t, int64_t ws, const char *event_typ
     if (err == CD_OK && seq)
         *seq = got;
     return err;
+}
+
+int64_t sq_outbox_max_seq(struct sq_conn *c) {
+    sqlite3_stmt *st = sq_prep(c, "SELECT coalesce(max(seq), 0) FROM outbox");
+    int64_t hi = 0;
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        hi = sqlite3_column_int64(st, 0);
+    if (st)
+        sqlite3_reset(st);
+    return hi;
+}
+
+int64_t sq_outbox_durable_seq(struct store *s) {
+    if (pthread_mutex_trylock(&s->w.lock) == 0) {
+        if (sq_sync_idle(s))
+            sq_sync_raise_seq(s, sq_outbox_max_seq(&s->w));
+        pthread_mutex_unlock(&s->w.lock);
+    }
+    return sq_sync_durable_seq(s);
 }
 
 const struct store_outbox_ops sqlite_outbox_ops = {

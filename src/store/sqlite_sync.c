@@ -38,18 +38,6 @@ enum cd_err sq_sync_attach(struct store *s, const char *db_path) {
         log_error("store", "op=open_wal path=%s error=\"%s\"", log_q(wal), strerror(errno));
         return CD_E_STORE;
     }
-    /* rows committed before this process started are durable (recovery read them from disk) */
-    struct sq_conn *c = sq_reader(s);
-    sqlite3_stmt *st = sq_prep(c, "SELECT coalesce(max(seq), 0) FROM outbox");
-    int64_t hi = 0;
-    if (st && sqlite3_step(st) == SQLITE_ROW)
-        hi = sqlite3_column_int64(st, 0);
-    if (st)
-        sqlite3_reset(st);
-    sq_reader_end(c);
-    s->outbox_hi = hi;
-    s->sync.committed_seq = hi;
-    atomic_store(&s->sync.synced_seq, hi);
     return CD_OK;
 }
 
@@ -69,7 +57,8 @@ uint64_t sq_sync_committed(struct store *s, int64_t outbox_hi) {
     struct sq_sync *y = &s->sync;
     pthread_mutex_lock(&y->lock);
     uint64_t ticket = ++y->committed;
-    y->committed_seq = outbox_hi;
+    if (outbox_hi > y->committed_seq)
+        y->committed_seq = outbox_hi;
     pthread_mutex_unlock(&y->lock);
     return ticket;
 }
@@ -100,7 +89,8 @@ enum cd_err sq_sync_wait(struct store *s, uint64_t ticket) {
                       strerror(e));
         } else if (upto > y->synced) {
             y->synced = upto;
-            atomic_store(&y->synced_seq, upto_seq);
+            if (upto_seq > atomic_load(&y->synced_seq))
+                atomic_store(&y->synced_seq, upto_seq);
         }
         pthread_cond_broadcast(&y->done);
     }
@@ -116,24 +106,22 @@ bool sq_sync_ok(struct store *s) {
     return ok;
 }
 
+bool sq_sync_idle(struct store *s) {
+    pthread_mutex_lock(&s->sync.lock);
+    bool idle = s->sync.synced == s->sync.committed;
+    pthread_mutex_unlock(&s->sync.lock);
+    return idle;
+}
+
+void sq_sync_raise_seq(struct store *s, int64_t seq) {
+    pthread_mutex_lock(&s->sync.lock);
+    if (seq > s->sync.committed_seq)
+        s->sync.committed_seq = seq;
+    if (seq > atomic_load(&s->sync.synced_seq))
+        atomic_store(&s->sync.synced_seq, seq);
+    pthread_mutex_unlock(&s->sync.lock);
+}
+
 int64_t sq_sync_durable_seq(struct store *s) {
-    /* Rows another process appended (tools writing the database directly) are not counted by
-     * our tickets: when none of our own commits waits for a sync, every committed row is
-     * another's or already synced, so the watermark may move to the newest row. w.lock keeps a
-     * commit of ours from landing between the check and the read. */
-    if (pthread_mutex_trylock(&s->w.lock) == 0) {
-        pthread_mutex_lock(&s->sync.lock);
-        bool idle = s->sync.synced == s->sync.committed;
-        pthread_mutex_unlock(&s->sync.lock);
-        sqlite3_stmt *st = idle ? sq_prep(&s->w, "SELECT coalesce(max(seq), 0) FROM outbox") : NULL;
-        if (st && sqlite3_step(st) == SQLITE_ROW) {
-            int64_t hi = sqlite3_column_int64(st, 0);
-            if (hi > atomic_load(&s->sync.synced_seq))
-                atomic_store(&s->sync.synced_seq, hi);
-        }
-        if (st)
-            sqlite3_reset(st);
-        pthread_mutex_unlock(&s->w.lock);
-    }
     return atomic_load(&s->sync.synced_seq);
 }
