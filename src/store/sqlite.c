@@ -326,6 +326,16 @@ enum cd_err sq_rows(struct store *s, const char *sql, const char *binds, const c
     return sq_txn_rows(s, NULL, sql, binds, texts, ints, row, ctx);
 }
 
+int64_t sq_outbox_max_seq(struct sq_conn *c) {
+    sqlite3_stmt *st = sq_prep(c, "SELECT coalesce(max(seq), 0) FROM outbox");
+    int64_t hi = 0;
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        hi = sqlite3_column_int64(st, 0);
+    if (st)
+        sqlite3_reset(st);
+    return hi;
+}
+
 static int exec_sql(sqlite3 *db, const char *sql) {
     char *msg = NULL;
     int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);

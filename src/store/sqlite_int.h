@@ -108,9 +108,10 @@ bool sq_sync_idle(struct store *s);
 /* Raises the durable outbox seq to seq (rows known durable: at open, or while idle). */
 void sq_sync_raise_seq(struct store *s, int64_t seq);
 
-/* The highest outbox seq (sqlite_outbox.c), read on connection c. */
+/* The highest outbox seq, read on connection c (0 when empty or on error). */
 int64_t sq_outbox_max_seq(struct sq_conn *c);
-/* sq_sync_durable_seq, first raised to the newest row when none of our commits awaits a sync:
+/* sq_sync_durable_seq, first raised to the newest row when none of our commits awaits a sync
+ * (sqlite_outbox.c):
  * rows another process appended (tools writing the database directly) carry no ticket of ours.
  * w.lock, taken only if free, keeps a commit of ours from landing between check and read. */
 int64_t sq_outbox_durable_seq(struct store *s);

@@ -19,16 +19,6 @@ static enum cd_err append(struct store_txn *t, int64_t ws, const char *event_typ
     return err;
 }
 
-int64_t sq_outbox_max_seq(struct sq_conn *c) {
-    sqlite3_stmt *st = sq_prep(c, "SELECT coalesce(max(seq), 0) FROM outbox");
-    int64_t hi = 0;
-    if (st && sqlite3_step(st) == SQLITE_ROW)
-        hi = sqlite3_column_int64(st, 0);
-    if (st)
-        sqlite3_reset(st);
-    return hi;
-}
-
 int64_t sq_outbox_durable_seq(struct store *s) {
     if (pthread_mutex_trylock(&s->w.lock) == 0) {
         if (sq_sync_idle(s))
