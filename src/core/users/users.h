@@ -72,6 +72,7 @@ enum user_minor {
     /* found by core */
     USER_MINOR_NO_MATCH,              /* no such user, and none may be created */
     USER_MINOR_INC_NOT_NUMBER_ATTR,   /* inc on an attribute that is not a number */
+    USER_MINOR_INC_OVERFLOW,          /* inc would leave int64 (integers) or give an infinity */
     USER_MINOR_ADD_REMOVE_NOT_ARRAY,  /* add/remove on an attribute that is not an array */
     USER_MINOR_NO_USER_WITH_EXTERNAL, /* alias/new: no user has the external_id */
     USER_MINOR_ALIAS_TAKEN,           /* alias/new: the alias belongs to another user */
