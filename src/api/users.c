@@ -78,6 +78,8 @@ const char *api_user_minor_text(enum user_minor code, enum user_array array) {
         return "'add' and 'remove' must be arrays";
     case USER_MINOR_ARRAY_TOO_LONG:
         return "array attributes hold at most 100 values";
+    case USER_MINOR_ATTRIBUTE_NAME:
+        return "custom attribute names must be non-empty strings";
     case USER_MINOR_EVENT_NAME:
         return "'name' must be a non-empty string";
     case USER_MINOR_TIME:

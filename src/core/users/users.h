@@ -57,6 +57,7 @@ enum user_minor {
     USER_MINOR_INC_NOT_NUMBER,        /* {"inc": x} with x not a number */
     USER_MINOR_ADD_REMOVE_NOT_ARRAYS, /* {"add"/"remove": x} with x not an array */
     USER_MINOR_ARRAY_TOO_LONG,        /* an array attribute would exceed its maximum */
+    USER_MINOR_ATTRIBUTE_NAME,        /* a custom attribute is named "" */
     USER_MINOR_EVENT_NAME,            /* event name is not a non-empty string */
     USER_MINOR_TIME,                  /* time is not an ISO-8601 time */
     USER_MINOR_PROPERTIES_TYPE,       /* properties is not an object */
