@@ -78,6 +78,8 @@ const char *api_user_minor_text(enum user_minor code, enum user_array array) {
         return "'add' and 'remove' must be arrays";
     case USER_MINOR_ARRAY_TOO_LONG:
         return "array attributes hold at most 100 values";
+    case USER_MINOR_ATTRIBUTE_NAME:
+        return "custom attribute names must be non-empty strings";
     case USER_MINOR_EVENT_NAME:
         return "'name' must be a non-empty string";
     case USER_MINOR_TIME:
@@ -104,6 +106,8 @@ const char *api_user_minor_text(enum user_minor code, enum user_array array) {
         return "no user matches this identifier and none may be created";
     case USER_MINOR_INC_NOT_NUMBER_ATTR:
         return "'inc' applies only to a number attribute";
+    case USER_MINOR_INC_OVERFLOW:
+        return "'inc' would take the attribute out of the range of its number type";
     case USER_MINOR_ADD_REMOVE_NOT_ARRAY:
         return "'add' and 'remove' apply only to an array attribute";
     case USER_MINOR_NO_USER_WITH_EXTERNAL:

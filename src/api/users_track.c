@@ -123,6 +123,11 @@ static void parse_attributes(const json_t *obj, struct track_attributes *ta) {
     json_object_foreach((json_t *)obj, key, value) {
         if (is_control_key(key))
             continue;
+        /* Braze's custom attribute keys are non-empty strings; "" names nothing to store */
+        if (!*key) {
+            ta->invalid = USER_MINOR_ATTRIBUTE_NAME;
+            return;
+        }
         struct attr_op *op = &ta->ops[ta->n_ops++];
         op->name = key;
         const json_t *inc = json_object_get(value, "inc");

@@ -130,6 +130,39 @@ static void test_object_without_identifier_is_a_minor_error_and_others_apply(voi
     json_decref(u);
 }
 
+/* Braze's custom attribute keys are non-empty strings: an attribute named "" makes its object a
+ * minor error (nothing of it applied, its user not created) and the rest of the request applies. */
+static void test_attribute_named_empty_is_a_minor_error_and_others_apply(void **state) {
+    struct server *s = *state;
+    const char *refused =
+        "{\"message\":\"success\",\"attributes_processed\":1,\"errors\":[{\"type\":"
+        "\"custom attribute names must be non-empty strings\",\"input_array\":\"attributes\","
+        "\"index\":0}]}";
+    post_expect(s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"empty-1\",\"\":1,\"plan\":\"pro\"},"
+                "{\"external_id\":\"empty-2\",\"plan\":\"basic\"}]}",
+                201, refused);
+    assert_null(export_ext(s, "empty-1", "[\"external_id\"]"));
+    json_t *u = export_ext(s, "empty-2", "[\"custom_attributes\"]");
+    assert_json_equal(u, "{\"custom_attributes\":{\"plan\":\"basic\"}}");
+    json_decref(u);
+    /* on an existing user, whatever the operation: the stored attributes stay */
+    post_expect(s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"empty-2\",\"plan\":\"pro\",\"\":null},"
+                "{\"external_id\":\"empty-3\",\"plan\":\"basic\"}]}",
+                201, refused);
+    post_expect(s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"empty-2\",\"\":{\"inc\":1}},"
+                "{\"external_id\":\"empty-3\",\"plan\":\"gold\"}]}",
+                201, refused);
+    u = export_ext(s, "empty-2", "[\"custom_attributes\"]");
+    assert_json_equal(u, "{\"custom_attributes\":{\"plan\":\"basic\"}}");
+    json_decref(u);
+    u = export_ext(s, "empty-3", "[\"custom_attributes\"]");
+    assert_json_equal(u, "{\"custom_attributes\":{\"plan\":\"gold\"}}");
+    json_decref(u);
+}
+
 static void test_more_than_75_objects_is_fatal_and_stores_nothing(void **state) {
     struct server *s = *state;
     char *body = malloc(76 * 40 + 64);
@@ -464,6 +497,7 @@ int main(void) {
         cmocka_unit_test(test_alias_creates_user_only_with_explicit_update_existing_only_false),
         cmocka_unit_test(test_braze_id_identifies_an_existing_user),
         cmocka_unit_test(test_object_without_identifier_is_a_minor_error_and_others_apply),
+        cmocka_unit_test(test_attribute_named_empty_is_a_minor_error_and_others_apply),
         cmocka_unit_test(test_more_than_75_objects_is_fatal_and_stores_nothing),
         cmocka_unit_test(test_wrong_types_are_fatal_400),
         cmocka_unit_test(test_events_and_purchases_are_summarised_per_user),

@@ -431,6 +431,52 @@ static void test_properties_over_limit_are_refused_whole(void **state) {
     free(v);
 }
 
+/* inc stays inside the attribute's number type: past int64 or to an infinity the object is a
+ * minor error (none of it applied, the stored value unchanged) and the rest of the request is. */
+static void test_inc_past_int64_or_to_infinity_is_refused_per_object(void **state) {
+    struct server *s = *state;
+    const char *stored = "{\"custom_attributes\":{\"n\":9223372036854775807,"
+                         "\"m\":-9223372036854775808,\"f\":1.7e308,\"plan\":\"trial\"}}";
+    post_expect(s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"inc-1\",\"n\":9223372036854775807,"
+                "\"m\":-9223372036854775808,\"f\":1.7e308,\"plan\":\"trial\"}]}",
+                201, "{\"message\":\"success\",\"attributes_processed\":1}");
+    const char *refused =
+        "{\"message\":\"success\",\"attributes_processed\":1,\"errors\":[{\"type\":"
+        "\"'inc' would take the attribute out of the range of its number type\",\"input_array\":"
+        "\"attributes\",\"index\":0}]}";
+    /* integer past INT64_MAX, with another attribute in the same object */
+    post_expect(s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"inc-1\",\"n\":{\"inc\":1},\"plan\":"
+                "\"pro\"},{\"external_id\":\"inc-2\",\"k\":1}]}",
+                201, refused);
+    /* integer below INT64_MIN */
+    post_expect(s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"inc-1\",\"m\":{\"inc\":-1}},"
+                "{\"external_id\":\"inc-2\",\"k\":2}]}",
+                201, refused);
+    /* float to +infinity */
+    post_expect(s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"inc-1\",\"f\":{\"inc\":1.7e308}},"
+                "{\"external_id\":\"inc-2\",\"k\":3}]}",
+                201, refused);
+    json_t *u = export_ext(s, "inc-1", "[\"custom_attributes\"]");
+    assert_json_equal(u, stored);
+    json_decref(u);
+    u = export_ext(s, "inc-2", "[\"custom_attributes\"]");
+    assert_json_equal(u, "{\"custom_attributes\":{\"k\":3}}");
+    json_decref(u);
+    /* up to the edges inc still applies */
+    post_expect(s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"inc-1\",\"n\":{\"inc\":-1},"
+                "\"m\":{\"inc\":1},\"f\":{\"inc\":-1.7e308}}]}",
+                201, "{\"message\":\"success\",\"attributes_processed\":1}");
+    u = export_ext(s, "inc-1", "[\"custom_attributes\"]");
+    assert_json_equal(u, "{\"custom_attributes\":{\"n\":9223372036854775806,"
+                         "\"m\":-9223372036854775807,\"f\":0.0,\"plan\":\"trial\"}}");
+    json_decref(u);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_long_external_id_reaches_currents_whole),
@@ -442,6 +488,7 @@ int main(void) {
         cmocka_unit_test(test_string_values_over_limit_are_refused_whole),
         cmocka_unit_test(test_array_add_over_limit_is_refused_before_work),
         cmocka_unit_test(test_properties_over_limit_are_refused_whole),
+        cmocka_unit_test(test_inc_past_int64_or_to_infinity_is_refused_per_object),
     };
     return cmocka_run_group_tests(tests, setup, server_teardown);
 }

@@ -7,6 +7,7 @@
  */
 #include "core/users/user_int.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,10 +97,25 @@ static enum cd_err apply_op(json_t *attrs, const struct attr_op *op, enum user_m
             *minor = USER_MINOR_INC_NOT_NUMBER_ATTR;
             return CD_OK;
         }
-        json_t *sum = op->inc_is_int && (!cur || json_is_integer(cur))
-                          ? json_integer(op->inc_int + (cur ? json_integer_value(cur) : 0))
-                          : json_real((op->inc_is_int ? (double)op->inc_int : op->inc_real) +
-                                      (cur ? json_number_value(cur) : 0));
+        json_t *sum;
+        if (op->inc_is_int && (!cur || json_is_integer(cur))) {
+            int64_t total;
+            if (__builtin_add_overflow(op->inc_int, cur ? (int64_t)json_integer_value(cur) : 0,
+                                       &total)) {
+                *minor = USER_MINOR_INC_OVERFLOW;
+                return CD_OK;
+            }
+            sum = json_integer(total);
+        } else {
+            double total = (op->inc_is_int ? (double)op->inc_int : op->inc_real) +
+                           (cur ? json_number_value(cur) : 0);
+            /* JSON has no infinity: such a value could not be stored or answered */
+            if (!isfinite(total)) {
+                *minor = USER_MINOR_INC_OVERFLOW;
+                return CD_OK;
+            }
+            sum = json_real(total);
+        }
         return json_object_set_new(attrs, op->name, sum) == 0 ? CD_OK : CD_E_NOMEM;
     }
     case ATTR_OP_ADD_REMOVE: {

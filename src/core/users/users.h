@@ -57,6 +57,7 @@ enum user_minor {
     USER_MINOR_INC_NOT_NUMBER,        /* {"inc": x} with x not a number */
     USER_MINOR_ADD_REMOVE_NOT_ARRAYS, /* {"add"/"remove": x} with x not an array */
     USER_MINOR_ARRAY_TOO_LONG,        /* an array attribute would exceed its maximum */
+    USER_MINOR_ATTRIBUTE_NAME,        /* a custom attribute is named "" */
     USER_MINOR_EVENT_NAME,            /* event name is not a non-empty string */
     USER_MINOR_TIME,                  /* time is not an ISO-8601 time */
     USER_MINOR_PROPERTIES_TYPE,       /* properties is not an object */
@@ -72,6 +73,7 @@ enum user_minor {
     /* found by core */
     USER_MINOR_NO_MATCH,              /* no such user, and none may be created */
     USER_MINOR_INC_NOT_NUMBER_ATTR,   /* inc on an attribute that is not a number */
+    USER_MINOR_INC_OVERFLOW,          /* inc would leave int64 (integers) or give an infinity */
     USER_MINOR_ADD_REMOVE_NOT_ARRAY,  /* add/remove on an attribute that is not an array */
     USER_MINOR_NO_USER_WITH_EXTERNAL, /* alias/new: no user has the external_id */
     USER_MINOR_ALIAS_TAKEN,           /* alias/new: the alias belongs to another user */
