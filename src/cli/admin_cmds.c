@@ -42,15 +42,48 @@ static void print_one(const char *const *values, const struct cli_command *cmd, 
         printf("%s: %s\n", key, value);
 }
 
-/* ---- workspace create NAME ---- */
+/* ---- workspace create NAME | list ---- */
 
 static const struct cli_opt ws_opts[] = {
     CLI_OPT_DATA, CLI_OPT_STORE, CLI_OPT_JSON, CLI_OPT_HELP, {0}};
 
+/* Collects workspace rows: a JSON array for --json, else lines "PUBLIC_ID NAME" printed. */
+struct ws_list {
+    json_t *json; /* NULL for text */
+};
+
+static void on_ws_row(void *ctx, const struct workspace_row *row) {
+    struct ws_list *l = ctx;
+    if (l->json)
+        json_array_append_new(l->json, json_pack("{s:s, s:s}", "workspace_id",
+                                                 row->public_id ? row->public_id : "", "name",
+                                                 row->name ? row->name : ""));
+    else
+        printf("%s %s\n", row->public_id ? row->public_id : "", row->name ? row->name : "");
+}
+
+static int list_workspaces(const struct cli_command *cmd, const char *const *values) {
+    struct store *s = open_store(cmd, values);
+    if (!s)
+        return 1;
+    struct ws_list l = {.json = cli_value(cmd, values, "json") ? json_array() : NULL};
+    enum cd_err err = STORE_OPS(s)->admin->workspace_list(s, on_ws_row, &l);
+    store_close(s);
+    if (err != CD_OK) {
+        json_decref(l.json);
+        return cli_fail(cmd, "cannot read workspaces: %s", cd_err_name(err));
+    }
+    if (l.json)
+        cli_print_json(json_pack("{s:o}", "workspaces", l.json));
+    return 0;
+}
+
 static int run_workspace(const struct cli_command *cmd, const char *const *values,
                          const char *const *pos, int n_pos) {
+    if (strcmp(pos[0], "list") == 0 && n_pos == 1)
+        return list_workspaces(cmd, values);
     if (strcmp(pos[0], "create") != 0 || n_pos != 2)
-        return cli_fail(cmd, "usage: cohortd workspace create NAME") + 1;
+        return cli_fail(cmd, "usage: cohortd workspace create NAME | list") + 1;
     struct store *s = open_store(cmd, values);
     if (!s)
         return 1;
@@ -71,10 +104,10 @@ static int run_workspace(const struct cli_command *cmd, const char *const *value
 
 const struct cli_command cli_workspace_cmd = {
     .name = "workspace",
-    .synopsis = "create NAME [--data DIR] [--json]",
-    .summary = "create a workspace and its first REST API key",
+    .synopsis = "create NAME | list [--data DIR] [--json]",
+    .summary = "create a workspace and its first REST API key, or list the workspaces",
     .opts = ws_opts,
-    .min_pos = 2,
+    .min_pos = 1,
     .max_pos = 2,
     .run = run_workspace,
 };

@@ -18,6 +18,7 @@ static void usage_main(FILE *f) {
                "segments and campaigns on top, Currents out.\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "  %-12s %s\n", "version", "print the version (also: cohortd --version)");
     fprintf(f, "\n'cohortd COMMAND --help' describes a command.\n");
 }
 
@@ -141,6 +142,14 @@ int cli_main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage_main(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "cohortd version: unexpected argument: %s\n", argv[2]);
+            return 2;
+        }
+        printf("cohortd %s\n", COHORTD_VERSION);
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)

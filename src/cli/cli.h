@@ -12,6 +12,12 @@
 
 #include "store/store.h"
 
+/* The release, printed by `cohortd --version`; the build may define it from its project
+ * version. */
+#ifndef COHORTD_VERSION
+#define COHORTD_VERSION "0.2.0"
+#endif
+
 #define CLI_MAX_OPTS 32
 #define CLI_MAX_POS 8
 

@@ -1,15 +1,22 @@
 /*
- * serve.c — `cohortd serve`: opens the store, loads every workspace into memory, serves HTTP
- * until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish and closes the
- * store cleanly.
+ * serve.c — `cohortd serve`: locks the data directory (one server per directory), opens the
+ * store, loads every workspace into memory, serves HTTP until SIGTERM or SIGINT, then stops
+ * accepting, lets in-flight requests finish and closes the store cleanly. A port another
+ * process listens on is refused (never shared).
  */
 #include "cli/cli.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -82,6 +89,72 @@ static int parse_listen(const char *text, char *host, size_t host_len, int *port
     return 0;
 }
 
+/* Takes the exclusive lock DATA/cohortd.lock and writes our pid into it; the returned
+ * descriptor holds the lock until it is closed (at exit). Prints why and returns -1 when
+ * another process holds it or the file cannot be opened. */
+static int lock_data_dir(const struct cli_command *cmd, const char *data) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cohortd.lock", data);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return cli_fail(cmd, "cannot open %s: %s", path, strerror(errno)) - 2;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid_text[32] = "";
+        /* the holder writes its pid right after locking: wait briefly for it */
+        for (int i = 0; i < 100 && e == EWOULDBLOCK; i++) {
+            ssize_t n = pread(fd, pid_text, sizeof pid_text - 1, 0);
+            if (n > 0 && pid_text[n - 1] == '\n') {
+                pid_text[n - 1] = '\0';
+                break;
+            }
+            pid_text[0] = '\0';
+            usleep(10000);
+        }
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return cli_fail(cmd, "cannot lock %s: %s", path, strerror(e)) - 2;
+        return cli_fail(cmd, "data directory %s is in use by another cohortd (pid %s)", data,
+                        pid_text[0] ? pid_text : "unknown") -
+               2;
+    }
+    char pid_text[32];
+    int n = snprintf(pid_text, sizeof pid_text, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid_text, (size_t)n, 0) != n) {
+        int e = errno;
+        close(fd);
+        return cli_fail(cmd, "cannot write %s: %s", path, strerror(e)) - 2;
+    }
+    return fd;
+}
+
+/* Why host:port cannot be listened on, found by a bind of our own (the HTTP library does
+ * not say): "is in use (…)" for EADDRINUSE, else the system's message. */
+static void explain_listen_failure(const char *host, int port, char *buf, size_t len) {
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+        snprintf(buf, len, "is not an IPv4 address");
+        return;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0) {
+        snprintf(buf, len, "cannot be listened on (%s)", strerror(errno));
+        return;
+    }
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0)
+        snprintf(buf, len,
+                 errno == EADDRINUSE ? "is in use (another process listens there)"
+                                     : "cannot be listened on (%s)",
+                 strerror(errno));
+    else
+        snprintf(buf, len, "cannot be listened on");
+    close(fd);
+}
+
 static int run(const struct cli_command *cmd, const char *const *values, const char *const *pos,
                int n_pos) {
     (void)pos;
@@ -148,14 +221,21 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         if (access(path, F_OK) != 0)
             return cli_fail(cmd, "%s is not initialised; run: cohortd init --data %s", data, data);
     }
+    /* kept open (and locked) until the process exits */
+    int lock_fd = lock_data_dir(cmd, data);
+    if (lock_fd < 0)
+        return 1;
     int64_t t0 = time_now_ms();
     struct store *s = cli_open_store(data, store_url);
-    if (!s)
+    if (!s) {
+        close(lock_fd);
         return 1;
+    }
     struct app *app = NULL;
     enum cd_err err = app_new(s, &app);
     if (err != CD_OK) {
         store_close(s);
+        close(lock_fd);
         return cli_fail(cmd, "cannot load the store: %s", cd_err_name(err));
     }
     app_set_cohort_entry(app, campaign_cohort_entry_locked);
@@ -191,7 +271,10 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     if (err != CD_OK) {
         app_free(app);
         store_close(s);
-        return cli_fail(cmd, "cannot listen on %s:%d", host, port);
+        close(lock_fd);
+        char why[160];
+        explain_listen_failure(host, port, why, sizeof why);
+        return cli_fail(cmd, "%s:%d %s", host, port, why);
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct currents *currents = currents_start(s, &ccfg);
@@ -199,6 +282,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         http_server_stop(srv);
         app_free(app);
         store_close(s);
+        close(lock_fd);
         return cli_fail(cmd, "cannot start the Currents dispatcher");
     }
     struct sender *sender = sender_start(app, &scfg);
@@ -207,6 +291,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         http_server_stop(srv);
         app_free(app);
         store_close(s);
+        close(lock_fd);
         return cli_fail(cmd, "cannot start the webhook sender");
     }
     log_info("serve", "listening=http://%s:%d store=%s startup_ms=%lld", host, bound,
@@ -220,6 +305,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     curl_global_cleanup();
     app_free(app);
     store_close(s);
+    close(lock_fd);
     log_info("serve", "stopped");
     return 0;
 }

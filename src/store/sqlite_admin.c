@@ -60,7 +60,7 @@ static enum cd_err workspace_find(struct store *s, const char *public_id,
     if (public_id)
         return ws_rows(s,
                        "SELECT id, public_id, name, created_at FROM workspaces "
-                       "WHERE public_id = ? OR name = ? ORDER BY public_id = ?1 DESC LIMIT 1",
+                       "WHERE public_id = ?1 OR name = ?1 ORDER BY public_id = ?1 DESC LIMIT 1",
                        public_id, 0, cb, ctx);
     return ws_rows(s, "SELECT id, public_id, name, created_at FROM workspaces ORDER BY id LIMIT 1",
                    NULL, 0, cb, ctx);

@@ -64,7 +64,10 @@ static char *slurp_fd(int fd) {
     return buf;
 }
 
-int run_cli(const struct server *s, const char *const *args, char **out, char **err) {
+/* Runs cohortd ARGS [--data DATA]; a child still running after limit_s seconds (0: no limit)
+ * is ended by SIGALRM (exit code 128). */
+static int run_bin(const char *const *args, const char *data, unsigned limit_s, char **out,
+                   char **err) {
     int po[2], pe[2];
     assert_int_equal(pipe(po), 0);
     assert_int_equal(pipe(pe), 0);
@@ -75,9 +78,13 @@ int run_cli(const struct server *s, const char *const *args, char **out, char **
         argv[n++] = bin();
         for (int i = 0; args[i] && n < 28; i++)
             argv[n++] = args[i];
-        argv[n++] = "--data";
-        argv[n++] = s->data;
+        if (data) {
+            argv[n++] = "--data";
+            argv[n++] = data;
+        }
         argv[n] = NULL;
+        if (limit_s)
+            alarm(limit_s);
         dup2(po[1], 1);
         dup2(pe[1], 2);
         close(po[0]);
@@ -104,6 +111,19 @@ int run_cli(const struct server *s, const char *const *args, char **out, char **
     else
         free(e);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+int run_cli(const struct server *s, const char *const *args, char **out, char **err) {
+    return run_bin(args, s->data, 0, out, err);
+}
+
+int run_cli_limited(const struct server *s, const char *const *args, unsigned limit_s, char **out,
+                    char **err) {
+    return run_bin(args, s->data, limit_s, out, err);
+}
+
+int run_cli_bare(const char *const *args, char **out, char **err) {
+    return run_bin(args, NULL, 0, out, err);
 }
 
 static void copy_field(json_t *obj, const char *path, char *dst, size_t len) {

@@ -108,6 +108,12 @@ char *repeat(char c, size_t n);
  * (and stderr) are returned in *out / *err when not NULL (free them).
  */
 int run_cli(const struct server *s, const char *const *args, char **out, char **err);
+/* run_cli, but a command still running after limit_s seconds is ended (exit code 128): for
+ * commands that must fail at once, such as a `serve` that must be refused. */
+int run_cli_limited(const struct server *s, const char *const *args, unsigned limit_s, char **out,
+                    char **err);
+/* Runs `cohortd ARGS…` (NULL-terminated) exactly as given, without --data. */
+int run_cli_bare(const char *const *args, char **out, char **err);
 
 /* Path of a conformance file (COHORTD_CONFORMANCE/rel); reads it whole (free it). */
 char *read_conformance(const char *rel);

@@ -1,0 +1,174 @@
+/*
+ * test_operator.c — operator rules of the command line: a port in use is refused, one server
+ * per data directory, --workspace takes an id or a name, --version, and `workspace list`.
+ */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A `serve` that must be refused runs at most this long before the test fails. */
+#define REFUSE_LIMIT_S 30
+
+static int healthz_status(const struct server *s) {
+    struct resp r;
+    http_req(s, "GET", "/healthz", NULL, NULL, &r);
+    int status = (int)r.status;
+    resp_free(&r);
+    return status;
+}
+
+/* Runs the CLI on s, asserts the exit code and an empty stderr, returns stdout (free it). */
+static char *cli_out(const struct server *s, const char *const *args, int want_rc) {
+    char *out = NULL, *err = NULL;
+    int rc = run_cli(s, args, &out, &err);
+    if (rc != want_rc) {
+        print_error("exit %d (want %d)\nstdout: %s\nstderr: %s\n", rc, want_rc, out, err);
+        fail();
+    }
+    free(err);
+    return out;
+}
+
+/* Creates workspace `name` on s; copies its public id into id (64 bytes). */
+static void create_workspace(const struct server *s, const char *name, char *id) {
+    const char *args[] = {"workspace", "create", name, "--json", NULL};
+    char *out = cli_out(s, args, 0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    assert_non_null(json_string_value(json_object_get(j, "workspace_id")));
+    snprintf(id, 64, "%s", json_string_value(json_object_get(j, "workspace_id")));
+    json_decref(j);
+    free(out);
+}
+
+/* The data import key of partner heap in workspace ref (an id or a name). */
+static char *import_key_of(const struct server *s, const char *ref) {
+    const char *args[] = {"import-key", "show", "--partner", "heap", "--workspace", ref, NULL};
+    return cli_out(s, args, 0);
+}
+
+static void test_port_in_use_is_refused(void **state) {
+    struct server *s = *state;
+    struct server other;
+    server_init(&other);
+    char *listen = strf("127.0.0.1:%d", s->port);
+    const char *args[] = {"serve", "--listen", listen, NULL};
+    char *err = NULL;
+    int rc = run_cli_limited(&other, args, REFUSE_LIMIT_S, NULL, &err);
+    char *want =
+        strf("cohortd serve: 127.0.0.1:%d is in use (another process listens there)\n", s->port);
+    if (rc != 1 || !strstr(err, want)) {
+        print_error("exit %d (want 1)\nstderr: %s\n", rc, err);
+        fail();
+    }
+    /* the first server still answers, every time (nothing shares its port) */
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(healthz_status(s), 200);
+    free(want);
+    free(err);
+    free(listen);
+    server_cleanup(&other);
+}
+
+static void test_one_server_per_data_directory(void **state) {
+    struct server *s = *state;
+    const char *args[] = {"serve", "--listen", "127.0.0.1:0", NULL};
+    char *err = NULL;
+    int rc = run_cli_limited(s, args, REFUSE_LIMIT_S, NULL, &err);
+    char *want = strf("cohortd serve: data directory %s is in use by another cohortd (pid %d)\n",
+                      s->data, (int)s->pid);
+    if (rc != 1 || !strstr(err, want)) {
+        print_error("exit %d (want 1)\nwant: %sstderr: %s\n", rc, want, err);
+        fail();
+    }
+    assert_int_equal(healthz_status(s), 200);
+    free(want);
+    free(err);
+    /* the lock goes with the server: the directory serves again after a clean stop */
+    server_stop(s);
+    server_start(s);
+    assert_int_equal(healthz_status(s), 200);
+}
+
+static void test_workspace_flag_takes_an_id_or_a_name(void **state) {
+    struct server *s = *state;
+    char second[64];
+    create_workspace(s, "second", second);
+    char *by_name = import_key_of(s, "second");
+    char *by_id = import_key_of(s, second);
+    char *first_by_name = import_key_of(s, "default");
+    char *first_by_id = import_key_of(s, s->workspace_id);
+    char *first_key = strf("data_import_key: %s\n", s->import_key);
+    assert_string_equal(first_by_id, first_key);
+    assert_string_equal(first_by_name, first_key);
+    assert_string_equal(by_name, by_id);
+    assert_int_equal(strlen(by_name), strlen("data_import_key: \n") + 36);
+    assert_string_not_equal(by_name, first_key);
+    free(by_name);
+    free(by_id);
+    free(first_by_name);
+    free(first_by_id);
+    free(first_key);
+
+    const char *missing[] = {"import-key",  "show", "--partner", "heap",
+                             "--workspace", "nope", NULL};
+    char *err = NULL;
+    assert_int_equal(run_cli(s, missing, NULL, &err), 1);
+    assert_string_equal(err, "cohortd import-key: no workspace 'nope'\n");
+    free(err);
+}
+
+static void test_version_prints_name_and_version(void **state) {
+    (void)state;
+    const char *flag[] = {"--version", NULL};
+    const char *word[] = {"version", NULL};
+    const char *const *both[] = {flag, word};
+    for (int i = 0; i < 2; i++) {
+        char *out = NULL, *err = NULL;
+        assert_int_equal(run_cli_bare(both[i], &out, &err), 0);
+        assert_string_equal(out, "cohortd 0.2.0\n");
+        assert_string_equal(err, "");
+        free(out);
+        free(err);
+    }
+}
+
+static void test_workspace_list_lists_every_workspace(void **state) {
+    struct server *s = *state;
+    char second[64];
+    create_workspace(s, "second", second);
+    const char *json_args[] = {"workspace", "list", "--json", NULL};
+    char *out = cli_out(s, json_args, 0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    char *want = strf("{\"workspaces\":[{\"workspace_id\":\"%s\",\"name\":\"default\"},"
+                      "{\"workspace_id\":\"%s\",\"name\":\"second\"}]}",
+                      s->workspace_id, second);
+    assert_json_equal(j, want);
+    json_decref(j);
+    free(out);
+    free(want);
+
+    const char *text_args[] = {"workspace", "list", NULL};
+    out = cli_out(s, text_args, 0);
+    want = strf("%s default\n%s second\n", s->workspace_id, second);
+    assert_string_equal(out, want);
+    free(out);
+    free(want);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_port_in_use_is_refused, server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_one_server_per_data_directory, server_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_workspace_flag_takes_an_id_or_a_name, server_setup,
+                                        server_teardown),
+        cmocka_unit_test(test_version_prints_name_and_version),
+        cmocka_unit_test_setup_teardown(test_workspace_list_lists_every_workspace, server_setup,
+                                        server_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
