@@ -128,15 +128,7 @@ static int workspace_create(const struct bench_server *b, const char *bin, const
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' workspace create '%s' --data '%s' --json 2>/dev/null", bin,
              name, b->data);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
-    char out[1024];
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    if (pclose(p) != 0)
-        return -1;
-    json_t *j = json_loads(out, 0, NULL);
+    json_t *j = bench_cli_json(cmd);
     const char *k = json_string_value(json_object_get(j, "rest_api_key"));
     int rc = k ? 0 : -1;
     if (k)

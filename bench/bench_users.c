@@ -107,18 +107,22 @@ double bench_quantile(const double *sorted, size_t n, double q) {
     return sorted[i < n ? i : n - 1];
 }
 
-static int run_init(struct bench_server *b, const char *bin) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --json", bin, b->data);
+json_t *bench_cli_json(const char *cmd) {
     FILE *p = popen(cmd, "r");
     if (!p)
-        return -1;
+        return NULL;
     char out[4096];
     size_t n = fread(out, 1, sizeof out - 1, p);
     out[n] = '\0';
     if (pclose(p) != 0)
-        return -1;
-    json_t *j = json_loads(out, 0, NULL);
+        return NULL;
+    return json_loads(out, 0, NULL);
+}
+
+static int run_init(struct bench_server *b, const char *bin) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --json", bin, b->data);
+    json_t *j = bench_cli_json(cmd);
     const char *rk = json_string_value(json_object_get(j, "rest_api_key"));
     json_t *heap = json_object_get(json_object_get(j, "partners"), "heap");
     const char *pk = json_string_value(json_object_get(heap, "partner_api_key"));

@@ -10,6 +10,7 @@
 #ifndef COHORTD_BENCH_USERS_H
 #define COHORTD_BENCH_USERS_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -51,6 +52,10 @@ double bench_quantile(const double *sorted, size_t n, double q);
 
 /* Initialises a data directory (cohortd init) and adds n users. Returns 0 or -1. */
 int bench_prepare(struct bench_server *b, const char *cohortd_bin, uint32_t n);
+
+/* Runs a shell command printing JSON (a `cohortd … --json` call) and parses its output;
+ * NULL when it fails or prints no JSON. The caller json_decref()s it. */
+json_t *bench_cli_json(const char *cmd);
 /* Starts the server and waits until it answers. */
 int bench_start(struct bench_server *b, const char *cohortd_bin);
 void bench_stop(struct bench_server *b);

@@ -256,83 +256,74 @@ enum cd_err sq_txn_write(struct store_txn *t, const char *sql, const char *binds
     return write_on(&t->s->w, sql, binds, texts, ints, changes);
 }
 
-static enum cd_err read_row_on(struct sq_conn *c, const char *sql, const char *binds,
-                               const char *const *texts, const int64_t *ints,
-                               void (*row)(sqlite3_stmt *, void *), void *ctx) {
+/* Runs a read on c, calling row(st, ctx) on every row (only the first when one_row, and then
+ * CD_E_NOT_FOUND without one). */
+static enum cd_err query_on(struct sq_conn *c, bool one_row, const char *sql, const char *binds,
+                            const char *const *texts, const int64_t *ints,
+                            void (*row)(sqlite3_stmt *, void *), void *ctx) {
     sqlite3_stmt *st = sq_prep(c, sql);
     if (!st)
         return CD_E_STORE;
     sq_bind_all(st, binds, texts, ints);
-    enum cd_err err;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    bool any = false;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        any = true;
         if (row)
             row(st, ctx);
-        err = CD_OK;
-    } else if (rc == SQLITE_DONE) {
-        err = CD_E_NOT_FOUND;
-    } else {
-        err = sq_fail(c, "read_row");
+        if (one_row)
+            break;
     }
+    enum cd_err err = rc != SQLITE_ROW && rc != SQLITE_DONE
+                          ? sq_fail(c, one_row ? "read_row" : "rows")
+                      : one_row && !any ? CD_E_NOT_FOUND
+                                        : CD_OK;
     sqlite3_reset(st);
     return err;
 }
 
-static enum cd_err rows_on(struct sq_conn *c, const char *sql, const char *binds,
-                           const char *const *texts, const int64_t *ints,
-                           void (*row)(sqlite3_stmt *, void *), void *ctx) {
-    sqlite3_stmt *st = sq_prep(c, sql);
-    if (!st)
-        return CD_E_STORE;
-    sq_bind_all(st, binds, texts, ints);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        row(st, ctx);
-    enum cd_err err = rc == SQLITE_DONE ? CD_OK : sq_fail(c, "rows");
-    sqlite3_reset(st);
+/* query_on inside t, or on a pool connection when t is NULL. */
+static enum cd_err query(struct store *s, struct store_txn *t, bool one_row, const char *sql,
+                         const char *binds, const char *const *texts, const int64_t *ints,
+                         void (*row)(sqlite3_stmt *, void *), void *ctx) {
+    if (t)
+        return query_on(&t->s->w, one_row, sql, binds, texts, ints, row, ctx);
+    struct sq_conn *c = sq_reader(s);
+    enum cd_err err = query_on(c, one_row, sql, binds, texts, ints, row, ctx);
+    sq_reader_end(c);
     return err;
 }
 
 enum cd_err sq_txn_read_row(struct store *s, struct store_txn *t, const char *sql,
                             const char *binds, const char *const *texts, const int64_t *ints,
                             void (*row)(sqlite3_stmt *, void *), void *ctx) {
-    if (t)
-        return read_row_on(&t->s->w, sql, binds, texts, ints, row, ctx);
-    struct sq_conn *c = sq_reader(s);
-    enum cd_err err = read_row_on(c, sql, binds, texts, ints, row, ctx);
-    sq_reader_end(c);
-    return err;
+    return query(s, t, true, sql, binds, texts, ints, row, ctx);
 }
 
 enum cd_err sq_txn_rows(struct store *s, struct store_txn *t, const char *sql, const char *binds,
                         const char *const *texts, const int64_t *ints,
                         void (*row)(sqlite3_stmt *, void *), void *ctx) {
-    if (t)
-        return rows_on(&t->s->w, sql, binds, texts, ints, row, ctx);
-    struct sq_conn *c = sq_reader(s);
-    enum cd_err err = rows_on(c, sql, binds, texts, ints, row, ctx);
-    sq_reader_end(c);
-    return err;
+    return query(s, t, false, sql, binds, texts, ints, row, ctx);
 }
 
 enum cd_err sq_read_row(struct store *s, const char *sql, const char *binds,
                         const char *const *texts, const int64_t *ints,
                         void (*row)(sqlite3_stmt *, void *), void *ctx) {
-    return sq_txn_read_row(s, NULL, sql, binds, texts, ints, row, ctx);
+    return query(s, NULL, true, sql, binds, texts, ints, row, ctx);
 }
 
 enum cd_err sq_rows(struct store *s, const char *sql, const char *binds, const char *const *texts,
                     const int64_t *ints, void (*row)(sqlite3_stmt *, void *), void *ctx) {
-    return sq_txn_rows(s, NULL, sql, binds, texts, ints, row, ctx);
+    return query(s, NULL, false, sql, binds, texts, ints, row, ctx);
+}
+
+static void row_int64(sqlite3_stmt *st, void *ctx) {
+    *(int64_t *)ctx = sqlite3_column_int64(st, 0);
 }
 
 int64_t sq_outbox_max_seq(struct sq_conn *c) {
-    sqlite3_stmt *st = sq_prep(c, "SELECT coalesce(max(seq), 0) FROM outbox");
     int64_t hi = 0;
-    if (st && sqlite3_step(st) == SQLITE_ROW)
-        hi = sqlite3_column_int64(st, 0);
-    if (st)
-        sqlite3_reset(st);
+    query_on(c, true, "SELECT coalesce(max(seq), 0) FROM outbox", "", NULL, NULL, row_int64, &hi);
     return hi;
 }
 
@@ -504,6 +495,19 @@ static enum cd_err sq_commit(struct store_txn *t) {
 static void sq_rollback(struct store_txn *t) {
     exec_sql(t->s->w.db, "ROLLBACK");
     pthread_mutex_unlock(&t->s->w.lock);
+}
+
+enum cd_err sq_write_all(struct store *s, const char *const *sqls, size_t n, const char *binds,
+                         const char *const *texts, const int64_t *ints) {
+    struct store_txn *t;
+    enum cd_err err = sq_begin(s, &t);
+    for (size_t k = 0; err == CD_OK && k < n; k++)
+        err = write_on(&t->s->w, sqls[k], binds, texts, ints, NULL);
+    if (err == CD_OK)
+        return sq_commit(t);
+    if (t)
+        sq_rollback(t);
+    return err;
 }
 
 const struct store_ops sqlite_store_ops = {

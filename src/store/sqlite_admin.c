@@ -109,24 +109,12 @@ static enum cd_err api_key_lookup(struct store *s, const char *key_hash, int64_t
 
 static enum cd_err partner_add(struct store *s, const char *name, enum key_check check,
                                const char *key_hash, int64_t now) {
-    struct store_txn *tx;
-    enum cd_err err = STORE_OPS(s)->begin(s, &tx);
-    if (err != CD_OK)
-        return err;
     const char *t[] = {name, key_hash};
     int64_t i[] = {check, now};
-    err = sq_txn_write(tx, "INSERT INTO partners(name, key_check, created_at) VALUES (?1,?3,?4)",
-                       "ttii", t, i, NULL);
-    if (err == CD_OK)
-        err = sq_txn_write(tx,
-                           "INSERT INTO partner_keys(key_hash, partner, created_at) "
-                           "VALUES (?2,?1,?4)",
-                           "ttii", t, i, NULL);
-    if (err != CD_OK) {
-        STORE_OPS(s)->rollback(tx);
-        return err;
-    }
-    return STORE_OPS(s)->commit(tx);
+    const char *sql[] = {
+        "INSERT INTO partners(name, key_check, created_at) VALUES (?1,?3,?4)",
+        "INSERT INTO partner_keys(key_hash, partner, created_at) VALUES (?2,?1,?4)"};
+    return sq_write_all(s, sql, 2, "ttii", t, i);
 }
 
 static enum cd_err partner_get(struct store *s, const char *name, enum key_check *check) {
@@ -176,26 +164,13 @@ static enum cd_err import_key_invalidate(struct store *s, int64_t ws, const char
 
 static enum cd_err import_key_replace(struct store *s, int64_t ws, const char *partner,
                                       const char *key, int64_t now) {
-    struct store_txn *tx;
-    enum cd_err err = STORE_OPS(s)->begin(s, &tx);
-    if (err != CD_OK)
-        return err;
     const char *t[] = {partner, key};
     int64_t i[] = {ws, now};
-    err = sq_txn_write(tx,
-                       "UPDATE import_keys SET invalidated_at = ?4 WHERE partner = ?1 "
-                       "AND workspace_id = ?3 AND invalidated_at IS NULL",
-                       "ttii", t, i, NULL);
-    if (err == CD_OK)
-        err = sq_txn_write(tx,
-                           "INSERT INTO import_keys(key, partner, workspace_id, created_at) "
-                           "VALUES (?2, ?1, ?3, ?4)",
-                           "ttii", t, i, NULL);
-    if (err != CD_OK) {
-        STORE_OPS(s)->rollback(tx);
-        return err;
-    }
-    return STORE_OPS(s)->commit(tx);
+    const char *sql[] = {"UPDATE import_keys SET invalidated_at = ?4 WHERE partner = ?1 "
+                         "AND workspace_id = ?3 AND invalidated_at IS NULL",
+                         "INSERT INTO import_keys(key, partner, workspace_id, created_at) "
+                         "VALUES (?2, ?1, ?3, ?4)"};
+    return sq_write_all(s, sql, 2, "ttii", t, i);
 }
 
 struct key_info {

@@ -128,7 +128,11 @@ void sq_bind_all(sqlite3_stmt *st, const char *binds, const char *const *texts,
  * the number of rows changed. */
 enum cd_err sq_write(struct store *s, const char *sql, const char *binds, const char *const *texts,
                      const int64_t *ints, int *changes);
-/* The same inside transaction t. */
+/* Runs n write statements, all with the same arguments, in one transaction of their own:
+ * all of them or none, durable on return. */
+enum cd_err sq_write_all(struct store *s, const char *const *sqls, size_t n, const char *binds,
+                         const char *const *texts, const int64_t *ints);
+/* sq_write inside transaction t. */
 enum cd_err sq_txn_write(struct store_txn *t, const char *sql, const char *binds,
                          const char *const *texts, const int64_t *ints, int *changes);
 

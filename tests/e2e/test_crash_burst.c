@@ -130,10 +130,12 @@ static void *track_client(void *arg) {
         size_t cap = 64 + TRACK_IDS * 64, len = 0;
         char *body = malloc(cap);
         len += (size_t)snprintf(body, cap, "{\"attributes\":[");
-        for (int i = 0; i < TRACK_IDS; i++)
-            len +=
-                (size_t)snprintf(body + len, cap - len, "%s{\"external_id\":\"burst-t%d-r%d-i%d\"}",
-                                 i ? "," : "", c->thread, k, i);
+        for (int i = 0; i < TRACK_IDS; i++) {
+            char *ext = track_ext(c->thread, k, i);
+            len += (size_t)snprintf(body + len, cap - len, "%s{\"external_id\":\"%s\"}",
+                                    i ? "," : "", ext);
+            free(ext);
+        }
         snprintf(body + len, cap - len, "]}");
         struct resp r;
         c->n_sent = k + 1;

@@ -111,8 +111,7 @@ static char *identifier_text(const struct cohort_ident *ci) {
     return n < 0 ? NULL : text;
 }
 
-/* Writes the log row of a request's net change (adds the counters). Sets *checkpoint_due when
- * the log of c is long enough to be folded into a checkpoint now. */
+/* Writes the log row of a request's net change (adds the counters); sets *seq. */
 static enum cd_err cohort_log_write(struct app *app, struct store_txn *t, struct cohort *c,
                                     const roaring_bitmap_t *adds, const roaring_bitmap_t *removes,
                                     const struct cohort_apply_result *r, int64_t now,
@@ -142,33 +141,6 @@ static enum cd_err checkpoint_write(struct app *app, struct store_txn *t, struct
     free(blob);
     if (err == CD_OK)
         c->n_log = 0;
-    return err;
-}
-
-/* (base ∪ adds) − removes, as a new bitmap (NULL when out of memory). */
-static roaring_bitmap_t *members_after(const roaring_bitmap_t *base, const roaring_bitmap_t *adds,
-                                       const roaring_bitmap_t *removes) {
-    roaring_bitmap_t *after = roaring_bitmap_copy(base);
-    if (after) {
-        roaring_bitmap_or_inplace(after, adds);
-        roaring_bitmap_andnot_inplace(after, removes);
-    }
-    return after;
-}
-
-static enum cd_err record(struct app *app, struct workspace *ws, struct cohort *c,
-                          const roaring_bitmap_t *adds, const roaring_bitmap_t *removes,
-                          const struct cohort_apply_result *r, int64_t now) {
-    int64_t seq = 0;
-    enum cd_err err = cohort_log_write(app, workspace_txn(ws), c, adds, removes, r, now, &seq);
-    if (err != CD_OK || ++c->n_log < COHORT_CHECKPOINT_EVERY)
-        return err;
-    /* fold the log into a new checkpoint of the members as they are after this request */
-    roaring_bitmap_t *after = members_after(c->members, adds, removes);
-    if (!after)
-        return CD_E_NOMEM;
-    err = checkpoint_write(app, workspace_txn(ws), c, after, seq);
-    roaring_bitmap_free(after);
     return err;
 }
 
@@ -257,36 +229,6 @@ static void count(struct cohort *c, const struct cohort_apply_result *r, int64_t
     c->changed_at = now;
 }
 
-enum cd_err cohort_apply_locked(struct app *app, struct workspace *ws, const char *partner,
-                                const char *cohort_id, const struct cohort_change *changes,
-                                size_t n_changes, int64_t now, struct cohort_apply_result *out) {
-    memset(out, 0, sizeof *out);
-    struct cohort *c;
-    enum cd_err err = find_or_create(app, ws, partner, cohort_id, NULL, now, &c);
-    if (err == CD_OK && cohort_touch(&ws->cohorts, c) != 0) /* record() and below set fields */
-        err = CD_E_NOMEM;
-    if (err != CD_OK)
-        return err;
-    struct plan p;
-    err = plan_match(&ws->ident, changes, n_changes, now, out, &p);
-    if (err == CD_OK) {
-        /* net change against the members now (an in-place write sees every earlier one) */
-        roaring_bitmap_andnot_inplace(p.adds, c->members);
-        roaring_bitmap_and_inplace(p.removes, c->members);
-        out->added = (int64_t)roaring_bitmap_get_cardinality(p.adds);
-        out->removed = (int64_t)roaring_bitmap_get_cardinality(p.removes);
-        err = record(app, ws, c, p.adds, p.removes, out, now);
-    }
-    if (err == CD_OK)
-        err = misses_and_trigger(app, ws, c, partner, cohort_id, &p, now);
-    if (err == CD_OK && cohort_members_change(&ws->cohorts, c, p.adds, p.removes) != 0)
-        err = CD_E_NOMEM;
-    if (err == CD_OK)
-        count(c, out, now);
-    plan_free(&p);
-    return err;
-}
-
 /*
  * Turns p's matched sets into the net change against the members as every committed import
  * leaves them: the published members, then each pending import of c in turn order (nets are
@@ -330,6 +272,66 @@ static roaring_bitmap_t *members_after_pending(struct workspace *ws, struct coho
     return after;
 }
 
+/* Nets p against the members as every committed import leaves them and, when c's log is due
+ * for a checkpoint, builds the members after p (*checkpoint, NULL otherwise). Caller holds
+ * writer and the read or write lock (for an in-place write no import is pending). */
+static enum cd_err plan_net(struct workspace *ws, struct cohort *c, struct plan *p,
+                            struct cohort_apply_result *out, roaring_bitmap_t **checkpoint) {
+    net_against_pending(ws, c, p);
+    out->added = (int64_t)roaring_bitmap_get_cardinality(p->adds);
+    out->removed = (int64_t)roaring_bitmap_get_cardinality(p->removes);
+    *checkpoint = NULL;
+    if (c->n_log + 1 < COHORT_CHECKPOINT_EVERY)
+        return CD_OK;
+    *checkpoint = members_after_pending(ws, c, p);
+    return *checkpoint ? CD_OK : CD_E_NOMEM;
+}
+
+/* Writes p in the open transaction: its log row, the checkpoint when one is due (it folds the
+ * log, this row included), the misses, and runs the cohort-entry trigger. Frees checkpoint. */
+static enum cd_err plan_write(struct app *app, struct workspace *ws, struct cohort *c,
+                              const char *partner, const char *cohort_id, const struct plan *p,
+                              const struct cohort_apply_result *out, roaring_bitmap_t *checkpoint,
+                              int64_t now) {
+    int64_t seq = 0;
+    enum cd_err err =
+        cohort_log_write(app, workspace_txn(ws), c, p->adds, p->removes, out, now, &seq);
+    if (err == CD_OK && checkpoint)
+        err = checkpoint_write(app, workspace_txn(ws), c, checkpoint, seq); /* n_log = 0 */
+    else if (err == CD_OK)
+        c->n_log++;
+    if (checkpoint)
+        roaring_bitmap_free(checkpoint);
+    return err == CD_OK ? misses_and_trigger(app, ws, c, partner, cohort_id, p, now) : err;
+}
+
+enum cd_err cohort_apply_locked(struct app *app, struct workspace *ws, const char *partner,
+                                const char *cohort_id, const struct cohort_change *changes,
+                                size_t n_changes, int64_t now, struct cohort_apply_result *out) {
+    memset(out, 0, sizeof *out);
+    struct cohort *c;
+    enum cd_err err = find_or_create(app, ws, partner, cohort_id, NULL, now, &c);
+    if (err == CD_OK && cohort_touch(&ws->cohorts, c) != 0) /* plan_write and below set fields */
+        err = CD_E_NOMEM;
+    if (err != CD_OK)
+        return err;
+    struct plan p;
+    roaring_bitmap_t *checkpoint = NULL;
+    err = plan_match(&ws->ident, changes, n_changes, now, out, &p);
+    if (err == CD_OK)
+        err = plan_net(ws, c, &p, out, &checkpoint);
+    if (err == CD_OK)
+        err = plan_write(app, ws, c, partner, cohort_id, &p, out, checkpoint, now);
+    else if (checkpoint)
+        roaring_bitmap_free(checkpoint);
+    if (err == CD_OK && cohort_members_change(&ws->cohorts, c, p.adds, p.removes) != 0)
+        err = CD_E_NOMEM;
+    if (err == CD_OK)
+        count(c, out, now);
+    plan_free(&p);
+    return err;
+}
+
 /*
  * The pipelined import of an existing cohort (see the top of this file), its ids already
  * matched in p (under the read lock only, so that imports of one workspace match in parallel).
@@ -338,8 +340,10 @@ static roaring_bitmap_t *members_after_pending(struct workspace *ws, struct coho
 static enum cd_err apply_pipelined(struct app *app, struct workspace *ws, const char *partner,
                                    const char *cohort_id, struct plan p, int64_t now,
                                    struct cohort_apply_result *out) {
-    enum cd_err err = workspace_pipe_begin(ws);
+    struct import_pending *pend = calloc(1, sizeof *pend);
+    enum cd_err err = pend ? workspace_pipe_begin(ws) : CD_E_NOMEM;
     if (err != CD_OK) {
+        free(pend);
         plan_free(&p);
         return err;
     }
@@ -352,46 +356,25 @@ static enum cd_err apply_pipelined(struct app *app, struct workspace *ws, const 
     if (err == CD_OK) {
         /* a user deleted since the match is not added: as if the request came after it */
         roaring_bitmap_and_inplace(p.adds, ws->ident.live);
-        net_against_pending(ws, c, &p);
-        if (c->n_log + 1 >= COHORT_CHECKPOINT_EVERY) {
-            checkpoint = members_after_pending(ws, c, &p);
-            err = checkpoint ? CD_OK : CD_E_NOMEM;
-        }
+        err = plan_net(ws, c, &p, out, &checkpoint);
     }
     workspace_read_end(ws);
-    out->added = err == CD_OK ? (int64_t)roaring_bitmap_get_cardinality(p.adds) : 0;
-    out->removed = err == CD_OK ? (int64_t)roaring_bitmap_get_cardinality(p.removes) : 0;
     if (err == CD_OK) /* only now the store's writer: matching and netting are done */
         err = workspace_pipe_txn(app, ws);
-    int64_t seq = 0;
-    if (err == CD_OK)
-        err = cohort_log_write(app, workspace_txn(ws), c, p.adds, p.removes, out, now, &seq);
-    if (err == CD_OK && checkpoint)
-        err = checkpoint_write(app, workspace_txn(ws), c, checkpoint, seq); /* n_log = 0 */
-    else if (err == CD_OK)
-        c->n_log++;
-    if (checkpoint)
+    if (err == CD_OK) {
+        err = plan_write(app, ws, c, partner, cohort_id, &p, out, checkpoint, now);
+    } else if (checkpoint) {
         roaring_bitmap_free(checkpoint);
-    if (err == CD_OK)
-        err = misses_and_trigger(app, ws, c, partner, cohort_id, &p, now);
-    struct import_pending *pend = err == CD_OK ? calloc(1, sizeof *pend) : NULL;
-    if (err == CD_OK && !pend)
-        err = CD_E_NOMEM;
-    if (pend) {
-        *pend = (struct import_pending){.cohort = c, .adds = p.adds, .removes = p.removes};
-        p.adds = p.removes = NULL; /* the pending entry owns them from here */
     }
+    *pend = (struct import_pending){.cohort = c, .adds = p.adds, .removes = p.removes};
     uint64_t ticket = 0;
     err = workspace_pipe_commit(app, ws, err, pend, &ticket);
-    if (err != CD_OK || !pend) { /* (pend is set whenever the commit happened) */
-        if (pend) {
-            p.adds = pend->adds;
-            p.removes = pend->removes;
-            free(pend);
-        }
+    if (err != CD_OK || !c) { /* (c is set whenever the commit happened) */
+        free(pend);
         plan_free(&p);
         return err;
     }
+    p.adds = p.removes = NULL; /* the queued entry owns them now */
     plan_free(&p);
     uint64_t turn = pend->turn;
     err = workspace_pipe_publish_begin(app, ws, ticket, turn);
