@@ -8,7 +8,7 @@
 
 static const struct cli_command *const commands[] = {
     &cli_init_cmd,    &cli_serve_cmd,      &cli_workspace_cmd, &cli_api_key_cmd,
-    &cli_partner_cmd, &cli_import_key_cmd, &cli_heap_cmd,
+    &cli_partner_cmd, &cli_import_key_cmd, &cli_heap_cmd,      &cli_routes_cmd,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -17,7 +17,8 @@ static void usage_main(FILE *f) {
                "cohortd is a self-hostable engagement data server: partner cohorts in,\n"
                "segments and campaigns on top, Currents out.\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+        if (!commands[i]->hidden)
+            fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(f, "  %-12s %s\n", "version", "print the version (also: cohortd --version)");
     fprintf(f, "\n'cohortd COMMAND --help' describes a command.\n");
 }

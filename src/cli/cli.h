@@ -37,6 +37,7 @@ struct cli_command {
     int min_pos, max_pos;
     int (*run)(const struct cli_command *cmd, const char *const *values, const char *const *pos,
                int n_pos);
+    bool hidden; /* runs, but is left out of `cohortd --help` (tooling for tests) */
 };
 
 /* Parses argv (after the subcommand name) and runs cmd. Returns the exit code. */
@@ -58,7 +59,7 @@ void cli_print_json(json_t *obj);
 
 /* The subcommands (one file each). */
 extern const struct cli_command cli_init_cmd, cli_serve_cmd, cli_workspace_cmd, cli_api_key_cmd,
-    cli_partner_cmd, cli_import_key_cmd, cli_heap_cmd;
+    cli_partner_cmd, cli_import_key_cmd, cli_heap_cmd, cli_routes_cmd;
 
 /* Shared option rows. */
 #define CLI_OPT_DATA                                                                               \
