@@ -8,10 +8,13 @@
  */
 #include "harness.h"
 
+#include "util/crypto.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const http_methods[] = {"get",  "put",     "post",  "delete",
                                            "head", "options", "patch", "trace"};
@@ -114,7 +117,8 @@ test_every_registered_route_is_documented_and_every_documented_one_is_registered
 struct fixture {
     struct server *s;
     json_t *doc;
-    json_t *ids; /* parameter name -> a real value */
+    json_t *ids;      /* parameter name -> a real value */
+    char secret[128]; /* the Heap integration's webhook_secret */
 };
 
 static char *created_id(struct server *s, const char *path, const char *body, const char *key) {
@@ -168,8 +172,12 @@ static int fixture_setup(void **state) {
                         seg);
     set_id(f->ids, "campaign_id", created_id(s, "/campaigns/create", campaign, "campaign_id"));
     set_id(f->ids, "canvas_id", created_id(s, "/canvas/create", canvas, "canvas_id"));
-    set_id(f->ids, "integration_id",
-           created_id(s, "/integrations/heap/create", "{\"name\":\"Heap\"}", "integration_id"));
+    http_post_rest(s, "/integrations/heap/create", "{\"name\":\"Heap\"}", &r);
+    assert_int_equal(r.status, 201);
+    json_object_set(f->ids, "integration_id", json_object_get(r.json, "integration_id"));
+    snprintf(f->secret, sizeof f->secret, "%s",
+             json_string_value(json_object_get(r.json, "webhook_secret")));
+    resp_free(&r);
     char current[64];
     current_create(s, "http://127.0.0.1:1/currents", "[\"users.behaviors.CustomEvent\"]", 100,
                    current);
@@ -402,6 +410,124 @@ static void test_operations_documented_without_the_rest_key_do_not_ask_for_it(vo
     assert_int_equal(each_operation(*state, open_without_rest_key), 0);
 }
 
+/* ---- the request examples ---- */
+
+/* Replaces, anywhere in v, the string value of a key that subs names with subs' value. */
+static void substitute(json_t *v, const json_t *subs) {
+    const char *key;
+    json_t *w;
+    size_t i;
+    if (json_is_array(v))
+        json_array_foreach(v, i, w) substitute(w, subs);
+    if (!json_is_object(v))
+        return;
+    json_object_foreach(v, key, w) {
+        const json_t *real = json_object_get(subs, key);
+        if (real && json_is_string(w))
+            json_object_set(v, key, (json_t *)real);
+        else
+            substitute(w, subs);
+    }
+}
+
+/* The example of an operation's JSON request body (its `example`, else its first `examples`
+ * entry), as a new reference; NULL when the operation takes no body. Fails when a body has none. */
+static json_t *request_example(const json_t *doc, const json_t *op, const char *what) {
+    const json_t *body = json_object_get(op, "requestBody");
+    if (!body)
+        return NULL;
+    const json_t *media =
+        json_object_get(json_object_get(deref(doc, body), "content"), "application/json");
+    const json_t *ex = json_object_get(media, "example");
+    if (!ex) {
+        const char *name;
+        const json_t *e;
+        json_object_foreach((json_t *)json_object_get(media, "examples"), name, e) {
+            ex = json_object_get(deref(doc, e), "value");
+            break;
+        }
+    }
+    if (!ex)
+        fail_msg("%s: the request body has no example", what);
+    return json_deep_copy(ex);
+}
+
+/* Operations that take away what the others use run last: the deletes, the archives and the
+ * secret rotation (after which the webhook's example would be signed with a stale secret). */
+static bool runs_last(const char *pattern) {
+    static const char *const ends[] = {"/delete", "/archive", "/rotate_secret"};
+    size_t len = strlen(pattern);
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        size_t n = strlen(ends[i]);
+        if (len >= n && strcmp(pattern + len - n, ends[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static char *heap_hash(const char *secret, const char *body) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char ts[32];
+    snprintf(ts, sizeof ts, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    uint8_t mac[32];
+    crypto_hmac_sha256(secret, strlen(secret), ts, strlen(ts), body, strlen(body), mac);
+    char b64[4 * ((sizeof mac + 2) / 3) + 1];
+    crypto_base64(mac, sizeof mac, b64);
+    return strf("Heap-Hash: ts:%s,hmac:%s", ts, b64);
+}
+
+static bool pass_last;
+
+/* The operation's request example, with the fixture's real ids and keys (and loopback URLs
+ * where nothing listens), is accepted with a 2xx the document lists. */
+static int example_accepted(struct fixture *f, const char *method, const char *pattern,
+                            const char *path, const json_t *op) {
+    if (runs_last(pattern) != pass_last)
+        return 0;
+    char *what = strf("%s %s", method, pattern);
+    json_t *body = request_example(f->doc, op, what);
+    if (!body) {
+        free(what);
+        return 0;
+    }
+    json_t *subs = json_deep_copy(f->ids);
+    json_object_del(subs, "cohort_id"); /* the examples name the fixture's cohort already */
+    json_object_set_new(subs, "partner_api_key", json_string(f->s->partner_key));
+    json_object_set_new(subs, "client_secret", json_string(f->s->import_key));
+    json_object_set_new(subs, "url", json_string("http://127.0.0.1:1/hook"));
+    json_object_set_new(subs, "endpoint", json_string("http://127.0.0.1:1/currents"));
+    substitute(body, subs);
+    json_decref(subs);
+    char *text = json_dumps(body, JSON_COMPACT);
+    char *auth = strcmp(pattern, "/heap/webhooks/{integration_id}") == 0
+                     ? heap_hash(f->secret, text)
+                     : strf("Authorization: Bearer %s", f->s->rest_key);
+    const char *headers[] = {auth, NULL};
+    struct resp r;
+    http_req(f->s, method, path, headers, text, &r);
+    char status[8];
+    snprintf(status, sizeof status, "%ld", r.status);
+    int bad = r.status < 200 || r.status > 299 ||
+              !json_object_get(json_object_get(op, "responses"), status);
+    if (bad)
+        fprintf(stderr, "%s: its example %s was answered %ld %s\n", what, text, r.status, r.body);
+    resp_free(&r);
+    free(auth);
+    free(text);
+    json_decref(body);
+    free(what);
+    return bad;
+}
+
+static void test_every_request_example_is_accepted_with_a_documented_2xx(void **state) {
+    pass_last = false;
+    int bad = each_operation(*state, example_accepted);
+    pass_last = true;
+    bad += each_operation(*state, example_accepted);
+    assert_int_equal(bad, 0);
+}
+
 int main(void) {
     const struct CMUnitTest route_table[] = {
         cmocka_unit_test(test_routes_subcommand_is_left_out_of_the_help),
@@ -412,6 +538,8 @@ int main(void) {
         cmocka_unit_test(test_every_documented_operation_is_answered_by_its_handler_as_documented),
         cmocka_unit_test(test_operations_documented_with_the_rest_key_answer_401_without_one),
         cmocka_unit_test(test_operations_documented_without_the_rest_key_do_not_ask_for_it),
+        /* last: its deletes and archives take the fixture's objects away */
+        cmocka_unit_test(test_every_request_example_is_accepted_with_a_documented_2xx),
     };
     int failed = cmocka_run_group_tests_name("openapi_route_table", route_table, NULL, NULL);
     failed +=
