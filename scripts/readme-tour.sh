@@ -120,7 +120,7 @@ for attempt in 1 2 3 4 5; do
     rm -rf "$work/run/var"
     sh "$root/scripts/run.sh" "$bin" "$work/run/var" "127.0.0.1:$port" >"$work/server.log" 2>&1 &
     pid=$!
-    for i in $(seq 300); do
+    for i in $(seq 600); do
         curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
