@@ -5,6 +5,9 @@
 # show the old ones).
 set -eu
 bin="$1"; data="$2"; listen="$3"
+# a development server: the machine's /etc/cohortd/cohortd.conf (an installed service's) is
+# not read unless COHORTD_CONFIG names a file
+export COHORTD_CONFIG="${COHORTD_CONFIG:-}"
 creds="$data/credentials.json"
 if [ ! -f "$data/cohortd.db" ]; then
     mkdir -p "$data"
