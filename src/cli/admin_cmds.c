@@ -113,9 +113,13 @@ const struct cli_command cli_workspace_cmd = {
 /* ---- api-key create | revoke [KEY | -] [--key-file FILE] ---- */
 
 static const struct cli_opt key_opts[] = {
-    ADMIN_OPTS,
+    CLI_OPT_DATA,
+    CLI_OPT_STORE,
+    CLI_OPT_WORKSPACE,
     {"key-file", "FILE", NULL, NULL,
      "revoke: read the key from the first line of FILE (a KEY of '-' or none: standard input)"},
+    CLI_OPT_JSON,
+    CLI_OPT_HELP,
     {0},
 };
 
