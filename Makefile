@@ -1,5 +1,7 @@
 # The two commands of the README: `make run` and `make test`. Both install the Debian
 # packages that are missing first. CMake does the building; this file only drives it.
+# `make install` (PREFIX, default /usr/local; DESTDIR for staging) installs the binary, the
+# systemd unit, the sysusers.d entry, the man page and /etc/cohortd/cohortd.conf.
 
 MAKEFLAGS  += --no-print-directory
 BUILD      ?= build
@@ -8,22 +10,32 @@ TSAN_BUILD ?= build-tsan
 DATA       ?= var
 LISTEN     ?= 127.0.0.1:8080
 JOBS       ?= $(shell nproc)
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 
-.PHONY: all deps build run test lint format clean bench bench-full
+.PHONY: all deps test-deps build run install test lint format clean bench bench-full
 
 all: build
 
 deps:
 	@sh scripts/install-deps.sh
 
+test-deps:
+	@sh scripts/install-deps.sh test
+
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOHORTD_TESTS=OFF >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS) --target cohortd
+	@cmake --build $(BUILD) -j $(JOBS) --target cohortd man
 
 run: build
 	@sh scripts/run.sh $(BUILD)/cohortd $(DATA) $(LISTEN)
 
-test: deps
+# The release build of `make build`, installed for PREFIX (chosen at install time, so the
+# build is not redone: `make build && sudo make install` compiles nothing as root).
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
+
+test: test-deps
 	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCOHORTD_SANITIZE=ON >/dev/null
 	@cmake --build $(TEST_BUILD) -j $(JOBS)
 	@sh scripts/lint.sh $(TEST_BUILD)
@@ -34,7 +46,7 @@ test: deps
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target concurrent_tests
 	@cd $(TSAN_BUILD) && ctest -L concurrent --output-on-failure -j $(JOBS)
 
-lint: deps
+lint: test-deps
 	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCOHORTD_SANITIZE=ON >/dev/null
 	@sh scripts/lint.sh $(TEST_BUILD)
 

@@ -1,19 +1,33 @@
 #!/bin/sh
-# Installs the Debian packages cohortd needs to build, test and run, and nothing
-# when they are all present. Non-interactive; run as root or with sudo available.
+# Installs the Debian packages cohortd needs, and nothing when they are all present.
+# Non-interactive; run as root or with sudo available.
+#   install-deps.sh         what `make run` / `make build` / `make install` need: compiler,
+#                           CMake and the libraries cohortd links (no database server)
+#   install-deps.sh test    that plus what only `make test` needs (test runner, linters,
+#                           systemd-analyze and man for the install test, PostgreSQL for
+#                           the store tests that start a throwaway server)
+#   install-deps.sh bench   that plus what the benchmarks need (the PostgreSQL baseline,
+#                           gnuplot for the report)
 set -eu
 
-PKGS="build-essential cmake pkg-config clang-format clang-tidy
+PKGS="build-essential cmake pkg-config
 libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
-libroaring-dev libssl-dev libcmocka-dev postgresql curl jq"
+libroaring-dev libssl-dev libsystemd-dev curl jq"
 
 # Node.js and npm run the OpenAPI linter of `make test` (scripts/install-npm.sh). Debian's
 # nodejs and npm packages when no node or npm is on the PATH (a Node.js installed otherwise,
 # whose package already holds npm, is used as it is).
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
-# `install-deps.sh bench` also installs what the benchmark report needs.
-[ "${1:-}" = bench ] && PKGS="$PKGS gnuplot-nox"
+case "${1:-}" in
+"") ;;
+test) PKGS="$PKGS libcmocka-dev clang-format clang-tidy systemd man-db postgresql" ;;
+bench) PKGS="$PKGS postgresql gnuplot-nox" ;;
+*)
+    echo "usage: install-deps.sh [test|bench]" >&2
+    exit 2
+    ;;
+esac
 
 missing=""
 for p in $PKGS; do

@@ -1,15 +1,33 @@
 #!/bin/sh
-# `make run`: initialise DATA on first use, print the credentials, serve on LISTEN.
+# `make run`: initialise DATA on first use and print its credentials once, then serve on
+# LISTEN. Later starts only say where the credentials are kept; if that file was deleted, they
+# say how to get keys again (the REST API and partner keys are stored hashed, so nothing can
+# show the old ones).
 set -eu
 bin="$1"; data="$2"; listen="$3"
+# a development server: the machine's /etc/cohortd/cohortd.conf (an installed service's) is
+# not read unless COHORTD_CONFIG names a file
+export COHORTD_CONFIG="${COHORTD_CONFIG:-}"
 creds="$data/credentials.json"
 if [ ! -f "$data/cohortd.db" ]; then
     mkdir -p "$data"
-    umask 077
-    "$bin" init --data "$data" --json >"$creds"
+    (umask 077 && "$bin" init --data "$data" --listen "$listen" --json >"$creds.tmp")
+    mv "$creds.tmp" "$creds"
+    echo "cohortd: initialised $data; credentials of the first workspace (shown once, kept in"
+    echo "$creds, readable only by you):"
+    cat "$creds"
+    echo
+elif [ -f "$creds" ]; then
+    echo "cohortd: the credentials of the first workspace are in $creds"
+else
+    cat <<MSG
+cohortd: $creds is gone. The REST API and partner keys are stored only as
+hashes and cannot be shown again; make new ones (the server need not be stopped):
+  $bin workspace list --data $data                         # the workspaces
+  $bin api-key create --data $data [--workspace NAME]      # a new REST API key
+  $bin import-key show --partner heap --data $data         # the Heap data import key
+  $bin partner add NAME --data $data                       # a new partner with its key
+MSG
 fi
-echo "cohortd: credentials of the first workspace (kept in $creds, readable only by you):"
-cat "$creds"
-echo
 echo "cohortd: serving on http://$listen  (Ctrl-C stops)"
 exec "$bin" serve --data "$data" --listen "$listen"

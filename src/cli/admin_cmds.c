@@ -6,16 +6,14 @@
  */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/workspace/admin.h"
 
-#define ADMIN_OPTS                                                                                 \
-    CLI_OPT_DATA, CLI_OPT_STORE,                                                                   \
-        {"workspace", "ID", "COHORTD_WORKSPACE", NULL,                                             \
-         "workspace id or name (default: the first workspace)"},                                   \
-        CLI_OPT_JSON, CLI_OPT_HELP
+#define ADMIN_OPTS CLI_OPT_DATA, CLI_OPT_STORE, CLI_OPT_WORKSPACE, CLI_OPT_JSON, CLI_OPT_HELP
 
 static struct store *open_store(const struct cli_command *cmd, const char *const *values) {
     return cli_open_store(cli_value(cmd, values, "data"), cli_value(cmd, values, "store"));
@@ -112,19 +110,79 @@ const struct cli_command cli_workspace_cmd = {
     .run = run_workspace,
 };
 
-/* ---- api-key create | revoke KEY ---- */
+/* ---- api-key create | revoke [KEY | -] [--key-file FILE] ---- */
 
-static const struct cli_opt key_opts[] = {ADMIN_OPTS, {0}};
+static const struct cli_opt key_opts[] = {
+    CLI_OPT_DATA,
+    CLI_OPT_STORE,
+    CLI_OPT_WORKSPACE,
+    {"key-file", "FILE", NULL, NULL,
+     "revoke: read the key from the first line of FILE (a KEY of '-' or none: standard input)"},
+    CLI_OPT_JSON,
+    CLI_OPT_HELP,
+    {0},
+};
+
+/* A key to revoke: the first line of f, blanks around it removed, into key (len bytes).
+ * Returns 0, or -1 when f holds no key or a line too long to be one. */
+static int read_key(FILE *f, char *key, size_t len) {
+    if (!fgets(key, (int)len, f))
+        return -1;
+    size_t n = strlen(key);
+    if (n == len - 1 && key[n - 1] != '\n' && !feof(f))
+        return -1;
+    while (n > 0 && strchr(" \t\r\n", key[n - 1]))
+        key[--n] = '\0';
+    size_t lead = strspn(key, " \t");
+    memmove(key, key + lead, n - lead + 1);
+    return key[0] ? 0 : -1;
+}
+
+/* Where `api-key revoke` takes the key from: the argument, --key-file FILE, or standard input
+ * (argument '-' or none), so that it need not appear on a command line (`ps` shows those).
+ * Fills key; returns 0, or prints why and returns the exit code. */
+static int revoke_key_text(const struct cli_command *cmd, const char *const *values,
+                           const char *arg, char *key, size_t len) {
+    const char *file = cli_value(cmd, values, "key-file");
+    bool from_stdin = !file && (!arg || strcmp(arg, "-") == 0);
+    if (file && arg)
+        return cli_fail(cmd, "give the key as an argument or with --key-file, not both") + 1;
+    if (arg && !from_stdin) {
+        snprintf(key, len, "%s", arg);
+        return 0;
+    }
+    FILE *f = from_stdin ? stdin : fopen(file, "re");
+    if (!f)
+        return cli_fail(cmd, "cannot read %s: %s", file, strerror(errno));
+    if (from_stdin && isatty(STDIN_FILENO))
+        fprintf(stderr, "REST API key to revoke: ");
+    int rc = read_key(f, key, len);
+    if (!from_stdin)
+        fclose(f);
+    if (rc != 0)
+        return cli_fail(cmd, "no key in %s", from_stdin ? "standard input" : file);
+    return 0;
+}
 
 static int run_api_key(const struct cli_command *cmd, const char *const *values,
                        const char *const *pos, int n_pos) {
     bool create = strcmp(pos[0], "create") == 0 && n_pos == 1;
-    bool revoke = strcmp(pos[0], "revoke") == 0 && n_pos == 2;
+    bool revoke = strcmp(pos[0], "revoke") == 0;
     if (!create && !revoke)
-        return cli_fail(cmd, "usage: cohortd api-key create | revoke KEY") + 1;
+        return cli_fail(cmd, "usage: cohortd api-key create | revoke [KEY | -] [--key-file FILE]") +
+               1;
+    char revoke_key[256] = {0};
+    if (revoke) {
+        int rc =
+            revoke_key_text(cmd, values, n_pos == 2 ? pos[1] : NULL, revoke_key, sizeof revoke_key);
+        if (rc)
+            return rc;
+    }
     struct store *s = open_store(cmd, values);
-    if (!s)
+    if (!s) {
+        explicit_bzero(revoke_key, sizeof revoke_key);
         return 1;
+    }
     int rc = 0;
     if (create) {
         struct admin_workspace ws;
@@ -136,7 +194,7 @@ static int run_api_key(const struct cli_command *cmd, const char *const *values,
         else if (!rc)
             print_one(values, cmd, "rest_api_key", key);
     } else {
-        enum cd_err err = admin_api_key_revoke(s, pos[1]);
+        enum cd_err err = admin_api_key_revoke(s, revoke_key);
         if (err == CD_E_NOT_FOUND)
             rc = cli_fail(cmd, "no active REST API key matches");
         else if (err != CD_OK)
@@ -147,13 +205,16 @@ static int run_api_key(const struct cli_command *cmd, const char *const *values,
             printf("revoked\n");
     }
     store_close(s);
+    explicit_bzero(revoke_key, sizeof revoke_key);
     return rc;
 }
 
 const struct cli_command cli_api_key_cmd = {
     .name = "api-key",
-    .synopsis = "create | revoke KEY [--workspace ID] [--data DIR] [--json]",
-    .summary = "create or revoke a REST API key of a workspace",
+    .synopsis = "create | revoke [KEY | -] [--key-file FILE] [--workspace ID|NAME] [--data DIR] "
+                "[--json]",
+    .summary = "create or revoke a REST API key of a workspace (revoke reads the key from "
+               "standard input or --key-file when no KEY is given)",
     .opts = key_opts,
     .min_pos = 1,
     .max_pos = 2,
@@ -269,7 +330,7 @@ static int run_import_key(const struct cli_command *cmd, const char *const *valu
 
 const struct cli_command cli_import_key_cmd = {
     .name = "import-key",
-    .synopsis = "show|rotate|invalidate --partner NAME [--workspace ID] [--data DIR] [--json]",
+    .synopsis = "show|rotate|invalidate --partner NAME [--workspace ID|NAME] [--data DIR] [--json]",
     .summary = "show, rotate or invalidate a workspace's data import key (client_secret)",
     .opts = import_opts,
     .min_pos = 1,

@@ -1,4 +1,5 @@
-/* cli.c — the subcommand table, option parsing and --help (see cli.h). */
+/* cli.c — the subcommand table, option parsing (flag > environment > config file > default)
+ * and --help (see cli.h). */
 #include "cli/cli.h"
 
 #include <stdarg.h>
@@ -6,11 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/config.h"
+
 static const struct cli_command *const commands[] = {
-    &cli_init_cmd,    &cli_serve_cmd,      &cli_workspace_cmd, &cli_api_key_cmd,
-    &cli_partner_cmd, &cli_import_key_cmd, &cli_heap_cmd,      &cli_routes_cmd,
+    &cli_init_cmd,       &cli_serve_cmd, &cli_workspace_cmd,   &cli_api_key_cmd,  &cli_partner_cmd,
+    &cli_import_key_cmd, &cli_heap_cmd,  &cli_help_config_cmd, &cli_help_man_cmd, &cli_routes_cmd,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+const struct cli_command *const *cli_commands(size_t *n) {
+    *n = N_COMMANDS;
+    return commands;
+}
 
 static void usage_main(FILE *f) {
     fprintf(f, "usage: cohortd COMMAND [OPTIONS]\n\n"
@@ -35,6 +43,13 @@ static void usage_cmd(const struct cli_command *cmd, FILE *f) {
             fprintf(f, " (default: %s)", o->def);
         fputc('\n', f);
     }
+    if (cmd->no_config)
+        return;
+    fprintf(f, "  %-24s settings file, lines 'name = value' [env %s] (default: %s)\n",
+            "--config FILE", CLI_CONFIG_ENV, CLI_CONFIG_PATH);
+    fprintf(f, "\nEvery option can be set in the config file by its long name (listen = "
+               "0.0.0.0:8080).\nA flag wins over its environment variable, which wins over "
+               "the file,\nwhich wins over the default.\n");
 }
 
 const char *cli_value(const struct cli_command *cmd, const char *const *values, const char *name) {
@@ -60,9 +75,71 @@ static int usage_error(const struct cli_command *cmd, const char *what, const ch
     return 2;
 }
 
+/* Whether name is an option of some subcommand that a config file may set (not help). */
+static bool setting_known(const char *name, void *ctx) {
+    (void)ctx;
+    if (strcmp(name, "help") == 0)
+        return false;
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        for (const struct cli_opt *o = commands[i]->opts; o->name; o++)
+            if (strcmp(o->name, name) == 0)
+                return true;
+    return false;
+}
+
+/* A boolean option's value in the config file: "1" for true, NULL for false; -1 when the
+ * text is neither. */
+static int config_bool(const char *text, const char **out) {
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no",
+                                                                                "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(text, yes[i]) == 0) {
+            *out = "1";
+            return 0;
+        }
+        if (strcmp(text, no[i]) == 0) {
+            *out = NULL;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Loads the config file (--config FILE, else COHORTD_CONFIG, else the default path, which
+ * alone may be missing; an empty name reads no file) and fills the options that flags and
+ * the environment left unset (values). Returns 0, or prints why and returns 2. */
+static int apply_config(const struct cli_command *cmd, const char *flag_path, const char **values,
+                        struct config *cfg) {
+    const char *path = flag_path ? flag_path : getenv(CLI_CONFIG_ENV);
+    bool missing_ok = path == NULL;
+    if (!path)
+        path = CLI_CONFIG_PATH;
+    if (path[0] == '\0')
+        return 0;
+    char err[512];
+    if (config_load(path, missing_ok, setting_known, NULL, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "cohortd %s: %s\n", cmd->name, err);
+        return 2;
+    }
+    for (int j = 0; cmd->opts[j].name; j++) {
+        const struct config_entry *e = config_get(cfg, cmd->opts[j].name);
+        if (!e || values[j])
+            continue;
+        if (cmd->opts[j].arg) {
+            values[j] = e->value;
+        } else if (config_bool(e->value, &values[j]) != 0) {
+            fprintf(stderr, "cohortd %s: %s:%d: '%s' must be true or false, not '%s'\n", cmd->name,
+                    cfg->path, e->line, e->name, e->value);
+            return 2;
+        }
+    }
+    return 0;
+}
+
 int cli_dispatch(const struct cli_command *cmd, int argc, char **argv) {
     const char *values[CLI_MAX_OPTS] = {0};
     const char *pos[CLI_MAX_POS];
+    const char *config_path = NULL;
     int n_pos = 0, n_opts = 0;
     while (cmd->opts[n_opts].name)
         n_opts++;
@@ -80,6 +157,15 @@ int cli_dispatch(const struct cli_command *cmd, int argc, char **argv) {
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        if (!cmd->no_config && name_len == 6 && strncmp(name, "config", 6) == 0) {
+            if (eq)
+                config_path = eq + 1;
+            else if (i + 1 < argc)
+                config_path = argv[++i];
+            else
+                return usage_error(cmd, "option needs a value: ", a);
+            continue;
+        }
         int k = -1;
         for (int j = 0; j < n_opts; j++)
             if (strlen(cmd->opts[j].name) == name_len &&
@@ -105,13 +191,19 @@ int cli_dispatch(const struct cli_command *cmd, int argc, char **argv) {
     }
     if (n_pos < cmd->min_pos)
         return usage_error(cmd, "missing argument", NULL);
-    for (int j = 0; j < n_opts; j++) {
+    for (int j = 0; j < n_opts; j++)
         if (!values[j] && cmd->opts[j].env)
             values[j] = getenv(cmd->opts[j].env);
-        if (!values[j])
-            values[j] = cmd->opts[j].def;
+    struct config cfg = {0};
+    int rc = cmd->no_config ? 0 : apply_config(cmd, config_path, values, &cfg);
+    if (rc == 0) {
+        for (int j = 0; j < n_opts; j++)
+            if (!values[j] && !config_get(&cfg, cmd->opts[j].name))
+                values[j] = cmd->opts[j].def;
+        rc = cmd->run(cmd, values, pos, n_pos);
     }
-    return cmd->run(cmd, values, pos, n_pos);
+    config_free(&cfg);
+    return rc;
 }
 
 struct store *cli_open_store(const char *data, const char *store_url) {

@@ -1,14 +1,16 @@
 /*
  * cli.h — the command line: a table of subcommands (cli.c), one file per subcommand, and one
  * option-table parser that gives every subcommand `--help`, `--flag value` / `--flag=value`,
- * COHORTD_* environment fallbacks and defaults (flag > environment > default).
- * Exit codes: 0 success, 1 failure, 2 usage error.
+ * `--config FILE`, COHORTD_* environment fallbacks, settings from the config file (config.h)
+ * and defaults: flag > environment > config file > default, for every option.
+ * Exit codes: 0 success, 1 failure, 2 usage error (a bad config file included).
  */
 #ifndef COHORTD_CLI_CLI_H
 #define COHORTD_CLI_CLI_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "store/store.h"
 
@@ -17,6 +19,13 @@
 #ifndef COHORTD_VERSION
 #define COHORTD_VERSION "0.2.0"
 #endif
+
+/* The config file every subcommand reads when neither --config FILE nor COHORTD_CONFIG names
+ * one (a missing default file is no error), and the data directory of the packaged service
+ * (StateDirectory=cohortd of packaging/cohortd.service). */
+#define CLI_CONFIG_PATH "/etc/cohortd/cohortd.conf"
+#define CLI_CONFIG_ENV "COHORTD_CONFIG"
+#define CLI_SERVICE_DATA_DIR "/var/lib/cohortd"
 
 #define CLI_MAX_OPTS 32
 #define CLI_MAX_POS 8
@@ -37,8 +46,12 @@ struct cli_command {
     int min_pos, max_pos;
     int (*run)(const struct cli_command *cmd, const char *const *values, const char *const *pos,
                int n_pos);
-    bool hidden; /* runs, but is left out of `cohortd --help` (tooling for tests) */
+    bool hidden;    /* left out of `cohortd --help` and the man page (build-time helpers) */
+    bool no_config; /* reads no config file (output must not depend on the machine) */
 };
+
+/* The subcommand table, hidden commands included; *n gets its length. */
+const struct cli_command *const *cli_commands(size_t *n);
 
 /* Parses argv (after the subcommand name) and runs cmd. Returns the exit code. */
 int cli_dispatch(const struct cli_command *cmd, int argc, char **argv);
@@ -59,13 +72,19 @@ void cli_print_json(json_t *obj);
 
 /* The subcommands (one file each). */
 extern const struct cli_command cli_init_cmd, cli_serve_cmd, cli_workspace_cmd, cli_api_key_cmd,
-    cli_partner_cmd, cli_import_key_cmd, cli_heap_cmd, cli_routes_cmd;
+    cli_partner_cmd, cli_import_key_cmd, cli_heap_cmd, cli_help_config_cmd, cli_help_man_cmd,
+    cli_routes_cmd;
 
 /* Shared option rows. */
 #define CLI_OPT_DATA                                                                               \
     { "data", "DIR", "COHORTD_DATA", "var", "data directory (the SQLite store lives in it)" }
 #define CLI_OPT_STORE                                                                              \
     { "store", "URL", "COHORTD_STORE", NULL, "store URL (default: sqlite:DIR/cohortd.db)" }
+#define CLI_OPT_WORKSPACE                                                                          \
+    {                                                                                              \
+        "workspace", "ID|NAME", "COHORTD_WORKSPACE", NULL,                                         \
+            "workspace ID or NAME (default: the first workspace)"                                  \
+    }
 #define CLI_OPT_JSON                                                                               \
     { "json", NULL, NULL, NULL, "print one JSON object instead of text" }
 #define CLI_OPT_HELP                                                                               \

@@ -16,8 +16,7 @@
 static const struct cli_opt opts[] = {
     CLI_OPT_DATA,
     CLI_OPT_STORE,
-    {"workspace", "ID", "COHORTD_WORKSPACE", NULL,
-     "workspace id or name (default: the first workspace)"},
+    CLI_OPT_WORKSPACE,
     {"mapping", "TYPE", NULL, "external_id",
      "create: how a Heap identity finds a user: external_id, alias or device_id"},
     {"alias-label", "LABEL", NULL, NULL, "create with --mapping alias: the alias label"},

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -296,8 +297,11 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     }
     log_info("serve", "listening=http://%s:%d store=%s startup_ms=%lld", host, bound,
              STORE_OPS(s)->name, (long long)(time_now_ms() - t0));
+    /* Type=notify (packaging/cohortd.service): started means serving; no-op outside systemd */
+    sd_notify(0, "READY=1");
     int sig = 0;
     sigwait(&stop, &sig);
+    sd_notify(0, "STOPPING=1");
     log_info("serve", "signal=%s stopping", sig == SIGTERM ? "TERM" : "INT");
     http_server_stop(srv);
     sender_stop(sender);

@@ -1,11 +1,14 @@
 /*
  * test_operator.c — operator rules of the command line: a port in use is refused, one server
- * per data directory, --workspace takes an id or a name, --version, and `workspace list`.
+ * per data directory, --workspace takes an id or a name, --version, `workspace list`, and
+ * `api-key revoke` taking the key from standard input or a file (never the command line).
  */
 #include "harness.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* A `serve` that must be refused runs at most this long before the test fails. */
@@ -159,6 +162,182 @@ static void test_workspace_list_lists_every_workspace(void **state) {
     free(want);
 }
 
+static void test_workspace_option_says_id_or_name(void **state) {
+    (void)state;
+    static const char *const cmds[] = {"api-key", "import-key", "heap-integration"};
+    for (int i = 0; i < 3; i++) {
+        const char *args[] = {cmds[i], "--help", NULL};
+        char *out = NULL;
+        assert_int_equal(run_cli_bare(args, &out, NULL), 0);
+        if (!strstr(out, "  --workspace ID|NAME      workspace ID or NAME (default: the first "
+                         "workspace) [env COHORTD_WORKSPACE]\n")) {
+            print_error("cohortd %s --help:\n%s\n", cmds[i], out);
+            fail();
+        }
+        free(out);
+    }
+}
+
+/* Runs `cohortd ARGS… --data DIR` with `input` on its standard input; returns the exit code,
+ * stdout and stderr in *out / *err (free them). */
+static int run_with_stdin(const struct server *s, const char *const *args, const char *input,
+                          char **out, char **err) {
+    char *in_path = strf("%s/stdin.txt", s->data);
+    char *out_path = strf("%s/stdout.txt", s->data);
+    char *err_path = strf("%s/stderr.txt", s->data);
+    FILE *f = fopen(in_path, "w");
+    assert_non_null(f);
+    fputs(input, f);
+    assert_int_equal(fclose(f), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *argv[16];
+        int n = 0;
+        const char *bin = getenv("COHORTD_BIN");
+        argv[n++] = bin ? bin : "build-test/cohortd";
+        for (int i = 0; args[i] && n < 12; i++)
+            argv[n++] = args[i];
+        argv[n++] = "--data";
+        argv[n++] = s->data;
+        argv[n] = NULL;
+        if (!freopen(in_path, "r", stdin) || !freopen(out_path, "w", stdout) ||
+            !freopen(err_path, "w", stderr))
+            _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    const char *paths[] = {out_path, err_path};
+    char **dst[] = {out, err};
+    for (int i = 0; i < 2; i++) {
+        f = fopen(paths[i], "r");
+        assert_non_null(f);
+        char buf[4096];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+        assert_null(strstr(buf, "Sanitizer"));
+        assert_null(strstr(buf, "runtime error:"));
+        *dst[i] = strdup(buf);
+    }
+    free(in_path);
+    free(out_path);
+    free(err_path);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* A new REST API key of the first workspace (owned); asserts that it authenticates. */
+static char *new_api_key(const struct server *s) {
+    const char *args[] = {"api-key", "create", "--json", NULL};
+    char *out = cli_out(s, args, 0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(json_string_value(json_object_get(j, "rest_api_key")));
+    char *key = strdup(json_string_value(json_object_get(j, "rest_api_key")));
+    json_decref(j);
+    free(out);
+    return key;
+}
+
+/* The status /users/export/ids answers with `key` as the bearer key. */
+static long status_with_key(const struct server *s, const char *key) {
+    char *auth = strf("Authorization: Bearer %s", key);
+    const char *h[] = {auth, NULL};
+    struct resp r;
+    http_req(s, "POST", "/users/export/ids", h, "{\"external_ids\":[\"x\"]}", &r);
+    long status = r.status;
+    if (status == 401)
+        assert_resp(&r, 401,
+                    "{\"message\":\"Unauthorized\",\"errors\":[\"invalid or revoked REST API "
+                    "key\"]}");
+    resp_free(&r);
+    free(auth);
+    return status;
+}
+
+static void test_api_key_revoke_reads_the_key_from_standard_input(void **state) {
+    struct server *s = *state;
+    /* "-" and no argument both read standard input; blanks around the key do not matter */
+    const char *dash[] = {"api-key", "revoke", "-", NULL};
+    const char *none[] = {"api-key", "revoke", "--json", NULL};
+    const char *const *forms[] = {dash, none};
+    const char *want_out[] = {"revoked\n", "{\"revoked\":true}\n"};
+    for (int i = 0; i < 2; i++) {
+        char *key = new_api_key(s);
+        assert_int_equal(status_with_key(s, key), 200);
+        char *input = strf("  %s \r\n", key);
+        char *out = NULL, *err = NULL;
+        assert_int_equal(run_with_stdin(s, forms[i], input, &out, &err), 0);
+        assert_string_equal(out, want_out[i]);
+        assert_string_equal(err, "");
+        assert_int_equal(status_with_key(s, key), 401);
+        /* the workspace's first key still works */
+        assert_int_equal(status_with_key(s, s->rest_key), 200);
+        free(out);
+        free(err);
+        free(input);
+        free(key);
+    }
+}
+
+static void test_api_key_revoke_reads_the_key_from_a_key_file(void **state) {
+    struct server *s = *state;
+    char *key = new_api_key(s);
+    char *path = strf("%s/key.txt", s->data);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", key);
+    assert_int_equal(fclose(f), 0);
+    const char *args[] = {"api-key", "revoke", "--key-file", path, NULL};
+    char *out = cli_out(s, args, 0);
+    assert_string_equal(out, "revoked\n");
+    assert_int_equal(status_with_key(s, key), 401);
+    free(out);
+    free(path);
+    free(key);
+}
+
+static void test_api_key_revoke_still_takes_the_key_as_an_argument(void **state) {
+    struct server *s = *state;
+    char *key = new_api_key(s);
+    const char *args[] = {"api-key", "revoke", key, NULL};
+    char *out = cli_out(s, args, 0);
+    assert_string_equal(out, "revoked\n");
+    assert_int_equal(status_with_key(s, key), 401);
+    free(out);
+    /* a key revoked already matches nothing */
+    char *err = NULL;
+    assert_int_equal(run_cli(s, args, NULL, &err), 1);
+    assert_string_equal(err, "cohortd api-key: no active REST API key matches\n");
+    free(err);
+    free(key);
+}
+
+static void test_api_key_revoke_without_a_key_is_refused(void **state) {
+    struct server *s = *state;
+    const char *args[] = {"api-key", "revoke", NULL};
+    char *out = NULL, *err = NULL;
+    assert_int_equal(run_with_stdin(s, args, "\n", &out, &err), 1);
+    assert_string_equal(out, "");
+    assert_string_equal(err, "cohortd api-key: no key in standard input\n");
+    free(out);
+    free(err);
+
+    const char *missing[] = {"api-key", "revoke", "--key-file", "/nonexistent/key", NULL};
+    assert_int_equal(run_cli(s, missing, NULL, &err), 1);
+    assert_string_equal(err, "cohortd api-key: cannot read /nonexistent/key: No such file or "
+                             "directory\n");
+    free(err);
+
+    const char *both[] = {"api-key", "revoke", "some-key", "--key-file", "/dev/null", NULL};
+    assert_int_equal(run_cli(s, both, NULL, &err), 2);
+    assert_string_equal(err, "cohortd api-key: give the key as an argument or with --key-file, "
+                             "not both\n");
+    free(err);
+    /* nothing was revoked on the way */
+    assert_int_equal(status_with_key(s, s->rest_key), 200);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_port_in_use_is_refused, server_setup, server_teardown),
@@ -168,6 +347,15 @@ int main(void) {
                                         server_teardown),
         cmocka_unit_test(test_version_prints_name_and_version),
         cmocka_unit_test_setup_teardown(test_workspace_list_lists_every_workspace, server_setup,
+                                        server_teardown),
+        cmocka_unit_test(test_workspace_option_says_id_or_name),
+        cmocka_unit_test_setup_teardown(test_api_key_revoke_reads_the_key_from_standard_input,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_api_key_revoke_reads_the_key_from_a_key_file,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_api_key_revoke_still_takes_the_key_as_an_argument,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_api_key_revoke_without_a_key_is_refused, server_setup,
                                         server_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
