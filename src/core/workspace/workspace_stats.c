@@ -21,7 +21,7 @@ void app_workspace_stats(struct app *app, void (*cb)(void *ctx, const struct wor
                          void *ctx) {
     pthread_mutex_lock(&app->reg_lock);
     size_t n = app->n_ws;
-    struct workspace **v = malloc((n ? n : 1) * sizeof *v);
+    struct workspace **v = malloc((n ? n : 1) * sizeof(struct workspace *));
     for (size_t i = 0; v && i < n; i++)
         v[i] = app->ws[i];
     pthread_mutex_unlock(&app->reg_lock);
