@@ -29,7 +29,7 @@ static const struct {
     {"cohortd_process_start_time_seconds", METRIC_GAUGE, "When the server started (UNIX time)."},
     {"cohortd_http_open_connections", METRIC_GAUGE, "HTTP connections open now."},
     {"cohortd_http_requests_total", METRIC_COUNTER,
-     "Requests answered, by route pattern (\"unmatched\" for 404 and 405) and status."},
+     "Requests answered, by route pattern (\"unmatched\" for 404, 405 and 413) and status."},
     {"cohortd_http_request_duration_seconds", METRIC_HISTOGRAM,
      "Time from a request's arrival to its answer being queued, by route pattern."},
     {"cohortd_cohort_ids_received_total", METRIC_COUNTER,
