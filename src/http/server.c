@@ -178,9 +178,10 @@ static enum MHD_Result send_response(struct http_request *req, struct http_respo
                                 res->content_type ? res->content_type : "application/json");
     for (int i = 0; i < res->n_headers; i++)
         MHD_add_response_header(r, res->headers[i].name, res->headers[i].value);
+    /* counted and logged before the answer leaves: a client that saw it finds it counted */
+    log_and_count(req, res->status);
     enum MHD_Result ok = MHD_queue_response(req->conn, (unsigned)res->status, r);
     MHD_destroy_response(r);
-    log_and_count(req, res->status);
     return ok;
 }
 

@@ -343,9 +343,17 @@ static void test_backlog_of_a_failing_current_is_pending_with_failed_requests(vo
     resp_free(&r);
     assert_true(sink_wait_requests(k, 1, 10000) >= 1);
     char *name = strf("cohortd_current_pending_events{current_id=\"%s\"}", current);
-    char *text = scrape_until(s, name, 2);
     char *failed = strf("cohortd_current_failed_requests_total{current_id=\"%s\"}", current);
+    char *text = NULL;
+    for (int i = 0; i < 500; i++) { /* counted once the dispatcher has read the answer */
+        free(text);
+        text = scrape(s);
+        if (sample(text, failed) >= 1)
+            break;
+        sleep_ms(20);
+    }
     assert_true(sample(text, failed) >= 1);
+    expect(text, name, 2);
     char *lag = strf("cohortd_current_lag_seconds{current_id=\"%s\"}", current);
     assert_true(sample(text, lag) >= 0);
     free(text);
