@@ -20,6 +20,7 @@ struct api_config {
     int64_t heap_max_past_ms;   /* Heap-Hash timestamps older than this are refused */
     int64_t heap_max_future_ms; /* … and this far in the future */
     int heap_max_in_flight;     /* webhook pages applied at once before 429 */
+    const char *metrics_token;  /* Bearer token GET /metrics requires; NULL or "": open */
 };
 
 struct api_ctx {
@@ -100,6 +101,7 @@ void api_heap_page_release(struct heap_page *page);
 
 /* Route handlers, one group per surface file. */
 void api_healthz(void *ctx, const struct http_request *req, struct http_response *res);
+void api_metrics(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_track(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_alias_new(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_identify(void *ctx, const struct http_request *req, struct http_response *res);

@@ -19,6 +19,7 @@
 #include "api/limits.h"
 #include "core/cohorts/heap_sync.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/timeutil.h"
 
 /* An id of a Heap list becomes an external id, a device id or an alias name, as the
@@ -31,6 +32,13 @@ _Static_assert(API_HEAP_REASON_LEN > JSON_ERROR_TEXT_LENGTH + 64,
                "a reason holds jansson's whole message");
 
 static atomic_int in_flight;
+
+/* One page not applied, counted by why. */
+static void refused(const char *reason) {
+    char labels[64];
+    snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
+    metrics_add("cohortd_heap_pages_refused_total", labels, 1);
+}
 
 static void reply_error(struct http_response *res, int status, const char *text) {
     http_reply_json(res, status, json_pack("{s:s}", "error", text));
@@ -192,33 +200,40 @@ static void handle(struct api_ctx *ctx, const struct http_request *req, struct h
     if (err == CD_OK)
         err = heap_page_apply(ctx->app, integration_id, &page, &r);
     if (err != CD_OK) {
+        refused("unavailable");
         reply_error(res, err == CD_E_NOMEM ? 500 : 503, "Service unavailable");
         goto done;
     }
     switch (r.outcome) {
     case HEAP_PAGE_NO_INTEGRATION:
+        refused("unknown_integration");
         reply_error(res, 404, "Unknown integration");
         break;
     case HEAP_PAGE_BAD_SIGNATURE:
-        log_warn("heap", "req=%lu integration=%s result=rejected reason=\"%s\"",
+        refused("signature");
+        log_warn("heap", "req=%lu integration_id=%s result=rejected reason=\"%s\"",
                  http_request_id(req), log_q(integration_id), heap_sig_result_name(r.sig));
         reply_error(res, 403, "Invalid signature");
         break;
     case HEAP_PAGE_REFUSED:
+        refused("malformed");
         reply_error(res, 400, reason);
         break;
     case HEAP_PAGE_IGNORED:
-        log_info("heap", "req=%lu integration=%s result=ignored", http_request_id(req),
+        refused("ignored");
+        log_info("heap", "req=%lu integration_id=%s result=ignored", http_request_id(req),
                  log_q(integration_id));
         http_reply_json(res, 200, json_pack("{s:s}", "status", "ignored"));
         break;
     case HEAP_PAGE_DUPLICATE:
-        log_info("heap", "req=%lu integration=%s result=duplicate", http_request_id(req),
+        refused("duplicate");
+        log_info("heap", "req=%lu integration_id=%s result=duplicate", http_request_id(req),
                  log_q(integration_id));
         http_reply_json(res, 200, json_pack("{s:s}", "status", "duplicate"));
         break;
     case HEAP_PAGE_APPLIED:
-        log_info("heap", "req=%lu integration=%s result=applied matched=%lld unmatched=%lld",
+        metrics_add("cohortd_heap_pages_applied_total", "", 1);
+        log_info("heap", "req=%lu integration_id=%s result=applied matched=%lld unmatched=%lld",
                  http_request_id(req), log_q(integration_id), (long long)r.counts.matched,
                  (long long)r.counts.unmatched);
         http_reply_json(res, 200, api_cohort_counts("status", "ok", &r.counts));
@@ -233,6 +248,7 @@ void api_heap_webhook(void *vctx, const struct http_request *req, struct http_re
     struct api_ctx *ctx = vctx;
     if (atomic_fetch_add(&in_flight, 1) >= ctx->cfg.heap_max_in_flight) {
         atomic_fetch_sub(&in_flight, 1);
+        refused("busy");
         http_add_header(res, "Retry-After", "1");
         reply_error(res, 429, "Too many requests");
         return;

@@ -3,6 +3,7 @@
 
 const struct http_route api_routes[] = {
     {"GET", "/healthz", api_healthz},
+    {"GET", "/metrics", api_metrics},
     {"POST", "/users/track", api_users_track},
     {"POST", "/users/alias/new", api_users_alias_new},
     {"POST", "/users/identify", api_users_identify},

@@ -24,6 +24,7 @@
 #include "core/messaging/campaign.h"
 #include "http/http.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/timeutil.h"
 #include "workers/dispatcher.h"
 #include "workers/sender.h"
@@ -65,6 +66,10 @@ static const struct cli_opt opts[] = {
     {"webhook-timeout-ms", "MS", "COHORTD_WEBHOOK_TIMEOUT_MS", "10000",
      "timeout of one webhook request"},
     {"log-level", "LEVEL", "COHORTD_LOG_LEVEL", "info", "error, warn, info or debug"},
+    {"log-format", "FORMAT", "COHORTD_LOG_FORMAT", "text",
+     "text (one key=value line per event) or json (one object per line)"},
+    {"metrics-token", "TOKEN", "COHORTD_METRICS_TOKEN", NULL,
+     "Bearer token GET /metrics requires (default: open on the listen address)"},
     CLI_OPT_HELP,
     {0},
 };
@@ -183,6 +188,10 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     if (level < 0)
         return cli_fail(cmd, "--log-level must be error, warn, info or debug") + 1;
     log_threshold = (enum log_level)level;
+    int format = log_format_parse(cli_value(cmd, values, "log-format"));
+    if (format < 0)
+        return cli_fail(cmd, "--log-format must be text or json") + 1;
+    log_format = (enum log_format)format;
     static const char *const currents_opts[] = {
         "currents-poll-ms",       "currents-retry-base-ms", "currents-retry-max-ms",
         "currents-auth-retry-ms", "currents-horizon-ms",    "currents-auth-horizon-ms"};
@@ -253,7 +262,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                           .cfg = {.max_body = (size_t)max_body,
                                   .heap_max_past_ms = heap_past,
                                   .heap_max_future_ms = heap_future,
-                                  .heap_max_in_flight = (int)heap_in_flight}};
+                                  .heap_max_in_flight = (int)heap_in_flight,
+                                  .metrics_token = cli_value(cmd, values, "metrics-token")}};
     struct http_server_config hc = {
         .host = host,
         .port = port,
@@ -295,8 +305,10 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         close(lock_fd);
         return cli_fail(cmd, "cannot start the webhook sender");
     }
-    log_info("serve", "listening=http://%s:%d store=%s startup_ms=%lld", host, bound,
-             STORE_OPS(s)->name, (long long)(time_now_ms() - t0));
+    metrics_set("cohortd_build_info", "version=\"" COHORTD_VERSION "\"", 1);
+    metrics_set("cohortd_process_start_time_seconds", "", (double)t0 / 1000);
+    log_info("serve", "version=%s listening=http://%s:%d store=%s startup_ms=%lld", COHORTD_VERSION,
+             host, bound, STORE_OPS(s)->name, (long long)(time_now_ms() - t0));
     /* Type=notify (packaging/cohortd.service): started means serving; no-op outside systemd */
     sd_notify(0, "READY=1");
     int sig = 0;

@@ -1,8 +1,10 @@
 /*
  * server.c — the libmicrohttpd glue: a thread pool on one listening socket, bodies gathered
  * up to a cap (413 past it, without reading the rest), routing, and the JSON answers for
- * 404 / 405 / 413. One log line per request: id, method, path, status, duration.
- * Nothing else in cohortd includes <microhttpd.h>.
+ * 404 / 405 / 413. One log line per request (id, client, method, path with its query string,
+ * secrets masked, route pattern, status, duration), and the request counters and latency
+ * histogram of /metrics by route pattern (never the raw path: ids in paths would make a series
+ * per id). Nothing else in cohortd includes <microhttpd.h>.
  */
 #include "http/http.h"
 
@@ -10,13 +12,16 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http/router.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/timeutil.h"
 
 struct http_server {
@@ -35,6 +40,8 @@ struct http_request {
     struct route_params params;
     unsigned long id;
     int64_t started_ms;
+    struct timespec started; /* monotonic, for the latency histogram */
+    const char *route;       /* the matched pattern; NULL when none matched */
 };
 
 static atomic_ulong next_request_id = 1;
@@ -92,6 +99,73 @@ static struct MHD_Response *make_response(struct http_response *res) {
     return r;
 }
 
+/* ---- the access line and the request metrics ---- */
+
+#define ACCESS_MAX_ARGS 64
+
+struct query_args {
+    const char *names[ACCESS_MAX_ARGS];
+    const char *values[ACCESS_MAX_ARGS];
+    size_t n;
+    bool more; /* past ACCESS_MAX_ARGS (then the line ends in "&…") */
+};
+
+static enum MHD_Result take_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value) {
+    (void)kind;
+    struct query_args *q = cls;
+    if (q->n == ACCESS_MAX_ARGS) {
+        q->more = true;
+        return MHD_NO;
+    }
+    q->names[q->n] = key;
+    q->values[q->n++] = value;
+    return MHD_YES;
+}
+
+/* The client's address as text ("-" when unknown). */
+static void client_address(struct MHD_Connection *conn, char *buf, size_t len) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    snprintf(buf, len, "-");
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+                  (socklen_t)len);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
+                  (socklen_t)len);
+}
+
+static void log_and_count(const struct http_request *req, int status) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double seconds = (double)(now.tv_sec - req->started.tv_sec) +
+                     (double)(now.tv_nsec - req->started.tv_nsec) / 1e9;
+    const char *route = req->route ? req->route : "unmatched";
+    char route_label[160], labels[200];
+    metrics_label(route_label, sizeof route_label, route);
+    snprintf(labels, sizeof labels, "route=\"%s\",status=\"%d\"", route_label, status);
+    metrics_add("cohortd_http_requests_total", labels, 1);
+    snprintf(labels, sizeof labels, "route=\"%s\"", route_label);
+    metrics_observe("cohortd_http_request_duration_seconds", labels, seconds);
+    if (LOG_INFO > log_threshold)
+        return;
+    struct query_args q = {.n = 0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, take_arg, &q);
+    if (q.more) { /* the line says that arguments were left out */
+        q.names[ACCESS_MAX_ARGS - 1] = "\xe2\x80\xa6";
+        q.values[ACCESS_MAX_ARGS - 1] = NULL;
+    }
+    char *url = log_url(req->path, q.names, q.values, q.n);
+    char client[INET6_ADDRSTRLEN];
+    client_address(req->conn, client, sizeof client);
+    log_info("http", "req=%lu client=%s method=%s path=%s route=%s status=%d ms=%lld", req->id,
+             client, log_q(req->method), log_q(url ? url : req->path), log_q(route), status,
+             (long long)(seconds * 1000));
+    free(url);
+}
+
 static enum MHD_Result send_response(struct http_request *req, struct http_response *res) {
     struct MHD_Response *r = make_response(res);
     if (!r) {
@@ -104,11 +178,10 @@ static enum MHD_Result send_response(struct http_request *req, struct http_respo
                                 res->content_type ? res->content_type : "application/json");
     for (int i = 0; i < res->n_headers; i++)
         MHD_add_response_header(r, res->headers[i].name, res->headers[i].value);
+    /* counted and logged before the answer leaves: a client that saw it finds it counted */
+    log_and_count(req, res->status);
     enum MHD_Result ok = MHD_queue_response(req->conn, (unsigned)res->status, r);
     MHD_destroy_response(r);
-    int64_t ms = time_now_ms() - req->started_ms;
-    log_info("http", "req=%lu method=%s path=%s status=%d ms=%lld", req->id, log_q(req->method),
-             log_q(req->path), res->status, (long long)ms);
     return ok;
 }
 
@@ -123,6 +196,7 @@ static void dispatch(struct http_server *srv, struct http_request *req) {
     } else {
         const struct http_route *route = router_match(
             srv->cfg.routes, srv->cfg.n_routes, req->method, req->path, &req->params, &path_known);
+        req->route = route ? route->pattern : NULL;
         if (route) {
             route->handler(srv->cfg.ctx, req, &res);
             if (!res.status)
@@ -151,6 +225,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->path = url;
         req->id = atomic_fetch_add(&next_request_id, 1);
         req->started_ms = time_now_ms();
+        clock_gettime(CLOCK_MONOTONIC, &req->started);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > srv->cfg.max_body)
             req->too_large = 1;
@@ -196,6 +271,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* Scrape-time gauge: the connections the daemon holds now. */
+static void collect_connections(void *ctx) {
+    struct http_server *srv = ctx;
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    if (info)
+        metrics_set("cohortd_http_open_connections", "", info->num_connections);
+}
+
 enum cd_err http_server_start(const struct http_server_config *cfg, struct http_server **out,
                               int *bound_port) {
     struct sockaddr_in addr = {0};
@@ -224,6 +308,7 @@ enum cd_err http_server_start(const struct http_server_config *cfg, struct http_
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     *bound_port = info ? info->port : cfg->port;
+    metrics_collect(collect_connections, srv);
     *out = srv;
     return CD_OK;
 }
@@ -231,6 +316,7 @@ enum cd_err http_server_start(const struct http_server_config *cfg, struct http_
 void http_server_stop(struct http_server *srv) {
     if (!srv)
         return;
+    metrics_uncollect(collect_connections, srv);
     /* MHD_stop_daemon stops accepting and joins the workers itself. (No MHD_quiesce_daemon
      * first: with epoll and a thread pool, libmicrohttpd 0.9.75 can race a worker removing the
      * listen socket from its epoll set and abort the process, about one stop in 70.) */

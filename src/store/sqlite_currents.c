@@ -147,6 +147,17 @@ static enum cd_err oldest_after(struct store *s, int64_t ws, int64_t after, cons
     return err == CD_E_NOT_FOUND ? CD_OK : err;
 }
 
+static enum cd_err pending_after(struct store *s, int64_t ws, int64_t after, const char *types,
+                                 int64_t *n) {
+    const char *t[] = {types};
+    int64_t i[] = {ws, after, sq_outbox_durable_seq(s)};
+    *n = 0;
+    return sq_read_row(s,
+                       "SELECT count(*) FROM outbox WHERE workspace_id = ?2 AND seq > ?3 AND "
+                       "seq <= ?4 AND event_type IN (SELECT value FROM json_each(?1))",
+                       "tiii", t, i, row_int, n);
+}
+
 static enum cd_err dead_letter(struct store_txn *s, int64_t current, int64_t seq, const char *body,
                                const char *reason, int64_t now) {
     const char *t[] = {body, reason};
@@ -190,6 +201,7 @@ const struct store_currents_ops sqlite_currents_ops = {
     .advance = advance,
     .outbox_after = outbox_after,
     .oldest_after = oldest_after,
+    .pending_after = pending_after,
     .dead_letter = dead_letter,
     .replay = replay,
     .replays = replays,

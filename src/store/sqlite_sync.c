@@ -9,6 +9,9 @@
  * fdatasync on our own descriptor of the WAL flushes the file, whoever wrote it (Linux syncs the
  * inode, not the descriptor). A failed sync is final (the kernel may have dropped the dirty
  * pages): every later wait fails and the store reports itself unhealthy.
+ *
+ * Metrics: the wait of each commit for its durability, each fdatasync's duration and how many
+ * commits it made durable (the group size).
  */
 #include "store/sqlite_int.h"
 
@@ -16,9 +19,19 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/metrics.h"
+
+static const double group_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+
+static double seconds_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
 
 void sq_sync_init(struct store *s) {
     struct sq_sync *y = &s->sync;
@@ -65,6 +78,8 @@ uint64_t sq_sync_committed(struct store *s, int64_t outbox_hi) {
 
 enum cd_err sq_sync_wait(struct store *s, uint64_t ticket) {
     struct sq_sync *y = &s->sync;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     pthread_mutex_lock(&y->lock);
     while (y->synced < ticket && !y->failed) {
         if (y->syncing) {
@@ -76,8 +91,11 @@ enum cd_err sq_sync_wait(struct store *s, uint64_t ticket) {
         uint64_t upto = y->committed;
         int64_t upto_seq = y->committed_seq;
         pthread_mutex_unlock(&y->lock);
+        struct timespec s0;
+        clock_gettime(CLOCK_MONOTONIC, &s0);
         int rc = fdatasync(y->wal_fd);
         int e = errno;
+        metrics_observe("cohortd_store_sync_seconds", "", seconds_since(&s0));
         pthread_mutex_lock(&y->lock);
         y->syncing = 0;
         y->n_syncs++;
@@ -88,6 +106,8 @@ enum cd_err sq_sync_wait(struct store *s, uint64_t ticket) {
                       "restart\"",
                       strerror(e));
         } else if (upto > y->synced) {
+            metrics_observe_in("cohortd_store_group_commit_size", "", (double)(upto - y->synced),
+                               group_bounds, sizeof group_bounds / sizeof group_bounds[0]);
             y->synced = upto;
             if (upto_seq > atomic_load(&y->synced_seq))
                 atomic_store(&y->synced_seq, upto_seq);
@@ -96,6 +116,8 @@ enum cd_err sq_sync_wait(struct store *s, uint64_t ticket) {
     }
     enum cd_err err = y->failed ? CD_E_STORE : CD_OK;
     pthread_mutex_unlock(&y->lock);
+    if (err == CD_OK)
+        metrics_observe("cohortd_store_commit_seconds", "", seconds_since(&t0));
     return err;
 }
 

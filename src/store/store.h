@@ -324,6 +324,10 @@ struct store_currents_ops {
     /* Creation time of the first event after `after` whose type is in types (JSON array). */
     enum cd_err (*oldest_after)(struct store *s, int64_t ws, int64_t after, const char *types,
                                 int64_t *created_at);
+    /* How many durable events after `after` have a type in types (JSON array): a Current's
+     * backlog, for /metrics. Cost: one indexed range count. */
+    enum cd_err (*pending_after)(struct store *s, int64_t ws, int64_t after, const char *types,
+                                 int64_t *n);
     enum cd_err (*dead_letter)(struct store_txn *t, int64_t current, int64_t seq, const char *body,
                                const char *reason, int64_t now);
     /* Marks every dead letter of the Current for replay; sets *n. */

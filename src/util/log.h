@@ -8,9 +8,20 @@
  * a backslash, '=' or a control character:  log_info("http", "path=%s", log_q(path))  gives
  * path=/healthz or path="/x\n2026 error". Lines are never cut short: a long line is written
  * whole (see LOG_LINE_MAX for the one exception, which says so in the line).
+ *
+ * Two formats (log_format, set once at start-up): text (the default),
+ *   2026-12-02T09:14:07.123Z info  http: req=7 status=200
+ * and json, one object per line for log shippers, made from the same call:
+ *   {"time":"2026-12-02T09:14:07.123Z","level":"info","module":"http","req":7,"status":200}
+ * where every key=value of the line becomes a field (a quoted value unquoted; a whole decimal
+ * number a JSON number, any other value a string) and words that are not key=value go, in
+ * order, into "msg". Call sites are the same for both.
  */
 #ifndef COHORTD_UTIL_LOG_H
 #define COHORTD_UTIL_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
@@ -20,8 +31,13 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 extern enum log_level log_threshold;
 
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
+extern enum log_format log_format;
+
 /* Parses "error", "warn", "info" or "debug"; returns -1 for anything else. */
 int log_level_parse(const char *name);
+/* Parses "text" or "json"; returns -1 for anything else. */
+int log_format_parse(const char *name);
 
 void log_write(enum log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -33,6 +49,19 @@ void log_write(enum log_level level, const char *module, const char *fmt, ...)
  * arguments of a log_* call. Never NULL (a fixed marker when memory runs out).
  */
 const char *log_q(const char *v);
+
+/* True for query parameters whose values are secrets (api_key, token, client_secret, …):
+ * log_url writes their values as ***. Names compare case-insensitively. */
+bool log_secret_param(const char *name);
+
+/*
+ * path, then "?" and the n query arguments (names[i], values[i]: decoded; a NULL value is a
+ * name without '='), re-encoded in the order given, with the value of every secret parameter
+ * (log_secret_param) replaced by ***: what an access line shows of a request's URL. Characters
+ * other than letters, digits and -._~!$'()*+,;:@/ are percent-encoded. malloc'd; NULL when
+ * memory runs out.
+ */
+char *log_url(const char *path, const char *const *names, const char *const *values, size_t n);
 
 #define LOG_AT(level, module, ...)                                                                 \
     do {                                                                                           \

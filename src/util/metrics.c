@@ -22,7 +22,9 @@ struct series {
     char *labels;
     double value;            /* counter or gauge; the sum for a histogram */
     uint64_t count;          /* histogram */
-    uint64_t *bucket_counts; /* histogram, N_BUCKETS (not cumulative) */
+    uint64_t *bucket_counts; /* histogram, n_bounds (not cumulative) */
+    const double *bounds;    /* histogram: upper bounds (static storage) */
+    size_t n_bounds;
 };
 
 struct description {
@@ -36,6 +38,9 @@ struct description {
 #define MAX_COLLECTORS 64
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* one render (collectors, then the text) at a time: a collector's clear-then-set is never seen
+ * half done by another render */
+static pthread_mutex_t render_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct series *slots[N_SLOTS];
 static size_t n_series;
 static struct description descriptions[MAX_DESCRIPTIONS];
@@ -56,8 +61,11 @@ static uint64_t hash(const char *name, const char *labels) {
     return h;
 }
 
-/* The series (created when missing); NULL when memory runs out. Caller holds lock. */
-static struct series *find(const char *name, const char *labels, int histogram) {
+/* The series (created when missing, a histogram with bounds when bounds is not NULL); NULL
+ * when memory runs out. Caller holds lock. */
+static struct series *find(const char *name, const char *labels, const double *bounds,
+                           size_t n_bounds) {
+    int histogram = bounds != NULL;
     if (!labels)
         labels = "";
     struct series **slot = &slots[hash(name, labels) % N_SLOTS];
@@ -69,8 +77,11 @@ static struct series *find(const char *name, const char *labels, int histogram) 
         return NULL;
     s->name = strdup(name);
     s->labels = strdup(labels);
-    if (histogram)
-        s->bucket_counts = calloc(N_BUCKETS, sizeof *s->bucket_counts);
+    if (histogram) {
+        s->bucket_counts = calloc(n_bounds ? n_bounds : 1, sizeof *s->bucket_counts);
+        s->bounds = bounds;
+        s->n_bounds = n_bounds;
+    }
     if (!s->name || !s->labels || (histogram && !s->bucket_counts)) {
         free(s->name);
         free(s->labels);
@@ -103,7 +114,7 @@ void metrics_describe(const char *name, enum metric_type type, const char *help)
 
 void metrics_add(const char *name, const char *labels, double v) {
     pthread_mutex_lock(&lock);
-    struct series *s = find(name, labels, 0);
+    struct series *s = find(name, labels, NULL, 0);
     if (s)
         s->value += v;
     pthread_mutex_unlock(&lock);
@@ -111,25 +122,30 @@ void metrics_add(const char *name, const char *labels, double v) {
 
 void metrics_set(const char *name, const char *labels, double v) {
     pthread_mutex_lock(&lock);
-    struct series *s = find(name, labels, 0);
+    struct series *s = find(name, labels, NULL, 0);
     if (s)
         s->value = v;
     pthread_mutex_unlock(&lock);
 }
 
-void metrics_observe(const char *name, const char *labels, double seconds) {
+void metrics_observe_in(const char *name, const char *labels, double v, const double *bounds,
+                        size_t n_bounds) {
     pthread_mutex_lock(&lock);
-    struct series *s = find(name, labels, 1);
+    struct series *s = find(name, labels, bounds, n_bounds);
     if (s && s->bucket_counts) {
-        s->value += seconds;
+        s->value += v;
         s->count++;
-        for (size_t i = 0; i < N_BUCKETS; i++)
-            if (seconds <= buckets[i]) {
+        for (size_t i = 0; i < s->n_bounds; i++)
+            if (v <= s->bounds[i]) {
                 s->bucket_counts[i]++;
                 break;
             }
     }
     pthread_mutex_unlock(&lock);
+}
+
+void metrics_observe(const char *name, const char *labels, double seconds) {
+    metrics_observe_in(name, labels, seconds, buckets, N_BUCKETS);
 }
 
 double metrics_value(const char *name, const char *labels) {
@@ -142,6 +158,29 @@ double metrics_value(const char *name, const char *labels) {
             v = s->value;
     pthread_mutex_unlock(&lock);
     return v;
+}
+
+static void series_free(struct series *s) {
+    free(s->name);
+    free(s->labels);
+    free(s->bucket_counts);
+    free(s);
+}
+
+void metrics_clear(const char *name) {
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < N_SLOTS; i++)
+        for (struct series **p = &slots[i]; *p;) {
+            struct series *s = *p;
+            if (strcmp(s->name, name) == 0) {
+                *p = s->next;
+                series_free(s);
+                n_series--;
+            } else {
+                p = &s->next;
+            }
+        }
+    pthread_mutex_unlock(&lock);
 }
 
 int metrics_collect(metrics_collector fn, void *ctx) {
@@ -233,10 +272,10 @@ static void put_series(struct text *t, const struct series *s) {
         return;
     }
     uint64_t cumulative = 0;
-    for (size_t i = 0; i < N_BUCKETS; i++) {
+    for (size_t i = 0; i < s->n_bounds; i++) {
         char le[32];
         cumulative += s->bucket_counts[i];
-        snprintf(le, sizeof le, "le=\"%g\"", buckets[i]);
+        snprintf(le, sizeof le, "le=\"%g\"", s->bounds[i]);
         put_series_name(t, s->name, "_bucket", s->labels, le);
         put(t, " %llu\n", (unsigned long long)cumulative);
     }
@@ -249,7 +288,8 @@ static void put_series(struct text *t, const struct series *s) {
 }
 
 char *metrics_render(size_t *len) {
-    /* collectors run unlocked: they call metrics_set */
+    pthread_mutex_lock(&render_lock);
+    /* collectors run without `lock`: they call metrics_set */
     pthread_mutex_lock(&lock);
     size_t n = n_collectors;
     metrics_collector fns[MAX_COLLECTORS];
@@ -267,6 +307,7 @@ char *metrics_render(size_t *len) {
     struct series **all = malloc((n_series ? n_series : 1) * sizeof(struct series *));
     if (!all) {
         pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&render_lock);
         return NULL;
     }
     size_t k = 0;
@@ -285,6 +326,7 @@ char *metrics_render(size_t *len) {
         put_series(&t, all[i]);
     }
     pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&render_lock);
     free(all);
     if (!t.buf && !t.failed)
         put(&t, "%s", "");
@@ -320,10 +362,7 @@ void metrics_reset(void) {
         struct series *s = slots[i];
         while (s) {
             struct series *next = s->next;
-            free(s->name);
-            free(s->labels);
-            free(s->bucket_counts);
-            free(s);
+            series_free(s);
             s = next;
         }
         slots[i] = NULL;

@@ -29,14 +29,24 @@ void metrics_set(const char *name, const char *labels, double v);
 /* One observation into a histogram with the fixed latency buckets of metrics.c (seconds:
  * 0.0005 … 10). */
 void metrics_observe(const char *name, const char *labels, double seconds);
+/* One observation into a histogram with its own upper bounds (ascending, n_bounds of them, in
+ * static storage: the series keeps the pointer), for figures that are not latencies (sizes,
+ * counts). A series keeps the bounds of its first observation. */
+void metrics_observe_in(const char *name, const char *labels, double v, const double *bounds,
+                        size_t n_bounds);
 
 /* The current value of a counter or gauge series (0 when it does not exist); for tests and
  * collectors. */
 double metrics_value(const char *name, const char *labels);
 
+/* Forgets every series of name (its description stays): a collector that sets one gauge per
+ * thing (per Current, per workspace) clears the name first, so a thing that is gone is no
+ * longer reported. Renders never interleave with each other's collectors. */
+void metrics_clear(const char *name);
+
 typedef void (*metrics_collector)(void *ctx);
-/* Registers fn(ctx) to run at the start of every metrics_render. Returns 0, or -1 when the
- * table of collectors is full. */
+/* Registers fn(ctx) to run at the start of every metrics_render (on the rendering thread, one
+ * render at a time). Returns 0, or -1 when the table of collectors is full. */
 int metrics_collect(metrics_collector fn, void *ctx);
 /* Removes a collector registered with the same fn and ctx (before ctx is freed). */
 void metrics_uncollect(metrics_collector fn, void *ctx);

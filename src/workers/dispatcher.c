@@ -19,6 +19,11 @@
  * Costs: each due Current reads its replays and the outbox after its position (two indexed
  * reads) at most once per poll interval while idle; the Currents list is read once per poll
  * interval.
+ *
+ * Metrics: the loop counts delivered events and failed requests per Current; a collector
+ * registered at start reads, at each scrape and on the scraping thread, every Current's backlog,
+ * the age of its oldest undelivered event and its dead letters from the store (the store is
+ * safe to read from any thread; the loop's own state is not touched).
  */
 #include "workers/dispatcher.h"
 
@@ -32,6 +37,7 @@
 
 #include "util/crypto.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/timeutil.h"
 
 enum batch_kind { BATCH_NONE, BATCH_OUTBOX, BATCH_REPLAY };
@@ -336,8 +342,8 @@ static void pick_replay(void *ctx, const struct outbox_row *r) {
 static void store_failed(struct currents *c, struct runtime *rt, const char *op, enum cd_err err) {
     int64_t delay = backoff(c, rt->attempts);
     rt->next_attempt_ms = time_now_ms() + delay;
-    log_error("currents", "current=%s op=%s error=%s result=retry retry_in_ms=%lld", rt->public_id,
-              op, cd_err_name(err), (long long)delay);
+    log_error("currents", "current_id=%s op=%s error=%s result=retry retry_in_ms=%lld",
+              rt->public_id, op, cd_err_name(err), (long long)delay);
 }
 
 /* Fills rt's batch (replays first, then the outbox after its position); returns whether there
@@ -499,9 +505,17 @@ out:
     }
     if (rt->last_seq > rt->position)
         rt->position = rt->last_seq;
-    log_warn("currents", "current=%s dead_lettered=%zu reason=\"%s\"", rt->public_id, rt->n_events,
-             reason);
+    log_warn("currents", "current_id=%s dead_lettered=%zu reason=\"%s\"", rt->public_id,
+             rt->n_events, reason);
     return CD_OK;
+}
+
+/* counter name{current_id="…"} += v */
+static void count(const struct runtime *rt, const char *name, double v) {
+    char id[160], labels[192];
+    snprintf(labels, sizeof labels, "current_id=\"%s\"",
+             metrics_label(id, sizeof id, rt->public_id));
+    metrics_add(name, labels, v);
 }
 
 static void on_result(struct currents *c, struct runtime *rt, CURLcode rc) {
@@ -534,15 +548,17 @@ static void on_result(struct currents *c, struct runtime *rt, CURLcode rc) {
             if (err == CD_OK)
                 rt->state = STATE_ACTIVE;
             else
-                log_error("currents", "current=%s op=set_state state=active error=%s",
+                log_error("currents", "current_id=%s op=set_state state=active error=%s",
                           rt->public_id, cd_err_name(err));
         }
+        count(rt, "cohortd_current_delivered_events_total", (double)n);
         rt->attempts = 0;
         /* a full batch means more may wait: go on at once; otherwise look again after a poll */
         rt->next_attempt_ms = (int64_t)n >= rt->limit ? 0 : now + c->cfg.poll_ms;
-        log_debug("currents", "current=%s delivered=%zu status=%ld", rt->public_id, n, status);
+        log_debug("currents", "current_id=%s delivered=%zu status=%ld", rt->public_id, n, status);
         return;
     }
+    count(rt, "cohortd_current_failed_requests_total", 1);
     bool auth = status == 401 || status == 403;
     if (rt->kind == BATCH_OUTBOX && (status == 400 || status == 413)) {
         if (n == 1) {
@@ -573,14 +589,14 @@ static void on_result(struct currents *c, struct runtime *rt, CURLcode rc) {
     }
     err = advance_only(c, rt->id, 0, 1, error);
     if (err != CD_OK)
-        log_error("currents", "current=%s op=advance counter=retried error=%s", rt->public_id,
+        log_error("currents", "current_id=%s op=advance counter=retried error=%s", rt->public_id,
                   cd_err_name(err));
     if (auth) {
         err = co->set_state(c->store, rt->id, "failed", error);
         if (err == CD_OK)
             rt->state = STATE_FAILED;
         else
-            log_error("currents", "current=%s op=set_state state=failed error=%s", rt->public_id,
+            log_error("currents", "current_id=%s op=set_state state=failed error=%s", rt->public_id,
                       cd_err_name(err));
         rt->next_attempt_ms = now + jitter(c->cfg.auth_retry_ms, 1.0, 2.5);
     } else {
@@ -590,7 +606,7 @@ static void on_result(struct currents *c, struct runtime *rt, CURLcode rc) {
         rt->next_attempt_ms = now + delay;
     }
     rt->attempts++;
-    log_info("currents", "current=%s events=%zu result=retry error=\"%s\" attempt=%d state=%s",
+    log_info("currents", "current_id=%s events=%zu result=retry error=\"%s\" attempt=%d state=%s",
              rt->public_id, n, error, rt->attempts, state_name(rt->state));
 }
 
@@ -611,7 +627,7 @@ static void start_due(struct currents *c) {
         if (send_batch(c, rt) != 0) {
             batch_clear(rt);
             rt->next_attempt_ms = now + backoff(c, rt->attempts);
-            log_error("currents", "current=%s op=send error=curl_multi_add_handle result=retry",
+            log_error("currents", "current_id=%s op=send error=curl_multi_add_handle result=retry",
                       rt->public_id);
         }
     }
@@ -677,6 +693,80 @@ static void *run(void *arg) {
     return NULL;
 }
 
+/* ---- scrape-time gauges ---- */
+
+struct lag_row {
+    char *current_id;
+    char *types;
+    int64_t ws, position, n_dead;
+};
+
+struct lag_list {
+    struct lag_row *v;
+    size_t n, cap;
+    bool failed;
+};
+
+static void take_lag_row(void *ctx, const struct current_row *r) {
+    struct lag_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct lag_row *v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            l->failed = true;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    struct lag_row *row = &l->v[l->n];
+    row->current_id = strdup(r->current_id);
+    row->types = strdup(r->event_types);
+    row->ws = r->workspace_id;
+    row->position = r->position;
+    row->n_dead = r->n_dead;
+    if (!row->current_id || !row->types) {
+        free(row->current_id);
+        free(row->types);
+        l->failed = true;
+        return;
+    }
+    l->n++;
+}
+
+/* Sets every Current's backlog, lag and dead letters (a deleted Current's series go away);
+ * when the store cannot be read, the last values stay. */
+static void collect_lag(void *ctx) {
+    struct currents *c = ctx;
+    const struct store_currents_ops *co = STORE_OPS(c->store)->currents;
+    struct lag_list l = {0};
+    enum cd_err err = co->list(c->store, 0, take_lag_row, &l);
+    if (err == CD_OK && !l.failed) {
+        metrics_clear("cohortd_current_pending_events");
+        metrics_clear("cohortd_current_lag_seconds");
+        metrics_clear("cohortd_current_dead_letters");
+    }
+    int64_t now = time_now_ms();
+    for (size_t i = 0; err == CD_OK && !l.failed && i < l.n; i++) {
+        const struct lag_row *r = &l.v[i];
+        char id[160], labels[192];
+        snprintf(labels, sizeof labels, "current_id=\"%s\"",
+                 metrics_label(id, sizeof id, r->current_id));
+        int64_t pending = 0, oldest = 0;
+        if (co->pending_after(c->store, r->ws, r->position, r->types, &pending) == CD_OK)
+            metrics_set("cohortd_current_pending_events", labels, (double)pending);
+        if (co->oldest_after(c->store, r->ws, r->position, r->types, &oldest) == CD_OK)
+            metrics_set("cohortd_current_lag_seconds", labels,
+                        oldest && now > oldest ? (double)(now - oldest) / 1000 : 0);
+        metrics_set("cohortd_current_dead_letters", labels, (double)r->n_dead);
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        free(l.v[i].current_id);
+        free(l.v[i].types);
+    }
+    free(l.v);
+}
+
 struct currents *currents_start(struct store *s, const struct currents_config *cfg) {
     struct currents *c = calloc(1, sizeof *c);
     if (!c)
@@ -692,12 +782,14 @@ struct currents *currents_start(struct store *s, const struct currents_config *c
         free(c);
         return NULL;
     }
+    metrics_collect(collect_lag, c);
     return c;
 }
 
 void currents_stop(struct currents *c) {
     if (!c)
         return;
+    metrics_uncollect(collect_lag, c);
     pthread_mutex_lock(&c->lock);
     c->stopping = true;
     pthread_mutex_unlock(&c->lock);

@@ -14,6 +14,7 @@
 
 #include "core/messaging/campaign_run.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/timeutil.h"
 
 #define MAX_RUNS 64
@@ -74,6 +75,18 @@ struct sender {
     int n_pool;
 };
 
+static const char *kind_name(const struct campaign_run *run) {
+    return run->kind == CAMPAIGN_KIND_CANVAS ? "canvas" : "campaign";
+}
+
+/* counter name{kind="campaign"|"canvas",campaign_id="…"} += 1 */
+static void count(const struct campaign_run *run, const char *name) {
+    char id[160], labels[224];
+    snprintf(labels, sizeof labels, "kind=\"%s\",campaign_id=\"%s\"", kind_name(run),
+             metrics_label(id, sizeof id, run->public_id));
+    metrics_add(name, labels, 1);
+}
+
 static bool is_stopping(struct sender *s) {
     pthread_mutex_lock(&s->lock);
     bool v = s->stopping;
@@ -92,8 +105,9 @@ static bool running(void *ctx, int64_t dispatch) {
 static void poll_due(struct sender *s, int64_t now) {
     for (size_t i = 0; i < s->n_act; i++)
         if (!s->act[i]->drop && !campaign_run_live(s->app, s->act[i]->run)) {
-            log_info("sender", "dispatch=%s stops: its campaign was archived",
-                     s->act[i]->run->dispatch_id);
+            log_info("sender", "dispatch_id=%s %s_id=%s result=stopped reason=archived",
+                     s->act[i]->run->dispatch_id, kind_name(s->act[i]->run),
+                     s->act[i]->run->public_id);
             s->act[i]->drop = true;
         }
     if (s->n_act == MAX_RUNS)
@@ -102,7 +116,7 @@ static void poll_due(struct sender *s, int64_t now) {
     size_t n = 0;
     enum cd_err err = campaign_runs_due(s->app, now, MAX_RUNS - s->n_act, running, s, runs, &n);
     if (err != CD_OK)
-        log_warn("sender", "starting due dispatches failed: %s", cd_err_name(err));
+        log_warn("sender", "op=start_due result=failed error=%s", cd_err_name(err));
     for (size_t i = 0; i < n; i++) {
         struct active *a = calloc(1, sizeof *a);
         if (!a) {
@@ -158,8 +172,8 @@ static bool send_one(struct sender *s, struct active *a, uint32_t uid, int attem
     if (err != CD_OK) {
         free(x);
         if (err != CD_E_NOT_FOUND) { /* try again later */
-            log_warn("sender", "dispatch=%s uid=%u render failed: %s", a->run->dispatch_id, uid,
-                     cd_err_name(err));
+            log_warn("sender", "dispatch_id=%s %s_id=%s result=render_failed error=%s",
+                     a->run->dispatch_id, kind_name(a->run), a->run->public_id, cd_err_name(err));
             a->drop = true;
         }
         return false;
@@ -307,9 +321,19 @@ static void collect(struct sender *s, int64_t now) {
             .response = status ? x->response : (*x->error ? x->error : "no response"),
             .content_length = x->content_length,
         };
-        if (!ok)
-            log_info("sender", "dispatch=%s uid=%u attempt=%d status=%ld%s", a->run->dispatch_id,
-                     x->req.uid, x->attempts, status, terminal ? " failed" : " will retry");
+        count(a->run, ok         ? "cohortd_webhook_sends_total"
+                      : terminal ? "cohortd_webhook_failures_total"
+                                 : "cohortd_webhook_retries_total");
+        if (!ok) { /* the transport's own words when there was no answer */
+            const char *error = m->data.result == CURLE_OK ? ""
+                                : *x->error                ? x->error
+                                                           : curl_easy_strerror(m->data.result);
+            log_info("sender",
+                     "dispatch_id=%s %s_id=%s braze_id=%s attempt=%d status=%ld%s%s result=%s",
+                     a->run->dispatch_id, kind_name(a->run), a->run->public_id, x->req.braze_id,
+                     x->attempts, status, *error ? " error=" : "", *error ? log_q(error) : "",
+                     terminal ? "failed" : "retry");
+        }
         if (!terminal) { /* base, 2 × base, 4 × base, …, or later when Retry-After says so */
             int64_t delay = s->cfg.retry_base_ms << (x->attempts < 16 ? x->attempts - 1 : 15);
             curl_off_t retry_after = 0;
@@ -341,7 +365,7 @@ static void settle(struct sender *s, int64_t now, bool all) {
             enum cd_err err = o ? campaign_record(s->app, a->run, o, a->n_done) : CD_E_NOMEM;
             free(o);
             if (err != CD_OK) {
-                log_error("sender", "dispatch=%s recording %zu outcomes failed: %s",
+                log_error("sender", "dispatch_id=%s op=record outcomes=%zu error=%s",
                           a->run->dispatch_id, a->n_done, cd_err_name(err));
                 a->drop = true;
             }
@@ -353,7 +377,7 @@ static void settle(struct sender *s, int64_t now, bool all) {
         bool complete =
             idle && !a->drop && a->n_retries == 0 && roaring_bitmap_is_empty(a->run->remaining);
         if (complete && campaign_step_done(s->app, a->run, now) != CD_OK)
-            log_error("sender", "dispatch=%s ending step failed", a->run->dispatch_id);
+            log_error("sender", "dispatch_id=%s op=step_done result=failed", a->run->dispatch_id);
         if (complete || (idle && a->drop)) {
             active_free(a);
             s->act[i] = s->act[--s->n_act];

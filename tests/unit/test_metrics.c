@@ -59,6 +59,36 @@ static void test_histogram_buckets_are_cumulative_with_sum_and_count(void **stat
     free(text);
 }
 
+static void test_a_histogram_with_its_own_bounds_renders_them(void **state) {
+    (void)state;
+    static const double sizes[] = {1, 2, 4};
+    metrics_observe_in("group", "", 1, sizes, 3);
+    metrics_observe_in("group", "", 3, sizes, 3);
+    metrics_observe_in("group", "", 9, sizes, 3);
+    size_t len;
+    char *text = metrics_render(&len);
+    assert_string_equal(text, "group_bucket{le=\"1\"} 1\n"
+                              "group_bucket{le=\"2\"} 1\n"
+                              "group_bucket{le=\"4\"} 2\n"
+                              "group_bucket{le=\"+Inf\"} 3\n"
+                              "group_sum 13\n"
+                              "group_count 3\n");
+    free(text);
+}
+
+static void test_clear_forgets_every_series_of_one_name_only(void **state) {
+    (void)state;
+    metrics_set("lag", "current_id=\"a\"", 1);
+    metrics_set("lag", "current_id=\"b\"", 2);
+    metrics_set("other", "", 3);
+    metrics_clear("lag");
+    metrics_set("lag", "current_id=\"b\"", 4);
+    size_t len;
+    char *text = metrics_render(&len);
+    assert_string_equal(text, "lag{current_id=\"b\"} 4\nother 3\n");
+    free(text);
+}
+
 static void set_from_collector(void *ctx) {
     metrics_set("collected", "", *(double *)ctx);
 }
@@ -91,6 +121,8 @@ int main(void) {
         cmocka_unit_test_setup(test_counters_and_gauges_render_with_help_type_and_sorted_series,
                                reset),
         cmocka_unit_test_setup(test_histogram_buckets_are_cumulative_with_sum_and_count, reset),
+        cmocka_unit_test_setup(test_a_histogram_with_its_own_bounds_renders_them, reset),
+        cmocka_unit_test_setup(test_clear_forgets_every_series_of_one_name_only, reset),
         cmocka_unit_test_setup(test_collectors_run_before_every_render_until_removed, reset),
         cmocka_unit_test_setup(test_label_values_are_escaped_and_cut_to_the_buffer, reset),
     };

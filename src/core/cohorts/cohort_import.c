@@ -21,6 +21,7 @@
 #include "core/index/bitmap.h"
 #include "core/workspace/workspace_int.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/timeutil.h"
 
 #define MISSES_PER_REQUEST 20
@@ -410,11 +411,24 @@ enum cd_err cohort_apply(struct app *app, struct workspace *ws, const char *part
             err = workspace_write_end(app, ws, err);
         }
     }
-    if (err == CD_OK)
+    if (err == CD_OK) {
+        cohort_ids_count(ws, partner, "partner_import", out);
         log_info("cohort",
-                 "ws=%s partner=%s received=%lld matched=%lld "
+                 "workspace_id=%s partner=%s received=%lld matched=%lld "
                  "unmatched=%lld added=%lld removed=%lld",
                  ws->public_id, partner, (long long)out->received, (long long)out->matched,
                  (long long)out->unmatched, (long long)out->added, (long long)out->removed);
+    }
     return err;
+}
+
+void cohort_ids_count(const struct workspace *ws, const char *partner, const char *source,
+                      const struct cohort_apply_result *r) {
+    char ws_label[160], partner_label[80], labels[320];
+    snprintf(labels, sizeof labels, "workspace_id=\"%s\",partner=\"%s\",source=\"%s\"",
+             metrics_label(ws_label, sizeof ws_label, ws->public_id),
+             metrics_label(partner_label, sizeof partner_label, partner), source);
+    metrics_add("cohortd_cohort_ids_received_total", labels, (double)r->received);
+    metrics_add("cohortd_cohort_ids_matched_total", labels, (double)r->matched);
+    metrics_add("cohortd_cohort_ids_unmatched_total", labels, (double)r->unmatched);
 }

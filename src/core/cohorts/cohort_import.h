@@ -63,4 +63,10 @@ enum cd_err cohort_apply(struct app *app, struct workspace *ws, const char *part
                          const char *cohort_id, const struct cohort_change *changes,
                          size_t n_changes, struct cohort_apply_result *out);
 
+/* Adds a durable apply's ids to the cohortd_cohort_ids_{received,matched,unmatched}_total
+ * counters of (ws, partner, source); source is "partner_import" or "heap_webhook".
+ * cohort_apply counts itself; the Heap webhook's page apply calls this. */
+void cohort_ids_count(const struct workspace *ws, const char *partner, const char *source,
+                      const struct cohort_apply_result *r);
+
 #endif

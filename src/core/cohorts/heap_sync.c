@@ -86,6 +86,8 @@ static enum cd_err apply_sync(struct app *app, const struct integration *in,
     err = workspace_write_end(app, ws, err);
     if (err == CD_OK)
         out->outcome = duplicate ? HEAP_PAGE_DUPLICATE : HEAP_PAGE_APPLIED;
+    if (err == CD_OK && !duplicate)
+        cohort_ids_count(ws, "heap", "heap_webhook", &out->counts);
 fail:
     free(ids);
     return err;

@@ -296,9 +296,9 @@ enum cd_err campaign_create(struct app *app, struct workspace *ws, enum campaign
         }
     }
     if (err == CD_OK) /* the name came from the request: it is not logged */
-        log_info("campaign", "ws=%s created %s=%s schedule=%s segment=%s steps=%zu", ws->public_id,
-                 kind_word[kind], public_id, schedule_type_name(s->type), def->segment_id,
-                 def->n_steps);
+        log_info("campaign", "workspace_id=%s created %s_id=%s schedule=%s segment_id=%s steps=%zu",
+                 ws->public_id, kind_word[kind], public_id, schedule_type_name(s->type),
+                 def->segment_id, def->n_steps);
     free(def_text);
     json_decref(stored);
     return err;
@@ -476,7 +476,8 @@ enum cd_err campaign_archive(struct app *app, struct workspace *ws, enum campaig
     if (err == CD_E_NOT_FOUND)
         return refuse(fault, CAMPAIGN_FAULT_UNKNOWN);
     if (err == CD_OK)
-        log_info("campaign", "ws=%s archived %s=%s", ws->public_id, kind_word[kind], public_id);
+        log_info("campaign", "workspace_id=%s archived %s_id=%s", ws->public_id, kind_word[kind],
+                 public_id);
     return err;
 }
 
@@ -594,7 +595,8 @@ enum cd_err campaign_trigger(struct app *app, struct workspace *ws, enum campaig
     }
     res->n_recipients = roaring_bitmap_get_cardinality(audience);
     if (err == CD_OK)
-        log_info("campaign", "ws=%s triggered %s=%s dispatch=%s recipients=%llu broadcast=%d",
+        log_info("campaign",
+                 "workspace_id=%s triggered %s_id=%s dispatch_id=%s recipients=%llu broadcast=%d",
                  ws->public_id, kind_word[kind], str_of(f.row, "public_id"), res->dispatch_id,
                  (unsigned long long)res->n_recipients, req->broadcast);
     else

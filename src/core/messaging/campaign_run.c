@@ -112,7 +112,7 @@ static enum cd_err start_targets(struct app *app, struct campaign_run *run, cons
                                  roaring_bitmap_t *audience) {
     roaring_bitmap_t *seg = NULL;
     if (segments_audience(app, run->ws, segment_id, &seg) != CD_OK) {
-        log_warn("campaign", "ws=%s dispatch=%s segment=%s gone: nobody is sent to",
+        log_warn("campaign", "workspace_id=%s dispatch_id=%s segment_id=%s gone: nobody is sent to",
                  run->ws->public_id, run->dispatch_id, segment_id);
         seg = roaring_bitmap_create();
     }
@@ -136,9 +136,9 @@ static enum cd_err start_targets(struct app *app, struct campaign_run *run, cons
     err = workspace_write_end(app, run->ws, err);
     free(blob);
     if (err == CD_OK)
-        log_info("campaign", "ws=%s %s=%s dispatch=%s step=%lld targets=%llu", run->ws->public_id,
-                 run->kind == CAMPAIGN_KIND_CANVAS ? "canvas" : "campaign", run->public_id,
-                 run->dispatch_id, (long long)run->step,
+        log_info("campaign", "workspace_id=%s %s_id=%s dispatch_id=%s step=%lld targets=%llu",
+                 run->ws->public_id, run->kind == CAMPAIGN_KIND_CANVAS ? "canvas" : "campaign",
+                 run->public_id, run->dispatch_id, (long long)run->step,
                  (unsigned long long)roaring_bitmap_get_cardinality(seg));
     return err;
 }
@@ -159,7 +159,7 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
     json_t *step = json_array_get(steps, (size_t)d->step);
     if (err == CD_OK && (c.archived || !step || d->bad_blob)) {
         if (!c.archived)
-            log_error("campaign", "dispatch=%s is unreadable; finishing it", d->dispatch_id);
+            log_error("campaign", "dispatch_id=%s is unreadable; finishing it", d->dispatch_id);
         err = workspace_write_begin(app, ws);
         if (err == CD_OK)
             err = workspace_write_end(
@@ -236,7 +236,7 @@ enum cd_err campaign_runs_due(struct app *app, int64_t now, size_t max,
         struct campaign_run *run = NULL;
         enum cd_err serr = start(app, &l.v[i], &run);
         if (serr != CD_OK) { /* the others still start; this one is tried at the next poll */
-            log_warn("campaign", "dispatch=%s cannot start: %s", l.v[i].dispatch_id,
+            log_warn("campaign", "dispatch_id=%s cannot start: %s", l.v[i].dispatch_id,
                      cd_err_name(serr));
             err = serr;
         }
@@ -429,7 +429,7 @@ enum cd_err campaign_step_done(struct app *app, struct campaign_run *run, int64_
     }
     err = workspace_write_end(app, run->ws, err);
     if (err == CD_OK)
-        log_info("campaign", "ws=%s dispatch=%s step=%lld done%s", run->ws->public_id,
+        log_info("campaign", "workspace_id=%s dispatch_id=%s step=%lld done%s", run->ws->public_id,
                  run->dispatch_id, (long long)run->step,
                  run->next_delay_ms < 0 ? "; dispatch finished" : "");
     return err;

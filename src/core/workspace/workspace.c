@@ -130,11 +130,11 @@ static enum cd_err load_or_defer(struct app *app, struct workspace *ws) {
     ws->load_err = err;
     if (err == CD_OK) {
         atomic_store(&ws->loaded, true);
-        log_info("workspace", "op=load ws=%s users=%u", ws->public_id, ws->ident.n_live);
+        log_info("workspace", "op=load workspace_id=%s users=%u", ws->public_id, ws->ident.n_live);
     } else {
         atomic_store(&ws->loaded, false);
         ws->load_retry_at = time_now_ms() + WORKSPACE_LOAD_RETRY_MS;
-        log_error("workspace", "op=load ws=%s result=not_loaded error=%s retry_in_ms=%d",
+        log_error("workspace", "op=load workspace_id=%s result=not_loaded error=%s retry_in_ms=%d",
                   ws->public_id, cd_err_name(err), WORKSPACE_LOAD_RETRY_MS);
     }
     return err;
@@ -360,13 +360,13 @@ enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_e
     } else if (!ws->undo.lost) {
         size_t n = ws->undo.n;
         undo_rollback(&ws->undo);
-        log_info("workspace", "op=rollback ws=%s error=%s undone=%zu", ws->public_id,
+        log_info("workspace", "op=rollback workspace_id=%s error=%s undone=%zu", ws->public_id,
                  cd_err_name(err), n);
     } else {
         /* the journal is incomplete: only the store can say what memory should hold */
         undo_commit(&ws->undo);
-        log_error("workspace", "op=reload ws=%s error=%s reason=journal_lost", ws->public_id,
-                  cd_err_name(err));
+        log_error("workspace", "op=reload workspace_id=%s error=%s reason=journal_lost",
+                  ws->public_id, cd_err_name(err));
         load_or_defer(app, ws);
     }
     pthread_rwlock_unlock(&ws->lock);
@@ -399,7 +399,7 @@ enum cd_err workspace_pipe_commit(struct app *app, struct workspace *ws, enum cd
         ops->rollback(ws->txn);
     ws->txn = NULL;
     if (err != CD_OK) /* memory was not changed: nothing to undo */
-        log_info("workspace", "op=rollback ws=%s error=%s undone=0", ws->public_id,
+        log_info("workspace", "op=rollback workspace_id=%s error=%s undone=0", ws->public_id,
                  cd_err_name(err));
     if (err == CD_OK) {
         p->turn = ++ws->turn_next;
@@ -427,7 +427,7 @@ enum cd_err workspace_pipe_publish_begin(struct app *app, struct workspace *ws, 
 void workspace_mark_unloaded(struct workspace *ws, enum cd_err why) {
     atomic_store(&ws->loaded, false);
     ws->load_err = why;
-    log_error("workspace", "op=publish ws=%s error=%s result=not_loaded", ws->public_id,
+    log_error("workspace", "op=publish workspace_id=%s error=%s result=not_loaded", ws->public_id,
               cd_err_name(why));
 }
 
