@@ -128,7 +128,7 @@ static enum cd_err copy_to(sqlite3 *src, const char *tmp, struct store_copy_info
 done:
     if (dst && sqlite3_close(dst) != SQLITE_OK && err == CD_OK)
         err = fail_with(err_msg, err_len, CD_E_IO, "cannot close %s", tmp);
-    struct stat st;
+    struct stat st = {0};
     /* a copy holds what the store holds (Heap secrets, import keys): for its owner only */
     if (err == CD_OK && chmod(tmp, 0600) != 0)
         err = fail_with(err_msg, err_len, CD_E_IO, "cannot chmod %s: %s", tmp, strerror(errno));
