@@ -189,8 +189,14 @@ static enum cd_err backup(const char *location, const char *dest, bool replace,
     close_snapshot(src);
     if (err != CD_OK)
         return err;
-    /* without replace, link() refuses a dest that appeared meanwhile: never overwritten */
-    if (replace ? rename(tmp, dest) != 0 : link(tmp, dest) != 0) {
+    /* without replace, link() refuses a dest that appeared meanwhile: never overwritten (a
+     * file system without hard links gets a check and a rename) */
+    int rc = replace ? rename(tmp, dest) : link(tmp, dest);
+    if (rc != 0 && !replace && (errno == EPERM || errno == ENOTSUP || errno == EOPNOTSUPP)) {
+        errno = EEXIST;
+        rc = access(dest, F_OK) == 0 ? -1 : rename(tmp, dest);
+    }
+    if (rc != 0) {
         int e = errno;
         unlink(tmp);
         return e == EEXIST
