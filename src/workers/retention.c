@@ -78,6 +78,8 @@ static bool rule_of(const struct retention_config *cfg, enum store_prune_table t
 static void pass(struct retention *r, int64_t *deleted) {
     const struct store_ops *ops = STORE_OPS(r->store);
     int64_t now = time_now_ms();
+    if (!ops->retention) /* a backend without retention keeps everything */
+        return;
     for (int t = 0; t < STORE_PRUNE_N_TABLES && !is_stopping(r); t++) {
         struct store_prune_rule rule;
         if (!rule_of(&r->cfg, (enum store_prune_table)t, now, &rule))
@@ -139,7 +141,7 @@ static void *run(void *arg) {
 }
 
 struct retention *retention_start(struct store *s, const struct retention_config *cfg) {
-    if (!STORE_OPS(s)->retention || cfg->interval_ms < 1)
+    if (cfg->interval_ms < 1)
         return NULL;
     struct retention *r = calloc(1, sizeof *r);
     if (!r)
