@@ -2,17 +2,27 @@
  * and --help (see cli.h). */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/config.h"
+#include "util/log.h"
+#include "util/timeutil.h"
 
+/* clang-format off */
 static const struct cli_command *const commands[] = {
-    &cli_init_cmd,       &cli_serve_cmd, &cli_workspace_cmd,   &cli_api_key_cmd,  &cli_partner_cmd,
-    &cli_import_key_cmd, &cli_heap_cmd,  &cli_help_config_cmd, &cli_help_man_cmd, &cli_routes_cmd,
+    &cli_init_cmd,    &cli_serve_cmd,      &cli_workspace_cmd, &cli_api_key_cmd,
+    &cli_partner_cmd, &cli_import_key_cmd, &cli_heap_cmd,
+    &cli_backup_cmd,  &cli_restore_cmd,
+    &cli_help_config_cmd, &cli_help_man_cmd, &cli_routes_cmd,
 };
+/* clang-format on */
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 const struct cli_command *const *cli_commands(size_t *n) {
@@ -206,14 +216,91 @@ int cli_dispatch(const struct cli_command *cmd, int argc, char **argv) {
     return rc;
 }
 
+/*
+ * The migration guard, before a store is opened. When the schema is older than this build's:
+ * refuses (returns -2) while a server holds the data directory, unless the caller is that
+ * server; otherwise takes the lock for the migration (its descriptor is returned, -1 when none
+ * was taken) and, unless told not to, writes a backup of the old store into DATA/backups first.
+ * A fresh store (no schema yet), a current one and one this build cannot read go through: the
+ * open creates, uses or refuses them.
+ */
+static int migration_guard(const char *data, const char *url, unsigned flags) {
+    char err_msg[8800];
+    const char *location = NULL;
+    const struct store_ops *ops = store_backend(url, &location, err_msg, sizeof err_msg);
+    int have = 0, latest = 0;
+    if (!ops || !ops->files || ops->files->schema_version(location, &have, &latest) != CD_OK ||
+        have == 0 || have >= latest)
+        return -1;
+    int lock_fd = -1;
+    if (!(flags & CLI_STORE_LOCK_HELD)) {
+        char holder[32];
+        lock_fd = cli_datalock_take(data, holder, sizeof holder, err_msg, sizeof err_msg);
+        if (lock_fd == -1) {
+            fprintf(stderr,
+                    "cohortd: a running cohortd (pid %s) uses this data directory: stop it "
+                    "before upgrading (this build migrates the schema from v%d to v%d)\n",
+                    holder, have, latest);
+            return -2;
+        }
+        if (lock_fd < 0) {
+            fprintf(stderr, "cohortd: %s\n", err_msg);
+            return -2;
+        }
+    }
+    if (flags & CLI_STORE_NO_BACKUP) {
+        log_warn("store", "op=migrate from=%d to=%d backup=none (--no-backup-before-migrate)", have,
+                 latest);
+        return lock_fd;
+    }
+    char dir[4096], dest[4400], stamp[32];
+    struct store_copy_info info = {0};
+    time_t now = (time_t)(time_now_ms() / 1000);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(dir, sizeof dir, "%s/backups", data);
+    enum cd_err err = CD_E_EXISTS;
+    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+        for (int n = 1; n < 100 && err == CD_E_EXISTS; n++) {
+            if (n == 1)
+                snprintf(dest, sizeof dest, "%s/cohortd-v%d-%s.db", dir, have, stamp);
+            else
+                snprintf(dest, sizeof dest, "%s/cohortd-v%d-%s-%d.db", dir, have, stamp, n);
+            err = ops->files->backup(location, dest, false, &info, err_msg, sizeof err_msg);
+        }
+    else
+        snprintf(err_msg, sizeof err_msg, "cannot create %s: %s", dir, strerror(errno));
+    if (err != CD_OK) {
+        fprintf(stderr, "cohortd: no backup, so no migration from v%d to v%d: %s\n", have, latest,
+                err_msg);
+        if (lock_fd >= 0)
+            close(lock_fd);
+        return -2;
+    }
+    log_info("store", "op=backup_before_migrate from=%d to=%d backup=%s bytes=%lld", have, latest,
+             log_q(dest), (long long)info.bytes);
+    return lock_fd;
+}
+
 struct store *cli_open_store(const char *data, const char *store_url) {
+    return cli_open_store_ex(data, store_url, 0);
+}
+
+struct store *cli_open_store_ex(const char *data, const char *store_url, unsigned flags) {
     char url[4096], err_msg[256];
     if (store_url)
         snprintf(url, sizeof url, "%s", store_url);
     else
         snprintf(url, sizeof url, "sqlite:%s/cohortd.db", data);
+    int lock_fd = migration_guard(data, url, flags);
+    if (lock_fd == -2)
+        return NULL;
     struct store *s = NULL;
-    if (store_open(url, &s, err_msg, sizeof err_msg) != CD_OK) {
+    enum cd_err err = store_open(url, &s, err_msg, sizeof err_msg);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    if (err != CD_OK) {
         fprintf(stderr, "cohortd: %s\n", err_msg);
         return NULL;
     }

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
 
@@ -27,7 +28,7 @@
 #define CLI_CONFIG_ENV "COHORTD_CONFIG"
 #define CLI_SERVICE_DATA_DIR "/var/lib/cohortd"
 
-#define CLI_MAX_OPTS 32
+#define CLI_MAX_OPTS 48
 #define CLI_MAX_POS 8
 
 struct cli_opt {
@@ -63,6 +64,26 @@ const char *cli_value(const struct cli_command *cmd, const char *const *values, 
  * reason and returns NULL on failure. */
 struct store *cli_open_store(const char *data, const char *store_url);
 
+/* How cli_open_store_ex treats a store whose schema is older than this build (the migration
+ * guard): by default it refuses while a server holds the data-directory lock, else takes that
+ * lock, writes a backup to DATA/backups/cohortd-v{old}-{UTC time}.db, then lets the open
+ * migrate. */
+enum cli_store_flags {
+    CLI_STORE_LOCK_HELD = 1, /* the caller holds the data-directory lock (serve) */
+    CLI_STORE_NO_BACKUP = 2, /* migrate without writing the backup first */
+};
+/* cli_open_store with flags (cli_open_store is cli_open_store_ex(data, store_url, 0)). */
+struct store *cli_open_store_ex(const char *data, const char *store_url, unsigned flags);
+
+/* Takes the data-directory lock (datalock.c): returns its descriptor (the lock lasts until it
+ * is closed); -1 when another process holds it, with its pid (or "unknown") in holder; -2 when
+ * the lock file cannot be used. err gets a message either way. */
+int cli_datalock_take(const char *data, char *holder, size_t holder_len, char *err, size_t err_len);
+
+/* Parses a duration (duration.c): a whole number with a unit ms, s, m, h or d ("30d", "200ms"),
+ * or a bare "0"; at most max_ms. Returns 0 and sets *ms, or -1. */
+int cli_parse_duration(const char *text, int64_t max_ms, int64_t *ms);
+
 /* Prints an error "cohortd NAME: message" to stderr; returns 1. */
 int cli_fail(const struct cli_command *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -74,6 +95,8 @@ void cli_print_json(json_t *obj);
 extern const struct cli_command cli_init_cmd, cli_serve_cmd, cli_workspace_cmd, cli_api_key_cmd,
     cli_partner_cmd, cli_import_key_cmd, cli_heap_cmd, cli_help_config_cmd, cli_help_man_cmd,
     cli_routes_cmd;
+/* backup.c */
+extern const struct cli_command cli_backup_cmd, cli_restore_cmd;
 
 /* Shared option rows. */
 #define CLI_OPT_DATA                                                                               \

@@ -15,18 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/cohorts/cohort_read.h"
 #include "core/messaging/campaign.h"
 #include "http/http.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/timeutil.h"
 #include "workers/dispatcher.h"
+#include "workers/retention.h"
 #include "workers/sender.h"
 
 static const struct cli_opt opts[] = {
@@ -70,6 +71,18 @@ static const struct cli_opt opts[] = {
      "text (one key=value line per event) or json (one object per line)"},
     {"metrics-token", "TOKEN", "COHORTD_METRICS_TOKEN", NULL,
      "Bearer token GET /metrics requires (default: open on the listen address)"},
+    {"retain-outbox", "DURATION", "COHORTD_RETAIN_OUTBOX", "7d",
+     "keep Currents events this long after every Current passed them (0: forever)"},
+    {"retain-deliveries", "DURATION", "COHORTD_RETAIN_DELIVERIES", "30d",
+     "keep per-recipient outcomes of finished sends this long (0: forever)"},
+    {"retain-dead-letters", "DURATION", "COHORTD_RETAIN_DEAD_LETTERS", "30d",
+     "keep dead letters not queued for replay this long (0: forever)"},
+    {"retain-heap-pages", "DURATION", "COHORTD_RETAIN_HEAP_PAGES", "30d",
+     "keep Heap page and sync records this long (0: forever)"},
+    {"retention-interval", "DURATION", "COHORTD_RETENTION_INTERVAL", "60s",
+     "time between retention passes"},
+    {"no-backup-before-migrate", NULL, "COHORTD_NO_BACKUP_BEFORE_MIGRATE", NULL,
+     "upgrade an older schema without writing DIR/backups/cohortd-v{old}-{time}.db first"},
     CLI_OPT_HELP,
     {0},
 };
@@ -84,6 +97,39 @@ static int parse_num(const char *text, long long lo, long long hi, long long *ou
     return 0;
 }
 
+/* Reads the retention options into *out; prints why and returns -1 when one is wrong. */
+static int parse_retention(const struct cli_command *cmd, const char *const *values,
+                           const struct currents_config *ccfg, int64_t heap_past_ms,
+                           struct retention_config *out) {
+    static const char *const names[] = {"retain-outbox", "retain-deliveries", "retain-dead-letters",
+                                        "retain-heap-pages", "retention-interval"};
+    int64_t v[5];
+    for (int i = 0; i < 5; i++)
+        if (cli_parse_duration(cli_value(cmd, values, names[i]), 3650LL * 86400000, &v[i]) != 0)
+            return cli_fail(cmd, "--%s must be a duration such as 30d, 12h, 15m, 10s, 200ms or 0",
+                            names[i]) -
+                   2;
+    if (v[4] == 0)
+        return cli_fail(cmd, "--retention-interval must be more than 0") - 2;
+    /* a page record is how a page Heap sends again is known: it must outlive the window in
+     * which a signature is accepted */
+    if (v[3] != 0 && v[3] < heap_past_ms)
+        return cli_fail(cmd, "--retain-heap-pages must be 0 or at least --heap-max-past-ms "
+                             "(page records detect Heap's repeated pages within that window)") -
+               2;
+    *out = (struct retention_config){
+        .outbox_ms = v[0],
+        .deliveries_ms = v[1],
+        .dead_letters_ms = v[2],
+        .heap_pages_ms = v[3],
+        .interval_ms = v[4],
+        .currents_horizon_ms =
+            ccfg->horizon_ms > ccfg->auth_horizon_ms ? ccfg->horizon_ms : ccfg->auth_horizon_ms,
+        .heap_syncs_keep = COHORT_DETAILS_SYNCS,
+    };
+    return 0;
+}
+
 static int parse_listen(const char *text, char *host, size_t host_len, int *port) {
     const char *colon = strrchr(text, ':');
     long long p;
@@ -95,42 +141,13 @@ static int parse_listen(const char *text, char *host, size_t host_len, int *port
     return 0;
 }
 
-/* Takes the exclusive lock DATA/cohortd.lock and writes our pid into it; the returned
- * descriptor holds the lock until it is closed (at exit). Prints why and returns -1 when
- * another process holds it or the file cannot be opened. */
+/* Takes the data-directory lock (datalock.c), held until the descriptor is closed (at exit).
+ * Prints why and returns -1 when another process holds it or the file cannot be used. */
 static int lock_data_dir(const struct cli_command *cmd, const char *data) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/cohortd.lock", data);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    char holder[32], err_msg[4200];
+    int fd = cli_datalock_take(data, holder, sizeof holder, err_msg, sizeof err_msg);
     if (fd < 0)
-        return cli_fail(cmd, "cannot open %s: %s", path, strerror(errno)) - 2;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        char pid_text[32] = "";
-        /* the holder writes its pid right after locking: wait briefly for it */
-        for (int i = 0; i < 100 && e == EWOULDBLOCK; i++) {
-            ssize_t n = pread(fd, pid_text, sizeof pid_text - 1, 0);
-            if (n > 0 && pid_text[n - 1] == '\n') {
-                pid_text[n - 1] = '\0';
-                break;
-            }
-            pid_text[0] = '\0';
-            usleep(10000);
-        }
-        close(fd);
-        if (e != EWOULDBLOCK)
-            return cli_fail(cmd, "cannot lock %s: %s", path, strerror(e)) - 2;
-        return cli_fail(cmd, "data directory %s is in use by another cohortd (pid %s)", data,
-                        pid_text[0] ? pid_text : "unknown") -
-               2;
-    }
-    char pid_text[32];
-    int n = snprintf(pid_text, sizeof pid_text, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid_text, (size_t)n, 0) != n) {
-        int e = errno;
-        close(fd);
-        return cli_fail(cmd, "cannot write %s: %s", path, strerror(e)) - 2;
-    }
+        return cli_fail(cmd, "%s", err_msg) - 2;
     return fd;
 }
 
@@ -223,6 +240,10 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                                  .retry_base_ms = sv[3],
                                  .timeout_ms = sv[4]};
 
+    struct retention_config rcfg;
+    if (parse_retention(cmd, values, &ccfg, heap_past, &rcfg) != 0)
+        return 1;
+
     const char *data = cli_value(cmd, values, "data");
     const char *store_url = cli_value(cmd, values, "store");
     if (!store_url) {
@@ -236,7 +257,10 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     if (lock_fd < 0)
         return 1;
     int64_t t0 = time_now_ms();
-    struct store *s = cli_open_store(data, store_url);
+    struct store *s = cli_open_store_ex(
+        data, store_url,
+        CLI_STORE_LOCK_HELD |
+            (cli_value(cmd, values, "no-backup-before-migrate") ? CLI_STORE_NO_BACKUP : 0));
     if (!s) {
         close(lock_fd);
         return 1;
@@ -305,6 +329,16 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         close(lock_fd);
         return cli_fail(cmd, "cannot start the webhook sender");
     }
+    struct retention *retention = retention_start(s, &rcfg);
+    if (!retention) {
+        sender_stop(sender);
+        currents_stop(currents);
+        http_server_stop(srv);
+        app_free(app);
+        store_close(s);
+        close(lock_fd);
+        return cli_fail(cmd, "cannot start the retention worker");
+    }
     metrics_set("cohortd_build_info", "version=\"" COHORTD_VERSION "\"", 1);
     metrics_set("cohortd_process_start_time_seconds", "", (double)t0 / 1000);
     log_info("serve", "version=%s listening=http://%s:%d store=%s startup_ms=%lld", COHORTD_VERSION,
@@ -316,6 +350,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     sd_notify(0, "STOPPING=1");
     log_info("serve", "signal=%s stopping", sig == SIGTERM ? "TERM" : "INT");
     http_server_stop(srv);
+    retention_stop(retention);
     sender_stop(sender);
     currents_stop(currents);
     curl_global_cleanup();

@@ -347,6 +347,9 @@ static int user_version(sqlite3 *db) {
     return v;
 }
 
+/* Brings the schema to the newest version: every missing migration and the new user_version
+ * in one transaction, so an upgrade that fails half-way leaves the schema it found. A newer
+ * schema than this build knows is refused. */
 static enum cd_err migrate(sqlite3 *db) {
     int have = user_version(db);
     int want = sqlite_schema_latest();
@@ -357,20 +360,29 @@ static enum cd_err migrate(sqlite3 *db) {
                   have, want);
         return CD_E_STORE;
     }
-    for (int v = have + 1; v <= want; v++) {
-        char pragma[64];
-        snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v);
-        if (exec_sql(db, "BEGIN IMMEDIATE") != SQLITE_OK)
-            return CD_E_STORE;
-        if (exec_sql(db, sqlite_schema_migration(v)) != SQLITE_OK ||
-            exec_sql(db, pragma) != SQLITE_OK) {
+    if (have == want)
+        return CD_OK;
+    if (exec_sql(db, "BEGIN IMMEDIATE") != SQLITE_OK)
+        return CD_E_STORE;
+    /* another process may have migrated while we waited for the write lock */
+    int from = user_version(db);
+    for (int v = from + 1; from >= 0 && v <= want; v++)
+        if (exec_sql(db, sqlite_schema_migration(v)) != SQLITE_OK) {
             exec_sql(db, "ROLLBACK");
             return CD_E_STORE;
         }
-        if (exec_sql(db, "COMMIT") != SQLITE_OK)
-            return CD_E_STORE;
-        log_info("store", "op=migrate version=%d", v);
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", want);
+    if (from < 0 || exec_sql(db, pragma) != SQLITE_OK) {
+        exec_sql(db, "ROLLBACK");
+        return CD_E_STORE;
     }
+    if (exec_sql(db, "COMMIT") != SQLITE_OK) {
+        exec_sql(db, "ROLLBACK");
+        return CD_E_STORE;
+    }
+    if (from < want)
+        log_info("store", "op=migrate from=%d to=%d", from, want);
     return CD_OK;
 }
 
@@ -528,4 +540,6 @@ const struct store_ops sqlite_store_ops = {
     .segments = &sqlite_segment_ops,
     .currents = &sqlite_currents_ops,
     .campaigns = &sqlite_campaign_ops,
+    .retention = &sqlite_retention_ops,
+    .files = &sqlite_file_ops,
 };

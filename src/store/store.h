@@ -484,9 +484,76 @@ struct store_campaign_ops {
                               void (*cb)(void *ctx, uint32_t uid), void *ctx);
 };
 
+/* ---- retention: deleting what no reader needs any more (any time) ---- */
+
+/* The tables retention prunes, each by its own rule (docs/internals/store.md, "Retention"). */
+enum store_prune_table {
+    STORE_PRUNE_OUTBOX = 0,   /* events every live Current of the workspace has passed */
+    STORE_PRUNE_DELIVERIES,   /* per-recipient outcomes of finished dispatches */
+    STORE_PRUNE_DEAD_LETTERS, /* dead letters not queued for replay */
+    STORE_PRUNE_HEAP_PAGES,   /* the page records of Heap syncs (duplicate detection) */
+    STORE_PRUNE_HEAP_SYNCS,   /* Heap sync records beyond the newest `keep` of each cohort */
+};
+#define STORE_PRUNE_N_TABLES 5
+
+struct store_prune_rule {
+    int64_t before;      /* UNIX ms: only rows older than this may go */
+    int64_t idle_before; /* outbox: the cutoff for a workspace that has no live Current */
+    int keep;            /* heap syncs: the newest this many of each cohort always stay */
+};
+
+struct store_retention_ops {
+    /*
+     * Deletes at most `limit` rows of `table` that `rule` lets go, in one short transaction of
+     * its own; the candidates are looked up before it, on a read connection, so the writer is
+     * held only for the deletes by key. Sets *n to the rows of `table` deleted: call again
+     * while *n == limit. Rows a reader still needs never go, whatever the rule: events a live
+     * Current has not passed, deliveries of a dispatch that is not finished, dead letters
+     * queued for replay. A Heap sync record goes with its page records.
+     */
+    enum cd_err (*prune)(struct store *s, enum store_prune_table table,
+                         const struct store_prune_rule *rule, int64_t limit, int64_t *n);
+};
+
+/* ---- backups, restores and the schema version: by the store's location (the path of an
+ * SQLite file), with no handle open, whether or not a server has the store open ---- */
+
+struct store_copy_info {
+    int64_t bytes;      /* size of the copy written */
+    int schema_version; /* schema version of the copy */
+};
+
+struct store_file_ops {
+    /* The schema version of the store at `location` (0 when there is none yet) and the newest
+     * this build has; reads only, never migrates. */
+    enum cd_err (*schema_version)(const char *location, int *have, int *latest);
+    /*
+     * Writes a consistent copy of the store at `location` to the file `dest`, while other
+     * processes read and write the store (it copies one snapshot, in steps, and blocks no
+     * writer). The copy goes to a temporary file beside dest, is synced, then renamed to dest.
+     * CD_E_EXISTS when dest exists and !replace. On failure err_msg says why and dest is as it
+     * was.
+     */
+    enum cd_err (*backup)(const char *location, const char *dest, bool replace,
+                          struct store_copy_info *info, char *err_msg, size_t err_len);
+    /*
+     * Replaces the store at `location` by a copy of `src`, once src proves to be a store of
+     * this backend (integrity check, schema version not newer than this build; CD_E_INVALID
+     * and why otherwise, nothing changed). The current store, if any, is kept whole (its
+     * write-ahead log folded in) as `location`.before-restore-`stamp`, whose path goes to
+     * kept_out ("" when there was none); stale -wal/-shm files are removed. The caller makes
+     * sure no process has the store open (the data-directory lock).
+     */
+    enum cd_err (*restore)(const char *location, const char *src, const char *stamp,
+                           struct store_copy_info *info, char *kept_out, size_t kept_len,
+                           char *err_msg, size_t err_len);
+};
+
 struct store_ops {
     const char *name;
-    /* Opens (creating and migrating as needed) the store. */
+    /* Opens (creating and migrating as needed) the store. The migrations from an older schema
+     * run in one transaction: all of them or none. Callers that must not migrate, or must back
+     * the store up first, look at files->schema_version before (cli.c's migration guard). */
     enum cd_err (*open)(const char *url, struct store **out);
     void (*close)(struct store *s);
     /* Whether the store answers; any time. */
@@ -511,6 +578,8 @@ struct store_ops {
     const struct store_segment_ops *segments;
     const struct store_currents_ops *currents;
     const struct store_campaign_ops *campaigns;
+    const struct store_retention_ops *retention;
+    const struct store_file_ops *files; /* NULL: the backend has its own tools (pg_dump) */
 };
 
 /* Every store handle starts with its ops. */
@@ -525,6 +594,10 @@ struct store_base {
  * PostgreSQL (not built yet: CD_E_INVALID with a message). `err_msg` receives a reason.
  */
 enum cd_err store_open(const char *url, struct store **out, char *err_msg, size_t err_len);
+/* The backend of a store URL and the location it names (a path inside url, for SQLite),
+ * without opening anything; NULL and err_msg when no backend of this build serves the URL. */
+const struct store_ops *store_backend(const char *url, const char **location, char *err_msg,
+                                      size_t err_len);
 void store_close(struct store *s);
 
 /* Starts counting store calls for COHORTD_FAULT_STORE_CALL (test builds with COHORTD_FAULTS;
