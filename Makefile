@@ -33,6 +33,7 @@ test: deps
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCOHORTD_TSAN=ON >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target concurrent_tests
 	@cd $(TSAN_BUILD) && ctest -L concurrent --output-on-failure -j $(JOBS)
+	@sh scripts/fuzz.sh build-fuzz $(JOBS)
 
 lint: deps
 	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCOHORTD_SANITIZE=ON >/dev/null

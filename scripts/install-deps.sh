@@ -3,7 +3,7 @@
 # when they are all present. Non-interactive; run as root or with sudo available.
 set -eu
 
-PKGS="build-essential cmake pkg-config clang-format clang-tidy
+PKGS="build-essential cmake pkg-config clang-format clang-tidy clang libclang-rt-14-dev
 libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
 libroaring-dev libssl-dev libcmocka-dev postgresql curl jq"
 
