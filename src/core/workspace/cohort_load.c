@@ -11,6 +11,7 @@
 
 #include "core/index/bitmap.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 struct load_ctx {
     struct workspace *ws;
@@ -37,6 +38,10 @@ static struct cohort *by_row_id(struct cohort_set *set, int64_t id) {
 static void corrupt(struct load_ctx *lc, const struct cohort *c, const char *blob, int64_t seq,
                     const char *why) {
     lc->failed = 1;
+    metrics_describe("cohortd_cohort_corrupt_blobs_total", METRIC_COUNTER,
+                     "Stored cohort bitmaps refused at load (the workspace stays not loaded)");
+    metrics_add("cohortd_cohort_corrupt_blobs_total",
+                strcmp(blob, "checkpoint") == 0 ? "blob=\"checkpoint\"" : "blob=\"log\"", 1);
     log_error("cohort",
               "op=load ws=%s cohort_row=%lld partner=%s cohort_id=%s blob=\"%s\" seq=%lld "
               "result=corrupt reason=\"%s\"",
