@@ -21,7 +21,7 @@ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS
 
 case "${1:-}" in
 "") ;;
-test) PKGS="$PKGS libcmocka-dev clang-format clang-tidy systemd man-db postgresql" ;;
+test) PKGS="$PKGS libcmocka-dev clang-format clang-tidy clang libclang-rt-14-dev sqlite3 systemd man-db postgresql" ;;
 bench) PKGS="$PKGS postgresql gnuplot-nox" ;;
 *)
     echo "usage: install-deps.sh [test|bench]" >&2

@@ -99,6 +99,25 @@ enum cd_err api_heap_page_read(const json_t *body, struct heap_page *page,
                                char reason[API_HEAP_REASON_LEN]);
 void api_heap_page_release(struct heap_page *page);
 
+/* The membership changes of a partner cohort import body (partner_cohorts.c), in the form
+ * cohort_apply takes; the strings are borrowed from the body. */
+struct api_cohort_changes {
+    struct cohort_change *changes; /* malloc'd, n_changes of them */
+    size_t n_changes;
+    struct cohort_ident *ids; /* malloc'd, n_ids of them; changes[i].ids point in here */
+    size_t n_ids;
+};
+
+/*
+ * Reads and checks the `cohort_changes` array of a body (CONTRACT.md §1.4, the limits of
+ * api/limits.h) into out. Returns CD_OK (an empty array gives n_changes 0); CD_E_INVALID having
+ * replied 400 into res with the contract's text; or CD_E_NOMEM, nothing replied. Release out
+ * with api_cohort_changes_release either way.
+ */
+enum cd_err api_cohort_changes_read(const json_t *cohort_changes, struct api_cohort_changes *out,
+                                    struct http_response *res);
+void api_cohort_changes_release(struct api_cohort_changes *c);
+
 /* Route handlers, one group per surface file. */
 void api_healthz(void *ctx, const struct http_request *req, struct http_response *res);
 void api_metrics(void *ctx, const struct http_request *req, struct http_response *res);

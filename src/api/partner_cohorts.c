@@ -241,6 +241,43 @@ static size_t build_changes(const json_t *arr, struct cohort_change *changes,
     return n;
 }
 
+enum cd_err api_cohort_changes_read(const json_t *arr, struct api_cohort_changes *out,
+                                    struct http_response *res) {
+    memset(out, 0, sizeof *out);
+    size_t n_ids = 0, i;
+    const json_t *ch;
+    bool ok = json_is_array(arr);
+    json_array_foreach(arr, i, ch) ok = ok && change_ok(ch, &n_ids);
+    if (!ok) {
+        http_reply_message(res, 400, changes_text);
+        return CD_E_INVALID;
+    }
+    if (n_ids > LIMIT_COHORT_IDS) {
+        http_reply_message(res, 400,
+                           "Only 1,000 user_ids, device_ids, and aliases are allowed per request");
+        return CD_E_INVALID;
+    }
+    if (!ids_within_limits(arr, res))
+        return CD_E_INVALID;
+    if (json_array_size(arr) == 0)
+        return CD_OK;
+    out->changes = calloc(json_array_size(arr), sizeof *out->changes);
+    out->ids = calloc(n_ids ? n_ids : 1, sizeof *out->ids);
+    if (!out->changes || !out->ids) {
+        api_cohort_changes_release(out);
+        return CD_E_NOMEM;
+    }
+    out->n_ids = build_changes(arr, out->changes, out->ids);
+    out->n_changes = json_array_size(arr);
+    return CD_OK;
+}
+
+void api_cohort_changes_release(struct api_cohort_changes *c) {
+    free(c->changes);
+    free(c->ids);
+    memset(c, 0, sizeof *c);
+}
+
 void api_partner_cohort_users(void *vctx, const struct http_request *req,
                               struct http_response *res) {
     struct api_ctx *ctx = vctx;
@@ -252,39 +289,24 @@ void api_partner_cohort_users(void *vctx, const struct http_request *req,
         json_decref(body);
         return;
     }
-    const json_t *arr = json_object_get(body, "cohort_changes");
-    size_t n_ids = 0, i;
-    const json_t *ch;
-    bool ok = json_is_array(arr);
-    json_array_foreach(arr, i, ch) ok = ok && change_ok(ch, &n_ids);
-    if (!ok) {
-        http_reply_message(res, 400, changes_text);
-    } else if (n_ids > LIMIT_COHORT_IDS) {
-        http_reply_message(res, 400,
-                           "Only 1,000 user_ids, device_ids, and aliases are allowed per request");
-    } else if (!ids_within_limits(arr, res)) {
-        /* replied */
-    } else if (json_array_size(arr) == 0) {
+    struct api_cohort_changes cc;
+    enum cd_err err = api_cohort_changes_read(json_object_get(body, "cohort_changes"), &cc, res);
+    if (err == CD_OK && cc.n_changes == 0) {
         /* real clients test their credentials this way; nothing is stored */
         http_reply_json(res, 201,
                         json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "message", "success",
                                   "ids_received", 0, "ids_matched", 0, "ids_unmatched", 0,
                                   "users_added", 0, "users_removed", 0));
-    } else {
-        struct cohort_change *changes = calloc(json_array_size(arr), sizeof *changes);
-        struct cohort_ident *ids = calloc(n_ids ? n_ids : 1, sizeof *ids);
+    } else if (err == CD_OK) {
         struct cohort_apply_result r;
-        enum cd_err err = changes && ids ? CD_OK : CD_E_NOMEM;
-        if (err == CD_OK) {
-            build_changes(arr, changes, ids);
-            err = cohort_apply(ctx->app, ws, partner, cohort_id, changes, json_array_size(arr), &r);
-        }
+        err = cohort_apply(ctx->app, ws, partner, cohort_id, cc.changes, cc.n_changes, &r);
         if (err == CD_OK)
             http_reply_json(res, 201, api_cohort_counts("message", "success", &r));
         else
             api_reply_err(res, err, NULL);
-        free(changes);
-        free(ids);
+    } else if (err != CD_E_INVALID) {
+        api_reply_err(res, err, NULL); /* CD_E_INVALID: replied */
     }
+    api_cohort_changes_release(&cc);
     json_decref(body);
 }

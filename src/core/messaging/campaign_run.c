@@ -62,8 +62,8 @@ static void take_due(void *ctx, const struct dispatch_row *r) {
     d->dispatch_id = dup_text(r->dispatch_id ? r->dispatch_id : "", &failed);
     d->send_id = dup_text(r->send_id, &failed);
     d->props = r->properties ? json_loads(r->properties, 0, NULL) : NULL;
-    d->audience = bitmap_from_blob(r->audience, r->audience_len);
-    d->targets = bitmap_from_blob(r->targets, r->targets_len);
+    d->audience = bitmap_from_blob(r->audience, r->audience_len, NULL);
+    d->targets = bitmap_from_blob(r->targets, r->targets_len, NULL);
     d->bad_blob = (r->audience && !d->audience) || (r->targets && !d->targets);
     d->no_memory = failed;
 }

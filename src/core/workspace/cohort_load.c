@@ -10,10 +10,12 @@
 #include <string.h>
 
 #include "core/index/bitmap.h"
+#include "util/log.h"
+#include "util/metrics.h"
 
 struct load_ctx {
     struct workspace *ws;
-    int failed;
+    int failed; /* out of memory, or a stored bitmap did not decode (logged) */
 };
 
 /* The loaded cohort with store row `id`: the store hands cohorts out in id order, so the set is
@@ -28,6 +30,23 @@ static struct cohort *by_row_id(struct cohort_set *set, int64_t id) {
             hi = mid;
     }
     return lo < set->n && set->v[lo]->id == id ? set->v[lo] : NULL;
+}
+
+/* A stored bitmap of cohort c does not decode: the load fails (the workspace stays not loaded
+ * and is retried), and the log names the cohort, the blob and why, so an operator can find the
+ * row; nothing is built on a bitmap that breaks Roaring's invariants. */
+static void corrupt(struct load_ctx *lc, const struct cohort *c, const char *blob, int64_t seq,
+                    const char *why) {
+    lc->failed = 1;
+    metrics_describe("cohortd_cohort_corrupt_blobs_total", METRIC_COUNTER,
+                     "Stored cohort bitmaps refused at load (the workspace stays not loaded)");
+    metrics_add("cohortd_cohort_corrupt_blobs_total",
+                strcmp(blob, "checkpoint") == 0 ? "blob=\"checkpoint\"" : "blob=\"log\"", 1);
+    log_error("cohort",
+              "op=load ws=%s cohort_row=%lld partner=%s cohort_id=%s blob=\"%s\" seq=%lld "
+              "result=corrupt reason=\"%s\"",
+              lc->ws->public_id, (long long)c->id, log_q(c->partner), log_q(c->cohort_id), blob,
+              (long long)seq, why ? why : "unknown");
 }
 
 static void load_cohort(void *ctx, const struct cohort_row *r) {
@@ -45,9 +64,10 @@ static void load_cohort(void *ctx, const struct cohort_row *r) {
     c->n_ids_matched = r->n_matched;
     c->n_ids_unmatched = r->n_unmatched;
     if (r->checkpoint && r->checkpoint_len) {
-        roaring_bitmap_t *b = bitmap_from_blob(r->checkpoint, r->checkpoint_len);
+        const char *why = NULL;
+        roaring_bitmap_t *b = bitmap_from_blob(r->checkpoint, r->checkpoint_len, &why);
         if (!b) {
-            lc->failed = 1;
+            corrupt(lc, c, "checkpoint", r->checkpoint_seq, why);
             return;
         }
         roaring_bitmap_free(c->members);
@@ -65,9 +85,10 @@ static void replay(void *ctx, const struct cohort_log_row *r) {
     for (int k = 0; k < 2; k++) {
         if (!blobs[k] || !lens[k])
             continue;
-        roaring_bitmap_t *b = bitmap_from_blob(blobs[k], lens[k]);
+        const char *why = NULL;
+        roaring_bitmap_t *b = bitmap_from_blob(blobs[k], lens[k], &why);
         if (!b) {
-            lc->failed = 1;
+            corrupt(lc, c, k == 0 ? "log adds" : "log removes", r->seq, why);
             return;
         }
         if (k == 0)

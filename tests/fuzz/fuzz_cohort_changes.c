@@ -1,0 +1,91 @@
+/*
+ * fuzz_cohort_changes.c — libFuzzer driver for the body of POST /partners/{partner}/cohorts/users
+ * (api_cohort_changes_read, api/partner_cohorts.c): the input is the request body, parsed as
+ * api_json_body parses it. A refused body gets a 400 whose body is {"message": text}; an
+ * accepted one gives changes that hold every identifier of the request (at most 1,000),
+ * each non-empty, within its limit, of a known kind, an alias with both of its parts.
+ */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/limits.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+_Static_assert(LIMIT_DEVICE_ID == LIMIT_EXTERNAL_ID, "one bound checks both kinds of id");
+
+static void fail(const char *what) {
+    fprintf(stderr, "fuzz_cohort_changes: %s\n", what);
+    abort();
+}
+
+static bool within(const char *s, size_t max) {
+    return s && *s && strlen(s) <= max;
+}
+
+static void check_accepted(const json_t *arr, const struct api_cohort_changes *cc) {
+    if (cc->n_changes != json_array_size(arr) || cc->n_ids > LIMIT_COHORT_IDS)
+        fail("accepted changes of the wrong size");
+    size_t total = 0;
+    for (size_t i = 0; i < cc->n_changes; i++) {
+        const struct cohort_change *ch = &cc->changes[i];
+        if (ch->n_ids && (ch->ids < cc->ids || ch->ids + ch->n_ids > cc->ids + cc->n_ids))
+            fail("a change whose ids are outside the id list");
+        total += ch->n_ids;
+        for (size_t k = 0; k < ch->n_ids; k++) {
+            const struct cohort_ident *id = &ch->ids[k];
+            bool ok = false;
+            switch (id->kind) {
+            case COHORT_ID_EXTERNAL:
+            case COHORT_ID_EXTERNAL_OR_DEVICE:
+            case COHORT_ID_DEVICE:
+                /* LIMIT_DEVICE_ID and LIMIT_EXTERNAL_ID are one size (the assert below) */
+                ok = within(id->a, LIMIT_EXTERNAL_ID) && !id->b;
+                break;
+            case COHORT_ID_ALIAS:
+                ok = within(id->a, LIMIT_ALIAS_LABEL) && within(id->b, LIMIT_ALIAS_NAME);
+                break;
+            }
+            if (!ok)
+                fail("an accepted identifier that is empty, too long or of no kind");
+        }
+    }
+    if (total != cc->n_ids)
+        fail("the changes do not hold every identifier exactly once");
+}
+
+static void check_refused(const struct http_response *res) {
+    json_t *reply = res->body ? json_loadb(res->body, res->body_len, 0, NULL) : NULL;
+    if (res->status != 400 || !json_is_string(json_object_get(reply, "message")))
+        fail("a refusal that is not 400 {\"message\": text}");
+    json_decref(reply);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return 0;
+    }
+    const json_t *arr = json_object_get(body, "cohort_changes");
+    struct http_response res = {0};
+    struct api_cohort_changes cc;
+    enum cd_err err = api_cohort_changes_read(arr, &cc, &res);
+    if (err == CD_OK) {
+        if (res.status != 0)
+            fail("an accepted body got a reply");
+        check_accepted(arr, &cc);
+    } else if (err == CD_E_INVALID) {
+        check_refused(&res);
+    } else if (err != CD_E_NOMEM) {
+        fail("an unexpected error");
+    }
+    api_cohort_changes_release(&cc);
+    free(res.body);
+    json_decref(body);
+    return 0;
+}
