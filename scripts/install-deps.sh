@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config clang-format clang-tidy
 libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
-libroaring-dev libssl-dev libcmocka-dev postgresql curl jq"
+libroaring-dev libssl-dev libgnutls28-dev libcmocka-dev postgresql curl jq openssl"
 
 # `install-deps.sh bench` also installs what the benchmark report needs.
 [ "${1:-}" = bench ] && PKGS="$PKGS gnuplot-nox"
