@@ -163,9 +163,15 @@ static int healthy(const struct server *s) {
 
 void server_start(struct server *s) {
     s->port = free_port();
-    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
-    char listen[64], log_path[300];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
+    const char *host = s->listen_host ? s->listen_host : "127.0.0.1";
+    bool v6 = strchr(host, ':') != NULL;
+    const char *scheme = s->ca_file[0] ? "https" : "http";
+    const char *to = strcmp(host, "::") == 0        ? "::1"
+                     : strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1"
+                                                    : host;
+    snprintf(s->base, sizeof s->base, v6 ? "%s://[%s]:%d" : "%s://%s:%d", scheme, to, s->port);
+    char listen[80], log_path[300];
+    snprintf(listen, sizeof listen, v6 ? "[%s]:%d" : "%s:%d", host, s->port);
     snprintf(log_path, sizeof log_path, "%s/server.log", s->data);
     pid_t pid = fork();
     if (pid == 0) {
@@ -327,6 +333,8 @@ void http_req(const struct server *s, const char *method, const char *path, cons
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    if (s->ca_file[0])
+        curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
