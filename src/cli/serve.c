@@ -132,7 +132,7 @@ static void format_addr(const char *host, int port, char *buf, size_t len) {
 
 /* Descriptors kept for everything but client connections: the store, log, epoll and
  * inter-thread pipes of the HTTP workers, webhook and Currents sockets. */
-#define NOFILE_RESERVE 1024
+#define NOFILE_RESERVE ((rlim_t)1024)
 
 /* Raises the soft RLIMIT_NOFILE (up to the hard one) so that *max_conn connections fit; when
  * they cannot, lowers *max_conn to what fits and says so. */
@@ -148,8 +148,8 @@ static void fit_open_files(long long *max_conn) {
             rl.rlim_cur = want;
     }
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-        long long fits = rl.rlim_cur > 2 * NOFILE_RESERVE ? (long long)rl.rlim_cur - NOFILE_RESERVE
-                                                          : (long long)rl.rlim_cur / 2;
+        long long cur = (long long)rl.rlim_cur, reserve = (long long)NOFILE_RESERVE;
+        long long fits = cur > 2 * reserve ? cur - reserve : cur / 2;
         log_warn("serve",
                  "op=rlimit max_connections=%lld lowered_to=%lld nofile=%llu "
                  "reason=\"the open-files hard limit is too low\"",
