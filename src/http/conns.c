@@ -43,19 +43,21 @@ int64_t conns_now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sweep(struct conns *t, int64_t now) {
+/* Shuts down every connection past its deadline; returns how many (and how many shutdowns
+ * failed, in *failed). Runs under the table's lock, so it writes no log line itself. */
+static int sweep(struct conns *t, int64_t now, int *failed) {
+    int n = 0;
     for (struct conn *c = t->head; c; c = c->next) {
         int64_t d = atomic_load(&c->deadline_ms);
         if (d == 0 || now < d)
             continue;
         atomic_store(&c->deadline_ms, 0);
-        atomic_fetch_add(&t->n_expired, 1);
+        n++;
         /* end of stream for the owner thread, which then closes the connection */
         if (shutdown(c->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
-            log_warn("http", "op=request_deadline fd=%d error=\"shutdown failed\"", c->fd);
-        log_info("http", "op=request_deadline fd=%d closed=1 timeout_ms=%lld", c->fd,
-                 (long long)t->timeout_ms);
+            (*failed)++;
     }
+    return n;
 }
 
 static void *sweeper_main(void *arg) {
@@ -70,8 +72,16 @@ static void *sweeper_main(void *arg) {
             until.tv_nsec -= 1000000000;
         }
         pthread_cond_timedwait(&t->wake, &t->lock, &until);
-        if (!t->stopping)
-            sweep(t, conns_now_ms());
+        if (t->stopping)
+            break;
+        int failed = 0, n = sweep(t, conns_now_ms(), &failed);
+        if (n == 0)
+            continue;
+        atomic_fetch_add(&t->n_expired, (uint_fast64_t)n);
+        pthread_mutex_unlock(&t->lock);
+        log_info("http", "op=request_deadline closed=%d shutdown_failed=%d timeout_ms=%lld", n,
+                 failed, (long long)t->timeout_ms);
+        pthread_mutex_lock(&t->lock);
     }
     pthread_mutex_unlock(&t->lock);
     return NULL;
