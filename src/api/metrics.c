@@ -27,7 +27,6 @@ static const struct {
 } series[] = {
     {"cohortd_build_info", METRIC_GAUGE, "Always 1; the version label says which build runs."},
     {"cohortd_process_start_time_seconds", METRIC_GAUGE, "When the server started (UNIX time)."},
-    {"cohortd_http_open_connections", METRIC_GAUGE, "HTTP connections open now."},
     {"cohortd_http_requests_total", METRIC_COUNTER,
      "Requests answered, by route pattern (\"unmatched\" for 404, 405 and 413) and status."},
     {"cohortd_http_request_duration_seconds", METRIC_HISTOGRAM,

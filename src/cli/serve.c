@@ -1,8 +1,9 @@
 /*
  * serve.c — `cohortd serve`: locks the data directory (one server per directory), opens the
- * store, loads every workspace into memory, serves HTTP until SIGTERM or SIGINT, then stops
- * accepting, lets in-flight requests finish and closes the store cleanly. A port another
- * process listens on is refused (never shared).
+ * store, loads every workspace into memory, serves HTTP or HTTPS (IPv4 or IPv6) until SIGTERM
+ * or SIGINT, then stops accepting, lets in-flight requests finish and closes the store
+ * cleanly. SIGHUP reloads the TLS certificate and key. A port another process listens on is
+ * refused (never shared). The open-files limit is raised to fit --max-connections.
  */
 #include "cli/cli.h"
 
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -33,7 +36,19 @@
 static const struct cli_opt opts[] = {
     CLI_OPT_DATA,
     CLI_OPT_STORE,
-    {"listen", "HOST:PORT", "COHORTD_LISTEN", "127.0.0.1:8080", "address to serve HTTP on"},
+    {"listen", "HOST:PORT", "COHORTD_LISTEN", "127.0.0.1:8080",
+     "address to serve on: IPV4:PORT or [IPV6]:PORT ([::] is dual-stack)"},
+    {"tls-cert", "FILE", "COHORTD_TLS_CERT", NULL,
+     "PEM certificate chain: serve HTTPS (with --tls-key; SIGHUP reloads both)"},
+    {"tls-key", "FILE", "COHORTD_TLS_KEY", NULL, "PEM private key of --tls-cert"},
+    {"max-connections", "N", "COHORTD_MAX_CONNECTIONS", "4096",
+     "connections open at once; past it new ones are closed at once"},
+    {"max-connections-per-ip", "N", "COHORTD_MAX_CONNECTIONS_PER_IP", "128",
+     "connections open at once from one client address (0: no limit)"},
+    {"idle-timeout-s", "S", "COHORTD_IDLE_TIMEOUT_S", "15",
+     "a connection with no traffic this long is closed"},
+    {"request-timeout-s", "S", "COHORTD_REQUEST_TIMEOUT_S", "30",
+     "a request's headers and body must arrive within this"},
     {"max-body", "BYTES", "COHORTD_MAX_BODY", "4194304", "largest request body (413 beyond)"},
     {"threads", "N", "COHORTD_THREADS", "8", "HTTP worker threads"},
     {"heap-max-past-ms", "MS", "COHORTD_HEAP_MAX_PAST_MS", "60000",
@@ -130,15 +145,70 @@ static int parse_retention(const struct cli_command *cmd, const char *const *val
     return 0;
 }
 
+/* HOST:PORT where HOST is an IPv4 literal, or [HOST]:PORT where it is an IPv6 literal. */
 static int parse_listen(const char *text, char *host, size_t host_len, int *port) {
-    const char *colon = strrchr(text, ':');
+    const char *end, *colon;
+    const char *start = text;
+    if (text[0] == '[') {
+        start = text + 1;
+        end = strchr(start, ']');
+        if (!end || end[1] != ':')
+            return -1;
+        colon = end + 1;
+    } else {
+        colon = strrchr(text, ':');
+        end = colon;
+        if (!colon || memchr(text, ':', (size_t)(colon - text)))
+            return -1; /* an IPv6 address needs its brackets */
+    }
     long long p;
-    if (!colon || (size_t)(colon - text) >= host_len || parse_num(colon + 1, 0, 65535, &p) != 0)
+    size_t n = (size_t)(end - start);
+    if (n == 0 || n >= host_len || parse_num(colon + 1, 0, 65535, &p) != 0)
         return -1;
-    memcpy(host, text, (size_t)(colon - text));
-    host[colon - text] = '\0';
+    memcpy(host, start, n);
+    host[n] = '\0';
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (text[0] == '[' ? inet_pton(AF_INET6, host, &a6) != 1 : inet_pton(AF_INET, host, &a4) != 1)
+        return -1;
     *port = (int)p;
     return 0;
+}
+
+/* host:port as a URL authority: 127.0.0.1:8080 or [::1]:8080. */
+static void format_addr(const char *host, int port, char *buf, size_t len) {
+    if (strchr(host, ':'))
+        snprintf(buf, len, "[%s]:%d", host, port);
+    else
+        snprintf(buf, len, "%s:%d", host, port);
+}
+
+/* Descriptors kept for everything but client connections: the store, log, epoll and
+ * inter-thread pipes of the HTTP workers, webhook and Currents sockets. */
+#define NOFILE_RESERVE ((rlim_t)1024)
+
+/* Raises the soft RLIMIT_NOFILE (up to the hard one) so that *max_conn connections fit; when
+ * they cannot, lowers *max_conn to what fits and says so. */
+static void fit_open_files(long long *max_conn) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t need = (rlim_t)*max_conn + NOFILE_RESERVE;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        rlim_t want = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need) ? need : rl.rlim_max;
+        struct rlimit nl = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl.rlim_cur = want;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        long long cur = (long long)rl.rlim_cur, reserve = (long long)NOFILE_RESERVE;
+        long long fits = cur > 2 * reserve ? cur - reserve : cur / 2;
+        log_warn("serve",
+                 "op=rlimit max_connections=%lld lowered_to=%lld nofile=%llu "
+                 "reason=\"the open-files hard limit is too low\"",
+                 *max_conn, fits, (unsigned long long)rl.rlim_cur);
+        *max_conn = fits < 1 ? 1 : fits;
+    }
 }
 
 /* Takes the data-directory lock (datalock.c), held until the descriptor is closed (at exit).
@@ -152,23 +222,35 @@ static int lock_data_dir(const struct cli_command *cmd, const char *data) {
 }
 
 /* Why host:port cannot be listened on, found by a bind of our own (the HTTP library does
- * not say): "is in use (…)" for EADDRINUSE, else the system's message. */
+ * not say): "is in use (…)" for EADDRINUSE, else the system's message. host is an IPv4 or
+ * IPv6 literal; "::" is bound dual-stack, as the server binds it. */
 static void explain_listen_failure(const char *host, int port, char *buf, size_t len) {
-    struct sockaddr_in addr = {0};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
-        snprintf(buf, len, "is not an IPv4 address");
+    struct sockaddr_storage ss = {0};
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    socklen_t ss_len;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        ss_len = sizeof *a4;
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        ss_len = sizeof *a6;
+    } else {
+        snprintf(buf, len, "is not an IPv4 or IPv6 address");
         return;
     }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1, v6only = !IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr);
     if (fd < 0) {
         snprintf(buf, len, "cannot be listened on (%s)", strerror(errno));
         return;
     }
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0)
+    if (ss.ss_family == AF_INET6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    if (bind(fd, (struct sockaddr *)&ss, ss_len) != 0)
         snprintf(buf, len,
                  errno == EADDRINUSE ? "is in use (another process listens there)"
                                      : "cannot be listened on (%s)",
@@ -185,11 +267,30 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     char host[64];
     int port;
     long long max_body, threads, heap_past, heap_future, heap_in_flight, currents_timeout;
+    long long max_conn, max_per_ip, idle_s, request_s;
     int level = log_level_parse(cli_value(cmd, values, "log-level"));
     if (parse_listen(cli_value(cmd, values, "listen"), host, sizeof host, &port) != 0)
-        return cli_fail(cmd, "--listen must be HOST:PORT, not '%s'",
+        return cli_fail(cmd,
+                        "--listen must be IPV4:PORT or [IPV6]:PORT (e.g. 127.0.0.1:8080, "
+                        "[::1]:8080), not '%s'",
                         cli_value(cmd, values, "listen")) +
                1;
+    const char *tls_cert = cli_value(cmd, values, "tls-cert");
+    const char *tls_key = cli_value(cmd, values, "tls-key");
+    if (tls_cert && !*tls_cert)
+        tls_cert = NULL;
+    if (tls_key && !*tls_key)
+        tls_key = NULL;
+    if (!tls_cert != !tls_key)
+        return cli_fail(cmd, "--tls-cert and --tls-key go together: give both or neither") + 1;
+    if (parse_num(cli_value(cmd, values, "max-connections"), 1, 1000000, &max_conn) != 0)
+        return cli_fail(cmd, "--max-connections must be from 1 to 1000000") + 1;
+    if (parse_num(cli_value(cmd, values, "max-connections-per-ip"), 0, 1000000, &max_per_ip) != 0)
+        return cli_fail(cmd, "--max-connections-per-ip must be from 0 (no limit) to 1000000") + 1;
+    if (parse_num(cli_value(cmd, values, "idle-timeout-s"), 1, 86400, &idle_s) != 0)
+        return cli_fail(cmd, "--idle-timeout-s must be from 1 to 86400") + 1;
+    if (parse_num(cli_value(cmd, values, "request-timeout-s"), 1, 86400, &request_s) != 0)
+        return cli_fail(cmd, "--request-timeout-s must be from 1 to 86400") + 1;
     if (parse_num(cli_value(cmd, values, "max-body"), 1024, 1LL << 30, &max_body) != 0)
         return cli_fail(cmd, "--max-body must be a number of bytes from 1024 to 1073741824") + 1;
     if (parse_num(cli_value(cmd, values, "threads"), 1, 256, &threads) != 0)
@@ -252,6 +353,15 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         if (access(path, F_OK) != 0)
             return cli_fail(cmd, "%s is not initialised; run: cohortd init --data %s", data, data);
     }
+    if (tls_cert) {
+        /* before the store is loaded (which can take a while): a bad file fails at once */
+        char why[512];
+        if (!http_tls_supported())
+            return cli_fail(cmd, "--tls-cert: this libmicrohttpd was built without TLS");
+        if (http_tls_check(tls_cert, tls_key, why, sizeof why) != 0)
+            return cli_fail(cmd, "%s", why);
+    }
+    fit_open_files(&max_conn);
     /* kept open (and locked) until the process exits */
     int lock_fd = lock_data_dir(cmd, data);
     if (lock_fd < 0)
@@ -279,6 +389,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -293,6 +404,12 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         .port = port,
         .max_body = (size_t)max_body,
         .threads = (int)threads,
+        .tls_cert = tls_cert,
+        .tls_key = tls_key,
+        .max_connections = (int)max_conn,
+        .max_per_ip = (int)max_per_ip,
+        .idle_timeout_s = (int)idle_s,
+        .request_timeout_s = (int)request_s,
         .routes = api_routes,
         .n_routes = api_n_routes,
         .ctx = &ctx,
@@ -302,14 +419,18 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     /* test builds: COHORTD_FAULT_STORE_CALL counts from here, before the first request can
      * arrive (arming after the listen would race with it) */
     store_faults_arm();
-    err = http_server_start(&hc, &srv, &bound);
+    char start_err[512] = "";
+    err = http_server_start(&hc, &srv, &bound, start_err, sizeof start_err);
     if (err != CD_OK) {
         app_free(app);
         store_close(s);
         close(lock_fd);
-        char why[160];
+        char why[160], where[80];
+        format_addr(host, port, where, sizeof where);
+        if (err != CD_E_IO)
+            return cli_fail(cmd, "%s", start_err);
         explain_listen_failure(host, port, why, sizeof why);
-        return cli_fail(cmd, "%s:%d %s", host, port, why);
+        return cli_fail(cmd, "%s %s", where, why);
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct currents *currents = currents_start(s, &ccfg);
@@ -341,12 +462,23 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     }
     metrics_set("cohortd_build_info", "version=\"" COHORTD_VERSION "\"", 1);
     metrics_set("cohortd_process_start_time_seconds", "", (double)t0 / 1000);
-    log_info("serve", "version=%s listening=http://%s:%d store=%s startup_ms=%lld", COHORTD_VERSION,
-             host, bound, STORE_OPS(s)->name, (long long)(time_now_ms() - t0));
+    char where[80];
+    format_addr(host, bound, where, sizeof where);
+    log_info("serve",
+             "version=%s listening=%s://%s store=%s startup_ms=%lld max_connections=%lld "
+             "max_connections_per_ip=%lld idle_timeout_s=%lld request_timeout_s=%lld",
+             COHORTD_VERSION, tls_cert ? "https" : "http", where, STORE_OPS(s)->name,
+             (long long)(time_now_ms() - t0), max_conn, max_per_ip, idle_s, request_s);
     /* Type=notify (packaging/cohortd.service): started means serving; no-op outside systemd */
     sd_notify(0, "READY=1");
     int sig = 0;
-    sigwait(&stop, &sig);
+    for (;;) {
+        sigwait(&stop, &sig);
+        if (sig != SIGHUP)
+            break;
+        log_info("serve", "signal=HUP reloading=tls");
+        (void)http_server_reload_tls(srv);
+    }
     sd_notify(0, "STOPPING=1");
     log_info("serve", "signal=%s stopping", sig == SIGTERM ? "TERM" : "INT");
     http_server_stop(srv);
@@ -363,7 +495,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
 
 const struct cli_command cli_serve_cmd = {
     .name = "serve",
-    .synopsis = "[--data DIR] [--listen HOST:PORT] [--store URL] [OPTIONS]",
+    .synopsis = "[--data DIR] [--listen HOST:PORT] [--store URL] [--tls-cert FILE --tls-key FILE] "
+                "[OPTIONS]",
     .summary = "serve the HTTP API",
     .opts = opts,
     .run = run,

@@ -8,6 +8,7 @@
 #define COHORTD_HTTP_HTTP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/err.h"
@@ -75,10 +76,17 @@ struct http_route {
 };
 
 struct http_server_config {
-    const char *host; /* IPv4 literal */
+    const char *host; /* IPv4 or IPv6 literal, without brackets; "::" also serves IPv4 clients
+                         where the system allows dual-stack sockets */
     int port;         /* 0: any free port */
     size_t max_body;  /* bytes; larger bodies get 413 */
     int threads;
+    const char *tls_cert; /* PEM certificate chain and PEM key: HTTPS; both NULL: plain HTTP */
+    const char *tls_key;
+    int max_connections;   /* open at once; past it a new connection is closed at once */
+    int max_per_ip;        /* open at once from one client address; 0: no limit */
+    int idle_timeout_s;    /* a connection with no traffic this long is closed; 0: never */
+    int request_timeout_s; /* a request (headers and body) must arrive whole within this */
     const struct http_route *routes;
     size_t n_routes;
     void *ctx; /* handed to every handler */
@@ -86,9 +94,21 @@ struct http_server_config {
 
 struct http_server;
 
-/* Starts serving; *bound_port receives the port actually bound. */
+/* Whether this libmicrohttpd can serve HTTPS. */
+bool http_tls_supported(void);
+/* Loads and checks a certificate chain and key as the server would; 0, or -1 with the reason
+ * (naming the file) in err. */
+int http_tls_check(const char *cert_file, const char *key_file, char *err, size_t err_len);
+
+/* Starts serving; *bound_port receives the port actually bound. On failure err (err_len
+ * bytes) says why: CD_E_INVALID for a bad address or an unusable certificate or key (the
+ * message names the file), CD_E_IO when the address cannot be listened on. */
 enum cd_err http_server_start(const struct http_server_config *cfg, struct http_server **out,
-                              int *bound_port);
+                              int *bound_port, char *err, size_t err_len);
+/* Loads the certificate and key files again (SIGHUP): new connections get the new pair, open
+ * ones keep theirs. A bad new pair is logged and the old one kept. Returns 0 when the new pair
+ * is serving, -1 when the old one still is (or the server has no TLS). */
+int http_server_reload_tls(struct http_server *srv);
 /* Stops accepting, lets in-flight requests finish, frees the server. */
 void http_server_stop(struct http_server *srv);
 

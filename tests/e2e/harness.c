@@ -161,11 +161,33 @@ static int healthy(const struct server *s) {
     return ok;
 }
 
+/* A port free on the IPv6 address host ("::" probed dual-stack, as the server binds it). */
+static int free_port6(const char *host) {
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    int v6only = strcmp(host, "::") != 0;
+    (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    struct sockaddr_in6 a = {0};
+    a.sin6_family = AF_INET6;
+    assert_int_equal(inet_pton(AF_INET6, host, &a.sin6_addr), 1);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin6_port);
+}
+
 void server_start(struct server *s) {
-    s->port = free_port();
-    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
-    char listen[64], log_path[300];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
+    const char *host = s->listen_host ? s->listen_host : "127.0.0.1";
+    s->port = strchr(host, ':') ? free_port6(host) : free_port();
+    bool v6 = strchr(host, ':') != NULL;
+    const char *scheme = s->ca_file[0] ? "https" : "http";
+    const char *to = strcmp(host, "::") == 0        ? "::1"
+                     : strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1"
+                                                    : host;
+    snprintf(s->base, sizeof s->base, v6 ? "%s://[%s]:%d" : "%s://%s:%d", scheme, to, s->port);
+    char listen[80], log_path[300];
+    snprintf(listen, sizeof listen, v6 ? "[%s]:%d" : "%s:%d", host, s->port);
     snprintf(log_path, sizeof log_path, "%s/server.log", s->data);
     pid_t pid = fork();
     if (pid == 0) {
@@ -327,6 +349,8 @@ void http_req(const struct server *s, const char *method, const char *path, cons
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    if (s->ca_file[0])
+        curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));

@@ -27,6 +27,11 @@ struct server {
     char partner_key[64];       /* partner heap */
     char import_key[64];        /* heap data import key of the workspace */
     const char *extra_args[16]; /* more `serve` arguments, NULL-terminated */
+    /* Set after server_init, before server_start: the address literal to listen on (NULL:
+     * 127.0.0.1; "::1" or "::" for IPv6, requests then go to [::1]), and a CA file that makes
+     * requests HTTPS and trusts that file (the server's --tls-cert, given in extra_args). */
+    const char *listen_host;
+    char ca_file[300];
 };
 
 struct resp {
@@ -38,7 +43,7 @@ struct resp {
 
 /* A fresh data directory initialised with `cohortd init --json`. */
 void server_init(struct server *s);
-/* Starts `cohortd serve` and waits until /healthz answers. */
+/* Starts `cohortd serve` and waits until /healthz answers (over HTTPS when ca_file is set). */
 void server_start(struct server *s);
 /* SIGTERM and wait (clean shutdown). Fails the test unless the exit status is 0 and the server
  * log holds no sanitizer report (AddressSanitizer, LeakSanitizer, "runtime error:"…). */

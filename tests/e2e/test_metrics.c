@@ -320,7 +320,7 @@ static void test_scrape_holds_exact_counts_of_a_known_sequence_and_parses(void *
     free(name);
     free(out);
     assert_true(sample(text, "cohortd_process_start_time_seconds") > 1.7e9);
-    assert_true(sample(text, "cohortd_http_open_connections") >= 1);
+    assert_true(sample(text, "cohortd_http_connections") >= 1);
     assert_non_null(strstr(text, "# TYPE cohortd_http_requests_total counter\n"));
     assert_non_null(strstr(text, "# TYPE cohortd_http_request_duration_seconds histogram\n"));
     free(text);
