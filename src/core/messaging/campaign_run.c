@@ -439,19 +439,15 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
             json_object_set_new(entry, "in_control_group", json_false());
             err = event_emit(app, run->ws, "users.canvas.Entry", now, &eu, entry);
         }
+        if (aborted) /* not sent: no message event; the delivery row and the log keep it */
+            continue;
         json_t *p = message_props(run);
-        if (aborted) { /* Braze's Abort event: the reason abort_message gave */
-            json_object_set_new(p, "abort_type", json_string("liquid_abort_message"));
-            json_object_set_new(p, "abort_log",
-                                json_string(o[i].req->skip_reason ? o[i].req->skip_reason : ""));
-        } else if (!sent(&o[i])) {
+        if (!sent(&o[i]))
             failure_props(p, &o[i]);
-        }
         if (err == CD_OK)
             err = event_emit(app, run->ws,
-                             aborted       ? "users.messages.webhook.Abort"
-                             : sent(&o[i]) ? "users.messages.webhook.Send"
-                                           : "users.messages.webhook.Failure",
+                             sent(&o[i]) ? "users.messages.webhook.Send"
+                                         : "users.messages.webhook.Failure",
                              now, &eu, p);
         else
             json_decref(p);

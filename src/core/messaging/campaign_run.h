@@ -93,8 +93,8 @@ void webhook_request_free(struct webhook_request *req);
 
 /* Records n outcomes of run in one write: final ones durably with their event; a non-final
  * failure as a Failure event with is_terminal false. A skipped request (req->skip) is final: an
- * abort is recorded as DELIVERY_ABORTED with a users.messages.webhook.Abort event carrying its
- * reason, a render failure as a Failure whose raw_response is the reason. */
+ * abort is recorded as DELIVERY_ABORTED without a message event or a count (the sender logs its
+ * reason), a render failure as a Failure whose raw_response is the reason. */
 enum cd_err campaign_record(struct app *app, struct campaign_run *run,
                             const struct webhook_outcome *o, size_t n);
 

@@ -365,7 +365,9 @@ static struct lq_expr *parse_variable(struct parser *p) {
         if (!(e->root = dollar_name(p)))
             return NULL;
         if (!lq_profile_known(e->root)) {
-            fail_named(p, "unknown tag", e->root, strlen(e->root));
+            char tag[72];
+            snprintf(tag, sizeof tag, "${%.60s}", e->root);
+            fail_named(p, "unknown tag", tag, strlen(tag));
             return NULL;
         }
     } else {

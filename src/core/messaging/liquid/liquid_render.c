@@ -452,6 +452,10 @@ static bool run_for(struct render *r, const struct lq_node *n) {
     json_t *saved_var = json_incref(json_object_get(r->locals, n->name));
     json_t *saved_loop = json_incref(json_object_get(r->locals, "forloop"));
     for (long long i = 0; ok && i < count; i++) {
+        if (!step(r)) { /* each turn is a step, even of an empty body */
+            ok = false;
+            break;
+        }
         long long at = n->reversed ? from + count - 1 - i : from + i;
         json_t *loop = forloop((size_t)i, (size_t)count);
         if (!loop || json_object_set(r->locals, n->name, json_array_get(items, (size_t)at)) != 0 ||
