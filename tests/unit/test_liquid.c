@@ -60,9 +60,11 @@ static void test_syntax_errors_name_their_line_column_and_tag(void **state) {
 static void test_nesting_deeper_than_the_bound_is_refused(void **state) {
     (void)state;
     size_t n = LIQUID_MAX_DEPTH + 2;
-    char *text = calloc(n, 24);
+    const char *open = "{% if true %}";
+    size_t len = strlen(open);
+    char *text = calloc(n, len + 1);
     for (size_t i = 0; i < n; i++)
-        strcat(text, "{% if true %}");
+        memcpy(text + i * len, open, len);
     struct liquid_tree *tree = NULL;
     struct liquid_fault f;
     assert_int_equal(liquid_parse(text, LIQUID_ANY, &tree, &f), CD_E_INVALID);

@@ -143,6 +143,22 @@ static enum cd_err start_targets(struct app *app, struct campaign_run *run, cons
     return err;
 }
 
+/* Parses the step's templates once for all its users; a part left NULL is rendered from its
+ * text instead (out of memory now, or a stored text that no longer parses). */
+static void parse_templates(struct campaign_run *run) {
+    run->url_tree = tmpl_parse_stored(str_of(run->webhook, "url"));
+    run->body_tree = tmpl_parse_stored(str_of(run->webhook, "body"));
+    const json_t *headers = json_object_get(run->webhook, "headers");
+    run->header_trees = calloc(json_object_size(headers) + 1, sizeof *run->header_trees);
+    const char *name;
+    const json_t *value;
+    size_t i = 0;
+    json_object_foreach((json_t *)headers, name, value) {
+        if (run->header_trees)
+            run->header_trees[i++] = tmpl_parse_stored(json_string_value(value));
+    }
+}
+
 /* Builds the run of a due dispatch; *run stays NULL when there is nothing to run. */
 static enum cd_err start(struct app *app, struct due *d, struct campaign_run **out) {
     *out = NULL;
@@ -198,6 +214,7 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
         next ? json_integer_value(json_object_get(next, "delay_seconds")) * 1000 : -1;
     run->rate_per_minute = json_integer_value(json_object_get(c.def, "rate_limit_per_minute"));
     run->webhook = json_incref(json_object_get(json_object_get(step, "message"), "webhook"));
+    parse_templates(run);
     run->props = d->props;
     d->props = NULL;
     if (err == CD_OK && d->targets) {
@@ -267,13 +284,14 @@ void webhook_request_free(struct webhook_request *req) {
 
 /* Renders one part into *out. False when out of memory; an abort or a failed bound sets
  * req->skip and its reason (the first one met) and leaves *out NULL. */
-static bool render_part(struct webhook_request *req, const char *text, const struct liquid_vars *v,
-                        char **out) {
+static bool render_part(struct webhook_request *req, const struct liquid_tree *tree,
+                        const char *text, const struct liquid_vars *v, char **out) {
     *out = NULL;
     if (req->skip != WEBHOOK_SEND)
         return true;
     char *reason = NULL;
-    enum liquid_result r = tmpl_render(text ? text : "", v, out, &reason);
+    enum liquid_result r = tree ? liquid_render(tree, v, out, &reason)
+                                : tmpl_render(text ? text : "", v, out, &reason);
     if (r == LIQUID_ABORTED || r == LIQUID_FAILED) {
         req->skip = r == LIQUID_ABORTED ? WEBHOOK_ABORTED : WEBHOOK_RENDER_FAILED;
         req->skip_reason = reason;
@@ -318,17 +336,21 @@ enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uin
                             .url_encode = true};
     req->method = str_of(run->webhook, "method");
     const char *url = str_of(run->webhook, "url");
-    bool ok = render_part(req, url, &v, &req->url);
+    bool ok = render_part(req, run->url_tree, url, &v, &req->url);
     v.url_encode = false;
-    ok = ok && render_part(req, str_of(run->webhook, "body"), &v, &req->body);
+    ok = ok && render_part(req, run->body_tree, str_of(run->webhook, "body"), &v, &req->body);
     const json_t *headers = json_object_get(run->webhook, "headers");
     req->headers = calloc(json_object_size(headers) + 1, sizeof *req->headers);
     ok = ok && req->headers;
     const char *name;
     const json_t *value;
+    size_t i_header = 0;
     json_object_foreach((json_t *)headers, name, value) {
         char *text = NULL;
-        ok = ok && render_part(req, json_string_value(value), &v, &text);
+        /* header i's tree: headers are taken in the object's order, as parse_templates did */
+        const struct liquid_tree *tree = run->header_trees ? run->header_trees[i_header] : NULL;
+        i_header++;
+        ok = ok && render_part(req, tree, json_string_value(value), &v, &text);
         tmpl_header_safe(text);
         size_t len = text ? strlen(name) + strlen(text) + 3 : 0;
         char *line = text ? malloc(len) : NULL;
@@ -503,6 +525,12 @@ void campaign_run_free(struct campaign_run *run) {
     free(run->variation_name);
     free(run->step_id);
     free(run->step_name);
+    liquid_free(run->url_tree);
+    liquid_free(run->body_tree);
+    size_t n_headers = json_object_size(json_object_get(run->webhook, "headers"));
+    for (size_t i = 0; run->header_trees && i < n_headers; i++)
+        liquid_free(run->header_trees[i]);
+    free(run->header_trees);
     json_decref(run->webhook);
     json_decref(run->props);
     bitmap_free(run->targets);

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/messaging/liquid/liquid.h"
 #include "core/workspace/workspace.h"
 
 struct campaign_run {
@@ -39,7 +40,10 @@ struct campaign_run {
     int64_t next_delay_ms;   /* delay of the next step; -1 after the last */
     int64_t rate_per_minute; /* 0: unlimited */
     json_t *webhook;         /* {url, method, headers, body} of this step */
-    json_t *props;           /* {"all": {…}, "users": {"<uid>": {…}}}, or NULL */
+    /* its templates parsed once for every user (NULL: render the text; see tmpl_parse_stored) */
+    struct liquid_tree *url_tree, *body_tree;
+    struct liquid_tree **header_trees; /* one per header, in the object's order */
+    json_t *props;                     /* {"all": {…}, "users": {"<uid>": {…}}}, or NULL */
     roaring_bitmap_t *targets;
     roaring_bitmap_t *remaining; /* targets with no recorded outcome; the sender takes from it */
 };

@@ -65,6 +65,13 @@ enum liquid_result tmpl_render(const char *text, const struct liquid_vars *vars,
     return r;
 }
 
+struct liquid_tree *tmpl_parse_stored(const char *text) {
+    struct liquid_fault fault;
+    struct liquid_tree *tree = NULL;
+    liquid_parse(text ? text : "", LIQUID_ANY, &tree, &fault);
+    return tree;
+}
+
 void tmpl_header_safe(char *value) {
     for (char *p = value; p && *p; p++)
         if (*p == '\r' || *p == '\n')

@@ -46,6 +46,11 @@ char *tmpl_fault_text(const struct tmpl_fault *fault);
 enum liquid_result tmpl_render(const char *text, const struct liquid_vars *vars, char **out,
                                char **reason);
 
+/* The tree of a stored text (parsed in any scope: it was checked in its own at create time), to
+ * render with liquid_render for each user; free with liquid_free. NULL when out of memory or
+ * when the text no longer parses — tmpl_render then copies it as it is. */
+struct liquid_tree *tmpl_parse_stored(const char *text);
+
 /* Replaces each CR and LF of a rendered header value with a space: a value must not start
  * another header. */
 void tmpl_header_safe(char *value);

@@ -75,8 +75,8 @@ static bool parse_iso(const char *s, int64_t *secs, int *offset_min) {
     }
     if (*p)
         return false;
-    *secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se -
-            (int64_t)*offset_min * 60;
+    *secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + (int64_t)h * 3600 +
+            (int64_t)mi * 60 + se - (int64_t)*offset_min * 60;
     return true;
 }
 
@@ -214,13 +214,13 @@ static bool zone_offset(const char *name, int64_t secs, int64_t *offset) {
         int tsize = 4;
         int64_t cnt[6];
         for (int i = 0; i < 6; i++)
-            cnt[i] = be(h + 20 + 4 * i, 4);
+            cnt[i] = be(h + 20 + (size_t)4 * (size_t)i, 4);
         size_t v1 = 44 + (size_t)(cnt[3] * 5 + cnt[4] * 6 + cnt[5] + cnt[2] * 8 + cnt[1] + cnt[0]);
         if (d[4] >= '2' && len >= v1 + 44 && memcmp(d + v1, "TZif", 4) == 0) {
             h = d + v1; /* the second, 64-bit block */
             tsize = 8;
             for (int i = 0; i < 6; i++)
-                cnt[i] = be(h + 20 + 4 * i, 4);
+                cnt[i] = be(h + 20 + (size_t)4 * (size_t)i, 4);
         }
         int64_t timecnt = cnt[3], typecnt = cnt[4];
         const unsigned char *times = h + 44, *idx = times + timecnt * tsize, *types = idx + timecnt;
@@ -248,8 +248,8 @@ json_t *lq_filter_time_zone(struct lq_filter_ctx *c, const json_t *in, json_t *c
     const char *zone = json_is_string(a[0]) ? json_string_value(a[0]) : "";
     int oh, om;
     if ((zone[0] == '+' || zone[0] == '-') && strlen(zone) == 6 && zone[3] == ':' &&
-        sscanf(zone + 1, "%2d:%2d", &oh, &om) == 2)
-        offset = (zone[0] == '-' ? -1 : 1) * (oh * 3600 + om * 60);
+        digits(zone + 1, 2, &oh) && digits(zone + 4, 2, &om))
+        offset = (zone[0] == '-' ? -1 : 1) * ((int64_t)oh * 3600 + (int64_t)om * 60);
     else if (!zone_offset(zone, secs, &offset))
         return json_incref((json_t *)in); /* an unknown zone leaves the time as it was */
     char *text = format_time("%Y-%m-%d %H:%M:%S %z", secs, (int)(offset / 60));

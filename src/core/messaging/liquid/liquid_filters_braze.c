@@ -93,8 +93,8 @@ static json_t *f_url_param_escape(ARGS) {
 static json_t *hex_of(const unsigned char *d, unsigned len) {
     char out[EVP_MAX_MD_SIZE * 2 + 1];
     for (unsigned i = 0; i < len; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
+        out[(size_t)2 * i] = hex[d[i] >> 4];
+        out[(size_t)2 * i + 1] = hex[d[i] & 15];
     }
     return json_stringn(out, (size_t)len * 2);
 }

@@ -551,11 +551,12 @@ static bool parse_filters(struct parser *p, struct lq_output *out) {
                 struct lq_expr *arg = parse_expr(p);
                 if (!arg)
                     return false;
-                struct lq_expr **args = lq_alloc(p->tree, (f->n_args + 1) * sizeof *args);
+                struct lq_expr **args =
+                    lq_alloc(p->tree, (f->n_args + 1) * sizeof(struct lq_expr *));
                 if (!args)
                     return oom(p);
                 if (f->n_args)
-                    memcpy(args, f->args, f->n_args * sizeof *args);
+                    memcpy(args, f->args, f->n_args * sizeof(struct lq_expr *));
                 args[f->n_args++] = arg;
                 f->args = args;
             } while (eat(p, ","));
@@ -630,13 +631,13 @@ static struct lq_node *new_node(struct parser *p, struct lq_block *b, enum lq_no
     }
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 8;
-        struct lq_node **v = lq_alloc(p->tree, cap * sizeof *v);
+        struct lq_node **v = lq_alloc(p->tree, cap * sizeof(struct lq_node *));
         if (!v) {
             oom(p);
             return NULL;
         }
         if (b->n)
-            memcpy(v, b->v, b->n * sizeof *v);
+            memcpy(v, b->v, b->n * sizeof(struct lq_node *));
         b->v = v;
         b->cap = cap;
     }
@@ -717,11 +718,11 @@ static bool parse_when_values(struct parser *p, struct lq_branch *br) {
         struct lq_expr *e = parse_expr(p);
         if (!e)
             return false;
-        struct lq_expr **v = lq_alloc(p->tree, (br->n_whens + 1) * sizeof *v);
+        struct lq_expr **v = lq_alloc(p->tree, (br->n_whens + 1) * sizeof(struct lq_expr *));
         if (!v)
             return oom(p);
         if (br->n_whens)
-            memcpy(v, br->whens, br->n_whens * sizeof *v);
+            memcpy(v, br->whens, br->n_whens * sizeof(struct lq_expr *));
         v[br->n_whens++] = e;
         br->whens = v;
     } while (eat(p, ",") || eat_word(p, "or"));

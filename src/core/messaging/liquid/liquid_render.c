@@ -426,7 +426,7 @@ static bool run_for(struct render *r, const struct lq_node *n) {
     json_decref(v);
     if (!items)
         return nomem(r);
-    long long total = (long long)json_array_size(items), from = 0, count = total;
+    long long total = (long long)json_array_size(items), from = 0, count;
     json_t *off = n->offset ? eval(r, n->offset) : NULL, *lim = n->limit ? eval(r, n->limit) : NULL;
     bool ok = (!n->offset || off) && (!n->limit || lim);
     if (off)

@@ -81,6 +81,10 @@ void lq_put(struct lq_buf *b, const char *s, size_t n) {
         b->p = p;
         b->cap = cap;
     }
+    if (!b->p) { /* not reached: the block above made room */
+        b->failed = true;
+        return;
+    }
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
@@ -201,7 +205,7 @@ static void put_real(struct lq_buf *b, double d) {
         if (strlen(text) >= 17) /* Ruby writes large integral floats in full too */
             snprintf(text, sizeof text, "%.1f", d);
         else
-            strcat(text, ".0"); /* NOLINT: room checked: under 17 + 3 bytes */
+            memcpy(text + strlen(text), ".0", 3); /* under 17 bytes: room for 3 more */
     }
     lq_puts(b, text);
 }
