@@ -149,7 +149,7 @@ static void parse_templates(struct campaign_run *run) {
     run->url_tree = tmpl_parse_stored(str_of(run->webhook, "url"));
     run->body_tree = tmpl_parse_stored(str_of(run->webhook, "body"));
     const json_t *headers = json_object_get(run->webhook, "headers");
-    run->header_trees = calloc(json_object_size(headers) + 1, sizeof *run->header_trees);
+    run->header_trees = calloc(json_object_size(headers) + 1, sizeof(struct liquid_tree *));
     const char *name;
     const json_t *value;
     size_t i = 0;
