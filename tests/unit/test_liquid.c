@@ -116,6 +116,18 @@ static void test_renders_past_a_bound_fail_with_the_bound_named(void **state) {
     expect_failed("{% for i in (1..1000) %}{% for j in (1..100) %}"
                   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{% endfor %}{% endfor %}",
                   want);
+    /* arrays doubled until they pass the item bound */
+    snprintf(want, sizeof want, "an array grew over %d items", LIQUID_MAX_ITEMS);
+    expect_failed("{% assign a = 'ab' | split: '' %}{% for i in (1..40) %}"
+                  "{% assign a = a | concat: a %}{% endfor %}",
+                  want);
+    /* a 200 KB value copied again and again: each copy costs steps, so it ends */
+    snprintf(want, sizeof want, "the template took more than %d steps", LIQUID_MAX_STEPS);
+    expect_failed("{% assign s = 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' %}"
+                  "{% for i in (1..12) %}{% assign s = s | append: s %}{% endfor %}"
+                  "{% for i in (1..1000) %}{% for j in (1..1000) %}{% assign t = s | append: '' %}"
+                  "{% endfor %}{% endfor %}",
+                  want);
     expect_failed("{{ 1 | divided_by: 0 }}", "divided by 0");
 }
 

@@ -4,8 +4,10 @@
  * (liquid_render) against that user's values (struct liquid_vars). docs/templates.md lists the
  * tags, filters and variables, and where cohortd differs from Braze.
  *
- * Rendering is bounded: at most LIQUID_MAX_STEPS evaluation steps, LIQUID_MAX_ITERATIONS turns
- * of one `for`, LIQUID_MAX_OUTPUT bytes of text (output or any value built on the way); going
+ * Rendering is bounded: at most LIQUID_MAX_STEPS evaluation steps (a filter's result also costs
+ * a step per 256 bytes or 16 elements it holds, so copying is bounded too), LIQUID_MAX_ITERATIONS
+ * turns of one `for`, LIQUID_MAX_OUTPUT bytes of text (output or any value built on the way) and
+ * LIQUID_MAX_ITEMS elements in an array a filter makes; going
  * past a bound fails that render with a reason, it never cuts the text. Parsing is bounded by
  * LIQUID_MAX_DEPTH nested blocks. A tree is read-only once parsed: threads may render it at once.
  */
@@ -23,6 +25,7 @@
 #define LIQUID_MAX_ITERATIONS 1000 /* turns of one for loop (a longer collection is refused) */
 #define LIQUID_MAX_OUTPUT 262144   /* bytes of the rendered text, or of any value made */
 #define LIQUID_MAX_DEPTH 64        /* blocks nested in blocks, filters args in ranges… */
+#define LIQUID_MAX_ITEMS 10000     /* elements of any array a filter makes */
 
 /* Which namespaces a template may use: api_trigger_properties exist in campaigns,
  * canvas_entry_properties and context in Canvases. */

@@ -171,6 +171,16 @@ static json_t *eval(struct render *r, const struct lq_expr *e) {
     return NULL;
 }
 
+/* What a filter's result costs beyond its step: its copying, so that large values made again
+ * and again meet the step bound. */
+static bool charge(struct render *r, const json_t *v) {
+    size_t cost = json_is_string(v)  ? json_string_length(v) / 256
+                  : json_is_array(v) ? json_array_size(v) / 16
+                                     : 0;
+    r->steps += cost;
+    return step(r);
+}
+
 static json_t *eval_output(struct render *r, const struct lq_output *o) {
     json_t *v = eval(r, o->expr);
     for (size_t i = 0; v && i < o->n_filters; i++) {
@@ -196,6 +206,15 @@ static json_t *eval_output(struct render *r, const struct lq_output *o) {
             json_decref(v);
             v = NULL;
             too_long(r);
+        } else if (v && json_is_array(v) && json_array_size(v) > LIQUID_MAX_ITEMS) {
+            json_decref(v);
+            v = NULL;
+            char why[96];
+            snprintf(why, sizeof why, "an array grew over %d items", LIQUID_MAX_ITEMS);
+            stop(r, LIQUID_FAILED, why);
+        } else if (v && !charge(r, v)) {
+            json_decref(v);
+            v = NULL;
         }
     }
     return v;
