@@ -65,7 +65,7 @@ struct liquid_vars {
 
 enum liquid_result {
     LIQUID_OK,
-    LIQUID_ABORTED, /* {% abort_message %}: *reason is its text ("" when none) */
+    LIQUID_ABORTED, /* {% abort_message %}: *reason is its text (first 1 KiB; "" when none) */
     LIQUID_FAILED,  /* a bound was passed: *reason says which */
     LIQUID_NOMEM,
 };

@@ -17,6 +17,8 @@
 
 enum flow { FLOW_NONE, FLOW_BREAK, FLOW_CONTINUE };
 
+#define ABORT_REASON_MAX 1024 /* bytes of an abort_message reason kept */
+
 struct render {
     const struct liquid_vars *vars;
     json_t *locals;
@@ -513,11 +515,21 @@ static bool run_capture(struct render *r, const struct lq_node *n) {
 
 static bool run_abort(struct render *r, const struct lq_node *n) {
     json_t *v = n->subject ? eval(r, n->subject) : json_string("");
-    json_t *s = v ? lq_to_string(v, 1024) : NULL;
+    json_t *s = v ? lq_to_string(v, LIQUID_MAX_OUTPUT) : NULL;
     json_decref(v);
     if (!s)
         return r->result != LIQUID_OK ? false : nomem(r);
-    stop(r, LIQUID_ABORTED, json_string_value(s));
+    /* the reason goes to a log line: its first ABORT_REASON_MAX bytes, on a character boundary */
+    char reason[ABORT_REASON_MAX + 1];
+    size_t len = json_string_length(s);
+    if (len > ABORT_REASON_MAX) {
+        len = ABORT_REASON_MAX;
+        while (len > 0 && ((unsigned char)json_string_value(s)[len] & 0xC0) == 0x80)
+            len--;
+    }
+    memcpy(reason, json_string_value(s), len);
+    reason[len] = '\0';
+    stop(r, LIQUID_ABORTED, reason);
     json_decref(s);
     return false;
 }
