@@ -95,6 +95,8 @@ void cli_print_json(json_t *obj);
 extern const struct cli_command cli_init_cmd, cli_serve_cmd, cli_workspace_cmd, cli_api_key_cmd,
     cli_partner_cmd, cli_import_key_cmd, cli_heap_cmd, cli_help_config_cmd, cli_help_man_cmd,
     cli_routes_cmd;
+/* render_cmd.c */
+extern const struct cli_command cli_render_cmd;
 /* backup.c */
 extern const struct cli_command cli_backup_cmd, cli_restore_cmd;
 

@@ -437,7 +437,7 @@ struct dispatch_row {
     int64_t created_at;
 };
 
-enum delivery_state { DELIVERY_SENT = 0, DELIVERY_FAILED = 1 };
+enum delivery_state { DELIVERY_SENT = 0, DELIVERY_FAILED = 1, DELIVERY_ABORTED = 2 };
 
 struct store_campaign_ops {
     /* Creates a campaign or Canvas; sets *id. CD_E_EXISTS when the public id is taken. */

@@ -163,6 +163,8 @@ static bool has_header(const struct webhook_request *r, const char *name) {
     return false;
 }
 
+static void push_done(struct sender *s, struct active *a, struct xfer *x);
+
 /* Starts a request to uid; false when none was started. */
 static bool send_one(struct sender *s, struct active *a, uint32_t uid, int attempts, int64_t now) {
     struct xfer *x = calloc(1, sizeof *x);
@@ -181,6 +183,20 @@ static bool send_one(struct sender *s, struct active *a, uint32_t uid, int attem
     x->a = a;
     x->attempts = attempts + 1;
     x->started = now;
+    if (x->req.skip != WEBHOOK_SEND) { /* the template said no: nothing is sent, it is recorded */
+        x->outcome = (struct webhook_outcome){.req = &x->req,
+                                              .attempts = x->attempts,
+                                              .terminal = true,
+                                              .response = x->req.skip_reason};
+        if (x->req.skip == WEBHOOK_RENDER_FAILED)
+            count(a->run, "cohortd_webhook_failures_total");
+        log_info("sender", "dispatch_id=%s %s_id=%s braze_id=%s result=%s reason=%s",
+                 a->run->dispatch_id, kind_name(a->run), a->run->public_id, x->req.braze_id,
+                 x->req.skip == WEBHOOK_ABORTED ? "aborted" : "render_failed",
+                 log_q(x->req.skip_reason ? x->req.skip_reason : ""));
+        push_done(s, a, x);
+        return false;
+    }
     char key[128];
     snprintf(key, sizeof key, "Idempotency-Key: %s", x->req.idempotency_key);
     for (size_t i = 0; i < x->req.n_headers; i++)

@@ -283,14 +283,14 @@ static void test_create_rejects_bad_definitions_and_stores_nothing(void **state)
          "\"message\":{\"webhook\":{\"url\":\"http://x\",\"method\":\"TRACE\"}}}",
          "message.webhook.method: must be GET, POST, PUT, PATCH or DELETE"},
         {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
-         "\"message\":{\"webhook\":{\"url\":\"http://x\",\"body\":\"{{${first_name}}}\"}}}",
-         "message.webhook.body: unknown tag: {{${first_name}}}"},
+         "\"message\":{\"webhook\":{\"url\":\"http://x\",\"body\":\"{{${first}}}\"}}}",
+         "message.webhook.body: unknown tag '${first}' at line 1, column 1: {{${first}}}"},
         {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
-         "\"message\":{\"webhook\":{\"url\":\"http://x/{{user.id}}\"}}}",
-         "message.webhook.url: unknown tag: {{user.id}}"},
+         "\"message\":{\"webhook\":{\"url\":\"http://x/{{user.id | x}}\"}}}",
+         "message.webhook.url: unknown filter 'x' at line 1, column 10: {{user.id | x}}"},
         {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
          "\"message\":{\"webhook\":{\"url\":\"http://x\",\"headers\":{\"X\":\"{{${x}}}\"}}}}",
-         "message.webhook.headers.X: unknown tag: {{${x}}}"},
+         "message.webhook.headers.X: unknown tag '${x}' at line 1, column 1: {{${x}}}"},
         {"{\"name\":\"n\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":\"immediate\"},"
          "\"message\":{\"email\":{}}}",
          "message: must be {\\\"webhook\\\": {\\\"url\\\", \\\"method\\\", \\\"headers\\\", "
@@ -321,7 +321,8 @@ static void test_create_rejects_bad_definitions_and_stores_nothing(void **state)
          "steps[0].delay_seconds: must be an integer from 0 to 2592000"},
         {"{\"name\":\"c\",\"segment_id\":\"SEGMENT\",\"steps\":[{\"name\":\"a\",\"message\":{"
          "\"webhook\":{\"url\":\"http://x\",\"body\":\"{{api_trigger_properties.${p}}}\"}}}]}",
-         "steps[0].message.webhook.body: API trigger properties exist only in campaigns: "
+         "steps[0].message.webhook.body: API trigger properties exist only in campaigns at line 1, "
+         "column 1: "
          "{{api_trigger_properties.${p}}}"},
     };
     for (size_t i = 0; i < sizeof canvas_cases / sizeof canvas_cases[0]; i++) {
@@ -889,8 +890,8 @@ static void test_campaign_field_over_limit_is_refused(void **state) {
 
 static void test_a_long_bad_tag_is_refused_with_a_marked_cut_quote(void **state) {
     struct fixture *f = *state;
-    char tag[305];
-    memset(tag, 'x', sizeof tag - 1);
+    char tag[305]; /* "{{####…}}": no value, so refused */
+    memset(tag, '#', sizeof tag - 1);
     memcpy(tag, "{{", 2);
     memcpy(tag + sizeof tag - 3, "}}", 2);
     tag[sizeof tag - 1] = '\0';
@@ -900,7 +901,9 @@ static void test_a_long_bad_tag_is_refused_with_a_marked_cut_quote(void **state)
     struct resp r;
     http_post_rest(&f->s, "/campaigns/create", body, &r);
     /* the field path whole, then the tag's first 200 bytes and a mark that it was cut */
-    char *want = strf("{\"message\":\"message.webhook.body: unknown tag: %.200s…\"}", tag);
+    char *want = strf("{\"message\":\"message.webhook.body: expected a value at line 1, column 3: "
+                      "%.200s…\"}",
+                      tag);
     assert_resp(&r, 400, want);
     resp_free(&r);
     http_get_rest(&f->s, "/campaigns/list", &r);

@@ -143,6 +143,22 @@ static enum cd_err start_targets(struct app *app, struct campaign_run *run, cons
     return err;
 }
 
+/* Parses the step's templates once for all its users; a part left NULL is rendered from its
+ * text instead (out of memory now, or a stored text that no longer parses). */
+static void parse_templates(struct campaign_run *run) {
+    run->url_tree = tmpl_parse_stored(str_of(run->webhook, "url"));
+    run->body_tree = tmpl_parse_stored(str_of(run->webhook, "body"));
+    const json_t *headers = json_object_get(run->webhook, "headers");
+    run->header_trees = calloc(json_object_size(headers) + 1, sizeof(struct liquid_tree *));
+    const char *name;
+    const json_t *value;
+    size_t i = 0;
+    json_object_foreach((json_t *)headers, name, value) {
+        if (run->header_trees)
+            run->header_trees[i++] = tmpl_parse_stored(json_string_value(value));
+    }
+}
+
 /* Builds the run of a due dispatch; *run stays NULL when there is nothing to run. */
 static enum cd_err start(struct app *app, struct due *d, struct campaign_run **out) {
     *out = NULL;
@@ -198,6 +214,7 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
         next ? json_integer_value(json_object_get(next, "delay_seconds")) * 1000 : -1;
     run->rate_per_minute = json_integer_value(json_object_get(c.def, "rate_limit_per_minute"));
     run->webhook = json_incref(json_object_get(json_object_get(step, "message"), "webhook"));
+    parse_templates(run);
     run->props = d->props;
     d->props = NULL;
     if (err == CD_OK && d->targets) {
@@ -261,7 +278,27 @@ void webhook_request_free(struct webhook_request *req) {
         free(req->headers[i]);
     free(req->headers);
     free(req->body);
+    free(req->skip_reason);
     memset(req, 0, sizeof *req);
+}
+
+/* Renders one part into *out. False when out of memory; an abort or a failed bound sets
+ * req->skip and its reason (the first one met) and leaves *out NULL. */
+static bool render_part(struct webhook_request *req, const struct liquid_tree *tree,
+                        const char *text, const struct liquid_vars *v, char **out) {
+    *out = NULL;
+    if (req->skip != WEBHOOK_SEND)
+        return true;
+    char *reason = NULL;
+    enum liquid_result r = tree ? liquid_render(tree, v, out, &reason)
+                                : tmpl_render(text ? text : "", v, out, &reason);
+    if (r == LIQUID_ABORTED || r == LIQUID_FAILED) {
+        req->skip = r == LIQUID_ABORTED ? WEBHOOK_ABORTED : WEBHOOK_RENDER_FAILED;
+        req->skip_reason = reason;
+        return true;
+    }
+    free(reason);
+    return r == LIQUID_OK;
 }
 
 enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uint32_t uid,
@@ -286,32 +323,55 @@ enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uin
     if (!props)
         props = json_object();
     json_object_update(props, json_object_get(json_object_get(run->props, "users"), key));
-    struct tmpl_vars v = {req->external_id, req->braze_id, attrs, props, true};
+    bool canvas = run->kind == CAMPAIGN_KIND_CANVAS;
+    json_t *about = canvas ? json_pack("{s:s, s:s}", "api_id", run->public_id, "name", run->name)
+                           : json_pack("{s:s, s:s, s:s}", "api_id", run->public_id, "name",
+                                       run->name, "dispatch_id", run->dispatch_id);
+    struct liquid_vars v = {.user_id = req->external_id,
+                            .braze_id = req->braze_id,
+                            .attrs = attrs,
+                            .props = props,
+                            .campaign = canvas ? NULL : about,
+                            .canvas = canvas ? about : NULL,
+                            .url_encode = true};
     req->method = str_of(run->webhook, "method");
-    req->url = tmpl_render(str_of(run->webhook, "url"), &v);
+    const char *url = str_of(run->webhook, "url");
+    bool ok = render_part(req, run->url_tree, url, &v, &req->url);
     v.url_encode = false;
-    req->body = tmpl_render(str_of(run->webhook, "body"), &v);
+    ok = ok && render_part(req, run->body_tree, str_of(run->webhook, "body"), &v, &req->body);
     const json_t *headers = json_object_get(run->webhook, "headers");
     req->headers = calloc(json_object_size(headers) + 1, sizeof *req->headers);
+    ok = ok && req->headers;
     const char *name;
     const json_t *value;
-    bool ok = req->url && req->body && req->headers;
+    size_t i_header = 0;
     json_object_foreach((json_t *)headers, name, value) {
-        char *text = ok ? tmpl_render(json_string_value(value), &v) : NULL;
-        for (char *p = text; p && *p; p++) /* a value must not start another header */
-            if (*p == '\r' || *p == '\n')
-                *p = ' ';
+        char *text = NULL;
+        /* header i's tree: headers are taken in the object's order, as parse_templates did */
+        const struct liquid_tree *tree = run->header_trees ? run->header_trees[i_header] : NULL;
+        i_header++;
+        ok = ok && render_part(req, tree, json_string_value(value), &v, &text);
+        tmpl_header_safe(text);
         size_t len = text ? strlen(name) + strlen(text) + 3 : 0;
         char *line = text ? malloc(len) : NULL;
         if (line) {
             snprintf(line, len, "%s: %s", name, text);
             req->headers[req->n_headers++] = line;
         }
-        ok = ok && line;
+        ok = ok && (line || !text);
         free(text);
     }
+    if (ok && req->skip != WEBHOOK_SEND) { /* not sent: the record names the template's url */
+        free(req->url);
+        free(req->body);
+        req->url = strdup(url ? url : "");
+        req->body = strdup("");
+        ok = req->url && req->body;
+    }
+    ok = ok && req->url && req->body;
     snprintf(req->idempotency_key, sizeof req->idempotency_key, "%s.%lld.%s", run->dispatch_id,
              (long long)run->step, req->braze_id);
+    json_decref(about);
     json_decref(props);
     json_decref(attrs);
     if (!ok) {
@@ -377,15 +437,20 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
     const struct store_campaign_ops *ops = STORE_OPS(app->store)->campaigns;
     int64_t n_sent = 0, n_failed = 0;
     for (size_t i = 0; err == CD_OK && i < n; i++) {
+        bool aborted = o[i].req->skip == WEBHOOK_ABORTED;
         if (o[i].terminal) {
             err = ops->delivery_record(workspace_txn(run->ws), run->dispatch, run->step,
-                                       o[i].req->uid, sent(&o[i]) ? DELIVERY_SENT : DELIVERY_FAILED,
+                                       o[i].req->uid,
+                                       aborted       ? DELIVERY_ABORTED
+                                       : sent(&o[i]) ? DELIVERY_SENT
+                                                     : DELIVERY_FAILED,
                                        o[i].attempts, now);
             if (err == CD_E_EXISTS) { /* recorded before: its event exists too */
                 err = CD_OK;
                 continue;
             }
-            *(sent(&o[i]) ? &n_sent : &n_failed) += 1;
+            if (!aborted)
+                *(sent(&o[i]) ? &n_sent : &n_failed) += 1;
         }
         struct event_user eu = {o[i].req->braze_id,
                                 *o[i].req->external_id ? o[i].req->external_id : NULL, NULL, NULL};
@@ -396,6 +461,8 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
             json_object_set_new(entry, "in_control_group", json_false());
             err = event_emit(app, run->ws, "users.canvas.Entry", now, &eu, entry);
         }
+        if (aborted) /* not sent: no message event; the delivery row and the log keep it */
+            continue;
         json_t *p = message_props(run);
         if (!sent(&o[i]))
             failure_props(p, &o[i]);
@@ -458,6 +525,12 @@ void campaign_run_free(struct campaign_run *run) {
     free(run->variation_name);
     free(run->step_id);
     free(run->step_name);
+    liquid_free(run->url_tree);
+    liquid_free(run->body_tree);
+    size_t n_headers = json_object_size(json_object_get(run->webhook, "headers"));
+    for (size_t i = 0; run->header_trees && i < n_headers; i++)
+        liquid_free(run->header_trees[i]);
+    free(run->header_trees);
     json_decref(run->webhook);
     json_decref(run->props);
     bitmap_free(run->targets);

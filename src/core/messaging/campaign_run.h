@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/messaging/liquid/liquid.h"
 #include "core/workspace/workspace.h"
 
 struct campaign_run {
@@ -39,9 +40,19 @@ struct campaign_run {
     int64_t next_delay_ms;   /* delay of the next step; -1 after the last */
     int64_t rate_per_minute; /* 0: unlimited */
     json_t *webhook;         /* {url, method, headers, body} of this step */
-    json_t *props;           /* {"all": {…}, "users": {"<uid>": {…}}}, or NULL */
+    /* its templates parsed once for every user (NULL: render the text; see tmpl_parse_stored) */
+    struct liquid_tree *url_tree, *body_tree;
+    struct liquid_tree **header_trees; /* one per header, in the object's order */
+    json_t *props;                     /* {"all": {…}, "users": {"<uid>": {…}}}, or NULL */
     roaring_bitmap_t *targets;
     roaring_bitmap_t *remaining; /* targets with no recorded outcome; the sender takes from it */
+};
+
+/* Whether a personalised request is to be sent. */
+enum webhook_skip {
+    WEBHOOK_SEND,
+    WEBHOOK_ABORTED,       /* the template ran {% abort_message %}: skip_reason is its text */
+    WEBHOOK_RENDER_FAILED, /* rendering passed a bound (liquid.h): skip_reason says which */
 };
 
 /* One personalised request. */
@@ -55,6 +66,8 @@ struct webhook_request {
     size_t n_headers;
     char *body;
     char idempotency_key[80]; /* dispatch_id.step.braze_id: the same on every attempt */
+    enum webhook_skip skip;   /* not WEBHOOK_SEND: nothing is sent; the outcome is recorded */
+    char *skip_reason;        /* owned */
 };
 
 struct webhook_outcome {
@@ -75,13 +88,17 @@ enum cd_err campaign_runs_due(struct app *app, int64_t now, size_t max,
                               bool (*running)(void *ctx, int64_t dispatch), void *ctx,
                               struct campaign_run **out, size_t *n);
 
-/* The request for uid. CD_E_NOT_FOUND when the user no longer exists (it is skipped). */
+/* The request for uid. CD_E_NOT_FOUND when the user no longer exists (it is skipped). A
+ * template that aborts or fails for this user gives CD_OK with req->skip set (url, body and
+ * headers then hold what was rendered, url at least the step's template). */
 enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uint32_t uid,
                             struct webhook_request *req);
 void webhook_request_free(struct webhook_request *req);
 
 /* Records n outcomes of run in one write: final ones durably with their event; a non-final
- * failure as a Failure event with is_terminal false. */
+ * failure as a Failure event with is_terminal false. A skipped request (req->skip) is final: an
+ * abort is recorded as DELIVERY_ABORTED without a message event or a count (the sender logs its
+ * reason), a render failure as a Failure whose raw_response is the reason. */
 enum cd_err campaign_record(struct app *app, struct campaign_run *run,
                             const struct webhook_outcome *o, size_t n);
 

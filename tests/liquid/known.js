@@ -1,0 +1,47 @@
+// known.js — where cohortd and brazejs render a corpus template differently, on purpose:
+// name → {cohortd: its exact output, reason}. cohortd follows Braze's engine (Ruby Liquid) and
+// Braze's documentation; brazejs is JavaScript and lacks some of Braze's filters and syntax.
+'use strict';
+const AFTER = 'brazejs reads nothing after ${name}; Braze reads keys, indexes, size, first and last of nested custom attributes';
+const FLOAT = 'Ruby prints a float with a fraction (2.0); JavaScript has no integral floats (2)';
+module.exports = {
+  custom_attribute_nested_key: { cohortd: 'gold', reason: AFTER },
+  custom_attribute_nested_index: { cohortd: '20', reason: AFTER },
+  custom_attribute_index_first: { cohortd: 'b', reason: AFTER },
+  custom_attribute_index_negative: { cohortd: 'a', reason: AFTER },
+  custom_attribute_bracket_key: { cohortd: 'gold', reason: AFTER },
+  custom_attribute_size: { cohortd: '4', reason: AFTER },
+  custom_attribute_first_last: { cohortd: 'b-a', reason: AFTER },
+  if_size_compare: { cohortd: 'many', reason: AFTER },
+  for_namespace_collection: { cohortd: 'b;a;c;a;', reason: 'brazejs refuses ${…} in a for collection; Braze takes it' },
+  case_when_comma: { cohortd: 'known', reason: 'Ruby Liquid takes several values in a when (comma); brazejs only the first' },
+  case_when_or: { cohortd: 'known', reason: 'Ruby Liquid takes several values in a when (or); brazejs only the first' },
+  f_abs: { cohortd: '5 3', reason: 'brazejs removes abs; Ruby Liquid, and so Braze, has it' },
+  print_abs_string: { cohortd: '3', reason: 'brazejs removes abs; Ruby Liquid, and so Braze, has it' },
+  f_compact: { cohortd: 'a,b', reason: 'brazejs (an older liquidjs) has no compact' },
+  f_default_empty_string: { cohortd: 'was empty', reason: 'Ruby Liquid default replaces an empty string too; brazejs only nil and false' },
+  f_escape_quotes: { cohortd: 'O&#39;Neil &quot;Annie&quot;', reason: 'Ruby escapes " as &quot;, brazejs as &#34; (the same character)' },
+  f_newline_to_br: { cohortd: 'a<br />\nb', reason: 'Ruby Liquid keeps the newline after <br />; brazejs drops it' },
+  f_plus_string_number: { cohortd: '20.0', reason: FLOAT },
+  f_sort_property: { cohortd: 'pen,ink,book', reason: 'brazejs cannot sort by a property (it throws)' },
+  f_sort_natural: { cohortd: 'Apple,banana,cherry', reason: 'brazejs (an older liquidjs) has no sort_natural' },
+  b_sha256: { cohortd: '663ea1bfffe5038f3f0cf667f14c4257eff52d77ce7f2a218f72e9286616ea39', reason: 'brazejs has only sha2; Braze documents sha2 and sha256' },
+  b_hmac_sha256: { cohortd: '01412ebb4a640811e26f0330c5c4a96c7bebd8ea34eeda3dd2303b2288f42d0e', reason: 'brazejs has no hmac_sha256' },
+  b_base64_encode: { cohortd: 'ZW5jb2RlZA==', reason: 'brazejs names it base64; Braze base64_encode' },
+  b_base64_decode: { cohortd: 'encoded', reason: 'brazejs has no base64_decode' },
+  b_time_zone: { cohortd: '2024-05-02 04:15', reason: 'brazejs has no time_zone' },
+  b_time_zone_print: { cohortd: '2024-05-02 10:15:00 +0200', reason: 'brazejs has no time_zone (cohortd prints the time as Ruby prints a Time)' },
+  b_user_id_in_url: { cohortd: 'https://x.test/u/ann-42?c=SAVE10', reason: 'a URL: cohortd percent-encodes inserted values; brazejs has no URL context (not compared)' },
+  b_url_value_encoded: { cohortd: 'https://x.test/?n=O%27Neil%20%22Annie%22', reason: 'a URL: cohortd percent-encodes inserted values; brazejs has no URL context (not compared)' },
+  b_url_already_encoded: { cohortd: 'https://x.test/?q=a%20b', reason: 'a URL whose value ends in url_param_escape is not encoded twice; brazejs has no URL context (not compared)' },
+  real_price_format: { cohortd: 'Total: 19', reason: 'Ruby divides an integer by an integer to an integer; JavaScript does not' },
+  print_integer_division: { cohortd: '3', reason: 'Ruby divides an integer by an integer to an integer; JavaScript does not' },
+  print_array: { cohortd: 'baca', reason: 'Ruby Liquid joins an array it prints; brazejs prints Ruby inspect' },
+  print_float_integral: { cohortd: '2.0', reason: FLOAT },
+  print_float_math: { cohortd: '2.0', reason: FLOAT },
+  print_modulo_negative: { cohortd: '2', reason: "Ruby's modulo takes the divisor's sign; JavaScript's % the dividend's" },
+  print_split_space: { cohortd: 'a-b', reason: 'Ruby splits on " " at runs of whitespace and drops the ends; JavaScript at each space' },
+  print_capitalize_rest: { cohortd: 'Hello', reason: 'Ruby capitalize lower-cases the rest; brazejs keeps it' },
+  print_first_of_string: { cohortd: '[]', reason: 'Ruby first of a string is nil; brazejs gives its first character' },
+  print_external_id_alias: { cohortd: 'ann-42', reason: "${external_id} is cohortd's alias of ${user_id}, kept so stored templates work; Braze renders it empty" },
+};
