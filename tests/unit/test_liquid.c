@@ -36,6 +36,8 @@ static void test_syntax_errors_name_their_line_column_and_tag(void **state) {
     expect_fault("{% if a %}\n{% for x in y %}\n{% endif %}", "unknown tag 'endif'", 3, 1,
                  "{% endif %}");
     expect_fault("{% for x in y %}", "for has no endfor", 1, 1, "{% for x in y %}");
+    /* found by fuzzing: a "$" not followed by "{" once refused the text without a reason */
+    expect_fault("x {{x.$}}", "expected ${ after $", 1, 3, "{{x.$}}");
     expect_fault("ok {% capture c %}", "capture has no endcapture", 1, 4, "{% capture c %}");
     expect_fault("{% case x %}{% when 1 %}", "case has no endcase", 1, 1, "{% case x %}");
     expect_fault("{% unless x %}", "unless has no endunless", 1, 1, "{% unless x %}");

@@ -80,10 +80,16 @@ static bool parse_iso(const char *s, int64_t *secs, int *offset_min) {
     return true;
 }
 
+/* Seconds of 9999-12-31T23:59:59Z: times further from 1970 than this are not dates. */
+#define LQ_DATE_MAX_SECS 253402300799.0
+
 bool lq_time_of(const json_t *v, int64_t now_ms, int64_t *secs, int *offset_min) {
     *offset_min = 0;
     if (json_is_number(v)) {
-        *secs = (int64_t)json_number_value(v);
+        double x = json_number_value(v);
+        if (!(x >= -LQ_DATE_MAX_SECS && x <= LQ_DATE_MAX_SECS))
+            return false; /* not a time any calendar formats: the value stays as it is */
+        *secs = (int64_t)x;
         return true;
     }
     if (!json_is_string(v))
@@ -96,6 +102,8 @@ bool lq_time_of(const json_t *v, int64_t now_ms, int64_t *secs, int *offset_min)
     char *end = NULL;
     long long n = strtoll(s, &end, 10);
     if (*s && end && !*end) {
+        if (n < -(long long)LQ_DATE_MAX_SECS || n > (long long)LQ_DATE_MAX_SECS)
+            return false;
         *secs = n;
         return true;
     }

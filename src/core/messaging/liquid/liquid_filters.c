@@ -9,6 +9,7 @@
 #include "core/messaging/liquid/liquid_int.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,7 +334,7 @@ static json_t *f_truncate(ARGS) {
     json_t *h, *h2 = NULL;
     const char *s = text_of(in, &h);
     const char *ell = n > 1 ? text_of(a[1], &h2) : "...";
-    long long max = n > 0 ? (long long)lq_number(a[0]) : 50;
+    long long max = n > 0 ? lq_count(a[0]) : 50;
     size_t len = strlen(s), chars = utf8_len(s, len);
     json_t *r;
     if (max < 0 || (size_t)max >= chars) {
@@ -358,7 +359,7 @@ static json_t *f_truncatewords(ARGS) {
     json_t *h, *h2 = NULL;
     const char *s = text_of(in, &h);
     const char *ell = n > 1 ? text_of(a[1], &h2) : "...";
-    long long max = n > 0 ? (long long)lq_number(a[0]) : 15;
+    long long max = n > 0 ? lq_count(a[0]) : 15;
     if (max < 1)
         max = 1;
     struct lq_buf b = {0};
@@ -406,7 +407,7 @@ static json_t *f_size(ARGS) {
 
 static json_t *f_slice(ARGS) {
     (void)c;
-    long long off = (long long)lq_number(a[0]), len = n > 1 ? (long long)lq_number(a[1]) : 1;
+    long long off = lq_count(a[0]), len = n > 1 ? lq_count(a[1]) : 1;
     if (json_is_array(in)) {
         long long total = (long long)json_array_size(in);
         if (off < 0)
@@ -486,17 +487,24 @@ static json_t *arith(struct lq_filter_ctx *c, const json_t *in, const json_t *ar
     }
     bool ints = json_is_integer(x) && json_is_integer(y);
     json_t *r = NULL;
+    long long sum;
+    /* a whole result that does not fit 64 bits is computed in floating point (Ruby would use a
+     * bignum): never a signed overflow */
+    if (ints) {
+        long long p = json_integer_value(x), q = json_integer_value(y);
+        if ((op == '+' && __builtin_add_overflow(p, q, &sum)) ||
+            (op == '-' && __builtin_sub_overflow(p, q, &sum)) ||
+            (op == '*' && __builtin_mul_overflow(p, q, &sum)) ||
+            ((op == '/' || op == '%') && p == LLONG_MIN && q == -1))
+            ints = false;
+    }
     if (ints) {
         long long p = json_integer_value(x), q = json_integer_value(y);
         if ((op == '/' || op == '%') && q == 0) {
             c->error = "divided by 0";
             r = json_null();
-        } else if (op == '+') {
-            r = json_integer(p + q);
-        } else if (op == '-') {
-            r = json_integer(p - q);
-        } else if (op == '*') {
-            r = json_integer(p * q);
+        } else if (op == '+' || op == '-' || op == '*') {
+            r = json_integer(sum);
         } else if (op == '/') { /* Ruby: floor division */
             long long d = p / q;
             if ((p % q != 0) && ((p < 0) != (q < 0)))
@@ -557,7 +565,9 @@ static json_t *f_abs(ARGS) {
     json_t *x = lq_to_number(in);
     if (!x)
         return NULL;
-    json_t *r = json_is_integer(x) ? json_integer(llabs((long long)json_integer_value(x)))
+    json_t *r = json_is_integer(x) ? (json_integer_value(x) == LLONG_MIN
+                                          ? json_real(-(double)LLONG_MIN)
+                                          : json_integer(llabs((long long)json_integer_value(x))))
                                    : json_real(fabs(json_real_value(x)));
     json_decref(x);
     return r;
@@ -576,7 +586,7 @@ static json_t *f_floor(ARGS) {
 static json_t *f_round(ARGS) {
     (void)c;
     double d = lq_number(in);
-    long long digits = n ? (long long)lq_number(a[0]) : 0;
+    long long digits = n ? lq_count(a[0]) : 0;
     if (digits <= 0)
         return json_integer((json_int_t)llround(d));
     double scale = pow(10, (double)(digits > 15 ? 15 : digits));

@@ -144,6 +144,10 @@ json_t *lq_to_string(const json_t *v, size_t max);
 /* v as a number: numbers as they are, numeric strings parsed, anything else 0. New reference. */
 json_t *lq_to_number(const json_t *v);
 double lq_number(const json_t *v);
+/* lq_number as a whole count for lengths, offsets and range bounds: truncated toward zero and
+ * clamped to +-LQ_COUNT_MAX (NaN gives 0), so no conversion can overflow. */
+#define LQ_COUNT_MAX 1000000000000000LL
+long long lq_count(const json_t *v);
 
 /* ---- filters ---- */
 

@@ -328,8 +328,10 @@ static struct lq_expr *parse_expr(struct parser *p);
 
 /* ${name}: the name inside (cursor past the brace), or NULL. */
 static char *dollar_name(struct parser *p) {
-    if (!eat(p, "${"))
+    if (!eat(p, "${")) {
+        fail(p, "expected ${ after $");
         return NULL;
+    }
     const char *start = p->text + p->pos;
     const char *close = memchr(start, '}', p->end - p->pos);
     if (!close || close == start) {

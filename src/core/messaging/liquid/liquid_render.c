@@ -135,7 +135,7 @@ static json_t *range(struct render *r, const struct lq_expr *e) {
     json_t *from = eval(r, e->from), *to = from ? eval(r, e->to) : NULL;
     json_t *out = NULL;
     if (from && to) {
-        long long a = (long long)lq_number(from), b = (long long)lq_number(to);
+        long long a = lq_count(from), b = lq_count(to);
         if (b - a + 1 > LIQUID_MAX_ITERATIONS) {
             char why[96];
             snprintf(why, sizeof why, "a range longer than %d", LIQUID_MAX_ITERATIONS);
@@ -451,14 +451,14 @@ static bool run_for(struct render *r, const struct lq_node *n) {
     json_t *off = n->offset ? eval(r, n->offset) : NULL, *lim = n->limit ? eval(r, n->limit) : NULL;
     bool ok = (!n->offset || off) && (!n->limit || lim);
     if (off)
-        from = (long long)lq_number(off);
+        from = lq_count(off);
     if (from < 0)
         from = 0;
     if (from > total)
         from = total;
     count = total - from;
-    if (lim && (long long)lq_number(lim) < count)
-        count = (long long)lq_number(lim) < 0 ? 0 : (long long)lq_number(lim);
+    if (lim && lq_count(lim) < count)
+        count = lq_count(lim) < 0 ? 0 : lq_count(lim);
     json_decref(off);
     json_decref(lim);
     if (ok && count > LIQUID_MAX_ITERATIONS) {

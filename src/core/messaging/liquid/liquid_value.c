@@ -137,6 +137,17 @@ double lq_number(const json_t *v) {
     return 0;
 }
 
+long long lq_count(const json_t *v) {
+    double x = lq_number(v);
+    if (!(x == x))
+        return 0;
+    if (x > (double)LQ_COUNT_MAX)
+        return LQ_COUNT_MAX;
+    if (x < -(double)LQ_COUNT_MAX)
+        return -LQ_COUNT_MAX;
+    return (long long)x;
+}
+
 json_t *lq_to_number(const json_t *v) {
     if (json_is_number(v))
         return json_incref((json_t *)v);
