@@ -344,9 +344,9 @@ int main(int argc, char **argv) {
     const char *env = getenv("SOAK_SECONDS");
     double seconds = env && *env ? strtod(env, NULL) : 120;
     env = getenv("SOAK_CONNECTIONS");
-    int n_conn = env && *env ? atoi(env) : 200;
+    int n_conn = env && *env ? (int)strtol(env, NULL, 10) : 200;
     env = getenv("SOAK_IDLE");
-    int n_idle = env && *env ? atoi(env) : 1000;
+    int n_idle = env && *env ? (int)strtol(env, NULL, 10) : 1000;
     k->seed = 2463534242u;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

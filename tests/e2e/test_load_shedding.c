@@ -186,7 +186,7 @@ test_writes_past_the_queue_bound_get_429_at_once_and_other_tenants_are_served(vo
         pthread_join(th[i], NULL);
     print_message("workspace B while A sheds: read %.0f ms, write %.0f ms; A: %d ok, %d 429\n",
                   read_ms, write_ms, atomic_load(&n_ok), atomic_load(&n_busy));
-    assert_true(read_ms < DELAY_MS / 2);
+    assert_true(read_ms < DELAY_MS / 2.0);
     assert_true(write_ms < 3 * DELAY_MS);
 
     int bad = 0;
