@@ -13,7 +13,7 @@ JOBS       ?= $(shell nproc)
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 
-.PHONY: all deps test-deps build run install test lint format clean bench bench-full
+.PHONY: all deps test-deps build run install test lint format clean bench bench-full soak
 
 all: build
 
@@ -62,6 +62,17 @@ bench: deps
 
 bench-full:
 	@$(MAKE) bench BENCH_USERS=10000000
+
+# The soak (not a test): 200 connections for SOAK_SECONDS (default 120) on a mix of reads and
+# writes against a release server with SOAK_USERS users, then 1000 idle connections while one
+# request is timed; one JSON object in bench/results/soak.json (bench/bench_soak.c).
+SOAK_USERS ?= 100000
+soak: deps
+	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCOHORTD_TESTS=OFF -DCOHORTD_BENCH=ON >/dev/null
+	@cmake --build build-bench -j $(JOBS) --target cohortd bench_soak
+	@mkdir -p bench/results
+	@build-bench/bench_soak build-bench/cohortd $(SOAK_USERS) >bench/results/soak.json.tmp 2>bench/results/soak.log && mv bench/results/soak.json.tmp bench/results/soak.json
+	@cat bench/results/soak.json
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -78,7 +78,21 @@ json_t *api_cohort_counts(const char *first_key, const char *first_value,
 bool api_refuse(struct http_response *res, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Replies for a domain error: status from the error code, message `text` when given. */
+/* The answers to a write refused for load (CD_E_BUSY: the workspace's write queue is full) and
+ * to one refused for lack of space (CD_E_FULL), each with Retry-After (seconds). */
+#define API_BUSY_RETRY_AFTER "1"
+#define API_BUSY_REASON                                                                            \
+    "too many writes to this workspace are waiting; nothing was changed, retry after the "         \
+    "Retry-After delay"
+#define API_FULL_RETRY_AFTER "30"
+#define API_FULL_REASON                                                                            \
+    "the store is full (no space left on its disk); nothing was changed, retry once space is "     \
+    "freed"
+
+/* Replies for a domain error: status from the error code, message `text` when given.
+ * CD_E_BUSY answers 429 {"message":"Too Many Requests","errors":[API_BUSY_REASON]} and
+ * CD_E_FULL 503 {"message":"Service Unavailable","errors":[API_FULL_REASON]}, both with
+ * Retry-After, whatever text says. */
 void api_reply_err(struct http_response *res, enum cd_err err, const char *text);
 /* The answer to app_workspace_msg's failure: 503 {"message":"Service Unavailable","errors":
  * [msg]} for a workspace that is not loaded, else as api_reply_err. */

@@ -1,4 +1,6 @@
-/* common.c — JSON bodies, REST API key authentication and error replies (see api.h). */
+/* common.c — JSON bodies, REST API key authentication and error replies (see api.h),
+ * including the two "come back later" answers: 429 when a workspace's write queue is full and
+ * 503 when the store is full, both with Retry-After and a fixed reason. */
 #include "api/api.h"
 
 #include <stdarg.h>
@@ -62,14 +64,28 @@ struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *
 }
 
 void api_reply_unloaded(struct http_response *res, enum cd_err err, const struct cd_msg *msg) {
-    if (err == CD_E_STORE && msg->text[0])
+    if (err == CD_E_STORE && msg->text[0]) {
+        /* the load is retried at most once a second (core/workspace/workspace.c) */
+        http_add_header(res, "Retry-After", "1");
         http_reply_error(res, 503, "Service Unavailable", msg->text);
-    else
+    } else {
         api_reply_err(res, err, NULL);
+    }
 }
 
 void api_reply_err(struct http_response *res, enum cd_err err, const char *text) {
     int status = cd_err_status(err);
+    /* these two never take the caller's text: it may hold an earlier, unrelated message */
+    if (err == CD_E_BUSY) {
+        http_add_header(res, "Retry-After", API_BUSY_RETRY_AFTER);
+        http_reply_error(res, 429, "Too Many Requests", API_BUSY_REASON);
+        return;
+    }
+    if (err == CD_E_FULL) {
+        http_add_header(res, "Retry-After", API_FULL_RETRY_AFTER);
+        http_reply_error(res, 503, "Service Unavailable", API_FULL_REASON);
+        return;
+    }
     if (text && *text) {
         http_reply_message(res, status, text);
         return;
@@ -80,9 +96,6 @@ void api_reply_err(struct http_response *res, enum cd_err err, const char *text)
         break;
     case 404:
         http_reply_message(res, status, "Not Found");
-        break;
-    case 429:
-        http_reply_message(res, status, "Rate Limited");
         break;
     case 503:
         http_reply_error(res, status, "Service Unavailable", "the store is not available");

@@ -199,8 +199,15 @@ static void handle(struct api_ctx *ctx, const struct http_request *req, struct h
     struct heap_page_result r;
     if (err == CD_OK)
         err = heap_page_apply(ctx->app, integration_id, &page, &r);
+    if (err == CD_E_BUSY) { /* the workspace's write queue is full: as too many pages at once */
+        http_add_header(res, "Retry-After", API_BUSY_RETRY_AFTER);
+        reply_error(res, 429, "Too many requests");
+        goto done;
+    }
     if (err != CD_OK) {
         refused("unavailable");
+        if (err == CD_E_FULL)
+            http_add_header(res, "Retry-After", API_FULL_RETRY_AFTER);
         reply_error(res, err == CD_E_NOMEM ? 500 : 503, "Service unavailable");
         goto done;
     }

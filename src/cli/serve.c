@@ -57,6 +57,10 @@ static const struct cli_opt opts[] = {
      "Heap-Hash timestamps this far ahead are refused"},
     {"heap-max-in-flight", "N", "COHORTD_HEAP_MAX_IN_FLIGHT", "4",
      "Heap pages applied at once; more get 429 (Heap retries)"},
+    {"max-queued-writes", "N", "COHORTD_MAX_QUEUED_WRITES", "4",
+     "writes that may wait for one workspace's earlier write; more get 429 at once"},
+    {"queue-timeout-ms", "MS", "COHORTD_QUEUE_TIMEOUT_MS", "1000",
+     "a write that waited this long for its workspace gets 429 (0: no limit)"},
     {"currents-poll-ms", "MS", "COHORTD_CURRENTS_POLL_MS", "200",
      "how often Currents look for new events"},
     {"currents-retry-base-ms", "MS", "COHORTD_CURRENTS_RETRY_BASE_MS", "1000",
@@ -268,6 +272,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     int port;
     long long max_body, threads, heap_past, heap_future, heap_in_flight, currents_timeout;
     long long max_conn, max_per_ip, idle_s, request_s;
+    long long max_queued, queue_timeout;
     int level = log_level_parse(cli_value(cmd, values, "log-level"));
     if (parse_listen(cli_value(cmd, values, "listen"), host, sizeof host, &port) != 0)
         return cli_fail(cmd,
@@ -303,6 +308,10 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                1;
     if (parse_num(cli_value(cmd, values, "heap-max-in-flight"), 1, 1024, &heap_in_flight) != 0)
         return cli_fail(cmd, "--heap-max-in-flight must be from 1 to 1024") + 1;
+    if (parse_num(cli_value(cmd, values, "max-queued-writes"), 1, 100000, &max_queued) != 0)
+        return cli_fail(cmd, "--max-queued-writes must be from 1 to 100000") + 1;
+    if (parse_num(cli_value(cmd, values, "queue-timeout-ms"), 0, 600000, &queue_timeout) != 0)
+        return cli_fail(cmd, "--queue-timeout-ms must be from 0 to 600000") + 1;
     if (level < 0)
         return cli_fail(cmd, "--log-level must be error, warn, info or debug") + 1;
     log_threshold = (enum log_level)level;
@@ -383,6 +392,12 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         return cli_fail(cmd, "cannot load the store: %s", cd_err_name(err));
     }
     app_set_cohort_entry(app, campaign_cohort_entry_locked);
+    app_set_write_limits(app, (int)max_queued, queue_timeout);
+    if (max_queued + 1 >= threads)
+        log_warn("serve",
+                 "max_queued_writes=%lld threads=%lld: one workspace's writes can hold "
+                 "every HTTP thread; other workspaces wait up to --queue-timeout-ms",
+                 max_queued, threads);
 
     /* Signals are taken by sigwait below; every thread started from here inherits the mask. */
     sigset_t stop;

@@ -6,6 +6,12 @@
  *
  * Cost: a transaction holds w.lock for its statements and a COMMIT that writes the WAL
  * (no sync); concurrent commits then share one fdatasync (~0.2 ms on this machine kind).
+ *
+ * A full disk (SQLITE_FULL, from the disk or from the database's page limit) fails the one
+ * statement as CD_E_FULL and marks the store full until a commit succeeds or sq_full's probe
+ * finds space again; the store stays consistent (SQLite undoes the statement or the whole
+ * transaction) and nothing acknowledged is lost. When SQLite has already ended the
+ * transaction, no ROLLBACK is sent (it would only fail with "no transaction is active").
  */
 #include "store/sqlite_int.h"
 
@@ -13,10 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "store/sqlite_schema.h"
 #include "util/log.h"
+#include "util/metrics.h"
+#include "util/timeutil.h"
 
 /*
  * Fault injection for tests, compiled in only with the CMake option COHORTD_FAULTS (on in the
@@ -25,6 +34,9 @@
  * COHORTD_STORE_FAIL_WRITE=N: the Nth sq_write after the store opens fails.
  * COHORTD_STORE_COMMIT_DELAY_MS=N: every commit waits N ms first, so a test can keep a
  *   request in flight on purpose (the Heap webhook's 429 when too many pages are applied).
+ * COHORTD_STORE_MAX_PAGES=N: the write connection's PRAGMA max_page_count (SQLite raises it to
+ *   the database's current size when N is smaller): writes that would grow the database past
+ *   it fail with a real SQLITE_FULL, as on a full disk.
  * COHORTD_FAULT_STORE_CALL=N or N:KIND: the Nth store call counted from store_faults_arm()
  *   (which `serve` calls after loading, just before it listens) fails as an I/O error
  *   would: CD_E_STORE, logged, the statement not run. A "call" is one execution of a statement
@@ -97,6 +109,18 @@ static void commit_delay(void) {
         nanosleep(&ts, NULL);
     }
 }
+
+static int64_t pragma_int(sqlite3 *db, const char *sql);
+
+static void fault_max_pages(sqlite3 *db) {
+    const char *v = getenv("COHORTD_STORE_MAX_PAGES");
+    if (!v || !*v)
+        return;
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count=%ld", strtol(v, NULL, 10));
+    log_warn("store", "fault_injection=on max_pages=%s effective=%lld", log_q(v),
+             (long long)pragma_int(db, sql));
+}
 #else
 static void fault_init(void) {}
 void store_faults_arm(void) {}
@@ -108,7 +132,23 @@ static bool call_fault_now(enum sq_call kind) {
     return false;
 }
 static void commit_delay(void) {}
+static void fault_max_pages(sqlite3 *db) {
+    (void)db;
+}
 #endif
+
+/* The store-full state: set by a statement that failed with SQLITE_FULL, cleared by a commit
+ * that succeeded or by sq_full's probe. Logged and exported on every change. */
+static void full_set(struct store *s, bool full) {
+    if (atomic_load(&s->full) == full || atomic_exchange(&s->full, full) == full)
+        return;
+    metrics_set("cohortd_store_full", "", full ? 1 : 0);
+    if (full)
+        log_error("store", "op=write result=store_full action=\"writes answer 503 until space "
+                           "is freed\"");
+    else
+        log_info("store", "op=write result=space_available");
+}
 
 enum cd_err sq_fail(struct sq_conn *c, const char *what) {
     log_error("store", "op=%s error=\"%s\"", what, sqlite3_errmsg(c->db));
@@ -158,6 +198,13 @@ enum cd_err sq_exec_call(struct sq_conn *c, sqlite3_stmt *st, enum sq_call kind)
     if (rc == SQLITE_CONSTRAINT) {
         log_debug("store", "op=exec constraint=\"%s\"", sqlite3_errmsg(c->db));
         return CD_E_EXISTS;
+    }
+    if (rc == SQLITE_FULL) {
+        log_warn("store", "op=exec error=\"%s\" in_transaction=%d", sqlite3_errmsg(c->db),
+                 !sqlite3_get_autocommit(c->db));
+        metrics_add("cohortd_store_full_refusals_total", "", 1);
+        full_set(c->owner, true);
+        return CD_E_FULL;
     }
     return sq_fail(c, "exec");
 }
@@ -210,8 +257,10 @@ enum cd_err sq_write_end(struct store *s, struct sq_conn *c, enum cd_err err) {
     if (!c)
         return CD_E_INTERNAL;
     uint64_t ticket = 0;
-    if (err == CD_OK && sqlite3_get_autocommit(c->db))
+    if (err == CD_OK && sqlite3_get_autocommit(c->db)) {
         ticket = sq_sync_committed(s, s->outbox_hi);
+        full_set(s, false);
+    }
     pthread_mutex_unlock(&c->lock);
     return ticket ? sq_sync_wait(s, ticket) : err;
 }
@@ -337,14 +386,18 @@ static int exec_sql(sqlite3 *db, const char *sql) {
     return rc;
 }
 
-static int user_version(sqlite3 *db) {
+/* The integer a PRAGMA (or any one-value statement) answers; -1 on error. */
+static int64_t pragma_int(sqlite3 *db, const char *sql) {
     sqlite3_stmt *st = NULL;
-    int v = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return v;
+}
+
+static int user_version(sqlite3 *db) {
+    return (int)pragma_int(db, "PRAGMA user_version");
 }
 
 /* Brings the schema to the newest version: every missing migration and the new user_version
@@ -389,7 +442,8 @@ static enum cd_err migrate(sqlite3 *db) {
 /* Opens one connection. The writer does not sync at COMMIT (synchronous=NORMAL: the WAL stays
  * consistent, and sqlite_sync.c makes each commit durable before it is acknowledged); a
  * checkpoint still syncs the WAL before it copies pages into the database. */
-static enum cd_err conn_open(struct sq_conn *c, const char *path, bool writer) {
+static enum cd_err conn_open(struct store *s, struct sq_conn *c, const char *path, bool writer) {
+    c->owner = s;
     /* the writer's lock reports a thread that takes it twice (a write inside its own
      * transaction) instead of hanging */
     pthread_mutexattr_t attr;
@@ -436,11 +490,17 @@ static enum cd_err sq_open(const char *path, struct store **out) {
     s->base.ops = &sqlite_store_ops;
     s->txn.s = s;
     sq_sync_init(s);
-    enum cd_err err = conn_open(&s->w, path, true);
+    metrics_describe("cohortd_store_full", METRIC_GAUGE,
+                     "1 while the last write failed because the store's disk (or page limit) "
+                     "is full, until a write succeeds or space is found again");
+    metrics_describe("cohortd_store_full_refusals_total", METRIC_COUNTER,
+                     "store statements that failed for lack of space (their requests got 503)");
+    metrics_set("cohortd_store_full", "", 0);
+    enum cd_err err = conn_open(s, &s->w, path, true);
     if (err == CD_OK)
         err = migrate(s->w.db);
     for (int i = 0; err == CD_OK && i < SQ_READERS; i++)
-        err = conn_open(&s->r[i], path, false);
+        err = conn_open(s, &s->r[i], path, false);
     if (err == CD_OK)
         err = sq_sync_attach(s, path);
     if (err == CD_OK) { /* rows committed before this process started are durable */
@@ -448,6 +508,8 @@ static enum cd_err sq_open(const char *path, struct store **out) {
         sq_sync_raise_seq(s, s->outbox_hi);
     }
     fault_init();
+    if (err == CD_OK)
+        fault_max_pages(s->w.db);
     if (err != CD_OK) {
         sq_close(s);
         return err;
@@ -461,6 +523,42 @@ static bool sq_healthy(struct store *s) {
     bool ok = exec_sql(c->db, "SELECT 1 FROM workspaces LIMIT 1") == SQLITE_OK;
     sq_reader_end(c);
     return ok && sq_sync_ok(s);
+}
+
+/* How often sq_full looks for space while the store is full, and how much counts as space:
+ * this many free bytes on the disk and this many pages below the page limit. */
+#define FULL_PROBE_MS 1000
+#define FULL_PROBE_MIN_BYTES (4LL << 20)
+
+/* Whether there is room again: free space on the WAL's file system and pages left below
+ * max_page_count (free pages inside the file count too). Takes w only if free: a write in
+ * progress answers the question itself. */
+static bool space_found(struct store *s) {
+    struct statvfs vfs;
+    if (fstatvfs(s->sync.wal_fd, &vfs) != 0 ||
+        (long long)vfs.f_bavail * (long long)vfs.f_frsize < FULL_PROBE_MIN_BYTES)
+        return false;
+    if (pthread_mutex_trylock(&s->w.lock) != 0)
+        return false;
+    int64_t max = pragma_int(s->w.db, "PRAGMA max_page_count");
+    int64_t used = pragma_int(s->w.db, "PRAGMA page_count");
+    int64_t spare = pragma_int(s->w.db, "PRAGMA freelist_count");
+    int64_t size = pragma_int(s->w.db, "PRAGMA page_size");
+    pthread_mutex_unlock(&s->w.lock);
+    if (max < 0 || used < 0 || spare < 0 || size <= 0)
+        return false;
+    return (max - used + spare) * size >= FULL_PROBE_MIN_BYTES;
+}
+
+static bool sq_full(struct store *s) {
+    if (!atomic_load(&s->full))
+        return false;
+    int64_t now = time_now_ms();
+    int64_t last = atomic_load(&s->full_probe_ms);
+    if (now - last >= FULL_PROBE_MS &&
+        atomic_compare_exchange_strong(&s->full_probe_ms, &last, now) && space_found(s))
+        full_set(s, false);
+    return atomic_load(&s->full);
 }
 
 static enum cd_err sq_begin(struct store *s, struct store_txn **out) {
@@ -479,6 +577,18 @@ static enum cd_err sq_begin(struct store *s, struct store_txn **out) {
     return CD_OK;
 }
 
+/* Rolls back the write connection's transaction, unless SQLite already ended it: after
+ * SQLITE_FULL, SQLITE_IOERR or SQLITE_NOMEM it may roll the whole transaction back itself, and
+ * a ROLLBACK then only fails with "cannot rollback - no transaction is active". Caller holds
+ * w.lock. */
+static void rollback_if_open(struct store *s) {
+    if (sqlite3_get_autocommit(s->w.db)) {
+        log_debug("store", "op=rollback result=already_rolled_back");
+        return;
+    }
+    exec_sql(s->w.db, "ROLLBACK");
+}
+
 static enum cd_err sq_commit_ticket(struct store_txn *t, uint64_t *ticket) {
     struct store *s = t->s;
     commit_delay();
@@ -486,12 +596,14 @@ static enum cd_err sq_commit_ticket(struct store_txn *t, uint64_t *ticket) {
     enum cd_err err = st ? sq_exec_call(&s->w, st, SQ_CALL_COMMIT) : CD_E_STORE;
     *ticket = 0;
     if (err != CD_OK) {
-        err = CD_E_STORE;
-        exec_sql(s->w.db, "ROLLBACK");
+        if (err != CD_E_FULL)
+            err = CD_E_STORE;
+        rollback_if_open(s);
     } else {
         if (t->outbox_hi > s->outbox_hi)
             s->outbox_hi = t->outbox_hi;
         *ticket = sq_sync_committed(s, s->outbox_hi);
+        full_set(s, false);
     }
     pthread_mutex_unlock(&s->w.lock);
     return err;
@@ -505,7 +617,7 @@ static enum cd_err sq_commit(struct store_txn *t) {
 }
 
 static void sq_rollback(struct store_txn *t) {
-    exec_sql(t->s->w.db, "ROLLBACK");
+    rollback_if_open(t->s);
     pthread_mutex_unlock(&t->s->w.lock);
 }
 
@@ -527,6 +639,7 @@ const struct store_ops sqlite_store_ops = {
     .open = sq_open,
     .close = sq_close,
     .healthy = sq_healthy,
+    .full = sq_full,
     .begin = sq_begin,
     .commit = sq_commit,
     .commit_ticket = sq_commit_ticket,

@@ -23,6 +23,7 @@
 #define SQ_READERS 4
 
 struct sq_conn {
+    struct store *owner; /* the store it belongs to (its full-disk state) */
     sqlite3 *db;
     pthread_mutex_t lock;
     int n_stmts;
@@ -61,13 +62,16 @@ struct store {
     struct store_txn txn;
     int64_t outbox_hi; /* the highest outbox seq appended by any commit (w.lock) */
     struct sq_sync sync;
+    atomic_bool full;           /* the last write failed for lack of space (SQLITE_FULL) */
+    atomic_llong full_probe_ms; /* when sq_full last looked for space (UNIX ms) */
 };
 
 /* A reset, cleared statement for `sql` (a string literal) on c; NULL on error (logged). */
 sqlite3_stmt *sq_prep(struct sq_conn *c, const char *sql);
 
 /* Runs a prepared statement that returns no rows; resets it. CD_OK, CD_E_EXISTS on a
- * uniqueness violation, CD_E_STORE otherwise. */
+ * uniqueness violation, CD_E_FULL when the database or its disk is full (the store is marked
+ * full until a commit succeeds), CD_E_STORE otherwise. */
 enum cd_err sq_exec(struct sq_conn *c, sqlite3_stmt *st);
 
 /* What a statement run by sq_exec_call is, for COHORTD_FAULT_STORE_CALL=N:KIND (sqlite.c). */

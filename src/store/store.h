@@ -558,6 +558,9 @@ struct store_ops {
     void (*close)(struct store *s);
     /* Whether the store answers; any time. */
     bool (*healthy)(struct store *s);
+    /* Whether the last write failed for lack of space (CD_E_FULL) and neither a write since nor
+     * a look for space (at most once a second, here) found room; any time. */
+    bool (*full)(struct store *s);
     /* Opens a write transaction; *out is valid until commit or rollback. */
     enum cd_err (*begin)(struct store *s, struct store_txn **out);
     /* Ends t, its writes applied whole, and returns once they are durable. CD_E_STORE: none of

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "core/messaging/campaign_run.h"
+#include "core/workspace/workspace.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/timeutil.h"
@@ -421,6 +422,8 @@ static int wait_ms(struct sender *s, int64_t now, int64_t next_poll) {
 
 static void *loop(void *arg) {
     struct sender *s = arg;
+    /* outcomes of requests already sent must be recorded: never refused as a busy request */
+    workspace_thread_unbounded();
     int64_t next_poll = 0;
     for (;;) {
         bool stopping = is_stopping(s);

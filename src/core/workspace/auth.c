@@ -69,6 +69,12 @@ bool app_healthy(struct app *app) {
     return STORE_OPS(app->store)->healthy(app->store);
 }
 
+enum app_health app_health(struct app *app) {
+    if (!app_healthy(app))
+        return APP_HEALTH_STORE_UNAVAILABLE;
+    return STORE_OPS(app->store)->full(app->store) ? APP_HEALTH_STORE_FULL : APP_HEALTH_OK;
+}
+
 const char *workspace_public_id(const struct workspace *ws) {
     return ws->public_id;
 }

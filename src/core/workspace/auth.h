@@ -45,6 +45,14 @@ enum cd_err partner_authenticate(struct app *app, const char *partner, const cha
 /* True when the store answers. */
 bool app_healthy(struct app *app);
 
+/* What /healthz reports, the worst first. */
+enum app_health {
+    APP_HEALTH_OK = 0,
+    APP_HEALTH_STORE_FULL,        /* the last write failed for lack of space (see store.h) */
+    APP_HEALTH_STORE_UNAVAILABLE, /* the store does not answer, or a sync failed */
+};
+enum app_health app_health(struct app *app);
+
 /* The public id of a workspace (what the API and logs name it by); lives as long as ws. */
 const char *workspace_public_id(const struct workspace *ws);
 

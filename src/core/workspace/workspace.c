@@ -5,12 +5,15 @@
  */
 #include "core/workspace/workspace.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/workspace/workspace_int.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/timeutil.h"
 
 /* How long a workspace that failed to load answers 503 before a request retries the load. */
@@ -165,6 +168,73 @@ void workspace_pending_drop(struct workspace *ws, uint64_t upto) {
         ws->pending_tail = &ws->pending;
 }
 
+/* Set by workspace_thread_unbounded: this thread's writes wait however long. */
+static _Thread_local bool thread_unbounded;
+
+void workspace_thread_unbounded(void) {
+    thread_unbounded = true;
+}
+
+void app_set_write_limits(struct app *app, int max_queued, int64_t timeout_ms) {
+    app->max_queued_writes = max_queued > 0 ? max_queued : 0;
+    app->queue_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+    metrics_describe("cohortd_write_queue_refusals_total", METRIC_COUNTER,
+                     "writes refused with 429 because their workspace's write queue was full "
+                     "(reason=queue_full) or they waited too long (reason=queue_timeout)");
+}
+
+/* A refused write: counted, logged at debug (the HTTP log line already shows the 429). */
+static enum cd_err shed(struct workspace *ws, const char *reason, int ahead) {
+    char labels[48];
+    snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
+    metrics_add("cohortd_write_queue_refusals_total", labels, 1);
+    log_debug("workspace", "op=shed ws=%s reason=%s ahead=%d", ws->public_id, reason, ahead);
+    return CD_E_BUSY;
+}
+
+/*
+ * Takes ws->writer. A bounded caller (a request: bounded and not a thread_unbounded thread)
+ * that finds more than max_queued_writes threads waiting ahead of it (besides the holder) is
+ * refused at once; one that waits queue_timeout_ms without getting it is refused then. Both
+ * CD_E_BUSY, holding nothing. Every holder and waiter is counted in n_writers, so background
+ * writes take their place in the count too.
+ */
+static enum cd_err writer_lock(const struct app *app, struct workspace *ws, bool bounded) {
+    int ahead = atomic_fetch_add(&ws->n_writers, 1); /* the holder and the waiters before us */
+    bounded = bounded && !thread_unbounded;
+    if (bounded && app->max_queued_writes > 0 && ahead > app->max_queued_writes) {
+        atomic_fetch_sub(&ws->n_writers, 1);
+        return shed(ws, "queue_full", ahead);
+    }
+    if (!bounded || app->queue_timeout_ms <= 0) {
+        pthread_mutex_lock(&ws->writer);
+        return CD_OK;
+    }
+    if (pthread_mutex_trylock(&ws->writer) == 0)
+        return CD_OK;
+    /* timedlock measures against CLOCK_REALTIME: a clock step shortens or lengthens one wait */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(app->queue_timeout_ms / 1000);
+    until.tv_nsec += (long)(app->queue_timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    int rc = pthread_mutex_timedlock(&ws->writer, &until);
+    if (rc == 0)
+        return CD_OK;
+    atomic_fetch_sub(&ws->n_writers, 1);
+    if (rc != ETIMEDOUT)
+        log_error("workspace", "op=writer_lock ws=%s error=%d", ws->public_id, rc);
+    return shed(ws, "queue_timeout", ahead);
+}
+
+static void writer_unlock(struct workspace *ws) {
+    atomic_fetch_sub(&ws->n_writers, 1);
+    pthread_mutex_unlock(&ws->writer);
+}
+
 /* Writers first: a stream of readers (previews, exports) must not starve a publish. */
 static void lock_init(struct workspace *ws) {
     pthread_rwlockattr_t attr;
@@ -173,6 +243,7 @@ static void lock_init(struct workspace *ws) {
     pthread_rwlock_init(&ws->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&ws->writer, NULL);
+    atomic_init(&ws->n_writers, 0);
     pthread_mutex_init(&ws->pub, NULL);
     pthread_cond_init(&ws->pub_cond, NULL);
     ws->pending_tail = &ws->pending;
@@ -192,6 +263,7 @@ static enum cd_err register_ws(struct app *app, int64_t id, struct workspace **o
     if (!ws)
         return CD_E_NOMEM;
     lock_init(ws);
+    ws->app = app;
     indexes_init(ws);
     undo_init(&ws->undo);
     atomic_init(&ws->loaded, false);
@@ -281,7 +353,7 @@ static enum cd_err ensure_loaded(struct app *app, struct workspace *ws, struct c
     if (atomic_load(&ws->loaded))
         return CD_OK;
     /* a reload replaces the indexes: no write of ws may be planning or publishing meanwhile */
-    pthread_mutex_lock(&ws->writer);
+    writer_lock(app, ws, false);
     wait_published(ws);
     pthread_rwlock_wrlock(&ws->lock);
     enum cd_err err = CD_OK;
@@ -293,7 +365,7 @@ static enum cd_err ensure_loaded(struct app *app, struct workspace *ws, struct c
         err = CD_E_STORE;
     }
     pthread_rwlock_unlock(&ws->lock);
-    pthread_mutex_unlock(&ws->writer);
+    writer_unlock(ws);
     return err;
 }
 
@@ -331,15 +403,17 @@ static void wait_published(struct workspace *ws) {
 }
 
 enum cd_err workspace_write_begin(struct app *app, struct workspace *ws) {
-    pthread_mutex_lock(&ws->writer);
+    enum cd_err err = writer_lock(app, ws, true);
+    if (err != CD_OK)
+        return err;
     wait_published(ws);
     pthread_rwlock_wrlock(&ws->lock);
     workspace_pending_drop(ws, UINT64_MAX);
-    enum cd_err err =
+    err =
         atomic_load(&ws->loaded) ? STORE_OPS(app->store)->begin(app->store, &ws->txn) : CD_E_STORE;
     if (err != CD_OK) {
         pthread_rwlock_unlock(&ws->lock);
-        pthread_mutex_unlock(&ws->writer);
+        writer_unlock(ws);
         return err;
     }
     indexes_journal(ws, &ws->undo);
@@ -370,7 +444,7 @@ enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_e
         load_or_defer(app, ws);
     }
     pthread_rwlock_unlock(&ws->lock);
-    pthread_mutex_unlock(&ws->writer);
+    writer_unlock(ws);
     return err;
 }
 
@@ -379,10 +453,12 @@ struct store_txn *workspace_txn(struct workspace *ws) {
 }
 
 enum cd_err workspace_pipe_begin(struct workspace *ws) {
-    pthread_mutex_lock(&ws->writer);
+    enum cd_err err = writer_lock(ws->app, ws, true);
+    if (err != CD_OK)
+        return err;
     if (atomic_load(&ws->loaded))
         return CD_OK;
-    pthread_mutex_unlock(&ws->writer);
+    writer_unlock(ws);
     return CD_E_STORE;
 }
 
@@ -407,7 +483,7 @@ enum cd_err workspace_pipe_commit(struct app *app, struct workspace *ws, enum cd
         *ws->pending_tail = p;
         ws->pending_tail = &p->next;
     }
-    pthread_mutex_unlock(&ws->writer);
+    writer_unlock(ws);
     return err;
 }
 

@@ -20,6 +20,14 @@
  * the writer lock and the read lock, committed without waiting for the sync, and published under
  * the write lock once durable, in commit order. Readers never wait for their sync.
  *
+ * Load shedding: a request's write (in-place or pipelined) waits for the workspace's writer
+ * lock behind at most app_set_write_limits' max_queued others and for at most its timeout;
+ * past either it fails at once with CD_E_BUSY and changes nothing (the API answers 429 with
+ * Retry-After). The bound is per workspace, so one tenant's full queue never refuses another's
+ * writes, and it caps the HTTP threads one workspace's writes can hold. A background thread
+ * whose write cannot be refused (the webhook sender records outcomes it already sent) calls
+ * workspace_thread_unbounded once and always waits.
+ *
  * Readers take the read lock.
  *
  * Loading: a workspace whose load (or rebuild) fails stays registered but not loaded:
@@ -72,6 +80,18 @@ enum cd_err app_workspace(struct app *app, int64_t ws_id, struct workspace **out
 enum cd_err app_workspace_msg(struct app *app, int64_t ws_id, struct workspace **out,
                               struct cd_msg *msg);
 
+/* Bounds the wait of a request's write for a workspace's writer lock: at most max_queued
+ * writes waiting behind the one that holds it (0: no bound) and at most timeout_ms of waiting
+ * (0: no bound). Both 0 (the default of app_new) waits as long as it takes. Call before
+ * serving requests. */
+void app_set_write_limits(struct app *app, int max_queued, int64_t timeout_ms);
+
+/* Makes the calling thread's writes wait for the writer lock without the bounds above (for
+ * background workers whose writes must not be refused). */
+void workspace_thread_unbounded(void);
+
+/* CD_E_BUSY when the workspace's write queue is full or the wait timed out (see
+ * app_set_write_limits): nothing was done, nothing is held. */
 enum cd_err workspace_write_begin(struct app *app, struct workspace *ws);
 /* Commits when err is CD_OK, else rolls back the store and the journal (memory as before the
  * write); unlocks. Returns CD_OK only when the change is durable. workspace_write_begin fails

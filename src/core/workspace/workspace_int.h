@@ -28,6 +28,8 @@
  * by the committing import under `writer`; immutable after; freed by a later import (under
  * `writer` and the read lock) once turn_done has passed it.
  */
+struct app;
+
 struct import_pending {
     uint64_t turn;
     struct cohort *cohort;
@@ -42,12 +44,17 @@ struct import_pending {
  *             the change to its COMMIT; in-place writes hold it to the end of their sync.
  *   lock    — readers (shared) against the change of memory (exclusive, writer-preferring).
  *   pub     — the publish order of pipelined imports (turn_done, with pub_cond).
+ * n_writers counts the threads that hold or wait for `writer`: a request that would wait
+ * behind app.max_queued_writes others, or longer than app.queue_timeout_ms, is refused
+ * (CD_E_BUSY) instead (workspace.c, writer_lock).
  */
 struct workspace {
+    const struct app *app; /* the registry it is in (its write limits) */
     int64_t id;
     char public_id[64];
     char name[128];
     pthread_mutex_t writer;
+    atomic_int n_writers; /* threads holding or waiting for writer */
     pthread_rwlock_t lock;
     pthread_mutex_t pub;
     pthread_cond_t pub_cond;
@@ -69,6 +76,8 @@ struct workspace {
 struct app {
     struct store *store;
     app_cohort_entry_fn on_cohort_entry;
+    int max_queued_writes;    /* writes that may wait behind a workspace's writer; 0: any */
+    int64_t queue_timeout_ms; /* longest such wait; 0: no limit */
     pthread_mutex_t reg_lock;
     struct workspace **ws;
     size_t n_ws;
@@ -77,7 +86,8 @@ struct app {
 
 /*
  * Pipelined writes (cohort imports; workspace.h). The caller matches its ids under the read
- * lock alone; workspace_pipe_begin takes the writer lock (CD_E_STORE when ws is not loaded);
+ * lock alone; workspace_pipe_begin takes the writer lock (CD_E_STORE when ws is not loaded,
+ * CD_E_BUSY when its write queue is full: see app_set_write_limits);
  * the caller nets its change under the read lock, then
  * workspace_pipe_txn opens ws->txn (after the read lock is released: the workspace's locks come
  * before the store's). workspace_pipe_commit commits it without waiting for the sync (or rolls
