@@ -68,6 +68,8 @@ static bool record(struct client *c, int k, struct resp *r, const json_t *want) 
         atomic_fetch_add(&c->b->acked, 1);
     } else if (r->status == 0) {
         go_on = false; /* killed: no answer, nothing acknowledged */
+    } else if (r->status == 429) {
+        /* shed by the write-queue bound: not acknowledged, so the checks need nothing of it */
     } else if (!c->bad_status) {
         c->bad_status = r->status;
         c->bad_body = strf("%s", r->body);
