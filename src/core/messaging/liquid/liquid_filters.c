@@ -487,7 +487,7 @@ static json_t *arith(struct lq_filter_ctx *c, const json_t *in, const json_t *ar
     }
     bool ints = json_is_integer(x) && json_is_integer(y);
     json_t *r = NULL;
-    long long sum;
+    long long sum = 0;
     /* a whole result that does not fit 64 bits is computed in floating point (Ruby would use a
      * bignum): never a signed overflow */
     if (ints) {
