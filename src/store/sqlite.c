@@ -554,7 +554,7 @@ static bool sq_full(struct store *s) {
     if (!atomic_load(&s->full))
         return false;
     int64_t now = time_now_ms();
-    int64_t last = atomic_load(&s->full_probe_ms);
+    long long last = atomic_load(&s->full_probe_ms);
     if (now - last >= FULL_PROBE_MS &&
         atomic_compare_exchange_strong(&s->full_probe_ms, &last, now) && space_found(s))
         full_set(s, false);
