@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,6 +36,39 @@ char *strf(const char *fmt, ...) {
     va_end(ap);
     assert_non_null(out);
     return out;
+}
+
+long long wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *heap_hash(const char *secret, long long ts, const char *body) {
+    char *msg = strf("%lld%s", ts, body);
+    unsigned char mac[EVP_MAX_MD_SIZE], b64[64];
+    unsigned int mac_len = 0;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, strlen(msg), mac,
+         &mac_len);
+    free(msg);
+    EVP_EncodeBlock(b64, mac, (int)mac_len);
+    return strf("ts:%lld,hmac:%s", ts, b64);
+}
+
+void heap_deliver(const struct server *s, const char *id, const char *secret, const char *body,
+                  long status) {
+    char *sig = heap_hash(secret, wall_ms(), body);
+    char *h = strf("Heap-Hash: %s", sig);
+    const char *headers[] = {h, NULL};
+    char *path = strf("/heap/webhooks/%s", id);
+    struct resp r;
+    http_req(s, "POST", path, headers, body, &r);
+    if (r.status != status)
+        fail_msg("webhook answered %ld %s (want %ld)", r.status, r.body, status);
+    resp_free(&r);
+    free(sig);
+    free(h);
+    free(path);
 }
 
 static int free_port(void) {
@@ -506,6 +541,14 @@ void post_expect(struct server *s, const char *path, const char *body, long stat
     struct resp r;
     http_post_rest(s, path, body, &r);
     assert_resp(&r, status, expected);
+    resp_free(&r);
+}
+
+void post_status(struct server *s, const char *path, const char *body, long status) {
+    struct resp r;
+    http_post_rest(s, path, body, &r);
+    if (r.status != status)
+        fail_msg("%s: %ld %s", path, r.status, r.body);
     resp_free(&r);
 }
 

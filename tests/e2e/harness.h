@@ -93,6 +93,9 @@ long sql_count(const struct server *s, const char *sql);
 /* POSTs body to path with the REST key and asserts the status and the exact body. */
 void post_expect(struct server *s, const char *path, const char *body, long status,
                  const char *expected);
+/* POSTs body to path with the REST key and asserts the status only (setup steps whose answer
+ * another test checks exactly). */
+void post_status(struct server *s, const char *path, const char *body, long status);
 /* The exact audience size of a segment filter (JSON) by /segments/preview; fails on non-200. */
 long preview(struct server *s, const char *filter);
 /* /users/export/ids of one external id with fields_to_export (a JSON array): the user object
@@ -125,5 +128,14 @@ char *read_conformance(const char *rel);
 
 /* printf into a malloc'd string. */
 char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The wall clock in UNIX milliseconds (what Heap's signatures are dated by). */
+long long wall_ms(void);
+/* Heap's Heap-Hash value for body signed at ts: "ts:<ts>,hmac:<base64 HMAC-SHA256(secret,
+ * ts || body)>"; free it. */
+char *heap_hash(const char *secret, long long ts, const char *body);
+/* POSTs body to the Heap webhook of integration id, signed now with secret; fails the test
+ * unless the answer has status. */
+void heap_deliver(const struct server *s, const char *id, const char *secret, const char *body,
+                  long status);
 
 #endif

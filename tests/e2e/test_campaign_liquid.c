@@ -28,14 +28,6 @@ struct fixture {
     char segment[64];
 };
 
-static void post_ok(struct server *s, const char *path, const char *body, long status) {
-    struct resp r;
-    http_post_rest(s, path, body, &r);
-    if (r.status != status)
-        fail_msg("%s: %ld %s", path, r.status, r.body);
-    resp_free(&r);
-}
-
 /* ann: a gold pro user with a first name; bob: silver, free; cy: no first name, no points;
  * dee: opted out (her template aborts). All four are in the segment "group is liquid". */
 static int setup(void **state) {
@@ -48,13 +40,13 @@ static int setup(void **state) {
     f->hook = sink_start(url, sizeof url);
     *strstr(url, "/ingest") = '\0';
     snprintf(f->base, sizeof f->base, "%s", url);
-    post_ok(&f->s, "/users/track",
-            "{\"attributes\":[{\"external_id\":\"ann\",\"first_name\":\"ann\",\"plan\":\"pro\","
-            "\"points\":1200,\"group\":\"liquid\"},{\"external_id\":\"bob\",\"first_name\":"
-            "\"Bob\",\"plan\":\"free\",\"points\":5,\"group\":\"liquid\"},{\"external_id\":"
-            "\"cy\",\"plan\":\"free\",\"group\":\"liquid\"},{\"external_id\":\"dee\","
-            "\"first_name\":\"Dee\",\"opt_out\":true,\"group\":\"liquid\"}]}",
-            201);
+    post_status(&f->s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"ann\",\"first_name\":\"ann\",\"plan\":\"pro\","
+                "\"points\":1200,\"group\":\"liquid\"},{\"external_id\":\"bob\",\"first_name\":"
+                "\"Bob\",\"plan\":\"free\",\"points\":5,\"group\":\"liquid\"},{\"external_id\":"
+                "\"cy\",\"plan\":\"free\",\"group\":\"liquid\"},{\"external_id\":\"dee\","
+                "\"first_name\":\"Dee\",\"opt_out\":true,\"group\":\"liquid\"}]}",
+                201);
     struct resp r;
     http_post_rest(&f->s, "/segments/create",
                    "{\"name\":\"liquid\",\"filter\":{\"attribute\":\"group\",\"op\":\"equals\","
@@ -161,7 +153,7 @@ static void test_a_liquid_campaign_sends_each_user_exactly_the_rendered_body(voi
                          "\"bob\",\"trigger_properties\":{\"coupon\":\"B5\"}},{"
                          "\"external_user_id\":\"cy\"},{\"external_user_id\":\"dee\"}]}",
                          id);
-    post_ok(&f->s, "/campaigns/trigger/send", trigger, 201);
+    post_status(&f->s, "/campaigns/trigger/send", trigger, 201);
     assert_int_equal(sink_wait_requests(f->hook, 3, 10000), 3);
     wait_counter(f, id, "sends", 3);
     wait_deliveries(f, 2, 1); /* dee: aborted */
@@ -214,7 +206,7 @@ static void test_a_render_past_a_bound_fails_that_send_with_the_reason(void **st
     char *trigger = strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":"
                          "\"ann\"},{\"external_user_id\":\"bob\"}]}",
                          id);
-    post_ok(&f->s, "/campaigns/trigger/send", trigger, 201);
+    post_status(&f->s, "/campaigns/trigger/send", trigger, 201);
     wait_counter(f, id, "failures", 1);
     wait_counter(f, id, "sends", 1);
     assert_int_equal(sink_count(f->hook), 1);

@@ -31,14 +31,6 @@ struct fixture {
     char segment[64];
 };
 
-static void post_ok(struct server *s, const char *path, const char *body, long status) {
-    struct resp r;
-    http_post_rest(s, path, body, &r);
-    if (r.status != status)
-        fail_msg("%s: %ld %s", path, r.status, r.body);
-    resp_free(&r);
-}
-
 /* Five users: u1..u3 on the trial plan (u1 and u2 with a first name), u4 on pro, u5 on trial
  * but deleted; the segment "plan is trial" holds u1, u2 and u3. */
 static int setup(void **state) {
@@ -51,13 +43,14 @@ static int setup(void **state) {
     f->hook = sink_start(url, sizeof url);
     *strstr(url, "/ingest") = '\0';
     snprintf(f->base, sizeof f->base, "%s", url);
-    post_ok(&f->s, "/users/track",
-            "{\"attributes\":[{\"external_id\":\"u1\",\"first_name\":\"Ada\",\"plan\":\"trial\"},"
-            "{\"external_id\":\"u2\",\"first_name\":\"Bob\",\"plan\":\"trial\"},"
-            "{\"external_id\":\"u3\",\"plan\":\"trial\"},{\"external_id\":\"u4\",\"plan\":"
-            "\"pro\"},{\"external_id\":\"u5\",\"plan\":\"trial\"}]}",
-            201);
-    post_ok(&f->s, "/users/delete", "{\"external_ids\":[\"u5\"]}", 201);
+    post_status(
+        &f->s, "/users/track",
+        "{\"attributes\":[{\"external_id\":\"u1\",\"first_name\":\"Ada\",\"plan\":\"trial\"},"
+        "{\"external_id\":\"u2\",\"first_name\":\"Bob\",\"plan\":\"trial\"},"
+        "{\"external_id\":\"u3\",\"plan\":\"trial\"},{\"external_id\":\"u4\",\"plan\":"
+        "\"pro\"},{\"external_id\":\"u5\",\"plan\":\"trial\"}]}",
+        201);
+    post_status(&f->s, "/users/delete", "{\"external_ids\":[\"u5\"]}", 201);
     struct resp r;
     http_post_rest(&f->s, "/segments/create",
                    "{\"name\":\"trial\",\"filter\":{\"attribute\":\"plan\",\"op\":\"equals\","
@@ -227,10 +220,10 @@ static void test_immediate_campaign_sends_one_personalised_request_to_each_membe
 
 static void test_inserted_values_cannot_break_the_url_or_add_headers(void **state) {
     struct fixture *f = *state;
-    post_ok(&f->s, "/users/track",
-            "{\"attributes\":[{\"external_id\":\"u 1&x=y\",\"plan\":\"trial\",\"note\":"
-            "\"a\\r\\nX-Evil: 1\"}]}",
-            201);
+    post_status(&f->s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"u 1&x=y\",\"plan\":\"trial\",\"note\":"
+                "\"a\\r\\nX-Evil: 1\"}]}",
+                201);
     char *fmt = strf("{\"name\":\"Odd\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":"
                      "\"api_triggered\"},\"message\":{\"webhook\":{\"url\":\"%s/odd/"
                      "{{${external_id}}}?q={{${external_id}}}\",\"headers\":{\"X-Note\":"
@@ -451,7 +444,7 @@ static void test_trigger_errors_use_braze_texts_and_send_nothing(void **state) {
     }
     /* archived: no longer triggerable */
     char *arch = strf("{\"campaign_id\":\"%s\"}", id);
-    post_ok(&f->s, "/campaigns/archive", arch, 201);
+    post_status(&f->s, "/campaigns/archive", arch, 201);
     struct resp r;
     http_post_rest(&f->s, "/campaigns/archive", arch, &r);
     assert_resp(&r, 400, "{\"message\":\"Invalid Campaign ID\"}");
@@ -560,8 +553,8 @@ static void test_canvas_steps_follow_their_delays_and_users_who_leave_exit(void 
     trigger_ok(f, "/canvas/trigger/send", body);
     assert_int_equal(sink_wait_requests(f->hook, 2, 10000), 2);
     /* u2 leaves the segment before the second step */
-    post_ok(&f->s, "/users/track", "{\"attributes\":[{\"external_id\":\"u2\",\"plan\":\"pro\"}]}",
-            201);
+    post_status(&f->s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"u2\",\"plan\":\"pro\"}]}", 201);
     assert_int_equal(count_path(f->hook, "/step2/u1"), 0); /* not before its delay */
     expect_requests(f->hook, 3);
     assert_int_equal(count_path(f->hook, "/step1/u1"), 1);
@@ -579,7 +572,7 @@ static void test_canvas_steps_follow_their_delays_and_users_who_leave_exit(void 
     json_decref(d);
     /* an archived Canvas answers with Braze's notice and sends nothing */
     char *arch = strf("{\"canvas_id\":\"%s\"}", id);
-    post_ok(&f->s, "/canvas/archive", arch, 201);
+    post_status(&f->s, "/canvas/archive", arch, 201);
     struct resp r;
     http_post_rest(&f->s, "/canvas/trigger/send", body, &r);
     char *want = strf("{\"dispatch_id\":\"%s\",\"message\":\"success\",\"notice\":\"The Canvas is "
@@ -629,7 +622,7 @@ static void create_current(struct fixture *f, const char *url) {
                       "\"users.messages.webhook.Failure\",\"users.canvas.Entry\"],"
                       "\"batch_size\":100}",
                       url);
-    post_ok(&f->s, "/currents/create", body, 201);
+    post_status(&f->s, "/currents/create", body, 201);
     free(body);
 }
 
@@ -938,7 +931,7 @@ static void interrupted_dispatch(struct fixture *f, bool crash) {
                                                json_sprintf("m%02d", i), "plan", "trial"));
     json_t *track = json_pack("{s:o}", "attributes", users);
     char *text = json_dumps(track, JSON_COMPACT);
-    post_ok(&f->s, "/users/track", text, 201);
+    post_status(&f->s, "/users/track", text, 201);
     char *fmt = strf("{\"name\":\"Slow\",\"segment_id\":\"SEGMENT\",\"rate_limit_per_minute\":1200,"
                      "\"schedule\":{\"type\":\"immediate\"},\"message\":{\"webhook\":{\"url\":"
                      "\"%s/slow/{{${external_id}}}\"}}}",
@@ -991,7 +984,7 @@ static void test_archiving_a_campaign_stops_its_running_dispatch(void **state) {
     char *id = create(f, "/campaigns/create", fmt);
     assert_int_equal(sink_wait_requests(f->hook, 1, 10000), 1);
     char *arch = strf("{\"campaign_id\":\"%s\"}", id);
-    post_ok(&f->s, "/campaigns/archive", arch, 201);
+    post_status(&f->s, "/campaigns/archive", arch, 201);
     sleep_ms(1500);                        /* at 2 a second, two more would have gone out */
     assert_true(sink_count(f->hook) <= 2); /* at most the one already due */
     json_t *d = details(f, "campaigns", id);

@@ -8,8 +8,6 @@
  */
 #include "harness.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -22,32 +20,9 @@ struct fixture {
     char secret[80];
 };
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* "ts:<ts>,hmac:<base64 HMAC-SHA256(secret, ts || body)>" */
-static char *sign(const char *secret, long long ts, const char *body) {
-    char ts_text[32];
-    snprintf(ts_text, sizeof ts_text, "%lld", ts);
-    size_t n = strlen(ts_text) + strlen(body);
-    unsigned char *msg = malloc(n);
-    memcpy(msg, ts_text, strlen(ts_text));
-    memcpy(msg + strlen(ts_text), body, strlen(body));
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, n, mac, &mac_len);
-    free(msg);
-    unsigned char b64[64];
-    EVP_EncodeBlock(b64, mac, (int)mac_len);
-    return strf("ts:%s,hmac:%s", ts_text, b64);
-}
-
 static void deliver(struct fixture *f, const char *secret, long long ts, const char *body,
                     struct resp *r) {
-    char *sig = sign(secret, ts, body);
+    char *sig = heap_hash(secret, ts, body);
     char *h = strf("Heap-Hash: %s", sig);
     const char *headers[] = {h, NULL};
     char *path = strf("/heap/webhooks/%s", f->id);
@@ -59,7 +34,7 @@ static void deliver(struct fixture *f, const char *secret, long long ts, const c
 
 static void deliver_expect(struct fixture *f, const char *body, long status, const char *expected) {
     struct resp r;
-    deliver(f, f->secret, now_ms(), body, &r);
+    deliver(f, f->secret, wall_ms(), body, &r);
     assert_resp(&r, status, expected);
     resp_free(&r);
 }
@@ -177,13 +152,13 @@ static void test_bad_signatures_are_403_and_change_nothing(void **state) {
     char *body = page(77, "t-sig", 1, 1, "\"add\":[{\"id\":\"u5\"}]");
     struct resp r;
     const char *forbidden = "{\"error\":\"Invalid signature\"}";
-    deliver(f, "not-the-secret", now_ms(), body, &r);
+    deliver(f, "not-the-secret", wall_ms(), body, &r);
     assert_resp(&r, 403, forbidden);
     resp_free(&r);
-    deliver(f, f->secret, now_ms() - 5 * 60 * 1000, body, &r);
+    deliver(f, f->secret, wall_ms() - 5 * 60 * 1000, body, &r);
     assert_resp(&r, 403, forbidden);
     resp_free(&r);
-    deliver(f, f->secret, now_ms() + 5 * 60 * 1000, body, &r);
+    deliver(f, f->secret, wall_ms() + 5 * 60 * 1000, body, &r);
     assert_resp(&r, 403, forbidden);
     resp_free(&r);
     char *path = strf("/heap/webhooks/%s", f->id);
@@ -196,7 +171,7 @@ static void test_bad_signatures_are_403_and_change_nothing(void **state) {
     resp_free(&r);
     free(path);
     /* a valid signature over other bytes */
-    char *sig = sign(f->secret, now_ms(), "{}");
+    char *sig = heap_hash(f->secret, wall_ms(), "{}");
     char *h = strf("Heap-Hash: %s", sig);
     const char *headers[] = {h, NULL};
     path = strf("/heap/webhooks/%s", f->id);
@@ -213,7 +188,7 @@ static void test_bad_signatures_are_403_and_change_nothing(void **state) {
 static void test_malformed_bodies_after_valid_signature_are_400(void **state) {
     struct fixture *f = *state;
     struct resp r;
-    deliver(f, f->secret, now_ms(), "{\"action_type\":", &r);
+    deliver(f, f->secret, wall_ms(), "{\"action_type\":", &r);
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(json_string_value(json_object_get(r.json, "error")), "invalid JSON"));
     resp_free(&r);
@@ -262,7 +237,7 @@ static void test_rotated_secret_stops_old_signatures_at_once(void **state) {
     resp_free(&r);
     free(body);
     char *p = page(88, "t-rot", 1, 1, "\"add\":[{\"id\":\"u5\"}]");
-    deliver(f, old, now_ms(), p, &r);
+    deliver(f, old, wall_ms(), p, &r);
     assert_resp(&r, 403, "{\"error\":\"Invalid signature\"}");
     resp_free(&r);
     deliver_expect(f, p, 200,
@@ -298,7 +273,7 @@ struct pending {
 
 static void *deliver_in_thread(void *arg) {
     struct pending *p = arg;
-    deliver(p->f, p->f->secret, now_ms(), p->body, &p->r);
+    deliver(p->f, p->f->secret, wall_ms(), p->body, &p->r);
     return NULL;
 }
 
@@ -322,7 +297,7 @@ static void test_too_many_pages_at_once_get_429_with_retry_after(void **state) {
     pthread_create(&t, NULL, deliver_in_thread, &first);
     sleep_ms(250);
     struct resp second;
-    deliver(&f, f.secret, now_ms(), p2, &second);
+    deliver(&f, f.secret, wall_ms(), p2, &second);
     pthread_join(t, NULL);
     /* whichever arrived second (almost surely page 2) was refused, the other applied */
     bool second_refused = second.status == 429;
@@ -339,7 +314,7 @@ static void test_too_many_pages_at_once_get_429_with_retry_after(void **state) {
         json_object_get(json_array_get(json_object_get(d, "heap_syncs"), 0), "pages_seen"), "1");
     json_decref(d);
     struct resp r;
-    deliver(&f, f.secret, now_ms(), second_refused ? p2 : p1, &r);
+    deliver(&f, f.secret, wall_ms(), second_refused ? p2 : p1, &r);
     assert_int_equal(r.status, 200);
     resp_free(&r);
     d = details(&f, "77");
@@ -359,7 +334,7 @@ static void test_id_over_limit_in_a_page_is_refused_whole_after_the_signature(vo
                        long_id);
     char *body = page(21, "limit-task", 1, 1, lists);
     struct resp r;
-    deliver(f, "not-the-secret", now_ms(), body, &r); /* the signature is checked first */
+    deliver(f, "not-the-secret", wall_ms(), body, &r); /* the signature is checked first */
     assert_resp(&r, 403, "{\"error\":\"Invalid signature\"}");
     resp_free(&r);
     deliver_expect(f, body, 400, "{\"error\":\"data.remove[1].id is longer than 2048 bytes\"}");

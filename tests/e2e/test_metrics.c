@@ -10,8 +10,6 @@
 
 #include <ctype.h>
 #include <math.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,43 +187,6 @@ static void assert_histograms_consistent(const char *text) {
     assert_true(n_histograms > 0);
 }
 
-/* ---- Heap's webhook ---- */
-
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* "ts:<ts>,hmac:<base64 HMAC-SHA256(secret, ts || body)>" */
-static char *sign(const char *secret, long long ts, const char *body) {
-    char *msg = strf("%lld%s", ts, body);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, strlen(msg), mac,
-         &mac_len);
-    free(msg);
-    unsigned char b64[64];
-    EVP_EncodeBlock(b64, mac, (int)mac_len);
-    return strf("ts:%lld,hmac:%s", ts, b64);
-}
-
-static void deliver(struct server *s, const char *id, const char *secret, const char *body,
-                    long status) {
-    char *sig = sign(secret, now_ms(), body);
-    char *h = strf("Heap-Hash: %s", sig);
-    const char *headers[] = {h, NULL};
-    char *path = strf("/heap/webhooks/%s", id);
-    struct resp r;
-    http_req(s, "POST", path, headers, body, &r);
-    if (r.status != status)
-        fail_msg("webhook answered %ld %s (want %ld)", r.status, r.body, status);
-    resp_free(&r);
-    free(sig);
-    free(h);
-    free(path);
-}
-
 /* ---- the tests ---- */
 
 static void test_scrape_holds_exact_counts_of_a_known_sequence_and_parses(void **state) {
@@ -384,9 +345,9 @@ static void test_heap_pages_are_counted_applied_duplicate_and_refused(void **sta
         "\"data\":{\"segment\":{\"id\":42,\"name\":\"Trial\"},\"sync_info\":"
         "{\"page_number\":1,\"total_pages\":1,\"sync_task_id\":\"t-1\"},"
         "\"add\":[{\"id\":\"h1\"},{\"id\":\"nobody\"}]}}";
-    deliver(s, id, secret, body, 200);           /* applied */
-    deliver(s, id, secret, body, 200);           /* duplicate */
-    deliver(s, id, "not-the-secret", body, 403); /* signature */
+    heap_deliver(s, id, secret, body, 200);           /* applied */
+    heap_deliver(s, id, secret, body, 200);           /* duplicate */
+    heap_deliver(s, id, "not-the-secret", body, 403); /* signature */
     char *text = scrape_until(s, "cohortd_heap_pages_refused_total{reason=\"signature\"}", 1);
     assert_text_parses(text);
     expect(text, "cohortd_heap_pages_applied_total", 1);

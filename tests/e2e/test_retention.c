@@ -10,8 +10,6 @@
 #include "harness.h"
 #include "sink.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +25,6 @@ static const char *const fast_env[][2] = {
     {"COHORTD_HEAP_MAX_PAST_MS", "200"},      {"COHORTD_RETENTION_INTERVAL", "50ms"},
     {"COHORTD_CURRENTS_POLL_MS", "50"},       {"COHORTD_CAMPAIGNS_POLL_MS", "50"},
 };
-
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sets the server's extra `serve` arguments (NULL-terminated, or NULL). */
 static void set_args(struct server *s, const char *const *more) {
@@ -169,12 +161,12 @@ static void test_events_without_a_current_stay_for_the_longest_horizon(void **st
     const char *more[] = {"--currents-horizon-ms", "600", "--currents-auth-horizon-ms", "1500",
                           NULL};
     struct server *s = start_with(more);
-    long long t0 = now_ms();
+    long long t0 = wall_ms();
     event(s, "a", "kept");
     assert_int_equal(sql_count(s, "SELECT count(*) FROM outbox"), 1);
     assert_int_equal(wait_count(s, "SELECT count(*) FROM outbox", 0), 0);
     /* gone only once older than the auth horizon, the longest, not after 200 ms */
-    assert_true(now_ms() - t0 >= 1500);
+    assert_true(wall_ms() - t0 >= 1500);
     server_cleanup(s);
     free(s);
 }
@@ -268,18 +260,6 @@ static void test_deliveries_of_finished_sends_go_and_the_counters_stay(void **st
     sink_stop(hook);
 }
 
-/* "ts:<ts>,hmac:<base64 HMAC-SHA256(secret, ts || body)>", Heap's signature */
-static char *sign(const char *secret, long long ts, const char *body) {
-    char *msg = strf("%lld%s", ts, body);
-    unsigned char mac[EVP_MAX_MD_SIZE], b64[64];
-    unsigned int mac_len = 0;
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)msg, strlen(msg), mac,
-         &mac_len);
-    EVP_EncodeBlock(b64, mac, (int)mac_len);
-    free(msg);
-    return strf("ts:%lld,hmac:%s", ts, b64);
-}
-
 static void test_heap_page_records_go_and_the_newest_syncs_of_a_cohort_stay(void **state) {
     struct server *s = *state;
     post_expect(s, "/users/track", "{\"attributes\":[{\"external_id\":\"u1\"}]}", 201,
@@ -297,7 +277,7 @@ static void test_heap_page_records_go_and_the_newest_syncs_of_a_cohort_stay(void
                           "\"sync_info\":{\"page_number\":1,\"total_pages\":1,\"sync_task_id\":"
                           "\"t-%02d\"},\"add\":[{\"id\":\"u1\"}]}}",
                           i);
-        char *sig = sign(secret, now_ms(), page);
+        char *sig = heap_hash(secret, wall_ms(), page);
         char *h = strf("Heap-Hash: %s", sig);
         const char *headers[] = {h, NULL};
         http_req(s, "POST", hook, headers, page, &r);

@@ -11,7 +11,6 @@
  */
 #include "harness.h"
 
-#include "util/crypto.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -468,18 +467,6 @@ static bool runs_last(const char *pattern) {
     return false;
 }
 
-static char *heap_hash(const char *secret, const char *body) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    char ts[32];
-    snprintf(ts, sizeof ts, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-    uint8_t mac[32];
-    crypto_hmac_sha256(secret, strlen(secret), ts, strlen(ts), body, strlen(body), mac);
-    char b64[4 * ((sizeof mac + 2) / 3) + 1];
-    crypto_base64(mac, sizeof mac, b64);
-    return strf("Heap-Hash: ts:%s,hmac:%s", ts, b64);
-}
-
 static bool pass_last;
 
 /* The operation's request example, with the fixture's real ids and keys (and loopback URLs
@@ -503,9 +490,14 @@ static int example_accepted(struct fixture *f, const char *method, const char *p
     substitute(body, subs);
     json_decref(subs);
     char *text = json_dumps(body, JSON_COMPACT);
-    char *auth = strcmp(pattern, "/heap/webhooks/{integration_id}") == 0
-                     ? heap_hash(f->secret, text)
-                     : strf("Authorization: Bearer %s", f->s->rest_key);
+    char *auth;
+    if (strcmp(pattern, "/heap/webhooks/{integration_id}") == 0) {
+        char *sig = heap_hash(f->secret, wall_ms(), text);
+        auth = strf("Heap-Hash: %s", sig);
+        free(sig);
+    } else {
+        auth = strf("Authorization: Bearer %s", f->s->rest_key);
+    }
     const char *headers[] = {auth, NULL};
     struct resp r;
     http_req(f->s, method, path, headers, text, &r);
