@@ -11,7 +11,6 @@
  */
 #include "harness.h"
 
-
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
