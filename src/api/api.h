@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/cohorts/cohort_import.h"
+#include "core/workspace/auth.h"
 #include "core/workspace/workspace.h"
 #include "http/http.h"
 
@@ -52,6 +53,10 @@ json_t *api_json_body(const struct http_request *req, struct http_response *res)
  */
 struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *req,
                                 const json_t *body, struct http_response *res);
+/* api_auth_rest that also fills *grant: what the key may do (its grants). */
+struct workspace *api_auth_rest_grant(struct api_ctx *ctx, const struct http_request *req,
+                                      const json_t *body, struct http_response *res,
+                                      struct rest_grant *grant);
 
 /* A domain call on a JSON body: the shape of the users and segments operations. */
 typedef enum cd_err (*api_body_call)(struct app *app, struct workspace *ws, const json_t *body,

@@ -1,8 +1,9 @@
 /*
  * api_keys.c — the REST API keys of the caller's workspace, for the dashboard:
  * POST /api_keys/create (the key is in that answer only), GET /api_keys/list (ids, never keys)
- * and POST /api_keys/revoke. Each needs the `api_keys` permission (routes.c). The JSON shapes
- * and the check of permission names against the route table are here; core keeps the keys.
+ * and POST /api_keys/revoke. Each needs the `api_keys` permission (routes.c); a key creates only
+ * keys whose permissions it has itself. The JSON shapes and the checks of permission names
+ * against the route table are here; core keeps the keys.
  */
 #include "api/api.h"
 
@@ -57,8 +58,45 @@ static json_t *rate_json(int64_t limit, int64_t period_s) {
     return text[0] ? json_string(text) : json_null();
 }
 
-static enum cd_err create(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                          struct cd_msg *msg) {
+/* Whether the caller's grants cover grant: every route permission grant gives, the caller has
+ * (so a key cannot make a key that may do more than itself). */
+static bool covered(const struct rest_grant *caller, const char *grant) {
+    if (caller->all)
+        return true;
+    size_t len = strlen(grant);
+    bool everything = strcmp(grant, "*") == 0;
+    bool group = len >= 2 && strcmp(grant + len - 2, ".*") == 0;
+    for (size_t i = 0; i < api_n_routes; i++) {
+        const char *p = api_routes[i].permission;
+        if (!p)
+            continue;
+        bool given =
+            everything || (group ? strncmp(p, grant, len - 1) == 0 : strcmp(p, grant) == 0);
+        if (given && !api_key_grants(caller->grants, p))
+            return false;
+    }
+    return true;
+}
+
+struct uncovered {
+    const struct rest_grant *caller;
+    const char *first; /* the first grant the caller lacks (into the spec's string) */
+    size_t first_len;
+};
+
+static int check_covered(void *ctx, const char *grant, size_t len) {
+    struct uncovered *u = ctx;
+    char g[API_KEY_GRANTS_CAP];
+    snprintf(g, sizeof g, "%.*s", (int)len, grant);
+    if (covered(u->caller, g))
+        return 0;
+    u->first = grant;
+    u->first_len = len;
+    return 1;
+}
+
+static enum cd_err create(struct app *app, struct workspace *ws, const struct rest_grant *caller,
+                          const json_t *body, json_t **out, struct cd_msg *msg) {
     struct api_key_spec spec = {0};
     const json_t *name = json_object_get(body, "name");
     if (name && !json_is_null(name)) {
@@ -82,6 +120,11 @@ static enum cd_err create(struct app *app, struct workspace *ws, const json_t *b
                           "'rate_limit' must be \"N/second\", \"N/minute\", \"N/hour\" or "
                           "\"N/day\" with N from 1 to %d",
                           API_KEY_RATE_MAX);
+    struct uncovered u = {caller, NULL, 0};
+    if (api_key_grants_each(spec.grants ? spec.grants : "*", check_covered, &u) != 0) {
+        snprintf(msg->text, sizeof msg->text, "%.*s", (int)u.first_len, u.first);
+        return CD_E_FORBIDDEN;
+    }
     char key[ADMIN_KEY_LEN], id[API_KEY_ID_LEN + 1];
     enum cd_err err = app_api_key_create(app, ws, &spec, key, id);
     if (err == CD_E_INVALID)
@@ -96,8 +139,26 @@ static enum cd_err create(struct app *app, struct workspace *ws, const json_t *b
     return *out ? CD_OK : CD_E_NOMEM;
 }
 
-void api_api_keys_create(void *ctx, const struct http_request *req, struct http_response *res) {
-    api_run_post(ctx, req, res, create, 201);
+void api_api_keys_create(void *vctx, const struct http_request *req, struct http_response *res) {
+    struct api_ctx *ctx = vctx;
+    json_t *body = api_json_body(req, res);
+    struct rest_grant caller;
+    struct workspace *ws = body ? api_auth_rest_grant(ctx, req, body, res, &caller) : NULL;
+    if (ws) {
+        struct cd_msg msg = {{0}};
+        json_t *out = NULL;
+        enum cd_err err = create(ctx->app, ws, &caller, body, &out, &msg);
+        if (err == CD_E_FORBIDDEN) {
+            char detail[sizeof msg.text + 96];
+            snprintf(detail, sizeof detail,
+                     "a key can only give permissions it has; this one lacks some of '%s'",
+                     msg.text);
+            http_reply_error(res, 403, "Access Denied", detail);
+        } else {
+            api_reply_result(res, err, 201, out, &msg);
+        }
+    }
+    json_decref(body);
 }
 
 static void on_key(void *ctx, const struct api_key_info *k) {

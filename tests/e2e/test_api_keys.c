@@ -372,6 +372,32 @@ static void test_the_dashboard_creates_lists_and_revokes_keys(void **state) {
     resp_free(&r);
 }
 
+static void test_a_key_gives_only_permissions_it_has(void **state) {
+    struct server *s = *state;
+    char key[64];
+    cli_key(s, "--permissions", "api_keys,users.track,segments.*", NULL, NULL, key, NULL);
+    struct resp r;
+    with_key(s, key, "/api_keys/create", "{\"permissions\":[\"users.track\",\"segments.list\"]}",
+             &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    with_key(s, key, "/api_keys/create", "{\"permissions\":[\"segments.*\",\"api_keys\"]}", &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    key_expect(s, key, "/api_keys/create", "{\"permissions\":[\"users.track\",\"cohorts.list\"]}",
+               403,
+               "{\"message\":\"Access Denied\",\"errors\":[\"a key can only give permissions it "
+               "has; this one lacks some of 'cohorts.list'\"]}");
+    key_expect(s, key, "/api_keys/create", "{\"permissions\":[\"users.*\"]}", 403,
+               "{\"message\":\"Access Denied\",\"errors\":[\"a key can only give permissions it "
+               "has; this one lacks some of 'users.*'\"]}");
+    key_expect(s, key, "/api_keys/create", "{\"name\":\"everything\"}", 403,
+               "{\"message\":\"Access Denied\",\"errors\":[\"a key can only give permissions it "
+               "has; this one lacks some of '*'\"]}");
+    /* init's key and its two, nothing from the refused ones */
+    assert_int_equal(sql_count(s, "SELECT count(*) FROM api_keys"), 4);
+}
+
 static void test_bad_key_requests_are_refused_and_create_nothing(void **state) {
     struct server *s = *state;
     post_expect(s, "/api_keys/create", "{\"permissions\":[\"users.fly\"]}", 400,
@@ -453,6 +479,8 @@ int main(void) {
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_the_dashboard_creates_lists_and_revokes_keys,
                                         server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_a_key_gives_only_permissions_it_has, server_setup,
+                                        server_teardown),
         cmocka_unit_test_setup_teardown(test_bad_key_requests_are_refused_and_create_nothing,
                                         server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_cli_list_shows_permissions_and_limits, server_setup,

@@ -11,6 +11,9 @@
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
+_Static_assert(sizeof((struct rest_grant *)0)->grants == API_KEY_GRANTS_CAP,
+               "a grant list fits rest_grant");
+
 /* The fields of a key row that authentication needs, copied out of the store's callback. */
 struct key_found {
     int64_t ws;
@@ -57,6 +60,8 @@ enum cd_err workspace_auth_rest(struct app *app, const char *key, const char *pe
             return CD_OK;
         }
     }
+    grant->all = k.all;
+    snprintf(grant->grants, sizeof grant->grants, "%s", k.grants);
     if (!api_key_grants(k.all ? NULL : k.grants, permission)) {
         grant->result = REST_AUTH_DENIED;
         return CD_OK;

@@ -25,7 +25,9 @@ enum rest_auth {
 
 struct rest_grant {
     enum rest_auth result;
-    bool limited; /* the key has a rate limit: limit, remaining and reset_s hold its window */
+    bool all;          /* the key has every permission */
+    char grants[2048]; /* else its grants, comma-separated (API_KEY_GRANTS_CAP) */
+    bool limited;      /* the key has a rate limit: limit, remaining and reset_s hold its window */
     int64_t limit;
     int64_t remaining;
     int64_t reset_s; /* UNIX seconds */
