@@ -95,6 +95,13 @@ static int check_covered(void *ctx, const char *grant, size_t len) {
     return 1;
 }
 
+/* 403 Access Denied: the caller lacks some permission of `grant`, what rule says it must have. */
+static void reply_lacking(struct http_response *res, const char *rule, const char *grant) {
+    char detail[sizeof((struct cd_msg *)0)->text + 128];
+    snprintf(detail, sizeof detail, "a key can %s; this one lacks some of '%s'", rule, grant);
+    http_reply_error(res, 403, "Access Denied", detail);
+}
+
 static enum cd_err create(struct app *app, struct workspace *ws, const struct rest_grant *caller,
                           const json_t *body, json_t **out, struct cd_msg *msg) {
     struct api_key_spec spec = {0};
@@ -148,15 +155,10 @@ void api_api_keys_create(void *vctx, const struct http_request *req, struct http
         struct cd_msg msg = {{0}};
         json_t *out = NULL;
         enum cd_err err = create(ctx->app, ws, &caller, body, &out, &msg);
-        if (err == CD_E_FORBIDDEN) {
-            char detail[sizeof msg.text + 96];
-            snprintf(detail, sizeof detail,
-                     "a key can only give permissions it has; this one lacks some of '%s'",
-                     msg.text);
-            http_reply_error(res, 403, "Access Denied", detail);
-        } else {
+        if (err == CD_E_FORBIDDEN)
+            reply_lacking(res, "only give permissions it has", msg.text);
+        else
             api_reply_result(res, err, 201, out, &msg);
-        }
     }
     json_decref(body);
 }
@@ -188,25 +190,67 @@ void api_api_keys_list(void *ctx, const struct http_request *req, struct http_re
     api_run_get(ctx, req, res, list);
 }
 
-static enum cd_err revoke(struct app *app, struct workspace *ws, const json_t *body, json_t **out,
-                          struct cd_msg *msg) {
+/* Finds the grants of the key with this id among a workspace's keys. */
+struct find_key {
+    const char *id;
+    bool found;
+    char grants[API_KEY_GRANTS_CAP];
+};
+
+static void on_find(void *ctx, const struct api_key_info *k) {
+    struct find_key *f = ctx;
+    if (!f->found && strcmp(k->id, f->id) == 0) {
+        f->found = true;
+        snprintf(f->grants, sizeof f->grants, "%s", k->grants);
+    }
+}
+
+static enum cd_err not_found(const char *id, struct cd_msg *msg) {
+    snprintf(msg->text, sizeof msg->text,
+             "no active REST API key of this workspace has the id '%.32s'", id);
+    return CD_E_NOT_FOUND;
+}
+
+/* Revokes the key named by "id" when the caller has every permission that key has (a key
+ * cannot take away a key that may do more than itself). */
+static enum cd_err revoke(struct app *app, struct workspace *ws, const struct rest_grant *caller,
+                          const json_t *body, json_t **out, struct cd_msg *msg) {
     const char *id = json_string_value(json_object_get(body, "id"));
     if (!id || !*id)
         return cd_invalid(msg, "'id' must be the id of a REST API key (GET /api_keys/list)");
-    enum cd_err err = app_api_key_revoke(app, ws, id);
-    if (err == CD_E_NOT_FOUND) {
-        snprintf(msg->text, sizeof msg->text,
-                 "no active REST API key of this workspace has the "
-                 "id '%.32s'",
-                 id);
+    struct find_key f = {.id = id};
+    enum cd_err err = app_api_key_list(app, ws, on_find, &f);
+    if (err != CD_OK)
         return err;
+    if (!f.found)
+        return not_found(id, msg);
+    struct uncovered u = {caller, NULL, 0};
+    if (api_key_grants_each(f.grants, check_covered, &u) != 0) {
+        snprintf(msg->text, sizeof msg->text, "%.*s", (int)u.first_len, u.first);
+        return CD_E_FORBIDDEN;
     }
+    err = app_api_key_revoke(app, ws, id);
+    if (err == CD_E_NOT_FOUND)
+        return not_found(id, msg);
     if (err != CD_OK)
         return err;
     *out = json_pack("{s:s}", "message", "success");
     return *out ? CD_OK : CD_E_NOMEM;
 }
 
-void api_api_keys_revoke(void *ctx, const struct http_request *req, struct http_response *res) {
-    api_run_post(ctx, req, res, revoke, 201);
+void api_api_keys_revoke(void *vctx, const struct http_request *req, struct http_response *res) {
+    struct api_ctx *ctx = vctx;
+    json_t *body = api_json_body(req, res);
+    struct rest_grant caller;
+    struct workspace *ws = body ? api_auth_rest_grant(ctx, req, body, res, &caller) : NULL;
+    if (ws) {
+        struct cd_msg msg = {{0}};
+        json_t *out = NULL;
+        enum cd_err err = revoke(ctx->app, ws, &caller, body, &out, &msg);
+        if (err == CD_E_FORBIDDEN)
+            reply_lacking(res, "revoke only keys whose permissions it has", msg.text);
+        else
+            api_reply_result(res, err, 201, out, &msg);
+    }
+    json_decref(body);
 }

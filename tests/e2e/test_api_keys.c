@@ -396,6 +396,25 @@ static void test_a_key_gives_only_permissions_it_has(void **state) {
                "has; this one lacks some of '*'\"]}");
     /* init's key and its two, nothing from the refused ones */
     assert_int_equal(sql_count(s, "SELECT count(*) FROM api_keys"), 4);
+    /* nor does it take away a key that may do more: init's key has every permission */
+    struct resp list;
+    http_get_rest(s, "/api_keys/list", &list);
+    const char *init_id = json_string_value(
+        json_object_get(json_array_get(json_object_get(list.json, "api_keys"), 0), "id"));
+    char *revoke = strf("{\"id\":\"%s\"}", init_id);
+    key_expect(s, key, "/api_keys/revoke", revoke, 403,
+               "{\"message\":\"Access Denied\",\"errors\":[\"a key can revoke only keys whose "
+               "permissions it has; this one lacks some of '*'\"]}");
+    post_expect(s, "/users/track", "{\"attributes\":[{\"external_id\":\"still\"}]}", 201,
+                "{\"message\":\"success\",\"attributes_processed\":1}");
+    /* a key it covers, it may revoke */
+    const char *second_id = json_string_value(
+        json_object_get(json_array_get(json_object_get(list.json, "api_keys"), 2), "id"));
+    char *revoke2 = strf("{\"id\":\"%s\"}", second_id);
+    key_expect(s, key, "/api_keys/revoke", revoke2, 201, "{\"message\":\"success\"}");
+    free(revoke2);
+    free(revoke);
+    resp_free(&list);
 }
 
 static void test_bad_key_requests_are_refused_and_create_nothing(void **state) {
