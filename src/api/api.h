@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/cohorts/cohort_import.h"
+#include "core/workspace/auth.h"
 #include "core/workspace/workspace.h"
 #include "http/http.h"
 
@@ -28,9 +29,13 @@ struct api_ctx {
     struct api_config cfg;
 };
 
-/* Every route cohortd serves. */
+/* Every route cohortd serves, each with the REST API key permission it requires (routes.c). */
 extern const struct http_route api_routes[];
 extern const size_t api_n_routes;
+
+/* Whether grant is "*", a permission of some route, or "group.*" where some route's permission
+ * begins with "group.": what a REST API key may be given. */
+bool api_permission_known(const char *grant);
 
 /*
  * Parses the body as a JSON object. On failure replies 400 {"message": "Bad Request",
@@ -40,11 +45,18 @@ json_t *api_json_body(const struct http_request *req, struct http_response *res)
 
 /*
  * Authenticates a REST API key (Authorization: Bearer KEY, else an `api_key` query argument
- * or body key) and returns its workspace; replies 401 and returns NULL otherwise.
- * `body` may be NULL.
+ * or body key) for the permission of the matched route and returns its workspace. Otherwise
+ * replies and returns NULL: 401 for a missing, unknown or revoked key, 429 {"message":"Rate
+ * Limited"} (with Retry-After) when the key's rate limit is used up, 403 {"message":"Access
+ * Denied"} when it lacks the permission. A rate-limited key's answers carry X-RateLimit-Limit,
+ * X-RateLimit-Remaining and X-RateLimit-Reset whatever follows. `body` may be NULL.
  */
 struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *req,
                                 const json_t *body, struct http_response *res);
+/* api_auth_rest that also fills *grant: what the key may do (its grants). */
+struct workspace *api_auth_rest_grant(struct api_ctx *ctx, const struct http_request *req,
+                                      const json_t *body, struct http_response *res,
+                                      struct rest_grant *grant);
 
 /* A domain call on a JSON body: the shape of the users and segments operations. */
 typedef enum cd_err (*api_body_call)(struct app *app, struct workspace *ws, const json_t *body,
@@ -171,6 +183,9 @@ void api_canvas_details(void *ctx, const struct http_request *req, struct http_r
 void api_canvas_archive(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_trigger(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_webhook(void *ctx, const struct http_request *req, struct http_response *res);
+void api_api_keys_create(void *ctx, const struct http_request *req, struct http_response *res);
+void api_api_keys_list(void *ctx, const struct http_request *req, struct http_response *res);
+void api_api_keys_revoke(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_integration_create(void *ctx, const struct http_request *req,
                                  struct http_response *res);
 void api_heap_integration_list(void *ctx, const struct http_request *req,

@@ -1,4 +1,5 @@
-/* common.c — JSON bodies, REST API key authentication and error replies (see api.h),
+/* common.c — JSON bodies, REST API key authentication (the key, its rate limit and the route's
+ * permission) and error replies (see api.h),
  * including the two "come back later" answers: 429 when a workspace's write queue is full and
  * 503 when the store is full, both with Retry-After and a fixed reason. */
 #include "api/api.h"
@@ -10,6 +11,7 @@
 
 #include "core/workspace/auth.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 json_t *api_json_body(const struct http_request *req, struct http_response *res) {
     size_t len;
@@ -31,8 +33,27 @@ json_t *api_json_body(const struct http_request *req, struct http_response *res)
     return root;
 }
 
+/* Braze's X-RateLimit-* headers: the window's size, what is left of it, and its end. */
+static void add_rate_headers(struct http_response *res, const struct rest_grant *g) {
+    char v[24];
+    snprintf(v, sizeof v, "%lld", (long long)g->limit);
+    http_add_header(res, "X-RateLimit-Limit", v);
+    snprintf(v, sizeof v, "%lld", (long long)g->remaining);
+    http_add_header(res, "X-RateLimit-Remaining", v);
+    snprintf(v, sizeof v, "%lld", (long long)g->reset_s);
+    http_add_header(res, "X-RateLimit-Reset", v);
+}
+
 struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *req,
                                 const json_t *body, struct http_response *res) {
+    struct rest_grant grant;
+    return api_auth_rest_grant(ctx, req, body, res, &grant);
+}
+
+struct workspace *api_auth_rest_grant(struct api_ctx *ctx, const struct http_request *req,
+                                      const json_t *body, struct http_response *res,
+                                      struct rest_grant *grant) {
+    memset(grant, 0, sizeof *grant);
     const char *auth = http_header(req, "Authorization");
     const char *key = NULL;
     if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
@@ -50,10 +71,28 @@ struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *
     }
     struct workspace *ws = NULL;
     struct cd_msg msg = {{0}};
-    enum cd_err err = workspace_auth_rest(ctx->app, key, &ws, &msg);
+    const char *permission = http_route_permission(req);
+    enum cd_err err = workspace_auth_rest(ctx->app, key, permission, &ws, grant, &msg);
     if (err == CD_E_NOT_FOUND) {
         log_info("auth", "req=%lu result=invalid_rest_key", http_request_id(req));
         http_reply_error(res, 401, "Unauthorized", "invalid or revoked REST API key");
+        return NULL;
+    }
+    if (err == CD_OK && grant->limited)
+        add_rate_headers(res, grant);
+    if (err == CD_OK && grant->result == REST_AUTH_RATE_LIMITED) {
+        char wait[24];
+        int64_t left = grant->reset_s - time_now_ms() / 1000;
+        snprintf(wait, sizeof wait, "%lld", (long long)(left > 0 ? left : 1));
+        http_add_header(res, "Retry-After", wait);
+        log_info("auth", "req=%lu result=rate_limited", http_request_id(req));
+        http_reply_message(res, 429, "Rate Limited");
+        return NULL;
+    }
+    if (err == CD_OK && grant->result == REST_AUTH_DENIED) {
+        log_info("auth", "req=%lu result=access_denied permission=%s", http_request_id(req),
+                 permission ? permission : "*");
+        http_reply_message(res, 403, "Access Denied");
         return NULL;
     }
     if (err != CD_OK) {

@@ -1,49 +1,76 @@
-/* routes.c — the table of every route cohortd serves. */
+/*
+ * routes.c — the table of every route cohortd serves, with the REST API key permission each
+ * requires (Braze's name where Braze has the endpoint, docs/openapi.yaml's `x-permission`,
+ * README "REST API keys"). NULL: the route does not take a REST API key (its own credentials,
+ * or none); a REST-key route without a permission of its own is open only to keys with every
+ * permission ("*").
+ */
 #include "api/api.h"
 
+#include <string.h>
+
 const struct http_route api_routes[] = {
-    {"GET", "/healthz", api_healthz},
-    {"GET", "/metrics", api_metrics},
-    {"POST", "/users/track", api_users_track},
-    {"POST", "/users/alias/new", api_users_alias_new},
-    {"POST", "/users/identify", api_users_identify},
-    {"POST", "/users/delete", api_users_delete},
-    {"POST", "/users/export/ids", api_users_export_ids},
-    {"POST", "/devices/track", api_devices_track},
-    {"POST", "/partners/{partner}/cohorts", api_partner_cohort_name},
-    {"POST", "/partners/{partner}/cohorts/users", api_partner_cohort_users},
-    {"GET", "/cohorts/list", api_cohorts_list},
-    {"GET", "/cohorts/details", api_cohorts_details},
-    {"POST", "/heap/webhooks/{integration_id}", api_heap_webhook},
-    {"POST", "/currents/create", api_currents_create},
-    {"GET", "/currents/list", api_currents_list},
-    {"GET", "/currents/details", api_currents_details},
-    {"POST", "/currents/pause", api_currents_pause},
-    {"POST", "/currents/resume", api_currents_resume},
-    {"POST", "/currents/delete", api_currents_delete},
-    {"POST", "/currents/replay", api_currents_replay},
-    {"POST", "/segments/create", api_segments_create},
-    {"POST", "/segments/update", api_segments_update},
-    {"POST", "/segments/delete", api_segments_delete},
-    {"GET", "/segments/list", api_segments_list},
-    {"GET", "/segments/details", api_segments_details},
-    {"POST", "/segments/preview", api_segments_preview},
-    {"GET", "/segments/filters", api_segments_filters},
-    {"POST", "/users/export/segment", api_users_export_segment},
-    {"POST", "/campaigns/create", api_campaigns_create},
-    {"GET", "/campaigns/list", api_campaigns_list},
-    {"GET", "/campaigns/details", api_campaigns_details},
-    {"POST", "/campaigns/archive", api_campaigns_archive},
-    {"POST", "/campaigns/trigger/send", api_campaigns_trigger},
-    {"POST", "/canvas/create", api_canvas_create},
-    {"GET", "/canvas/list", api_canvas_list},
-    {"GET", "/canvas/details", api_canvas_details},
-    {"POST", "/canvas/archive", api_canvas_archive},
-    {"POST", "/canvas/trigger/send", api_canvas_trigger},
-    {"POST", "/integrations/heap/create", api_heap_integration_create},
-    {"GET", "/integrations/heap/list", api_heap_integration_list},
-    {"POST", "/integrations/heap/rotate_secret", api_heap_integration_rotate},
-    {"POST", "/integrations/heap/delete", api_heap_integration_delete},
+    {"GET", "/healthz", api_healthz, NULL},
+    {"GET", "/metrics", api_metrics, NULL},
+    {"POST", "/users/track", api_users_track, "users.track"},
+    {"POST", "/users/alias/new", api_users_alias_new, "users.alias.new"},
+    {"POST", "/users/identify", api_users_identify, "users.identify"},
+    {"POST", "/users/delete", api_users_delete, "users.delete"},
+    {"POST", "/users/export/ids", api_users_export_ids, "users.export.ids"},
+    {"POST", "/devices/track", api_devices_track, "devices.track"},
+    {"POST", "/partners/{partner}/cohorts", api_partner_cohort_name, NULL},
+    {"POST", "/partners/{partner}/cohorts/users", api_partner_cohort_users, NULL},
+    {"GET", "/cohorts/list", api_cohorts_list, "cohorts.list"},
+    {"GET", "/cohorts/details", api_cohorts_details, "cohorts.details"},
+    {"POST", "/heap/webhooks/{integration_id}", api_heap_webhook, NULL},
+    {"POST", "/currents/create", api_currents_create, "currents.create"},
+    {"GET", "/currents/list", api_currents_list, "currents.list"},
+    {"GET", "/currents/details", api_currents_details, "currents.details"},
+    {"POST", "/currents/pause", api_currents_pause, "currents.pause"},
+    {"POST", "/currents/resume", api_currents_resume, "currents.resume"},
+    {"POST", "/currents/delete", api_currents_delete, "currents.delete"},
+    {"POST", "/currents/replay", api_currents_replay, "currents.replay"},
+    {"POST", "/segments/create", api_segments_create, "segments.create"},
+    {"POST", "/segments/update", api_segments_update, "segments.update"},
+    {"POST", "/segments/delete", api_segments_delete, "segments.delete"},
+    {"GET", "/segments/list", api_segments_list, "segments.list"},
+    {"GET", "/segments/details", api_segments_details, "segments.details"},
+    {"POST", "/segments/preview", api_segments_preview, "segments.preview"},
+    {"GET", "/segments/filters", api_segments_filters, "segments.filters"},
+    {"POST", "/users/export/segment", api_users_export_segment, "users.export.segment"},
+    {"POST", "/campaigns/create", api_campaigns_create, "campaigns.create"},
+    {"GET", "/campaigns/list", api_campaigns_list, "campaigns.list"},
+    {"GET", "/campaigns/details", api_campaigns_details, "campaigns.details"},
+    {"POST", "/campaigns/archive", api_campaigns_archive, "campaigns.archive"},
+    {"POST", "/campaigns/trigger/send", api_campaigns_trigger, "campaigns.trigger.send"},
+    {"POST", "/canvas/create", api_canvas_create, "canvas.create"},
+    {"GET", "/canvas/list", api_canvas_list, "canvas.list"},
+    {"GET", "/canvas/details", api_canvas_details, "canvas.details"},
+    {"POST", "/canvas/archive", api_canvas_archive, "canvas.archive"},
+    {"POST", "/canvas/trigger/send", api_canvas_trigger, "canvas.trigger.send"},
+    {"POST", "/integrations/heap/create", api_heap_integration_create, "integrations.heap.create"},
+    {"GET", "/integrations/heap/list", api_heap_integration_list, "integrations.heap.list"},
+    {"POST", "/integrations/heap/rotate_secret", api_heap_integration_rotate,
+     "integrations.heap.rotate_secret"},
+    {"POST", "/integrations/heap/delete", api_heap_integration_delete, "integrations.heap.delete"},
+    {"POST", "/api_keys/create", api_api_keys_create, "api_keys"},
+    {"GET", "/api_keys/list", api_api_keys_list, "api_keys"},
+    {"POST", "/api_keys/revoke", api_api_keys_revoke, "api_keys"},
 };
 
 const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];
+
+bool api_permission_known(const char *grant) {
+    if (strcmp(grant, "*") == 0)
+        return true;
+    size_t len = strlen(grant);
+    bool group = len >= 2 && strcmp(grant + len - 2, ".*") == 0;
+    for (size_t i = 0; i < api_n_routes; i++) {
+        const char *p = api_routes[i].permission;
+        if (!p)
+            continue;
+        if (group ? strncmp(p, grant, len - 1) == 0 : strcmp(p, grant) == 0)
+            return true;
+    }
+    return false;
+}

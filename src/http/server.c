@@ -58,6 +58,7 @@ struct http_request {
     int64_t started_ms;
     struct timespec started; /* monotonic, for the latency histogram */
     const char *route;       /* the matched pattern; NULL when none matched */
+    const char *permission;  /* the matched route's permission; NULL when none */
 };
 
 static atomic_ulong next_request_id = 1;
@@ -78,6 +79,10 @@ const char *http_query(const struct http_request *req, const char *name) {
 
 const char *http_param(const struct http_request *req, int i) {
     return i >= 0 && i < req->params.n ? req->params.values[i] : NULL;
+}
+
+const char *http_route_permission(const struct http_request *req) {
+    return req->permission;
 }
 
 unsigned long http_request_id(const struct http_request *req) {
@@ -213,6 +218,7 @@ static void dispatch(struct http_server *srv, struct http_request *req) {
         const struct http_route *route = router_match(
             srv->cfg.routes, srv->cfg.n_routes, req->method, req->path, &req->params, &path_known);
         req->route = route ? route->pattern : NULL;
+        req->permission = route ? route->permission : NULL;
         if (route) {
             route->handler(srv->cfg.ctx, req, &res);
             if (!res.status)

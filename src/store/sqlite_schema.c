@@ -237,6 +237,18 @@ static const char *const migrations[] = {
     "CREATE INDEX user_event_times_key ON user_event_times(workspace_id, uid, kind, name, at);"
     "INSERT INTO user_event_times(workspace_id, uid, kind, name, at) "
     "  SELECT workspace_id, uid, kind, name, last_at FROM user_events WHERE kind = 0;",
+
+    /* 8: the name, permissions and rate limit of a REST API key, one row per key made since
+     * (a key without a row, as every key made before, has every permission and no limit).
+     * permissions: comma-separated grants, NULL for every permission; rate_limit requests per
+     * rate_period seconds, 0 for none. IF NOT EXISTS: a store taken back by hand to an older
+     * version (tests do) migrates again. */
+    "CREATE TABLE IF NOT EXISTS api_key_grants ("
+    "  key_hash TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  permissions TEXT,"
+    "  rate_limit INTEGER NOT NULL,"
+    "  rate_period INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 const char *sqlite_schema_migration(int version) {

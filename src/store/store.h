@@ -39,6 +39,18 @@ struct workspace_row {
     int64_t created_at;
 };
 
+/* A REST API key as stored. permissions: comma-separated grants, NULL for every permission
+ * (what keys made before permissions existed have); rate_limit 0: no limit. */
+struct api_key_row {
+    int64_t workspace_id;
+    const char *key_hash;
+    const char *name;
+    const char *permissions;
+    int64_t rate_limit;    /* requests per rate_period_s */
+    int64_t rate_period_s; /* 0 when rate_limit is 0 */
+    int64_t created_at;
+};
+
 enum import_key_state { IMPORT_KEY_ACTIVE = 0, IMPORT_KEY_INVALIDATED = 1 };
 
 struct store_admin_ops {
@@ -53,12 +65,21 @@ struct store_admin_ops {
     enum cd_err (*workspace_list)(struct store *s,
                                   void (*cb)(void *ctx, const struct workspace_row *), void *ctx);
 
-    /* REST API keys, stored as SHA-256 hex. */
-    enum cd_err (*api_key_add)(struct store *s, int64_t ws, const char *key_hash, int64_t now);
+    /* REST API keys, stored as SHA-256 hex (row: workspace_id, key_hash, name, permissions,
+     * rate_limit, rate_period_s; created_at is `now`). */
+    enum cd_err (*api_key_add)(struct store *s, const struct api_key_row *row, int64_t now);
     /* Revokes; CD_E_NOT_FOUND when no active key has this hash. */
     enum cd_err (*api_key_revoke)(struct store *s, const char *key_hash, int64_t now);
-    /* Sets *ws of an active key; CD_E_NOT_FOUND otherwise. */
-    enum cd_err (*api_key_lookup)(struct store *s, const char *key_hash, int64_t *ws);
+    /* Revokes the active key of workspace ws whose hash begins with hash_prefix (a key's id);
+     * CD_E_NOT_FOUND when there is none. */
+    enum cd_err (*api_key_revoke_prefix)(struct store *s, int64_t ws, const char *hash_prefix,
+                                         int64_t now);
+    /* Calls cb on the active key with this hash; CD_E_NOT_FOUND when there is none. */
+    enum cd_err (*api_key_lookup)(struct store *s, const char *key_hash,
+                                  void (*cb)(void *ctx, const struct api_key_row *), void *ctx);
+    /* Calls cb on every active key of workspace ws, oldest first. */
+    enum cd_err (*api_key_list)(struct store *s, int64_t ws,
+                                void (*cb)(void *ctx, const struct api_key_row *), void *ctx);
 
     /* Partners. partner_add creates one with its first key (SHA-256 hex), in one transaction:
      * CD_E_EXISTS when present. */

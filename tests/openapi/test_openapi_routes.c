@@ -120,6 +120,7 @@ struct fixture {
     json_t *doc;
     json_t *ids;      /* parameter name -> a real value */
     char secret[128]; /* the Heap integration's webhook_secret */
+    char key_id[32];  /* the id of a REST API key made for the revoke example */
 };
 
 static char *created_id(struct server *s, const char *path, const char *body, const char *key) {
@@ -184,6 +185,9 @@ static int fixture_setup(void **state) {
                    current);
     json_object_set_new(f->ids, "current_id", json_string(current));
     set_id(f->ids, "segment_id", seg);
+    char *key_id = created_id(s, "/api_keys/create", "{\"name\":\"to revoke\"}", "id");
+    snprintf(f->key_id, sizeof f->key_id, "%s", key_id);
+    free(key_id);
     free(campaign);
     free(canvas);
     *state = f;
@@ -411,6 +415,64 @@ static void test_operations_documented_without_the_rest_key_do_not_ask_for_it(vo
     assert_int_equal(each_operation(*state, open_without_rest_key), 0);
 }
 
+/* The REST API key permission an operation documents (`x-permission`); NULL when none. */
+static const char *permission_of(const json_t *op) {
+    return json_string_value(json_object_get(op, "x-permission"));
+}
+
+/* A new REST API key of the fixture's workspace granted only `grant` (owned). */
+static char *key_granted(struct fixture *f, const char *grant) {
+    char *body = strf("{\"permissions\":[\"%s\"]}", grant);
+    char *key = created_id(f->s, "/api_keys/create", body, "rest_api_key");
+    free(body);
+    return key;
+}
+
+static bool access_denied(const struct resp *r) {
+    json_t *want = json_pack("{s:s}", "message", "Access Denied");
+    bool same = r->status == 403 && r->json && json_equal(r->json, want);
+    json_decref(want);
+    return same;
+}
+
+/* Every operation documented with the REST key names its permission, and the server agrees: a
+ * key granted exactly that permission gets past the check, a key granted another one is
+ * answered 403 Access Denied (a key is made per operation, so none is rate limited). */
+static int permission_enforced(struct fixture *f, const char *method, const char *pattern,
+                               const char *path, const json_t *op) {
+    if (!needs_rest_key(f->doc, op))
+        return 0;
+    const char *perm = permission_of(op);
+    if (!perm) {
+        fprintf(stderr, "%s %s: documented with the REST key but without x-permission\n", method,
+                pattern);
+        return 1;
+    }
+    const char *other = strcmp(perm, "cohorts.list") == 0 ? "cohorts.details" : "cohorts.list";
+    const char *grants[] = {perm, other};
+    int bad = 0;
+    for (int i = 0; i < 2; i++) {
+        char *key = key_granted(f, grants[i]);
+        char *auth = strf("Authorization: Bearer %s", key);
+        const char *headers[] = {auth, NULL};
+        struct resp r;
+        http_req(f->s, method, path, headers, strcmp(method, "GET") == 0 ? NULL : "{}", &r);
+        if (access_denied(&r) != (i == 1)) {
+            fprintf(stderr, "%s %s (x-permission %s): a key granted %s was answered %ld %s\n",
+                    method, pattern, perm, grants[i], r.status, r.body);
+            bad = 1;
+        }
+        resp_free(&r);
+        free(auth);
+        free(key);
+    }
+    return bad;
+}
+
+static void test_rest_operations_name_their_permission_and_the_server_enforces_it(void **state) {
+    assert_int_equal(each_operation(*state, permission_enforced), 0);
+}
+
 /* ---- the request examples ---- */
 
 /* Replaces, anywhere in v, the string value of a key that subs names with subs' value. */
@@ -456,7 +518,7 @@ static json_t *request_example(const json_t *doc, const json_t *op, const char *
 /* Operations that take away what the others use run last: the deletes, the archives and the
  * secret rotation (after which the webhook's example would be signed with a stale secret). */
 static bool runs_last(const char *pattern) {
-    static const char *const ends[] = {"/delete", "/archive", "/rotate_secret"};
+    static const char *const ends[] = {"/delete", "/archive", "/rotate_secret", "/revoke"};
     size_t len = strlen(pattern);
     for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
         size_t n = strlen(ends[i]);
@@ -486,6 +548,8 @@ static int example_accepted(struct fixture *f, const char *method, const char *p
     json_object_set_new(subs, "client_secret", json_string(f->s->import_key));
     json_object_set_new(subs, "url", json_string("http://127.0.0.1:1/hook"));
     json_object_set_new(subs, "endpoint", json_string("http://127.0.0.1:1/currents"));
+    if (strcmp(pattern, "/api_keys/revoke") == 0)
+        json_object_set_new(subs, "id", json_string(f->key_id));
     substitute(body, subs);
     json_decref(subs);
     char *text = json_dumps(body, JSON_COMPACT);
@@ -532,6 +596,7 @@ int main(void) {
         cmocka_unit_test(test_every_documented_operation_is_answered_by_its_handler_as_documented),
         cmocka_unit_test(test_operations_documented_with_the_rest_key_answer_401_without_one),
         cmocka_unit_test(test_operations_documented_without_the_rest_key_do_not_ask_for_it),
+        cmocka_unit_test(test_rest_operations_name_their_permission_and_the_server_enforces_it),
         /* last: its deletes and archives take the fixture's objects away */
         cmocka_unit_test(test_every_request_example_is_accepted_with_a_documented_2xx),
     };

@@ -57,7 +57,8 @@ enum cd_err admin_workspace_find(struct store *s, const char *ref, struct admin_
 enum cd_err admin_api_key_create(struct store *s, int64_t ws, char key[ADMIN_KEY_LEN]) {
     char hash[65];
     enum cd_err err = new_key(key, hash);
-    return err == CD_OK ? STORE_OPS(s)->admin->api_key_add(s, ws, hash, time_now_ms()) : err;
+    struct api_key_row row = {.workspace_id = ws, .key_hash = hash, .name = ""};
+    return err == CD_OK ? STORE_OPS(s)->admin->api_key_add(s, &row, time_now_ms()) : err;
 }
 
 enum cd_err admin_api_key_revoke(struct store *s, const char *key) {

@@ -29,6 +29,7 @@ enum cd_err admin_workspace_create(struct store *s, const char *name, struct adm
 /* Finds a workspace by public id or name; ref NULL = the first one created. */
 enum cd_err admin_workspace_find(struct store *s, const char *ref, struct admin_workspace *ws);
 
+/* A key with every permission and no rate limit (api_keys.h makes the others). */
 enum cd_err admin_api_key_create(struct store *s, int64_t ws, char key[ADMIN_KEY_LEN]);
 enum cd_err admin_api_key_revoke(struct store *s, const char *key);
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/workspace/workspace_int.h"
+#include "core/workspace/rate_limit.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/timeutil.h"
@@ -315,6 +316,11 @@ enum cd_err app_new(struct store *store, struct app **out) {
         return CD_E_NOMEM;
     app->store = store;
     pthread_mutex_init(&app->reg_lock, NULL);
+    app->key_limits = rate_limiter_new();
+    if (!app->key_limits) {
+        app_free(app);
+        return CD_E_NOMEM;
+    }
     struct id_list l = {0};
     enum cd_err err = STORE_OPS(store)->admin->workspace_list(store, collect_id, &l);
     if (err == CD_OK && l.failed)
@@ -338,6 +344,7 @@ void app_free(struct app *app) {
     for (size_t i = 0; i < app->n_ws; i++)
         ws_free(app->ws[i]);
     free(app->ws);
+    rate_limiter_free(app->key_limits);
     pthread_mutex_destroy(&app->reg_lock);
     free(app);
 }
