@@ -2,6 +2,7 @@
  * users_int.h — what the users_*.c files of api/ share (folder-private): Braze's texts for
  * core's minor-error codes, the `errors` array of a reply, the user identifiers an object
  * carries, and the 400 answers of limits.h for a body call (which answers through cd_msg).
+ * campaigns_trigger.c uses its email and prioritization readers for email recipients.
  */
 #ifndef COHORTD_API_USERS_INT_H
 #define COHORTD_API_USERS_INT_H

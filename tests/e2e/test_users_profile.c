@@ -229,6 +229,31 @@ static void test_export_fills_total_revenue_and_random_bucket(void **state) {
     json_decref(u);
 }
 
+static void test_subscription_groups_and_push_tokens_update_entry_by_entry(void **state) {
+    struct server *s = *state;
+    post_expect(s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"sub\",\"subscription_groups\":[{"
+                "\"subscription_group_id\":\"a\",\"subscription_state\":\"subscribed\"},{"
+                "\"subscription_group_id\":\"b\",\"subscription_state\":\"subscribed\"}],"
+                "\"push_tokens\":[{\"app_id\":\"x\",\"token\":\"t1\"}]}]}",
+                201, OK1);
+    post_expect(s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"sub\",\"subscription_groups\":[{"
+                "\"subscription_group_id\":\"b\",\"subscription_state\":\"unsubscribed\"},{"
+                "\"subscription_group_id\":\"c\",\"subscription_state\":\"subscribed\"}],"
+                "\"push_tokens\":[{\"app_id\":\"x\",\"token\":\"t2\",\"device_id\":\"d\"}]}]}",
+                201, OK1);
+    json_t *u = export_ext(s, "sub", "null");
+    assert_json_equal(json_object_get(u, "subscription_groups"),
+                      "[{\"subscription_group_id\":\"a\",\"subscription_state\":\"subscribed\"},"
+                      "{\"subscription_group_id\":\"b\",\"subscription_state\":\"unsubscribed\"},"
+                      "{\"subscription_group_id\":\"c\",\"subscription_state\":\"subscribed\"}]");
+    assert_json_equal(json_object_get(u, "push_tokens"),
+                      "[{\"app\":\"x\",\"token\":\"t1\"},{\"app\":\"x\",\"token\":\"t2\","
+                      "\"device_id\":\"d\"}]");
+    json_decref(u);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_standard_attributes_are_stored_as_profile_fields),
@@ -239,6 +264,7 @@ int main(void) {
         cmocka_unit_test(test_max_array_length_option_sets_the_cap),
         cmocka_unit_test(test_profile_fields_survive_restart),
         cmocka_unit_test(test_export_fills_total_revenue_and_random_bucket),
+        cmocka_unit_test(test_subscription_groups_and_push_tokens_update_entry_by_entry),
     };
     return cmocka_run_group_tests(tests, server_setup, server_teardown);
 }

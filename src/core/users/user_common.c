@@ -301,6 +301,19 @@ enum cd_err user_contact_pick(struct app *app, struct workspace *ws, enum identi
     return err;
 }
 
+enum cd_err users_by_contact(struct app *app, struct workspace *ws, bool phone, const char *address,
+                             const enum user_priority *rules, size_t n_rules, uint32_t *uid,
+                             size_t *n_left) {
+    static const enum user_priority track_rules[] = {USER_PRIORITY_IDENTIFIED,
+                                                     USER_PRIORITY_MOST_RECENT};
+    enum cd_err err =
+        user_contact_pick(app, ws, phone ? IDENTITY_PHONE : IDENTITY_EMAIL, address,
+                          n_rules ? rules : track_rules, n_rules ? n_rules : 2, uid, n_left);
+    if (err == CD_OK && *n_left != 1)
+        *uid = 0;
+    return err;
+}
+
 enum cd_err user_resolve(struct app *app, struct workspace *ws, const struct user_ref *ref,
                          int update_existing_only, bool alias_creates_by_default, int64_t now,
                          uint32_t *uid, enum user_minor *minor) {

@@ -88,6 +88,48 @@ static void truncate_array(json_t *arr, size_t max) {
         json_array_remove(arr, json_array_size(arr) - 1);
 }
 
+/* The most entries a merged profile array (push tokens, subscription groups) keeps: the
+ * oldest go first. */
+#define MAX_PROFILE_ENTRIES 100
+
+/* The key that identifies an entry of a profile array that updates entry by entry, or NULL
+ * when the field is set whole. */
+static const char *merge_key(const char *name) {
+    if (strcmp(name, "subscription_groups") == 0)
+        return "subscription_group_id"; /* Braze: the listed groups change, the others stay */
+    if (strcmp(name, "push_tokens") == 0)
+        return "token"; /* Braze imports tokens: they add to the user's */
+    return NULL;
+}
+
+/* cur's entries (may be NULL) updated by add's: an entry of add replaces the one with the same
+ * key, or comes last. New array in *out. */
+static enum cd_err merge_entries(const json_t *cur, const json_t *add, const char *key,
+                                 json_t **out) {
+    json_t *arr = json_is_array(cur) ? json_deep_copy(cur) : json_array();
+    size_t i, j;
+    json_t *a, *c;
+    if (!arr)
+        return CD_E_NOMEM;
+    json_array_foreach(add, i, a) {
+        bool replaced = false;
+        json_array_foreach(arr, j, c) {
+            if (json_equal(json_object_get(c, key), json_object_get(a, key))) {
+                replaced = json_array_set(arr, j, a) == 0;
+                break;
+            }
+        }
+        if (!replaced && json_array_append(arr, a) != 0) {
+            json_decref(arr);
+            return CD_E_NOMEM;
+        }
+    }
+    while (json_array_size(arr) > MAX_PROFILE_ENTRIES)
+        json_array_remove(arr, 0);
+    *out = arr;
+    return CD_OK;
+}
+
 /* Applies one attribute operation to attrs; *minor is set when the object fails here. A
  * custom array attribute keeps at most max_array elements; profile fields are not capped. */
 static enum cd_err apply_op(json_t *attrs, const struct attr_op *op, size_t max_array,
@@ -137,6 +179,13 @@ static enum cd_err apply_op(json_t *attrs, const struct attr_op *op, size_t max_
         return json_object_set_new(attrs, op->name, arr) == 0 ? CD_OK : CD_E_NOMEM;
     }
     case ATTR_OP_SET: {
+        const char *key = merge_key(op->name);
+        if (key) {
+            json_t *arr;
+            enum cd_err err = merge_entries(cur, op->value, key, &arr);
+            return err == CD_OK && json_object_set_new(attrs, op->name, arr) != 0 ? CD_E_NOMEM
+                                                                                  : err;
+        }
         if (!json_is_array(op->value) || json_array_size(op->value) <= max_array ||
             profile_field_is(op->name))
             return json_object_set(attrs, op->name, (json_t *)op->value) == 0 ? CD_OK : CD_E_NOMEM;

@@ -294,7 +294,7 @@ struct user_export {
     char *external_id; /* NULL when none */
     int64_t created_at;
     int random_bucket; /* 0 to 9999, fixed for the user (from its braze_id's random bytes) */
-    json_t *attrs; /* the stored attribute object: profile fields and custom attributes */
+    json_t *attrs;     /* the stored attribute object: profile fields and custom attributes */
     struct user_alias_pair *aliases;
     size_t n_aliases;
     char **devices;
@@ -336,6 +336,14 @@ enum cd_err users_device_track(struct app *app, struct workspace *ws,
                                struct device_track_result *res);
 
 /* ---- reads for other parts of core ---- */
+
+/* The user an email (phone number when `phone`) names under the prioritization rules (none:
+ * Braze's rule for /users/track, identified first, then the most recently updated): *uid, or
+ * 0 with *n_left 0 (nobody has the address) or > 1 (the rules leave several). The caller holds
+ * the workspace's read lock (or write lock). */
+enum cd_err users_by_contact(struct app *app, struct workspace *ws, bool phone, const char *address,
+                             const enum user_priority *rules, size_t n_rules, uint32_t *uid,
+                             size_t *n_left);
 
 /* One user's external id (*external_id owned, "" when none; free it) and custom attributes
  * (new object) in one read; CD_E_NOT_FOUND when no such user. Any time, outside a write. On
