@@ -222,7 +222,7 @@ enum cd_err users_identify(struct app *app, struct workspace *ws, const struct i
 static enum cd_err delete_contact(struct app *app, struct workspace *ws, const struct user_ref *r,
                                   int64_t now, size_t *n_deleted) {
     enum identity_contact c = r->kind == USER_REF_EMAIL ? IDENTITY_EMAIL : IDENTITY_PHONE;
-    uint32_t *v = NULL, one;
+    uint32_t *v = NULL, one = 0;
     size_t n;
     enum cd_err err;
     if (r->n_prioritization) {
