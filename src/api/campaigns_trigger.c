@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/limits.h"
+#include "api/users_int.h"
 #include "core/messaging/campaign.h"
 
 static const char *const kind_id_key[] = {"campaign_id", "canvas_id"};
@@ -124,7 +125,19 @@ static bool read_recipient(struct http_response *res, enum campaign_kind kind, s
         snprintf(field, sizeof field, "recipients[%zu].braze_id", i);
         return api_limit_len(res, field, bid, LIMIT_BRAZE_ID);
     }
-    out->ref = str_of(r, "email") ? RECIPIENT_EMAIL : RECIPIENT_NONE;
+    const char *email = str_of(r, "email");
+    out->ref = email ? RECIPIENT_EMAIL : RECIPIENT_NONE;
+    out->id = email;
+    const json_t *pri = json_object_get(r, "prioritization");
+    if (email && !api_user_email_valid(email))
+        return api_refuse(res, "recipients[%zu].email: must be an email address", i);
+    if (pri && !json_is_null(pri) &&
+        api_user_parse_priorities(pri, out->prioritization, &out->n_prioritization))
+        return api_refuse(res,
+                          "recipients[%zu].prioritization: must be a non-empty array of "
+                          "identified, unidentified, most_recently_updated and "
+                          "least_recently_updated, with at most one of identified and unidentified",
+                          i);
     return true;
 }
 
@@ -174,8 +187,8 @@ static bool read_trigger(struct http_response *res, enum campaign_kind kind, con
 
 static const char *recipient_error_text(enum recipient_error e) {
     switch (e) {
-    case RECIPIENT_BY_EMAIL:
-        return "recipients by email are not supported";
+    case RECIPIENT_EMAIL_AMBIGUOUS:
+        return "more than one user has this email; give a prioritization that picks one";
     case RECIPIENT_NEEDS_AN_ID:
         return "a recipient needs external_user_id, user_alias or braze_id";
     default:

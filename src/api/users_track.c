@@ -68,6 +68,20 @@ static enum cd_err check_attributes_limits(const json_t *arr, struct cd_msg *msg
         json_object_foreach(obj, key, value) {
             if (is_control_key(key))
                 continue;
+            if (strcmp(key, "last_coordinates") == 0)
+                return cd_invalid(msg, "%s.last_coordinates: set it with current_location", path);
+            if (strcmp(key, "total_revenue") == 0)
+                return cd_invalid(msg,
+                                  "%s.total_revenue: the sum of the user's purchases, not set "
+                                  "directly",
+                                  path);
+            if (api_profile_input_is(key)) {
+                const char *name;
+                json_t *stored;
+                if ((err = api_profile_value(path, key, value, &name, &stored, msg)) != CD_OK)
+                    return err;
+                json_decref(stored);
+            }
             size_t len = strlen(key);
             if (len > LIMIT_ATTRIBUTE_NAME)
                 return api_user_too_long(msg, LIMIT_ATTRIBUTE_NAME, "%s attribute name", path);
@@ -112,12 +126,14 @@ static enum cd_err check_behavior_limits(const json_t *arr, const char *array, b
 /* ---- parsing into the request ---- */
 
 /* The operations of one attributes object; stops at the first one the body shows to be bad
- * (Braze applies none of an object that has one). */
-static void parse_attributes(const json_t *obj, struct track_attributes *ta) {
+ * (Braze applies none of an object that has one). Profile fields are set to the stored form
+ * of their values, which `keep` holds until core is done (the limits check has refused bad
+ * ones already). */
+static enum cd_err parse_attributes(const json_t *obj, struct track_attributes *ta, json_t *keep) {
     ta->invalid = json_is_object(obj) ? api_user_parse_ref(obj, &ta->ref, &ta->update_existing_only)
                                       : USER_MINOR_NOT_OBJECT;
     if (ta->invalid)
-        return;
+        return CD_OK;
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)obj, key, value) {
@@ -126,10 +142,22 @@ static void parse_attributes(const json_t *obj, struct track_attributes *ta) {
         /* Braze's custom attribute keys are non-empty strings; "" names nothing to store */
         if (!*key) {
             ta->invalid = USER_MINOR_ATTRIBUTE_NAME;
-            return;
+            return CD_OK;
         }
         struct attr_op *op = &ta->ops[ta->n_ops++];
         op->name = key;
+        if (api_profile_input_is(key)) {
+            json_t *stored;
+            struct cd_msg unused;
+            if (api_profile_value("attributes", key, value, &op->name, &stored, &unused) != CD_OK)
+                return CD_E_NOMEM; /* checked before: only memory can fail here */
+            op->kind = stored ? ATTR_OP_SET : ATTR_OP_UNSET;
+            op->value = stored;
+            op->invalid = USER_MINOR_NONE;
+            if (stored && json_array_append_new(keep, stored) != 0)
+                return CD_E_NOMEM;
+            continue;
+        }
         const json_t *inc = json_object_get(value, "inc");
         const json_t *add = json_object_get(value, "add"), *rem = json_object_get(value, "remove");
         if (json_is_null(value)) {
@@ -156,9 +184,10 @@ static void parse_attributes(const json_t *obj, struct track_attributes *ta) {
                 ta->invalid = USER_MINOR_ARRAY_TOO_LONG;
         }
         if (op->kind == ATTR_OP_INVALID || ta->invalid)
-            return;
+            return CD_OK;
         op->invalid = USER_MINOR_NONE;
     }
+    return CD_OK;
 }
 
 /* Property names (non-empty, at most 255 bytes, no leading '$', not reserved). */
@@ -249,9 +278,11 @@ static void track_request_free(struct track_request *tr) {
     memset(tr, 0, sizeof *tr);
 }
 
-/* Fills tr from the arrays (any may be NULL). The arrays hold at most LIMIT_TRACK_OBJECTS. */
+/* Fills tr from the arrays (any may be NULL). The arrays hold at most LIMIT_TRACK_OBJECTS.
+ * keep receives the values tr borrows that are not in the body. */
 static enum cd_err track_request_parse(const json_t *attrs, const json_t *events,
-                                       const json_t *purchases, struct track_request *tr) {
+                                       const json_t *purchases, struct track_request *tr,
+                                       json_t *keep) {
     memset(tr, 0, sizeof *tr);
     tr->n_attributes = json_array_size(attrs);
     tr->n_events = json_array_size(events);
@@ -265,9 +296,8 @@ static enum cd_err track_request_parse(const json_t *attrs, const json_t *events
         const json_t *obj = json_array_get(attrs, i);
         struct track_attributes *ta = &tr->attributes[i];
         ta->ops = calloc(json_object_size(obj) + 1, sizeof *ta->ops);
-        if (!ta->ops)
+        if (!ta->ops || parse_attributes(obj, ta, keep) != CD_OK)
             goto fail;
-        parse_attributes(obj, ta);
     }
     for (size_t i = 0; i < tr->n_events; i++)
         parse_event(json_array_get(events, i), &tr->events[i]);
@@ -297,11 +327,17 @@ enum cd_err api_users_track_call(struct app *app, struct workspace *ws, const js
     if (err != CD_OK)
         return err;
     struct track_request tr;
-    if ((err = track_request_parse(arrays[0], arrays[1], arrays[2], &tr)) != CD_OK)
+    json_t *keep = json_array();
+    if (!keep)
+        return CD_E_NOMEM;
+    if ((err = track_request_parse(arrays[0], arrays[1], arrays[2], &tr, keep)) != CD_OK) {
+        json_decref(keep);
         return err;
+    }
     struct track_result res;
     err = users_track(app, ws, &tr, &res);
     track_request_free(&tr);
+    json_decref(keep);
     if (err != CD_OK)
         return err;
     json_t *reply = json_pack("{s:s}", "message", "success");

@@ -61,6 +61,8 @@ static const struct cli_opt opts[] = {
      "writes that may wait for one workspace's earlier write; more get 429 at once"},
     {"queue-timeout-ms", "MS", "COHORTD_QUEUE_TIMEOUT_MS", "1000",
      "a write that waited this long for its workspace gets 429 (0: no limit)"},
+    {"max-array-length", "N", "COHORTD_MAX_ARRAY_LENGTH", "25",
+     "elements a custom array attribute keeps (1 to 100); longer arrays are truncated"},
     {"currents-poll-ms", "MS", "COHORTD_CURRENTS_POLL_MS", "200",
      "how often Currents look for new events"},
     {"currents-retry-base-ms", "MS", "COHORTD_CURRENTS_RETRY_BASE_MS", "1000",
@@ -272,7 +274,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     int port;
     long long max_body, threads, heap_past, heap_future, heap_in_flight, currents_timeout;
     long long max_conn, max_per_ip, idle_s, request_s;
-    long long max_queued, queue_timeout;
+    long long max_queued, queue_timeout, max_array;
     int level = log_level_parse(cli_value(cmd, values, "log-level"));
     if (parse_listen(cli_value(cmd, values, "listen"), host, sizeof host, &port) != 0)
         return cli_fail(cmd,
@@ -312,6 +314,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         return cli_fail(cmd, "--max-queued-writes must be from 1 to 100000") + 1;
     if (parse_num(cli_value(cmd, values, "queue-timeout-ms"), 0, 600000, &queue_timeout) != 0)
         return cli_fail(cmd, "--queue-timeout-ms must be from 0 to 600000") + 1;
+    if (parse_num(cli_value(cmd, values, "max-array-length"), 1, 100, &max_array) != 0)
+        return cli_fail(cmd, "--max-array-length must be from 1 to 100") + 1;
     if (level < 0)
         return cli_fail(cmd, "--log-level must be error, warn, info or debug") + 1;
     log_threshold = (enum log_level)level;
@@ -393,6 +397,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     }
     app_set_cohort_entry(app, campaign_cohort_entry_locked);
     app_set_write_limits(app, (int)max_queued, queue_timeout);
+    app_set_max_array_length(app, (int)max_array);
     if (max_queued + 1 >= threads)
         log_warn("serve",
                  "max_queued_writes=%lld threads=%lld: one workspace's writes can hold "

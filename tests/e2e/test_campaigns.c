@@ -369,7 +369,7 @@ test_trigger_sends_only_to_recipients_in_the_segment_with_their_properties(void 
     assert_int_equal(strlen(dispatch), 24);
     char *want = strf("{\"dispatch_id\":\"%s\",\"message\":\"success\",\"send_id\":\"s-1\","
                       "\"errors\":[{\"type\":\"no such user\",\"input_array\":\"recipients\","
-                      "\"index\":2},{\"type\":\"recipients by email are not supported\","
+                      "\"index\":2},{\"type\":\"no such user\","
                       "\"input_array\":\"recipients\",\"index\":4}]}",
                       dispatch);
     assert_resp(&r, 201, want);
@@ -995,6 +995,41 @@ static void test_archiving_a_campaign_stops_its_running_dispatch(void **state) {
     free(fmt);
 }
 
+/* Issue 16 item 3: an email recipient is the user of that email its prioritization picks
+ * (none: identified first, then the most recently updated); several left is a minor error. */
+static void test_trigger_recipient_by_email_is_the_user_its_prioritization_picks(void **state) {
+    struct fixture *f = *state;
+    post_status(&f->s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"u1\",\"email\":\"ada@q.io\"},"
+                "{\"external_id\":\"u2\",\"email\":\"pair@q.io\"},{\"external_id\":\"u3\","
+                "\"email\":\"pair@q.io\"}]}",
+                201);
+    char *id = api_campaign(f);
+    char *body =
+        strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"email\":\"ADA@q.io\"},{\"email\":"
+             "\"pair@q.io\",\"prioritization\":[\"identified\"]},{\"email\":\"none@q.io\"}]}",
+             id);
+    struct resp r;
+    http_post_rest(&f->s, "/campaigns/trigger/send", body, &r);
+    char *want = strf("{\"dispatch_id\":\"%s\",\"message\":\"success\",\"errors\":[{"
+                      "\"type\":\"more than one user has this email; give a prioritization "
+                      "that picks one\",\"input_array\":\"recipients\",\"index\":1},{\"type\":"
+                      "\"no such user\",\"input_array\":\"recipients\",\"index\":2}]}",
+                      json_string_value(json_object_get(r.json, "dispatch_id")));
+    assert_resp(&r, 201, want);
+    free(want);
+    resp_free(&r);
+    expect_requests(f->hook, 1);
+    assert_int_equal(count_path(f->hook, "/nudge/u1"), 1);
+    free(body);
+    body = strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"email\":\"a@\"}]}", id);
+    http_post_rest(&f->s, "/campaigns/trigger/send", body, &r);
+    assert_resp(&r, 400, "{\"message\":\"recipients[0].email: must be an email address\"}");
+    resp_free(&r);
+    free(body);
+    free(id);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -1006,6 +1041,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(
             test_trigger_sends_only_to_recipients_in_the_segment_with_their_properties, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_trigger_recipient_by_email_is_the_user_its_prioritization_picks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trigger_errors_use_braze_texts_and_send_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_at_schedule_sends_once_at_its_time_across_a_restart,

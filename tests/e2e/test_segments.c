@@ -117,7 +117,7 @@ static void test_invalid_filters_say_which_part_is_wrong(void **state) {
          "filter.min_count: must be a positive integer"},
         {"{\"colour\":\"red\"}",
          "filter: must hold one of \\\"and\\\", \\\"or\\\", \\\"not\\\", \\\"cohort\\\", "
-         "\\\"identified\\\", \\\"attribute\\\", \\\"event\\\""},
+         "\\\"identified\\\", \\\"attribute\\\", \\\"profile\\\", \\\"event\\\""},
         {"{\"or\":[]}", "filter.or: must be a non-empty array of filters"},
         {"{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{"
          "\"not\":{\"identified\":true}}}}}}}}}}}",

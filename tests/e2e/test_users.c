@@ -123,7 +123,8 @@ static void test_object_without_identifier_is_a_minor_error_and_others_apply(voi
                 "{\"attributes\":[{\"first_name\":\"Nobody\"},{\"external_id\":\"minor-ok\"}]}",
                 201,
                 "{\"message\":\"success\",\"attributes_processed\":1,\"errors\":[{\"type\":"
-                "\"'external_id' or 'braze_id' or 'user_alias' is required\",\"input_array\":"
+                "\"'external_id' or 'braze_id' or 'user_alias' or 'email' or 'phone' is required\","
+                "\"input_array\":"
                 "\"attributes\",\"index\":0}]}");
     json_t *u = export_ext(s, "minor-ok", "[\"external_id\"]");
     assert_json_equal(u, "{\"external_id\":\"minor-ok\"}");

@@ -484,9 +484,13 @@ enum cd_err campaign_archive(struct app *app, struct workspace *ws, enum campaig
 /* ---- triggers ---- */
 
 /* The uid a recipient names, or 0 with *why set. Under the read lock. */
-static uint32_t recipient_uid(struct workspace *ws, const struct trigger_recipient *r,
-                              enum recipient_error *why) {
+static enum cd_err recipient_uid(struct app *app, struct workspace *ws,
+                                 const struct trigger_recipient *r, enum recipient_error *why,
+                                 uint32_t *out) {
     uint32_t uid = 0;
+    size_t n_left = 0;
+    enum cd_err err = CD_OK;
+    *out = 0;
     switch (r->ref) {
     case RECIPIENT_EXTERNAL_ID:
         uid = identity_by_external(&ws->ident, r->id, NULL);
@@ -498,21 +502,28 @@ static uint32_t recipient_uid(struct workspace *ws, const struct trigger_recipie
         uid = identity_by_braze_id(&ws->ident, r->id);
         break;
     case RECIPIENT_EMAIL:
-        *why = RECIPIENT_BY_EMAIL;
-        return 0;
+        err = users_by_contact(app, ws, false, r->id, r->prioritization, r->n_prioritization, &uid,
+                               &n_left);
+        if (err != CD_OK || n_left > 1) {
+            *why = RECIPIENT_EMAIL_AMBIGUOUS;
+            return err;
+        }
+        break;
     default:
         *why = RECIPIENT_NEEDS_AN_ID;
-        return 0;
+        return CD_OK;
     }
     if (!uid || !identity_is_live(&ws->ident, uid)) {
         *why = RECIPIENT_NO_SUCH_USER;
-        return 0;
+        return CD_OK;
     }
-    return uid;
+    *out = uid;
+    return CD_OK;
 }
 
 /* Reads recipients into audience and per-user properties; unknown ones become minor errors. */
-static enum cd_err read_recipients(struct workspace *ws, const struct campaign_trigger_req *req,
+static enum cd_err read_recipients(struct app *app, struct workspace *ws,
+                                   const struct campaign_trigger_req *req,
                                    roaring_bitmap_t *audience, json_t *users,
                                    struct campaign_trigger_result *res) {
     enum cd_err err = CD_OK;
@@ -523,7 +534,9 @@ static enum cd_err read_recipients(struct workspace *ws, const struct campaign_t
     for (size_t i = 0; err == CD_OK && i < req->n_recipients; i++) {
         const struct trigger_recipient *r = &req->recipients[i];
         enum recipient_error why = RECIPIENT_NO_SUCH_USER;
-        uint32_t uid = recipient_uid(ws, r, &why);
+        uint32_t uid;
+        if ((err = recipient_uid(app, ws, r, &why, &uid)) != CD_OK)
+            break;
         if (!uid) {
             res->errors[res->n_errors++] = (struct recipient_fault){i, why};
             continue;
@@ -576,7 +589,7 @@ enum cd_err campaign_trigger(struct app *app, struct workspace *ws, enum campaig
     if (err == CD_OK && (!users || !all || !audience))
         err = CD_E_NOMEM;
     if (err == CD_OK)
-        err = read_recipients(ws, req, audience, users, res);
+        err = read_recipients(app, ws, req, audience, users, res);
     json_t *stored = err == CD_OK ? json_pack("{s:O, s:O}", "all", all, "users", users) : NULL;
     if (err == CD_OK && !stored)
         err = CD_E_NOMEM;

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "core/messaging/template.h"
+#include "core/users/users.h"
 #include "core/workspace/workspace.h"
 
 #define CAMPAIGN_MAX_STEPS 20
@@ -172,7 +173,7 @@ enum cd_err campaign_archive(struct app *app, struct workspace *ws, enum campaig
 /* How a trigger recipient names its user. */
 enum recipient_ref {
     RECIPIENT_NONE,  /* none of the ways below */
-    RECIPIENT_EMAIL, /* by email only: not supported */
+    RECIPIENT_EMAIL, /* by email only (id): the user its prioritization picks */
     RECIPIENT_EXTERNAL_ID,
     RECIPIENT_ALIAS,
     RECIPIENT_BRAZE_ID,
@@ -183,6 +184,10 @@ struct trigger_recipient {
     const char *id;          /* external id or braze id */
     const char *alias_label; /* RECIPIENT_ALIAS */
     const char *alias_name;
+    /* RECIPIENT_EMAIL: which of several users with the email (none: identified first, then the
+     * most recently updated, as /users/track) */
+    enum user_priority prioritization[USER_PRIORITIES_MAX];
+    size_t n_prioritization;
     /* This recipient's properties, overriding the trigger's key by key: a JSON object, or NULL.
      * Trigger properties are arbitrary JSON by definition (templates insert any value), so they
      * stay json_t; core only stores them. */
@@ -202,8 +207,8 @@ struct campaign_trigger_req {
 /* A recipient that named no live user: not fatal, the others are sent to. */
 enum recipient_error {
     RECIPIENT_NO_SUCH_USER,
-    RECIPIENT_BY_EMAIL,    /* email recipients are not supported */
-    RECIPIENT_NEEDS_AN_ID, /* no external_user_id, user_alias or braze_id */
+    RECIPIENT_EMAIL_AMBIGUOUS, /* several users have the email; the prioritization picks none */
+    RECIPIENT_NEEDS_AN_ID,     /* no external_user_id, user_alias or braze_id */
 };
 
 struct recipient_fault {

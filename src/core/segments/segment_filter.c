@@ -1,6 +1,7 @@
 /* segment_filter.c — parsing, evaluating, encoding and describing segment filters (see
  * segment_filter.h). Memory only; touches the workspace's indexes read-only. */
 #include "core/segments/segment_filter.h"
+#include "core/users/profile.h"
 #include "core/workspace/workspace_int.h"
 
 #include <ctype.h>
@@ -206,15 +207,27 @@ static const struct {
                 {"lte", SEG_LTE},
                 {"contains", SEG_CONTAINS}};
 
-static struct seg_node *parse_attr(struct parser *p, const json_t *f, const char *path) {
+/* An attribute filter, or a profile filter (a standard profile field, core/users/profile.h:
+ * the same operators over the same stored attribute object). */
+static struct seg_node *parse_attr(struct parser *p, const json_t *f, const char *path,
+                                   bool profile) {
     static const char *const keys[] = {"attribute", "op", "value", NULL};
-    const char *name = json_string_value(json_object_get(f, "attribute"));
+    static const char *const profile_keys[] = {"profile", "op", "value", NULL};
+    const char *key = profile ? "profile" : "attribute";
+    const char *name = json_string_value(json_object_get(f, key));
     const char *op = json_string_value(json_object_get(f, "op"));
     json_t *value = json_object_get(f, "value");
-    if (unknown_key(f, keys))
-        return fail(p, path, "", "unknown key in an attribute filter");
+    if (unknown_key(f, profile ? profile_keys : keys))
+        return fail(p, path, "",
+                    profile ? "unknown key in a profile filter"
+                            : "unknown key in an attribute filter");
     if (!name || !*name)
-        return fail(p, path, ".attribute", "must be a non-empty string");
+        return fail(p, path, profile ? ".profile" : ".attribute", "must be a non-empty string");
+    if (profile && !profile_field_is(name)) {
+        char what[128];
+        snprintf(what, sizeof what, "\"%.64s\" is not a profile field", name);
+        return fail(p, path, ".profile", what);
+    }
     int k = -1;
     for (size_t i = 0; op && i < sizeof attr_ops / sizeof attr_ops[0]; i++)
         if (strcmp(op, attr_ops[i].name) == 0)
@@ -240,6 +253,7 @@ static struct seg_node *parse_attr(struct parser *p, const json_t *f, const char
         return NULL;
     }
     if (n) {
+        n->profile = profile;
         n->op = aop;
         n->value = value ? json_deep_copy(value) : NULL;
         if (value && !n->value) {
@@ -328,12 +342,14 @@ static struct seg_node *parse(struct parser *p, const json_t *f, const char *pat
         return n;
     }
     if (json_object_get(f, "attribute"))
-        return parse_attr(p, f, path);
+        return parse_attr(p, f, path, false);
+    if (json_object_get(f, "profile"))
+        return parse_attr(p, f, path, true);
     if (json_object_get(f, "event"))
         return parse_event(p, f, path);
     return fail(p, path, "",
                 "must hold one of \"and\", \"or\", \"not\", \"cohort\", \"identified\", "
-                "\"attribute\", \"event\"");
+                "\"attribute\", \"profile\", \"event\"");
 }
 
 struct seg_node *segment_filter_parse(const json_t *filter, const struct cohort_set *cohorts,
@@ -384,8 +400,8 @@ json_t *segment_filter_to_json(const struct seg_node *n) {
     case SEG_IDENTIFIED:
         return json_pack("{s:b}", "identified", !n->negate);
     case SEG_ATTR:
-        return json_pack("{s:s, s:s, s:O*}", "attribute", n->name, "op", attr_ops[n->op].name,
-                         "value", n->value);
+        return json_pack("{s:s, s:s, s:O*}", n->profile ? "profile" : "attribute", n->name, "op",
+                         attr_ops[n->op].name, "value", n->value);
     case SEG_EVENT: {
         json_t *o = json_pack("{s:s, s:s}", "event", n->name, "op",
                               n->negate ? "not_performed" : "performed");
