@@ -143,6 +143,8 @@ void api_users_export_ids(void *ctx, const struct http_request *req, struct http
 void api_devices_track(void *ctx, const struct http_request *req, struct http_response *res);
 void api_partner_cohort_name(void *ctx, const struct http_request *req, struct http_response *res);
 void api_partner_cohort_users(void *ctx, const struct http_request *req, struct http_response *res);
+void api_partners_list(void *ctx, const struct http_request *req, struct http_response *res);
+void api_partners_update(void *ctx, const struct http_request *req, struct http_response *res);
 void api_cohorts_list(void *ctx, const struct http_request *req, struct http_response *res);
 void api_cohorts_details(void *ctx, const struct http_request *req, struct http_response *res);
 void api_segments_create(void *ctx, const struct http_request *req, struct http_response *res);

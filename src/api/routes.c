@@ -12,6 +12,8 @@ const struct http_route api_routes[] = {
     {"POST", "/devices/track", api_devices_track},
     {"POST", "/partners/{partner}/cohorts", api_partner_cohort_name},
     {"POST", "/partners/{partner}/cohorts/users", api_partner_cohort_users},
+    {"GET", "/partners/list", api_partners_list},
+    {"POST", "/partners/update", api_partners_update},
     {"GET", "/cohorts/list", api_cohorts_list},
     {"GET", "/cohorts/details", api_cohorts_details},
     {"POST", "/heap/webhooks/{integration_id}", api_heap_webhook},

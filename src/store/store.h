@@ -65,6 +65,12 @@ struct store_admin_ops {
     enum cd_err (*partner_add)(struct store *s, const char *name, enum key_check check,
                                const char *key_hash, int64_t now);
     enum cd_err (*partner_get)(struct store *s, const char *name, enum key_check *check);
+    /* Calls cb on every partner, by name. */
+    enum cd_err (*partner_list)(struct store *s,
+                                void (*cb)(void *ctx, const char *name, enum key_check check),
+                                void *ctx);
+    /* Sets how a partner's key is checked; CD_E_NOT_FOUND when there is no such partner. */
+    enum cd_err (*partner_set_check)(struct store *s, const char *name, enum key_check check);
     /* CD_OK when the hash is an active key of the partner, CD_E_NOT_FOUND otherwise. */
     enum cd_err (*partner_key_check)(struct store *s, const char *partner, const char *key_hash);
 
