@@ -443,6 +443,16 @@ struct dispatch_row {
     int64_t created_at;
 };
 
+/* Which campaigns a list shows: archived ones too or not, by creation time (then id) oldest or
+ * newest first, only those last edited (archived, else created) after a time, one page. */
+struct campaign_list_query {
+    bool include_archived;
+    bool newest_first;
+    int64_t edited_after; /* UNIX ms; INT64_MIN: any */
+    int64_t offset;
+    int64_t limit;
+};
+
 enum delivery_state { DELIVERY_SENT = 0, DELIVERY_FAILED = 1, DELIVERY_ABORTED = 2 };
 
 struct store_campaign_ops {
@@ -455,8 +465,10 @@ struct store_campaign_ops {
      * NULL (then ws is not checked); CD_E_NOT_FOUND when none. */
     enum cd_err (*get)(struct store *s, int64_t ws, enum campaign_kind kind, const char *public_id,
                        int64_t id, void (*cb)(void *ctx, const struct campaign_row *), void *ctx);
-    /* Every campaign of this kind of ws, oldest first. */
+    /* The campaigns of this kind of ws that q selects, in its order, from its offset, at most
+     * its limit. */
     enum cd_err (*list)(struct store *s, int64_t ws, enum campaign_kind kind,
+                        const struct campaign_list_query *q,
                         void (*cb)(void *ctx, const struct campaign_row *), void *ctx);
     /* Live cohort_entry campaigns and Canvases on (partner, cohort_id). */
     enum cd_err (*on_cohort)(struct store *s, int64_t ws, const char *partner,
