@@ -120,6 +120,9 @@ const char *api_user_minor_text(enum user_minor code, enum user_array array) {
         return "the alias belongs to a user with another external_id";
     case USER_MINOR_LABEL_TAKEN:
         return "the identified user already has an alias with this label; not merged";
+    case USER_MINOR_LABEL_HELD:
+        return "the user already has an alias with this alias_label; a user holds one alias_name "
+               "per alias_label";
     }
     return "invalid object";
 }

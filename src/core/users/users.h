@@ -80,6 +80,7 @@ enum user_minor {
     USER_MINOR_NO_USER_WITH_ALIAS,    /* identify: no user has the alias */
     USER_MINOR_ALIAS_OTHER_EXTERNAL,  /* identify: the alias's user has another external_id */
     USER_MINOR_LABEL_TAKEN,           /* identify: the user already has an alias of this label */
+    USER_MINOR_LABEL_HELD,            /* alias/new: the user has another alias_name of the label */
 };
 
 /* Which array of the request a minor error is about. */
