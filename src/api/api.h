@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/cohorts/cohort_import.h"
+#include "core/messaging/currents_config.h"
 #include "core/workspace/workspace.h"
 #include "http/http.h"
 
@@ -21,6 +22,11 @@ struct api_config {
     int64_t heap_max_future_ms; /* … and this far in the future */
     int heap_max_in_flight;     /* webhook pages applied at once before 429 */
     const char *metrics_token;  /* Bearer token GET /metrics requires; NULL or "": open */
+    /* Sends a new Current's credential probe and waits for its answer (the composition root
+     * gives workers/currents_probe.c); NULL: no probe is sent. */
+    void (*currents_probe)(const char *url, const char *token, int64_t timeout_ms,
+                           struct current_probe *out);
+    int64_t currents_probe_timeout_ms;
 };
 
 struct api_ctx {

@@ -237,6 +237,13 @@ static const char *const migrations[] = {
     "CREATE INDEX user_event_times_key ON user_event_times(workspace_id, uid, kind, name, at);"
     "INSERT INTO user_event_times(workspace_id, uid, kind, name, at) "
     "  SELECT workspace_id, uid, kind, name, last_at FROM user_events WHERE kind = 0;",
+
+    /* 8: the answer to each Current's credential probe (the empty batch sent at creation) */
+    "CREATE TABLE current_probes ("
+    "  current INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  error TEXT);",
 };
 
 const char *sqlite_schema_migration(int version) {

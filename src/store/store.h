@@ -299,6 +299,10 @@ struct current_row {
     int64_t n_dead;
     const char *last_error; /* NULL when none */
     int64_t created_at;
+    /* the credential probe sent at creation: probe_at 0 when none was recorded */
+    int64_t probe_at;
+    int64_t probe_status;    /* 0: nothing answered */
+    const char *probe_error; /* NULL for a 2xx */
 };
 
 struct outbox_row {
@@ -317,6 +321,10 @@ struct store_currents_ops {
     enum cd_err (*get)(struct store *s, int64_t ws, const char *current_id,
                        void (*cb)(void *ctx, const struct current_row *), void *ctx);
     /* Sets state and last_error (NULL keeps it); CD_E_NOT_FOUND when unknown. */
+    /* Keeps the answer of a Current's credential probe (replacing an earlier one);
+     * CD_E_NOT_FOUND when ws has no such live Current. */
+    enum cd_err (*probe_set)(struct store *s, int64_t ws, const char *current_id, int64_t at,
+                             int64_t status, const char *error);
     enum cd_err (*set_state)(struct store *s, int64_t current, const char *state,
                              const char *last_error);
     enum cd_err (*remove)(struct store *s, int64_t ws, const char *current_id, int64_t now);
