@@ -244,6 +244,15 @@ static const char *const migrations[] = {
     "  at INTEGER NOT NULL,"
     "  status INTEGER NOT NULL,"
     "  error TEXT);",
+
+    /* 9: the digest of each recorded Heap page's content, so that a page seen before whose
+     * content differs is applied, not dropped as a duplicate */
+    "CREATE TABLE heap_page_digests ("
+    "  integration INTEGER NOT NULL,"
+    "  sync_task_id TEXT NOT NULL,"
+    "  page INTEGER NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  PRIMARY KEY (integration, sync_task_id, page)) WITHOUT ROWID;",
 };
 
 const char *sqlite_schema_migration(int version) {

@@ -395,12 +395,15 @@ struct store_heap_ops {
     enum cd_err (*remove)(struct store *s, int64_t ws, const char *integration_id, int64_t now);
     enum cd_err (*count_ignored)(struct store *s, int64_t integration);
     /*
-     * Records page `page` of sync `sync_task_id` (in the caller's transaction). Sets *seen when
-     * the page was recorded before (then nothing changes).
+     * Records page `page` of sync `sync_task_id` with the digest of its content (64 hex; in the
+     * caller's transaction). Sets *seen when the page was recorded before with the same digest
+     * (or before digests were kept): then nothing changes. A page seen with another digest is
+     * recorded again (its new digest kept, its ids counted, pages_seen unchanged).
      */
     enum cd_err (*page_record)(struct store_txn *t, int64_t integration, const char *sync_task_id,
                                const char *cohort_id, int64_t page, int64_t total_pages,
-                               int64_t n_added, int64_t n_removed, int64_t now, bool *seen);
+                               int64_t n_added, int64_t n_removed, const char *digest, int64_t now,
+                               bool *seen);
     /* Syncs that touched a cohort of a workspace, newest first (at most `limit`). */
     enum cd_err (*syncs_of_cohort)(struct store *s, int64_t ws, const char *cohort_id, int limit,
                                    void (*cb)(void *ctx, const struct heap_sync_row *), void *ctx);
