@@ -570,10 +570,35 @@ static void test_a_user_holds_one_alias_name_per_alias_label(void **state) {
     }
 }
 
+/* Issue 16: Braze documents event and purchase times as yyyy-MM-dd'T'HH:mm:ss:SSSZ (a colon
+ * before the milliseconds); /users/track takes that form as well as ISO 8601's. */
+static void test_track_times_in_brazes_colon_millisecond_form(void **state) {
+    struct server *s = *state;
+    post_expect(s, "/users/track",
+                "{\"events\":[{\"external_id\":\"colon\",\"name\":\"opened\","
+                "\"time\":\"2026-12-01T10:11:12:345Z\"},{\"external_id\":\"colon\",\"name\":"
+                "\"opened\",\"time\":\"2026-12-01T12:11:13:007+01:00\"},{\"external_id\":"
+                "\"colon\",\"name\":\"opened\",\"time\":\"2026-12-01T10:11:12:34Z\"}],"
+                "\"purchases\":[{\"external_id\":\"colon\",\"product_id\":\"pc\",\"currency\":"
+                "\"EUR\",\"price\":1,\"time\":\"2026-12-01T10:11:14:999Z\"}]}",
+                201,
+                "{\"message\":\"success\",\"events_processed\":2,\"purchases_processed\":1,"
+                "\"errors\":[{\"type\":\"'time' must be an ISO-8601 time\",\"input_array\":"
+                "\"events\",\"index\":2}]}");
+    json_t *u = export_ext(s, "colon", "[\"custom_events\",\"purchases\"]");
+    assert_json_equal(u, "{\"custom_events\":[{\"name\":\"opened\",\"first\":"
+                         "\"2026-12-01T10:11:12.345Z\",\"last\":\"2026-12-01T11:11:13.007Z\","
+                         "\"count\":2}],\"purchases\":[{\"name\":\"pc\",\"first\":"
+                         "\"2026-12-01T10:11:14.999Z\",\"last\":\"2026-12-01T10:11:14.999Z\","
+                         "\"count\":1}]}");
+    json_decref(u);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_track_creates_user_with_profile_and_custom_attributes),
         cmocka_unit_test(test_a_user_holds_one_alias_name_per_alias_label),
+        cmocka_unit_test(test_track_times_in_brazes_colon_millisecond_form),
         cmocka_unit_test(test_attribute_operations_inc_add_remove_and_null_delete),
         cmocka_unit_test(test_update_existing_only_does_not_create_users),
         cmocka_unit_test(test_alias_creates_user_only_with_explicit_update_existing_only_false),
