@@ -13,6 +13,7 @@
 
 #include "core/cohorts/cohort_import.h"
 #include "core/workspace/auth.h"
+#include "core/messaging/currents_config.h"
 #include "core/workspace/workspace.h"
 #include "http/http.h"
 
@@ -22,6 +23,11 @@ struct api_config {
     int64_t heap_max_future_ms; /* … and this far in the future */
     int heap_max_in_flight;     /* webhook pages applied at once before 429 */
     const char *metrics_token;  /* Bearer token GET /metrics requires; NULL or "": open */
+    /* Sends a new Current's credential probe and waits for its answer (the composition root
+     * gives workers/currents_probe.c); NULL: no probe is sent. */
+    void (*currents_probe)(const char *url, const char *token, int64_t timeout_ms,
+                           struct current_probe *out);
+    int64_t currents_probe_timeout_ms;
 };
 
 struct api_ctx {
@@ -155,6 +161,8 @@ void api_users_export_ids(void *ctx, const struct http_request *req, struct http
 void api_devices_track(void *ctx, const struct http_request *req, struct http_response *res);
 void api_partner_cohort_name(void *ctx, const struct http_request *req, struct http_response *res);
 void api_partner_cohort_users(void *ctx, const struct http_request *req, struct http_response *res);
+void api_partners_list(void *ctx, const struct http_request *req, struct http_response *res);
+void api_partners_update(void *ctx, const struct http_request *req, struct http_response *res);
 void api_cohorts_list(void *ctx, const struct http_request *req, struct http_response *res);
 void api_cohorts_details(void *ctx, const struct http_request *req, struct http_response *res);
 void api_segments_create(void *ctx, const struct http_request *req, struct http_response *res);

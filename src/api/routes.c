@@ -20,6 +20,8 @@ const struct http_route api_routes[] = {
     {"POST", "/devices/track", api_devices_track, "devices.track"},
     {"POST", "/partners/{partner}/cohorts", api_partner_cohort_name, NULL},
     {"POST", "/partners/{partner}/cohorts/users", api_partner_cohort_users, NULL},
+    {"GET", "/partners/list", api_partners_list, "partners.list"},
+    {"POST", "/partners/update", api_partners_update, "partners.update"},
     {"GET", "/cohorts/list", api_cohorts_list, "cohorts.list"},
     {"GET", "/cohorts/details", api_cohorts_details, "cohorts.details"},
     {"POST", "/heap/webhooks/{integration_id}", api_heap_webhook, NULL},

@@ -141,6 +141,9 @@ const char *api_user_minor_text(enum user_minor code, enum user_array array) {
         return array == USER_ARRAY_PHONES_TO_IDENTIFY
                    ? "the user of this phone number has another external_id"
                    : "the user of this email address has another external_id";
+    case USER_MINOR_LABEL_HELD:
+        return "the user already has an alias with this alias_label; a user holds one alias_name "
+               "per alias_label";
     }
     return "invalid object";
 }

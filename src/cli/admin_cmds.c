@@ -316,55 +316,124 @@ const struct cli_command cli_api_key_cmd = {
     .run = run_api_key,
 };
 
-/* ---- partner add NAME [--key-check required|off] ---- */
+/* ---- partner add NAME [--key-check required|off] | list | set NAME --key-check … ---- */
 
 static const struct cli_opt partner_opts[] = {
     CLI_OPT_DATA,
     CLI_OPT_STORE,
-    {"key-check", "MODE", NULL, "required",
-     "how partner_api_key is checked: required (must match) or off (hosted partners)"},
+    {"key-check", "MODE", NULL, NULL,
+     "how partner_api_key is checked: required (must match one of the partner's keys; the "
+     "default of add) or off (hosted partners: the data import key alone identifies the "
+     "workspace)"},
     CLI_OPT_JSON,
     CLI_OPT_HELP,
     {0},
 };
 
-static int run_partner(const struct cli_command *cmd, const char *const *values,
-                       const char *const *pos, int n_pos) {
-    if (strcmp(pos[0], "add") != 0 || n_pos != 2)
-        return cli_fail(cmd, "usage: cohortd partner add NAME [--key-check required|off]") + 1;
-    const char *check_text = cli_value(cmd, values, "key-check");
-    enum key_check check;
-    if (strcmp(check_text, "required") == 0)
-        check = KEY_CHECK_REQUIRED;
-    else if (strcmp(check_text, "off") == 0)
-        check = KEY_CHECK_OFF;
+#define PARTNER_USAGE                                                                              \
+    "usage: cohortd partner add NAME [--key-check required|off] | list | "                         \
+    "set NAME --key-check required|off"
+
+/* Collects partner rows: a JSON array for --json, else lines "NAME key_check=MODE" printed. */
+static void on_partner_row(void *ctx, const char *name, enum key_check check) {
+    json_t *arr = ctx;
+    if (arr)
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s}", "name", name, "key_check", admin_key_check_name(check)));
     else
-        return cli_fail(cmd, "--key-check must be 'required' or 'off', not '%s'", check_text) + 1;
-    if (!admin_partner_name_valid(pos[1]))
+        printf("%s key_check=%s\n", name, admin_key_check_name(check));
+}
+
+static int list_partners(const struct cli_command *cmd, const char *const *values) {
+    struct store *s = open_store(cmd, values);
+    if (!s)
+        return 1;
+    json_t *arr = cli_value(cmd, values, "json") ? json_array() : NULL;
+    enum cd_err err = admin_partner_list(s, on_partner_row, arr);
+    store_close(s);
+    if (err != CD_OK) {
+        json_decref(arr);
+        return cli_fail(cmd, "cannot read partners: %s", cd_err_name(err));
+    }
+    if (arr)
+        cli_print_json(json_pack("{s:o}", "partners", arr));
+    return 0;
+}
+
+static int set_partner(const struct cli_command *cmd, const char *const *values, const char *name,
+                       enum key_check check) {
+    struct store *s = open_store(cmd, values);
+    if (!s)
+        return 1;
+    enum cd_err err = admin_partner_set_check(s, name, check);
+    store_close(s);
+    if (err == CD_E_NOT_FOUND)
+        return cli_fail(cmd, "no partner '%s' (add it with: cohortd partner add %s)", name, name);
+    if (err != CD_OK)
+        return cli_fail(cmd, "cannot change partner '%s': %s", name, cd_err_name(err));
+    if (cli_value(cmd, values, "json"))
+        cli_print_json(
+            json_pack("{s:s, s:s}", "partner", name, "key_check", admin_key_check_name(check)));
+    else
+        printf("partner: %s\nkey_check: %s\n", name, admin_key_check_name(check));
+    return 0;
+}
+
+static int add_partner(const struct cli_command *cmd, const char *const *values, const char *name,
+                       enum key_check check) {
+    if (!admin_partner_name_valid(name))
         return cli_fail(cmd, "partner names are 1 to 32 of a-z, 0-9, '_' and '-'") + 1;
     struct store *s = open_store(cmd, values);
     if (!s)
         return 1;
     char key[ADMIN_KEY_LEN];
-    enum cd_err err = admin_partner_add(s, pos[1], check, key);
+    enum cd_err err = admin_partner_add(s, name, check, key);
     store_close(s);
     if (err == CD_E_EXISTS)
-        return cli_fail(cmd, "partner '%s' exists already", pos[1]);
+        return cli_fail(cmd,
+                        "partner '%s' exists already (change its key check with: cohortd partner "
+                        "set %s --key-check required|off)",
+                        name, name);
     if (err != CD_OK)
-        return cli_fail(cmd, "cannot add partner '%s': %s", pos[1], cd_err_name(err));
+        return cli_fail(cmd, "cannot add partner '%s': %s", name, cd_err_name(err));
     if (cli_value(cmd, values, "json"))
-        cli_print_json(json_pack("{s:s, s:s}", "partner", pos[1], "partner_api_key", key));
+        cli_print_json(json_pack("{s:s, s:s, s:s}", "partner", name, "partner_api_key", key,
+                                 "key_check", admin_key_check_name(check)));
     else
-        printf("partner: %s\npartner_api_key: %s\n", pos[1], key);
+        printf("partner: %s\npartner_api_key: %s\nkey_check: %s\n", name, key,
+               admin_key_check_name(check));
     return 0;
+}
+
+static int run_partner(const struct cli_command *cmd, const char *const *values,
+                       const char *const *pos, int n_pos) {
+    const char *check_text = cli_value(cmd, values, "key-check");
+    bool list = strcmp(pos[0], "list") == 0 && n_pos == 1;
+    bool add = strcmp(pos[0], "add") == 0 && n_pos == 2;
+    bool set = strcmp(pos[0], "set") == 0 && n_pos == 2;
+    if (!list && !add && !set)
+        return cli_fail(cmd, PARTNER_USAGE) + 1;
+    if (list) {
+        if (check_text)
+            return cli_fail(cmd, "partner list takes no --key-check") + 1;
+        return list_partners(cmd, values);
+    }
+    enum key_check check = KEY_CHECK_REQUIRED;
+    if (set && !check_text)
+        return cli_fail(cmd, "partner set needs --key-check required|off") + 1;
+    if (check_text && !admin_key_check_parse(check_text, &check))
+        return cli_fail(cmd, "--key-check must be 'required' or 'off', not '%s'", check_text) + 1;
+    return add ? add_partner(cmd, values, pos[1], check) : set_partner(cmd, values, pos[1], check);
 }
 
 const struct cli_command cli_partner_cmd = {
     .name = "partner",
-    .synopsis = "add NAME [--key-check required|off] [--data DIR] [--json]",
-    .summary = "add an integration partner with a partner API key",
+    .synopsis = "add NAME [--key-check required|off] | list | set NAME --key-check required|off "
+                "[--data DIR] [--json]",
+    .summary = "add an integration partner with a partner API key, list the partners, or set "
+               "how a partner's key is checked",
     .opts = partner_opts,
-    .min_pos = 2,
+    .min_pos = 1,
     .max_pos = 2,
     .run = run_partner,
 };

@@ -29,6 +29,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/timeutil.h"
+#include "workers/currents_probe.h"
 #include "workers/dispatcher.h"
 #include "workers/retention.h"
 #include "workers/sender.h"
@@ -70,7 +71,7 @@ static const struct cli_opt opts[] = {
     {"currents-retry-max-ms", "MS", "COHORTD_CURRENTS_RETRY_MAX_MS", "600000",
      "longest Currents backoff"},
     {"currents-auth-retry-ms", "MS", "COHORTD_CURRENTS_AUTH_RETRY_MS", "120000",
-     "retry delay of a Current failed by 401/403 (jittered to 2.5x)"},
+     "retry delay of a Current failed by 401/403/404 (jittered to 2.5x)"},
     {"currents-horizon-ms", "MS", "COHORTD_CURRENTS_HORIZON_MS", "86400000",
      "events undeliverable this long become dead letters"},
     {"currents-auth-horizon-ms", "MS", "COHORTD_CURRENTS_AUTH_HORIZON_MS", "172800000",
@@ -192,6 +193,9 @@ static void format_addr(const char *host, int port, char *buf, size_t len) {
 /* Descriptors kept for everything but client connections: the store, log, epoll and
  * inter-thread pipes of the HTTP workers, webhook and Currents sockets. */
 #define NOFILE_RESERVE ((rlim_t)1024)
+/* A new Current's credential probe holds its create request: it waits at most this long (or
+ * --currents-timeout-ms when shorter). */
+#define PROBE_TIMEOUT_MS ((int64_t)5000)
 
 /* Raises the soft RLIMIT_NOFILE (up to the hard one) so that *max_conn connections fit; when
  * they cannot, lowers *max_conn to what fits and says so. */
@@ -418,7 +422,11 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                                   .heap_max_past_ms = heap_past,
                                   .heap_max_future_ms = heap_future,
                                   .heap_max_in_flight = (int)heap_in_flight,
-                                  .metrics_token = cli_value(cmd, values, "metrics-token")}};
+                                  .metrics_token = cli_value(cmd, values, "metrics-token"),
+                                  .currents_probe = currents_probe_send,
+                                  .currents_probe_timeout_ms = ccfg.timeout_ms < PROBE_TIMEOUT_MS
+                                                                   ? ccfg.timeout_ms
+                                                                   : PROBE_TIMEOUT_MS}};
     struct http_server_config hc = {
         .host = host,
         .port = port,
@@ -438,6 +446,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     int bound = 0;
     /* test builds: COHORTD_FAULT_STORE_CALL counts from here, before the first request can
      * arrive (arming after the listen would race with it) */
+    /* before the first request: POST /currents/create sends a probe with libcurl */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     store_faults_arm();
     char start_err[512] = "";
     err = http_server_start(&hc, &srv, &bound, start_err, sizeof start_err);
@@ -452,7 +462,6 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         explain_listen_failure(host, port, why, sizeof why);
         return cli_fail(cmd, "%s %s", where, why);
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     struct currents *currents = currents_start(s, &ccfg);
     if (!currents) {
         http_server_stop(srv);

@@ -181,6 +181,36 @@ static enum cd_err partner_get(struct store *s, const char *name, enum key_check
     return err;
 }
 
+struct partner_rows {
+    void (*cb)(void *ctx, const char *name, enum key_check check);
+    void *ctx;
+};
+
+static void row_partner(sqlite3_stmt *st, void *ctx) {
+    struct partner_rows *pr = ctx;
+    const char *name = sq_col_text(st, 0);
+    pr->cb(pr->ctx, name ? name : "",
+           sqlite3_column_int64(st, 1) == KEY_CHECK_OFF ? KEY_CHECK_OFF : KEY_CHECK_REQUIRED);
+}
+
+static enum cd_err partner_list(struct store *s,
+                                void (*cb)(void *ctx, const char *name, enum key_check check),
+                                void *ctx) {
+    struct partner_rows pr = {cb, ctx};
+    enum cd_err err = sq_rows(s, "SELECT name, key_check FROM partners ORDER BY name", "", NULL,
+                              NULL, row_partner, &pr);
+    return err == CD_E_NOT_FOUND ? CD_OK : err;
+}
+
+static enum cd_err partner_set_check(struct store *s, const char *name, enum key_check check) {
+    const char *t[] = {name};
+    int64_t i[] = {check};
+    int changes = 0;
+    enum cd_err err =
+        sq_write(s, "UPDATE partners SET key_check = ?2 WHERE name = ?1", "ti", t, i, &changes);
+    return err == CD_OK && changes == 0 ? CD_E_NOT_FOUND : err;
+}
+
 static enum cd_err partner_key_check(struct store *s, const char *partner, const char *key_hash) {
     const char *t[] = {key_hash, partner};
     return sq_read_row(s,
@@ -263,6 +293,8 @@ const struct store_admin_ops sqlite_admin_ops = {
     .api_key_list = api_key_list,
     .partner_add = partner_add,
     .partner_get = partner_get,
+    .partner_list = partner_list,
+    .partner_set_check = partner_set_check,
     .partner_key_check = partner_key_check,
     .import_key_active = import_key_active,
     .import_key_replace = import_key_replace,

@@ -89,14 +89,20 @@ static enum cd_err get(struct store *s, int64_t ws, enum campaign_kind kind, con
                        "tii", t, i, row_campaign, &cc);
 }
 
+#define LIST_WHERE                                                                                 \
+    "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE workspace_id = ?1 AND kind = ?2 AND "           \
+    "(?3 OR archived_at = 0) AND max(created_at, archived_at) > ?4 "
+
 static enum cd_err list(struct store *s, int64_t ws, enum campaign_kind kind,
+                        const struct campaign_list_query *q,
                         void (*cb)(void *, const struct campaign_row *), void *ctx) {
     struct campaign_cb cc = {cb, ctx};
-    int64_t i[] = {ws, kind};
+    int64_t i[] = {ws, kind, q->include_archived, q->edited_after, q->limit, q->offset};
     return sq_rows(s,
-                   "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE workspace_id = ? AND kind = ? "
-                   "ORDER BY id",
-                   "ii", NULL, i, row_campaign, &cc);
+                   q->newest_first ? LIST_WHERE
+                       "ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6"
+                                   : LIST_WHERE "ORDER BY created_at, id LIMIT ?5 OFFSET ?6",
+                   "iiiiii", NULL, i, row_campaign, &cc);
 }
 
 static enum cd_err on_cohort(struct store *s, int64_t ws, const char *partner,

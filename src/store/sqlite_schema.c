@@ -249,6 +249,21 @@ static const char *const migrations[] = {
     "  permissions TEXT,"
     "  rate_limit INTEGER NOT NULL,"
     "  rate_period INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 9: the answer to each Current's credential probe (the empty batch sent at creation) */
+    "CREATE TABLE current_probes ("
+    "  current INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  error TEXT);",
+
+    /* 10: the digest of each recorded Heap page's content, so that a page seen before whose
+     * content differs is applied, not dropped as a duplicate */
+    "CREATE TABLE heap_page_digests ("
+    "  integration INTEGER NOT NULL,"
+    "  sync_task_id TEXT NOT NULL,"
+    "  page INTEGER NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  PRIMARY KEY (integration, sync_task_id, page)) WITHOUT ROWID;",
 };
 
 const char *sqlite_schema_migration(int version) {

@@ -86,6 +86,12 @@ struct store_admin_ops {
     enum cd_err (*partner_add)(struct store *s, const char *name, enum key_check check,
                                const char *key_hash, int64_t now);
     enum cd_err (*partner_get)(struct store *s, const char *name, enum key_check *check);
+    /* Calls cb on every partner, by name. */
+    enum cd_err (*partner_list)(struct store *s,
+                                void (*cb)(void *ctx, const char *name, enum key_check check),
+                                void *ctx);
+    /* Sets how a partner's key is checked; CD_E_NOT_FOUND when there is no such partner. */
+    enum cd_err (*partner_set_check)(struct store *s, const char *name, enum key_check check);
     /* CD_OK when the hash is an active key of the partner, CD_E_NOT_FOUND otherwise. */
     enum cd_err (*partner_key_check)(struct store *s, const char *partner, const char *key_hash);
 
@@ -314,6 +320,10 @@ struct current_row {
     int64_t n_dead;
     const char *last_error; /* NULL when none */
     int64_t created_at;
+    /* the credential probe sent at creation: probe_at 0 when none was recorded */
+    int64_t probe_at;
+    int64_t probe_status;    /* 0: nothing answered */
+    const char *probe_error; /* NULL for a 2xx */
 };
 
 struct outbox_row {
@@ -332,6 +342,10 @@ struct store_currents_ops {
     enum cd_err (*get)(struct store *s, int64_t ws, const char *current_id,
                        void (*cb)(void *ctx, const struct current_row *), void *ctx);
     /* Sets state and last_error (NULL keeps it); CD_E_NOT_FOUND when unknown. */
+    /* Keeps the answer of a Current's credential probe (replacing an earlier one);
+     * CD_E_NOT_FOUND when ws has no such live Current. */
+    enum cd_err (*probe_set)(struct store *s, int64_t ws, const char *current_id, int64_t at,
+                             int64_t status, const char *error);
     enum cd_err (*set_state)(struct store *s, int64_t current, const char *state,
                              const char *last_error);
     enum cd_err (*remove)(struct store *s, int64_t ws, const char *current_id, int64_t now);
@@ -402,12 +416,15 @@ struct store_heap_ops {
     enum cd_err (*remove)(struct store *s, int64_t ws, const char *integration_id, int64_t now);
     enum cd_err (*count_ignored)(struct store *s, int64_t integration);
     /*
-     * Records page `page` of sync `sync_task_id` (in the caller's transaction). Sets *seen when
-     * the page was recorded before (then nothing changes).
+     * Records page `page` of sync `sync_task_id` with the digest of its content (64 hex; in the
+     * caller's transaction). Sets *seen when the page was recorded before with the same digest
+     * (or before digests were kept): then nothing changes. A page seen with another digest is
+     * recorded again (its new digest kept, its ids counted, pages_seen unchanged).
      */
     enum cd_err (*page_record)(struct store_txn *t, int64_t integration, const char *sync_task_id,
                                const char *cohort_id, int64_t page, int64_t total_pages,
-                               int64_t n_added, int64_t n_removed, int64_t now, bool *seen);
+                               int64_t n_added, int64_t n_removed, const char *digest, int64_t now,
+                               bool *seen);
     /* Syncs that touched a cohort of a workspace, newest first (at most `limit`). */
     enum cd_err (*syncs_of_cohort)(struct store *s, int64_t ws, const char *cohort_id, int limit,
                                    void (*cb)(void *ctx, const struct heap_sync_row *), void *ctx);
@@ -458,6 +475,16 @@ struct dispatch_row {
     int64_t created_at;
 };
 
+/* Which campaigns a list shows: archived ones too or not, by creation time (then id) oldest or
+ * newest first, only those last edited (archived, else created) after a time, one page. */
+struct campaign_list_query {
+    bool include_archived;
+    bool newest_first;
+    int64_t edited_after; /* UNIX ms; INT64_MIN: any */
+    int64_t offset;
+    int64_t limit;
+};
+
 enum delivery_state { DELIVERY_SENT = 0, DELIVERY_FAILED = 1, DELIVERY_ABORTED = 2 };
 
 struct store_campaign_ops {
@@ -470,8 +497,10 @@ struct store_campaign_ops {
      * NULL (then ws is not checked); CD_E_NOT_FOUND when none. */
     enum cd_err (*get)(struct store *s, int64_t ws, enum campaign_kind kind, const char *public_id,
                        int64_t id, void (*cb)(void *ctx, const struct campaign_row *), void *ctx);
-    /* Every campaign of this kind of ws, oldest first. */
+    /* The campaigns of this kind of ws that q selects, in its order, from its offset, at most
+     * its limit. */
     enum cd_err (*list)(struct store *s, int64_t ws, enum campaign_kind kind,
+                        const struct campaign_list_query *q,
                         void (*cb)(void *ctx, const struct campaign_row *), void *ctx);
     /* Live cohort_entry campaigns and Canvases on (partner, cohort_id). */
     enum cd_err (*on_cohort)(struct store *s, int64_t ws, const char *partner,

@@ -55,6 +55,19 @@ char *heap_hash(const char *secret, long long ts, const char *body) {
     return strf("ts:%lld,hmac:%s", ts, b64);
 }
 
+char *heap_hash_hex(const char *secret, long long ts, const char *body, bool upper) {
+    char *msg = strf("%lld%s", ts, body);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, strlen(msg), mac,
+         &mac_len);
+    free(msg);
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    for (unsigned int i = 0; i < mac_len; i++)
+        snprintf(hex + 2 * i, 3, upper ? "%02X" : "%02x", mac[i]);
+    return strf("ts:%lld,hmac:%s", ts, hex);
+}
+
 void heap_deliver(const struct server *s, const char *id, const char *secret, const char *body,
                   long status) {
     char *sig = heap_hash(secret, wall_ms(), body);

@@ -8,6 +8,7 @@
 
 /* clang-format off */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -133,6 +134,8 @@ long long wall_ms(void);
 /* Heap's Heap-Hash value for body signed at ts: "ts:<ts>,hmac:<base64 HMAC-SHA256(secret,
  * ts || body)>"; free it. */
 char *heap_hash(const char *secret, long long ts, const char *body);
+/* heap_hash with the HMAC as 64 hex digits (upper or lower case); free it. */
+char *heap_hash_hex(const char *secret, long long ts, const char *body, bool upper);
 /* POSTs body to the Heap webhook of integration id, signed now with secret; fails the test
  * unless the answer has status. */
 void heap_deliver(const struct server *s, const char *id, const char *secret, const char *body,

@@ -128,6 +128,34 @@ static bool user_exists(struct server *s, const char *ext) {
     return found;
 }
 
+/* The name of the first table migration v creates (owned); the test fails when it creates
+ * none. Helpers append migrations and the integrator renumbers them, so tests name them by
+ * what they create, never by number. */
+static char *migration_table(int v) {
+    const char *sql = sqlite_schema_migration(v);
+    const char *t = sql ? strstr(sql, "CREATE TABLE ") : NULL;
+    if (!t)
+        fail_msg("migration %d creates no table", v);
+    t += strlen("CREATE TABLE ");
+    if (strncmp(t, "IF NOT EXISTS ", 14) == 0)
+        t += 14;
+    size_t n = strcspn(t, " (");
+    return strf("%.*s", (int)n, t);
+}
+
+/* The migration that creates table name. */
+static int migration_creating(const char *name) {
+    char *want = strf("CREATE TABLE %s (", name);
+    int found = 0;
+    for (int v = 1; v <= sqlite_schema_latest() && !found; v++)
+        if (strstr(sqlite_schema_migration(v), want))
+            found = v;
+    free(want);
+    if (!found)
+        fail_msg("no migration creates %s", name);
+    return found;
+}
+
 /*
  * Replaces the store of an initialised data directory by one at schema version k, built by the
  * first k migrations only, holding the workspaces, keys and partners `init` made.
@@ -162,20 +190,6 @@ static void make_old_store(const struct server *s, int k) {
     free(copy);
     free(old);
     free(path);
-}
-
-/* The version of the migration that creates table name (the migrations are found by what they
- * create, so that appending one moves no test). */
-static int migration_creating(const char *name) {
-    char *create = strf("CREATE TABLE %s (", name);
-    int found = 0;
-    for (int v = 1; v <= sqlite_schema_latest() && !found; v++)
-        if (strstr(sqlite_schema_migration(v), create))
-            found = v;
-    free(create);
-    if (!found)
-        fail_msg("no migration creates %s", name);
-    return found;
 }
 
 /* ---- backup ---- */
@@ -496,8 +510,10 @@ test_a_command_refuses_to_migrate_under_a_running_server_then_migrates_after(voi
     /* the file goes back one schema version under the running server, as if that server were
      * the older build */
     char *db = strf("%s/cohortd.db", s->data);
-    int old_v = migration_creating("user_event_times") - 1;
-    char *downgrade = strf("DROP TABLE user_event_times; PRAGMA user_version=%d;", old_v);
+    char *last = migration_table(latest);
+    char *downgrade = strf("DROP TABLE %s; PRAGMA user_version=%d;", last, latest - 1);
+    free(last);
+    int old_v = latest - 1;
     file_exec(db, downgrade);
     const char *args[] = {"workspace", "list", NULL};
     char *err = NULL;
@@ -539,15 +555,21 @@ static void test_migrations_run_in_one_transaction_a_failure_keeps_the_old_schem
     make_old_store(s, k);
     char *db = strf("%s/cohortd.db", s->data);
     /* a table the last migration creates: that migration fails, after the one before it ran */
-    file_exec(db, "CREATE TABLE user_event_times(x);");
+    char *last = migration_table(k + 2), *before = migration_table(k + 1);
+    char *clash = strf("CREATE TABLE %s(x);", last);
+    file_exec(db, clash);
     const char *args[] = {"workspace", "list", NULL};
     char *err = NULL;
     free(cli_expect(s, args, 1, &err));
     assert_non_null(strstr(err, "cannot open SQLite store"));
     assert_int_equal(sql_count(s, "PRAGMA user_version"), k);
-    /* nothing of migration k+1 (campaigns) is left either */
-    assert_int_equal(sql_count(s, "SELECT count(*) FROM sqlite_master WHERE name = 'campaigns'"),
-                     0);
+    /* nothing of migration k+1 is left either */
+    char *left = strf("SELECT count(*) FROM sqlite_master WHERE name = '%s'", before);
+    assert_int_equal(sql_count(s, left), 0);
+    free(left);
+    free(clash);
+    free(before);
+    free(last);
     /* the backup taken before is the store as it was */
     char *names = backups_of(s);
     char *backup = strf("%s/backups/%s", s->data, names);

@@ -113,7 +113,8 @@ static void test_profile_filters_select_on_profile_fields(void **state) {
     struct resp r;
     http_post_rest(s, "/segments/preview", "{\"filter\":{\"profile\":\"plan\",\"op\":\"exists\"}}",
                    &r);
-    assert_resp(&r, 400, "{\"message\":\"filter.profile: \\\"plan\\\" is not a profile field\"}");
+    assert_resp(&r, 400,
+                "{\"message\":\"filter.profile: must be a profile field, not \\\"plan\\\"\"}");
     resp_free(&r);
     /* the catalogue offers profile fields apart from custom attributes */
     http_get_rest(s, "/segments/filters", &r);

@@ -334,15 +334,21 @@ struct list_ctx {
 
 static void list_item(void *ctx, const struct campaign_row *r) {
     struct list_ctx *l = ctx;
-    struct campaign_summary item = {r->public_id, r->name, schedule_of(r->schedule_type),
-                                    r->archived_at != 0, r->created_at};
+    struct campaign_summary item = {r->public_id,
+                                    r->name,
+                                    schedule_of(r->schedule_type),
+                                    r->archived_at != 0,
+                                    r->created_at,
+                                    r->archived_at > r->created_at ? r->archived_at
+                                                                   : r->created_at};
     l->cb(l->ctx, &item);
 }
 
 enum cd_err campaign_list(struct app *app, struct workspace *ws, enum campaign_kind kind,
+                          const struct campaign_list_query *q,
                           void (*cb)(void *ctx, const struct campaign_summary *), void *ctx) {
     struct list_ctx l = {cb, ctx};
-    return STORE_OPS(app->store)->campaigns->list(app->store, ws->id, kind, list_item, &l);
+    return STORE_OPS(app->store)->campaigns->list(app->store, ws->id, kind, q, list_item, &l);
 }
 
 /* A campaign or Canvas by public id; CD_E_INVALID with CAMPAIGN_FAULT_UNKNOWN when unknown. */

@@ -138,9 +138,13 @@ struct campaign_summary {
     enum schedule_type schedule;
     bool archived;
     int64_t created_at;
+    int64_t last_edited; /* archived, else created */
 };
 
+/* The page of campaigns (or Canvases) q selects, in its order (Braze's pages of 100: the
+ * caller sets q's offset and limit). */
 enum cd_err campaign_list(struct app *app, struct workspace *ws, enum campaign_kind kind,
+                          const struct campaign_list_query *q,
                           void (*cb)(void *ctx, const struct campaign_summary *), void *ctx);
 
 /* GET /campaigns/details and /canvas/details: definition, audience size now, counters. */

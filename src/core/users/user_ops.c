@@ -11,6 +11,35 @@
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
+/* Whether uid holds an alias of label under another name than `name`: in the store (this
+ * write's transaction) or among the `n_puts` aliases this request adds. A user holds one
+ * alias_name per alias_label (Braze's user alias object). */
+struct label_probe {
+    const char *label, *name;
+    bool held;
+};
+
+static void probe_label(void *ctx, const struct ident_row *r) {
+    struct label_probe *p = ctx;
+    if (strcmp(r->a, p->label) == 0 && strcmp(r->b, p->name) != 0)
+        p->held = true;
+}
+
+static enum cd_err label_held(struct app *app, struct workspace *ws, uint32_t uid,
+                              const char *label, const char *name, const struct ident_row *puts,
+                              size_t n_puts, bool *held) {
+    struct label_probe p = {label, name, false};
+    for (size_t i = 0; i < n_puts && !p.held; i++)
+        if (puts[i].uid == uid)
+            probe_label(&p, &puts[i]);
+    enum cd_err err = p.held ? CD_OK
+                             : STORE_OPS(app->store)
+                                   ->users->aliases_of(app->store, workspace_txn(ws), ws->id, uid,
+                                                       probe_label, &p);
+    *held = p.held;
+    return err;
+}
+
 enum cd_err users_alias_new(struct app *app, struct workspace *ws,
                             const struct alias_new_item *items, size_t n_items,
                             struct users_count_result *res) {
@@ -35,10 +64,17 @@ enum cd_err users_alias_new(struct app *app, struct workspace *ws,
             /* the parser found it */
         } else if (it->external_id) {
             uint32_t uid = identity_by_external(&ws->ident, it->external_id, NULL);
+            bool held = false;
+            if (uid && !owner)
+                err = label_held(app, ws, uid, label, name, puts, n_puts, &held);
+            if (err != CD_OK)
+                break;
             if (!uid)
                 minor = USER_MINOR_NO_USER_WITH_EXTERNAL;
             else if (owner && owner != uid)
                 minor = USER_MINOR_ALIAS_TAKEN;
+            else if (held)
+                minor = USER_MINOR_LABEL_HELD;
             else {
                 puts[n_puts++] = (struct ident_row){uid, label, name};
                 if (identity_put_alias(&ws->ident, label, name, uid) != 0)

@@ -105,6 +105,7 @@ enum user_minor {
     USER_MINOR_NO_USER_WITH_CONTACT,   /* identify: no user has the email / phone number */
     USER_MINOR_CONTACT_AMBIGUOUS,      /* identify: the prioritization leaves several users */
     USER_MINOR_CONTACT_OTHER_EXTERNAL, /* identify: the address's user has another external_id */
+    USER_MINOR_LABEL_HELD,             /* alias/new: the user has another alias_name of the label */
 };
 
 /* Which array of the request a minor error is about. */
