@@ -2,7 +2,9 @@
  * campaigns_trigger.c — Braze's POST /campaigns/trigger/send and /canvas/trigger/send
  * (CONTRACT.md §3.10–3.11): the request JSON becomes a struct campaign_trigger_req, every field
  * is checked against limits.h before core is called, and core's faults and per-recipient errors
- * become Braze's texts.
+ * become Braze's texts. Recipients' `attributes` are read by /users/track's reader (users_int.h)
+ * into one track request core applies in the trigger's write; `audience` is read by
+ * connected_audience.h into a segment filter.
  */
 #include "api/api.h"
 
@@ -11,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/connected_audience.h"
 #include "api/limits.h"
+#include "api/users_int.h"
 #include "core/messaging/campaign.h"
 
 static const char *const kind_id_key[] = {"campaign_id", "canvas_id"};
@@ -33,9 +37,17 @@ struct trigger_read {
     json_t *properties;
     json_t **recipient_props; /* one per recipient, NULL when none */
     size_t n_props;
+    json_t *attr_objs;          /* the /users/track objects the track request borrows */
+    struct track_request track; /* recipients' attributes */
+    size_t *attr_recipients;    /* track object i is recipient attr_recipients[i]'s */
+    struct seg_node *audience;
 };
 
 static void trigger_read_free(struct trigger_read *t) {
+    api_track_request_free(&t->track);
+    json_decref(t->attr_objs);
+    free(t->attr_recipients);
+    segment_filter_free(t->audience);
     json_decref(t->properties);
     for (size_t i = 0; i < t->n_props; i++)
         json_decref(t->recipient_props[i]);
@@ -60,7 +72,8 @@ static json_t *read_props(struct http_response *res, enum campaign_kind kind, co
     for (const char *const *k = kind == CAMPAIGN_KIND_CANVAS ? canvas_keys : campaign_keys; *k;
          k++) {
         const json_t *v = json_object_get(obj, *k);
-        if (!v || json_is_null(v))
+        /* "" is what Braze's own example sends for "no properties" */
+        if (!v || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0))
             continue;
         if (!json_is_object(v)) {
             json_decref(props);
@@ -80,16 +93,78 @@ static json_t *read_props(struct http_response *res, enum campaign_kind kind, co
     return props;
 }
 
+/* The /users/track object of a recipient's attributes: the attributes, the recipient's
+ * identifier and whether the user may be created. New reference, NULL on NOMEM. */
+static json_t *track_object(const json_t *attrs, const json_t *r,
+                            const struct trigger_recipient *out, bool only_existing) {
+    json_t *obj = json_copy((json_t *)attrs);
+    static const char *const ids[] = {"external_id", "user_alias", "braze_id",
+                                      "_update_existing_only", NULL};
+    for (int k = 0; obj && ids[k]; k++)
+        json_object_del(obj, ids[k]);
+    int bad = !obj;
+    if (!bad && out->ref == RECIPIENT_EXTERNAL_ID)
+        bad = json_object_set_new(obj, "external_id", json_string(out->id));
+    else if (!bad && out->ref == RECIPIENT_ALIAS)
+        bad = json_object_set(obj, "user_alias", json_object_get(r, "user_alias"));
+    else if (!bad)
+        bad = json_object_set_new(obj, "braze_id", json_string(out->id));
+    if (!bad)
+        bad = json_object_set_new(obj, "_update_existing_only", json_boolean(only_existing));
+    if (bad) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+/* A recipient's `attributes` and `send_to_existing_only` into the trigger's track request. */
+static bool read_recipient_attributes(struct http_response *res, size_t i, const json_t *r,
+                                      const struct trigger_recipient *out, struct trigger_read *t) {
+    const json_t *attrs = json_object_get(r, "attributes");
+    const json_t *existing = json_object_get(r, "send_to_existing_only");
+    if (attrs && !json_is_null(attrs) && !json_is_object(attrs))
+        return api_refuse(res, "recipients[%zu].attributes: must be an object", i);
+    if (existing && !json_is_null(existing) && !json_is_boolean(existing))
+        return api_refuse(res, "recipients[%zu].send_to_existing_only: must be a boolean", i);
+    bool only_existing = !json_is_false(existing);
+    if (!only_existing && json_object_size(attrs) == 0) /* Braze's rule */
+        return api_refuse(
+            res, "recipients[%zu].attributes: required when send_to_existing_only is false", i);
+    if (!only_existing && out->ref == RECIPIENT_ALIAS)
+        return api_refuse(
+            res, "recipients[%zu].send_to_existing_only: cannot be false for a user_alias", i);
+    if (json_object_size(attrs) == 0 ||
+        (out->ref != RECIPIENT_EXTERNAL_ID && out->ref != RECIPIENT_ALIAS &&
+         out->ref != RECIPIENT_BRAZE_ID)) /* no user to apply them to: answered per recipient */
+        return true;
+    json_t *obj = track_object(attrs, r, out, only_existing);
+    if (!obj || json_array_append_new(t->attr_objs, obj) != 0) {
+        api_reply_err(res, CD_E_NOMEM, NULL);
+        return false;
+    }
+    char path[48];
+    snprintf(path, sizeof path, "recipients[%zu].attributes", i);
+    struct cd_msg msg = {{0}};
+    if (api_track_attributes_check(obj, path, &msg) != CD_OK)
+        return api_refuse(res, "%s", msg.text);
+    struct track_attributes *ta = &t->track.attributes[t->track.n_attributes];
+    if (api_track_attributes_parse(obj, ta) != CD_OK) {
+        api_reply_err(res, CD_E_NOMEM, NULL);
+        return false;
+    }
+    t->attr_recipients[t->track.n_attributes++] = i;
+    if (ta->invalid)
+        return api_refuse(res, "%s: %s", path,
+                          api_user_minor_text(ta->invalid, USER_ARRAY_ATTRIBUTES));
+    return true;
+}
+
 static bool read_recipient(struct http_response *res, enum campaign_kind kind, size_t i,
                            const json_t *r, struct trigger_read *t) {
     struct trigger_recipient *out = &t->recipients[i];
     if (!json_is_object(r))
         return api_refuse(res, "recipients[%zu]: must be an object", i);
-    if (json_object_size(json_object_get(r, "attributes")) > 0) /* never half-apply a request */
-        return api_refuse(res,
-                          "recipients[%zu].attributes: not supported; send them with /users/track "
-                          "first",
-                          i);
     char where[40];
     snprintf(where, sizeof where, "recipients[%zu].", i);
     json_t *props = read_props(res, kind, r, where);
@@ -102,30 +177,29 @@ static bool read_recipient(struct http_response *res, enum campaign_kind kind, s
     const char *label = str_of(alias, "alias_label"), *name = str_of(alias, "alias_name");
     const char *bid = str_of(r, "braze_id");
     char field[64];
+    bool ok = true;
     if (ext) {
         out->ref = RECIPIENT_EXTERNAL_ID;
         out->id = ext;
         snprintf(field, sizeof field, "recipients[%zu].external_user_id", i);
-        return api_limit_len(res, field, ext, LIMIT_EXTERNAL_ID);
-    }
-    if (json_is_object(alias) && label && name) {
+        ok = api_limit_len(res, field, ext, LIMIT_EXTERNAL_ID);
+    } else if (json_is_object(alias) && label && name) {
         out->ref = RECIPIENT_ALIAS;
         out->alias_label = label;
         out->alias_name = name;
         snprintf(field, sizeof field, "recipients[%zu].user_alias.alias_label", i);
-        if (!api_limit_len(res, field, label, LIMIT_ALIAS_LABEL))
-            return false;
+        ok = api_limit_len(res, field, label, LIMIT_ALIAS_LABEL);
         snprintf(field, sizeof field, "recipients[%zu].user_alias.alias_name", i);
-        return api_limit_len(res, field, name, LIMIT_ALIAS_NAME);
-    }
-    if (bid) {
+        ok = ok && api_limit_len(res, field, name, LIMIT_ALIAS_NAME);
+    } else if (bid) {
         out->ref = RECIPIENT_BRAZE_ID;
         out->id = bid;
         snprintf(field, sizeof field, "recipients[%zu].braze_id", i);
-        return api_limit_len(res, field, bid, LIMIT_BRAZE_ID);
+        ok = api_limit_len(res, field, bid, LIMIT_BRAZE_ID);
+    } else {
+        out->ref = str_of(r, "email") ? RECIPIENT_EMAIL : RECIPIENT_NONE;
     }
-    out->ref = str_of(r, "email") ? RECIPIENT_EMAIL : RECIPIENT_NONE;
-    return true;
+    return ok && read_recipient_attributes(res, i, r, out, t);
 }
 
 /* Reads and checks the shape and limits of a trigger body. False when it replied 400. */
@@ -147,8 +221,12 @@ static bool read_trigger(struct http_response *res, enum campaign_kind kind, con
     if (json_array_size(recipients) > LIMIT_TRIGGER_RECIPIENTS) /* Braze's text */
         return api_refuse(res, "The max number of ids per request was exceeded");
     if (audience && !json_is_null(audience) &&
-        !(json_is_object(audience) && json_object_size(audience) == 0))
-        return api_refuse(res, "audience: connected audiences are not supported; target a segment");
+        !(json_is_object(audience) && json_object_size(audience) == 0)) {
+        char err[1024];
+        if (!(t->audience = api_connected_audience_parse(audience, err, sizeof err)))
+            return api_refuse(res, "%s", err);
+        req->audience = t->audience;
+    }
     if (send_id && !json_is_null(send_id) &&
         (!json_is_string(send_id) || json_string_length(send_id) == 0 ||
          json_string_length(send_id) > CAMPAIGN_MAX_SEND_ID))
@@ -160,7 +238,11 @@ static bool read_trigger(struct http_response *res, enum campaign_kind kind, con
     size_t n = json_array_size(recipients);
     t->recipients = calloc(n ? n : 1, sizeof *t->recipients);
     t->recipient_props = calloc(n ? n : 1, sizeof(json_t *));
-    if (!t->recipients || !t->recipient_props) {
+    t->attr_objs = json_array();
+    t->track.attributes = calloc(n + 1, sizeof *t->track.attributes);
+    t->attr_recipients = calloc(n + 1, sizeof *t->attr_recipients);
+    if (!t->recipients || !t->recipient_props || !t->attr_objs || !t->track.attributes ||
+        !t->attr_recipients) {
         api_reply_err(res, CD_E_NOMEM, NULL);
         return false;
     }
@@ -169,6 +251,10 @@ static bool read_trigger(struct http_response *res, enum campaign_kind kind, con
             return false;
     req->recipients = t->recipients;
     req->n_recipients = n;
+    if (t->track.n_attributes) {
+        req->attributes = &t->track;
+        req->attribute_recipients = t->attr_recipients;
+    }
     return true;
 }
 
@@ -202,6 +288,10 @@ static void reply_fault(struct http_response *res, enum campaign_kind kind,
         break;
     case CAMPAIGN_FAULT_SEND_ID:
         http_reply_message(res, 400, "send_id: must be a string of 1 to 64 characters");
+        break;
+    case CAMPAIGN_FAULT_ATTRIBUTES:
+        api_refuse(res, "recipients[%zu].attributes: %s", f->recipient,
+                   api_user_minor_text(f->minor, USER_ARRAY_ATTRIBUTES));
         break;
     default:
         api_reply_err(res, CD_E_INVALID, NULL);

@@ -63,4 +63,16 @@ bool api_user_alias_valid(const json_t *alias, const char **label, const char **
 enum user_minor api_user_parse_ref(const json_t *obj, struct user_ref *ref,
                                    int *update_existing_only);
 
+/* One /users/track attributes object (at `path`, e.g. "attributes[2]") checked against
+ * limits.h as /users/track checks it: CD_E_INVALID with msg set when over a limit. */
+enum cd_err api_track_attributes_check(const json_t *obj, const char *path, struct cd_msg *msg);
+
+/* One attributes object read into *ta as /users/track reads it (a problem the body shows is
+ * ta->invalid); ta->ops is allocated, freed by api_track_request_free with the request. The
+ * request borrows obj. CD_E_NOMEM only. */
+enum cd_err api_track_attributes_parse(const json_t *obj, struct track_attributes *ta);
+
+/* Frees what a track request's arrays hold (and the arrays) and zeroes it. */
+void api_track_request_free(struct track_request *tr);
+
 #endif

@@ -511,16 +511,15 @@ static uint32_t recipient_uid(struct workspace *ws, const struct trigger_recipie
     return uid;
 }
 
-/* Reads recipients into audience and per-user properties; unknown ones become minor errors. */
+/* Reads recipients into audience and per-user properties; unknown ones become minor errors.
+ * Inside the trigger's write (which holds the write lock, so the indexes are stable). */
 static enum cd_err read_recipients(struct workspace *ws, const struct campaign_trigger_req *req,
                                    roaring_bitmap_t *audience, json_t *users,
                                    struct campaign_trigger_result *res) {
-    enum cd_err err = CD_OK;
     res->errors = calloc(req->n_recipients ? req->n_recipients : 1, sizeof *res->errors);
     if (!res->errors)
         return CD_E_NOMEM;
-    workspace_read_begin(ws);
-    for (size_t i = 0; err == CD_OK && i < req->n_recipients; i++) {
+    for (size_t i = 0; i < req->n_recipients; i++) {
         const struct trigger_recipient *r = &req->recipients[i];
         enum recipient_error why = RECIPIENT_NO_SUCH_USER;
         uint32_t uid = recipient_uid(ws, r, &why);
@@ -533,10 +532,9 @@ static enum cd_err read_recipients(struct workspace *ws, const struct campaign_t
         roaring_bitmap_add(audience, uid);
         json_t *props = r->properties ? json_deep_copy(r->properties) : json_object();
         if (!props || json_object_set_new(users, key, props) != 0)
-            err = CD_E_NOMEM;
+            return CD_E_NOMEM;
     }
-    workspace_read_end(ws);
-    return err;
+    return CD_OK;
 }
 
 static enum cd_err check_trigger(const struct found *f, enum campaign_kind kind,
@@ -551,11 +549,74 @@ static enum cd_err check_trigger(const struct found *f, enum campaign_kind kind,
         return refuse(fault, CAMPAIGN_FAULT_TOO_MANY_RECIPIENTS);
     if (req->broadcast && req->n_recipients > 0)
         return refuse(fault, CAMPAIGN_FAULT_BROADCAST_AND_RECIPIENTS);
-    if (!req->broadcast && req->n_recipients == 0)
+    /* a connected audience alone is a target too ("will only send to users in the audience") */
+    if (!req->broadcast && req->n_recipients == 0 && !req->audience)
         return refuse(fault, CAMPAIGN_FAULT_NO_RECIPIENTS);
     if (req->send_id && (!*req->send_id || strlen(req->send_id) > CAMPAIGN_MAX_SEND_ID))
         return refuse(fault, CAMPAIGN_FAULT_SEND_ID);
     return CD_OK;
+}
+
+/* The recipients' attributes, inside the write. A problem only the stored state shows (inc on
+ * a text, …) fails the whole trigger, so nothing of it stays; a recipient that may not be
+ * created and does not exist is not a fault: it is answered as "no such user" when looked up. */
+static enum cd_err apply_attributes(struct app *app, struct workspace *ws,
+                                    const struct campaign_trigger_req *req, int64_t now,
+                                    struct campaign_fault *fault) {
+    if (!req->attributes)
+        return CD_OK;
+    struct track_result tr;
+    enum cd_err err = users_track_locked(app, ws, req->attributes, now, &tr);
+    for (size_t i = 0; err == CD_OK && i < tr.minors.n; i++) {
+        const struct user_minor_error *m = &tr.minors.v[i];
+        if (m->code == USER_MINOR_NO_MATCH)
+            continue;
+        refuse(fault, CAMPAIGN_FAULT_ATTRIBUTES);
+        fault->recipient = req->attribute_recipients[m->index];
+        fault->minor = m->code;
+        err = CD_E_INVALID;
+    }
+    users_minors_free(&tr.minors);
+    return err;
+}
+
+/* The write of a trigger: attributes, recipients, audience, then the dispatch. */
+static enum cd_err trigger_locked(struct app *app, struct workspace *ws, const struct found *f,
+                                  const struct campaign_trigger_req *req, const json_t *all,
+                                  int64_t now, struct campaign_trigger_result *res,
+                                  struct campaign_fault *fault) {
+    json_t *users = json_object();
+    roaring_bitmap_t *audience = roaring_bitmap_create();
+    json_t *stored = NULL;
+    enum cd_err err = users && audience ? CD_OK : CD_E_NOMEM;
+    if (err == CD_OK)
+        err = apply_attributes(app, ws, req, now, fault);
+    if (err == CD_OK)
+        err = read_recipients(ws, req, audience, users, res);
+    if (err == CD_OK && req->audience) {
+        roaring_bitmap_t *in = segment_eval(req->audience, ws, now);
+        if (!in)
+            err = CD_E_NOMEM;
+        else if (req->n_recipients)
+            roaring_bitmap_and_inplace(audience, in);
+        else
+            roaring_bitmap_or_inplace(audience, in);
+        roaring_bitmap_free(in);
+    }
+    if (err == CD_OK && !(stored = json_pack("{s:O, s:O}", "all", all, "users", users)))
+        err = CD_E_NOMEM;
+    bool whole = req->broadcast && !req->audience; /* NULL audience: the whole segment */
+    if (err == CD_OK && (whole || !roaring_bitmap_is_empty(audience)))
+        err = add_dispatch(app, ws, f->id, req->send_id, stored, whole ? NULL : audience,
+                           now + first_delay_ms(json_object_get(f->row, "definition")), now,
+                           res->dispatch_id);
+    else if (err == CD_OK) /* nothing to send; the answer still carries an id, as Braze's */
+        err = new_dispatch_id(res->dispatch_id);
+    res->n_recipients = roaring_bitmap_get_cardinality(audience);
+    json_decref(stored);
+    json_decref(users);
+    roaring_bitmap_free(audience);
+    return err;
 }
 
 enum cd_err campaign_trigger(struct app *app, struct workspace *ws, enum campaign_kind kind,
@@ -570,42 +631,28 @@ enum cd_err campaign_trigger(struct app *app, struct workspace *ws, enum campaig
         return err;
     err = check_trigger(&f, kind, req, fault);
     bool archived = json_is_true(json_object_get(f.row, "archived"));
-    json_t *users = json_object();
     json_t *all = req->properties ? json_deep_copy(req->properties) : json_object();
-    roaring_bitmap_t *audience = roaring_bitmap_create();
-    if (err == CD_OK && (!users || !all || !audience))
+    if (err == CD_OK && !all)
         err = CD_E_NOMEM;
-    if (err == CD_OK)
-        err = read_recipients(ws, req, audience, users, res);
-    json_t *stored = err == CD_OK ? json_pack("{s:O, s:O}", "all", all, "users", users) : NULL;
-    if (err == CD_OK && !stored)
-        err = CD_E_NOMEM;
-    bool sends = req->broadcast || !roaring_bitmap_is_empty(audience);
     res->archived_canvas = err == CD_OK && archived;
-    if (err == CD_OK && sends && !archived) {
+    if (err == CD_OK && !archived) {
         err = workspace_write_begin(app, ws);
         if (err == CD_OK)
-            err = workspace_write_end(
-                app, ws,
-                add_dispatch(app, ws, f.id, req->send_id, stored, req->broadcast ? NULL : audience,
-                             now + first_delay_ms(json_object_get(f.row, "definition")), now,
-                             res->dispatch_id));
-    } else if (err == CD_OK) { /* nothing to send; the answer still carries an id, as Braze's */
+            err = workspace_write_end(app, ws,
+                                      trigger_locked(app, ws, &f, req, all, now, res, fault));
+    } else if (err == CD_OK) { /* an archived Canvas: accepted, nothing sent or changed */
         err = new_dispatch_id(res->dispatch_id);
     }
-    res->n_recipients = roaring_bitmap_get_cardinality(audience);
     if (err == CD_OK)
         log_info("campaign",
-                 "workspace_id=%s triggered %s_id=%s dispatch_id=%s recipients=%llu broadcast=%d",
+                 "workspace_id=%s triggered %s_id=%s dispatch_id=%s recipients=%llu broadcast=%d "
+                 "audience=%d",
                  ws->public_id, kind_word[kind], str_of(f.row, "public_id"), res->dispatch_id,
-                 (unsigned long long)res->n_recipients, req->broadcast);
+                 (unsigned long long)res->n_recipients, req->broadcast, req->audience != NULL);
     else
         campaign_trigger_result_free(res);
-    json_decref(stored);
     json_decref(all);
-    json_decref(users);
     json_decref(f.row);
-    roaring_bitmap_free(audience);
     return err;
 }
 

@@ -25,6 +25,8 @@
 #include <stdint.h>
 
 #include "core/messaging/template.h"
+#include "core/segments/segment_filter.h"
+#include "core/users/users.h"
 #include "core/workspace/workspace.h"
 
 #define CAMPAIGN_MAX_STEPS 20
@@ -111,6 +113,7 @@ enum campaign_fault_code {
     CAMPAIGN_FAULT_HEADER,       /* a bad header name, or a value with a line break */
     CAMPAIGN_FAULT_MESSAGE_SIZE, /* url + body over CAMPAIGN_MAX_MESSAGE_BYTES */
     CAMPAIGN_FAULT_TEMPLATE,     /* a bad tag in `part`: see tmpl */
+    CAMPAIGN_FAULT_ATTRIBUTES,   /* recipient `recipient`'s attributes fail with `minor` */
 };
 
 /* The part of a message a fault is in. */
@@ -122,6 +125,8 @@ struct campaign_fault {
     enum message_part part; /* CAMPAIGN_FAULT_URL, _HEADER, _MESSAGE_SIZE, _TEMPLATE */
     size_t header;          /* index of the header, for MESSAGE_PART_HEADER */
     struct tmpl_fault tmpl; /* CAMPAIGN_FAULT_TEMPLATE: points into the definition */
+    size_t recipient;       /* CAMPAIGN_FAULT_ATTRIBUTES: index in the request's recipients */
+    enum user_minor minor;  /* CAMPAIGN_FAULT_ATTRIBUTES: what core found wrong with them */
 };
 
 /* POST /campaigns/create and /canvas/create: validates def whole and stores it; an immediate or
@@ -197,6 +202,15 @@ struct campaign_trigger_req {
     size_t n_recipients;
     const char *send_id;      /* NULL when none */
     const json_t *properties; /* a JSON object (arbitrary values), or NULL */
+    /* Recipients' `attributes`, applied as /users/track's attributes in the same write before
+     * the recipients are looked up: object i belongs to recipient attribute_recipients[i]
+     * (its ref and update_existing_only say who and whether it may be created). NULL: none. */
+    const struct track_request *attributes;
+    const size_t *attribute_recipients;
+    /* A connected audience as a segment filter, evaluated after the attributes: only its users
+     * are sent to (the recipients among them, or without recipients all of it that is in the
+     * segment when the step starts). NULL: none. */
+    const struct seg_node *audience;
 };
 
 /* A recipient that named no live user: not fatal, the others are sent to. */

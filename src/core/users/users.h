@@ -181,6 +181,13 @@ struct track_result {
 enum cd_err users_track(struct app *app, struct workspace *ws, const struct track_request *req,
                         struct track_result *res);
 
+/* The same inside a workspace write the caller holds (a later module joins it to its own
+ * change in one write: a trigger applies its recipients' attributes before it sends). On error
+ * the caller's write must fail (its rollback undoes what was stored); free res's minors. */
+enum cd_err users_track_locked(struct app *app, struct workspace *ws,
+                               const struct track_request *req, int64_t now,
+                               struct track_result *res);
+
 /* ---- POST /users/alias/new ---- */
 
 struct alias_new_item {
