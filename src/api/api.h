@@ -170,6 +170,19 @@ void api_canvas_list(void *ctx, const struct http_request *req, struct http_resp
 void api_canvas_details(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_archive(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_trigger(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_schedule_create(void *ctx, const struct http_request *req,
+                                   struct http_response *res);
+void api_campaigns_schedule_update(void *ctx, const struct http_request *req,
+                                   struct http_response *res);
+void api_campaigns_schedule_delete(void *ctx, const struct http_request *req,
+                                   struct http_response *res);
+void api_canvas_schedule_create(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_canvas_schedule_update(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_canvas_schedule_delete(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_scheduled_broadcasts(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_webhook(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_integration_create(void *ctx, const struct http_request *req,
                                  struct http_response *res);

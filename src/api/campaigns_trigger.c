@@ -1,10 +1,11 @@
 /*
  * campaigns_trigger.c — Braze's POST /campaigns/trigger/send and /canvas/trigger/send
- * (CONTRACT.md §3.10–3.11): the request JSON becomes a struct campaign_trigger_req, every field
- * is checked against limits.h before core is called, and core's faults and per-recipient errors
- * become Braze's texts. Recipients' `attributes` are read by /users/track's reader (users_int.h)
- * into one track request core applies in the trigger's write; `audience` is read by
- * connected_audience.h into a segment filter.
+ * (CONTRACT.md §3.10–3.11) and their schedules (…/trigger/schedule/create, update, delete): the
+ * request JSON becomes a struct campaign_trigger_req, every field is checked against limits.h
+ * before core is called, and core's faults and per-recipient errors become Braze's texts.
+ * Recipients' `attributes` are read by /users/track's reader (users_int.h) into one track request
+ * core applies in the trigger's write; `audience` is read by connected_audience.h into a segment
+ * filter.
  */
 #include "api/api.h"
 
@@ -17,6 +18,7 @@
 #include "api/limits.h"
 #include "api/users_int.h"
 #include "core/messaging/campaign.h"
+#include "util/timeutil.h"
 
 static const char *const kind_id_key[] = {"campaign_id", "canvas_id"};
 
@@ -289,6 +291,9 @@ static void reply_fault(struct http_response *res, enum campaign_kind kind,
     case CAMPAIGN_FAULT_SEND_ID:
         http_reply_message(res, 400, "send_id: must be a string of 1 to 64 characters");
         break;
+    case CAMPAIGN_FAULT_NO_SCHEDULE:
+        http_reply_message(res, 400, "Invalid Schedule ID");
+        break;
     case CAMPAIGN_FAULT_ATTRIBUTES:
         api_refuse(res, "recipients[%zu].attributes: %s", f->recipient,
                    api_user_minor_text(f->minor, USER_ARRAY_ATTRIBUTES));
@@ -300,7 +305,10 @@ static void reply_fault(struct http_response *res, enum campaign_kind kind,
 
 static json_t *result_json(const struct campaign_trigger_req *req,
                            const struct campaign_trigger_result *r) {
-    json_t *out = json_pack("{s:s, s:s}", "dispatch_id", r->dispatch_id, "message", "success");
+    json_t *out = req->schedule_ms ? json_pack("{s:s, s:s, s:s}", "dispatch_id", r->dispatch_id,
+                                               "schedule_id", r->schedule_id, "message", "success")
+                                   : json_pack("{s:s, s:s}", "dispatch_id", r->dispatch_id,
+                                               "message", "success");
     if (out && req->send_id)
         json_object_set_new(out, "send_id", json_string(req->send_id));
     if (out && r->archived_canvas)
@@ -319,17 +327,55 @@ static json_t *result_json(const struct campaign_trigger_req *req,
     return out;
 }
 
+/*
+ * A schedule object {"time": ISO-8601, "in_local_time"?, "at_optimal_time"?} into *ms. Times
+ * are UTC: local and optimal time are refused when true. False when it replied 400; *text is
+ * the time as given (for the "in the past" answer).
+ */
+static bool read_schedule(struct http_response *res, const json_t *body, int64_t *ms,
+                          const char **text) {
+    const json_t *sched = json_object_get(body, "schedule");
+    if (!json_is_object(sched))
+        return api_refuse(res, "schedule: must be an object with a time");
+    static const char *const unsupported[] = {"in_local_time", "at_optimal_time", NULL};
+    for (int i = 0; unsupported[i]; i++) {
+        const json_t *v = json_object_get(sched, unsupported[i]);
+        if (v && !json_is_null(v) && !json_is_boolean(v))
+            return api_refuse(res, "schedule.%s: must be a boolean", unsupported[i]);
+        if (json_is_true(v))
+            return api_refuse(res, "schedule.%s: not supported; times are UTC", unsupported[i]);
+    }
+    *text = str_of(sched, "time");
+    if (!*text || time_parse_iso8601(*text, ms) != 0)
+        return api_refuse(res, "schedule.time: must be an ISO-8601 time");
+    if (*ms <= 0) /* 0 means "now" to core */
+        return api_refuse(res, "schedule.time: %s is in the past", *text);
+    return true;
+}
+
+/* Trigger now (schedule false) or schedule/create. */
 static void trigger(void *vctx, const struct http_request *req, struct http_response *res,
-                    enum campaign_kind kind) {
+                    enum campaign_kind kind, bool schedule) {
     struct api_ctx *ctx = vctx;
     json_t *body = api_json_body(req, res);
     struct workspace *ws = body ? api_auth_rest(ctx, req, body, res) : NULL;
     struct trigger_read t = {0};
-    if (ws && read_trigger(res, kind, body, &t)) {
+    const char *time_text = NULL;
+    bool ok = ws && read_trigger(res, kind, body, &t);
+    if (ok && schedule && t.track.n_attributes) /* applied when sent, not when scheduled */
+        ok = api_refuse(res,
+                        "recipients[%zu].attributes: not supported in a schedule; send them with "
+                        "/users/track",
+                        t.attr_recipients[0]);
+    if (ok && schedule)
+        ok = read_schedule(res, body, &t.req.schedule_ms, &time_text);
+    if (ok) {
         struct campaign_trigger_result r;
         struct campaign_fault fault;
         enum cd_err err = campaign_trigger(ctx->app, ws, kind, &t.req, &r, &fault);
-        if (err == CD_E_INVALID) {
+        if (err == CD_E_INVALID && fault.code == CAMPAIGN_FAULT_TIME_PAST) {
+            api_refuse(res, "schedule.time: %s is in the past", time_text);
+        } else if (err == CD_E_INVALID) {
             reply_fault(res, kind, &fault);
         } else if (err != CD_OK) {
             api_reply_err(res, err, NULL);
@@ -345,9 +391,72 @@ static void trigger(void *vctx, const struct http_request *req, struct http_resp
 }
 
 void api_campaigns_trigger(void *ctx, const struct http_request *req, struct http_response *res) {
-    trigger(ctx, req, res, CAMPAIGN_KIND_CAMPAIGN);
+    trigger(ctx, req, res, CAMPAIGN_KIND_CAMPAIGN, false);
 }
 
 void api_canvas_trigger(void *ctx, const struct http_request *req, struct http_response *res) {
-    trigger(ctx, req, res, CAMPAIGN_KIND_CANVAS);
+    trigger(ctx, req, res, CAMPAIGN_KIND_CANVAS, false);
+}
+
+void api_campaigns_schedule_create(void *ctx, const struct http_request *req,
+                                   struct http_response *res) {
+    trigger(ctx, req, res, CAMPAIGN_KIND_CAMPAIGN, true);
+}
+
+void api_canvas_schedule_create(void *ctx, const struct http_request *req,
+                                struct http_response *res) {
+    trigger(ctx, req, res, CAMPAIGN_KIND_CANVAS, true);
+}
+
+/* schedule/update (a new time) and schedule/delete. */
+static void schedule_change(void *vctx, const struct http_request *req, struct http_response *res,
+                            enum campaign_kind kind, bool cancel) {
+    struct api_ctx *ctx = vctx;
+    json_t *body = api_json_body(req, res);
+    struct workspace *ws = body ? api_auth_rest(ctx, req, body, res) : NULL;
+    const char *id = str_of(body, kind_id_key[kind]);
+    const char *schedule_id = str_of(body, "schedule_id");
+    const char *time_text = NULL;
+    int64_t ms = 0;
+    bool ok = ws != NULL;
+    if (ok && (!id || strlen(id) > LIMIT_OBJECT_ID))
+        ok = invalid_id(res, kind);
+    if (ok && (!schedule_id || !*schedule_id))
+        ok = api_refuse(res, "schedule_id: is required");
+    if (ok && !cancel)
+        ok = read_schedule(res, body, &ms, &time_text);
+    if (ok) {
+        struct campaign_fault fault;
+        enum cd_err err =
+            campaign_schedule_change(ctx->app, ws, kind, id, schedule_id, cancel, ms, &fault);
+        if (err == CD_E_INVALID && fault.code == CAMPAIGN_FAULT_TIME_PAST)
+            api_refuse(res, "schedule.time: %s is in the past", time_text);
+        else if (err == CD_E_INVALID)
+            reply_fault(res, kind, &fault);
+        else if (err != CD_OK)
+            api_reply_err(res, err, NULL);
+        else
+            http_reply_message(res, 201, "success");
+    }
+    json_decref(body);
+}
+
+void api_campaigns_schedule_update(void *ctx, const struct http_request *req,
+                                   struct http_response *res) {
+    schedule_change(ctx, req, res, CAMPAIGN_KIND_CAMPAIGN, false);
+}
+
+void api_campaigns_schedule_delete(void *ctx, const struct http_request *req,
+                                   struct http_response *res) {
+    schedule_change(ctx, req, res, CAMPAIGN_KIND_CAMPAIGN, true);
+}
+
+void api_canvas_schedule_update(void *ctx, const struct http_request *req,
+                                struct http_response *res) {
+    schedule_change(ctx, req, res, CAMPAIGN_KIND_CANVAS, false);
+}
+
+void api_canvas_schedule_delete(void *ctx, const struct http_request *req,
+                                struct http_response *res) {
+    schedule_change(ctx, req, res, CAMPAIGN_KIND_CANVAS, true);
 }

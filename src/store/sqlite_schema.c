@@ -237,6 +237,14 @@ static const char *const migrations[] = {
     "CREATE INDEX user_event_times_key ON user_event_times(workspace_id, uid, kind, name, at);"
     "INSERT INTO user_event_times(workspace_id, uid, kind, name, at) "
     "  SELECT workspace_id, uid, kind, name, last_at FROM user_events WHERE kind = 0;",
+
+    /* 8: trigger schedules (/campaigns/trigger/schedule/create): a dispatch due later, found
+     * by its schedule id for update and delete */
+    "CREATE TABLE dispatch_schedules ("
+    "  dispatch INTEGER PRIMARY KEY,"
+    "  campaign INTEGER NOT NULL,"
+    "  schedule_id TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX dispatch_schedules_id ON dispatch_schedules(campaign, schedule_id);",
 };
 
 const char *sqlite_schema_migration(int version) {

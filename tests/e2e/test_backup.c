@@ -128,6 +128,36 @@ static bool user_exists(struct server *s, const char *ext) {
     return found;
 }
 
+/* The migration that creates `table` (migrations are found by what they create, not by their
+ * number: later ones are appended after it). */
+static int migration_creating(const char *table) {
+    char *needle = strf("CREATE TABLE %s (", table);
+    int found = 0;
+    for (int v = 1; !found && v <= sqlite_schema_latest(); v++)
+        if (strstr(sqlite_schema_migration(v), needle))
+            found = v;
+    if (!found)
+        fail_msg("no migration creates %s", table);
+    free(needle);
+    return found;
+}
+
+/* SQL that drops every table migrations from..latest create: with PRAGMA user_version=from-1,
+ * the file is as those migrations found it (they only create tables). */
+static char *drop_tables_since(int from) {
+    char *sql = strdup("");
+    for (int v = from; v <= sqlite_schema_latest(); v++) {
+        for (const char *p = sqlite_schema_migration(v); (p = strstr(p, "CREATE TABLE "));) {
+            p += strlen("CREATE TABLE ");
+            size_t n = strcspn(p, " (");
+            char *more = strf("%sDROP TABLE %.*s; ", sql, (int)n, p);
+            free(sql);
+            sql = more;
+        }
+    }
+    return sql;
+}
+
 /*
  * Replaces the store of an initialised data directory by one at schema version k, built by the
  * first k migrations only, holding the workspaces, keys and partners `init` made.
@@ -404,28 +434,28 @@ static int fresh_teardown(void **state) {
 static void test_serve_backs_an_old_schema_up_then_migrates_it(void **state) {
     struct server *s = *state;
     int latest = sqlite_schema_latest();
-    make_old_store(s, latest - 1);
+    int old = migration_creating("user_event_times") - 1;
+    make_old_store(s, old);
     char *db = strf("%s/cohortd.db", s->data);
-    /* a custom event summary the last migration turns into a kept event time */
+    /* a custom event summary a later migration turns into a kept event time */
     file_exec(db, "INSERT INTO users(workspace_id, uid, braze_id, external_id, "
                   "created_anonymous, created_at, updated_at) VALUES "
                   "(1, 1, '0123456789abcdef01234567', 'old', 0, 1, 1); "
                   "INSERT INTO user_events VALUES (1, 1, 0, 'signup', 1, 5, 5);");
     server_start(s);
     char *names = backups_of(s);
-    char *prefix = strf("cohortd-v%d-", latest - 1);
+    char *prefix = strf("cohortd-v%d-", old);
     assert_memory_equal(names, prefix, strlen(prefix));
     assert_null(strchr(names, ',')); /* one backup */
     char *backup = strf("%s/backups/%s", s->data, names);
     char *log = server_log(s);
-    char *line =
-        strf("op=backup_before_migrate from=%d to=%d backup=%s", latest - 1, latest, backup);
+    char *line = strf("op=backup_before_migrate from=%d to=%d backup=%s", old, latest, backup);
     if (!strstr(log, line))
         fail_msg("no '%s' in the log:\n%s", line, log);
-    char *migrated = strf("op=migrate from=%d to=%d", latest - 1, latest);
+    char *migrated = strf("op=migrate from=%d to=%d", old, latest);
     assert_non_null(strstr(log, migrated));
     /* the backup is the old store, the store the new one */
-    assert_int_equal(file_count(backup, "PRAGMA user_version"), latest - 1);
+    assert_int_equal(file_count(backup, "PRAGMA user_version"), old);
     assert_int_equal(file_count(backup, "SELECT count(*) FROM sqlite_master WHERE name = "
                                         "'user_event_times'"),
                      0);
@@ -470,20 +500,23 @@ test_a_command_refuses_to_migrate_under_a_running_server_then_migrates_after(voi
     struct server *s = *state;
     int latest = sqlite_schema_latest();
     server_start(s);
-    /* the file goes back one schema version under the running server, as if that server were
-     * the older build */
+    /* the file goes back to the schema before user_event_times under the running server, as
+     * if that server were the older build */
+    int old = migration_creating("user_event_times") - 1;
     char *db = strf("%s/cohortd.db", s->data);
-    char *downgrade = strf("DROP TABLE user_event_times; PRAGMA user_version=%d;", latest - 1);
+    char *drops = drop_tables_since(old + 1);
+    char *downgrade = strf("%sPRAGMA user_version=%d;", drops, old);
+    free(drops);
     file_exec(db, downgrade);
     const char *args[] = {"workspace", "list", NULL};
     char *err = NULL;
     free(cli_expect(s, args, 1, &err));
     char *want = strf("cohortd: a running cohortd (pid %d) uses this data directory: stop it "
                       "before upgrading (this build migrates the schema from v%d to v%d)\n",
-                      (int)s->pid, latest - 1, latest);
+                      (int)s->pid, old, latest);
     assert_string_equal(err, want);
     free(err);
-    assert_int_equal(sql_count(s, "PRAGMA user_version"), latest - 1);
+    assert_int_equal(sql_count(s, "PRAGMA user_version"), old);
     char *names = backups_of(s);
     assert_string_equal(names, "");
     free(names);
@@ -493,7 +526,7 @@ test_a_command_refuses_to_migrate_under_a_running_server_then_migrates_after(voi
     assert_non_null(strstr(out, " default\n"));
     assert_non_null(strstr(err, "op=backup_before_migrate"));
     names = backups_of(s);
-    char *prefix = strf("cohortd-v%d-", latest - 1);
+    char *prefix = strf("cohortd-v%d-", old);
     assert_memory_equal(names, prefix, strlen(prefix));
     assert_int_equal(sql_count(s, "PRAGMA user_version"), latest);
     /* the directory is free again: a server starts on it */
@@ -511,7 +544,7 @@ test_a_command_refuses_to_migrate_under_a_running_server_then_migrates_after(voi
 
 static void test_migrations_run_in_one_transaction_a_failure_keeps_the_old_schema(void **state) {
     struct server *s = *state;
-    int k = sqlite_schema_latest() - 2;
+    int k = migration_creating("user_event_times") - 2;
     make_old_store(s, k);
     char *db = strf("%s/cohortd.db", s->data);
     /* a table the last migration creates: that migration fails, after the one before it ran */
