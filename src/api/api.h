@@ -139,6 +139,7 @@ void api_users_track(void *ctx, const struct http_request *req, struct http_resp
 void api_users_alias_new(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_identify(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_delete(void *ctx, const struct http_request *req, struct http_response *res);
+void api_users_merge(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_export_ids(void *ctx, const struct http_request *req, struct http_response *res);
 void api_devices_track(void *ctx, const struct http_request *req, struct http_response *res);
 void api_partner_cohort_name(void *ctx, const struct http_request *req, struct http_response *res);

@@ -8,6 +8,7 @@ const struct http_route api_routes[] = {
     {"POST", "/users/alias/new", api_users_alias_new},
     {"POST", "/users/identify", api_users_identify},
     {"POST", "/users/delete", api_users_delete},
+    {"POST", "/users/merge", api_users_merge},
     {"POST", "/users/export/ids", api_users_export_ids},
     {"POST", "/devices/track", api_devices_track},
     {"POST", "/partners/{partner}/cohorts", api_partner_cohort_name},

@@ -22,6 +22,8 @@ enum cd_err api_users_identify_call(struct app *app, struct workspace *ws, const
                                     json_t **out, struct cd_msg *msg);
 enum cd_err api_users_delete_call(struct app *app, struct workspace *ws, const json_t *body,
                                   json_t **out, struct cd_msg *msg);
+enum cd_err api_users_merge_call(struct app *app, struct workspace *ws, const json_t *body,
+                                 json_t **out, struct cd_msg *msg);
 enum cd_err api_users_export_ids_call(struct app *app, struct workspace *ws, const json_t *body,
                                       json_t **out, struct cd_msg *msg);
 enum cd_err api_devices_track_call(struct app *app, struct workspace *ws, const json_t *body,

@@ -122,6 +122,11 @@ static enum cd_err merge_users(struct app *app, struct workspace *ws, uint32_t f
     return err;
 }
 
+enum cd_err users_merge_locked(struct app *app, struct workspace *ws, uint32_t from, uint32_t to,
+                               int64_t now) {
+    return merge_users(app, ws, from, to, now);
+}
+
 /* One aliases_to_identify entry; a problem is returned through *minor. */
 static enum cd_err identify_one(struct app *app, struct workspace *ws,
                                 const struct identify_item *it, bool merge, int64_t now,

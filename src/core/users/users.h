@@ -89,6 +89,7 @@ enum user_array {
     USER_ARRAY_PURCHASES,
     USER_ARRAY_USER_ALIASES,
     USER_ARRAY_ALIASES_TO_IDENTIFY,
+    USER_ARRAY_MERGE_UPDATES,
 };
 
 struct user_minor_error {
@@ -105,6 +106,11 @@ struct user_minors {
 };
 
 void users_minors_free(struct user_minors *m);
+
+/* Appends a minor error (for a later module's verb that reports in this shape); CD_E_NOMEM
+ * when it cannot. */
+enum cd_err users_minors_add(struct user_minors *m, enum user_minor code, enum user_array array,
+                             size_t index);
 
 /* ---- POST /users/track ---- */
 
@@ -218,6 +224,14 @@ struct identify_item {
 /* merge: merge an alias-only profile into the existing user of the external id. */
 enum cd_err users_identify(struct app *app, struct workspace *ws, const struct identify_item *items,
                            size_t n_items, bool merge, struct users_count_result *res);
+
+/* ---- merging one user into another (POST /users/merge; core/cohorts/user_merge.h) ---- */
+
+/* Inside a workspace write: merges `from` into `to` as /users/identify's merge does (custom
+ * attributes only `from` has, aliases, devices, event and purchase summaries and times), then
+ * deletes `from` (which drops it from every cohort: move memberships first). */
+enum cd_err users_merge_locked(struct app *app, struct workspace *ws, uint32_t from, uint32_t to,
+                               int64_t now);
 
 /* ---- POST /users/delete ---- */
 
