@@ -104,15 +104,16 @@ static json_t *track_object(const json_t *attrs, const json_t *r,
                                       "_update_existing_only", NULL};
     for (int k = 0; obj && ids[k]; k++)
         json_object_del(obj, ids[k]);
-    int bad = !obj;
-    if (!bad && out->ref == RECIPIENT_EXTERNAL_ID)
-        bad = json_object_set_new(obj, "external_id", json_string(out->id));
-    else if (!bad && out->ref == RECIPIENT_ALIAS)
-        bad = json_object_set(obj, "user_alias", json_object_get(r, "user_alias"));
-    else if (!bad)
-        bad = json_object_set_new(obj, "braze_id", json_string(out->id));
-    if (!bad)
-        bad = json_object_set_new(obj, "_update_existing_only", json_boolean(only_existing));
+    const char *key = out->ref == RECIPIENT_EXTERNAL_ID ? "external_id"
+                      : out->ref == RECIPIENT_ALIAS     ? "user_alias"
+                                                        : "braze_id";
+    json_t *id = out->ref == RECIPIENT_ALIAS ? json_incref(json_object_get(r, "user_alias"))
+                                             : json_string(out->id);
+    json_t *flag = json_boolean(only_existing);
+    int bad = !obj || !id || json_object_set(obj, key, id) != 0 ||
+              json_object_set(obj, "_update_existing_only", flag) != 0;
+    json_decref(id);
+    json_decref(flag);
     if (bad) {
         json_decref(obj);
         return NULL;
@@ -122,7 +123,8 @@ static json_t *track_object(const json_t *attrs, const json_t *r,
 
 /* A recipient's `attributes` and `send_to_existing_only` into the trigger's track request. */
 static bool read_recipient_attributes(struct http_response *res, size_t i, const json_t *r,
-                                      const struct trigger_recipient *out, struct trigger_read *t) {
+                                      struct trigger_read *t) {
+    const struct trigger_recipient *out = &t->recipients[i];
     const json_t *attrs = json_object_get(r, "attributes");
     const json_t *existing = json_object_get(r, "send_to_existing_only");
     if (attrs && !json_is_null(attrs) && !json_is_object(attrs))
@@ -141,7 +143,9 @@ static bool read_recipient_attributes(struct http_response *res, size_t i, const
          out->ref != RECIPIENT_BRAZE_ID)) /* no user to apply them to: answered per recipient */
         return true;
     json_t *obj = track_object(attrs, r, out, only_existing);
-    if (!obj || json_array_append_new(t->attr_objs, obj) != 0) {
+    bool kept = obj && json_array_append(t->attr_objs, obj) == 0;
+    json_decref(obj); /* the array holds it for the request */
+    if (!kept) {
         api_reply_err(res, CD_E_NOMEM, NULL);
         return false;
     }
@@ -201,7 +205,7 @@ static bool read_recipient(struct http_response *res, enum campaign_kind kind, s
     } else {
         out->ref = str_of(r, "email") ? RECIPIENT_EMAIL : RECIPIENT_NONE;
     }
-    return ok && read_recipient_attributes(res, i, r, out, t);
+    return ok;
 }
 
 /* Reads and checks the shape and limits of a trigger body. False when it replied 400. */
@@ -249,7 +253,8 @@ static bool read_trigger(struct http_response *res, enum campaign_kind kind, con
         return false;
     }
     for (size_t i = 0; i < n; i++)
-        if (!read_recipient(res, kind, i, json_array_get(recipients, i), t))
+        if (!read_recipient(res, kind, i, json_array_get(recipients, i), t) ||
+            !read_recipient_attributes(res, i, json_array_get(recipients, i), t))
             return false;
     req->recipients = t->recipients;
     req->n_recipients = n;

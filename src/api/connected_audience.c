@@ -74,8 +74,8 @@ static json_t *custom_attribute(const json_t *ca, const char *path, char *err, s
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)ca, key, v) {
-        if (strcmp(key, "custom_attribute_name") && strcmp(key, "comparison") &&
-            strcmp(key, "value")) {
+        if (strcmp(key, "custom_attribute_name") != 0 && strcmp(key, "comparison") != 0 &&
+            strcmp(key, "value") != 0) {
             snprintf(err, err_len, "%s: unknown key '%.64s'", where, key);
             return NULL;
         }
@@ -93,7 +93,8 @@ static json_t *custom_attribute(const json_t *ca, const char *path, char *err, s
     if (!cmp)
         return fail(err, err_len, where, ".comparison: must be a string");
     size_t k = 0;
-    while (k < sizeof comparisons / sizeof comparisons[0] && strcmp(comparisons[k].comparison, cmp))
+    while (k < sizeof comparisons / sizeof comparisons[0] &&
+           strcmp(comparisons[k].comparison, cmp) != 0)
         k++;
     if (k == sizeof comparisons / sizeof comparisons[0]) {
         snprintf(err, err_len,
@@ -103,7 +104,8 @@ static json_t *custom_attribute(const json_t *ca, const char *path, char *err, s
                  where, cmp);
         return NULL;
     }
-    bool has_value = strcmp(comparisons[k].op, "exists") && strcmp(comparisons[k].op, "not_exists");
+    bool has_value =
+        strcmp(comparisons[k].op, "exists") != 0 && strcmp(comparisons[k].op, "not_exists") != 0;
     if (has_value && !value)
         return fail(err, err_len, where, ".value: is required");
     if (json_is_string(value) && json_string_length(value) > LIMIT_STRING_VALUE) {
