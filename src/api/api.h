@@ -157,6 +157,7 @@ void api_users_track(void *ctx, const struct http_request *req, struct http_resp
 void api_users_alias_new(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_identify(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_delete(void *ctx, const struct http_request *req, struct http_response *res);
+void api_users_merge(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_export_ids(void *ctx, const struct http_request *req, struct http_response *res);
 void api_devices_track(void *ctx, const struct http_request *req, struct http_response *res);
 void api_partner_cohort_name(void *ctx, const struct http_request *req, struct http_response *res);
@@ -190,6 +191,19 @@ void api_canvas_list(void *ctx, const struct http_request *req, struct http_resp
 void api_canvas_details(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_archive(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_trigger(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_schedule_create(void *ctx, const struct http_request *req,
+                                   struct http_response *res);
+void api_campaigns_schedule_update(void *ctx, const struct http_request *req,
+                                   struct http_response *res);
+void api_campaigns_schedule_delete(void *ctx, const struct http_request *req,
+                                   struct http_response *res);
+void api_canvas_schedule_create(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_canvas_schedule_update(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_canvas_schedule_delete(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_scheduled_broadcasts(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_webhook(void *ctx, const struct http_request *req, struct http_response *res);
 void api_api_keys_create(void *ctx, const struct http_request *req, struct http_response *res);
 void api_api_keys_list(void *ctx, const struct http_request *req, struct http_response *res);

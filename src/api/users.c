@@ -30,6 +30,10 @@ void api_users_delete(void *ctx, const struct http_request *req, struct http_res
     api_run_post(ctx, req, res, api_users_delete_call, 201);
 }
 
+void api_users_merge(void *ctx, const struct http_request *req, struct http_response *res) {
+    api_run_post(ctx, req, res, api_users_merge_call, 202);
+}
+
 void api_users_export_ids(void *ctx, const struct http_request *req, struct http_response *res) {
     api_run_post(ctx, req, res, api_users_export_ids_call, 200);
 }
@@ -56,6 +60,8 @@ const char *api_user_array_name(enum user_array array) {
         return "emails_to_identify";
     case USER_ARRAY_PHONES_TO_IDENTIFY:
         return "phone_numbers_to_identify";
+    case USER_ARRAY_MERGE_UPDATES:
+        return "merge_updates";
     }
     return "unknown";
 }

@@ -23,6 +23,8 @@ enum cd_err api_users_identify_call(struct app *app, struct workspace *ws, const
                                     json_t **out, struct cd_msg *msg);
 enum cd_err api_users_delete_call(struct app *app, struct workspace *ws, const json_t *body,
                                   json_t **out, struct cd_msg *msg);
+enum cd_err api_users_merge_call(struct app *app, struct workspace *ws, const json_t *body,
+                                 json_t **out, struct cd_msg *msg);
 enum cd_err api_users_export_ids_call(struct app *app, struct workspace *ws, const json_t *body,
                                       json_t **out, struct cd_msg *msg);
 enum cd_err api_devices_track_call(struct app *app, struct workspace *ws, const json_t *body,
@@ -90,5 +92,19 @@ bool api_user_alias_valid(const json_t *alias, const char **label, const char **
  * returned (USER_MINOR_NONE when there is none). */
 enum user_minor api_user_parse_ref(const json_t *obj, struct user_ref *ref,
                                    int *update_existing_only);
+
+/* One /users/track attributes object (at `path`, e.g. "attributes[2]") checked against
+ * limits.h as /users/track checks it: CD_E_INVALID with msg set when over a limit. */
+enum cd_err api_track_attributes_check(const json_t *obj, const char *path, struct cd_msg *msg);
+
+/* One attributes object read into *ta as /users/track reads it (a problem the body shows is
+ * ta->invalid); ta->ops is allocated, freed by api_track_request_free with the request. The
+ * request borrows obj, and the stored forms of profile fields, which keep (an array) holds
+ * until core is done. CD_E_NOMEM only. */
+enum cd_err api_track_attributes_parse(const json_t *obj, struct track_attributes *ta,
+                                       json_t *keep);
+
+/* Frees what a track request's arrays hold (and the arrays) and zeroes it. */
+void api_track_request_free(struct track_request *tr);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/limits.h"
+#include "core/cohorts/user_merge.h"
 
 /* An optional (or required) array of at most LIMIT_USERS_PER_REQUEST items. */
 static enum cd_err check_array(const json_t *body, const char *key, bool required,
@@ -246,6 +247,87 @@ enum cd_err api_users_delete_call(struct app *app, struct workspace *ws, const j
     *out = json_pack("{s:I, s:s}", "deleted", (json_int_t)deleted, "message", "success");
     api_user_errors_set(*out, errors);
     return CD_OK;
+}
+
+/* ---- /users/merge ---- */
+
+/* One identifier of a merge update into *r (borrowed); false when it is neither an external_id
+ * string nor a user_alias object (Braze's text then). A user_alias without non-empty label
+ * and name names nobody: it is a minor error, not a 400. */
+static bool merge_ref(const json_t *id, struct user_ref *r, bool *alias_ok) {
+    const json_t *ext = json_object_get(id, "external_id");
+    const json_t *alias = json_object_get(id, "user_alias");
+    if (!json_is_object(id) || (!json_is_string(ext) && !json_is_object(alias)))
+        return false;
+    if (json_is_string(ext)) {
+        r->kind = USER_REF_EXTERNAL_ID;
+        r->external_id = json_string_value(ext);
+        *alias_ok = *r->external_id != '\0';
+    } else {
+        r->kind = USER_REF_ALIAS;
+        *alias_ok = api_user_alias_valid(alias, &r->alias_label, &r->alias_name);
+    }
+    return true;
+}
+
+enum cd_err api_users_merge_call(struct app *app, struct workspace *ws, const json_t *body,
+                                 json_t **out, struct cd_msg *msg) {
+    static const char *const ids[] = {"identifier_to_merge", "identifier_to_keep"};
+    const json_t *updates = json_object_get(body, "merge_updates");
+    size_t i;
+    json_t *u;
+    if (!json_is_array(updates))
+        return cd_invalid(msg, "'merge_updates' must be an array of objects");
+    json_array_foreach(updates, i, u) {
+        if (!json_is_object(u))
+            return cd_invalid(msg, "'merge_updates' must be an array of objects");
+    }
+    if (json_array_size(updates) > LIMIT_USERS_PER_REQUEST) /* Braze's text */
+        return cd_invalid(msg, "a single request may not contain more than 50 merge updates");
+    struct merge_item *items = calloc(json_array_size(updates) + 1, sizeof *items);
+    if (!items)
+        return CD_E_NOMEM;
+    enum cd_err err = CD_OK;
+    json_array_foreach(updates, i, u) {
+        if (json_object_size(u) != 2 || !json_object_get(u, ids[0]) ||
+            !json_object_get(u, ids[1])) {
+            err = cd_invalid(msg, "'merge_updates' must only have 'identifier_to_merge' and "
+                                  "'identifier_to_keep'");
+            break;
+        }
+        struct user_ref *refs[] = {&items[i].merge, &items[i].keep};
+        bool usable[2] = {false, false};
+        for (int k = 0; k < 2 && err == CD_OK; k++) {
+            const json_t *id = json_object_get(u, ids[k]);
+            char path[64];
+            snprintf(path, sizeof path, "merge_updates[%zu].%s", i, ids[k]);
+            if (!merge_ref(id, refs[k], &usable[k]))
+                err = cd_invalid(msg, "identifiers must be objects with an 'external_id' "
+                                      "property that is a string, or 'user_alias' property that "
+                                      "is an object");
+            else
+                err = api_user_check_ids(id, path, msg);
+        }
+        if (err == CD_OK && items[i].merge.kind != items[i].keep.kind)
+            err = cd_invalid(msg, "identifiers must be objects of the same type");
+        if (err != CD_OK)
+            break;
+        if (!usable[0] || !usable[1])
+            items[i].invalid = refs[0]->kind == USER_REF_ALIAS ? USER_MINOR_ALIAS_INVALID
+                                                               : USER_MINOR_EXTERNAL_ID_EMPTY;
+    }
+    struct users_count_result res;
+    if (err == CD_OK)
+        err = users_merge(app, ws, items, json_array_size(updates), &res);
+    free(items);
+    if (err != CD_OK)
+        return err;
+    json_t *errors = json_array();
+    api_user_errors_add(errors, &res.minors);
+    users_minors_free(&res.minors);
+    *out = json_pack("{s:s}", "message", "success");
+    api_user_errors_set(*out, errors);
+    return *out ? CD_OK : CD_E_NOMEM;
 }
 
 /* ---- /devices/track ---- */

@@ -52,42 +52,47 @@ static bool strings_over(const json_t *v, size_t max) {
 
 /* ---- limits (whole request, before anything) ---- */
 
+enum cd_err api_track_attributes_check(const json_t *obj, const char *path, struct cd_msg *msg) {
+    if (!json_is_object(obj))
+        return CD_OK;
+    enum cd_err err = api_user_check_ids(obj, path, msg);
+    if (err != CD_OK)
+        return err;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)obj, key, value) {
+        if (is_control_key(key))
+            continue;
+        if (strcmp(key, "last_coordinates") == 0)
+            return cd_invalid(msg, "%s.last_coordinates: set it with current_location", path);
+        if (strcmp(key, "total_revenue") == 0)
+            return cd_invalid(
+                msg, "%s.total_revenue: the sum of the user's purchases, not set directly", path);
+        if (api_profile_input_is(key)) {
+            const char *name;
+            json_t *stored;
+            if ((err = api_profile_value(path, key, value, &name, &stored, msg)) != CD_OK)
+                return err;
+            json_decref(stored);
+        }
+        size_t len = strlen(key);
+        if (len > LIMIT_ATTRIBUTE_NAME)
+            return api_user_too_long(msg, LIMIT_ATTRIBUTE_NAME, "%s attribute name", path);
+        if (strings_over(value, LIMIT_STRING_VALUE))
+            return api_user_too_long(msg, LIMIT_STRING_VALUE, "%s.%s", path, key);
+    }
+    return CD_OK;
+}
+
 static enum cd_err check_attributes_limits(const json_t *arr, struct cd_msg *msg) {
     size_t i;
     json_t *obj;
     json_array_foreach(arr, i, obj) {
-        if (!json_is_object(obj))
-            continue;
         char path[40];
         snprintf(path, sizeof path, "attributes[%zu]", i);
-        enum cd_err err = api_user_check_ids(obj, path, msg);
+        enum cd_err err = api_track_attributes_check(obj, path, msg);
         if (err != CD_OK)
             return err;
-        const char *key;
-        json_t *value;
-        json_object_foreach(obj, key, value) {
-            if (is_control_key(key))
-                continue;
-            if (strcmp(key, "last_coordinates") == 0)
-                return cd_invalid(msg, "%s.last_coordinates: set it with current_location", path);
-            if (strcmp(key, "total_revenue") == 0)
-                return cd_invalid(msg,
-                                  "%s.total_revenue: the sum of the user's purchases, not set "
-                                  "directly",
-                                  path);
-            if (api_profile_input_is(key)) {
-                const char *name;
-                json_t *stored;
-                if ((err = api_profile_value(path, key, value, &name, &stored, msg)) != CD_OK)
-                    return err;
-                json_decref(stored);
-            }
-            size_t len = strlen(key);
-            if (len > LIMIT_ATTRIBUTE_NAME)
-                return api_user_too_long(msg, LIMIT_ATTRIBUTE_NAME, "%s attribute name", path);
-            if (strings_over(value, LIMIT_STRING_VALUE))
-                return api_user_too_long(msg, LIMIT_STRING_VALUE, "%s.%s", path, key);
-        }
     }
     return CD_OK;
 }
@@ -269,7 +274,16 @@ static void parse_purchase(const json_t *obj, struct track_purchase *pu) {
     pu->app_id = json_string_value(json_object_get(obj, "app_id"));
 }
 
-static void track_request_free(struct track_request *tr) {
+enum cd_err api_track_attributes_parse(const json_t *obj, struct track_attributes *ta,
+                                       json_t *keep) {
+    memset(ta, 0, sizeof *ta);
+    ta->ops = calloc(json_object_size(obj) + 1, sizeof *ta->ops);
+    if (!ta->ops)
+        return CD_E_NOMEM;
+    return parse_attributes(obj, ta, keep);
+}
+
+void api_track_request_free(struct track_request *tr) {
     for (size_t i = 0; tr->attributes && i < tr->n_attributes; i++)
         free(tr->attributes[i].ops);
     free(tr->attributes);
@@ -293,10 +307,7 @@ static enum cd_err track_request_parse(const json_t *attrs, const json_t *events
     if (!tr->attributes || !tr->events || !tr->purchases)
         goto fail;
     for (size_t i = 0; i < tr->n_attributes; i++) {
-        const json_t *obj = json_array_get(attrs, i);
-        struct track_attributes *ta = &tr->attributes[i];
-        ta->ops = calloc(json_object_size(obj) + 1, sizeof *ta->ops);
-        if (!ta->ops || parse_attributes(obj, ta, keep) != CD_OK)
+        if (api_track_attributes_parse(json_array_get(attrs, i), &tr->attributes[i], keep) != CD_OK)
             goto fail;
     }
     for (size_t i = 0; i < tr->n_events; i++)
@@ -305,7 +316,7 @@ static enum cd_err track_request_parse(const json_t *attrs, const json_t *events
         parse_purchase(json_array_get(purchases, i), &tr->purchases[i]);
     return CD_OK;
 fail:
-    track_request_free(tr);
+    api_track_request_free(tr);
     return CD_E_NOMEM;
 }
 
@@ -336,7 +347,7 @@ enum cd_err api_users_track_call(struct app *app, struct workspace *ws, const js
     }
     struct track_result res;
     err = users_track(app, ws, &tr, &res);
-    track_request_free(&tr);
+    api_track_request_free(&tr);
     json_decref(keep);
     if (err != CD_OK)
         return err;

@@ -264,6 +264,13 @@ static const char *const migrations[] = {
     "  page INTEGER NOT NULL,"
     "  digest TEXT NOT NULL,"
     "  PRIMARY KEY (integration, sync_task_id, page)) WITHOUT ROWID;",
+    /* 11: trigger schedules (/campaigns/trigger/schedule/create): a dispatch due later, found
+     * by its schedule id for update and delete */
+    "CREATE TABLE dispatch_schedules ("
+    "  dispatch INTEGER PRIMARY KEY,"
+    "  campaign INTEGER NOT NULL,"
+    "  schedule_id TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX dispatch_schedules_id ON dispatch_schedules(campaign, schedule_id);",
 };
 
 const char *sqlite_schema_migration(int version) {

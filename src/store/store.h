@@ -473,6 +473,18 @@ struct dispatch_row {
     const void *targets; /* portable Roaring bitmap or NULL until the step starts */
     size_t targets_len;
     int64_t created_at;
+    const char *schedule_id; /* a trigger schedule's id (dispatch_add only); NULL when none */
+};
+
+/* A dispatch that has not started yet (a scheduled send), with its campaign. */
+struct scheduled_row {
+    const char *dispatch_id;
+    const char *schedule_id; /* NULL: the campaign's own `at` schedule */
+    enum campaign_kind kind;
+    const char *public_id; /* the campaign's */
+    const char *name;
+    const char *definition;
+    int64_t due_at;
 };
 
 /* Which campaigns a list shows: archived ones too or not, by creation time (then id) oldest or
@@ -521,6 +533,15 @@ struct store_campaign_ops {
     enum cd_err (*dispatch_next)(struct store_txn *t, int64_t dispatch, int64_t step,
                                  int64_t due_at, const void *audience, size_t len);
     enum cd_err (*dispatch_finish)(struct store_txn *t, int64_t dispatch, int64_t now);
+    /* The dispatch of `campaign` with this schedule id, while it has not started (step 0, no
+     * targets, unfinished, due after now): moved to due_at, or finished when cancel. *found
+     * is false (and nothing changes) when there is none. */
+    enum cd_err (*schedule_change)(struct store_txn *t, int64_t campaign, const char *schedule_id,
+                                   int64_t now, bool cancel, int64_t due_at, bool *found);
+    /* Dispatches of ws of live campaigns not started yet and due in (now, until], by due
+     * time. */
+    enum cd_err (*scheduled)(struct store *s, int64_t ws, int64_t now, int64_t until,
+                             void (*cb)(void *ctx, const struct scheduled_row *), void *ctx);
     /* Records the outcome for one user. CD_E_EXISTS when the (dispatch, step, uid) outcome is
      * already recorded. */
     enum cd_err (*delivery_record)(struct store_txn *t, int64_t dispatch, int64_t step,

@@ -436,7 +436,7 @@ static void test_serve_backs_an_old_schema_up_then_migrates_it(void **state) {
     int old_v = migration_creating("user_event_times") - 1;
     make_old_store(s, old_v);
     char *db = strf("%s/cohortd.db", s->data);
-    /* a custom event summary the last migration turns into a kept event time */
+    /* a custom event summary a later migration turns into a kept event time */
     file_exec(db, "INSERT INTO users(workspace_id, uid, braze_id, external_id, "
                   "created_anonymous, created_at, updated_at) VALUES "
                   "(1, 1, '0123456789abcdef01234567', 'old', 0, 1, 1); "

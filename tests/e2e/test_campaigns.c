@@ -428,12 +428,12 @@ static void test_trigger_errors_use_braze_texts_and_send_nothing(void **state) {
               id),
          "{\"message\":\"recipients[0].trigger_properties: must be an object\"}"},
         {strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\","
-              "\"send_to_existing_only\":false,\"attributes\":{\"plan\":\"x\"}}]}",
+              "\"send_to_existing_only\":false}]}",
               id),
-         "{\"message\":\"recipients[0].attributes: not supported; send them with /users/track "
-         "first\"}"},
+         "{\"message\":\"recipients[0].attributes: required when send_to_existing_only is "
+         "false\"}"},
         {strf("{\"campaign_id\":\"%s\",\"broadcast\":true,\"audience\":{\"AND\":[]}}", id),
-         "{\"message\":\"audience: connected audiences are not supported; target a segment\"}"},
+         "{\"message\":\"audience.AND: must be a non-empty array\"}"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct resp r;

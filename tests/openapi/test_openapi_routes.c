@@ -174,6 +174,21 @@ static int fixture_setup(void **state) {
                         seg);
     set_id(f->ids, "campaign_id", created_id(s, "/campaigns/create", campaign, "campaign_id"));
     set_id(f->ids, "canvas_id", created_id(s, "/canvas/create", canvas, "canvas_id"));
+    /* a pending trigger schedule of each, for the schedule update and delete examples */
+    const char *kinds[] = {"campaign", "canvas"};
+    for (int k = 0; k < 2; k++) {
+        char *key = strf("%s_id", kinds[k]);
+        char *body = strf("{\"%s\":\"%s\",\"broadcast\":true,\"schedule\":{\"time\":"
+                          "\"2100-01-01T00:00:00Z\"}}",
+                          key, json_string_value(json_object_get(f->ids, key)));
+        char *path = strf("/%s/trigger/schedule/create", k ? "canvas" : "campaigns");
+        set_id(f->ids, k ? "canvas_schedule_id" : "schedule_id",
+               created_id(s, path, body, "schedule_id"));
+        free(path);
+        free(body);
+        free(key);
+    }
+    json_object_set_new(f->ids, "end_time", json_string("2100-12-31T00:00:00Z"));
     http_post_rest(s, "/integrations/heap/create", "{\"name\":\"Heap\"}", &r);
     assert_int_equal(r.status, 201);
     json_object_set(f->ids, "integration_id", json_object_get(r.json, "integration_id"));
@@ -544,6 +559,9 @@ static int example_accepted(struct fixture *f, const char *method, const char *p
     }
     json_t *subs = json_deep_copy(f->ids);
     json_object_del(subs, "cohort_id"); /* the examples name the fixture's cohort already */
+    if (strncmp(pattern, "/canvas/", strlen("/canvas/")) == 0) /* a schedule of the Canvas */
+        json_object_set(subs, "schedule_id", json_object_get(f->ids, "canvas_schedule_id"));
+    json_object_del(subs, "canvas_schedule_id");
     json_object_set_new(subs, "partner_api_key", json_string(f->s->partner_key));
     json_object_set_new(subs, "client_secret", json_string(f->s->import_key));
     json_object_set_new(subs, "url", json_string("http://127.0.0.1:1/hook"));

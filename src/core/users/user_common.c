@@ -22,6 +22,11 @@ enum cd_err user_minor_add(struct user_minors *m, enum user_minor code, enum use
     return CD_OK;
 }
 
+enum cd_err users_minors_add(struct user_minors *m, enum user_minor code, enum user_array array,
+                             size_t index) {
+    return user_minor_add(m, code, array, index);
+}
+
 void users_minors_free(struct user_minors *m) {
     free(m->v);
     memset(m, 0, sizeof *m);

@@ -197,6 +197,11 @@ static enum cd_err identify_contact(struct app *app, struct workspace *ws,
     return identify_into(app, ws, from, it->external_id, merge, now);
 }
 
+enum cd_err users_merge_locked(struct app *app, struct workspace *ws, uint32_t from, uint32_t to,
+                               int64_t now) {
+    return merge_users(app, ws, from, to, now);
+}
+
 /* One identify entry; a problem is returned through *minor. */
 static enum cd_err identify_one(struct app *app, struct workspace *ws,
                                 const struct identify_item *it, bool merge, int64_t now,

@@ -386,6 +386,18 @@ static enum cd_err track_purchases(struct app *app, struct workspace *ws,
     return bumps_flush(app, ws, &b, err);
 }
 
+enum cd_err users_track_locked(struct app *app, struct workspace *ws,
+                               const struct track_request *req, int64_t now,
+                               struct track_result *res) {
+    memset(res, 0, sizeof *res);
+    enum cd_err err = track_attributes(app, ws, req, now, res);
+    if (err == CD_OK)
+        err = track_events(app, ws, req, now, res);
+    if (err == CD_OK)
+        err = track_purchases(app, ws, req, now, res);
+    return err;
+}
+
 enum cd_err users_track(struct app *app, struct workspace *ws, const struct track_request *req,
                         struct track_result *res) {
     memset(res, 0, sizeof *res);
@@ -393,11 +405,7 @@ enum cd_err users_track(struct app *app, struct workspace *ws, const struct trac
     enum cd_err err = workspace_write_begin(app, ws);
     if (err != CD_OK)
         return err;
-    err = track_attributes(app, ws, req, now, res);
-    if (err == CD_OK)
-        err = track_events(app, ws, req, now, res);
-    if (err == CD_OK)
-        err = track_purchases(app, ws, req, now, res);
+    err = users_track_locked(app, ws, req, now, res);
     err = workspace_write_end(app, ws, err);
     if (err != CD_OK) {
         users_minors_free(&res->minors);

@@ -117,6 +117,7 @@ enum user_array {
     USER_ARRAY_ALIASES_TO_IDENTIFY,
     USER_ARRAY_EMAILS_TO_IDENTIFY,
     USER_ARRAY_PHONES_TO_IDENTIFY,
+    USER_ARRAY_MERGE_UPDATES,
 };
 
 struct user_minor_error {
@@ -133,6 +134,11 @@ struct user_minors {
 };
 
 void users_minors_free(struct user_minors *m);
+
+/* Appends a minor error (for a later module's verb that reports in this shape); CD_E_NOMEM
+ * when it cannot. */
+enum cd_err users_minors_add(struct user_minors *m, enum user_minor code, enum user_array array,
+                             size_t index);
 
 /* ---- POST /users/track ---- */
 
@@ -209,6 +215,13 @@ struct track_result {
 enum cd_err users_track(struct app *app, struct workspace *ws, const struct track_request *req,
                         struct track_result *res);
 
+/* The same inside a workspace write the caller holds (a later module joins it to its own
+ * change in one write: a trigger applies its recipients' attributes before it sends). On error
+ * the caller's write must fail (its rollback undoes what was stored); free res's minors. */
+enum cd_err users_track_locked(struct app *app, struct workspace *ws,
+                               const struct track_request *req, int64_t now,
+                               struct track_result *res);
+
 /* ---- POST /users/alias/new ---- */
 
 struct alias_new_item {
@@ -248,6 +261,14 @@ struct identify_item {
  * external id. With no user of that external id, the profile takes it. */
 enum cd_err users_identify(struct app *app, struct workspace *ws, const struct identify_item *items,
                            size_t n_items, bool merge, struct users_count_result *res);
+
+/* ---- merging one user into another (POST /users/merge; core/cohorts/user_merge.h) ---- */
+
+/* Inside a workspace write: merges `from` into `to` as /users/identify's merge does (custom
+ * attributes only `from` has, aliases, devices, event and purchase summaries and times), then
+ * deletes `from` (which drops it from every cohort: move memberships first). */
+enum cd_err users_merge_locked(struct app *app, struct workspace *ws, uint32_t from, uint32_t to,
+                               int64_t now);
 
 /* ---- POST /users/delete ---- */
 
