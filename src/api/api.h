@@ -15,12 +15,16 @@
 #include "core/workspace/workspace.h"
 #include "http/http.h"
 
+struct segment_jobs;
+struct user_export;
+
 struct api_config {
     size_t max_body;
-    int64_t heap_max_past_ms;   /* Heap-Hash timestamps older than this are refused */
-    int64_t heap_max_future_ms; /* … and this far in the future */
-    int heap_max_in_flight;     /* webhook pages applied at once before 429 */
-    const char *metrics_token;  /* Bearer token GET /metrics requires; NULL or "": open */
+    struct segment_jobs *exports; /* the segment export jobs (POST /users/export/segment) */
+    int64_t heap_max_past_ms;     /* Heap-Hash timestamps older than this are refused */
+    int64_t heap_max_future_ms;   /* … and this far in the future */
+    int heap_max_in_flight;       /* webhook pages applied at once before 429 */
+    const char *metrics_token;    /* Bearer token GET /metrics requires; NULL or "": open */
 };
 
 struct api_ctx {
@@ -153,6 +157,13 @@ void api_segments_details(void *ctx, const struct http_request *req, struct http
 void api_segments_preview(void *ctx, const struct http_request *req, struct http_response *res);
 void api_segments_filters(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_export_segment(void *ctx, const struct http_request *req, struct http_response *res);
+void api_users_export_segment_job(void *ctx, const struct http_request *req,
+                                  struct http_response *res);
+void api_users_export_segment_file(void *ctx, const struct http_request *req,
+                                   struct http_response *res);
+/* One line of a segment export file: the user in Braze's export shape with the fields asked for
+ * (segment_jobs' render function; malloc'd, NULL when memory ran out). */
+char *api_segment_export_line(const struct user_export *u, const json_t *fields);
 void api_currents_create(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_list(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_details(void *ctx, const struct http_request *req, struct http_response *res);
