@@ -164,6 +164,13 @@ void api_users_export_segment_file(void *ctx, const struct http_request *req,
 /* One line of a segment export file: the user in Braze's export shape with the fields asked for
  * (segment_jobs' render function; malloc'd, NULL when memory ran out). */
 char *api_segment_export_line(const struct user_export *u, const json_t *fields);
+void api_segments_data_series(void *ctx, const struct http_request *req, struct http_response *res);
+void api_cohorts_data_series(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_data_series(void *ctx, const struct http_request *req,
+                               struct http_response *res);
+void api_sends_data_series(void *ctx, const struct http_request *req, struct http_response *res);
+void api_canvas_data_series(void *ctx, const struct http_request *req, struct http_response *res);
+void api_canvas_data_summary(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_create(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_list(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_details(void *ctx, const struct http_request *req, struct http_response *res);

@@ -32,6 +32,7 @@
 #include "core/segments/segment_jobs.h"
 #include "workers/dispatcher.h"
 #include "workers/exporter.h"
+#include "workers/history.h"
 #include "workers/retention.h"
 #include "workers/sender.h"
 
@@ -105,6 +106,8 @@ static const struct cli_opt opts[] = {
      "address)"},
     {"export-retention", "DURATION", "COHORTD_EXPORT_RETENTION", "24h",
      "a segment export's URL and files live this long after its request"},
+    {"history-interval", "DURATION", "COHORTD_HISTORY_INTERVAL", "1h",
+     "time between samples of the daily history (data_series); also just after midnight UTC"},
     {"retention-interval", "DURATION", "COHORTD_RETENTION_INTERVAL", "60s",
      "time between retention passes"},
     {"no-backup-before-migrate", NULL, "COHORTD_NO_BACKUP_BEFORE_MIGRATE", NULL,
@@ -366,6 +369,11 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                            &export_retention) != 0 ||
         export_retention < 1000)
         return cli_fail(cmd, "--export-retention must be a duration of at least 1s, such as 24h");
+    int64_t history_interval;
+    if (cli_parse_duration(cli_value(cmd, values, "history-interval"), 86400000,
+                           &history_interval) != 0 ||
+        history_interval < 100)
+        return cli_fail(cmd, "--history-interval must be a duration from 100ms to 1d");
     const char *public_url = cli_value(cmd, values, "public-url");
     if (public_url && !*public_url)
         public_url = NULL;
@@ -546,6 +554,19 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         close(lock_fd);
         return cli_fail(cmd, "cannot start the segment export worker");
     }
+    struct history *history = history_start(app, history_interval);
+    if (!history) {
+        exporter_stop(exporter);
+        retention_stop(retention);
+        sender_stop(sender);
+        currents_stop(currents);
+        http_server_stop(srv);
+        segment_jobs_free(exports);
+        app_free(app);
+        store_close(s);
+        close(lock_fd);
+        return cli_fail(cmd, "cannot start the daily history worker");
+    }
     metrics_set("cohortd_build_info", "version=\"" COHORTD_VERSION "\"", 1);
     metrics_set("cohortd_process_start_time_seconds", "", (double)t0 / 1000);
     char where[80];
@@ -568,6 +589,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     sd_notify(0, "STOPPING=1");
     log_info("serve", "signal=%s stopping", sig == SIGTERM ? "TERM" : "INT");
     http_server_stop(srv);
+    history_stop(history);
     exporter_stop(exporter);
     retention_stop(retention);
     sender_stop(sender);

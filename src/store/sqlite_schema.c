@@ -237,6 +237,19 @@ static const char *const migrations[] = {
     "CREATE INDEX user_event_times_key ON user_event_times(workspace_id, uid, kind, name, at);"
     "INSERT INTO user_event_times(workspace_id, uid, kind, name, at) "
     "  SELECT workspace_id, uid, kind, name, last_at FROM user_events WHERE kind = 0;",
+
+    /* 8: daily history: the last sample of each UTC day of a segment's or cohort's size and of
+     * a campaign's or Canvas's cumulative counters (what the data_series endpoints answer) */
+    "CREATE TABLE daily_history ("
+    "  workspace_id INTEGER NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  object_id TEXT NOT NULL,"
+    "  day INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL DEFAULT 0,"
+    "  entered INTEGER NOT NULL DEFAULT 0,"
+    "  sent INTEGER NOT NULL DEFAULT 0,"
+    "  failed INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (workspace_id, kind, object_id, day)) WITHOUT ROWID;",
 };
 
 const char *sqlite_schema_migration(int version) {

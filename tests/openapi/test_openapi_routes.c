@@ -196,6 +196,8 @@ static int fixture_setup(void **state) {
     resp_free(&r);
     free(job);
     set_id(f->ids, "segment_id", seg);
+    json_object_set_new(f->ids, "length", json_string("3"));
+    json_object_set_new(f->ids, "send_id", json_string("s-1"));
     free(campaign);
     free(canvas);
     *state = f;
