@@ -34,6 +34,7 @@ static enum cd_err read_range(const struct http_request *req, int max, bool allo
     const char *len_text = http_query(req, "length");
     const char *start_text = allow_start ? http_query(req, "starting_at") : NULL;
     *ending = time_now_ms();
+    *length = 0;
     if (end_text && time_parse_iso8601(end_text, ending) != 0)
         return cd_invalid(msg, "ending_at: must be an ISO 8601 date-time");
     if (!len_text && start_text) {
@@ -87,7 +88,7 @@ static enum cd_err sizes(struct app *app, struct workspace *ws, const struct htt
                          enum history_kind kind, const char *id_arg, json_t **out,
                          struct cd_msg *msg) {
     struct daily_point points[DAILY_HISTORY_MAX_DAYS];
-    int n;
+    int n = 0;
     enum cd_err err =
         series_of(app, ws, req, kind, id_arg, DAILY_HISTORY_MAX_DAYS, false, points, &n, msg);
     if (err != CD_OK)
@@ -123,7 +124,7 @@ static enum cd_err campaigns_series(struct app *app, struct workspace *ws,
                                     const struct http_request *req, json_t **out,
                                     struct cd_msg *msg) {
     struct daily_point p[DAILY_HISTORY_MAX_DAYS];
-    int n;
+    int n = 0;
     enum cd_err err = series_of(app, ws, req, HISTORY_CAMPAIGN, "campaign_id",
                                 DAILY_HISTORY_MAX_DAYS, false, p, &n, msg);
     if (err != CD_OK)
@@ -144,7 +145,7 @@ static enum cd_err sends_series(struct app *app, struct workspace *ws,
     if (!send || !*send)
         return cd_invalid(msg, "send_id: is required");
     int64_t ending;
-    int n;
+    int n = 0;
     struct daily_point p[DAILY_HISTORY_MAX_DAYS];
     enum cd_err err = read_range(req, DAILY_HISTORY_MAX_DAYS, false, &ending, &n, msg);
     if (err == CD_OK)
@@ -169,7 +170,7 @@ static json_t *canvas_totals(int64_t entries) {
 static enum cd_err canvas(struct app *app, struct workspace *ws, const struct http_request *req,
                           bool summary, json_t **out, struct cd_msg *msg) {
     struct daily_point p[CANVAS_MAX_DAYS];
-    int n;
+    int n = 0;
     enum cd_err err =
         series_of(app, ws, req, HISTORY_CANVAS, "canvas_id", CANVAS_MAX_DAYS, true, p, &n, msg);
     char name[256];
