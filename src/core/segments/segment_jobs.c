@@ -207,7 +207,7 @@ static struct segment_job *job_from_file(const char *prefix, json_t *j) {
     job->url = strdup(url);
     job->callback = cb ? strdup(cb) : NULL;
     job->fields = json_incref(fields);
-    snprintf(job->prefix, sizeof job->prefix, "%s", prefix);
+    snprintf(job->prefix, sizeof job->prefix, "%.63s", prefix);
     if (!job->segment_id || !job->url || (cb && !job->callback)) {
         job_free(job);
         return NULL;
