@@ -17,6 +17,9 @@
 #include "core/workspace/workspace.h"
 #include "http/http.h"
 
+struct segment_jobs;
+struct user_export;
+
 struct api_config {
     size_t max_body;
     int64_t heap_max_past_ms;   /* Heap-Hash timestamps older than this are refused */
@@ -28,6 +31,7 @@ struct api_config {
     void (*currents_probe)(const char *url, const char *token, int64_t timeout_ms,
                            struct current_probe *out);
     int64_t currents_probe_timeout_ms;
+    struct segment_jobs *exports; /* the segment export jobs (POST /users/export/segment) */
 };
 
 struct api_ctx {
@@ -174,6 +178,20 @@ void api_segments_details(void *ctx, const struct http_request *req, struct http
 void api_segments_preview(void *ctx, const struct http_request *req, struct http_response *res);
 void api_segments_filters(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_export_segment(void *ctx, const struct http_request *req, struct http_response *res);
+void api_users_export_segment_job(void *ctx, const struct http_request *req,
+                                  struct http_response *res);
+void api_users_export_segment_file(void *ctx, const struct http_request *req,
+                                   struct http_response *res);
+/* One line of a segment export file: the user in Braze's export shape with the fields asked for
+ * (segment_jobs' render function; malloc'd, NULL when memory ran out). */
+char *api_segment_export_line(const struct user_export *u, const json_t *fields);
+void api_segments_data_series(void *ctx, const struct http_request *req, struct http_response *res);
+void api_cohorts_data_series(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_data_series(void *ctx, const struct http_request *req,
+                               struct http_response *res);
+void api_sends_data_series(void *ctx, const struct http_request *req, struct http_response *res);
+void api_canvas_data_series(void *ctx, const struct http_request *req, struct http_response *res);
+void api_canvas_data_summary(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_create(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_list(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_details(void *ctx, const struct http_request *req, struct http_response *res);

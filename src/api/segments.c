@@ -1,8 +1,9 @@
 /*
  * segments.c — the segments API (REST API key): /segments/create, /update, /delete, /list,
- * /details, /preview, /filters, and POST /users/export/segment, which streams the audience as
- * NDJSON (one user per line) from a snapshot of the audience bitmap, reading users in uid-ordered
- * chunks, without building the whole answer in memory. Requests are checked here (shapes,
+ * /details, /preview, /filters, and POST /users/export/segment/stream, which streams the
+ * audience as NDJSON (one user per line) from a snapshot of the audience bitmap, reading users
+ * in uid-ordered chunks, without building the whole answer in memory (Braze's export job,
+ * POST /users/export/segment, is segments_export_job.c). Requests are checked here (shapes,
  * limits.h) and turned into the structs of core/segments/segments.h; replies and their texts
  * (Braze's shapes, CONTRACT.md §3.8–3.9) are built here from what core gives back.
  */

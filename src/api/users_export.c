@@ -149,8 +149,17 @@ static json_t *push_tokens_json(const json_t *stored) {
     return arr;
 }
 
-/* Braze's export object of one user (new reference). */
-static json_t *export_json(const struct user_export *u, const json_t *fields) {
+bool api_user_export_field_known(const char *name) {
+    return in_list(known_fields, name);
+}
+
+unsigned api_user_export_parts(const json_t *fields) {
+    return (wants(fields, "user_aliases") ? USER_EXPORT_ALIASES : 0u) |
+           (wants(fields, "devices") ? USER_EXPORT_DEVICES : 0u) |
+           (wants(fields, "custom_events") || wants(fields, "purchases") ? USER_EXPORT_EVENTS : 0u);
+}
+
+json_t *api_user_export_json(const struct user_export *u, const json_t *fields) {
     json_t *user = json_object();
     char created[32];
     time_format_iso8601(u->created_at, created, sizeof created);
@@ -232,10 +241,7 @@ enum cd_err api_users_export_ids_call(struct app *app, struct workspace *ws, con
         .braze_id = json_string_value(json_object_get(body, "braze_id")),
         .email = json_string_value(json_object_get(body, "email_address")),
         .phone = json_string_value(json_object_get(body, "phone")),
-        .parts = (wants(fields, "user_aliases") ? USER_EXPORT_ALIASES : 0u) |
-                 (wants(fields, "devices") ? USER_EXPORT_DEVICES : 0u) |
-                 (wants(fields, "custom_events") || wants(fields, "purchases") ? USER_EXPORT_EVENTS
-                                                                               : 0u),
+        .parts = api_user_export_parts(fields),
     };
     struct user_export_result res;
     err = users_export_ids(app, ws, &req, &res);
@@ -245,7 +251,7 @@ enum cd_err api_users_export_ids_call(struct app *app, struct workspace *ws, con
         return err;
     json_t *users = json_array(), *invalid = json_array();
     for (size_t i = 0; i < res.n_users; i++)
-        json_array_append_new(users, export_json(&res.users[i], fields));
+        json_array_append_new(users, api_user_export_json(&res.users[i], fields));
     for (size_t i = 0; i < res.n_unknown; i++)
         json_array_append(invalid, json_array_get(ext, res.unknown_external_ids[i]));
     user_export_result_free(&res);

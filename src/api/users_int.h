@@ -51,6 +51,14 @@ enum cd_err api_user_too_long(struct cd_msg *msg, size_t max, const char *field_
     __attribute__((format(printf, 3, 4)));
 enum cd_err api_user_too_many(struct cd_msg *msg, size_t max, const char *field);
 
+/* Braze's export object of one user with only the fields asked for (NULL: all), as
+ * /users/export/ids answers it and the segment export files hold it (new reference). */
+json_t *api_user_export_json(const struct user_export *u, const json_t *fields);
+/* Whether name is a fields_to_export name export understands. */
+bool api_user_export_field_known(const char *name);
+/* The USER_EXPORT_* parts fields (NULL: all) need read. */
+unsigned api_user_export_parts(const json_t *fields);
+
 /* True when the string value is longer than max bytes (NULL and non-strings are not). */
 bool api_user_str_over(const json_t *v, size_t max);
 

@@ -30,7 +30,10 @@
 #include "util/metrics.h"
 #include "util/timeutil.h"
 #include "workers/currents_probe.h"
+#include "core/segments/segment_jobs.h"
 #include "workers/dispatcher.h"
+#include "workers/exporter.h"
+#include "workers/history.h"
 #include "workers/retention.h"
 #include "workers/sender.h"
 
@@ -101,6 +104,13 @@ static const struct cli_opt opts[] = {
      "keep dead letters not queued for replay this long (0: forever)"},
     {"retain-heap-pages", "DURATION", "COHORTD_RETAIN_HEAP_PAGES", "30d",
      "keep Heap page and sync records this long (0: forever)"},
+    {"public-url", "URL", "COHORTD_PUBLIC_URL", NULL,
+     "base of the URLs cohortd hands out, e.g. segment exports (default: http(s)://the listen "
+     "address)"},
+    {"export-retention", "DURATION", "COHORTD_EXPORT_RETENTION", "24h",
+     "a segment export's URL and files live this long after its request"},
+    {"history-interval", "DURATION", "COHORTD_HISTORY_INTERVAL", "1h",
+     "time between samples of the daily history (data_series); also just after midnight UTC"},
     {"retention-interval", "DURATION", "COHORTD_RETENTION_INTERVAL", "60s",
      "time between retention passes"},
     {"no-backup-before-migrate", NULL, "COHORTD_NO_BACKUP_BEFORE_MIGRATE", NULL,
@@ -362,6 +372,24 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     if (parse_retention(cmd, values, &ccfg, heap_past, &rcfg) != 0)
         return 1;
 
+    int64_t export_retention;
+    if (cli_parse_duration(cli_value(cmd, values, "export-retention"), 3650LL * 86400000,
+                           &export_retention) != 0 ||
+        export_retention < 1000)
+        return cli_fail(cmd, "--export-retention must be a duration of at least 1s, such as 24h");
+    int64_t history_interval;
+    if (cli_parse_duration(cli_value(cmd, values, "history-interval"), 86400000,
+                           &history_interval) != 0 ||
+        history_interval < 100)
+        return cli_fail(cmd, "--history-interval must be a duration from 100ms to 1d");
+    const char *public_url = cli_value(cmd, values, "public-url");
+    if (public_url && !*public_url)
+        public_url = NULL;
+    if (public_url && strncmp(public_url, "http://", 7) != 0 &&
+        strncmp(public_url, "https://", 8) != 0)
+        return cli_fail(cmd, "--public-url must start with http:// or https://, not '%s'",
+                        public_url);
+
     const char *data = cli_value(cmd, values, "data");
     const char *store_url = cli_value(cmd, values, "store");
     if (!store_url) {
@@ -408,6 +436,29 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                  "every HTTP thread; other workspaces wait up to --queue-timeout-ms",
                  max_queued, threads);
 
+    char base_url[2100];
+    if (public_url) {
+        size_t n = strlen(public_url);
+        while (n > 0 && public_url[n - 1] == '/')
+            n--;
+        snprintf(base_url, sizeof base_url, "%.*s", (int)n, public_url);
+    } else {
+        char where[80];
+        format_addr(host, port, where, sizeof where);
+        snprintf(base_url, sizeof base_url, "%s://%s", tls_cert ? "https" : "http", where);
+    }
+    struct segment_jobs *exports = NULL;
+    struct segment_jobs_config xcfg = {.data_dir = data,
+                                       .public_url = base_url,
+                                       .retention_ms = export_retention,
+                                       .render = api_segment_export_line};
+    if (segment_jobs_new(app, &xcfg, &exports) != CD_OK) {
+        app_free(app);
+        store_close(s);
+        close(lock_fd);
+        return cli_fail(cmd, "cannot open %s/exports (segment exports)", data);
+    }
+
     /* Signals are taken by sigwait below; every thread started from here inherits the mask. */
     sigset_t stop;
     sigemptyset(&stop);
@@ -419,6 +470,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
 
     struct api_ctx ctx = {.app = app,
                           .cfg = {.max_body = (size_t)max_body,
+                                  .exports = exports,
                                   .heap_max_past_ms = heap_past,
                                   .heap_max_future_ms = heap_future,
                                   .heap_max_in_flight = (int)heap_in_flight,
@@ -448,10 +500,14 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
      * arrive (arming after the listen would race with it) */
     /* before the first request: POST /currents/create sends a probe with libcurl */
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* the start's history sample, before the count starts (a worker's store calls would race
+     * with the request's in it) */
+    history_sample_now(app);
     store_faults_arm();
     char start_err[512] = "";
     err = http_server_start(&hc, &srv, &bound, start_err, sizeof start_err);
     if (err != CD_OK) {
+        segment_jobs_free(exports);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -465,6 +521,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     struct currents *currents = currents_start(s, &ccfg);
     if (!currents) {
         http_server_stop(srv);
+        segment_jobs_free(exports);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -474,6 +531,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     if (!sender) {
         currents_stop(currents);
         http_server_stop(srv);
+        segment_jobs_free(exports);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -484,10 +542,47 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         sender_stop(sender);
         currents_stop(currents);
         http_server_stop(srv);
+        segment_jobs_free(exports);
         app_free(app);
         store_close(s);
         close(lock_fd);
         return cli_fail(cmd, "cannot start the retention worker");
+    }
+    if (!public_url && port == 0) {
+        char where[80];
+        format_addr(host, bound, where, sizeof where);
+        snprintf(base_url, sizeof base_url, "%s://%s", tls_cert ? "https" : "http", where);
+        (void)segment_jobs_set_public_url(exports, base_url);
+    }
+    struct exporter_config ecfg = {.sweep_ms = export_retention / 2 < 200 ? 200
+                                               : export_retention / 2 > 60000
+                                                   ? 60000
+                                                   : export_retention / 2,
+                                   .callback_timeout_ms = sv[4]};
+    struct exporter *exporter = exporter_start(exports, &ecfg);
+    if (!exporter) {
+        retention_stop(retention);
+        sender_stop(sender);
+        currents_stop(currents);
+        http_server_stop(srv);
+        segment_jobs_free(exports);
+        app_free(app);
+        store_close(s);
+        close(lock_fd);
+        return cli_fail(cmd, "cannot start the segment export worker");
+    }
+    struct history *history = history_start(app, history_interval);
+    if (!history) {
+        exporter_stop(exporter);
+        retention_stop(retention);
+        sender_stop(sender);
+        currents_stop(currents);
+        http_server_stop(srv);
+        segment_jobs_free(exports);
+        app_free(app);
+        store_close(s);
+        close(lock_fd);
+        return cli_fail(cmd, "cannot start the daily history worker");
     }
     metrics_set("cohortd_build_info", "version=\"" COHORTD_VERSION "\"", 1);
     metrics_set("cohortd_process_start_time_seconds", "", (double)t0 / 1000);
@@ -511,10 +606,13 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     sd_notify(0, "STOPPING=1");
     log_info("serve", "signal=%s stopping", sig == SIGTERM ? "TERM" : "INT");
     http_server_stop(srv);
+    history_stop(history);
+    exporter_stop(exporter);
     retention_stop(retention);
     sender_stop(sender);
     currents_stop(currents);
     curl_global_cleanup();
+    segment_jobs_free(exports);
     app_free(app);
     store_close(s);
     close(lock_fd);

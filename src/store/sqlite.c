@@ -654,5 +654,6 @@ const struct store_ops sqlite_store_ops = {
     .currents = &sqlite_currents_ops,
     .campaigns = &sqlite_campaign_ops,
     .retention = &sqlite_retention_ops,
+    .history = &sqlite_history_ops,
     .files = &sqlite_file_ops,
 };

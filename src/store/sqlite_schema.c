@@ -271,6 +271,18 @@ static const char *const migrations[] = {
     "  campaign INTEGER NOT NULL,"
     "  schedule_id TEXT NOT NULL);"
     "CREATE UNIQUE INDEX dispatch_schedules_id ON dispatch_schedules(campaign, schedule_id);",
+    /* 12: daily history: the last sample of each UTC day of a segment's or cohort's size and of
+     * a campaign's or Canvas's cumulative counters (what the data_series endpoints answer) */
+    "CREATE TABLE daily_history ("
+    "  workspace_id INTEGER NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  object_id TEXT NOT NULL,"
+    "  day INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL DEFAULT 0,"
+    "  entered INTEGER NOT NULL DEFAULT 0,"
+    "  sent INTEGER NOT NULL DEFAULT 0,"
+    "  failed INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (workspace_id, kind, object_id, day)) WITHOUT ROWID;",
 };
 
 const char *sqlite_schema_migration(int version) {

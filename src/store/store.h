@@ -555,6 +555,45 @@ struct store_campaign_ops {
                               void (*cb)(void *ctx, uint32_t uid), void *ctx);
 };
 
+/* ---- daily history: one row per (workspace, object, UTC day) (any time) ---- */
+
+/* What a history row is of; object_id is the segment id, "partner/cohort_id", or the public id
+ * of a campaign or Canvas. */
+enum history_kind { HISTORY_SEGMENT = 1, HISTORY_COHORT, HISTORY_CAMPAIGN, HISTORY_CANVAS };
+
+/* The last sample of one day: a size (segments, cohorts) or cumulative counters (campaigns and
+ * Canvases: entered, sent, failed since creation). */
+struct history_row {
+    enum history_kind kind;
+    const char *object_id;
+    int64_t day; /* UNIX ms / 86400000 */
+    int64_t size;
+    int64_t entered, sent, failed;
+};
+
+/* One UTC day of a campaign's deliveries of one send_id. */
+struct send_day {
+    int64_t day;
+    int64_t sent, failed;
+    int64_t users; /* distinct recipients with an outcome that day */
+};
+
+struct store_history_ops {
+    /* Sets the row of (ws, kind, object_id, day), replacing an earlier sample of that day. */
+    enum cd_err (*record)(struct store *s, int64_t ws, const struct history_row *row);
+    /* The rows of an object with from <= day <= to, ascending, preceded by the newest row
+     * before from when there is one. */
+    enum cd_err (*series)(struct store *s, int64_t ws, enum history_kind kind,
+                          const char *object_id, int64_t from, int64_t to,
+                          void (*cb)(void *ctx, const struct history_row *), void *ctx);
+    /* Per UTC day with outcomes, ascending: the deliveries (kept as long as
+     * --retain-deliveries) of the dispatches of the campaign (public id) sent with send_id, at
+     * from_ms <= at < to_ms. */
+    enum cd_err (*send_days)(struct store *s, int64_t ws, const char *campaign_id,
+                             const char *send_id, int64_t from_ms, int64_t to_ms,
+                             void (*cb)(void *ctx, const struct send_day *), void *ctx);
+};
+
 /* ---- retention: deleting what no reader needs any more (any time) ---- */
 
 /* The tables retention prunes, each by its own rule (docs/internals/store.md, "Retention"). */
@@ -653,6 +692,7 @@ struct store_ops {
     const struct store_currents_ops *currents;
     const struct store_campaign_ops *campaigns;
     const struct store_retention_ops *retention;
+    const struct store_history_ops *history;
     const struct store_file_ops *files; /* NULL: the backend has its own tools (pg_dump) */
 };
 

@@ -407,6 +407,7 @@ void http_req(const struct server *s, const char *method, const char *path, cons
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
     out->body = b.data ? b.data : strdup("");
+    out->body_len = b.len;
     out->headers = h.data ? h.data : strdup("");
     out->json = json_loads(out->body, JSON_DECODE_ANY, NULL);
     curl_slist_free_all(hl);

@@ -38,8 +38,9 @@ struct server {
 struct resp {
     long status;
     char *body;
-    json_t *json;  /* parsed body, or NULL */
-    char *headers; /* raw response headers */
+    size_t body_len; /* bytes of body (it may hold NULs: a ZIP, a gzip file) */
+    json_t *json;    /* parsed body, or NULL */
+    char *headers;   /* raw response headers */
 };
 
 /* A fresh data directory initialised with `cohortd init --json`. */

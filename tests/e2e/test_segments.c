@@ -302,7 +302,7 @@ static void test_export_streams_one_json_line_per_user(void **state) {
                       json_string_value(json_object_get(r.json, "segment_id")));
     resp_free(&r);
     post_ok(s, "/users/track", "{\"attributes\":[{\"external_id\":\"u6\",\"plan\":\"pro\"}]}");
-    http_post_rest(s, "/users/export/segment", body, &r);
+    http_post_rest(s, "/users/export/segment/stream", body, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.headers, "application/x-ndjson"));
     int lines = 0;
@@ -321,13 +321,13 @@ static void test_export_streams_one_json_line_per_user(void **state) {
     json_decref(b);
     resp_free(&r);
     free(body);
-    http_post_rest(s, "/users/export/segment",
+    http_post_rest(s, "/users/export/segment/stream",
                    "{\"segment_id\":\"nope\",\"fields_to_export\":[\"shoe_size\"]}", &r);
     assert_resp(&r, 400,
                 "{\"message\":\"fields_to_export: supported fields are braze_id, external_id, "
                 "created_at, custom_attributes\"}");
     resp_free(&r);
-    http_post_rest(s, "/users/export/segment", "{\"segment_id\":\"nope\"}", &r);
+    http_post_rest(s, "/users/export/segment/stream", "{\"segment_id\":\"nope\"}", &r);
     assert_resp(&r, 404, "{\"message\":\"Not Found\"}");
     resp_free(&r);
 }

@@ -199,10 +199,24 @@ static int fixture_setup(void **state) {
     current_create(s, "http://127.0.0.1:1/currents", "[\"users.behaviors.CustomEvent\"]", 100,
                    current);
     json_object_set_new(f->ids, "current_id", json_string(current));
+    /* a segment export job: its URL's file name and query are the download's parameters */
+    char *job = strf("{\"segment_id\":\"%s\",\"fields_to_export\":[\"external_id\"]}", seg);
+    http_post_rest(s, "/users/export/segment", job, &r);
+    assert_int_equal(r.status, 201);
+    const char *url = strstr(json_string_value(json_object_get(r.json, "url")), "/files/") + 7;
+    const char *q = strchr(url, '?'), *sig = strstr(url, "&signature=");
+    json_object_set_new(f->ids, "file", json_stringn(url, (size_t)(q - url)));
+    json_object_set_new(f->ids, "expires",
+                        json_stringn(q + 9, (size_t)(sig - (q + 9)))); /* after "?expires=" */
+    json_object_set_new(f->ids, "signature", json_string(sig + 11));
+    resp_free(&r);
+    free(job);
     set_id(f->ids, "segment_id", seg);
     char *key_id = created_id(s, "/api_keys/create", "{\"name\":\"to revoke\"}", "id");
     snprintf(f->key_id, sizeof f->key_id, "%s", key_id);
     free(key_id);
+    json_object_set_new(f->ids, "length", json_string("3"));
+    json_object_set_new(f->ids, "send_id", json_string("s-1"));
     free(campaign);
     free(canvas);
     *state = f;

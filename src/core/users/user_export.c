@@ -128,7 +128,7 @@ static enum cd_err export_user(struct app *app, struct workspace *ws, uint32_t u
     if (err == CD_OK && (parts & USER_EXPORT_EVENTS))
         err = uo->events_of(app->store, NULL, ws->id, uid, take_event, &ec);
     if (err == CD_OK && (ec.failed || !u->braze_id))
-        err = ec.failed ? CD_E_NOMEM : CD_E_STORE;
+        err = ec.failed ? CD_E_NOMEM : !u->created_at && !u->attrs ? CD_E_NOT_FOUND : CD_E_STORE;
     const uint8_t *r = ws->ident.users[uid].bid + 4; /* the 4 random bytes of the braze_id */
     u->random_bucket =
         (int)(((uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | (uint32_t)r[3]) %
@@ -136,6 +136,16 @@ static enum cd_err export_user(struct app *app, struct workspace *ws, uint32_t u
     if (err != CD_OK)
         user_export_clear(u);
     return err;
+}
+
+enum cd_err users_export_uid(struct app *app, struct workspace *ws, uint32_t uid, unsigned parts,
+                             struct user_export *out) {
+    return export_user(app, ws, uid, parts, out);
+}
+
+void user_export_free(struct user_export *u) {
+    if (u)
+        user_export_clear(u);
 }
 
 /* Appends uid's export once (uids already exported are skipped); `seen` holds the uids done,

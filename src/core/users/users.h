@@ -338,6 +338,14 @@ enum cd_err users_export_ids(struct app *app, struct workspace *ws,
                              const struct user_export_request *req, struct user_export_result *res);
 void user_export_result_free(struct user_export_result *res);
 
+/* One user by internal id (a member of an audience snapshot), read from committed store state
+ * without the workspace lock, the parts asked for. CD_E_NOT_FOUND when the user is gone (deleted
+ * since); on CD_OK release *out with user_export_free. */
+enum cd_err users_export_uid(struct app *app, struct workspace *ws, uint32_t uid, unsigned parts,
+                             struct user_export *out);
+/* Frees what one user_export holds and zeroes it; NULL-safe. */
+void user_export_free(struct user_export *u);
+
 /* ---- POST /devices/track ---- */
 
 struct device_track_request {
