@@ -5,7 +5,8 @@
 #                           CMake and the libraries cohortd links (no database server)
 #   install-deps.sh test    that plus what only `make test` needs (test runner, linters,
 #                           systemd-analyze and man for the install test, PostgreSQL for
-#                           the store tests that start a throwaway server)
+#                           the store tests that start a throwaway server, Chromium for the
+#                           dashboard's browser tests)
 #   install-deps.sh bench   that plus what the benchmarks need (the PostgreSQL baseline,
 #                           gnuplot for the report)
 set -eu
@@ -21,7 +22,7 @@ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS
 
 case "${1:-}" in
 "") ;;
-test) PKGS="$PKGS libcmocka-dev clang-format clang-tidy clang libclang-rt-14-dev sqlite3 systemd man-db postgresql" ;;
+test) PKGS="$PKGS libcmocka-dev clang-format clang-tidy clang libclang-rt-14-dev sqlite3 systemd man-db postgresql chromium" ;;
 bench) PKGS="$PKGS postgresql gnuplot-nox" ;;
 *)
     echo "usage: install-deps.sh [test|bench]" >&2
