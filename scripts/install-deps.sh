@@ -13,7 +13,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config
 libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
-libroaring-dev libssl-dev libgnutls28-dev libsystemd-dev curl jq openssl tzdata"
+libroaring-dev libargon2-dev libssl-dev libgnutls28-dev libsystemd-dev curl jq openssl tzdata"
 
 # Node.js and npm run the OpenAPI linter of `make test` (scripts/install-npm.sh). Debian's
 # nodejs and npm packages when no node or npm is on the PATH (a Node.js installed otherwise,

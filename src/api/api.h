@@ -21,6 +21,8 @@ struct api_config {
     int64_t heap_max_future_ms; /* … and this far in the future */
     int heap_max_in_flight;     /* webhook pages applied at once before 429 */
     const char *metrics_token;  /* Bearer token GET /metrics requires; NULL or "": open */
+    const char *web_dir;        /* the dashboard's files; NULL: none served (404) */
+    const char *public_url;     /* the base URL clients reach the server at, no trailing '/' */
 };
 
 struct api_ctx {
@@ -170,6 +172,8 @@ void api_canvas_list(void *ctx, const struct http_request *req, struct http_resp
 void api_canvas_details(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_archive(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_trigger(void *ctx, const struct http_request *req, struct http_response *res);
+void api_dashboard_root(void *ctx, const struct http_request *req, struct http_response *res);
+void api_dashboard_file(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_webhook(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_integration_create(void *ctx, const struct http_request *req,
                                  struct http_response *res);

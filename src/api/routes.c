@@ -44,6 +44,10 @@ const struct http_route api_routes[] = {
     {"GET", "/integrations/heap/list", api_heap_integration_list},
     {"POST", "/integrations/heap/rotate_secret", api_heap_integration_rotate},
     {"POST", "/integrations/heap/delete", api_heap_integration_delete},
+    /* the dashboard's files come last: the API routes under /dashboard/ match first */
+    {"GET", "/", api_dashboard_root},
+    {"GET", "/dashboard", api_dashboard_root},
+    {"GET", "/dashboard/{path}", api_dashboard_file},
 };
 
 const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];

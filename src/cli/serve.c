@@ -19,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -90,6 +91,11 @@ static const struct cli_opt opts[] = {
      "text (one key=value line per event) or json (one object per line)"},
     {"metrics-token", "TOKEN", "COHORTD_METRICS_TOKEN", NULL,
      "Bearer token GET /metrics requires (default: open on the listen address)"},
+    {"web-dir", "DIR", "COHORTD_WEB_DIR", NULL,
+     "the dashboard's files (default: the installed share/cohortd/web, else the source tree's "
+     "web/)"},
+    {"public-url", "URL", "COHORTD_PUBLIC_URL", NULL,
+     "base URL clients reach cohortd at, shown as the REST endpoint (default: http://LISTEN)"},
     {"retain-outbox", "DURATION", "COHORTD_RETAIN_OUTBOX", "7d",
      "keep Currents events this long after every Current passed them (0: forever)"},
     {"retain-deliveries", "DURATION", "COHORTD_RETAIN_DELIVERIES", "30d",
@@ -185,6 +191,55 @@ static void format_addr(const char *host, int port, char *buf, size_t len) {
         snprintf(buf, len, "[%s]:%d", host, port);
     else
         snprintf(buf, len, "%s:%d", host, port);
+}
+
+/* The dashboard's directory: --web-dir when given (it must be a directory), else the installed
+ * one, else the source tree's (a development build run from its tree); NULL when there is
+ * none (the dashboard answers 404). Returns -1 having said why when --web-dir is wrong. */
+static int pick_web_dir(const struct cli_command *cmd, const char *given, const char **out) {
+    struct stat st;
+    *out = NULL;
+    if (given && *given) {
+        if (stat(given, &st) != 0 || !S_ISDIR(st.st_mode))
+            return cli_fail(cmd, "--web-dir %s is not a directory", given) - 2;
+        *out = given;
+        return 0;
+    }
+    static const char *const candidates[] = {COHORTD_WEB_DIR_INSTALLED, COHORTD_WEB_DIR_SOURCE};
+    for (size_t i = 0; i < 2; i++)
+        if (stat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            *out = candidates[i];
+            return 0;
+        }
+    log_warn("serve",
+             "web_dir=none reason=\"neither %s nor %s exists: the dashboard answers "
+             "404\"",
+             COHORTD_WEB_DIR_INSTALLED, COHORTD_WEB_DIR_SOURCE);
+    return 0;
+}
+
+/* --public-url without its trailing '/', or http(s)://LISTEN; -1 having said why when the URL
+ * is not http:// or https://. */
+static int pick_public_url(const struct cli_command *cmd, const char *given, const char *host,
+                           int port, bool tls, char *out, size_t len) {
+    if (!given || !*given) {
+        char where[80];
+        format_addr(host, port, where, sizeof where);
+        snprintf(out, len, "%s://%s", tls ? "https" : "http", where);
+        return 0;
+    }
+    if ((strncmp(given, "http://", 7) != 0 && strncmp(given, "https://", 8) != 0) ||
+        strlen(given) >= len || strpbrk(given, " \t\r\n\"") || strlen(given) <= 8)
+        return cli_fail(cmd,
+                        "--public-url must be an http:// or https:// URL such as "
+                        "https://cohortd.example.com, not '%s'",
+                        given) -
+               2;
+    snprintf(out, len, "%s", given);
+    size_t n = strlen(out);
+    while (n > 8 && out[n - 1] == '/')
+        out[--n] = '\0';
+    return 0;
 }
 
 /* Descriptors kept for everything but client connections: the store, log, epoll and
@@ -370,6 +425,12 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         if (http_tls_check(tls_cert, tls_key, why, sizeof why) != 0)
             return cli_fail(cmd, "%s", why);
     }
+    const char *web_dir = NULL;
+    char public_url[512];
+    if (pick_web_dir(cmd, cli_value(cmd, values, "web-dir"), &web_dir) != 0 ||
+        pick_public_url(cmd, cli_value(cmd, values, "public-url"), host, port, tls_cert != NULL,
+                        public_url, sizeof public_url) != 0)
+        return 2;
     fit_open_files(&max_conn);
     /* kept open (and locked) until the process exits */
     int lock_fd = lock_data_dir(cmd, data);
@@ -413,7 +474,9 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                                   .heap_max_past_ms = heap_past,
                                   .heap_max_future_ms = heap_future,
                                   .heap_max_in_flight = (int)heap_in_flight,
-                                  .metrics_token = cli_value(cmd, values, "metrics-token")}};
+                                  .metrics_token = cli_value(cmd, values, "metrics-token"),
+                                  .web_dir = web_dir,
+                                  .public_url = public_url}};
     struct http_server_config hc = {
         .host = host,
         .port = port,

@@ -384,6 +384,7 @@ void http_req(const struct server *s, const char *method, const char *path, cons
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* "..", as sent, reaches the server */
     if (s->ca_file[0])
         curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
     if (body) {

@@ -159,6 +159,7 @@ static int fixture_setup(void **state) {
     free(cohort);
     json_object_set_new(f->ids, "partner", json_string("heap"));
     json_object_set_new(f->ids, "cohort_id", json_string("1338065"));
+    json_object_set_new(f->ids, "path", json_string("index.html"));
     char *seg =
         created_id(s, "/segments/create",
                    "{\"name\":\"identified\",\"filter\":{\"identified\":true}}", "segment_id");
