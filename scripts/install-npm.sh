@@ -8,6 +8,11 @@
 # (scripts/install-deps.sh).
 set -eu
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# ctest runs the suites that need these in parallel: one install at a time
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"${TMPDIR:-/tmp}/cohortd-install-npm.lock"
+    flock 9
+fi
 for dir in "$root/tests/tooling" "$root/tests/liquid" "$root/tests/browser"; do
     stamp="$dir/node_modules/.package-lock.installed"
     if [ -d "$dir/node_modules" ] && [ -f "$stamp" ] && cmp -s "$dir/package-lock.json" "$stamp"; then
