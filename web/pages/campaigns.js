@@ -46,7 +46,9 @@ async function seriesBox(path, id, what) {
     if (!res.ok) return errorNote(res, 'Could not load the sends over time');
     const count = (x) => (typeof x === 'number' ? x : Array.isArray(x) ? x.reduce((a, b) => a + count(b), 0)
         : x && typeof x === 'object' ? Object.entries(x).reduce((a, [k, v]) => a + (/sent|send|entries/.test(k) || typeof v === 'object' ? count(v) : 0), 0) : 0);
-    const pts = (res.data.data || []).map((d) => ({ label: String(d.time).slice(5, 10), value: count(d.messages || d.total_stats || d) }));
+    // campaigns: data is [{time, messages: {webhook: [{sent, …}]}}]; Canvases: data is {stats: [{time, total_stats}]}
+    const rows = Array.isArray(res.data.data) ? res.data.data : (res.data.data && res.data.data.stats) || [];
+    const pts = rows.map((d) => ({ label: String(d.time).slice(5, 10), value: count(d.messages || d.total_stats || d) }));
     return pts.length ? lineChart('Sends by day', pts) : h('p', {}, 'No sends yet.');
 }
 

@@ -119,7 +119,10 @@ async function renderHooks(box) {
                     },
                 }, 'Delete')));
     });
-    box.replaceChildren(...items, create);
+    box.replaceChildren(
+        h('p', {}, 'Heap can also push its cohorts here directly: create a webhook, then enter its URL and signing secret ',
+            'in Heap\'s webhook destination. Each page Heap sends is signed with the secret.'),
+        ...items, create);
 }
 
 async function renderCheck(box, ctx) {
