@@ -97,11 +97,11 @@ export async function renderDetails(main, [id], ctx) {
 // ---- shared pieces of the campaign wizard and the Canvas form ----
 
 function webhookEditor(state) {
-    const url = h('input', { type: 'url', required: true, value: state.url, class: 'mono', id: 'webhook-url' });
+    const url = h('input', { type: 'url', required: true, value: state.url, class: 'mono' });
     url.addEventListener('input', () => { state.url = url.value; });
-    const method = select(METHODS, state.method, { id: 'webhook-method' });
+    const method = select(METHODS, state.method);
     method.addEventListener('change', () => { state.method = method.value; });
-    const body = h('textarea', { rows: 5, class: 'mono', id: 'webhook-body' }, state.body);
+    const body = h('textarea', { rows: 5, class: 'mono' }, state.body);
     body.addEventListener('input', () => { state.body = body.value; });
     const headerRows = h('div', {});
     const drawHeaders = () => headerRows.replaceChildren(...state.headers.map((hd, i) => {
