@@ -284,7 +284,7 @@ const tests = [
             return v && v !== old && v;
         });
         const refused = await partnerImport(old, '1338065', 'Free Customers', ['ann']);
-        assertEq(refused.status, 401, 'import with the old key');
+        assertEq([refused.status, refused.json], [401, { message: 'Invalid client secret' }], 'import with the old key');
         const ok = await partnerImport(fresh, '1338065', 'Free Customers', ['ann']);
         assertEq(ok.status, 201, 'import with the new key');
     }],
@@ -328,10 +328,12 @@ async function main() {
     if (seed.status !== 201) throw new Error(`seeding users: ${seed.status} ${seed.text}`);
     const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
     let failed = 0;
+    let ran = 0;
     const t0 = Date.now();
     try {
         for (const [name, shot, fn] of tests) {
             if (only && !name.includes(only)) continue;
+            ran += 1;
             const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
             const page = await context.newPage();
             page.setDefaultTimeout(10000);
@@ -356,10 +358,19 @@ async function main() {
         await browser.close();
         srv.proc.kill('SIGTERM');
         S.receiver.server.close();
-        await new Promise((r) => srv.proc.on('exit', r));
+        const code = srv.proc.exitCode ?? srv.proc.signalCode ?? await new Promise((r) => srv.proc.on('exit', (c, sig) => r(c ?? sig)));
         fs.rmSync(srv.data, { recursive: true, force: true });
+        const log = fs.readFileSync(path.join(outDir, 'cohortd.log'), 'utf8');
+        if (code !== 0 || /AddressSanitizer|LeakSanitizer|runtime error:/.test(log)) {
+            console.log(`FAIL the server stopped with ${code} or reported a sanitizer error: see ${path.join(outDir, 'cohortd.log')}`);
+            failed += 1;
+        }
     }
-    console.log(`${failed ? 'FAILED' : 'passed'}: ${tests.length - failed}/${tests.length} in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${outDir}`);
+    if (!ran) {
+        console.log(`FAIL no test matches ${JSON.stringify(only)}`);
+        failed += 1;
+    }
+    console.log(`${failed ? 'FAILED' : 'passed'}: ${ran - failed}/${ran} in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${outDir}`);
     process.exit(failed ? 1 : 0);
 }
 
