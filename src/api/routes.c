@@ -44,6 +44,10 @@ const struct http_route api_routes[] = {
     {"GET", "/integrations/heap/list", api_heap_integration_list},
     {"POST", "/integrations/heap/rotate_secret", api_heap_integration_rotate},
     {"POST", "/integrations/heap/delete", api_heap_integration_delete},
+    {"POST", "/dashboard/api/login", api_dashboard_login},
+    {"POST", "/dashboard/api/logout", api_dashboard_logout},
+    {"GET", "/dashboard/api/session", api_dashboard_session},
+    {"POST", "/dashboard/api/workspace", api_dashboard_workspace},
     /* the dashboard's files come last: the API routes under /dashboard/ match first */
     {"GET", "/", api_dashboard_root},
     {"GET", "/dashboard", api_dashboard_root},

@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/workspace/dash_sessions.h"
+#include "core/workspace/login_throttle.h"
 #include "core/cohorts/cohort_read.h"
 #include "core/messaging/campaign.h"
 #include "http/http.h"
@@ -94,6 +96,8 @@ static const struct cli_opt opts[] = {
     {"web-dir", "DIR", "COHORTD_WEB_DIR", NULL,
      "the dashboard's files (default: the installed share/cohortd/web, else the source tree's "
      "web/)"},
+    {"session-idle-timeout", "DURATION", "COHORTD_SESSION_IDLE_TIMEOUT", "30m",
+     "a dashboard session unused this long ends (sessions end 12h after login anyway)"},
     {"public-url", "URL", "COHORTD_PUBLIC_URL", NULL,
      "base URL clients reach cohortd at, shown as the REST endpoint (default: http://LISTEN)"},
     {"retain-outbox", "DURATION", "COHORTD_RETAIN_OUTBOX", "7d",
@@ -241,6 +245,9 @@ static int pick_public_url(const struct cli_command *cmd, const char *given, con
         out[--n] = '\0';
     return 0;
 }
+
+/* A dashboard session ends this long after its login, however much it is used. */
+#define SESSION_MAX_MS (12LL * 3600 * 1000)
 
 /* Descriptors kept for everything but client connections: the store, log, epoll and
  * inter-thread pipes of the HTTP workers, webhook and Currents sockets. */
@@ -431,6 +438,13 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         pick_public_url(cmd, cli_value(cmd, values, "public-url"), host, port, tls_cert != NULL,
                         public_url, sizeof public_url) != 0)
         return 2;
+    int64_t session_idle_ms;
+    if (cli_parse_duration(cli_value(cmd, values, "session-idle-timeout"), SESSION_MAX_MS,
+                           &session_idle_ms) != 0 ||
+        session_idle_ms == 0)
+        return cli_fail(cmd, "--session-idle-timeout must be a duration from 1s to 12h, such as "
+                             "30m") +
+               1;
     fit_open_files(&max_conn);
     /* kept open (and locked) until the process exits */
     int lock_fd = lock_data_dir(cmd, data);
@@ -476,7 +490,18 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                                   .heap_max_in_flight = (int)heap_in_flight,
                                   .metrics_token = cli_value(cmd, values, "metrics-token"),
                                   .web_dir = web_dir,
-                                  .public_url = public_url}};
+                                  .public_url = public_url,
+                                  .tls = tls_cert != NULL},
+                          .sessions = dash_sessions_new(session_idle_ms, SESSION_MAX_MS),
+                          .throttle = login_throttle_new()};
+    if (!ctx.sessions || !ctx.throttle) {
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
+        app_free(app);
+        store_close(s);
+        close(lock_fd);
+        return cli_fail(cmd, "out of memory");
+    }
     struct http_server_config hc = {
         .host = host,
         .port = port,
@@ -500,6 +525,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     char start_err[512] = "";
     err = http_server_start(&hc, &srv, &bound, start_err, sizeof start_err);
     if (err != CD_OK) {
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -514,6 +541,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     struct currents *currents = currents_start(s, &ccfg);
     if (!currents) {
         http_server_stop(srv);
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -523,6 +552,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     if (!sender) {
         currents_stop(currents);
         http_server_stop(srv);
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -533,6 +564,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         sender_stop(sender);
         currents_stop(currents);
         http_server_stop(srv);
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -564,6 +597,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     sender_stop(sender);
     currents_stop(currents);
     curl_global_cleanup();
+    dash_sessions_free(ctx.sessions);
+    login_throttle_free(ctx.throttle);
     app_free(app);
     store_close(s);
     close(lock_fd);

@@ -237,6 +237,16 @@ static const char *const migrations[] = {
     "CREATE INDEX user_event_times_key ON user_event_times(workspace_id, uid, kind, name, at);"
     "INSERT INTO user_event_times(workspace_id, uid, kind, name, at) "
     "  SELECT workspace_id, uid, kind, name, last_at FROM user_events WHERE kind = 0;",
+
+    /* 8: dashboard users: a lower-case email, a role and an Argon2id password hash (dashboard
+     * sessions are kept in the server's memory, never here) */
+    "CREATE TABLE dashboard_users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  email TEXT NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'member')),"
+    "  password_hash TEXT NOT NULL,"
+    "  password_set_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);",
 };
 
 const char *sqlite_schema_migration(int version) {

@@ -100,14 +100,21 @@ static char *slurp_fd(int fd) {
 }
 
 /* Runs cohortd ARGS [--data DATA]; a child still running after limit_s seconds (0: no limit)
- * is ended by SIGALRM (exit code 128). */
-static int run_bin(const char *const *args, const char *data, unsigned limit_s, char **out,
-                   char **err) {
-    int po[2], pe[2];
+ * is ended by SIGALRM (exit code 128). With input, that is the child's whole standard input. */
+static int run_bin_input(const char *const *args, const char *data, unsigned limit_s,
+                         const char *input, char **out, char **err) {
+    int po[2], pe[2], pi[2] = {-1, -1};
     assert_int_equal(pipe(po), 0);
     assert_int_equal(pipe(pe), 0);
+    if (input)
+        assert_int_equal(pipe(pi), 0);
     pid_t pid = fork();
     if (pid == 0) {
+        if (input) {
+            dup2(pi[0], 0);
+            close(pi[0]);
+            close(pi[1]);
+        }
         const char *argv[32];
         int n = 0;
         argv[n++] = bin();
@@ -129,6 +136,16 @@ static int run_bin(const char *const *args, const char *data, unsigned limit_s, 
     }
     close(po[1]);
     close(pe[1]);
+    if (input) {
+        /* small inputs: the pipe holds them whole, the child reads after; a child that exits
+         * without reading makes the write fail (EPIPE, the signal ignored), which is fine */
+        close(pi[0]);
+        void (*was)(int) = signal(SIGPIPE, SIG_IGN);
+        ssize_t w = write(pi[1], input, strlen(input));
+        (void)w;
+        signal(SIGPIPE, was);
+        close(pi[1]);
+    }
     char *o = slurp_fd(po[0]);
     char *e = slurp_fd(pe[0]);
     close(po[0]);
@@ -146,6 +163,16 @@ static int run_bin(const char *const *args, const char *data, unsigned limit_s, 
     else
         free(e);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static int run_bin(const char *const *args, const char *data, unsigned limit_s, char **out,
+                   char **err) {
+    return run_bin_input(args, data, limit_s, NULL, out, err);
+}
+
+int run_cli_input(const struct server *s, const char *const *args, const char *input, char **out,
+                  char **err) {
+    return run_bin_input(args, s->data, 0, input, out, err);
 }
 
 int run_cli(const struct server *s, const char *const *args, char **out, char **err) {

@@ -116,6 +116,10 @@ char *repeat(char c, size_t n);
  * (and stderr) are returned in *out / *err when not NULL (free them).
  */
 int run_cli(const struct server *s, const char *const *args, char **out, char **err);
+/* run_cli with input (at most a pipe's capacity, 64 KiB) as the command's whole standard
+ * input ("" for an empty one). */
+int run_cli_input(const struct server *s, const char *const *args, const char *input, char **out,
+                  char **err);
 /* run_cli, but a command still running after limit_s seconds is ended (exit code 128): for
  * commands that must fail at once, such as a `serve` that must be refused. */
 int run_cli_limited(const struct server *s, const char *const *args, unsigned limit_s, char **out,

@@ -128,6 +128,34 @@ static bool user_exists(struct server *s, const char *ext) {
     return found;
 }
 
+/* The number of the migration that creates table (found in the migrations' text, so that the
+ * migrations appended after it do not move what these tests look at). */
+static int migration_creating(const char *table) {
+    char *needle = strf("CREATE TABLE %s (", table);
+    int found = 0;
+    for (int v = 1; v <= sqlite_schema_latest() && !found; v++)
+        if (strstr(sqlite_schema_migration(v), needle))
+            found = v;
+    free(needle);
+    if (!found)
+        fail_msg("no migration creates table %s", table);
+    return found;
+}
+
+/* "DROP TABLE t;" for every table migration v creates: SQL that undoes a migration that only
+ * creates tables (and their indexes). */
+static char *drop_tables_of(int v) {
+    const char *sql = sqlite_schema_migration(v);
+    char *out = strf("%s", "");
+    for (const char *at = strstr(sql, "CREATE TABLE "); at; at = strstr(at + 1, "CREATE TABLE ")) {
+        const char *name = at + strlen("CREATE TABLE ");
+        char *next = strf("%sDROP TABLE %.*s;", out, (int)strcspn(name, " ("), name);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
 /*
  * Replaces the store of an initialised data directory by one at schema version k, built by the
  * first k migrations only, holding the workspaces, keys and partners `init` made.
@@ -404,7 +432,9 @@ static int fresh_teardown(void **state) {
 static void test_serve_backs_an_old_schema_up_then_migrates_it(void **state) {
     struct server *s = *state;
     int latest = sqlite_schema_latest();
-    make_old_store(s, latest - 1);
+    /* the schema before the migration that keeps event times, and every migration after */
+    int old = migration_creating("user_event_times") - 1;
+    make_old_store(s, old);
     char *db = strf("%s/cohortd.db", s->data);
     /* a custom event summary the last migration turns into a kept event time */
     file_exec(db, "INSERT INTO users(workspace_id, uid, braze_id, external_id, "
@@ -413,19 +443,18 @@ static void test_serve_backs_an_old_schema_up_then_migrates_it(void **state) {
                   "INSERT INTO user_events VALUES (1, 1, 0, 'signup', 1, 5, 5);");
     server_start(s);
     char *names = backups_of(s);
-    char *prefix = strf("cohortd-v%d-", latest - 1);
+    char *prefix = strf("cohortd-v%d-", old);
     assert_memory_equal(names, prefix, strlen(prefix));
     assert_null(strchr(names, ',')); /* one backup */
     char *backup = strf("%s/backups/%s", s->data, names);
     char *log = server_log(s);
-    char *line =
-        strf("op=backup_before_migrate from=%d to=%d backup=%s", latest - 1, latest, backup);
+    char *line = strf("op=backup_before_migrate from=%d to=%d backup=%s", old, latest, backup);
     if (!strstr(log, line))
         fail_msg("no '%s' in the log:\n%s", line, log);
-    char *migrated = strf("op=migrate from=%d to=%d", latest - 1, latest);
+    char *migrated = strf("op=migrate from=%d to=%d", old, latest);
     assert_non_null(strstr(log, migrated));
     /* the backup is the old store, the store the new one */
-    assert_int_equal(file_count(backup, "PRAGMA user_version"), latest - 1);
+    assert_int_equal(file_count(backup, "PRAGMA user_version"), old);
     assert_int_equal(file_count(backup, "SELECT count(*) FROM sqlite_master WHERE name = "
                                         "'user_event_times'"),
                      0);
@@ -473,7 +502,9 @@ test_a_command_refuses_to_migrate_under_a_running_server_then_migrates_after(voi
     /* the file goes back one schema version under the running server, as if that server were
      * the older build */
     char *db = strf("%s/cohortd.db", s->data);
-    char *downgrade = strf("DROP TABLE user_event_times; PRAGMA user_version=%d;", latest - 1);
+    char *drops = drop_tables_of(latest);
+    char *downgrade = strf("%s PRAGMA user_version=%d;", drops, latest - 1);
+    free(drops);
     file_exec(db, downgrade);
     const char *args[] = {"workspace", "list", NULL};
     char *err = NULL;
@@ -511,10 +542,11 @@ test_a_command_refuses_to_migrate_under_a_running_server_then_migrates_after(voi
 
 static void test_migrations_run_in_one_transaction_a_failure_keeps_the_old_schema(void **state) {
     struct server *s = *state;
-    int k = sqlite_schema_latest() - 2;
+    /* the migration that creates user_event_times fails, after the one before it ran */
+    int k = migration_creating("user_event_times") - 2;
     make_old_store(s, k);
     char *db = strf("%s/cohortd.db", s->data);
-    /* a table the last migration creates: that migration fails, after the one before it ran */
+    /* a table that migration creates already exists */
     file_exec(db, "CREATE TABLE user_event_times(x);");
     const char *args[] = {"workspace", "list", NULL};
     char *err = NULL;
