@@ -351,6 +351,7 @@ async function main() {
                 console.log(e.stack.split('\n').slice(1, 4).join('\n'));
             }
             await page.screenshot({ path: path.join(outDir, `${file}.png`), fullPage: true }).catch(() => {});
+            if (docsShots && shot && DOCS_NAMES[shot]) await page.evaluate(() => document.getElementById('toast').classList.remove('show')).catch(() => {});
             if (docsShots && shot && DOCS_NAMES[shot]) await page.screenshot({ path: path.join(docsShots, DOCS_NAMES[shot]) }).catch(() => {});
             await context.close();
         }
