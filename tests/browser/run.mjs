@@ -189,6 +189,10 @@ const tests = [
         assertEq(shown, ['2', '3', '2', '1'], 'size, received, matched, unmatched');
         await page.getByRole('cell', { name: 'nobody' }).waitFor();
         await page.getByRole('cell', { name: 'unknown external_id' }).waitFor();
+        // the size chart where the server keeps the history, a plain note where it does not
+        const series = await api('GET', '/cohorts/data_series?partner=heap&cohort_id=1338065&length=30');
+        if (series.status === 200) await page.getByRole('img', { name: 'Size of Free Customers by day' }).waitFor();
+        else await page.getByText('Cohort size history: not available on this server.').waitFor();
         await checkAccessible(page, 'cohort page');
     }],
     ['a segment built by clicking has the size /segments/details reports', 'segment-builder', async ({ page }) => {
