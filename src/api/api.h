@@ -208,6 +208,17 @@ void api_dashboard_login(void *ctx, const struct http_request *req, struct http_
 void api_dashboard_logout(void *ctx, const struct http_request *req, struct http_response *res);
 void api_dashboard_session(void *ctx, const struct http_request *req, struct http_response *res);
 void api_dashboard_workspace(void *ctx, const struct http_request *req, struct http_response *res);
+void api_dashboard_users(void *ctx, const struct http_request *req, struct http_response *res);
+void api_dashboard_users_create(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_dashboard_users_delete(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_workspaces_list(void *ctx, const struct http_request *req, struct http_response *res);
+void api_workspaces_create(void *ctx, const struct http_request *req, struct http_response *res);
+void api_import_keys_get(void *ctx, const struct http_request *req, struct http_response *res);
+void api_import_keys_rotate(void *ctx, const struct http_request *req, struct http_response *res);
+void api_import_keys_invalidate(void *ctx, const struct http_request *req,
+                                struct http_response *res);
 void api_dashboard_root(void *ctx, const struct http_request *req, struct http_response *res);
 void api_dashboard_file(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_webhook(void *ctx, const struct http_request *req, struct http_response *res);

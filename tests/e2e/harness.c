@@ -640,3 +640,70 @@ void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
 }
+
+void resp_header(const struct resp *r, const char *name, char *out, size_t len) {
+    out[0] = '\0';
+    size_t n = strlen(name);
+    for (const char *line = r->headers; line && *line;) {
+        const char *end = strstr(line, "\r\n");
+        size_t ll = end ? (size_t)(end - line) : strlen(line);
+        if (ll > n && strncasecmp(line, name, n) == 0 && line[n] == ':') {
+            const char *v = line + n + 1;
+            while (*v == ' ')
+                v++;
+            snprintf(out, len, "%.*s", (int)(ll - (size_t)(v - line)), v);
+            return;
+        }
+        line = end ? end + 2 : NULL;
+    }
+}
+
+void dashboard_add_user(const struct server *s, const char *email, const char *role,
+                        const char *password) {
+    const char *args[] = {"user", "add", email, "--role", role, NULL};
+    char *err = NULL;
+    int rc = run_cli_input(s, args, password, NULL, &err);
+    if (rc != 0)
+        fail_msg("cohortd user add %s: exit %d: %s", email, rc, err);
+    free(err);
+}
+
+void dashboard_login(const struct server *s, const char *email, const char *password,
+                     struct dashboard_login *out) {
+    json_t *body = json_pack("{s:s, s:s}", "email", email, "password", password);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    struct resp r;
+    http_req(s, "POST", "/dashboard/api/login", NULL, text, &r);
+    free(text);
+    if (r.status != 200)
+        fail_msg("login of %s answered %ld %s", email, r.status, r.body);
+    char cookie[256];
+    resp_header(&r, "Set-Cookie", cookie, sizeof cookie);
+    size_t n = strcspn(cookie, ";");
+    assert_true(n > 16 && n < sizeof out->cookie);
+    snprintf(out->cookie, sizeof out->cookie, "%.*s", (int)n, cookie);
+    assert_int_equal(strncmp(out->cookie, "cohortd_session=", 16), 0);
+    const char *csrf = json_string_value(json_object_get(r.json, "csrf_token"));
+    assert_non_null(csrf);
+    snprintf(out->csrf, sizeof out->csrf, "%s", csrf);
+    resp_free(&r);
+}
+
+void dashboard_req(const struct server *s, const struct dashboard_login *l, bool csrf,
+                   const char *method, const char *path, const char *body, struct resp *out) {
+    char *cookie = strf("Cookie: %s", l->cookie);
+    char *token = strf("X-CSRF-Token: %s", l->csrf);
+    const char *headers[] = {cookie, csrf ? token : NULL, NULL};
+    http_req(s, method, path, headers, body, out);
+    free(cookie);
+    free(token);
+}
+
+void dashboard_expect(const struct server *s, const struct dashboard_login *l, const char *method,
+                      const char *path, const char *body, long status, const char *expected) {
+    struct resp r;
+    dashboard_req(s, l, true, method, path, body, &r);
+    assert_resp(&r, status, expected);
+    resp_free(&r);
+}

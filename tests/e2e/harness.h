@@ -15,6 +15,7 @@
 /* clang-format on */
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct server {
@@ -126,6 +127,27 @@ int run_cli_limited(const struct server *s, const char *const *args, unsigned li
                     char **err);
 /* Runs `cohortd ARGS…` (NULL-terminated) exactly as given, without --data. */
 int run_cli_bare(const char *const *args, char **out, char **err);
+
+/* The value of response header name (case-insensitive) into out (len bytes); "" when absent. */
+void resp_header(const struct resp *r, const char *name, char *out, size_t len);
+
+/* A dashboard login: the session cookie ("cohortd_session=<token>") and the CSRF token. */
+struct dashboard_login {
+    char cookie[128];
+    char csrf[80];
+};
+/* `cohortd user add EMAIL --role ROLE` with password on stdin; fails the test unless exit 0. */
+void dashboard_add_user(const struct server *s, const char *email, const char *role,
+                        const char *password);
+/* POST /dashboard/api/login; fails the test unless 200 with a cookie and a CSRF token. */
+void dashboard_login(const struct server *s, const char *email, const char *password,
+                     struct dashboard_login *out);
+/* A request with the login's cookie and, when csrf, its X-CSRF-Token header. */
+void dashboard_req(const struct server *s, const struct dashboard_login *l, bool csrf,
+                   const char *method, const char *path, const char *body, struct resp *out);
+/* dashboard_req with the CSRF token, asserting the status and the exact body. */
+void dashboard_expect(const struct server *s, const struct dashboard_login *l, const char *method,
+                      const char *path, const char *body, long status, const char *expected);
 
 /* Path of a conformance file (COHORTD_CONFORMANCE/rel); reads it whole (free it). */
 char *read_conformance(const char *rel);

@@ -16,11 +16,6 @@
 #define MEMBER "member@example.com"
 #define MEMBER_PW "member password 1"
 
-struct session {
-    char cookie[128]; /* "cohortd_session=<token>" */
-    char csrf[80];
-};
-
 /* Runs `cohortd ARGS… --data DIR` (args split at spaces) with input as its standard input
  * (NULL: empty); returns the exit code, stdout and stderr together in *out when not NULL. */
 static int cli_stdin(const struct server *s, const char *input, const char *args, char **out) {
@@ -40,35 +35,6 @@ static int cli_stdin(const struct server *s, const char *input, const char *args
     return rc;
 }
 
-static void add_user(const struct server *s, const char *email, const char *role,
-                     const char *password) {
-    char *args = strf("user add %s --role %s", email, role);
-    char *out = NULL;
-    int rc = cli_stdin(s, password, args, &out);
-    if (rc != 0)
-        fail_msg("cohortd %s: exit %d: %s", args, rc, out);
-    free(out);
-    free(args);
-}
-
-/* The value of response header name (case-insensitive) into out; "" when absent. */
-static void header_of(const struct resp *r, const char *name, char *out, size_t len) {
-    out[0] = '\0';
-    size_t n = strlen(name);
-    for (const char *line = r->headers; line && *line;) {
-        const char *end = strstr(line, "\r\n");
-        size_t ll = end ? (size_t)(end - line) : strlen(line);
-        if (ll > n + 1 && strncasecmp(line, name, n) == 0 && line[n] == ':') {
-            const char *v = line + n + 1;
-            while (*v == ' ')
-                v++;
-            snprintf(out, len, "%.*s", (int)(ll - (size_t)(v - line)), v);
-            return;
-        }
-        line = end ? end + 2 : NULL;
-    }
-}
-
 static bool is_hex(const char *s, size_t n) {
     if (strlen(s) != n)
         return false;
@@ -85,49 +51,10 @@ static void login_req(const struct server *s, const char *email, const char *pas
     free(body);
 }
 
-/* Logs in (200 asserted) and returns the cookie and CSRF token; checks the cookie's flags. */
-static void login(const struct server *s, const char *email, const char *password,
-                  struct session *out) {
-    struct resp r;
-    login_req(s, email, password, &r);
-    if (r.status != 200)
-        fail_msg("login of %s answered %ld %s", email, r.status, r.body);
-    char cookie[256];
-    header_of(&r, "Set-Cookie", cookie, sizeof cookie);
-    const char *semi = strchr(cookie, ';');
-    assert_non_null(semi);
-    snprintf(out->cookie, sizeof out->cookie, "%.*s", (int)(semi - cookie), cookie);
-    assert_int_equal(strncmp(out->cookie, "cohortd_session=", 16), 0);
-    assert_true(is_hex(out->cookie + 16, 64));
-    const char *csrf = json_string_value(json_object_get(r.json, "csrf_token"));
-    assert_non_null(csrf);
-    snprintf(out->csrf, sizeof out->csrf, "%s", csrf);
-    resp_free(&r);
-}
-
-/* A request with the session's cookie, and its CSRF token unless csrf is false. */
-static void with_session(const struct server *s, const struct session *ss, bool csrf,
-                         const char *method, const char *path, const char *body, struct resp *r) {
-    char *cookie = strf("Cookie: %s", ss->cookie);
-    char *token = strf("X-CSRF-Token: %s", ss->csrf);
-    const char *headers[] = {cookie, csrf ? token : NULL, NULL};
-    http_req(s, method, path, headers, body, r);
-    free(cookie);
-    free(token);
-}
-
-static void expect_session(const struct server *s, const struct session *ss, const char *method,
-                           const char *path, const char *body, long status, const char *expected) {
-    struct resp r;
-    with_session(s, ss, true, method, path, body, &r);
-    assert_resp(&r, status, expected);
-    resp_free(&r);
-}
-
 static int group_setup(void **state) {
     struct server *s = server_new(NULL);
-    add_user(s, ADMIN, "admin", ADMIN_PW);
-    add_user(s, MEMBER, "member", MEMBER_PW);
+    dashboard_add_user(s, ADMIN, "admin", ADMIN_PW);
+    dashboard_add_user(s, MEMBER, "member", MEMBER_PW);
     *state = s;
     return 0;
 }
@@ -147,7 +74,7 @@ static void test_login_answers_the_user_and_sets_an_httponly_samesite_cookie(voi
     assert_resp(&r, 200, want);
     free(want);
     char cookie[256], token[80];
-    header_of(&r, "Set-Cookie", cookie, sizeof cookie);
+    resp_header(&r, "Set-Cookie", cookie, sizeof cookie);
     assert_int_equal(sscanf(cookie, "cohortd_session=%64[0-9a-f];", token), 1);
     char *exact = strf("cohortd_session=%s; Path=/; HttpOnly; SameSite=Strict", token);
     assert_string_equal(cookie, exact); /* no Secure over plain HTTP */
@@ -161,7 +88,7 @@ static void test_a_wrong_password_or_unknown_email_is_refused_401(void **state) 
     login_req(s, MEMBER, "wrong password", &r);
     assert_resp(&r, 401, "{\"message\":\"invalid email or password\"}");
     char cookie[256];
-    header_of(&r, "Set-Cookie", cookie, sizeof cookie);
+    resp_header(&r, "Set-Cookie", cookie, sizeof cookie);
     assert_string_equal(cookie, "");
     resp_free(&r);
     login_req(s, "nobody@example.com", MEMBER_PW, &r);
@@ -174,14 +101,14 @@ static void test_a_wrong_password_or_unknown_email_is_refused_401(void **state) 
 
 static void test_session_answers_the_user_and_the_workspaces(void **state) {
     struct server *s = *state;
-    struct session ss;
-    login(s, MEMBER, MEMBER_PW, &ss);
+    struct dashboard_login ss;
+    dashboard_login(s, MEMBER, MEMBER_PW, &ss);
     char *want =
         strf("{\"message\":\"success\",\"email\":\"" MEMBER
              "\",\"role\":\"member\",\"csrf_token\":\"%s\",\"workspace\":{\"id\":\"%s\","
              "\"name\":\"default\"},\"workspaces\":[{\"id\":\"%s\",\"name\":\"default\"}]}",
              ss.csrf, s->workspace_id, s->workspace_id);
-    expect_session(s, &ss, "GET", "/dashboard/api/session", NULL, 200, want);
+    dashboard_expect(s, &ss, "GET", "/dashboard/api/session", NULL, 200, want);
     free(want);
     struct resp r;
     http_req(s, "GET", "/dashboard/api/session", NULL, NULL, &r);
@@ -195,23 +122,23 @@ static void test_session_answers_the_user_and_the_workspaces(void **state) {
 
 static void test_the_session_reads_the_api_and_writes_only_with_its_csrf_token(void **state) {
     struct server *s = *state;
-    struct session ss;
-    login(s, MEMBER, MEMBER_PW, &ss);
-    expect_session(s, &ss, "GET", "/cohorts/list", NULL, 200,
-                   "{\"message\":\"success\",\"cohorts\":[]}");
+    struct dashboard_login ss;
+    dashboard_login(s, MEMBER, MEMBER_PW, &ss);
+    dashboard_expect(s, &ss, "GET", "/cohorts/list", NULL, 200,
+                     "{\"message\":\"success\",\"cohorts\":[]}");
     const char *seg = "{\"name\":\"csrf\",\"filter\":{\"identified\":true}}";
     struct resp r;
-    with_session(s, &ss, false, "POST", "/segments/create", seg, &r);
+    dashboard_req(s, &ss, false, "POST", "/segments/create", seg, &r);
     assert_resp(&r, 403, "{\"message\":\"missing or wrong CSRF token\"}");
     resp_free(&r);
-    struct session wrong = ss;
+    struct dashboard_login wrong = ss;
     wrong.csrf[0] = wrong.csrf[0] == 'a' ? 'b' : 'a';
-    with_session(s, &wrong, true, "POST", "/segments/create", seg, &r);
+    dashboard_req(s, &wrong, true, "POST", "/segments/create", seg, &r);
     assert_resp(&r, 403, "{\"message\":\"missing or wrong CSRF token\"}");
     resp_free(&r);
     /* nothing was made by the refused writes */
     assert_int_equal(sql_count(s, "SELECT count(*) FROM segments WHERE name = 'csrf'"), 0);
-    with_session(s, &ss, true, "POST", "/segments/create", seg, &r);
+    dashboard_req(s, &ss, true, "POST", "/segments/create", seg, &r);
     assert_int_equal(r.status, 201);
     resp_free(&r);
     assert_int_equal(sql_count(s, "SELECT count(*) FROM segments WHERE name = 'csrf'"), 1);
@@ -219,8 +146,8 @@ static void test_the_session_reads_the_api_and_writes_only_with_its_csrf_token(v
     http_get_rest(s, "/segments/list", &r);
     assert_non_null(strstr(r.body, "\"name\":\"csrf\""));
     resp_free(&r);
-    expect_session(s, &ss, "POST", "/segments/preview", "{\"filter\":{\"identified\":true}}", 200,
-                   "{\"message\":\"success\",\"size\":0}");
+    dashboard_expect(s, &ss, "POST", "/segments/preview", "{\"filter\":{\"identified\":true}}", 200,
+                     "{\"message\":\"success\",\"size\":0}");
 }
 
 static void test_without_cookie_or_key_the_api_answers_401_as_before(void **state) {
@@ -240,23 +167,23 @@ static void test_without_cookie_or_key_the_api_answers_401_as_before(void **stat
 
 static void test_logout_ends_the_session_and_clears_the_cookie(void **state) {
     struct server *s = *state;
-    struct session ss;
-    login(s, MEMBER, MEMBER_PW, &ss);
+    struct dashboard_login ss;
+    dashboard_login(s, MEMBER, MEMBER_PW, &ss);
     struct resp r;
-    with_session(s, &ss, false, "POST", "/dashboard/api/logout", "{}", &r);
+    dashboard_req(s, &ss, false, "POST", "/dashboard/api/logout", "{}", &r);
     assert_resp(&r, 403, "{\"message\":\"missing or wrong CSRF token\"}");
     resp_free(&r);
-    with_session(s, &ss, true, "POST", "/dashboard/api/logout", "{}", &r);
+    dashboard_req(s, &ss, true, "POST", "/dashboard/api/logout", "{}", &r);
     assert_resp(&r, 200, "{\"message\":\"success\"}");
     char cookie[256];
-    header_of(&r, "Set-Cookie", cookie, sizeof cookie);
+    resp_header(&r, "Set-Cookie", cookie, sizeof cookie);
     assert_string_equal(cookie, "cohortd_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
     resp_free(&r);
-    expect_session(s, &ss, "GET", "/cohorts/list", NULL, 401, "{\"message\":\"not logged in\"}");
-    expect_session(s, &ss, "GET", "/dashboard/api/session", NULL, 401,
-                   "{\"message\":\"not logged in\"}");
-    expect_session(s, &ss, "POST", "/segments/preview", "{\"filter\":{\"identified\":true}}", 401,
-                   "{\"message\":\"not logged in\"}");
+    dashboard_expect(s, &ss, "GET", "/cohorts/list", NULL, 401, "{\"message\":\"not logged in\"}");
+    dashboard_expect(s, &ss, "GET", "/dashboard/api/session", NULL, 401,
+                     "{\"message\":\"not logged in\"}");
+    dashboard_expect(s, &ss, "POST", "/segments/preview", "{\"filter\":{\"identified\":true}}", 401,
+                     "{\"message\":\"not logged in\"}");
 }
 
 static void test_the_session_switches_its_workspace(void **state) {
@@ -268,20 +195,20 @@ static void test_the_session_switches_its_workspace(void **state) {
     free(out);
     const char *second = json_string_value(json_object_get(ws, "workspace_id"));
     assert_non_null(second);
-    struct session ss;
-    login(s, MEMBER, MEMBER_PW, &ss);
+    struct dashboard_login ss;
+    dashboard_login(s, MEMBER, MEMBER_PW, &ss);
     char *body = strf("{\"workspace_id\":\"%s\"}", second);
     char *want = strf("{\"message\":\"success\",\"email\":\"" MEMBER
                       "\",\"role\":\"member\",\"csrf_token\":\"%s\",\"workspace\":{\"id\":\"%s\","
                       "\"name\":\"second\"},\"workspaces\":[{\"id\":\"%s\",\"name\":\"default\"},"
                       "{\"id\":\"%s\",\"name\":\"second\"}]}",
                       ss.csrf, second, s->workspace_id, second);
-    expect_session(s, &ss, "POST", "/dashboard/api/workspace", body, 200, want);
-    expect_session(s, &ss, "GET", "/dashboard/api/session", NULL, 200, want);
+    dashboard_expect(s, &ss, "POST", "/dashboard/api/workspace", body, 200, want);
+    dashboard_expect(s, &ss, "GET", "/dashboard/api/session", NULL, 200, want);
     /* writes go to the second workspace now */
     struct resp r;
-    with_session(s, &ss, true, "POST", "/segments/create",
-                 "{\"name\":\"in second\",\"filter\":{\"identified\":true}}", &r);
+    dashboard_req(s, &ss, true, "POST", "/segments/create",
+                  "{\"name\":\"in second\",\"filter\":{\"identified\":true}}", &r);
     assert_int_equal(r.status, 201);
     resp_free(&r);
     char *sql = strf("SELECT count(*) FROM segments s JOIN workspaces w ON w.id = s.workspace_id "
@@ -289,10 +216,10 @@ static void test_the_session_switches_its_workspace(void **state) {
                      second);
     assert_int_equal(sql_count(s, sql), 1);
     free(sql);
-    expect_session(s, &ss, "POST", "/dashboard/api/workspace", "{\"workspace_id\":\"nope\"}", 404,
-                   "{\"message\":\"no workspace has this id\"}");
-    expect_session(s, &ss, "POST", "/dashboard/api/workspace", "{}", 400,
-                   "{\"message\":\"'workspace_id' must be a string\"}");
+    dashboard_expect(s, &ss, "POST", "/dashboard/api/workspace", "{\"workspace_id\":\"nope\"}", 404,
+                     "{\"message\":\"no workspace has this id\"}");
+    dashboard_expect(s, &ss, "POST", "/dashboard/api/workspace", "{}", 400,
+                     "{\"message\":\"'workspace_id' must be a string\"}");
     free(body);
     free(want);
     json_decref(ws);
@@ -310,7 +237,7 @@ static long fail_until_throttled(struct server *s, const char *email, int expect
     login_req(s, email, strcmp(email, ADMIN) == 0 ? ADMIN_PW : "wrong password", &r);
     assert_int_equal(r.status, 429);
     char after[32];
-    header_of(&r, "Retry-After", after, sizeof after);
+    resp_header(&r, "Retry-After", after, sizeof after);
     long secs = strtol(after, NULL, 10);
     char *want = strf("{\"message\":\"too many failed logins, try again in %ld s\"}", secs);
     assert_resp(&r, 429, want);
@@ -339,12 +266,12 @@ static void wait_unthrottled(struct server *s, const char *email, long limit_s) 
 
 static void test_repeated_failures_are_throttled_with_a_growing_delay(void **state) {
     struct server *s = *state;
-    add_user(s, "throttled@example.com", "member", "throttled pw 1");
+    dashboard_add_user(s, "throttled@example.com", "member", "throttled pw 1");
     long first = fail_until_throttled(s, "throttled@example.com", 5);
     assert_true(first >= 1 && first <= 2); /* 2 s after the fifth failure */
     /* other emails are not held up */
-    struct session ss;
-    login(s, MEMBER, MEMBER_PW, &ss);
+    struct dashboard_login ss;
+    dashboard_login(s, MEMBER, MEMBER_PW, &ss);
     wait_unthrottled(s, "throttled@example.com", first); /* the sixth failure */
     long second = fail_until_throttled(s, "throttled@example.com", 0);
     assert_true(second >= 3 && second <= 4); /* doubled */
@@ -369,8 +296,8 @@ static void test_cli_users_add_list_passwd_remove(void **state) {
     assert_json_equal(j, want);
     free(want);
     free(out);
-    struct session ss;
-    login(s, "gen@example.com", pw, &ss);
+    struct dashboard_login ss;
+    dashboard_login(s, "gen@example.com", pw, &ss);
     assert_int_equal(cli_stdin(s, "long enough", "user add gen@example.com", &out), 1);
     assert_non_null(strstr(out, "a user with email 'gen@example.com' exists already"));
     free(out);
@@ -411,18 +338,18 @@ static void test_cli_users_add_list_passwd_remove(void **state) {
     assert_int_equal(cli_stdin(s, "the new password", "user passwd gen@example.com", &out), 0);
     assert_string_equal(out, "password set\n");
     free(out);
-    expect_session(s, &ss, "GET", "/cohorts/list", NULL, 401, "{\"message\":\"not logged in\"}");
+    dashboard_expect(s, &ss, "GET", "/cohorts/list", NULL, 401, "{\"message\":\"not logged in\"}");
     struct resp r;
     login_req(s, "gen@example.com", pw, &r);
     assert_resp(&r, 401, "{\"message\":\"invalid email or password\"}");
     resp_free(&r);
-    login(s, "gen@example.com", "the new password", &ss);
+    dashboard_login(s, "gen@example.com", "the new password", &ss);
     /* remove: its session ends at once, though the server runs */
     assert_int_equal(cli_stdin(s, NULL, "user remove gen@example.com", &out), 0);
     assert_string_equal(out, "removed\n");
     free(out);
-    expect_session(s, &ss, "GET", "/dashboard/api/session", NULL, 401,
-                   "{\"message\":\"not logged in\"}");
+    dashboard_expect(s, &ss, "GET", "/dashboard/api/session", NULL, 401,
+                     "{\"message\":\"not logged in\"}");
     assert_int_equal(cli_stdin(s, NULL, "user remove gen@example.com", &out), 1);
     assert_non_null(strstr(out, "no user with email 'gen@example.com'"));
     free(out);
@@ -431,17 +358,17 @@ static void test_cli_users_add_list_passwd_remove(void **state) {
 
 static void test_users_survive_a_restart_and_sessions_do_not(void **state) {
     struct server *s = *state;
-    struct session ss;
-    login(s, ADMIN, ADMIN_PW, &ss);
+    struct dashboard_login ss;
+    dashboard_login(s, ADMIN, ADMIN_PW, &ss);
     server_stop(s);
     server_start(s);
     /* sessions live in the server's memory only: the restart logged everyone out */
-    expect_session(s, &ss, "GET", "/dashboard/api/session", NULL, 401,
-                   "{\"message\":\"not logged in\"}");
-    struct session again;
-    login(s, ADMIN, ADMIN_PW, &again);
-    expect_session(s, &again, "GET", "/cohorts/list", NULL, 200,
-                   "{\"message\":\"success\",\"cohorts\":[]}");
+    dashboard_expect(s, &ss, "GET", "/dashboard/api/session", NULL, 401,
+                     "{\"message\":\"not logged in\"}");
+    struct dashboard_login again;
+    dashboard_login(s, ADMIN, ADMIN_PW, &again);
+    dashboard_expect(s, &again, "GET", "/cohorts/list", NULL, 200,
+                     "{\"message\":\"success\",\"cohorts\":[]}");
 }
 
 /* ---- servers of their own ---- */
@@ -450,24 +377,24 @@ static void test_a_session_unused_for_the_idle_timeout_ends(void **state) {
     (void)state;
     const char *args[] = {"--session-idle-timeout", "1s", NULL};
     struct server *s = server_new(args);
-    add_user(s, MEMBER, "member", MEMBER_PW);
-    struct session ss;
-    login(s, MEMBER, MEMBER_PW, &ss);
+    dashboard_add_user(s, MEMBER, "member", MEMBER_PW);
+    struct dashboard_login ss;
+    dashboard_login(s, MEMBER, MEMBER_PW, &ss);
     /* used every 300 ms for 1.5 s (longer than the timeout): it lives */
     long long start = wall_ms();
     while (wall_ms() - start < 1500) {
-        expect_session(s, &ss, "GET", "/cohorts/list", NULL, 200,
-                       "{\"message\":\"success\",\"cohorts\":[]}");
+        dashboard_expect(s, &ss, "GET", "/cohorts/list", NULL, 200,
+                         "{\"message\":\"success\",\"cohorts\":[]}");
         sleep_ms(300);
     }
-    expect_session(s, &ss, "GET", "/cohorts/list", NULL, 200,
-                   "{\"message\":\"success\",\"cohorts\":[]}");
+    dashboard_expect(s, &ss, "GET", "/cohorts/list", NULL, 200,
+                     "{\"message\":\"success\",\"cohorts\":[]}");
     long long last_use = wall_ms();
     /* unused for the timeout: it ended (waited for by the clock, not by a request, which
      * would use it) */
     while (wall_ms() - last_use < 1100)
         sleep_ms(50);
-    expect_session(s, &ss, "GET", "/cohorts/list", NULL, 401, "{\"message\":\"not logged in\"}");
+    dashboard_expect(s, &ss, "GET", "/cohorts/list", NULL, 401, "{\"message\":\"not logged in\"}");
     server_cleanup(s);
     free(s);
 }
@@ -475,7 +402,7 @@ static void test_a_session_unused_for_the_idle_timeout_ends(void **state) {
 static void test_failures_from_one_address_are_throttled_across_emails(void **state) {
     (void)state;
     struct server *s = server_new(NULL);
-    add_user(s, MEMBER, "member", MEMBER_PW);
+    dashboard_add_user(s, MEMBER, "member", MEMBER_PW);
     struct resp r;
     for (int i = 0; i < 20; i++) {
         char *email = strf("guess%d@example.com", i);
@@ -488,7 +415,7 @@ static void test_failures_from_one_address_are_throttled_across_emails(void **st
     login_req(s, MEMBER, MEMBER_PW, &r);
     assert_int_equal(r.status, 429);
     char after[32];
-    header_of(&r, "Retry-After", after, sizeof after);
+    resp_header(&r, "Retry-After", after, sizeof after);
     assert_true(strcmp(after, "1") == 0 || strcmp(after, "2") == 0);
     resp_free(&r);
     server_cleanup(s);
@@ -512,12 +439,12 @@ static void test_the_cookie_is_secure_over_tls(void **state) {
     s->extra_args[3] = key;
     snprintf(s->ca_file, sizeof s->ca_file, "%s", cert);
     server_start(s);
-    add_user(s, MEMBER, "member", MEMBER_PW);
+    dashboard_add_user(s, MEMBER, "member", MEMBER_PW);
     struct resp r;
     login_req(s, MEMBER, MEMBER_PW, &r);
     assert_int_equal(r.status, 200);
     char cookie[256], token[80];
-    header_of(&r, "Set-Cookie", cookie, sizeof cookie);
+    resp_header(&r, "Set-Cookie", cookie, sizeof cookie);
     assert_int_equal(sscanf(cookie, "cohortd_session=%64[0-9a-f];", token), 1);
     char *exact = strf("cohortd_session=%s; Path=/; HttpOnly; SameSite=Strict; Secure", token);
     assert_string_equal(cookie, exact);

@@ -65,24 +65,6 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* The value of response header name (case-insensitive), copied into out; "" when absent. */
-static void header_of(const struct resp *r, const char *name, char *out, size_t len) {
-    out[0] = '\0';
-    size_t n = strlen(name);
-    for (const char *line = r->headers; line && *line;) {
-        const char *end = strstr(line, "\r\n");
-        size_t ll = end ? (size_t)(end - line) : strlen(line);
-        if (ll > n + 1 && strncasecmp(line, name, n) == 0 && line[n] == ':') {
-            const char *v = line + n + 1;
-            while (*v == ' ')
-                v++;
-            snprintf(out, len, "%.*s", (int)(ll - (size_t)(v - line)), v);
-            return;
-        }
-        line = end ? end + 2 : NULL;
-    }
-}
-
 static void expect_file(struct server *s, const char *path, const char *type, const char *body) {
     struct resp r;
     http_req(s, "GET", path, NULL, NULL, &r);
@@ -90,9 +72,9 @@ static void expect_file(struct server *s, const char *path, const char *type, co
         fail_msg("GET %s answered %ld %s", path, r.status, r.body);
     assert_string_equal(r.body, body);
     char v[128];
-    header_of(&r, "Content-Type", v, sizeof v);
+    resp_header(&r, "Content-Type", v, sizeof v);
     assert_string_equal(v, type);
-    header_of(&r, "Cache-Control", v, sizeof v);
+    resp_header(&r, "Cache-Control", v, sizeof v);
     assert_string_equal(v, "no-cache");
     resp_free(&r);
 }
@@ -114,7 +96,7 @@ static void test_root_and_bare_dashboard_redirect_to_the_dashboard(void **state)
         http_req(f->s, "GET", paths[i], NULL, NULL, &r);
         assert_int_equal(r.status, 302);
         char v[128];
-        header_of(&r, "Location", v, sizeof v);
+        resp_header(&r, "Location", v, sizeof v);
         assert_string_equal(v, "/dashboard/");
         resp_free(&r);
     }

@@ -165,8 +165,8 @@ static int fixture_setup(void **state) {
     json_object_set_new(f->ids, "path", json_string("index.html"));
     json_object_set_new(f->ids, "workspace_id", json_string(s->workspace_id));
     /* a dashboard admin, for the operations that take a session */
-    const char *add[] = {"user", "add", DASH_EMAIL, "--role", "admin", NULL};
-    assert_int_equal(run_cli_input(s, add, DASH_PASSWORD, NULL, NULL), 0);
+    dashboard_add_user(s, DASH_EMAIL, "admin", DASH_PASSWORD);
+    dashboard_add_user(s, "member@example.com", "member", "member password");
     char *seg =
         created_id(s, "/segments/create",
                    "{\"name\":\"identified\",\"filter\":{\"identified\":true}}", "segment_id");
@@ -302,15 +302,10 @@ static bool session_only(const json_t *doc, const json_t *op) {
 /* A fresh dashboard session of the fixture's admin: the two headers a session's write sends
  * (free both). */
 static void session_headers(struct server *s, char **cookie, char **csrf) {
-    struct resp r;
-    http_req(s, "POST", "/dashboard/api/login", NULL,
-             "{\"email\":\"" DASH_EMAIL "\",\"password\":\"" DASH_PASSWORD "\"}", &r);
-    assert_int_equal(r.status, 200);
-    const char *at = strstr(r.headers, "cohortd_session=");
-    assert_non_null(at);
-    *cookie = strf("Cookie: %.*s", (int)strcspn(at, ";\r\n"), at);
-    *csrf = strf("X-CSRF-Token: %s", json_string_value(json_object_get(r.json, "csrf_token")));
-    resp_free(&r);
+    struct dashboard_login l;
+    dashboard_login(s, DASH_EMAIL, DASH_PASSWORD, &l);
+    *cookie = strf("Cookie: %s", l.cookie);
+    *csrf = strf("X-CSRF-Token: %s", l.csrf);
 }
 
 static bool router_not_found(const struct resp *r) {
@@ -489,10 +484,12 @@ static json_t *request_example(const json_t *doc, const json_t *op, const char *
     return json_deep_copy(ex);
 }
 
-/* Operations that take away what the others use run last: the deletes, the archives and the
- * secret rotation (after which the webhook's example would be signed with a stale secret). */
+/* Operations that take away what the others use run last: the deletes, the archives, the
+ * secret rotation (after which the webhook's example would be signed with a stale secret) and
+ * the data import key's rotation and invalidation (the partner examples send the key). */
 static bool runs_last(const char *pattern) {
-    static const char *const ends[] = {"/delete", "/archive", "/rotate_secret"};
+    static const char *const ends[] = {"/delete", "/archive", "/rotate_secret", "/rotate",
+                                       "/invalidate"};
     size_t len = strlen(pattern);
     for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
         size_t n = strlen(ends[i]);
