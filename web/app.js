@@ -2,7 +2,7 @@
 // the login form on 401, and routes the hash (#/cohorts, #/segments/ID, …) to a page module.
 // A page is `render(main, params, ctx)`; the timers it starts are stopped on the next route.
 import { get, post, setCsrfToken, setLoggedOutHandler } from './api.js';
-import { h, field, errorNote } from './ui.js';
+import { h, field, errorNote, fill } from './ui.js';
 import * as heap from './pages/heap.js';
 import * as cohorts from './pages/cohorts.js';
 import * as segments from './pages/segments.js';
@@ -84,7 +84,7 @@ function renderLogin(main, note) {
             ev.preventDefault();
             const res = await post('/dashboard/api/login', { email: email.value, password: password.value });
             if (res.status !== 200) {
-                msg.replaceChildren(errorNote(res, 'Log in failed'));
+                fill(msg, errorNote(res, 'Log in failed'));
                 password.select();
                 return;
             }
@@ -98,7 +98,7 @@ function renderLogin(main, note) {
     field('Password', password),
     h('button', { type: 'submit' }, 'Log in'),
     msg);
-    main.replaceChildren(form);
+    fill(main, form);
     email.focus();
 }
 
@@ -119,16 +119,16 @@ async function route() {
         const m = path.match(re);
         if (!m) continue;
         document.title = `${title} · cohortd`;
-        main.replaceChildren(h('p', {}, 'Loading…'));
+        fill(main, h('p', {}, 'Loading…'));
         try {
             await fn(main, m.slice(1).map(decodeURIComponent), ctx);
         } catch (e) {
-            main.replaceChildren(h('p', { class: 'error', role: 'alert' }, `This page failed: ${e.message}`));
+            fill(main, h('p', { class: 'error', role: 'alert' }, `This page failed: ${e.message}`));
         }
         main.focus({ preventScroll: true });
         return;
     }
-    main.replaceChildren(h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/partners/heap' }, 'Back to the start')));
+    fill(main, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/partners/heap' }, 'Back to the start')));
 }
 
 setLoggedOutHandler(() => {

@@ -130,3 +130,10 @@ export function section(title, ...children) {
     const id = nextId('sec');
     return h('section', { 'aria-labelledby': id }, h('h2', { id }, title), children);
 }
+
+// el.replaceChildren(...children) without the null / false / undefined placeholders of
+// conditional parts (replaceChildren itself would print them as text).
+export function fill(el, ...children) {
+    el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false)
+        .map((c) => (c instanceof Node ? c : String(c))));
+}

@@ -136,6 +136,13 @@ async function login(page) {
     await page.getByRole('heading', { name: 'Heap', exact: true }).waitFor();
 }
 
+// A screen the README shows, written under COHORTD_SCREENSHOTS (and always in OUT_DIR).
+async function docsShot(page, name) {
+    await page.evaluate(() => document.getElementById('toast').classList.remove('show'));
+    await page.screenshot({ path: path.join(outDir, `screen-${name}.png`) });
+    if (docsShots) await page.screenshot({ path: path.join(docsShots, `${name}.png`) });
+}
+
 // Every form control on the page has a label (its own <label>, or aria-label), and nothing is
 // wider than the viewport.
 async function checkAccessible(page, where) {
@@ -146,6 +153,9 @@ async function checkAccessible(page, where) {
             const named = (el.labels && el.labels.length) || el.getAttribute('aria-label') || (el.tagName === 'BUTTON' && el.textContent.trim());
             if (!named) bad.push(`${el.tagName.toLowerCase()}#${el.id || '?'} has no label`);
         }
+        const shown = document.body.innerText;
+        const junk = shown.match(/\b(null|undefined|NaN)\b|\[object Object\]/);
+        if (junk) bad.push(`the page shows "${junk[0]}"`);
         if (document.documentElement.scrollWidth > window.innerWidth + 1)
             bad.push(`page is ${document.documentElement.scrollWidth} px wide in a ${window.innerWidth} px viewport`);
         return bad;
@@ -195,7 +205,7 @@ const tests = [
         else await page.getByText('Cohort size history: not available on this server.').waitFor();
         await checkAccessible(page, 'cohort page');
     }],
-    ['a segment built by clicking has the size /segments/details reports', 'segment-builder', async ({ page }) => {
+    ['a segment built by clicking has the size /segments/details reports', 'segment', async ({ page }) => {
         await login(page);
         await page.getByRole('link', { name: 'Segments', exact: true }).click();
         await page.getByRole('link', { name: 'New segment' }).click();
@@ -212,7 +222,7 @@ const tests = [
         const took = await page.locator('#segment-ms').textContent();
         if (!/answered in \d+ ms/.test(took)) throw new Error(`no answer time shown: ${took}`);
         await checkAccessible(page, 'segment builder');
-        await page.screenshot({ path: path.join(outDir, 'segment-builder-before-save.png'), fullPage: true });
+        await docsShot(page, 'segment-builder');
         await page.getByRole('button', { name: 'Save segment' }).click();
         await page.locator('#segment-description').waitFor();
         S.segmentId = decodeURIComponent(new URL(page.url()).hash.replace('#/segments/', ''));
@@ -222,6 +232,7 @@ const tests = [
         assertEq(d.json.filter, { and: [{ cohort: { partner: 'heap', cohort_id: '1338065' }, op: 'includes' }, { attribute: 'plan', op: 'equals', value: 'trial' }] }, 'filter saved');
         assertEq(await page.locator('#segment-details-size').textContent(), String(d.json.size), 'size shown on the saved segment');
         assertEq(await page.locator('#segment-description').textContent(), 'Heap Cohorts includes Free Customers AND plan equals "trial"', 'description shown');
+        await checkAccessible(page, 'saved segment');
     }],
     ['the segment builder reads well on a phone', 'segment-builder-phone', async ({ page }) => {
         await page.setViewportSize({ width: 390, height: 844 });
@@ -277,7 +288,7 @@ const tests = [
         await page.locator('#current-state').filter({ hasText: 'active' }).waitFor();
         await checkAccessible(page, 'Current page');
     }],
-    ['generating a new import key refuses the old one', 'heap-rotated', async ({ page }) => {
+    ['generating a new import key refuses the old one', null, async ({ page }) => {
         await login(page);
         const old = await page.locator('#import-key').inputValue();
         await page.getByRole('button', { name: 'Generate new key' }).click();
@@ -288,7 +299,7 @@ const tests = [
             return v && v !== old && v;
         });
         const refused = await partnerImport(old, '1338065', 'Free Customers', ['ann']);
-        assertEq([refused.status, refused.json], [401, { message: 'Invalid client secret' }], 'import with the old key');
+        assertEq([refused.status, refused.json], [401, { message: 'Unauthorized access' }], 'import with the old key');
         const ok = await partnerImport(fresh, '1338065', 'Free Customers', ['ann']);
         assertEq(ok.status, 201, 'import with the new key');
     }],
@@ -303,7 +314,7 @@ const tests = [
         const list = await api('GET', '/segments/list');
         assertEq(list.json.segments.map((s) => s.name), ['Trial users in Free Customers'], 'segments after the refused write');
     }],
-    ['a logged-out session cannot read anything', 'logged-out', async ({ page, context }) => {
+    ['a logged-out session cannot read anything', null, async ({ page, context }) => {
         await login(page);
         const cookie = (await context.cookies()).find((c) => c.name === 'cohortd_session');
         if (!cookie || !cookie.httpOnly || cookie.sameSite !== 'Strict') throw new Error(`session cookie flags: ${JSON.stringify(cookie)}`);
@@ -315,12 +326,6 @@ const tests = [
         assertEq([replay.status, await replay.json()], [401, { message: 'not logged in' }], 'the old cookie replayed');
     }],
 ];
-
-// Where each screen's screenshot goes under COHORTD_SCREENSHOTS (the README shows them).
-const DOCS_NAMES = {
-    login: 'login.png', heap: 'heap.png', cohort: 'cohort.png', 'segment-builder': 'segment-builder.png',
-    'segment-builder-phone': 'segment-builder-phone.png', campaign: 'campaign.png', current: 'current.png',
-};
 
 async function main() {
     fs.mkdirSync(outDir, { recursive: true });
@@ -355,8 +360,7 @@ async function main() {
                 console.log(e.stack.split('\n').slice(1, 4).join('\n'));
             }
             await page.screenshot({ path: path.join(outDir, `${file}.png`), fullPage: true }).catch(() => {});
-            if (docsShots && shot && DOCS_NAMES[shot]) await page.evaluate(() => document.getElementById('toast').classList.remove('show')).catch(() => {});
-            if (docsShots && shot && DOCS_NAMES[shot]) await page.screenshot({ path: path.join(docsShots, DOCS_NAMES[shot]) }).catch(() => {});
+            if (shot) await docsShot(page, shot).catch(() => {});
             await context.close();
         }
     } finally {

@@ -2,14 +2,14 @@
 // launch), the campaign list and details (targeted / sent / failed, archive), and Canvases
 // with ordered steps and delays.
 import { get, post, q } from '../api.js';
-import { h, field, select, table, errorNote, stat, section, when, toast, confirmDialog, unavailable } from '../ui.js';
+import { fill, h, field, select, table, errorNote, stat, section, when, toast, confirmDialog, unavailable } from '../ui.js';
 import { lineChart } from '../chart.js';
 
 const METHODS = ['POST', 'GET', 'PUT', 'PATCH', 'DELETE'];
 
 export async function renderList(main) {
     const [cres, vres] = await Promise.all([get('/campaigns/list'), get('/canvas/list')]);
-    main.replaceChildren(h('h1', {}, 'Campaigns and Canvases'),
+    fill(main, h('h1', {}, 'Campaigns and Canvases'),
         h('p', { class: 'row' }, h('a', { href: '#/campaigns/new', class: 'button' }, 'New webhook campaign'),
             h('a', { href: '#/canvas/new', class: 'button' }, 'New Canvas')),
         cres.ok ? await campaignTable(cres.data.campaigns) : errorNote(cres, 'Could not load the campaigns'),
@@ -54,19 +54,19 @@ async function seriesBox(path, id, what) {
 
 export async function renderDetails(main, [id], ctx) {
     const res = await get(`/campaigns/details?${q({ campaign_id: id })}`);
-    if (!res.ok) return main.replaceChildren(h('h1', {}, 'Campaign'), errorNote(res, 'Could not load the campaign'));
+    if (!res.ok) return fill(main, h('h1', {}, 'Campaign'), errorNote(res, 'Could not load the campaign'));
     const d = res.data;
     const statsBox = h('dl', { class: 'stats', id: 'campaign-stats' });
     const failBox = h('div', {});
     const drawStats = (x) => {
-        statsBox.replaceChildren(stat('Audience now', String(x.audience_size ?? 'segment gone'), 'campaign-audience'),
+        fill(statsBox, stat('Audience now', String(x.audience_size ?? 'segment gone'), 'campaign-audience'),
             stat('Targeted', String(x.targeted), 'campaign-targeted'), stat('Sent', String(x.sends), 'campaign-sent'),
             stat('Failed', String(x.failures), 'campaign-failed'));
-        failBox.replaceChildren(failuresBox(x));
+        fill(failBox, failuresBox(x));
     };
     drawStats(d);
     const msg = Object.values(d.messages || {})[0] || {};
-    main.replaceChildren(
+    fill(main, 
         h('p', {}, h('a', { href: '#/campaigns' }, '‹ All campaigns')),
         h('h1', {}, d.name, d.archived ? ' (archived)' : ''),
         statsBox,
@@ -104,7 +104,7 @@ function webhookEditor(state) {
     const body = h('textarea', { rows: 5, class: 'mono' }, state.body);
     body.addEventListener('input', () => { state.body = body.value; });
     const headerRows = h('div', {});
-    const drawHeaders = () => headerRows.replaceChildren(...state.headers.map((hd, i) => {
+    const drawHeaders = () => fill(headerRows, ...state.headers.map((hd, i) => {
         const n = h('input', { type: 'text', value: hd.name });
         n.addEventListener('input', () => { hd.name = n.value; });
         const v = h('input', { type: 'text', value: hd.value, class: 'mono' });
@@ -141,7 +141,7 @@ async function segmentPicker(state, sizeId) {
         state.segment_id = sel.value;
         if (!sel.value) return;
         const d = await get(`/segments/details?${q({ segment_id: sel.value })}`);
-        if (!d.ok) return size.replaceChildren(errorNote(d, 'Could not load the segment'));
+        if (!d.ok) return fill(size, errorNote(d, 'Could not load the segment'));
         state.segment_name = d.data.name;
         state.segment_size = d.data.size;
         size.textContent = `${d.data.size} ${d.data.size === 1 ? 'user' : 'users'}`;
@@ -164,7 +164,7 @@ async function scheduleEditor(state) {
     cohort.addEventListener('change', () => { state.cohort = cohort.value; });
     if (!state.cohort && cohorts[0]) state.cohort = cohort.value;
     const extra = h('div', {});
-    const drawExtra = () => extra.replaceChildren(state.type === 'at' ? field('Send at (your local time)', at)
+    const drawExtra = () => fill(extra, state.type === 'at' ? field('Send at (your local time)', at)
         : state.type === 'cohort_entry' ? (cohorts.length ? field('Cohort', cohort) : h('p', {}, 'No cohorts imported yet.')) : '');
     const radios = types.map(([v, text]) => {
         const r = h('input', { type: 'radio', name: 'schedule', value: v, checked: state.type === v, id: `schedule-${v}` });
@@ -198,8 +198,8 @@ export async function renderWizard(main, _params, ctx) {
     const msg = h('div', { 'aria-live': 'polite' });
 
     async function draw() {
-        progress.replaceChildren(...steps.map((s, i) => h('li', i === step ? { 'aria-current': 'step' } : {}, `${i + 1}. ${s}`)));
-        msg.replaceChildren();
+        fill(progress, ...steps.map((s, i) => h('li', i === step ? { 'aria-current': 'step' } : {}, `${i + 1}. ${s}`)));
+        fill(msg, );
         const nav = h('div', { class: 'row' },
             step > 0 ? h('button', { type: 'button', onclick: () => { step -= 1; draw(); } }, 'Back') : null,
             step < steps.length - 1 ? h('button', { type: 'submit' }, 'Next') : h('button', { type: 'submit', id: 'campaign-launch' }, 'Launch campaign'));
@@ -208,7 +208,7 @@ export async function renderWizard(main, _params, ctx) {
         else if (step === 1) content = await segmentPicker(state, 'campaign-segment-size');
         else if (step === 2) content = h('div', {}, await scheduleEditor(state.schedule), rateField());
         else content = review();
-        body.replaceChildren(h('h2', {}, steps[step]), content, nav);
+        fill(body, h('h2', {}, steps[step]), content, nav);
         const first = body.querySelector('input, select, textarea');
         if (first) first.focus();
     }
@@ -225,14 +225,14 @@ export async function renderWizard(main, _params, ctx) {
         const user = h('input', { type: 'text', id: 'preview-user' });
         const out = h('div', { 'aria-live': 'polite' });
         const tryCall = async (path, what) => {
-            if (!user.value) return out.replaceChildren(h('p', { class: 'error' }, 'Enter a user\'s external_id first.'));
+            if (!user.value) return fill(out, h('p', { class: 'error' }, 'Enter a user\'s external_id first.'));
             const r = await post(path, { message: { webhook: webhookOf(state) }, external_id: user.value });
-            if (r.status === 404 && !/user/.test(r.data.message || '')) return out.replaceChildren(unavailable(what));
-            if (!r.ok) return out.replaceChildren(errorNote(r, what));
+            if (r.status === 404 && !/user/.test(r.data.message || '')) return fill(out, unavailable(what));
+            if (!r.ok) return fill(out, errorNote(r, what));
             if (r.data.webhook) {
                 const w = r.data.webhook;
-                out.replaceChildren(h('pre', { class: 'mono' }, `${w.method} ${w.url}\n${Object.entries(w.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n')}\n\n${w.body || ''}`));
-            } else out.replaceChildren(h('p', {}, `Test sent: the endpoint answered ${r.data.status}.`));
+                fill(out, h('pre', { class: 'mono' }, `${w.method} ${w.url}\n${Object.entries(w.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n')}\n\n${w.body || ''}`));
+            } else fill(out, h('p', {}, `Test sent: the endpoint answered ${r.data.status}.`));
         };
         return h('div', {}, field('Campaign name', name), webhookEditor(state),
             section('Preview for a user', field('User (external_id)', user),
@@ -260,17 +260,17 @@ export async function renderWizard(main, _params, ctx) {
         onsubmit: async (ev) => {
             ev.preventDefault();
             if (step < steps.length - 1) {
-                if (step === 1 && !state.segment_id) return msg.replaceChildren(h('p', { class: 'error', role: 'alert' }, 'Pick a segment.'));
+                if (step === 1 && !state.segment_id) return fill(msg, h('p', { class: 'error', role: 'alert' }, 'Pick a segment.'));
                 step += 1;
                 return draw();
             }
             const r = await post('/campaigns/create', definition());
-            if (!r.ok) return msg.replaceChildren(errorNote(r, 'Could not launch the campaign'));
+            if (!r.ok) return fill(msg, errorNote(r, 'Could not launch the campaign'));
             toast('Campaign launched');
             location.hash = `#/campaigns/${encodeURIComponent(r.data.campaign_id)}`;
         },
     }, progress, body, msg);
-    main.replaceChildren(h('p', {}, h('a', { href: '#/campaigns' }, '‹ All campaigns')), h('h1', {}, 'New webhook campaign'), form);
+    fill(main, h('p', {}, h('a', { href: '#/campaigns' }, '‹ All campaigns')), h('h1', {}, 'New webhook campaign'), form);
     await draw();
 }
 
@@ -283,7 +283,7 @@ export async function renderCanvasForm(main) {
     const name = h('input', { type: 'text', required: true, id: 'canvas-name' });
     name.addEventListener('input', () => { state.name = name.value; });
     const stepsBox = h('ol', { class: 'canvas-steps' });
-    const drawSteps = () => stepsBox.replaceChildren(...state.steps.map((s, i) => {
+    const drawSteps = () => fill(stepsBox, ...state.steps.map((s, i) => {
         const sn = h('input', { type: 'text', value: s.name, required: true });
         sn.addEventListener('input', () => { s.name = sn.value; });
         const delay = h('input', { type: 'number', min: 0, value: s.delay, required: true });
@@ -306,7 +306,7 @@ export async function renderCanvasForm(main) {
                 steps: state.steps.map((s) => ({ name: s.name, delay_seconds: Number(s.delay), message: { webhook: webhookOf(s) } })),
             };
             const r = await post('/canvas/create', def);
-            if (!r.ok) return msg.replaceChildren(errorNote(r, 'Could not create the Canvas'));
+            if (!r.ok) return fill(msg, errorNote(r, 'Could not create the Canvas'));
             toast('Canvas created');
             location.hash = `#/canvas/${encodeURIComponent(r.data.canvas_id)}`;
         },
@@ -314,18 +314,18 @@ export async function renderCanvasForm(main) {
     section('Steps, in order', stepsBox, h('button', { type: 'button', onclick: () => { addStep(); drawSteps(); } }, 'Add step')),
     section('Entry schedule', await scheduleEditor(state.schedule)),
     h('button', { type: 'submit' }, 'Create Canvas'), msg);
-    main.replaceChildren(h('p', {}, h('a', { href: '#/campaigns' }, '‹ Campaigns and Canvases')), h('h1', {}, 'New Canvas'), form);
+    fill(main, h('p', {}, h('a', { href: '#/campaigns' }, '‹ Campaigns and Canvases')), h('h1', {}, 'New Canvas'), form);
 }
 
 export async function renderCanvasDetails(main, [id], ctx) {
     const res = await get(`/canvas/details?${q({ canvas_id: id })}`);
-    if (!res.ok) return main.replaceChildren(h('h1', {}, 'Canvas'), errorNote(res, 'Could not load the Canvas'));
+    if (!res.ok) return fill(main, h('h1', {}, 'Canvas'), errorNote(res, 'Could not load the Canvas'));
     const d = res.data;
     const statsBox = h('dl', { class: 'stats' });
-    const drawStats = (x) => statsBox.replaceChildren(stat('Audience now', String(x.audience_size ?? 'segment gone')),
+    const drawStats = (x) => fill(statsBox, stat('Audience now', String(x.audience_size ?? 'segment gone')),
         stat('Entries', String(x.entries)), stat('Sent', String(x.sends)), stat('Failed', String(x.failures)));
     drawStats(d);
-    main.replaceChildren(
+    fill(main, 
         h('p', {}, h('a', { href: '#/campaigns' }, '‹ Campaigns and Canvases')),
         h('h1', {}, d.name, d.archived ? ' (archived)' : ''), statsBox,
         h('p', {}, `Entry ${scheduleText(d.schedule)}, segment `, h('a', { href: `#/segments/${encodeURIComponent(d.segment_id)}` }, d.segment_id)),

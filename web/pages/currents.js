@@ -1,7 +1,7 @@
 // Currents: the event exports to Heap (or any HTTP endpoint) — create, then each one's state,
 // lag, delivered count, last error and dead letters, with replay, pause and resume.
 import { get, post, q } from '../api.js';
-import { h, field, select, table, errorNote, stat, toast, section } from '../ui.js';
+import { fill, h, field, select, table, errorNote, stat, toast, section } from '../ui.js';
 
 const EVENT_TYPES = ['users.behaviors.CustomEvent', 'users.behaviors.Purchase', 'users.behaviors.app.SessionStart',
     'users.behaviors.app.SessionEnd', 'users.behaviors.subscription.GlobalStateChange', 'users.messages.webhook.Send',
@@ -11,9 +11,9 @@ const DEFAULT_TYPES = ['users.behaviors.CustomEvent', 'users.behaviors.Purchase'
 export async function renderList(main) {
     const res = await get('/currents/list');
     const form = createForm();
-    if (!res.ok) return main.replaceChildren(h('h1', {}, 'Currents'), errorNote(res, 'Could not load the Currents'), form);
+    if (!res.ok) return fill(main, h('h1', {}, 'Currents'), errorNote(res, 'Could not load the Currents'), form);
     const details = await Promise.all(res.data.currents.map((c) => get(`/currents/details?${q({ current_id: c.current_id })}`)));
-    main.replaceChildren(h('h1', {}, 'Currents'),
+    fill(main, h('h1', {}, 'Currents'),
         table('Currents', ['Name', 'Type', 'Endpoint', 'State', 'Delivered', 'Dead letters'], res.data.currents.map((c, i) => {
             const d = details[i].ok ? details[i].data : {};
             return [h('a', { href: `#/currents/${encodeURIComponent(c.current_id)}` }, c.name), c.type, c.endpoint, c.state,
@@ -40,7 +40,7 @@ function createForm() {
             const body = { name: name.value, type: type.value, endpoint: endpoint.value, event_types: types, batch_size: Number(batch.value) };
             if (token.value) body.bearer_token = token.value;
             const r = await post('/currents/create', body);
-            if (!r.ok) return msg.replaceChildren(errorNote(r, 'Could not create the Current'));
+            if (!r.ok) return fill(msg, errorNote(r, 'Could not create the Current'));
             toast('Current created');
             location.hash = `#/currents/${encodeURIComponent(r.data.current_id)}`;
         },
@@ -63,7 +63,7 @@ export async function renderDetails(main, [id], ctx) {
     const msg = h('div', { 'aria-live': 'polite' });
     const act = (path, done) => async () => {
         const r = await post(path, { current_id: id });
-        if (!r.ok) return msg.replaceChildren(errorNote(r, 'Could not do that'));
+        if (!r.ok) return fill(msg, errorNote(r, 'Could not do that'));
         toast(done(r.data));
         refresh();
     };
@@ -73,18 +73,18 @@ export async function renderDetails(main, [id], ctx) {
         h('button', { type: 'button', id: 'current-replay', onclick: act('/currents/replay', (d) => `${d.replayed} dead-lettered events put back in line`) }, 'Replay dead letters'));
     async function refresh() {
         const r = await get(`/currents/details?${q({ current_id: id })}`);
-        if (!r.ok) return head.replaceChildren(errorNote(r, 'Could not load the Current'));
+        if (!r.ok) return fill(head, errorNote(r, 'Could not load the Current'));
         const d = r.data;
-        head.replaceChildren(h('h1', {}, d.name), h('p', { class: 'mono' }, `${d.type} → ${d.endpoint}`),
+        fill(head, h('h1', {}, d.name), h('p', { class: 'mono' }, `${d.type} → ${d.endpoint}`),
             h('p', {}, `Event types: ${d.event_types.join(', ')}; batches of ${d.batch_size}; token ${d.has_bearer_token ? 'set' : 'not set'}`));
-        stats.replaceChildren(stat('State', d.state, 'current-state'), stat('Lag (oldest undelivered)', lag(d.oldest_undelivered_age_s), 'current-lag'),
+        fill(stats, stat('State', d.state, 'current-state'), stat('Lag (oldest undelivered)', lag(d.oldest_undelivered_age_s), 'current-lag'),
             stat('Delivered', String(d.delivered), 'current-delivered'), stat('Retried', String(d.retried)),
             stat('Dead letters', String(d.dead_lettered), 'current-dead'), stat('Last error', d.last_error || 'none', 'current-error'));
         buttons.querySelector('#current-pause').disabled = d.state === 'paused';
         buttons.querySelector('#current-resume').disabled = d.state === 'active';
         buttons.querySelector('#current-replay').disabled = !d.dead_lettered;
     }
-    main.replaceChildren(h('p', {}, h('a', { href: '#/currents' }, '‹ All Currents')), head, stats, buttons, msg);
+    fill(main, h('p', {}, h('a', { href: '#/currents' }, '‹ All Currents')), head, stats, buttons, msg);
     await refresh();
     ctx.every(1000, refresh);
 }

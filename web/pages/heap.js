@@ -2,7 +2,7 @@
 // Heap account is set up with, the direct Heap webhook (URL and signing secret), and whether
 // Heap's partner key is checked.
 import { get, post, q } from '../api.js';
-import { h, field, copyButton, confirmDialog, errorNote, toast, unavailable, section, select, table, when } from '../ui.js';
+import { fill, h, field, copyButton, confirmDialog, errorNote, toast, unavailable, section, select, table, when } from '../ui.js';
 
 function readonlyWithCopy(label, value, what, id) {
     const input = h('input', { type: 'text', readonly: true, value: value || '', id, class: 'mono' });
@@ -13,7 +13,7 @@ export async function render(main, _params, ctx) {
     const keyBox = h('div', {});
     const hookBox = h('div', {});
     const checkBox = h('div', {});
-    main.replaceChildren(
+    fill(main, 
         h('nav', { 'aria-label': 'Breadcrumb', class: 'crumbs' }, 'Partner Integrations › Technology Partners › Heap'),
         h('h1', {}, 'Heap'),
         h('p', {}, 'Heap sends cohorts here in one of two ways: through the Braze-compatible partner import ',
@@ -26,8 +26,8 @@ export async function render(main, _params, ctx) {
 
 async function renderKey(box) {
     const res = await get(`/import_keys/get?${q({ partner: 'heap' })}`);
-    if (res.status === 404) return box.replaceChildren(unavailable('Data import keys'));
-    if (!res.ok) return box.replaceChildren(errorNote(res, 'Could not load the key'));
+    if (res.status === 404) return fill(box, unavailable('Data import keys'));
+    if (!res.ok) return fill(box, errorNote(res, 'Could not load the key'));
     const key = res.data.data_import_key;
     const rest = res.data.rest_endpoint;
     box.dataset.restEndpoint = rest || '';
@@ -60,7 +60,7 @@ async function renderKey(box) {
             renderKey(box);
         },
     }, 'Invalidate key') : null;
-    box.replaceChildren(
+    fill(box, 
         key ? readonlyWithCopy('Data import key', key, 'the data import key', 'import-key')
             : h('p', { id: 'import-key-none' }, 'No key: Heap imports are refused until you generate one.'),
         readonlyWithCopy('REST endpoint', rest, 'the REST endpoint', 'rest-endpoint'),
@@ -69,7 +69,7 @@ async function renderKey(box) {
 
 async function renderHooks(box) {
     const [res, keyRes] = await Promise.all([get('/integrations/heap/list'), get(`/import_keys/get?${q({ partner: 'heap' })}`)]);
-    if (!res.ok) return box.replaceChildren(errorNote(res, 'Could not load the webhooks'));
+    if (!res.ok) return fill(box, errorNote(res, 'Could not load the webhooks'));
     const base = (keyRes.ok && keyRes.data.rest_endpoint) || location.origin;
     const secrets = renderHooks.secrets || (renderHooks.secrets = {});
     const name = h('input', { type: 'text', value: 'Heap production', required: true });
@@ -119,7 +119,7 @@ async function renderHooks(box) {
                     },
                 }, 'Delete')));
     });
-    box.replaceChildren(
+    fill(box, 
         h('p', {}, 'Heap can also push its cohorts here directly: create a webhook, then enter its URL and signing secret ',
             'in Heap\'s webhook destination. Each page Heap sends is signed with the secret.'),
         ...items, create);
@@ -127,16 +127,16 @@ async function renderHooks(box) {
 
 async function renderCheck(box, ctx) {
     const res = await get('/partners/list');
-    if (res.status === 404) return box.replaceChildren(unavailable('Partner key check'));
-    if (!res.ok) return box.replaceChildren(errorNote(res, 'Could not load the partner settings'));
+    if (res.status === 404) return fill(box, unavailable('Partner key check'));
+    if (!res.ok) return fill(box, errorNote(res, 'Could not load the partner settings'));
     const p = (res.data.partners || []).find((x) => x.name === 'heap');
-    if (!p) return box.replaceChildren(h('p', {}, 'No Heap partner in this workspace.'));
+    if (!p) return fill(box, h('p', {}, 'No Heap partner in this workspace.'));
     const checked = p.key_check === 'required';
     const choice = select([['required', 'Required: Heap must send this server\'s partner key'],
         ['off', 'Off: hosted Heap sends its own key; the data import key identifies the workspace']], p.key_check);
     const admin = ctx.session && ctx.session.role === 'admin';
     if (!admin) choice.disabled = true;
-    box.replaceChildren(
+    fill(box, 
         h('p', { id: 'key-check-state' }, checked ? 'Heap\'s partner key is checked.' : 'Heap\'s partner key is not checked.'),
         h('form', {
             class: 'row',

@@ -2,7 +2,7 @@
 // identified filters, AND/OR groups and NOT, with the exact size from /segments/preview after
 // every edit and the time it took), and one saved segment with its description.
 import { get, post, q } from '../api.js';
-import { h, field, select, table, errorNote, stat, section, when, toast, nextId } from '../ui.js';
+import { fill, h, field, select, table, errorNote, stat, section, when, toast, nextId } from '../ui.js';
 
 const ATTR_OPS = [['equals', 'equals'], ['not_equals', 'does not equal'], ['contains', 'contains'],
     ['gt', 'greater than'], ['gte', 'at least'], ['lt', 'less than'], ['lte', 'at most'],
@@ -10,8 +10,8 @@ const ATTR_OPS = [['equals', 'equals'], ['not_equals', 'does not equal'], ['cont
 
 export async function renderList(main) {
     const res = await get('/segments/list');
-    if (!res.ok) return main.replaceChildren(h('h1', {}, 'Segments'), errorNote(res, 'Could not load the segments'));
-    main.replaceChildren(h('h1', {}, 'Segments'),
+    if (!res.ok) return fill(main, h('h1', {}, 'Segments'), errorNote(res, 'Could not load the segments'));
+    fill(main, h('h1', {}, 'Segments'),
         h('p', {}, h('a', { href: '#/segments/new', class: 'button' }, 'New segment')),
         table('Segments', ['Name', 'ID'], res.data.segments.map((s) => [
             h('a', { href: `#/segments/${encodeURIComponent(s.id)}` }, s.name), h('code', {}, s.id)]), { id: 'segments-table' }));
@@ -19,16 +19,17 @@ export async function renderList(main) {
 
 export async function renderDetails(main, [id]) {
     const res = await get(`/segments/details?${q({ segment_id: id })}`);
-    if (!res.ok) return main.replaceChildren(h('h1', {}, 'Segment'), errorNote(res, 'Could not load the segment'));
+    if (!res.ok) return fill(main, h('h1', {}, 'Segment'), errorNote(res, 'Could not load the segment'));
     const s = res.data;
     const editBox = h('div', {});
-    main.replaceChildren(
+    fill(main, 
         h('p', {}, h('a', { href: '#/segments' }, '‹ All segments')),
         h('h1', {}, s.name),
         h('p', { class: 'description', id: 'segment-description' }, s.description),
         s.text_description ? h('p', {}, s.text_description) : null,
-        h('dl', { class: 'stats' }, stat('Size', String(s.size), 'segment-details-size'), stat('ID', id),
+        h('dl', { class: 'stats' }, stat('Size', String(s.size), 'segment-details-size'),
             stat('Created', when(s.created_at)), stat('Updated', when(s.updated_at))),
+        h('p', {}, 'Segment id: ', h('code', {}, id)),
         s.missing_cohorts.length ? h('p', { class: 'notice' }, `Cohorts not imported yet: ${s.missing_cohorts.join(', ')}`) : null,
         h('p', {}, h('a', { href: `#/campaigns/new?segment=${encodeURIComponent(id)}`, class: 'button' }, 'Message this segment')),
         section('Edit', editBox));
@@ -37,7 +38,7 @@ export async function renderDetails(main, [id]) {
 
 export async function renderBuilder(main) {
     const box = h('div', {});
-    main.replaceChildren(h('p', {}, h('a', { href: '#/segments' }, '‹ All segments')), h('h1', {}, 'New segment'), box);
+    fill(main, h('p', {}, h('a', { href: '#/segments' }, '‹ All segments')), h('h1', {}, 'New segment'), box);
     await builder(box, null);
 }
 
@@ -136,10 +137,10 @@ async function builder(box, existing) {
         if (!res.ok) {
             size.textContent = '—';
             took.textContent = '';
-            problem.replaceChildren(errorNote(res, 'This filter is not valid yet'));
+            fill(problem, errorNote(res, 'This filter is not valid yet'));
             return;
         }
-        problem.replaceChildren();
+        fill(problem, );
         size.textContent = `${res.data.size} ${res.data.size === 1 ? 'user' : 'users'}`;
         size.dataset.size = String(res.data.size);
         took.textContent = `exact, answered in ${Math.round(res.ms)} ms`;
@@ -151,7 +152,7 @@ async function builder(box, existing) {
     }
 
     function redraw() {
-        tree.replaceChildren(renderGroup(root, null));
+        fill(tree, renderGroup(root, null));
         changed();
     }
 
@@ -223,11 +224,11 @@ async function builder(box, existing) {
         onsubmit: async (ev) => {
             ev.preventDefault();
             const filter = toFilter(root);
-            if (!filter) return saveMsg.replaceChildren(h('p', { class: 'error', role: 'alert' }, 'Add at least one filter first.'));
+            if (!filter) return fill(saveMsg, h('p', { class: 'error', role: 'alert' }, 'Add at least one filter first.'));
             const res = existing
                 ? await post('/segments/update', { segment_id: existing.id, name: name.value, filter })
                 : await post('/segments/create', { name: name.value, filter });
-            if (!res.ok) return saveMsg.replaceChildren(errorNote(res, 'Could not save the segment'));
+            if (!res.ok) return fill(saveMsg, errorNote(res, 'Could not save the segment'));
             toast('Segment saved');
             const id = existing ? existing.id : res.data.segment_id;
             if (location.hash === `#/segments/${id}`) window.dispatchEvent(new HashChangeEvent('hashchange'));
@@ -243,6 +244,6 @@ async function builder(box, existing) {
     h('details', {}, h('summary', {}, 'Filter as JSON'), json),
     h('button', { type: 'submit', id: 'segment-save' }, existing ? 'Save changes' : 'Save segment'),
     saveMsg);
-    box.replaceChildren(form);
+    fill(box, form);
     redraw();
 }
