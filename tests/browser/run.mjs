@@ -9,6 +9,7 @@
 // Exit status 0 when every test passed. CHROMIUM overrides /usr/bin/chromium.
 import { chromium } from 'playwright-core';
 import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -288,6 +289,24 @@ const tests = [
         await page.locator('#current-state').filter({ hasText: 'active' }).waitFor();
         await checkAccessible(page, 'Current page');
     }],
+    ['the Heap webhook URL and signing secret from the Heap page take a signed page', null, async ({ page }) => {
+        await login(page);
+        await page.getByLabel('New webhook name').fill('Heap production');
+        await page.getByRole('button', { name: 'Create webhook' }).click();
+        await page.getByRole('textbox', { name: /^Signing secret/ }).waitFor();
+        const url = await page.getByRole('textbox', { name: 'Webhook URL' }).inputValue();
+        const secret = await page.getByRole('textbox', { name: /^Signing secret/ }).inputValue();
+        if (!url.startsWith(`${S.base}/heap/webhooks/`)) throw new Error(`webhook URL ${url}`);
+        const body = JSON.stringify({ action_type: 'segment.users.sync', data: { segment: { id: 42, name: 'Trial Users' },
+            sync_info: { page_number: 1, total_pages: 1, sync_task_id: 't-1' }, add: [{ id: 'ann' }] } });
+        const ts = String(Date.now());
+        const sig = crypto.createHmac('sha256', secret).update(ts + body).digest('base64');
+        const r = await fetch(url, { method: 'POST', headers: { 'Heap-Hash': `ts:${ts},hmac:${sig}` }, body });
+        assertEq([r.status, await r.json()], [200, { status: 'ok', ids_received: 1, ids_matched: 1, ids_unmatched: 0, users_added: 1, users_removed: 0 }], 'signed page');
+        await page.reload();
+        await page.getByText('Pages received: 1').waitFor();
+        await page.getByText('Signing secret: stored hashed, not shown again.').waitFor();
+    }],
     ['generating a new import key refuses the old one', null, async ({ page }) => {
         await login(page);
         const old = await page.locator('#import-key').inputValue();
@@ -313,6 +332,34 @@ const tests = [
         assertEq(r, [403, { message: 'missing or wrong CSRF token' }], 'write without the token');
         const list = await api('GET', '/segments/list');
         assertEq(list.json.segments.map((s) => s.name), ['Trial users in Free Customers'], 'segments after the refused write');
+    }],
+    ['Settings: a new workspace is switched to, and a user added there can log in as a member', 'settings', async ({ page, browser }) => {
+        await login(page);
+        await page.getByRole('link', { name: 'Settings', exact: true }).click();
+        await page.getByLabel('New workspace name').fill('EU');
+        await page.getByRole('button', { name: 'Create workspace' }).click();
+        await page.getByLabel('Workspace', { exact: true }).selectOption({ label: 'EU' });
+        await page.getByRole('button', { name: 'Switch' }).click();
+        await page.locator('#workspace-name').filter({ hasText: 'Workspace: EU' }).waitFor();
+        await page.getByRole('link', { name: 'Cohorts', exact: true }).click();
+        await page.locator('#cohorts-table').getByText('None yet').waitFor();
+        await page.getByRole('link', { name: 'Settings', exact: true }).click();
+        await page.getByLabel('Email').fill('member@example.test');
+        await page.getByLabel('Role').selectOption('member');
+        await page.getByLabel('Password').fill('another long password');
+        await page.getByRole('button', { name: 'Add user' }).click();
+        await page.getByRole('cell', { name: 'member@example.test', exact: true }).waitFor();
+        await checkAccessible(page, 'Settings');
+        const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        const p2 = await other.newPage();
+        await p2.goto(`${S.base}/dashboard/`);
+        await p2.getByLabel('Email').fill('member@example.test');
+        await p2.getByLabel('Password').fill('another long password');
+        await p2.getByRole('button', { name: 'Log in' }).click();
+        await p2.locator('#user-email').filter({ hasText: 'member@example.test (member)' }).waitFor();
+        await p2.goto(`${S.base}/dashboard/#/settings`);
+        await p2.getByText('Only an admin can add or remove users.').waitFor();
+        await other.close();
     }],
     ['a logged-out session cannot read anything', null, async ({ page, context }) => {
         await login(page);
@@ -351,7 +398,7 @@ async function main() {
             const file = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
             const start = Date.now();
             try {
-                await fn({ page, context });
+                await fn({ page, context, browser });
                 if (errors.length) throw new Error(`script errors in the page: ${errors.join('; ')}`);
                 console.log(`ok   ${name} (${Date.now() - start} ms)`);
             } catch (e) {
