@@ -307,7 +307,7 @@ const tests = [
         await page.getByText('Pages received: 1').waitFor();
         await page.getByText('Signing secret: stored hashed, not shown again.').waitFor();
     }],
-    ['generating a new import key refuses the old one', null, async ({ page }) => {
+    ['generating a new import key refuses the old one, invalidating refuses every key', null, async ({ page }) => {
         await login(page);
         const old = await page.locator('#import-key').inputValue();
         await page.getByRole('button', { name: 'Generate new key' }).click();
@@ -321,6 +321,14 @@ const tests = [
         assertEq([refused.status, refused.json], [401, { message: 'Unauthorized access' }], 'import with the old key');
         const ok = await partnerImport(fresh, '1338065', 'Free Customers', ['ann']);
         assertEq(ok.status, 201, 'import with the new key');
+        await page.getByRole('button', { name: 'Invalidate key' }).click();
+        await page.getByRole('dialog').filter({ hasText: 'refused' }).waitFor();
+        await page.getByRole('button', { name: 'Invalidate key' }).last().click();
+        await page.locator('#import-key-none').waitFor();
+        const none = await partnerImport(fresh, '1338065', 'Free Customers', ['ann']);
+        assertEq(none.status, 401, 'import after the key was invalidated');
+        const key = await api('GET', '/import_keys/get?partner=heap');
+        assertEq(key.json.data_import_key, null, 'key after invalidation');
     }],
     ['a write without the CSRF token is refused', null, async ({ page }) => {
         await login(page);
