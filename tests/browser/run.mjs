@@ -181,6 +181,22 @@ const tests = [
         await login(page);
         const shown = await page.locator('#rest-endpoint').inputValue();
         assertEq(shown, S.base, 'REST endpoint shown');
+        // Heap's partner key check: changed from the page where the server has the setting
+        const partners = await api('GET', '/partners/list');
+        if (partners.status === 200) {
+            const before = partners.json.partners.find((x) => x.name === 'heap').key_check;
+            const after = before === 'required' ? 'off' : 'required';
+            await page.getByLabel('Key check').selectOption(after);
+            await page.getByRole('button', { name: 'Save' }).click();
+            await page.locator('#key-check-state').filter({ hasText: after === 'required' ? 'is checked' : 'is not checked' }).waitFor();
+            const now = await api('GET', '/partners/list');
+            assertEq(now.json.partners.find((x) => x.name === 'heap').key_check, after, 'key check after saving');
+            await page.getByLabel('Key check').selectOption(before);
+            await page.getByRole('button', { name: 'Save' }).click();
+            await page.locator('#key-check-state').filter({ hasText: before === 'required' ? 'is checked' : 'is not checked' }).waitFor();
+        } else {
+            await page.getByText('Partner key check: not available on this server.').waitFor();
+        }
         await checkAccessible(page, 'Heap page');
     }],
     ['the import key copied from the Heap page works in a partner import', null, async ({ page }) => {
