@@ -373,6 +373,19 @@ const tests = [
         await page.getByLabel('Password').fill('another long password');
         await page.getByRole('button', { name: 'Add user' }).click();
         await page.getByRole('cell', { name: 'member@example.test', exact: true }).waitFor();
+        // REST API keys where the server has the endpoints: a new key shown once works, revoked it is refused
+        if ((await api('GET', '/api_keys/list')).status === 200) {
+            await page.getByLabel('New key name').fill('from the dashboard');
+            await page.getByRole('button', { name: 'Create key' }).click();
+            const key = await page.locator('#api-key-new').textContent();
+            const withKey = (k) => fetch(`${S.base}/segments/list`, { headers: { Authorization: `Bearer ${k}` } }).then((r) => r.status);
+            assertEq(await withKey(key), 200, 'the new key');
+            await page.getByRole('button', { name: 'Revoke key from the dashboard' }).click();
+            await page.getByRole('button', { name: 'Revoke', exact: true }).click();
+            await until('the revoked key refused', async () => (await withKey(key)) === 401);
+        } else {
+            await page.getByText('REST API keys: not available on this server.').waitFor();
+        }
         await checkAccessible(page, 'Settings');
         const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
         const p2 = await other.newPage();

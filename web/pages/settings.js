@@ -57,7 +57,7 @@ async function renderKeys(box, shown) {
         shown ? h('div', { class: 'card notice' }, h('p', {}, 'The new key, shown once — copy it now:'),
             h('code', { id: 'api-key-new' }, shown), copyButton(() => shown, 'the new API key')) : null,
         table('API keys', ['Name', 'ID', 'Permissions', 'Created', ''], keyList.map((k) => [k.name || '—', h('code', {}, k.id || k.prefix || ''),
-            (k.permissions || []).join(', ') || 'all', when(k.created_at),
+            (k.permissions || []).map((p) => (p === '*' ? 'all' : p)).join(', ') || 'all', when(k.created_at),
             h('button', {
                 type: 'button',
                 class: 'danger',
@@ -75,7 +75,7 @@ async function renderKeys(box, shown) {
                 ev.preventDefault();
                 const r = await post('/api_keys/create', { name: name.value });
                 if (!r.ok) return fill(msg, errorNote(r, 'Could not create the key'));
-                renderKeys(box, r.data.api_key || r.data.key);
+                renderKeys(box, r.data.rest_api_key || r.data.api_key);
             },
         }, field('New key name', name), h('button', { type: 'submit' }, 'Create key')),
         msg);
