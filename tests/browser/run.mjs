@@ -139,7 +139,7 @@ async function login(page) {
 
 // A screen the README shows, written under COHORTD_SCREENSHOTS (and always in OUT_DIR).
 async function docsShot(page, name) {
-    await page.evaluate(() => document.getElementById('toast').classList.remove('show'));
+    await page.evaluate(() => { document.getElementById('toast').style.display = 'none'; });
     await page.screenshot({ path: path.join(outDir, `screen-${name}.png`) });
     if (docsShots) await page.screenshot({ path: path.join(docsShots, `${name}.png`) });
 }

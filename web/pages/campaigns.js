@@ -66,14 +66,16 @@ export async function renderDetails(main, [id], ctx) {
     };
     drawStats(d);
     const msg = Object.values(d.messages || {})[0] || {};
+    const seg = await get(`/segments/details?${q({ segment_id: d.segment_id })}`);
     fill(main, 
         h('p', {}, h('a', { href: '#/campaigns' }, '‹ All campaigns')),
         h('h1', {}, d.name, d.archived ? ' (archived)' : ''),
         statsBox,
-        h('p', {}, `Sent ${scheduleText(d.schedule)} to segment `, h('a', { href: `#/segments/${encodeURIComponent(d.segment_id)}` }, d.segment_id),
+        h('p', {}, `Sent ${scheduleText(d.schedule)} to segment `,
+            h('a', { href: `#/segments/${encodeURIComponent(d.segment_id)}` }, seg.ok ? seg.data.name : d.segment_id),
             d.rate_limit_per_minute ? `, at most ${d.rate_limit_per_minute} a minute` : ''),
         section('Message', h('p', { class: 'mono' }, `${msg.method || 'POST'} ${msg.url || ''}`),
-            msg.headers ? table('Headers', ['Name', 'Value'], Object.entries(msg.headers)) : null,
+            msg.headers && Object.keys(msg.headers).length ? table('Headers', ['Name', 'Value'], Object.entries(msg.headers)) : null,
             msg.body ? h('pre', { class: 'mono' }, msg.body) : null),
         section('Sends over time', await seriesBox('/campaigns/data_series', id, 'campaign_id')),
         section('Failures', failBox),
