@@ -61,7 +61,7 @@ void api_dashboard_users_create(void *vctx, const struct http_request *req,
     const char *password = json_string_value(json_object_get(body, "password"));
     enum dash_role role;
     struct cd_msg msg = {{0}};
-    struct dash_user u;
+    struct dash_user u = {0};
     enum cd_err err;
     if (!email || !password)
         err = cd_invalid(&msg, "'email' and 'password' must be strings");

@@ -16,8 +16,8 @@
 #define LOGIN_FREE_PER_EMAIL 5
 #define LOGIN_FREE_PER_IP 20
 #define LOGIN_FIRST_DELAY_MS 2000
-#define LOGIN_MAX_DELAY_MS (15 * 60 * 1000)
-#define LOGIN_FORGET_MS (60 * 60 * 1000)
+#define LOGIN_MAX_DELAY_MS (15LL * 60 * 1000)
+#define LOGIN_FORGET_MS (60LL * 60 * 1000)
 #define LOGIN_THROTTLE_MAX 4096
 
 struct login_throttle;
