@@ -81,6 +81,22 @@ const struct http_route api_routes[] = {
     {"POST", "/api_keys/create", api_api_keys_create, "api_keys"},
     {"GET", "/api_keys/list", api_api_keys_list, "api_keys"},
     {"POST", "/api_keys/revoke", api_api_keys_revoke, "api_keys"},
+    {"POST", "/dashboard/api/login", api_dashboard_login, NULL},
+    {"POST", "/dashboard/api/logout", api_dashboard_logout, NULL},
+    {"GET", "/dashboard/api/session", api_dashboard_session, NULL},
+    {"POST", "/dashboard/api/workspace", api_dashboard_workspace, NULL},
+    {"GET", "/dashboard/api/users", api_dashboard_users, NULL},
+    {"POST", "/dashboard/api/users/create", api_dashboard_users_create, NULL},
+    {"POST", "/dashboard/api/users/delete", api_dashboard_users_delete, NULL},
+    {"GET", "/workspaces/list", api_workspaces_list, NULL},
+    {"POST", "/workspaces/create", api_workspaces_create, NULL},
+    {"GET", "/import_keys/get", api_import_keys_get, "import_keys.get"},
+    {"POST", "/import_keys/rotate", api_import_keys_rotate, "import_keys.rotate"},
+    {"POST", "/import_keys/invalidate", api_import_keys_invalidate, "import_keys.invalidate"},
+    /* the dashboard's files come last: the API routes under /dashboard/ match first */
+    {"GET", "/", api_dashboard_root, NULL},
+    {"GET", "/dashboard", api_dashboard_root, NULL},
+    {"GET", "/dashboard/{path}", api_dashboard_file, NULL},
 };
 
 const size_t api_n_routes = sizeof api_routes / sizeof api_routes[0];

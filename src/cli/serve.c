@@ -19,10 +19,13 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/workspace/dash_sessions.h"
+#include "core/workspace/login_throttle.h"
 #include "core/cohorts/cohort_read.h"
 #include "core/messaging/campaign.h"
 #include "http/http.h"
@@ -96,6 +99,14 @@ static const struct cli_opt opts[] = {
      "text (one key=value line per event) or json (one object per line)"},
     {"metrics-token", "TOKEN", "COHORTD_METRICS_TOKEN", NULL,
      "Bearer token GET /metrics requires (default: open on the listen address)"},
+    {"web-dir", "DIR", "COHORTD_WEB_DIR", NULL,
+     "the dashboard's files (default: the installed share/cohortd/web, else the source tree's "
+     "web/)"},
+    {"session-idle-timeout", "DURATION", "COHORTD_SESSION_IDLE_TIMEOUT", "30m",
+     "a dashboard session unused this long ends (sessions end 12h after login anyway)"},
+    {"public-url", "URL", "COHORTD_PUBLIC_URL", NULL,
+     "base URL clients reach cohortd at: the REST endpoint the dashboard shows, the segment "
+     "export URLs (default: http(s)://LISTEN)"},
     {"retain-outbox", "DURATION", "COHORTD_RETAIN_OUTBOX", "7d",
      "keep Currents events this long after every Current passed them (0: forever)"},
     {"retain-deliveries", "DURATION", "COHORTD_RETAIN_DELIVERIES", "30d",
@@ -104,9 +115,6 @@ static const struct cli_opt opts[] = {
      "keep dead letters not queued for replay this long (0: forever)"},
     {"retain-heap-pages", "DURATION", "COHORTD_RETAIN_HEAP_PAGES", "30d",
      "keep Heap page and sync records this long (0: forever)"},
-    {"public-url", "URL", "COHORTD_PUBLIC_URL", NULL,
-     "base of the URLs cohortd hands out, e.g. segment exports (default: http(s)://the listen "
-     "address)"},
     {"export-retention", "DURATION", "COHORTD_EXPORT_RETENTION", "24h",
      "a segment export's URL and files live this long after its request"},
     {"history-interval", "DURATION", "COHORTD_HISTORY_INTERVAL", "1h",
@@ -199,6 +207,58 @@ static void format_addr(const char *host, int port, char *buf, size_t len) {
     else
         snprintf(buf, len, "%s:%d", host, port);
 }
+
+/* The dashboard's directory: --web-dir when given (it must be a directory), else the installed
+ * one, else the source tree's (a development build run from its tree); NULL when there is
+ * none (the dashboard answers 404). Returns -1 having said why when --web-dir is wrong. */
+static int pick_web_dir(const struct cli_command *cmd, const char *given, const char **out) {
+    struct stat st;
+    *out = NULL;
+    if (given && *given) {
+        if (stat(given, &st) != 0 || !S_ISDIR(st.st_mode))
+            return cli_fail(cmd, "--web-dir %s is not a directory", given) - 2;
+        *out = given;
+        return 0;
+    }
+    static const char *const candidates[] = {COHORTD_WEB_DIR_INSTALLED, COHORTD_WEB_DIR_SOURCE};
+    for (size_t i = 0; i < 2; i++)
+        if (stat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            *out = candidates[i];
+            return 0;
+        }
+    log_warn("serve",
+             "web_dir=none reason=\"neither %s nor %s exists: the dashboard answers "
+             "404\"",
+             COHORTD_WEB_DIR_INSTALLED, COHORTD_WEB_DIR_SOURCE);
+    return 0;
+}
+
+/* --public-url without its trailing '/', or http(s)://LISTEN; -1 having said why when the URL
+ * is not http:// or https://. */
+static int pick_public_url(const struct cli_command *cmd, const char *given, const char *host,
+                           int port, bool tls, char *out, size_t len) {
+    if (!given || !*given) {
+        char where[80];
+        format_addr(host, port, where, sizeof where);
+        snprintf(out, len, "%s://%s", tls ? "https" : "http", where);
+        return 0;
+    }
+    if ((strncmp(given, "http://", 7) != 0 && strncmp(given, "https://", 8) != 0) ||
+        strlen(given) >= len || strpbrk(given, " \t\r\n\"") || strlen(given) <= 8)
+        return cli_fail(cmd,
+                        "--public-url must be an http:// or https:// URL such as "
+                        "https://cohortd.example.com, not '%s'",
+                        given) -
+               2;
+    snprintf(out, len, "%s", given);
+    size_t n = strlen(out);
+    while (n > 8 && out[n - 1] == '/')
+        out[--n] = '\0';
+    return 0;
+}
+
+/* A dashboard session ends this long after its login, however much it is used. */
+#define SESSION_MAX_MS (12LL * 3600 * 1000)
 
 /* Descriptors kept for everything but client connections: the store, log, epoll and
  * inter-thread pipes of the HTTP workers, webhook and Currents sockets. */
@@ -382,13 +442,6 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                            &history_interval) != 0 ||
         history_interval < 100)
         return cli_fail(cmd, "--history-interval must be a duration from 100ms to 1d");
-    const char *public_url = cli_value(cmd, values, "public-url");
-    if (public_url && !*public_url)
-        public_url = NULL;
-    if (public_url && strncmp(public_url, "http://", 7) != 0 &&
-        strncmp(public_url, "https://", 8) != 0)
-        return cli_fail(cmd, "--public-url must start with http:// or https://, not '%s'",
-                        public_url);
 
     const char *data = cli_value(cmd, values, "data");
     const char *store_url = cli_value(cmd, values, "store");
@@ -406,6 +459,19 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         if (http_tls_check(tls_cert, tls_key, why, sizeof why) != 0)
             return cli_fail(cmd, "%s", why);
     }
+    const char *web_dir = NULL;
+    char public_url[512];
+    if (pick_web_dir(cmd, cli_value(cmd, values, "web-dir"), &web_dir) != 0 ||
+        pick_public_url(cmd, cli_value(cmd, values, "public-url"), host, port, tls_cert != NULL,
+                        public_url, sizeof public_url) != 0)
+        return 2;
+    int64_t session_idle_ms;
+    if (cli_parse_duration(cli_value(cmd, values, "session-idle-timeout"), SESSION_MAX_MS,
+                           &session_idle_ms) != 0 ||
+        session_idle_ms == 0)
+        return cli_fail(cmd, "--session-idle-timeout must be a duration from 1s to 12h, such as "
+                             "30m") +
+               1;
     fit_open_files(&max_conn);
     /* kept open (and locked) until the process exits */
     int lock_fd = lock_data_dir(cmd, data);
@@ -436,20 +502,9 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                  "every HTTP thread; other workspaces wait up to --queue-timeout-ms",
                  max_queued, threads);
 
-    char base_url[2100];
-    if (public_url) {
-        size_t n = strlen(public_url);
-        while (n > 0 && public_url[n - 1] == '/')
-            n--;
-        snprintf(base_url, sizeof base_url, "%.*s", (int)n, public_url);
-    } else {
-        char where[80];
-        format_addr(host, port, where, sizeof where);
-        snprintf(base_url, sizeof base_url, "%s://%s", tls_cert ? "https" : "http", where);
-    }
     struct segment_jobs *exports = NULL;
     struct segment_jobs_config xcfg = {.data_dir = data,
-                                       .public_url = base_url,
+                                       .public_url = public_url,
                                        .retention_ms = export_retention,
                                        .render = api_segment_export_line};
     if (segment_jobs_new(app, &xcfg, &exports) != CD_OK) {
@@ -478,7 +533,20 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                                   .currents_probe = currents_probe_send,
                                   .currents_probe_timeout_ms = ccfg.timeout_ms < PROBE_TIMEOUT_MS
                                                                    ? ccfg.timeout_ms
-                                                                   : PROBE_TIMEOUT_MS}};
+                                                                   : PROBE_TIMEOUT_MS,
+                                  .web_dir = web_dir,
+                                  .public_url = public_url,
+                                  .tls = tls_cert != NULL},
+                          .sessions = dash_sessions_new(session_idle_ms, SESSION_MAX_MS),
+                          .throttle = login_throttle_new()};
+    if (!ctx.sessions || !ctx.throttle) {
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
+        app_free(app);
+        store_close(s);
+        close(lock_fd);
+        return cli_fail(cmd, "out of memory");
+    }
     struct http_server_config hc = {
         .host = host,
         .port = port,
@@ -508,6 +576,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     err = http_server_start(&hc, &srv, &bound, start_err, sizeof start_err);
     if (err != CD_OK) {
         segment_jobs_free(exports);
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -522,6 +592,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     if (!currents) {
         http_server_stop(srv);
         segment_jobs_free(exports);
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -532,6 +604,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         currents_stop(currents);
         http_server_stop(srv);
         segment_jobs_free(exports);
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -543,13 +617,15 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         currents_stop(currents);
         http_server_stop(srv);
         segment_jobs_free(exports);
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
         app_free(app);
         store_close(s);
         close(lock_fd);
         return cli_fail(cmd, "cannot start the retention worker");
     }
-    if (!public_url && port == 0) {
-        char where[80];
+    if (!cli_value(cmd, values, "public-url") && port == 0) { /* the port is known only now */
+        char where[80], base_url[128];
         format_addr(host, bound, where, sizeof where);
         snprintf(base_url, sizeof base_url, "%s://%s", tls_cert ? "https" : "http", where);
         (void)segment_jobs_set_public_url(exports, base_url);
@@ -613,6 +689,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     currents_stop(currents);
     curl_global_cleanup();
     segment_jobs_free(exports);
+    dash_sessions_free(ctx.sessions);
+    login_throttle_free(ctx.throttle);
     app_free(app);
     store_close(s);
     close(lock_fd);

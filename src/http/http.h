@@ -21,7 +21,12 @@ const char *http_body(const struct http_request *req, size_t *len);
 const char *http_header(const struct http_request *req, const char *name);
 /* A query-string argument (URL-decoded), or NULL. */
 const char *http_query(const struct http_request *req, const char *name);
-/* The i-th "{…}" segment of the matched route pattern, or NULL. */
+/* The request method ("GET", "POST", …). */
+const char *http_method(const struct http_request *req);
+/* The client's address as text ("-" when unknown) into buf (at least 46 bytes). */
+void http_client_ip(const struct http_request *req, char *buf, size_t len);
+/* The i-th "{…}" segment of the matched route pattern, or NULL; a last segment "{path}" holds
+ * the rest of the path (segments and the slashes between them; maybe ""). */
 const char *http_param(const struct http_request *req, int i);
 /* A request id for log lines. */
 unsigned long http_request_id(const struct http_request *req);
@@ -50,7 +55,7 @@ struct http_response {
     int n_headers;
     struct {
         const char *name; /* static string */
-        char value[64];
+        char value[192];
     } headers[HTTP_MAX_EXTRA_HEADERS];
 };
 

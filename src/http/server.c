@@ -85,6 +85,10 @@ const char *http_route_permission(const struct http_request *req) {
     return req->permission;
 }
 
+const char *http_method(const struct http_request *req) {
+    return req->method;
+}
+
 unsigned long http_request_id(const struct http_request *req) {
     return req->id;
 }
@@ -156,6 +160,10 @@ static void client_address(struct MHD_Connection *conn, char *buf, size_t len) {
     else if (sa && sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
                   (socklen_t)len);
+}
+
+void http_client_ip(const struct http_request *req, char *buf, size_t len) {
+    client_address(req->conn, buf, len);
 }
 
 static void log_and_count(const struct http_request *req, int status) {

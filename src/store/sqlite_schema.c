@@ -283,6 +283,15 @@ static const char *const migrations[] = {
     "  sent INTEGER NOT NULL DEFAULT 0,"
     "  failed INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (workspace_id, kind, object_id, day)) WITHOUT ROWID;",
+    /* 13: dashboard users: a lower-case email, a role and an Argon2id password hash (dashboard
+     * sessions are kept in the server's memory, never here) */
+    "CREATE TABLE dashboard_users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  email TEXT NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'member')),"
+    "  password_hash TEXT NOT NULL,"
+    "  password_set_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);",
 };
 
 const char *sqlite_schema_migration(int version) {

@@ -110,6 +110,33 @@ struct store_admin_ops {
                                      char partner_out[64], enum import_key_state *state);
 };
 
+/* ---- dashboard users (any time) ---- */
+
+struct dash_user_row {
+    int64_t id;
+    const char *email;         /* lower-case */
+    const char *role;          /* "admin" or "member" */
+    const char *password_hash; /* Argon2id, encoded */
+    int64_t password_set_at;   /* when the password was last set (sessions older are void) */
+    int64_t created_at;
+};
+
+struct store_dashboard_ops {
+    /* Adds a user; CD_E_EXISTS when the email is taken. Sets *id. */
+    enum cd_err (*user_add)(struct store *s, const char *email, const char *role,
+                            const char *password_hash, int64_t now, int64_t *id);
+    /* The user with this email, or (email NULL) this id; CD_E_NOT_FOUND when none. */
+    enum cd_err (*user_get)(struct store *s, const char *email, int64_t id,
+                            void (*cb)(void *ctx, const struct dash_user_row *), void *ctx);
+    /* Every user, oldest first. */
+    enum cd_err (*user_list)(struct store *s, void (*cb)(void *ctx, const struct dash_user_row *),
+                             void *ctx);
+    /* CD_E_NOT_FOUND when no user has this email. */
+    enum cd_err (*user_delete)(struct store *s, const char *email);
+    enum cd_err (*user_set_password)(struct store *s, const char *email, const char *password_hash,
+                                     int64_t now);
+};
+
 /* ---- users (inside a transaction, except load) ---- */
 
 enum event_kind { EVENT_KIND_CUSTOM = 0, EVENT_KIND_PURCHASE = 1 };
@@ -684,6 +711,7 @@ struct store_ops {
     enum cd_err (*durable)(struct store *s, uint64_t ticket);
     void (*rollback)(struct store_txn *t);
     const struct store_admin_ops *admin;
+    const struct store_dashboard_ops *dashboard;
     const struct store_user_ops *users;
     const struct store_outbox_ops *outbox;
     const struct store_heap_ops *heap;

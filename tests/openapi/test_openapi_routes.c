@@ -115,6 +115,9 @@ test_every_registered_route_is_documented_and_every_documented_one_is_registered
 
 /* ---- a server with one real object of each kind ---- */
 
+#define DASH_EMAIL "admin@localhost"
+#define DASH_PASSWORD "correct horse battery"
+
 struct fixture {
     struct server *s;
     json_t *doc;
@@ -160,6 +163,11 @@ static int fixture_setup(void **state) {
     free(cohort);
     json_object_set_new(f->ids, "partner", json_string("heap"));
     json_object_set_new(f->ids, "cohort_id", json_string("1338065"));
+    json_object_set_new(f->ids, "path", json_string("index.html"));
+    json_object_set_new(f->ids, "workspace_id", json_string(s->workspace_id));
+    /* a dashboard admin, for the operations that take a session */
+    dashboard_add_user(s, DASH_EMAIL, "admin", DASH_PASSWORD);
+    dashboard_add_user(s, "member@example.com", "member", "member password");
     char *seg =
         created_id(s, "/segments/create",
                    "{\"name\":\"identified\",\"filter\":{\"identified\":true}}", "segment_id");
@@ -308,6 +316,29 @@ static bool needs_rest_key(const json_t *doc, const json_t *op) {
             return true;
     }
     return false;
+}
+
+/* Operations a dashboard session may call and a REST key may not. */
+static bool session_only(const json_t *doc, const json_t *op) {
+    size_t i;
+    const json_t *req;
+    bool session = false;
+    json_array_foreach(security_of(doc, op), i, req) {
+        if (json_object_get(req, "restApiKey"))
+            return false;
+        if (json_object_get(req, "dashboardSession"))
+            session = true;
+    }
+    return session;
+}
+
+/* A fresh dashboard session of the fixture's admin: the two headers a session's write sends
+ * (free both). */
+static void session_headers(struct server *s, char **cookie, char **csrf) {
+    struct dashboard_login l;
+    dashboard_login(s, DASH_EMAIL, DASH_PASSWORD, &l);
+    *cookie = strf("Cookie: %s", l.cookie);
+    *csrf = strf("X-CSRF-Token: %s", l.csrf);
 }
 
 static bool router_not_found(const struct resp *r) {
@@ -544,10 +575,12 @@ static json_t *request_example(const json_t *doc, const json_t *op, const char *
     return json_deep_copy(ex);
 }
 
-/* Operations that take away what the others use run last: the deletes, the archives and the
- * secret rotation (after which the webhook's example would be signed with a stale secret). */
+/* Operations that take away what the others use run last: the deletes, the archives, the
+ * secret rotation (after which the webhook's example would be signed with a stale secret) and
+ * the data import key's rotation and invalidation (the partner examples send the key). */
 static bool runs_last(const char *pattern) {
-    static const char *const ends[] = {"/delete", "/archive", "/rotate_secret", "/revoke"};
+    static const char *const ends[] = {"/delete", "/archive",    "/rotate_secret",
+                                       "/rotate", "/invalidate", "/revoke"};
     size_t len = strlen(pattern);
     for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
         size_t n = strlen(ends[i]);
@@ -584,18 +617,25 @@ static int example_accepted(struct fixture *f, const char *method, const char *p
         json_object_set_new(subs, "id", json_string(f->key_id));
     substitute(body, subs);
     json_decref(subs);
+    if (strcmp(pattern, "/dashboard/api/login") == 0) {
+        json_object_set_new(body, "email", json_string(DASH_EMAIL));
+        json_object_set_new(body, "password", json_string(DASH_PASSWORD));
+    }
     char *text = json_dumps(body, JSON_COMPACT);
-    char *auth;
-    if (strcmp(pattern, "/heap/webhooks/{integration_id}") == 0) {
+    char *auth, *csrf = NULL;
+    if (session_only(f->doc, op)) {
+        session_headers(f->s, &auth, &csrf);
+    } else if (strcmp(pattern, "/heap/webhooks/{integration_id}") == 0) {
         char *sig = heap_hash(f->secret, wall_ms(), text);
         auth = strf("Heap-Hash: %s", sig);
         free(sig);
     } else {
         auth = strf("Authorization: Bearer %s", f->s->rest_key);
     }
-    const char *headers[] = {auth, NULL};
+    const char *headers[] = {auth, csrf, NULL};
     struct resp r;
     http_req(f->s, method, path, headers, text, &r);
+    free(csrf);
     char status[8];
     snprintf(status, sizeof status, "%ld", r.status);
     int bad = r.status < 200 || r.status > 299 ||
