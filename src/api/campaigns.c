@@ -268,7 +268,9 @@ static char *part_path(enum campaign_kind kind, const struct def_read *d,
     case MESSAGE_PART_URL:
         return textf("%s.webhook.url", where);
     case MESSAGE_PART_HEADER:
-        if (!d->def.steps || f->step >= d->def.n_steps)
+        if (!d->def.steps || f->step >= d->def.n_steps ||
+            f->header >= d->def.steps[f->step].message.n_headers ||
+            !d->def.steps[f->step].message.headers)
             return textf("%s.webhook.headers", where);
         return textf("%s.webhook.headers.%s", where,
                      d->def.steps[f->step].message.headers[f->header].name);
