@@ -4,7 +4,8 @@
  * (profile, custom attributes, url encoding, campaign.* placeholders) and stores and sends
  * nothing; a template error is the 400 of /campaigns/create naming field, line and column; an
  * unknown user is 404; a test send makes exactly that request once, answers the receiver's
- * status and records no send; a receiver that cannot be reached is 502 saying what failed.
+ * status and records no send; a receiver that cannot be reached is 502 saying what failed; a
+ * template that aborts for the user is answered as skipped and sends nothing.
  */
 #include "harness.h"
 #include "sink.h"
@@ -158,6 +159,20 @@ static void test_a_test_send_that_cannot_connect_is_502_saying_what_failed(void 
     free(body);
 }
 
+static void test_a_template_that_aborts_is_skipped_and_nothing_is_sent(void **state) {
+    struct fixture *f = *state;
+    char *url = strf("%s/x", f->base);
+    char *body = preview_body(url, "ok", "{% abort_message(\"opted out\") %}", "ann lee");
+    const char *skipped =
+        "{\"message\":\"success\",\"skipped\":{\"result\":\"aborted\",\"reason\":\"opted out\"}}";
+    post_expect(&f->s, "/campaigns/preview", body, 200, skipped);
+    post_expect(&f->s, "/campaigns/test_send", body, 200, skipped);
+    assert_int_equal(sink_count(f->hook), 0);
+    assert_nothing_stored_or_sent(f);
+    free(body);
+    free(url);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -170,6 +185,8 @@ int main(void) {
             test_a_test_send_makes_that_request_once_and_answers_its_status, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_test_send_that_cannot_connect_is_502_saying_what_failed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_template_that_aborts_is_skipped_and_nothing_is_sent,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
