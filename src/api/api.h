@@ -13,6 +13,7 @@
 
 #include "core/cohorts/cohort_import.h"
 #include "core/workspace/auth.h"
+#include "core/messaging/campaign_run.h"
 #include "core/messaging/currents_config.h"
 #include "core/workspace/dash_sessions.h"
 #include "core/workspace/dashboard_users.h"
@@ -34,6 +35,12 @@ struct api_config {
     void (*currents_probe)(const char *url, const char *token, int64_t timeout_ms,
                            struct current_probe *out);
     int64_t currents_probe_timeout_ms;
+    /* Sends one webhook request as campaign sends do and waits for its answer: the HTTP
+     * status, or 0 with error (len bytes) saying what failed (the composition root gives
+     * workers/webhook_http.c); NULL: POST /campaigns/test_send answers 502. */
+    int (*webhook_send)(const struct webhook_request *req, int64_t timeout_ms, char *error,
+                        size_t len);
+    int64_t webhook_timeout_ms;   /* the sender's request timeout */
     struct segment_jobs *exports; /* the segment export jobs (POST /users/export/segment) */
     const char *web_dir;          /* the dashboard's files; NULL: none served (404) */
     const char *public_url;       /* the base URL clients reach the server at, no trailing '/' */
@@ -239,6 +246,8 @@ void api_campaigns_create(void *ctx, const struct http_request *req, struct http
 void api_campaigns_list(void *ctx, const struct http_request *req, struct http_response *res);
 void api_campaigns_details(void *ctx, const struct http_request *req, struct http_response *res);
 void api_campaigns_archive(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_preview(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_test_send(void *ctx, const struct http_request *req, struct http_response *res);
 void api_campaigns_trigger(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_create(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_list(void *ctx, const struct http_request *req, struct http_response *res);

@@ -1,7 +1,8 @@
 /*
  * campaigns.c — the campaigns and Canvases API (REST API key): create, list, details and archive
- * (CONTRACT.md §3.10–3.11); the trigger endpoints are campaigns_trigger.c. This file reads
- * Braze's request JSON into struct campaign_def, checks every field against limits.h before
+ * (CONTRACT.md §3.10–3.11), and the wizard's preview and test send of a message for one user
+ * (core/messaging/campaign_preview.h); the trigger endpoints are campaigns_trigger.c. This file
+ * reads Braze's request JSON into struct campaign_def, checks every field against limits.h before
  * core is called, and turns core's faults into the exact texts of the contract.
  */
 #include "api/api.h"
@@ -16,6 +17,7 @@
 
 #include "api/limits.h"
 #include "core/messaging/campaign.h"
+#include "core/messaging/campaign_preview.h"
 #include "util/timeutil.h"
 
 _Static_assert(LIMIT_CANVAS_STEPS == CAMPAIGN_MAX_STEPS, "limits.h states the steps rule");
@@ -266,7 +268,9 @@ static char *part_path(enum campaign_kind kind, const struct def_read *d,
     case MESSAGE_PART_URL:
         return textf("%s.webhook.url", where);
     case MESSAGE_PART_HEADER:
-        if (!d->def.steps || f->step >= d->def.n_steps)
+        if (!d->def.steps || f->step >= d->def.n_steps ||
+            f->header >= d->def.steps[f->step].message.n_headers ||
+            !d->def.steps[f->step].message.headers)
             return textf("%s.webhook.headers", where);
         return textf("%s.webhook.headers.%s", where,
                      d->def.steps[f->step].message.headers[f->header].name);
@@ -597,4 +601,117 @@ void api_campaigns_details(void *ctx, const struct http_request *req, struct htt
 
 void api_canvas_details(void *ctx, const struct http_request *req, struct http_response *res) {
     details(ctx, req, res, CAMPAIGN_KIND_CANVAS);
+}
+
+/* ---- preview and test send ---- */
+
+/* {"url", "method", "headers": {name: value}, "body"} of a rendered request. */
+static json_t *request_json(const struct webhook_request *r) {
+    json_t *headers = json_object();
+    for (size_t i = 0; headers && i < r->n_headers; i++) {
+        const char *line = r->headers[i];
+        const char *colon = strchr(line, ':');
+        size_t name_len = colon ? (size_t)(colon - line) : strlen(line);
+        const char *value = colon ? colon + 1 + (colon[1] == ' ') : "";
+        char *name = strndup(line, name_len);
+        if (!name || json_object_set_new(headers, name, json_string(value))) {
+            json_decref(headers);
+            headers = NULL;
+        }
+        free(name);
+    }
+    return headers ? json_pack("{s:s, s:s, s:o, s:s}", "url", r->url, "method", r->method,
+                               "headers", headers, "body", r->body)
+                   : NULL;
+}
+
+/* {"result": "aborted" | "render_failed", "reason"} of a request the template skipped. */
+static json_t *skipped_json(const struct webhook_request *r) {
+    return json_pack("{s:s, s:s}", "result",
+                     r->skip == WEBHOOK_ABORTED ? "aborted" : "render_failed", "reason",
+                     r->skip_reason ? r->skip_reason : "");
+}
+
+/* Reads {"message": {"webhook": …}, "external_id"} and renders it (campaign_preview). True with
+ * *out filled when it did; otherwise it replied. */
+static bool preview_render(struct api_ctx *ctx, const struct http_request *req,
+                           struct http_response *res, struct webhook_request *out) {
+    json_t *body = api_json_body(req, res);
+    struct workspace *ws = body ? api_auth_rest(ctx, req, body, res) : NULL;
+    struct def_read d = {0};
+    bool done = false;
+    const char *external_id = str_of(body, "external_id");
+    if (!ws) {
+    } else if (!external_id || !*external_id) {
+        api_refuse(res, "external_id: must be the external id of a user");
+    } else if (api_limit_len(res, "external_id", external_id, LIMIT_EXTERNAL_ID)) {
+        const json_t *msg = json_object_get(body, "message");
+        d.steps = calloc(1, sizeof *d.steps);
+        d.headers = calloc(count_headers(msg) + 1, sizeof *d.headers);
+        struct webhook_header *next_header = d.headers;
+        if (!d.steps || !d.headers) {
+            api_reply_err(res, CD_E_NOMEM, NULL);
+        } else if (read_message(res, msg, "message", &d.steps[0].message, &next_header)) {
+            d.def.steps = d.steps;
+            d.def.n_steps = 1;
+            struct campaign_fault fault;
+            enum cd_err err =
+                campaign_preview(ctx->app, ws, &d.steps[0].message, external_id, out, &fault);
+            if (err == CD_E_INVALID)
+                reply_create_fault(res, CAMPAIGN_KIND_CAMPAIGN, &d, &fault);
+            else if (err == CD_E_NOT_FOUND)
+                http_reply_json(res, 404, json_pack("{s:s}", "message", "user not found"));
+            else if (err != CD_OK)
+                api_reply_err(res, err, NULL);
+            done = err == CD_OK;
+        }
+    }
+    def_read_free(&d);
+    json_decref(body);
+    return done;
+}
+
+void api_campaigns_preview(void *vctx, const struct http_request *req, struct http_response *res) {
+    struct webhook_request r;
+    if (!preview_render(vctx, req, res, &r))
+        return;
+    json_t *out = r.skip != WEBHOOK_SEND
+                      ? json_pack("{s:s, s:o}", "message", "success", "skipped", skipped_json(&r))
+                      : json_pack("{s:s, s:o}", "message", "success", "webhook", request_json(&r));
+    if (out)
+        http_reply_json(res, 200, out);
+    else
+        api_reply_err(res, CD_E_NOMEM, NULL);
+    webhook_request_free(&r);
+}
+
+void api_campaigns_test_send(void *vctx, const struct http_request *req,
+                             struct http_response *res) {
+    struct api_ctx *ctx = vctx;
+    struct webhook_request r;
+    if (!preview_render(ctx, req, res, &r))
+        return;
+    if (r.skip != WEBHOOK_SEND) { /* nothing to send, as a campaign send would not */
+        json_t *out = json_pack("{s:s, s:o}", "message", "success", "skipped", skipped_json(&r));
+        if (out)
+            http_reply_json(res, 200, out);
+        else
+            api_reply_err(res, CD_E_NOMEM, NULL);
+        webhook_request_free(&r);
+        return;
+    }
+    char error[256] = "no webhook client";
+    int status = ctx->cfg.webhook_send
+                     ? ctx->cfg.webhook_send(&r, ctx->cfg.webhook_timeout_ms, error, sizeof error)
+                     : 0;
+    char *failed = status > 0 ? NULL : textf("test send to %s failed: %s", r.url, error);
+    json_t *out = status > 0 ? json_pack("{s:s, s:i}", "message", "success", "status", status)
+                  : failed   ? json_pack("{s:s}", "message", failed)
+                             : NULL;
+    if (out)
+        http_reply_json(res, status > 0 ? 200 : 502, out);
+    else
+        api_reply_err(res, CD_E_NOMEM, NULL);
+    free(failed);
+    webhook_request_free(&r);
 }

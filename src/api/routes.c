@@ -53,6 +53,8 @@ const struct http_route api_routes[] = {
     {"GET", "/campaigns/list", api_campaigns_list, "campaigns.list"},
     {"GET", "/campaigns/details", api_campaigns_details, "campaigns.details"},
     {"POST", "/campaigns/archive", api_campaigns_archive, "campaigns.archive"},
+    {"POST", "/campaigns/preview", api_campaigns_preview, "campaigns.preview"},
+    {"POST", "/campaigns/test_send", api_campaigns_test_send, "campaigns.test_send"},
     {"POST", "/campaigns/trigger/send", api_campaigns_trigger, "campaigns.trigger.send"},
     {"POST", "/campaigns/trigger/schedule/create", api_campaigns_schedule_create,
      "campaigns.trigger.schedule.create"},

@@ -33,6 +33,7 @@
 #include "util/metrics.h"
 #include "util/timeutil.h"
 #include "workers/currents_probe.h"
+#include "workers/webhook_http.h"
 #include "core/segments/segment_jobs.h"
 #include "workers/dispatcher.h"
 #include "workers/exporter.h"
@@ -534,6 +535,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                                   .currents_probe_timeout_ms = ccfg.timeout_ms < PROBE_TIMEOUT_MS
                                                                    ? ccfg.timeout_ms
                                                                    : PROBE_TIMEOUT_MS,
+                                  .webhook_send = webhook_http_send_once,
+                                  .webhook_timeout_ms = scfg.timeout_ms,
                                   .web_dir = web_dir,
                                   .public_url = public_url,
                                   .tls = tls_cert != NULL},

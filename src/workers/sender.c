@@ -10,13 +10,13 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/messaging/campaign_run.h"
 #include "core/workspace/workspace.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/timeutil.h"
+#include "workers/webhook_http.h"
 
 #define MAX_RUNS 64
 #define RESPONSE_KEEP 1024
@@ -156,14 +156,6 @@ static void xfer_free(struct sender *s, struct xfer *x) {
     free(x);
 }
 
-static bool has_header(const struct webhook_request *r, const char *name) {
-    size_t len = strlen(name);
-    for (size_t i = 0; i < r->n_headers; i++)
-        if (strncasecmp(r->headers[i], name, len) == 0 && r->headers[i][len] == ':')
-            return true;
-    return false;
-}
-
 static void push_done(struct sender *s, struct active *a, struct xfer *x);
 
 /* Starts a request to uid; false when none was started. */
@@ -198,35 +190,14 @@ static bool send_one(struct sender *s, struct active *a, uint32_t uid, int attem
         push_done(s, a, x);
         return false;
     }
-    char key[128];
-    snprintf(key, sizeof key, "Idempotency-Key: %s", x->req.idempotency_key);
-    for (size_t i = 0; i < x->req.n_headers; i++)
-        x->headers = curl_slist_append(x->headers, x->req.headers[i]);
-    x->headers = curl_slist_append(x->headers, key);
-    x->headers = curl_slist_append(x->headers, "Expect:");
-    if (!has_header(&x->req, "User-Agent"))
-        x->headers = curl_slist_append(x->headers, "User-Agent: cohortd-webhook/1");
-    if (*x->req.body && !has_header(&x->req, "Content-Type"))
-        x->headers = curl_slist_append(x->headers, "Content-Type: application/json");
     CURL *e = x->easy = s->n_pool ? s->pool[--s->n_pool] : curl_easy_init();
-    if (!e || !x->headers) {
+    if (!e || !webhook_http_prepare(e, &x->req, s->cfg.timeout_ms, &x->headers, x->error)) {
         xfer_free(s, x);
         a->drop = true;
         return false;
     }
-    curl_easy_setopt(e, CURLOPT_URL, x->req.url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-    if (strcmp(x->req.method, "GET") != 0) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req.body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(x->req.body));
-        if (strcmp(x->req.method, "POST") != 0)
-            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->req.method);
-    }
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_response);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->error);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->cfg.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
         xfer_free(s, x);

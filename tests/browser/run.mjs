@@ -268,6 +268,23 @@ const tests = [
         await page.getByLabel('Webhook URL').fill(`${S.receiver.base}/hook?user={{\${user_id}}}`);
         await page.getByLabel('HTTP method').selectOption('POST');
         await page.getByLabel('Request body').fill('{"hello":"{{custom_attribute.${first_name} | default: \'there\'}}"}');
+        // the preview shows the request as it would be sent to the chosen user
+        const shown = async (text) => {
+            await until(`the preview "${text}"`, async () => (await page.locator('#preview-result').textContent()) === text);
+        };
+        await page.getByLabel('User (external_id)').fill('ann');
+        await page.getByRole('button', { name: 'Preview' }).click();
+        await shown(`POST ${S.receiver.base}/hook?user=ann\n\n\n{"hello":"Ann"}`);
+        await page.getByLabel('User (external_id)').fill('bob');
+        await page.getByRole('button', { name: 'Preview' }).click();
+        await shown(`POST ${S.receiver.base}/hook?user=bob\n\n\n{"hello":"there"}`);
+        await page.getByRole('button', { name: 'Send a test to this user' }).click();
+        await shown('Test sent: the endpoint answered 200.');
+        const test = S.receiver.got.filter((r) => r.url === '/hook?user=bob');
+        assertEq(test.map((r) => [r.method, r.body]), [['POST', '{"hello":"there"}']], 'the test send received');
+        await page.getByLabel('User (external_id)').fill('nobody');
+        await page.getByRole('button', { name: 'Preview' }).click();
+        await until('the unknown user named', async () => /user not found/.test(await page.locator('#preview-result').textContent()));
         await page.getByRole('button', { name: 'Next' }).click();
         await page.getByLabel('Segment').selectOption({ label: 'Trial users in Free Customers' });
         await page.locator('#campaign-segment-size').filter({ hasText: '1 user' }).waitFor();
@@ -280,7 +297,7 @@ const tests = [
         const req = S.receiver.got.find((r) => r.url === '/hook?user=ann');
         assertEq([req.method, req.body], ['POST', '{"hello":"Ann"}'], 'request received');
         await page.locator('#campaign-sent').filter({ hasText: '1' }).waitFor();
-        assertEq(S.receiver.got.filter((r) => r.url.startsWith('/hook')).length, 1, 'requests received');
+        assertEq(S.receiver.got.filter((r) => r.url.startsWith('/hook')).length, 2, 'requests received (the test send and the campaign\'s)');
         await checkAccessible(page, 'campaign page');
     }],
     ['a Current shows its delivered count moving', 'current', async ({ page }) => {

@@ -10,6 +10,7 @@
  * example, with real ids and keys, is accepted with a documented 2xx.
  */
 #include "harness.h"
+#include "sink.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -121,9 +122,11 @@ test_every_registered_route_is_documented_and_every_documented_one_is_registered
 struct fixture {
     struct server *s;
     json_t *doc;
-    json_t *ids;      /* parameter name -> a real value */
-    char secret[128]; /* the Heap integration's webhook_secret */
-    char key_id[32];  /* the id of a REST API key made for the revoke example */
+    json_t *ids;       /* parameter name -> a real value */
+    char secret[128];  /* the Heap integration's webhook_secret */
+    char key_id[32];   /* the id of a REST API key made for the revoke example */
+    struct sink *hook; /* a receiver that answers, for the test send example */
+    char hook_url[128];
 };
 
 static char *created_id(struct server *s, const char *path, const char *body, const char *key) {
@@ -148,6 +151,8 @@ static int fixture_setup(void **state) {
     f->s = server_new(NULL);
     f->doc = load_doc();
     f->ids = json_object();
+    f->hook = sink_start(f->hook_url, sizeof f->hook_url);
+    assert_non_null(f->hook);
     struct server *s = f->s;
     post_expect(s, "/users/track",
                 "{\"attributes\":[{\"external_id\":\"ann\",\"plan\":\"trial\"}]}", 201,
@@ -234,6 +239,7 @@ static int fixture_setup(void **state) {
 static int fixture_teardown(void **state) {
     struct fixture *f = *state;
     server_cleanup(f->s);
+    sink_stop(f->hook);
     free(f->s);
     json_decref(f->doc);
     json_decref(f->ids);
@@ -611,7 +617,11 @@ static int example_accepted(struct fixture *f, const char *method, const char *p
     json_object_del(subs, "canvas_schedule_id");
     json_object_set_new(subs, "partner_api_key", json_string(f->s->partner_key));
     json_object_set_new(subs, "client_secret", json_string(f->s->import_key));
-    json_object_set_new(subs, "url", json_string("http://127.0.0.1:1/hook"));
+    /* a test send is sent at once and must be answered; other urls are only stored */
+    json_object_set_new(subs, "url",
+                        json_string(strcmp(pattern, "/campaigns/test_send") == 0
+                                        ? f->hook_url
+                                        : "http://127.0.0.1:1/hook"));
     json_object_set_new(subs, "endpoint", json_string("http://127.0.0.1:1/currents"));
     if (strcmp(pattern, "/api_keys/revoke") == 0)
         json_object_set_new(subs, "id", json_string(f->key_id));

@@ -225,7 +225,7 @@ export async function renderWizard(main, _params, ctx) {
         const name = h('input', { type: 'text', required: true, value: state.name, id: 'campaign-name' });
         name.addEventListener('input', () => { state.name = name.value; });
         const user = h('input', { type: 'text', id: 'preview-user' });
-        const out = h('div', { 'aria-live': 'polite' });
+        const out = h('div', { 'aria-live': 'polite', id: 'preview-result' });
         const tryCall = async (path, what) => {
             if (!user.value) return fill(out, h('p', { class: 'error' }, 'Enter a user\'s external_id first.'));
             const r = await post(path, { message: { webhook: webhookOf(state) }, external_id: user.value });

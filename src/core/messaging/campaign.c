@@ -97,6 +97,11 @@ static enum cd_err check_message(const struct webhook_message *m, enum tmpl_scop
     return check_text(body, scope, MESSAGE_PART_BODY, fault);
 }
 
+enum cd_err campaign_message_check(const struct webhook_message *m, struct campaign_fault *fault) {
+    memset(fault, 0, sizeof *fault);
+    return check_message(m, TMPL_CAMPAIGN, fault);
+}
+
 static enum cd_err check_schedule(struct app *app, const struct campaign_schedule *s, int64_t now,
                                   struct campaign_fault *fault) {
     if (s->type == SCHEDULE_AT && s->time_ms < now - AT_MAX_PAST_MS)
@@ -163,8 +168,7 @@ static json_t *schedule_json(const struct campaign_schedule *s) {
     }
 }
 
-static json_t *step_json(const struct campaign_step *st, const char *name) {
-    const struct webhook_message *m = &st->message;
+json_t *webhook_message_json(const struct webhook_message *m) {
     json_t *headers = json_object();
     for (size_t i = 0; headers && i < m->n_headers; i++) {
         if (json_object_set_new(headers, m->headers[i].name, json_string(m->headers[i].value))) {
@@ -172,12 +176,17 @@ static json_t *step_json(const struct campaign_step *st, const char *name) {
             headers = NULL;
         }
     }
-    json_t *step =
-        headers ? json_pack("{s:s, s:I, s:{s:{s:s, s:s, s:o, s:s}}}", "name", name, "delay_seconds",
-                            (json_int_t)st->delay_seconds, "message", "webhook", "url", m->url,
-                            "method", webhook_method_name(m->method), "headers", headers, "body",
-                            m->body ? m->body : "")
-                : NULL;
+    return headers ? json_pack("{s:s, s:s, s:o, s:s}", "url", m->url, "method",
+                               webhook_method_name(m->method), "headers", headers, "body",
+                               m->body ? m->body : "")
+                   : NULL;
+}
+
+static json_t *step_json(const struct campaign_step *st, const char *name) {
+    json_t *webhook = webhook_message_json(&st->message);
+    json_t *step = webhook ? json_pack("{s:s, s:I, s:{s:o}}", "name", name, "delay_seconds",
+                                       (json_int_t)st->delay_seconds, "message", "webhook", webhook)
+                           : NULL;
     if (step && !uuid_into(step, "id")) {
         json_decref(step);
         step = NULL;

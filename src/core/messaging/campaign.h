@@ -130,6 +130,14 @@ struct campaign_fault {
     enum user_minor minor;  /* CAMPAIGN_FAULT_ATTRIBUTES: what core found wrong with them */
 };
 
+/* Checks one campaign message as campaign_create checks it (url, headers, Liquid), storing
+ * nothing: CD_E_INVALID with *fault (step 0) when it would be refused. */
+enum cd_err campaign_message_check(const struct webhook_message *m, struct campaign_fault *fault);
+
+/* {"url", "method", "headers", "body"} of m, as stored (new reference), or NULL when out of
+ * memory. */
+json_t *webhook_message_json(const struct webhook_message *m);
+
 /* POST /campaigns/create and /canvas/create: validates def whole and stores it; an immediate or
  * `at` schedule starts its dispatch. public_id gets the new id. */
 enum cd_err campaign_create(struct app *app, struct workspace *ws, enum campaign_kind kind,
