@@ -258,6 +258,41 @@ static int pick_public_url(const struct cli_command *cmd, const char *given, con
     return 0;
 }
 
+/* What a running serve holds, torn down by shut_down in one order whatever got started (a part
+ * not started yet is NULL, and each stop function takes NULL). */
+struct running {
+    int lock_fd; /* kept open (and locked) until the process exits */
+    struct store *s;
+    struct app *app;
+    struct segment_jobs *exports;
+    struct api_ctx ctx;
+    bool curl;
+    struct http_server *srv;
+    struct currents *currents;
+    struct sender *sender;
+    struct retention *retention;
+    struct exporter *exporter;
+    struct history *history;
+};
+
+/* No request after the server stops, then the workers (newest first), then what they use. */
+static void shut_down(struct running *r) {
+    http_server_stop(r->srv);
+    history_stop(r->history);
+    exporter_stop(r->exporter);
+    retention_stop(r->retention);
+    sender_stop(r->sender);
+    currents_stop(r->currents);
+    if (r->curl)
+        curl_global_cleanup();
+    segment_jobs_free(r->exports);
+    dash_sessions_free(r->ctx.sessions);
+    login_throttle_free(r->ctx.throttle);
+    app_free(r->app);
+    store_close(r->s);
+    close(r->lock_fd);
+}
+
 /* A dashboard session ends this long after its login, however much it is used. */
 #define SESSION_MAX_MS (12LL * 3600 * 1000)
 
@@ -487,13 +522,13 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         close(lock_fd);
         return 1;
     }
-    struct app *app = NULL;
-    enum cd_err err = app_new(s, &app);
+    struct running r = {.s = s, .lock_fd = lock_fd};
+    enum cd_err err = app_new(s, &r.app);
     if (err != CD_OK) {
-        store_close(s);
-        close(lock_fd);
+        shut_down(&r);
         return cli_fail(cmd, "cannot load the store: %s", cd_err_name(err));
     }
+    struct app *app = r.app;
     app_set_cohort_entry(app, campaign_cohort_entry_locked);
     app_set_write_limits(app, (int)max_queued, queue_timeout);
     app_set_max_array_length(app, (int)max_array);
@@ -503,15 +538,12 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                  "every HTTP thread; other workspaces wait up to --queue-timeout-ms",
                  max_queued, threads);
 
-    struct segment_jobs *exports = NULL;
     struct segment_jobs_config xcfg = {.data_dir = data,
                                        .public_url = public_url,
                                        .retention_ms = export_retention,
                                        .render = api_segment_export_line};
-    if (segment_jobs_new(app, &xcfg, &exports) != CD_OK) {
-        app_free(app);
-        store_close(s);
-        close(lock_fd);
+    if (segment_jobs_new(app, &xcfg, &r.exports) != CD_OK) {
+        shut_down(&r);
         return cli_fail(cmd, "cannot open %s/exports (segment exports)", data);
     }
 
@@ -524,30 +556,27 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct api_ctx ctx = {.app = app,
-                          .cfg = {.max_body = (size_t)max_body,
-                                  .exports = exports,
-                                  .heap_max_past_ms = heap_past,
-                                  .heap_max_future_ms = heap_future,
-                                  .heap_max_in_flight = (int)heap_in_flight,
-                                  .metrics_token = cli_value(cmd, values, "metrics-token"),
-                                  .currents_probe = currents_probe_send,
-                                  .currents_probe_timeout_ms = ccfg.timeout_ms < PROBE_TIMEOUT_MS
-                                                                   ? ccfg.timeout_ms
-                                                                   : PROBE_TIMEOUT_MS,
-                                  .webhook_send = webhook_http_send_once,
-                                  .webhook_timeout_ms = scfg.timeout_ms,
-                                  .web_dir = web_dir,
-                                  .public_url = public_url,
-                                  .tls = tls_cert != NULL},
-                          .sessions = dash_sessions_new(session_idle_ms, SESSION_MAX_MS),
-                          .throttle = login_throttle_new()};
-    if (!ctx.sessions || !ctx.throttle) {
-        dash_sessions_free(ctx.sessions);
-        login_throttle_free(ctx.throttle);
-        app_free(app);
-        store_close(s);
-        close(lock_fd);
+    struct api_ctx *ctx = &r.ctx;
+    *ctx = (struct api_ctx){.app = app,
+                            .cfg = {.max_body = (size_t)max_body,
+                                    .exports = r.exports,
+                                    .heap_max_past_ms = heap_past,
+                                    .heap_max_future_ms = heap_future,
+                                    .heap_max_in_flight = (int)heap_in_flight,
+                                    .metrics_token = cli_value(cmd, values, "metrics-token"),
+                                    .currents_probe = currents_probe_send,
+                                    .currents_probe_timeout_ms = ccfg.timeout_ms < PROBE_TIMEOUT_MS
+                                                                     ? ccfg.timeout_ms
+                                                                     : PROBE_TIMEOUT_MS,
+                                    .webhook_send = webhook_http_send_once,
+                                    .webhook_timeout_ms = scfg.timeout_ms,
+                                    .web_dir = web_dir,
+                                    .public_url = public_url,
+                                    .tls = tls_cert != NULL},
+                            .sessions = dash_sessions_new(session_idle_ms, SESSION_MAX_MS),
+                            .throttle = login_throttle_new()};
+    if (!ctx->sessions || !ctx->throttle) {
+        shut_down(&r);
         return cli_fail(cmd, "out of memory");
     }
     struct http_server_config hc = {
@@ -563,27 +592,22 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         .request_timeout_s = (int)request_s,
         .routes = api_routes,
         .n_routes = api_n_routes,
-        .ctx = &ctx,
+        .ctx = ctx,
     };
-    struct http_server *srv = NULL;
     int bound = 0;
-    /* test builds: COHORTD_FAULT_STORE_CALL counts from here, before the first request can
-     * arrive (arming after the listen would race with it) */
     /* before the first request: POST /currents/create sends a probe with libcurl */
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    r.curl = true;
     /* the start's history sample, before the count starts (a worker's store calls would race
      * with the request's in it) */
     history_sample_now(app);
+    /* test builds: COHORTD_FAULT_STORE_CALL counts from here, before the first request can
+     * arrive (arming after the listen would race with it) */
     store_faults_arm();
     char start_err[512] = "";
-    err = http_server_start(&hc, &srv, &bound, start_err, sizeof start_err);
+    err = http_server_start(&hc, &r.srv, &bound, start_err, sizeof start_err);
     if (err != CD_OK) {
-        segment_jobs_free(exports);
-        dash_sessions_free(ctx.sessions);
-        login_throttle_free(ctx.throttle);
-        app_free(app);
-        store_close(s);
-        close(lock_fd);
+        shut_down(&r);
         char why[160], where[80];
         format_addr(host, port, where, sizeof where);
         if (err != CD_E_IO)
@@ -591,77 +615,32 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         explain_listen_failure(host, port, why, sizeof why);
         return cli_fail(cmd, "%s %s", where, why);
     }
-    struct currents *currents = currents_start(s, &ccfg);
-    if (!currents) {
-        http_server_stop(srv);
-        segment_jobs_free(exports);
-        dash_sessions_free(ctx.sessions);
-        login_throttle_free(ctx.throttle);
-        app_free(app);
-        store_close(s);
-        close(lock_fd);
-        return cli_fail(cmd, "cannot start the Currents dispatcher");
-    }
-    struct sender *sender = sender_start(app, &scfg);
-    if (!sender) {
-        currents_stop(currents);
-        http_server_stop(srv);
-        segment_jobs_free(exports);
-        dash_sessions_free(ctx.sessions);
-        login_throttle_free(ctx.throttle);
-        app_free(app);
-        store_close(s);
-        close(lock_fd);
-        return cli_fail(cmd, "cannot start the webhook sender");
-    }
-    struct retention *retention = retention_start(s, &rcfg);
-    if (!retention) {
-        sender_stop(sender);
-        currents_stop(currents);
-        http_server_stop(srv);
-        segment_jobs_free(exports);
-        dash_sessions_free(ctx.sessions);
-        login_throttle_free(ctx.throttle);
-        app_free(app);
-        store_close(s);
-        close(lock_fd);
-        return cli_fail(cmd, "cannot start the retention worker");
-    }
-    if (!cli_value(cmd, values, "public-url") && port == 0) { /* the port is known only now */
+    const char *failed = NULL;
+    if (!(r.currents = currents_start(s, &ccfg)))
+        failed = "the Currents dispatcher";
+    else if (!(r.sender = sender_start(app, &scfg)))
+        failed = "the webhook sender";
+    else if (!(r.retention = retention_start(s, &rcfg)))
+        failed = "the retention worker";
+    if (!failed && !cli_value(cmd, values, "public-url") && port == 0) {
+        /* the port is known only now */
         char where[80], base_url[128];
         format_addr(host, bound, where, sizeof where);
         snprintf(base_url, sizeof base_url, "%s://%s", tls_cert ? "https" : "http", where);
-        (void)segment_jobs_set_public_url(exports, base_url);
+        (void)segment_jobs_set_public_url(r.exports, base_url);
     }
     struct exporter_config ecfg = {.sweep_ms = export_retention / 2 < 200 ? 200
                                                : export_retention / 2 > 60000
                                                    ? 60000
                                                    : export_retention / 2,
                                    .callback_timeout_ms = sv[4]};
-    struct exporter *exporter = exporter_start(exports, &ecfg);
-    if (!exporter) {
-        retention_stop(retention);
-        sender_stop(sender);
-        currents_stop(currents);
-        http_server_stop(srv);
-        segment_jobs_free(exports);
-        app_free(app);
-        store_close(s);
-        close(lock_fd);
-        return cli_fail(cmd, "cannot start the segment export worker");
-    }
-    struct history *history = history_start(app, history_interval);
-    if (!history) {
-        exporter_stop(exporter);
-        retention_stop(retention);
-        sender_stop(sender);
-        currents_stop(currents);
-        http_server_stop(srv);
-        segment_jobs_free(exports);
-        app_free(app);
-        store_close(s);
-        close(lock_fd);
-        return cli_fail(cmd, "cannot start the daily history worker");
+    if (!failed && !(r.exporter = exporter_start(r.exports, &ecfg)))
+        failed = "the segment export worker";
+    else if (!failed && !(r.history = history_start(app, history_interval)))
+        failed = "the daily history worker";
+    if (failed) {
+        shut_down(&r);
+        return cli_fail(cmd, "cannot start %s", failed);
     }
     metrics_set("cohortd_build_info", "version=\"" COHORTD_VERSION "\"", 1);
     metrics_set("cohortd_process_start_time_seconds", "", (double)t0 / 1000);
@@ -680,23 +659,11 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         if (sig != SIGHUP)
             break;
         log_info("serve", "signal=HUP reloading=tls");
-        (void)http_server_reload_tls(srv);
+        (void)http_server_reload_tls(r.srv);
     }
     sd_notify(0, "STOPPING=1");
     log_info("serve", "signal=%s stopping", sig == SIGTERM ? "TERM" : "INT");
-    http_server_stop(srv);
-    history_stop(history);
-    exporter_stop(exporter);
-    retention_stop(retention);
-    sender_stop(sender);
-    currents_stop(currents);
-    curl_global_cleanup();
-    segment_jobs_free(exports);
-    dash_sessions_free(ctx.sessions);
-    login_throttle_free(ctx.throttle);
-    app_free(app);
-    store_close(s);
-    close(lock_fd);
+    shut_down(&r);
     log_info("serve", "stopped");
     return 0;
 }
