@@ -598,9 +598,6 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     /* before the first request: POST /currents/create sends a probe with libcurl */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     r.curl = true;
-    /* the start's history sample, before the count starts (a worker's store calls would race
-     * with the request's in it) */
-    history_sample_now(app);
     /* test builds: COHORTD_FAULT_STORE_CALL counts from here, before the first request can
      * arrive (arming after the listen would race with it) */
     store_faults_arm();

@@ -32,11 +32,7 @@ static void sample(struct app *app, int64_t t0) {
         log_debug("history", "op=sample ms=%lld", (long long)(time_now_ms() - t0));
 }
 
-void history_sample_now(struct app *app) {
-    sample(app, time_now_ms());
-}
-
-/* Waits for the next sample (the start's was taken by history_sample_now), takes it, again. */
+/* Waits for the next sample, takes it, again (the last is history_stop's). */
 static void *run(void *arg) {
     struct history *h = arg;
     int64_t t0 = time_now_ms();
@@ -88,6 +84,7 @@ void history_stop(struct history *h) {
     pthread_cond_signal(&h->wake);
     pthread_mutex_unlock(&h->lock);
     pthread_join(h->thread, NULL);
+    sample(h->app, time_now_ms()); /* the day's last values, however short the run was */
     pthread_cond_destroy(&h->wake);
     pthread_mutex_destroy(&h->lock);
     free(h);
