@@ -146,7 +146,14 @@ static enum cd_err create(struct app *app, struct workspace *ws, const struct re
     return *out ? CD_OK : CD_E_NOMEM;
 }
 
-void api_api_keys_create(void *vctx, const struct http_request *req, struct http_response *res) {
+/* A key write on behalf of the caller's own grants: CD_E_FORBIDDEN from `call` is answered 403
+ * saying what the caller may do (`rule`) and what it lacks. */
+typedef enum cd_err (*granted_call)(struct app *app, struct workspace *ws,
+                                    const struct rest_grant *caller, const json_t *body,
+                                    json_t **out, struct cd_msg *msg);
+
+static void run_granted(void *vctx, const struct http_request *req, struct http_response *res,
+                        granted_call call, const char *rule) {
     struct api_ctx *ctx = vctx;
     json_t *body = api_json_body(req, res);
     struct rest_grant caller;
@@ -154,13 +161,17 @@ void api_api_keys_create(void *vctx, const struct http_request *req, struct http
     if (ws) {
         struct cd_msg msg = {{0}};
         json_t *out = NULL;
-        enum cd_err err = create(ctx->app, ws, &caller, body, &out, &msg);
+        enum cd_err err = call(ctx->app, ws, &caller, body, &out, &msg);
         if (err == CD_E_FORBIDDEN)
-            reply_lacking(res, "only give permissions it has", msg.text);
+            reply_lacking(res, rule, msg.text);
         else
             api_reply_result(res, err, 201, out, &msg);
     }
     json_decref(body);
+}
+
+void api_api_keys_create(void *ctx, const struct http_request *req, struct http_response *res) {
+    run_granted(ctx, req, res, create, "only give permissions it has");
 }
 
 static void on_key(void *ctx, const struct api_key_info *k) {
@@ -238,19 +249,6 @@ static enum cd_err revoke(struct app *app, struct workspace *ws, const struct re
     return *out ? CD_OK : CD_E_NOMEM;
 }
 
-void api_api_keys_revoke(void *vctx, const struct http_request *req, struct http_response *res) {
-    struct api_ctx *ctx = vctx;
-    json_t *body = api_json_body(req, res);
-    struct rest_grant caller;
-    struct workspace *ws = body ? api_auth_rest_grant(ctx, req, body, res, &caller) : NULL;
-    if (ws) {
-        struct cd_msg msg = {{0}};
-        json_t *out = NULL;
-        enum cd_err err = revoke(ctx->app, ws, &caller, body, &out, &msg);
-        if (err == CD_E_FORBIDDEN)
-            reply_lacking(res, "revoke only keys whose permissions it has", msg.text);
-        else
-            api_reply_result(res, err, 201, out, &msg);
-    }
-    json_decref(body);
+void api_api_keys_revoke(void *ctx, const struct http_request *req, struct http_response *res) {
+    run_granted(ctx, req, res, revoke, "revoke only keys whose permissions it has");
 }

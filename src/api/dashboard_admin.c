@@ -19,6 +19,16 @@ static json_t *user_json(const struct dash_user *u) {
                      "created_at", at);
 }
 
+/* 200 {key: items, "message": "success"} (taking items), or the error. */
+static void reply_list(struct http_response *res, enum cd_err err, const char *key, json_t *items) {
+    if (err != CD_OK) {
+        json_decref(items);
+        api_reply_err(res, err, NULL);
+        return;
+    }
+    http_reply_json(res, 200, json_pack("{s:o, s:s}", key, items, "message", "success"));
+}
+
 static void add_user(void *ctx, const struct dash_user *u) {
     json_array_append_new(ctx, user_json(u));
 }
@@ -29,13 +39,7 @@ void api_dashboard_users(void *vctx, const struct http_request *req, struct http
     if (!api_auth_session(ctx, req, res, false, &who))
         return;
     json_t *users = json_array();
-    enum cd_err err = app_dash_user_list(ctx->app, add_user, users);
-    if (err != CD_OK) {
-        json_decref(users);
-        api_reply_err(res, err, NULL);
-        return;
-    }
-    http_reply_json(res, 200, json_pack("{s:o, s:s}", "users", users, "message", "success"));
+    reply_list(res, app_dash_user_list(ctx->app, add_user, users), "users", users);
 }
 
 /* The body of an admin's write, or NULL having replied. */
@@ -121,13 +125,7 @@ void api_workspaces_list(void *vctx, const struct http_request *req, struct http
     if (!api_auth_session(ctx, req, res, false, &who))
         return;
     json_t *all = json_array();
-    enum cd_err err = app_workspaces_list(ctx->app, add_workspace, all);
-    if (err != CD_OK) {
-        json_decref(all);
-        api_reply_err(res, err, NULL);
-        return;
-    }
-    http_reply_json(res, 200, json_pack("{s:o, s:s}", "workspaces", all, "message", "success"));
+    reply_list(res, app_workspaces_list(ctx->app, add_workspace, all), "workspaces", all);
 }
 
 void api_workspaces_create(void *vctx, const struct http_request *req, struct http_response *res) {
