@@ -539,6 +539,46 @@ static void test_rest_operations_name_their_permission_and_the_server_enforces_i
     assert_int_equal(each_operation(*state, permission_enforced), 0);
 }
 
+/* The README's table of permissions ("REST API keys") names every permission a documented
+ * operation needs: it is written by hand beside routes.c, and this keeps the two together. */
+static void test_the_readme_lists_every_permission(void **state) {
+    (void)state;
+    const char *path = getenv("COHORTD_README");
+    if (!path)
+        fail_msg("COHORTD_README is not set (ctest sets it)");
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char readme[1 << 20];
+    size_t n = fread(readme, 1, sizeof readme - 1, f);
+    fclose(f);
+    readme[n] = '\0';
+    const char *table = strstr(readme, "\n### REST API keys\n");
+    assert_non_null(table);
+    const char *end = strstr(table + 1, "\n## ");
+    json_t *doc = load_doc();
+    int missing = 0;
+    const char *p;
+    json_t *item;
+    json_object_foreach(json_object_get(doc, "paths"), p, item) {
+        const char *m;
+        json_t *op;
+        json_object_foreach(item, m, op) {
+            const char *perm = json_string_value(json_object_get(op, "x-permission"));
+            if (!perm)
+                continue;
+            char *cell = strf("`%s`", perm);
+            const char *at = strstr(table, cell);
+            if (!at || (end && at > end)) {
+                fprintf(stderr, "README \"REST API keys\" does not list %s (%s %s)\n", cell, m, p);
+                missing++;
+            }
+            free(cell);
+        }
+    }
+    json_decref(doc);
+    assert_int_equal(missing, 0);
+}
+
 /* ---- the request examples ---- */
 
 /* Replaces, anywhere in v, the string value of a key that subs names with subs' value. */
@@ -679,6 +719,7 @@ int main(void) {
         cmocka_unit_test(test_operations_documented_with_the_rest_key_answer_401_without_one),
         cmocka_unit_test(test_operations_documented_without_the_rest_key_do_not_ask_for_it),
         cmocka_unit_test(test_rest_operations_name_their_permission_and_the_server_enforces_it),
+        cmocka_unit_test(test_the_readme_lists_every_permission),
         /* last: its deletes and archives take the fixture's objects away */
         cmocka_unit_test(test_every_request_example_is_accepted_with_a_documented_2xx),
     };
