@@ -594,6 +594,19 @@ void post_status(struct server *s, const char *path, const char *body, long stat
     resp_free(&r);
 }
 
+char *post_created(struct server *s, const char *path, const char *body, const char *key) {
+    struct resp r;
+    http_post_rest(s, path, body, &r);
+    if (r.status != 201)
+        fail_msg("POST %s answered %ld %s", path, r.status, r.body);
+    const char *id = json_string_value(json_object_get(r.json, key));
+    if (!id)
+        fail_msg("POST %s: no string '%s' in %s", path, key, r.body);
+    char *copy = strdup(id);
+    resp_free(&r);
+    return copy;
+}
+
 long preview(struct server *s, const char *filter) {
     char *body = strf("{\"filter\":%s}", filter);
     struct resp r;

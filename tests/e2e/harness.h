@@ -99,6 +99,9 @@ void post_expect(struct server *s, const char *path, const char *body, long stat
 /* POSTs body to path with the REST key and asserts the status only (setup steps whose answer
  * another test checks exactly). */
 void post_status(struct server *s, const char *path, const char *body, long status);
+/* POSTs body to path with the REST key, asserts 201 and returns the string the answer holds
+ * under key (an id: "segment_id", "campaign_id", …; owned). */
+char *post_created(struct server *s, const char *path, const char *body, const char *key);
 /* The exact audience size of a segment filter (JSON) by /segments/preview; fails on non-200. */
 long preview(struct server *s, const char *filter);
 /* /users/export/ids of one external id with fields_to_export (a JSON array): the user object

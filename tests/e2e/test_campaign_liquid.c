@@ -81,13 +81,7 @@ static char *campaign_body(const struct fixture *f, const char *url, const char 
 }
 
 static char *create(struct fixture *f, const char *body) {
-    struct resp r;
-    http_post_rest(&f->s, "/campaigns/create", body, &r);
-    if (r.status != 201)
-        fail_msg("create: %ld %s", r.status, r.body);
-    char *id = strdup(json_string_value(json_object_get(r.json, "campaign_id")));
-    resp_free(&r);
-    return id;
+    return post_created(&f->s, "/campaigns/create", body, "campaign_id");
 }
 
 static json_t *details(struct fixture *f, const char *id) {

@@ -51,13 +51,12 @@ static int setup(void **state) {
     assert_int_equal(r.status, 201);
     resp_free(&r);
     free(imp);
-    http_post_rest(&f->s, "/segments/create",
-                   "{\"name\":\"trial\",\"filter\":{\"attribute\":\"plan\",\"op\":\"equals\","
-                   "\"value\":\"trial\"}}",
-                   &r);
-    snprintf(f->segment, sizeof f->segment, "%s",
-             json_string_value(json_object_get(r.json, "segment_id")));
-    resp_free(&r);
+    char *segment = post_created(&f->s, "/segments/create",
+                                 "{\"name\":\"trial\",\"filter\":{\"attribute\":\"plan\","
+                                 "\"op\":\"equals\",\"value\":\"trial\"}}",
+                                 "segment_id");
+    snprintf(f->segment, sizeof f->segment, "%s", segment);
+    free(segment);
     const char *paths[] = {"/campaigns/create", "/canvas/create"};
     const char *keys[] = {"campaign_id", "canvas_id"};
     for (int k = 0; k < 2; k++) {
@@ -72,12 +71,7 @@ static int setup(void **state) {
                               "\"api_triggered\"},\"message\":%s}",
                               f->segment, message);
         free(message);
-        http_post_rest(&f->s, paths[k], body, &r);
-        if (r.status != 201)
-            fail_msg("%s: %ld %s", paths[k], r.status, r.body);
-        char *id = strdup(json_string_value(json_object_get(r.json, keys[k])));
-        *(k ? &f->canvas : &f->campaign) = id;
-        resp_free(&r);
+        *(k ? &f->canvas : &f->campaign) = post_created(&f->s, paths[k], body, keys[k]);
         free(body);
     }
     *state = f;

@@ -102,13 +102,8 @@ static char *with_segment(const struct fixture *f, const char *text) {
 /* Creates a campaign or Canvas from a body naming SEGMENT; returns its id. */
 static char *create(struct fixture *f, const char *path, const char *text) {
     char *body = with_segment(f, text);
-    struct resp r;
-    http_post_rest(&f->s, path, body, &r);
-    if (r.status != 201)
-        fail_msg("%s: %ld %s", path, r.status, r.body);
-    const char *key = strstr(path, "canvas") ? "canvas_id" : "campaign_id";
-    char *id = strdup(json_string_value(json_object_get(r.json, key)));
-    resp_free(&r);
+    char *id =
+        post_created(&f->s, path, body, strstr(path, "canvas") ? "canvas_id" : "campaign_id");
     free(body);
     return id;
 }

@@ -23,16 +23,6 @@ struct fixture {
     char *canvas;
 };
 
-static char *create(struct fixture *f, const char *path, const char *body, const char *key) {
-    struct resp r;
-    http_post_rest(&f->s, path, body, &r);
-    if (r.status != 201)
-        fail_msg("%s: %ld %s", path, r.status, r.body);
-    char *id = strdup(json_string_value(json_object_get(r.json, key)));
-    resp_free(&r);
-    return id;
-}
-
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof *f);
     server_init(&f->s);
@@ -47,17 +37,17 @@ static int setup(void **state) {
                 "{\"attributes\":[{\"external_id\":\"u1\",\"plan\":\"trial\"},{\"external_id\":"
                 "\"u2\",\"plan\":\"trial\"},{\"external_id\":\"u3\",\"plan\":\"pro\"}]}",
                 201);
-    char *segment = create(f, "/segments/create",
-                           "{\"name\":\"trial\",\"filter\":{\"attribute\":\"plan\",\"op\":"
-                           "\"equals\",\"value\":\"trial\"}}",
-                           "segment_id");
+    char *segment = post_created(&f->s, "/segments/create",
+                                 "{\"name\":\"trial\",\"filter\":{\"attribute\":\"plan\",\"op\":"
+                                 "\"equals\",\"value\":\"trial\"}}",
+                                 "segment_id");
     char *message = strf("{\"webhook\":{\"url\":\"%s/s/{{${user_id}}}\",\"body\":\"p={{"
                          "api_trigger_properties.${p} | default: 'none'}}\"}}",
                          f->base);
     char *body = strf("{\"name\":\"Later\",\"segment_id\":\"%s\",\"schedule\":{\"type\":"
                       "\"api_triggered\"},\"message\":%s}",
                       segment, message);
-    f->campaign = create(f, "/campaigns/create", body, "campaign_id");
+    f->campaign = post_created(&f->s, "/campaigns/create", body, "campaign_id");
     free(body);
     free(message);
     message = strf("{\"webhook\":{\"url\":\"%s/v/{{${user_id}}}\"}}", f->base);
@@ -65,7 +55,7 @@ static int setup(void **state) {
                 "\"api_triggered\"},\"steps\":[{\"name\":\"a\",\"delay_seconds\":0,\"message\":"
                 "%s}]}",
                 segment, message);
-    f->canvas = create(f, "/canvas/create", body, "canvas_id");
+    f->canvas = post_created(&f->s, "/canvas/create", body, "canvas_id");
     free(body);
     free(message);
     free(segment);

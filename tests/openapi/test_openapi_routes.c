@@ -129,18 +129,6 @@ struct fixture {
     char hook_url[128];
 };
 
-static char *created_id(struct server *s, const char *path, const char *body, const char *key) {
-    struct resp r;
-    http_post_rest(s, path, body, &r);
-    if (r.status != 201)
-        fail_msg("POST %s answered %ld %s", path, r.status, r.body);
-    const char *id = json_string_value(json_object_get(r.json, key));
-    assert_non_null(id);
-    char *copy = strdup(id);
-    resp_free(&r);
-    return copy;
-}
-
 static void set_id(json_t *ids, const char *name, char *value) {
     json_object_set_new(ids, name, json_string(value));
     free(value);
@@ -174,8 +162,8 @@ static int fixture_setup(void **state) {
     dashboard_add_user(s, DASH_EMAIL, "admin", DASH_PASSWORD);
     dashboard_add_user(s, "member@example.com", "member", "member password");
     char *seg =
-        created_id(s, "/segments/create",
-                   "{\"name\":\"identified\",\"filter\":{\"identified\":true}}", "segment_id");
+        post_created(s, "/segments/create",
+                     "{\"name\":\"identified\",\"filter\":{\"identified\":true}}", "segment_id");
     /* nothing listens on port 1: the Current and the messages would fail, and none is sent */
     char *campaign = strf("{\"name\":\"c\",\"segment_id\":\"%s\",\"schedule\":{\"type\":"
                           "\"api_triggered\"},\"message\":{\"webhook\":{\"url\":"
@@ -185,8 +173,8 @@ static int fixture_setup(void **state) {
                         "\"delay_seconds\":0,\"message\":{\"webhook\":{\"url\":"
                         "\"http://127.0.0.1:1/hook\"}}}]}",
                         seg);
-    set_id(f->ids, "campaign_id", created_id(s, "/campaigns/create", campaign, "campaign_id"));
-    set_id(f->ids, "canvas_id", created_id(s, "/canvas/create", canvas, "canvas_id"));
+    set_id(f->ids, "campaign_id", post_created(s, "/campaigns/create", campaign, "campaign_id"));
+    set_id(f->ids, "canvas_id", post_created(s, "/canvas/create", canvas, "canvas_id"));
     /* a pending trigger schedule of each, for the schedule update and delete examples */
     const char *kinds[] = {"campaign", "canvas"};
     for (int k = 0; k < 2; k++) {
@@ -196,7 +184,7 @@ static int fixture_setup(void **state) {
                           key, json_string_value(json_object_get(f->ids, key)));
         char *path = strf("/%s/trigger/schedule/create", k ? "canvas" : "campaigns");
         set_id(f->ids, k ? "canvas_schedule_id" : "schedule_id",
-               created_id(s, path, body, "schedule_id"));
+               post_created(s, path, body, "schedule_id"));
         free(path);
         free(body);
         free(key);
@@ -225,7 +213,7 @@ static int fixture_setup(void **state) {
     resp_free(&r);
     free(job);
     set_id(f->ids, "segment_id", seg);
-    char *key_id = created_id(s, "/api_keys/create", "{\"name\":\"to revoke\"}", "id");
+    char *key_id = post_created(s, "/api_keys/create", "{\"name\":\"to revoke\"}", "id");
     snprintf(f->key_id, sizeof f->key_id, "%s", key_id);
     free(key_id);
     json_object_set_new(f->ids, "length", json_string("3"));
@@ -489,7 +477,7 @@ static const char *permission_of(const json_t *op) {
 /* A new REST API key of the fixture's workspace granted only `grant` (owned). */
 static char *key_granted(struct fixture *f, const char *grant) {
     char *body = strf("{\"permissions\":[\"%s\"]}", grant);
-    char *key = created_id(f->s, "/api_keys/create", body, "rest_api_key");
+    char *key = post_created(f->s, "/api_keys/create", body, "rest_api_key");
     free(body);
     return key;
 }
