@@ -594,6 +594,17 @@ void post_status(struct server *s, const char *path, const char *body, long stat
     resp_free(&r);
 }
 
+void heap_import(struct server *s, const char *cohort, const char *changes) {
+    char *body = strf("{\"partner_api_key\":\"%s\",\"client_secret\":\"%s\",\"cohort_id\":\"%s\","
+                      "\"cohort_changes\":%s}",
+                      s->partner_key, s->import_key, cohort, changes);
+    struct resp r;
+    http_req(s, "POST", "/partners/heap/cohorts/users", NULL, body, &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    free(body);
+}
+
 char *post_created(struct server *s, const char *path, const char *body, const char *key) {
     struct resp r;
     http_post_rest(s, path, body, &r);

@@ -99,6 +99,9 @@ void post_expect(struct server *s, const char *path, const char *body, long stat
 /* POSTs body to path with the REST key and asserts the status only (setup steps whose answer
  * another test checks exactly). */
 void post_status(struct server *s, const char *path, const char *body, long status);
+/* Imports changes (the JSON array of cohort_changes) into the heap cohort `cohort` with the
+ * server's partner and import keys; asserts 201. */
+void heap_import(struct server *s, const char *cohort, const char *changes);
 /* POSTs body to path with the REST key, asserts 201 and returns the string the answer holds
  * under key (an id: "segment_id", "campaign_id", …; owned). */
 char *post_created(struct server *s, const char *path, const char *body, const char *key);

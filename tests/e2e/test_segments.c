@@ -18,17 +18,6 @@ static void post_ok(struct server *s, const char *path, const char *body) {
     resp_free(&r);
 }
 
-static void import(struct server *s, const char *cohort, const char *changes) {
-    char *body = strf("{\"partner_api_key\":\"%s\",\"client_secret\":\"%s\",\"cohort_id\":\"%s\","
-                      "\"cohort_changes\":%s}",
-                      s->partner_key, s->import_key, cohort, changes);
-    struct resp r;
-    http_req(s, "POST", "/partners/heap/cohorts/users", NULL, body, &r);
-    assert_int_equal(r.status, 201);
-    resp_free(&r);
-    free(body);
-}
-
 static int setup(void **state) {
     struct server *s = server_new(NULL);
     /* u1..u6: plans, ages, events; a device user d1 */
@@ -44,8 +33,8 @@ static int setup(void **state) {
     struct resp r;
     http_post_rest(s, "/devices/track", "{\"device_id\":\"d1\"}", &r);
     resp_free(&r);
-    import(s, "free", "[{\"user_ids\":[\"u1\",\"u2\",\"u3\",\"d1\"]}]");
-    import(s, "churn", "[{\"user_ids\":[\"u3\",\"u4\"]}]");
+    heap_import(s, "free", "[{\"user_ids\":[\"u1\",\"u2\",\"u3\",\"d1\"]}]");
+    heap_import(s, "churn", "[{\"user_ids\":[\"u3\",\"u4\"]}]");
     char *name = strf("{\"partner_api_key\":\"%s\",\"client_secret\":\"%s\",\"cohort_id\":"
                       "\"free\",\"name\":\"Free Customers\",\"created_at\":\"2024-01-01\"}",
                       s->partner_key, s->import_key);
@@ -275,7 +264,7 @@ static void test_audience_follows_imports_attribute_updates_deletes_and_restart(
             post_ok(s, "/users/track",
                     "{\"attributes\":[{\"external_id\":\"u2\",\"plan\":\"trial\"}]}");
         if (step == 2)
-            import(s, "free", "[{\"user_ids\":[\"u1\"],\"should_remove\":true}]");
+            heap_import(s, "free", "[{\"user_ids\":[\"u1\"],\"should_remove\":true}]");
         if (step == 3)
             post_ok(s, "/users/delete", "{\"external_ids\":[\"u3\"]}");
         http_get_rest(s, path, &r);

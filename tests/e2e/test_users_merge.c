@@ -10,17 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void import(struct server *s, const char *cohort, const char *changes) {
-    char *body = strf("{\"partner_api_key\":\"%s\",\"client_secret\":\"%s\",\"cohort_id\":\"%s\","
-                      "\"cohort_changes\":%s}",
-                      s->partner_key, s->import_key, cohort, changes);
-    struct resp r;
-    http_req(s, "POST", "/partners/heap/cohorts/users", NULL, body, &r);
-    assert_int_equal(r.status, 201);
-    resp_free(&r);
-    free(body);
-}
-
 /* old1 and cur1 (by external id), and two alias-only users; old1 is in vip and churn, cur1 in
  * vip. */
 static int setup(void **state) {
@@ -42,8 +31,8 @@ static int setup(void **state) {
                 "{\"attributes\":[{\"user_alias\":{\"alias_label\":\"email\",\"alias_name\":"
                 "\"old@x\"},\"city\":\"Oslo\"}]}",
                 201);
-    import(s, "vip", "[{\"user_ids\":[\"old1\",\"cur1\"]}]");
-    import(s, "churn", "[{\"user_ids\":[\"old1\"]}]");
+    heap_import(s, "vip", "[{\"user_ids\":[\"old1\",\"cur1\"]}]");
+    heap_import(s, "churn", "[{\"user_ids\":[\"old1\"]}]");
     *state = s;
     return 0;
 }
