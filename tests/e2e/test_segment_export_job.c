@@ -78,12 +78,8 @@ static json_t *unzip(const char *zip, size_t len) {
 
 static char *segment_of(struct server *s, const char *filter) {
     char *body = strf("{\"name\":\"seg\",\"filter\":%s}", filter);
-    struct resp r;
-    http_post_rest(s, "/segments/create", body, &r);
+    char *id = post_created(s, "/segments/create", body, "segment_id");
     free(body);
-    assert_int_equal(r.status, 201);
-    char *id = strdup(json_string_value(json_object_get(r.json, "segment_id")));
-    resp_free(&r);
     return id;
 }
 
