@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -264,14 +265,21 @@ void server_start(struct server *s) {
     char listen[80], log_path[300];
     snprintf(listen, sizeof listen, v6 ? "[%s]:%d" : "%s:%d", host, s->port);
     snprintf(log_path, sizeof log_path, "%s/server.log", s->data);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        /* a test that fails (cmocka exits) takes its server with it: an orphan would hold the
+         * output pipe and keep ctest waiting until its timeout */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
         const char *argv[32] = {bin(), "serve", "--data", s->data, "--listen", listen};
         int n = 6;
         for (int i = 0; s->extra_args[i] && n < 30; i++)
             argv[n++] = s->extra_args[i];
         argv[n] = NULL;
         int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 1);
         dup2(fd, 2);
         execv(argv[0], (char *const *)argv);
         _exit(127);
