@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/postgres.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -276,6 +275,8 @@ enum cd_err pg_run(struct pg_conn *c, bool one_row, const char *sql, const struc
             snprintf(nums[i], sizeof nums[i], "%lld", (long long)*ints++);
             vals[i] = nums[i];
         } else {
+            if (!blobs)
+                return CD_E_INTERNAL; /* a 'b' bind without its blob */
             vals[i] = blobs->p;
             lens[i] = (int)blobs->n;
             fmts[i] = 1;

@@ -143,6 +143,10 @@ char *pg_array_texts(const char *const *v, size_t n, size_t stride);
 const char *pg_schema_migration(int version);
 int pg_schema_latest(void);
 
+/* Opens (creating and migrating the schema as needed) the store at a postgresql:// URL;
+ * err_msg says why not (the connection problem, the password left out). store.c calls it. */
+enum cd_err postgres_open(const char *url, struct store **out, char *err_msg, size_t err_len);
+
 extern const struct store_ops postgres_store_ops;
 extern const struct store_admin_ops postgres_admin_ops;
 extern const struct store_user_ops postgres_user_ops;

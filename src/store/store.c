@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store/postgres.h"
-
 extern const struct store_ops sqlite_store_ops;
+extern const struct store_ops postgres_store_ops;
+/* postgres.c: opens the store at a postgresql:// URL; err_msg says why not (the connection
+ * problem, the password left out). */
+enum cd_err postgres_open(const char *url, struct store **out, char *err_msg, size_t err_len);
 
 static bool is_postgres(const char *url) {
     return strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0;
