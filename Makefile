@@ -13,7 +13,7 @@ JOBS       ?= $(shell nproc)
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 
-.PHONY: all deps test-deps build run install test lint format clean bench bench-full soak
+.PHONY: all deps test-deps build run install test lint format clean bench bench-full soak screenshots
 
 all: build
 
@@ -46,6 +46,13 @@ test: test-deps
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target concurrent_tests
 	@cd $(TSAN_BUILD) && ctest -L concurrent --output-on-failure -j $(JOBS)
 	@sh scripts/fuzz.sh build-fuzz $(JOBS)
+
+# The README's screenshots (docs/screenshots/*.png), taken by the dashboard's browser tests
+# against a fresh server (tests/browser/run.mjs), never drawn by hand.
+screenshots: test-deps
+	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCOHORTD_SANITIZE=ON >/dev/null
+	@cmake --build $(TEST_BUILD) -j $(JOBS) --target cohortd
+	@COHORTD_SCREENSHOTS=docs/screenshots sh tests/browser/run.sh $(TEST_BUILD)/cohortd $(TEST_BUILD)/browser
 
 lint: test-deps
 	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCOHORTD_SANITIZE=ON >/dev/null

@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
     json_decref(j);
     long lines = 0;
     double t0 = bench_now();
-    int status = bench_post_rest_to(&b, "/users/export/segment", body, count_lines, &lines);
+    int status = bench_post_rest_to(&b, "/users/export/segment/stream", body, count_lines, &lines);
     double s = bench_now() - t0;
     printf("{\"scenario\":\"export\",\"users\":%u,\"status\":%d,\"exported\":%ld,\"seconds\":%.2f,"
            "\"users_per_s\":%.0f}\n",

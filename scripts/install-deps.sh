@@ -5,14 +5,15 @@
 #                           CMake and the libraries cohortd links (no database server)
 #   install-deps.sh test    that plus what only `make test` needs (test runner, linters,
 #                           systemd-analyze and man for the install test, PostgreSQL for
-#                           the store tests that start a throwaway server)
+#                           the store tests that start a throwaway server, Chromium for the
+#                           dashboard's browser tests)
 #   install-deps.sh bench   that plus what the benchmarks need (the PostgreSQL baseline,
 #                           gnuplot for the report)
 set -eu
 
 PKGS="build-essential cmake pkg-config
 libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
-libroaring-dev libssl-dev libgnutls28-dev libsystemd-dev curl jq openssl tzdata"
+libroaring-dev libargon2-dev libssl-dev libgnutls28-dev libsystemd-dev zlib1g-dev curl jq openssl tzdata"
 
 # Node.js and npm run the OpenAPI linter of `make test` (scripts/install-npm.sh). Debian's
 # nodejs and npm packages when no node or npm is on the PATH (a Node.js installed otherwise,
@@ -21,7 +22,7 @@ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS
 
 case "${1:-}" in
 "") ;;
-test) PKGS="$PKGS libcmocka-dev clang-format clang-tidy clang libclang-rt-14-dev sqlite3 systemd man-db postgresql" ;;
+test) PKGS="$PKGS libcmocka-dev clang-format clang-tidy clang libclang-rt-14-dev sqlite3 systemd man-db postgresql chromium" ;;
 bench) PKGS="$PKGS postgresql gnuplot-nox" ;;
 *)
     echo "usage: install-deps.sh [test|bench]" >&2

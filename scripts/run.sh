@@ -29,5 +29,18 @@ hashes and cannot be shown again; make new ones (the server need not be stopped)
   $bin partner add NAME --data $data                       # a new partner with its key
 MSG
 fi
-echo "cohortd: serving on http://$listen  (Ctrl-C stops)"
+# the dashboard's first admin, made on the first start that finds no dashboard user (a data
+# directory made before the dashboard gets one too); its generated password is shown once and
+# kept beside the credentials
+login="$data/dashboard-login.json"
+if [ -z "$("$bin" user list --data "$data")" ]; then
+    (umask 077 && "$bin" user add admin@localhost --role admin --data "$data" --json \
+        </dev/null >"$login.tmp")
+    mv "$login.tmp" "$login"
+    echo "cohortd: the dashboard's first admin (shown once, kept in $login, readable only by"
+    echo "you; change the password with: $bin user passwd admin@localhost --data $data):"
+    cat "$login"
+    echo
+fi
+echo "cohortd: serving on http://$listen  (Ctrl-C stops); open http://$listen/ and log in"
 exec "$bin" serve --data "$data" --listen "$listen"

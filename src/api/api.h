@@ -12,8 +12,16 @@
 #include <stdint.h>
 
 #include "core/cohorts/cohort_import.h"
+#include "core/workspace/auth.h"
+#include "core/messaging/currents_config.h"
+#include "core/workspace/dash_sessions.h"
+#include "core/workspace/dashboard_users.h"
+#include "core/workspace/login_throttle.h"
 #include "core/workspace/workspace.h"
 #include "http/http.h"
+
+struct segment_jobs;
+struct user_export;
 
 struct api_config {
     size_t max_body;
@@ -21,16 +29,43 @@ struct api_config {
     int64_t heap_max_future_ms; /* … and this far in the future */
     int heap_max_in_flight;     /* webhook pages applied at once before 429 */
     const char *metrics_token;  /* Bearer token GET /metrics requires; NULL or "": open */
+    /* Sends a new Current's credential probe and waits for its answer (the composition root
+     * gives workers/currents_probe.c); NULL: no probe is sent. */
+    void (*currents_probe)(const char *url, const char *token, int64_t timeout_ms,
+                           struct current_probe *out);
+    int64_t currents_probe_timeout_ms;
+    struct segment_jobs *exports; /* the segment export jobs (POST /users/export/segment) */
+    const char *web_dir;          /* the dashboard's files; NULL: none served (404) */
+    const char *public_url;       /* the base URL clients reach the server at, no trailing '/' */
+    bool tls;                     /* served over HTTPS: the session cookie is Secure */
 };
 
 struct api_ctx {
     struct app *app;
     struct api_config cfg;
+    struct dash_sessions *sessions;  /* the dashboard's logins */
+    struct login_throttle *throttle; /* failed dashboard logins */
 };
 
-/* Every route cohortd serves. */
+/* The dashboard's session cookie and the header that carries its CSRF token. */
+#define API_SESSION_COOKIE "cohortd_session"
+#define API_CSRF_HEADER "X-CSRF-Token"
+
+/* Who is calling: a REST API key, or a dashboard session (with its user). */
+struct api_caller {
+    bool session;
+    struct dash_user user;          /* session only */
+    struct dash_session s;          /* session only; s.token is empty */
+    char token[DASH_TOKEN_LEN + 1]; /* session only: the cookie's token */
+};
+
+/* Every route cohortd serves, each with the REST API key permission it requires (routes.c). */
 extern const struct http_route api_routes[];
 extern const size_t api_n_routes;
+
+/* Whether grant is "*", a permission of some route, or "group.*" where some route's permission
+ * begins with "group.": what a REST API key may be given. */
+bool api_permission_known(const char *grant);
 
 /*
  * Parses the body as a JSON object. On failure replies 400 {"message": "Bad Request",
@@ -40,11 +75,34 @@ json_t *api_json_body(const struct http_request *req, struct http_response *res)
 
 /*
  * Authenticates a REST API key (Authorization: Bearer KEY, else an `api_key` query argument
- * or body key) and returns its workspace; replies 401 and returns NULL otherwise.
- * `body` may be NULL.
+ * or body key) for the permission of the matched route, else the dashboard's session cookie,
+ * and returns the workspace: the key's, or the session's current one. Otherwise replies and
+ * returns NULL: 401 for a missing, unknown or revoked key or session, 429 {"message":"Rate
+ * Limited"} (with Retry-After) when the key's rate limit is used up, 403 {"message":"Access
+ * Denied"} when it lacks the permission; with a session, a request other than GET without the
+ * session's X-CSRF-Token is refused 403. A rate-limited key's answers carry X-RateLimit-Limit,
+ * X-RateLimit-Remaining and X-RateLimit-Reset whatever follows. `body` may be NULL.
  */
 struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *req,
                                 const json_t *body, struct http_response *res);
+/* api_auth_rest that also fills *grant: what the caller may do (a key's grants; a session:
+ * everything for an admin, nothing for a member). */
+struct workspace *api_auth_rest_grant(struct api_ctx *ctx, const struct http_request *req,
+                                      const json_t *body, struct http_response *res,
+                                      struct rest_grant *grant);
+/* api_auth_rest that says who called into who (may be NULL). */
+struct workspace *api_auth(struct api_ctx *ctx, const struct http_request *req, const json_t *body,
+                           struct http_response *res, struct api_caller *who);
+/*
+ * The dashboard session of the request's cookie, its user still there with the same password
+ * (else the session ends): true with who filled. Otherwise replies 401 {"message":"not logged
+ * in"} (or 403 for a request other than GET without the session's CSRF token, or, when
+ * need_admin, 403 for a member) and returns false.
+ */
+bool api_auth_session(struct api_ctx *ctx, const struct http_request *req,
+                      struct http_response *res, bool need_admin, struct api_caller *who);
+/* The value of the session cookie of the request, or NULL. out holds DASH_TOKEN_LEN + 1. */
+const char *api_session_cookie(const struct http_request *req, char *out);
 
 /* A domain call on a JSON body: the shape of the users and segments operations. */
 typedef enum cd_err (*api_body_call)(struct app *app, struct workspace *ws, const json_t *body,
@@ -139,10 +197,13 @@ void api_users_track(void *ctx, const struct http_request *req, struct http_resp
 void api_users_alias_new(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_identify(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_delete(void *ctx, const struct http_request *req, struct http_response *res);
+void api_users_merge(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_export_ids(void *ctx, const struct http_request *req, struct http_response *res);
 void api_devices_track(void *ctx, const struct http_request *req, struct http_response *res);
 void api_partner_cohort_name(void *ctx, const struct http_request *req, struct http_response *res);
 void api_partner_cohort_users(void *ctx, const struct http_request *req, struct http_response *res);
+void api_partners_list(void *ctx, const struct http_request *req, struct http_response *res);
+void api_partners_update(void *ctx, const struct http_request *req, struct http_response *res);
 void api_cohorts_list(void *ctx, const struct http_request *req, struct http_response *res);
 void api_cohorts_details(void *ctx, const struct http_request *req, struct http_response *res);
 void api_segments_create(void *ctx, const struct http_request *req, struct http_response *res);
@@ -153,6 +214,20 @@ void api_segments_details(void *ctx, const struct http_request *req, struct http
 void api_segments_preview(void *ctx, const struct http_request *req, struct http_response *res);
 void api_segments_filters(void *ctx, const struct http_request *req, struct http_response *res);
 void api_users_export_segment(void *ctx, const struct http_request *req, struct http_response *res);
+void api_users_export_segment_job(void *ctx, const struct http_request *req,
+                                  struct http_response *res);
+void api_users_export_segment_file(void *ctx, const struct http_request *req,
+                                   struct http_response *res);
+/* One line of a segment export file: the user in Braze's export shape with the fields asked for
+ * (segment_jobs' render function; malloc'd, NULL when memory ran out). */
+char *api_segment_export_line(const struct user_export *u, const json_t *fields);
+void api_segments_data_series(void *ctx, const struct http_request *req, struct http_response *res);
+void api_cohorts_data_series(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_data_series(void *ctx, const struct http_request *req,
+                               struct http_response *res);
+void api_sends_data_series(void *ctx, const struct http_request *req, struct http_response *res);
+void api_canvas_data_series(void *ctx, const struct http_request *req, struct http_response *res);
+void api_canvas_data_summary(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_create(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_list(void *ctx, const struct http_request *req, struct http_response *res);
 void api_currents_details(void *ctx, const struct http_request *req, struct http_response *res);
@@ -170,7 +245,40 @@ void api_canvas_list(void *ctx, const struct http_request *req, struct http_resp
 void api_canvas_details(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_archive(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_trigger(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_schedule_create(void *ctx, const struct http_request *req,
+                                   struct http_response *res);
+void api_campaigns_schedule_update(void *ctx, const struct http_request *req,
+                                   struct http_response *res);
+void api_campaigns_schedule_delete(void *ctx, const struct http_request *req,
+                                   struct http_response *res);
+void api_canvas_schedule_create(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_canvas_schedule_update(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_canvas_schedule_delete(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_scheduled_broadcasts(void *ctx, const struct http_request *req, struct http_response *res);
+void api_dashboard_login(void *ctx, const struct http_request *req, struct http_response *res);
+void api_dashboard_logout(void *ctx, const struct http_request *req, struct http_response *res);
+void api_dashboard_session(void *ctx, const struct http_request *req, struct http_response *res);
+void api_dashboard_workspace(void *ctx, const struct http_request *req, struct http_response *res);
+void api_dashboard_users(void *ctx, const struct http_request *req, struct http_response *res);
+void api_dashboard_users_create(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_dashboard_users_delete(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_workspaces_list(void *ctx, const struct http_request *req, struct http_response *res);
+void api_workspaces_create(void *ctx, const struct http_request *req, struct http_response *res);
+void api_import_keys_get(void *ctx, const struct http_request *req, struct http_response *res);
+void api_import_keys_rotate(void *ctx, const struct http_request *req, struct http_response *res);
+void api_import_keys_invalidate(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+void api_dashboard_root(void *ctx, const struct http_request *req, struct http_response *res);
+void api_dashboard_file(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_webhook(void *ctx, const struct http_request *req, struct http_response *res);
+void api_api_keys_create(void *ctx, const struct http_request *req, struct http_response *res);
+void api_api_keys_list(void *ctx, const struct http_request *req, struct http_response *res);
+void api_api_keys_revoke(void *ctx, const struct http_request *req, struct http_response *res);
 void api_heap_integration_create(void *ctx, const struct http_request *req,
                                  struct http_response *res);
 void api_heap_integration_list(void *ctx, const struct http_request *req,

@@ -6,7 +6,10 @@
  */
 #include "api/api.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,7 +406,7 @@ struct list_out {
 static void list_item(void *vctx, const struct campaign_summary *c) {
     struct list_out *l = vctx;
     char iso[40];
-    time_format_iso8601(c->created_at, iso, sizeof iso);
+    time_format_iso8601(c->last_edited, iso, sizeof iso);
     json_t *item = json_pack("{s:s, s:s, s:s, s:b, s:s, s:[]}", "id", c->public_id, "name", c->name,
                              "schedule_type", schedule_type_name(c->schedule), "archived",
                              c->archived, "last_edited", iso, "tags");
@@ -413,10 +416,66 @@ static void list_item(void *vctx, const struct campaign_summary *c) {
     json_array_append_new(l->items, item);
 }
 
+/* A time of last_edit.time[gt]. A '+' of a zone offset arrives as a space when the client did
+ * not escape it in the query string ("…T10:00:00 05:00"): read it as the '+' it was. */
+static int parse_edit_time(const char *text, int64_t *ms) {
+    if (time_parse_iso8601(text, ms) == 0)
+        return 0;
+    char buf[64];
+    size_t n = strlen(text);
+    if (n >= sizeof buf || n < 20)
+        return -1;
+    memcpy(buf, text, n + 1);
+    char *space = strchr(buf + 11, ' ');
+    if (!space)
+        return -1;
+    *space = '+';
+    return time_parse_iso8601(buf, ms);
+}
+
+/* The query of GET /campaigns/list and /canvas/list (get_campaigns.md, get_canvases.md):
+ * `page` (0-based, pages of LIMIT_LIST_PAGE; a page past the end is empty), `include_archived`
+ * (false by default), `sort_direction` (asc by creation time by default, or desc) and
+ * `last_edit.time[gt]`. A bad value is refused naming the parameter and the value. */
+static enum cd_err list_query(const struct http_request *req, struct campaign_list_query *q,
+                              struct cd_msg *msg) {
+    *q = (struct campaign_list_query){.edited_after = INT64_MIN, .limit = LIMIT_LIST_PAGE};
+    const char *page = http_query(req, "page");
+    if (page) {
+        if (!*page || page[strspn(page, "0123456789")] != '\0')
+            return cd_invalid(msg, "page must be a whole number from 0, not '%.64s'", page);
+        errno = 0;
+        long long n = strtoll(page, NULL, 10);
+        if (errno == ERANGE || n > INT64_MAX / LIMIT_LIST_PAGE)
+            q->limit = 0; /* far past the end */
+        else
+            q->offset = (int64_t)n * LIMIT_LIST_PAGE;
+    }
+    const char *archived = http_query(req, "include_archived");
+    if (archived && strcmp(archived, "true") != 0 && strcmp(archived, "false") != 0)
+        return cd_invalid(msg, "include_archived must be true or false, not '%.64s'", archived);
+    q->include_archived = archived && strcmp(archived, "true") == 0;
+    const char *dir = http_query(req, "sort_direction");
+    if (dir && strcmp(dir, "asc") != 0 && strcmp(dir, "desc") != 0)
+        return cd_invalid(msg, "sort_direction must be 'asc' or 'desc', not '%.64s'", dir);
+    q->newest_first = dir && strcmp(dir, "desc") == 0;
+    const char *after = http_query(req, "last_edit.time[gt]");
+    if (after && parse_edit_time(after, &q->edited_after) != 0)
+        return cd_invalid(msg,
+                          "last_edit.time[gt] must be an ISO-8601 time such as "
+                          "2020-06-28T23:59:59-05:00, not '%.64s'",
+                          after);
+    return CD_OK;
+}
+
 static enum cd_err list(struct app *app, struct workspace *ws, enum campaign_kind kind,
-                        json_t **out) {
+                        const struct http_request *req, json_t **out, struct cd_msg *msg) {
+    struct campaign_list_query q;
+    enum cd_err err = list_query(req, &q, msg);
+    if (err != CD_OK)
+        return err;
     struct list_out l = {json_array(), kind};
-    enum cd_err err = l.items ? campaign_list(app, ws, kind, list_item, &l) : CD_E_NOMEM;
+    err = !l.items ? CD_E_NOMEM : q.limit ? campaign_list(app, ws, kind, &q, list_item, &l) : CD_OK;
     if (err != CD_OK) {
         json_decref(l.items);
         return err;
@@ -429,16 +488,12 @@ static enum cd_err list(struct app *app, struct workspace *ws, enum campaign_kin
 static enum cd_err campaigns_list(struct app *app, struct workspace *ws,
                                   const struct http_request *req, json_t **out,
                                   struct cd_msg *msg) {
-    (void)req;
-    (void)msg;
-    return list(app, ws, CAMPAIGN_KIND_CAMPAIGN, out);
+    return list(app, ws, CAMPAIGN_KIND_CAMPAIGN, req, out, msg);
 }
 
 static enum cd_err canvases_list(struct app *app, struct workspace *ws,
                                  const struct http_request *req, json_t **out, struct cd_msg *msg) {
-    (void)req;
-    (void)msg;
-    return list(app, ws, CAMPAIGN_KIND_CANVAS, out);
+    return list(app, ws, CAMPAIGN_KIND_CANVAS, req, out, msg);
 }
 
 static json_t *schedule_json(const struct campaign_schedule *s) {

@@ -1,4 +1,5 @@
-/* common.c — JSON bodies, REST API key authentication and error replies (see api.h),
+/* common.c — JSON bodies, REST API key authentication (the key, its rate limit and the route's
+ * permission) and error replies (see api.h),
  * including the two "come back later" answers: 429 when a workspace's write queue is full and
  * 503 when the store is full, both with Retry-After and a fixed reason. */
 #include "api/api.h"
@@ -9,7 +10,9 @@
 #include <string.h>
 
 #include "core/workspace/auth.h"
+#include "util/crypto.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 json_t *api_json_body(const struct http_request *req, struct http_response *res) {
     size_t len;
@@ -31,8 +34,109 @@ json_t *api_json_body(const struct http_request *req, struct http_response *res)
     return root;
 }
 
+/* Braze's X-RateLimit-* headers: the window's size, what is left of it, and its end. */
+static void add_rate_headers(struct http_response *res, const struct rest_grant *g) {
+    char v[24];
+    snprintf(v, sizeof v, "%lld", (long long)g->limit);
+    http_add_header(res, "X-RateLimit-Limit", v);
+    snprintf(v, sizeof v, "%lld", (long long)g->remaining);
+    http_add_header(res, "X-RateLimit-Remaining", v);
+    snprintf(v, sizeof v, "%lld", (long long)g->reset_s);
+    http_add_header(res, "X-RateLimit-Reset", v);
+}
+
+const char *api_session_cookie(const struct http_request *req, char *out) {
+    const char *c = http_header(req, "Cookie");
+    static const char name[] = API_SESSION_COOKIE "=";
+    while (c && *c) {
+        while (*c == ' ' || *c == ';')
+            c++;
+        if (strncmp(c, name, sizeof name - 1) == 0) {
+            c += sizeof name - 1;
+            size_t n = strcspn(c, "; ");
+            if (n == 0 || n > DASH_TOKEN_LEN)
+                return NULL;
+            memcpy(out, c, n);
+            out[n] = '\0';
+            return out;
+        }
+        c = strchr(c, ';');
+    }
+    return NULL;
+}
+
+bool api_auth_session(struct api_ctx *ctx, const struct http_request *req,
+                      struct http_response *res, bool need_admin, struct api_caller *who) {
+    memset(who, 0, sizeof *who);
+    int64_t now = time_now_ms();
+    const char *token = api_session_cookie(req, who->token);
+    enum cd_err err = token ? dash_session_use(ctx->sessions, token, now, &who->s) : CD_E_NOT_FOUND;
+    if (err == CD_OK) {
+        err = app_dash_user_get(ctx->app, who->s.user_id, &who->user);
+        if (err == CD_OK && who->user.password_set_at != who->s.password_set_at)
+            err = CD_E_NOT_FOUND;
+        if (err == CD_E_NOT_FOUND) /* the user was removed, or the password changed */
+            dash_session_end(ctx->sessions, token);
+    }
+    if (err == CD_E_NOT_FOUND) {
+        http_reply_message(res, 401, "not logged in");
+        return false;
+    }
+    if (err != CD_OK) {
+        api_reply_err(res, err, NULL);
+        return false;
+    }
+    const char *method = http_method(req);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        const char *csrf = http_header(req, API_CSRF_HEADER);
+        if (!csrf || !crypto_equal(csrf, strlen(csrf), who->s.csrf, strlen(who->s.csrf))) {
+            log_info("auth", "req=%lu result=csrf_refused user=%lld", http_request_id(req),
+                     (long long)who->user.id);
+            http_reply_message(res, 403, "missing or wrong CSRF token");
+            return false;
+        }
+    }
+    if (need_admin && who->user.role != DASH_ROLE_ADMIN) {
+        http_reply_message(res, 403, "only an admin may do this");
+        return false;
+    }
+    who->session = true;
+    return true;
+}
+
+static struct workspace *authenticate(struct api_ctx *ctx, const struct http_request *req,
+                                      const json_t *body, struct http_response *res,
+                                      struct api_caller *who, struct rest_grant *grant);
+
 struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *req,
                                 const json_t *body, struct http_response *res) {
+    return authenticate(ctx, req, body, res, NULL, NULL);
+}
+
+struct workspace *api_auth_rest_grant(struct api_ctx *ctx, const struct http_request *req,
+                                      const json_t *body, struct http_response *res,
+                                      struct rest_grant *grant) {
+    return authenticate(ctx, req, body, res, NULL, grant);
+}
+
+struct workspace *api_auth(struct api_ctx *ctx, const struct http_request *req, const json_t *body,
+                           struct http_response *res, struct api_caller *who) {
+    return authenticate(ctx, req, body, res, who, NULL);
+}
+
+/* A REST key (its permission for the route, rate limit), else the session cookie. who and
+ * grant may be NULL. A session's grant is every permission for an admin, none for a member. */
+static struct workspace *authenticate(struct api_ctx *ctx, const struct http_request *req,
+                                      const json_t *body, struct http_response *res,
+                                      struct api_caller *who, struct rest_grant *grant) {
+    struct api_caller local_who;
+    struct rest_grant local_grant;
+    if (!who)
+        who = &local_who;
+    if (!grant)
+        grant = &local_grant;
+    memset(who, 0, sizeof *who);
+    memset(grant, 0, sizeof *grant);
     const char *auth = http_header(req, "Authorization");
     const char *key = NULL;
     if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
@@ -43,6 +147,24 @@ struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *
         key = json_string_value(json_object_get(body, "api_key"));
     while (key && *key == ' ')
         key++;
+    char token[DASH_TOKEN_LEN + 1];
+    if (!auth && !key && ctx->sessions && api_session_cookie(req, token)) {
+        if (!api_auth_session(ctx, req, res, false, who))
+            return NULL;
+        grant->all = who->user.role == DASH_ROLE_ADMIN;
+        struct workspace *ws = NULL;
+        struct cd_msg msg = {{0}};
+        enum cd_err err = app_workspace_msg(ctx->app, who->s.ws_id, &ws, &msg);
+        if (err == CD_E_NOT_FOUND) {
+            http_reply_message(res, 401, "not logged in");
+            return NULL;
+        }
+        if (err != CD_OK) {
+            api_reply_unloaded(res, err, &msg);
+            return NULL;
+        }
+        return ws;
+    }
     if (!key || !*key) {
         http_reply_error(res, 401, "Unauthorized",
                          "send the REST API key as 'Authorization: Bearer <key>'");
@@ -50,10 +172,28 @@ struct workspace *api_auth_rest(struct api_ctx *ctx, const struct http_request *
     }
     struct workspace *ws = NULL;
     struct cd_msg msg = {{0}};
-    enum cd_err err = workspace_auth_rest(ctx->app, key, &ws, &msg);
+    const char *permission = http_route_permission(req);
+    enum cd_err err = workspace_auth_rest(ctx->app, key, permission, &ws, grant, &msg);
     if (err == CD_E_NOT_FOUND) {
         log_info("auth", "req=%lu result=invalid_rest_key", http_request_id(req));
         http_reply_error(res, 401, "Unauthorized", "invalid or revoked REST API key");
+        return NULL;
+    }
+    if (err == CD_OK && grant->limited)
+        add_rate_headers(res, grant);
+    if (err == CD_OK && grant->result == REST_AUTH_RATE_LIMITED) {
+        char wait[24];
+        int64_t left = grant->reset_s - time_now_ms() / 1000;
+        snprintf(wait, sizeof wait, "%lld", (long long)(left > 0 ? left : 1));
+        http_add_header(res, "Retry-After", wait);
+        log_info("auth", "req=%lu result=rate_limited", http_request_id(req));
+        http_reply_message(res, 429, "Rate Limited");
+        return NULL;
+    }
+    if (err == CD_OK && grant->result == REST_AUTH_DENIED) {
+        log_info("auth", "req=%lu result=access_denied permission=%s", http_request_id(req),
+                 permission ? permission : "*");
+        http_reply_message(res, 403, "Access Denied");
         return NULL;
     }
     if (err != CD_OK) {

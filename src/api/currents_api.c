@@ -12,6 +12,8 @@
 
 #include "api/limits.h"
 #include "core/messaging/currents_config.h"
+#include "util/log.h"
+#include "util/timeutil.h"
 
 #define NAME_TEXT "name: must be a string of 1 to 200 characters"
 #define ENDPOINT_TEXT "endpoint: must be an http:// or https:// URL"
@@ -93,6 +95,38 @@ static void reply_fault(struct http_response *res, const struct current_fault *f
     }
 }
 
+/* {"result", "status", "error", "checked_at"} of a credential probe, or null. */
+static json_t *probe_json(const struct current_probe *p) {
+    if (!p)
+        return json_null();
+    char at[40];
+    time_format_iso8601(p->at, at, sizeof at);
+    return json_pack("{s:s, s:o, s:o, s:s}", "result",
+                     current_probe_result_name(current_probe_result_of(p)), "status",
+                     p->status ? json_integer(p->status) : json_null(), "error",
+                     p->error[0] ? json_string(p->error) : json_null(), "checked_at", at);
+}
+
+/* The answer to a created Current: its id, and the answer to the empty batch sent to it as a
+ * credential check (kept for details). The Current exists whatever that answer was. */
+static void reply_created(struct api_ctx *ctx, struct workspace *ws, const struct current_def *def,
+                          const char *id, struct http_response *res) {
+    json_t *out = json_pack("{s:s, s:s}", "current_id", id, "message", "success");
+    if (ctx->cfg.currents_probe && out) {
+        struct current_probe p;
+        ctx->cfg.currents_probe(def->endpoint, def->bearer_token,
+                                ctx->cfg.currents_probe_timeout_ms, &p);
+        enum cd_err err = currents_probe_record(ctx->app, ws, id, &p);
+        if (err != CD_OK)
+            log_warn("currents", "current_id=%s op=probe_record error=%s", id, cd_err_name(err));
+        json_object_set_new(out, "credential_check", probe_json(&p));
+    }
+    if (out)
+        http_reply_json(res, 201, out);
+    else
+        api_reply_err(res, CD_E_NOMEM, NULL);
+}
+
 void api_currents_create(void *vctx, const struct http_request *req, struct http_response *res) {
     struct api_ctx *ctx = vctx;
     json_t *body = api_json_body(req, res);
@@ -108,8 +142,7 @@ void api_currents_create(void *vctx, const struct http_request *req, struct http
         else if (err != CD_OK)
             api_reply_err(res, err, NULL);
         else
-            http_reply_json(res, 201,
-                            json_pack("{s:s, s:s}", "current_id", id, "message", "success"));
+            reply_created(ctx, ws, &def, id, res);
     }
     free(types);
     json_decref(body);
@@ -180,6 +213,7 @@ static void details_item(void *ctx, const struct current_info *c) {
     json_object_set_new(o, "oldest_undelivered_age_s",
                         c->oldest_undelivered_age_s >= 0 ? json_integer(c->oldest_undelivered_age_s)
                                                          : json_null());
+    json_object_set_new(o, "credential_check", probe_json(c->probe));
     json_object_set_new(o, "message", json_string("success"));
     *(json_t **)ctx = o;
 }

@@ -31,6 +31,9 @@
 #define LIMIT_TRACK_OBJECTS 75       /* attributes, events, purchases: each (Braze: 75) */
 #define LIMIT_USERS_PER_REQUEST 50   /* alias/new, identify, delete, export/ids (Braze: 50) */
 
+/* Lists. */
+#define LIMIT_LIST_PAGE 100 /* items per page of /campaigns/list, /canvas/list (Braze: 100) */
+
 /* Partner cohort import and the Heap webhook. */
 #define LIMIT_COHORT_ID 255         /* cohort_id (partner) */
 #define LIMIT_COHORT_NAME 1024      /* cohort name */

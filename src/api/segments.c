@@ -1,8 +1,9 @@
 /*
  * segments.c — the segments API (REST API key): /segments/create, /update, /delete, /list,
- * /details, /preview, /filters, and POST /users/export/segment, which streams the audience as
- * NDJSON (one user per line) from a snapshot of the audience bitmap, reading users in uid-ordered
- * chunks, without building the whole answer in memory. Requests are checked here (shapes,
+ * /details, /preview, /filters, and POST /users/export/segment/stream, which streams the
+ * audience as NDJSON (one user per line) from a snapshot of the audience bitmap, reading users
+ * in uid-ordered chunks, without building the whole answer in memory (Braze's export job,
+ * POST /users/export/segment, is segments_export_job.c). Requests are checked here (shapes,
  * limits.h) and turned into the structs of core/segments/segments.h; replies and their texts
  * (Braze's shapes, CONTRACT.md §3.8–3.9) are built here from what core gives back.
  */
@@ -16,6 +17,7 @@
 
 #include "api/limits.h"
 #include "core/segments/segments.h"
+#include "core/users/profile.h"
 #include "util/timeutil.h"
 
 /* The parser's own limits are the tighter ones and answer with their texts. */
@@ -286,7 +288,9 @@ static enum cd_err filters(struct app *app, struct workspace *ws, const struct h
     if (err != CD_OK)
         return err;
     json_t *by_partner = json_object(), *filters = json_array();
-    json_t *attrs = json_array(), *events = json_array();
+    json_t *attrs = json_array(), *events = json_array(), *profile = json_array();
+    for (int i = 0; profile_fields[i]; i++)
+        json_array_append_new(profile, json_string(profile_fields[i]));
     for (size_t i = 0; i < ch.n_cohorts; i++) {
         const struct segment_cohort_choice *c = &ch.cohorts[i];
         json_t *f = json_object_get(by_partner, c->partner);
@@ -306,8 +310,8 @@ static enum cd_err filters(struct app *app, struct workspace *ws, const struct h
         json_array_append_new(events, json_string(ch.events[i]));
     segment_choices_free(&ch);
     json_decref(by_partner);
-    *out = json_pack("{s:s, s:o, s:o, s:o}", "message", "success", "cohort_filters", filters,
-                     "attributes", attrs, "events", events);
+    *out = json_pack("{s:s, s:o, s:o, s:o, s:o}", "message", "success", "cohort_filters", filters,
+                     "attributes", attrs, "profile_fields", profile, "events", events);
     return CD_OK;
 }
 

@@ -30,6 +30,10 @@ void api_users_delete(void *ctx, const struct http_request *req, struct http_res
     api_run_post(ctx, req, res, api_users_delete_call, 201);
 }
 
+void api_users_merge(void *ctx, const struct http_request *req, struct http_response *res) {
+    api_run_post(ctx, req, res, api_users_merge_call, 202);
+}
+
 void api_users_export_ids(void *ctx, const struct http_request *req, struct http_response *res) {
     api_run_post(ctx, req, res, api_users_export_ids_call, 200);
 }
@@ -52,6 +56,12 @@ const char *api_user_array_name(enum user_array array) {
         return "user_aliases";
     case USER_ARRAY_ALIASES_TO_IDENTIFY:
         return "aliases_to_identify";
+    case USER_ARRAY_EMAILS_TO_IDENTIFY:
+        return "emails_to_identify";
+    case USER_ARRAY_PHONES_TO_IDENTIFY:
+        return "phone_numbers_to_identify";
+    case USER_ARRAY_MERGE_UPDATES:
+        return "merge_updates";
     }
     return "unknown";
 }
@@ -71,7 +81,7 @@ const char *api_user_minor_text(enum user_minor code, enum user_array array) {
     case USER_MINOR_ALIAS_INVALID:
         return "'user_alias' must hold non-empty 'alias_name' and 'alias_label' strings";
     case USER_MINOR_NO_IDENTIFIER:
-        return "'external_id' or 'braze_id' or 'user_alias' is required";
+        return "'external_id' or 'braze_id' or 'user_alias' or 'email' or 'phone' is required";
     case USER_MINOR_INC_NOT_NUMBER:
         return "'inc' must be a number";
     case USER_MINOR_ADD_REMOVE_NOT_ARRAYS:
@@ -102,6 +112,14 @@ const char *api_user_minor_text(enum user_minor code, enum user_array array) {
         return "'alias_name' and 'alias_label' must be non-empty strings";
     case USER_MINOR_EXTERNAL_ID_TYPE:
         return "'external_id' must be a string";
+    case USER_MINOR_EMAIL_INVALID:
+        return "'email' must be a valid email address";
+    case USER_MINOR_PHONE_INVALID:
+        return "'phone' must be a valid phone number";
+    case USER_MINOR_PRIORITIZATION:
+        return "'prioritization' must be a non-empty array of \"identified\", \"unidentified\", "
+               "\"most_recently_updated\" and \"least_recently_updated\" with at most one of "
+               "\"identified\" and \"unidentified\"";
     case USER_MINOR_NO_MATCH:
         return "no user matches this identifier and none may be created";
     case USER_MINOR_INC_NOT_NUMBER_ATTR:
@@ -120,6 +138,18 @@ const char *api_user_minor_text(enum user_minor code, enum user_array array) {
         return "the alias belongs to a user with another external_id";
     case USER_MINOR_LABEL_TAKEN:
         return "the identified user already has an alias with this label; not merged";
+    case USER_MINOR_NO_USER_WITH_CONTACT:
+        return array == USER_ARRAY_PHONES_TO_IDENTIFY ? "no user has this phone number"
+                                                      : "no user has this email address";
+    case USER_MINOR_CONTACT_AMBIGUOUS:
+        return "more than one user matches this prioritization; not merged";
+    case USER_MINOR_CONTACT_OTHER_EXTERNAL:
+        return array == USER_ARRAY_PHONES_TO_IDENTIFY
+                   ? "the user of this phone number has another external_id"
+                   : "the user of this email address has another external_id";
+    case USER_MINOR_LABEL_HELD:
+        return "the user already has an alias with this alias_label; a user holds one alias_name "
+               "per alias_label";
     }
     return "invalid object";
 }
@@ -175,6 +205,58 @@ enum cd_err api_user_check_ids(const json_t *obj, const char *path, struct cd_ms
     return CD_OK;
 }
 
+bool api_user_email_valid(const char *e) {
+    size_t len = e ? strlen(e) : 0;
+    const char *at = e ? strchr(e, '@') : NULL;
+    if (len < 3 || len > API_EMAIL_MAX || !at || at == e || strchr(at + 1, '@'))
+        return false;
+    for (const char *p = e; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == ',' || *p == ';' || *p == '<' ||
+            *p == '>')
+            return false;
+    const char *dom = at + 1, *dot = strrchr(dom, '.');
+    size_t dl = strlen(dom);
+    return dl >= 3 && dot && dot != dom && dot[1] && dom[0] != '-' && dom[dl - 1] != '-' &&
+           !strstr(dom, "..");
+}
+
+bool api_user_phone_valid(const char *p) {
+    size_t digits = 0, len = p ? strlen(p) : 0;
+    if (len == 0 || len > API_PHONE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (c >= '0' && c <= '9')
+            digits++;
+        else if (!(c == '+' && i == 0) && c != ' ' && c != '-' && c != '.' && c != '(' && c != ')')
+            return false;
+    }
+    return digits >= 7 && digits <= 15; /* E.164: at most 15 digits */
+}
+
+enum user_minor api_user_parse_priorities(const json_t *arr, enum user_priority *out, size_t *n) {
+    static const char *const names[] = {"identified", "unidentified", "most_recently_updated",
+                                        "least_recently_updated"};
+    *n = 0;
+    if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+        json_array_size(arr) > USER_PRIORITIES_MAX)
+        return USER_MINOR_PRIORITIZATION;
+    bool kind = false;
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        const char *name = json_string_value(v);
+        size_t k = 0;
+        while (name && k < 4 && strcmp(name, names[k]) != 0)
+            k++;
+        if (!name || k == 4 || (k < 2 && kind))
+            return USER_MINOR_PRIORITIZATION;
+        kind = kind || k < 2;
+        out[(*n)++] = (enum user_priority)k;
+    }
+    return USER_MINOR_NONE;
+}
+
 bool api_user_alias_valid(const json_t *alias, const char **label, const char **name) {
     const char *l = json_string_value(json_object_get(alias, "alias_label"));
     const char *n = json_string_value(json_object_get(alias, "alias_name"));
@@ -195,6 +277,7 @@ enum user_minor api_user_parse_ref(const json_t *obj, struct user_ref *ref,
     const json_t *ext = json_object_get(obj, "external_id");
     const json_t *alias = json_object_get(obj, "user_alias");
     const json_t *bid = json_object_get(obj, "braze_id");
+    const json_t *email = json_object_get(obj, "email"), *phone = json_object_get(obj, "phone");
     if (ext && !json_is_null(ext)) {
         const char *e = json_string_value(ext);
         if (!e || !*e)
@@ -208,6 +291,13 @@ enum user_minor api_user_parse_ref(const json_t *obj, struct user_ref *ref,
     } else if (bid && !json_is_null(bid)) {
         ref->kind = USER_REF_BRAZE_ID;
         ref->braze_id = json_string_value(bid); /* NULL: matches no user */
+    } else if ((email && !json_is_null(email)) || (phone && !json_is_null(phone))) {
+        /* Braze: with both, the email identifies the user */
+        bool by_email = email && !json_is_null(email);
+        ref->kind = by_email ? USER_REF_EMAIL : USER_REF_PHONE;
+        ref->address = json_string_value(by_email ? email : phone);
+        if (by_email ? !api_user_email_valid(ref->address) : !api_user_phone_valid(ref->address))
+            return by_email ? USER_MINOR_EMAIL_INVALID : USER_MINOR_PHONE_INVALID;
     } else {
         return USER_MINOR_NO_IDENTIFIER;
     }

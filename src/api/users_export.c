@@ -11,13 +11,8 @@
 #include <string.h>
 
 #include "api/limits.h"
+#include "core/users/profile.h"
 #include "util/timeutil.h"
-
-/* Profile fields stored in the attribute object and exported at the top level. */
-static const char *const profile_fields[] = {
-    "first_name",      "last_name",      "email",     "phone",    "dob",
-    "gender",          "country",        "home_city", "language", "time_zone",
-    "email_subscribe", "push_subscribe", "image_url", NULL};
 
 /* Every field name export understands; the rest of Braze's list is accepted and left empty. */
 static const char *const known_fields[] = {"apps",
@@ -121,6 +116,10 @@ static enum cd_err check_request(const json_t *body, struct cd_msg *msg) {
         return api_user_too_long(msg, LIMIT_DEVICE_ID, "device_id");
     if (api_user_str_over(json_object_get(body, "braze_id"), LIMIT_BRAZE_ID))
         return api_user_too_long(msg, LIMIT_BRAZE_ID, "braze_id");
+    if (api_user_str_over(json_object_get(body, "email_address"), API_EMAIL_MAX))
+        return api_user_too_long(msg, API_EMAIL_MAX, "email_address");
+    if (api_user_str_over(json_object_get(body, "phone"), API_PHONE_MAX))
+        return api_user_too_long(msg, API_PHONE_MAX, "phone");
     return CD_OK;
 }
 
@@ -136,8 +135,31 @@ static json_t *summaries_json(const struct user_event_summary *v, size_t n) {
     return arr;
 }
 
-/* Braze's export object of one user (new reference). */
-static json_t *export_json(const struct user_export *u, const json_t *fields) {
+static json_t *push_tokens_json(const json_t *stored) {
+    json_t *arr = json_array();
+    size_t i;
+    const json_t *t;
+    json_array_foreach(stored, i, t) {
+        json_t *o = json_pack("{s:O, s:O}", "app", json_object_get(t, "app_id"), "token",
+                              json_object_get(t, "token"));
+        if (o && json_object_get(t, "device_id"))
+            json_object_set(o, "device_id", json_object_get(t, "device_id"));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+bool api_user_export_field_known(const char *name) {
+    return in_list(known_fields, name);
+}
+
+unsigned api_user_export_parts(const json_t *fields) {
+    return (wants(fields, "user_aliases") ? USER_EXPORT_ALIASES : 0u) |
+           (wants(fields, "devices") ? USER_EXPORT_DEVICES : 0u) |
+           (wants(fields, "custom_events") || wants(fields, "purchases") ? USER_EXPORT_EVENTS : 0u);
+}
+
+json_t *api_user_export_json(const struct user_export *u, const json_t *fields) {
     json_t *user = json_object();
     char created[32];
     time_format_iso8601(u->created_at, created, sizeof created);
@@ -147,12 +169,18 @@ static json_t *export_json(const struct user_export *u, const json_t *fields) {
         json_object_set_new(user, "external_id", json_string(u->external_id));
     if (wants(fields, "braze_id"))
         json_object_set_new(user, "braze_id", json_string(u->braze_id));
+    if (wants(fields, "random_bucket"))
+        json_object_set_new(user, "random_bucket", json_integer(u->random_bucket));
     json_t *custom = json_object();
     const char *key;
     json_t *value;
+    /* profile fields at the top level under their names (core/users/profile.h), the rest
+     * apart; push tokens in the export's shape ("app" for the app_id they were set with) */
     json_object_foreach(u->attrs, key, value) {
-        if (!in_list(profile_fields, key))
+        if (!profile_field_is(key))
             json_object_set(custom, key, value);
+        else if (strcmp(key, "push_tokens") == 0 && wants(fields, key))
+            json_object_set_new(user, key, push_tokens_json(value));
         else if (wants(fields, key))
             json_object_set(user, key, value);
     }
@@ -211,10 +239,9 @@ enum cd_err api_users_export_ids_call(struct app *app, struct workspace *ws, con
         .n_aliases = n_aliases,
         .device_id = json_string_value(json_object_get(body, "device_id")),
         .braze_id = json_string_value(json_object_get(body, "braze_id")),
-        .parts = (wants(fields, "user_aliases") ? USER_EXPORT_ALIASES : 0u) |
-                 (wants(fields, "devices") ? USER_EXPORT_DEVICES : 0u) |
-                 (wants(fields, "custom_events") || wants(fields, "purchases") ? USER_EXPORT_EVENTS
-                                                                               : 0u),
+        .email = json_string_value(json_object_get(body, "email_address")),
+        .phone = json_string_value(json_object_get(body, "phone")),
+        .parts = api_user_export_parts(fields),
     };
     struct user_export_result res;
     err = users_export_ids(app, ws, &req, &res);
@@ -224,7 +251,7 @@ enum cd_err api_users_export_ids_call(struct app *app, struct workspace *ws, con
         return err;
     json_t *users = json_array(), *invalid = json_array();
     for (size_t i = 0; i < res.n_users; i++)
-        json_array_append_new(users, export_json(&res.users[i], fields));
+        json_array_append_new(users, api_user_export_json(&res.users[i], fields));
     for (size_t i = 0; i < res.n_unknown; i++)
         json_array_append(invalid, json_array_get(ext, res.unknown_external_ids[i]));
     user_export_result_free(&res);

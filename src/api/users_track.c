@@ -52,28 +52,47 @@ static bool strings_over(const json_t *v, size_t max) {
 
 /* ---- limits (whole request, before anything) ---- */
 
+enum cd_err api_track_attributes_check(const json_t *obj, const char *path, struct cd_msg *msg) {
+    if (!json_is_object(obj))
+        return CD_OK;
+    enum cd_err err = api_user_check_ids(obj, path, msg);
+    if (err != CD_OK)
+        return err;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)obj, key, value) {
+        if (is_control_key(key))
+            continue;
+        if (strcmp(key, "last_coordinates") == 0)
+            return cd_invalid(msg, "%s.last_coordinates: set it with current_location", path);
+        if (strcmp(key, "total_revenue") == 0)
+            return cd_invalid(
+                msg, "%s.total_revenue: the sum of the user's purchases, not set directly", path);
+        if (api_profile_input_is(key)) {
+            const char *name;
+            json_t *stored;
+            if ((err = api_profile_value(path, key, value, &name, &stored, msg)) != CD_OK)
+                return err;
+            json_decref(stored);
+        }
+        size_t len = strlen(key);
+        if (len > LIMIT_ATTRIBUTE_NAME)
+            return api_user_too_long(msg, LIMIT_ATTRIBUTE_NAME, "%s attribute name", path);
+        if (strings_over(value, LIMIT_STRING_VALUE))
+            return api_user_too_long(msg, LIMIT_STRING_VALUE, "%s.%s", path, key);
+    }
+    return CD_OK;
+}
+
 static enum cd_err check_attributes_limits(const json_t *arr, struct cd_msg *msg) {
     size_t i;
     json_t *obj;
     json_array_foreach(arr, i, obj) {
-        if (!json_is_object(obj))
-            continue;
         char path[40];
         snprintf(path, sizeof path, "attributes[%zu]", i);
-        enum cd_err err = api_user_check_ids(obj, path, msg);
+        enum cd_err err = api_track_attributes_check(obj, path, msg);
         if (err != CD_OK)
             return err;
-        const char *key;
-        json_t *value;
-        json_object_foreach(obj, key, value) {
-            if (is_control_key(key))
-                continue;
-            size_t len = strlen(key);
-            if (len > LIMIT_ATTRIBUTE_NAME)
-                return api_user_too_long(msg, LIMIT_ATTRIBUTE_NAME, "%s attribute name", path);
-            if (strings_over(value, LIMIT_STRING_VALUE))
-                return api_user_too_long(msg, LIMIT_STRING_VALUE, "%s.%s", path, key);
-        }
     }
     return CD_OK;
 }
@@ -112,12 +131,14 @@ static enum cd_err check_behavior_limits(const json_t *arr, const char *array, b
 /* ---- parsing into the request ---- */
 
 /* The operations of one attributes object; stops at the first one the body shows to be bad
- * (Braze applies none of an object that has one). */
-static void parse_attributes(const json_t *obj, struct track_attributes *ta) {
+ * (Braze applies none of an object that has one). Profile fields are set to the stored form
+ * of their values, which `keep` holds until core is done (the limits check has refused bad
+ * ones already). */
+static enum cd_err parse_attributes(const json_t *obj, struct track_attributes *ta, json_t *keep) {
     ta->invalid = json_is_object(obj) ? api_user_parse_ref(obj, &ta->ref, &ta->update_existing_only)
                                       : USER_MINOR_NOT_OBJECT;
     if (ta->invalid)
-        return;
+        return CD_OK;
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)obj, key, value) {
@@ -126,10 +147,22 @@ static void parse_attributes(const json_t *obj, struct track_attributes *ta) {
         /* Braze's custom attribute keys are non-empty strings; "" names nothing to store */
         if (!*key) {
             ta->invalid = USER_MINOR_ATTRIBUTE_NAME;
-            return;
+            return CD_OK;
         }
         struct attr_op *op = &ta->ops[ta->n_ops++];
         op->name = key;
+        if (api_profile_input_is(key)) {
+            json_t *stored;
+            struct cd_msg unused;
+            if (api_profile_value("attributes", key, value, &op->name, &stored, &unused) != CD_OK)
+                return CD_E_NOMEM; /* checked before: only memory can fail here */
+            op->kind = stored ? ATTR_OP_SET : ATTR_OP_UNSET;
+            op->value = stored;
+            op->invalid = USER_MINOR_NONE;
+            if (stored && json_array_append_new(keep, stored) != 0)
+                return CD_E_NOMEM;
+            continue;
+        }
         const json_t *inc = json_object_get(value, "inc");
         const json_t *add = json_object_get(value, "add"), *rem = json_object_get(value, "remove");
         if (json_is_null(value)) {
@@ -156,9 +189,10 @@ static void parse_attributes(const json_t *obj, struct track_attributes *ta) {
                 ta->invalid = USER_MINOR_ARRAY_TOO_LONG;
         }
         if (op->kind == ATTR_OP_INVALID || ta->invalid)
-            return;
+            return CD_OK;
         op->invalid = USER_MINOR_NONE;
     }
+    return CD_OK;
 }
 
 /* Property names (non-empty, at most 255 bytes, no leading '$', not reserved). */
@@ -240,7 +274,16 @@ static void parse_purchase(const json_t *obj, struct track_purchase *pu) {
     pu->app_id = json_string_value(json_object_get(obj, "app_id"));
 }
 
-static void track_request_free(struct track_request *tr) {
+enum cd_err api_track_attributes_parse(const json_t *obj, struct track_attributes *ta,
+                                       json_t *keep) {
+    memset(ta, 0, sizeof *ta);
+    ta->ops = calloc(json_object_size(obj) + 1, sizeof *ta->ops);
+    if (!ta->ops)
+        return CD_E_NOMEM;
+    return parse_attributes(obj, ta, keep);
+}
+
+void api_track_request_free(struct track_request *tr) {
     for (size_t i = 0; tr->attributes && i < tr->n_attributes; i++)
         free(tr->attributes[i].ops);
     free(tr->attributes);
@@ -249,9 +292,11 @@ static void track_request_free(struct track_request *tr) {
     memset(tr, 0, sizeof *tr);
 }
 
-/* Fills tr from the arrays (any may be NULL). The arrays hold at most LIMIT_TRACK_OBJECTS. */
+/* Fills tr from the arrays (any may be NULL). The arrays hold at most LIMIT_TRACK_OBJECTS.
+ * keep receives the values tr borrows that are not in the body. */
 static enum cd_err track_request_parse(const json_t *attrs, const json_t *events,
-                                       const json_t *purchases, struct track_request *tr) {
+                                       const json_t *purchases, struct track_request *tr,
+                                       json_t *keep) {
     memset(tr, 0, sizeof *tr);
     tr->n_attributes = json_array_size(attrs);
     tr->n_events = json_array_size(events);
@@ -262,12 +307,8 @@ static enum cd_err track_request_parse(const json_t *attrs, const json_t *events
     if (!tr->attributes || !tr->events || !tr->purchases)
         goto fail;
     for (size_t i = 0; i < tr->n_attributes; i++) {
-        const json_t *obj = json_array_get(attrs, i);
-        struct track_attributes *ta = &tr->attributes[i];
-        ta->ops = calloc(json_object_size(obj) + 1, sizeof *ta->ops);
-        if (!ta->ops)
+        if (api_track_attributes_parse(json_array_get(attrs, i), &tr->attributes[i], keep) != CD_OK)
             goto fail;
-        parse_attributes(obj, ta);
     }
     for (size_t i = 0; i < tr->n_events; i++)
         parse_event(json_array_get(events, i), &tr->events[i]);
@@ -275,7 +316,7 @@ static enum cd_err track_request_parse(const json_t *attrs, const json_t *events
         parse_purchase(json_array_get(purchases, i), &tr->purchases[i]);
     return CD_OK;
 fail:
-    track_request_free(tr);
+    api_track_request_free(tr);
     return CD_E_NOMEM;
 }
 
@@ -297,11 +338,17 @@ enum cd_err api_users_track_call(struct app *app, struct workspace *ws, const js
     if (err != CD_OK)
         return err;
     struct track_request tr;
-    if ((err = track_request_parse(arrays[0], arrays[1], arrays[2], &tr)) != CD_OK)
+    json_t *keep = json_array();
+    if (!keep)
+        return CD_E_NOMEM;
+    if ((err = track_request_parse(arrays[0], arrays[1], arrays[2], &tr, keep)) != CD_OK) {
+        json_decref(keep);
         return err;
+    }
     struct track_result res;
     err = users_track(app, ws, &tr, &res);
-    track_request_free(&tr);
+    api_track_request_free(&tr);
+    json_decref(keep);
     if (err != CD_OK)
         return err;
     json_t *reply = json_pack("{s:s}", "message", "success");

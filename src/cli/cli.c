@@ -18,7 +18,7 @@
 /* clang-format off */
 static const struct cli_command *const commands[] = {
     &cli_init_cmd,    &cli_serve_cmd,      &cli_workspace_cmd, &cli_api_key_cmd,
-    &cli_partner_cmd, &cli_import_key_cmd, &cli_heap_cmd,
+    &cli_partner_cmd, &cli_import_key_cmd, &cli_heap_cmd, &cli_user_cmd,
     &cli_backup_cmd,  &cli_restore_cmd,
     &cli_help_config_cmd, &cli_help_man_cmd, &cli_routes_cmd, &cli_render_cmd,
 };

@@ -97,6 +97,9 @@ extern const struct cli_command cli_init_cmd, cli_serve_cmd, cli_workspace_cmd, 
     cli_routes_cmd;
 /* render_cmd.c */
 extern const struct cli_command cli_render_cmd;
+/* user_cmd.c */
+extern const struct cli_command cli_user_cmd;
+
 /* backup.c */
 extern const struct cli_command cli_backup_cmd, cli_restore_cmd;
 

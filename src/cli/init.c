@@ -1,6 +1,10 @@
 /* init.c — `cohortd init`: a new data directory (or, with --store postgresql://…, a new
  * PostgreSQL store: its schema) with a first workspace, its REST API key, the partner `heap`
- * with a partner API key, and the workspace's Heap data import key. */
+ * with a partner API key, and the workspace's Heap data import key.
+ * Heap is a hosted partner: it sends its own Braze partner key, which a self-hosted server
+ * cannot know, so `heap` starts with the key check off (the data import key the customer hands
+ * Heap identifies the workspace). Its partner key is still made, for an operator who turns the
+ * check on (`cohortd partner set heap --key-check required`) for a client of their own. */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -49,7 +53,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     char rest_key[ADMIN_KEY_LEN], partner_key[ADMIN_KEY_LEN], import_key[ADMIN_KEY_LEN];
     enum cd_err err = admin_workspace_create(s, "default", &ws, rest_key);
     if (err == CD_OK)
-        err = admin_partner_add(s, "heap", KEY_CHECK_REQUIRED, partner_key);
+        err = admin_partner_add(s, "heap", KEY_CHECK_OFF, partner_key);
     if (err == CD_OK)
         err = admin_import_key_show(s, ws.id, "heap", import_key);
     store_close(s);
@@ -58,19 +62,20 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     char endpoint[300];
     snprintf(endpoint, sizeof endpoint, "http://%s", listen);
     if (cli_value(cmd, values, "json")) {
-        cli_print_json(json_pack("{s:s, s:s, s:s, s:{s:{s:s, s:s}}}", "workspace_id", ws.public_id,
-                                 "rest_api_key", rest_key, "rest_endpoint", endpoint, "partners",
-                                 "heap", "partner_api_key", partner_key, "data_import_key",
-                                 import_key));
+        cli_print_json(json_pack("{s:s, s:s, s:s, s:{s:{s:s, s:s, s:s}}}", "workspace_id",
+                                 ws.public_id, "rest_api_key", rest_key, "rest_endpoint", endpoint,
+                                 "partners", "heap", "key_check", "off", "partner_api_key",
+                                 partner_key, "data_import_key", import_key));
     } else {
         printf("initialised %s\n"
                "workspace_id:           %s (default)\n"
                "REST API key:           %s\n"
                "REST endpoint:          %s\n"
-               "heap partner API key:   %s\n"
-               "heap data import key:   %s\n"
+               "heap data import key:   %s (give Heap this and the REST endpoint)\n"
+               "heap partner API key:   %s (not checked: heap's key check is off; see cohortd "
+               "partner set)\n"
                "Keep the keys: the REST and partner keys are stored hashed and not shown again.\n",
-               data, ws.public_id, rest_key, endpoint, partner_key, import_key);
+               data, ws.public_id, rest_key, endpoint, import_key, partner_key);
     }
     return 0;
 }

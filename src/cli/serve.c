@@ -19,17 +19,24 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "api/api.h"
+#include "core/workspace/dash_sessions.h"
+#include "core/workspace/login_throttle.h"
 #include "core/cohorts/cohort_read.h"
 #include "core/messaging/campaign.h"
 #include "http/http.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/timeutil.h"
+#include "workers/currents_probe.h"
+#include "core/segments/segment_jobs.h"
 #include "workers/dispatcher.h"
+#include "workers/exporter.h"
+#include "workers/history.h"
 #include "workers/retention.h"
 #include "workers/sender.h"
 
@@ -61,6 +68,8 @@ static const struct cli_opt opts[] = {
      "writes that may wait for one workspace's earlier write; more get 429 at once"},
     {"queue-timeout-ms", "MS", "COHORTD_QUEUE_TIMEOUT_MS", "1000",
      "a write that waited this long for its workspace gets 429 (0: no limit)"},
+    {"max-array-length", "N", "COHORTD_MAX_ARRAY_LENGTH", "25",
+     "elements a custom array attribute keeps (1 to 100); longer arrays are truncated"},
     {"currents-poll-ms", "MS", "COHORTD_CURRENTS_POLL_MS", "200",
      "how often Currents look for new events"},
     {"currents-retry-base-ms", "MS", "COHORTD_CURRENTS_RETRY_BASE_MS", "1000",
@@ -68,7 +77,7 @@ static const struct cli_opt opts[] = {
     {"currents-retry-max-ms", "MS", "COHORTD_CURRENTS_RETRY_MAX_MS", "600000",
      "longest Currents backoff"},
     {"currents-auth-retry-ms", "MS", "COHORTD_CURRENTS_AUTH_RETRY_MS", "120000",
-     "retry delay of a Current failed by 401/403 (jittered to 2.5x)"},
+     "retry delay of a Current failed by 401/403/404 (jittered to 2.5x)"},
     {"currents-horizon-ms", "MS", "COHORTD_CURRENTS_HORIZON_MS", "86400000",
      "events undeliverable this long become dead letters"},
     {"currents-auth-horizon-ms", "MS", "COHORTD_CURRENTS_AUTH_HORIZON_MS", "172800000",
@@ -90,6 +99,14 @@ static const struct cli_opt opts[] = {
      "text (one key=value line per event) or json (one object per line)"},
     {"metrics-token", "TOKEN", "COHORTD_METRICS_TOKEN", NULL,
      "Bearer token GET /metrics requires (default: open on the listen address)"},
+    {"web-dir", "DIR", "COHORTD_WEB_DIR", NULL,
+     "the dashboard's files (default: the installed share/cohortd/web, else the source tree's "
+     "web/)"},
+    {"session-idle-timeout", "DURATION", "COHORTD_SESSION_IDLE_TIMEOUT", "30m",
+     "a dashboard session unused this long ends (sessions end 12h after login anyway)"},
+    {"public-url", "URL", "COHORTD_PUBLIC_URL", NULL,
+     "base URL clients reach cohortd at: the REST endpoint the dashboard shows, the segment "
+     "export URLs (default: http(s)://LISTEN)"},
     {"retain-outbox", "DURATION", "COHORTD_RETAIN_OUTBOX", "7d",
      "keep Currents events this long after every Current passed them (0: forever)"},
     {"retain-deliveries", "DURATION", "COHORTD_RETAIN_DELIVERIES", "30d",
@@ -98,6 +115,10 @@ static const struct cli_opt opts[] = {
      "keep dead letters not queued for replay this long (0: forever)"},
     {"retain-heap-pages", "DURATION", "COHORTD_RETAIN_HEAP_PAGES", "30d",
      "keep Heap page and sync records this long (0: forever)"},
+    {"export-retention", "DURATION", "COHORTD_EXPORT_RETENTION", "24h",
+     "a segment export's URL and files live this long after its request"},
+    {"history-interval", "DURATION", "COHORTD_HISTORY_INTERVAL", "1h",
+     "time between samples of the daily history (data_series); also just after midnight UTC"},
     {"retention-interval", "DURATION", "COHORTD_RETENTION_INTERVAL", "60s",
      "time between retention passes"},
     {"no-backup-before-migrate", NULL, "COHORTD_NO_BACKUP_BEFORE_MIGRATE", NULL,
@@ -187,9 +208,64 @@ static void format_addr(const char *host, int port, char *buf, size_t len) {
         snprintf(buf, len, "%s:%d", host, port);
 }
 
+/* The dashboard's directory: --web-dir when given (it must be a directory), else the installed
+ * one, else the source tree's (a development build run from its tree); NULL when there is
+ * none (the dashboard answers 404). Returns -1 having said why when --web-dir is wrong. */
+static int pick_web_dir(const struct cli_command *cmd, const char *given, const char **out) {
+    struct stat st;
+    *out = NULL;
+    if (given && *given) {
+        if (stat(given, &st) != 0 || !S_ISDIR(st.st_mode))
+            return cli_fail(cmd, "--web-dir %s is not a directory", given) - 2;
+        *out = given;
+        return 0;
+    }
+    static const char *const candidates[] = {COHORTD_WEB_DIR_INSTALLED, COHORTD_WEB_DIR_SOURCE};
+    for (size_t i = 0; i < 2; i++)
+        if (stat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            *out = candidates[i];
+            return 0;
+        }
+    log_warn("serve",
+             "web_dir=none reason=\"neither %s nor %s exists: the dashboard answers "
+             "404\"",
+             COHORTD_WEB_DIR_INSTALLED, COHORTD_WEB_DIR_SOURCE);
+    return 0;
+}
+
+/* --public-url without its trailing '/', or http(s)://LISTEN; -1 having said why when the URL
+ * is not http:// or https://. */
+static int pick_public_url(const struct cli_command *cmd, const char *given, const char *host,
+                           int port, bool tls, char *out, size_t len) {
+    if (!given || !*given) {
+        char where[80];
+        format_addr(host, port, where, sizeof where);
+        snprintf(out, len, "%s://%s", tls ? "https" : "http", where);
+        return 0;
+    }
+    if ((strncmp(given, "http://", 7) != 0 && strncmp(given, "https://", 8) != 0) ||
+        strlen(given) >= len || strpbrk(given, " \t\r\n\"") || strlen(given) <= 8)
+        return cli_fail(cmd,
+                        "--public-url must be an http:// or https:// URL such as "
+                        "https://cohortd.example.com, not '%s'",
+                        given) -
+               2;
+    snprintf(out, len, "%s", given);
+    size_t n = strlen(out);
+    while (n > 8 && out[n - 1] == '/')
+        out[--n] = '\0';
+    return 0;
+}
+
+/* A dashboard session ends this long after its login, however much it is used. */
+#define SESSION_MAX_MS (12LL * 3600 * 1000)
+
 /* Descriptors kept for everything but client connections: the store, log, epoll and
  * inter-thread pipes of the HTTP workers, webhook and Currents sockets. */
 #define NOFILE_RESERVE ((rlim_t)1024)
+/* A new Current's credential probe holds its create request: it waits at most this long (or
+ * --currents-timeout-ms when shorter). */
+#define PROBE_TIMEOUT_MS ((int64_t)5000)
 
 /* Raises the soft RLIMIT_NOFILE (up to the hard one) so that *max_conn connections fit; when
  * they cannot, lowers *max_conn to what fits and says so. */
@@ -272,7 +348,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     int port;
     long long max_body, threads, heap_past, heap_future, heap_in_flight, currents_timeout;
     long long max_conn, max_per_ip, idle_s, request_s;
-    long long max_queued, queue_timeout;
+    long long max_queued, queue_timeout, max_array;
     int level = log_level_parse(cli_value(cmd, values, "log-level"));
     if (parse_listen(cli_value(cmd, values, "listen"), host, sizeof host, &port) != 0)
         return cli_fail(cmd,
@@ -312,6 +388,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         return cli_fail(cmd, "--max-queued-writes must be from 1 to 100000") + 1;
     if (parse_num(cli_value(cmd, values, "queue-timeout-ms"), 0, 600000, &queue_timeout) != 0)
         return cli_fail(cmd, "--queue-timeout-ms must be from 0 to 600000") + 1;
+    if (parse_num(cli_value(cmd, values, "max-array-length"), 1, 100, &max_array) != 0)
+        return cli_fail(cmd, "--max-array-length must be from 1 to 100") + 1;
     if (level < 0)
         return cli_fail(cmd, "--log-level must be error, warn, info or debug") + 1;
     log_threshold = (enum log_level)level;
@@ -354,6 +432,17 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     if (parse_retention(cmd, values, &ccfg, heap_past, &rcfg) != 0)
         return 1;
 
+    int64_t export_retention;
+    if (cli_parse_duration(cli_value(cmd, values, "export-retention"), 3650LL * 86400000,
+                           &export_retention) != 0 ||
+        export_retention < 1000)
+        return cli_fail(cmd, "--export-retention must be a duration of at least 1s, such as 24h");
+    int64_t history_interval;
+    if (cli_parse_duration(cli_value(cmd, values, "history-interval"), 86400000,
+                           &history_interval) != 0 ||
+        history_interval < 100)
+        return cli_fail(cmd, "--history-interval must be a duration from 100ms to 1d");
+
     const char *data = cli_value(cmd, values, "data");
     const char *store_url = cli_value(cmd, values, "store");
     if (!store_url) {
@@ -370,6 +459,19 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         if (http_tls_check(tls_cert, tls_key, why, sizeof why) != 0)
             return cli_fail(cmd, "%s", why);
     }
+    const char *web_dir = NULL;
+    char public_url[512];
+    if (pick_web_dir(cmd, cli_value(cmd, values, "web-dir"), &web_dir) != 0 ||
+        pick_public_url(cmd, cli_value(cmd, values, "public-url"), host, port, tls_cert != NULL,
+                        public_url, sizeof public_url) != 0)
+        return 2;
+    int64_t session_idle_ms;
+    if (cli_parse_duration(cli_value(cmd, values, "session-idle-timeout"), SESSION_MAX_MS,
+                           &session_idle_ms) != 0 ||
+        session_idle_ms == 0)
+        return cli_fail(cmd, "--session-idle-timeout must be a duration from 1s to 12h, such as "
+                             "30m") +
+               1;
     fit_open_files(&max_conn);
     /* kept open (and locked) until the process exits */
     int lock_fd = lock_data_dir(cmd, data);
@@ -393,11 +495,24 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     }
     app_set_cohort_entry(app, campaign_cohort_entry_locked);
     app_set_write_limits(app, (int)max_queued, queue_timeout);
+    app_set_max_array_length(app, (int)max_array);
     if (max_queued + 1 >= threads)
         log_warn("serve",
                  "max_queued_writes=%lld threads=%lld: one workspace's writes can hold "
                  "every HTTP thread; other workspaces wait up to --queue-timeout-ms",
                  max_queued, threads);
+
+    struct segment_jobs *exports = NULL;
+    struct segment_jobs_config xcfg = {.data_dir = data,
+                                       .public_url = public_url,
+                                       .retention_ms = export_retention,
+                                       .render = api_segment_export_line};
+    if (segment_jobs_new(app, &xcfg, &exports) != CD_OK) {
+        app_free(app);
+        store_close(s);
+        close(lock_fd);
+        return cli_fail(cmd, "cannot open %s/exports (segment exports)", data);
+    }
 
     /* Signals are taken by sigwait below; every thread started from here inherits the mask. */
     sigset_t stop;
@@ -410,10 +525,28 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
 
     struct api_ctx ctx = {.app = app,
                           .cfg = {.max_body = (size_t)max_body,
+                                  .exports = exports,
                                   .heap_max_past_ms = heap_past,
                                   .heap_max_future_ms = heap_future,
                                   .heap_max_in_flight = (int)heap_in_flight,
-                                  .metrics_token = cli_value(cmd, values, "metrics-token")}};
+                                  .metrics_token = cli_value(cmd, values, "metrics-token"),
+                                  .currents_probe = currents_probe_send,
+                                  .currents_probe_timeout_ms = ccfg.timeout_ms < PROBE_TIMEOUT_MS
+                                                                   ? ccfg.timeout_ms
+                                                                   : PROBE_TIMEOUT_MS,
+                                  .web_dir = web_dir,
+                                  .public_url = public_url,
+                                  .tls = tls_cert != NULL},
+                          .sessions = dash_sessions_new(session_idle_ms, SESSION_MAX_MS),
+                          .throttle = login_throttle_new()};
+    if (!ctx.sessions || !ctx.throttle) {
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
+        app_free(app);
+        store_close(s);
+        close(lock_fd);
+        return cli_fail(cmd, "out of memory");
+    }
     struct http_server_config hc = {
         .host = host,
         .port = port,
@@ -433,10 +566,18 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     int bound = 0;
     /* test builds: COHORTD_FAULT_STORE_CALL counts from here, before the first request can
      * arrive (arming after the listen would race with it) */
+    /* before the first request: POST /currents/create sends a probe with libcurl */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* the start's history sample, before the count starts (a worker's store calls would race
+     * with the request's in it) */
+    history_sample_now(app);
     store_faults_arm();
     char start_err[512] = "";
     err = http_server_start(&hc, &srv, &bound, start_err, sizeof start_err);
     if (err != CD_OK) {
+        segment_jobs_free(exports);
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -447,10 +588,12 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         explain_listen_failure(host, port, why, sizeof why);
         return cli_fail(cmd, "%s %s", where, why);
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     struct currents *currents = currents_start(s, &ccfg);
     if (!currents) {
         http_server_stop(srv);
+        segment_jobs_free(exports);
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -460,6 +603,9 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     if (!sender) {
         currents_stop(currents);
         http_server_stop(srv);
+        segment_jobs_free(exports);
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
         app_free(app);
         store_close(s);
         close(lock_fd);
@@ -470,10 +616,49 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         sender_stop(sender);
         currents_stop(currents);
         http_server_stop(srv);
+        segment_jobs_free(exports);
+        dash_sessions_free(ctx.sessions);
+        login_throttle_free(ctx.throttle);
         app_free(app);
         store_close(s);
         close(lock_fd);
         return cli_fail(cmd, "cannot start the retention worker");
+    }
+    if (!cli_value(cmd, values, "public-url") && port == 0) { /* the port is known only now */
+        char where[80], base_url[128];
+        format_addr(host, bound, where, sizeof where);
+        snprintf(base_url, sizeof base_url, "%s://%s", tls_cert ? "https" : "http", where);
+        (void)segment_jobs_set_public_url(exports, base_url);
+    }
+    struct exporter_config ecfg = {.sweep_ms = export_retention / 2 < 200 ? 200
+                                               : export_retention / 2 > 60000
+                                                   ? 60000
+                                                   : export_retention / 2,
+                                   .callback_timeout_ms = sv[4]};
+    struct exporter *exporter = exporter_start(exports, &ecfg);
+    if (!exporter) {
+        retention_stop(retention);
+        sender_stop(sender);
+        currents_stop(currents);
+        http_server_stop(srv);
+        segment_jobs_free(exports);
+        app_free(app);
+        store_close(s);
+        close(lock_fd);
+        return cli_fail(cmd, "cannot start the segment export worker");
+    }
+    struct history *history = history_start(app, history_interval);
+    if (!history) {
+        exporter_stop(exporter);
+        retention_stop(retention);
+        sender_stop(sender);
+        currents_stop(currents);
+        http_server_stop(srv);
+        segment_jobs_free(exports);
+        app_free(app);
+        store_close(s);
+        close(lock_fd);
+        return cli_fail(cmd, "cannot start the daily history worker");
     }
     metrics_set("cohortd_build_info", "version=\"" COHORTD_VERSION "\"", 1);
     metrics_set("cohortd_process_start_time_seconds", "", (double)t0 / 1000);
@@ -497,10 +682,15 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     sd_notify(0, "STOPPING=1");
     log_info("serve", "signal=%s stopping", sig == SIGTERM ? "TERM" : "INT");
     http_server_stop(srv);
+    history_stop(history);
+    exporter_stop(exporter);
     retention_stop(retention);
     sender_stop(sender);
     currents_stop(currents);
     curl_global_cleanup();
+    segment_jobs_free(exports);
+    dash_sessions_free(ctx.sessions);
+    login_throttle_free(ctx.throttle);
     app_free(app);
     store_close(s);
     close(lock_fd);

@@ -21,12 +21,21 @@ const char *http_body(const struct http_request *req, size_t *len);
 const char *http_header(const struct http_request *req, const char *name);
 /* A query-string argument (URL-decoded), or NULL. */
 const char *http_query(const struct http_request *req, const char *name);
-/* The i-th "{…}" segment of the matched route pattern, or NULL. */
+/* The request method ("GET", "POST", …). */
+const char *http_method(const struct http_request *req);
+/* The client's address as text ("-" when unknown) into buf (at least 46 bytes). */
+void http_client_ip(const struct http_request *req, char *buf, size_t len);
+/* The i-th "{…}" segment of the matched route pattern, or NULL; a last segment "{path}" holds
+ * the rest of the path (segments and the slashes between them; maybe ""). */
 const char *http_param(const struct http_request *req, int i);
 /* A request id for log lines. */
 unsigned long http_request_id(const struct http_request *req);
+/* The `permission` of the route the request matched (see struct http_route), or NULL. */
+const char *http_route_permission(const struct http_request *req);
 
-#define HTTP_MAX_EXTRA_HEADERS 4
+/* Headers a response may add: the three X-RateLimit-* of a rate-limited key, a Retry-After,
+ * and room for the handler's own. */
+#define HTTP_MAX_EXTRA_HEADERS 8
 
 /* A streamed body: next() writes up to max bytes into buf and returns how many (0 = the end);
  * done() frees ctx once the response is finished or aborted. Both run on a server thread after
@@ -46,7 +55,7 @@ struct http_response {
     int n_headers;
     struct {
         const char *name; /* static string */
-        char value[64];
+        char value[192];
     } headers[HTTP_MAX_EXTRA_HEADERS];
 };
 
@@ -68,11 +77,14 @@ void http_reply_stream(struct http_response *res, int status, const char *conten
 typedef void (*http_handler)(void *ctx, const struct http_request *req, struct http_response *res);
 
 /* A route: method and a pattern of '/'-separated segments where "{name}" matches one
- * non-empty segment (captured as a parameter). */
+ * non-empty segment (captured as a parameter). permission is opaque here: the name of what
+ * the layer above requires of the caller's credentials (a REST API key permission), handed
+ * back by http_route_permission; NULL for none. */
 struct http_route {
     const char *method;
     const char *pattern;
     http_handler handler;
+    const char *permission;
 };
 
 struct http_server_config {

@@ -16,7 +16,14 @@ static bool match(const char *pattern, const char *path, struct route_params *pa
         const char *pe = strchr(p, '/'), *se = strchr(s, '/');
         size_t pl = pe ? (size_t)(pe - p) : strlen(p);
         size_t sl = se ? (size_t)(se - s) : strlen(s);
-        if (pl >= 2 && p[0] == '{' && p[pl - 1] == '}') {
+        if (pl == ROUTER_REST_LEN && memcmp(p, ROUTER_REST, pl) == 0 && p[pl] == '\0') {
+            /* the last segment "{path}" takes the rest of the path, slashes and all */
+            sl = strlen(s);
+            if (sl >= ROUTER_PARAM_CAP || params->n >= ROUTER_MAX_PARAMS)
+                return false;
+            memcpy(params->values[params->n], s, sl + 1);
+            params->n++;
+        } else if (pl >= 2 && p[0] == '{' && p[pl - 1] == '}') {
             if (sl == 0 || sl >= ROUTER_PARAM_CAP || params->n >= ROUTER_MAX_PARAMS)
                 return false;
             memcpy(params->values[params->n], s, sl);

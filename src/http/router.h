@@ -8,6 +8,11 @@
 
 #define ROUTER_MAX_PARAMS 4
 #define ROUTER_PARAM_CAP 256
+/* A pattern's last segment "{path}" matches the rest of the path, the slashes in it kept, and
+ * may be empty (the files below a directory: "/dashboard/{path}" matches "/dashboard/" and
+ * "/dashboard/js/app.js"). */
+#define ROUTER_REST "{path}"
+#define ROUTER_REST_LEN 6
 
 struct route_params {
     int n;

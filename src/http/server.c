@@ -58,6 +58,7 @@ struct http_request {
     int64_t started_ms;
     struct timespec started; /* monotonic, for the latency histogram */
     const char *route;       /* the matched pattern; NULL when none matched */
+    const char *permission;  /* the matched route's permission; NULL when none */
 };
 
 static atomic_ulong next_request_id = 1;
@@ -78,6 +79,14 @@ const char *http_query(const struct http_request *req, const char *name) {
 
 const char *http_param(const struct http_request *req, int i) {
     return i >= 0 && i < req->params.n ? req->params.values[i] : NULL;
+}
+
+const char *http_route_permission(const struct http_request *req) {
+    return req->permission;
+}
+
+const char *http_method(const struct http_request *req) {
+    return req->method;
 }
 
 unsigned long http_request_id(const struct http_request *req) {
@@ -153,6 +162,10 @@ static void client_address(struct MHD_Connection *conn, char *buf, size_t len) {
                   (socklen_t)len);
 }
 
+void http_client_ip(const struct http_request *req, char *buf, size_t len) {
+    client_address(req->conn, buf, len);
+}
+
 static void log_and_count(const struct http_request *req, int status) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -213,6 +226,7 @@ static void dispatch(struct http_server *srv, struct http_request *req) {
         const struct http_route *route = router_match(
             srv->cfg.routes, srv->cfg.n_routes, req->method, req->path, &req->params, &path_known);
         req->route = route ? route->pattern : NULL;
+        req->permission = route ? route->permission : NULL;
         if (route) {
             route->handler(srv->cfg.ctx, req, &res);
             if (!res.status)

@@ -667,6 +667,7 @@ const struct store_ops postgres_store_ops = {
     .durable = pg_durable,
     .rollback = pg_rollback,
     .admin = &postgres_admin_ops,
+    .dashboard = &postgres_dashboard_ops,
     .users = &postgres_user_ops,
     .outbox = &postgres_outbox_ops,
     .heap = &postgres_heap_ops,
@@ -675,5 +676,6 @@ const struct store_ops postgres_store_ops = {
     .currents = &postgres_currents_ops,
     .campaigns = &postgres_campaign_ops,
     .retention = &postgres_retention_ops,
+    .history = &postgres_history_ops,
     .files = NULL, /* pg_dump and pg_restore */
 };

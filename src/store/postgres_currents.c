@@ -8,7 +8,11 @@
 
 #define CURRENT_COLS                                                                               \
     "id, workspace_id, current_id, name, type, endpoint, bearer_token, event_types, batch_size, "  \
-    "state, position, n_delivered, n_retried, n_dead, last_error, created_at"
+    "state, position, n_delivered, n_retried, n_dead, last_error, created_at, "                    \
+    "coalesce(p.at, 0), coalesce(p.status, 0), p.error"
+
+/* Every read of a Current shows its probe (current_probes, at most one row per Current). */
+#define CURRENTS_FROM " FROM currents LEFT JOIN current_probes p ON p.current = currents.id "
 
 struct current_cb {
     void (*cb)(void *, const struct current_row *);
@@ -34,6 +38,9 @@ static void row_current(struct pg_row *r, void *ctx) {
         .n_dead = pg_int(r, 13),
         .last_error = pg_text(r, 14),
         .created_at = pg_int(r, 15),
+        .probe_at = pg_int(r, 16),
+        .probe_status = pg_int(r, 17),
+        .probe_error = pg_text(r, 18),
     };
     cc->cb(cc->ctx, &row);
 }
@@ -55,7 +62,7 @@ static enum cd_err list(struct store *s, int64_t ws, void (*cb)(void *, const st
     struct current_cb cc = {cb, ctx};
     int64_t i[] = {ws};
     return pg_rows(s,
-                   "SELECT " CURRENT_COLS " FROM currents WHERE ($1 = 0 OR workspace_id = $1) "
+                   "SELECT " CURRENT_COLS CURRENTS_FROM "WHERE ($1 = 0 OR workspace_id = $1) "
                    "AND deleted_at IS NULL ORDER BY id",
                    "i", NULL, i, row_current, &cc);
 }
@@ -66,9 +73,24 @@ static enum cd_err get(struct store *s, int64_t ws, const char *current_id,
     const char *t[] = {current_id};
     int64_t i[] = {ws};
     return pg_read_row(s,
-                       "SELECT " CURRENT_COLS " FROM currents WHERE current_id = $1 AND "
+                       "SELECT " CURRENT_COLS CURRENTS_FROM "WHERE current_id = $1 AND "
                        "workspace_id = $2 AND deleted_at IS NULL",
                        "ti", t, i, row_current, &cc);
+}
+
+static enum cd_err probe_set(struct store *s, int64_t ws, const char *current_id, int64_t at,
+                             int64_t status, const char *error) {
+    const char *t[] = {current_id, error};
+    int64_t i[] = {ws, at, status};
+    int64_t changes = 0;
+    enum cd_err err = pg_write(s,
+                               "INSERT INTO current_probes(current, at, status, error) "
+                               "SELECT id, $4, $5, $2 FROM currents WHERE current_id = $1 AND "
+                               "workspace_id = $3 AND deleted_at IS NULL "
+                               "ON CONFLICT (current) DO UPDATE SET at = EXCLUDED.at, "
+                               "status = EXCLUDED.status, error = EXCLUDED.error",
+                               "ttiii", t, i, &changes);
+    return err == CD_OK && changes == 0 ? CD_E_NOT_FOUND : err;
 }
 
 static enum cd_err set_state(struct store *s, int64_t current, const char *state,
@@ -191,6 +213,7 @@ const struct store_currents_ops postgres_currents_ops = {
     .create = create,
     .list = list,
     .get = get,
+    .probe_set = probe_set,
     .set_state = set_state,
     .remove = remove_current,
     .advance = advance,

@@ -5,6 +5,9 @@
  */
 #include "store/postgres_int.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #define INTEGRATION_COLS                                                                           \
     "id, workspace_id, integration_id, name, mapping, alias_label, secret, created_at, n_pages, "  \
     "n_ignored"
@@ -99,40 +102,75 @@ static enum cd_err count_ignored(struct store *s, int64_t integration) {
                     NULL, i, NULL);
 }
 
+static void row_digest(struct pg_row *r, void *ctx) {
+    const char *d = pg_text(r, 0);
+    snprintf(ctx, 65, "%s", d ? d : "");
+}
+
 static enum cd_err page_record(struct store_txn *s, int64_t integration, const char *sync_task_id,
                                const char *cohort_id, int64_t page, int64_t total_pages,
-                               int64_t n_added, int64_t n_removed, int64_t now, bool *seen) {
-    /* every statement binds the same eight values ($1 … $8); each uses the ones it names */
-    const char *t[] = {sync_task_id, cohort_id};
+                               int64_t n_added, int64_t n_removed, const char *digest, int64_t now,
+                               bool *seen) {
+    /* every statement binds the same nine values ($1 … $9); each uses the ones it names */
+    const char *t[] = {sync_task_id, cohort_id, digest};
     int64_t i[] = {integration, page, total_pages, n_added, n_removed, now};
+    const char *binds = "tttiiiiii";
     int64_t changes = 0;
+    *seen = false;
     enum cd_err err =
         pg_txn_write(s,
-                     "INSERT INTO heap_pages(sync_task_id, integration, page) VALUES ($1, $3, $4) "
+                     "INSERT INTO heap_pages(sync_task_id, integration, page) VALUES ($1, $4, $5) "
                      "ON CONFLICT DO NOTHING",
-                     "ttiiiiii", t, i, &changes);
-    *seen = err == CD_OK && changes == 0;
-    if (err != CD_OK || *seen)
+                     binds, t, i, &changes);
+    if (err != CD_OK)
         return err;
+    bool again = changes == 0;
+    if (again) {
+        /* seen: a duplicate unless its content differs (a page recorded before digests were
+         * kept has none, and stays a duplicate) */
+        char stored[65] = "";
+        err = pg_txn_read_row(s->s, s,
+                              "SELECT digest FROM heap_page_digests WHERE integration = $4 AND "
+                              "sync_task_id = $1 AND page = $5",
+                              binds, t, i, row_digest, stored);
+        if (err == CD_E_NOT_FOUND || (err == CD_OK && strcmp(stored, digest) == 0)) {
+            *seen = true;
+            return CD_OK;
+        }
+        if (err != CD_OK)
+            return err;
+    }
     err = pg_txn_write(s,
-                       "INSERT INTO heap_syncs(sync_task_id, cohort_id, integration, workspace_id, "
-                       "total_pages, pages_seen, started_at, n_added, n_removed) "
-                       "SELECT $1, $2, $3, workspace_id, $5, 1, $8, $6, $7 FROM heap_integrations "
-                       "WHERE id = $3 "
-                       "ON CONFLICT (integration, sync_task_id) DO UPDATE SET "
-                       "pages_seen = heap_syncs.pages_seen + 1, "
-                       "total_pages = greatest(heap_syncs.total_pages, $5), "
-                       "n_added = heap_syncs.n_added + $6, n_removed = heap_syncs.n_removed + $7",
-                       "ttiiiiii", t, i, NULL);
-    if (err == CD_OK)
+                       "INSERT INTO heap_page_digests(integration, sync_task_id, page, digest) "
+                       "VALUES ($4, $1, $5, $3) ON CONFLICT (integration, sync_task_id, page) "
+                       "DO UPDATE SET digest = EXCLUDED.digest",
+                       binds, t, i, NULL);
+    if (err == CD_OK && again)
         err = pg_txn_write(s,
-                           "UPDATE heap_syncs SET completed_at = $8 WHERE integration = $3 AND "
+                           "UPDATE heap_syncs SET n_added = n_added + $7, n_removed = n_removed "
+                           "+ $8 WHERE integration = $4 AND sync_task_id = $1",
+                           binds, t, i, NULL);
+    else if (err == CD_OK)
+        err = pg_txn_write(
+            s,
+            "INSERT INTO heap_syncs(sync_task_id, cohort_id, integration, workspace_id, "
+            "total_pages, pages_seen, started_at, n_added, n_removed) "
+            "SELECT $1, $2, $4, workspace_id, $6, 1, $9, $7, $8 FROM heap_integrations "
+            "WHERE id = $4 "
+            "ON CONFLICT (integration, sync_task_id) DO UPDATE SET "
+            "pages_seen = heap_syncs.pages_seen + 1, "
+            "total_pages = greatest(heap_syncs.total_pages, $6), "
+            "n_added = heap_syncs.n_added + $7, n_removed = heap_syncs.n_removed + $8",
+            binds, t, i, NULL);
+    if (err == CD_OK && !again)
+        err = pg_txn_write(s,
+                           "UPDATE heap_syncs SET completed_at = $9 WHERE integration = $4 AND "
                            "sync_task_id = $1 AND completed_at IS NULL AND "
                            "pages_seen >= total_pages",
-                           "ttiiiiii", t, i, NULL);
+                           binds, t, i, NULL);
     if (err == CD_OK)
-        err = pg_txn_write(s, "UPDATE heap_integrations SET n_pages = n_pages + 1 WHERE id = $3",
-                           "ttiiiiii", t, i, NULL);
+        err = pg_txn_write(s, "UPDATE heap_integrations SET n_pages = n_pages + 1 WHERE id = $4",
+                           binds, t, i, NULL);
     return err;
 }
 

@@ -149,6 +149,7 @@ enum cd_err postgres_open(const char *url, struct store **out, char *err_msg, si
 
 extern const struct store_ops postgres_store_ops;
 extern const struct store_admin_ops postgres_admin_ops;
+extern const struct store_dashboard_ops postgres_dashboard_ops;
 extern const struct store_user_ops postgres_user_ops;
 extern const struct store_outbox_ops postgres_outbox_ops;
 extern const struct store_heap_ops postgres_heap_ops;
@@ -157,5 +158,6 @@ extern const struct store_segment_ops postgres_segment_ops;
 extern const struct store_currents_ops postgres_currents_ops;
 extern const struct store_campaign_ops postgres_campaign_ops;
 extern const struct store_retention_ops postgres_retention_ops;
+extern const struct store_history_ops postgres_history_ops;
 
 #endif

@@ -37,17 +37,22 @@ static enum cd_err prune(struct store *s, enum store_prune_table table,
               "replay = 0 AND at < $1 ORDER BY id LIMIT $3) AND replay = 0";
         break;
     case STORE_PRUNE_HEAP_PAGES:
-        sql = "DELETE FROM heap_pages WHERE (integration, sync_task_id, page) IN (SELECT "
-              "p.integration, p.sync_task_id, p.page FROM heap_syncs s JOIN heap_pages p ON "
-              "p.integration = s.integration AND p.sync_task_id = s.sync_task_id WHERE "
-              "s.started_at < $1 LIMIT $3)";
+        sql = "WITH gone AS (SELECT p.integration, p.sync_task_id, p.page FROM heap_syncs s "
+              "JOIN heap_pages p ON p.integration = s.integration AND p.sync_task_id = "
+              "s.sync_task_id WHERE s.started_at < $1 LIMIT $3), digests AS (DELETE FROM "
+              "heap_page_digests d USING gone g WHERE d.integration = g.integration AND "
+              "d.sync_task_id = g.sync_task_id AND d.page = g.page) DELETE FROM heap_pages p "
+              "USING gone g WHERE p.integration = g.integration AND p.sync_task_id = "
+              "g.sync_task_id AND p.page = g.page";
         break;
     case STORE_PRUNE_HEAP_SYNCS:
         sql = "WITH gone AS (SELECT integration, sync_task_id FROM (SELECT integration, "
               "sync_task_id, started_at, row_number() OVER (PARTITION BY workspace_id, cohort_id "
               "ORDER BY started_at DESC) AS rn FROM heap_syncs) z WHERE started_at < $1 AND "
               "rn > $4 LIMIT $3), pages AS (DELETE FROM heap_pages p USING gone g WHERE "
-              "p.integration = g.integration AND p.sync_task_id = g.sync_task_id) "
+              "p.integration = g.integration AND p.sync_task_id = g.sync_task_id), "
+              "digests AS (DELETE FROM heap_page_digests d USING gone g WHERE "
+              "d.integration = g.integration AND d.sync_task_id = g.sync_task_id) "
               "DELETE FROM heap_syncs s USING gone g WHERE s.integration = g.integration AND "
               "s.sync_task_id = g.sync_task_id";
         break;

@@ -646,6 +646,7 @@ const struct store_ops sqlite_store_ops = {
     .durable = sq_sync_wait,
     .rollback = sq_rollback,
     .admin = &sqlite_admin_ops,
+    .dashboard = &sqlite_dashboard_ops,
     .users = &sqlite_user_ops,
     .outbox = &sqlite_outbox_ops,
     .heap = &sqlite_heap_ops,
@@ -654,5 +655,6 @@ const struct store_ops sqlite_store_ops = {
     .currents = &sqlite_currents_ops,
     .campaigns = &sqlite_campaign_ops,
     .retention = &sqlite_retention_ops,
+    .history = &sqlite_history_ops,
     .files = &sqlite_file_ops,
 };

@@ -83,11 +83,14 @@ static void row_int64(sqlite3_stmt *st, void *ctx) {
     *(int64_t *)ctx = sqlite3_column_int64(st, 0);
 }
 
-static enum cd_err api_key_add(struct store *s, int64_t ws, const char *key_hash, int64_t now) {
-    const char *t[] = {key_hash};
-    int64_t i[] = {ws, now};
-    return sq_write(s, "INSERT INTO api_keys(key_hash, workspace_id, created_at) VALUES (?,?,?)",
-                    "tii", t, i, NULL);
+static enum cd_err api_key_add(struct store *s, const struct api_key_row *row, int64_t now) {
+    const char *t[] = {row->key_hash, row->name ? row->name : "", row->permissions};
+    int64_t i[] = {row->workspace_id, now, row->rate_limit, row->rate_period_s};
+    const char *sql[] = {
+        "INSERT INTO api_keys(key_hash, workspace_id, created_at) VALUES (?1, ?4, ?5)",
+        "INSERT INTO api_key_grants(key_hash, name, permissions, rate_limit, rate_period) "
+        "VALUES (?1, ?2, ?3, ?6, ?7)"};
+    return sq_write_all(s, sql, 2, "tttiiii", t, i);
 }
 
 static enum cd_err api_key_revoke(struct store *s, const char *key_hash, int64_t now) {
@@ -100,11 +103,62 @@ static enum cd_err api_key_revoke(struct store *s, const char *key_hash, int64_t
     return err == CD_OK && changes == 0 ? CD_E_NOT_FOUND : err;
 }
 
-static enum cd_err api_key_lookup(struct store *s, const char *key_hash, int64_t *ws) {
+static enum cd_err api_key_revoke_prefix(struct store *s, int64_t ws, const char *hash_prefix,
+                                         int64_t now) {
+    const char *t[] = {hash_prefix};
+    int64_t i[] = {ws, now};
+    int changes = 0;
+    /* one key at most: an id is long enough that two active keys never share it */
+    enum cd_err err = sq_write(s,
+                               "UPDATE api_keys SET revoked_at = ?3 WHERE rowid = (SELECT rowid "
+                               "FROM api_keys WHERE substr(key_hash, 1, length(?1)) = ?1 AND "
+                               "workspace_id = ?2 AND revoked_at IS NULL LIMIT 1)",
+                               "tii", t, i, &changes);
+    return err == CD_OK && changes == 0 ? CD_E_NOT_FOUND : err;
+}
+
+struct key_cb {
+    void (*cb)(void *, const struct api_key_row *);
+    void *ctx;
+};
+
+static void row_api_key(sqlite3_stmt *st, void *ctx) {
+    const struct key_cb *k = ctx;
+    struct api_key_row row = {
+        .workspace_id = sqlite3_column_int64(st, 0),
+        .key_hash = sq_col_text(st, 1),
+        .name = sq_col_text(st, 2),
+        .permissions = sq_col_text(st, 3),
+        .rate_limit = sqlite3_column_int64(st, 4),
+        .rate_period_s = sqlite3_column_int64(st, 5),
+        .created_at = sqlite3_column_int64(st, 6),
+    };
+    k->cb(k->ctx, &row);
+}
+
+/* A key with its grants row; a key without one (made before grants existed) reads NULL
+ * permissions (every permission) and a 0 rate limit. */
+#define API_KEY_COLUMNS                                                                            \
+    "SELECT k.workspace_id, k.key_hash, g.name, g.permissions, g.rate_limit, g.rate_period, "      \
+    "k.created_at FROM api_keys k LEFT JOIN api_key_grants g ON g.key_hash = k.key_hash "
+
+static enum cd_err api_key_lookup(struct store *s, const char *key_hash,
+                                  void (*cb)(void *, const struct api_key_row *), void *ctx) {
     const char *t[] = {key_hash};
-    return sq_read_row(
-        s, "SELECT workspace_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", "t", t,
-        NULL, row_int64, ws);
+    struct key_cb k = {cb, ctx};
+    return sq_read_row(s, API_KEY_COLUMNS "WHERE k.key_hash = ? AND k.revoked_at IS NULL", "t", t,
+                       NULL, row_api_key, &k);
+}
+
+static enum cd_err api_key_list(struct store *s, int64_t ws,
+                                void (*cb)(void *, const struct api_key_row *), void *ctx) {
+    int64_t i[] = {ws};
+    struct key_cb k = {cb, ctx};
+    return sq_rows(
+        s,
+        API_KEY_COLUMNS
+        "WHERE k.workspace_id = ? AND k.revoked_at IS NULL ORDER BY k.created_at, k.rowid",
+        "i", NULL, i, row_api_key, &k);
 }
 
 static enum cd_err partner_add(struct store *s, const char *name, enum key_check check,
@@ -125,6 +179,36 @@ static enum cd_err partner_get(struct store *s, const char *name, enum key_check
     if (err == CD_OK && check)
         *check = v == KEY_CHECK_OFF ? KEY_CHECK_OFF : KEY_CHECK_REQUIRED;
     return err;
+}
+
+struct partner_rows {
+    void (*cb)(void *ctx, const char *name, enum key_check check);
+    void *ctx;
+};
+
+static void row_partner(sqlite3_stmt *st, void *ctx) {
+    struct partner_rows *pr = ctx;
+    const char *name = sq_col_text(st, 0);
+    pr->cb(pr->ctx, name ? name : "",
+           sqlite3_column_int64(st, 1) == KEY_CHECK_OFF ? KEY_CHECK_OFF : KEY_CHECK_REQUIRED);
+}
+
+static enum cd_err partner_list(struct store *s,
+                                void (*cb)(void *ctx, const char *name, enum key_check check),
+                                void *ctx) {
+    struct partner_rows pr = {cb, ctx};
+    enum cd_err err = sq_rows(s, "SELECT name, key_check FROM partners ORDER BY name", "", NULL,
+                              NULL, row_partner, &pr);
+    return err == CD_E_NOT_FOUND ? CD_OK : err;
+}
+
+static enum cd_err partner_set_check(struct store *s, const char *name, enum key_check check) {
+    const char *t[] = {name};
+    int64_t i[] = {check};
+    int changes = 0;
+    enum cd_err err =
+        sq_write(s, "UPDATE partners SET key_check = ?2 WHERE name = ?1", "ti", t, i, &changes);
+    return err == CD_OK && changes == 0 ? CD_E_NOT_FOUND : err;
 }
 
 static enum cd_err partner_key_check(struct store *s, const char *partner, const char *key_hash) {
@@ -204,9 +288,13 @@ const struct store_admin_ops sqlite_admin_ops = {
     .workspace_list = workspace_list,
     .api_key_add = api_key_add,
     .api_key_revoke = api_key_revoke,
+    .api_key_revoke_prefix = api_key_revoke_prefix,
     .api_key_lookup = api_key_lookup,
+    .api_key_list = api_key_list,
     .partner_add = partner_add,
     .partner_get = partner_get,
+    .partner_list = partner_list,
+    .partner_set_check = partner_set_check,
     .partner_key_check = partner_key_check,
     .import_key_active = import_key_active,
     .import_key_replace = import_key_replace,

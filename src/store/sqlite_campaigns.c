@@ -89,14 +89,20 @@ static enum cd_err get(struct store *s, int64_t ws, enum campaign_kind kind, con
                        "tii", t, i, row_campaign, &cc);
 }
 
+#define LIST_WHERE                                                                                 \
+    "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE workspace_id = ?1 AND kind = ?2 AND "           \
+    "(?3 OR archived_at = 0) AND max(created_at, archived_at) > ?4 "
+
 static enum cd_err list(struct store *s, int64_t ws, enum campaign_kind kind,
+                        const struct campaign_list_query *q,
                         void (*cb)(void *, const struct campaign_row *), void *ctx) {
     struct campaign_cb cc = {cb, ctx};
-    int64_t i[] = {ws, kind};
+    int64_t i[] = {ws, kind, q->include_archived, q->edited_after, q->limit, q->offset};
     return sq_rows(s,
-                   "SELECT " CAMPAIGN_COLS " FROM campaigns WHERE workspace_id = ? AND kind = ? "
-                   "ORDER BY id",
-                   "ii", NULL, i, row_campaign, &cc);
+                   q->newest_first ? LIST_WHERE
+                       "ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6"
+                                   : LIST_WHERE "ORDER BY created_at, id LIMIT ?5 OFFSET ?6",
+                   "iiiiii", NULL, i, row_campaign, &cc);
 }
 
 static enum cd_err on_cohort(struct store *s, int64_t ws, const char *partner,
@@ -134,8 +140,17 @@ static enum cd_err dispatch_add(struct store_txn *t, const struct dispatch_row *
         sq_bind_blob(st, 8, r->audience, r->audience_len);
         sqlite3_bind_int64(st, 9, r->created_at);
         err = sq_exec(c, st);
-        if (err == CD_OK && id)
-            *id = sqlite3_last_insert_rowid(c->db);
+    }
+    int64_t rowid = err == CD_OK ? sqlite3_last_insert_rowid(c->db) : 0;
+    if (err == CD_OK && id)
+        *id = rowid;
+    if (err == CD_OK && r->schedule_id) {
+        const char *texts[] = {r->schedule_id};
+        int64_t i[] = {rowid, r->campaign};
+        err = sq_txn_write(t,
+                           "INSERT INTO dispatch_schedules(dispatch, campaign, schedule_id) "
+                           "VALUES (?,?,?)",
+                           "iit", texts, i, NULL);
     }
     return err;
 }
@@ -210,6 +225,57 @@ static enum cd_err dispatch_finish(struct store_txn *t, int64_t dispatch, int64_
                         "ii", NULL, i, NULL);
 }
 
+static enum cd_err schedule_change(struct store_txn *t, int64_t campaign, const char *schedule_id,
+                                   int64_t now, bool cancel, int64_t due_at, bool *found) {
+    const char *texts[] = {schedule_id};
+    int64_t i[] = {campaign, now, cancel ? now : 0, due_at};
+    int changes = 0;
+    enum cd_err err = sq_txn_write(
+        t,
+        cancel ? "UPDATE dispatches SET finished_at = ?3 WHERE id = (SELECT dispatch FROM "
+                 "dispatch_schedules WHERE campaign = ?1 AND schedule_id = ?5) AND finished_at = "
+                 "0 AND step = 0 AND targets IS NULL AND due_at > ?2"
+               : "UPDATE dispatches SET due_at = ?4 WHERE id = (SELECT dispatch FROM "
+                 "dispatch_schedules WHERE campaign = ?1 AND schedule_id = ?5) AND finished_at = "
+                 "0 AND step = 0 AND targets IS NULL AND due_at > ?2",
+        "iiiit", texts, i, &changes);
+    *found = err == CD_OK && changes > 0;
+    return err;
+}
+
+struct scheduled_cb {
+    void (*cb)(void *, const struct scheduled_row *);
+    void *ctx;
+};
+
+static void row_scheduled(sqlite3_stmt *st, void *ctx) {
+    struct scheduled_cb *sc = ctx;
+    struct scheduled_row r = {
+        .dispatch_id = sq_col_text(st, 0),
+        .schedule_id = sq_col_text(st, 1),
+        .kind = (enum campaign_kind)sqlite3_column_int(st, 2),
+        .public_id = sq_col_text(st, 3),
+        .name = sq_col_text(st, 4),
+        .definition = sq_col_text(st, 5),
+        .due_at = sqlite3_column_int64(st, 6),
+    };
+    sc->cb(sc->ctx, &r);
+}
+
+static enum cd_err scheduled(struct store *s, int64_t ws, int64_t now, int64_t until,
+                             void (*cb)(void *, const struct scheduled_row *), void *ctx) {
+    struct scheduled_cb sc = {cb, ctx};
+    int64_t i[] = {ws, now, until};
+    return sq_rows(s,
+                   "SELECT d.dispatch_id, s.schedule_id, c.kind, c.public_id, c.name, "
+                   "c.definition, d.due_at FROM dispatches d JOIN campaigns c ON c.id = "
+                   "d.campaign LEFT JOIN dispatch_schedules s ON s.dispatch = d.id WHERE "
+                   "d.workspace_id = ?1 AND d.finished_at = 0 AND d.step = 0 "
+                   "AND d.targets IS NULL AND d.due_at > ?2 AND d.due_at <= ?3 AND "
+                   "c.archived_at = 0 ORDER BY d.due_at, d.id",
+                   "iii", NULL, i, row_scheduled, &sc);
+}
+
 static enum cd_err delivery_record(struct store_txn *t, int64_t dispatch, int64_t step,
                                    uint32_t uid, enum delivery_state state, int64_t attempts,
                                    int64_t now) {
@@ -259,6 +325,8 @@ const struct store_campaign_ops sqlite_campaign_ops = {
     .dispatch_start = dispatch_start,
     .dispatch_next = dispatch_next,
     .dispatch_finish = dispatch_finish,
+    .schedule_change = schedule_change,
+    .scheduled = scheduled,
     .delivery_record = delivery_record,
     .count_outcomes = count_outcomes,
     .deliveries = deliveries,

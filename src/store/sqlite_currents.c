@@ -7,7 +7,11 @@
 
 #define CURRENT_COLS                                                                               \
     "id, workspace_id, current_id, name, type, endpoint, bearer_token, event_types, batch_size, "  \
-    "state, position, n_delivered, n_retried, n_dead, last_error, created_at"
+    "state, position, n_delivered, n_retried, n_dead, last_error, created_at, "                    \
+    "coalesce(p.at, 0), coalesce(p.status, 0), p.error"
+
+/* Every read of a Current shows its probe (current_probes, at most one row per Current). */
+#define CURRENTS_FROM " FROM currents LEFT JOIN current_probes p ON p.current = currents.id "
 
 struct current_cb {
     void (*cb)(void *, const struct current_row *);
@@ -33,6 +37,9 @@ static void row_current(sqlite3_stmt *st, void *ctx) {
         .n_dead = sqlite3_column_int64(st, 13),
         .last_error = sq_col_text(st, 14),
         .created_at = sqlite3_column_int64(st, 15),
+        .probe_at = sqlite3_column_int64(st, 16),
+        .probe_status = sqlite3_column_int64(st, 17),
+        .probe_error = sq_col_text(st, 18),
     };
     cc->cb(cc->ctx, &r);
 }
@@ -54,7 +61,7 @@ static enum cd_err list(struct store *s, int64_t ws, void (*cb)(void *, const st
     struct current_cb cc = {cb, ctx};
     int64_t i[] = {ws};
     return sq_rows(s,
-                   "SELECT " CURRENT_COLS " FROM currents WHERE (?1 = 0 OR workspace_id = ?1) "
+                   "SELECT " CURRENT_COLS CURRENTS_FROM "WHERE (?1 = 0 OR workspace_id = ?1) "
                    "AND deleted_at IS NULL ORDER BY id",
                    "i", NULL, i, row_current, &cc);
 }
@@ -65,9 +72,22 @@ static enum cd_err get(struct store *s, int64_t ws, const char *current_id,
     const char *t[] = {current_id};
     int64_t i[] = {ws};
     return sq_read_row(s,
-                       "SELECT " CURRENT_COLS " FROM currents WHERE current_id = ? AND "
+                       "SELECT " CURRENT_COLS CURRENTS_FROM "WHERE current_id = ? AND "
                        "workspace_id = ? AND deleted_at IS NULL",
                        "ti", t, i, row_current, &cc);
+}
+
+static enum cd_err probe_set(struct store *s, int64_t ws, const char *current_id, int64_t at,
+                             int64_t status, const char *error) {
+    const char *t[] = {current_id, error};
+    int64_t i[] = {ws, at, status};
+    int changes = 0;
+    enum cd_err err = sq_write(s,
+                               "INSERT OR REPLACE INTO current_probes(current, at, status, error) "
+                               "SELECT id, ?4, ?5, ?2 FROM currents WHERE current_id = ?1 AND "
+                               "workspace_id = ?3 AND deleted_at IS NULL",
+                               "ttiii", t, i, &changes);
+    return err == CD_OK && changes == 0 ? CD_E_NOT_FOUND : err;
 }
 
 static enum cd_err set_state(struct store *s, int64_t current, const char *state,
@@ -196,6 +216,7 @@ const struct store_currents_ops sqlite_currents_ops = {
     .create = create,
     .list = list,
     .get = get,
+    .probe_set = probe_set,
     .set_state = set_state,
     .remove = remove_current,
     .advance = advance,

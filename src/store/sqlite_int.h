@@ -165,6 +165,7 @@ enum cd_err sq_fail(struct sq_conn *c, const char *what);
 
 extern const struct store_ops sqlite_store_ops;
 extern const struct store_admin_ops sqlite_admin_ops;
+extern const struct store_dashboard_ops sqlite_dashboard_ops;
 extern const struct store_user_ops sqlite_user_ops;
 extern const struct store_outbox_ops sqlite_outbox_ops;
 extern const struct store_heap_ops sqlite_heap_ops;
@@ -173,6 +174,7 @@ extern const struct store_segment_ops sqlite_segment_ops;
 extern const struct store_currents_ops sqlite_currents_ops;
 extern const struct store_campaign_ops sqlite_campaign_ops;
 extern const struct store_retention_ops sqlite_retention_ops;
+extern const struct store_history_ops sqlite_history_ops;
 extern const struct store_file_ops sqlite_file_ops;
 
 #endif

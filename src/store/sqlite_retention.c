@@ -194,13 +194,24 @@ static enum cd_err delete_key(struct store_txn *t, enum store_prune_table table,
         break;
     case STORE_PRUNE_HEAP_PAGES:
         err = sq_txn_write(t,
-                           "DELETE FROM heap_pages WHERE integration = ?1 AND sync_task_id = ?2 "
-                           "AND page = ?3",
-                           "iti", texts, ints, &changes);
+                           "DELETE FROM heap_page_digests WHERE integration = ?1 AND "
+                           "sync_task_id = ?2 AND page = ?3",
+                           "iti", texts, ints, NULL);
+        if (err == CD_OK)
+            err = sq_txn_write(t,
+                               "DELETE FROM heap_pages WHERE integration = ?1 AND sync_task_id = "
+                               "?2 AND page = ?3",
+                               "iti", texts, ints, &changes);
         break;
     case STORE_PRUNE_HEAP_SYNCS:
-        err = sq_txn_write(t, "DELETE FROM heap_pages WHERE integration = ?1 AND sync_task_id = ?2",
+        err = sq_txn_write(t,
+                           "DELETE FROM heap_page_digests WHERE integration = ?1 AND "
+                           "sync_task_id = ?2",
                            "it", texts, ints, NULL);
+        if (err == CD_OK)
+            err = sq_txn_write(
+                t, "DELETE FROM heap_pages WHERE integration = ?1 AND sync_task_id = ?2", "it",
+                texts, ints, NULL);
         if (err == CD_OK)
             err = sq_txn_write(t,
                                "DELETE FROM heap_syncs WHERE integration = ?1 AND "

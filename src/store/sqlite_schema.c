@@ -237,6 +237,61 @@ static const char *const migrations[] = {
     "CREATE INDEX user_event_times_key ON user_event_times(workspace_id, uid, kind, name, at);"
     "INSERT INTO user_event_times(workspace_id, uid, kind, name, at) "
     "  SELECT workspace_id, uid, kind, name, last_at FROM user_events WHERE kind = 0;",
+
+    /* 8: the name, permissions and rate limit of a REST API key, one row per key made since
+     * (a key without a row, as every key made before, has every permission and no limit).
+     * permissions: comma-separated grants, NULL for every permission; rate_limit requests per
+     * rate_period seconds, 0 for none. IF NOT EXISTS: a store taken back by hand to an older
+     * version (tests do) migrates again. */
+    "CREATE TABLE IF NOT EXISTS api_key_grants ("
+    "  key_hash TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  permissions TEXT,"
+    "  rate_limit INTEGER NOT NULL,"
+    "  rate_period INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 9: the answer to each Current's credential probe (the empty batch sent at creation) */
+    "CREATE TABLE current_probes ("
+    "  current INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  error TEXT);",
+
+    /* 10: the digest of each recorded Heap page's content, so that a page seen before whose
+     * content differs is applied, not dropped as a duplicate */
+    "CREATE TABLE heap_page_digests ("
+    "  integration INTEGER NOT NULL,"
+    "  sync_task_id TEXT NOT NULL,"
+    "  page INTEGER NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  PRIMARY KEY (integration, sync_task_id, page)) WITHOUT ROWID;",
+    /* 11: trigger schedules (/campaigns/trigger/schedule/create): a dispatch due later, found
+     * by its schedule id for update and delete */
+    "CREATE TABLE dispatch_schedules ("
+    "  dispatch INTEGER PRIMARY KEY,"
+    "  campaign INTEGER NOT NULL,"
+    "  schedule_id TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX dispatch_schedules_id ON dispatch_schedules(campaign, schedule_id);",
+    /* 12: daily history: the last sample of each UTC day of a segment's or cohort's size and of
+     * a campaign's or Canvas's cumulative counters (what the data_series endpoints answer) */
+    "CREATE TABLE daily_history ("
+    "  workspace_id INTEGER NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  object_id TEXT NOT NULL,"
+    "  day INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL DEFAULT 0,"
+    "  entered INTEGER NOT NULL DEFAULT 0,"
+    "  sent INTEGER NOT NULL DEFAULT 0,"
+    "  failed INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (workspace_id, kind, object_id, day)) WITHOUT ROWID;",
+    /* 13: dashboard users: a lower-case email, a role and an Argon2id password hash (dashboard
+     * sessions are kept in the server's memory, never here) */
+    "CREATE TABLE dashboard_users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  email TEXT NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'member')),"
+    "  password_hash TEXT NOT NULL,"
+    "  password_set_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);",
 };
 
 const char *sqlite_schema_migration(int version) {

@@ -39,6 +39,18 @@ struct workspace_row {
     int64_t created_at;
 };
 
+/* A REST API key as stored. permissions: comma-separated grants, NULL for every permission
+ * (what keys made before permissions existed have); rate_limit 0: no limit. */
+struct api_key_row {
+    int64_t workspace_id;
+    const char *key_hash;
+    const char *name;
+    const char *permissions;
+    int64_t rate_limit;    /* requests per rate_period_s */
+    int64_t rate_period_s; /* 0 when rate_limit is 0 */
+    int64_t created_at;
+};
+
 enum import_key_state { IMPORT_KEY_ACTIVE = 0, IMPORT_KEY_INVALIDATED = 1 };
 
 struct store_admin_ops {
@@ -53,18 +65,33 @@ struct store_admin_ops {
     enum cd_err (*workspace_list)(struct store *s,
                                   void (*cb)(void *ctx, const struct workspace_row *), void *ctx);
 
-    /* REST API keys, stored as SHA-256 hex. */
-    enum cd_err (*api_key_add)(struct store *s, int64_t ws, const char *key_hash, int64_t now);
+    /* REST API keys, stored as SHA-256 hex (row: workspace_id, key_hash, name, permissions,
+     * rate_limit, rate_period_s; created_at is `now`). */
+    enum cd_err (*api_key_add)(struct store *s, const struct api_key_row *row, int64_t now);
     /* Revokes; CD_E_NOT_FOUND when no active key has this hash. */
     enum cd_err (*api_key_revoke)(struct store *s, const char *key_hash, int64_t now);
-    /* Sets *ws of an active key; CD_E_NOT_FOUND otherwise. */
-    enum cd_err (*api_key_lookup)(struct store *s, const char *key_hash, int64_t *ws);
+    /* Revokes the active key of workspace ws whose hash begins with hash_prefix (a key's id);
+     * CD_E_NOT_FOUND when there is none. */
+    enum cd_err (*api_key_revoke_prefix)(struct store *s, int64_t ws, const char *hash_prefix,
+                                         int64_t now);
+    /* Calls cb on the active key with this hash; CD_E_NOT_FOUND when there is none. */
+    enum cd_err (*api_key_lookup)(struct store *s, const char *key_hash,
+                                  void (*cb)(void *ctx, const struct api_key_row *), void *ctx);
+    /* Calls cb on every active key of workspace ws, oldest first. */
+    enum cd_err (*api_key_list)(struct store *s, int64_t ws,
+                                void (*cb)(void *ctx, const struct api_key_row *), void *ctx);
 
     /* Partners. partner_add creates one with its first key (SHA-256 hex), in one transaction:
      * CD_E_EXISTS when present. */
     enum cd_err (*partner_add)(struct store *s, const char *name, enum key_check check,
                                const char *key_hash, int64_t now);
     enum cd_err (*partner_get)(struct store *s, const char *name, enum key_check *check);
+    /* Calls cb on every partner, by name. */
+    enum cd_err (*partner_list)(struct store *s,
+                                void (*cb)(void *ctx, const char *name, enum key_check check),
+                                void *ctx);
+    /* Sets how a partner's key is checked; CD_E_NOT_FOUND when there is no such partner. */
+    enum cd_err (*partner_set_check)(struct store *s, const char *name, enum key_check check);
     /* CD_OK when the hash is an active key of the partner, CD_E_NOT_FOUND otherwise. */
     enum cd_err (*partner_key_check)(struct store *s, const char *partner, const char *key_hash);
 
@@ -81,6 +108,33 @@ struct store_admin_ops {
     /* Looks a key up whatever its state. partner_out holds at least 64 bytes. */
     enum cd_err (*import_key_lookup)(struct store *s, const char *key, int64_t *ws,
                                      char partner_out[64], enum import_key_state *state);
+};
+
+/* ---- dashboard users (any time) ---- */
+
+struct dash_user_row {
+    int64_t id;
+    const char *email;         /* lower-case */
+    const char *role;          /* "admin" or "member" */
+    const char *password_hash; /* Argon2id, encoded */
+    int64_t password_set_at;   /* when the password was last set (sessions older are void) */
+    int64_t created_at;
+};
+
+struct store_dashboard_ops {
+    /* Adds a user; CD_E_EXISTS when the email is taken. Sets *id. */
+    enum cd_err (*user_add)(struct store *s, const char *email, const char *role,
+                            const char *password_hash, int64_t now, int64_t *id);
+    /* The user with this email, or (email NULL) this id; CD_E_NOT_FOUND when none. */
+    enum cd_err (*user_get)(struct store *s, const char *email, int64_t id,
+                            void (*cb)(void *ctx, const struct dash_user_row *), void *ctx);
+    /* Every user, oldest first. */
+    enum cd_err (*user_list)(struct store *s, void (*cb)(void *ctx, const struct dash_user_row *),
+                             void *ctx);
+    /* CD_E_NOT_FOUND when no user has this email. */
+    enum cd_err (*user_delete)(struct store *s, const char *email);
+    enum cd_err (*user_set_password)(struct store *s, const char *email, const char *password_hash,
+                                     int64_t now);
 };
 
 /* ---- users (inside a transaction, except load) ---- */
@@ -293,6 +347,10 @@ struct current_row {
     int64_t n_dead;
     const char *last_error; /* NULL when none */
     int64_t created_at;
+    /* the credential probe sent at creation: probe_at 0 when none was recorded */
+    int64_t probe_at;
+    int64_t probe_status;    /* 0: nothing answered */
+    const char *probe_error; /* NULL for a 2xx */
 };
 
 struct outbox_row {
@@ -311,6 +369,10 @@ struct store_currents_ops {
     enum cd_err (*get)(struct store *s, int64_t ws, const char *current_id,
                        void (*cb)(void *ctx, const struct current_row *), void *ctx);
     /* Sets state and last_error (NULL keeps it); CD_E_NOT_FOUND when unknown. */
+    /* Keeps the answer of a Current's credential probe (replacing an earlier one);
+     * CD_E_NOT_FOUND when ws has no such live Current. */
+    enum cd_err (*probe_set)(struct store *s, int64_t ws, const char *current_id, int64_t at,
+                             int64_t status, const char *error);
     enum cd_err (*set_state)(struct store *s, int64_t current, const char *state,
                              const char *last_error);
     enum cd_err (*remove)(struct store *s, int64_t ws, const char *current_id, int64_t now);
@@ -381,12 +443,15 @@ struct store_heap_ops {
     enum cd_err (*remove)(struct store *s, int64_t ws, const char *integration_id, int64_t now);
     enum cd_err (*count_ignored)(struct store *s, int64_t integration);
     /*
-     * Records page `page` of sync `sync_task_id` (in the caller's transaction). Sets *seen when
-     * the page was recorded before (then nothing changes).
+     * Records page `page` of sync `sync_task_id` with the digest of its content (64 hex; in the
+     * caller's transaction). Sets *seen when the page was recorded before with the same digest
+     * (or before digests were kept): then nothing changes. A page seen with another digest is
+     * recorded again (its new digest kept, its ids counted, pages_seen unchanged).
      */
     enum cd_err (*page_record)(struct store_txn *t, int64_t integration, const char *sync_task_id,
                                const char *cohort_id, int64_t page, int64_t total_pages,
-                               int64_t n_added, int64_t n_removed, int64_t now, bool *seen);
+                               int64_t n_added, int64_t n_removed, const char *digest, int64_t now,
+                               bool *seen);
     /* Syncs that touched a cohort of a workspace, newest first (at most `limit`). */
     enum cd_err (*syncs_of_cohort)(struct store *s, int64_t ws, const char *cohort_id, int limit,
                                    void (*cb)(void *ctx, const struct heap_sync_row *), void *ctx);
@@ -435,6 +500,28 @@ struct dispatch_row {
     const void *targets; /* portable Roaring bitmap or NULL until the step starts */
     size_t targets_len;
     int64_t created_at;
+    const char *schedule_id; /* a trigger schedule's id (dispatch_add only); NULL when none */
+};
+
+/* A dispatch that has not started yet (a scheduled send), with its campaign. */
+struct scheduled_row {
+    const char *dispatch_id;
+    const char *schedule_id; /* NULL: the campaign's own `at` schedule */
+    enum campaign_kind kind;
+    const char *public_id; /* the campaign's */
+    const char *name;
+    const char *definition;
+    int64_t due_at;
+};
+
+/* Which campaigns a list shows: archived ones too or not, by creation time (then id) oldest or
+ * newest first, only those last edited (archived, else created) after a time, one page. */
+struct campaign_list_query {
+    bool include_archived;
+    bool newest_first;
+    int64_t edited_after; /* UNIX ms; INT64_MIN: any */
+    int64_t offset;
+    int64_t limit;
 };
 
 enum delivery_state { DELIVERY_SENT = 0, DELIVERY_FAILED = 1, DELIVERY_ABORTED = 2 };
@@ -449,8 +536,10 @@ struct store_campaign_ops {
      * NULL (then ws is not checked); CD_E_NOT_FOUND when none. */
     enum cd_err (*get)(struct store *s, int64_t ws, enum campaign_kind kind, const char *public_id,
                        int64_t id, void (*cb)(void *ctx, const struct campaign_row *), void *ctx);
-    /* Every campaign of this kind of ws, oldest first. */
+    /* The campaigns of this kind of ws that q selects, in its order, from its offset, at most
+     * its limit. */
     enum cd_err (*list)(struct store *s, int64_t ws, enum campaign_kind kind,
+                        const struct campaign_list_query *q,
                         void (*cb)(void *ctx, const struct campaign_row *), void *ctx);
     /* Live cohort_entry campaigns and Canvases on (partner, cohort_id). */
     enum cd_err (*on_cohort)(struct store *s, int64_t ws, const char *partner,
@@ -471,6 +560,15 @@ struct store_campaign_ops {
     enum cd_err (*dispatch_next)(struct store_txn *t, int64_t dispatch, int64_t step,
                                  int64_t due_at, const void *audience, size_t len);
     enum cd_err (*dispatch_finish)(struct store_txn *t, int64_t dispatch, int64_t now);
+    /* The dispatch of `campaign` with this schedule id, while it has not started (step 0, no
+     * targets, unfinished, due after now): moved to due_at, or finished when cancel. *found
+     * is false (and nothing changes) when there is none. */
+    enum cd_err (*schedule_change)(struct store_txn *t, int64_t campaign, const char *schedule_id,
+                                   int64_t now, bool cancel, int64_t due_at, bool *found);
+    /* Dispatches of ws of live campaigns not started yet and due in (now, until], by due
+     * time. */
+    enum cd_err (*scheduled)(struct store *s, int64_t ws, int64_t now, int64_t until,
+                             void (*cb)(void *ctx, const struct scheduled_row *), void *ctx);
     /* Records the outcome for one user. CD_E_EXISTS when the (dispatch, step, uid) outcome is
      * already recorded. */
     enum cd_err (*delivery_record)(struct store_txn *t, int64_t dispatch, int64_t step,
@@ -482,6 +580,45 @@ struct store_campaign_ops {
     /* Users with a recorded outcome for (dispatch, step). */
     enum cd_err (*deliveries)(struct store *s, int64_t dispatch, int64_t step,
                               void (*cb)(void *ctx, uint32_t uid), void *ctx);
+};
+
+/* ---- daily history: one row per (workspace, object, UTC day) (any time) ---- */
+
+/* What a history row is of; object_id is the segment id, "partner/cohort_id", or the public id
+ * of a campaign or Canvas. */
+enum history_kind { HISTORY_SEGMENT = 1, HISTORY_COHORT, HISTORY_CAMPAIGN, HISTORY_CANVAS };
+
+/* The last sample of one day: a size (segments, cohorts) or cumulative counters (campaigns and
+ * Canvases: entered, sent, failed since creation). */
+struct history_row {
+    enum history_kind kind;
+    const char *object_id;
+    int64_t day; /* UNIX ms / 86400000 */
+    int64_t size;
+    int64_t entered, sent, failed;
+};
+
+/* One UTC day of a campaign's deliveries of one send_id. */
+struct send_day {
+    int64_t day;
+    int64_t sent, failed;
+    int64_t users; /* distinct recipients with an outcome that day */
+};
+
+struct store_history_ops {
+    /* Sets the row of (ws, kind, object_id, day), replacing an earlier sample of that day. */
+    enum cd_err (*record)(struct store *s, int64_t ws, const struct history_row *row);
+    /* The rows of an object with from <= day <= to, ascending, preceded by the newest row
+     * before from when there is one. */
+    enum cd_err (*series)(struct store *s, int64_t ws, enum history_kind kind,
+                          const char *object_id, int64_t from, int64_t to,
+                          void (*cb)(void *ctx, const struct history_row *), void *ctx);
+    /* Per UTC day with outcomes, ascending: the deliveries (kept as long as
+     * --retain-deliveries) of the dispatches of the campaign (public id) sent with send_id, at
+     * from_ms <= at < to_ms. */
+    enum cd_err (*send_days)(struct store *s, int64_t ws, const char *campaign_id,
+                             const char *send_id, int64_t from_ms, int64_t to_ms,
+                             void (*cb)(void *ctx, const struct send_day *), void *ctx);
 };
 
 /* ---- retention: deleting what no reader needs any more (any time) ---- */
@@ -574,6 +711,7 @@ struct store_ops {
     enum cd_err (*durable)(struct store *s, uint64_t ticket);
     void (*rollback)(struct store_txn *t);
     const struct store_admin_ops *admin;
+    const struct store_dashboard_ops *dashboard;
     const struct store_user_ops *users;
     const struct store_outbox_ops *outbox;
     const struct store_heap_ops *heap;
@@ -582,6 +720,7 @@ struct store_ops {
     const struct store_currents_ops *currents;
     const struct store_campaign_ops *campaigns;
     const struct store_retention_ops *retention;
+    const struct store_history_ops *history;
     const struct store_file_ops *files; /* NULL: the backend has its own tools (pg_dump) */
 };
 

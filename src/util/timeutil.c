@@ -66,7 +66,13 @@ int time_parse_iso8601(const char *text, int64_t *ms) {
             s = read_digits(&p, 2);
             if (s < 0 || s > 60)
                 return -1;
-            if (*p == '.' || *p == ',') {
+            if (*p == ':' && isdigit((unsigned char)p[1])) {
+                /* Braze's yyyy-MM-dd'T'HH:mm:ss:SSSZ: milliseconds after a colon, 3 digits */
+                p++;
+                frac_ms = read_digits(&p, 3);
+                if (frac_ms < 0 || isdigit((unsigned char)*p))
+                    return -1;
+            } else if (*p == '.' || *p == ',') {
                 p++;
                 if (!isdigit((unsigned char)*p))
                     return -1;
@@ -82,7 +88,9 @@ int time_parse_iso8601(const char *text, int64_t *ms) {
             p++;
         } else if (*p == '+' || *p == '-') {
             int sign = *p++ == '-' ? -1 : 1;
-            int oh = read_digits(&p, 2);
+            /* one hour digit before a colon too ("-5:00", as in Braze's own examples) */
+            int oh = isdigit((unsigned char)p[0]) && p[1] == ':' ? read_digits(&p, 1)
+                                                                 : read_digits(&p, 2);
             if (oh < 0 || oh > 23)
                 return -1;
             if (*p == ':')

@@ -14,8 +14,10 @@ int64_t time_now_ms(void);
 
 /*
  * Parses an ISO-8601 date-time: "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.frac]]" or with a space
- * for T, then optional "Z" or "+hh:mm"/"-hh:mm"/"+hhmm". No zone means UTC. Fractions of any
- * length are accepted (kept to the millisecond). Returns 0 and sets *ms, or -1.
+ * for T, then optional "Z" or "+hh:mm"/"-hh:mm"/"+hhmm" (also "-h:mm"). No zone means UTC.
+ * Fractions of any length are accepted (kept to the millisecond); so is Braze's
+ * "yyyy-MM-dd'T'HH:mm:ss:SSSZ", three millisecond digits after a colon. Returns 0 and sets
+ * *ms, or -1.
  */
 int time_parse_iso8601(const char *text, int64_t *ms);
 

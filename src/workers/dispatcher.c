@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/messaging/currents_config.h"
 #include "util/crypto.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -559,7 +560,7 @@ static void on_result(struct currents *c, struct runtime *rt, CURLcode rc) {
         return;
     }
     count(rt, "cohortd_current_failed_requests_total", 1);
-    bool auth = status == 401 || status == 403;
+    bool auth = currents_status_is_credential(status);
     if (rt->kind == BATCH_OUTBOX && (status == 400 || status == 413)) {
         if (n == 1) {
             if (dead_letter_all(c, rt,

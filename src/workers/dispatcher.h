@@ -19,7 +19,7 @@ struct currents_config {
     int64_t poll_ms;         /* how often idle Currents look for new events */
     int64_t retry_base_ms;   /* first backoff after 5xx / 429 / network errors */
     int64_t retry_max_ms;    /* backoff cap */
-    int64_t auth_retry_ms;   /* retry delay after 401 / 403 (jittered up to 2.5x) */
+    int64_t auth_retry_ms;   /* retry delay after 401 / 403 / 404 (jittered up to 2.5x) */
     int64_t horizon_ms;      /* undeliverable this long → dead letter (default 24 h) */
     int64_t auth_horizon_ms; /* the same for auth failures (default 48 h) */
     int64_t timeout_ms;      /* one request, connecting included */

@@ -55,6 +55,19 @@ char *heap_hash(const char *secret, long long ts, const char *body) {
     return strf("ts:%lld,hmac:%s", ts, b64);
 }
 
+char *heap_hash_hex(const char *secret, long long ts, const char *body, bool upper) {
+    char *msg = strf("%lld%s", ts, body);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, strlen(msg), mac,
+         &mac_len);
+    free(msg);
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    for (unsigned int i = 0; i < mac_len; i++)
+        snprintf(hex + 2 * i, 3, upper ? "%02X" : "%02x", mac[i]);
+    return strf("ts:%lld,hmac:%s", ts, hex);
+}
+
 void heap_deliver(const struct server *s, const char *id, const char *secret, const char *body,
                   long status) {
     char *sig = heap_hash(secret, wall_ms(), body);
@@ -100,14 +113,21 @@ static char *slurp_fd(int fd) {
 }
 
 /* Runs cohortd ARGS [--data DATA]; a child still running after limit_s seconds (0: no limit)
- * is ended by SIGALRM (exit code 128). */
-static int run_bin(const char *const *args, const char *data, unsigned limit_s, char **out,
-                   char **err) {
-    int po[2], pe[2];
+ * is ended by SIGALRM (exit code 128). With input, that is the child's whole standard input. */
+static int run_bin_input(const char *const *args, const char *data, unsigned limit_s,
+                         const char *input, char **out, char **err) {
+    int po[2], pe[2], pi[2] = {-1, -1};
     assert_int_equal(pipe(po), 0);
     assert_int_equal(pipe(pe), 0);
+    if (input)
+        assert_int_equal(pipe(pi), 0);
     pid_t pid = fork();
     if (pid == 0) {
+        if (input) {
+            dup2(pi[0], 0);
+            close(pi[0]);
+            close(pi[1]);
+        }
         const char *argv[32];
         int n = 0;
         argv[n++] = bin();
@@ -129,6 +149,16 @@ static int run_bin(const char *const *args, const char *data, unsigned limit_s, 
     }
     close(po[1]);
     close(pe[1]);
+    if (input) {
+        /* small inputs: the pipe holds them whole, the child reads after; a child that exits
+         * without reading makes the write fail (EPIPE, the signal ignored), which is fine */
+        close(pi[0]);
+        void (*was)(int) = signal(SIGPIPE, SIG_IGN);
+        ssize_t w = write(pi[1], input, strlen(input));
+        (void)w;
+        signal(SIGPIPE, was);
+        close(pi[1]);
+    }
     char *o = slurp_fd(po[0]);
     char *e = slurp_fd(pe[0]);
     close(po[0]);
@@ -146,6 +176,16 @@ static int run_bin(const char *const *args, const char *data, unsigned limit_s, 
     else
         free(e);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static int run_bin(const char *const *args, const char *data, unsigned limit_s, char **out,
+                   char **err) {
+    return run_bin_input(args, data, limit_s, NULL, out, err);
+}
+
+int run_cli_input(const struct server *s, const char *const *args, const char *input, char **out,
+                  char **err) {
+    return run_bin_input(args, s->data, 0, input, out, err);
 }
 
 int run_cli(const struct server *s, const char *const *args, char **out, char **err) {
@@ -384,6 +424,7 @@ void http_req(const struct server *s, const char *method, const char *path, cons
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* "..", as sent, reaches the server */
     if (s->ca_file[0])
         curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
     if (body) {
@@ -394,6 +435,7 @@ void http_req(const struct server *s, const char *method, const char *path, cons
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
     out->body = b.data ? b.data : strdup("");
+    out->body_len = b.len;
     out->headers = h.data ? h.data : strdup("");
     out->json = json_loads(out->body, JSON_DECODE_ANY, NULL);
     curl_slist_free_all(hl);
@@ -611,4 +653,71 @@ char *repeat(char c, size_t n) {
 void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
+}
+
+void resp_header(const struct resp *r, const char *name, char *out, size_t len) {
+    out[0] = '\0';
+    size_t n = strlen(name);
+    for (const char *line = r->headers; line && *line;) {
+        const char *end = strstr(line, "\r\n");
+        size_t ll = end ? (size_t)(end - line) : strlen(line);
+        if (ll > n && strncasecmp(line, name, n) == 0 && line[n] == ':') {
+            const char *v = line + n + 1;
+            while (*v == ' ')
+                v++;
+            snprintf(out, len, "%.*s", (int)(ll - (size_t)(v - line)), v);
+            return;
+        }
+        line = end ? end + 2 : NULL;
+    }
+}
+
+void dashboard_add_user(const struct server *s, const char *email, const char *role,
+                        const char *password) {
+    const char *args[] = {"user", "add", email, "--role", role, NULL};
+    char *err = NULL;
+    int rc = run_cli_input(s, args, password, NULL, &err);
+    if (rc != 0)
+        fail_msg("cohortd user add %s: exit %d: %s", email, rc, err);
+    free(err);
+}
+
+void dashboard_login(const struct server *s, const char *email, const char *password,
+                     struct dashboard_login *out) {
+    json_t *body = json_pack("{s:s, s:s}", "email", email, "password", password);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    struct resp r;
+    http_req(s, "POST", "/dashboard/api/login", NULL, text, &r);
+    free(text);
+    if (r.status != 200)
+        fail_msg("login of %s answered %ld %s", email, r.status, r.body);
+    char cookie[256];
+    resp_header(&r, "Set-Cookie", cookie, sizeof cookie);
+    size_t n = strcspn(cookie, ";");
+    assert_true(n > 16 && n < sizeof out->cookie);
+    snprintf(out->cookie, sizeof out->cookie, "%.*s", (int)n, cookie);
+    assert_int_equal(strncmp(out->cookie, "cohortd_session=", 16), 0);
+    const char *csrf = json_string_value(json_object_get(r.json, "csrf_token"));
+    assert_non_null(csrf);
+    snprintf(out->csrf, sizeof out->csrf, "%s", csrf);
+    resp_free(&r);
+}
+
+void dashboard_req(const struct server *s, const struct dashboard_login *l, bool csrf,
+                   const char *method, const char *path, const char *body, struct resp *out) {
+    char *cookie = strf("Cookie: %s", l->cookie);
+    char *token = strf("X-CSRF-Token: %s", l->csrf);
+    const char *headers[] = {cookie, csrf ? token : NULL, NULL};
+    http_req(s, method, path, headers, body, out);
+    free(cookie);
+    free(token);
+}
+
+void dashboard_expect(const struct server *s, const struct dashboard_login *l, const char *method,
+                      const char *path, const char *body, long status, const char *expected) {
+    struct resp r;
+    dashboard_req(s, l, true, method, path, body, &r);
+    assert_resp(&r, status, expected);
+    resp_free(&r);
 }

@@ -8,6 +8,7 @@
 
 /* clang-format off */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 /* clang-format on */
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct server {
@@ -37,8 +39,9 @@ struct server {
 struct resp {
     long status;
     char *body;
-    json_t *json;  /* parsed body, or NULL */
-    char *headers; /* raw response headers */
+    size_t body_len; /* bytes of body (it may hold NULs: a ZIP, a gzip file) */
+    json_t *json;    /* parsed body, or NULL */
+    char *headers;   /* raw response headers */
 };
 
 /* A fresh data directory initialised with `cohortd init --json`. */
@@ -116,12 +119,37 @@ char *repeat(char c, size_t n);
  * (and stderr) are returned in *out / *err when not NULL (free them).
  */
 int run_cli(const struct server *s, const char *const *args, char **out, char **err);
+/* run_cli with input (at most a pipe's capacity, 64 KiB) as the command's whole standard
+ * input ("" for an empty one). */
+int run_cli_input(const struct server *s, const char *const *args, const char *input, char **out,
+                  char **err);
 /* run_cli, but a command still running after limit_s seconds is ended (exit code 128): for
  * commands that must fail at once, such as a `serve` that must be refused. */
 int run_cli_limited(const struct server *s, const char *const *args, unsigned limit_s, char **out,
                     char **err);
 /* Runs `cohortd ARGS…` (NULL-terminated) exactly as given, without --data. */
 int run_cli_bare(const char *const *args, char **out, char **err);
+
+/* The value of response header name (case-insensitive) into out (len bytes); "" when absent. */
+void resp_header(const struct resp *r, const char *name, char *out, size_t len);
+
+/* A dashboard login: the session cookie ("cohortd_session=<token>") and the CSRF token. */
+struct dashboard_login {
+    char cookie[128];
+    char csrf[80];
+};
+/* `cohortd user add EMAIL --role ROLE` with password on stdin; fails the test unless exit 0. */
+void dashboard_add_user(const struct server *s, const char *email, const char *role,
+                        const char *password);
+/* POST /dashboard/api/login; fails the test unless 200 with a cookie and a CSRF token. */
+void dashboard_login(const struct server *s, const char *email, const char *password,
+                     struct dashboard_login *out);
+/* A request with the login's cookie and, when csrf, its X-CSRF-Token header. */
+void dashboard_req(const struct server *s, const struct dashboard_login *l, bool csrf,
+                   const char *method, const char *path, const char *body, struct resp *out);
+/* dashboard_req with the CSRF token, asserting the status and the exact body. */
+void dashboard_expect(const struct server *s, const struct dashboard_login *l, const char *method,
+                      const char *path, const char *body, long status, const char *expected);
 
 /* Path of a conformance file (COHORTD_CONFORMANCE/rel); reads it whole (free it). */
 char *read_conformance(const char *rel);
@@ -133,6 +161,8 @@ long long wall_ms(void);
 /* Heap's Heap-Hash value for body signed at ts: "ts:<ts>,hmac:<base64 HMAC-SHA256(secret,
  * ts || body)>"; free it. */
 char *heap_hash(const char *secret, long long ts, const char *body);
+/* heap_hash with the HMAC as 64 hex digits (upper or lower case); free it. */
+char *heap_hash_hex(const char *secret, long long ts, const char *body, bool upper);
 /* POSTs body to the Heap webhook of integration id, signed now with secret; fails the test
  * unless the answer has status. */
 void heap_deliver(const struct server *s, const char *id, const char *secret, const char *body,

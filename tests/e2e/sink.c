@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -21,6 +22,8 @@ struct sink {
     char auth[256];
     struct sink_request reqs[SINK_MAX_REQUESTS];
     size_t n;
+    struct sink_request probes[SINK_MAX_PROBES]; /* empty batches: credential probes */
+    size_t n_probes;
 };
 
 struct upload {
@@ -70,10 +73,14 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
     const char *ver = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Braze-Currents-Version");
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     json_t *body = u->data ? json_loads(u->data, 0, NULL) : NULL;
+    /* {"events":[]} is a Current's credential probe: kept apart, answered at once, and it
+     * takes nothing of fail_first */
+    const json_t *events = json_object_get(body, "events");
+    bool probe = json_is_array(events) && json_array_size(events) == 0;
     pthread_mutex_lock(&k->lock);
     int status = k->status ? k->status : 200;
-    int delay_ms = k->delay_ms;
-    if (k->fail_first > 0) {
+    int delay_ms = probe ? 0 : k->delay_ms;
+    if (k->fail_first > 0 && !probe) {
         k->fail_first--;
         status = k->fail_status;
     }
@@ -85,8 +92,10 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
              json_array_size(json_object_get(body, "events")) > (size_t)k->max_events)
         status = 413;
     int retry_after = k->retry_after;
-    if (k->n < SINK_MAX_REQUESTS) {
-        struct sink_request *r = &k->reqs[k->n++];
+    struct sink_request *r =
+        probe ? (k->n_probes < SINK_MAX_PROBES ? &k->probes[k->n_probes++] : NULL)
+              : (k->n < SINK_MAX_REQUESTS ? &k->reqs[k->n++] : NULL);
+    if (r) {
         r->body = body;
         body = NULL;
         snprintf(r->authorization, sizeof r->authorization, "%s", auth ? auth : "");
@@ -153,11 +162,12 @@ void sink_stop(struct sink *k) {
     if (!k)
         return;
     MHD_stop_daemon(k->d);
-    for (size_t i = 0; i < k->n; i++) {
-        json_decref(k->reqs[i].body);
-        json_decref(k->reqs[i].query);
-        json_decref(k->reqs[i].headers);
-        free(k->reqs[i].raw);
+    for (size_t i = 0; i < k->n + k->n_probes; i++) {
+        struct sink_request *r = i < k->n ? &k->reqs[i] : &k->probes[i - k->n];
+        json_decref(r->body);
+        json_decref(r->query);
+        json_decref(r->headers);
+        free(r->raw);
     }
     pthread_mutex_destroy(&k->lock);
     free(k);
@@ -223,6 +233,20 @@ size_t sink_count(struct sink *k) {
 const struct sink_request *sink_get(struct sink *k, size_t i) {
     pthread_mutex_lock(&k->lock);
     const struct sink_request *r = i < k->n ? &k->reqs[i] : NULL;
+    pthread_mutex_unlock(&k->lock);
+    return r;
+}
+
+size_t sink_probe_count(struct sink *k) {
+    pthread_mutex_lock(&k->lock);
+    size_t n = k->n_probes;
+    pthread_mutex_unlock(&k->lock);
+    return n;
+}
+
+const struct sink_request *sink_probe_get(struct sink *k, size_t i) {
+    pthread_mutex_lock(&k->lock);
+    const struct sink_request *r = i < k->n_probes ? &k->probes[i] : NULL;
     pthread_mutex_unlock(&k->lock);
     return r;
 }

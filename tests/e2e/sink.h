@@ -3,6 +3,9 @@
  * (libmicrohttpd) that records every request (method, path, query, headers, body) and answers
  * as told: a fixed status (with Retry-After), a failing status for the first n requests, 400
  * for batches holding chosen event ids, 413 above a number of events, after a delay.
+ * An empty batch {"events":[]} (a Current's credential probe) is answered at once with the
+ * fixed status (401 without the required Authorization), takes nothing of "the first n", and
+ * is kept apart (sink_probe_*), so the request log holds only batches.
  */
 #ifndef COHORTD_TESTS_E2E_SINK_H
 #define COHORTD_TESTS_E2E_SINK_H
@@ -11,6 +14,7 @@
 #include <stddef.h>
 
 #define SINK_MAX_REQUESTS 4096
+#define SINK_MAX_PROBES 64
 
 struct sink_request {
     json_t *body; /* parsed, or NULL */
@@ -51,6 +55,9 @@ size_t sink_wait_requests(struct sink *k, size_t n, int ms);
 size_t sink_count(struct sink *k);
 /* Request i (borrowed; valid until sink_stop). */
 const struct sink_request *sink_get(struct sink *k, size_t i);
+/* The credential probes received, and probe i (borrowed; valid until sink_stop). */
+size_t sink_probe_count(struct sink *k);
+const struct sink_request *sink_probe_get(struct sink *k, size_t i);
 /* Every event of every 2xx-answered request, in order (new array). */
 json_t *sink_accepted_events(struct sink *k);
 /* Waits up to ms for at least n accepted events; returns how many there are. */

@@ -128,6 +128,34 @@ static bool user_exists(struct server *s, const char *ext) {
     return found;
 }
 
+/* The name of the first table migration v creates (owned); the test fails when it creates
+ * none. Helpers append migrations and the integrator renumbers them, so tests name them by
+ * what they create, never by number. */
+static char *migration_table(int v) {
+    const char *sql = sqlite_schema_migration(v);
+    const char *t = sql ? strstr(sql, "CREATE TABLE ") : NULL;
+    if (!t)
+        fail_msg("migration %d creates no table", v);
+    t += strlen("CREATE TABLE ");
+    if (strncmp(t, "IF NOT EXISTS ", 14) == 0)
+        t += 14;
+    size_t n = strcspn(t, " (");
+    return strf("%.*s", (int)n, t);
+}
+
+/* The migration that creates table name. */
+static int migration_creating(const char *name) {
+    char *want = strf("CREATE TABLE %s (", name);
+    int found = 0;
+    for (int v = 1; v <= sqlite_schema_latest() && !found; v++)
+        if (strstr(sqlite_schema_migration(v), want))
+            found = v;
+    free(want);
+    if (!found)
+        fail_msg("no migration creates %s", name);
+    return found;
+}
+
 /*
  * Replaces the store of an initialised data directory by one at schema version k, built by the
  * first k migrations only, holding the workspaces, keys and partners `init` made.
@@ -142,7 +170,8 @@ static void make_old_store(const struct server *s, int k) {
         assert_int_equal(sqlite3_exec(db, sqlite_schema_migration(v), NULL, NULL, NULL), SQLITE_OK);
     char *copy = strf("ATTACH '%s' AS cur; "
                       "INSERT INTO workspaces SELECT * FROM cur.workspaces; "
-                      "INSERT INTO api_keys SELECT * FROM cur.api_keys; "
+                      "INSERT INTO api_keys SELECT key_hash, workspace_id, created_at, "
+                      "revoked_at FROM cur.api_keys; "
                       "INSERT INTO partners SELECT * FROM cur.partners; "
                       "INSERT INTO partner_keys SELECT * FROM cur.partner_keys; "
                       "INSERT INTO import_keys SELECT * FROM cur.import_keys; DETACH cur; "
@@ -404,28 +433,28 @@ static int fresh_teardown(void **state) {
 static void test_serve_backs_an_old_schema_up_then_migrates_it(void **state) {
     struct server *s = *state;
     int latest = sqlite_schema_latest();
-    make_old_store(s, latest - 1);
+    int old_v = migration_creating("user_event_times") - 1;
+    make_old_store(s, old_v);
     char *db = strf("%s/cohortd.db", s->data);
-    /* a custom event summary the last migration turns into a kept event time */
+    /* a custom event summary a later migration turns into a kept event time */
     file_exec(db, "INSERT INTO users(workspace_id, uid, braze_id, external_id, "
                   "created_anonymous, created_at, updated_at) VALUES "
                   "(1, 1, '0123456789abcdef01234567', 'old', 0, 1, 1); "
                   "INSERT INTO user_events VALUES (1, 1, 0, 'signup', 1, 5, 5);");
     server_start(s);
     char *names = backups_of(s);
-    char *prefix = strf("cohortd-v%d-", latest - 1);
+    char *prefix = strf("cohortd-v%d-", old_v);
     assert_memory_equal(names, prefix, strlen(prefix));
     assert_null(strchr(names, ',')); /* one backup */
     char *backup = strf("%s/backups/%s", s->data, names);
     char *log = server_log(s);
-    char *line =
-        strf("op=backup_before_migrate from=%d to=%d backup=%s", latest - 1, latest, backup);
+    char *line = strf("op=backup_before_migrate from=%d to=%d backup=%s", old_v, latest, backup);
     if (!strstr(log, line))
         fail_msg("no '%s' in the log:\n%s", line, log);
-    char *migrated = strf("op=migrate from=%d to=%d", latest - 1, latest);
+    char *migrated = strf("op=migrate from=%d to=%d", old_v, latest);
     assert_non_null(strstr(log, migrated));
     /* the backup is the old store, the store the new one */
-    assert_int_equal(file_count(backup, "PRAGMA user_version"), latest - 1);
+    assert_int_equal(file_count(backup, "PRAGMA user_version"), old_v);
     assert_int_equal(file_count(backup, "SELECT count(*) FROM sqlite_master WHERE name = "
                                         "'user_event_times'"),
                      0);
@@ -433,6 +462,14 @@ static void test_serve_backs_an_old_schema_up_then_migrates_it(void **state) {
     assert_int_equal(sql_count(s, "SELECT count(*) FROM user_event_times WHERE at = 5"), 1);
     assert_true(user_exists(s, "old"));
     track(s, "new");
+    /* a key made before permissions existed keeps every one of them (issue 16) */
+    struct resp r;
+    http_get_rest(s, "/api_keys/list", &r);
+    assert_int_equal(r.status, 200);
+    assert_json_equal(
+        json_object_get(json_array_get(json_object_get(r.json, "api_keys"), 0), "permissions"),
+        "[\"*\"]");
+    resp_free(&r);
     /* a restart on the current schema backs nothing up */
     server_stop(s);
     server_start(s);
@@ -473,17 +510,20 @@ test_a_command_refuses_to_migrate_under_a_running_server_then_migrates_after(voi
     /* the file goes back one schema version under the running server, as if that server were
      * the older build */
     char *db = strf("%s/cohortd.db", s->data);
-    char *downgrade = strf("DROP TABLE user_event_times; PRAGMA user_version=%d;", latest - 1);
+    char *last = migration_table(latest);
+    char *downgrade = strf("DROP TABLE %s; PRAGMA user_version=%d;", last, latest - 1);
+    free(last);
+    int old_v = latest - 1;
     file_exec(db, downgrade);
     const char *args[] = {"workspace", "list", NULL};
     char *err = NULL;
     free(cli_expect(s, args, 1, &err));
     char *want = strf("cohortd: a running cohortd (pid %d) uses this data directory: stop it "
                       "before upgrading (this build migrates the schema from v%d to v%d)\n",
-                      (int)s->pid, latest - 1, latest);
+                      (int)s->pid, old_v, latest);
     assert_string_equal(err, want);
     free(err);
-    assert_int_equal(sql_count(s, "PRAGMA user_version"), latest - 1);
+    assert_int_equal(sql_count(s, "PRAGMA user_version"), old_v);
     char *names = backups_of(s);
     assert_string_equal(names, "");
     free(names);
@@ -493,7 +533,7 @@ test_a_command_refuses_to_migrate_under_a_running_server_then_migrates_after(voi
     assert_non_null(strstr(out, " default\n"));
     assert_non_null(strstr(err, "op=backup_before_migrate"));
     names = backups_of(s);
-    char *prefix = strf("cohortd-v%d-", latest - 1);
+    char *prefix = strf("cohortd-v%d-", old_v);
     assert_memory_equal(names, prefix, strlen(prefix));
     assert_int_equal(sql_count(s, "PRAGMA user_version"), latest);
     /* the directory is free again: a server starts on it */
@@ -511,19 +551,25 @@ test_a_command_refuses_to_migrate_under_a_running_server_then_migrates_after(voi
 
 static void test_migrations_run_in_one_transaction_a_failure_keeps_the_old_schema(void **state) {
     struct server *s = *state;
-    int k = sqlite_schema_latest() - 2;
+    int k = migration_creating("user_event_times") - 2;
     make_old_store(s, k);
     char *db = strf("%s/cohortd.db", s->data);
     /* a table the last migration creates: that migration fails, after the one before it ran */
-    file_exec(db, "CREATE TABLE user_event_times(x);");
+    char *last = migration_table(k + 2), *before = migration_table(k + 1);
+    char *clash = strf("CREATE TABLE %s(x);", last);
+    file_exec(db, clash);
     const char *args[] = {"workspace", "list", NULL};
     char *err = NULL;
     free(cli_expect(s, args, 1, &err));
     assert_non_null(strstr(err, "cannot open SQLite store"));
     assert_int_equal(sql_count(s, "PRAGMA user_version"), k);
-    /* nothing of migration k+1 (campaigns) is left either */
-    assert_int_equal(sql_count(s, "SELECT count(*) FROM sqlite_master WHERE name = 'campaigns'"),
-                     0);
+    /* nothing of migration k+1 is left either */
+    char *left = strf("SELECT count(*) FROM sqlite_master WHERE name = '%s'", before);
+    assert_int_equal(sql_count(s, left), 0);
+    free(left);
+    free(clash);
+    free(before);
+    free(last);
     /* the backup taken before is the store as it was */
     char *names = backups_of(s);
     char *backup = strf("%s/backups/%s", s->data, names);

@@ -369,7 +369,7 @@ test_trigger_sends_only_to_recipients_in_the_segment_with_their_properties(void 
     assert_int_equal(strlen(dispatch), 24);
     char *want = strf("{\"dispatch_id\":\"%s\",\"message\":\"success\",\"send_id\":\"s-1\","
                       "\"errors\":[{\"type\":\"no such user\",\"input_array\":\"recipients\","
-                      "\"index\":2},{\"type\":\"recipients by email are not supported\","
+                      "\"index\":2},{\"type\":\"no such user\","
                       "\"input_array\":\"recipients\",\"index\":4}]}",
                       dispatch);
     assert_resp(&r, 201, want);
@@ -428,12 +428,12 @@ static void test_trigger_errors_use_braze_texts_and_send_nothing(void **state) {
               id),
          "{\"message\":\"recipients[0].trigger_properties: must be an object\"}"},
         {strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\","
-              "\"send_to_existing_only\":false,\"attributes\":{\"plan\":\"x\"}}]}",
+              "\"send_to_existing_only\":false}]}",
               id),
-         "{\"message\":\"recipients[0].attributes: not supported; send them with /users/track "
-         "first\"}"},
+         "{\"message\":\"recipients[0].attributes: required when send_to_existing_only is "
+         "false\"}"},
         {strf("{\"campaign_id\":\"%s\",\"broadcast\":true,\"audience\":{\"AND\":[]}}", id),
-         "{\"message\":\"audience: connected audiences are not supported; target a segment\"}"},
+         "{\"message\":\"audience.AND: must be a non-empty array\"}"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct resp r;
@@ -995,8 +995,236 @@ static void test_archiving_a_campaign_stops_its_running_dispatch(void **state) {
     free(fmt);
 }
 
+/* Issue 16 item 3: an email recipient is the user of that email its prioritization picks
+ * (none: identified first, then the most recently updated); several left is a minor error. */
+static void test_trigger_recipient_by_email_is_the_user_its_prioritization_picks(void **state) {
+    struct fixture *f = *state;
+    post_status(&f->s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"u1\",\"email\":\"ada@q.io\"},"
+                "{\"external_id\":\"u2\",\"email\":\"pair@q.io\"},{\"external_id\":\"u3\","
+                "\"email\":\"pair@q.io\"}]}",
+                201);
+    char *id = api_campaign(f);
+    char *body =
+        strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"email\":\"ADA@q.io\"},{\"email\":"
+             "\"pair@q.io\",\"prioritization\":[\"identified\"]},{\"email\":\"none@q.io\"}]}",
+             id);
+    struct resp r;
+    http_post_rest(&f->s, "/campaigns/trigger/send", body, &r);
+    char *want = strf("{\"dispatch_id\":\"%s\",\"message\":\"success\",\"errors\":[{"
+                      "\"type\":\"more than one user has this email; give a prioritization "
+                      "that picks one\",\"input_array\":\"recipients\",\"index\":1},{\"type\":"
+                      "\"no such user\",\"input_array\":\"recipients\",\"index\":2}]}",
+                      json_string_value(json_object_get(r.json, "dispatch_id")));
+    assert_resp(&r, 201, want);
+    free(want);
+    resp_free(&r);
+    expect_requests(f->hook, 1);
+    assert_int_equal(count_path(f->hook, "/nudge/u1"), 1);
+    free(body);
+    body = strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"email\":\"a@\"}]}", id);
+    http_post_rest(&f->s, "/campaigns/trigger/send", body, &r);
+    assert_resp(&r, 400, "{\"message\":\"recipients[0].email: must be an email address\"}");
+    resp_free(&r);
+    free(body);
+    free(id);
+}
+
+/* GET path and the names of its items (campaigns or canvases), as one comma-separated text
+ * (owned); asserts 200 and "message":"success". */
+static char *list_names(struct fixture *f, const char *path) {
+    struct resp r;
+    http_get_rest(&f->s, path, &r);
+    if (r.status != 200)
+        fail_msg("%s: %ld %s", path, r.status, r.body);
+    assert_string_equal(json_string_value(json_object_get(r.json, "message")), "success");
+    const json_t *items =
+        json_object_get(r.json, strstr(path, "canvas") ? "canvases" : "campaigns");
+    assert_true(json_is_array(items));
+    size_t cap = 16 + json_array_size(items) * 8, n = 0;
+    char *out = calloc(1, cap);
+    for (size_t i = 0; i < json_array_size(items); i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", i ? "," : "",
+                              json_string_value(json_object_get(json_array_get(items, i), "name")));
+    resp_free(&r);
+    return out;
+}
+
+/* "cFROM,…,cTO" (c%03d), counting down when from > to (owned). */
+static char *name_run(int from, int to) {
+    size_t cap = 8 * (size_t)(abs(to - from) + 2), n = 0;
+    char *out = calloc(1, cap);
+    int step = from <= to ? 1 : -1;
+    for (int i = from;; i += step) {
+        n += (size_t)snprintf(out + n, cap - n, "%sc%03d", i == from ? "" : ",", i);
+        if (i == to)
+            break;
+    }
+    return out;
+}
+
+static void assert_list(struct fixture *f, const char *path, const char *want) {
+    char *got = list_names(f, path);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s:\n got  %s\n want %s", path, got, want);
+    free(got);
+}
+
+/* Issue 16: Segment's campaign picker asks for pages until one is empty; cohortd ignored
+ * `page` and the client looped forever. get_campaigns.md / get_canvases.md: pages of 100 by
+ * creation time (oldest first unless sort_direction=desc), archived ones only with
+ * include_archived=true, last_edit.time[gt] keeps those edited after a time. */
+static void test_campaign_and_canvas_lists_page_by_100_and_honour_braze_parameters(void **state) {
+    struct fixture *f = *state;
+    char *ids[250];
+    long long t200 = 0;
+    for (int i = 0; i < 250; i++) {
+        char *text = strf("{\"name\":\"c%03d\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":"
+                          "\"api_triggered\"},\"message\":{\"webhook\":{\"url\":\"%s/x\"}}}",
+                          i, f->base);
+        ids[i] = create(f, "/campaigns/create", text);
+        free(text);
+        if (i == 199) { /* c000..c199 were created at or before t200, c200.. after it */
+            t200 = wall_ms();
+            while (wall_ms() <= t200)
+                ;
+        }
+    }
+    char *run = name_run(0, 99);
+    assert_list(f, "/campaigns/list", run);
+    assert_list(f, "/campaigns/list?page=0", run);
+    free(run);
+    run = name_run(100, 199);
+    assert_list(f, "/campaigns/list?page=1", run);
+    free(run);
+    run = name_run(200, 249);
+    assert_list(f, "/campaigns/list?page=2", run);
+    free(run);
+    struct resp r;
+    http_get_rest(&f->s, "/campaigns/list?page=3", &r);
+    assert_resp(&r, 200, "{\"campaigns\":[],\"message\":\"success\"}");
+    resp_free(&r);
+    http_get_rest(&f->s, "/campaigns/list?page=99999999999999999999", &r);
+    assert_resp(&r, 200, "{\"campaigns\":[],\"message\":\"success\"}");
+    resp_free(&r);
+    /* newest first */
+    run = name_run(249, 150);
+    assert_list(f, "/campaigns/list?sort_direction=desc", run);
+    free(run);
+    run = name_run(49, 0);
+    assert_list(f, "/campaigns/list?sort_direction=desc&page=2", run);
+    free(run);
+    run = name_run(0, 99);
+    assert_list(f, "/campaigns/list?sort_direction=asc", run);
+    free(run);
+    /* edited after t200: created after it (the zone may be an offset, '+' escaped or not) */
+    char iso[40];
+    time_t secs = (time_t)(t200 / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S", &tm);
+    char *after = strf("/campaigns/list?last_edit.time[gt]=%s.%03lldZ", iso, t200 % 1000);
+    run = name_run(200, 249);
+    assert_list(f, after, run);
+    free(after);
+    after = strf("/campaigns/list?last_edit.time%%5Bgt%%5D=%s.%03lld%%2B00:00", iso, t200 % 1000);
+    assert_list(f, after, run);
+    free(after);
+    after = strf("/campaigns/list?last_edit.time[gt]=%s.%03lld+00:00&sort_direction=desc", iso,
+                 t200 % 1000);
+    free(run);
+    run = name_run(249, 200);
+    assert_list(f, after, run);
+    free(after);
+    free(run);
+    /* archiving is an edit; an archived campaign is listed only with include_archived=true */
+    char *arch = strf("{\"campaign_id\":\"%s\"}", ids[0]);
+    post_status(&f->s, "/campaigns/archive", arch, 201);
+    free(arch);
+    run = name_run(1, 100);
+    assert_list(f, "/campaigns/list", run);
+    assert_list(f, "/campaigns/list?include_archived=false", run);
+    free(run);
+    run = name_run(201, 249);
+    assert_list(f, "/campaigns/list?page=2", run);
+    free(run);
+    run = name_run(0, 99);
+    assert_list(f, "/campaigns/list?include_archived=true", run);
+    free(run);
+    run = name_run(200, 249);
+    assert_list(f, "/campaigns/list?include_archived=true&page=2", run);
+    free(run);
+    after = strf("/campaigns/list?include_archived=true&last_edit.time[gt]=%s.%03lldZ", iso,
+                 t200 % 1000);
+    char *tail = name_run(200, 249);
+    char *want = strf("c000,%s", tail);
+    assert_list(f, after, want);
+    free(want);
+    free(tail);
+    free(after);
+    http_get_rest(&f->s, "/campaigns/list?include_archived=true", &r);
+    const json_t *first = json_array_get(json_object_get(r.json, "campaigns"), 0);
+    assert_string_equal(json_string_value(json_object_get(first, "id")), ids[0]);
+    assert_true(json_is_true(json_object_get(first, "archived")));
+    resp_free(&r);
+    /* bad values: 400 naming the parameter and the value */
+    struct {
+        const char *query;
+        const char *message;
+    } bad[] = {
+        {"page=-1", "page must be a whole number from 0, not '-1'"},
+        {"page=abc", "page must be a whole number from 0, not 'abc'"},
+        {"page=1.5", "page must be a whole number from 0, not '1.5'"},
+        {"page=", "page must be a whole number from 0, not ''"},
+        {"include_archived=yes", "include_archived must be true or false, not 'yes'"},
+        {"sort_direction=up", "sort_direction must be 'asc' or 'desc', not 'up'"},
+        {"last_edit.time[gt]=yesterday",
+         "last_edit.time[gt] must be an ISO-8601 time such as 2020-06-28T23:59:59-05:00, not "
+         "'yesterday'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        for (int canvas = 0; canvas < 2; canvas++) {
+            char *path = strf("/%s/list?%s", canvas ? "canvas" : "campaigns", bad[i].query);
+            http_get_rest(&f->s, path, &r);
+            char *msg = strf("{\"message\":\"%s\"}", bad[i].message);
+            assert_resp(&r, 400, msg);
+            free(msg);
+            resp_free(&r);
+            free(path);
+        }
+    }
+    /* Canvases page the same way */
+    char *canvases[3];
+    for (int i = 0; i < 3; i++) {
+        char *text = strf("{\"name\":\"c%03d\",\"segment_id\":\"SEGMENT\",\"schedule\":{\"type\":"
+                          "\"api_triggered\"},\"steps\":[{\"name\":\"s\",\"message\":{\"webhook\":{"
+                          "\"url\":\"%s/x\"}}}]}",
+                          i, f->base);
+        canvases[i] = create(f, "/canvas/create", text);
+        free(text);
+    }
+    arch = strf("{\"canvas_id\":\"%s\"}", canvases[1]);
+    post_status(&f->s, "/canvas/archive", arch, 201);
+    free(arch);
+    assert_list(f, "/canvas/list", "c000,c002");
+    assert_list(f, "/canvas/list?sort_direction=desc&include_archived=true", "c002,c001,c000");
+    assert_list(f, "/canvas/list?page=1", "");
+    http_get_rest(&f->s, "/canvas/list?page=1", &r);
+    assert_resp(&r, 200, "{\"canvases\":[],\"message\":\"success\"}");
+    resp_free(&r);
+    for (int i = 0; i < 3; i++)
+        free(canvases[i]);
+    for (int i = 0; i < 250; i++)
+        free(ids[i]);
+    /* nothing was sent: every campaign is API-triggered */
+    assert_int_equal(sink_count(f->hook), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_campaign_and_canvas_lists_page_by_100_and_honour_braze_parameters, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_immediate_campaign_sends_one_personalised_request_to_each_member, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inserted_values_cannot_break_the_url_or_add_headers,
@@ -1006,6 +1234,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(
             test_trigger_sends_only_to_recipients_in_the_segment_with_their_properties, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_trigger_recipient_by_email_is_the_user_its_prioritization_picks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trigger_errors_use_braze_texts_and_send_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_at_schedule_sends_once_at_its_time_across_a_restart,

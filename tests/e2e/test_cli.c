@@ -87,12 +87,101 @@ static void test_revoked_api_key_is_refused_at_once(void **state) {
     assert_int_equal(track_status(s, s->rest_key), 201);
 }
 
+/* The status of a partner cohort import into heap with this partner_api_key and the
+ * workspace's data import key. */
+static long heap_import_status(struct server *s, const char *partner_key) {
+    char *body = strf("{\"partner_api_key\":\"%s\",\"client_secret\":\"%s\",\"cohort_id\":\"c\","
+                      "\"cohort_changes\":[]}",
+                      partner_key, s->import_key);
+    struct resp r;
+    http_req(s, "POST", "/partners/heap/cohorts/users", NULL, body, &r);
+    long status = r.status;
+    resp_free(&r);
+    free(body);
+    return status;
+}
+
+/* Runs the CLI expecting exit code want_rc; returns stdout and stderr joined (owned). */
+static char *cli_text(struct server *s, const char *const *args, int want_rc) {
+    char *out = NULL, *err = NULL;
+    int rc = run_cli(s, args, &out, &err);
+    if (rc != want_rc) {
+        print_error("exit %d (want %d)\nstdout: %s\nstderr: %s\n", rc, want_rc, out, err);
+        fail();
+    }
+    char *both = strf("%s%s", out ? out : "", err ? err : "");
+    free(out);
+    free(err);
+    return both;
+}
+
+/* Issue 16: hosted Heap cannot know a self-hosted server's partner key, so init makes heap a
+ * hosted partner; `partner list` shows it and `partner set` changes it on a running server. */
+static void test_init_makes_heap_hosted_and_partner_set_changes_the_key_check(void **state) {
+    struct server *s = *state;
+    const char *list[] = {"partner", "list", "--json", NULL};
+    json_t *j = cli_json(s, list, 0);
+    assert_json_equal(j, "{\"partners\":[{\"name\":\"heap\",\"key_check\":\"off\"}]}");
+    json_decref(j);
+    const char *list_text[] = {"partner", "list", NULL};
+    char *text = cli_text(s, list_text, 0);
+    assert_string_equal(text, "heap key_check=off\n");
+    free(text);
+    assert_int_equal(heap_import_status(s, "key-of-heap-itself"), 201);
+
+    const char *required[] = {"partner", "set", "heap", "--key-check", "required", "--json", NULL};
+    j = cli_json(s, required, 0);
+    assert_json_equal(j, "{\"partner\":\"heap\",\"key_check\":\"required\"}");
+    json_decref(j);
+    assert_int_equal(heap_import_status(s, "key-of-heap-itself"), 401);
+    assert_int_equal(heap_import_status(s, s->partner_key), 201);
+    j = cli_json(s, list, 0);
+    assert_json_equal(j, "{\"partners\":[{\"name\":\"heap\",\"key_check\":\"required\"}]}");
+    json_decref(j);
+
+    /* refusals name the fault and change nothing */
+    const char *nobody[] = {"partner", "set", "nobody", "--key-check", "off", NULL};
+    text = cli_text(s, nobody, 1);
+    assert_string_equal(text, "cohortd partner: no partner 'nobody' (add it with: cohortd partner "
+                              "add nobody)\n");
+    free(text);
+    const char *no_mode[] = {"partner", "set", "heap", NULL};
+    text = cli_text(s, no_mode, 2);
+    assert_string_equal(text, "cohortd partner: partner set needs --key-check required|off\n");
+    free(text);
+    const char *bad_mode[] = {"partner", "set", "heap", "--key-check", "maybe", NULL};
+    text = cli_text(s, bad_mode, 2);
+    assert_string_equal(text,
+                        "cohortd partner: --key-check must be 'required' or 'off', not 'maybe'\n");
+    free(text);
+    const char *again[] = {"partner", "add", "heap", "--key-check", "off", NULL};
+    text = cli_text(s, again, 1);
+    assert_string_equal(text, "cohortd partner: partner 'heap' exists already (change its key "
+                              "check with: cohortd partner set heap --key-check required|off)\n");
+    free(text);
+    const char *verb[] = {"partner", "remove", "heap", NULL};
+    json_decref(cli_json(s, verb, 2));
+    assert_int_equal(heap_import_status(s, "key-of-heap-itself"), 401);
+
+    const char *off[] = {"partner", "set", "heap", "--key-check", "off", NULL};
+    text = cli_text(s, off, 0);
+    assert_string_equal(text, "partner: heap\nkey_check: off\n");
+    free(text);
+    assert_int_equal(heap_import_status(s, "key-of-heap-itself"), 201);
+    const char *help[] = {"partner", "--help", NULL};
+    text = cli_text(s, help, 0);
+    assert_non_null(strstr(text, "set NAME --key-check required|off"));
+    assert_non_null(strstr(text, "list"));
+    free(text);
+}
+
 static void test_partner_add_returns_key_and_refuses_duplicates(void **state) {
     struct server *s = *state;
     const char *args[] = {"partner", "add", "amplitude", "--key-check", "off", "--json", NULL};
     json_t *j = cli_json(s, args, 0);
     assert_string_equal(json_string_value(json_object_get(j, "partner")), "amplitude");
     assert_int_equal(strlen(json_string_value(json_object_get(j, "partner_api_key"))), 36);
+    assert_string_equal(json_string_value(json_object_get(j, "key_check")), "off");
     json_decref(j);
     json_decref(cli_json(s, args, 1));
     const char *bad[] = {"partner", "add", "Bad Name", NULL};
@@ -165,6 +254,7 @@ int main(void) {
         cmocka_unit_test(test_init_on_initialised_dir_fails_and_changes_nothing),
         cmocka_unit_test(test_new_workspace_key_works_on_running_server_at_once),
         cmocka_unit_test(test_revoked_api_key_is_refused_at_once),
+        cmocka_unit_test(test_init_makes_heap_hosted_and_partner_set_changes_the_key_check),
         cmocka_unit_test(test_partner_add_returns_key_and_refuses_duplicates),
         cmocka_unit_test(test_import_key_show_rotate_invalidate),
         cmocka_unit_test(test_help_and_usage_errors),

@@ -214,7 +214,7 @@ static char **cohort_members(struct server *s, const char *cohort, size_t *n) {
     body = strf("{\"segment_id\":\"%s\",\"fields_to_export\":[\"external_id\"]}",
                 json_string_value(json_object_get(r.json, "segment_id")));
     resp_free(&r);
-    http_post_rest(s, "/users/export/segment", body, &r);
+    http_post_rest(s, "/users/export/segment/stream", body, &r);
     free(body);
     assert_int_equal(r.status, 200);
     size_t cap = 0;

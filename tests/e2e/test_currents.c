@@ -255,6 +255,131 @@ static void test_401_marks_the_current_failed_until_credentials_work(void **stat
     sink_stop(k);
 }
 
+/* POST /currents/create of a custom_http Current to url with token (NULL: none); asserts 201
+ * and returns the answer (new reference); copies the id into id (64 bytes). */
+static json_t *create_probed(struct server *s, const char *url, const char *token, char *id) {
+    char *tok = token ? strf(",\"bearer_token\":\"%s\"", token) : strf("%s", "");
+    char *body = strf("{\"name\":\"probed\",\"type\":\"custom_http\",\"endpoint\":\"%s\"%s,"
+                      "\"event_types\":[\"users.behaviors.CustomEvent\"]}",
+                      url, tok);
+    struct resp r;
+    http_post_rest(s, "/currents/create", body, &r);
+    if (r.status != 201)
+        fail_msg("create current: %ld %s", r.status, r.body);
+    json_t *j = json_incref(r.json);
+    snprintf(id, 64, "%s", json_string_value(json_object_get(j, "current_id")));
+    resp_free(&r);
+    free(body);
+    free(tok);
+    return j;
+}
+
+/* Asserts a credential_check object: result, status ("null" or a number), error (JSON), and a
+ * checked_at time within the last minute. */
+static void assert_check(const json_t *check, const char *result, const char *status,
+                         const char *error) {
+    assert_true(json_is_object(check));
+    assert_int_equal(json_object_size(check), 4);
+    assert_json_equal(json_object_get(check, "result"), result);
+    assert_json_equal(json_object_get(check, "status"), status);
+    assert_json_equal(json_object_get(check, "error"), error);
+    const char *at = json_string_value(json_object_get(check, "checked_at"));
+    assert_non_null(at);
+    assert_int_equal(strlen(at), 24); /* 2026-12-02T14:50:00.123Z */
+}
+
+/* Issue 16 (BD-CURRENTS-ISV): a receiver answers an empty batch by checking Authorization
+ * alone, and Braze uses that to validate a connector's credentials; 404 is credential-class
+ * like 401 / 403. Creating a Current sends that probe; its answer is in the create answer
+ * and in details, also after a restart, and the Current is created whatever the answer. */
+static void test_create_sends_the_empty_batch_credential_probe_and_shows_its_answer(void **state) {
+    struct server *s = *state;
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    sink_require_auth(k, "Bearer good-token");
+    json_t *j = create_probed(s, url, "good-token", id);
+    assert_int_equal(json_object_size(j), 3);
+    assert_json_equal(json_object_get(j, "message"), "\"success\"");
+    assert_check(json_object_get(j, "credential_check"), "\"ok\"", "200", "null");
+    json_decref(j);
+    assert_int_equal(sink_probe_count(k), 1);
+    const struct sink_request *q = sink_probe_get(k, 0);
+    assert_string_equal(q->method, "POST");
+    assert_string_equal(q->raw, "{\"events\":[]}");
+    assert_string_equal(q->authorization, "Bearer good-token");
+    assert_string_equal(q->version, "1");
+    assert_string_equal(q->content_type, "application/json");
+    json_t *d = current_details(s, id);
+    assert_check(json_object_get(d, "credential_check"), "\"ok\"", "200", "null");
+    assert_json_equal(json_object_get(d, "state"), "\"active\"");
+    json_decref(d);
+
+    char bad_id[64], none_id[64], gone_id[64], down_id[64];
+    j = create_probed(s, url, "wrong-token", bad_id);
+    assert_check(json_object_get(j, "credential_check"), "\"credentials_refused\"", "401",
+                 "\"HTTP 401\"");
+    json_decref(j);
+    j = create_probed(s, url, NULL, none_id);
+    assert_check(json_object_get(j, "credential_check"), "\"credentials_refused\"", "401",
+                 "\"HTTP 401\"");
+    json_decref(j);
+    assert_int_equal(sink_probe_count(k), 3);
+    assert_string_equal(sink_probe_get(k, 2)->authorization, "");
+    /* a 404 is a credential failure too (a wrong endpoint path) */
+    char url404[128];
+    struct sink *k404 = sink_start(url404, sizeof url404);
+    sink_answer(k404, 404, 0);
+    j = create_probed(s, url404, "t", gone_id);
+    assert_check(json_object_get(j, "credential_check"), "\"credentials_refused\"", "404",
+                 "\"HTTP 404\"");
+    json_decref(j);
+    /* nobody listening: no verdict on the credentials */
+    char closed[128];
+    struct sink *tmp = sink_start(closed, sizeof closed);
+    sink_stop(tmp);
+    j = create_probed(s, closed, "t", down_id);
+    const json_t *check = json_object_get(j, "credential_check");
+    assert_json_equal(json_object_get(check, "result"), "\"failed\"");
+    assert_json_equal(json_object_get(check, "status"), "null");
+    assert_memory_equal(json_string_value(json_object_get(check, "error")), "network: ", 9);
+    json_decref(j);
+    /* no batch was sent by the probes: nothing is in the request logs */
+    assert_int_equal(sink_count(k), 0);
+    assert_int_equal(sink_count(k404), 0);
+
+    server_stop(s);
+    server_start(s);
+    d = current_details(s, bad_id);
+    assert_check(json_object_get(d, "credential_check"), "\"credentials_refused\"", "401",
+                 "\"HTTP 401\"");
+    json_decref(d);
+    d = current_details(s, id);
+    assert_check(json_object_get(d, "credential_check"), "\"ok\"", "200", "null");
+    json_decref(d);
+
+    /* 404 while delivering: the Current is failed (credential class), as for 401 */
+    event(s, "nf", "x");
+    d = NULL;
+    for (int i = 0; i < 250; i++) {
+        json_decref(d);
+        d = current_details(s, gone_id);
+        if (strcmp(json_string_value(json_object_get(d, "state")), "failed") == 0)
+            break;
+        sleep_ms(20);
+    }
+    assert_json_equal(json_object_get(d, "state"), "\"failed\"");
+    assert_json_equal(json_object_get(d, "last_error"), "\"HTTP 404\"");
+    json_decref(d);
+    const char *ids[] = {id, bad_id, none_id, gone_id, down_id};
+    for (size_t i = 0; i < 5; i++) {
+        char *body = strf("{\"current_id\":\"%s\"}", ids[i]);
+        post_status(s, "/currents/delete", body, 201);
+        free(body);
+    }
+    sink_stop(k404);
+    sink_stop(k);
+}
+
 static void test_pause_resume_and_new_currents_start_from_new_events(void **state) {
     struct server *s = *state;
     char url[128], id[64];
@@ -387,6 +512,7 @@ int main(void) {
         cmocka_unit_test(test_400_splits_dead_letters_the_bad_event_and_replay_resends_it),
         cmocka_unit_test(test_413_splits_batches_smaller),
         cmocka_unit_test(test_401_marks_the_current_failed_until_credentials_work),
+        cmocka_unit_test(test_create_sends_the_empty_batch_credential_probe_and_shows_its_answer),
         cmocka_unit_test(test_pause_resume_and_new_currents_start_from_new_events),
         cmocka_unit_test(test_nothing_is_lost_across_kill_9),
         cmocka_unit_test(test_create_validates_input),

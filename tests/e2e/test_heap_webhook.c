@@ -147,6 +147,95 @@ static void test_multi_page_sync_out_of_order_with_replay(void **state) {
     free(p3);
 }
 
+/* Issue 16: Heap's own test tool sends every page with the same sync_task_id, so a page
+ * whose (sync_task_id, page_number) was seen but whose content differs is a new page and is
+ * applied; the same content again (whatever its spacing) is a retry: a duplicate. */
+static void
+test_a_seen_page_with_other_content_is_applied_the_same_content_is_a_duplicate(void **state) {
+    struct fixture *f = *state;
+    char *first = page(91, "test-sync", 1, 1, "\"add\":[{\"id\":\"u5\"}]");
+    char *other =
+        page(91, "test-sync", 1, 1, "\"add\":[{\"id\":\"u6\"}],\"remove\":[{\"id\":\"u5\"}]");
+    char *spaced = strf("{ \"action_type\": \"segment.users.sync\", \"customer_config\": "
+                        "{\"fields\": []}, \"data\": {\"segment\": {\"id\": 91, \"name\": "
+                        "\"Trial Users\"}, \"sync_info\": {\"page_number\": 1, \"total_pages\": "
+                        "1, \"sync_task_id\": \"test-sync\"}, \"add\": [{\"id\": \"u6\"}], "
+                        "\"remove\": [{\"id\": \"u5\"}]}}");
+    const char *dup = "{\"status\":\"duplicate\"}";
+    deliver_expect(f, first, 200,
+                   "{\"status\":\"ok\",\"ids_received\":1,\"ids_matched\":1,\"ids_unmatched\":0,"
+                   "\"users_added\":1,\"users_removed\":0}");
+    deliver_expect(f, first, 200, dup);
+    deliver_expect(f, other, 200,
+                   "{\"status\":\"ok\",\"ids_received\":2,\"ids_matched\":2,\"ids_unmatched\":0,"
+                   "\"users_added\":1,\"users_removed\":1}");
+    deliver_expect(f, other, 200, dup);
+    deliver_expect(f, spaced, 200, dup);
+    assert_int_equal(size_of(f, "91"), 1);
+    json_t *d = details(f, "91");
+    json_t *sync = json_array_get(json_object_get(d, "heap_syncs"), 0);
+    assert_json_equal(json_object_get(sync, "sync_task_id"), "\"test-sync\"");
+    assert_json_equal(json_object_get(sync, "pages_seen"), "1");
+    assert_json_equal(json_object_get(sync, "total_pages"), "1");
+    json_decref(d);
+    assert_int_equal(sql_count(&f->s, "SELECT count(*) FROM heap_page_digests WHERE "
+                                      "sync_task_id = 'test-sync'"),
+                     1);
+    /* the digest survives a restart: the last content is still a duplicate, the one before it
+     * is new again */
+    server_stop(&f->s);
+    server_start(&f->s);
+    deliver_expect(f, other, 200, dup);
+    deliver_expect(f, first, 200,
+                   "{\"status\":\"ok\",\"ids_received\":1,\"ids_matched\":1,\"ids_unmatched\":0,"
+                   "\"users_added\":1,\"users_removed\":0}");
+    assert_int_equal(size_of(f, "91"), 2);
+    free(first);
+    free(other);
+    free(spaced);
+}
+
+/* Issue 16: a Heap-Hash whose HMAC is 64 hex digits, in either case, verifies like base64. */
+static void test_a_hex_hmac_in_either_case_verifies(void **state) {
+    struct fixture *f = *state;
+    char *path = strf("/heap/webhooks/%s", f->id);
+    struct {
+        const char *secret;
+        bool upper;
+        const char *list;
+        long status;
+        const char *answer;
+    } cases[] = {
+        {f->secret, false, "\"add\":[{\"id\":\"u5\"}]", 200,
+         "{\"status\":\"ok\",\"ids_received\":1,\"ids_matched\":1,\"ids_unmatched\":0,"
+         "\"users_added\":1,\"users_removed\":0}"},
+        {f->secret, true, "\"add\":[{\"id\":\"u6\"}]", 200,
+         "{\"status\":\"ok\",\"ids_received\":1,\"ids_matched\":1,\"ids_unmatched\":0,"
+         "\"users_added\":1,\"users_removed\":0}"},
+        {"not-the-secret", false, "\"add\":[{\"id\":\"u4\"}]", 403,
+         "{\"error\":\"Invalid signature\"}"},
+        {"not-the-secret", true, "\"add\":[{\"id\":\"u4\"}]", 403,
+         "{\"error\":\"Invalid signature\"}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *task = strf("hex-%zu", i);
+        char *body = page(92, task, 1, 1, cases[i].list);
+        char *sig = heap_hash_hex(cases[i].secret, wall_ms(), body, cases[i].upper);
+        char *h = strf("Heap-Hash: %s", sig);
+        const char *headers[] = {h, NULL};
+        struct resp r;
+        http_req(&f->s, "POST", path, headers, body, &r);
+        assert_resp(&r, cases[i].status, cases[i].answer);
+        resp_free(&r);
+        free(h);
+        free(sig);
+        free(body);
+        free(task);
+    }
+    assert_int_equal(size_of(f, "92"), 2);
+    free(path);
+}
+
 static void test_bad_signatures_are_403_and_change_nothing(void **state) {
     struct fixture *f = *state;
     char *body = page(77, "t-sig", 1, 1, "\"add\":[{\"id\":\"u5\"}]");
@@ -393,6 +482,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conformance_sample_applies_removes_and_adds),
         cmocka_unit_test(test_multi_page_sync_out_of_order_with_replay),
+        cmocka_unit_test(
+            test_a_seen_page_with_other_content_is_applied_the_same_content_is_a_duplicate),
+        cmocka_unit_test(test_a_hex_hmac_in_either_case_verifies),
         cmocka_unit_test(test_bad_signatures_are_403_and_change_nothing),
         cmocka_unit_test(test_malformed_bodies_after_valid_signature_are_400),
         cmocka_unit_test(test_other_action_types_are_acknowledged_ignored_and_counted),

@@ -46,6 +46,15 @@ static void partner_post(struct server *s, const char *partner, const char *what
     free(path);
 }
 
+/* POST /partners/update of heap's key check ("required" or "off"); asserts the answer. */
+static void heap_key_check(struct server *s, const char *mode) {
+    char *body = strf("{\"name\":\"heap\",\"key_check\":\"%s\"}", mode);
+    char *want = strf("{\"name\":\"heap\",\"key_check\":\"%s\",\"message\":\"success\"}", mode);
+    post_expect(s, "/partners/update", body, 201, want);
+    free(want);
+    free(body);
+}
+
 static void changes(struct server *s, const char *cohort, const char *changes_json, long status,
                     const char *expected) {
     char *rest = strf("\"cohort_id\":\"%s\",\"cohort_changes\":%s", cohort, changes_json);
@@ -116,6 +125,7 @@ static void test_name_endpoint_validation_texts(void **state) {
 
 static void test_authentication_order_and_texts(void **state) {
     struct server *s = *state;
+    heap_key_check(s, "required");
     struct resp r;
     char *body = strf("{\"partner_api_key\":\"wrong\",\"client_secret\":\"%s\",\"cohort_id\":7}",
                       s->import_key);
@@ -133,6 +143,80 @@ static void test_authentication_order_and_texts(void **state) {
     http_req(s, "POST", "/partners/nosuch/cohorts/users", NULL, "{}", &r);
     assert_resp(&r, 404, "{\"message\":\"Not Found\"}");
     resp_free(&r);
+    heap_key_check(s, "off");
+}
+
+/* Issue 16: hosted Heap sends its own Braze partner key, which a self-hosted server cannot
+ * know; `init` makes heap a hosted partner (key check off, the data import key identifies the
+ * workspace), and the dashboard's endpoints show and change that. */
+static void test_heap_is_hosted_by_default_and_partners_update_changes_the_key_check(void **state) {
+    struct server *s = *state;
+    struct resp r;
+    http_get_rest(s, "/partners/list", &r);
+    assert_resp(&r, 200,
+                "{\"partners\":[{\"name\":\"heap\",\"key_check\":\"off\"}],"
+                "\"message\":\"success\"}");
+    resp_free(&r);
+    http_req(s, "GET", "/partners/list", NULL, NULL, &r);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    /* Heap's own key, or none at all: the data import key alone is enough */
+    const char *rest = "\"cohort_id\":\"hosted\",\"cohort_changes\":[{\"user_ids\":[\"ann\"]}]";
+    const char *ok = "{\"message\":\"success\",\"ids_received\":1,\"ids_matched\":1,"
+                     "\"ids_unmatched\":0,\"users_added\":1,\"users_removed\":0}";
+    char *heaps_own =
+        strf("{\"partner_api_key\":\"key-of-heap-itself\",\"client_secret\":\"%s\",%s}",
+             s->import_key, rest);
+    char *no_key = strf("{\"client_secret\":\"%s\",%s}", s->import_key, rest);
+    http_req(s, "POST", "/partners/heap/cohorts/users", NULL, heaps_own, &r);
+    assert_resp(&r, 201, ok);
+    resp_free(&r);
+    http_req(s, "POST", "/partners/heap/cohorts/users", NULL, no_key, &r);
+    assert_resp(&r, 201,
+                "{\"message\":\"success\",\"ids_received\":1,\"ids_matched\":1,"
+                "\"ids_unmatched\":0,\"users_added\":0,\"users_removed\":0}");
+    resp_free(&r);
+    /* refused updates change nothing */
+    post_expect(s, "/partners/update", "{\"name\":\"heap\",\"key_check\":\"maybe\"}", 400,
+                "{\"message\":\"'key_check' must be 'required' or 'off'\"}");
+    post_expect(s, "/partners/update", "{\"name\":\"heap\",\"key_check\":true}", 400,
+                "{\"message\":\"'key_check' must be 'required' or 'off'\"}");
+    post_expect(s, "/partners/update", "{\"name\":\"heap\"}", 400,
+                "{\"message\":\"'key_check' is required: 'required' or 'off'\"}");
+    post_expect(s, "/partners/update", "{\"key_check\":\"off\"}", 400,
+                "{\"message\":\"'name' must be a non-empty string\"}");
+    post_expect(s, "/partners/update", "{\"name\":\"nosuch\",\"key_check\":\"off\"}", 404,
+                "{\"message\":\"no partner 'nosuch'\"}");
+    http_req(s, "POST", "/partners/update", NULL, "{\"name\":\"heap\",\"key_check\":\"required\"}",
+             &r);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    assert_int_equal(sql_count(s, "SELECT count(*) FROM partners WHERE key_check = 0"), 0);
+    /* required: the key must be one of heap's, at once and after a restart */
+    heap_key_check(s, "required");
+    server_stop(s);
+    server_start(s);
+    http_get_rest(s, "/partners/list", &r);
+    assert_resp(&r, 200,
+                "{\"partners\":[{\"name\":\"heap\",\"key_check\":\"required\"}],"
+                "\"message\":\"success\"}");
+    resp_free(&r);
+    http_req(s, "POST", "/partners/heap/cohorts/users", NULL, heaps_own, &r);
+    assert_resp(&r, 401, "{\"message\":\"Invalid Partner API key\"}");
+    resp_free(&r);
+    changes(s, "hosted", "[{\"user_ids\":[\"bob\"]}]", 201,
+            "{\"message\":\"success\",\"ids_received\":1,\"ids_matched\":1,"
+            "\"ids_unmatched\":0,\"users_added\":1,\"users_removed\":0}");
+    assert_int_equal(cohort_size(s, "heap", "hosted"), 2);
+    /* and back to hosted */
+    heap_key_check(s, "off");
+    http_req(s, "POST", "/partners/heap/cohorts/users", NULL, heaps_own, &r);
+    assert_resp(&r, 201,
+                "{\"message\":\"success\",\"ids_received\":1,\"ids_matched\":1,"
+                "\"ids_unmatched\":0,\"users_added\":0,\"users_removed\":0}");
+    resp_free(&r);
+    free(heaps_own);
+    free(no_key);
 }
 
 static void test_empty_changes_with_valid_keys_succeed_and_store_nothing(void **state) {
@@ -665,6 +749,7 @@ static void test_unmatched_sample_holds_long_ids_whole(void **state) {
 
 static void test_refused_partner_credentials_reach_no_store_write(void **state) {
     struct server *s = *state;
+    heap_key_check(s, "required");
     const char *change = "\"cohort_id\":\"guarded\",\"cohort_changes\":[{\"user_ids\":[\"ann\"]}]";
     struct {
         char *body;
@@ -687,6 +772,7 @@ static void test_refused_partner_credentials_reach_no_store_write(void **state) 
         free(cases[i].body);
     }
     assert_null(details_text(s, "guarded"));
+    heap_key_check(s, "off");
 }
 
 int main(void) {
@@ -694,6 +780,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_and_rename_keep_earliest_created_at),
         cmocka_unit_test(test_name_endpoint_validation_texts),
+        cmocka_unit_test(test_heap_is_hosted_by_default_and_partners_update_changes_the_key_check),
         cmocka_unit_test(test_authentication_order_and_texts),
         cmocka_unit_test(test_empty_changes_with_valid_keys_succeed_and_store_nothing),
         cmocka_unit_test(test_matching_rules_for_every_identifier_kind),

@@ -99,6 +99,69 @@ static void test_every_filter_kind_gives_the_exact_audience(void **state) {
     }
 }
 
+/* Issue 16: a filter error names the offending value as well as the field, so the author
+ * sees what was sent (an unknown op "maybe" → a 400 whose text holds maybe); long values are
+ * cut on a character boundary. */
+static void test_filter_errors_name_the_offending_value(void **state) {
+    struct server *s = *state;
+    char *long_value = repeat('x', 150);
+    char *long_filter = strf("{\"attribute\":\"plan\",\"op\":\"%s\"}", long_value);
+    char *long_message = strf("filter.op: must be one of equals, not_equals, exists, not_exists, "
+                              "gt, gte, lt, lte, contains, not \\\"%.99s\xE2\x80\xA6",
+                              long_value);
+    const struct {
+        const char *filter, *message;
+    } cases[] = {
+        {"{\"attribute\":\"plan\",\"op\":\"maybe\",\"value\":\"x\"}",
+         "filter.op: must be one of equals, not_equals, exists, not_exists, gt, gte, lt, lte, "
+         "contains, not \\\"maybe\\\""},
+        {"{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"1\"},\"op\":\"maybe\"}",
+         "filter.op: must be \\\"includes\\\" or \\\"excludes\\\", not \\\"maybe\\\""},
+        {"{\"event\":\"open\",\"op\":\"maybe\"}",
+         "filter.op: must be \\\"performed\\\" or \\\"not_performed\\\", not \\\"maybe\\\""},
+        {"{\"event\":\"open\"}",
+         "filter.op: must be \\\"performed\\\" or \\\"not_performed\\\", none given"},
+        {"{\"event\":\"open\",\"op\":\"performed\",\"within_days\":\"week\"}",
+         "filter.within_days: must be an integer from 1 to 36500, not \\\"week\\\""},
+        {"{\"or\":[{\"identified\":\"maybe\"}]}",
+         "filter.or[0].identified: must be true or false, not \\\"maybe\\\""},
+        {"{\"attribute\":\"plan\",\"op\":\"equals\",\"value\":[1,2]}",
+         "filter.value: must be a string, a number or a boolean, not [1,2]"},
+        {"{\"attribute\":\"plan\",\"op\":\"exists\",\"value\":true}",
+         "filter.value: exists and not_exists take no value, not true"},
+        {"{\"attribute\":\"plan\",\"op\":\"equals\",\"value\":\"x\",\"colour\":\"red\"}",
+         "filter: unknown key 'colour' in an attribute filter"},
+        {"{\"cohort\":\"heap:1\",\"op\":\"includes\"}",
+         "filter.cohort: must be {\\\"partner\\\": string, \\\"cohort_id\\\": string}, not "
+         "\\\"heap:1\\\""},
+        {long_filter, long_message},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *body = strf("{\"name\":\"bad\",\"filter\":%s}", cases[i].filter);
+        char *want = strf("{\"message\":\"%s\"}", cases[i].message);
+        const char *paths[] = {"/segments/create", "/segments/preview"};
+        for (size_t k = 0; k < 2; k++) {
+            struct resp r;
+            http_post_rest(s, paths[k], body, &r);
+            assert_resp(&r, 400, want);
+            resp_free(&r);
+        }
+        free(want);
+        free(body);
+    }
+    struct resp r;
+    http_get_rest(s, "/segments/list", &r);
+    assert_int_equal(r.status, 200);
+    const json_t *segs = json_object_get(r.json, "segments");
+    for (size_t i = 0; i < json_array_size(segs); i++)
+        assert_string_not_equal(json_string_value(json_object_get(json_array_get(segs, i), "name")),
+                                "bad");
+    resp_free(&r);
+    free(long_message);
+    free(long_filter);
+    free(long_value);
+}
+
 static void test_invalid_filters_say_which_part_is_wrong(void **state) {
     struct server *s = *state;
     const struct {
@@ -106,18 +169,19 @@ static void test_invalid_filters_say_which_part_is_wrong(void **state) {
     } cases[] = {
         {"{\"and\":[{\"identified\":true},{\"attribute\":\"plan\",\"op\":\"like\",\"value\":1}]}",
          "filter.and[1].op: must be one of equals, not_equals, exists, not_exists, gt, gte, lt, "
-         "lte, contains"},
+         "lte, contains, not \\\"like\\\""},
         {"{\"cohort\":{\"partner\":\"heap\",\"cohort_id\":\"nope\"},\"op\":\"includes\"}",
-         "filter.cohort: no such cohort"},
+         "filter.cohort: no such cohort, not {\\\"partner\\\":\\\"heap\\\",\\\"cohort_id\\\":"
+         "\\\"nope\\\"}"},
         {"{\"attribute\":\"age\",\"op\":\"gt\",\"value\":\"30\"}",
-         "filter.value: must be a number for gt, gte, lt and lte"},
+         "filter.value: must be a number for gt, gte, lt and lte, not \\\"30\\\""},
         {"{\"identified\":true,\"extra\":1}",
          "filter: an \\\"identified\\\" object holds no other key"},
         {"{\"event\":\"x\",\"op\":\"performed\",\"min_count\":0}",
-         "filter.min_count: must be a positive integer"},
+         "filter.min_count: must be a positive integer, not 0"},
         {"{\"colour\":\"red\"}",
          "filter: must hold one of \\\"and\\\", \\\"or\\\", \\\"not\\\", \\\"cohort\\\", "
-         "\\\"identified\\\", \\\"attribute\\\", \\\"event\\\""},
+         "\\\"identified\\\", \\\"attribute\\\", \\\"profile\\\", \\\"event\\\""},
         {"{\"or\":[]}", "filter.or: must be a non-empty array of filters"},
         {"{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{\"not\":{"
          "\"not\":{\"identified\":true}}}}}}}}}}}",
@@ -238,7 +302,7 @@ static void test_export_streams_one_json_line_per_user(void **state) {
                       json_string_value(json_object_get(r.json, "segment_id")));
     resp_free(&r);
     post_ok(s, "/users/track", "{\"attributes\":[{\"external_id\":\"u6\",\"plan\":\"pro\"}]}");
-    http_post_rest(s, "/users/export/segment", body, &r);
+    http_post_rest(s, "/users/export/segment/stream", body, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.headers, "application/x-ndjson"));
     int lines = 0;
@@ -257,13 +321,13 @@ static void test_export_streams_one_json_line_per_user(void **state) {
     json_decref(b);
     resp_free(&r);
     free(body);
-    http_post_rest(s, "/users/export/segment",
+    http_post_rest(s, "/users/export/segment/stream",
                    "{\"segment_id\":\"nope\",\"fields_to_export\":[\"shoe_size\"]}", &r);
     assert_resp(&r, 400,
                 "{\"message\":\"fields_to_export: supported fields are braze_id, external_id, "
                 "created_at, custom_attributes\"}");
     resp_free(&r);
-    http_post_rest(s, "/users/export/segment", "{\"segment_id\":\"nope\"}", &r);
+    http_post_rest(s, "/users/export/segment/stream", "{\"segment_id\":\"nope\"}", &r);
     assert_resp(&r, 404, "{\"message\":\"Not Found\"}");
     resp_free(&r);
 }
@@ -415,6 +479,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_filter_kind_gives_the_exact_audience),
         cmocka_unit_test(test_invalid_filters_say_which_part_is_wrong),
+        cmocka_unit_test(test_filter_errors_name_the_offending_value),
         cmocka_unit_test(test_create_list_details_update_delete),
         cmocka_unit_test(test_filters_catalogue_names_partner_cohorts),
         cmocka_unit_test(test_export_streams_one_json_line_per_user),

@@ -6,6 +6,7 @@
 #include "harness.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,7 +124,8 @@ static void test_object_without_identifier_is_a_minor_error_and_others_apply(voi
                 "{\"attributes\":[{\"first_name\":\"Nobody\"},{\"external_id\":\"minor-ok\"}]}",
                 201,
                 "{\"message\":\"success\",\"attributes_processed\":1,\"errors\":[{\"type\":"
-                "\"'external_id' or 'braze_id' or 'user_alias' is required\",\"input_array\":"
+                "\"'external_id' or 'braze_id' or 'user_alias' or 'email' or 'phone' is required\","
+                "\"input_array\":"
                 "\"attributes\",\"index\":0}]}");
     json_t *u = export_ext(s, "minor-ok", "[\"external_id\"]");
     assert_json_equal(u, "{\"external_id\":\"minor-ok\"}");
@@ -489,9 +491,115 @@ static void test_failed_store_write_leaves_nothing_behind(void **state) {
     server_cleanup(&f);
 }
 
+/* Issue 16: "Users can have multiple aliases with different labels, but only one alias_name per
+ * alias_label" (objects_filters/user_alias_object.md). /users/alias/new refuses a second name
+ * for a label the user holds (a minor error; the other aliases apply), also within one request;
+ * /users/track never adds an alias to a user it finds by external_id; /users/identify does not
+ * merge a profile whose alias label the user already holds. */
+static void test_a_user_holds_one_alias_name_per_alias_label(void **state) {
+    struct server *s = *state;
+    post_status(s, "/users/track", "{\"attributes\":[{\"external_id\":\"one\"}]}", 201);
+#define HELD                                                                                       \
+    "{\"type\":\"the user already has an alias with this alias_label; a user holds one "           \
+    "alias_name per alias_label\",\"input_array\":\"user_aliases\",\"index\":%d}"
+    char *e1 = strf(HELD, 1);
+    char *want = strf("{\"aliases_processed\":3,\"message\":\"success\",\"errors\":[%s]}", e1);
+    post_expect(s, "/users/alias/new",
+                "{\"user_aliases\":[{\"external_id\":\"one\",\"alias_name\":\"a1\","
+                "\"alias_label\":\"mail16\"},{\"external_id\":\"one\",\"alias_name\":\"a2\","
+                "\"alias_label\":\"mail16\"},{\"external_id\":\"one\",\"alias_name\":\"a1\","
+                "\"alias_label\":\"mail16\"},{\"external_id\":\"one\",\"alias_name\":\"c1\","
+                "\"alias_label\":\"crm16\"}]}",
+                201, want);
+    free(want);
+    free(e1);
+    char *e0 = strf(HELD, 0);
+    want = strf("{\"aliases_processed\":0,\"message\":\"success\",\"errors\":[%s]}", e0);
+    post_expect(s, "/users/alias/new",
+                "{\"user_aliases\":[{\"external_id\":\"one\",\"alias_name\":\"a3\","
+                "\"alias_label\":\"mail16\"}]}",
+                201, want);
+    free(want);
+    free(e0);
+    /* track finds "one" by external_id and leaves its aliases alone */
+    post_expect(s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"one\",\"user_alias\":{\"alias_name\":\"a4\","
+                "\"alias_label\":\"mail16\"},\"plan\":\"x\"}]}",
+                201, "{\"message\":\"success\",\"attributes_processed\":1}");
+    /* an alias-only profile under the held label is not merged into "one" */
+    post_status(s, "/users/alias/new",
+                "{\"user_aliases\":[{\"alias_name\":\"a5\",\"alias_label\":\"mail16\"}]}", 201);
+    post_expect(
+        s, "/users/identify",
+        "{\"aliases_to_identify\":[{\"external_id\":\"one\",\"user_alias\":"
+        "{\"alias_name\":\"a5\",\"alias_label\":\"mail16\"}}],\"merge_behavior\":\"merge\"}",
+        201,
+        "{\"aliases_processed\":0,\"message\":\"success\",\"errors\":[{\"type\":\"the "
+        "identified user already has an alias with this label; not merged\","
+        "\"input_array\":\"aliases_to_identify\",\"index\":0}]}");
+    const char *aliases = "{\"user_aliases\":[{\"alias_name\":\"a1\",\"alias_label\":\"mail16\"},"
+                          "{\"alias_name\":\"c1\",\"alias_label\":\"crm16\"}]}";
+    for (int pass = 0; pass < 2; pass++) {
+        json_t *u = export_ext(s, "one", "[\"user_aliases\"]");
+        /* the store keeps aliases in no particular order: compare as a set of two */
+        const json_t *arr = json_object_get(u, "user_aliases");
+        assert_int_equal(json_array_size(arr), 2);
+        json_t *want_root = json_loads(aliases, 0, NULL);
+        const json_t *want_arr = json_object_get(want_root, "user_aliases");
+        for (size_t i = 0; i < 2; i++) {
+            bool found = false;
+            for (size_t j = 0; j < 2; j++)
+                found = found || json_equal(json_array_get(arr, i), json_array_get(want_arr, j));
+            assert_true(found);
+        }
+        json_decref(want_root);
+        json_decref(u);
+        /* a2, a3 and a4 name nobody */
+        struct resp r;
+        http_post_rest(s, "/users/export/ids",
+                       "{\"user_aliases\":[{\"alias_name\":\"a2\",\"alias_label\":\"mail16\"},"
+                       "{\"alias_name\":\"a3\",\"alias_label\":\"mail16\"},{\"alias_name\":\"a4\","
+                       "\"alias_label\":\"mail16\"}],\"fields_to_export\":[\"external_id\"]}",
+                       &r);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(json_array_size(json_object_get(r.json, "users")), 0);
+        resp_free(&r);
+        if (pass == 0) {
+            server_stop(s);
+            server_start(s);
+        }
+    }
+}
+
+/* Issue 16: Braze documents event and purchase times as yyyy-MM-dd'T'HH:mm:ss:SSSZ (a colon
+ * before the milliseconds); /users/track takes that form as well as ISO 8601's. */
+static void test_track_times_in_brazes_colon_millisecond_form(void **state) {
+    struct server *s = *state;
+    post_expect(s, "/users/track",
+                "{\"events\":[{\"external_id\":\"colon\",\"name\":\"opened\","
+                "\"time\":\"2026-12-01T10:11:12:345Z\"},{\"external_id\":\"colon\",\"name\":"
+                "\"opened\",\"time\":\"2026-12-01T12:11:13:007+01:00\"},{\"external_id\":"
+                "\"colon\",\"name\":\"opened\",\"time\":\"2026-12-01T10:11:12:34Z\"}],"
+                "\"purchases\":[{\"external_id\":\"colon\",\"product_id\":\"pc\",\"currency\":"
+                "\"EUR\",\"price\":1,\"time\":\"2026-12-01T10:11:14:999Z\"}]}",
+                201,
+                "{\"message\":\"success\",\"events_processed\":2,\"purchases_processed\":1,"
+                "\"errors\":[{\"type\":\"'time' must be an ISO-8601 time\",\"input_array\":"
+                "\"events\",\"index\":2}]}");
+    json_t *u = export_ext(s, "colon", "[\"custom_events\",\"purchases\"]");
+    assert_json_equal(u, "{\"custom_events\":[{\"name\":\"opened\",\"first\":"
+                         "\"2026-12-01T10:11:12.345Z\",\"last\":\"2026-12-01T11:11:13.007Z\","
+                         "\"count\":2}],\"purchases\":[{\"name\":\"pc\",\"first\":"
+                         "\"2026-12-01T10:11:14.999Z\",\"last\":\"2026-12-01T10:11:14.999Z\","
+                         "\"count\":1}]}");
+    json_decref(u);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_track_creates_user_with_profile_and_custom_attributes),
+        cmocka_unit_test(test_a_user_holds_one_alias_name_per_alias_label),
+        cmocka_unit_test(test_track_times_in_brazes_colon_millisecond_form),
         cmocka_unit_test(test_attribute_operations_inc_add_remove_and_null_delete),
         cmocka_unit_test(test_update_existing_only_does_not_create_users),
         cmocka_unit_test(test_alias_creates_user_only_with_explicit_update_existing_only_false),

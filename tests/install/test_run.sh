@@ -3,6 +3,8 @@
 #   - the first start initialises the data directory, prints the credentials (the JSON of
 #     `cohortd init`) and keeps them in DATA/credentials.json, mode 0600;
 #   - a later start does not print them again, only where they are;
+#   - the first start also makes the dashboard's admin@localhost and prints its generated
+#     password once (kept in DATA/dashboard-login.json, mode 0600); that login works;
 #   - with credentials.json deleted, the next start still serves and says how to get keys;
 #   - each time, the server answers /healthz.
 set -eu
@@ -49,10 +51,20 @@ printed=$(grep '^{"workspace_id"' "$tmp/out") || fail "first start: credentials 
 [ "$printed" = "$(cat "$data/credentials.json")" ] || fail "printed credentials differ from the file"
 [ "$(stat -c %a "$data/credentials.json")" = 600 ] || fail "credentials.json is not mode 0600"
 rest=$(jq -r .rest_api_key "$data/credentials.json")
+# the dashboard's first admin: printed once, kept in dashboard-login.json (0600)
+login=$(grep '^{"email":"admin@localhost"' "$tmp/out") || fail "first start: dashboard login not printed"
+[ "$login" = "$(cat "$data/dashboard-login.json")" ] || fail "printed login differs from the file"
+[ "$(stat -c %a "$data/dashboard-login.json")" = 600 ] || fail "dashboard-login.json is not mode 0600"
+password=$(jq -r .password "$data/dashboard-login.json")
+[ ${#password} -eq 24 ] || fail "the generated dashboard password is not 24 characters"
 
 start
+answer=$(curl -s --noproxy '*' -X POST "http://127.0.0.1:$port/dashboard/api/login" \
+    -d "{\"email\":\"admin@localhost\",\"password\":\"$password\"}")
 stop
+[ "$(echo "$answer" | jq -r .role)" = admin ] || fail "the printed dashboard login does not log in: $answer"
 grep -q "$rest" "$tmp/out" && fail "second start printed the REST API key again"
+grep -q "$password" "$tmp/out" && fail "second start printed the dashboard password again"
 grep -qx "cohortd: the credentials of the first workspace are in $data/credentials.json" \
     "$tmp/out" || fail "second start does not say where the credentials are"
 

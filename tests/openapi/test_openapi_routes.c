@@ -115,11 +115,15 @@ test_every_registered_route_is_documented_and_every_documented_one_is_registered
 
 /* ---- a server with one real object of each kind ---- */
 
+#define DASH_EMAIL "admin@localhost"
+#define DASH_PASSWORD "correct horse battery"
+
 struct fixture {
     struct server *s;
     json_t *doc;
     json_t *ids;      /* parameter name -> a real value */
     char secret[128]; /* the Heap integration's webhook_secret */
+    char key_id[32];  /* the id of a REST API key made for the revoke example */
 };
 
 static char *created_id(struct server *s, const char *path, const char *body, const char *key) {
@@ -159,6 +163,11 @@ static int fixture_setup(void **state) {
     free(cohort);
     json_object_set_new(f->ids, "partner", json_string("heap"));
     json_object_set_new(f->ids, "cohort_id", json_string("1338065"));
+    json_object_set_new(f->ids, "path", json_string("index.html"));
+    json_object_set_new(f->ids, "workspace_id", json_string(s->workspace_id));
+    /* a dashboard admin, for the operations that take a session */
+    dashboard_add_user(s, DASH_EMAIL, "admin", DASH_PASSWORD);
+    dashboard_add_user(s, "member@example.com", "member", "member password");
     char *seg =
         created_id(s, "/segments/create",
                    "{\"name\":\"identified\",\"filter\":{\"identified\":true}}", "segment_id");
@@ -173,6 +182,21 @@ static int fixture_setup(void **state) {
                         seg);
     set_id(f->ids, "campaign_id", created_id(s, "/campaigns/create", campaign, "campaign_id"));
     set_id(f->ids, "canvas_id", created_id(s, "/canvas/create", canvas, "canvas_id"));
+    /* a pending trigger schedule of each, for the schedule update and delete examples */
+    const char *kinds[] = {"campaign", "canvas"};
+    for (int k = 0; k < 2; k++) {
+        char *key = strf("%s_id", kinds[k]);
+        char *body = strf("{\"%s\":\"%s\",\"broadcast\":true,\"schedule\":{\"time\":"
+                          "\"2100-01-01T00:00:00Z\"}}",
+                          key, json_string_value(json_object_get(f->ids, key)));
+        char *path = strf("/%s/trigger/schedule/create", k ? "canvas" : "campaigns");
+        set_id(f->ids, k ? "canvas_schedule_id" : "schedule_id",
+               created_id(s, path, body, "schedule_id"));
+        free(path);
+        free(body);
+        free(key);
+    }
+    json_object_set_new(f->ids, "end_time", json_string("2100-12-31T00:00:00Z"));
     http_post_rest(s, "/integrations/heap/create", "{\"name\":\"Heap\"}", &r);
     assert_int_equal(r.status, 201);
     json_object_set(f->ids, "integration_id", json_object_get(r.json, "integration_id"));
@@ -183,7 +207,24 @@ static int fixture_setup(void **state) {
     current_create(s, "http://127.0.0.1:1/currents", "[\"users.behaviors.CustomEvent\"]", 100,
                    current);
     json_object_set_new(f->ids, "current_id", json_string(current));
+    /* a segment export job: its URL's file name and query are the download's parameters */
+    char *job = strf("{\"segment_id\":\"%s\",\"fields_to_export\":[\"external_id\"]}", seg);
+    http_post_rest(s, "/users/export/segment", job, &r);
+    assert_int_equal(r.status, 201);
+    const char *url = strstr(json_string_value(json_object_get(r.json, "url")), "/files/") + 7;
+    const char *q = strchr(url, '?'), *sig = strstr(url, "&signature=");
+    json_object_set_new(f->ids, "file", json_stringn(url, (size_t)(q - url)));
+    json_object_set_new(f->ids, "expires",
+                        json_stringn(q + 9, (size_t)(sig - (q + 9)))); /* after "?expires=" */
+    json_object_set_new(f->ids, "signature", json_string(sig + 11));
+    resp_free(&r);
+    free(job);
     set_id(f->ids, "segment_id", seg);
+    char *key_id = created_id(s, "/api_keys/create", "{\"name\":\"to revoke\"}", "id");
+    snprintf(f->key_id, sizeof f->key_id, "%s", key_id);
+    free(key_id);
+    json_object_set_new(f->ids, "length", json_string("3"));
+    json_object_set_new(f->ids, "send_id", json_string("s-1"));
     free(campaign);
     free(canvas);
     *state = f;
@@ -275,6 +316,29 @@ static bool needs_rest_key(const json_t *doc, const json_t *op) {
             return true;
     }
     return false;
+}
+
+/* Operations a dashboard session may call and a REST key may not. */
+static bool session_only(const json_t *doc, const json_t *op) {
+    size_t i;
+    const json_t *req;
+    bool session = false;
+    json_array_foreach(security_of(doc, op), i, req) {
+        if (json_object_get(req, "restApiKey"))
+            return false;
+        if (json_object_get(req, "dashboardSession"))
+            session = true;
+    }
+    return session;
+}
+
+/* A fresh dashboard session of the fixture's admin: the two headers a session's write sends
+ * (free both). */
+static void session_headers(struct server *s, char **cookie, char **csrf) {
+    struct dashboard_login l;
+    dashboard_login(s, DASH_EMAIL, DASH_PASSWORD, &l);
+    *cookie = strf("Cookie: %s", l.cookie);
+    *csrf = strf("X-CSRF-Token: %s", l.csrf);
 }
 
 static bool router_not_found(const struct resp *r) {
@@ -411,6 +475,64 @@ static void test_operations_documented_without_the_rest_key_do_not_ask_for_it(vo
     assert_int_equal(each_operation(*state, open_without_rest_key), 0);
 }
 
+/* The REST API key permission an operation documents (`x-permission`); NULL when none. */
+static const char *permission_of(const json_t *op) {
+    return json_string_value(json_object_get(op, "x-permission"));
+}
+
+/* A new REST API key of the fixture's workspace granted only `grant` (owned). */
+static char *key_granted(struct fixture *f, const char *grant) {
+    char *body = strf("{\"permissions\":[\"%s\"]}", grant);
+    char *key = created_id(f->s, "/api_keys/create", body, "rest_api_key");
+    free(body);
+    return key;
+}
+
+static bool access_denied(const struct resp *r) {
+    json_t *want = json_pack("{s:s}", "message", "Access Denied");
+    bool same = r->status == 403 && r->json && json_equal(r->json, want);
+    json_decref(want);
+    return same;
+}
+
+/* Every operation documented with the REST key names its permission, and the server agrees: a
+ * key granted exactly that permission gets past the check, a key granted another one is
+ * answered 403 Access Denied (a key is made per operation, so none is rate limited). */
+static int permission_enforced(struct fixture *f, const char *method, const char *pattern,
+                               const char *path, const json_t *op) {
+    if (!needs_rest_key(f->doc, op))
+        return 0;
+    const char *perm = permission_of(op);
+    if (!perm) {
+        fprintf(stderr, "%s %s: documented with the REST key but without x-permission\n", method,
+                pattern);
+        return 1;
+    }
+    const char *other = strcmp(perm, "cohorts.list") == 0 ? "cohorts.details" : "cohorts.list";
+    const char *grants[] = {perm, other};
+    int bad = 0;
+    for (int i = 0; i < 2; i++) {
+        char *key = key_granted(f, grants[i]);
+        char *auth = strf("Authorization: Bearer %s", key);
+        const char *headers[] = {auth, NULL};
+        struct resp r;
+        http_req(f->s, method, path, headers, strcmp(method, "GET") == 0 ? NULL : "{}", &r);
+        if (access_denied(&r) != (i == 1)) {
+            fprintf(stderr, "%s %s (x-permission %s): a key granted %s was answered %ld %s\n",
+                    method, pattern, perm, grants[i], r.status, r.body);
+            bad = 1;
+        }
+        resp_free(&r);
+        free(auth);
+        free(key);
+    }
+    return bad;
+}
+
+static void test_rest_operations_name_their_permission_and_the_server_enforces_it(void **state) {
+    assert_int_equal(each_operation(*state, permission_enforced), 0);
+}
+
 /* ---- the request examples ---- */
 
 /* Replaces, anywhere in v, the string value of a key that subs names with subs' value. */
@@ -453,10 +575,12 @@ static json_t *request_example(const json_t *doc, const json_t *op, const char *
     return json_deep_copy(ex);
 }
 
-/* Operations that take away what the others use run last: the deletes, the archives and the
- * secret rotation (after which the webhook's example would be signed with a stale secret). */
+/* Operations that take away what the others use run last: the deletes, the archives, the
+ * secret rotation (after which the webhook's example would be signed with a stale secret) and
+ * the data import key's rotation and invalidation (the partner examples send the key). */
 static bool runs_last(const char *pattern) {
-    static const char *const ends[] = {"/delete", "/archive", "/rotate_secret"};
+    static const char *const ends[] = {"/delete", "/archive",    "/rotate_secret",
+                                       "/rotate", "/invalidate", "/revoke"};
     size_t len = strlen(pattern);
     for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
         size_t n = strlen(ends[i]);
@@ -482,24 +606,36 @@ static int example_accepted(struct fixture *f, const char *method, const char *p
     }
     json_t *subs = json_deep_copy(f->ids);
     json_object_del(subs, "cohort_id"); /* the examples name the fixture's cohort already */
+    if (strncmp(pattern, "/canvas/", strlen("/canvas/")) == 0) /* a schedule of the Canvas */
+        json_object_set(subs, "schedule_id", json_object_get(f->ids, "canvas_schedule_id"));
+    json_object_del(subs, "canvas_schedule_id");
     json_object_set_new(subs, "partner_api_key", json_string(f->s->partner_key));
     json_object_set_new(subs, "client_secret", json_string(f->s->import_key));
     json_object_set_new(subs, "url", json_string("http://127.0.0.1:1/hook"));
     json_object_set_new(subs, "endpoint", json_string("http://127.0.0.1:1/currents"));
+    if (strcmp(pattern, "/api_keys/revoke") == 0)
+        json_object_set_new(subs, "id", json_string(f->key_id));
     substitute(body, subs);
     json_decref(subs);
+    if (strcmp(pattern, "/dashboard/api/login") == 0) {
+        json_object_set_new(body, "email", json_string(DASH_EMAIL));
+        json_object_set_new(body, "password", json_string(DASH_PASSWORD));
+    }
     char *text = json_dumps(body, JSON_COMPACT);
-    char *auth;
-    if (strcmp(pattern, "/heap/webhooks/{integration_id}") == 0) {
+    char *auth, *csrf = NULL;
+    if (session_only(f->doc, op)) {
+        session_headers(f->s, &auth, &csrf);
+    } else if (strcmp(pattern, "/heap/webhooks/{integration_id}") == 0) {
         char *sig = heap_hash(f->secret, wall_ms(), text);
         auth = strf("Heap-Hash: %s", sig);
         free(sig);
     } else {
         auth = strf("Authorization: Bearer %s", f->s->rest_key);
     }
-    const char *headers[] = {auth, NULL};
+    const char *headers[] = {auth, csrf, NULL};
     struct resp r;
     http_req(f->s, method, path, headers, text, &r);
+    free(csrf);
     char status[8];
     snprintf(status, sizeof status, "%ld", r.status);
     int bad = r.status < 200 || r.status > 299 ||
@@ -532,6 +668,7 @@ int main(void) {
         cmocka_unit_test(test_every_documented_operation_is_answered_by_its_handler_as_documented),
         cmocka_unit_test(test_operations_documented_with_the_rest_key_answer_401_without_one),
         cmocka_unit_test(test_operations_documented_without_the_rest_key_do_not_ask_for_it),
+        cmocka_unit_test(test_rest_operations_name_their_permission_and_the_server_enforces_it),
         /* last: its deletes and archives take the fixture's objects away */
         cmocka_unit_test(test_every_request_example_is_accepted_with_a_documented_2xx),
     };

@@ -261,11 +261,12 @@ static void test_an_any_time_write_inside_a_transaction_fails(void **state) {
     int64_t ws = make_ws(f, "a");
     struct store_txn *t;
     assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
-    assert_int_not_equal(f->ops->admin->api_key_add(f->s, ws, "hash", 1), CD_OK);
+    const struct api_key_row key = {.workspace_id = ws, .key_hash = "hash", .name = "k"};
+    assert_int_not_equal(f->ops->admin->api_key_add(f->s, &key, 1), CD_OK);
     struct store_txn *t2 = NULL;
     assert_int_not_equal(f->ops->begin(f->s, &t2), CD_OK);
     f->ops->rollback(t);
-    assert_int_equal(f->ops->admin->api_key_add(f->s, ws, "hash", 1), CD_OK);
+    assert_int_equal(f->ops->admin->api_key_add(f->s, &key, 1), CD_OK);
 }
 
 static void test_a_ticket_commit_is_applied_and_becomes_durable(void **state) {
@@ -368,6 +369,25 @@ static void copy_ws(void *ctx, const struct workspace_row *r) {
     snprintf(c->name, sizeof c->name, "%s", r->name);
 }
 
+struct key_copy {
+    int n;
+    int64_t ws, rate_limit, rate_period_s, created_at;
+    char hash[32], name[32], permissions[64];
+};
+
+static void copy_key(void *ctx, const struct api_key_row *r) {
+    struct key_copy *c = ctx;
+    c->n++;
+    c->ws = r->workspace_id;
+    c->rate_limit = r->rate_limit;
+    c->rate_period_s = r->rate_period_s;
+    c->created_at = r->created_at;
+    snprintf(c->hash, sizeof c->hash, "%s", r->key_hash);
+    snprintf(c->name, sizeof c->name, "%s", r->name ? r->name : "-");
+    /* the list keeps the last key's permissions, and every key's hash in order */
+    snprintf(c->permissions, sizeof c->permissions, "%s", r->permissions ? r->permissions : "*");
+}
+
 static void test_admin_round_trip(void **state) {
     struct fx *f = *state;
     int64_t a = make_ws(f, "alpha");
@@ -390,12 +410,14 @@ static void test_admin_round_trip(void **state) {
     assert_int_equal(c.n, 2);
 
     int64_t ws = 0;
-    assert_int_equal(f->ops->admin->api_key_add(f->s, b, "h1", 5), CD_OK);
-    assert_int_equal(f->ops->admin->api_key_lookup(f->s, "h1", &ws), CD_OK);
-    assert_int_equal(ws, b);
+    const struct api_key_row k1 = {.workspace_id = b, .key_hash = "h1", .name = "k1"};
+    struct key_copy kc = {0};
+    assert_int_equal(f->ops->admin->api_key_add(f->s, &k1, 5), CD_OK);
+    assert_int_equal(f->ops->admin->api_key_lookup(f->s, "h1", copy_key, &kc), CD_OK);
+    assert_int_equal(kc.ws, b);
     assert_int_equal(f->ops->admin->api_key_revoke(f->s, "h1", 6), CD_OK);
     assert_int_equal(f->ops->admin->api_key_revoke(f->s, "h1", 7), CD_E_NOT_FOUND);
-    assert_int_equal(f->ops->admin->api_key_lookup(f->s, "h1", &ws), CD_E_NOT_FOUND);
+    assert_int_equal(f->ops->admin->api_key_lookup(f->s, "h1", copy_key, &kc), CD_E_NOT_FOUND);
 
     enum key_check check = KEY_CHECK_REQUIRED;
     assert_int_equal(f->ops->admin->partner_add(f->s, "heap", KEY_CHECK_OFF, "ph", 1), CD_OK);
@@ -799,6 +821,9 @@ static void copy_sync(void *ctx, const struct heap_sync_row *r) {
              (long long)r->n_added, (long long)r->n_removed);
 }
 
+#define DIGEST_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define DIGEST_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
 static void test_heap_round_trip(void **state) {
     struct fx *f = *state;
     int64_t ws = make_ws(f, "a");
@@ -818,11 +843,11 @@ static void test_heap_round_trip(void **state) {
     struct store_txn *t;
     bool seen = true;
     assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
-    assert_int_equal(h->page_record(t, id, "sync1", "c1", 1, 2, 5, 1, 100, &seen), CD_OK);
+    assert_int_equal(h->page_record(t, id, "sync1", "c1", 1, 2, 5, 1, DIGEST_A, 100, &seen), CD_OK);
     assert_false(seen);
-    assert_int_equal(h->page_record(t, id, "sync1", "c1", 1, 2, 5, 1, 101, &seen), CD_OK);
+    assert_int_equal(h->page_record(t, id, "sync1", "c1", 1, 2, 5, 1, DIGEST_A, 101, &seen), CD_OK);
     assert_true(seen);
-    assert_int_equal(h->page_record(t, id, "sync1", "c1", 2, 2, 3, 0, 102, &seen), CD_OK);
+    assert_int_equal(h->page_record(t, id, "sync1", "c1", 2, 2, 3, 0, DIGEST_A, 102, &seen), CD_OK);
     assert_false(seen);
     assert_int_equal(f->ops->commit(t), CD_OK);
     char text[512] = "";
@@ -961,7 +986,9 @@ static void test_campaigns_round_trip(void **state) {
     assert_int_equal(ca->archive(f->s, ws, CAMPAIGN_KIND_CANVAS, "cv1", 95), CD_OK);
     assert_int_equal(ca->archive(f->s, ws, CAMPAIGN_KIND_CANVAS, "cv1", 96), CD_E_NOT_FOUND);
     memset(&c, 0, sizeof c);
-    assert_int_equal(ca->list(f->s, ws, CAMPAIGN_KIND_CANVAS, copy_campaign, &c), CD_OK);
+    const struct campaign_list_query all = {
+        .include_archived = true, .edited_after = INT64_MIN, .limit = INT64_MAX};
+    assert_int_equal(ca->list(f->s, ws, CAMPAIGN_KIND_CANVAS, &all, copy_campaign, &c), CD_OK);
     assert_int_equal(c.n, 1);
     assert_int_equal(c.sent, 1);
     assert_int_equal(c.failed, 1);
@@ -1030,6 +1057,507 @@ static void test_retention_keeps_what_a_reader_needs(void **state) {
                      CD_E_INVALID);
 }
 
+/* ---- what main added since: grants, partners, dashboard users, probes, digests, schedules,
+ * history ---- */
+
+/* Every op of a table of function pointers is set (the table holds nothing else). */
+static void assert_every_op_set(const void *ops, size_t size) {
+    typedef void (*any_fn)(void);
+    for (size_t at = 0; at + sizeof(any_fn) <= size; at += sizeof(any_fn)) {
+        any_fn fn;
+        memcpy(&fn, (const char *)ops + at, sizeof fn);
+        assert_non_null(fn);
+    }
+}
+
+#define ASSERT_OPS_SET(p) (assert_non_null(p), assert_every_op_set((p), sizeof *(p)))
+
+static void test_the_backend_implements_every_op(void **state) {
+    struct fx *f = *state;
+    const struct store_ops *o = f->ops;
+    assert_non_null(o->open);
+    assert_non_null(o->close);
+    assert_non_null(o->healthy);
+    assert_non_null(o->full);
+    assert_non_null(o->begin);
+    assert_non_null(o->commit);
+    assert_non_null(o->commit_ticket);
+    assert_non_null(o->durable);
+    assert_non_null(o->rollback);
+    ASSERT_OPS_SET(o->admin);
+    ASSERT_OPS_SET(o->dashboard);
+    ASSERT_OPS_SET(o->users);
+    ASSERT_OPS_SET(o->outbox);
+    ASSERT_OPS_SET(o->heap);
+    ASSERT_OPS_SET(o->cohorts);
+    ASSERT_OPS_SET(o->segments);
+    ASSERT_OPS_SET(o->currents);
+    ASSERT_OPS_SET(o->campaigns);
+    ASSERT_OPS_SET(o->retention);
+    ASSERT_OPS_SET(o->history);
+    if (o->files) /* NULL for a backend with its own tools */
+        ASSERT_OPS_SET(o->files);
+}
+
+struct key_list {
+    int n;
+    char order[128];
+    struct key_copy last;
+};
+
+static void list_key(void *ctx, const struct api_key_row *r) {
+    struct key_list *l = ctx;
+    l->n++;
+    size_t n = strlen(l->order);
+    snprintf(l->order + n, sizeof l->order - n, "%s;", r->key_hash);
+    copy_key(&l->last, r);
+}
+
+static void test_api_keys_keep_their_grants_and_revoke_by_id(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    int64_t other = make_ws(f, "b");
+    const struct store_admin_ops *ad = f->ops->admin;
+    const struct api_key_row limited = {.workspace_id = ws,
+                                        .key_hash = "abc111",
+                                        .name = "export only",
+                                        .permissions = "users.export.ids,segments.list",
+                                        .rate_limit = 100,
+                                        .rate_period_s = 3600};
+    const struct api_key_row full = {.workspace_id = ws, .key_hash = "abc222", .name = "all"};
+    const struct api_key_row elsewhere = {.workspace_id = other, .key_hash = "abc333", .name = "o"};
+    assert_int_equal(ad->api_key_add(f->s, &limited, 10), CD_OK);
+    assert_int_equal(ad->api_key_add(f->s, &full, 20), CD_OK);
+    assert_int_equal(ad->api_key_add(f->s, &elsewhere, 30), CD_OK);
+    assert_int_equal(ad->api_key_add(f->s, &full, 40), CD_E_EXISTS);
+
+    struct key_copy c = {0};
+    assert_int_equal(ad->api_key_lookup(f->s, "abc111", copy_key, &c), CD_OK);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.ws, ws);
+    assert_string_equal(c.name, "export only");
+    assert_string_equal(c.permissions, "users.export.ids,segments.list");
+    assert_int_equal(c.rate_limit, 100);
+    assert_int_equal(c.rate_period_s, 3600);
+    assert_int_equal(c.created_at, 10);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(ad->api_key_lookup(f->s, "abc222", copy_key, &c), CD_OK);
+    assert_string_equal(c.permissions, "*"); /* NULL: every permission */
+    assert_int_equal(c.rate_limit, 0);
+
+    struct key_list l = {0};
+    assert_int_equal(ad->api_key_list(f->s, ws, list_key, &l), CD_OK);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.order, "abc111;abc222;"); /* oldest first, this workspace only */
+
+    /* an id is a prefix of the hash; only the workspace's own active key is revoked */
+    assert_int_equal(ad->api_key_revoke_prefix(f->s, other, "abc1", 50), CD_E_NOT_FOUND);
+    assert_int_equal(ad->api_key_revoke_prefix(f->s, ws, "abc1", 50), CD_OK);
+    assert_int_equal(ad->api_key_revoke_prefix(f->s, ws, "abc1", 51), CD_E_NOT_FOUND);
+    assert_int_equal(ad->api_key_lookup(f->s, "abc111", copy_key, &c), CD_E_NOT_FOUND);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(ad->api_key_list(f->s, ws, list_key, &l), CD_OK);
+    assert_string_equal(l.order, "abc222;");
+    assert_int_equal(ad->api_key_lookup(f->s, "abc333", copy_key, &c), CD_OK);
+}
+
+static void list_partner(void *ctx, const char *name, enum key_check check) {
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 128 - n, "%s=%s;", name, check == KEY_CHECK_OFF ? "off" : "required");
+}
+
+static void test_partners_list_by_name_and_change_their_key_check(void **state) {
+    struct fx *f = *state;
+    const struct store_admin_ops *ad = f->ops->admin;
+    char text[128] = "";
+    assert_int_equal(ad->partner_list(f->s, list_partner, text), CD_OK);
+    assert_string_equal(text, "");
+    assert_int_equal(ad->partner_add(f->s, "zeta", KEY_CHECK_REQUIRED, "zk", 1), CD_OK);
+    assert_int_equal(ad->partner_add(f->s, "heap", KEY_CHECK_OFF, "hk", 2), CD_OK);
+    assert_int_equal(ad->partner_list(f->s, list_partner, text), CD_OK);
+    assert_string_equal(text, "heap=off;zeta=required;");
+    assert_int_equal(ad->partner_set_check(f->s, "heap", KEY_CHECK_REQUIRED), CD_OK);
+    assert_int_equal(ad->partner_set_check(f->s, "nope", KEY_CHECK_OFF), CD_E_NOT_FOUND);
+    enum key_check check = KEY_CHECK_OFF;
+    assert_int_equal(ad->partner_get(f->s, "heap", &check), CD_OK);
+    assert_int_equal(check, KEY_CHECK_REQUIRED);
+    assert_int_equal(ad->partner_key_check(f->s, "heap", "hk"), CD_OK); /* its keys are kept */
+}
+
+struct dash_copy {
+    int n;
+    int64_t id, password_set_at, created_at;
+    char email[64], role[16], hash[32], order[128];
+};
+
+static void copy_dash(void *ctx, const struct dash_user_row *r) {
+    struct dash_copy *c = ctx;
+    c->n++;
+    c->id = r->id;
+    c->password_set_at = r->password_set_at;
+    c->created_at = r->created_at;
+    snprintf(c->email, sizeof c->email, "%s", r->email);
+    snprintf(c->role, sizeof c->role, "%s", r->role);
+    snprintf(c->hash, sizeof c->hash, "%s", r->password_hash);
+    size_t n = strlen(c->order);
+    snprintf(c->order + n, sizeof c->order - n, "%s;", r->email);
+}
+
+static void test_dashboard_users_round_trip(void **state) {
+    struct fx *f = *state;
+    const struct store_dashboard_ops *d = f->ops->dashboard;
+    int64_t ann = 0, bob = 0, again = 0;
+    assert_int_equal(d->user_add(f->s, "ann@example.com", "admin", "$argon2id$a", 10, &ann), CD_OK);
+    assert_int_equal(d->user_add(f->s, "bob@example.com", "member", "$argon2id$b", 20, &bob),
+                     CD_OK);
+    assert_true(ann > 0 && bob > ann);
+    assert_int_equal(d->user_add(f->s, "ann@example.com", "member", "x", 30, &again), CD_E_EXISTS);
+
+    struct dash_copy c = {0};
+    assert_int_equal(d->user_get(f->s, "bob@example.com", 0, copy_dash, &c), CD_OK);
+    assert_int_equal(c.id, bob);
+    assert_string_equal(c.role, "member");
+    assert_string_equal(c.hash, "$argon2id$b");
+    assert_int_equal(c.password_set_at, 20);
+    assert_int_equal(c.created_at, 20);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(d->user_get(f->s, NULL, ann, copy_dash, &c), CD_OK);
+    assert_string_equal(c.email, "ann@example.com");
+    assert_int_equal(d->user_get(f->s, "nobody@example.com", 0, copy_dash, &c), CD_E_NOT_FOUND);
+
+    assert_int_equal(d->user_set_password(f->s, "ann@example.com", "$argon2id$new", 40), CD_OK);
+    assert_int_equal(d->user_set_password(f->s, "nobody@example.com", "x", 40), CD_E_NOT_FOUND);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(d->user_get(f->s, "ann@example.com", 0, copy_dash, &c), CD_OK);
+    assert_string_equal(c.hash, "$argon2id$new");
+    assert_int_equal(c.password_set_at, 40);
+    assert_int_equal(c.created_at, 10);
+
+    memset(&c, 0, sizeof c);
+    assert_int_equal(d->user_list(f->s, copy_dash, &c), CD_OK);
+    assert_string_equal(c.order, "ann@example.com;bob@example.com;");
+    assert_int_equal(d->user_delete(f->s, "ann@example.com"), CD_OK);
+    assert_int_equal(d->user_delete(f->s, "ann@example.com"), CD_E_NOT_FOUND);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(d->user_list(f->s, copy_dash, &c), CD_OK);
+    assert_string_equal(c.order, "bob@example.com;");
+}
+
+static void copy_history(void *ctx, const struct history_row *r) {
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%lld:%lld/%lld/%lld/%lld;", (long long)r->day, (long long)r->size,
+             (long long)r->entered, (long long)r->sent, (long long)r->failed);
+}
+
+static void copy_send_day(void *ctx, const struct send_day *d) {
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%lld:%lld/%lld/%lld;", (long long)d->day, (long long)d->sent,
+             (long long)d->failed, (long long)d->users);
+}
+
+static void test_daily_history_keeps_the_last_sample_of_each_day(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    int64_t other = make_ws(f, "b");
+    const struct store_history_ops *h = f->ops->history;
+    struct history_row r = {.kind = HISTORY_SEGMENT, .object_id = "seg1", .day = 100, .size = 5};
+    assert_int_equal(h->record(f->s, ws, &r), CD_OK);
+    r.day = 102;
+    r.size = 7;
+    assert_int_equal(h->record(f->s, ws, &r), CD_OK);
+    r.size = 8; /* a later sample of day 102 replaces the earlier one */
+    assert_int_equal(h->record(f->s, ws, &r), CD_OK);
+    r.day = 103;
+    r.size = 9;
+    assert_int_equal(h->record(f->s, other, &r), CD_OK); /* another workspace's */
+    struct history_row camp = {.kind = HISTORY_CAMPAIGN,
+                               .object_id = "seg1",
+                               .day = 102,
+                               .entered = 3,
+                               .sent = 2,
+                               .failed = 1};
+    assert_int_equal(h->record(f->s, ws, &camp), CD_OK); /* another kind, the same id */
+
+    char text[256] = "";
+    assert_int_equal(h->series(f->s, ws, HISTORY_SEGMENT, "seg1", 101, 110, copy_history, text),
+                     CD_OK);
+    assert_string_equal(text, "100:5/0/0/0;102:8/0/0/0;"); /* the row before `from` first */
+    text[0] = '\0';
+    assert_int_equal(h->series(f->s, ws, HISTORY_SEGMENT, "seg1", 90, 99, copy_history, text),
+                     CD_OK);
+    assert_string_equal(text, "");
+    assert_int_equal(h->series(f->s, ws, HISTORY_CAMPAIGN, "seg1", 102, 102, copy_history, text),
+                     CD_OK);
+    assert_string_equal(text, "102:0/3/2/1;");
+
+    /* per-day outcomes of one send_id, from the deliveries */
+    const struct store_campaign_ops *ca = f->ops->campaigns;
+    struct campaign_row row = {.workspace_id = ws,
+                               .kind = CAMPAIGN_KIND_CAMPAIGN,
+                               .public_id = "cmp1",
+                               .name = "C",
+                               .segment_id = "s1",
+                               .definition = "{}",
+                               .schedule_type = "api",
+                               .created_at = 1};
+    struct store_txn *t;
+    int64_t id = 0, d1 = 0, d2 = 0;
+    const int64_t day = 86400000;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(ca->create(t, &row, &id), CD_OK);
+    struct dispatch_row dr = {
+        .workspace_id = ws, .campaign = id, .dispatch_id = "d1", .send_id = "s-a", .created_at = 1};
+    assert_int_equal(ca->dispatch_add(t, &dr, &d1), CD_OK);
+    dr.dispatch_id = "d2";
+    dr.send_id = "s-b";
+    assert_int_equal(ca->dispatch_add(t, &dr, &d2), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 0, 1, DELIVERY_SENT, 1, 5 * day + 1), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 0, 2, DELIVERY_FAILED, 3, 5 * day + 2), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 1, 1, DELIVERY_SENT, 1, 5 * day + 3), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 0, 3, DELIVERY_ABORTED, 1, 5 * day + 4), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 0, 4, DELIVERY_SENT, 1, 7 * day), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d2, 0, 9, DELIVERY_SENT, 1, 5 * day), CD_OK);
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    text[0] = '\0';
+    assert_int_equal(h->send_days(f->s, ws, "cmp1", "s-a", 0, 10 * day, copy_send_day, text),
+                     CD_OK);
+    assert_string_equal(text, "5:2/1/2;7:1/0/1;");
+    text[0] = '\0';
+    assert_int_equal(h->send_days(f->s, ws, "cmp1", "s-a", 6 * day, 7 * day, copy_send_day, text),
+                     CD_OK);
+    assert_string_equal(text, "");
+    assert_int_equal(h->send_days(f->s, other, "cmp1", "s-a", 0, 10 * day, copy_send_day, text),
+                     CD_OK);
+    assert_string_equal(text, "");
+}
+
+struct probe_copy {
+    int64_t at, status;
+    char error[32];
+};
+
+static void copy_probe(void *ctx, const struct current_row *r) {
+    struct probe_copy *c = ctx;
+    c->at = r->probe_at;
+    c->status = r->probe_status;
+    snprintf(c->error, sizeof c->error, "%s", r->probe_error ? r->probe_error : "-");
+}
+
+static void test_a_currents_probe_is_kept_and_replaced(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    int64_t other = make_ws(f, "b");
+    const struct store_currents_ops *cu = f->ops->currents;
+    struct current_row row = {.workspace_id = ws,
+                              .current_id = "cur1",
+                              .name = "C",
+                              .type = "custom_http",
+                              .endpoint = "http://x",
+                              .event_types = "[]",
+                              .batch_size = 10,
+                              .created_at = 5};
+    assert_int_equal(cu->create(f->s, &row), CD_OK);
+    struct probe_copy c = {0};
+    assert_int_equal(cu->get(f->s, ws, "cur1", copy_probe, &c), CD_OK);
+    assert_int_equal(c.at, 0); /* none recorded */
+    assert_int_equal(c.status, 0);
+    assert_string_equal(c.error, "-");
+    assert_int_equal(cu->probe_set(f->s, ws, "cur1", 6, 401, "unauthorized"), CD_OK);
+    assert_int_equal(cu->get(f->s, ws, "cur1", copy_probe, &c), CD_OK);
+    assert_int_equal(c.at, 6);
+    assert_int_equal(c.status, 401);
+    assert_string_equal(c.error, "unauthorized");
+    assert_int_equal(cu->probe_set(f->s, ws, "cur1", 7, 204, NULL), CD_OK);
+    assert_int_equal(cu->list(f->s, ws, copy_probe, &c), CD_OK);
+    assert_int_equal(c.at, 7);
+    assert_int_equal(c.status, 204);
+    assert_string_equal(c.error, "-");
+    assert_int_equal(cu->probe_set(f->s, other, "cur1", 8, 500, "x"), CD_E_NOT_FOUND);
+    assert_int_equal(cu->probe_set(f->s, ws, "nope", 8, 500, "x"), CD_E_NOT_FOUND);
+    assert_int_equal(cu->remove(f->s, ws, "cur1", 9), CD_OK);
+    assert_int_equal(cu->probe_set(f->s, ws, "cur1", 10, 204, NULL), CD_E_NOT_FOUND);
+}
+
+static void test_a_heap_page_seen_again_with_new_content_is_applied(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    const struct store_heap_ops *h = f->ops->heap;
+    struct heap_integration_row row = {.workspace_id = ws,
+                                       .integration_id = "hi1",
+                                       .name = "H",
+                                       .mapping = HEAP_MAP_ALIAS,
+                                       .alias_label = "email",
+                                       .secret = "s1",
+                                       .created_at = 1};
+    int64_t id = 0;
+    assert_int_equal(h->create(f->s, &row, &id), CD_OK);
+    struct store_txn *t;
+    bool seen = true;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(h->page_record(t, id, "sync1", "c1", 1, 2, 5, 1, DIGEST_A, 100, &seen), CD_OK);
+    assert_false(seen);
+    assert_int_equal(h->page_record(t, id, "sync1", "c1", 1, 2, 4, 2, DIGEST_B, 101, &seen), CD_OK);
+    assert_false(seen); /* other content: applied, its ids counted, pages_seen unchanged */
+    assert_int_equal(h->page_record(t, id, "sync1", "c1", 1, 2, 4, 2, DIGEST_B, 102, &seen), CD_OK);
+    assert_true(seen); /* the same content again: a duplicate */
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    char text[512] = "";
+    assert_int_equal(h->syncs_of_cohort(f->s, ws, "c1", 5, copy_sync, text), CD_OK);
+    assert_string_equal(text, "sync1:c1:1/2:0:+9-3;");
+}
+
+struct sched_copy {
+    int n;
+    char text[256];
+};
+
+static void copy_sched(void *ctx, const struct scheduled_row *r) {
+    struct sched_copy *c = ctx;
+    c->n++;
+    size_t n = strlen(c->text);
+    snprintf(c->text + n, sizeof c->text - n, "%s/%s/%s@%lld;", r->dispatch_id,
+             r->schedule_id ? r->schedule_id : "-", r->public_id, (long long)r->due_at);
+}
+
+static void test_trigger_schedules_change_only_before_they_start(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    const struct store_campaign_ops *ca = f->ops->campaigns;
+    struct campaign_row row = {.workspace_id = ws,
+                               .kind = CAMPAIGN_KIND_CAMPAIGN,
+                               .public_id = "cmp1",
+                               .name = "C",
+                               .segment_id = "s1",
+                               .definition = "{}",
+                               .schedule_type = "api",
+                               .created_at = 1};
+    struct store_txn *t;
+    int64_t id = 0, d1 = 0, d2 = 0, d3 = 0;
+    bool found = false;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(ca->create(t, &row, &id), CD_OK);
+    struct dispatch_row dr = {.workspace_id = ws,
+                              .campaign = id,
+                              .dispatch_id = "d1",
+                              .due_at = 500,
+                              .created_at = 1,
+                              .schedule_id = "sch1"};
+    assert_int_equal(ca->dispatch_add(t, &dr, &d1), CD_OK);
+    dr.dispatch_id = "d2";
+    dr.due_at = 300;
+    dr.schedule_id = "sch2";
+    assert_int_equal(ca->dispatch_add(t, &dr, &d2), CD_OK);
+    dr.dispatch_id = "d3";
+    dr.due_at = 400;
+    dr.schedule_id = NULL; /* the campaign's own schedule */
+    assert_int_equal(ca->dispatch_add(t, &dr, &d3), CD_OK);
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    dr.dispatch_id = "d4";
+    dr.schedule_id = "sch1"; /* one schedule id per campaign */
+    assert_int_equal(ca->dispatch_add(t, &dr, NULL), CD_E_EXISTS);
+    f->ops->rollback(t);
+
+    struct sched_copy c = {0};
+    assert_int_equal(ca->scheduled(f->s, ws, 100, 1000, copy_sched, &c), CD_OK);
+    assert_string_equal(c.text, "d2/sch2/cmp1@300;d3/-/cmp1@400;d1/sch1/cmp1@500;");
+    memset(&c, 0, sizeof c);
+    assert_int_equal(ca->scheduled(f->s, ws, 300, 450, copy_sched, &c), CD_OK);
+    assert_string_equal(c.text, "d3/-/cmp1@400;"); /* due in (now, until] */
+
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(ca->schedule_change(t, id, "sch1", 100, false, 600, &found), CD_OK);
+    assert_true(found);
+    assert_int_equal(ca->schedule_change(t, id, "sch2", 100, true, 0, &found), CD_OK);
+    assert_true(found);
+    assert_int_equal(ca->schedule_change(t, id, "sch2", 100, false, 700, &found), CD_OK);
+    assert_false(found); /* cancelled: finished */
+    assert_int_equal(ca->schedule_change(t, id, "nope", 100, false, 700, &found), CD_OK);
+    assert_false(found);
+    assert_int_equal(ca->schedule_change(t, id, "sch1", 600, false, 900, &found), CD_OK);
+    assert_false(found); /* due: no longer after now */
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(ca->scheduled(f->s, ws, 100, 1000, copy_sched, &c), CD_OK);
+    assert_string_equal(c.text, "d3/-/cmp1@400;d1/sch1/cmp1@600;");
+
+    /* a started dispatch does not move */
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(ca->dispatch_start(t, d1, "TGT", 3), CD_OK);
+    assert_int_equal(ca->schedule_change(t, id, "sch1", 100, false, 800, &found), CD_OK);
+    assert_false(found);
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(ca->scheduled(f->s, ws, 100, 1000, copy_sched, &c), CD_OK);
+    assert_string_equal(c.text, "d3/-/cmp1@400;");
+    /* an archived campaign's dispatches are not listed */
+    assert_int_equal(ca->archive(f->s, ws, CAMPAIGN_KIND_CAMPAIGN, "cmp1", 150), CD_OK);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(ca->scheduled(f->s, ws, 100, 1000, copy_sched, &c), CD_OK);
+    assert_int_equal(c.n, 0);
+}
+
+static void list_campaign_ids(void *ctx, const struct campaign_row *r) {
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 128 - n, "%s;", r->public_id);
+}
+
+static void test_a_campaign_list_filters_orders_and_pages(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    const struct store_campaign_ops *ca = f->ops->campaigns;
+    const char *ids[] = {"c1", "c2", "c3", "c4"};
+    const int64_t created[] = {10, 20, 20, 40};
+    struct store_txn *t;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    for (int i = 0; i < 4; i++) {
+        struct campaign_row row = {.workspace_id = ws,
+                                   .kind = CAMPAIGN_KIND_CAMPAIGN,
+                                   .public_id = ids[i],
+                                   .name = ids[i],
+                                   .segment_id = "s1",
+                                   .definition = "{}",
+                                   .schedule_type = "api",
+                                   .created_at = created[i]};
+        int64_t id = 0;
+        assert_int_equal(ca->create(t, &row, &id), CD_OK);
+    }
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    assert_int_equal(ca->archive(f->s, ws, CAMPAIGN_KIND_CAMPAIGN, "c1", 50), CD_OK);
+
+    struct campaign_list_query q = {.edited_after = INT64_MIN, .limit = INT64_MAX};
+    char text[128] = "";
+    assert_int_equal(ca->list(f->s, ws, CAMPAIGN_KIND_CAMPAIGN, &q, list_campaign_ids, text),
+                     CD_OK);
+    assert_string_equal(text, "c2;c3;c4;"); /* archived ones left out */
+    q.include_archived = true;
+    q.newest_first = true;
+    text[0] = '\0';
+    assert_int_equal(ca->list(f->s, ws, CAMPAIGN_KIND_CAMPAIGN, &q, list_campaign_ids, text),
+                     CD_OK);
+    assert_string_equal(text, "c4;c3;c2;c1;");
+    q.offset = 1;
+    q.limit = 2;
+    text[0] = '\0';
+    assert_int_equal(ca->list(f->s, ws, CAMPAIGN_KIND_CAMPAIGN, &q, list_campaign_ids, text),
+                     CD_OK);
+    assert_string_equal(text, "c3;c2;");
+    /* edited after 30: created after it, or archived after it */
+    q = (struct campaign_list_query){
+        .include_archived = true, .edited_after = 30, .limit = INT64_MAX};
+    text[0] = '\0';
+    assert_int_equal(ca->list(f->s, ws, CAMPAIGN_KIND_CAMPAIGN, &q, list_campaign_ids, text),
+                     CD_OK);
+    assert_string_equal(text, "c1;c4;");
+    text[0] = '\0';
+    assert_int_equal(ca->list(f->s, ws, CAMPAIGN_KIND_CANVAS, &q, list_campaign_ids, text), CD_OK);
+    assert_string_equal(text, "");
+}
+
 #define CONFORMANCE_TESTS(setup)                                                                   \
     cmocka_unit_test_setup_teardown(test_commit_applies_every_write_and_rollback_none, setup,      \
                                     teardown),                                                     \
@@ -1053,7 +1581,24 @@ static void test_retention_keeps_what_a_reader_needs(void **state) {
         cmocka_unit_test_setup_teardown(test_currents_round_trip, setup, teardown),                \
         cmocka_unit_test_setup_teardown(test_heap_round_trip, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(test_campaigns_round_trip, setup, teardown),               \
-        cmocka_unit_test_setup_teardown(test_retention_keeps_what_a_reader_needs, setup, teardown)
+        cmocka_unit_test_setup_teardown(test_retention_keeps_what_a_reader_needs, setup,           \
+                                        teardown),                                                 \
+        cmocka_unit_test_setup_teardown(test_the_backend_implements_every_op, setup, teardown),    \
+        cmocka_unit_test_setup_teardown(test_api_keys_keep_their_grants_and_revoke_by_id, setup,   \
+                                        teardown),                                                 \
+        cmocka_unit_test_setup_teardown(test_partners_list_by_name_and_change_their_key_check,     \
+                                        setup, teardown),                                          \
+        cmocka_unit_test_setup_teardown(test_dashboard_users_round_trip, setup, teardown),         \
+        cmocka_unit_test_setup_teardown(test_daily_history_keeps_the_last_sample_of_each_day,      \
+                                        setup, teardown),                                          \
+        cmocka_unit_test_setup_teardown(test_a_currents_probe_is_kept_and_replaced, setup,         \
+                                        teardown),                                                 \
+        cmocka_unit_test_setup_teardown(test_a_heap_page_seen_again_with_new_content_is_applied,   \
+                                        setup, teardown),                                          \
+        cmocka_unit_test_setup_teardown(test_trigger_schedules_change_only_before_they_start,      \
+                                        setup, teardown),                                          \
+        cmocka_unit_test_setup_teardown(test_a_campaign_list_filters_orders_and_pages, setup,      \
+                                        teardown)
 
 int main(void) {
     const struct CMUnitTest sqlite_tests[] = {CONFORMANCE_TESTS(setup_sqlite)};

@@ -83,12 +83,63 @@ static void test_braze_id_round_trips_and_rejects_forgeries(void **state) {
     identity_free(&id);
 }
 
+static size_t holders(struct identity *id, enum identity_contact c, const char *addr,
+                      uint32_t *out) {
+    return identity_by_contact(id, c, addr, strlen(addr), out, 8);
+}
+
+static void test_several_users_share_an_email_and_leave_it_one_by_one(void **state) {
+    (void)state;
+    struct identity id;
+    identity_init(&id);
+    for (uint32_t u = 1; u <= 3; u++) {
+        add(&id, u, NULL, false);
+        assert_int_equal(identity_put_contact(&id, IDENTITY_EMAIL, "A@x.io", 6, u), 0);
+    }
+    uint32_t v[8];
+    /* case and surrounding white space do not count */
+    assert_int_equal(holders(&id, IDENTITY_EMAIL, " a@X.IO\n", v), 3);
+    identity_del_contact(&id, IDENTITY_EMAIL, "a@x.io", 6, 1);
+    assert_int_equal(holders(&id, IDENTITY_EMAIL, "a@x.io", v), 2);
+    assert_true((v[0] == 2 && v[1] == 3) || (v[0] == 3 && v[1] == 2));
+    identity_del_contact(&id, IDENTITY_EMAIL, "a@x.io", 6, 3);
+    assert_int_equal(holders(&id, IDENTITY_EMAIL, "a@x.io", v), 1);
+    assert_int_equal(v[0], 2);
+    /* a dead holder is not found; removing a non-holder changes nothing */
+    identity_del_contact(&id, IDENTITY_EMAIL, "a@x.io", 6, 9);
+    identity_kill_user(&id, 2);
+    assert_int_equal(holders(&id, IDENTITY_EMAIL, "a@x.io", v), 0);
+    identity_del_contact(&id, IDENTITY_EMAIL, "a@x.io", 6, 2);
+    assert_int_equal(id.contact[IDENTITY_EMAIL].n_used, 0);
+    identity_free(&id);
+}
+
+static void test_phone_numbers_compare_by_their_digits(void **state) {
+    (void)state;
+    struct identity id;
+    identity_init(&id);
+    add(&id, 1, NULL, false);
+    assert_int_equal(identity_put_contact(&id, IDENTITY_PHONE, "+1 (504) 327-7269", 17, 1), 0);
+    uint32_t v[8];
+    assert_int_equal(holders(&id, IDENTITY_PHONE, "15043277269", v), 1);
+    assert_int_equal(holders(&id, IDENTITY_EMAIL, "15043277269", v), 0);
+    char key[16];
+    assert_int_equal(identity_contact_key(IDENTITY_PHONE, "+4-9", 4, key, sizeof key), 2);
+    assert_string_equal(key, "49");
+    /* an address with a NUL, or none left after normalising, gives no key */
+    assert_int_equal(identity_contact_key(IDENTITY_EMAIL, "a\0b", 3, key, sizeof key), 0);
+    assert_int_equal(identity_contact_key(IDENTITY_PHONE, "ab", 2, key, sizeof key), 0);
+    identity_free(&id);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_id_matches_only_users_anonymous_now),
         cmocka_unit_test(test_alias_keys_do_not_collide_across_label_boundaries),
         cmocka_unit_test(test_deleted_users_match_nothing),
         cmocka_unit_test(test_braze_id_round_trips_and_rejects_forgeries),
+        cmocka_unit_test(test_several_users_share_an_email_and_leave_it_one_by_one),
+        cmocka_unit_test(test_phone_numbers_compare_by_their_digits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,13 +74,24 @@ static int parse_header(const char *h, char ts[32], char hmac[128]) {
     return 0;
 }
 
+/* The HMAC as Heap documents it (base64), or as hex in either case, which some senders (and
+ * hand-made test requests) use: 64 hex digits can never be a base64 SHA-256 (44 characters). */
 static int hmac_matches(const char *secret, const char *ts, const char *body, size_t len,
                         const char *hmac) {
     uint8_t mac[32];
-    char b64[48];
+    char b64[48], hex[65];
     crypto_hmac_sha256(secret, strlen(secret), ts, strlen(ts), body, len, mac);
+    size_t n = strlen(hmac);
+    if (n == 64) {
+        char lower[65];
+        for (size_t i = 0; i < n; i++)
+            lower[i] = (char)tolower((unsigned char)hmac[i]);
+        lower[n] = '\0';
+        crypto_hex(mac, sizeof mac, hex);
+        return crypto_equal(hex, 64, lower, n);
+    }
     crypto_base64(mac, sizeof mac, b64);
-    return crypto_equal(b64, strlen(b64), hmac, strlen(hmac));
+    return crypto_equal(b64, strlen(b64), hmac, n);
 }
 
 enum heap_sig_result heap_sig_verify(const char *header, const char *secret, const char *body,

@@ -1,6 +1,7 @@
 /*
  * heap_signature.h — verifying Heap's `Heap-Hash: ts:<ms>,hmac:<base64>` header
- * (CONTRACT.md §2.4): HMAC-SHA256 keyed by the webhook secret over the decimal timestamp
+ * (CONTRACT.md §2.4; the HMAC may also be 64 hex digits, in either case): HMAC-SHA256 keyed by
+ * the webhook secret over the decimal timestamp
  * followed by the request body, compared in constant time, with a timestamp window.
  * The clock is a parameter so the worked vectors can be checked.
  */

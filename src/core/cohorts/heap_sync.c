@@ -1,11 +1,13 @@
 /* heap_sync.c — applying a segment.users.sync page (see heap_sync.h). */
 #include "core/cohorts/heap_sync.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/workspace/workspace.h"
 #include "core/workspace/workspace_int.h"
+#include "util/crypto.h"
 #include "util/timeutil.h"
 
 /* The integration a page names, copied out of the store's callback. */
@@ -55,6 +57,44 @@ static void build_changes(const struct heap_page *p, const struct integration *i
     }
 }
 
+/* Appends "<length>:<bytes>" of text (NULL: "-") to *buf; -1 when memory runs out. */
+static int digest_put(char **buf, size_t *len, size_t *cap, const char *text) {
+    size_t n = text ? strlen(text) : 0;
+    if (*len + n + 32 > *cap) {
+        size_t cap2 = (*cap + n + 32) * 2;
+        char *b = realloc(*buf, cap2);
+        if (!b)
+            return -1;
+        *buf = b;
+        *cap = cap2;
+    }
+    *len += (size_t)snprintf(*buf + *len, *cap - *len, text ? "%zu:" : "-", n);
+    if (text)
+        memcpy(*buf + *len, text, n);
+    *len += n;
+    return 0;
+}
+
+/* The digest of what a page says (segment, name, total pages, its lists in order), 64 hex:
+ * Heap's test tool sends every page with the same sync_task_id, so (sync_task_id, page) alone
+ * cannot tell a new page from a retried one. Length-prefixed, so no two pages share a text. */
+static int page_digest(const struct heap_page *p, char out[65]) {
+    char *buf = NULL, num[32];
+    size_t len = 0, cap = 0;
+    snprintf(num, sizeof num, "%lld", (long long)p->total_pages);
+    int rc = digest_put(&buf, &len, &cap, p->cohort_id) | digest_put(&buf, &len, &cap, p->name) |
+             digest_put(&buf, &len, &cap, num);
+    for (int l = 0; l < p->n_lists && rc == 0; l++) {
+        rc |= digest_put(&buf, &len, &cap, p->lists[l].remove ? "remove" : "add");
+        for (size_t i = 0; i < p->lists[l].n_ids && rc == 0; i++)
+            rc |= digest_put(&buf, &len, &cap, p->lists[l].ids[i]);
+    }
+    if (rc == 0)
+        crypto_sha256_hex(buf, len, out);
+    free(buf);
+    return rc;
+}
+
 /* Records and applies a sync page in one write. */
 static enum cd_err apply_sync(struct app *app, const struct integration *in,
                               const struct heap_page *p, struct heap_page_result *out) {
@@ -71,13 +111,18 @@ static enum cd_err apply_sync(struct app *app, const struct integration *in,
     int64_t now = time_now_ms();
     struct store *st = app->store;
     bool duplicate = false;
+    char digest[65];
+    if (page_digest(p, digest) != 0) {
+        err = CD_E_NOMEM;
+        goto fail;
+    }
     err = workspace_write_begin(app, ws);
     if (err != CD_OK)
         goto fail;
     if (p->has_sync_info)
         err = STORE_OPS(st)->heap->page_record(workspace_txn(ws), in->id, p->sync_task_id,
                                                p->cohort_id, p->page_number, p->total_pages, n_add,
-                                               n_remove, now, &duplicate);
+                                               n_remove, digest, now, &duplicate);
     if (err == CD_OK && !duplicate && p->name)
         err = cohort_name_locked(app, ws, "heap", p->cohort_id, p->name, now);
     if (err == CD_OK && !duplicate)

@@ -5,8 +5,10 @@
  * as another action type or invalid; heap_page_apply then does everything that needs the
  * store or the integration's secret, in the contract's order: the integration exists, the
  * Heap-Hash signature verifies within the window, the page is a sync page, and then one write
- * records the page (a page seen before is acknowledged and not applied again), names the
- * cohort and applies the lists, so no page is acknowledged that is not durable.
+ * records the page (a page seen before with the same content is acknowledged and not applied
+ * again; one whose content differs, by a digest of segment, name, total pages and lists, is
+ * applied), names the cohort and applies the lists, so no page is acknowledged that is not
+ * durable.
  */
 #ifndef COHORTD_CORE_COHORTS_HEAP_SYNC_H
 #define COHORTD_CORE_COHORTS_HEAP_SYNC_H

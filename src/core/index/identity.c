@@ -32,6 +32,8 @@ void identity_init(struct identity *id) {
     strmap_init(&id->ext);
     strmap_init(&id->alias);
     strmap_init(&id->device);
+    strmap_init(&id->contact[IDENTITY_EMAIL]);
+    strmap_init(&id->contact[IDENTITY_PHONE]);
     id->live = roaring_bitmap_create();
     id->identified = roaring_bitmap_create();
     id->n_users = 1;
@@ -46,6 +48,8 @@ void identity_free(struct identity *id) {
     strmap_free(&id->ext);
     strmap_free(&id->alias);
     strmap_free(&id->device);
+    strmap_free(&id->contact[IDENTITY_EMAIL]);
+    strmap_free(&id->contact[IDENTITY_PHONE]);
     memset(id, 0, sizeof *id);
 }
 
@@ -301,4 +305,108 @@ void identity_prefetch(const struct identity *id, enum identity_map map, const c
         return;
     }
     strmap_prefetch(map == IDENTITY_EXTERNAL ? &id->ext : &id->device, a, strlen(a), stage);
+}
+
+/* ---- contacts: a multimap in one strmap (see identity.h) ---- */
+
+/* The longest contact key: emails and phone numbers are far shorter (api/limits.h). */
+#define CONTACT_KEY_MAX 512
+
+size_t identity_contact_key(enum identity_contact c, const char *addr, size_t addr_len, char *out,
+                            size_t cap) {
+    size_t b = 0, e = addr_len, n = 0;
+    if (c == IDENTITY_EMAIL) {
+        while (b < e && (addr[b] == ' ' || addr[b] == '\t' || addr[b] == '\r' || addr[b] == '\n'))
+            b++;
+        while (e > b && (addr[e - 1] == ' ' || addr[e - 1] == '\t' || addr[e - 1] == '\r' ||
+                         addr[e - 1] == '\n'))
+            e--;
+    }
+    for (size_t i = b; i < e; i++) {
+        char ch = addr[i];
+        if (ch == '\0')
+            return 0;
+        if (c == IDENTITY_PHONE && (ch < '0' || ch > '9'))
+            continue;
+        if (c == IDENTITY_EMAIL && ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        if (n + 1 >= cap)
+            return 0;
+        out[n++] = ch;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/* The key of the k-th holder of `key`: NUL, k (4 bytes), key. */
+static size_t member_key(char *out, const char *key, size_t key_len, uint32_t k) {
+    out[0] = '\0';
+    put_be32((uint8_t *)out + 1, k);
+    memcpy(out + 5, key, key_len);
+    return key_len + 5;
+}
+
+static uint32_t holders_of(const struct strmap *m, const char *key, size_t key_len) {
+    uint32_t n = 0;
+    return strmap_get(m, key, key_len, &n) ? n : 0;
+}
+
+int identity_put_contact(struct identity *id, enum identity_contact c, const char *addr,
+                         size_t addr_len, uint32_t uid) {
+    char key[CONTACT_KEY_MAX], mk[CONTACT_KEY_MAX + 5];
+    size_t kl = identity_contact_key(c, addr, addr_len, key, sizeof key);
+    if (kl == 0)
+        return 0;
+    struct strmap *m = &id->contact[c];
+    uint32_t n = holders_of(m, key, kl);
+    if (strmap_put_undo(m, mk, member_key(mk, key, kl, n), uid, id->undo) != 0)
+        return -1;
+    return strmap_put_undo(m, key, kl, n + 1, id->undo);
+}
+
+void identity_del_contact(struct identity *id, enum identity_contact c, const char *addr,
+                          size_t addr_len, uint32_t uid) {
+    char key[CONTACT_KEY_MAX], mk[CONTACT_KEY_MAX + 5];
+    size_t kl = identity_contact_key(c, addr, addr_len, key, sizeof key);
+    if (kl == 0)
+        return;
+    struct strmap *m = &id->contact[c];
+    uint32_t n = holders_of(m, key, kl);
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t v = 0;
+        if (!strmap_get(m, mk, member_key(mk, key, kl, k), &v) || v != uid)
+            continue;
+        /* the last holder takes slot k; the last slot goes */
+        uint32_t last = 0;
+        strmap_get(m, mk, member_key(mk, key, kl, n - 1), &last);
+        if ((k != n - 1 &&
+             strmap_put_undo(m, mk, member_key(mk, key, kl, k), last, id->undo) != 0) ||
+            strmap_del_undo(m, mk, member_key(mk, key, kl, n - 1), id->undo) < 0 ||
+            (n == 1 ? strmap_del_undo(m, key, kl, id->undo) < 0
+                    : strmap_put_undo(m, key, kl, n - 1, id->undo) != 0)) {
+            if (id->undo)
+                id->undo->lost = true; /* only a reload can make memory right again */
+        }
+        return;
+    }
+}
+
+size_t identity_by_contact(const struct identity *id, enum identity_contact c, const char *addr,
+                           size_t addr_len, uint32_t *out, size_t max) {
+    char key[CONTACT_KEY_MAX], mk[CONTACT_KEY_MAX + 5];
+    size_t kl = identity_contact_key(c, addr, addr_len, key, sizeof key);
+    if (kl == 0)
+        return 0;
+    const struct strmap *m = &id->contact[c];
+    uint32_t n = holders_of(m, key, kl);
+    size_t found = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t v = 0;
+        if (!strmap_get(m, mk, member_key(mk, key, kl, k), &v) || !identity_is_live(id, v))
+            continue;
+        if (found < max)
+            out[found] = v;
+        found++;
+    }
+    return found;
 }

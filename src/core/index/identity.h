@@ -1,7 +1,8 @@
 /*
  * identity.h — the in-memory identity index of one workspace: who a user is (braze_id,
  * whether identified, whether created anonymous) and the maps that find a user by
- * external_id, by alias (label, name) and by device id. Rebuilt from the store at start-up;
+ * external_id, by alias (label, name), by device id, and by email address and phone number
+ * (which, as in Braze, several users may share). Rebuilt from the store at start-up;
  * changed only after (or inside) the store transaction that makes the change durable.
  *
  * The matching rules of DESIGN.md live here: device ids match only users anonymous now.
@@ -43,6 +44,11 @@ struct identity {
     struct strmap ext;
     struct strmap alias;
     struct strmap device;
+    /* Contact maps, one per enum identity_contact: normalised address -> holders. Only users
+     * with an email (phone) have entries, so users without one cost nothing here. Key
+     * "<address>" holds the number n of live holders; key "\0<k, 4 bytes><address>" holds the
+     * k-th holder (0 <= k < n). Normalised addresses hold no NUL, so the two never collide. */
+    struct strmap contact[2];
     struct undo *undo; /* the open write's journal, or NULL (see undo.h) */
 };
 
@@ -81,6 +87,26 @@ void identity_del_device(struct identity *id, const char *device_id);
 void identity_del_external(struct identity *id, const char *ext);
 /* Marks the user not live (its identifiers must be removed by the caller). */
 void identity_kill_user(struct identity *id, uint32_t uid);
+
+/* Email addresses and phone numbers identify users too; several users may share one. */
+enum identity_contact { IDENTITY_EMAIL, IDENTITY_PHONE };
+
+/* The index key of an address into out (at most `cap` bytes with the NUL): an email trimmed of
+ * surrounding white space and lower-cased (ASCII), a phone number's digits only ("+1 (504)
+ * 327-7269" and "15043277269" are one number). Returns the key length, or 0 when the address
+ * gives no key (empty, holds a NUL, or longer than cap - 1). */
+size_t identity_contact_key(enum identity_contact c, const char *addr, size_t addr_len, char *out,
+                            size_t cap);
+/* Adds / removes uid as a holder of the address (raw, normalised here); an address that gives
+ * no key is ignored. put returns 0 or -1 (no memory). del is linear in the holders of that
+ * address. */
+int identity_put_contact(struct identity *id, enum identity_contact c, const char *addr,
+                         size_t addr_len, uint32_t uid);
+void identity_del_contact(struct identity *id, enum identity_contact c, const char *addr,
+                          size_t addr_len, uint32_t uid);
+/* The live holders of the address: their number, and the first min(number, max) in out[]. */
+size_t identity_by_contact(const struct identity *id, enum identity_contact c, const char *addr,
+                           size_t addr_len, uint32_t *out, size_t max);
 
 bool identity_is_live(const struct identity *id, uint32_t uid);
 bool identity_is_identified(const struct identity *id, uint32_t uid);

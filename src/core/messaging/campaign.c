@@ -235,7 +235,8 @@ static enum cd_err new_dispatch_id(char id[CAMPAIGN_DISPATCH_ID_LEN + 1]) {
 static enum cd_err add_dispatch(struct app *app, struct workspace *ws, int64_t campaign,
                                 const char *send_id, const json_t *props,
                                 const roaring_bitmap_t *audience, int64_t due_at, int64_t now,
-                                char dispatch_id[CAMPAIGN_DISPATCH_ID_LEN + 1]) {
+                                char dispatch_id[CAMPAIGN_DISPATCH_ID_LEN + 1],
+                                const char *schedule_id) {
     if (new_dispatch_id(dispatch_id) != CD_OK)
         return CD_E_INTERNAL;
     char *ptext = props ? json_dumps(props, JSON_COMPACT) : NULL;
@@ -251,7 +252,8 @@ static enum cd_err add_dispatch(struct app *app, struct workspace *ws, int64_t c
                                    .due_at = due_at,
                                    .audience = blob,
                                    .audience_len = blob_len,
-                                   .created_at = now};
+                                   .created_at = now,
+                                   .schedule_id = schedule_id};
         err = STORE_OPS(app->store)->campaigns->dispatch_add(workspace_txn(ws), &row, NULL);
     }
     free(ptext);
@@ -291,7 +293,7 @@ enum cd_err campaign_create(struct app *app, struct workspace *ws, enum campaign
             char dispatch_id[CAMPAIGN_DISPATCH_ID_LEN + 1];
             if (werr == CD_OK && (s->type == SCHEDULE_IMMEDIATE || s->type == SCHEDULE_AT))
                 werr = add_dispatch(app, ws, id, NULL, NULL, NULL, due + first_delay_ms(stored),
-                                    now, dispatch_id);
+                                    now, dispatch_id, NULL);
             err = workspace_write_end(app, ws, werr);
         }
     }
@@ -334,15 +336,21 @@ struct list_ctx {
 
 static void list_item(void *ctx, const struct campaign_row *r) {
     struct list_ctx *l = ctx;
-    struct campaign_summary item = {r->public_id, r->name, schedule_of(r->schedule_type),
-                                    r->archived_at != 0, r->created_at};
+    struct campaign_summary item = {r->public_id,
+                                    r->name,
+                                    schedule_of(r->schedule_type),
+                                    r->archived_at != 0,
+                                    r->created_at,
+                                    r->archived_at > r->created_at ? r->archived_at
+                                                                   : r->created_at};
     l->cb(l->ctx, &item);
 }
 
 enum cd_err campaign_list(struct app *app, struct workspace *ws, enum campaign_kind kind,
+                          const struct campaign_list_query *q,
                           void (*cb)(void *ctx, const struct campaign_summary *), void *ctx) {
     struct list_ctx l = {cb, ctx};
-    return STORE_OPS(app->store)->campaigns->list(app->store, ws->id, kind, list_item, &l);
+    return STORE_OPS(app->store)->campaigns->list(app->store, ws->id, kind, q, list_item, &l);
 }
 
 /* A campaign or Canvas by public id; CD_E_INVALID with CAMPAIGN_FAULT_UNKNOWN when unknown. */
@@ -484,9 +492,13 @@ enum cd_err campaign_archive(struct app *app, struct workspace *ws, enum campaig
 /* ---- triggers ---- */
 
 /* The uid a recipient names, or 0 with *why set. Under the read lock. */
-static uint32_t recipient_uid(struct workspace *ws, const struct trigger_recipient *r,
-                              enum recipient_error *why) {
+static enum cd_err recipient_uid(struct app *app, struct workspace *ws,
+                                 const struct trigger_recipient *r, enum recipient_error *why,
+                                 uint32_t *out) {
     uint32_t uid = 0;
+    size_t n_left = 0;
+    enum cd_err err = CD_OK;
+    *out = 0;
     switch (r->ref) {
     case RECIPIENT_EXTERNAL_ID:
         uid = identity_by_external(&ws->ident, r->id, NULL);
@@ -498,32 +510,41 @@ static uint32_t recipient_uid(struct workspace *ws, const struct trigger_recipie
         uid = identity_by_braze_id(&ws->ident, r->id);
         break;
     case RECIPIENT_EMAIL:
-        *why = RECIPIENT_BY_EMAIL;
-        return 0;
+        err = users_by_contact(app, ws, false, r->id, r->prioritization, r->n_prioritization, &uid,
+                               &n_left);
+        if (err != CD_OK || n_left > 1) {
+            *why = RECIPIENT_EMAIL_AMBIGUOUS;
+            return err;
+        }
+        break;
     default:
         *why = RECIPIENT_NEEDS_AN_ID;
-        return 0;
+        return CD_OK;
     }
     if (!uid || !identity_is_live(&ws->ident, uid)) {
         *why = RECIPIENT_NO_SUCH_USER;
-        return 0;
+        return CD_OK;
     }
-    return uid;
+    *out = uid;
+    return CD_OK;
 }
 
-/* Reads recipients into audience and per-user properties; unknown ones become minor errors. */
-static enum cd_err read_recipients(struct workspace *ws, const struct campaign_trigger_req *req,
+/* Reads recipients into audience and per-user properties; unknown ones become minor errors.
+ * Inside the trigger's write (which holds the write lock, so the indexes are stable). */
+static enum cd_err read_recipients(struct app *app, struct workspace *ws,
+                                   const struct campaign_trigger_req *req,
                                    roaring_bitmap_t *audience, json_t *users,
                                    struct campaign_trigger_result *res) {
     enum cd_err err = CD_OK;
     res->errors = calloc(req->n_recipients ? req->n_recipients : 1, sizeof *res->errors);
     if (!res->errors)
         return CD_E_NOMEM;
-    workspace_read_begin(ws);
     for (size_t i = 0; err == CD_OK && i < req->n_recipients; i++) {
         const struct trigger_recipient *r = &req->recipients[i];
         enum recipient_error why = RECIPIENT_NO_SUCH_USER;
-        uint32_t uid = recipient_uid(ws, r, &why);
+        uint32_t uid;
+        if ((err = recipient_uid(app, ws, r, &why, &uid)) != CD_OK)
+            break;
         if (!uid) {
             res->errors[res->n_errors++] = (struct recipient_fault){i, why};
             continue;
@@ -535,7 +556,6 @@ static enum cd_err read_recipients(struct workspace *ws, const struct campaign_t
         if (!props || json_object_set_new(users, key, props) != 0)
             err = CD_E_NOMEM;
     }
-    workspace_read_end(ws);
     return err;
 }
 
@@ -551,11 +571,76 @@ static enum cd_err check_trigger(const struct found *f, enum campaign_kind kind,
         return refuse(fault, CAMPAIGN_FAULT_TOO_MANY_RECIPIENTS);
     if (req->broadcast && req->n_recipients > 0)
         return refuse(fault, CAMPAIGN_FAULT_BROADCAST_AND_RECIPIENTS);
-    if (!req->broadcast && req->n_recipients == 0)
+    /* a connected audience alone is a target too ("will only send to users in the audience") */
+    if (!req->broadcast && req->n_recipients == 0 && !req->audience)
         return refuse(fault, CAMPAIGN_FAULT_NO_RECIPIENTS);
     if (req->send_id && (!*req->send_id || strlen(req->send_id) > CAMPAIGN_MAX_SEND_ID))
         return refuse(fault, CAMPAIGN_FAULT_SEND_ID);
     return CD_OK;
+}
+
+/* The recipients' attributes, inside the write. A problem only the stored state shows (inc on
+ * a text, …) fails the whole trigger, so nothing of it stays; a recipient that may not be
+ * created and does not exist is not a fault: it is answered as "no such user" when looked up. */
+static enum cd_err apply_attributes(struct app *app, struct workspace *ws,
+                                    const struct campaign_trigger_req *req, int64_t now,
+                                    struct campaign_fault *fault) {
+    if (!req->attributes)
+        return CD_OK;
+    struct track_result tr;
+    enum cd_err err = users_track_locked(app, ws, req->attributes, now, &tr);
+    for (size_t i = 0; err == CD_OK && i < tr.minors.n; i++) {
+        const struct user_minor_error *m = &tr.minors.v[i];
+        if (m->code == USER_MINOR_NO_MATCH)
+            continue;
+        refuse(fault, CAMPAIGN_FAULT_ATTRIBUTES);
+        fault->recipient = req->attribute_recipients[m->index];
+        fault->minor = m->code;
+        err = CD_E_INVALID;
+    }
+    users_minors_free(&tr.minors);
+    return err;
+}
+
+/* The write of a trigger: attributes, recipients, audience, then the dispatch. */
+static enum cd_err trigger_locked(struct app *app, struct workspace *ws, const struct found *f,
+                                  const struct campaign_trigger_req *req, const json_t *all,
+                                  int64_t now, struct campaign_trigger_result *res,
+                                  struct campaign_fault *fault) {
+    json_t *users = json_object();
+    roaring_bitmap_t *audience = roaring_bitmap_create();
+    json_t *stored = NULL;
+    enum cd_err err = users && audience ? CD_OK : CD_E_NOMEM;
+    if (err == CD_OK)
+        err = apply_attributes(app, ws, req, now, fault);
+    if (err == CD_OK)
+        err = read_recipients(app, ws, req, audience, users, res);
+    if (err == CD_OK && req->audience) {
+        roaring_bitmap_t *in = segment_eval(req->audience, ws, now);
+        if (!in)
+            err = CD_E_NOMEM;
+        else if (req->n_recipients)
+            roaring_bitmap_and_inplace(audience, in);
+        else
+            roaring_bitmap_or_inplace(audience, in);
+        roaring_bitmap_free(in);
+    }
+    if (err == CD_OK && !(stored = json_pack("{s:O, s:O}", "all", all, "users", users)))
+        err = CD_E_NOMEM;
+    bool whole = req->broadcast && !req->audience; /* NULL audience: the whole segment */
+    int64_t at = req->schedule_ms ? req->schedule_ms : now;
+    /* a schedule is stored even when nobody is in it yet, so its id can be updated */
+    if (err == CD_OK && (whole || req->schedule_ms || !roaring_bitmap_is_empty(audience)))
+        err = add_dispatch(app, ws, f->id, req->send_id, stored, whole ? NULL : audience,
+                           at + first_delay_ms(json_object_get(f->row, "definition")), now,
+                           res->dispatch_id, req->schedule_ms ? res->schedule_id : NULL);
+    else if (err == CD_OK) /* nothing to send; the answer still carries an id, as Braze's */
+        err = new_dispatch_id(res->dispatch_id);
+    res->n_recipients = roaring_bitmap_get_cardinality(audience);
+    json_decref(stored);
+    json_decref(users);
+    roaring_bitmap_free(audience);
+    return err;
 }
 
 enum cd_err campaign_trigger(struct app *app, struct workspace *ws, enum campaign_kind kind,
@@ -569,44 +654,94 @@ enum cd_err campaign_trigger(struct app *app, struct workspace *ws, enum campaig
     if (err != CD_OK)
         return err;
     err = check_trigger(&f, kind, req, fault);
+    if (err == CD_OK && req->schedule_ms && req->schedule_ms < now - 60000)
+        err = refuse(fault, CAMPAIGN_FAULT_TIME_PAST);
+    if (err == CD_OK && req->schedule_ms && crypto_uuid4(res->schedule_id) != 0)
+        err = CD_E_INTERNAL;
     bool archived = json_is_true(json_object_get(f.row, "archived"));
-    json_t *users = json_object();
     json_t *all = req->properties ? json_deep_copy(req->properties) : json_object();
-    roaring_bitmap_t *audience = roaring_bitmap_create();
-    if (err == CD_OK && (!users || !all || !audience))
+    if (err == CD_OK && !all)
         err = CD_E_NOMEM;
-    if (err == CD_OK)
-        err = read_recipients(ws, req, audience, users, res);
-    json_t *stored = err == CD_OK ? json_pack("{s:O, s:O}", "all", all, "users", users) : NULL;
-    if (err == CD_OK && !stored)
-        err = CD_E_NOMEM;
-    bool sends = req->broadcast || !roaring_bitmap_is_empty(audience);
     res->archived_canvas = err == CD_OK && archived;
-    if (err == CD_OK && sends && !archived) {
+    if (err == CD_OK && !archived) {
         err = workspace_write_begin(app, ws);
         if (err == CD_OK)
-            err = workspace_write_end(
-                app, ws,
-                add_dispatch(app, ws, f.id, req->send_id, stored, req->broadcast ? NULL : audience,
-                             now + first_delay_ms(json_object_get(f.row, "definition")), now,
-                             res->dispatch_id));
-    } else if (err == CD_OK) { /* nothing to send; the answer still carries an id, as Braze's */
+            err = workspace_write_end(app, ws,
+                                      trigger_locked(app, ws, &f, req, all, now, res, fault));
+    } else if (err == CD_OK) { /* an archived Canvas: accepted, nothing sent or changed */
         err = new_dispatch_id(res->dispatch_id);
     }
-    res->n_recipients = roaring_bitmap_get_cardinality(audience);
     if (err == CD_OK)
         log_info("campaign",
-                 "workspace_id=%s triggered %s_id=%s dispatch_id=%s recipients=%llu broadcast=%d",
+                 "workspace_id=%s triggered %s_id=%s dispatch_id=%s recipients=%llu broadcast=%d "
+                 "audience=%d",
                  ws->public_id, kind_word[kind], str_of(f.row, "public_id"), res->dispatch_id,
-                 (unsigned long long)res->n_recipients, req->broadcast);
+                 (unsigned long long)res->n_recipients, req->broadcast, req->audience != NULL);
     else
         campaign_trigger_result_free(res);
-    json_decref(stored);
     json_decref(all);
-    json_decref(users);
     json_decref(f.row);
-    roaring_bitmap_free(audience);
     return err;
+}
+
+enum cd_err campaign_schedule_change(struct app *app, struct workspace *ws, enum campaign_kind kind,
+                                     const char *public_id, const char *schedule_id, bool cancel,
+                                     int64_t time_ms, struct campaign_fault *fault) {
+    memset(fault, 0, sizeof *fault);
+    int64_t now = time_now_ms();
+    struct found f = {0};
+    enum cd_err err = find(app, ws, kind, public_id, &f, fault);
+    if (err != CD_OK)
+        return err;
+    if (strcmp(str_of(f.row, "schedule_type"), "api_triggered") != 0)
+        err = refuse(fault, CAMPAIGN_FAULT_NOT_API_TRIGGERED);
+    else if (!cancel && time_ms < now - 60000)
+        err = refuse(fault, CAMPAIGN_FAULT_TIME_PAST);
+    int64_t due = time_ms + first_delay_ms(json_object_get(f.row, "definition"));
+    bool found = false;
+    if (err == CD_OK && (err = workspace_write_begin(app, ws)) == CD_OK) {
+        enum cd_err werr = STORE_OPS(app->store)
+                               ->campaigns->schedule_change(workspace_txn(ws), f.id, schedule_id,
+                                                            now, cancel, due, &found);
+        err = workspace_write_end(app, ws, werr);
+    }
+    if (err == CD_OK && !found)
+        err = refuse(fault, CAMPAIGN_FAULT_NO_SCHEDULE);
+    if (err == CD_OK)
+        log_info("campaign", "workspace_id=%s %s schedule %s_id=%s", ws->public_id,
+                 cancel ? "deleted" : "moved", kind_word[kind], str_of(f.row, "public_id"));
+    json_decref(f.row);
+    return err;
+}
+
+struct scheduled_ctx {
+    void (*cb)(void *, const struct scheduled_send *);
+    void *ctx;
+    int64_t until;
+};
+
+static void scheduled_item(void *vctx, const struct scheduled_row *r) {
+    struct scheduled_ctx *sc = vctx;
+    json_t *def = json_loads(r->definition, 0, NULL);
+    struct scheduled_send s = {.kind = r->kind,
+                               .public_id = r->public_id,
+                               .name = r->name,
+                               .dispatch_id = r->dispatch_id,
+                               .schedule_id = r->schedule_id,
+                               .send_at = r->due_at - first_delay_ms(def)};
+    json_decref(def);
+    if (s.send_at <= sc->until)
+        sc->cb(sc->ctx, &s);
+}
+
+enum cd_err campaign_scheduled(struct app *app, struct workspace *ws, int64_t until_ms,
+                               void (*cb)(void *ctx, const struct scheduled_send *), void *ctx) {
+    struct scheduled_ctx sc = {cb, ctx, until_ms};
+    /* due_at holds the first step's delay: a send at until_ms may be due up to 30 days later,
+     * so the store is asked wide and send_at decides */
+    return STORE_OPS(app->store)
+        ->campaigns->scheduled(app->store, ws->id, time_now_ms(),
+                               until_ms + CAMPAIGN_MAX_DELAY_SECONDS * 1000, scheduled_item, &sc);
 }
 
 void campaign_trigger_result_free(struct campaign_trigger_result *result) {
@@ -659,7 +794,7 @@ enum cd_err campaign_cohort_entry_locked(struct app *app, struct workspace *ws, 
     for (size_t i = 0; err == CD_OK && i < l.n; i++) {
         char dispatch_id[25];
         err = add_dispatch(app, ws, l.v[i].id, NULL, NULL, added, now + l.v[i].delay_ms, now,
-                           dispatch_id);
+                           dispatch_id, NULL);
     }
     free(l.v);
     return err;

@@ -25,6 +25,8 @@
 #include <stdint.h>
 
 #include "core/messaging/template.h"
+#include "core/segments/segment_filter.h"
+#include "core/users/users.h"
 #include "core/workspace/workspace.h"
 
 #define CAMPAIGN_MAX_STEPS 20
@@ -111,6 +113,8 @@ enum campaign_fault_code {
     CAMPAIGN_FAULT_HEADER,       /* a bad header name, or a value with a line break */
     CAMPAIGN_FAULT_MESSAGE_SIZE, /* url + body over CAMPAIGN_MAX_MESSAGE_BYTES */
     CAMPAIGN_FAULT_TEMPLATE,     /* a bad tag in `part`: see tmpl */
+    CAMPAIGN_FAULT_ATTRIBUTES,   /* recipient `recipient`'s attributes fail with `minor` */
+    CAMPAIGN_FAULT_NO_SCHEDULE,  /* no pending schedule of the campaign has that schedule id */
 };
 
 /* The part of a message a fault is in. */
@@ -122,6 +126,8 @@ struct campaign_fault {
     enum message_part part; /* CAMPAIGN_FAULT_URL, _HEADER, _MESSAGE_SIZE, _TEMPLATE */
     size_t header;          /* index of the header, for MESSAGE_PART_HEADER */
     struct tmpl_fault tmpl; /* CAMPAIGN_FAULT_TEMPLATE: points into the definition */
+    size_t recipient;       /* CAMPAIGN_FAULT_ATTRIBUTES: index in the request's recipients */
+    enum user_minor minor;  /* CAMPAIGN_FAULT_ATTRIBUTES: what core found wrong with them */
 };
 
 /* POST /campaigns/create and /canvas/create: validates def whole and stores it; an immediate or
@@ -137,9 +143,13 @@ struct campaign_summary {
     enum schedule_type schedule;
     bool archived;
     int64_t created_at;
+    int64_t last_edited; /* archived, else created */
 };
 
+/* The page of campaigns (or Canvases) q selects, in its order (Braze's pages of 100: the
+ * caller sets q's offset and limit). */
 enum cd_err campaign_list(struct app *app, struct workspace *ws, enum campaign_kind kind,
+                          const struct campaign_list_query *q,
                           void (*cb)(void *ctx, const struct campaign_summary *), void *ctx);
 
 /* GET /campaigns/details and /canvas/details: definition, audience size now, counters. */
@@ -172,7 +182,7 @@ enum cd_err campaign_archive(struct app *app, struct workspace *ws, enum campaig
 /* How a trigger recipient names its user. */
 enum recipient_ref {
     RECIPIENT_NONE,  /* none of the ways below */
-    RECIPIENT_EMAIL, /* by email only: not supported */
+    RECIPIENT_EMAIL, /* by email only (id): the user its prioritization picks */
     RECIPIENT_EXTERNAL_ID,
     RECIPIENT_ALIAS,
     RECIPIENT_BRAZE_ID,
@@ -183,6 +193,10 @@ struct trigger_recipient {
     const char *id;          /* external id or braze id */
     const char *alias_label; /* RECIPIENT_ALIAS */
     const char *alias_name;
+    /* RECIPIENT_EMAIL: which of several users with the email (none: identified first, then the
+     * most recently updated, as /users/track) */
+    enum user_priority prioritization[USER_PRIORITIES_MAX];
+    size_t n_prioritization;
     /* This recipient's properties, overriding the trigger's key by key: a JSON object, or NULL.
      * Trigger properties are arbitrary JSON by definition (templates insert any value), so they
      * stay json_t; core only stores them. */
@@ -197,13 +211,26 @@ struct campaign_trigger_req {
     size_t n_recipients;
     const char *send_id;      /* NULL when none */
     const json_t *properties; /* a JSON object (arbitrary values), or NULL */
+    /* Recipients' `attributes`, applied as /users/track's attributes in the same write before
+     * the recipients are looked up: object i belongs to recipient attribute_recipients[i]
+     * (its ref and update_existing_only say who and whether it may be created). NULL: none. */
+    const struct track_request *attributes;
+    const size_t *attribute_recipients;
+    /* A connected audience as a segment filter, evaluated after the attributes: only its users
+     * are sent to (the recipients among them, or without recipients all of it that is in the
+     * segment when the step starts). NULL: none. */
+    const struct seg_node *audience;
+    /* 0: send now. Else a schedule (/trigger/schedule/create): the dispatch is due then (ms),
+     * recipients and audience are resolved now, and the result carries a schedule id.
+     * CAMPAIGN_FAULT_TIME_PAST when more than a minute ago. */
+    int64_t schedule_ms;
 };
 
 /* A recipient that named no live user: not fatal, the others are sent to. */
 enum recipient_error {
     RECIPIENT_NO_SUCH_USER,
-    RECIPIENT_BY_EMAIL,    /* email recipients are not supported */
-    RECIPIENT_NEEDS_AN_ID, /* no external_user_id, user_alias or braze_id */
+    RECIPIENT_EMAIL_AMBIGUOUS, /* several users have the email; the prioritization picks none */
+    RECIPIENT_NEEDS_AN_ID,     /* no external_user_id, user_alias or braze_id */
 };
 
 struct recipient_fault {
@@ -217,12 +244,36 @@ struct campaign_trigger_result {
     struct recipient_fault *errors; /* malloc'd; free with campaign_trigger_result_free */
     size_t n_errors;
     uint64_t n_recipients; /* users the dispatch is for (0 for broadcast) */
+    char schedule_id[37];  /* a schedule's id (a UUID); "" when sent now */
 };
 
 enum cd_err campaign_trigger(struct app *app, struct workspace *ws, enum campaign_kind kind,
                              const struct campaign_trigger_req *req,
                              struct campaign_trigger_result *result, struct campaign_fault *fault);
 void campaign_trigger_result_free(struct campaign_trigger_result *result);
+
+/* POST /campaigns/trigger/schedule/update and …/delete (and the Canvas ones): moves a schedule
+ * that has not started to time_ms, or cancels it. CAMPAIGN_FAULT_UNKNOWN / _NOT_API_TRIGGERED
+ * for the campaign, _NO_SCHEDULE when none of its pending schedules has the id (one that has
+ * started sending, or was deleted, is not pending), _TIME_PAST for an update. */
+enum cd_err campaign_schedule_change(struct app *app, struct workspace *ws, enum campaign_kind kind,
+                                     const char *public_id, const char *schedule_id, bool cancel,
+                                     int64_t time_ms, struct campaign_fault *fault);
+
+/* One send not started yet (GET /messages/scheduled_broadcasts); borrowed for the callback. */
+struct scheduled_send {
+    enum campaign_kind kind;
+    const char *public_id;
+    const char *name;
+    const char *dispatch_id;
+    const char *schedule_id; /* NULL: the campaign's own `at` schedule */
+    int64_t send_at;         /* ms: when its first step is due, without that step's delay */
+};
+
+/* Every send of a live campaign or Canvas not started yet whose step is due by until_ms, by
+ * time. */
+enum cd_err campaign_scheduled(struct app *app, struct workspace *ws, int64_t until_ms,
+                               void (*cb)(void *ctx, const struct scheduled_send *), void *ctx);
 
 /* Inside a workspace write: starts a dispatch to `added` for every live cohort_entry campaign
  * or Canvas on (partner, cohort_id). Called by the cohort import with its net adds. */

@@ -113,7 +113,10 @@ static void take(void *vctx, const struct current_row *r) {
     }
     for (size_t i = 0; i < n; i++)
         names[i] = json_string_value(json_array_get(types, i));
+    struct current_probe probe = {.at = r->probe_at, .status = r->probe_status};
+    snprintf(probe.error, sizeof probe.error, "%s", r->probe_error ? r->probe_error : "");
     struct current_info info = {
+        .probe = r->probe_at ? &probe : NULL,
         .current_id = r->current_id,
         .name = r->name,
         .type = r->type,
@@ -132,6 +135,29 @@ static void take(void *vctx, const struct current_row *r) {
     c->cb(c->ctx, &info);
     free(names);
     json_decref(types);
+}
+
+bool currents_status_is_credential(long status) {
+    return status == 401 || status == 403 || status == 404;
+}
+
+enum current_probe_result current_probe_result_of(const struct current_probe *p) {
+    if (p->status >= 200 && p->status < 300)
+        return CURRENT_PROBE_OK;
+    return currents_status_is_credential(p->status) ? CURRENT_PROBE_REFUSED : CURRENT_PROBE_FAILED;
+}
+
+const char *current_probe_result_name(enum current_probe_result r) {
+    return r == CURRENT_PROBE_OK        ? "ok"
+           : r == CURRENT_PROBE_REFUSED ? "credentials_refused"
+                                        : "failed";
+}
+
+enum cd_err currents_probe_record(struct app *app, struct workspace *ws, const char *current_id,
+                                  const struct current_probe *p) {
+    return STORE_OPS(app->store)
+        ->currents->probe_set(app->store, ws->id, current_id, p->at, p->status,
+                              p->error[0] ? p->error : NULL);
 }
 
 enum cd_err currents_list(struct app *app, struct workspace *ws,

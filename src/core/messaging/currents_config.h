@@ -53,6 +53,30 @@ struct current_fault {
 enum cd_err currents_create(struct app *app, struct workspace *ws, const struct current_def *def,
                             char current_id[37], struct current_fault *fault);
 
+/* The answer to a Current's credential probe (an empty batch; CONTRACT.md §4.1). */
+struct current_probe {
+    int64_t at;      /* UNIX ms it was sent */
+    long status;     /* HTTP status; 0 when nothing answered */
+    char error[160]; /* "" for a 2xx, else "HTTP 401", "network: …" */
+};
+
+enum current_probe_result {
+    CURRENT_PROBE_OK,      /* 2xx: the receiver took the credentials */
+    CURRENT_PROBE_REFUSED, /* 401, 403, 404: credential-class, as the dispatcher treats them */
+    CURRENT_PROBE_FAILED,  /* anything else (5xx, 429, network): no verdict on credentials */
+};
+
+/* A status of the credential class (401, 403, 404): the Current's credentials or endpoint are
+ * wrong, so retrying soon cannot help (BD-CURRENTS-ISV's current revision adds 404). */
+bool currents_status_is_credential(long status);
+enum current_probe_result current_probe_result_of(const struct current_probe *p);
+/* "ok", "credentials_refused", "failed". */
+const char *current_probe_result_name(enum current_probe_result r);
+
+/* Keeps the probe's answer with the Current, for details. CD_E_NOT_FOUND when it is gone. */
+enum cd_err currents_probe_record(struct app *app, struct workspace *ws, const char *current_id,
+                                  const struct current_probe *p);
+
 /* A Current as list and details show it; borrowed for the callback. */
 struct current_info {
     const char *current_id;
@@ -66,8 +90,9 @@ struct current_info {
     bool has_bearer_token;
     /* details only */
     int64_t delivered, retried, dead_lettered;
-    const char *last_error;           /* NULL when none */
-    int64_t oldest_undelivered_age_s; /* -1 when nothing waits */
+    const char *last_error;            /* NULL when none */
+    int64_t oldest_undelivered_age_s;  /* -1 when nothing waits */
+    const struct current_probe *probe; /* the credential probe at creation; NULL when none */
 };
 
 enum cd_err currents_list(struct app *app, struct workspace *ws,

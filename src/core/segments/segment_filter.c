@@ -1,6 +1,7 @@
 /* segment_filter.c — parsing, evaluating, encoding and describing segment filters (see
  * segment_filter.h). Memory only; touches the workspace's indexes read-only. */
 #include "core/segments/segment_filter.h"
+#include "core/users/profile.h"
 #include "core/workspace/workspace_int.h"
 
 #include <ctype.h>
@@ -90,6 +91,40 @@ static struct seg_node *fail(struct parser *p, const char *path, const char *suf
     return NULL;
 }
 
+/* fail(), naming the offending value after the rule: "…: <what>, not <JSON of value>" (its
+ * first 100 bytes, cut on a character boundary, then "…"), or ", none given" for no value. */
+static struct seg_node *fail_v(struct parser *p, const char *path, const char *suffix,
+                               const char *what, const json_t *value) {
+    if (*p->err)
+        return NULL;
+    char *text = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (!value || !text) {
+        snprintf(p->err, p->err_len, "%s%s: %s%s", path, suffix, what, value ? "" : ", none given");
+        free(text);
+        return NULL;
+    }
+    size_t n = strlen(text), cut = n > 100 ? 100 : n;
+    while (cut < n && cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+        cut--;
+    snprintf(p->err, p->err_len, "%s%s: %s, not %.*s%s", path, suffix, what, (int)cut, text,
+             cut < n ? "\xE2\x80\xA6" : "");
+    free(text);
+    return NULL;
+}
+
+/* fail() for an unknown key of a filter, naming it (its first 100 bytes). */
+static struct seg_node *fail_key(struct parser *p, const char *path, const char *kind,
+                                 const char *key) {
+    if (!*p->err) {
+        size_t n = strlen(key), cut = n > 100 ? 100 : n;
+        while (cut < n && cut > 0 && ((unsigned char)key[cut] & 0xC0) == 0x80)
+            cut--;
+        snprintf(p->err, p->err_len, "%s: unknown key '%.*s%s' in %s filter", path, (int)cut, key,
+                 cut < n ? "\xE2\x80\xA6" : "", kind);
+    }
+    return NULL;
+}
+
 static struct seg_node *oom(struct parser *p) {
     p->nomem = true;
     return NULL;
@@ -172,17 +207,19 @@ static struct seg_node *parse_cohort(struct parser *p, const json_t *f, const ch
     const json_t *ref = json_object_get(f, "cohort");
     const char *op = json_string_value(json_object_get(f, "op"));
     if (bad)
-        return fail(p, path, "", "unknown key in a cohort filter");
+        return fail_key(p, path, "a cohort", bad);
     if (!json_is_object(ref) || unknown_key(ref, ref_keys) ||
         !json_string_value(json_object_get(ref, "partner")) ||
         !json_string_value(json_object_get(ref, "cohort_id")))
-        return fail(p, path, ".cohort", "must be {\"partner\": string, \"cohort_id\": string}");
+        return fail_v(p, path, ".cohort", "must be {\"partner\": string, \"cohort_id\": string}",
+                      ref);
     if (!op || (strcmp(op, "includes") != 0 && strcmp(op, "excludes") != 0))
-        return fail(p, path, ".op", "must be \"includes\" or \"excludes\"");
+        return fail_v(p, path, ".op", "must be \"includes\" or \"excludes\"",
+                      json_object_get(f, "op"));
     const char *partner = json_string_value(json_object_get(ref, "partner"));
     const char *cohort_id = json_string_value(json_object_get(ref, "cohort_id"));
     if (p->cohorts && !cohort_find(p->cohorts, partner, cohort_id))
-        return fail(p, path, ".cohort", "no such cohort");
+        return fail_v(p, path, ".cohort", "no such cohort", ref);
     struct seg_node *n = node_new(p, SEG_COHORT, path);
     if (n && (!copy_into(p, &n->partner, partner) || !copy_into(p, &n->cohort_id, cohort_id))) {
         segment_filter_free(n);
@@ -206,33 +243,43 @@ static const struct {
                 {"lte", SEG_LTE},
                 {"contains", SEG_CONTAINS}};
 
-static struct seg_node *parse_attr(struct parser *p, const json_t *f, const char *path) {
+/* An attribute filter, or a profile filter (a standard profile field, core/users/profile.h:
+ * the same operators over the same stored attribute object). */
+static struct seg_node *parse_attr(struct parser *p, const json_t *f, const char *path,
+                                   bool profile) {
     static const char *const keys[] = {"attribute", "op", "value", NULL};
-    const char *name = json_string_value(json_object_get(f, "attribute"));
+    static const char *const profile_keys[] = {"profile", "op", "value", NULL};
+    const char *key = profile ? "profile" : "attribute";
+    const char *name = json_string_value(json_object_get(f, key));
     const char *op = json_string_value(json_object_get(f, "op"));
     json_t *value = json_object_get(f, "value");
-    if (unknown_key(f, keys))
-        return fail(p, path, "", "unknown key in an attribute filter");
+    const char *const *allowed = profile ? profile_keys : keys;
+    if (unknown_key(f, allowed))
+        return fail_key(p, path, profile ? "a profile" : "an attribute", unknown_key(f, allowed));
     if (!name || !*name)
-        return fail(p, path, ".attribute", "must be a non-empty string");
+        return fail_v(p, path, profile ? ".profile" : ".attribute", "must be a non-empty string",
+                      json_object_get(f, key));
+    if (profile && !profile_field_is(name))
+        return fail_v(p, path, ".profile", "must be a profile field", json_object_get(f, key));
     int k = -1;
     for (size_t i = 0; op && i < sizeof attr_ops / sizeof attr_ops[0]; i++)
         if (strcmp(op, attr_ops[i].name) == 0)
             k = (int)i;
     if (k < 0)
-        return fail(p, path, ".op",
-                    "must be one of equals, not_equals, exists, not_exists, gt, gte, lt, lte, "
-                    "contains");
+        return fail_v(p, path, ".op",
+                      "must be one of equals, not_equals, exists, not_exists, gt, gte, lt, lte, "
+                      "contains",
+                      json_object_get(f, "op"));
     enum seg_attr_op aop = attr_ops[k].op;
     bool numeric = aop == SEG_GT || aop == SEG_GTE || aop == SEG_LT || aop == SEG_LTE;
     bool scalar = json_is_string(value) || json_is_number(value) || json_is_boolean(value);
     if (aop == SEG_EXISTS || aop == SEG_NOT_EXISTS) {
         if (value)
-            return fail(p, path, ".value", "exists and not_exists take no value");
+            return fail_v(p, path, ".value", "exists and not_exists take no value", value);
     } else if (numeric && !json_is_number(value)) {
-        return fail(p, path, ".value", "must be a number for gt, gte, lt and lte");
+        return fail_v(p, path, ".value", "must be a number for gt, gte, lt and lte", value);
     } else if (!numeric && !scalar) {
-        return fail(p, path, ".value", "must be a string, a number or a boolean");
+        return fail_v(p, path, ".value", "must be a string, a number or a boolean", value);
     }
     struct seg_node *n = node_new(p, SEG_ATTR, path);
     if (n && !copy_into(p, &n->name, name)) {
@@ -240,6 +287,7 @@ static struct seg_node *parse_attr(struct parser *p, const json_t *f, const char
         return NULL;
     }
     if (n) {
+        n->profile = profile;
         n->op = aop;
         n->value = value ? json_deep_copy(value) : NULL;
         if (value && !n->value) {
@@ -257,17 +305,18 @@ static struct seg_node *parse_event(struct parser *p, const json_t *f, const cha
     const json_t *mc = json_object_get(f, "min_count");
     const json_t *wd = json_object_get(f, "within_days");
     if (unknown_key(f, keys))
-        return fail(p, path, "", "unknown key in an event filter");
+        return fail_key(p, path, "an event", unknown_key(f, keys));
     if (!name || !*name)
-        return fail(p, path, ".event", "must be a non-empty string");
+        return fail_v(p, path, ".event", "must be a non-empty string", json_object_get(f, "event"));
     if (!op || (strcmp(op, "performed") != 0 && strcmp(op, "not_performed") != 0))
-        return fail(p, path, ".op", "must be \"performed\" or \"not_performed\"");
+        return fail_v(p, path, ".op", "must be \"performed\" or \"not_performed\"",
+                      json_object_get(f, "op"));
     if (mc &&
         (!json_is_integer(mc) || json_integer_value(mc) < 1 || json_integer_value(mc) > 1000000000))
-        return fail(p, path, ".min_count", "must be a positive integer");
+        return fail_v(p, path, ".min_count", "must be a positive integer", mc);
     if (wd &&
         (!json_is_integer(wd) || json_integer_value(wd) < 1 || json_integer_value(wd) > 36500))
-        return fail(p, path, ".within_days", "must be an integer from 1 to 36500");
+        return fail_v(p, path, ".within_days", "must be an integer from 1 to 36500", wd);
     struct seg_node *n = node_new(p, SEG_EVENT, path);
     if (n && !copy_into(p, &n->name, name)) {
         segment_filter_free(n);
@@ -321,19 +370,21 @@ static struct seg_node *parse(struct parser *p, const json_t *f, const char *pat
         if (json_object_size(f) != 1)
             return fail(p, path, "", "an \"identified\" object holds no other key");
         if (!json_is_boolean(v))
-            return fail(p, path, ".identified", "must be true or false");
+            return fail_v(p, path, ".identified", "must be true or false", v);
         struct seg_node *n = node_new(p, SEG_IDENTIFIED, path);
         if (n)
             n->negate = json_is_false(v);
         return n;
     }
     if (json_object_get(f, "attribute"))
-        return parse_attr(p, f, path);
+        return parse_attr(p, f, path, false);
+    if (json_object_get(f, "profile"))
+        return parse_attr(p, f, path, true);
     if (json_object_get(f, "event"))
         return parse_event(p, f, path);
     return fail(p, path, "",
                 "must hold one of \"and\", \"or\", \"not\", \"cohort\", \"identified\", "
-                "\"attribute\", \"event\"");
+                "\"attribute\", \"profile\", \"event\"");
 }
 
 struct seg_node *segment_filter_parse(const json_t *filter, const struct cohort_set *cohorts,
@@ -384,8 +435,8 @@ json_t *segment_filter_to_json(const struct seg_node *n) {
     case SEG_IDENTIFIED:
         return json_pack("{s:b}", "identified", !n->negate);
     case SEG_ATTR:
-        return json_pack("{s:s, s:s, s:O*}", "attribute", n->name, "op", attr_ops[n->op].name,
-                         "value", n->value);
+        return json_pack("{s:s, s:s, s:O*}", n->profile ? "profile" : "attribute", n->name, "op",
+                         attr_ops[n->op].name, "value", n->value);
     case SEG_EVENT: {
         json_t *o = json_pack("{s:s, s:s}", "event", n->name, "op",
                               n->negate ? "not_performed" : "performed");
@@ -417,7 +468,12 @@ static int check_cohort(void *ctx, const struct seg_node *n) {
     struct cohort_check *cc = ctx;
     if (n->kind != SEG_COHORT || cohort_find(cc->cohorts, n->partner, n->cohort_id))
         return 0;
-    snprintf(cc->err, cc->err_len, "%s.cohort: no such cohort", n->path);
+    /* the text a creation-time parse gives (fail_v), with the reference as stored */
+    json_t *ref = json_pack("{s:s, s:s}", "partner", n->partner, "cohort_id", n->cohort_id);
+    struct parser p = {NULL, cc->err, cc->err_len, 0, false};
+    cc->err[0] = '\0';
+    fail_v(&p, n->path, ".cohort", "no such cohort", ref);
+    json_decref(ref);
     return -1;
 }
 

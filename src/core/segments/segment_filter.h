@@ -12,6 +12,7 @@
  *           | {"identified": true | false}
  *           | {"attribute": NAME, "op": equals | not_equals | exists | not_exists | gt | gte
  *                                  | lt | lte | contains, "value": V}
+ *           | {"profile": FIELD, "op": …, "value": V}   (a standard profile field, as attribute)
  *           | {"event": NAME, "op": performed | not_performed, "min_count"?, "within_days"?}
  *
  * Evaluation costs: cohort and identity filters are bitmap copies and AND / OR / ANDNOT;
@@ -54,7 +55,8 @@ struct seg_node {
     char *partner;   /* cohort */
     char *cohort_id; /* cohort */
     bool negate;     /* cohort excludes, identified false, event not_performed */
-    char *name;      /* attribute or event name */
+    char *name;      /* attribute, profile field or event name */
+    bool profile;    /* attribute: written as a "profile" filter (name is a profile field) */
     enum seg_attr_op op;
     json_t *value;       /* attribute value (a reference the node holds), NULL for exists */
     int64_t min_count;   /* event, default 1 */

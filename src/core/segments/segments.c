@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/users/profile.h"
 #include "core/workspace/workspace_int.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
@@ -213,12 +214,14 @@ void segment_choices_free(struct segment_choices *c) {
 }
 
 /* Copies n names into a new array; false when out of memory (what was copied is counted). */
-static bool copy_names(char *const *names, size_t n, char ***out, size_t *n_out) {
+/* Copies of names; without the profile fields when custom_only (they are offered apart). */
+static bool copy_names(char *const *names, size_t n, bool custom_only, char ***out, size_t *n_out) {
     *out = calloc(n ? n : 1, sizeof **out);
     *n_out = 0;
     for (size_t i = 0; *out && i < n; i++) {
-        (*out)[i] = strdup(names[i]);
-        if (!(*out)[i])
+        if (custom_only && profile_field_is(names[i]))
+            continue;
+        if (!((*out)[*n_out] = strdup(names[i])))
             return false;
         (*n_out)++;
     }
@@ -241,8 +244,9 @@ enum cd_err segments_filters(struct app *app, struct workspace *ws, struct segme
         out->n_cohorts++;
         ok = ch->partner && ch->cohort_id && ch->name;
     }
-    ok = ok && copy_names(ws->attrs.name_list, ws->attrs.n, &out->attributes, &out->n_attributes);
-    ok = ok && copy_names(ws->events.name_list, ws->events.n, &out->events, &out->n_events);
+    ok = ok &&
+         copy_names(ws->attrs.name_list, ws->attrs.n, true, &out->attributes, &out->n_attributes);
+    ok = ok && copy_names(ws->events.name_list, ws->events.n, false, &out->events, &out->n_events);
     workspace_read_end(ws);
     if (!ok) {
         segment_choices_free(out);

@@ -22,6 +22,11 @@ enum cd_err user_minor_add(struct user_minors *m, enum user_minor code, enum use
     return CD_OK;
 }
 
+enum cd_err users_minors_add(struct user_minors *m, enum user_minor code, enum user_array array,
+                             size_t index) {
+    return user_minor_add(m, code, array, index);
+}
+
 void users_minors_free(struct user_minors *m) {
     free(m->v);
     memset(m, 0, sizeof *m);
@@ -94,8 +99,10 @@ enum cd_err user_remove(struct app *app, struct workspace *ws, uint32_t uid, int
         err = uo->devices_of(app->store, workspace_txn(ws), ws->id, uid, drop_ident, &dl);
     if (err == CD_OK)
         err = uo->remove(workspace_txn(ws), ws->id, uid, now);
-    if (err == CD_OK)
+    if (err == CD_OK) {
         attr_index_set(&ws->attrs, uid, old_attrs, NULL);
+        user_contacts_move(ws, uid, old_attrs, NULL);
+    }
     json_decref(old_attrs);
     if (err != CD_OK) {
         free(ext);
@@ -196,8 +203,119 @@ enum cd_err user_attrs_store(struct app *app, struct workspace *ws, uint32_t uid
     enum cd_err err =
         STORE_OPS(app->store)->users->set_attrs(workspace_txn(ws), ws->id, uid, text, now);
     free(text);
-    if (err == CD_OK && attr_index_set(&ws->attrs, uid, old, attrs) != 0)
+    if (err == CD_OK && (attr_index_set(&ws->attrs, uid, old, attrs) != 0 ||
+                         user_contacts_move(ws, uid, old, attrs) != 0))
         err = CD_E_NOMEM;
+    return err;
+}
+
+/* The profile field that holds each enum identity_contact. */
+static const char *const contact_field[] = {"email", "phone"};
+
+int user_contacts_move(struct workspace *ws, uint32_t uid, const json_t *old, const json_t *now) {
+    for (int c = IDENTITY_EMAIL; c <= IDENTITY_PHONE; c++) {
+        const json_t *o = json_object_get(old, contact_field[c]);
+        const json_t *n = json_object_get(now, contact_field[c]);
+        if (json_is_string(o) && json_is_string(n) && json_equal(o, n))
+            continue;
+        if (json_is_string(o))
+            identity_del_contact(&ws->ident, (enum identity_contact)c, json_string_value(o),
+                                 json_string_length(o), uid);
+        if (json_is_string(n) &&
+            identity_put_contact(&ws->ident, (enum identity_contact)c, json_string_value(n),
+                                 json_string_length(n), uid) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int cmp_uid(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+enum cd_err user_contact_holders(struct workspace *ws, enum identity_contact c, const char *addr,
+                                 uint32_t **uids, size_t *n) {
+    size_t len = strlen(addr);
+    *uids = NULL;
+    *n = identity_by_contact(&ws->ident, c, addr, len, NULL, 0);
+    if (*n == 0)
+        return CD_OK;
+    if (!(*uids = malloc(*n * sizeof **uids))) {
+        *n = 0;
+        return CD_E_NOMEM;
+    }
+    *n = identity_by_contact(&ws->ident, c, addr, len, *uids, *n);
+    qsort(*uids, *n, sizeof **uids, cmp_uid);
+    return CD_OK;
+}
+
+static void copy_updated(void *ctx, const struct user_row *u) {
+    *(int64_t *)ctx = u->updated_at;
+}
+
+enum cd_err user_contact_pick(struct app *app, struct workspace *ws, enum identity_contact c,
+                              const char *addr, const enum user_priority *rules, size_t n_rules,
+                              uint32_t *uid, size_t *n_left) {
+    uint32_t *v;
+    size_t n;
+    *uid = 0;
+    enum cd_err err = user_contact_holders(ws, c, addr, &v, &n);
+    int64_t *updated = NULL;
+    if (err == CD_OK && n > 1 && !(updated = calloc(n, sizeof *updated)))
+        err = CD_E_NOMEM;
+    /* updated_at is read only when a rule needs it and several candidates are left */
+    bool have_updated = false;
+    for (size_t r = 0; err == CD_OK && r < n_rules && n > 1; r++) {
+        size_t kept = 0;
+        if (rules[r] == USER_PRIORITY_IDENTIFIED || rules[r] == USER_PRIORITY_UNIDENTIFIED) {
+            bool want = rules[r] == USER_PRIORITY_IDENTIFIED;
+            for (size_t i = 0; i < n; i++)
+                kept += identity_is_identified(&ws->ident, v[i]) == want;
+            if (kept == 0)
+                continue; /* a preference: nobody of that kind leaves the candidates as they are */
+            for (size_t i = 0, k = 0; i < n; i++)
+                if (identity_is_identified(&ws->ident, v[i]) == want) {
+                    updated[k] = updated[i];
+                    v[k++] = v[i];
+                }
+            n = kept;
+            continue;
+        }
+        for (size_t i = 0; !have_updated && err == CD_OK && i < n; i++)
+            err = STORE_OPS(app->store)
+                      ->users->get(app->store, workspace_txn(ws), ws->id, v[i], copy_updated,
+                                   &updated[i]);
+        have_updated = true;
+        int64_t best = updated[0];
+        for (size_t i = 1; i < n; i++)
+            if (rules[r] == USER_PRIORITY_MOST_RECENT ? updated[i] > best : updated[i] < best)
+                best = updated[i];
+        for (size_t i = 0; i < n; i++)
+            if (updated[i] == best) {
+                updated[kept] = updated[i];
+                v[kept++] = v[i];
+            }
+        n = kept;
+    }
+    if (err == CD_OK && n >= 1)
+        *uid = v[0];
+    *n_left = err == CD_OK ? n : 0;
+    free(updated);
+    free(v);
+    return err;
+}
+
+enum cd_err users_by_contact(struct app *app, struct workspace *ws, bool phone, const char *address,
+                             const enum user_priority *rules, size_t n_rules, uint32_t *uid,
+                             size_t *n_left) {
+    static const enum user_priority track_rules[] = {USER_PRIORITY_IDENTIFIED,
+                                                     USER_PRIORITY_MOST_RECENT};
+    enum cd_err err =
+        user_contact_pick(app, ws, phone ? IDENTITY_PHONE : IDENTITY_EMAIL, address,
+                          n_rules ? rules : track_rules, n_rules ? n_rules : 2, uid, n_left);
+    if (err == CD_OK && *n_left != 1)
+        *uid = 0;
     return err;
 }
 
@@ -223,6 +341,29 @@ enum cd_err user_resolve(struct app *app, struct workspace *ws, const struct use
     case USER_REF_BRAZE_ID:
         *uid = ref->braze_id ? identity_by_braze_id(&ws->ident, ref->braze_id) : 0;
         break;
+    case USER_REF_EMAIL:
+    case USER_REF_PHONE: {
+        /* Braze's rule for several users with the address: identified ones first, then the
+         * most recently updated */
+        static const enum user_priority track_rules[] = {USER_PRIORITY_IDENTIFIED,
+                                                         USER_PRIORITY_MOST_RECENT};
+        enum identity_contact c = ref->kind == USER_REF_EMAIL ? IDENTITY_EMAIL : IDENTITY_PHONE;
+        size_t n_left;
+        enum cd_err err = user_contact_pick(app, ws, c, ref->address, track_rules, 2, uid, &n_left);
+        if (err != CD_OK)
+            return err;
+        /* n_left > 1: updated at the same millisecond; any of them */
+        if (n_left || update_existing_only == 1)
+            break;
+        /* an email-only (phone-only) profile, as Braze creates */
+        if ((err = user_create(app, ws, NULL, NULL, NULL, NULL, false, now, uid)) != CD_OK)
+            return err;
+        json_t *old = json_object(), *attrs = json_pack("{s:s}", contact_field[c], ref->address);
+        err = old && attrs ? user_attrs_store(app, ws, *uid, old, attrs, now) : CD_E_NOMEM;
+        json_decref(old);
+        json_decref(attrs);
+        return err;
+    }
     default:
         *minor = USER_MINOR_NO_IDENTIFIER;
         return CD_OK;

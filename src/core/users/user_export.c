@@ -128,10 +128,24 @@ static enum cd_err export_user(struct app *app, struct workspace *ws, uint32_t u
     if (err == CD_OK && (parts & USER_EXPORT_EVENTS))
         err = uo->events_of(app->store, NULL, ws->id, uid, take_event, &ec);
     if (err == CD_OK && (ec.failed || !u->braze_id))
-        err = ec.failed ? CD_E_NOMEM : CD_E_STORE;
+        err = ec.failed ? CD_E_NOMEM : !u->created_at && !u->attrs ? CD_E_NOT_FOUND : CD_E_STORE;
+    const uint8_t *r = ws->ident.users[uid].bid + 4; /* the 4 random bytes of the braze_id */
+    u->random_bucket =
+        (int)(((uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | (uint32_t)r[3]) %
+              10000);
     if (err != CD_OK)
         user_export_clear(u);
     return err;
+}
+
+enum cd_err users_export_uid(struct app *app, struct workspace *ws, uint32_t uid, unsigned parts,
+                             struct user_export *out) {
+    return export_user(app, ws, uid, parts, out);
+}
+
+void user_export_free(struct user_export *u) {
+    if (u)
+        user_export_clear(u);
 }
 
 /* Appends uid's export once (uids already exported are skipped); `seen` holds the uids done,
@@ -152,18 +166,24 @@ enum cd_err users_export_ids(struct app *app, struct workspace *ws,
                              const struct user_export_request *req,
                              struct user_export_result *res) {
     memset(res, 0, sizeof *res);
-    size_t max = req->n_external_ids + req->n_aliases + 2;
-    uint32_t *seen = malloc(max * sizeof *seen);
-    res->users = calloc(max, sizeof *res->users);
-    res->unknown_external_ids = calloc(req->n_external_ids + 1, sizeof *res->unknown_external_ids);
-    size_t n_seen = 0;
-    if (!seen || !res->users || !res->unknown_external_ids) {
-        free(seen);
-        user_export_result_free(res);
-        return CD_E_NOMEM;
-    }
     enum cd_err err = CD_OK;
+    uint32_t *holders = NULL, *seen = NULL;
+    size_t n_holders = 0, n_seen = 0;
     workspace_read_begin(ws);
+    /* every user of the email (phone number) is exported, as Braze does */
+    if (req->email)
+        err = user_contact_holders(ws, IDENTITY_EMAIL, req->email, &holders, &n_holders);
+    else if (req->phone)
+        err = user_contact_holders(ws, IDENTITY_PHONE, req->phone, &holders, &n_holders);
+    size_t max = req->n_external_ids + req->n_aliases + n_holders + 2;
+    if (err == CD_OK) {
+        seen = malloc(max * sizeof *seen);
+        res->users = calloc(max, sizeof *res->users);
+        res->unknown_external_ids =
+            calloc(req->n_external_ids + 1, sizeof *res->unknown_external_ids);
+        if (!seen || !res->users || !res->unknown_external_ids)
+            err = CD_E_NOMEM;
+    }
     for (size_t i = 0; i < req->n_external_ids && err == CD_OK; i++) {
         const char *e = req->external_ids[i];
         uint32_t uid = e ? identity_by_external(&ws->ident, e, NULL) : 0;
@@ -183,11 +203,14 @@ enum cd_err users_export_ids(struct app *app, struct workspace *ws,
     uint32_t uid = req->device_id ? identity_device_owner(&ws->ident, req->device_id) : 0;
     if (uid && err == CD_OK)
         err = add_user(app, ws, uid, req->parts, res, seen, &n_seen);
+    for (size_t i = 0; i < n_holders && err == CD_OK; i++)
+        err = add_user(app, ws, holders[i], req->parts, res, seen, &n_seen);
     uid = req->braze_id ? identity_by_braze_id(&ws->ident, req->braze_id) : 0;
     if (uid && err == CD_OK)
         err = add_user(app, ws, uid, req->parts, res, seen, &n_seen);
     workspace_read_end(ws);
     free(seen);
+    free(holders);
     if (err != CD_OK)
         user_export_result_free(res);
     return err;

@@ -37,6 +37,23 @@ enum cd_err user_resolve(struct app *app, struct workspace *ws, const struct use
                          int update_existing_only, bool alias_creates_by_default, int64_t now,
                          uint32_t *uid, enum user_minor *minor);
 
+/* Moves uid in the email and phone index from the addresses of `old` to those of `now` (the
+ * attribute objects before and after a change; either may be NULL). Returns 0 or -1 (no
+ * memory; under the write's journal the rollback puts the index back). */
+int user_contacts_move(struct workspace *ws, uint32_t uid, const json_t *old, const json_t *now);
+
+/* The live users holding an address, in uid order (the oldest first): *uids owned (free it;
+ * NULL when *n is 0). */
+enum cd_err user_contact_holders(struct workspace *ws, enum identity_contact c, const char *addr,
+                                 uint32_t **uids, size_t *n);
+
+/* The holders of an address that the prioritization rules leave (users.h, enum
+ * user_priority): *n_left of them (0: nobody holds the address; > 1: ambiguous), *uid the
+ * first of them (0 when none). */
+enum cd_err user_contact_pick(struct app *app, struct workspace *ws, enum identity_contact c,
+                              const char *addr, const enum user_priority *rules, size_t n_rules,
+                              uint32_t *uid, size_t *n_left);
+
 /* Appends a minor error; CD_E_NOMEM when it cannot. */
 enum cd_err user_minor_add(struct user_minors *m, enum user_minor code, enum user_array array,
                            size_t index);

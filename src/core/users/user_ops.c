@@ -11,6 +11,35 @@
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
+/* Whether uid holds an alias of label under another name than `name`: in the store (this
+ * write's transaction) or among the `n_puts` aliases this request adds. A user holds one
+ * alias_name per alias_label (Braze's user alias object). */
+struct label_probe {
+    const char *label, *name;
+    bool held;
+};
+
+static void probe_label(void *ctx, const struct ident_row *r) {
+    struct label_probe *p = ctx;
+    if (strcmp(r->a, p->label) == 0 && strcmp(r->b, p->name) != 0)
+        p->held = true;
+}
+
+static enum cd_err label_held(struct app *app, struct workspace *ws, uint32_t uid,
+                              const char *label, const char *name, const struct ident_row *puts,
+                              size_t n_puts, bool *held) {
+    struct label_probe p = {label, name, false};
+    for (size_t i = 0; i < n_puts && !p.held; i++)
+        if (puts[i].uid == uid)
+            probe_label(&p, &puts[i]);
+    enum cd_err err = p.held ? CD_OK
+                             : STORE_OPS(app->store)
+                                   ->users->aliases_of(app->store, workspace_txn(ws), ws->id, uid,
+                                                       probe_label, &p);
+    *held = p.held;
+    return err;
+}
+
 enum cd_err users_alias_new(struct app *app, struct workspace *ws,
                             const struct alias_new_item *items, size_t n_items,
                             struct users_count_result *res) {
@@ -35,10 +64,17 @@ enum cd_err users_alias_new(struct app *app, struct workspace *ws,
             /* the parser found it */
         } else if (it->external_id) {
             uint32_t uid = identity_by_external(&ws->ident, it->external_id, NULL);
+            bool held = false;
+            if (uid && !owner)
+                err = label_held(app, ws, uid, label, name, puts, n_puts, &held);
+            if (err != CD_OK)
+                break;
             if (!uid)
                 minor = USER_MINOR_NO_USER_WITH_EXTERNAL;
             else if (owner && owner != uid)
                 minor = USER_MINOR_ALIAS_TAKEN;
+            else if (held)
+                minor = USER_MINOR_LABEL_HELD;
             else {
                 puts[n_puts++] = (struct ident_row){uid, label, name};
                 if (identity_put_alias(&ws->ident, label, name, uid) != 0)
@@ -122,7 +158,51 @@ static enum cd_err merge_users(struct app *app, struct workspace *ws, uint32_t f
     return err;
 }
 
-/* One aliases_to_identify entry; a problem is returned through *minor. */
+/* Makes `from` (alias-only, email-only, phone-only) the user of external id ext: it takes ext
+ * when nobody has it, else it is merged into that user (when merge). */
+static enum cd_err identify_into(struct app *app, struct workspace *ws, uint32_t from,
+                                 const char *ext, bool merge, int64_t now) {
+    uint32_t to = identity_by_external(&ws->ident, ext, NULL);
+    if (!to) {
+        enum cd_err err = STORE_OPS(app->store)
+                              ->users->set_external_id(workspace_txn(ws), ws->id, from, ext, now);
+        if (err == CD_OK && identity_set_external(&ws->ident, from, ext) != 0)
+            err = CD_E_NOMEM;
+        return err;
+    }
+    return merge ? merge_users(app, ws, from, to, now) : CD_OK;
+}
+
+/* One emails_to_identify or phone_numbers_to_identify entry. */
+static enum cd_err identify_contact(struct app *app, struct workspace *ws,
+                                    const struct identify_item *it, bool merge, int64_t now,
+                                    enum user_minor *minor) {
+    enum identity_contact c =
+        it->array == USER_ARRAY_EMAILS_TO_IDENTIFY ? IDENTITY_EMAIL : IDENTITY_PHONE;
+    uint32_t from;
+    size_t n_left;
+    enum cd_err err = user_contact_pick(app, ws, c, it->address, it->prioritization,
+                                        it->n_prioritization, &from, &n_left);
+    if (err != CD_OK)
+        return err;
+    uint32_t to = identity_by_external(&ws->ident, it->external_id, NULL);
+    if (n_left == 0)
+        *minor = USER_MINOR_NO_USER_WITH_CONTACT;
+    else if (n_left > 1)
+        *minor = USER_MINOR_CONTACT_AMBIGUOUS;
+    else if (from != to && identity_is_identified(&ws->ident, from))
+        *minor = USER_MINOR_CONTACT_OTHER_EXTERNAL;
+    if (*minor || from == to)
+        return CD_OK;
+    return identify_into(app, ws, from, it->external_id, merge, now);
+}
+
+enum cd_err users_merge_locked(struct app *app, struct workspace *ws, uint32_t from, uint32_t to,
+                               int64_t now) {
+    return merge_users(app, ws, from, to, now);
+}
+
+/* One identify entry; a problem is returned through *minor. */
 static enum cd_err identify_one(struct app *app, struct workspace *ws,
                                 const struct identify_item *it, bool merge, int64_t now,
                                 enum user_minor *minor) {
@@ -130,6 +210,8 @@ static enum cd_err identify_one(struct app *app, struct workspace *ws,
     *minor = it->invalid;
     if (*minor)
         return CD_OK;
+    if (it->array != USER_ARRAY_ALIASES_TO_IDENTIFY)
+        return identify_contact(app, ws, it, merge, now, minor);
     uint32_t from = identity_by_alias(&ws->ident, it->alias_label, it->alias_name, NULL);
     uint32_t to = identity_by_external(&ws->ident, ext, NULL);
     if (!from) {
@@ -142,24 +224,19 @@ static enum cd_err identify_one(struct app *app, struct workspace *ws,
         *minor = USER_MINOR_ALIAS_OTHER_EXTERNAL;
         return CD_OK;
     }
-    if (!to) {
-        enum cd_err err = STORE_OPS(app->store)
-                              ->users->set_external_id(workspace_txn(ws), ws->id, from, ext, now);
-        if (err == CD_OK && identity_set_external(&ws->ident, from, ext) != 0)
-            err = CD_E_NOMEM;
-        return err;
+    if (to) {
+        struct repoint rp = {.label = it->alias_label};
+        enum cd_err err =
+            STORE_OPS(app->store)
+                ->users->aliases_of(app->store, workspace_txn(ws), ws->id, to, find_label, &rp);
+        if (err != CD_OK)
+            return err;
+        if (rp.label_taken) {
+            *minor = USER_MINOR_LABEL_TAKEN;
+            return CD_OK;
+        }
     }
-    struct repoint rp = {.label = it->alias_label};
-    enum cd_err err =
-        STORE_OPS(app->store)
-            ->users->aliases_of(app->store, workspace_txn(ws), ws->id, to, find_label, &rp);
-    if (err != CD_OK)
-        return err;
-    if (rp.label_taken) {
-        *minor = USER_MINOR_LABEL_TAKEN;
-        return CD_OK;
-    }
-    return merge ? merge_users(app, ws, from, to, now) : CD_OK;
+    return identify_into(app, ws, from, ext, merge, now);
 }
 
 enum cd_err users_identify(struct app *app, struct workspace *ws, const struct identify_item *items,
@@ -173,12 +250,34 @@ enum cd_err users_identify(struct app *app, struct workspace *ws, const struct i
         enum user_minor minor;
         err = identify_one(app, ws, &items[i], merge, now, &minor);
         if (err == CD_OK && minor)
-            err = user_minor_add(&res->minors, minor, USER_ARRAY_ALIASES_TO_IDENTIFY, i);
+            err = user_minor_add(&res->minors, minor, items[i].array, items[i].index);
         else if (err == CD_OK)
             res->n++;
     }
     if ((err = workspace_write_end(app, ws, err)) != CD_OK)
         users_minors_free(&res->minors);
+    return err;
+}
+
+/* Deletes the holders of an email or phone reference (see users_delete). */
+static enum cd_err delete_contact(struct app *app, struct workspace *ws, const struct user_ref *r,
+                                  int64_t now, size_t *n_deleted) {
+    enum identity_contact c = r->kind == USER_REF_EMAIL ? IDENTITY_EMAIL : IDENTITY_PHONE;
+    uint32_t *v = NULL, one = 0;
+    size_t n;
+    enum cd_err err;
+    if (r->n_prioritization) {
+        err = user_contact_pick(app, ws, c, r->address, r->prioritization, r->n_prioritization,
+                                &one, &n);
+        if (err != CD_OK || n != 1)
+            return err; /* nobody, or ambiguous: nothing is deleted */
+    } else if ((err = user_contact_holders(ws, c, r->address, &v, &n)) != CD_OK) {
+        return err;
+    }
+    for (size_t i = 0; i < n && err == CD_OK; i++)
+        if ((err = user_remove(app, ws, v ? v[i] : one, now)) == CD_OK)
+            (*n_deleted)++;
+    free(v);
     return err;
 }
 
@@ -198,6 +297,10 @@ enum cd_err users_delete(struct app *app, struct workspace *ws, const struct use
             uid = identity_by_alias(&ws->ident, r->alias_label, r->alias_name, NULL);
         else if (r->kind == USER_REF_BRAZE_ID)
             uid = identity_by_braze_id(&ws->ident, r->braze_id);
+        else if (r->kind == USER_REF_EMAIL || r->kind == USER_REF_PHONE) {
+            err = delete_contact(app, ws, r, now, n_deleted);
+            continue;
+        }
         if (!uid)
             continue; /* Braze counts only users queued for deletion */
         if ((err = user_remove(app, ws, uid, now)) == CD_OK)

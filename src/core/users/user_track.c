@@ -14,9 +14,7 @@
 #include "core/events/event.h"
 #include "util/timeutil.h"
 
-/* The most values an array attribute holds (api/limits.h LIMIT_ARRAY_ATTRIBUTE; api refuses
- * longer requests, core refuses results that would grow past it). */
-#define MAX_ARRAY_ATTR 100
+#include "core/users/profile.h"
 
 /* A hashable text of a JSON value: equal values (json_equal) give equal texts. Owned. */
 static char *value_key(const json_t *v) {
@@ -84,8 +82,58 @@ static enum cd_err add_remove(const json_t *cur, const json_t *add, const json_t
     return err;
 }
 
-/* Applies one attribute operation to attrs; *minor is set when the object fails here. */
-static enum cd_err apply_op(json_t *attrs, const struct attr_op *op, enum user_minor *minor) {
+/* arr cut to its first max elements (Braze truncates arrays past the maximum). */
+static void truncate_array(json_t *arr, size_t max) {
+    while (json_array_size(arr) > max)
+        json_array_remove(arr, json_array_size(arr) - 1);
+}
+
+/* The most entries a merged profile array (push tokens, subscription groups) keeps: the
+ * oldest go first. */
+#define MAX_PROFILE_ENTRIES 100
+
+/* The key that identifies an entry of a profile array that updates entry by entry, or NULL
+ * when the field is set whole. */
+static const char *merge_key(const char *name) {
+    if (strcmp(name, "subscription_groups") == 0)
+        return "subscription_group_id"; /* Braze: the listed groups change, the others stay */
+    if (strcmp(name, "push_tokens") == 0)
+        return "token"; /* Braze imports tokens: they add to the user's */
+    return NULL;
+}
+
+/* cur's entries (may be NULL) updated by add's: an entry of add replaces the one with the same
+ * key, or comes last. New array in *out. */
+static enum cd_err merge_entries(const json_t *cur, const json_t *add, const char *key,
+                                 json_t **out) {
+    json_t *arr = json_is_array(cur) ? json_deep_copy(cur) : json_array();
+    size_t i, j;
+    json_t *a, *c;
+    if (!arr)
+        return CD_E_NOMEM;
+    json_array_foreach(add, i, a) {
+        bool replaced = false;
+        json_array_foreach(arr, j, c) {
+            if (json_equal(json_object_get(c, key), json_object_get(a, key))) {
+                replaced = json_array_set(arr, j, a) == 0;
+                break;
+            }
+        }
+        if (!replaced && json_array_append(arr, a) != 0) {
+            json_decref(arr);
+            return CD_E_NOMEM;
+        }
+    }
+    while (json_array_size(arr) > MAX_PROFILE_ENTRIES)
+        json_array_remove(arr, 0);
+    *out = arr;
+    return CD_OK;
+}
+
+/* Applies one attribute operation to attrs; *minor is set when the object fails here. A
+ * custom array attribute keeps at most max_array elements; profile fields are not capped. */
+static enum cd_err apply_op(json_t *attrs, const struct attr_op *op, size_t max_array,
+                            enum user_minor *minor) {
     json_t *cur = json_object_get(attrs, op->name);
     *minor = USER_MINOR_NONE;
     switch (op->kind) {
@@ -127,15 +175,28 @@ static enum cd_err apply_op(json_t *attrs, const struct attr_op *op, enum user_m
         enum cd_err err = add_remove(cur, op->add, op->remove, &arr);
         if (err != CD_OK)
             return err;
-        if (json_array_size(arr) > MAX_ARRAY_ATTR) {
-            json_decref(arr);
-            *minor = USER_MINOR_ARRAY_TOO_LONG;
-            return CD_OK;
-        }
+        truncate_array(arr, max_array);
         return json_object_set_new(attrs, op->name, arr) == 0 ? CD_OK : CD_E_NOMEM;
     }
-    case ATTR_OP_SET:
-        return json_object_set(attrs, op->name, (json_t *)op->value) == 0 ? CD_OK : CD_E_NOMEM;
+    case ATTR_OP_SET: {
+        const char *key = merge_key(op->name);
+        if (key) {
+            json_t *arr;
+            enum cd_err err = merge_entries(cur, op->value, key, &arr);
+            return err == CD_OK && json_object_set_new(attrs, op->name, arr) != 0 ? CD_E_NOMEM
+                                                                                  : err;
+        }
+        if (!json_is_array(op->value) || json_array_size(op->value) <= max_array ||
+            profile_field_is(op->name))
+            return json_object_set(attrs, op->name, (json_t *)op->value) == 0 ? CD_OK : CD_E_NOMEM;
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < max_array; i++)
+            if (json_array_append(arr, json_array_get(op->value, i)) != 0) {
+                json_decref(arr);
+                arr = NULL;
+            }
+        return arr && json_object_set_new(attrs, op->name, arr) == 0 ? CD_OK : CD_E_NOMEM;
+    }
     case ATTR_OP_INVALID:
     default:
         *minor = op->invalid;
@@ -168,7 +229,7 @@ static enum cd_err track_attributes(struct app *app, struct workspace *ws,
         if (!old)
             err = CD_E_NOMEM;
         for (size_t k = 0; err == CD_OK && !minor && k < obj->n_ops; k++)
-            err = apply_op(attrs, &obj->ops[k], &minor);
+            err = apply_op(attrs, &obj->ops[k], (size_t)app->max_array_length, &minor);
         if (err == CD_OK && !minor)
             err = user_attrs_store(app, ws, uid, old, attrs, now);
         json_decref(old);
@@ -267,6 +328,25 @@ static enum cd_err track_events(struct app *app, struct workspace *ws,
     return bumps_flush(app, ws, &b, err);
 }
 
+/* Adds amount to the user's total_revenue profile field (a sum kept in the attribute object,
+ * so export and segment filters see it like any field). */
+static enum cd_err add_revenue(struct app *app, struct workspace *ws, uint32_t uid, double amount,
+                               int64_t now) {
+    json_t *attrs, *old;
+    enum cd_err err = user_attrs_load(app, ws, uid, &attrs);
+    if (err != CD_OK)
+        return err;
+    double total = json_number_value(json_object_get(attrs, "total_revenue")) + amount;
+    if (!(old = json_deep_copy(attrs)) ||
+        json_object_set_new(attrs, "total_revenue", json_real(isfinite(total) ? total : 0)) != 0)
+        err = CD_E_NOMEM;
+    if (err == CD_OK)
+        err = user_attrs_store(app, ws, uid, old, attrs, now);
+    json_decref(old);
+    json_decref(attrs);
+    return err;
+}
+
 static enum cd_err track_purchases(struct app *app, struct workspace *ws,
                                    const struct track_request *req, int64_t now,
                                    struct track_result *res) {
@@ -287,6 +367,7 @@ static enum cd_err track_purchases(struct app *app, struct workspace *ws,
         char bid[BRAZE_ID_LEN + 1];
         char *ext = NULL;
         struct event_user eu;
+        err = add_revenue(app, ws, uid, pu->price * (double)pu->quantity, now);
         if (err == CD_OK)
             err = event_user_of(app, ws, uid, bid, &ext, &eu);
         /* Braze stores a quantity of n as n purchases of quantity 1. */
@@ -305,6 +386,18 @@ static enum cd_err track_purchases(struct app *app, struct workspace *ws,
     return bumps_flush(app, ws, &b, err);
 }
 
+enum cd_err users_track_locked(struct app *app, struct workspace *ws,
+                               const struct track_request *req, int64_t now,
+                               struct track_result *res) {
+    memset(res, 0, sizeof *res);
+    enum cd_err err = track_attributes(app, ws, req, now, res);
+    if (err == CD_OK)
+        err = track_events(app, ws, req, now, res);
+    if (err == CD_OK)
+        err = track_purchases(app, ws, req, now, res);
+    return err;
+}
+
 enum cd_err users_track(struct app *app, struct workspace *ws, const struct track_request *req,
                         struct track_result *res) {
     memset(res, 0, sizeof *res);
@@ -312,11 +405,7 @@ enum cd_err users_track(struct app *app, struct workspace *ws, const struct trac
     enum cd_err err = workspace_write_begin(app, ws);
     if (err != CD_OK)
         return err;
-    err = track_attributes(app, ws, req, now, res);
-    if (err == CD_OK)
-        err = track_events(app, ws, req, now, res);
-    if (err == CD_OK)
-        err = track_purchases(app, ws, req, now, res);
+    err = users_track_locked(app, ws, req, now, res);
     err = workspace_write_end(app, ws, err);
     if (err != CD_OK) {
         users_minors_free(&res->minors);

@@ -33,7 +33,21 @@ enum user_ref_kind {
     USER_REF_EXTERNAL_ID,
     USER_REF_ALIAS,
     USER_REF_BRAZE_ID,
+    USER_REF_EMAIL, /* several users may share an email or phone number: see user_priority */
+    USER_REF_PHONE,
 };
+
+/* Which of the users sharing an email or phone number a reference means (Braze's
+ * `prioritization`): each rule in order narrows the candidates when it can (identified:
+ * those with an external_id; unidentified: those without; most / least recently updated:
+ * the newest / oldest by updated_at). One candidate left is the user; more are ambiguous. */
+enum user_priority {
+    USER_PRIORITY_IDENTIFIED,
+    USER_PRIORITY_UNIDENTIFIED,
+    USER_PRIORITY_MOST_RECENT,
+    USER_PRIORITY_LEAST_RECENT,
+};
+#define USER_PRIORITIES_MAX 4
 
 struct user_ref {
     enum user_ref_kind kind;
@@ -41,6 +55,11 @@ struct user_ref {
     const char *alias_label; /* USER_REF_ALIAS: both non-empty */
     const char *alias_name;
     const char *braze_id; /* USER_REF_BRAZE_ID */
+    const char *address;  /* USER_REF_EMAIL / USER_REF_PHONE: the email or phone number */
+    /* /users/delete only: which holders of the address; none (0) means every holder. The
+     * other calls use Braze's rule for /users/track: identified first, most recent first. */
+    enum user_priority prioritization[USER_PRIORITIES_MAX];
+    size_t n_prioritization;
 };
 
 /* Per-object problems. api/ owns the texts. Codes up to USER_MINOR_PARSED_LAST are found by
@@ -69,17 +88,24 @@ enum user_minor {
     USER_MINOR_QUANTITY,              /* quantity is not an integer from 1 to 100 */
     USER_MINOR_ALIAS_NAMES,           /* alias/new: alias_name or alias_label missing or empty */
     USER_MINOR_EXTERNAL_ID_TYPE,      /* alias/new: external_id is not a string */
-    USER_MINOR_PARSED_LAST = USER_MINOR_EXTERNAL_ID_TYPE,
+    USER_MINOR_EMAIL_INVALID,         /* an identifying email is not an email address */
+    USER_MINOR_PHONE_INVALID,         /* an identifying phone is not a phone number */
+    USER_MINOR_PRIORITIZATION,        /* identify: prioritization missing or not Braze's values */
+    USER_MINOR_PARSED_LAST = USER_MINOR_PRIORITIZATION,
     /* found by core */
-    USER_MINOR_NO_MATCH,              /* no such user, and none may be created */
-    USER_MINOR_INC_NOT_NUMBER_ATTR,   /* inc on an attribute that is not a number */
-    USER_MINOR_INC_OVERFLOW,          /* inc would leave int64 (integers) or give an infinity */
-    USER_MINOR_ADD_REMOVE_NOT_ARRAY,  /* add/remove on an attribute that is not an array */
-    USER_MINOR_NO_USER_WITH_EXTERNAL, /* alias/new: no user has the external_id */
-    USER_MINOR_ALIAS_TAKEN,           /* alias/new: the alias belongs to another user */
-    USER_MINOR_NO_USER_WITH_ALIAS,    /* identify: no user has the alias */
-    USER_MINOR_ALIAS_OTHER_EXTERNAL,  /* identify: the alias's user has another external_id */
-    USER_MINOR_LABEL_TAKEN,           /* identify: the user already has an alias of this label */
+    USER_MINOR_NO_MATCH,               /* no such user, and none may be created */
+    USER_MINOR_INC_NOT_NUMBER_ATTR,    /* inc on an attribute that is not a number */
+    USER_MINOR_INC_OVERFLOW,           /* inc would leave int64 (integers) or give an infinity */
+    USER_MINOR_ADD_REMOVE_NOT_ARRAY,   /* add/remove on an attribute that is not an array */
+    USER_MINOR_NO_USER_WITH_EXTERNAL,  /* alias/new: no user has the external_id */
+    USER_MINOR_ALIAS_TAKEN,            /* alias/new: the alias belongs to another user */
+    USER_MINOR_NO_USER_WITH_ALIAS,     /* identify: no user has the alias */
+    USER_MINOR_ALIAS_OTHER_EXTERNAL,   /* identify: the alias's user has another external_id */
+    USER_MINOR_LABEL_TAKEN,            /* identify: the user already has an alias of this label */
+    USER_MINOR_NO_USER_WITH_CONTACT,   /* identify: no user has the email / phone number */
+    USER_MINOR_CONTACT_AMBIGUOUS,      /* identify: the prioritization leaves several users */
+    USER_MINOR_CONTACT_OTHER_EXTERNAL, /* identify: the address's user has another external_id */
+    USER_MINOR_LABEL_HELD,             /* alias/new: the user has another alias_name of the label */
 };
 
 /* Which array of the request a minor error is about. */
@@ -89,6 +115,9 @@ enum user_array {
     USER_ARRAY_PURCHASES,
     USER_ARRAY_USER_ALIASES,
     USER_ARRAY_ALIASES_TO_IDENTIFY,
+    USER_ARRAY_EMAILS_TO_IDENTIFY,
+    USER_ARRAY_PHONES_TO_IDENTIFY,
+    USER_ARRAY_MERGE_UPDATES,
 };
 
 struct user_minor_error {
@@ -105,6 +134,11 @@ struct user_minors {
 };
 
 void users_minors_free(struct user_minors *m);
+
+/* Appends a minor error (for a later module's verb that reports in this shape); CD_E_NOMEM
+ * when it cannot. */
+enum cd_err users_minors_add(struct user_minors *m, enum user_minor code, enum user_array array,
+                             size_t index);
 
 /* ---- POST /users/track ---- */
 
@@ -181,6 +215,13 @@ struct track_result {
 enum cd_err users_track(struct app *app, struct workspace *ws, const struct track_request *req,
                         struct track_result *res);
 
+/* The same inside a workspace write the caller holds (a later module joins it to its own
+ * change in one write: a trigger applies its recipients' attributes before it sends). On error
+ * the caller's write must fail (its rollback undoes what was stored); free res's minors. */
+enum cd_err users_track_locked(struct app *app, struct workspace *ws,
+                               const struct track_request *req, int64_t now,
+                               struct track_result *res);
+
 /* ---- POST /users/alias/new ---- */
 
 struct alias_new_item {
@@ -201,20 +242,39 @@ enum cd_err users_alias_new(struct app *app, struct workspace *ws,
 
 /* ---- POST /users/identify ---- */
 
+/* One entry of aliases_to_identify (alias_label and alias_name), emails_to_identify or
+ * phone_numbers_to_identify (address and prioritization); `array` and `index` say where it
+ * stands in the request (minor errors name them). */
 struct identify_item {
     enum user_minor invalid;
+    enum user_array array;
+    size_t index;
     const char *external_id;
     const char *alias_label;
     const char *alias_name;
+    const char *address;
+    enum user_priority prioritization[USER_PRIORITIES_MAX];
+    size_t n_prioritization;
 };
 
-/* merge: merge an alias-only profile into the existing user of the external id. */
+/* merge: merge an alias-only (email-only, phone-only) profile into the existing user of the
+ * external id. With no user of that external id, the profile takes it. */
 enum cd_err users_identify(struct app *app, struct workspace *ws, const struct identify_item *items,
                            size_t n_items, bool merge, struct users_count_result *res);
 
+/* ---- merging one user into another (POST /users/merge; core/cohorts/user_merge.h) ---- */
+
+/* Inside a workspace write: merges `from` into `to` as /users/identify's merge does (custom
+ * attributes only `from` has, aliases, devices, event and purchase summaries and times), then
+ * deletes `from` (which drops it from every cohort: move memberships first). */
+enum cd_err users_merge_locked(struct app *app, struct workspace *ws, uint32_t from, uint32_t to,
+                               int64_t now);
+
 /* ---- POST /users/delete ---- */
 
-/* Deletes the users the refs name; unknown ones are skipped. *n_deleted counts the deleted. */
+/* Deletes the users the refs name; unknown ones are skipped. An email or phone reference
+ * deletes every holder of the address, or the one its prioritization picks (none when that
+ * is ambiguous). *n_deleted counts the deleted. */
 enum cd_err users_delete(struct app *app, struct workspace *ws, const struct user_ref *refs,
                          size_t n_refs, size_t *n_deleted);
 
@@ -233,6 +293,8 @@ struct user_export_request {
     size_t n_aliases;
     const char *device_id; /* NULL when absent */
     const char *braze_id;  /* NULL when absent */
+    const char *email;     /* NULL when absent: every user with this email */
+    const char *phone;     /* NULL when absent: every user with this phone number */
     unsigned parts;        /* USER_EXPORT_* to read */
 };
 
@@ -253,7 +315,8 @@ struct user_export {
     char *braze_id;
     char *external_id; /* NULL when none */
     int64_t created_at;
-    json_t *attrs; /* the stored attribute object: profile fields and custom attributes */
+    int random_bucket; /* 0 to 9999, fixed for the user (from its braze_id's random bytes) */
+    json_t *attrs;     /* the stored attribute object: profile fields and custom attributes */
     struct user_alias_pair *aliases;
     size_t n_aliases;
     char **devices;
@@ -275,6 +338,14 @@ enum cd_err users_export_ids(struct app *app, struct workspace *ws,
                              const struct user_export_request *req, struct user_export_result *res);
 void user_export_result_free(struct user_export_result *res);
 
+/* One user by internal id (a member of an audience snapshot), read from committed store state
+ * without the workspace lock, the parts asked for. CD_E_NOT_FOUND when the user is gone (deleted
+ * since); on CD_OK release *out with user_export_free. */
+enum cd_err users_export_uid(struct app *app, struct workspace *ws, uint32_t uid, unsigned parts,
+                             struct user_export *out);
+/* Frees what one user_export holds and zeroes it; NULL-safe. */
+void user_export_free(struct user_export *u);
+
 /* ---- POST /devices/track ---- */
 
 struct device_track_request {
@@ -295,6 +366,14 @@ enum cd_err users_device_track(struct app *app, struct workspace *ws,
                                struct device_track_result *res);
 
 /* ---- reads for other parts of core ---- */
+
+/* The user an email (phone number when `phone`) names under the prioritization rules (none:
+ * Braze's rule for /users/track, identified first, then the most recently updated): *uid, or
+ * 0 with *n_left 0 (nobody has the address) or > 1 (the rules leave several). The caller holds
+ * the workspace's read lock (or write lock). */
+enum cd_err users_by_contact(struct app *app, struct workspace *ws, bool phone, const char *address,
+                             const enum user_priority *rules, size_t n_rules, uint32_t *uid,
+                             size_t *n_left);
 
 /* One user's external id (*external_id owned, "" when none; free it) and custom attributes
  * (new object) in one read; CD_E_NOT_FOUND when no such user. Any time, outside a write. On

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/workspace/workspace_int.h"
 #include "util/crypto.h"
 #include "util/timeutil.h"
 
@@ -57,7 +58,8 @@ enum cd_err admin_workspace_find(struct store *s, const char *ref, struct admin_
 enum cd_err admin_api_key_create(struct store *s, int64_t ws, char key[ADMIN_KEY_LEN]) {
     char hash[65];
     enum cd_err err = new_key(key, hash);
-    return err == CD_OK ? STORE_OPS(s)->admin->api_key_add(s, ws, hash, time_now_ms()) : err;
+    struct api_key_row row = {.workspace_id = ws, .key_hash = hash, .name = ""};
+    return err == CD_OK ? STORE_OPS(s)->admin->api_key_add(s, &row, time_now_ms()) : err;
 }
 
 enum cd_err admin_api_key_revoke(struct store *s, const char *key) {
@@ -74,6 +76,42 @@ enum cd_err admin_partner_add(struct store *s, const char *name, enum key_check 
     enum cd_err err = new_key(key, hash);
     int64_t now = time_now_ms();
     return err == CD_OK ? STORE_OPS(s)->admin->partner_add(s, name, check, hash, now) : err;
+}
+
+const char *admin_key_check_name(enum key_check check) {
+    return check == KEY_CHECK_OFF ? "off" : "required";
+}
+
+bool admin_key_check_parse(const char *text, enum key_check *check) {
+    if (text && strcmp(text, "required") == 0)
+        *check = KEY_CHECK_REQUIRED;
+    else if (text && strcmp(text, "off") == 0)
+        *check = KEY_CHECK_OFF;
+    else
+        return false;
+    return true;
+}
+
+enum cd_err admin_partner_list(struct store *s,
+                               void (*cb)(void *ctx, const char *name, enum key_check check),
+                               void *ctx) {
+    return STORE_OPS(s)->admin->partner_list(s, cb, ctx);
+}
+
+enum cd_err admin_partner_set_check(struct store *s, const char *name, enum key_check check) {
+    if (!admin_partner_name_valid(name))
+        return CD_E_NOT_FOUND;
+    return STORE_OPS(s)->admin->partner_set_check(s, name, check);
+}
+
+enum cd_err admin_app_partner_list(struct app *app,
+                                   void (*cb)(void *ctx, const char *name, enum key_check check),
+                                   void *ctx) {
+    return admin_partner_list(app->store, cb, ctx);
+}
+
+enum cd_err admin_app_partner_set_check(struct app *app, const char *name, enum key_check check) {
+    return admin_partner_set_check(app->store, name, check);
 }
 
 enum cd_err admin_import_key_show(struct store *s, int64_t ws, const char *partner,

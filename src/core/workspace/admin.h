@@ -29,12 +29,33 @@ enum cd_err admin_workspace_create(struct store *s, const char *name, struct adm
 /* Finds a workspace by public id or name; ref NULL = the first one created. */
 enum cd_err admin_workspace_find(struct store *s, const char *ref, struct admin_workspace *ws);
 
+/* A key with every permission and no rate limit (api_keys.h makes the others). */
 enum cd_err admin_api_key_create(struct store *s, int64_t ws, char key[ADMIN_KEY_LEN]);
 enum cd_err admin_api_key_revoke(struct store *s, const char *key);
 
 /* Adds a partner with a first partner API key. CD_E_EXISTS when present. */
 enum cd_err admin_partner_add(struct store *s, const char *name, enum key_check check,
                               char key[ADMIN_KEY_LEN]);
+
+/* "required" or "off", the names the CLI and the API use for a key check. */
+const char *admin_key_check_name(enum key_check check);
+/* Parses such a name; false when it is neither. */
+bool admin_key_check_parse(const char *text, enum key_check *check);
+
+/* Calls cb on every partner, by name. */
+enum cd_err admin_partner_list(struct store *s,
+                               void (*cb)(void *ctx, const char *name, enum key_check check),
+                               void *ctx);
+/* Sets how the partner's partner_api_key is checked (its keys stay as they are, so turning
+ * the check back on makes them work again). CD_E_NOT_FOUND when there is no such partner. */
+enum cd_err admin_partner_set_check(struct store *s, const char *name, enum key_check check);
+
+/* The same two for the server's API (the store of the running app). */
+struct app;
+enum cd_err admin_app_partner_list(struct app *app,
+                                   void (*cb)(void *ctx, const char *name, enum key_check check),
+                                   void *ctx);
+enum cd_err admin_app_partner_set_check(struct app *app, const char *name, enum key_check check);
 
 /* The active data import key of (workspace, partner), created when there is none.
  * CD_E_NOT_FOUND when the partner does not exist. */

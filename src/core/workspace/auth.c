@@ -1,24 +1,72 @@
 /* auth.c — REST and partner credentials against the store (see auth.h). */
 #include "core/workspace/auth.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "core/workspace/api_keys.h"
+#include "core/workspace/rate_limit.h"
 #include "core/workspace/workspace.h"
 #include "core/workspace/workspace_int.h"
 #include "util/crypto.h"
+#include "util/timeutil.h"
 
-enum cd_err workspace_auth_rest(struct app *app, const char *key, struct workspace **out,
+_Static_assert(sizeof((struct rest_grant *)0)->grants == API_KEY_GRANTS_CAP,
+               "a grant list fits rest_grant");
+
+/* The fields of a key row that authentication needs, copied out of the store's callback. */
+struct key_found {
+    int64_t ws;
+    char id[API_KEY_ID_LEN + 1];
+    char grants[API_KEY_GRANTS_CAP];
+    bool all; /* NULL grants: every permission */
+    int64_t rate_limit;
+    int64_t rate_period_s;
+};
+
+static void copy_key(void *ctx, const struct api_key_row *row) {
+    struct key_found *k = ctx;
+    k->ws = row->workspace_id;
+    snprintf(k->id, sizeof k->id, "%.16s", row->key_hash ? row->key_hash : "");
+    k->all = !row->permissions;
+    snprintf(k->grants, sizeof k->grants, "%s", row->permissions ? row->permissions : "");
+    k->rate_limit = row->rate_limit;
+    k->rate_period_s = row->rate_period_s;
+}
+
+enum cd_err workspace_auth_rest(struct app *app, const char *key, const char *permission,
+                                struct workspace **out, struct rest_grant *grant,
                                 struct cd_msg *msg) {
     *out = NULL;
+    memset(grant, 0, sizeof *grant);
     if (!key || !*key)
         return CD_E_NOT_FOUND;
     char hash[65];
     crypto_sha256_hex(key, strlen(key), hash);
-    int64_t ws_id;
-    enum cd_err err = STORE_OPS(app->store)->admin->api_key_lookup(app->store, hash, &ws_id);
-    if (err == CD_OK)
-        err = app_workspace_msg(app, ws_id, out, msg);
-    return err;
+    struct key_found k = {0};
+    enum cd_err err = STORE_OPS(app->store)->admin->api_key_lookup(app->store, hash, copy_key, &k);
+    if (err != CD_OK)
+        return err;
+    if (k.rate_limit > 0) {
+        struct rate_state st;
+        bool ok = rate_limiter_take(app->key_limits, k.id, k.rate_limit, k.rate_period_s,
+                                    time_now_ms(), &st);
+        grant->limited = true;
+        grant->limit = st.limit;
+        grant->remaining = st.remaining;
+        grant->reset_s = st.reset_s;
+        if (!ok) {
+            grant->result = REST_AUTH_RATE_LIMITED;
+            return CD_OK;
+        }
+    }
+    grant->all = k.all;
+    snprintf(grant->grants, sizeof grant->grants, "%s", k.grants);
+    if (!api_key_grants(k.all ? NULL : k.grants, permission)) {
+        grant->result = REST_AUTH_DENIED;
+        return CD_OK;
+    }
+    return app_workspace_msg(app, k.ws, out, msg);
 }
 
 enum cd_err partner_authenticate(struct app *app, const char *partner, const char *partner_api_key,

@@ -9,16 +9,40 @@
 #define COHORTD_CORE_WORKSPACE_AUTH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util/err.h"
 
 struct app;
 struct workspace;
 
-/* The workspace of an active REST API key. CD_E_NOT_FOUND when the key is unknown or revoked;
- * another error when the store failed, or CD_E_STORE with msg naming a workspace that is not
- * loaded (see app_workspace_msg). */
-enum cd_err workspace_auth_rest(struct app *app, const char *key, struct workspace **out,
+/* What a REST API key may do with one request. */
+enum rest_auth {
+    REST_AUTH_OK = 0,
+    REST_AUTH_RATE_LIMITED, /* the key's window is used up (429) */
+    REST_AUTH_DENIED,       /* the key lacks the route's permission (403) */
+};
+
+struct rest_grant {
+    enum rest_auth result;
+    bool all;          /* the key has every permission */
+    char grants[2048]; /* else its grants, comma-separated (API_KEY_GRANTS_CAP) */
+    bool limited;      /* the key has a rate limit: limit, remaining and reset_s hold its window */
+    int64_t limit;
+    int64_t remaining;
+    int64_t reset_s; /* UNIX seconds */
+};
+
+/*
+ * Authenticates a REST API key for a route needing `permission` (NULL: a route only keys with
+ * every permission may call): counts the request against the key's rate limit, if it has one,
+ * then checks the permission, then finds the key's workspace. A counted request is counted
+ * whatever follows. CD_E_NOT_FOUND when the key is unknown or revoked; CD_OK with grant->result
+ * (*out set only for REST_AUTH_OK); another error when the store failed, or CD_E_STORE with msg
+ * naming a workspace that is not loaded (see app_workspace_msg).
+ */
+enum cd_err workspace_auth_rest(struct app *app, const char *key, const char *permission,
+                                struct workspace **out, struct rest_grant *grant,
                                 struct cd_msg *msg);
 
 /* The outcome of a partner request's credentials, in the order §1.2 checks them. */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/workspace/workspace_int.h"
+#include "core/workspace/rate_limit.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/timeutil.h"
@@ -41,6 +42,15 @@ static void load_user(void *ctx, const struct user_row *u) {
     json_t *attrs = json_loads(u->attrs, 0, NULL);
     if (json_is_object(attrs) && attr_index_set(&lc->ws->attrs, u->uid, NULL, attrs) != 0)
         lc->failed = 1;
+    /* email and phone identify users (identity.h): their index is rebuilt here too */
+    static const char *const contact_field[] = {"email", "phone"};
+    for (int c = IDENTITY_EMAIL; c <= IDENTITY_PHONE; c++) {
+        const json_t *v = json_object_get(attrs, contact_field[c]);
+        if (json_is_string(v) &&
+            identity_put_contact(lc->ident, (enum identity_contact)c, json_string_value(v),
+                                 json_string_length(v), u->uid) != 0)
+            lc->failed = 1;
+    }
     json_decref(attrs);
 }
 
@@ -183,6 +193,10 @@ void app_set_write_limits(struct app *app, int max_queued, int64_t timeout_ms) {
                      "(reason=queue_full) or they waited too long (reason=queue_timeout)");
 }
 
+void app_set_max_array_length(struct app *app, int n) {
+    app->max_array_length = n < 1 ? 1 : n > 100 ? 100 : n;
+}
+
 /* A refused write: counted, logged at debug (the HTTP log line already shows the 429). */
 static enum cd_err shed(struct workspace *ws, const char *reason, int ahead) {
     char labels[48];
@@ -314,7 +328,13 @@ enum cd_err app_new(struct store *store, struct app **out) {
     if (!app)
         return CD_E_NOMEM;
     app->store = store;
+    app->max_array_length = APP_MAX_ARRAY_LENGTH_DEFAULT;
     pthread_mutex_init(&app->reg_lock, NULL);
+    app->key_limits = rate_limiter_new();
+    if (!app->key_limits) {
+        app_free(app);
+        return CD_E_NOMEM;
+    }
     struct id_list l = {0};
     enum cd_err err = STORE_OPS(store)->admin->workspace_list(store, collect_id, &l);
     if (err == CD_OK && l.failed)
@@ -338,6 +358,7 @@ void app_free(struct app *app) {
     for (size_t i = 0; i < app->n_ws; i++)
         ws_free(app->ws[i]);
     free(app->ws);
+    rate_limiter_free(app->key_limits);
     pthread_mutex_destroy(&app->reg_lock);
     free(app);
 }

@@ -86,6 +86,12 @@ enum cd_err app_workspace_msg(struct app *app, int64_t ws_id, struct workspace *
  * serving requests. */
 void app_set_write_limits(struct app *app, int max_queued, int64_t timeout_ms);
 
+/* The most elements a custom array attribute keeps (Braze: 25 by default, up to 100): a longer
+ * array is truncated to its first n elements when it is set or added to. n is clamped to 1 to
+ * 100; the default of app_new is APP_MAX_ARRAY_LENGTH_DEFAULT. Call before serving requests. */
+#define APP_MAX_ARRAY_LENGTH_DEFAULT 25
+void app_set_max_array_length(struct app *app, int n);
+
 /* Makes the calling thread's writes wait for the writer lock without the bounds above (for
  * background workers whose writes must not be refused). */
 void workspace_thread_unbounded(void);

@@ -76,8 +76,10 @@ struct workspace {
 struct app {
     struct store *store;
     app_cohort_entry_fn on_cohort_entry;
-    int max_queued_writes;    /* writes that may wait behind a workspace's writer; 0: any */
-    int64_t queue_timeout_ms; /* longest such wait; 0: no limit */
+    int max_queued_writes;           /* writes that may wait behind a workspace's writer; 0: any */
+    int64_t queue_timeout_ms;        /* longest such wait; 0: no limit */
+    struct rate_limiter *key_limits; /* REST API keys' request counters (rate_limit.h) */
+    int max_array_length; /* elements a custom array attribute keeps (app_set_max_array_length) */
     pthread_mutex_t reg_lock;
     struct workspace **ws;
     size_t n_ws;
