@@ -2,7 +2,8 @@
  * test_pg_serve.c — the real server on the PostgreSQL store: `cohortd init` and `cohortd
  * serve` with COHORTD_STORE=postgresql://… (a fresh database per test on the throwaway server of
  * tests/pg/with-pg.sh), users and a partner cohort import answered exactly, /cohorts/details,
- * and everything still there after a clean restart and after kill -9 right after an answer.
+ * and everything still there after a clean restart and after kill -9 right after an answer;
+ * partners' key check and limited API keys through the CLI and the server.
  */
 #include "../e2e/harness.h"
 
@@ -124,6 +125,73 @@ static void test_a_store_that_cannot_be_reached_is_named_in_the_error(void **sta
     free(err);
 }
 
+/* The output of a command that must succeed, parsed as JSON. */
+static json_t *cli_ok_json(struct server *s, const char *const *args) {
+    char *out = NULL, *err = NULL;
+    int rc = run_cli(s, args, &out, &err);
+    if (rc != 0)
+        fail_msg("exit %d\nstdout: %s\nstderr: %s\n", rc, out, err);
+    json_t *j = json_loads(out, 0, NULL);
+    free(out);
+    free(err);
+    assert_non_null(j);
+    return j;
+}
+
+/* A request with `key` as the bearer key: status and exact body. */
+static void key_expect(const struct server *s, const char *key, const char *path, long status,
+                       const char *expected) {
+    char *auth = strf("Authorization: Bearer %s", key);
+    const char *h[] = {auth, NULL};
+    struct resp r;
+    http_req(s, "GET", path, h, NULL, &r);
+    assert_resp(&r, status, expected);
+    resp_free(&r);
+    free(auth);
+}
+
+/* The ops main added after the PostgreSQL store, through the binary: partners' key check and
+ * API keys with permissions and a name, kept across a restart. */
+static void test_partner_checks_and_limited_api_keys_work_on_postgresql(void **state) {
+    struct server *s = *state;
+    const char *list[] = {"partner", "list", "--json", NULL};
+    json_t *j = cli_ok_json(s, list);
+    assert_json_equal(j, "{\"partners\":[{\"name\":\"heap\",\"key_check\":\"off\"}]}");
+    json_decref(j);
+    const char *set[] = {"partner", "set", "heap", "--key-check", "required", "--json", NULL};
+    j = cli_ok_json(s, set);
+    assert_json_equal(j, "{\"partner\":\"heap\",\"key_check\":\"required\"}");
+    json_decref(j);
+    j = cli_ok_json(s, list);
+    assert_json_equal(j, "{\"partners\":[{\"name\":\"heap\",\"key_check\":\"required\"}]}");
+    json_decref(j);
+
+    const char *create[] = {"api-key", "create",        "--json",        "--name",
+                            "ro",      "--permissions", "segments.list", NULL};
+    j = cli_ok_json(s, create);
+    char *key = strf("%s", json_string_value(json_object_get(j, "rest_api_key")));
+    char *id = strf("%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    key_expect(s, key, "/segments/list", 200, "{\"message\":\"success\",\"segments\":[]}");
+    key_expect(s, key, "/cohorts/list", 403, "{\"message\":\"Access Denied\"}");
+    const char *keys[] = {"api-key", "list", "--json", NULL};
+    j = cli_ok_json(s, keys);
+    json_t *all = json_object_get(j, "api_keys");
+    assert_int_equal(json_array_size(all), 2); /* init's and this one, oldest first */
+    char *want = strf(
+        "{\"id\":\"%s\",\"name\":\"ro\",\"permissions\":[\"segments.list\"],\"rate_limit\":null}",
+        id);
+    assert_json_equal(json_array_get(all, 1), want);
+    free(want);
+    json_decref(j);
+
+    server_stop(s);
+    server_start(s);
+    key_expect(s, key, "/segments/list", 200, "{\"message\":\"success\",\"segments\":[]}");
+    free(key);
+    free(id);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -131,6 +199,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_init_twice_on_the_same_database_changes_nothing, setup,
                                         server_teardown),
         cmocka_unit_test(test_a_store_that_cannot_be_reached_is_named_in_the_error),
+        cmocka_unit_test_setup_teardown(test_partner_checks_and_limited_api_keys_work_on_postgresql,
+                                        setup, server_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
