@@ -143,7 +143,12 @@ int bench_prepare(struct bench_server *b, const char *bin, uint32_t n) {
     if (!mkdtemp(b->data) || run_init(b, bin) != 0)
         return -1;
     char url[512], msg[256];
-    snprintf(url, sizeof url, "sqlite:%s/cohortd.db", b->data);
+    /* COHORTD_STORE (which init and serve read too) selects another store, e.g. PostgreSQL */
+    const char *given = getenv("COHORTD_STORE");
+    if (given && *given)
+        snprintf(url, sizeof url, "%s", given);
+    else
+        snprintf(url, sizeof url, "sqlite:%s/cohortd.db", b->data);
     struct store *s = NULL;
     if (store_open(url, &s, msg, sizeof msg) != CD_OK)
         return -1;

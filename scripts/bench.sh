@@ -29,6 +29,15 @@ run import "$B/bench_import" "$B/cohortd" "$N" 2000
 run isolation "$B/bench_isolation" "$B/cohortd" "$N" 1000 3000
 run ceiling "$B/bench_ceiling" "$B/cohortd" "$N" 2000
 run postgres "$B/bench_pg" "$N" 400
+# the same import on the PostgreSQL store, beside a throwaway server (COHORTD_STORE reaches
+# init, serve and the user generation of bench_import). Its commit waits for PostgreSQL's WAL
+# flush inside the workspace's write turn (no split commit yet), so at 16-32 clients more than
+# the default 4 writes queue and are shed (429): here 64 may queue for up to 10 s, so every
+# level is measured whole.
+run pg_store sh tests/pg/with-pg.sh sh -c \
+    'COHORTD_STORE="$COHORTD_TEST_PG_URL" COHORTD_MAX_QUEUED_WRITES=64 \
+     COHORTD_QUEUE_TIMEOUT_MS=10000 exec "$@"' sh \
+    "$B/bench_import" "$B/cohortd" "$N" 2000
 run segments "$B/bench_segments" "$N"
 run currents "$B/bench_currents" "$B/cohortd" 300000
 run export "$B/bench_export" "$B/cohortd" "$N"
@@ -37,7 +46,7 @@ fi
 
 model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 cat "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl \
-    "$OUT"/segments.jsonl "$OUT"/currents.jsonl "$OUT"/export.jsonl "$OUT"/campaigns.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" '
+    "$OUT"/segments.jsonl "$OUT"/currents.jsonl "$OUT"/export.jsonl "$OUT"/campaigns.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" --slurpfile pgstore "$OUT/pg_store.jsonl" '
   def one(s): map(select(.scenario == s))[0];
   def all(s): map(select(.scenario == s));
   def phase(p): map(select(.scenario == "isolation" and .phase == p))[0];
@@ -48,6 +57,8 @@ cat "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceiling.jsonl "$OUT"/postg
       cohortd_ids_per_s: one("import_best").cohortd_ids_per_s,
       ceiling_ids_per_s: one("ceiling").ceiling_ids_per_s,
       postgres_ids_per_s: one("postgres_import_best").postgres_ids_per_s,
+      pg_store_ids_per_s: ($pgstore | map(select(.scenario == "import_best"))[0].cohortd_ids_per_s),
+      pg_store_ratio_vs_postgres: (($pgstore | map(select(.scenario == "import_best"))[0].cohortd_ids_per_s) / one("postgres_import_best").postgres_ids_per_s),
       p50_ms: one("import_best").p50_ms,
       p99_ms: one("import_best").p99_ms,
       concurrency: one("import_best").concurrency,
@@ -102,6 +113,8 @@ jq -r --arg plot "$plot" '
   "| in-process ceiling (core API, one thread, no HTTP/JSON) | \(.import.ceiling_ids_per_s) |",
   "| PostgreSQL, best concurrency | \(.import.postgres_ids_per_s) |",
   "| cohortd / PostgreSQL | \(.import.ratio_vs_postgres * 10 | round / 10)x |",
+  "| cohortd over HTTP on the PostgreSQL store, best concurrency | \(.import.pg_store_ids_per_s) |",
+  "| cohortd on the PostgreSQL store / PostgreSQL | \(.import.pg_store_ratio_vs_postgres * 10 | round / 10)x |",
   "", $plot, "",
   "## Workspace isolation\n",
   "Workspace B (\(.isolation.alone.b_users) users of its own) alternates one-user `/users/track` writes with exact segment previews, \(.isolation.alone.b_ops) of each per phase: alone, then while 4 clients import 1000-id requests into workspace A (\(.isolation.alone.users) users) at full speed. Targets: B write p99 at most 5 ms, B preview p99 at most 2 ms, under load too.\n",

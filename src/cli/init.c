@@ -1,5 +1,6 @@
-/* init.c — `cohortd init`: a new data directory with a first workspace, its REST API key, the
- * partner `heap` with a partner API key, and the workspace's Heap data import key.
+/* init.c — `cohortd init`: a new data directory (or, with --store postgresql://…, a new
+ * PostgreSQL store: its schema) with a first workspace, its REST API key, the partner `heap`
+ * with a partner API key, and the workspace's Heap data import key.
  * Heap is a hosted partner: it sends its own Braze partner key, which a self-hosted server
  * cannot know, so `heap` starts with the key check off (the data import key the customer hands
  * Heap identifies the workspace). Its partner key is still made, for an operator who turns the
@@ -16,6 +17,7 @@
 
 static const struct cli_opt opts[] = {
     CLI_OPT_DATA,
+    CLI_OPT_STORE,
     {"listen", "HOST:PORT", "COHORTD_LISTEN", "127.0.0.1:8080",
      "where `serve` will listen (printed as the REST endpoint)"},
     CLI_OPT_JSON,
@@ -29,15 +31,24 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     (void)n_pos;
     const char *data = cli_value(cmd, values, "data");
     const char *listen = cli_value(cmd, values, "listen");
+    const char *store_url = cli_value(cmd, values, "store");
     char path[4096];
     snprintf(path, sizeof path, "%s/cohortd.db", data);
-    if (access(path, F_OK) == 0)
+    if (!store_url && access(path, F_OK) == 0)
         return cli_fail(cmd, "%s is already initialised (%s exists); nothing changed", data, path);
     if (mkdir(data, 0700) != 0 && errno != EEXIST)
         return cli_fail(cmd, "cannot create %s: %s", data, strerror(errno));
-    struct store *s = cli_open_store(data, NULL);
+    struct store *s = cli_open_store(data, store_url);
     if (!s)
         return 1;
+    struct admin_workspace first;
+    if (store_url && admin_workspace_find(s, NULL, &first) == CD_OK) {
+        store_close(s);
+        return cli_fail(cmd,
+                        "the store is already initialised (it has workspace %s); nothing "
+                        "changed",
+                        first.public_id);
+    }
     struct admin_workspace ws;
     char rest_key[ADMIN_KEY_LEN], partner_key[ADMIN_KEY_LEN], import_key[ADMIN_KEY_LEN];
     enum cd_err err = admin_workspace_create(s, "default", &ws, rest_key);
@@ -71,7 +82,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
 
 const struct cli_command cli_init_cmd = {
     .name = "init",
-    .synopsis = "[--data DIR] [--json]",
+    .synopsis = "[--data DIR] [--store URL] [--json]",
     .summary = "create a data directory: workspace 'default', its REST API key, partner 'heap'",
     .opts = opts,
     .run = run,

@@ -1,7 +1,7 @@
 /*
  * store.h — the one storage interface of cohortd. The store is the source of truth: every
  * acknowledged change is in it, and the in-memory indexes of core/ are rebuilt from it at
- * start-up. A backend (sqlite.c today; PostgreSQL later) exports one `const struct store_ops`.
+ * start-up. A backend (sqlite*.c, postgres*.c) exports one `const struct store_ops`.
  *
  * Threading: one store handle is shared by all threads. Writes that belong together happen
  * inside a transaction: `begin` hands out a `struct store_txn`, the writes take it, `commit` or
@@ -733,7 +733,7 @@ struct store_base {
 
 /*
  * Opens a store by URL: "sqlite:PATH" or a plain path is SQLite; "postgresql://…" is
- * PostgreSQL (not built yet: CD_E_INVALID with a message). `err_msg` receives a reason.
+ * PostgreSQL. `err_msg` receives a reason (for PostgreSQL, the connection problem).
  */
 enum cd_err store_open(const char *url, struct store **out, char *err_msg, size_t err_len);
 /* The backend of a store URL and the location it names (a path inside url, for SQLite),

@@ -1,0 +1,681 @@
+/*
+ * postgres.c — the PostgreSQL store: opening (connections, the migrations of
+ * src/store/migrations/postgres/ in one transaction under an advisory lock), transactions, the
+ * read pool, prepared statements and the helpers the postgres_*.c files share. May touch only
+ * libpq. postgres_int.h says how connections and statements are organised.
+ *
+ * Cost: every statement is one round trip to the server; a COMMIT returns once PostgreSQL has
+ * flushed its WAL (synchronous_commit = on), so commit_ticket commits at once and its ticket
+ * is already durable. The batch calls (events_bump, aliases_put, misses_add) send one
+ * multi-row statement per step whatever the number of rows.
+ */
+#include "store/postgres_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/metrics.h"
+
+#define INT8_OID 20
+#define BYTEA_OID 17
+#define TEXT_OID 25
+
+/* The advisory lock key that serialises migrations between processes opening the store. */
+#define PG_MIGRATE_LOCK 5262001
+
+int64_t pg_int(const struct pg_row *r, int col) {
+    if (PQgetisnull(r->res, r->row, col))
+        return 0;
+    return strtoll(PQgetvalue(r->res, r->row, col), NULL, 10);
+}
+
+const char *pg_text(const struct pg_row *r, int col) {
+    if (PQgetisnull(r->res, r->row, col))
+        return NULL;
+    return PQgetvalue(r->res, r->row, col);
+}
+
+bool pg_is_null(const struct pg_row *r, int col) {
+    return PQgetisnull(r->res, r->row, col) != 0;
+}
+
+const void *pg_bytes(struct pg_row *r, int col, size_t *len) {
+    *len = 0;
+    if (PQgetisnull(r->res, r->row, col) ||
+        r->n_scratch == (int)(sizeof r->scratch / sizeof r->scratch[0]))
+        return NULL;
+    size_t n = 0;
+    unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(r->res, r->row, col), &n);
+    if (!b)
+        return NULL;
+    r->scratch[r->n_scratch++] = b;
+    *len = n;
+    return b;
+}
+
+void pg_row_int64(struct pg_row *r, void *ctx) {
+    *(int64_t *)ctx = pg_int(r, 0);
+}
+
+/* A growing string for array literals. */
+struct buf {
+    char *p;
+    size_t n, cap;
+    bool nomem;
+};
+
+static void buf_put(struct buf *b, const char *s, size_t n) {
+    if (b->nomem)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->nomem = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static char *buf_done(struct buf *b) {
+    if (b->nomem) {
+        free(b->p);
+        return NULL;
+    }
+    return b->p;
+}
+
+char *pg_array_ints(const int64_t *v, size_t n) {
+    struct buf b = {0};
+    buf_put(&b, "{", 1);
+    for (size_t k = 0; k < n; k++) {
+        char num[32];
+        int len = snprintf(num, sizeof num, "%s%lld", k ? "," : "", (long long)v[k]);
+        buf_put(&b, num, (size_t)len);
+    }
+    buf_put(&b, "}", 1);
+    return buf_done(&b);
+}
+
+char *pg_array_texts(const char *const *v, size_t n, size_t stride) {
+    struct buf b = {0};
+    buf_put(&b, "{", 1);
+    for (size_t k = 0; k < n; k++) {
+        const char *s = *(const char *const *)(const void *)((const char *)v + k * stride);
+        if (k)
+            buf_put(&b, ",", 1);
+        if (!s) {
+            buf_put(&b, "NULL", 4);
+            continue;
+        }
+        buf_put(&b, "\"", 1);
+        for (const char *c = s; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                buf_put(&b, "\\", 1);
+            buf_put(&b, c, 1);
+        }
+        buf_put(&b, "\"", 1);
+    }
+    buf_put(&b, "}", 1);
+    return buf_done(&b);
+}
+
+/* The server's message of a failed result, on one line. */
+static void one_line(char *dst, size_t len, const char *msg) {
+    snprintf(dst, len, "%s", msg ? msg : "");
+    size_t n = strlen(dst);
+    while (n && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
+        dst[--n] = '\0';
+    for (char *p = dst; *p; p++)
+        if (*p == '\n' || *p == '\t' || *p == '"')
+            *p = *p == '"' ? '\'' : ' ';
+}
+
+static void full_set(struct store *s, bool full) {
+    if (atomic_exchange(&s->full, full) == full)
+        return;
+    metrics_set("cohortd_store_full", "", full ? 1 : 0);
+    if (full)
+        log_error("store", "op=write result=store_full action=\"writes answer 503 until space "
+                           "is freed\"");
+    else
+        log_info("store", "op=write result=space_available");
+}
+
+/* The error of a failed result. */
+static enum cd_err result_error(struct pg_conn *c, PGresult *res, const char *what) {
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    char msg[512];
+    one_line(msg, sizeof msg, res ? PQresultErrorMessage(res) : PQerrorMessage(c->db));
+    if (c->in_txn)
+        c->failed = true;
+    if (state && strncmp(state, "23", 2) == 0) {
+        log_debug("store", "op=%s constraint=\"%s\"", what, msg);
+        return CD_E_EXISTS;
+    }
+    if (state && strcmp(state, "53100") == 0) {
+        log_warn("store", "op=%s error=\"%s\"", what, msg);
+        metrics_add("cohortd_store_full_refusals_total", "", 1);
+        full_set(c->owner, true);
+        return CD_E_FULL;
+    }
+    log_error("store", "op=%s sqlstate=%s error=\"%s\"", what, state ? state : "none", msg);
+    return CD_E_STORE;
+}
+
+/* Runs SQL text on c with the simple protocol (several statements allowed); CD_OK when every
+ * one succeeded. *tag, when not NULL, receives the last command tag. */
+static enum cd_err exec_simple(struct pg_conn *c, const char *sql, char *tag, size_t tag_len) {
+    PGresult *res = PQexec(c->db, sql);
+    ExecStatusType st = PQresultStatus(res);
+    enum cd_err err = CD_OK;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        err = result_error(c, res, "exec");
+    else if (tag)
+        snprintf(tag, tag_len, "%s", PQcmdStatus(res));
+    PQclear(res);
+    return err;
+}
+
+/* Session settings of every connection: durable commits, quiet notices, read-only readers. */
+static enum cd_err conn_setup(struct pg_conn *c, bool writer) {
+    c->n_stmts = 0;
+    return exec_simple(c,
+                       writer ? "SET synchronous_commit = on; SET client_min_messages = warning"
+                              : "SET synchronous_commit = on; SET client_min_messages = warning; "
+                                "SET default_transaction_read_only = on",
+                       NULL, 0);
+}
+
+/* Whether c can run a statement: reconnects a broken connection outside a transaction. */
+static bool conn_ready(struct pg_conn *c) {
+    if (PQstatus(c->db) == CONNECTION_OK)
+        return true;
+    if (c->in_txn)
+        return false;
+    PQreset(c->db);
+    if (PQstatus(c->db) != CONNECTION_OK) {
+        char msg[512];
+        one_line(msg, sizeof msg, PQerrorMessage(c->db));
+        log_error("store", "op=reconnect error=\"%s\"", msg);
+        return false;
+    }
+    log_warn("store", "op=reconnect result=ok");
+    return conn_setup(c, c == &c->owner->w) == CD_OK;
+}
+
+/* The prepared name of sql on c ("s<i>"), preparing it on first use; NULL on error. */
+static const char *prepared(struct pg_conn *c, const char *sql, const char *binds, char *name,
+                            size_t len) {
+    for (int i = 0; i < c->n_stmts; i++)
+        if (c->stmts[i] == sql) {
+            snprintf(name, len, "s%d", i);
+            return name;
+        }
+    if (c->n_stmts == PG_STMT_CAP) {
+        log_error("store", "op=prepare error=\"statement cache full\"");
+        return NULL;
+    }
+    Oid types[PG_PARAMS_MAX];
+    int n = (int)strlen(binds);
+    for (int i = 0; i < n; i++)
+        types[i] = binds[i] == 'i' ? INT8_OID : binds[i] == 'b' ? BYTEA_OID : TEXT_OID;
+    snprintf(name, len, "s%d", c->n_stmts);
+    PGresult *res = PQprepare(c->db, name, sql, n, types);
+    enum cd_err err =
+        PQresultStatus(res) == PGRES_COMMAND_OK ? CD_OK : result_error(c, res, "prepare");
+    PQclear(res);
+    if (err != CD_OK) {
+        log_error("store", "op=prepare sql=\"%.120s\"", sql);
+        return NULL;
+    }
+    c->stmts[c->n_stmts++] = sql;
+    return name;
+}
+
+enum cd_err pg_run(struct pg_conn *c, bool one_row, const char *sql, const struct pg_args *a,
+                   pg_row_fn row, void *ctx, int64_t *changes) {
+    const char *binds = a && a->binds ? a->binds : "";
+    int n = (int)strlen(binds);
+    if (n > PG_PARAMS_MAX)
+        return CD_E_INTERNAL;
+    if (changes)
+        *changes = 0;
+    if (c->in_txn && c->failed)
+        return CD_E_STORE; /* the transaction is aborted: nothing more runs in it */
+    if (!conn_ready(c)) {
+        if (c->in_txn)
+            c->failed = true;
+        return CD_E_STORE;
+    }
+    char name[16];
+    if (!prepared(c, sql, binds, name, sizeof name))
+        return CD_E_STORE;
+    char nums[PG_PARAMS_MAX][24];
+    const char *vals[PG_PARAMS_MAX];
+    int lens[PG_PARAMS_MAX], fmts[PG_PARAMS_MAX];
+    const char *const *texts = a ? a->texts : NULL;
+    const int64_t *ints = a ? a->ints : NULL;
+    const struct pg_blob *blobs = a ? a->blobs : NULL;
+    for (int i = 0; i < n; i++) {
+        lens[i] = 0;
+        fmts[i] = 0;
+        if (binds[i] == 't') {
+            vals[i] = *texts++;
+        } else if (binds[i] == 'i') {
+            snprintf(nums[i], sizeof nums[i], "%lld", (long long)*ints++);
+            vals[i] = nums[i];
+        } else {
+            if (!blobs)
+                return CD_E_INTERNAL; /* a 'b' bind without its blob */
+            vals[i] = blobs->p;
+            lens[i] = (int)blobs->n;
+            fmts[i] = 1;
+            blobs++;
+        }
+    }
+    if (!PQsendQueryPrepared(c->db, name, n, vals, lens, fmts, 0))
+        return result_error(c, NULL, "send");
+    if (!one_row)
+        PQsetSingleRowMode(c->db); /* rows stream: a load holds one row at a time */
+    enum cd_err err = CD_OK;
+    bool any = false;
+    PGresult *res;
+    while ((res = PQgetResult(c->db)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (err != CD_OK) {
+            /* drain after an error */
+        } else if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+            for (int i = 0; i < PQntuples(res); i++) {
+                if (one_row && any)
+                    break;
+                any = true;
+                if (row) {
+                    struct pg_row r = {.res = res, .row = i};
+                    row(&r, ctx);
+                    for (int k = 0; k < r.n_scratch; k++)
+                        PQfreemem(r.scratch[k]);
+                }
+            }
+            if (st == PGRES_TUPLES_OK && changes && *PQcmdTuples(res))
+                *changes = strtoll(PQcmdTuples(res), NULL, 10);
+        } else if (st == PGRES_COMMAND_OK) {
+            if (changes && *PQcmdTuples(res))
+                *changes = strtoll(PQcmdTuples(res), NULL, 10);
+        } else {
+            err = result_error(c, res, one_row ? "read_row" : "rows");
+        }
+        PQclear(res);
+    }
+    if (err == CD_OK && one_row && !any)
+        err = CD_E_NOT_FOUND;
+    return err;
+}
+
+struct pg_conn *pg_reader(struct store *s) {
+    unsigned start = atomic_fetch_add(&s->next_reader, 1);
+    for (unsigned k = 0; k < PG_READERS; k++) {
+        struct pg_conn *c = &s->r[(start + k) % PG_READERS];
+        if (pthread_mutex_trylock(&c->lock) == 0)
+            return c;
+    }
+    struct pg_conn *c = &s->r[start % PG_READERS];
+    pthread_mutex_lock(&c->lock);
+    return c;
+}
+
+void pg_reader_end(struct pg_conn *c) {
+    pthread_mutex_unlock(&c->lock);
+}
+
+static struct pg_conn *write_begin(struct store *s) {
+    if (pthread_mutex_lock(&s->w.lock) != 0) {
+        log_error("store", "op=write error=\"autocommit write inside a transaction\"");
+        return NULL;
+    }
+    return &s->w;
+}
+
+static enum cd_err write_end(struct store *s, enum cd_err err) {
+    if (err == CD_OK)
+        full_set(s, false);
+    pthread_mutex_unlock(&s->w.lock);
+    return err;
+}
+
+enum cd_err pg_write(struct store *s, const char *sql, const char *binds, const char *const *texts,
+                     const int64_t *ints, int64_t *changes) {
+    struct pg_args a = {binds, texts, ints, NULL};
+    struct pg_conn *c = write_begin(s);
+    if (!c)
+        return CD_E_INTERNAL;
+    return write_end(s, pg_run(c, false, sql, &a, NULL, NULL, changes));
+}
+
+enum cd_err pg_write_row(struct store *s, const char *sql, const struct pg_args *a, pg_row_fn row,
+                         void *ctx) {
+    struct pg_conn *c = write_begin(s);
+    if (!c)
+        return CD_E_INTERNAL;
+    return write_end(s, pg_run(c, true, sql, a, row, ctx, NULL));
+}
+
+enum cd_err pg_txn_write(struct store_txn *t, const char *sql, const char *binds,
+                         const char *const *texts, const int64_t *ints, int64_t *changes) {
+    struct pg_args a = {binds, texts, ints, NULL};
+    return pg_run(&t->s->w, false, sql, &a, NULL, NULL, changes);
+}
+
+enum cd_err pg_txn_run(struct store_txn *t, bool one_row, const char *sql, const struct pg_args *a,
+                       pg_row_fn row, void *ctx, int64_t *changes) {
+    return pg_run(&t->s->w, one_row, sql, a, row, ctx, changes);
+}
+
+static enum cd_err query(struct store *s, struct store_txn *t, bool one_row, const char *sql,
+                         const char *binds, const char *const *texts, const int64_t *ints,
+                         pg_row_fn row, void *ctx) {
+    struct pg_args a = {binds, texts, ints, NULL};
+    if (t)
+        return pg_run(&t->s->w, one_row, sql, &a, row, ctx, NULL);
+    struct pg_conn *c = pg_reader(s);
+    enum cd_err err = pg_run(c, one_row, sql, &a, row, ctx, NULL);
+    pg_reader_end(c);
+    return err;
+}
+
+enum cd_err pg_read_row(struct store *s, const char *sql, const char *binds,
+                        const char *const *texts, const int64_t *ints, pg_row_fn row, void *ctx) {
+    return query(s, NULL, true, sql, binds, texts, ints, row, ctx);
+}
+
+enum cd_err pg_rows(struct store *s, const char *sql, const char *binds, const char *const *texts,
+                    const int64_t *ints, pg_row_fn row, void *ctx) {
+    return query(s, NULL, false, sql, binds, texts, ints, row, ctx);
+}
+
+enum cd_err pg_txn_read_row(struct store *s, struct store_txn *t, const char *sql,
+                            const char *binds, const char *const *texts, const int64_t *ints,
+                            pg_row_fn row, void *ctx) {
+    return query(s, t, true, sql, binds, texts, ints, row, ctx);
+}
+
+enum cd_err pg_txn_rows(struct store *s, struct store_txn *t, const char *sql, const char *binds,
+                        const char *const *texts, const int64_t *ints, pg_row_fn row, void *ctx) {
+    return query(s, t, false, sql, binds, texts, ints, row, ctx);
+}
+
+/* ---- opening, migrations ---- */
+
+/* url without its password, for messages */
+static void url_redacted(const char *url, char *out, size_t len) {
+    const char *scheme = strstr(url, "://");
+    const char *host = scheme ? scheme + 3 : url;
+    const char *at = strchr(host, '@');
+    const char *slash = strchr(host, '/');
+    const char *colon = strchr(host, ':');
+    if (at && (!slash || at < slash) && colon && colon < at)
+        snprintf(out, len, "%.*s:***%s", (int)(colon - url), url, at);
+    else
+        snprintf(out, len, "%s", url);
+}
+
+static enum cd_err conn_open(struct store *s, struct pg_conn *c, bool writer, char *err_msg,
+                             size_t err_len) {
+    c->owner = s;
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    if (writer)
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_init(&c->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    /* the URL's own settings come after the defaults and override them */
+    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *vals[] = {"10", "cohortd", s->url, NULL};
+    c->db = PQconnectdbParams(keys, vals, 1);
+    if (!c->db || PQstatus(c->db) != CONNECTION_OK) {
+        char msg[400], where[300];
+        one_line(msg, sizeof msg, c->db ? PQerrorMessage(c->db) : "out of memory");
+        url_redacted(s->url, where, sizeof where);
+        snprintf(err_msg, err_len, "cannot connect to the PostgreSQL store %s: %s", where, msg);
+        return CD_E_STORE;
+    }
+    enum cd_err err = conn_setup(c, writer);
+    if (err != CD_OK)
+        snprintf(err_msg, err_len, "cannot set up a PostgreSQL connection");
+    return err;
+}
+
+static void conn_close(struct pg_conn *c) {
+    if (c->owner) {
+        PQfinish(c->db);
+        pthread_mutex_destroy(&c->lock);
+    }
+    c->db = NULL;
+    c->owner = NULL;
+}
+
+static void row_version(struct pg_row *r, void *ctx) {
+    *(int *)ctx = (int)pg_int(r, 0);
+}
+
+/* Brings the schema to the newest version: every missing migration and the new version in one
+ * transaction, under an advisory lock so that two processes opening the store together
+ * migrate once. A newer schema than this build knows is refused. */
+static enum cd_err migrate(struct pg_conn *c, char *err_msg, size_t err_len) {
+    int want = pg_schema_latest();
+    int have = -1;
+    char lock_sql[96];
+    snprintf(lock_sql, sizeof lock_sql, "SELECT pg_advisory_xact_lock(%d)", PG_MIGRATE_LOCK);
+    enum cd_err err = exec_simple(c, "BEGIN", NULL, 0);
+    if (err == CD_OK)
+        err = exec_simple(c, lock_sql, NULL, 0);
+    if (err == CD_OK)
+        err = exec_simple(c, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+                          NULL, 0);
+    if (err == CD_OK)
+        err = pg_run(c, true, "SELECT coalesce(max(version), 0) FROM schema_version", NULL,
+                     row_version, &have, NULL);
+    if (err == CD_OK && have > want) {
+        snprintf(err_msg, err_len,
+                 "the PostgreSQL store has schema version %d, newer than this build's (%d)", have,
+                 want);
+        err = CD_E_STORE;
+    }
+    for (int v = have + 1; err == CD_OK && v <= want; v++)
+        err = exec_simple(c, pg_schema_migration(v), NULL, 0);
+    if (err == CD_OK && have < want) {
+        char sql[128];
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)", want);
+        err = exec_simple(c, sql, NULL, 0);
+    }
+    char tag[32] = "";
+    if (err == CD_OK)
+        err = exec_simple(c, "COMMIT", tag, sizeof tag);
+    if (err == CD_OK && strcmp(tag, "COMMIT") != 0)
+        err = CD_E_STORE;
+    if (err != CD_OK) {
+        exec_simple(c, "ROLLBACK", NULL, 0);
+        if (!*err_msg)
+            snprintf(err_msg, err_len, "cannot bring the PostgreSQL schema to version %d", want);
+        return err;
+    }
+    if (have < want)
+        log_info("store", "op=migrate backend=postgresql from=%d to=%d", have, want);
+    return CD_OK;
+}
+
+static void pg_close(struct store *s) {
+    if (!s)
+        return;
+    for (int i = 0; i < PG_READERS; i++)
+        conn_close(&s->r[i]);
+    conn_close(&s->w);
+    free(s->url);
+    free(s);
+}
+
+enum cd_err postgres_open(const char *url, struct store **out, char *err_msg, size_t err_len) {
+    *out = NULL;
+    if (err_len)
+        *err_msg = '\0';
+    struct store *s = calloc(1, sizeof *s);
+    if (!s || !(s->url = strdup(url))) {
+        free(s);
+        snprintf(err_msg, err_len, "out of memory");
+        return CD_E_NOMEM;
+    }
+    s->base.ops = &postgres_store_ops;
+    s->txn.s = s;
+    metrics_describe("cohortd_store_full", METRIC_GAUGE,
+                     "1 while the last write failed because the store's disk (or page limit) "
+                     "is full, until a write succeeds or space is found again");
+    metrics_describe("cohortd_store_full_refusals_total", METRIC_COUNTER,
+                     "store statements that failed for lack of space (their requests got 503)");
+    metrics_set("cohortd_store_full", "", 0);
+    enum cd_err err = conn_open(s, &s->w, true, err_msg, err_len);
+    if (err == CD_OK)
+        err = migrate(&s->w, err_msg, err_len);
+    for (int i = 0; err == CD_OK && i < PG_READERS; i++)
+        err = conn_open(s, &s->r[i], false, err_msg, err_len);
+    if (err != CD_OK) {
+        pg_close(s);
+        return err;
+    }
+    *out = s;
+    return CD_OK;
+}
+
+static enum cd_err pg_open(const char *url, struct store **out) {
+    char msg[512];
+    enum cd_err err = postgres_open(url, out, msg, sizeof msg);
+    if (err != CD_OK)
+        log_error("store", "op=open backend=postgresql error=\"%s\"", msg);
+    return err;
+}
+
+static bool pg_healthy(struct store *s) {
+    struct pg_conn *c = pg_reader(s);
+    bool ok = conn_ready(c) && exec_simple(c, "SELECT 1", NULL, 0) == CD_OK;
+    pg_reader_end(c);
+    return ok;
+}
+
+static bool pg_full(struct store *s) {
+    return atomic_load(&s->full);
+}
+
+static enum cd_err pg_begin(struct store *s, struct store_txn **out) {
+    *out = NULL;
+    if (pthread_mutex_lock(&s->w.lock) != 0) {
+        log_error("store", "op=begin error=\"transaction inside a transaction\"");
+        return CD_E_INTERNAL;
+    }
+    if (!conn_ready(&s->w) || exec_simple(&s->w, "BEGIN", NULL, 0) != CD_OK) {
+        pthread_mutex_unlock(&s->w.lock);
+        return CD_E_STORE;
+    }
+    s->w.in_txn = true;
+    s->w.failed = false;
+    *out = &s->txn;
+    return CD_OK;
+}
+
+/* Ends the transaction on w; caller holds w.lock, which this releases. */
+static void txn_end(struct store *s) {
+    s->w.in_txn = false;
+    s->w.failed = false;
+    pthread_mutex_unlock(&s->w.lock);
+}
+
+static enum cd_err pg_commit(struct store_txn *t) {
+    struct store *s = t->s;
+    char tag[32] = "";
+    enum cd_err err = CD_E_STORE;
+    if (!s->w.failed && PQstatus(s->w.db) == CONNECTION_OK) {
+        s->w.in_txn = false; /* COMMIT itself may fail without aborting anything more */
+        err = exec_simple(&s->w, "COMMIT", tag, sizeof tag);
+        /* an aborted transaction answers COMMIT with the tag ROLLBACK */
+        if (err == CD_OK && strcmp(tag, "COMMIT") != 0) {
+            log_error("store", "op=commit error=\"the transaction was aborted\"");
+            err = CD_E_STORE;
+        }
+    } else if (PQstatus(s->w.db) == CONNECTION_OK) {
+        exec_simple(&s->w, "ROLLBACK", NULL, 0);
+    }
+    if (err == CD_OK) {
+        atomic_fetch_add(&s->tickets, 1);
+        full_set(s, false);
+    } else if (err != CD_E_FULL) {
+        err = CD_E_STORE;
+    }
+    txn_end(s);
+    return err;
+}
+
+static enum cd_err pg_commit_ticket(struct store_txn *t, uint64_t *ticket) {
+    struct store *s = t->s;
+    enum cd_err err = pg_commit(t);
+    *ticket = err == CD_OK ? atomic_load(&s->tickets) : 0;
+    return err;
+}
+
+static enum cd_err pg_durable(struct store *s, uint64_t ticket) {
+    return ticket <= atomic_load(&s->tickets) ? CD_OK : CD_E_STORE;
+}
+
+static void pg_rollback(struct store_txn *t) {
+    struct store *s = t->s;
+    if (PQstatus(s->w.db) == CONNECTION_OK) {
+        s->w.in_txn = false;
+        exec_simple(&s->w, "ROLLBACK", NULL, 0);
+    }
+    txn_end(s);
+}
+
+enum cd_err pg_write_all(struct store *s, const char *const *sqls, size_t n, const char *binds,
+                         const char *const *texts, const int64_t *ints) {
+    struct store_txn *t;
+    enum cd_err err = pg_begin(s, &t);
+    for (size_t k = 0; err == CD_OK && k < n; k++)
+        err = pg_txn_write(t, sqls[k], binds, texts, ints, NULL);
+    if (err == CD_OK)
+        return pg_commit(t);
+    if (t)
+        pg_rollback(t);
+    return err;
+}
+
+const struct store_ops postgres_store_ops = {
+    .name = "postgresql",
+    .open = pg_open,
+    .close = pg_close,
+    .healthy = pg_healthy,
+    .full = pg_full,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .commit_ticket = pg_commit_ticket,
+    .durable = pg_durable,
+    .rollback = pg_rollback,
+    .admin = &postgres_admin_ops,
+    .dashboard = &postgres_dashboard_ops,
+    .users = &postgres_user_ops,
+    .outbox = &postgres_outbox_ops,
+    .heap = &postgres_heap_ops,
+    .cohorts = &postgres_cohort_ops,
+    .segments = &postgres_segment_ops,
+    .currents = &postgres_currents_ops,
+    .campaigns = &postgres_campaign_ops,
+    .retention = &postgres_retention_ops,
+    .history = &postgres_history_ops,
+    .files = NULL, /* pg_dump and pg_restore */
+};

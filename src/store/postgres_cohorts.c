@@ -1,0 +1,190 @@
+/*
+ * postgres_cohorts.c — partner cohorts in PostgreSQL (store_cohort_ops): a row per cohort with
+ * a checkpoint (portable Roaring bitmap, bytea), an append-only log with one row per import
+ * request (its net adds and removes), and a bounded sample of unmatched identifiers.
+ */
+#include "store/postgres_int.h"
+
+#include <stdlib.h>
+
+static enum cd_err upsert(struct store_txn *tx, int64_t ws, const char *partner,
+                          const char *cohort_id, const char *name, int64_t created_at,
+                          int64_t *id) {
+    const char *t[] = {partner, cohort_id, name};
+    int64_t i[] = {ws, created_at};
+    struct pg_args a = {"tttii", t, i, NULL};
+    return pg_txn_run(tx, true,
+                      "INSERT INTO cohorts(partner, cohort_id, name, workspace_id, created_at) "
+                      "VALUES ($1, $2, $3, $4, $5) "
+                      "ON CONFLICT (workspace_id, partner, cohort_id) DO UPDATE SET "
+                      "name = coalesce(excluded.name, cohorts.name), "
+                      "created_at = least(cohorts.created_at, excluded.created_at) RETURNING id",
+                      &a, pg_row_int64, id, NULL);
+}
+
+static enum cd_err log_append(struct store_txn *tx, int64_t cohort,
+                              const struct cohort_log_row *row, int64_t n_received,
+                              int64_t n_matched, int64_t n_unmatched, int64_t now, int64_t *seq) {
+    struct pg_blob b[] = {{row->adds, row->adds_len}, {row->removes, row->removes_len}};
+    int64_t i[] = {cohort};
+    struct pg_args a = {"ibb", NULL, i, b};
+    int64_t got = 0;
+    enum cd_err err = pg_txn_run(
+        tx, true, "INSERT INTO cohort_log(cohort, adds, removes) VALUES ($1,$2,$3) RETURNING seq",
+        &a, pg_row_int64, &got, NULL);
+    if (err == CD_OK && seq)
+        *seq = got;
+    int64_t u[] = {cohort, n_received, n_matched, n_unmatched, now};
+    if (err == CD_OK)
+        err =
+            pg_txn_write(tx,
+                         "UPDATE cohorts SET n_received = n_received + $2, n_matched = n_matched + "
+                         "$3, n_unmatched = n_unmatched + $4, changed_at = $5 WHERE id = $1",
+                         "iiiii", NULL, u, NULL);
+    return err;
+}
+
+static enum cd_err checkpoint(struct store_txn *tx, int64_t cohort, const void *blob, size_t len,
+                              int64_t upto) {
+    struct pg_blob b[] = {{blob, len}};
+    int64_t i[] = {upto, cohort};
+    struct pg_args a = {"bii", NULL, i, b};
+    enum cd_err err = pg_txn_run(
+        tx, false, "UPDATE cohorts SET checkpoint = $1, checkpoint_seq = $2 WHERE id = $3", &a,
+        NULL, NULL, NULL);
+    int64_t d[] = {cohort, upto};
+    if (err == CD_OK)
+        err = pg_txn_write(tx, "DELETE FROM cohort_log WHERE cohort = $1 AND seq <= $2", "ii", NULL,
+                           d, NULL);
+    return err;
+}
+
+static enum cd_err misses_add(struct store_txn *tx, int64_t cohort,
+                              const struct cohort_miss_row *rows, size_t n, int keep) {
+    if (n == 0)
+        return CD_OK;
+    int64_t *ats = malloc(n * sizeof *ats);
+    if (!ats)
+        return CD_E_NOMEM;
+    for (size_t k = 0; k < n; k++)
+        ats[k] = rows[k].at;
+    char *ids = pg_array_texts(&rows[0].identifier, n, sizeof rows[0]);
+    char *reasons = pg_array_texts(&rows[0].reason, n, sizeof rows[0]);
+    char *at = pg_array_ints(ats, n);
+    free(ats);
+    enum cd_err err = CD_E_NOMEM;
+    if (ids && reasons && at) {
+        const char *t[] = {ids, reasons, at};
+        int64_t i[] = {cohort, keep};
+        err = pg_txn_write(tx,
+                           "INSERT INTO cohort_misses(identifier, reason, cohort, at) "
+                           "SELECT DISTINCT ON (d) d, r, $4, a FROM unnest($1::text[], "
+                           "$2::text[], $3::bigint[]) WITH ORDINALITY AS x(d, r, a, o) "
+                           "ORDER BY d, o DESC "
+                           "ON CONFLICT (cohort, identifier) DO UPDATE SET "
+                           "reason = excluded.reason, at = excluded.at",
+                           "tttii", t, i, NULL);
+        if (err == CD_OK)
+            err = pg_txn_write(tx,
+                               "DELETE FROM cohort_misses WHERE cohort = $1 AND identifier NOT IN "
+                               "(SELECT identifier FROM cohort_misses WHERE cohort = $1 "
+                               "ORDER BY at DESC, identifier LIMIT $2)",
+                               "ii", NULL, i, NULL);
+    }
+    free(ids);
+    free(reasons);
+    free(at);
+    return err;
+}
+
+struct miss_cb {
+    void (*cb)(void *, const struct cohort_miss_row *);
+    void *ctx;
+};
+
+static void row_miss(struct pg_row *r, void *ctx) {
+    struct miss_cb *mc = ctx;
+    struct cohort_miss_row row = {pg_text(r, 0), pg_text(r, 1), pg_int(r, 2)};
+    mc->cb(mc->ctx, &row);
+}
+
+static enum cd_err misses_list(struct store *s, int64_t cohort,
+                               void (*cb)(void *, const struct cohort_miss_row *), void *ctx) {
+    struct miss_cb mc = {cb, ctx};
+    int64_t i[] = {cohort};
+    return pg_rows(s,
+                   "SELECT identifier, reason, at FROM cohort_misses WHERE cohort = $1 "
+                   "ORDER BY at DESC, identifier",
+                   "i", NULL, i, row_miss, &mc);
+}
+
+struct cohort_cb {
+    void (*cb)(void *, const struct cohort_row *);
+    void *ctx;
+};
+
+static void row_cohort(struct pg_row *r, void *ctx) {
+    struct cohort_cb *cc = ctx;
+    struct cohort_row row = {
+        .id = pg_int(r, 0),
+        .partner = pg_text(r, 1),
+        .cohort_id = pg_text(r, 2),
+        .name = pg_text(r, 3),
+        .created_at = pg_int(r, 4),
+        .changed_at = pg_int(r, 5),
+        .n_received = pg_int(r, 6),
+        .n_matched = pg_int(r, 7),
+        .n_unmatched = pg_int(r, 8),
+        .checkpoint_seq = pg_int(r, 10),
+    };
+    row.checkpoint = pg_bytes(r, 9, &row.checkpoint_len);
+    cc->cb(cc->ctx, &row);
+}
+
+static enum cd_err load(struct store *s, int64_t ws, void (*cb)(void *, const struct cohort_row *),
+                        void *ctx) {
+    struct cohort_cb cc = {cb, ctx};
+    int64_t i[] = {ws};
+    return pg_rows(s,
+                   "SELECT id, partner, cohort_id, name, created_at, changed_at, n_received, "
+                   "n_matched, n_unmatched, checkpoint, checkpoint_seq FROM cohorts "
+                   "WHERE workspace_id = $1 ORDER BY id",
+                   "i", NULL, i, row_cohort, &cc);
+}
+
+struct log_cb {
+    void (*cb)(void *, const struct cohort_log_row *);
+    void *ctx;
+};
+
+static void row_log(struct pg_row *r, void *ctx) {
+    struct log_cb *lc = ctx;
+    struct cohort_log_row row = {
+        .seq = pg_int(r, 0),
+        .cohort = pg_int(r, 1),
+    };
+    row.adds = pg_bytes(r, 2, &row.adds_len);
+    row.removes = pg_bytes(r, 3, &row.removes_len);
+    lc->cb(lc->ctx, &row);
+}
+
+static enum cd_err load_log(struct store *s, int64_t ws,
+                            void (*cb)(void *, const struct cohort_log_row *), void *ctx) {
+    struct log_cb lc = {cb, ctx};
+    int64_t i[] = {ws};
+    return pg_rows(s,
+                   "SELECT l.seq, l.cohort, l.adds, l.removes FROM cohort_log l "
+                   "JOIN cohorts c ON c.id = l.cohort WHERE c.workspace_id = $1 "
+                   "AND l.seq > c.checkpoint_seq ORDER BY l.seq",
+                   "i", NULL, i, row_log, &lc);
+}
+
+const struct store_cohort_ops postgres_cohort_ops = {
+    .upsert = upsert,
+    .log_append = log_append,
+    .checkpoint = checkpoint,
+    .misses_add = misses_add,
+    .misses_list = misses_list,
+    .load = load,
+    .load_log = load_log,
+};

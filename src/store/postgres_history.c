@@ -1,0 +1,89 @@
+/* postgres_history.c — the daily history of sizes and counters in PostgreSQL
+ * (store_history_ops), and the per-day outcomes of one send_id read from the deliveries. One
+ * row per (workspace, kind, object, day), replaced by each later sample of the day. */
+#include "store/postgres_int.h"
+
+static enum cd_err record(struct store *s, int64_t ws, const struct history_row *row) {
+    const char *t[] = {row->object_id};
+    int64_t i[] = {ws, row->kind, row->day, row->size, row->entered, row->sent, row->failed};
+    return pg_write(s,
+                    "INSERT INTO daily_history(object_id, workspace_id, kind, day, size, entered, "
+                    "sent, failed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                    "ON CONFLICT (workspace_id, kind, object_id, day) DO UPDATE SET "
+                    "size = EXCLUDED.size, entered = EXCLUDED.entered, sent = EXCLUDED.sent, "
+                    "failed = EXCLUDED.failed",
+                    "tiiiiiii", t, i, NULL);
+}
+
+struct history_cb {
+    void (*cb)(void *, const struct history_row *);
+    void *ctx;
+    enum history_kind kind;
+    const char *object_id;
+};
+
+static void row_history(struct pg_row *r, void *ctx) {
+    struct history_cb *hc = ctx;
+    struct history_row row = {
+        .kind = hc->kind,
+        .object_id = hc->object_id,
+        .day = pg_int(r, 0),
+        .size = pg_int(r, 1),
+        .entered = pg_int(r, 2),
+        .sent = pg_int(r, 3),
+        .failed = pg_int(r, 4),
+    };
+    hc->cb(hc->ctx, &row);
+}
+
+static enum cd_err series(struct store *s, int64_t ws, enum history_kind kind,
+                          const char *object_id, int64_t from, int64_t to,
+                          void (*cb)(void *, const struct history_row *), void *ctx) {
+    struct history_cb hc = {cb, ctx, kind, object_id};
+    const char *t[] = {object_id};
+    int64_t i[] = {ws, kind, from, to};
+    enum cd_err err = pg_read_row(s,
+                                  "SELECT day, size, entered, sent, failed FROM daily_history "
+                                  "WHERE object_id = $1 AND workspace_id = $2 AND kind = $3 AND "
+                                  "day < $4 ORDER BY day DESC LIMIT 1",
+                                  "tiii", t, i, row_history, &hc);
+    if (err != CD_OK && err != CD_E_NOT_FOUND)
+        return err;
+    return pg_rows(s,
+                   "SELECT day, size, entered, sent, failed FROM daily_history WHERE object_id = "
+                   "$1 AND workspace_id = $2 AND kind = $3 AND day >= $4 AND day <= $5 ORDER BY "
+                   "day",
+                   "tiiii", t, i, row_history, &hc);
+}
+
+struct send_cb {
+    void (*cb)(void *, const struct send_day *);
+    void *ctx;
+};
+
+static void row_send(struct pg_row *r, void *ctx) {
+    struct send_cb *sc = ctx;
+    struct send_day d = {pg_int(r, 0), pg_int(r, 1), pg_int(r, 2), pg_int(r, 3)};
+    sc->cb(sc->ctx, &d);
+}
+
+static enum cd_err send_days(struct store *s, int64_t ws, const char *campaign_id,
+                             const char *send_id, int64_t from_ms, int64_t to_ms,
+                             void (*cb)(void *, const struct send_day *), void *ctx) {
+    struct send_cb sc = {cb, ctx};
+    const char *t[] = {campaign_id, send_id};
+    int64_t i[] = {ws, from_ms, to_ms, DELIVERY_SENT, DELIVERY_FAILED};
+    return pg_rows(s,
+                   "SELECT d.at / 86400000 AS day, count(*) FILTER (WHERE d.state = $6), "
+                   "count(*) FILTER (WHERE d.state = $7), count(DISTINCT d.uid) FROM deliveries d "
+                   "JOIN dispatches p ON p.id = d.dispatch JOIN campaigns c ON c.id = p.campaign "
+                   "WHERE c.public_id = $1 AND p.send_id = $2 AND c.workspace_id = $3 AND "
+                   "d.at >= $4 AND d.at < $5 AND d.state IN ($6, $7) GROUP BY day ORDER BY day",
+                   "ttiiiii", t, i, row_send, &sc);
+}
+
+const struct store_history_ops postgres_history_ops = {
+    .record = record,
+    .series = series,
+    .send_days = send_days,
+};

@@ -1,0 +1,163 @@
+/*
+ * postgres_int.h — private to the PostgreSQL backend: the handle, the connections and their
+ * prepared statements, and the helpers the postgres_*.c files share. Nothing outside
+ * src/store/postgres*.c includes it.
+ *
+ * One write connection `w` runs every transaction and every "any time" write, held under
+ * `w.lock` (an error-checking mutex: a write inside one's own transaction fails instead of
+ * hanging) from BEGIN to the acknowledged COMMIT; PG_READERS read connections answer "any
+ * time" reads, each under its own lock. Every connection runs with synchronous_commit = on, so
+ * a COMMIT that PostgreSQL acknowledged is durable, and a row another session can see is
+ * durable too (the commit record is flushed before it becomes visible). Transactions of one
+ * process are serialised, like SQLite's, which keeps outbox and cohort-log sequences in
+ * commit order (docs/internals/store.md, "PostgreSQL specifics").
+ *
+ * Statements are prepared once per connection, named by their place in the connection's
+ * cache (the SQL is a string literal, compared by address). Parameters go as text, bitmaps
+ * (bytea) as binary; results come as text. A lost connection is reconnected on its next use
+ * (its statements prepared again), except inside a transaction, which then fails whole.
+ */
+#ifndef COHORTD_STORE_POSTGRES_INT_H
+#define COHORTD_STORE_POSTGRES_INT_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define PG_STMT_CAP 192
+#define PG_READERS 4
+#define PG_PARAMS_MAX 24
+
+struct pg_conn {
+    struct store *owner;
+    PGconn *db;
+    pthread_mutex_t lock;
+    bool in_txn; /* a transaction is open on it (w only): no reconnect until it ends */
+    bool failed; /* a statement of the open transaction failed: COMMIT must not succeed */
+    int n_stmts;
+    const char *stmts[PG_STMT_CAP]; /* prepared as "s<index>" */
+};
+
+struct store_txn {
+    struct store *s;
+};
+
+struct store {
+    struct store_base base;
+    char *url;
+    struct pg_conn w;
+    struct pg_conn r[PG_READERS];
+    atomic_uint next_reader;
+    struct store_txn txn;
+    atomic_bool full;      /* the last write failed with disk_full (SQLSTATE 53100) */
+    atomic_ullong tickets; /* commits acknowledged, for commit_ticket */
+};
+
+/* A bytea parameter (NULL p: SQL NULL). */
+struct pg_blob {
+    const void *p;
+    size_t n;
+};
+
+/* A result row handed to a row callback; the accessors read its columns. */
+struct pg_row {
+    PGresult *res;
+    int row;
+    unsigned char *scratch[4]; /* unescaped bytea columns, freed after the callback */
+    int n_scratch;
+};
+
+int64_t pg_int(const struct pg_row *r, int col);
+/* Text of a column, or NULL when it is SQL NULL. */
+const char *pg_text(const struct pg_row *r, int col);
+bool pg_is_null(const struct pg_row *r, int col);
+/* The bytes of a bytea column (NULL and *len 0 when SQL NULL), valid during the callback. */
+const void *pg_bytes(struct pg_row *r, int col, size_t *len);
+
+typedef void (*pg_row_fn)(struct pg_row *r, void *ctx);
+
+/* Arguments of a statement: `binds` says each one's kind in order ('t' text from texts, 'i'
+ * int64 from ints, 'b' bytea from blobs), and the statement names them $1, $2, … in that
+ * order (typed bigint, text and bytea: a text argument may be cast, "$2::bigint[]"). */
+struct pg_args {
+    const char *binds;
+    const char *const *texts;
+    const int64_t *ints;
+    const struct pg_blob *blobs;
+};
+
+/* Runs one statement on c (which the caller holds): row(r, ctx) on every result row (only
+ * the first when one_row: CD_E_NOT_FOUND without one), *changes the rows it affected (when
+ * not NULL). CD_E_EXISTS on a constraint violation, CD_E_FULL on a full disk, CD_E_STORE
+ * otherwise (logged). */
+enum cd_err pg_run(struct pg_conn *c, bool one_row, const char *sql, const struct pg_args *a,
+                   pg_row_fn row, void *ctx, int64_t *changes);
+
+/* A read connection of the pool, locked; pg_reader_end unlocks it. */
+struct pg_conn *pg_reader(struct store *s);
+void pg_reader_end(struct pg_conn *c);
+
+/* One autocommit write (its own transaction, durable when acknowledged) on w. */
+enum cd_err pg_write(struct store *s, const char *sql, const char *binds, const char *const *texts,
+                     const int64_t *ints, int64_t *changes);
+/* pg_write with a returned row (INSERT … RETURNING). */
+enum cd_err pg_write_row(struct store *s, const char *sql, const struct pg_args *a, pg_row_fn row,
+                         void *ctx);
+/* Runs n statements with the same arguments in one transaction of their own. */
+enum cd_err pg_write_all(struct store *s, const char *const *sqls, size_t n, const char *binds,
+                         const char *const *texts, const int64_t *ints);
+/* A write inside t. */
+enum cd_err pg_txn_write(struct store_txn *t, const char *sql, const char *binds,
+                         const char *const *texts, const int64_t *ints, int64_t *changes);
+/* Any statement inside t, with bytea arguments and returned rows. */
+enum cd_err pg_txn_run(struct store_txn *t, bool one_row, const char *sql, const struct pg_args *a,
+                       pg_row_fn row, void *ctx, int64_t *changes);
+
+/* Reads of committed state on a pool connection (pg_read_row: CD_E_NOT_FOUND without a row).
+ * The connection's lock is held while the callback runs: it must not call the store. */
+enum cd_err pg_read_row(struct store *s, const char *sql, const char *binds,
+                        const char *const *texts, const int64_t *ints, pg_row_fn row, void *ctx);
+enum cd_err pg_rows(struct store *s, const char *sql, const char *binds, const char *const *texts,
+                    const int64_t *ints, pg_row_fn row, void *ctx);
+/* The same inside t (seeing its own writes), or on the pool when t is NULL. */
+enum cd_err pg_txn_read_row(struct store *s, struct store_txn *t, const char *sql,
+                            const char *binds, const char *const *texts, const int64_t *ints,
+                            pg_row_fn row, void *ctx);
+enum cd_err pg_txn_rows(struct store *s, struct store_txn *t, const char *sql, const char *binds,
+                        const char *const *texts, const int64_t *ints, pg_row_fn row, void *ctx);
+
+/* Row callback storing column 0 as an int64 into *(int64_t *)ctx. */
+void pg_row_int64(struct pg_row *r, void *ctx);
+
+/* A PostgreSQL array literal of n integers / n texts ("{1,2}", "{\"a\",\"b\"}") for a
+ * $N::bigint[] / $N::text[] parameter; malloc'd, NULL when out of memory. A NULL text is
+ * NULL in the array. */
+char *pg_array_ints(const int64_t *v, size_t n);
+char *pg_array_texts(const char *const *v, size_t n, size_t stride);
+
+/* The migrations of the schema (postgres_schema.c, from src/store/migrations/postgres/). */
+const char *pg_schema_migration(int version);
+int pg_schema_latest(void);
+
+/* Opens (creating and migrating the schema as needed) the store at a postgresql:// URL;
+ * err_msg says why not (the connection problem, the password left out). store.c calls it. */
+enum cd_err postgres_open(const char *url, struct store **out, char *err_msg, size_t err_len);
+
+extern const struct store_ops postgres_store_ops;
+extern const struct store_admin_ops postgres_admin_ops;
+extern const struct store_dashboard_ops postgres_dashboard_ops;
+extern const struct store_user_ops postgres_user_ops;
+extern const struct store_outbox_ops postgres_outbox_ops;
+extern const struct store_heap_ops postgres_heap_ops;
+extern const struct store_cohort_ops postgres_cohort_ops;
+extern const struct store_segment_ops postgres_segment_ops;
+extern const struct store_currents_ops postgres_currents_ops;
+extern const struct store_campaign_ops postgres_campaign_ops;
+extern const struct store_retention_ops postgres_retention_ops;
+extern const struct store_history_ops postgres_history_ops;
+
+#endif
