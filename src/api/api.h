@@ -245,6 +245,7 @@ void api_currents_replay(void *ctx, const struct http_request *req, struct http_
 void api_campaigns_create(void *ctx, const struct http_request *req, struct http_response *res);
 void api_campaigns_list(void *ctx, const struct http_request *req, struct http_response *res);
 void api_campaigns_details(void *ctx, const struct http_request *req, struct http_response *res);
+void api_campaigns_failures(void *ctx, const struct http_request *req, struct http_response *res);
 void api_campaigns_archive(void *ctx, const struct http_request *req, struct http_response *res);
 void api_campaigns_preview(void *ctx, const struct http_request *req, struct http_response *res);
 void api_campaigns_test_send(void *ctx, const struct http_request *req, struct http_response *res);
@@ -252,6 +253,7 @@ void api_campaigns_trigger(void *ctx, const struct http_request *req, struct htt
 void api_canvas_create(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_list(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_details(void *ctx, const struct http_request *req, struct http_response *res);
+void api_canvas_failures(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_archive(void *ctx, const struct http_request *req, struct http_response *res);
 void api_canvas_trigger(void *ctx, const struct http_request *req, struct http_response *res);
 void api_campaigns_schedule_create(void *ctx, const struct http_request *req,

@@ -265,13 +265,15 @@ static enum cd_err scheduled(struct store *s, int64_t ws, int64_t now, int64_t u
 
 static enum cd_err delivery_record(struct store_txn *t, int64_t dispatch, int64_t step,
                                    uint32_t uid, enum delivery_state state, int64_t attempts,
-                                   int64_t now) {
+                                   int64_t now, const char *reason) {
     int64_t i[] = {dispatch, step, uid, state, attempts, now};
+    const char *t_[] = {reason};
     int64_t changes = 0;
     enum cd_err err = pg_txn_write(t,
                                    "INSERT INTO deliveries(dispatch, step, uid, state, attempts, "
-                                   "at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
-                                   "iiiiii", NULL, i, &changes);
+                                   "at, reason) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO "
+                                   "NOTHING",
+                                   "iiiiiit", t_, i, &changes);
     return err == CD_OK && changes == 0 ? CD_E_EXISTS : err;
 }
 
@@ -302,6 +304,36 @@ static enum cd_err deliveries(struct store *s, int64_t dispatch, int64_t step,
                    row_uid, &uc);
 }
 
+struct failure_cb {
+    void (*cb)(void *, const struct delivery_failure_row *);
+    void *ctx;
+};
+
+static void row_failure(struct pg_row *r, void *ctx) {
+    struct failure_cb *fc = ctx;
+    const char *reason = pg_text(r, 5);
+    struct delivery_failure_row f = {
+        .dispatch = pg_int(r, 0),
+        .step = pg_int(r, 1),
+        .uid = (uint32_t)pg_int(r, 2),
+        .attempts = pg_int(r, 3),
+        .at = pg_int(r, 4),
+        .reason = reason ? reason : "",
+    };
+    fc->cb(fc->ctx, &f);
+}
+
+static enum cd_err failures(struct store *s, int64_t campaign, int64_t limit,
+                            void (*cb)(void *, const struct delivery_failure_row *), void *ctx) {
+    struct failure_cb fc = {cb, ctx};
+    int64_t i[] = {campaign, DELIVERY_FAILED, limit};
+    return pg_rows(s,
+                   "SELECT d.dispatch, d.step, d.uid, d.attempts, d.at, d.reason FROM dispatches p "
+                   "JOIN deliveries d ON d.dispatch = p.id WHERE p.campaign = $1 AND d.state = $2 "
+                   "ORDER BY d.at DESC, d.dispatch DESC, d.step DESC, d.uid DESC LIMIT $3",
+                   "iii", NULL, i, row_failure, &fc);
+}
+
 const struct store_campaign_ops postgres_campaign_ops = {
     .create = create,
     .archive = archive,
@@ -319,4 +351,5 @@ const struct store_campaign_ops postgres_campaign_ops = {
     .delivery_record = delivery_record,
     .count_outcomes = count_outcomes,
     .deliveries = deliveries,
+    .failures = failures,
 };

@@ -278,12 +278,13 @@ static enum cd_err scheduled(struct store *s, int64_t ws, int64_t now, int64_t u
 
 static enum cd_err delivery_record(struct store_txn *t, int64_t dispatch, int64_t step,
                                    uint32_t uid, enum delivery_state state, int64_t attempts,
-                                   int64_t now) {
+                                   int64_t now, const char *reason) {
     int64_t i[] = {dispatch, step, uid, state, attempts, now};
+    const char *t_[] = {reason};
     return sq_txn_write(t,
-                        "INSERT INTO deliveries(dispatch, step, uid, state, attempts, at) "
-                        "VALUES (?,?,?,?,?,?)",
-                        "iiiiii", NULL, i, NULL);
+                        "INSERT INTO deliveries(dispatch, step, uid, state, attempts, at, reason) "
+                        "VALUES (?,?,?,?,?,?,?)",
+                        "iiiiiit", t_, i, NULL);
 }
 
 static enum cd_err count_outcomes(struct store_txn *t, int64_t campaign, int64_t sent,
@@ -313,6 +314,36 @@ static enum cd_err deliveries(struct store *s, int64_t dispatch, int64_t step,
                    row_uid, &uc);
 }
 
+struct failure_cb {
+    void (*cb)(void *, const struct delivery_failure_row *);
+    void *ctx;
+};
+
+static void row_failure(sqlite3_stmt *st, void *ctx) {
+    struct failure_cb *fc = ctx;
+    const char *reason = sq_col_text(st, 5);
+    struct delivery_failure_row r = {
+        .dispatch = sqlite3_column_int64(st, 0),
+        .step = sqlite3_column_int64(st, 1),
+        .uid = (uint32_t)sqlite3_column_int64(st, 2),
+        .attempts = sqlite3_column_int64(st, 3),
+        .at = sqlite3_column_int64(st, 4),
+        .reason = reason ? reason : "",
+    };
+    fc->cb(fc->ctx, &r);
+}
+
+static enum cd_err failures(struct store *s, int64_t campaign, int64_t limit,
+                            void (*cb)(void *, const struct delivery_failure_row *), void *ctx) {
+    struct failure_cb fc = {cb, ctx};
+    int64_t i[] = {campaign, DELIVERY_FAILED, limit};
+    return sq_rows(s,
+                   "SELECT d.dispatch, d.step, d.uid, d.attempts, d.at, d.reason FROM dispatches p "
+                   "JOIN deliveries d ON d.dispatch = p.id WHERE p.campaign = ?1 AND d.state = ?2 "
+                   "ORDER BY d.at DESC, d.dispatch DESC, d.step DESC, d.uid DESC LIMIT ?3",
+                   "iii", NULL, i, row_failure, &fc);
+}
+
 const struct store_campaign_ops sqlite_campaign_ops = {
     .create = create,
     .archive = archive,
@@ -330,4 +361,5 @@ const struct store_campaign_ops sqlite_campaign_ops = {
     .delivery_record = delivery_record,
     .count_outcomes = count_outcomes,
     .deliveries = deliveries,
+    .failures = failures,
 };

@@ -292,6 +292,11 @@ static const char *const migrations[] = {
     "  password_hash TEXT NOT NULL,"
     "  password_set_at INTEGER NOT NULL,"
     "  created_at INTEGER NOT NULL);",
+    /* 14: why a delivery failed (the answer's status and first bytes, or the transport error),
+     * for the last failures of a campaign or Canvas (found through its dispatches); NULL for
+     * a sent one and for those recorded before */
+    "ALTER TABLE deliveries ADD COLUMN reason TEXT;"
+    "CREATE INDEX dispatches_campaign ON dispatches(campaign);",
 };
 
 const char *sqlite_schema_migration(int version) {

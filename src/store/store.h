@@ -526,6 +526,16 @@ struct campaign_list_query {
 
 enum delivery_state { DELIVERY_SENT = 0, DELIVERY_FAILED = 1, DELIVERY_ABORTED = 2 };
 
+/* A failed delivery (DELIVERY_FAILED) of a campaign or Canvas. */
+struct delivery_failure_row {
+    int64_t dispatch;
+    int64_t step;
+    uint32_t uid;
+    int64_t attempts;
+    int64_t at;
+    const char *reason; /* "" when none was recorded (deliveries recorded before reasons) */
+};
+
 struct store_campaign_ops {
     /* Creates a campaign or Canvas; sets *id. CD_E_EXISTS when the public id is taken. */
     enum cd_err (*create)(struct store_txn *t, const struct campaign_row *row, int64_t *id);
@@ -569,17 +579,22 @@ struct store_campaign_ops {
      * time. */
     enum cd_err (*scheduled)(struct store *s, int64_t ws, int64_t now, int64_t until,
                              void (*cb)(void *ctx, const struct scheduled_row *), void *ctx);
-    /* Records the outcome for one user. CD_E_EXISTS when the (dispatch, step, uid) outcome is
-     * already recorded. */
+    /* Records the outcome for one user, with why it failed (NULL when it did not).
+     * CD_E_EXISTS when the (dispatch, step, uid) outcome is already recorded. */
     enum cd_err (*delivery_record)(struct store_txn *t, int64_t dispatch, int64_t step,
                                    uint32_t uid, enum delivery_state state, int64_t attempts,
-                                   int64_t now);
+                                   int64_t now, const char *reason);
     /* Adds to the campaign's sent and failed counters. */
     enum cd_err (*count_outcomes)(struct store_txn *t, int64_t campaign, int64_t sent,
                                   int64_t failed);
     /* Users with a recorded outcome for (dispatch, step). */
     enum cd_err (*deliveries)(struct store *s, int64_t dispatch, int64_t step,
                               void (*cb)(void *ctx, uint32_t uid), void *ctx);
+    /* The newest `limit` failed deliveries (DELIVERY_FAILED) of the dispatches of `campaign`
+     * (row id), newest first (by time, then dispatch, step and uid, each descending); kept as
+     * long as the deliveries are (retention). */
+    enum cd_err (*failures)(struct store *s, int64_t campaign, int64_t limit,
+                            void (*cb)(void *ctx, const struct delivery_failure_row *), void *ctx);
 };
 
 /* ---- daily history: one row per (workspace, object, UTC day) (any time) ---- */

@@ -20,6 +20,9 @@ struct sink {
     int fail_first, fail_status, delay_ms;
     char reject[64];
     char auth[256];
+    char fail_path[256]; /* requests to this path get fail_path_status and fail_path_body */
+    int fail_path_status;
+    char fail_path_body[256];
     struct sink_request reqs[SINK_MAX_REQUESTS];
     size_t n;
     struct sink_request probes[SINK_MAX_PROBES]; /* empty batches: credential probes */
@@ -91,6 +94,11 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
     else if (status == 200 && k->max_events &&
              json_array_size(json_object_get(body, "events")) > (size_t)k->max_events)
         status = 413;
+    char answer[sizeof k->fail_path_body] = "{}"; /* copied: the settings may change */
+    if (k->fail_path[0] && strcmp(url, k->fail_path) == 0 && !probe) {
+        status = k->fail_path_status;
+        snprintf(answer, sizeof answer, "%s", k->fail_path_body);
+    }
     int retry_after = k->retry_after;
     struct sink_request *r =
         probe ? (k->n_probes < SINK_MAX_PROBES ? &k->probes[k->n_probes++] : NULL)
@@ -116,7 +124,8 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
         struct timespec ts = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(2, "{}", MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(answer), answer, MHD_RESPMEM_MUST_COPY);
     if (retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", retry_after);
@@ -202,6 +211,14 @@ void sink_fail_first(struct sink *k, int n, int status) {
     pthread_mutex_lock(&k->lock);
     k->fail_first = n;
     k->fail_status = status;
+    pthread_mutex_unlock(&k->lock);
+}
+
+void sink_fail_path(struct sink *k, const char *path, int status, const char *body) {
+    pthread_mutex_lock(&k->lock);
+    snprintf(k->fail_path, sizeof k->fail_path, "%s", path ? path : "");
+    snprintf(k->fail_path_body, sizeof k->fail_path_body, "%s", body ? body : "");
+    k->fail_path_status = status;
     pthread_mutex_unlock(&k->lock);
 }
 

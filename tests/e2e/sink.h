@@ -46,6 +46,9 @@ void sink_require_auth(struct sink *k, const char *value);
 
 /* The first n requests (from now) get `status`; later ones the usual answer. */
 void sink_fail_first(struct sink *k, int n, int status);
+/* Every request to exactly this path (query excluded) gets `status` with `body`, whatever the
+ * other settings (NULL path: off). */
+void sink_fail_path(struct sink *k, const char *path, int status, const char *body);
 /* Every answer waits ms first. */
 void sink_delay(struct sink *k, int ms);
 /* Waits up to ms for at least n requests; returns how many there are. */

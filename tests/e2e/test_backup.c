@@ -128,6 +128,43 @@ static bool user_exists(struct server *s, const char *ext) {
     return found;
 }
 
+/* The name that follows `prefix` in migration v's SQL (owned), or NULL when prefix is not in
+ * it. */
+static char *migration_name_after(int v, const char *prefix) {
+    const char *sql = sqlite_schema_migration(v);
+    const char *t = sql ? strstr(sql, prefix) : NULL;
+    if (!t)
+        return NULL;
+    t += strlen(prefix);
+    if (strncmp(t, "IF NOT EXISTS ", 14) == 0)
+        t += 14;
+    size_t n = strcspn(t, " (;");
+    return strf("%.*s", (int)n, t);
+}
+
+/* SQL that takes a store at schema v back to v-1, for a migration that creates a table (it is
+ * dropped) or adds a column and an index (both are dropped); the test fails for another
+ * migration. */
+static char *migration_undo(int v) {
+    char *table = migration_name_after(v, "CREATE TABLE ");
+    if (table) {
+        char *sql = strf("DROP TABLE %s;", table);
+        free(table);
+        return sql;
+    }
+    char *altered = migration_name_after(v, "ALTER TABLE ");
+    char *column = migration_name_after(v, " ADD COLUMN ");
+    char *index = migration_name_after(v, "CREATE INDEX ");
+    if (!altered || !column)
+        fail_msg("migration %d neither creates a table nor adds a column", v);
+    char *sql = strf("%s%s%sALTER TABLE %s DROP COLUMN %s;", index ? "DROP INDEX " : "",
+                     index ? index : "", index ? ";" : "", altered, column);
+    free(altered);
+    free(column);
+    free(index);
+    return sql;
+}
+
 /* The name of the first table migration v creates (owned); the test fails when it creates
  * none. Helpers append migrations and the integrator renumbers them, so tests name them by
  * what they create, never by number. */
@@ -510,9 +547,9 @@ test_a_command_refuses_to_migrate_under_a_running_server_then_migrates_after(voi
     /* the file goes back one schema version under the running server, as if that server were
      * the older build */
     char *db = strf("%s/cohortd.db", s->data);
-    char *last = migration_table(latest);
-    char *downgrade = strf("DROP TABLE %s; PRAGMA user_version=%d;", last, latest - 1);
-    free(last);
+    char *undo = migration_undo(latest);
+    char *downgrade = strf("%s PRAGMA user_version=%d;", undo, latest - 1);
+    free(undo);
     int old_v = latest - 1;
     file_exec(db, downgrade);
     const char *args[] = {"workspace", "list", NULL};

@@ -956,9 +956,9 @@ static void test_campaigns_round_trip(void **state) {
 
     assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
     assert_int_equal(ca->dispatch_start(t, d, "TGT", 3), CD_OK);
-    assert_int_equal(ca->delivery_record(t, d, 0, 7, DELIVERY_SENT, 1, 60), CD_OK);
-    assert_int_equal(ca->delivery_record(t, d, 0, 7, DELIVERY_FAILED, 2, 61), CD_E_EXISTS);
-    assert_int_equal(ca->delivery_record(t, d, 0, 9, DELIVERY_FAILED, 2, 61), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d, 0, 7, DELIVERY_SENT, 1, 60, NULL), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d, 0, 7, DELIVERY_FAILED, 2, 61, NULL), CD_E_EXISTS);
+    assert_int_equal(ca->delivery_record(t, d, 0, 9, DELIVERY_FAILED, 2, 61, NULL), CD_OK);
     assert_int_equal(ca->count_outcomes(t, id, 1, 1), CD_OK);
     assert_int_equal(f->ops->commit(t), CD_OK);
     memset(&dc, 0, sizeof dc);
@@ -1314,12 +1314,14 @@ static void test_daily_history_keeps_the_last_sample_of_each_day(void **state) {
     dr.dispatch_id = "d2";
     dr.send_id = "s-b";
     assert_int_equal(ca->dispatch_add(t, &dr, &d2), CD_OK);
-    assert_int_equal(ca->delivery_record(t, d1, 0, 1, DELIVERY_SENT, 1, 5 * day + 1), CD_OK);
-    assert_int_equal(ca->delivery_record(t, d1, 0, 2, DELIVERY_FAILED, 3, 5 * day + 2), CD_OK);
-    assert_int_equal(ca->delivery_record(t, d1, 1, 1, DELIVERY_SENT, 1, 5 * day + 3), CD_OK);
-    assert_int_equal(ca->delivery_record(t, d1, 0, 3, DELIVERY_ABORTED, 1, 5 * day + 4), CD_OK);
-    assert_int_equal(ca->delivery_record(t, d1, 0, 4, DELIVERY_SENT, 1, 7 * day), CD_OK);
-    assert_int_equal(ca->delivery_record(t, d2, 0, 9, DELIVERY_SENT, 1, 5 * day), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 0, 1, DELIVERY_SENT, 1, 5 * day + 1, NULL), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 0, 2, DELIVERY_FAILED, 3, 5 * day + 2, NULL),
+                     CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 1, 1, DELIVERY_SENT, 1, 5 * day + 3, NULL), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 0, 3, DELIVERY_ABORTED, 1, 5 * day + 4, NULL),
+                     CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 0, 4, DELIVERY_SENT, 1, 7 * day, NULL), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d2, 0, 9, DELIVERY_SENT, 1, 5 * day, NULL), CD_OK);
     assert_int_equal(f->ops->commit(t), CD_OK);
     text[0] = '\0';
     assert_int_equal(h->send_days(f->s, ws, "cmp1", "s-a", 0, 10 * day, copy_send_day, text),
@@ -1558,6 +1560,75 @@ static void test_a_campaign_list_filters_orders_and_pages(void **state) {
     assert_string_equal(text, "");
 }
 
+struct failure_text {
+    char text[512];
+};
+
+static void list_failure(void *ctx, const struct delivery_failure_row *r) {
+    struct failure_text *ft = ctx;
+    size_t n = strlen(ft->text);
+    snprintf(ft->text + n, sizeof ft->text - n, "%lld/%lld/%u/%lld/%lld/%s;",
+             (long long)r->dispatch, (long long)r->step, r->uid, (long long)r->attempts,
+             (long long)r->at, r->reason);
+}
+
+static void
+test_the_last_failures_are_the_newest_failed_deliveries_with_their_reason(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    const struct store_campaign_ops *ca = f->ops->campaigns;
+    struct store_txn *t;
+    int64_t c1 = 0, c2 = 0, d1 = 0, d2 = 0, d3 = 0;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    struct campaign_row row = {.workspace_id = ws,
+                               .kind = CAMPAIGN_KIND_CANVAS,
+                               .public_id = "cv1",
+                               .name = "Canvas",
+                               .segment_id = "s1",
+                               .definition = "{}",
+                               .schedule_type = "immediate",
+                               .created_at = 1};
+    assert_int_equal(ca->create(t, &row, &c1), CD_OK);
+    row.public_id = "cv2";
+    assert_int_equal(ca->create(t, &row, &c2), CD_OK);
+    struct dispatch_row dr = {
+        .workspace_id = ws, .campaign = c1, .dispatch_id = "d1", .due_at = 2, .created_at = 2};
+    assert_int_equal(ca->dispatch_add(t, &dr, &d1), CD_OK);
+    dr.dispatch_id = "d2";
+    assert_int_equal(ca->dispatch_add(t, &dr, &d2), CD_OK);
+    dr.dispatch_id = "d3";
+    dr.campaign = c2;
+    assert_int_equal(ca->dispatch_add(t, &dr, &d3), CD_OK);
+    /* sent and aborted ones are not failures; another campaign's are not this one's */
+    assert_int_equal(ca->delivery_record(t, d1, 0, 1, DELIVERY_SENT, 1, 10, NULL), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 0, 2, DELIVERY_FAILED, 3, 11, "HTTP 500: boom"),
+                     CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 0, 3, DELIVERY_ABORTED, 1, 12, "aborted: no"),
+                     CD_OK);
+    assert_int_equal(ca->delivery_record(t, d1, 1, 2, DELIVERY_FAILED, 1, 13, NULL), CD_OK);
+    assert_int_equal(
+        ca->delivery_record(t, d2, 0, 4, DELIVERY_FAILED, 2, 13, "no response: refused"), CD_OK);
+    assert_int_equal(ca->delivery_record(t, d3, 0, 5, DELIVERY_FAILED, 1, 99, "HTTP 404"), CD_OK);
+    assert_int_equal(f->ops->commit(t), CD_OK);
+
+    struct failure_text ft = {""};
+    assert_int_equal(ca->failures(f->s, c1, 10, list_failure, &ft), CD_OK);
+    char want[256];
+    /* newest first; at a tie, the later dispatch, step and uid first */
+    snprintf(want, sizeof want,
+             "%lld/0/4/2/13/no response: refused;%lld/1/2/1/13/;%lld/0/2/3/11/HTTP 500: boom;",
+             (long long)d2, (long long)d1, (long long)d1);
+    assert_string_equal(ft.text, want);
+    /* the newest `limit` of them */
+    ft.text[0] = '\0';
+    assert_int_equal(ca->failures(f->s, c1, 1, list_failure, &ft), CD_OK);
+    snprintf(want, sizeof want, "%lld/0/4/2/13/no response: refused;", (long long)d2);
+    assert_string_equal(ft.text, want);
+    ft.text[0] = '\0';
+    assert_int_equal(ca->failures(f->s, c2 + 1000, 10, list_failure, &ft), CD_OK);
+    assert_string_equal(ft.text, "");
+}
+
 #define CONFORMANCE_TESTS(setup)                                                                   \
     cmocka_unit_test_setup_teardown(test_commit_applies_every_write_and_rollback_none, setup,      \
                                     teardown),                                                     \
@@ -1598,7 +1669,10 @@ static void test_a_campaign_list_filters_orders_and_pages(void **state) {
         cmocka_unit_test_setup_teardown(test_trigger_schedules_change_only_before_they_start,      \
                                         setup, teardown),                                          \
         cmocka_unit_test_setup_teardown(test_a_campaign_list_filters_orders_and_pages, setup,      \
-                                        teardown)
+                                        teardown),                                                 \
+        cmocka_unit_test_setup_teardown(                                                           \
+            test_the_last_failures_are_the_newest_failed_deliveries_with_their_reason, setup,      \
+            teardown)
 
 int main(void) {
     const struct CMUnitTest sqlite_tests[] = {CONFORMANCE_TESTS(setup_sqlite)};

@@ -16,6 +16,7 @@
 #include "util/timeutil.h"
 
 #define RAW_RESPONSE_MAX 1024
+#define FAILURE_REASON_MAX 200
 
 static const char *str_of(const json_t *obj, const char *key) {
     return json_string_value(json_object_get(obj, key));
@@ -428,6 +429,38 @@ static bool sent(const struct webhook_outcome *o) {
     return o->status >= 200 && o->status < 300;
 }
 
+/* The length of text's first `max` bytes at most, cut on a UTF-8 character boundary. */
+static size_t utf8_prefix(const char *text, size_t max) {
+    size_t n = strnlen(text, max + 1);
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
+            n--;
+    }
+    return n;
+}
+
+/* Why an outcome that was not sent failed, as the last failures show it: "HTTP <status>" and
+ * the answer's first FAILURE_REASON_MAX bytes, "no response: <transport error>", or the
+ * template's reason; a cut text ends in "…". Owned; NULL when out of memory. */
+static char *failure_reason(const struct webhook_outcome *o) {
+    const char *what = o->req->skip == WEBHOOK_ABORTED         ? "aborted"
+                       : o->req->skip == WEBHOOK_RENDER_FAILED ? "template failed"
+                       : o->status                             ? NULL
+                                                               : "no response";
+    const char *text = o->response ? o->response : "";
+    size_t n = utf8_prefix(text, FAILURE_REASON_MAX);
+    const char *more = text[n] ? "…" : "";
+    char head[32];
+    if (!what)
+        snprintf(head, sizeof head, "HTTP %d", o->status);
+    size_t len = strlen(what ? what : head) + 2 + n + strlen(more) + 1;
+    char *out = malloc(len);
+    if (out)
+        snprintf(out, len, "%s%s%.*s%s", what ? what : head, n ? ": " : "", (int)n, text, more);
+    return out;
+}
+
 enum cd_err campaign_record(struct app *app, struct campaign_run *run,
                             const struct webhook_outcome *o, size_t n) {
     int64_t now = time_now_ms();
@@ -439,12 +472,16 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
     for (size_t i = 0; err == CD_OK && i < n; i++) {
         bool aborted = o[i].req->skip == WEBHOOK_ABORTED;
         if (o[i].terminal) {
-            err = ops->delivery_record(workspace_txn(run->ws), run->dispatch, run->step,
-                                       o[i].req->uid,
-                                       aborted       ? DELIVERY_ABORTED
-                                       : sent(&o[i]) ? DELIVERY_SENT
-                                                     : DELIVERY_FAILED,
-                                       o[i].attempts, now);
+            char *reason = sent(&o[i]) ? NULL : failure_reason(&o[i]);
+            err = !sent(&o[i]) && !reason
+                      ? CD_E_NOMEM
+                      : ops->delivery_record(workspace_txn(run->ws), run->dispatch, run->step,
+                                             o[i].req->uid,
+                                             aborted       ? DELIVERY_ABORTED
+                                             : sent(&o[i]) ? DELIVERY_SENT
+                                                           : DELIVERY_FAILED,
+                                             o[i].attempts, now, reason);
+            free(reason);
             if (err == CD_E_EXISTS) { /* recorded before: its event exists too */
                 err = CD_OK;
                 continue;
