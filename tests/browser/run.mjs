@@ -75,9 +75,11 @@ function startReceiver() {
         let body = '';
         req.on('data', (c) => { body += c; });
         req.on('end', () => {
-            got.push({ method: req.method, url: req.url, headers: req.headers, body });
-            res.writeHead(200, { 'Content-Type': 'application/json' });
-            res.end('{"ok":true}');
+            got.push({ method: req.method, url: req.url, headers: req.headers, body, at: Date.now() });
+            // the one user the receiver refuses, for the last-failures tests
+            const refused = req.url.startsWith('/check/bob');
+            res.writeHead(refused ? 500 : 200, { 'Content-Type': 'application/json' });
+            res.end(refused ? '{"error":"boom"}' : '{"ok":true}');
         });
     });
     return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, got, base: `http://127.0.0.1:${server.address().port}` })));
@@ -92,7 +94,8 @@ async function startServer() {
     const creds = JSON.parse(run(['init', '--data', data, '--listen', listen, '--json']));
     run(['user', 'add', EMAIL, '--role', 'admin', '--data', data], `${PASSWORD}\n`);
     const log = fs.openSync(path.join(outDir, 'cohortd.log'), 'w');
-    const proc = spawn(bin, ['serve', '--data', data, '--listen', listen, '--web-dir', path.join(here, '..', '..', 'web')], {
+    const proc = spawn(bin, ['serve', '--data', data, '--listen', listen, '--web-dir', path.join(here, '..', '..', 'web'),
+        '--campaigns-poll-ms', '50', '--webhook-retry-base-ms', '50', '--webhook-max-attempts', '2'], {
         stdio: ['ignore', log, log],
         env: { ...process.env, COHORTD_CONFIG: '/dev/null', COHORTD_CURRENTS_POLL_MS: '50' },
     });
@@ -144,6 +147,69 @@ async function docsShot(page, name) {
     if (docsShots) await page.screenshot({ path: path.join(docsShots, `${name}.png`) });
 }
 
+// The controls of the page the accessibility tree gives no name (what a screen reader would
+// announce as just "button" or "edit text"): inputs, selects, buttons and links.
+async function unnamedControls(page) {
+    const cdp = await page.context().newCDPSession(page);
+    try {
+        const { nodes } = await cdp.send('Accessibility.getFullAXTree');
+        const roles = new Set(['textbox', 'searchbox', 'combobox', 'listbox', 'button', 'checkbox', 'radio', 'spinbutton', 'slider', 'switch', 'link']);
+        const bad = [];
+        for (const n of nodes) {
+            const role = n.role && n.role.value;
+            if (n.ignored || !roles.has(role) || ((n.name && n.name.value) || '').trim()) continue;
+            let what = role;
+            if (n.backendDOMNodeId) {
+                const { node } = await cdp.send('DOM.describeNode', { backendNodeId: n.backendDOMNodeId });
+                const attrs = node.attributes || [];
+                const id = attrs[attrs.indexOf('id') + 1];
+                what = `${role} <${node.localName}${attrs.includes('id') ? ` id="${id}"` : ''}>`;
+            }
+            bad.push(`${what} has no accessible name`);
+        }
+        return bad;
+    } finally {
+        await cdp.detach();
+    }
+}
+
+// The exact no-horizontal-scroll rule: the page scrolls no wider than its viewport.
+async function horizontalOverflow(page) {
+    return page.evaluate(() => {
+        const el = document.scrollingElement;
+        if (el.scrollWidth <= el.clientWidth) return null;
+        // the widest elements that stick out, to say what to fix
+        const out = [...document.querySelectorAll('main *, header *')].filter((e) => !e.closest('.table-wrap, pre') && e.getBoundingClientRect().right > el.clientWidth + 0.5)
+            .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}${e.className && typeof e.className === 'string' ? `.${e.className.split(' ')[0]}` : ''}`);
+        return `scrollWidth ${el.scrollWidth} > clientWidth ${el.clientWidth} (${out.join(', ')})`;
+    });
+}
+
+// Moves the focus with Tab (or Shift+Tab) until test(the focused control) holds; every control
+// passed on the way must show its focus (an outline). Fails naming `what` after max presses.
+async function tabTo(page, what, test, { back = false, max = 80 } = {}) {
+    for (let i = 0; i < max; i++) {
+        await page.keyboard.press(back ? 'Shift+Tab' : 'Tab');
+        const f = await focused(page);
+        if (f && !f.visible) throw new Error(`the focus on ${f.tag} "${f.name}" is not visible`);
+        if (f && test(f)) return f;
+    }
+    throw new Error(`${what}: not reached with ${max} presses of ${back ? 'Shift+Tab' : 'Tab'}`);
+}
+
+// The focused control: tag, accessible-ish name (its label, aria-label or text), value, and
+// whether its focus shows (an outline of some width).
+async function focused(page) {
+    return page.evaluate(() => {
+        const el = document.activeElement;
+        if (!el || el === document.body) return null;
+        const cs = getComputedStyle(el);
+        const name = (el.labels && el.labels.length ? el.labels[0].textContent : el.getAttribute('aria-label') || el.textContent || '').trim();
+        return { tag: el.tagName.toLowerCase(), name, value: 'value' in el ? el.value : null, kb: el.dataset.kb || null,
+            visible: cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) >= 2 };
+    });
+}
+
 // Every form control on the page has a label (its own <label>, or aria-label), and nothing is
 // wider than the viewport.
 async function checkAccessible(page, where) {
@@ -157,10 +223,11 @@ async function checkAccessible(page, where) {
         const shown = document.body.innerText;
         const junk = shown.match(/\b(null|undefined|NaN)\b|\[object Object\]/);
         if (junk) bad.push(`the page shows "${junk[0]}"`);
-        if (document.documentElement.scrollWidth > window.innerWidth + 1)
-            bad.push(`page is ${document.documentElement.scrollWidth} px wide in a ${window.innerWidth} px viewport`);
         return bad;
     });
+    const overflow = await horizontalOverflow(page);
+    if (overflow) problems.push(overflow);
+    problems.push(...await unnamedControls(page));
     if (problems.length) throw new Error(`${where}: ${problems.join('; ')}`);
 }
 
@@ -260,6 +327,70 @@ const tests = [
         await until('a size', async () => (await page.locator('#segment-size').getAttribute('data-size')) !== null);
         await checkAccessible(page, 'segment builder on a phone');
     }],
+    ['from the keyboard only: log in and build a segment, every control reachable and its focus visible', 'keyboard', async ({ page }) => {
+        await go(page, '');
+        await page.getByLabel('Email').waitFor();
+        assertEq((await focused(page)).name, 'Email', 'focus on the login form');
+        await page.keyboard.type(EMAIL);
+        await page.keyboard.press('Tab');
+        await page.keyboard.type(PASSWORD);
+        await page.keyboard.press('Enter');
+        await page.getByRole('heading', { name: 'Heap', exact: true }).waitFor();
+        await tabTo(page, 'the Segments link', (f) => f.tag === 'a' && f.name === 'Segments', { back: true });
+        await page.keyboard.press('Enter');
+        await page.getByRole('heading', { name: 'Segments', exact: true }).waitFor();
+        await tabTo(page, 'the New segment link', (f) => f.tag === 'a' && f.name === 'New segment');
+        await page.keyboard.press('Enter');
+        await page.locator('#segment-name').waitFor();
+        await tabTo(page, 'the segment name', (f) => f.name === 'Segment name');
+        await page.keyboard.type('Keyboard trial users');
+        await tabTo(page, 'Add Heap Cohorts filter', (f) => f.name === 'Add Heap Cohorts filter');
+        await page.keyboard.press('Enter');
+        // the new filter takes the focus; its rule changes with the arrow keys
+        await until('the focus on the new filter', async () => (await focused(page)).name === 'Cohort rule');
+        await page.keyboard.press('ArrowDown');
+        assertEq((await focused(page)).value, 'excludes', 'Cohort rule after ArrowDown');
+        await page.keyboard.press('ArrowUp');
+        assertEq((await focused(page)).value, 'includes', 'Cohort rule after ArrowUp');
+        const cohort = await tabTo(page, 'the cohort', (f) => f.name === 'Cohort');
+        assertEq(cohort.value, '1338065', 'the cohort picked (Free Customers)');
+        await tabTo(page, 'Add attribute filter', (f) => f.name === 'Add attribute filter');
+        await page.keyboard.press('Space');
+        await until('the focus on the attribute name', async () => (await focused(page)).name === 'Attribute name');
+        await page.keyboard.type('plan');
+        const cmp = await tabTo(page, 'the comparison', (f) => f.name === 'Comparison');
+        assertEq(cmp.value, 'equals', 'comparison');
+        await tabTo(page, 'the value', (f) => f.name === 'Value');
+        await page.keyboard.type('trial');
+        await until('size 1', async () => (await page.locator('#segment-size').getAttribute('data-size')) === '1');
+        // every control of the page is reached by Tab, and Shift+Tab goes back one
+        const n = await page.evaluate(() => {
+            const all = [...document.querySelectorAll('a[href], button, input, select, textarea, summary')].filter((e) => !e.disabled && e.getClientRects().length);
+            all.forEach((e, i) => { e.dataset.kb = String(i); });
+            return all.length;
+        });
+        const seen = new Set();
+        let prev = null;
+        for (let i = 0; i < n * 2 + 10 && seen.size < n; i++) {
+            const f = await tabTo(page, 'the next control', () => true);
+            if (f.kb !== null) seen.add(f.kb);
+            if (i === 5) {
+                await page.keyboard.press('Shift+Tab');
+                assertEq((await focused(page)).kb, prev, 'Shift+Tab goes back to the control before');
+                await page.keyboard.press('Tab');
+            }
+            prev = f.kb;
+        }
+        const missed = await page.evaluate((got) => [...document.querySelectorAll('[data-kb]')].filter((e) => !got.includes(e.dataset.kb))
+            .map((e) => `${e.tagName.toLowerCase()} "${(e.labels && e.labels[0] ? e.labels[0].textContent : e.getAttribute('aria-label') || e.textContent).trim()}"`), [...seen]);
+        assertEq(missed, [], 'controls Tab never reached');
+        await tabTo(page, 'Save segment', (f) => f.name === 'Save segment');
+        await page.keyboard.press('Enter');
+        await page.locator('#segment-description').filter({ hasText: 'Heap Cohorts includes Free Customers AND plan equals "trial"' }).waitFor();
+        const id = decodeURIComponent(new URL(page.url()).hash.replace('#/segments/', ''));
+        const d = await api('GET', `/segments/details?segment_id=${encodeURIComponent(id)}`);
+        assertEq([d.json.name, d.json.size], ['Keyboard trial users', 1], 'the segment saved from the keyboard');
+    }],
     ['a campaign on the segment sends its requests to the receiver', 'campaign', async ({ page }) => {
         await login(page);
         await page.getByRole('link', { name: 'Campaigns', exact: true }).click();
@@ -299,6 +430,80 @@ const tests = [
         await page.locator('#campaign-sent').filter({ hasText: '1' }).waitFor();
         assertEq(S.receiver.got.filter((r) => r.url.startsWith('/hook')).length, 2, 'requests received (the test send and the campaign\'s)');
         await checkAccessible(page, 'campaign page');
+    }],
+    ['the campaign screen lists the failing user with its reason, and charts what /campaigns/data_series answers', 'campaign-failures', async ({ page }) => {
+        const seg = await api('POST', '/segments/create', { name: 'Everyone identified', filter: { identified: true } });
+        assertEq(seg.status, 201, 'segment');
+        const c = await api('POST', '/campaigns/create', { name: 'Plan check', segment_id: seg.json.segment_id, schedule: { type: 'immediate' },
+            message: { webhook: { url: `${S.receiver.base}/check/{{\${user_id}}}`, method: 'POST', body: '{"plan":"{{custom_attribute.${plan}}}"}' } } });
+        assertEq(c.status, 201, 'campaign');
+        S.failingCampaign = c.json.campaign_id;
+        await login(page);
+        await go(page, `#/campaigns/${encodeURIComponent(S.failingCampaign)}`);
+        // ann is sent to; bob's request is answered 500 on both attempts
+        await page.locator('#campaign-failed').filter({ hasText: /^1$/ }).waitFor();
+        await page.locator('#campaign-sent').filter({ hasText: /^1$/ }).waitFor();
+        const row = page.locator('#campaigns-failures tbody tr');
+        await until('the failure listed', async () => (await row.count()) === 1 && /bob/.test(await row.first().textContent()));
+        const cells = await row.first().locator('td').allTextContents();
+        const api1 = await api('GET', `/campaigns/failures?campaign_id=${encodeURIComponent(S.failingCampaign)}`);
+        assertEq(api1.json.last_failures.map((f) => [f.external_id, f.reason, f.attempts]), [['bob', 'HTTP 500: {"error":"boom"}', 2]], '/campaigns/failures');
+        assertEq(cells.slice(0, 3), ['bob', 'HTTP 500: {"error":"boom"}', '2'], 'the failure shown: user, reason, attempts');
+        // the chart, drawn on load, against the series the API answers now
+        await page.reload();
+        await page.locator('#campaign-series svg').waitFor();
+        const drawn = await page.evaluate(() => {
+            const out = {};
+            for (const dot of document.querySelectorAll('#campaign-series circle[data-series]'))
+                (out[dot.dataset.series] ||= []).push([dot.dataset.label, Number(dot.dataset.value)]);
+            return out;
+        });
+        const series = await api('GET', `/campaigns/data_series?campaign_id=${encodeURIComponent(S.failingCampaign)}&length=14`);
+        assertEq(series.status, 200, 'data_series');
+        const day = (d) => d.time.slice(0, 10);
+        const want = {
+            sent: series.json.data.map((d) => [day(d), d.messages.webhook.reduce((a, m) => a + m.sent, 0)]),
+            failed: series.json.data.map((d) => [day(d), d.messages.webhook.reduce((a, m) => a + m.errors, 0)]),
+        };
+        assertEq(drawn, want, 'the chart\'s points (day, value) against /campaigns/data_series');
+        const today = want.sent.length - 1;
+        assertEq([want.sent[today][1], want.failed[today][1]], [1, 1], 'today\'s sent and failed');
+        await page.locator('#campaigns-failures').scrollIntoViewIfNeeded();
+        await checkAccessible(page, 'campaign with a failure');
+    }],
+    ['a Canvas made by clicking, with two ordered steps and a delay, sends both steps in order', 'canvas', async ({ page }) => {
+        await login(page);
+        await page.getByRole('link', { name: 'Campaigns', exact: true }).click();
+        await page.getByRole('link', { name: 'New Canvas' }).click();
+        await page.getByLabel('Canvas name').fill('Onboarding');
+        await page.getByLabel('Segment', { exact: true }).selectOption({ label: 'Trial users in Free Customers' });
+        await page.locator('#canvas-segment-size').filter({ hasText: '1 user' }).waitFor();
+        await page.getByLabel('Step name').first().fill('Welcome');
+        await page.getByLabel('Webhook URL').first().fill(`${S.receiver.base}/canvas/welcome/{{\${user_id}}}`);
+        await page.getByRole('button', { name: 'Add step' }).click();
+        await page.getByLabel('Step name').nth(1).fill('Remind');
+        await page.getByLabel('Delay after the previous step (seconds)').fill('1');
+        await page.getByLabel('Webhook URL').nth(1).fill(`${S.receiver.base}/canvas/remind/{{\${user_id}}}`);
+        // the order is the one shown: moved down and back up, Welcome stays first
+        await page.getByRole('button', { name: 'Move down' }).click();
+        assertEq(await page.getByLabel('Step name').first().inputValue(), 'Remind', 'first step after Move down');
+        await page.getByRole('button', { name: 'Move up' }).click();
+        assertEq(await page.getByLabel('Step name').first().inputValue(), 'Welcome', 'first step after Move up');
+        await page.getByLabel(/^Now/).check();
+        await checkAccessible(page, 'Canvas form');
+        await page.getByRole('button', { name: 'Create Canvas' }).click();
+        await page.getByRole('heading', { name: 'Onboarding' }).waitFor();
+        S.canvasId = decodeURIComponent(new URL(page.url()).hash.replace('#/canvas/', ''));
+        await page.locator('#canvas-entries').filter({ hasText: /^1$/ }).waitFor();
+        await page.locator('#canvas-sent').filter({ hasText: /^2$/ }).waitFor({ timeout: 15000 });
+        const welcome = await until('step 1 at the receiver', async () => S.receiver.got.find((r) => r.url === '/canvas/welcome/ann'));
+        const remind = await until('step 2 at the receiver', async () => S.receiver.got.find((r) => r.url === '/canvas/remind/ann'));
+        if (remind.at - welcome.at < 900) throw new Error(`step 2 came ${remind.at - welcome.at} ms after step 1, before its 1 s delay`);
+        const steps = await page.locator('table').filter({ hasText: 'Delay (s)' }).locator('tbody tr').evaluateAll((rows) => rows.map((r) => [...r.cells].slice(0, 3).map((c) => c.textContent)));
+        assertEq(steps, [['1', 'Welcome', '0'], ['2', 'Remind', '1']], 'the Canvas\'s steps');
+        const d = await api('GET', `/canvas/details?canvas_id=${encodeURIComponent(S.canvasId)}`);
+        assertEq([d.json.entries, d.json.sends, d.json.failures], [1, 2, 0], '/canvas/details counters');
+        await checkAccessible(page, 'Canvas page');
     }],
     ['a Current shows its delivered count moving', 'current', async ({ page }) => {
         await login(page);
@@ -365,6 +570,7 @@ const tests = [
     }],
     ['a write without the CSRF token is refused', null, async ({ page }) => {
         await login(page);
+        const before = (await api('GET', '/segments/list')).json.segments.map((x) => x.name);
         const r = await page.evaluate(async () => {
             const res = await fetch('/segments/create', { method: 'POST', headers: { 'Content-Type': 'application/json' },
                 body: JSON.stringify({ name: 'sneaky', filter: { identified: true } }) });
@@ -372,7 +578,57 @@ const tests = [
         });
         assertEq(r, [403, { message: 'missing or wrong CSRF token' }], 'write without the token');
         const list = await api('GET', '/segments/list');
-        assertEq(list.json.segments.map((s) => s.name), ['Trial users in Free Customers'], 'segments after the refused write');
+        assertEq(list.json.segments.map((x) => x.name), before, 'segments after the refused write');
+    }],
+    ['every screen at 1280×800 and 390×844: no horizontal scroll, every control named', null, async ({ page, browser }) => {
+        const ids = async (p, list, key) => ((await api('GET', p)).json[list] || []).map((x) => x[key]);
+        const campaignIds = await ids('/campaigns/list', 'campaigns', 'id');
+        const canvasIds = await ids('/canvas/list', 'canvases', 'id');
+        const currentIds = await ids('/currents/list', 'currents', 'current_id');
+        const segmentIds = await ids('/segments/list', 'segments', 'id');
+        const screens = ['#/partners/heap', '#/cohorts', '#/cohorts/heap/1338065', '#/segments', '#/segments/new',
+            ...segmentIds.map((x) => `#/segments/${encodeURIComponent(x)}`), '#/campaigns', '#/campaigns/new',
+            ...campaignIds.map((x) => `#/campaigns/${encodeURIComponent(x)}`), '#/canvas/new',
+            ...canvasIds.map((x) => `#/canvas/${encodeURIComponent(x)}`), '#/currents',
+            ...currentIds.map((x) => `#/currents/${encodeURIComponent(x)}`), '#/settings'];
+        if (!campaignIds.length || !canvasIds.length || !currentIds.length) throw new Error('a campaign, a Canvas and a Current must exist by now');
+        const problems = [];
+        const look = async (p, where) => {
+            const overflow = await horizontalOverflow(p);
+            if (overflow) problems.push(`${where}: ${overflow}`);
+            for (const u of await unnamedControls(p)) problems.push(`${where}: ${u}`);
+        };
+        for (const [w, hgt] of [[1280, 800], [390, 844]]) {
+            const ctx2 = await browser.newContext({ viewport: { width: w, height: hgt } });
+            const p = await ctx2.newPage();
+            p.setDefaultTimeout(10000);
+            await p.goto(`${S.base}/dashboard/`);
+            await p.getByLabel('Email').waitFor();
+            await look(p, `${w}px login`);
+            await p.getByLabel('Email').fill(EMAIL);
+            await p.getByLabel('Password').fill(PASSWORD);
+            await p.getByRole('button', { name: 'Log in' }).click();
+            await p.getByRole('heading', { name: 'Heap', exact: true }).waitFor();
+            for (const hash of screens) {
+                await p.goto(`${S.base}/dashboard/${hash}`);
+                await p.locator('main h1').first().waitFor();
+                await until(`${hash} loaded`, async () => !(await p.locator('main').textContent()).includes('Loading…'));
+                await p.waitForTimeout(0);
+                await look(p, `${w}px ${hash}`);
+                if (w === 390) await p.screenshot({ path: path.join(outDir, `phone-${hash.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true });
+                if (hash === '#/campaigns/new') { // the wizard's other steps
+                    await p.getByLabel('Campaign name').fill('Not launched');
+                    await p.getByLabel('Webhook URL').fill(`${S.receiver.base}/never`);
+                    for (const step of ['Target', 'Schedule', 'Review']) {
+                        await p.getByRole('button', { name: 'Next' }).click();
+                        await p.getByRole('heading', { name: step }).waitFor();
+                        await look(p, `${w}px wizard ${step}`);
+                    }
+                }
+            }
+            await ctx2.close();
+        }
+        if (problems.length) throw new Error(problems.join('; '));
     }],
     ['Settings: a new workspace is switched to, and a user added there can log in as a member', 'settings', async ({ page, browser }) => {
         await login(page);

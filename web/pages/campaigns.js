@@ -3,7 +3,7 @@
 // with ordered steps and delays.
 import { get, post, q } from '../api.js';
 import { fill, h, field, select, table, errorNote, stat, section, when, toast, confirmDialog, unavailable } from '../ui.js';
-import { lineChart } from '../chart.js';
+import { seriesChart } from '../chart.js';
 
 const METHODS = ['POST', 'GET', 'PUT', 'PATCH', 'DELETE'];
 
@@ -35,21 +35,38 @@ function scheduleText(s) {
     return 'immediately';
 }
 
-function failuresBox(d) {
-    if (!Array.isArray(d.last_failures)) return unavailable('The last failures with their reasons');
-    return table('Last failures', ['User', 'Reason', 'When'], d.last_failures.map((f) => [f.external_id || f.user || '—', f.reason || f.error || '—', when(f.at || f.time)]));
+// The newest failed deliveries with their reasons (GET /campaigns/failures, /canvas/failures).
+async function failuresBox(kind, id) {
+    const key = kind === 'canvas' ? 'canvas_id' : 'campaign_id';
+    const res = await get(`/${kind}/failures?${q({ [key]: id, limit: 10 })}`);
+    if (res.status === 404) return unavailable('The last failures with their reasons');
+    if (!res.ok) return errorNote(res, 'Could not load the last failures');
+    const canvas = kind === 'canvas';
+    return table('Last failures (newest first)', canvas ? ['User', 'Step', 'Reason', 'Attempts', 'When'] : ['User', 'Reason', 'Attempts', 'When'],
+        res.data.last_failures.map((f) => [f.external_id ?? '(no external_id)', ...(canvas ? [`${f.step}. ${f.step_name ?? ''}`] : []),
+            h('span', { class: 'mono reason' }, f.reason), String(f.attempts), when(f.at)]), { id: `${kind}-failures` });
 }
 
+// Sent and failed per day (campaigns: GET /campaigns/data_series, Braze's
+// [{time, messages: {webhook: [{sent, errors}]}}]) or entries per day (Canvases:
+// /canvas/data_series, {data: {stats: [{time, total_stats: {entries}}]}}), the last 14 days.
 async function seriesBox(path, id, what) {
     const res = await get(`${path}?${q({ [what]: id, length: 14 })}`);
     if (res.status === 404) return unavailable('Sends over time');
     if (!res.ok) return errorNote(res, 'Could not load the sends over time');
-    const count = (x) => (typeof x === 'number' ? x : Array.isArray(x) ? x.reduce((a, b) => a + count(b), 0)
-        : x && typeof x === 'object' ? Object.entries(x).reduce((a, [k, v]) => a + (/sent|send|entries/.test(k) || typeof v === 'object' ? count(v) : 0), 0) : 0);
-    // campaigns: data is [{time, messages: {webhook: [{sent, …}]}}]; Canvases: data is {stats: [{time, total_stats}]}
-    const rows = Array.isArray(res.data.data) ? res.data.data : (res.data.data && res.data.data.stats) || [];
-    const pts = rows.map((d) => ({ label: String(d.time).slice(5, 10), value: count(d.messages || d.total_stats || d) }));
-    return pts.length ? lineChart('Sends by day', pts) : h('p', {}, 'No sends yet.');
+    const day = (d) => String(d.time).slice(0, 10);
+    if (Array.isArray(res.data.data)) {
+        const rows = res.data.data;
+        const sum = (d, k) => ((d.messages && d.messages.webhook) || []).reduce((a, m) => a + (m[k] || 0), 0);
+        if (!rows.length) return h('p', {}, 'No sends yet.');
+        return h('div', { id: 'campaign-series' }, seriesChart('Sent and failed by day', rows.map(day), [
+            { name: 'sent', values: rows.map((d) => sum(d, 'sent')), cls: 'sent' },
+            { name: 'failed', values: rows.map((d) => sum(d, 'errors')), cls: 'failed' }]));
+    }
+    const rows = (res.data.data && res.data.data.stats) || [];
+    if (!rows.length) return h('p', {}, 'No entries yet.');
+    return h('div', { id: 'canvas-series' }, seriesChart('Entries by day', rows.map(day),
+        [{ name: 'entries', values: rows.map((d) => (d.total_stats && d.total_stats.entries) || 0), cls: 'sent' }]));
 }
 
 export async function renderDetails(main, [id], ctx) {
@@ -58,13 +75,17 @@ export async function renderDetails(main, [id], ctx) {
     const d = res.data;
     const statsBox = h('dl', { class: 'stats', id: 'campaign-stats' });
     const failBox = h('div', {});
-    const drawStats = (x) => {
+    let shownFailures = -1;
+    const drawStats = async (x) => {
         fill(statsBox, stat('Audience now', String(x.audience_size ?? 'segment gone'), 'campaign-audience'),
             stat('Targeted', String(x.targeted), 'campaign-targeted'), stat('Sent', String(x.sends), 'campaign-sent'),
             stat('Failed', String(x.failures), 'campaign-failed'));
-        fill(failBox, failuresBox(x));
+        if (x.failures !== shownFailures) {
+            shownFailures = x.failures;
+            fill(failBox, await failuresBox('campaigns', id));
+        }
     };
-    drawStats(d);
+    await drawStats(d);
     const msg = Object.values(d.messages || {})[0] || {};
     const seg = await get(`/segments/details?${q({ segment_id: d.segment_id })}`);
     fill(main, 
@@ -77,7 +98,7 @@ export async function renderDetails(main, [id], ctx) {
         section('Message', h('p', { class: 'mono' }, `${msg.method || 'POST'} ${msg.url || ''}`),
             msg.headers && Object.keys(msg.headers).length ? table('Headers', ['Name', 'Value'], Object.entries(msg.headers)) : null,
             msg.body ? h('pre', { class: 'mono' }, msg.body) : null),
-        section('Sends over time', await seriesBox('/campaigns/data_series', id, 'campaign_id')),
+        section('Sent and failed over time', await seriesBox('/campaigns/data_series', id, 'campaign_id')),
         section('Failures', failBox),
         d.archived ? null : h('button', {
             type: 'button',
@@ -92,7 +113,7 @@ export async function renderDetails(main, [id], ctx) {
         }, 'Archive campaign'));
     ctx.every(1000, async () => {
         const r = await get(`/campaigns/details?${q({ campaign_id: id })}`);
-        if (r.ok) drawStats(r.data);
+        if (r.ok) await drawStats(r.data);
     });
 }
 
@@ -323,18 +344,28 @@ export async function renderCanvasDetails(main, [id], ctx) {
     const res = await get(`/canvas/details?${q({ canvas_id: id })}`);
     if (!res.ok) return fill(main, h('h1', {}, 'Canvas'), errorNote(res, 'Could not load the Canvas'));
     const d = res.data;
-    const statsBox = h('dl', { class: 'stats' });
-    const drawStats = (x) => fill(statsBox, stat('Audience now', String(x.audience_size ?? 'segment gone')),
-        stat('Entries', String(x.entries)), stat('Sent', String(x.sends)), stat('Failed', String(x.failures)));
-    drawStats(d);
+    const statsBox = h('dl', { class: 'stats', id: 'canvas-stats' });
+    const failBox = h('div', {});
+    let shownFailures = -1;
+    const drawStats = async (x) => {
+        fill(statsBox, stat('Audience now', String(x.audience_size ?? 'segment gone'), 'canvas-audience'),
+            stat('Entries', String(x.entries), 'canvas-entries'), stat('Sent', String(x.sends), 'canvas-sent'),
+            stat('Failed', String(x.failures), 'canvas-failed'));
+        if (x.failures !== shownFailures) {
+            shownFailures = x.failures;
+            fill(failBox, await failuresBox('canvas', id));
+        }
+    };
+    await drawStats(d);
+    const seg = await get(`/segments/details?${q({ segment_id: d.segment_id })}`);
     fill(main, 
         h('p', {}, h('a', { href: '#/campaigns' }, '‹ Campaigns and Canvases')),
         h('h1', {}, d.name, d.archived ? ' (archived)' : ''), statsBox,
-        h('p', {}, `Entry ${scheduleText(d.schedule)}, segment `, h('a', { href: `#/segments/${encodeURIComponent(d.segment_id)}` }, d.segment_id)),
+        h('p', {}, `Entry ${scheduleText(d.schedule)}, segment `, h('a', { href: `#/segments/${encodeURIComponent(d.segment_id)}` }, seg.ok ? seg.data.name : d.segment_id)),
         table('Steps', ['#', 'Name', 'Delay (s)', 'Request'], d.steps.map((s, i) => [String(i + 1), s.name, String(s.delay_seconds),
             `${s.message.webhook.method} ${s.message.webhook.url}`])),
-        section('Sends over time', await seriesBox('/canvas/data_series', id, 'canvas_id')),
-        section('Failures', failuresBox(d)),
+        section('Entries over time', await seriesBox('/canvas/data_series', id, 'canvas_id')),
+        section('Failures', failBox),
         d.archived ? null : h('button', {
             type: 'button',
             class: 'danger',
@@ -347,6 +378,6 @@ export async function renderCanvasDetails(main, [id], ctx) {
         }, 'Archive Canvas'));
     ctx.every(2000, async () => {
         const r = await get(`/canvas/details?${q({ canvas_id: id })}`);
-        if (r.ok) drawStats(r.data);
+        if (r.ok) await drawStats(r.data);
     });
 }

@@ -151,8 +151,15 @@ async function builder(box, existing) {
         timer = setTimeout(preview, 120);
     }
 
+    // The node (a condition or group) whose first control takes the focus after a redraw: the
+    // one just added, or the group one was removed from, so the keyboard stays where it was.
+    let focusAfter = null;
     function redraw() {
         fill(tree, renderGroup(root, null));
+        const mark = tree.querySelector('[data-focus]');
+        const first = mark && mark.querySelector('input, select, textarea, button');
+        if (first) first.focus();
+        focusAfter = null;
         changed();
     }
 
@@ -161,16 +168,16 @@ async function builder(box, existing) {
         opSel.addEventListener('change', () => { g.op = opSel.value; changed(); });
         const not = h('input', { type: 'checkbox', checked: g.not, class: 'group-not' });
         not.addEventListener('change', () => { g.not = not.checked; changed(); });
-        const add = (node) => () => { g.items.push(node()); redraw(); };
+        const add = (node) => () => { focusAfter = node(); g.items.push(focusAfter); redraw(); };
         const legendId = nextId('legend');
-        return h('fieldset', { class: 'group', 'aria-labelledby': legendId },
+        return h('fieldset', { class: 'group', 'aria-labelledby': legendId, 'data-focus': focusAfter === g },
             h('legend', { id: legendId }, parent ? 'Group' : 'Users who match'),
             h('div', { class: 'row' }, field('Combine filters with', opSel),
                 h('div', { class: 'field check' }, not, h('label', { for: not.id = nextId('not') }, 'NOT (users who do not match this group)'))),
-            h('ol', { class: 'items' }, g.items.map((n, i) => h('li', {},
+            h('ol', { class: 'items' }, g.items.map((n, i) => h('li', { 'data-focus': n !== focusAfter ? null : n.kind !== 'group' },
                 n.kind === 'group' ? renderGroup(n, g) : renderCondition(n),
                 h('button', { type: 'button', class: 'remove', 'aria-label': `Remove filter ${i + 1}`,
-                    onclick: () => { g.items.splice(i, 1); redraw(); } }, 'Remove')))),
+                    onclick: () => { g.items.splice(i, 1); focusAfter = g; redraw(); } }, 'Remove')))),
             h('div', { class: 'row add' },
                 h('button', { type: 'button', onclick: add(() => ({ kind: 'cohort', partner: 'heap', op: 'includes', cohort_id: heapCohorts[0] ? heapCohorts[0].cohort_id : '' })) }, 'Add Heap Cohorts filter'),
                 h('button', { type: 'button', onclick: add(() => ({ kind: 'attribute', attribute: '', op: 'equals', value: '', vtype: 'text' })) }, 'Add attribute filter'),
