@@ -286,6 +286,97 @@ static void test_a_ticket_commit_is_applied_and_becomes_durable(void **state) {
     assert_false(f->ops->full(f->s));
 }
 
+/* Split commit: transactions begin while earlier tickets are not durable yet (more of them
+ * than a backend keeps commits in flight), their tickets grow, durable answers for each in any
+ * order and more than once, and every change is there for an "any time" read once durable. */
+static void test_ticket_commits_in_flight_are_each_seen_once_durable(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    enum { N = 12 };
+    uint64_t tickets[N];
+    for (uint32_t k = 0; k < N; k++) {
+        struct store_txn *t;
+        char ext[16];
+        snprintf(ext, sizeof ext, "u%u", k + 1);
+        assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+        put_user(f, t, ws, k + 1, ext);
+        assert_int_equal(f->ops->commit_ticket(t, &tickets[k]), CD_OK);
+        assert_true(k == 0 || tickets[k] > tickets[k - 1]);
+    }
+    for (int k = N - 1; k >= 0; k--)
+        assert_int_equal(f->ops->durable(f->s, tickets[k]), CD_OK);
+    assert_int_equal(f->ops->durable(f->s, tickets[0]), CD_OK);
+    for (uint32_t k = 0; k < N; k++) {
+        struct user_copy c;
+        char ext[16];
+        snprintf(ext, sizeof ext, "u%u", k + 1);
+        assert_int_equal(get_user(f, NULL, ws, k + 1, &c), CD_OK);
+        assert_string_equal(c.ext, ext);
+    }
+    assert_true(f->ops->healthy(f->s));
+}
+
+/* Makes the next COMMIT fail: on SQLite the fault hook on the next commit (test builds), on
+ * PostgreSQL a deferred trigger that refuses, at COMMIT, a user whose external id is
+ * "refused". False when this build cannot. */
+static bool next_commit_fails(struct fx *f) {
+    if (*f->dir) {
+#ifdef COHORTD_FAULTS
+        setenv("COHORTD_FAULT_STORE_CALL", "1:commit", 1);
+        fx_reopen(f);
+        unsetenv("COHORTD_FAULT_STORE_CALL");
+        store_faults_arm();
+        return true;
+#else
+        return false;
+#endif
+    }
+    PGconn *c = PQconnectdb(f->url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r =
+        PQexec(c, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                  "$$BEGIN RAISE EXCEPTION 'refused at commit'; END$$; "
+                  "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON users "
+                  "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.external_id = 'refused') "
+                  "EXECUTE FUNCTION refuse()");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("deferred trigger: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    return true;
+}
+
+/* A ticketed commit that fails is reported — by commit_ticket, or by durable — and applies
+ * nothing; a failure durable reports is final (healthy false, later commits fail), as a failed
+ * sync is. */
+static void test_a_ticket_commit_that_fails_is_reported_and_applies_nothing(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    if (!next_commit_fails(f))
+        skip();
+    struct store_txn *t;
+    uint64_t ticket = 0;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    put_user(f, t, ws, 1, "refused");
+    enum cd_err err = f->ops->commit_ticket(t, &ticket);
+    if (err == CD_OK) {
+        assert_int_equal(f->ops->durable(f->s, ticket), CD_E_STORE);
+        assert_int_equal(f->ops->durable(f->s, ticket), CD_E_STORE);
+        assert_false(f->ops->healthy(f->s));
+        assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+        put_user(f, t, ws, 2, "two");
+        assert_int_equal(f->ops->commit(t), CD_E_STORE);
+    } else {
+        assert_int_equal(err, CD_E_STORE);
+    }
+    struct user_copy c;
+    assert_int_equal(get_user(f, NULL, ws, 1, &c), CD_E_NOT_FOUND);
+    fx_reopen(f);
+    assert_int_equal(get_user(f, NULL, ws, 1, &c), CD_E_NOT_FOUND);
+    assert_int_equal(get_user(f, NULL, ws, 2, &c), CD_E_NOT_FOUND);
+    assert_true(f->ops->healthy(f->s));
+}
+
 /* ---- outbox ---- */
 
 struct seqs {
@@ -1571,6 +1662,10 @@ static void test_a_campaign_list_filters_orders_and_pages(void **state) {
                                         teardown),                                                 \
         cmocka_unit_test_setup_teardown(test_a_ticket_commit_is_applied_and_becomes_durable,       \
                                         setup, teardown),                                          \
+        cmocka_unit_test_setup_teardown(test_ticket_commits_in_flight_are_each_seen_once_durable,  \
+                                        setup, teardown),                                          \
+        cmocka_unit_test_setup_teardown(                                                           \
+            test_a_ticket_commit_that_fails_is_reported_and_applies_nothing, setup, teardown),     \
         cmocka_unit_test_setup_teardown(                                                           \
             test_outbox_sequences_follow_commit_order_and_readers_see_committed_only, setup,       \
             teardown),                                                                             \
