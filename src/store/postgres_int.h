@@ -35,7 +35,7 @@
 #define PG_STMT_CAP 192
 #define PG_READERS 4
 #define PG_PARAMS_MAX 24
-#define PG_COMMITTERS 8 /* ticketed COMMITs that may be in flight at once */
+#define PG_COMMITTERS 16 /* ticketed COMMITs that may be in flight at once */
 
 struct pg_conn {
     struct store *owner;

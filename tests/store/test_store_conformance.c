@@ -776,6 +776,45 @@ static void test_cohort_log_append_and_checkpoint(void **state) {
     assert_int_equal(c.n, 1);
 }
 
+/* Imports of one cohort, each its own ticketed commit, the next begun before the previous one
+ * is durable, the last with a checkpoint of the first two: every request is counted once and
+ * only the row after the checkpoint is replayed. */
+static void test_imports_of_one_cohort_commit_while_the_previous_is_in_flight(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    const struct store_cohort_ops *co = f->ops->cohorts;
+    struct store_txn *t;
+    int64_t id = 0, seq[3] = {0};
+    uint64_t tickets[3];
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(co->upsert(t, ws, "heap", "c1", NULL, 500, &id), CD_OK);
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    struct cohort_log_row row = {.adds = "a", .adds_len = 1};
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+        assert_int_equal(co->log_append(t, id, &row, 10, 7, 3, 600 + k, &seq[k]), CD_OK);
+        if (k == 2)
+            assert_int_equal(co->checkpoint(t, id, "CKPT", 4, seq[1]), CD_OK);
+        assert_int_equal(f->ops->commit_ticket(t, &tickets[k]), CD_OK);
+    }
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(f->ops->durable(f->s, tickets[k]), CD_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        struct cohort_copy c = {0};
+        assert_int_equal(co->load(f->s, ws, copy_cohort, &c), CD_OK);
+        assert_int_equal(c.n, 1);
+        assert_int_equal(c.n_received, 30);
+        assert_int_equal(c.n_matched, 21);
+        assert_int_equal(c.n_unmatched, 9);
+        assert_int_equal(c.checkpoint_seq, seq[1]);
+        memset(&c, 0, sizeof c);
+        assert_int_equal(co->load_log(f->s, ws, copy_log, &c), CD_OK);
+        assert_int_equal(c.n, 1);
+        assert_int_equal(c.seq[0], seq[2]);
+        fx_reopen(f);
+    }
+}
+
 /* ---- segments ---- */
 
 static void copy_segment(void *ctx, const struct segment_row *r) {
@@ -1672,6 +1711,8 @@ static void test_a_campaign_list_filters_orders_and_pages(void **state) {
         cmocka_unit_test_setup_teardown(test_admin_round_trip, setup, teardown),                   \
         cmocka_unit_test_setup_teardown(test_users_round_trip, setup, teardown),                   \
         cmocka_unit_test_setup_teardown(test_cohort_log_append_and_checkpoint, setup, teardown),   \
+        cmocka_unit_test_setup_teardown(                                                           \
+            test_imports_of_one_cohort_commit_while_the_previous_is_in_flight, setup, teardown),   \
         cmocka_unit_test_setup_teardown(test_segments_round_trip, setup, teardown),                \
         cmocka_unit_test_setup_teardown(test_currents_round_trip, setup, teardown),                \
         cmocka_unit_test_setup_teardown(test_heap_round_trip, setup, teardown),                    \
