@@ -5,9 +5,11 @@
  * libpq. postgres_int.h says how connections and statements are organised.
  *
  * Cost: every statement is one round trip to the server; a COMMIT returns once PostgreSQL has
- * flushed its WAL (synchronous_commit = on), so commit_ticket commits at once and its ticket
- * is already durable. The batch calls (events_bump, aliases_put, misses_add) send one
- * multi-row statement per step whatever the number of rows.
+ * flushed its WAL (synchronous_commit = on). commit_ticket sends the COMMIT and returns: the
+ * connection, its COMMIT in flight, goes to a commit slot and the writer takes the slot's idle
+ * connection, so the next transaction runs while this one flushes and PostgreSQL flushes the
+ * commits in flight together; durable reads the COMMIT's answer. The batch calls (events_bump,
+ * aliases_put, misses_add) send one multi-row statement per step whatever the number of rows.
  */
 #include "store/postgres_int.h"
 
@@ -187,12 +189,13 @@ static enum cd_err exec_simple(struct pg_conn *c, const char *sql, char *tag, si
 }
 
 /* Session settings of every connection: durable commits, quiet notices, read-only readers. */
-static enum cd_err conn_setup(struct pg_conn *c, bool writer) {
+static enum cd_err conn_setup(struct pg_conn *c) {
     c->n_stmts = 0;
     return exec_simple(c,
-                       writer ? "SET synchronous_commit = on; SET client_min_messages = warning"
-                              : "SET synchronous_commit = on; SET client_min_messages = warning; "
-                                "SET default_transaction_read_only = on",
+                       c->writer
+                           ? "SET synchronous_commit = on; SET client_min_messages = warning"
+                           : "SET synchronous_commit = on; SET client_min_messages = warning; "
+                             "SET default_transaction_read_only = on",
                        NULL, 0);
 }
 
@@ -210,7 +213,7 @@ static bool conn_ready(struct pg_conn *c) {
         return false;
     }
     log_warn("store", "op=reconnect result=ok");
-    return conn_setup(c, c == &c->owner->w) == CD_OK;
+    return conn_setup(c) == CD_OK;
 }
 
 /* The prepared name of sql on c ("s<i>"), preparing it on first use; NULL on error. */
@@ -431,6 +434,7 @@ static void url_redacted(const char *url, char *out, size_t len) {
 static enum cd_err conn_open(struct store *s, struct pg_conn *c, bool writer, char *err_msg,
                              size_t err_len) {
     c->owner = s;
+    c->writer = writer;
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
     if (writer)
@@ -448,7 +452,7 @@ static enum cd_err conn_open(struct store *s, struct pg_conn *c, bool writer, ch
         snprintf(err_msg, err_len, "cannot connect to the PostgreSQL store %s: %s", where, msg);
         return CD_E_STORE;
     }
-    enum cd_err err = conn_setup(c, writer);
+    enum cd_err err = conn_setup(c);
     if (err != CD_OK)
         snprintf(err_msg, err_len, "cannot set up a PostgreSQL connection");
     return err;
@@ -514,12 +518,17 @@ static enum cd_err migrate(struct pg_conn *c, char *err_msg, size_t err_len) {
     return CD_OK;
 }
 
+static void slots_close(struct store *s);
+
 static void pg_close(struct store *s) {
     if (!s)
         return;
+    slots_close(s);
     for (int i = 0; i < PG_READERS; i++)
         conn_close(&s->r[i]);
     conn_close(&s->w);
+    pthread_cond_destroy(&s->commit_cond);
+    pthread_mutex_destroy(&s->commit_lock);
     free(s->url);
     free(s);
 }
@@ -536,6 +545,8 @@ enum cd_err postgres_open(const char *url, struct store **out, char *err_msg, si
     }
     s->base.ops = &postgres_store_ops;
     s->txn.s = s;
+    pthread_mutex_init(&s->commit_lock, NULL);
+    pthread_cond_init(&s->commit_cond, NULL);
     metrics_describe("cohortd_store_full", METRIC_GAUGE,
                      "1 while the last write failed because the store's disk (or page limit) "
                      "is full, until a write succeeds or space is found again");
@@ -564,6 +575,8 @@ static enum cd_err pg_open(const char *url, struct store **out) {
 }
 
 static bool pg_healthy(struct store *s) {
+    if (atomic_load(&s->commit_failed))
+        return false;
     struct pg_conn *c = pg_reader(s);
     bool ok = conn_ready(c) && exec_simple(c, "SELECT 1", NULL, 0) == CD_OK;
     pg_reader_end(c);
@@ -601,7 +614,11 @@ static enum cd_err pg_commit(struct store_txn *t) {
     struct store *s = t->s;
     char tag[32] = "";
     enum cd_err err = CD_E_STORE;
-    if (!s->w.failed && PQstatus(s->w.db) == CONNECTION_OK) {
+    if (atomic_load(&s->commit_failed)) {
+        log_error("store", "op=commit error=\"an earlier commit failed: restart the server\"");
+        if (PQstatus(s->w.db) == CONNECTION_OK)
+            exec_simple(&s->w, "ROLLBACK", NULL, 0);
+    } else if (!s->w.failed && PQstatus(s->w.db) == CONNECTION_OK) {
         s->w.in_txn = false; /* COMMIT itself may fail without aborting anything more */
         err = exec_simple(&s->w, "COMMIT", tag, sizeof tag);
         /* an aborted transaction answers COMMIT with the tag ROLLBACK */
@@ -613,24 +630,12 @@ static enum cd_err pg_commit(struct store_txn *t) {
         exec_simple(&s->w, "ROLLBACK", NULL, 0);
     }
     if (err == CD_OK) {
-        atomic_fetch_add(&s->tickets, 1);
         full_set(s, false);
     } else if (err != CD_E_FULL) {
         err = CD_E_STORE;
     }
     txn_end(s);
     return err;
-}
-
-static enum cd_err pg_commit_ticket(struct store_txn *t, uint64_t *ticket) {
-    struct store *s = t->s;
-    enum cd_err err = pg_commit(t);
-    *ticket = err == CD_OK ? atomic_load(&s->tickets) : 0;
-    return err;
-}
-
-static enum cd_err pg_durable(struct store *s, uint64_t ticket) {
-    return ticket <= atomic_load(&s->tickets) ? CD_OK : CD_E_STORE;
 }
 
 static void pg_rollback(struct store_txn *t) {
@@ -640,6 +645,181 @@ static void pg_rollback(struct store_txn *t) {
         exec_simple(&s->w, "ROLLBACK", NULL, 0);
     }
     txn_end(s);
+}
+
+/* ---- the split commit: commit_ticket sends COMMIT, durable reads its answer ---- */
+
+/* Swaps the sessions of two write connections (the PostgreSQL connection and the statements
+ * prepared on it); their locks and transaction states stay where they are. */
+static void conn_swap(struct pg_conn *a, struct pg_conn *b) {
+    PGconn *db = a->db;
+    a->db = b->db;
+    b->db = db;
+    int n = a->n_stmts;
+    a->n_stmts = b->n_stmts;
+    b->n_stmts = n;
+    const char *stmts[PG_STMT_CAP];
+    memcpy(stmts, a->stmts, sizeof stmts);
+    memcpy(a->stmts, b->stmts, sizeof stmts);
+    memcpy(b->stmts, stmts, sizeof stmts);
+}
+
+/* Reads the answer of the COMMIT in flight on c: CD_OK once PostgreSQL committed the
+ * transaction and (synchronous_commit = on) flushed its commit record. */
+static enum cd_err commit_answer(struct pg_conn *c) {
+    enum cd_err err = CD_OK;
+    bool committed = false;
+    PGresult *res;
+    while ((res = PQgetResult(c->db)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            if (err == CD_OK)
+                err = result_error(c, res, "commit");
+        } else if (strcmp(PQcmdStatus(res), "COMMIT") == 0) {
+            committed = true;
+        }
+        PQclear(res);
+    }
+    if (err == CD_OK && !committed) {
+        if (PQstatus(c->db) != CONNECTION_OK)
+            result_error(c, NULL, "commit");
+        else /* an aborted transaction answers COMMIT with the tag ROLLBACK */
+            log_error("store", "op=commit error=\"the transaction was aborted\"");
+        err = CD_E_STORE;
+    }
+    return err;
+}
+
+/* Reads the answer of slot's COMMIT; caller holds commit_lock, which is let go meanwhile, and
+ * slot is COMMITTING. A failed COMMIT is final: what was planned on top of it cannot be trusted
+ * (every later commit and durable fails, healthy answers false). The slot is idle after. */
+static void slot_resolve(struct store *s, struct pg_slot *slot) {
+    slot->state = PG_SLOT_TAKEN;
+    uint64_t ticket = slot->ticket;
+    pthread_mutex_unlock(&s->commit_lock);
+    enum cd_err err = commit_answer(&slot->c);
+    if (err == CD_OK)
+        full_set(s, false);
+    else if (!atomic_exchange(&s->commit_failed, true))
+        log_error("store",
+                  "op=sync result=failed ticket=%llu error=%s action=\"writes refused until "
+                  "restart\"",
+                  (unsigned long long)ticket, cd_err_name(err));
+    pthread_mutex_lock(&s->commit_lock);
+    slot->state = PG_SLOT_IDLE;
+    slot->ticket = 0;
+    pthread_cond_broadcast(&s->commit_cond);
+}
+
+/* An idle slot, TAKEN for the caller (who holds commit_lock): when every slot has a COMMIT in
+ * flight, the oldest one's answer is read first. */
+static struct pg_slot *slot_take(struct store *s) {
+    for (;;) {
+        struct pg_slot *oldest = NULL;
+        for (int i = 0; i < PG_COMMITTERS; i++) {
+            struct pg_slot *x = &s->slots[i];
+            if (x->state == PG_SLOT_IDLE) {
+                x->state = PG_SLOT_TAKEN;
+                return x;
+            }
+            if (x->state == PG_SLOT_COMMITTING && (!oldest || x->ticket < oldest->ticket))
+                oldest = x;
+        }
+        if (oldest)
+            slot_resolve(s, oldest);
+        else
+            pthread_cond_wait(&s->commit_cond, &s->commit_lock);
+    }
+}
+
+static void slot_give_back(struct store *s, struct pg_slot *slot) {
+    pthread_mutex_lock(&s->commit_lock);
+    slot->state = PG_SLOT_IDLE;
+    pthread_cond_broadcast(&s->commit_cond);
+    pthread_mutex_unlock(&s->commit_lock);
+}
+
+/* Whether the TAKEN slot's connection can become the writer: opened on first use. */
+static bool slot_ready(struct store *s, struct pg_slot *slot) {
+    if (slot->c.owner)
+        return conn_ready(&slot->c);
+    char msg[512];
+    if (conn_open(s, &slot->c, true, msg, sizeof msg) == CD_OK)
+        return true;
+    log_warn("store", "op=commit_slot error=\"%s\" action=\"this commit waits for its flush\"",
+             msg);
+    conn_close(&slot->c);
+    return false;
+}
+
+static enum cd_err pg_commit_ticket(struct store_txn *t, uint64_t *ticket) {
+    struct store *s = t->s;
+    *ticket = 0;
+    struct pg_slot *slot = NULL;
+    if (!atomic_load(&s->commit_failed) && !s->w.failed && PQstatus(s->w.db) == CONNECTION_OK) {
+        pthread_mutex_lock(&s->commit_lock);
+        slot = slot_take(s);
+        pthread_mutex_unlock(&s->commit_lock);
+        if (!slot_ready(s, slot)) {
+            slot_give_back(s, slot);
+            slot = NULL;
+        }
+    }
+    if (!slot) { /* commits (or reports why not) here: the ticket is durable at once */
+        enum cd_err err = pg_commit(t);
+        pthread_mutex_lock(&s->commit_lock);
+        if (err == CD_OK)
+            *ticket = ++s->tickets;
+        pthread_mutex_unlock(&s->commit_lock);
+        return err;
+    }
+    s->w.in_txn = false;
+    if (!PQsendQuery(s->w.db, "COMMIT")) {
+        enum cd_err err = result_error(&s->w, NULL, "commit");
+        slot_give_back(s, slot);
+        txn_end(s);
+        return err == CD_E_FULL ? err : CD_E_STORE;
+    }
+    conn_swap(&s->w, &slot->c); /* the writer goes on with the slot's idle connection */
+    pthread_mutex_lock(&s->commit_lock);
+    slot->state = PG_SLOT_COMMITTING;
+    slot->ticket = *ticket = ++s->tickets;
+    pthread_mutex_unlock(&s->commit_lock);
+    txn_end(s);
+    return CD_OK;
+}
+
+static enum cd_err pg_durable(struct store *s, uint64_t ticket) {
+    pthread_mutex_lock(&s->commit_lock);
+    enum cd_err err = ticket <= s->tickets ? CD_OK : CD_E_STORE;
+    for (int i = 0; err == CD_OK && ticket && i < PG_COMMITTERS; i++) {
+        struct pg_slot *x = &s->slots[i];
+        if (x->ticket != ticket)
+            continue;
+        if (x->state == PG_SLOT_COMMITTING)
+            slot_resolve(s, x);
+        else /* another thread reads its answer */
+            pthread_cond_wait(&s->commit_cond, &s->commit_lock);
+        i = -1; /* look again: the slot is idle or still being read */
+    }
+    if (atomic_load(&s->commit_failed))
+        err = CD_E_STORE;
+    pthread_mutex_unlock(&s->commit_lock);
+    return err;
+}
+
+/* Reads the answers of the COMMITs still in flight and closes the slots' connections. */
+static void slots_close(struct store *s) {
+    pthread_mutex_lock(&s->commit_lock);
+    for (int i = 0; i < PG_COMMITTERS; i++) {
+        struct pg_slot *x = &s->slots[i];
+        while (x->state == PG_SLOT_TAKEN)
+            pthread_cond_wait(&s->commit_cond, &s->commit_lock);
+        if (x->state == PG_SLOT_COMMITTING)
+            slot_resolve(s, x);
+    }
+    pthread_mutex_unlock(&s->commit_lock);
+    for (int i = 0; i < PG_COMMITTERS; i++)
+        conn_close(&s->slots[i].c);
 }
 
 enum cd_err pg_write_all(struct store *s, const char *const *sqls, size_t n, const char *binds,

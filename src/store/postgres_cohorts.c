@@ -1,7 +1,16 @@
 /*
  * postgres_cohorts.c — partner cohorts in PostgreSQL (store_cohort_ops): a row per cohort with
  * a checkpoint (portable Roaring bitmap, bytea), an append-only log with one row per import
- * request (its net adds and removes), and a bounded sample of unmatched identifiers.
+ * request (its net adds and removes and its counters), and a bounded sample of unmatched
+ * identifiers.
+ *
+ * An import writes only its log row, one statement, and never the cohort's row: the next
+ * import of the cohort must not wait for the row lock of one whose COMMIT is still flushing
+ * (commit_ticket). A cohort's counters are its row's plus its log rows'; a checkpoint deletes
+ * the rows it covers and adds their counters to the cohort's row in one statement (one
+ * snapshot), so a row is counted once whether a checkpoint saw it or not. A log row committed
+ * after a later checkpoint (its seq below checkpoint_seq) is in that checkpoint's members, is
+ * not replayed, and is folded by the next checkpoint.
  */
 #include "store/postgres_int.h"
 
@@ -26,21 +35,16 @@ static enum cd_err log_append(struct store_txn *tx, int64_t cohort,
                               const struct cohort_log_row *row, int64_t n_received,
                               int64_t n_matched, int64_t n_unmatched, int64_t now, int64_t *seq) {
     struct pg_blob b[] = {{row->adds, row->adds_len}, {row->removes, row->removes_len}};
-    int64_t i[] = {cohort};
-    struct pg_args a = {"ibb", NULL, i, b};
+    int64_t i[] = {cohort, n_received, n_matched, n_unmatched, now};
+    struct pg_args a = {"ibbiiii", NULL, i, b};
     int64_t got = 0;
-    enum cd_err err = pg_txn_run(
-        tx, true, "INSERT INTO cohort_log(cohort, adds, removes) VALUES ($1,$2,$3) RETURNING seq",
-        &a, pg_row_int64, &got, NULL);
+    enum cd_err err = pg_txn_run(tx, true,
+                                 "INSERT INTO cohort_log(cohort, adds, removes, n_received, "
+                                 "n_matched, n_unmatched, changed_at) "
+                                 "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+                                 &a, pg_row_int64, &got, NULL);
     if (err == CD_OK && seq)
         *seq = got;
-    int64_t u[] = {cohort, n_received, n_matched, n_unmatched, now};
-    if (err == CD_OK)
-        err =
-            pg_txn_write(tx,
-                         "UPDATE cohorts SET n_received = n_received + $2, n_matched = n_matched + "
-                         "$3, n_unmatched = n_unmatched + $4, changed_at = $5 WHERE id = $1",
-                         "iiiii", NULL, u, NULL);
     return err;
 }
 
@@ -49,14 +53,17 @@ static enum cd_err checkpoint(struct store_txn *tx, int64_t cohort, const void *
     struct pg_blob b[] = {{blob, len}};
     int64_t i[] = {upto, cohort};
     struct pg_args a = {"bii", NULL, i, b};
-    enum cd_err err = pg_txn_run(
-        tx, false, "UPDATE cohorts SET checkpoint = $1, checkpoint_seq = $2 WHERE id = $3", &a,
-        NULL, NULL, NULL);
-    int64_t d[] = {cohort, upto};
-    if (err == CD_OK)
-        err = pg_txn_write(tx, "DELETE FROM cohort_log WHERE cohort = $1 AND seq <= $2", "ii", NULL,
-                           d, NULL);
-    return err;
+    return pg_txn_run(tx, false,
+                      "WITH d AS (DELETE FROM cohort_log WHERE cohort = $3 AND seq <= $2 "
+                      "RETURNING n_received, n_matched, n_unmatched, changed_at), "
+                      "f AS (SELECT coalesce(sum(n_received), 0) AS r, "
+                      "coalesce(sum(n_matched), 0) AS m, coalesce(sum(n_unmatched), 0) AS u, "
+                      "coalesce(max(changed_at), 0) AS c FROM d) "
+                      "UPDATE cohorts SET checkpoint = $1, checkpoint_seq = $2, "
+                      "n_received = n_received + f.r, n_matched = n_matched + f.m, "
+                      "n_unmatched = n_unmatched + f.u, changed_at = greatest(changed_at, f.c) "
+                      "FROM f WHERE id = $3",
+                      &a, NULL, NULL, NULL);
 }
 
 static enum cd_err misses_add(struct store_txn *tx, int64_t cohort,
@@ -146,9 +153,14 @@ static enum cd_err load(struct store *s, int64_t ws, void (*cb)(void *, const st
     struct cohort_cb cc = {cb, ctx};
     int64_t i[] = {ws};
     return pg_rows(s,
-                   "SELECT id, partner, cohort_id, name, created_at, changed_at, n_received, "
-                   "n_matched, n_unmatched, checkpoint, checkpoint_seq FROM cohorts "
-                   "WHERE workspace_id = $1 ORDER BY id",
+                   "SELECT c.id, c.partner, c.cohort_id, c.name, c.created_at, "
+                   "greatest(c.changed_at, coalesce(l.c, 0)), c.n_received + coalesce(l.r, 0), "
+                   "c.n_matched + coalesce(l.m, 0), c.n_unmatched + coalesce(l.u, 0), "
+                   "c.checkpoint, c.checkpoint_seq FROM cohorts c "
+                   "LEFT JOIN (SELECT cohort, sum(n_received) AS r, sum(n_matched) AS m, "
+                   "sum(n_unmatched) AS u, max(changed_at) AS c FROM cohort_log WHERE cohort IN "
+                   "(SELECT id FROM cohorts WHERE workspace_id = $1) GROUP BY cohort) "
+                   "l ON l.cohort = c.id WHERE c.workspace_id = $1 ORDER BY c.id",
                    "i", NULL, i, row_cohort, &cc);
 }
 

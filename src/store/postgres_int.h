@@ -3,14 +3,18 @@
  * prepared statements, and the helpers the postgres_*.c files share. Nothing outside
  * src/store/postgres*.c includes it.
  *
- * One write connection `w` runs every transaction and every "any time" write, held under
- * `w.lock` (an error-checking mutex: a write inside one's own transaction fails instead of
- * hanging) from BEGIN to the acknowledged COMMIT; PG_READERS read connections answer "any
- * time" reads, each under its own lock. Every connection runs with synchronous_commit = on, so
- * a COMMIT that PostgreSQL acknowledged is durable, and a row another session can see is
- * durable too (the commit record is flushed before it becomes visible). Transactions of one
- * process are serialised, like SQLite's, which keeps outbox and cohort-log sequences in
- * commit order (docs/internals/store.md, "PostgreSQL specifics").
+ * The writer `w` runs every transaction and every "any time" write, held under `w.lock` (an
+ * error-checking mutex: a write inside one's own transaction fails instead of hanging) from
+ * BEGIN to the COMMIT: `commit` waits for its answer there, `commit_ticket` only sends it and
+ * hands the connection, its COMMIT in flight, to one of PG_COMMITTERS commit slots, taking the
+ * slot's idle connection for w, so the next transaction begins while PostgreSQL flushes (and
+ * groups the flushes of the commits in flight); `durable` reads the answer and the slot is idle
+ * again. PG_READERS read connections answer "any time" reads, each under its own lock. Every
+ * connection runs with synchronous_commit = on, so a COMMIT that PostgreSQL acknowledged is
+ * durable, and a row another session can see is durable too (the commit record is flushed
+ * before it becomes visible). Transactions of one process are serialised up to their COMMIT,
+ * like SQLite's, which keeps outbox and cohort-log sequences in commit order
+ * (docs/internals/store.md, "PostgreSQL specifics").
  *
  * Statements are prepared once per connection, named by their place in the connection's
  * cache (the SQL is a string literal, compared by address). Parameters go as text, bitmaps
@@ -31,11 +35,13 @@
 #define PG_STMT_CAP 192
 #define PG_READERS 4
 #define PG_PARAMS_MAX 24
+#define PG_COMMITTERS 16 /* ticketed COMMITs that may be in flight at once */
 
 struct pg_conn {
     struct store *owner;
     PGconn *db;
     pthread_mutex_t lock;
+    bool writer; /* w or a commit slot's: not read-only */
     bool in_txn; /* a transaction is open on it (w only): no reconnect until it ends */
     bool failed; /* a statement of the open transaction failed: COMMIT must not succeed */
     int n_stmts;
@@ -46,6 +52,16 @@ struct store_txn {
     struct store *s;
 };
 
+/* A commit slot: an idle write connection, or (COMMITTING) the one a ticketed COMMIT is in
+ * flight on; TAKEN while one thread reads its answer or swaps it with w. */
+enum pg_slot_state { PG_SLOT_IDLE = 0, PG_SLOT_COMMITTING, PG_SLOT_TAKEN };
+
+struct pg_slot {
+    struct pg_conn c; /* c.owner is NULL until first used */
+    enum pg_slot_state state;
+    uint64_t ticket; /* COMMITTING: the ticket of its COMMIT */
+};
+
 struct store {
     struct store_base base;
     char *url;
@@ -53,8 +69,15 @@ struct store {
     struct pg_conn r[PG_READERS];
     atomic_uint next_reader;
     struct store_txn txn;
-    atomic_bool full;      /* the last write failed with disk_full (SQLSTATE 53100) */
-    atomic_ullong tickets; /* commits acknowledged, for commit_ticket */
+    atomic_bool full; /* the last write failed with disk_full (SQLSTATE 53100) */
+    /* the split commit, under commit_lock: tickets handed out (in commit order), the slots */
+    pthread_mutex_t commit_lock;
+    pthread_cond_t commit_cond; /* a slot changed state */
+    uint64_t tickets;
+    struct pg_slot slots[PG_COMMITTERS];
+    /* a ticketed COMMIT failed after commit_ticket returned: final, as SQLite's failed sync
+     * (what was planned on top of it cannot be trusted); every later commit and durable fails */
+    atomic_bool commit_failed;
 };
 
 /* A bytea parameter (NULL p: SQL NULL). */

@@ -286,6 +286,97 @@ static void test_a_ticket_commit_is_applied_and_becomes_durable(void **state) {
     assert_false(f->ops->full(f->s));
 }
 
+/* Split commit: transactions begin while earlier tickets are not durable yet (more of them
+ * than a backend keeps commits in flight), their tickets grow, durable answers for each in any
+ * order and more than once, and every change is there for an "any time" read once durable. */
+static void test_ticket_commits_in_flight_are_each_seen_once_durable(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    enum { N = 12 };
+    uint64_t tickets[N];
+    for (uint32_t k = 0; k < N; k++) {
+        struct store_txn *t;
+        char ext[16];
+        snprintf(ext, sizeof ext, "u%u", k + 1);
+        assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+        put_user(f, t, ws, k + 1, ext);
+        assert_int_equal(f->ops->commit_ticket(t, &tickets[k]), CD_OK);
+        assert_true(k == 0 || tickets[k] > tickets[k - 1]);
+    }
+    for (int k = N - 1; k >= 0; k--)
+        assert_int_equal(f->ops->durable(f->s, tickets[k]), CD_OK);
+    assert_int_equal(f->ops->durable(f->s, tickets[0]), CD_OK);
+    for (uint32_t k = 0; k < N; k++) {
+        struct user_copy c;
+        char ext[16];
+        snprintf(ext, sizeof ext, "u%u", k + 1);
+        assert_int_equal(get_user(f, NULL, ws, k + 1, &c), CD_OK);
+        assert_string_equal(c.ext, ext);
+    }
+    assert_true(f->ops->healthy(f->s));
+}
+
+/* Makes the next COMMIT fail: on SQLite the fault hook on the next commit (test builds), on
+ * PostgreSQL a deferred trigger that refuses, at COMMIT, a user whose external id is
+ * "refused". False when this build cannot. */
+static bool next_commit_fails(struct fx *f) {
+    if (*f->dir) {
+#ifdef COHORTD_FAULTS
+        setenv("COHORTD_FAULT_STORE_CALL", "1:commit", 1);
+        fx_reopen(f);
+        unsetenv("COHORTD_FAULT_STORE_CALL");
+        store_faults_arm();
+        return true;
+#else
+        return false;
+#endif
+    }
+    PGconn *c = PQconnectdb(f->url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r =
+        PQexec(c, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                  "$$BEGIN RAISE EXCEPTION 'refused at commit'; END$$; "
+                  "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON users "
+                  "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.external_id = 'refused') "
+                  "EXECUTE FUNCTION refuse()");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("deferred trigger: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    return true;
+}
+
+/* A ticketed commit that fails is reported — by commit_ticket, or by durable — and applies
+ * nothing; a failure durable reports is final (healthy false, later commits fail), as a failed
+ * sync is. */
+static void test_a_ticket_commit_that_fails_is_reported_and_applies_nothing(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    if (!next_commit_fails(f))
+        skip();
+    struct store_txn *t;
+    uint64_t ticket = 0;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    put_user(f, t, ws, 1, "refused");
+    enum cd_err err = f->ops->commit_ticket(t, &ticket);
+    if (err == CD_OK) {
+        assert_int_equal(f->ops->durable(f->s, ticket), CD_E_STORE);
+        assert_int_equal(f->ops->durable(f->s, ticket), CD_E_STORE);
+        assert_false(f->ops->healthy(f->s));
+        assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+        put_user(f, t, ws, 2, "two");
+        assert_int_equal(f->ops->commit(t), CD_E_STORE);
+    } else {
+        assert_int_equal(err, CD_E_STORE);
+    }
+    struct user_copy c;
+    assert_int_equal(get_user(f, NULL, ws, 1, &c), CD_E_NOT_FOUND);
+    fx_reopen(f);
+    assert_int_equal(get_user(f, NULL, ws, 1, &c), CD_E_NOT_FOUND);
+    assert_int_equal(get_user(f, NULL, ws, 2, &c), CD_E_NOT_FOUND);
+    assert_true(f->ops->healthy(f->s));
+}
+
 /* ---- outbox ---- */
 
 struct seqs {
@@ -683,6 +774,45 @@ static void test_cohort_log_append_and_checkpoint(void **state) {
     memset(&c, 0, sizeof c);
     assert_int_equal(f->ops->cohorts->load_log(f->s, ws, copy_log, &c), CD_OK);
     assert_int_equal(c.n, 1);
+}
+
+/* Imports of one cohort, each its own ticketed commit, the next begun before the previous one
+ * is durable, the last with a checkpoint of the first two: every request is counted once and
+ * only the row after the checkpoint is replayed. */
+static void test_imports_of_one_cohort_commit_while_the_previous_is_in_flight(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    const struct store_cohort_ops *co = f->ops->cohorts;
+    struct store_txn *t;
+    int64_t id = 0, seq[3] = {0};
+    uint64_t tickets[3];
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(co->upsert(t, ws, "heap", "c1", NULL, 500, &id), CD_OK);
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    struct cohort_log_row row = {.adds = "a", .adds_len = 1};
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+        assert_int_equal(co->log_append(t, id, &row, 10, 7, 3, 600 + k, &seq[k]), CD_OK);
+        if (k == 2)
+            assert_int_equal(co->checkpoint(t, id, "CKPT", 4, seq[1]), CD_OK);
+        assert_int_equal(f->ops->commit_ticket(t, &tickets[k]), CD_OK);
+    }
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(f->ops->durable(f->s, tickets[k]), CD_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        struct cohort_copy c = {0};
+        assert_int_equal(co->load(f->s, ws, copy_cohort, &c), CD_OK);
+        assert_int_equal(c.n, 1);
+        assert_int_equal(c.n_received, 30);
+        assert_int_equal(c.n_matched, 21);
+        assert_int_equal(c.n_unmatched, 9);
+        assert_int_equal(c.checkpoint_seq, seq[1]);
+        memset(&c, 0, sizeof c);
+        assert_int_equal(co->load_log(f->s, ws, copy_log, &c), CD_OK);
+        assert_int_equal(c.n, 1);
+        assert_int_equal(c.seq[0], seq[2]);
+        fx_reopen(f);
+    }
 }
 
 /* ---- segments ---- */
@@ -1642,12 +1772,18 @@ test_the_last_failures_are_the_newest_failed_deliveries_with_their_reason(void *
                                         teardown),                                                 \
         cmocka_unit_test_setup_teardown(test_a_ticket_commit_is_applied_and_becomes_durable,       \
                                         setup, teardown),                                          \
+        cmocka_unit_test_setup_teardown(test_ticket_commits_in_flight_are_each_seen_once_durable,  \
+                                        setup, teardown),                                          \
+        cmocka_unit_test_setup_teardown(                                                           \
+            test_a_ticket_commit_that_fails_is_reported_and_applies_nothing, setup, teardown),     \
         cmocka_unit_test_setup_teardown(                                                           \
             test_outbox_sequences_follow_commit_order_and_readers_see_committed_only, setup,       \
             teardown),                                                                             \
         cmocka_unit_test_setup_teardown(test_admin_round_trip, setup, teardown),                   \
         cmocka_unit_test_setup_teardown(test_users_round_trip, setup, teardown),                   \
         cmocka_unit_test_setup_teardown(test_cohort_log_append_and_checkpoint, setup, teardown),   \
+        cmocka_unit_test_setup_teardown(                                                           \
+            test_imports_of_one_cohort_commit_while_the_previous_is_in_flight, setup, teardown),   \
         cmocka_unit_test_setup_teardown(test_segments_round_trip, setup, teardown),                \
         cmocka_unit_test_setup_teardown(test_currents_round_trip, setup, teardown),                \
         cmocka_unit_test_setup_teardown(test_heap_round_trip, setup, teardown),                    \
