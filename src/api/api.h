@@ -45,6 +45,11 @@ struct api_config {
     const char *web_dir;          /* the dashboard's files; NULL: none served (404) */
     const char *public_url;       /* the base URL clients reach the server at, no trailing '/' */
     bool tls;                     /* served over HTTPS: the session cookie is Secure */
+    /* Several nodes on one store: sends a request for a workspace another node owns to that
+     * node (http_forward) and relays its answer; NULL: such a request gets 503. */
+    void (*forward)(const char *base_url, const char *hop, const struct http_request *req,
+                    struct http_response *res, int64_t timeout_ms, bool *reached);
+    int64_t forward_timeout_ms;
 };
 
 struct api_ctx {
@@ -162,6 +167,11 @@ void api_reply_err(struct http_response *res, enum cd_err err, const char *text)
 /* The answer to app_workspace_msg's failure: 503 {"message":"Service Unavailable","errors":
  * [msg]} for a workspace that is not loaded, else as api_reply_err. */
 void api_reply_unloaded(struct http_response *res, enum cd_err err, const struct cd_msg *msg);
+/* api_reply_unloaded, except for CD_E_MOVED (another node owns the workspace): the request is
+ * forwarded to the owner and its answer relayed, unless it was forwarded to this node already
+ * (503: never forwarded twice). */
+void api_reply_unavailable(struct api_ctx *ctx, const struct http_request *req,
+                           struct http_response *res, enum cd_err err, const struct cd_msg *msg);
 
 /* Reading a Heap webhook body (heap_webhook.c); reasons are our texts, field paths and
  * jansson's message, never a value of the body. */

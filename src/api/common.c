@@ -160,7 +160,7 @@ static struct workspace *authenticate(struct api_ctx *ctx, const struct http_req
             return NULL;
         }
         if (err != CD_OK) {
-            api_reply_unloaded(res, err, &msg);
+            api_reply_unavailable(ctx, req, res, err, &msg);
             return NULL;
         }
         return ws;
@@ -197,7 +197,7 @@ static struct workspace *authenticate(struct api_ctx *ctx, const struct http_req
         return NULL;
     }
     if (err != CD_OK) {
-        api_reply_unloaded(res, err, &msg);
+        api_reply_unavailable(ctx, req, res, err, &msg);
         return NULL;
     }
     return ws;

@@ -197,8 +197,17 @@ static void handle(struct api_ctx *ctx, const struct http_request *req, struct h
         err = api_heap_page_read(root, &page, reason);
     }
     struct heap_page_result r;
+    memset(&r, 0, sizeof r);
     if (err == CD_OK)
         err = heap_page_apply(ctx->app, integration_id, &page, &r);
+    if (err == CD_E_MOVED) {
+        /* another node owns the workspace: it applies the page, under its own in-flight limit,
+         * and answers; this node does not count the page while it waits */
+        atomic_fetch_sub(&in_flight, 1);
+        api_reply_unavailable(ctx, req, res, err, &r.msg);
+        atomic_fetch_add(&in_flight, 1);
+        goto done;
+    }
     if (err == CD_E_BUSY) { /* the workspace's write queue is full: as too many pages at once */
         http_add_header(res, "Retry-After", API_BUSY_RETRY_AFTER);
         reply_error(res, 429, "Too many requests");

@@ -34,7 +34,7 @@ static struct workspace *auth_partner(struct api_ctx *ctx, const struct http_req
         ctx->app, partner, json_string_value(json_object_get(body, "partner_api_key")), secret,
         &result, &ws, &msg);
     if (err != CD_OK) {
-        api_reply_unloaded(res, err, &msg);
+        api_reply_unavailable(ctx, req, res, err, &msg);
         return NULL;
     }
     switch (result) {

@@ -27,6 +27,7 @@
 #include "core/workspace/dash_sessions.h"
 #include "core/workspace/login_throttle.h"
 #include "core/cohorts/cohort_read.h"
+#include "core/workspace/leases.h"
 #include "core/messaging/campaign.h"
 #include "http/http.h"
 #include "util/log.h"
@@ -38,6 +39,7 @@
 #include "workers/dispatcher.h"
 #include "workers/exporter.h"
 #include "workers/history.h"
+#include "workers/lease_keeper.h"
 #include "workers/retention.h"
 #include "workers/sender.h"
 
@@ -122,6 +124,15 @@ static const struct cli_opt opts[] = {
      "time between samples of the daily history (data_series); also just after midnight UTC"},
     {"retention-interval", "DURATION", "COHORTD_RETENTION_INTERVAL", "60s",
      "time between retention passes"},
+    {"node-id", "NAME", "COHORTD_NODE_ID", NULL,
+     "this node's name in the workspace leases of a shared PostgreSQL store (default: "
+     "HOSTNAME:PORT)"},
+    {"advertise", "URL", "COHORTD_ADVERTISE", NULL,
+     "base URL the other nodes forward this node's workspaces' requests to (default: "
+     "http://HOST:PORT of --listen, the host name when it listens on every address)"},
+    {"lease-time", "DURATION", "COHORTD_LEASE_TIME", "10s",
+     "a workspace lease on a shared PostgreSQL store lasts this long unless renewed (every "
+     "third of it); another node takes over a dead node's workspaces after it"},
     {"no-backup-before-migrate", NULL, "COHORTD_NO_BACKUP_BEFORE_MIGRATE", NULL,
      "upgrade an older schema without writing DIR/backups/cohortd-v{old}-{time}.db first"},
     CLI_OPT_HELP,
@@ -273,11 +284,13 @@ struct running {
     struct retention *retention;
     struct exporter *exporter;
     struct history *history;
+    struct lease_keeper *leases;
 };
 
 /* No request after the server stops, then the workers (newest first), then what they use. */
 static void shut_down(struct running *r) {
     http_server_stop(r->srv);
+    lease_keeper_stop(r->leases);
     history_stop(r->history);
     exporter_stop(r->exporter);
     retention_stop(r->retention);
@@ -285,6 +298,8 @@ static void shut_down(struct running *r) {
     currents_stop(r->currents);
     if (r->curl)
         curl_global_cleanup();
+    if (r->app) /* after the last request and write: another node may take them at once */
+        app_leases_release(r->app);
     segment_jobs_free(r->exports);
     dash_sessions_free(r->ctx.sessions);
     login_throttle_free(r->ctx.throttle);
@@ -374,6 +389,40 @@ static void explain_listen_failure(const char *host, int port, char *buf, size_t
     else
         snprintf(buf, len, "cannot be listened on");
     close(fd);
+}
+
+/* The predicates the workers of a node on a shared store ask (core/workspace/leases.h). */
+static bool node_owns(void *ctx, int64_t ws) {
+    return app_owns_workspace(ctx, ws);
+}
+
+static bool node_leads(void *ctx) {
+    return app_leads(ctx);
+}
+
+/* This node's id (--node-id, else HOSTNAME:PORT) and advertised URL (--advertise, else
+ * http(s)://HOST:PORT of the listen address, with the host name for a wildcard address). */
+static void pick_node(const char *node_id, const char *advertise, const char *host, int port,
+                      bool tls, char *node_out, size_t node_len, char *adv_out, size_t adv_len) {
+    char hostname[256] = "localhost";
+    if (gethostname(hostname, sizeof hostname - 1) != 0)
+        snprintf(hostname, sizeof hostname, "localhost");
+    hostname[sizeof hostname - 1] = '\0';
+    if (node_id && *node_id)
+        snprintf(node_out, node_len, "%s", node_id);
+    else
+        snprintf(node_out, node_len, "%.*s:%d", (int)(node_len - 8), hostname, port);
+    if (advertise && *advertise) {
+        snprintf(adv_out, adv_len, "%s", advertise);
+        size_t n = strlen(adv_out);
+        while (n > 8 && adv_out[n - 1] == '/')
+            adv_out[--n] = '\0';
+        return;
+    }
+    bool wildcard = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+    char where[300];
+    format_addr(wildcard ? hostname : host, port, where, sizeof where);
+    snprintf(adv_out, adv_len, "%s://%s", tls ? "https" : "http", where);
 }
 
 static int run(const struct cli_command *cmd, const char *const *values, const char *const *pos,
@@ -479,6 +528,27 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         history_interval < 100)
         return cli_fail(cmd, "--history-interval must be a duration from 100ms to 1d");
 
+    int64_t lease_ms;
+    if (cli_parse_duration(cli_value(cmd, values, "lease-time"), 3600000, &lease_ms) != 0 ||
+        lease_ms < 300)
+        return cli_fail(cmd, "--lease-time must be a duration from 300ms to 1h, such as 10s") + 1;
+    const char *node_id = cli_value(cmd, values, "node-id");
+    const char *advertise = cli_value(cmd, values, "advertise");
+    if (node_id &&
+        (!*node_id || strlen(node_id) > STORE_LEASE_HOLDER_MAX || strpbrk(node_id, " \t\r\n\"")))
+        return cli_fail(cmd, "--node-id must be 1 to %d characters without spaces or quotes",
+                        STORE_LEASE_HOLDER_MAX) +
+               1;
+    if (advertise && *advertise &&
+        ((strncmp(advertise, "http://", 7) != 0 && strncmp(advertise, "https://", 8) != 0) ||
+         strlen(advertise) <= 8 || strlen(advertise) > STORE_LEASE_ADDRESS_MAX - 1 ||
+         strpbrk(advertise, " \t\r\n\"")))
+        return cli_fail(cmd,
+                        "--advertise must be an http:// or https:// URL such as "
+                        "http://10.0.0.5:8080, not '%s'",
+                        advertise) +
+               1;
+
     const char *data = cli_value(cmd, values, "data");
     const char *store_url = cli_value(cmd, values, "store");
     if (!store_url) {
@@ -523,7 +593,9 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         return 1;
     }
     struct running r = {.s = s, .lock_fd = lock_fd};
-    enum cd_err err = app_new(s, &r.app);
+    /* a store other processes may share (PostgreSQL): one node owns each workspace at a time */
+    bool shared = strcmp(STORE_OPS(s)->name, "sqlite") != 0;
+    enum cd_err err = shared ? app_new_leased(s, &r.app) : app_new(s, &r.app);
     if (err != CD_OK) {
         shut_down(&r);
         return cli_fail(cmd, "cannot load the store: %s", cd_err_name(err));
@@ -571,6 +643,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                                     .webhook_send = webhook_http_send_once,
                                     .webhook_timeout_ms = scfg.timeout_ms,
                                     .web_dir = web_dir,
+                                    .forward = shared ? http_forward : NULL,
+                                    .forward_timeout_ms = request_s * 1000,
                                     .public_url = public_url,
                                     .tls = tls_cert != NULL},
                             .sessions = dash_sessions_new(session_idle_ms, SESSION_MAX_MS),
@@ -612,8 +686,27 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         explain_listen_failure(host, port, why, sizeof why);
         return cli_fail(cmd, "%s %s", where, why);
     }
+    char node_buf[STORE_LEASE_HOLDER_MAX + 1], advertise_buf[STORE_LEASE_ADDRESS_MAX + 1];
+    if (shared) {
+        /* known only now: the port bound */
+        pick_node(node_id, advertise, host, bound, tls_cert != NULL, node_buf, sizeof node_buf,
+                  advertise_buf, sizeof advertise_buf);
+        app_set_node(app, node_buf, advertise_buf, lease_ms);
+        int64_t l0 = time_now_ms();
+        app_leases_take(app); /* the workspaces no node holds, before saying ready */
+        log_info("serve", "node_id=%s advertise=%s lease_ms=%lld take_ms=%lld", node_buf,
+                 advertise_buf, (long long)lease_ms, (long long)(time_now_ms() - l0));
+    }
+    if (shared) { /* background work only for the workspaces this node owns */
+        ccfg.owns = node_owns;
+        ccfg.owns_ctx = app;
+        rcfg.should_run = node_leads;
+        rcfg.should_run_ctx = app;
+    }
     const char *failed = NULL;
-    if (!(r.currents = currents_start(s, &ccfg)))
+    if (shared && !(r.leases = lease_keeper_start(app)))
+        failed = "the lease worker";
+    else if (!(r.currents = currents_start(s, &ccfg)))
         failed = "the Currents dispatcher";
     else if (!(r.sender = sender_start(app, &scfg)))
         failed = "the webhook sender";

@@ -21,6 +21,11 @@ const char *http_body(const struct http_request *req, size_t *len);
 const char *http_header(const struct http_request *req, const char *name);
 /* A query-string argument (URL-decoded), or NULL. */
 const char *http_query(const struct http_request *req, const char *name);
+/* The request path, without the query ("/users/track"). */
+const char *http_path(const struct http_request *req);
+/* Calls cb on every query-string argument in order (URL-decoded; value NULL for "?flag"). */
+void http_query_each(const struct http_request *req,
+                     void (*cb)(void *ctx, const char *name, const char *value), void *ctx);
 /* The request method ("GET", "POST", …). */
 const char *http_method(const struct http_request *req);
 /* The client's address as text ("-" when unknown) into buf (at least 46 bytes). */
@@ -70,6 +75,17 @@ void http_reply_error(struct http_response *res, int status, const char *message
 void http_reply_raw(struct http_response *res, int status, const char *content_type, char *body,
                     size_t len);
 void http_add_header(struct http_response *res, const char *name, const char *value);
+/* The header a node adds to a request it forwards to another (its node id as the value): a
+ * forwarded request is never forwarded again. */
+#define HTTP_FORWARDED_HEADER "X-Cohortd-Forwarded-By"
+/* Sends req (method, path, query, body and the headers that carry authentication and content
+ * type) to base_url (http://host:port of another node) with the hop header `hop`, and copies
+ * the answer into res: status, body, content type and the headers that matter (Retry-After,
+ * X-RateLimit-*, Set-Cookie, Cache-Control, Content-Disposition, Location). When the node
+ * cannot be reached (or answers nothing within timeout_ms), res is a 503 that says so and
+ * *reached is false. Runs on the calling (server) thread; a connection per thread is kept. */
+void http_forward(const char *base_url, const char *hop, const struct http_request *req,
+                  struct http_response *res, int64_t timeout_ms, bool *reached);
 /* Streams the body produced by stream (ownership of stream.ctx passes to the server). */
 void http_reply_stream(struct http_response *res, int status, const char *content_type,
                        struct http_stream stream);

@@ -73,6 +73,29 @@ const char *http_header(const struct http_request *req, const char *name) {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *http_path(const struct http_request *req) {
+    return req->path;
+}
+
+struct query_each {
+    void (*cb)(void *ctx, const char *name, const char *value);
+    void *ctx;
+};
+
+static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value) {
+    (void)kind;
+    struct query_each *q = cls;
+    q->cb(q->ctx, key, value);
+    return MHD_YES;
+}
+
+void http_query_each(const struct http_request *req,
+                     void (*cb)(void *ctx, const char *name, const char *value), void *ctx) {
+    struct query_each q = {cb, ctx};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, each_arg, &q);
+}
+
 const char *http_query(const struct http_request *req, const char *name) {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }

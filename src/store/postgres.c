@@ -857,5 +857,6 @@ const struct store_ops postgres_store_ops = {
     .campaigns = &postgres_campaign_ops,
     .retention = &postgres_retention_ops,
     .history = &postgres_history_ops,
+    .leases = &postgres_lease_ops,
     .files = NULL, /* pg_dump and pg_restore */
 };

@@ -182,5 +182,6 @@ extern const struct store_currents_ops postgres_currents_ops;
 extern const struct store_campaign_ops postgres_campaign_ops;
 extern const struct store_retention_ops postgres_retention_ops;
 extern const struct store_history_ops postgres_history_ops;
+extern const struct store_lease_ops postgres_lease_ops;
 
 #endif

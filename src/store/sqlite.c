@@ -656,5 +656,6 @@ const struct store_ops sqlite_store_ops = {
     .campaigns = &sqlite_campaign_ops,
     .retention = &sqlite_retention_ops,
     .history = &sqlite_history_ops,
+    .leases = &sqlite_lease_ops,
     .files = &sqlite_file_ops,
 };

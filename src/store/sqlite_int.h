@@ -175,6 +175,7 @@ extern const struct store_currents_ops sqlite_currents_ops;
 extern const struct store_campaign_ops sqlite_campaign_ops;
 extern const struct store_retention_ops sqlite_retention_ops;
 extern const struct store_history_ops sqlite_history_ops;
+extern const struct store_lease_ops sqlite_lease_ops;
 extern const struct store_file_ops sqlite_file_ops;
 
 #endif

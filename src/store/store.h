@@ -667,6 +667,49 @@ struct store_retention_ops {
                          const struct store_prune_rule *rule, int64_t limit, int64_t *n);
 };
 
+/* ---- workspace leases: which node owns a workspace (any time, except check) ---- */
+
+/* Longest node id and advertised address a lease row holds (bytes, without the NUL). */
+#define STORE_LEASE_HOLDER_MAX 127
+#define STORE_LEASE_ADDRESS_MAX 255
+
+/* The lease of one workspace as stored. remaining_ms is measured on the store's clock (every
+ * node compares against the same clock): <= 0 when the lease has expired. */
+struct store_lease {
+    char holder[STORE_LEASE_HOLDER_MAX + 1];
+    char address[STORE_LEASE_ADDRESS_MAX + 1];
+    int64_t epoch;
+    int64_t remaining_ms;
+};
+
+/*
+ * One owner per workspace (docs/internals/store.md, "Several nodes on one database"). A node
+ * acquires the lease of a workspace, renews it well before it expires, and opens every write
+ * transaction of the workspace with `check`, so a node that lost its lease cannot commit. A
+ * backend one process has to itself (SQLite: the file is locked by the server) answers as if
+ * this process always owns: acquire and renew succeed with epoch 1, owner finds no row.
+ */
+struct store_lease_ops {
+    /* Takes the lease of ws for `node` (advertising `address`) for ttl_ms when it is free,
+     * expired or already this node's; sets *epoch to its new epoch (one more than the last,
+     * so every transaction checked against an earlier one fails). CD_E_EXISTS when another
+     * node holds a live lease: *out (when not NULL) says which. */
+    enum cd_err (*acquire)(struct store *s, int64_t ws, const char *node, const char *address,
+                           int64_t ttl_ms, int64_t *epoch, struct store_lease *out);
+    /* Extends the lease to ttl_ms from now when node still holds it at this epoch and it has
+     * not expired; CD_E_NOT_FOUND when it was lost. */
+    enum cd_err (*renew)(struct store *s, int64_t ws, const char *node, int64_t epoch,
+                         int64_t ttl_ms);
+    /* Ends the lease now (another node may take it at once) when node holds it at epoch. */
+    enum cd_err (*release)(struct store *s, int64_t ws, const char *node, int64_t epoch);
+    /* The lease row of ws, live or expired; CD_E_NOT_FOUND when there is none. */
+    enum cd_err (*owner)(struct store *s, int64_t ws, struct store_lease *out);
+    /* Inside t, first thing after begin: CD_OK when node holds the live lease of ws at epoch,
+     * holding it until t ends (a take-over waits for t); CD_E_STORE otherwise (the caller
+     * rolls t back and stops serving ws). */
+    enum cd_err (*check)(struct store_txn *t, int64_t ws, const char *node, int64_t epoch);
+};
+
 /* ---- backups, restores and the schema version: by the store's location (the path of an
  * SQLite file), with no handle open, whether or not a server has the store open ---- */
 
@@ -736,6 +779,7 @@ struct store_ops {
     const struct store_campaign_ops *campaigns;
     const struct store_retention_ops *retention;
     const struct store_history_ops *history;
+    const struct store_lease_ops *leases;
     const struct store_file_ops *files; /* NULL: the backend has its own tools (pg_dump) */
 };
 

@@ -19,7 +19,8 @@
     X(CD_E_IO, "io_error", 500)                                                                    \
     X(CD_E_STORE, "store_unavailable", 503)                                                        \
     X(CD_E_INTERNAL, "internal_error", 500)                                                        \
-    X(CD_E_FULL, "store_full", 503)
+    X(CD_E_FULL, "store_full", 503)                                                                \
+    X(CD_E_MOVED, "not_owner", 503)
 
 enum cd_err {
 #define CD_ERR_ENUM(code, name, status) code,

@@ -251,6 +251,9 @@ struct list_ctx {
 
 static void take_current(void *ctx, const struct current_row *r) {
     struct list_ctx *lc = ctx;
+    const struct currents_config *cfg = &lc->c->cfg;
+    if (cfg->owns && !cfg->owns(cfg->owns_ctx, r->workspace_id))
+        return; /* another node's: not seen, so its runtime (if any) goes */
     struct runtime *rt = runtime_get(lc->c, r->id);
     if (!rt) {
         lc->failed++;

@@ -23,6 +23,10 @@ struct currents_config {
     int64_t horizon_ms;      /* undeliverable this long → dead letter (default 24 h) */
     int64_t auth_horizon_ms; /* the same for auth failures (default 48 h) */
     int64_t timeout_ms;      /* one request, connecting included */
+    /* Several nodes on one store: whether this node owns workspace ws (only its Currents are
+     * delivered here; core/workspace/leases.h). NULL: every workspace is this node's. */
+    bool (*owns)(void *ctx, int64_t ws);
+    void *owns_ctx;
 };
 
 struct currents;

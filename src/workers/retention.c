@@ -80,6 +80,8 @@ static void pass(struct retention *r, int64_t *deleted) {
     int64_t now = time_now_ms();
     if (!ops->retention) /* a backend without retention keeps everything */
         return;
+    if (r->cfg.should_run && !r->cfg.should_run(r->cfg.should_run_ctx))
+        return; /* another node prunes the shared store */
     for (int t = 0; t < STORE_PRUNE_N_TABLES && !is_stopping(r); t++) {
         struct store_prune_rule rule;
         if (!rule_of(&r->cfg, (enum store_prune_table)t, now, &rule))

@@ -26,6 +26,10 @@ struct retention_config {
     int64_t currents_horizon_ms;
     int heap_syncs_keep; /* syncs per cohort always kept (what a cohort's details show) */
     int64_t interval_ms; /* between passes; the first pass runs one interval after start */
+    /* Several nodes on one store: whether this node runs the passes now (one node does: the
+     * owner of the oldest workspace). NULL: always. */
+    bool (*should_run)(void *ctx);
+    void *should_run_ctx;
 };
 
 struct retention;

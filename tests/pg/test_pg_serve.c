@@ -6,6 +6,7 @@
  * partners' key check and limited API keys through the CLI and the server.
  */
 #include "../e2e/harness.h"
+#include "pg_fresh.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -13,31 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A fresh database on the test server; its URL goes to COHORTD_STORE for init and serve. */
-static void use_fresh_database(void) {
-    static int n_db;
-    const char *base = getenv("COHORTD_TEST_PG_URL");
-    if (!base || !*base)
-        fail_msg("COHORTD_TEST_PG_URL is not set: run this test through tests/pg/with-pg.sh");
-    PGconn *c = PQconnectdb(base);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("cannot connect to %s: %s", base, PQerrorMessage(c));
-    char name[64], sql[128], url[512];
-    snprintf(name, sizeof name, "serve_%d_%d", (int)getpid(), n_db++);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    PQfinish(c);
-    const char *slash = strrchr(base, '/');
-    snprintf(url, sizeof url, "%.*s/%s", (int)(slash - base), base, name);
-    setenv("COHORTD_STORE", url, 1);
-}
-
 static int setup(void **state) {
-    use_fresh_database();
-    *state = server_new(NULL);
+    use_fresh_database("serve");
+    /* a fixed node id: the server restarted on another port takes its own lease back at once
+     * (a node of another name would wait for the lease of the killed one to expire) */
+    static const char *const node[] = {"--node-id", "pg-serve-node", NULL};
+    *state = server_new(node);
     return 0;
 }
 

@@ -1225,6 +1225,7 @@ static void test_the_backend_implements_every_op(void **state) {
     ASSERT_OPS_SET(o->campaigns);
     ASSERT_OPS_SET(o->retention);
     ASSERT_OPS_SET(o->history);
+    ASSERT_OPS_SET(o->leases);
     if (o->files) /* NULL for a backend with its own tools */
         ASSERT_OPS_SET(o->files);
 }
@@ -1759,6 +1760,78 @@ test_the_last_failures_are_the_newest_failed_deliveries_with_their_reason(void *
     assert_string_equal(ft.text, "");
 }
 
+/* ---- leases ---- */
+
+static enum cd_err checked_txn(struct fx *f, int64_t ws, const char *node, int64_t epoch) {
+    struct store_txn *t = NULL;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    enum cd_err err = f->ops->leases->check(t, ws, node, epoch);
+    if (err == CD_OK)
+        return f->ops->commit(t);
+    f->ops->rollback(t);
+    return err;
+}
+
+/* PostgreSQL: one live holder at a time, a new epoch at each acquire, and a node whose lease
+ * expired or was taken can neither renew nor pass the check of a write transaction. SQLite:
+ * the process owns every workspace. */
+static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **state) {
+    struct fx *f = *state;
+    const struct store_lease_ops *l = f->ops->leases;
+    int64_t ws = make_ws(f, "a");
+    struct store_lease who;
+    int64_t e1 = 0, e2 = 0, e3 = 0;
+    assert_int_equal(l->acquire(f->s, ws, "node-a", "http://a:1", 60000, &e1, &who), CD_OK);
+    assert_true(e1 >= 1);
+    assert_int_equal(checked_txn(f, ws, "node-a", e1), CD_OK);
+    assert_int_equal(l->renew(f->s, ws, "node-a", e1, 60000), CD_OK);
+    if (strcmp(f->ops->name, "sqlite") == 0) {
+        assert_int_equal(l->acquire(f->s, ws, "node-b", "http://b:1", 60000, &e2, &who), CD_OK);
+        assert_int_equal(l->owner(f->s, ws, &who), CD_E_NOT_FOUND);
+        assert_int_equal(l->release(f->s, ws, "node-a", e1), CD_OK);
+        return;
+    }
+    memset(&who, 0, sizeof who);
+    assert_int_equal(l->acquire(f->s, ws, "node-b", "http://b:1", 60000, &e2, &who), CD_E_EXISTS);
+    assert_string_equal(who.holder, "node-a");
+    assert_string_equal(who.address, "http://a:1");
+    assert_int_equal(who.epoch, e1);
+    assert_true(who.remaining_ms > 0 && who.remaining_ms <= 60000);
+    assert_int_equal(checked_txn(f, ws, "node-b", e1), CD_E_STORE);
+    assert_int_equal(checked_txn(f, ws, "node-a", e1 + 1), CD_E_STORE);
+
+    /* a renewal to 0 ms lets the lease expire at once: it is then nobody's */
+    assert_int_equal(l->renew(f->s, ws, "node-a", e1, 0), CD_OK);
+    assert_int_equal(l->renew(f->s, ws, "node-a", e1, 60000), CD_E_NOT_FOUND);
+    assert_int_equal(checked_txn(f, ws, "node-a", e1), CD_E_STORE);
+    assert_int_equal(l->owner(f->s, ws, &who), CD_OK);
+    assert_true(who.remaining_ms <= 0);
+
+    assert_int_equal(l->acquire(f->s, ws, "node-b", "http://b:1", 60000, &e2, &who), CD_OK);
+    assert_int_equal(e2, e1 + 1);
+    assert_int_equal(checked_txn(f, ws, "node-b", e2), CD_OK);
+    assert_int_equal(checked_txn(f, ws, "node-a", e1), CD_E_STORE);
+    assert_int_equal(l->renew(f->s, ws, "node-a", e1, 60000), CD_E_NOT_FOUND);
+    /* a release by the old holder changes nothing */
+    assert_int_equal(l->release(f->s, ws, "node-a", e1), CD_OK);
+    assert_int_equal(checked_txn(f, ws, "node-b", e2), CD_OK);
+
+    /* released: taken at once by another node, with the next epoch */
+    assert_int_equal(l->release(f->s, ws, "node-b", e2), CD_OK);
+    assert_int_equal(l->acquire(f->s, ws, "node-a", "http://a:2", 60000, &e3, &who), CD_OK);
+    assert_int_equal(e3, e2 + 1);
+    assert_int_equal(l->owner(f->s, ws, &who), CD_OK);
+    assert_string_equal(who.holder, "node-a");
+    assert_string_equal(who.address, "http://a:2");
+    assert_int_equal(who.epoch, e3);
+
+    /* the lease outlives the connection */
+    fx_reopen(f);
+    assert_int_equal(f->ops->leases->owner(f->s, ws, &who), CD_OK);
+    assert_string_equal(who.holder, "node-a");
+    assert_int_equal(checked_txn(f, ws, "node-a", e3), CD_OK);
+}
+
 #define CONFORMANCE_TESTS(setup)                                                                   \
     cmocka_unit_test_setup_teardown(test_commit_applies_every_write_and_rollback_none, setup,      \
                                     teardown),                                                     \
@@ -1808,7 +1881,9 @@ test_the_last_failures_are_the_newest_failed_deliveries_with_their_reason(void *
                                         teardown),                                                 \
         cmocka_unit_test_setup_teardown(                                                           \
             test_the_last_failures_are_the_newest_failed_deliveries_with_their_reason, setup,      \
-            teardown)
+            teardown),                                                                             \
+        cmocka_unit_test_setup_teardown(                                                           \
+            test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write, setup, teardown)
 
 int main(void) {
     const struct CMUnitTest sqlite_tests[] = {CONFORMANCE_TESTS(setup_sqlite)};

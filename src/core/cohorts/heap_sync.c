@@ -99,7 +99,7 @@ static int page_digest(const struct heap_page *p, char out[65]) {
 static enum cd_err apply_sync(struct app *app, const struct integration *in,
                               const struct heap_page *p, struct heap_page_result *out) {
     struct workspace *ws = NULL;
-    enum cd_err err = app_workspace(app, in->ws, &ws);
+    enum cd_err err = app_workspace_msg(app, in->ws, &ws, &out->msg);
     if (err != CD_OK)
         return err;
     int64_t n_add = heap_page_ids(p, false), n_remove = heap_page_ids(p, true);

@@ -68,6 +68,7 @@ struct heap_page_result {
     enum heap_page_outcome outcome;
     enum heap_sig_result sig;
     struct cohort_apply_result counts;
+    struct cd_msg msg; /* CD_E_MOVED: names the node that owns the workspace (leases.h) */
 };
 
 /* Number of ids in the page's add lists (remove: true, its remove lists). */

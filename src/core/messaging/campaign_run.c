@@ -1,5 +1,6 @@
 /* campaign_run.c — starting, personalising, recording and advancing dispatch steps (see
  * campaign_run.h). */
+#include "core/workspace/leases.h"
 #include "core/messaging/campaign_run.h"
 
 #include <stdio.h>
@@ -47,12 +48,15 @@ struct due_list {
     size_t n, cap;
     bool (*running)(void *, int64_t);
     void *ctx;
+    struct app *app;
 };
 
 static void take_due(void *ctx, const struct dispatch_row *r) {
     struct due_list *l = ctx;
     if (l->running(l->ctx, r->id) || l->n == l->cap)
         return;
+    if (app_leased(l->app) && !app_owns_workspace(l->app, r->workspace_id))
+        return; /* another node's workspace: its owner sends it */
     struct due *d = &l->v[l->n++];
     memset(d, 0, sizeof *d);
     d->id = r->id;
@@ -242,7 +246,7 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
 enum cd_err campaign_runs_due(struct app *app, int64_t now, size_t max,
                               bool (*running)(void *ctx, int64_t dispatch), void *ctx,
                               struct campaign_run **out, size_t *n) {
-    struct due_list l = {calloc(max ? max : 1, sizeof(struct due)), 0, max, running, ctx};
+    struct due_list l = {calloc(max ? max : 1, sizeof(struct due)), 0, max, running, ctx, app};
     *n = 0;
     if (!l.v)
         return CD_E_NOMEM;

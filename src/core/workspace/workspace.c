@@ -163,6 +163,7 @@ static void ws_free(struct workspace *ws) {
     pthread_mutex_destroy(&ws->pub);
     pthread_rwlock_destroy(&ws->lock);
     pthread_mutex_destroy(&ws->writer);
+    pthread_mutex_destroy(&ws->lease_mx);
     free(ws);
 }
 
@@ -260,6 +261,11 @@ static void lock_init(struct workspace *ws) {
     atomic_init(&ws->n_writers, 0);
     pthread_mutex_init(&ws->pub, NULL);
     pthread_cond_init(&ws->pub_cond, NULL);
+    pthread_mutex_init(&ws->lease_mx, NULL);
+    atomic_init(&ws->held, false);
+    atomic_init(&ws->epoch, 0);
+    atomic_init(&ws->held_until, 0);
+    atomic_init(&ws->drop_memory, false);
     ws->pending_tail = &ws->pending;
 }
 
@@ -296,7 +302,8 @@ static enum cd_err register_ws(struct app *app, int64_t id, struct workspace **o
         ws_free(ws);
         return err;
     }
-    load_or_defer(app, ws);
+    if (!app->leased) /* a leased workspace loads once its lease is taken (leases.c) */
+        load_or_defer(app, ws);
     app->ws[app->n_ws++] = ws;
     *out = ws;
     return CD_OK;
@@ -323,11 +330,13 @@ static void collect_id(void *ctx, const struct workspace_row *row) {
     l->ids[l->n++] = row->id;
 }
 
-enum cd_err app_new(struct store *store, struct app **out) {
+static enum cd_err app_create(struct store *store, bool leased, struct app **out) {
     struct app *app = calloc(1, sizeof *app);
     if (!app)
         return CD_E_NOMEM;
     app->store = store;
+    app->leased = leased;
+    atomic_init(&app->node_ready, false);
     app->max_array_length = APP_MAX_ARRAY_LENGTH_DEFAULT;
     pthread_mutex_init(&app->reg_lock, NULL);
     app->key_limits = rate_limiter_new();
@@ -352,6 +361,24 @@ enum cd_err app_new(struct store *store, struct app **out) {
     return CD_OK;
 }
 
+enum cd_err app_new(struct store *store, struct app **out) {
+    return app_create(store, false, out);
+}
+
+enum cd_err app_new_leased(struct store *store, struct app **out) {
+    return app_create(store, true, out);
+}
+
+struct workspace **app_workspaces(struct app *app, size_t *n) {
+    pthread_mutex_lock(&app->reg_lock);
+    struct workspace **v = app->n_ws ? malloc(app->n_ws * sizeof(void *)) : NULL;
+    *n = v ? app->n_ws : 0;
+    if (v)
+        memcpy(v, app->ws, app->n_ws * sizeof(void *));
+    pthread_mutex_unlock(&app->reg_lock);
+    return v;
+}
+
 void app_free(struct app *app) {
     if (!app)
         return;
@@ -370,7 +397,7 @@ void app_set_cohort_entry(struct app *app, app_cohort_entry_fn fn) {
 static void wait_published(struct workspace *ws);
 
 /* CD_OK when ws is loaded, loading it first when a retry is due; else CD_E_STORE and msg. */
-static enum cd_err ensure_loaded(struct app *app, struct workspace *ws, struct cd_msg *msg) {
+enum cd_err workspace_ensure_loaded(struct app *app, struct workspace *ws, struct cd_msg *msg) {
     if (atomic_load(&ws->loaded))
         return CD_OK;
     /* a reload replaces the indexes: no write of ws may be planning or publishing meanwhile */
@@ -402,8 +429,10 @@ enum cd_err app_workspace_msg(struct app *app, int64_t ws_id, struct workspace *
     if (!ws)
         err = register_ws(app, ws_id, &ws);
     pthread_mutex_unlock(&app->reg_lock);
+    if (err == CD_OK && app->leased)
+        err = workspace_lease_serve(app, ws, msg);
     if (err == CD_OK)
-        err = ensure_loaded(app, ws, msg);
+        err = workspace_ensure_loaded(app, ws, msg);
     if (err == CD_OK)
         *out = ws;
     return err;
@@ -432,6 +461,10 @@ enum cd_err workspace_write_begin(struct app *app, struct workspace *ws) {
     workspace_pending_drop(ws, UINT64_MAX);
     err =
         atomic_load(&ws->loaded) ? STORE_OPS(app->store)->begin(app->store, &ws->txn) : CD_E_STORE;
+    if (err == CD_OK && app->leased && (err = workspace_lease_check(app, ws)) != CD_OK) {
+        STORE_OPS(app->store)->rollback(ws->txn);
+        ws->txn = NULL;
+    }
     if (err != CD_OK) {
         pthread_rwlock_unlock(&ws->lock);
         writer_unlock(ws);
@@ -484,7 +517,38 @@ enum cd_err workspace_pipe_begin(struct workspace *ws) {
 }
 
 enum cd_err workspace_pipe_txn(struct app *app, struct workspace *ws) {
-    return STORE_OPS(app->store)->begin(app->store, &ws->txn);
+    enum cd_err err = STORE_OPS(app->store)->begin(app->store, &ws->txn);
+    if (err == CD_OK && app->leased && (err = workspace_lease_check(app, ws)) != CD_OK) {
+        STORE_OPS(app->store)->rollback(ws->txn);
+        ws->txn = NULL;
+    }
+    return err;
+}
+
+enum cd_err workspace_reload(struct app *app, struct workspace *ws) {
+    writer_lock(app, ws, false);
+    wait_published(ws);
+    pthread_rwlock_wrlock(&ws->lock);
+    enum cd_err err = load_or_defer(app, ws);
+    pthread_rwlock_unlock(&ws->lock);
+    writer_unlock(ws);
+    return err;
+}
+
+void workspace_drop_indexes(struct workspace *ws) {
+    writer_lock(ws->app, ws, false);
+    wait_published(ws);
+    pthread_rwlock_wrlock(&ws->lock);
+    if (!atomic_load(&ws->held)) {
+        atomic_store(&ws->loaded, false);
+        workspace_pending_drop(ws, UINT64_MAX);
+        indexes_free(ws);
+        indexes_init(ws);
+        log_info("workspace", "op=drop workspace_id=%s reason=lease_lost", ws->public_id);
+    }
+    atomic_store(&ws->drop_memory, false);
+    pthread_rwlock_unlock(&ws->lock);
+    writer_unlock(ws);
 }
 
 enum cd_err workspace_pipe_commit(struct app *app, struct workspace *ws, enum cd_err err,

@@ -67,6 +67,10 @@ typedef enum cd_err (*app_cohort_entry_fn)(struct app *app, struct workspace *ws
 
 /* Creates the process state over an open store (borrowed) and loads every workspace. */
 enum cd_err app_new(struct store *store, struct app **out);
+/* Creates the process state over a store several nodes share, loading nothing: a workspace
+ * loads once this node takes its lease (core/workspace/leases.h: app_set_node, then
+ * app_leases_take). */
+enum cd_err app_new_leased(struct store *store, struct app **out);
 void app_free(struct app *app);
 
 /* Sets (or, with NULL, clears) the cohort-entry hook. Call before serving requests. */

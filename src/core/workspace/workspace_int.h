@@ -71,6 +71,12 @@ struct workspace {
     atomic_bool loaded;        /* the indexes hold the store's state; false: answer 503 */
     enum cd_err load_err;      /* why the last load failed (write lock) */
     int64_t load_retry_at;     /* UNIX ms before which no load is retried (write lock) */
+    /* its lease (leases.c), when app.leased: this node serves ws only while it holds it */
+    pthread_mutex_t lease_mx;   /* one acquire of the lease at a time */
+    atomic_bool held;           /* this node holds the lease at `epoch` */
+    _Atomic int64_t epoch;      /* the epoch every write transaction checks */
+    _Atomic int64_t held_until; /* monotonic ms past which the lease counts as lost */
+    atomic_bool drop_memory;    /* lost: the renewer drops its indexes */
 };
 
 struct app {
@@ -80,6 +86,13 @@ struct app {
     int64_t queue_timeout_ms;        /* longest such wait; 0: no limit */
     struct rate_limiter *key_limits; /* REST API keys' request counters (rate_limit.h) */
     int max_array_length; /* elements a custom array attribute keeps (app_set_max_array_length) */
+    /* several nodes on one store (leases.c): a workspace is served only by the node that holds
+     * its lease; false (SQLite, unit tests): this process owns every workspace */
+    bool leased;
+    atomic_bool node_ready; /* node_id, address and lease_ms are set (app_set_node) */
+    char node_id[STORE_LEASE_HOLDER_MAX + 1];
+    char address[STORE_LEASE_ADDRESS_MAX + 1];
+    int64_t lease_ms;
     pthread_mutex_t reg_lock;
     struct workspace **ws;
     size_t n_ws;
@@ -113,6 +126,25 @@ void workspace_mark_unloaded(struct workspace *ws, enum cd_err why);
 /* Frees the pending imports with turn <= upto (caller holds writer, and the read or write
  * lock so that turn_done cannot move under it). */
 void workspace_pending_drop(struct workspace *ws, uint64_t upto);
+
+/* Leases (leases.c). workspace_lease_serve: CD_OK when this node holds the live lease of ws
+ * (taking it when no node holds one), CD_E_MOVED and msg naming the owner when another node
+ * does, CD_E_STORE when this node is not ready. workspace_lease_check: inside ws->txn, CD_OK
+ * when the lease is still this node's (else ws is marked lost and CD_E_MOVED). */
+enum cd_err workspace_lease_serve(struct app *app, struct workspace *ws, struct cd_msg *msg);
+enum cd_err workspace_lease_check(struct app *app, struct workspace *ws);
+/* Marks the lease of ws lost: not served, not loaded, its memory dropped by the renewer. */
+void workspace_lease_lost(struct workspace *ws, const char *why);
+/* Loads ws when it is not loaded (a retry being due), as a request does (workspace.c). */
+enum cd_err workspace_ensure_loaded(struct app *app, struct workspace *ws, struct cd_msg *msg);
+/* Builds ws from the store now (after its lease was taken: memory may be behind what another
+ * node wrote); the result is load_or_defer's. */
+enum cd_err workspace_reload(struct app *app, struct workspace *ws);
+/* Frees the indexes of a workspace this node no longer holds (under its locks). */
+void workspace_drop_indexes(struct workspace *ws);
+/* Snapshot of the registry (the workspaces live as long as app); malloc'd, NULL when empty or
+ * out of memory. */
+struct workspace **app_workspaces(struct app *app, size_t *n);
 
 /* Loads the cohorts of ws from the store: checkpoints, then the log replayed behind them. */
 enum cd_err cohort_load(struct app *app, struct workspace *ws);

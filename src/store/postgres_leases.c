@@ -1,0 +1,100 @@
+/* postgres_leases.c — workspace leases in PostgreSQL (store_lease_ops): a row per workspace
+ * with holder, advertised address, expiry and epoch, times on the database's clock. Each op is
+ * one statement; the check of a write transaction takes the row FOR SHARE, so a take-over
+ * (an UPDATE of the row) waits for the transaction and then sees its writes. */
+#include <stdio.h>
+#include <string.h>
+
+#include "store/postgres_int.h"
+
+/* UNIX ms on the database's clock (clock_timestamp: the time of the statement, not of the
+ * transaction's start). */
+#define PG_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+
+static void row_lease(struct pg_row *r, void *ctx) {
+    struct store_lease *l = ctx;
+    const char *holder = pg_text(r, 0), *address = pg_text(r, 1);
+    snprintf(l->holder, sizeof l->holder, "%s", holder ? holder : "");
+    snprintf(l->address, sizeof l->address, "%s", address ? address : "");
+    l->epoch = pg_int(r, 2);
+    l->remaining_ms = pg_int(r, 3);
+}
+
+static enum cd_err owner(struct store *s, int64_t ws, struct store_lease *out) {
+    int64_t i[] = {ws};
+    return pg_read_row(s,
+                       "SELECT holder, address, epoch, expires_at - " PG_NOW_MS
+                       " FROM workspace_leases WHERE workspace_id = $1",
+                       "i", NULL, i, row_lease, out);
+}
+
+static enum cd_err acquire(struct store *s, int64_t ws, const char *node, const char *address,
+                           int64_t ttl_ms, int64_t *epoch, struct store_lease *out) {
+    const char *t[] = {node, address};
+    int64_t i[] = {ws, ttl_ms};
+    struct pg_args a = {"itti", t, i, NULL}; /* $1 ws, $2 node, $3 address, $4 ttl */
+    int64_t got = 0;
+    enum cd_err err = pg_write_row(
+        s,
+        "INSERT INTO workspace_leases AS l(workspace_id, holder, address, "
+        "expires_at, epoch) VALUES ($1, $2, $3, " PG_NOW_MS " + $4, 1) "
+        "ON CONFLICT (workspace_id) DO UPDATE SET holder = EXCLUDED.holder, "
+        "address = EXCLUDED.address, expires_at = EXCLUDED.expires_at, "
+        "epoch = l.epoch + 1 WHERE l.holder = EXCLUDED.holder OR l.expires_at <= " PG_NOW_MS
+        " RETURNING epoch",
+        &a, pg_row_int64, &got);
+    if (err == CD_OK) {
+        *epoch = got;
+        return CD_OK;
+    }
+    if (err != CD_E_NOT_FOUND)
+        return err;
+    if (out && owner(s, ws, out) != CD_OK)
+        memset(out, 0, sizeof *out);
+    return CD_E_EXISTS;
+}
+
+static enum cd_err renew(struct store *s, int64_t ws, const char *node, int64_t epoch,
+                         int64_t ttl_ms) {
+    const char *t[] = {node};
+    int64_t i[] = {ws, epoch, ttl_ms};
+    int64_t n = 0; /* $1 ws, $2 node, $3 epoch, $4 ttl */
+    enum cd_err err = pg_write(s,
+                               "UPDATE workspace_leases SET expires_at = " PG_NOW_MS
+                               " + $4 WHERE workspace_id = $1 AND holder = $2 AND epoch = $3 "
+                               "AND expires_at > " PG_NOW_MS,
+                               "itii", t, i, &n);
+    if (err == CD_OK && n == 0)
+        err = CD_E_NOT_FOUND;
+    return err;
+}
+
+static enum cd_err release(struct store *s, int64_t ws, const char *node, int64_t epoch) {
+    const char *t[] = {node};
+    int64_t i[] = {ws, epoch};
+    return pg_write(s,
+                    "UPDATE workspace_leases SET expires_at = 0 WHERE workspace_id = $1 AND "
+                    "holder = $2 AND epoch = $3",
+                    "iti", t, i, NULL);
+}
+
+static enum cd_err check(struct store_txn *t, int64_t ws, const char *node, int64_t epoch) {
+    const char *tx[] = {node};
+    int64_t i[] = {ws, epoch};
+    struct pg_args a = {"iti", tx, i, NULL};
+    int64_t one = 0;
+    enum cd_err err =
+        pg_txn_run(t, true,
+                   "SELECT 1 FROM workspace_leases WHERE workspace_id = $1 AND "
+                   "holder = $2 AND epoch = $3 AND expires_at > " PG_NOW_MS " FOR SHARE",
+                   &a, pg_row_int64, &one, NULL);
+    return err == CD_E_NOT_FOUND ? CD_E_STORE : err;
+}
+
+const struct store_lease_ops postgres_lease_ops = {
+    .acquire = acquire,
+    .renew = renew,
+    .release = release,
+    .owner = owner,
+    .check = check,
+};

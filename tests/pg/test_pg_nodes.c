@@ -1,0 +1,398 @@
+/*
+ * test_pg_nodes.c — several `cohortd serve` nodes on one PostgreSQL database (a fresh one per
+ * test on the throwaway server of tests/pg/with-pg.sh), with a lease time of 1 s: one node owns
+ * a workspace at a time (GET /healthz says which); kill -9 of the owner during a stream of
+ * imports loses no acknowledged change and another node serves the workspace within the lease
+ * time plus its load; an owner frozen past its lease (SIGSTOP) never believes it still owns the
+ * workspace once another node took it; a request sent to a node that does not own the
+ * workspace is forwarded to the owner, applied once, and what it wrote is seen from every node;
+ * a forwarded request that reaches a non-owner gets 503 and is not forwarded again; with three
+ * nodes a campaign reaches each user once and every Currents event reaches the sink.
+ */
+#include "../e2e/harness.h"
+#include "../e2e/sink.h"
+#include "pg_fresh.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LEASE_MS 1000
+#define N_NODES 3
+
+struct nodes {
+    struct server *n[N_NODES];
+    bool frozen[N_NODES]; /* SIGSTOPped: not asked (it would never answer) */
+};
+
+#define FAST                                                                                       \
+    "--currents-poll-ms", "50", "--campaigns-poll-ms", "50", "--webhook-retry-base-ms", "50"
+static const char *const node_args[N_NODES][11] = {
+    {"--node-id", "node-a", "--lease-time", "1s", FAST, NULL},
+    {"--node-id", "node-b", "--lease-time", "1s", FAST, NULL},
+    {"--node-id", "node-c", "--lease-time", "1s", FAST, NULL},
+};
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Another node on the database of `first` (same workspace and keys, its own data directory). */
+static struct server *node_join(const struct server *first, int i) {
+    struct server *s = calloc(1, sizeof *s);
+    *s = *first;
+    s->pid = 0;
+    snprintf(s->data, sizeof s->data, "/tmp/cohortd-e2e-XXXXXX");
+    assert_non_null(mkdtemp(s->data));
+    memset(s->extra_args, 0, sizeof s->extra_args);
+    for (int a = 0; node_args[i][a]; a++)
+        s->extra_args[a] = node_args[i][a];
+    server_start(s);
+    return s;
+}
+
+/* The first node runs init on the fresh database, the others join it. */
+static int setup(void **state) {
+    use_fresh_database("nodes");
+    struct nodes *ns = calloc(1, sizeof *ns);
+    ns->n[0] = server_new(node_args[0]);
+    for (int i = 1; i < N_NODES; i++)
+        ns->n[i] = node_join(ns->n[0], i);
+    *state = ns;
+    return 0;
+}
+
+static int teardown(void **state) {
+    struct nodes *ns = *state;
+    for (int i = 0; i < N_NODES; i++) {
+        if (ns->n[i] && ns->n[i]->pid)
+            kill(ns->n[i]->pid, SIGCONT);
+        server_cleanup(ns->n[i]);
+        free(ns->n[i]);
+    }
+    free(ns);
+    return 0;
+}
+
+/* 1 when node s answers /healthz listing the workspace, 0 when it answers without it, -1 when
+ * it does not answer. */
+static int owns(const struct server *s, const struct server *ws_of) {
+    struct resp r;
+    http_req(s, "GET", "/healthz", NULL, NULL, &r);
+    int got = -1;
+    if (r.status == 200) {
+        got = 0;
+        json_t *list = json_object_get(r.json, "workspaces");
+        assert_true(json_is_array(list));
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v) {
+            if (strcmp(json_string_value(v), ws_of->workspace_id) == 0)
+                got = 1;
+        }
+    }
+    resp_free(&r);
+    return got;
+}
+
+/* The node that owns the workspace, asserting that no other one does; -1 when none. */
+static int owner_of(struct nodes *ns) {
+    int owner = -1;
+    for (int i = 0; i < N_NODES; i++) {
+        if (!ns->n[i]->pid || ns->frozen[i])
+            continue;
+        if (owns(ns->n[i], ns->n[0]) == 1) {
+            if (owner >= 0)
+                fail_msg("nodes %d and %d both say they own workspace %s", owner, i,
+                         ns->n[0]->workspace_id);
+            owner = i;
+        }
+    }
+    return owner;
+}
+
+/* Polls until some live node other than `not` owns the workspace; returns it, or fails after
+ * limit_ms. Every sample checks that at most one node owns it. */
+static int wait_new_owner(struct nodes *ns, int not, int64_t limit_ms) {
+    int64_t t0 = now_ms();
+    for (;;) {
+        int o = owner_of(ns);
+        if (o >= 0 && o != not )
+            return o;
+        if (now_ms() - t0 > limit_ms)
+            fail_msg("no node took workspace %s over within %lld ms", ns->n[0]->workspace_id,
+                     (long long)limit_ms);
+        sleep_ms(20);
+    }
+}
+
+static void test_exactly_one_node_owns_a_workspace_and_healthz_says_which(void **state) {
+    struct nodes *ns = *state;
+    assert_int_equal(owner_of(ns), 0); /* the first node took it at start */
+    for (int i = 1; i < N_NODES; i++)
+        assert_int_equal(owns(ns->n[i], ns->n[0]), 0);
+    struct resp r;
+    http_req(ns->n[1], "GET", "/healthz", NULL, NULL, &r);
+    assert_resp(&r, 200,
+                "{\"status\":\"ok\",\"node\":\"node-b\",\"lease_ms\":1000,\"workspaces\":[]}");
+    resp_free(&r);
+}
+
+static void test_writes_sent_to_non_owners_are_applied_once_and_seen_from_every_node(void **state) {
+    struct nodes *ns = *state;
+    assert_int_equal(owner_of(ns), 0);
+    struct server *b = ns->n[1], *c = ns->n[2];
+    /* REST and partner writes to the two nodes that do not own the workspace */
+    post_expect(b, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"ann\",\"plan\":\"gold\"},"
+                "{\"external_id\":\"bob\",\"plan\":\"gold\"},{\"external_id\":\"cid\"}]}",
+                201, "{\"message\":\"success\",\"attributes_processed\":3}");
+    char *imp = strf("{\"partner_api_key\":\"%s\",\"client_secret\":\"%s\",\"cohort_id\":"
+                     "\"paying\",\"cohort_changes\":[{\"user_ids\":[\"ann\",\"cid\",\"nobody\"]}]}",
+                     c->partner_key, c->import_key);
+    struct resp r;
+    http_req(c, "POST", "/partners/heap/cohorts/users", NULL, imp, &r);
+    assert_resp(&r, 201,
+                "{\"message\":\"success\",\"ids_received\":3,\"ids_matched\":2,"
+                "\"ids_unmatched\":1,\"users_added\":2,\"users_removed\":0}");
+    resp_free(&r);
+    free(imp);
+    char *segment = post_created(c, "/segments/create",
+                                 "{\"name\":\"gold\",\"filter\":{\"attribute\":\"plan\","
+                                 "\"op\":\"equals\",\"value\":\"gold\"}}",
+                                 "segment_id");
+    char *details = strf("/segments/details?segment_id=%s", segment);
+    for (int i = 0; i < N_NODES; i++) {
+        /* the import was applied once: 3 ids received, 2 members, whoever answers */
+        http_get_rest(ns->n[i], "/cohorts/details?partner=heap&cohort_id=paying", &r);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "size")), 2);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "ids_received")), 3);
+        resp_free(&r);
+        http_get_rest(ns->n[i], details, &r);
+        assert_int_equal(r.status, 200);
+        assert_json_equal(json_object_get(r.json, "size"), "2");
+        resp_free(&r);
+        assert_int_equal(preview(ns->n[i], "{\"attribute\":\"plan\",\"op\":\"equals\","
+                                           "\"value\":\"gold\"}"),
+                         2);
+        json_t *u = export_ext(ns->n[i], "ann", "[\"external_id\",\"custom_attributes\"]");
+        assert_non_null(u);
+        assert_json_equal(u, "{\"external_id\":\"ann\",\"custom_attributes\":{\"plan\":\"gold\"}}");
+        json_decref(u);
+    }
+    free(details);
+    free(segment);
+    /* only the owner holds the users: a second import of the same ids changes nothing */
+    heap_import(b, "paying", "[{\"user_ids\":[\"ann\",\"cid\"]}]");
+    http_get_rest(ns->n[0], "/cohorts/details?partner=heap&cohort_id=paying", &r);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "size")), 2);
+    resp_free(&r);
+}
+
+static void test_a_forwarded_request_that_reaches_a_non_owner_is_not_forwarded_again(void **state) {
+    struct nodes *ns = *state;
+    assert_int_equal(owner_of(ns), 0);
+    struct server *b = ns->n[1];
+    char *auth = strf("Authorization: Bearer %s", b->rest_key);
+    const char *headers[] = {auth, "Content-Type: application/json",
+                             "X-Cohortd-Forwarded-By: node-x", NULL};
+    struct resp r;
+    http_req(b, "POST", "/users/track", headers, "{\"attributes\":[{\"external_id\":\"loop\"}]}",
+             &r);
+    assert_int_equal(r.status, 503);
+    const char *why = json_string_value(json_array_get(json_object_get(r.json, "errors"), 0));
+    assert_non_null(why);
+    assert_non_null(strstr(why, "served by node node-a"));
+    assert_non_null(strstr(why, "forwarded here by node node-x"));
+    assert_non_null(strstr(why, "does not forward a forwarded request again"));
+    resp_free(&r);
+    free(auth);
+    /* nothing was written */
+    assert_null(export_ext(ns->n[0], "loop", "[\"external_id\"]"));
+}
+
+/* The path of every request the sink got, by external id: how many each user got. */
+static int hits_of(struct sink *k, const char *path) {
+    int n = 0;
+    for (size_t i = 0; i < sink_count(k); i++)
+        if (strcmp(sink_get(k, i)->path, path) == 0)
+            n++;
+    return n;
+}
+
+static void test_three_nodes_send_a_campaign_once_per_user_and_deliver_every_event(void **state) {
+    struct nodes *ns = *state;
+    assert_int_equal(owner_of(ns), 0);
+    struct server *b = ns->n[1], *c = ns->n[2];
+    char events_url[128], hook_url[128], id[64];
+    struct sink *events = sink_start(events_url, sizeof events_url);
+    struct sink *hook = sink_start(hook_url, sizeof hook_url);
+    *strstr(hook_url, "/ingest") = '\0';
+    current_create(b, events_url, "[\"users.behaviors.CustomEvent\"]", 3, id);
+    post_status(c, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"u1\",\"plan\":\"trial\"},"
+                "{\"external_id\":\"u2\",\"plan\":\"trial\"},{\"external_id\":\"u3\","
+                "\"plan\":\"trial\"},{\"external_id\":\"u4\",\"plan\":\"pro\"}]}",
+                201);
+    /* ten events, each sent to another node */
+    for (int i = 0; i < 10; i++) {
+        char *body = strf("{\"events\":[{\"external_id\":\"u%d\",\"name\":\"e%d\",\"time\":"
+                          "\"2024-05-02T08:15:00Z\"}]}",
+                          1 + i % 4, i);
+        post_status(ns->n[i % N_NODES], "/users/track", body, 201);
+        free(body);
+    }
+    char *segment = post_created(b, "/segments/create",
+                                 "{\"name\":\"trial\",\"filter\":{\"attribute\":\"plan\","
+                                 "\"op\":\"equals\",\"value\":\"trial\"}}",
+                                 "segment_id");
+    char *create = strf("{\"name\":\"Nudge\",\"segment_id\":\"%s\",\"schedule\":{\"type\":"
+                        "\"api_triggered\"},\"message\":{\"webhook\":{\"url\":\"%s/to/"
+                        "{{${external_id}}}\"}}}",
+                        segment, hook_url);
+    char *campaign = post_created(c, "/campaigns/create", create, "campaign_id");
+    char *send = strf("{\"campaign_id\":\"%s\",\"broadcast\":true}", campaign);
+    post_status(b, "/campaigns/trigger/send", send, 201);
+    assert_int_equal(sink_wait_requests(hook, 3, 10000), 3);
+    /* every node's sender has had many polls to send it again: none does */
+    sleep_ms(500);
+    assert_int_equal(sink_count(hook), 3);
+    for (int u = 1; u <= 3; u++) {
+        char path[16];
+        snprintf(path, sizeof path, "/to/u%d", u);
+        assert_int_equal(hits_of(hook, path), 1);
+    }
+    /* each of the ten events reached the sink (at least once) */
+    assert_true(sink_wait_events(events, 10, 10000) >= 10);
+    json_t *all = sink_accepted_events(events);
+    for (int i = 0; i < 10; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "e%d", i);
+        bool seen = false;
+        size_t j;
+        json_t *e;
+        json_array_foreach(all, j, e) {
+            const char *n =
+                json_string_value(json_object_get(json_object_get(e, "properties"), "name"));
+            if (n && strcmp(n, name) == 0)
+                seen = true;
+        }
+        if (!seen)
+            fail_msg("event %s never reached the Currents sink", name);
+    }
+    /* with one owner all along, only its dispatcher delivered them: each exactly once */
+    sleep_ms(300);
+    json_decref(all);
+    all = sink_accepted_events(events);
+    assert_int_equal(json_array_size(all), 10);
+    json_decref(all);
+    free(send);
+    free(campaign);
+    free(create);
+    free(segment);
+    sink_stop(hook);
+    sink_stop(events);
+}
+
+struct killer {
+    pid_t pid;
+    int after_ms;
+};
+
+static void *kill_later(void *arg) {
+    struct killer *k = arg;
+    sleep_ms(k->after_ms);
+    kill(k->pid, SIGKILL);
+    return NULL;
+}
+
+static void test_kill_9_of_the_owner_during_imports_loses_no_acknowledged_change(void **state) {
+    struct nodes *ns = *state;
+    struct server *a = ns->n[0];
+    assert_int_equal(owner_of(ns), 0);
+    /* a stream of writes to the owner; it is killed in the middle of it */
+    struct killer k = {a->pid, 400};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, kill_later, &k), 0);
+    int acked[2000];
+    int n_acked = 0, refused = 0;
+    for (int i = 0; i < 2000 && refused < 3; i++) {
+        char *body = strf("{\"attributes\":[{\"external_id\":\"s%d\",\"n\":%d}]}", i, i);
+        struct resp r;
+        http_post_rest(a, "/users/track", body, &r);
+        if (r.status == 201)
+            acked[n_acked++] = i;
+        else
+            refused++;
+        resp_free(&r);
+        free(body);
+    }
+    int64_t t_dead = now_ms();
+    pthread_join(t, NULL);
+    server_kill(a); /* reaps it */
+    assert_true(n_acked > 0);
+    int o = wait_new_owner(ns, 0, LEASE_MS + 5000);
+    int64_t took = now_ms() - t_dead;
+    printf("take-over after kill -9: %lld ms (lease %d ms), %d acknowledged imports\n",
+           (long long)took, LEASE_MS, n_acked);
+    for (int j = 0; j < n_acked; j++) {
+        char ext[16];
+        snprintf(ext, sizeof ext, "s%d", acked[j]);
+        json_t *u = export_ext(ns->n[o], ext, "[\"external_id\"]");
+        if (!u)
+            fail_msg("s%d was acknowledged by the killed owner but node %d does not have it",
+                     acked[j], o);
+        json_decref(u);
+    }
+}
+
+static void test_an_owner_frozen_past_its_lease_never_believes_it_still_owns(void **state) {
+    struct nodes *ns = *state;
+    struct server *a = ns->n[0];
+    assert_int_equal(owner_of(ns), 0);
+    kill(a->pid, SIGSTOP);
+    ns->frozen[0] = true;
+    int o = wait_new_owner(ns, 0, LEASE_MS + 5000);
+    kill(a->pid, SIGCONT);
+    ns->frozen[0] = false;
+    /* node a wakes up with its lease long gone: sample every node while it notices */
+    int64_t t0 = now_ms();
+    while (now_ms() - t0 < 2 * LEASE_MS) {
+        int now_owner = owner_of(ns); /* fails when two nodes say they own it */
+        assert_true(now_owner == o);
+        sleep_ms(10);
+    }
+    /* and a write sent to node a is not applied there */
+    struct resp r;
+    http_post_rest(a, "/users/track", "{\"attributes\":[{\"external_id\":\"late\"}]}", &r);
+    assert_true(r.status == 201 || r.status == 503);
+    resp_free(&r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_exactly_one_node_owns_a_workspace_and_healthz_says_which, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_writes_sent_to_non_owners_are_applied_once_and_seen_from_every_node, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_forwarded_request_that_reaches_a_non_owner_is_not_forwarded_again, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_three_nodes_send_a_campaign_once_per_user_and_deliver_every_event, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_kill_9_of_the_owner_during_imports_loses_no_acknowledged_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_owner_frozen_past_its_lease_never_believes_it_still_owns, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
