@@ -89,6 +89,7 @@ static void build(struct workspace *ws, unsigned *seed) {
         if (!m->live) {
             /* a deleted user leaves every index, as user_remove does */
             identity_kill_user(&ws->ident, u);
+            cohort_set_drop_user(&ws->cohorts, u);
             attr_index_set(&ws->attrs, u, attrs, NULL);
             event_index_drop_user(&ws->events, u);
         }
@@ -102,6 +103,9 @@ static void destroy(struct workspace *ws) {
     attr_index_free(&ws->attrs);
     event_index_free(&ws->events);
 }
+
+/* and / or nodes get 1 to max_kids children */
+static unsigned max_kids = 3;
 
 /* A random filter as JSON, and the reference answer per user via the model. */
 static json_t *random_filter(unsigned *s, int depth) {
@@ -141,7 +145,7 @@ static json_t *random_filter(unsigned *s, int depth) {
         return json_pack("{s:o}", "not", random_filter(s, depth + 1));
     default: {
         json_t *arr = json_array();
-        int n = 1 + (int)(rnd(s) % 3);
+        int n = 1 + (int)(rnd(s) % max_kids);
         for (int i = 0; i < n; i++)
             json_array_append_new(arr, random_filter(s, depth + 1));
         return json_pack("{s:o}", k == 6 ? "and" : "or", arr);
@@ -200,13 +204,13 @@ static int model_match(const json_t *f, const struct model_user *m) {
     return m->age <= x;
 }
 
-static void test_random_filters_match_naive_reference(void **state) {
-    (void)state;
-    for (unsigned seed0 = 1; seed0 <= 3; seed0++) {
+/* Every filter's audience (segment_eval) and size (segment_size) against the model. */
+static void check_random_filters(unsigned seeds, int per_seed) {
+    for (unsigned seed0 = 1; seed0 <= seeds; seed0++) {
         unsigned seed = 2463534242u * seed0;
         struct workspace ws;
         build(&ws, &seed);
-        for (int t = 0; t < 300; t++) {
+        for (int t = 0; t < per_seed; t++) {
             json_t *f = random_filter(&seed, 0);
             char err[256];
             struct seg_node *n = segment_filter_parse(f, NULL, err, sizeof err);
@@ -225,6 +229,14 @@ static void test_random_filters_match_naive_reference(void **state) {
                          (unsigned long long)roaring_bitmap_get_cardinality(got),
                          (unsigned long long)roaring_bitmap_get_cardinality(want));
             }
+            uint64_t size = 0;
+            if (segment_size(n, &ws, NOW, &size) != 0 ||
+                size != roaring_bitmap_get_cardinality(want)) {
+                char *text = json_dumps(f, JSON_COMPACT);
+                fail_msg("seed %u filter %d %s: cohortd size %llu, reference %llu", seed0, t, text,
+                         (unsigned long long)size,
+                         (unsigned long long)roaring_bitmap_get_cardinality(want));
+            }
             roaring_bitmap_free(got);
             roaring_bitmap_free(want);
             segment_filter_free(n);
@@ -232,6 +244,21 @@ static void test_random_filters_match_naive_reference(void **state) {
         }
         destroy(&ws);
     }
+}
+
+static void test_random_filters_match_naive_reference(void **state) {
+    (void)state;
+    max_kids = 3;
+    check_random_filters(3, 300);
+}
+
+/* wide and / or nodes: several positive and negated children at once (the chains of
+ * segment_eval.c: smallest positive first, ANDNOT of negated children, OR with negated ones) */
+static void test_wide_random_filters_match_naive_reference_in_audience_and_size(void **state) {
+    (void)state;
+    max_kids = 6;
+    check_random_filters(4, 400);
+    max_kids = 3;
 }
 
 /* ---- "at least N times in the last D days" against counting every occurrence ---- */
@@ -346,6 +373,7 @@ static void test_min_count_within_days_matches_naive_count_of_random_times(void 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_filters_match_naive_reference),
+        cmocka_unit_test(test_wide_random_filters_match_naive_reference_in_audience_and_size),
         cmocka_unit_test(test_min_count_within_days_matches_naive_count_of_random_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
