@@ -85,8 +85,8 @@ static uint64_t step_card(const roaring_bitmap_t *x, const struct step *s) {
  * NULL returned: the last step is a cardinality-only operation, so a single step allocates
  * nothing. Without, the result (new bitmap; NULL when out of memory).
  */
-static roaring_bitmap_t *chain(const roaring_bitmap_t *start, const struct step *steps,
-                               size_t n, uint64_t *size) {
+static roaring_bitmap_t *chain(const roaring_bitmap_t *start, const struct step *steps, size_t n,
+                               uint64_t *size) {
     if (size && n == 0) {
         *size = roaring_bitmap_get_cardinality(start);
         return NULL;
@@ -163,19 +163,18 @@ static struct opnd eval_and(const struct seg_node *n, const struct workspace *ws
     }
     size_t n_neg = n->n_kids - n_pos;
     if (n_pos == 0) {
-        const roaring_bitmap_t **v = malloc(n_neg * sizeof *v);
+        const roaring_bitmap_t *v[SEGMENT_MAX_NODES]; /* a tree has at most that many nodes */
         bool in_live = true;
-        for (size_t i = 0; v && i < n_neg; i++) {
+        for (size_t i = 0; i < n_neg; i++) {
             v[i] = kids[i].b;
             in_live = in_live && kids[i].in_live;
         }
         if (n_neg == 1) {
             out = kids[0];
             kids[0].own = NULL;
-        } else if (v) {
+        } else {
             out = owned(roaring_bitmap_or_many(n_neg, v), true, in_live);
         }
-        free(v);
         if (size && !out.failed) {
             const roaring_bitmap_t *live = ws->ident.live;
             *size = roaring_bitmap_get_cardinality(live) -
@@ -218,12 +217,11 @@ static struct opnd eval_and(const struct seg_node *n, const struct workspace *ws
  */
 static struct opnd eval_or(const struct seg_node *n, const struct workspace *ws, int64_t now_ms) {
     struct opnd *kids = malloc(n->n_kids * sizeof *kids);
-    const roaring_bitmap_t **v = malloc(n->n_kids * sizeof *v);
+    const roaring_bitmap_t *v[SEGMENT_MAX_NODES]; /* a tree has at most that many nodes */
     size_t n_pos = 0;
     struct opnd out = {.failed = true};
-    if (!kids || !v || !eval_kids(n, ws, now_ms, kids, &n_pos)) {
+    if (!kids || !eval_kids(n, ws, now_ms, kids, &n_pos)) {
         free(kids);
-        free(v);
         return out;
     }
     size_t n_neg = n->n_kids - n_pos;
@@ -258,7 +256,6 @@ static struct opnd eval_or(const struct seg_node *n, const struct workspace *ws,
     for (size_t i = 0; i < n->n_kids; i++)
         opnd_free(&kids[i]);
     free(kids);
-    free(v);
     return out;
 }
 
@@ -288,8 +285,8 @@ static struct opnd eval(const struct seg_node *n, const struct workspace *ws, in
         return owned(eval_attr(n, ws), n->op == SEG_NOT_EXISTS, false);
     case SEG_EVENT: {
         int64_t since = n->within_days ? now_ms - n->within_days * 86400000LL : 0;
-        return owned(event_index_performed(&ws->events, n->name, n->min_count, since),
-                     n->negate, false);
+        return owned(event_index_performed(&ws->events, n->name, n->min_count, since), n->negate,
+                     false);
     }
     }
     return owned(roaring_bitmap_create(), false, true);
@@ -313,9 +310,277 @@ roaring_bitmap_t *segment_eval(const struct seg_node *node, const struct workspa
     return out;
 }
 
+/* ---- counting 65536 users at a time: no intermediate bitmap at all ----
+ *
+ * For a tree with several leaves the size is counted chunk by chunk (a chunk is one container
+ * key, 65536 uids): each leaf's container for the key is read as 1024 words (a bitset
+ * container in place, an array or run container expanded into a buffer), and / or / not are
+ * applied word by word into per-depth buffers that stay in the cache, and the chunk's
+ * popcount (∩ live's words, unless every answer is inside a live-only leaf) is added up. The
+ * leaves are the operands above (cohorts borrowed, attributes and events built once). This
+ * reads CRoaring's container layout (the headers under roaring/containers, the 0.2 series Debian
+ * ships); with another version, or without those headers, sizes take the operand path above. */
+#if __has_include(<roaring/containers/containers.h>)
+#include <roaring/containers/containers.h>
+#include <string.h>
+#define SEG_CHUNKS 1
+#define CHUNK_WORDS 1024
+
+static bool chunks_known(void) {
+    return ROARING_VERSION_MAJOR == 0 && ROARING_VERSION_MINOR == 2;
+}
+
+struct chunks {
+    struct opnd *leaves; /* in prefix order */
+    int32_t *at;         /* per leaf: its cursor into its bitmap's containers */
+    size_t n_leaves, next;
+    uint64_t (*buf)[CHUNK_WORDS]; /* one per depth, and one more */
+    uint16_t key;
+};
+
+/* The words of b's container for key (NULL when b has none), expanded into tmp unless it is a
+ * bitset; *at moves forward over b's keys (chunks come in key order). */
+static const uint64_t *chunk_words(const roaring_bitmap_t *b, int32_t *at, uint16_t key,
+                                   uint64_t *tmp) {
+    const roaring_array_t *ra = &b->high_low_container;
+    while (*at < ra->size && ra->keys[*at] < key)
+        (*at)++;
+    if (*at >= ra->size || ra->keys[*at] != key)
+        return NULL;
+    uint8_t type = ra->typecodes[*at];
+    const void *c = ra->containers[*at];
+    if (type == SHARED_CONTAINER_TYPE_CODE) {
+        type = ((const shared_container_t *)c)->typecode;
+        c = ((const shared_container_t *)c)->container;
+    }
+    if (type == BITSET_CONTAINER_TYPE_CODE)
+        return ((const bitset_container_t *)c)->array;
+    if (!tmp)
+        return NULL;
+    memset(tmp, 0, CHUNK_WORDS * sizeof *tmp);
+    if (type == ARRAY_CONTAINER_TYPE_CODE) {
+        const array_container_t *a = c;
+        for (int32_t i = 0; i < a->cardinality; i++)
+            tmp[a->array[i] >> 6] |= 1ULL << (a->array[i] & 63);
+        return tmp;
+    }
+    const run_container_t *r = c;
+    for (int32_t i = 0; i < r->n_runs; i++) {
+        uint32_t lo = r->runs[i].value, hi = lo + r->runs[i].length; /* inclusive */
+        for (uint32_t w = lo >> 6; w <= hi >> 6; w++) {
+            uint64_t m = ~0ULL;
+            if (w == lo >> 6)
+                m &= ~0ULL << (lo & 63);
+            if (w == hi >> 6)
+                m &= ~0ULL >> (63 - (hi & 63));
+            tmp[w] |= m;
+        }
+    }
+    return tmp;
+}
+
+enum chunk_op { CH_SET, CH_AND, CH_OR };
+
+/* out = / &= / |= (neg ? ~w : w); w NULL is the empty container */
+static void chunk_apply(uint64_t *out, const uint64_t *w, bool neg, enum chunk_op op) {
+    uint64_t fill = neg ? ~0ULL : 0;
+    if (!w) {
+        if (op == CH_SET || (op == CH_AND && !neg))
+            memset(out, neg ? 0xff : 0, CHUNK_WORDS * sizeof *out);
+        else if (op == CH_OR && neg)
+            memset(out, 0xff, CHUNK_WORDS * sizeof *out);
+        return;
+    }
+    if (op == CH_SET)
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            out[i] = w[i] ^ fill;
+    else if (op == CH_AND)
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            out[i] &= w[i] ^ fill;
+    else
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            out[i] |= w[i] ^ fill;
+}
+
+static bool is_leaf(const struct seg_node *n) {
+    return n->kind != SEG_AND && n->kind != SEG_OR && n->kind != SEG_NOT;
+}
+
+/* node's bits for the chunk into ch->buf[depth] */
+static void chunk_eval(const struct seg_node *n, struct chunks *ch, size_t depth) {
+    uint64_t *out = ch->buf[depth];
+    if (is_leaf(n)) {
+        size_t i = ch->next++;
+        const uint64_t *w = chunk_words(ch->leaves[i].b, &ch->at[i], ch->key, ch->buf[depth + 1]);
+        chunk_apply(out, w, ch->leaves[i].neg, CH_SET);
+        return;
+    }
+    if (n->kind == SEG_NOT) {
+        chunk_eval(n->kids[0], ch, depth);
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            out[i] = ~out[i];
+        return;
+    }
+    enum chunk_op op = n->kind == SEG_AND ? CH_AND : CH_OR;
+    chunk_eval(n->kids[0], ch, depth);
+    for (size_t k = 1; k < n->n_kids; k++) {
+        const struct seg_node *kid = n->kids[k];
+        if (is_leaf(kid)) { /* a bitset container is applied in place, no copy */
+            size_t i = ch->next++;
+            const uint64_t *w =
+                chunk_words(ch->leaves[i].b, &ch->at[i], ch->key, ch->buf[depth + 1]);
+            chunk_apply(out, w, ch->leaves[i].neg, op);
+        } else {
+            chunk_eval(kid, ch, depth + 1);
+            chunk_apply(out, ch->buf[depth + 1], false, op);
+        }
+    }
+}
+
+/* the bits set in w (in w & mask): with the popcnt instruction where the CPU has it */
+__attribute__((target("popcnt"))) static uint64_t popcount_hw(const uint64_t *w,
+                                                              const uint64_t *mask) {
+    uint64_t c = 0;
+    if (mask)
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            c += (uint64_t)__builtin_popcountll(w[i] & mask[i]);
+    else
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            c += (uint64_t)__builtin_popcountll(w[i]);
+    return c;
+}
+
+static uint64_t popcount_sw(const uint64_t *w, const uint64_t *mask) {
+    uint64_t c = 0;
+    if (mask)
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            c += (uint64_t)__builtin_popcountll(w[i] & mask[i]);
+    else
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            c += (uint64_t)__builtin_popcountll(w[i]);
+    return c;
+}
+
+/* the uids of a set node are all within a live-only (in_live, not negated) leaf */
+static bool within_live(const struct seg_node *n, struct chunks *ch) {
+    if (is_leaf(n)) {
+        const struct opnd *o = &ch->leaves[ch->next++];
+        return !o->neg && o->in_live;
+    }
+    bool any = false, all = true;
+    for (size_t k = 0; k < n->n_kids; k++) {
+        bool w = within_live(n->kids[k], ch);
+        any = any || w;
+        all = all && w;
+    }
+    return n->kind == SEG_AND ? any : n->kind == SEG_OR ? all : false;
+}
+
+struct leaf_list {
+    const struct workspace *ws;
+    int64_t now_ms;
+    struct opnd *v;
+    size_t n;
+    bool failed;
+};
+
+static int collect_leaf(void *ctx, const struct seg_node *n) {
+    struct leaf_list *l = ctx;
+    if (is_leaf(n)) {
+        l->v[l->n] = eval(n, l->ws, l->now_ms);
+        l->failed = l->failed || l->v[l->n].failed;
+        l->n++;
+    }
+    return 0;
+}
+
+static int count_node(void *ctx, const struct seg_node *n) {
+    (void)n;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+static size_t tree_depth(const struct seg_node *n) {
+    size_t d = 0;
+    for (size_t k = 0; !is_leaf(n) && k < n->n_kids; k++) {
+        size_t kd = tree_depth(n->kids[k]);
+        d = kd > d ? kd : d;
+    }
+    return d + 1;
+}
+
+/* The size by chunks; -1 when out of memory. */
+static int chunk_size(const struct seg_node *node, const struct workspace *ws, int64_t now_ms,
+                      uint64_t *size) {
+    size_t n_nodes = 0, depth = tree_depth(node);
+    segment_filter_walk(node, count_node, &n_nodes);
+    struct chunks ch = {.leaves = calloc(n_nodes, sizeof *ch.leaves),
+                        .at = calloc(n_nodes + 1, sizeof *ch.at),
+                        .buf = malloc((depth + 2) * sizeof *ch.buf)};
+    if (!ch.leaves || !ch.at || !ch.buf) {
+        free(ch.leaves);
+        free(ch.at);
+        free(ch.buf);
+        return -1;
+    }
+    struct leaf_list l = {ws, now_ms, ch.leaves, 0, false};
+    segment_filter_walk(node, collect_leaf, &l);
+    ch.n_leaves = l.n;
+    int rc = -1;
+    if (!l.failed) {
+        bool inside = within_live(node, &ch);
+        bool hw = __builtin_cpu_supports("popcnt");
+        const roaring_array_t *live = &ws->ident.live->high_low_container;
+        int32_t *live_at = &ch.at[n_nodes];
+        uint64_t total = 0;
+        for (int32_t i = 0; i < live->size; i++) {
+            ch.key = live->keys[i];
+            ch.next = 0;
+            chunk_eval(node, &ch, 0);
+            const uint64_t *mask = NULL;
+            if (!inside &&
+                !(mask = chunk_words(ws->ident.live, live_at, ch.key, ch.buf[depth + 1])))
+                continue; /* not a key of live: no live user in the chunk */
+            total += hw ? popcount_hw(ch.buf[0], mask) : popcount_sw(ch.buf[0], mask);
+        }
+        *size = total;
+        rc = 0;
+    }
+    for (size_t i = 0; i < l.n; i++)
+        opnd_free(&ch.leaves[i]);
+    free(ch.leaves);
+    free(ch.at);
+    free(ch.buf);
+    return rc;
+}
+
+/* Chunks pay off when the operand path would build an intermediate: an OR, or an AND of more
+ * than two children or with a non-leaf child. */
+static bool by_chunks(const struct seg_node *n) {
+    while (n->kind == SEG_NOT)
+        n = n->kids[0];
+    if (!chunks_known() || is_leaf(n) || n->n_kids < 2)
+        return false;
+    if (n->kind == SEG_OR || n->n_kids > 2)
+        return true;
+    for (size_t k = 0; k < n->n_kids; k++) {
+        const struct seg_node *kid = n->kids[k];
+        while (kid->kind == SEG_NOT)
+            kid = kid->kids[0];
+        if (!is_leaf(kid))
+            return true;
+    }
+    return false;
+}
+#endif
+
 int segment_size(const struct seg_node *node, const struct workspace *ws, int64_t now_ms,
                  uint64_t *size) {
     const roaring_bitmap_t *live = ws->ident.live;
+#ifdef SEG_CHUNKS
+    if (by_chunks(node))
+        return chunk_size(node, ws, now_ms, size);
+#endif
     if (node->kind == SEG_AND) {
         struct opnd o = eval_and(node, ws, now_ms, size);
         return o.failed ? -1 : 0;
@@ -323,8 +588,8 @@ int segment_size(const struct seg_node *node, const struct workspace *ws, int64_
     struct opnd o = eval(node, ws, now_ms);
     if (o.failed)
         return -1;
-    uint64_t in = o.in_live ? roaring_bitmap_get_cardinality(o.b)
-                            : roaring_bitmap_and_cardinality(o.b, live);
+    uint64_t in =
+        o.in_live ? roaring_bitmap_get_cardinality(o.b) : roaring_bitmap_and_cardinality(o.b, live);
     *size = o.neg ? roaring_bitmap_get_cardinality(live) - in : in;
     opnd_free(&o);
     return 0;
