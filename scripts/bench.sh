@@ -40,6 +40,9 @@ run pg_store sh tests/pg/with-pg.sh sh -c \
      COHORTD_QUEUE_TIMEOUT_MS=10000 exec "$@"' sh \
     "$B/bench_import" "$B/cohortd" "$N" 2000
 run segments "$B/bench_segments" "$N"
+# the DuckDB baseline of the same segments (same users and memberships, two layouts)
+[ -f bench/duckdb/node_modules/.package-lock.installed ] || sh scripts/install-deps.sh bench
+run duckdb sh -c 'cd bench/duckdb && exec node segments.mjs "$1"' sh "$N"
 run currents "$B/bench_currents" "$B/cohortd" 300000
 run export "$B/bench_export" "$B/cohortd" "$N"
 run campaigns "$B/bench_campaigns" "$B/cohortd" 100000
@@ -47,7 +50,7 @@ fi
 
 model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 cat "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl \
-    "$OUT"/segments.jsonl "$OUT"/currents.jsonl "$OUT"/export.jsonl "$OUT"/campaigns.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" --slurpfile pgstore "$OUT/pg_store.jsonl" '
+    "$OUT"/segments.jsonl "$OUT"/duckdb.jsonl "$OUT"/currents.jsonl "$OUT"/export.jsonl "$OUT"/campaigns.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" --slurpfile pgstore "$OUT/pg_store.jsonl" '
   def one(s): map(select(.scenario == s))[0];
   def all(s): map(select(.scenario == s));
   def phase(p): map(select(.scenario == "isolation" and .phase == p))[0];
@@ -72,10 +75,17 @@ cat "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceiling.jsonl "$OUT"/postg
     segments: [all("segment")[] as $s
       | ($r | map(select(.scenario == "postgres_segment" and .name == $s.name))[0]) as $p
       | ($r | map(select(.scenario == "sqlite_segment" and .name == $s.name))[0]) as $q
+      | ($r | map(select(.scenario == "duckdb_segment" and .name == $s.name and .layout == "membership"))[0]) as $dm
+      | ($r | map(select(.scenario == "duckdb_segment" and .name == $s.name and .layout == "wide"))[0]) as $dw
+      | ([$dm.ms, $dw.ms] | map(select(. != null)) | min) as $dbest
       | {name: $s.name, cohortd_p50_ms: $s.cohortd_p50_ms, cohortd_p99_ms: $s.cohortd_p99_ms,
-         postgres_ms: $p.postgres_ms, sqlite_ms: $q.sqlite_ms, size: $s.size,
+         postgres_ms: $p.postgres_ms, sqlite_ms: $q.sqlite_ms,
+         duckdb_membership_ms: $dm.ms, duckdb_membership_p99_ms: $dm.p99_ms,
+         duckdb_wide_ms: $dw.ms, duckdb_wide_p99_ms: $dw.p99_ms, duckdb_best_ms: $dbest,
+         size: $s.size,
          ratio_vs_postgres: (if $p then $p.postgres_ms / $s.cohortd_p99_ms else null end),
-         sizes_agree: (if $p then $s.size == $p.size and $s.size == $q.size else null end)}],
+         ratio_vs_duckdb_best: (if $dbest then $dbest / $s.cohortd_p99_ms else null end),
+         sizes_agree: (if $p and $dm and $dw then $s.size == $p.size and $s.size == $q.size and $s.size == $dm.size and $s.size == $dw.size else null end)}],
     memory: {
       bytes_per_user: (one("startup").rss_bytes / one("startup").users),
       bytes_per_membership: one("memory").bytes_per_membership,
@@ -105,7 +115,25 @@ plot "$OUT/import_cohortd.dat" with linespoints title "cohortd (HTTP, durable)",
 PLOT
 fi
 
-jq -r --arg plot "$plot" '
+# the segment plot: latency of each segment size by engine (cohortd p99, the others' p50 / best)
+jq -r '.segments[] | select(.duckdb_best_ms != null) | "\"\(.name)\" \(.cohortd_p99_ms) \(.postgres_ms // "NaN") \(.sqlite_ms // "NaN") \(.duckdb_membership_ms // "NaN") \(.duckdb_wide_ms // "NaN")"' \
+    "$OUT/latest.json" >"$OUT/segments_engines.dat"
+segplot=""
+if command -v gnuplot >/dev/null 2>&1; then
+    gnuplot <<PLOT && segplot="![segment latency by engine](segments.svg)"
+set terminal svg size 800,400
+set output "$OUT/segments.svg"
+set title "Exact segment size, $N users: latency by engine (log scale)"
+set ylabel "ms"; set logscale y; set grid ytics
+set style data histograms; set style histogram clustered gap 1; set style fill solid border -1
+set boxwidth 0.9; set key left top; set xtics nomirror
+plot "$OUT/segments_engines.dat" using 2:xtic(1) title "cohortd (p99)", \
+     "" using 3 title "PostgreSQL", "" using 4 title "SQLite", \
+     "" using 5 title "DuckDB, membership table (p50)", "" using 6 title "DuckDB, a row per user (p50)"
+PLOT
+fi
+
+jq -r --arg plot "$plot" --arg segplot "$segplot" '
   "# cohortd benchmark report\n",
   "Machine: \(.machine.cores) cores, \(.machine.model). Users: \(.users).\n",
   "## Import (1000-id requests, durable acknowledgements)\n",
@@ -124,9 +152,10 @@ jq -r --arg plot "$plot" '
   (.isolation | to_entries[] | select(.value != null) | .value as $p | "| \(.key | sub("_"; " ")) | \($p.b_write_p50_ms) | \($p.b_write_p99_ms) | \($p.b_preview_p50_ms) | \($p.b_preview_p99_ms) | \(if $p.a_ids_per_s == 0 then "idle" else $p.a_ids_per_s end) | \(if $p.b_write_p99_ms <= 5 and $p.b_preview_p99_ms <= 2 then "yes" else "no" end) |"),
   "",
   "## Segment sizes\n",
-  "| segment | size | cohortd p50 ms | cohortd p99 ms | PostgreSQL ms | SQLite ms | PostgreSQL / cohortd p99 | sizes agree |",
-  "|---|---|---|---|---|---|---|---|",
-  (.segments[] | "| \(.name) | \(.size) | \(.cohortd_p50_ms) | \(.cohortd_p99_ms) | \(.postgres_ms) | \(.sqlite_ms) | \(if .ratio_vs_postgres then "\(.ratio_vs_postgres | round)x" else "no baseline" end) | \(.sizes_agree) |"),
+  "| segment | size | cohortd p50 ms | cohortd p99 ms | PostgreSQL ms | SQLite ms | DuckDB membership table p50 ms | DuckDB row per user p50 ms | PostgreSQL / cohortd p99 | cohortd vs DuckDB best layout (its p50 / cohortd p99; target 20x) | sizes agree (all four engines) |",
+  "|---|---|---|---|---|---|---|---|---|---|---|",
+  (.segments[] | "| \(.name) | \(.size) | \(.cohortd_p50_ms) | \(.cohortd_p99_ms) | \(.postgres_ms) | \(.sqlite_ms) | \(.duckdb_membership_ms) | \(.duckdb_wide_ms) | \(if .ratio_vs_postgres then "\(.ratio_vs_postgres | round)x" else "no baseline" end) | \(if .ratio_vs_duckdb_best then "\(.ratio_vs_duckdb_best | round)x" else "no baseline" end) | \(.sizes_agree) |"),
+  "", $segplot,
   "\n## Memory and start-up\n",
   "| | |", "|---|---|",
   "| resident bytes per user after start-up | \(.memory.bytes_per_user | round) |",

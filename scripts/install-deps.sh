@@ -8,7 +8,8 @@
 #                           the store tests that start a throwaway server, Chromium for the
 #                           dashboard's browser tests)
 #   install-deps.sh bench   that plus what the benchmarks need (the PostgreSQL baseline,
-#                           gnuplot for the report)
+#                           gnuplot for the report, and the DuckDB baseline's npm package
+#                           under bench/duckdb, pinned by its package-lock.json: `npm ci`)
 set -eu
 
 PKGS="build-essential cmake pkg-config
@@ -35,12 +36,25 @@ for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
 
-echo "install-deps: installing:$missing" >&2
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+if [ -n "$missing" ]; then
+    echo "install-deps: installing:$missing" >&2
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+
+# the DuckDB baseline (bench/duckdb/segments.mjs): its engine comes with @duckdb/node-api,
+# installed again only when the lock file changed since the last install (a copy is the stamp)
+if [ "${1:-}" = bench ]; then
+    dir="$(cd "$(dirname "$0")/.." && pwd)/bench/duckdb"
+    stamp="$dir/node_modules/.package-lock.installed"
+    if ! [ -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+        echo "install-deps: npm ci in $dir" >&2
+        npm ci --prefix "$dir" --no-audit --no-fund --ignore-scripts --loglevel=error >&2
+        cp "$dir/package-lock.json" "$stamp"
+    fi
+fi

@@ -89,6 +89,7 @@ static void build(struct workspace *ws, unsigned *seed) {
         if (!m->live) {
             /* a deleted user leaves every index, as user_remove does */
             identity_kill_user(&ws->ident, u);
+            cohort_set_drop_user(&ws->cohorts, u);
             attr_index_set(&ws->attrs, u, attrs, NULL);
             event_index_drop_user(&ws->events, u);
         }
@@ -102,6 +103,9 @@ static void destroy(struct workspace *ws) {
     attr_index_free(&ws->attrs);
     event_index_free(&ws->events);
 }
+
+/* and / or nodes get 1 to max_kids children */
+static unsigned max_kids = 3;
 
 /* A random filter as JSON, and the reference answer per user via the model. */
 static json_t *random_filter(unsigned *s, int depth) {
@@ -141,7 +145,7 @@ static json_t *random_filter(unsigned *s, int depth) {
         return json_pack("{s:o}", "not", random_filter(s, depth + 1));
     default: {
         json_t *arr = json_array();
-        int n = 1 + (int)(rnd(s) % 3);
+        int n = 1 + (int)(rnd(s) % max_kids);
         for (int i = 0; i < n; i++)
             json_array_append_new(arr, random_filter(s, depth + 1));
         return json_pack("{s:o}", k == 6 ? "and" : "or", arr);
@@ -200,13 +204,13 @@ static int model_match(const json_t *f, const struct model_user *m) {
     return m->age <= x;
 }
 
-static void test_random_filters_match_naive_reference(void **state) {
-    (void)state;
-    for (unsigned seed0 = 1; seed0 <= 3; seed0++) {
+/* Every filter's audience (segment_eval) and size (segment_size) against the model. */
+static void check_random_filters(unsigned seeds, int per_seed) {
+    for (unsigned seed0 = 1; seed0 <= seeds; seed0++) {
         unsigned seed = 2463534242u * seed0;
         struct workspace ws;
         build(&ws, &seed);
-        for (int t = 0; t < 300; t++) {
+        for (int t = 0; t < per_seed; t++) {
             json_t *f = random_filter(&seed, 0);
             char err[256];
             struct seg_node *n = segment_filter_parse(f, NULL, err, sizeof err);
@@ -225,6 +229,14 @@ static void test_random_filters_match_naive_reference(void **state) {
                          (unsigned long long)roaring_bitmap_get_cardinality(got),
                          (unsigned long long)roaring_bitmap_get_cardinality(want));
             }
+            uint64_t size = 0;
+            if (segment_size(n, &ws, NOW, &size) != 0 ||
+                size != roaring_bitmap_get_cardinality(want)) {
+                char *text = json_dumps(f, JSON_COMPACT);
+                fail_msg("seed %u filter %d %s: cohortd size %llu, reference %llu", seed0, t, text,
+                         (unsigned long long)size,
+                         (unsigned long long)roaring_bitmap_get_cardinality(want));
+            }
             roaring_bitmap_free(got);
             roaring_bitmap_free(want);
             segment_filter_free(n);
@@ -232,6 +244,153 @@ static void test_random_filters_match_naive_reference(void **state) {
         }
         destroy(&ws);
     }
+}
+
+static void test_random_filters_match_naive_reference(void **state) {
+    (void)state;
+    max_kids = 3;
+    check_random_filters(3, 300);
+}
+
+/* wide and / or nodes: several positive and negated children at once (the chains of
+ * segment_eval.c: smallest positive first, ANDNOT of negated children, OR with negated ones) */
+static void test_wide_random_filters_match_naive_reference_in_audience_and_size(void **state) {
+    (void)state;
+    max_kids = 6;
+    check_random_filters(4, 400);
+    max_kids = 3;
+}
+
+/* ---- sizes over many chunks: bitset, array and run containers ----
+ *
+ * segment_size counts 65536 users at a time from the containers themselves; the model above
+ * has one chunk of array containers only. Here 5 chunks and a part, cohorts stored as every
+ * container kind, some users deleted, and random cohort / identified trees whose size must be
+ * that of a straightforward evaluation with whole bitmaps (copy, AND, OR, live ANDNOT). */
+
+#define BIG_USERS (5 * 65536 + 1234)
+#define BIG_COHORTS 6
+
+static roaring_bitmap_t *straightforward(const struct seg_node *n, const struct workspace *ws) {
+    roaring_bitmap_t *out;
+    switch (n->kind) {
+    case SEG_AND:
+    case SEG_OR:
+        out = straightforward(n->kids[0], ws);
+        for (size_t i = 1; i < n->n_kids; i++) {
+            roaring_bitmap_t *k = straightforward(n->kids[i], ws);
+            if (n->kind == SEG_AND)
+                roaring_bitmap_and_inplace(out, k);
+            else
+                roaring_bitmap_or_inplace(out, k);
+            roaring_bitmap_free(k);
+        }
+        return out;
+    case SEG_NOT: {
+        roaring_bitmap_t *k = straightforward(n->kids[0], ws);
+        out = roaring_bitmap_andnot(ws->ident.live, k);
+        roaring_bitmap_free(k);
+        return out;
+    }
+    case SEG_COHORT:
+        out = roaring_bitmap_and(cohort_find(&ws->cohorts, n->partner, n->cohort_id)->members,
+                                 ws->ident.live);
+        break;
+    default: /* identified */
+        out = roaring_bitmap_and(ws->ident.identified, ws->ident.live);
+        break;
+    }
+    if (n->negate) {
+        roaring_bitmap_t *c = roaring_bitmap_andnot(ws->ident.live, out);
+        roaring_bitmap_free(out);
+        out = c;
+    }
+    return out;
+}
+
+static json_t *random_set_filter(unsigned *s, int depth) {
+    unsigned k = rnd(s) % (depth < 4 ? 6 : 3);
+    if (k <= 1) {
+        char id[8];
+        snprintf(id, sizeof id, "c%u", rnd(s) % BIG_COHORTS);
+        return json_pack("{s:{s:s, s:s}, s:s}", "cohort", "partner", "heap", "cohort_id", id, "op",
+                         rnd(s) % 3 ? "includes" : "excludes");
+    }
+    if (k == 2)
+        return json_pack("{s:b}", "identified", rnd(s) % 2);
+    if (k == 3)
+        return json_pack("{s:o}", "not", random_set_filter(s, depth + 1));
+    json_t *arr = json_array();
+    int n = 1 + (int)(rnd(s) % 6);
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, random_set_filter(s, depth + 1));
+    return json_pack("{s:o}", k == 4 ? "and" : "or", arr);
+}
+
+static void test_sizes_over_many_chunks_of_every_container_kind_match_whole_bitmaps(void **state) {
+    (void)state;
+    unsigned seed = 2654435761u;
+    struct workspace ws;
+    memset(&ws, 0, sizeof ws);
+    identity_init(&ws.ident);
+    cohort_set_init(&ws.cohorts);
+    attr_index_init(&ws.attrs);
+    event_index_init(&ws.events);
+    struct cohort *c[BIG_COHORTS];
+    for (int k = 0; k < BIG_COHORTS; k++) {
+        char id[8];
+        snprintf(id, sizeof id, "c%d", k);
+        c[k] = cohort_set_add(&ws.cohorts, "heap", id);
+    }
+    identity_reserve(&ws.ident, BIG_USERS);
+    for (uint32_t u = 1; u <= BIG_USERS; u++) {
+        uint8_t bid[12] = {0};
+        char ext[16];
+        snprintf(ext, sizeof ext, "e%u", u);
+        bool ident = rnd(&seed) % 4 != 0;
+        identity_add_user(&ws.ident, u, bid, ident ? ext : NULL, !ident, false);
+        unsigned r = rnd(&seed);
+        if (r % 2 == 0) /* dense: bitset containers */
+            roaring_bitmap_add(c[0]->members, u);
+        if (r % 50 == 1) /* sparse: array containers */
+            roaring_bitmap_add(c[1]->members, u);
+        if (u % 1000 < 600) /* ranges: run containers after run_optimize */
+            roaring_bitmap_add(c[2]->members, u);
+        if (u >> 16 == 3) /* one full chunk and nothing else */
+            roaring_bitmap_add(c[3]->members, u);
+        if (r % 3 == 1) /* dense again, mixed kinds below */
+            roaring_bitmap_add(c[4]->members, u);
+        if ((u >> 16) % 2 == 0 && r % 5 == 2) /* every other chunk only */
+            roaring_bitmap_add(c[5]->members, u);
+    }
+    roaring_bitmap_run_optimize(c[2]->members);
+    roaring_bitmap_run_optimize(c[3]->members);
+    roaring_bitmap_run_optimize(c[4]->members);
+    for (uint32_t u = 2 * 65536; u < 3 * 65536; u += 7) { /* deleted users, as user_remove does */
+        identity_kill_user(&ws.ident, u);
+        cohort_set_drop_user(&ws.cohorts, u);
+    }
+    for (int t = 0; t < 250; t++) {
+        json_t *f = random_set_filter(&seed, 0);
+        char err[256];
+        struct seg_node *n = segment_filter_parse(f, &ws.cohorts, err, sizeof err);
+        assert_non_null(n);
+        roaring_bitmap_t *want = straightforward(n, &ws), *got = segment_eval(n, &ws, NOW);
+        uint64_t size = 0;
+        assert_int_equal(segment_size(n, &ws, NOW, &size), 0);
+        if (size != roaring_bitmap_get_cardinality(want) || !roaring_bitmap_equals(got, want)) {
+            char *text = json_dumps(f, JSON_COMPACT);
+            fail_msg("filter %d %s: size %llu, audience %llu, straightforward %llu", t, text,
+                     (unsigned long long)size,
+                     (unsigned long long)roaring_bitmap_get_cardinality(got),
+                     (unsigned long long)roaring_bitmap_get_cardinality(want));
+        }
+        roaring_bitmap_free(want);
+        roaring_bitmap_free(got);
+        segment_filter_free(n);
+        json_decref(f);
+    }
+    destroy(&ws);
 }
 
 /* ---- "at least N times in the last D days" against counting every occurrence ---- */
@@ -346,6 +505,8 @@ static void test_min_count_within_days_matches_naive_count_of_random_times(void 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_filters_match_naive_reference),
+        cmocka_unit_test(test_wide_random_filters_match_naive_reference_in_audience_and_size),
+        cmocka_unit_test(test_sizes_over_many_chunks_of_every_container_kind_match_whole_bitmaps),
         cmocka_unit_test(test_min_count_within_days_matches_naive_count_of_random_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,10 @@
  * workspace write lock through the functions below, which record each change in the set's
  * journal (set->undo) so a failed write can put it back; a writer that sets the scalar fields
  * itself calls cohort_touch first.
+ *
+ * Invariant: members hold only live users (members ⊆ ident.live). Imports add matched live
+ * users only, a deleted user leaves every cohort (cohort_set_drop_user) and start-up intersects
+ * the loaded members with the live set, so segment evaluation uses members as they are.
  */
 #ifndef COHORTD_CORE_INDEX_COHORT_H
 #define COHORTD_CORE_INDEX_COHORT_H

@@ -1,5 +1,5 @@
-/* segment_filter.c — parsing, evaluating, encoding and describing segment filters (see
- * segment_filter.h). Memory only; touches the workspace's indexes read-only. */
+/* segment_filter.c — parsing, encoding and describing segment filters (see segment_filter.h;
+ * evaluation is segment_eval.c). Memory only; touches the workspace's indexes read-only. */
 #include "core/segments/segment_filter.h"
 #include "core/users/profile.h"
 #include "core/workspace/workspace_int.h"
@@ -481,88 +481,6 @@ int segment_filter_check_cohorts(const struct seg_node *node, const struct cohor
                                  char *err, size_t err_len) {
     struct cohort_check cc = {cohorts, err, err_len};
     return segment_filter_walk(node, check_cohort, &cc);
-}
-
-/* live ANDNOT b, consuming b */
-static roaring_bitmap_t *complement(const struct workspace *ws, roaring_bitmap_t *b) {
-    roaring_bitmap_t *out = roaring_bitmap_copy(ws->ident.live);
-    roaring_bitmap_andnot_inplace(out, b);
-    roaring_bitmap_free(b);
-    return out;
-}
-
-static roaring_bitmap_t *eval_attr(const struct seg_node *n, const struct workspace *ws) {
-    const struct attr_index *ix = &ws->attrs;
-    switch (n->op) {
-    case SEG_EQUALS:
-        return attr_index_equals(ix, n->name, n->value);
-    case SEG_NOT_EQUALS: {
-        roaring_bitmap_t *has = attr_index_exists(ix, n->name);
-        roaring_bitmap_t *eq = attr_index_equals(ix, n->name, n->value);
-        roaring_bitmap_andnot_inplace(has, eq);
-        roaring_bitmap_free(eq);
-        return has;
-    }
-    case SEG_EXISTS:
-        return attr_index_exists(ix, n->name);
-    case SEG_NOT_EXISTS:
-        return complement(ws, attr_index_exists(ix, n->name));
-    case SEG_GT:
-        return attr_index_compare(ix, n->name, ATTR_GT, json_number_value(n->value));
-    case SEG_GTE:
-        return attr_index_compare(ix, n->name, ATTR_GTE, json_number_value(n->value));
-    case SEG_LT:
-        return attr_index_compare(ix, n->name, ATTR_LT, json_number_value(n->value));
-    case SEG_LTE:
-        return attr_index_compare(ix, n->name, ATTR_LTE, json_number_value(n->value));
-    case SEG_CONTAINS:
-        break;
-    }
-    return attr_index_contains(ix, n->name, n->value);
-}
-
-roaring_bitmap_t *segment_eval(const struct seg_node *n, const struct workspace *ws,
-                               int64_t now_ms) {
-    roaring_bitmap_t *out = NULL;
-    switch (n->kind) {
-    case SEG_AND:
-        out = segment_eval(n->kids[0], ws, now_ms);
-        for (size_t i = 1; i < n->n_kids && !roaring_bitmap_is_empty(out); i++) {
-            roaring_bitmap_t *k = segment_eval(n->kids[i], ws, now_ms);
-            roaring_bitmap_and_inplace(out, k);
-            roaring_bitmap_free(k);
-        }
-        return out;
-    case SEG_OR:
-        out = roaring_bitmap_create();
-        for (size_t i = 0; i < n->n_kids; i++) {
-            roaring_bitmap_t *k = segment_eval(n->kids[i], ws, now_ms);
-            roaring_bitmap_or_inplace(out, k);
-            roaring_bitmap_free(k);
-        }
-        return out;
-    case SEG_NOT:
-        return complement(ws, segment_eval(n->kids[0], ws, now_ms));
-    case SEG_COHORT: {
-        const struct cohort *c = cohort_find(&ws->cohorts, n->partner, n->cohort_id);
-        out = c ? roaring_bitmap_and(c->members, ws->ident.live) : roaring_bitmap_create();
-        return n->negate ? complement(ws, out) : out;
-    }
-    case SEG_IDENTIFIED:
-        out = roaring_bitmap_copy(ws->ident.identified);
-        return n->negate ? complement(ws, out) : out;
-    case SEG_ATTR:
-        out = eval_attr(n, ws);
-        roaring_bitmap_and_inplace(out, ws->ident.live);
-        return out;
-    case SEG_EVENT: {
-        int64_t since = n->within_days ? now_ms - n->within_days * 86400000LL : 0;
-        out = event_index_performed(&ws->events, n->name, n->min_count, since);
-        roaring_bitmap_and_inplace(out, ws->ident.live);
-        return n->negate ? complement(ws, out) : out;
-    }
-    }
-    return roaring_bitmap_create();
 }
 
 struct missing {

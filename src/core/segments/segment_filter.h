@@ -15,9 +15,10 @@
  *           | {"profile": FIELD, "op": …, "value": V}   (a standard profile field, as attribute)
  *           | {"event": NAME, "op": performed | not_performed, "min_count"?, "within_days"?}
  *
- * Evaluation costs: cohort and identity filters are bitmap copies and AND / OR / ANDNOT;
- * NOT is `live ANDNOT x`; attribute and event filters cost what attr_index.h and
- * event_index.h say. not_equals means "has the attribute with another value".
+ * Evaluation costs (segment_eval.c): cohort and identity leaves borrow the index's bitmaps (no
+ * copy); AND / OR / NOT combine them with at most one intermediate per and / or node, NOT being
+ * `live ANDNOT x` only when the audience is built; attribute and event filters cost what
+ * attr_index.h and event_index.h say. not_equals means "has the attribute with another value".
  */
 #ifndef COHORTD_CORE_SEGMENTS_SEGMENT_FILTER_H
 #define COHORTD_CORE_SEGMENTS_SEGMENT_FILTER_H
@@ -86,9 +87,17 @@ int segment_filter_check_cohorts(const struct seg_node *node, const struct cohor
 int segment_filter_walk(const struct seg_node *node,
                         int (*fn)(void *ctx, const struct seg_node *node), void *ctx);
 
-/* The audience (new bitmap). Caller holds the workspace read or write lock. */
+/* The audience (new bitmap; NULL when out of memory). Caller holds the workspace read or write
+ * lock. */
 roaring_bitmap_t *segment_eval(const struct seg_node *node, const struct workspace *ws,
                                int64_t now_ms);
+
+/* The audience's size (*size), the same as the cardinality of segment_eval's bitmap but
+ * counted with cardinality-only operations where the filter allows (no bitmap of the audience is
+ * built for a cohort, "cohort AND NOT cohort", or an AND whose last step is one operation).
+ * Returns 0, or -1 when out of memory. Caller holds the workspace read or write lock. */
+int segment_size(const struct seg_node *node, const struct workspace *ws, int64_t now_ms,
+                 uint64_t *size);
 
 /* Every "partner/cohort_id" the filter names that the set does not hold, malloc'd strings in
  * *out (malloc'd array, *n of them); -1 when out of memory. */

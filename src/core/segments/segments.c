@@ -170,13 +170,11 @@ enum cd_err segments_details(struct app *app, struct workspace *ws, const char *
                                  .updated_at = rc.updated_at};
     free(rc.filter);
     workspace_read_begin(ws);
-    roaring_bitmap_t *aud = segment_eval(n, ws, time_now_ms());
+    int counted = segment_size(n, ws, time_now_ms(), &out->size);
     out->rendering = segment_describe(n, &ws->cohorts);
     int missing = segment_missing_cohorts(n, &ws->cohorts, &out->missing_cohorts, &out->n_missing);
     workspace_read_end(ws);
-    out->size = roaring_bitmap_get_cardinality(aud);
-    roaring_bitmap_free(aud);
-    if (!out->rendering || missing != 0) {
+    if (counted != 0 || !out->rendering || missing != 0) {
         segment_info_free(out);
         return CD_E_NOMEM;
     }
@@ -188,13 +186,11 @@ enum cd_err segments_preview(struct app *app, struct workspace *ws, const struct
     (void)app;
     workspace_read_begin(ws);
     int rc = segment_filter_check_cohorts(filter, &ws->cohorts, msg->text, sizeof msg->text);
-    roaring_bitmap_t *aud = rc == 0 ? segment_eval(filter, ws, time_now_ms()) : NULL;
+    int counted = rc == 0 ? segment_size(filter, ws, time_now_ms(), size) : 0;
     workspace_read_end(ws);
-    if (!aud)
+    if (rc != 0)
         return CD_E_INVALID;
-    *size = roaring_bitmap_get_cardinality(aud);
-    roaring_bitmap_free(aud);
-    return CD_OK;
+    return counted == 0 ? CD_OK : CD_E_NOMEM;
 }
 
 void segment_choices_free(struct segment_choices *c) {

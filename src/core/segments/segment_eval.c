@@ -1,0 +1,596 @@
+/* segment_eval.c — a filter tree's audience and its size from the workspace's indexes (see
+ * segment_filter.h). Memory only; reads the indexes, never changes them.
+ *
+ * Each node evaluates to an operand: a bitmap `b` standing for b ∩ live, or, negated, for
+ * live \ b. Leaves borrow the index's bitmaps where they can (a cohort's members, the identified
+ * set), NOT flips the flag, AND and OR combine their children's operands with the fewest
+ * materialised intermediates, and a size is counted with the cardinality-only operations
+ * (roaring_bitmap_and_cardinality / andnot_cardinality) on the last step, so "cohort AND NOT
+ * cohort" allocates nothing. Cohort members are always live users (cohort.h), so a cohort
+ * never needs "∩ live". */
+#include "core/segments/segment_filter.h"
+#include "core/workspace/workspace_int.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+struct opnd {
+    const roaring_bitmap_t *b;
+    roaring_bitmap_t *own; /* b when this operand made it (freed with it), else NULL */
+    bool neg;              /* the set is live \ b, else b ∩ live */
+    bool in_live;          /* b ⊆ live, so b ∩ live is b */
+    bool failed;           /* out of memory */
+};
+
+static void opnd_free(struct opnd *o) {
+    if (o->own)
+        roaring_bitmap_free(o->own);
+    o->own = NULL;
+    o->b = NULL;
+}
+
+static struct opnd owned(roaring_bitmap_t *b, bool neg, bool in_live) {
+    return (struct opnd){.b = b, .own = b, .neg = neg, .in_live = in_live, .failed = !b};
+}
+
+static struct opnd borrowed(const roaring_bitmap_t *b, bool neg, bool in_live) {
+    return (struct opnd){.b = b, .neg = neg, .in_live = in_live};
+}
+
+static roaring_bitmap_t *eval_attr(const struct seg_node *n, const struct workspace *ws) {
+    const struct attr_index *ix = &ws->attrs;
+    switch (n->op) {
+    case SEG_EQUALS:
+        return attr_index_equals(ix, n->name, n->value);
+    case SEG_NOT_EQUALS: {
+        roaring_bitmap_t *has = attr_index_exists(ix, n->name);
+        roaring_bitmap_t *eq = attr_index_equals(ix, n->name, n->value);
+        if (has && eq)
+            roaring_bitmap_andnot_inplace(has, eq);
+        if (eq)
+            roaring_bitmap_free(eq);
+        return has;
+    }
+    case SEG_EXISTS:
+    case SEG_NOT_EXISTS:
+        return attr_index_exists(ix, n->name);
+    case SEG_GT:
+        return attr_index_compare(ix, n->name, ATTR_GT, json_number_value(n->value));
+    case SEG_GTE:
+        return attr_index_compare(ix, n->name, ATTR_GTE, json_number_value(n->value));
+    case SEG_LT:
+        return attr_index_compare(ix, n->name, ATTR_LT, json_number_value(n->value));
+    case SEG_LTE:
+        return attr_index_compare(ix, n->name, ATTR_LTE, json_number_value(n->value));
+    case SEG_CONTAINS:
+        break;
+    }
+    return attr_index_contains(ix, n->name, n->value);
+}
+
+/* ---- a chain: start, then AND / ANDNOT steps, as a bitmap or only its size ---- */
+
+struct step {
+    const roaring_bitmap_t *b;
+    bool andnot;
+};
+
+static uint64_t step_card(const roaring_bitmap_t *x, const struct step *s) {
+    return s->andnot ? roaring_bitmap_andnot_cardinality(x, s->b)
+                     : roaring_bitmap_and_cardinality(x, s->b);
+}
+
+/*
+ * start AND / ANDNOT every step, in order. With size, only the size is computed (*size) and
+ * NULL returned: the last step is a cardinality-only operation, so a single step allocates
+ * nothing. Without, the result (new bitmap; NULL when out of memory).
+ */
+static roaring_bitmap_t *chain(const roaring_bitmap_t *start, const struct step *steps, size_t n,
+                               uint64_t *size) {
+    if (size && n == 0) {
+        *size = roaring_bitmap_get_cardinality(start);
+        return NULL;
+    }
+    if (size && n == 1) {
+        *size = step_card(start, &steps[0]);
+        return NULL;
+    }
+    roaring_bitmap_t *t;
+    if (n == 0)
+        t = roaring_bitmap_copy(start);
+    else
+        t = steps[0].andnot ? roaring_bitmap_andnot(start, steps[0].b)
+                            : roaring_bitmap_and(start, steps[0].b);
+    size_t last = size ? n - 1 : n;
+    for (size_t i = 1; t && i < last && !roaring_bitmap_is_empty(t); i++) {
+        if (steps[i].andnot)
+            roaring_bitmap_andnot_inplace(t, steps[i].b);
+        else
+            roaring_bitmap_and_inplace(t, steps[i].b);
+    }
+    if (size) {
+        *size = t ? step_card(t, &steps[n - 1]) : 0;
+        if (t)
+            roaring_bitmap_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static struct opnd eval(const struct seg_node *n, const struct workspace *ws, int64_t now_ms);
+
+static int by_cardinality(const void *a, const void *b) {
+    uint64_t x = roaring_bitmap_get_cardinality(((const struct opnd *)a)->b);
+    uint64_t y = roaring_bitmap_get_cardinality(((const struct opnd *)b)->b);
+    return x < y ? -1 : x > y;
+}
+
+/* The children's operands of an and / or node in kids[] (n->n_kids of them), positive ones
+ * first (*n_pos); false when one failed (all freed then). */
+static bool eval_kids(const struct seg_node *n, const struct workspace *ws, int64_t now_ms,
+                      struct opnd *kids, size_t *n_pos) {
+    size_t pos = 0, neg = n->n_kids;
+    for (size_t i = 0; i < n->n_kids; i++) {
+        struct opnd k = eval(n->kids[i], ws, now_ms);
+        if (k.failed) {
+            for (size_t j = 0; j < pos; j++)
+                opnd_free(&kids[j]);
+            for (size_t j = neg; j < n->n_kids; j++)
+                opnd_free(&kids[j]);
+            return false;
+        }
+        kids[k.neg ? --neg : pos++] = k;
+    }
+    *n_pos = pos;
+    return true;
+}
+
+/*
+ * AND of the children: (∩ positives) ∩ live \ (∪ negatives), the smallest positive first.
+ * With size, only its size (*size; the returned operand is then empty). Without positives the
+ * result is negated: live \ (∪ negatives).
+ */
+static struct opnd eval_and(const struct seg_node *n, const struct workspace *ws, int64_t now_ms,
+                            uint64_t *size) {
+    struct opnd *kids = malloc(n->n_kids * sizeof *kids);
+    struct step *steps = malloc((n->n_kids + 1) * sizeof *steps);
+    size_t n_pos = 0;
+    struct opnd out = {.failed = true};
+    if (!kids || !steps || !eval_kids(n, ws, now_ms, kids, &n_pos)) {
+        free(kids);
+        free(steps);
+        return out;
+    }
+    size_t n_neg = n->n_kids - n_pos;
+    if (n_pos == 0) {
+        const roaring_bitmap_t *v[SEGMENT_MAX_NODES]; /* a tree has at most that many nodes */
+        bool in_live = true;
+        for (size_t i = 0; i < n_neg; i++) {
+            v[i] = kids[i].b;
+            in_live = in_live && kids[i].in_live;
+        }
+        if (n_neg == 1) {
+            out = kids[0];
+            kids[0].own = NULL;
+        } else {
+            out = owned(roaring_bitmap_or_many(n_neg, v), true, in_live);
+        }
+        if (size && !out.failed) {
+            const roaring_bitmap_t *live = ws->ident.live;
+            *size = roaring_bitmap_get_cardinality(live) -
+                    (out.in_live ? roaring_bitmap_get_cardinality(out.b)
+                                 : roaring_bitmap_and_cardinality(live, out.b));
+            opnd_free(&out);
+        }
+    } else {
+        qsort(kids, n_pos, sizeof *kids, by_cardinality);
+        size_t n_steps = 0;
+        bool in_live = false;
+        for (size_t i = 0; i < n_pos; i++)
+            in_live = in_live || kids[i].in_live;
+        if (!in_live)
+            steps[n_steps++] = (struct step){ws->ident.live, false};
+        for (size_t i = 1; i < n_pos; i++)
+            steps[n_steps++] = (struct step){kids[i].b, false};
+        for (size_t i = n_pos; i < n->n_kids; i++)
+            steps[n_steps++] = (struct step){kids[i].b, true};
+        if (size) {
+            chain(kids[0].b, steps, n_steps, size);
+            out = (struct opnd){0};
+        } else if (n_steps == 0 && kids[0].in_live) {
+            out = kids[0]; /* one positive child: itself */
+            kids[0].own = NULL;
+        } else {
+            out = owned(chain(kids[0].b, steps, n_steps, NULL), false, true);
+        }
+    }
+    for (size_t i = 0; i < n->n_kids; i++)
+        opnd_free(&kids[i]);
+    free(kids);
+    free(steps);
+    return out;
+}
+
+/*
+ * OR of the children. Without negated children: ∪ positives (∩ live). With: live \ ((∩
+ * negatives) \ ∪ positives), a negated operand.
+ */
+static struct opnd eval_or(const struct seg_node *n, const struct workspace *ws, int64_t now_ms) {
+    struct opnd *kids = malloc(n->n_kids * sizeof *kids);
+    const roaring_bitmap_t *v[SEGMENT_MAX_NODES]; /* a tree has at most that many nodes */
+    size_t n_pos = 0;
+    struct opnd out = {.failed = true};
+    if (!kids || !eval_kids(n, ws, now_ms, kids, &n_pos)) {
+        free(kids);
+        return out;
+    }
+    size_t n_neg = n->n_kids - n_pos;
+    if (n_neg == 0) {
+        bool in_live = true;
+        for (size_t i = 0; i < n_pos; i++) {
+            v[i] = kids[i].b;
+            in_live = in_live && kids[i].in_live;
+        }
+        if (n_pos == 1) {
+            out = kids[0];
+            kids[0].own = NULL;
+        } else {
+            out = owned(roaring_bitmap_or_many(n_pos, v), false, in_live);
+        }
+    } else {
+        struct step *steps = malloc(n->n_kids * sizeof *steps);
+        size_t n_steps = 0;
+        for (size_t i = n_pos + 1; steps && i < n->n_kids; i++)
+            steps[n_steps++] = (struct step){kids[i].b, false};
+        for (size_t i = 0; steps && i < n_pos; i++)
+            steps[n_steps++] = (struct step){kids[i].b, true};
+        if (steps && n_steps == 0) {
+            out = kids[n_pos]; /* one negated child: itself */
+            kids[n_pos].own = NULL;
+        } else if (steps) {
+            bool in_live = kids[n_pos].in_live;
+            out = owned(chain(kids[n_pos].b, steps, n_steps, NULL), true, in_live);
+        }
+        free(steps);
+    }
+    for (size_t i = 0; i < n->n_kids; i++)
+        opnd_free(&kids[i]);
+    free(kids);
+    return out;
+}
+
+static struct opnd eval(const struct seg_node *n, const struct workspace *ws, int64_t now_ms) {
+    switch (n->kind) {
+    case SEG_AND:
+        return eval_and(n, ws, now_ms, NULL);
+    case SEG_OR:
+        return eval_or(n, ws, now_ms);
+    case SEG_NOT: {
+        struct opnd k = eval(n->kids[0], ws, now_ms);
+        k.neg = !k.neg;
+        return k;
+    }
+    case SEG_COHORT: {
+        const struct cohort *c = cohort_find(&ws->cohorts, n->partner, n->cohort_id);
+        if (!c)
+            return owned(roaring_bitmap_create(), n->negate, true);
+        /* the invariant of cohort.h that lets a cohort skip "∩ live" (checked in tests) */
+        assert(roaring_bitmap_and_cardinality(c->members, ws->ident.live) ==
+               roaring_bitmap_get_cardinality(c->members));
+        return borrowed(c->members, n->negate, true);
+    }
+    case SEG_IDENTIFIED:
+        return borrowed(ws->ident.identified, n->negate, true);
+    case SEG_ATTR:
+        return owned(eval_attr(n, ws), n->op == SEG_NOT_EXISTS, false);
+    case SEG_EVENT: {
+        int64_t since = n->within_days ? now_ms - n->within_days * 86400000LL : 0;
+        return owned(event_index_performed(&ws->events, n->name, n->min_count, since), n->negate,
+                     false);
+    }
+    }
+    return owned(roaring_bitmap_create(), false, true);
+}
+
+roaring_bitmap_t *segment_eval(const struct seg_node *node, const struct workspace *ws,
+                               int64_t now_ms) {
+    struct opnd o = eval(node, ws, now_ms);
+    if (o.failed)
+        return NULL;
+    roaring_bitmap_t *out;
+    if (o.neg)
+        out = roaring_bitmap_andnot(ws->ident.live, o.b);
+    else if (!o.in_live)
+        out = roaring_bitmap_and(o.b, ws->ident.live);
+    else if (o.own)
+        return o.own; /* made for this evaluation: handed over */
+    else
+        out = roaring_bitmap_copy(o.b);
+    opnd_free(&o);
+    return out;
+}
+
+/* ---- counting 65536 users at a time: no intermediate bitmap at all ----
+ *
+ * For a tree with several leaves the size is counted chunk by chunk (a chunk is one container
+ * key, 65536 uids): each leaf's container for the key is read as 1024 words (a bitset
+ * container in place, an array or run container expanded into a buffer), and / or / not are
+ * applied word by word into per-depth buffers that stay in the cache, and the chunk's
+ * popcount (∩ live's words, unless every answer is inside a live-only leaf) is added up. The
+ * leaves are the operands above (cohorts borrowed, attributes and events built once). This
+ * reads CRoaring's container layout (the headers under roaring/containers, the 0.2 series Debian
+ * ships); with another version, or without those headers, sizes take the operand path above. */
+#if __has_include(<roaring/containers/containers.h>)
+#include <roaring/containers/containers.h>
+#include <string.h>
+#define SEG_CHUNKS 1
+#define CHUNK_WORDS 1024
+
+static bool chunks_known(void) {
+    return ROARING_VERSION_MAJOR == 0 && ROARING_VERSION_MINOR == 2;
+}
+
+struct chunks {
+    struct opnd *leaves; /* in prefix order */
+    int32_t *at;         /* per leaf: its cursor into its bitmap's containers */
+    size_t n_leaves, next;
+    uint64_t (*buf)[CHUNK_WORDS]; /* one per depth, and one more */
+    uint16_t key;
+};
+
+/* The words of b's container for key (NULL when b has none), expanded into tmp unless it is a
+ * bitset; *at moves forward over b's keys (chunks come in key order). */
+static const uint64_t *chunk_words(const roaring_bitmap_t *b, int32_t *at, uint16_t key,
+                                   uint64_t *tmp) {
+    const roaring_array_t *ra = &b->high_low_container;
+    while (*at < ra->size && ra->keys[*at] < key)
+        (*at)++;
+    if (*at >= ra->size || ra->keys[*at] != key)
+        return NULL;
+    uint8_t type = ra->typecodes[*at];
+    const void *c = ra->containers[*at];
+    if (type == SHARED_CONTAINER_TYPE_CODE) {
+        type = ((const shared_container_t *)c)->typecode;
+        c = ((const shared_container_t *)c)->container;
+    }
+    if (type == BITSET_CONTAINER_TYPE_CODE)
+        return ((const bitset_container_t *)c)->array;
+    if (!tmp)
+        return NULL;
+    memset(tmp, 0, CHUNK_WORDS * sizeof *tmp);
+    if (type == ARRAY_CONTAINER_TYPE_CODE) {
+        const array_container_t *a = c;
+        for (int32_t i = 0; i < a->cardinality; i++)
+            tmp[a->array[i] >> 6] |= 1ULL << (a->array[i] & 63);
+        return tmp;
+    }
+    const run_container_t *r = c;
+    for (int32_t i = 0; i < r->n_runs; i++) {
+        uint32_t lo = r->runs[i].value, hi = lo + r->runs[i].length; /* inclusive */
+        for (uint32_t w = lo >> 6; w <= hi >> 6; w++) {
+            uint64_t m = ~0ULL;
+            if (w == lo >> 6)
+                m &= ~0ULL << (lo & 63);
+            if (w == hi >> 6)
+                m &= ~0ULL >> (63 - (hi & 63));
+            tmp[w] |= m;
+        }
+    }
+    return tmp;
+}
+
+enum chunk_op { CH_SET, CH_AND, CH_OR };
+
+/* out = / &= / |= (neg ? ~w : w); w NULL is the empty container */
+static void chunk_apply(uint64_t *out, const uint64_t *w, bool neg, enum chunk_op op) {
+    uint64_t fill = neg ? ~0ULL : 0;
+    if (!w) {
+        if (op == CH_SET || (op == CH_AND && !neg))
+            memset(out, neg ? 0xff : 0, CHUNK_WORDS * sizeof *out);
+        else if (op == CH_OR && neg)
+            memset(out, 0xff, CHUNK_WORDS * sizeof *out);
+        return;
+    }
+    if (op == CH_SET)
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            out[i] = w[i] ^ fill;
+    else if (op == CH_AND)
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            out[i] &= w[i] ^ fill;
+    else
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            out[i] |= w[i] ^ fill;
+}
+
+static bool is_leaf(const struct seg_node *n) {
+    return n->kind != SEG_AND && n->kind != SEG_OR && n->kind != SEG_NOT;
+}
+
+/* node's bits for the chunk into ch->buf[depth] */
+static void chunk_eval(const struct seg_node *n, struct chunks *ch, size_t depth) {
+    uint64_t *out = ch->buf[depth];
+    if (is_leaf(n)) {
+        size_t i = ch->next++;
+        const uint64_t *w = chunk_words(ch->leaves[i].b, &ch->at[i], ch->key, ch->buf[depth + 1]);
+        chunk_apply(out, w, ch->leaves[i].neg, CH_SET);
+        return;
+    }
+    if (n->kind == SEG_NOT) {
+        chunk_eval(n->kids[0], ch, depth);
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            out[i] = ~out[i];
+        return;
+    }
+    enum chunk_op op = n->kind == SEG_AND ? CH_AND : CH_OR;
+    chunk_eval(n->kids[0], ch, depth);
+    for (size_t k = 1; k < n->n_kids; k++) {
+        const struct seg_node *kid = n->kids[k];
+        if (is_leaf(kid)) { /* a bitset container is applied in place, no copy */
+            size_t i = ch->next++;
+            const uint64_t *w =
+                chunk_words(ch->leaves[i].b, &ch->at[i], ch->key, ch->buf[depth + 1]);
+            chunk_apply(out, w, ch->leaves[i].neg, op);
+        } else {
+            chunk_eval(kid, ch, depth + 1);
+            chunk_apply(out, ch->buf[depth + 1], false, op);
+        }
+    }
+}
+
+/* the bits set in w (in w & mask): with the popcnt instruction where the CPU has it */
+__attribute__((target("popcnt"))) static uint64_t popcount_hw(const uint64_t *w,
+                                                              const uint64_t *mask) {
+    uint64_t c = 0;
+    if (mask)
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            c += (uint64_t)__builtin_popcountll(w[i] & mask[i]);
+    else
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            c += (uint64_t)__builtin_popcountll(w[i]);
+    return c;
+}
+
+static uint64_t popcount_sw(const uint64_t *w, const uint64_t *mask) {
+    uint64_t c = 0;
+    if (mask)
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            c += (uint64_t)__builtin_popcountll(w[i] & mask[i]);
+    else
+        for (size_t i = 0; i < CHUNK_WORDS; i++)
+            c += (uint64_t)__builtin_popcountll(w[i]);
+    return c;
+}
+
+/* the uids of a set node are all within a live-only (in_live, not negated) leaf */
+static bool within_live(const struct seg_node *n, struct chunks *ch) {
+    if (is_leaf(n)) {
+        const struct opnd *o = &ch->leaves[ch->next++];
+        return !o->neg && o->in_live;
+    }
+    bool any = false, all = true;
+    for (size_t k = 0; k < n->n_kids; k++) {
+        bool w = within_live(n->kids[k], ch);
+        any = any || w;
+        all = all && w;
+    }
+    return n->kind == SEG_AND ? any : n->kind == SEG_OR ? all : false;
+}
+
+struct leaf_list {
+    const struct workspace *ws;
+    int64_t now_ms;
+    struct opnd *v;
+    size_t n;
+    bool failed;
+};
+
+static int collect_leaf(void *ctx, const struct seg_node *n) {
+    struct leaf_list *l = ctx;
+    if (is_leaf(n)) {
+        l->v[l->n] = eval(n, l->ws, l->now_ms);
+        l->failed = l->failed || l->v[l->n].failed;
+        l->n++;
+    }
+    return 0;
+}
+
+static int count_node(void *ctx, const struct seg_node *n) {
+    (void)n;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+static size_t tree_depth(const struct seg_node *n) {
+    size_t d = 0;
+    for (size_t k = 0; !is_leaf(n) && k < n->n_kids; k++) {
+        size_t kd = tree_depth(n->kids[k]);
+        d = kd > d ? kd : d;
+    }
+    return d + 1;
+}
+
+/* The size by chunks; -1 when out of memory. */
+static int chunk_size(const struct seg_node *node, const struct workspace *ws, int64_t now_ms,
+                      uint64_t *size) {
+    size_t n_nodes = 0, depth = tree_depth(node);
+    segment_filter_walk(node, count_node, &n_nodes);
+    struct chunks ch = {.leaves = calloc(n_nodes, sizeof *ch.leaves),
+                        .at = calloc(n_nodes + 1, sizeof *ch.at),
+                        .buf = malloc((depth + 2) * sizeof *ch.buf)};
+    if (!ch.leaves || !ch.at || !ch.buf) {
+        free(ch.leaves);
+        free(ch.at);
+        free(ch.buf);
+        return -1;
+    }
+    struct leaf_list l = {ws, now_ms, ch.leaves, 0, false};
+    segment_filter_walk(node, collect_leaf, &l);
+    ch.n_leaves = l.n;
+    int rc = -1;
+    if (!l.failed) {
+        bool inside = within_live(node, &ch);
+        bool hw = __builtin_cpu_supports("popcnt");
+        const roaring_array_t *live = &ws->ident.live->high_low_container;
+        int32_t *live_at = &ch.at[n_nodes];
+        uint64_t total = 0;
+        for (int32_t i = 0; i < live->size; i++) {
+            ch.key = live->keys[i];
+            ch.next = 0;
+            chunk_eval(node, &ch, 0);
+            const uint64_t *mask = NULL;
+            if (!inside &&
+                !(mask = chunk_words(ws->ident.live, live_at, ch.key, ch.buf[depth + 1])))
+                continue; /* not a key of live: no live user in the chunk */
+            total += hw ? popcount_hw(ch.buf[0], mask) : popcount_sw(ch.buf[0], mask);
+        }
+        *size = total;
+        rc = 0;
+    }
+    for (size_t i = 0; i < l.n; i++)
+        opnd_free(&ch.leaves[i]);
+    free(ch.leaves);
+    free(ch.at);
+    free(ch.buf);
+    return rc;
+}
+
+/* Chunks pay off when the operand path would build an intermediate: an OR, or an AND of more
+ * than two children or with a non-leaf child. */
+static bool by_chunks(const struct seg_node *n) {
+    while (n->kind == SEG_NOT)
+        n = n->kids[0];
+    if (!chunks_known() || is_leaf(n) || n->n_kids < 2)
+        return false;
+    if (n->kind == SEG_OR || n->n_kids > 2)
+        return true;
+    for (size_t k = 0; k < n->n_kids; k++) {
+        const struct seg_node *kid = n->kids[k];
+        while (kid->kind == SEG_NOT)
+            kid = kid->kids[0];
+        if (!is_leaf(kid))
+            return true;
+    }
+    return false;
+}
+#endif
+
+int segment_size(const struct seg_node *node, const struct workspace *ws, int64_t now_ms,
+                 uint64_t *size) {
+    const roaring_bitmap_t *live = ws->ident.live;
+#ifdef SEG_CHUNKS
+    if (by_chunks(node))
+        return chunk_size(node, ws, now_ms, size);
+#endif
+    if (node->kind == SEG_AND) {
+        struct opnd o = eval_and(node, ws, now_ms, size);
+        return o.failed ? -1 : 0;
+    }
+    struct opnd o = eval(node, ws, now_ms);
+    if (o.failed)
+        return -1;
+    uint64_t in =
+        o.in_live ? roaring_bitmap_get_cardinality(o.b) : roaring_bitmap_and_cardinality(o.b, live);
+    *size = o.neg ? roaring_bitmap_get_cardinality(live) - in : in;
+    opnd_free(&o);
+    return 0;
+}
