@@ -43,6 +43,9 @@ static const struct {
      "Memberships of a workspace's cohorts (a user in two cohorts counts twice)."},
     {"cohortd_workspace_cohort_bitmap_bytes", METRIC_GAUGE,
      "Bytes held by the containers of a workspace's cohort bitmaps."},
+    {"cohortd_workspace_index_bytes", METRIC_GAUGE,
+     "Bytes held by each in-memory index of a workspace (label index: user_table, live, "
+     "external_ids, aliases, devices, contacts, attributes, events, cohort_bitmaps)."},
     {"cohortd_workspace_loaded", METRIC_GAUGE,
      "1 when a workspace's indexes are built, 0 while it answers 503 and retries its load."},
     {"cohortd_store_commit_seconds", METRIC_HISTOGRAM,
@@ -89,6 +92,11 @@ static void set_workspace(void *ctx, const struct workspace_stats *st) {
     metrics_set("cohortd_workspace_cohorts", labels, (double)st->cohorts);
     metrics_set("cohortd_workspace_cohort_members", labels, (double)st->cohort_members);
     metrics_set("cohortd_workspace_cohort_bitmap_bytes", labels, (double)st->cohort_bitmap_bytes);
+    for (int i = 0; i < WS_INDEX_KINDS; i++) {
+        char il[256];
+        snprintf(il, sizeof il, "%s,index=\"%s\"", labels, index_kind_name((enum index_kind)i));
+        metrics_set("cohortd_workspace_index_bytes", il, (double)st->index_bytes[i]);
+    }
 }
 
 static bool authorized(const struct api_ctx *ctx, const struct http_request *req) {

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/index/identity.h"
@@ -80,6 +81,49 @@ static void test_braze_id_round_trips_and_rejects_forgeries(void **state) {
     text[9] = text[9] == '0' ? '1' : '0'; /* same uid, other random bytes */
     assert_int_equal(identity_by_braze_id(&id, text), 0);
     assert_int_equal(identity_by_braze_id(&id, "zz"), 0);
+    uint8_t bid[12];
+    assert_int_equal(identity_braze_id_parse("0123456789abcdefABCDEF01", bid), 0);
+    assert_int_equal(bid[0], 0x01);
+    assert_int_equal(bid[11], 0x01);
+    assert_int_equal(bid[8], 0xab); /* upper-case digits too */
+    assert_int_equal(identity_braze_id_parse("0123456789abcdefABCDEF012", bid), -1); /* long */
+    assert_int_equal(identity_braze_id_parse("0123456789abcdefABCDEF0", bid), -1);   /* short */
+    assert_int_equal(identity_braze_id_parse("0123456789abcdefABCDEF0g", bid), -1);
+    identity_free(&id);
+}
+
+static void test_a_bulk_load_finds_every_identifier_and_trims_the_user_table(void **state) {
+    (void)state;
+    struct identity id;
+    identity_init(&id);
+    identity_load_begin(&id);
+    for (uint32_t u = 1; u <= 3000; u++) {
+        char ext[32];
+        snprintf(ext, sizeof ext, "u-%u", u);
+        add(&id, u, u % 3 ? ext : NULL, u % 3 == 0);
+        if (u % 3 == 0) {
+            snprintf(ext, sizeof ext, "dev-%u", u);
+            assert_int_equal(identity_put_device(&id, ext, u), 0);
+            assert_int_equal(identity_put_alias(&id, "email", ext, u), 0);
+        }
+    }
+    assert_int_equal(identity_load_end(&id), 0);
+    assert_int_equal(id.users_cap, 3001); /* uid 0 and the users there are, no spare */
+    enum match_miss miss;
+    assert_int_equal(identity_by_external(&id, "u-2998", &miss), 2998);
+    assert_int_equal(identity_by_external(&id, "u-2997", &miss), 0);
+    assert_int_equal(miss, MISS_UNKNOWN_EXTERNAL_ID);
+    assert_int_equal(identity_by_device(&id, "dev-2997", &miss), 2997);
+    assert_int_equal(identity_by_alias(&id, "email", "dev-3", &miss), 3);
+    assert_true(identity_is_identified(&id, 1));
+    assert_false(identity_is_identified(&id, 3));
+    /* after the load: a new user grows the table, identifiers go straight in */
+    add(&id, 3001, "u-3001", false);
+    assert_int_equal(identity_by_external(&id, "u-3001", NULL), 3001);
+    struct identity_bytes b;
+    identity_mem_bytes(&id, &b);
+    assert_true(b.users >= 3002 * sizeof(struct user_mem));
+    assert_true(b.external > 2001 * 6); /* at least the key bytes */
     identity_free(&id);
 }
 
@@ -138,6 +182,7 @@ int main(void) {
         cmocka_unit_test(test_alias_keys_do_not_collide_across_label_boundaries),
         cmocka_unit_test(test_deleted_users_match_nothing),
         cmocka_unit_test(test_braze_id_round_trips_and_rejects_forgeries),
+        cmocka_unit_test(test_a_bulk_load_finds_every_identifier_and_trims_the_user_table),
         cmocka_unit_test(test_several_users_share_an_email_and_leave_it_one_by_one),
         cmocka_unit_test(test_phone_numbers_compare_by_their_digits),
     };

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/index/bitmap.h"
+
 void attr_index_init(struct attr_index *ix) {
     memset(ix, 0, sizeof *ix);
     strmap_init(&ix->names);
@@ -31,6 +33,19 @@ void attr_index_free(struct attr_index *ix) {
     free(ix->name_list);
     strmap_free(&ix->names);
     memset(ix, 0, sizeof *ix);
+}
+
+size_t attr_index_bytes(const struct attr_index *ix) {
+    /* the tables of pointers: v, name_list, each attribute's bitmaps */
+    size_t n = strmap_bytes(&ix->names) + ix->cap * 2 * sizeof(void *);
+    for (size_t i = 0; i < ix->n; i++) {
+        const struct attr_values *a = ix->v[i];
+        n += sizeof *a + bitmap_mem_bytes(a->exists) + strmap_bytes(&a->eq) +
+             strmap_bytes(&a->elem) + a->bitmaps_cap * sizeof(void *);
+        for (size_t k = 0; k < a->n_bitmaps; k++)
+            n += bitmap_mem_bytes(a->bitmaps[k]);
+    }
+    return n;
 }
 
 /* A canonical value text: in the stack buffer when short, else an exact-size allocation. */
@@ -255,12 +270,14 @@ roaring_bitmap_t *attr_index_compare(const struct attr_index *ix, const char *na
     if (!a)
         return out;
     for (size_t i = 0; i < a->eq.cap; i++) {
-        const struct strmap_slot *sl = &a->eq.slots[i];
-        if (sl->key_len == 0 || sl->key_len == UINT32_MAX || a->eq.arena[sl->key_off] != 'n')
+        const char *key;
+        size_t key_len;
+        uint32_t bi;
+        if (!strmap_slot_entry(&a->eq, i, &key, &key_len, &bi) || key[0] != 'n')
             continue;
         char num[64];
-        size_t n = sl->key_len - 1 < sizeof num - 1 ? sl->key_len - 1 : sizeof num - 1;
-        memcpy(num, a->eq.arena + sl->key_off + 1, n);
+        size_t n = key_len - 1 < sizeof num - 1 ? key_len - 1 : sizeof num - 1;
+        memcpy(num, key + 1, n);
         num[n] = '\0';
         double d = strtod(num, NULL);
         int hit = cmp == ATTR_GT    ? d > value
@@ -268,7 +285,7 @@ roaring_bitmap_t *attr_index_compare(const struct attr_index *ix, const char *na
                   : cmp == ATTR_LT  ? d < value
                                     : d <= value;
         if (hit)
-            roaring_bitmap_or_inplace(out, a->bitmaps[sl->value]);
+            roaring_bitmap_or_inplace(out, a->bitmaps[bi]);
     }
     return out;
 }
@@ -286,12 +303,14 @@ roaring_bitmap_t *attr_index_contains(const struct attr_index *ix, const char *n
         roaring_bitmap_or_inplace(out, b);
     const char *needle = json_string_value(value);
     for (size_t i = 0; needle && i < a->eq.cap; i++) {
-        const struct strmap_slot *sl = &a->eq.slots[i];
-        if (sl->key_len == 0 || sl->key_len == UINT32_MAX || a->eq.arena[sl->key_off] != 's')
+        const char *key;
+        size_t key_len;
+        uint32_t bi;
+        if (!strmap_slot_entry(&a->eq, i, &key, &key_len, &bi) || key[0] != 's')
             continue;
-        char *text = strndup(a->eq.arena + sl->key_off + 1, sl->key_len - 1);
+        char *text = strndup(key + 1, key_len - 1);
         if (text && strstr(text, needle))
-            roaring_bitmap_or_inplace(out, a->bitmaps[sl->value]);
+            roaring_bitmap_or_inplace(out, a->bitmaps[bi]);
         free(text);
     }
     return out;

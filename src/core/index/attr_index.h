@@ -40,6 +40,9 @@ struct attr_index {
 
 enum attr_cmp { ATTR_GT, ATTR_GTE, ATTR_LT, ATTR_LTE };
 
+/* Bytes the index holds: its maps, value bitmaps and tables (for /metrics). */
+size_t attr_index_bytes(const struct attr_index *ix);
+
 void attr_index_init(struct attr_index *ix);
 void attr_index_free(struct attr_index *ix);
 

@@ -112,3 +112,12 @@ void bitmap_free(roaring_bitmap_t *b) {
     if (b)
         roaring_bitmap_free(b);
 }
+
+size_t bitmap_mem_bytes(const roaring_bitmap_t *b) {
+    if (!b)
+        return 0;
+    roaring_statistics_t st;
+    roaring_bitmap_statistics(b, &st);
+    return (size_t)st.n_bytes_array_containers + st.n_bytes_run_containers +
+           st.n_bytes_bitset_containers;
+}

@@ -28,4 +28,7 @@ roaring_bitmap_t *bitmap_from_blob(const void *blob, size_t len, const char **wh
 /* roaring_bitmap_free that accepts NULL (this CRoaring's does not). */
 void bitmap_free(roaring_bitmap_t *b);
 
+/* Bytes the containers of b hold (0 for NULL); one pass over its containers. */
+size_t bitmap_mem_bytes(const roaring_bitmap_t *b);
+
 #endif

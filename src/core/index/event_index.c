@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/index/bitmap.h"
+
 static const uint8_t block_sizes[EVENT_POOL_CLASSES] = {2, 4, 8, 16, 32, EVENT_RECENT_MAX};
 
 static int block_class(uint8_t cap) {
@@ -71,6 +73,15 @@ void event_index_free(struct event_index *ix) {
     free(ix->name_list);
     strmap_free(&ix->names);
     memset(ix, 0, sizeof *ix);
+}
+
+size_t event_index_bytes(const struct event_index *ix) {
+    size_t n = strmap_bytes(&ix->names) + ix->cap * (sizeof *ix->cols + sizeof *ix->name_list);
+    for (size_t i = 0; i < ix->n; i++) {
+        const struct event_column *c = &ix->cols[i];
+        n += bitmap_mem_bytes(c->users) + c->cap * sizeof *c->slots + c->pool_cap * sizeof *c->pool;
+    }
+    return n;
 }
 
 static struct event_stat *slot_of(struct event_column *c, uint32_t uid, int create) {

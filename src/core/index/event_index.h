@@ -63,6 +63,9 @@ struct event_index {
 void event_index_init(struct event_index *ix);
 void event_index_free(struct event_index *ix);
 
+/* Bytes the index holds: user bitmaps, slot tables and time pools (for /metrics). */
+size_t event_index_bytes(const struct event_index *ix);
+
 /* Adds count occurrences of `name` by uid, all at `at` (ms). Returns 0 or -1. */
 int event_index_bump(struct event_index *ix, const char *name, uint32_t uid, int64_t count,
                      int64_t at);

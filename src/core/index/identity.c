@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/index/bitmap.h"
 #include "util/crypto.h"
 
 const char *identity_miss_name(enum match_miss miss) {
@@ -58,7 +59,7 @@ int identity_reserve(struct identity *id, uint32_t uid) {
         return 0;
     size_t cap = id->users_cap ? id->users_cap : 1024;
     while (cap <= uid)
-        cap *= 2;
+        cap += cap < ((size_t)1 << 20) ? cap : cap / 8;
     if (cap > UINT32_MAX)
         return -1;
     struct user_mem *u = realloc(id->users, cap * sizeof *u);
@@ -68,6 +69,44 @@ int identity_reserve(struct identity *id, uint32_t uid) {
     id->users = u;
     id->users_cap = (uint32_t)cap;
     return 0;
+}
+
+void identity_load_begin(struct identity *id) {
+    id->loading = true;
+}
+
+int identity_load_end(struct identity *id) {
+    id->loading = false;
+    if (strmap_place(&id->ext) != 0 || strmap_place(&id->alias) != 0 ||
+        strmap_place(&id->device) != 0)
+        return -1;
+    /* the table grew in steps; keep only the users there are (and uid 0) */
+    if (id->users && id->n_users < id->users_cap) {
+        struct user_mem *u = realloc(id->users, (size_t)id->n_users * sizeof *u);
+        if (u) {
+            id->users = u;
+            id->users_cap = id->n_users;
+        }
+    }
+    return 0;
+}
+
+void identity_mem_bytes(const struct identity *id, struct identity_bytes *out) {
+    out->users = (size_t)id->users_cap * sizeof *id->users;
+    out->live = bitmap_mem_bytes(id->live) + bitmap_mem_bytes(id->identified);
+    out->external = strmap_bytes(&id->ext);
+    out->alias = strmap_bytes(&id->alias);
+    out->device = strmap_bytes(&id->device);
+    out->contact =
+        strmap_bytes(&id->contact[IDENTITY_EMAIL]) + strmap_bytes(&id->contact[IDENTITY_PHONE]);
+}
+
+/* put, or only collect while loading (identity_load_begin) */
+static int map_put(struct identity *id, struct strmap *m, const char *key, size_t key_len,
+                   uint32_t uid) {
+    if (id->loading)
+        return strmap_defer(m, key, key_len, uid);
+    return strmap_put_undo(m, key, key_len, uid, id->undo);
 }
 
 static void put_be32(uint8_t *p, uint32_t v) {
@@ -89,26 +128,25 @@ void identity_braze_id_text(const uint8_t bid[12], char out[BRAZE_ID_LEN + 1]) {
     crypto_hex(bid, 12, out);
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+/* 1 + the value of each hex digit; 0 for any other byte (NUL included). */
+static const uint8_t hex1[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
 int identity_braze_id_parse(const char *text, uint8_t bid[12]) {
-    if (strlen(text) != BRAZE_ID_LEN)
-        return -1;
     for (size_t i = 0; i < 12; i++) {
-        int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
-        if (hi < 0 || lo < 0)
+        /* a NUL is not a digit: a short text stops the loop where it ends */
+        uint8_t hi = hex1[(uint8_t)text[2 * i]];
+        if (!hi)
             return -1;
-        bid[i] = (uint8_t)(hi << 4 | lo);
+        uint8_t lo = hex1[(uint8_t)text[2 * i + 1]];
+        if (!lo)
+            return -1;
+        bid[i] = (uint8_t)((hi - 1) << 4 | (lo - 1));
     }
-    return 0;
+    return text[BRAZE_ID_LEN] == '\0' ? 0 : -1;
 }
 
 /* An alias key, in a stack buffer when short and an exact-size allocation otherwise. */
@@ -185,7 +223,7 @@ int identity_add_user(struct identity *id, uint32_t uid, const uint8_t bid[12], 
 
 int identity_set_external(struct identity *id, uint32_t uid, const char *ext) {
     if (uid == 0 || uid >= id->users_cap || record_user(id, uid) != 0 ||
-        strmap_put_undo(&id->ext, ext, strlen(ext), uid, id->undo) != 0)
+        map_put(id, &id->ext, ext, strlen(ext), uid) != 0)
         return -1;
     id->users[uid].flags |= USER_IDENTIFIED;
     return undo_bitmap_add(id->undo, id->identified, uid);
@@ -195,13 +233,13 @@ int identity_put_alias(struct identity *id, const char *label, const char *name,
     struct alias_key k;
     int rc = alias_key(&k, label, name);
     if (rc == 0)
-        rc = strmap_put_undo(&id->alias, k.p, k.len, uid, id->undo);
+        rc = map_put(id, &id->alias, k.p, k.len, uid);
     alias_key_done(&k);
     return rc;
 }
 
 int identity_put_device(struct identity *id, const char *device_id, uint32_t uid) {
-    return strmap_put_undo(&id->device, device_id, strlen(device_id), uid, id->undo);
+    return map_put(id, &id->device, device_id, strlen(device_id), uid);
 }
 
 void identity_del_alias(struct identity *id, const char *label, const char *name) {

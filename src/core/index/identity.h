@@ -50,6 +50,7 @@ struct identity {
      * k-th holder (0 <= k < n). Normalised addresses hold no NUL, so the two never collide. */
     struct strmap contact[2];
     struct undo *undo; /* the open write's journal, or NULL (see undo.h) */
+    bool loading;      /* between identity_load_begin and identity_load_end */
 };
 
 /* Why an identifier matched nobody (reported in cohort import counters). */
@@ -67,8 +68,30 @@ const char *identity_miss_name(enum match_miss miss);
 void identity_init(struct identity *id);
 void identity_free(struct identity *id);
 
-/* Grows the user table so uid fits. Returns 0 or -1 (no memory). */
+/* Grows the user table so uid fits (by an eighth at a time once large: the table is not
+ * moved, so a small step costs no copy). Returns 0 or -1 (no memory). */
 int identity_reserve(struct identity *id, uint32_t uid);
+
+/*
+ * A start-up load into a fresh index: between begin and end, external ids, aliases and device
+ * ids are only collected (strmap_defer), and end builds their maps in one pass each, sized for
+ * what was loaded, and trims the user table to the users there are. Until end, the finders do
+ * not see those identifiers. end returns 0, or -1 when memory ran out (the index is then
+ * unusable: free it).
+ */
+void identity_load_begin(struct identity *id);
+int identity_load_end(struct identity *id);
+
+/* Bytes each part of the index holds (for /metrics and the start-up log line). */
+struct identity_bytes {
+    size_t users;    /* the user table */
+    size_t live;     /* the live and identified bitmaps */
+    size_t external; /* the external id map and its keys */
+    size_t alias;
+    size_t device;
+    size_t contact; /* the email and phone maps */
+};
+void identity_mem_bytes(const struct identity *id, struct identity_bytes *out);
 
 /* Makes a fresh braze_id for `uid` created at `now_ms`; returns 0 or -1. */
 int identity_new_braze_id(uint32_t uid, int64_t now_ms, uint8_t bid[12]);

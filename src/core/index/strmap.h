@@ -2,11 +2,13 @@
  * strmap.h — an open-addressing hash map from byte strings to uint32 values, built for the
  * identity indexes (external ids, aliases, device ids → user ids) at millions of keys.
  *
- * Memory: a slot is 16 bytes (hash, value, key offset, key length) at a load factor of at
- * most 1/2, plus the key bytes once in an append-only arena: ~32 bytes + key per entry.
- * Lookups compare the 32-bit hash before touching the arena, so a miss rarely costs a second
- * cache line. Removed keys leave tombstones; arena bytes of removed keys are reclaimed only by
- * a rebuild. Not thread-safe: the owner locks.
+ * Memory: a slot is 12 bytes (hash, value, key reference); the table has any size (a slot is
+ * picked by multiplying the hash by the size, not by masking), filled to at most 3/4 while
+ * keys are put one by one and to about 0.7 when built in bulk (strmap_defer + strmap_place),
+ * plus each key once in an append-only arena behind a one- to five-byte length: ~17 bytes +
+ * key per entry when built in bulk. Lookups compare the 32-bit hash before touching the
+ * arena, so a miss rarely costs a second cache line. Removed keys leave tombstones; arena
+ * bytes of removed keys are reclaimed only by a rebuild. Not thread-safe: the owner locks.
  */
 #ifndef COHORTD_CORE_INDEX_STRMAP_H
 #define COHORTD_CORE_INDEX_STRMAP_H
@@ -20,18 +22,23 @@
 struct strmap_slot {
     uint32_t hash;
     uint32_t value;
-    uint32_t key_off;
-    uint32_t key_len; /* 0 = empty slot, UINT32_MAX = tombstone */
+    uint32_t key_ref; /* STRMAP_EMPTY, STRMAP_TOMB, or 1 + the key's offset in the arena */
 };
+
+#define STRMAP_EMPTY 0u
+#define STRMAP_TOMB UINT32_MAX
 
 struct strmap {
     struct strmap_slot *slots;
-    size_t cap;    /* power of two */
+    size_t cap;    /* slots (0 or at least 16) */
     size_t n_used; /* live entries */
     size_t n_tomb;
-    char *arena;
+    char *arena; /* each key: its length (LEB128, 1-5 bytes), then its bytes */
     size_t arena_len;
     size_t arena_cap;
+    /* entries added by strmap_defer, not yet in the table (strmap_place puts them there) */
+    struct strmap_slot *deferred;
+    size_t n_deferred, deferred_cap;
 };
 
 void strmap_init(struct strmap *m);
@@ -52,6 +59,25 @@ bool strmap_del(struct strmap *m, const char *key, size_t key_len);
 int strmap_put_undo(struct strmap *m, const char *key, size_t key_len, uint32_t value,
                     struct undo *u);
 int strmap_del_undo(struct strmap *m, const char *key, size_t key_len, struct undo *u);
+
+/*
+ * Bulk building (a start-up load): strmap_defer appends the key to the arena and the entry to
+ * a list, touching no slot; strmap_place then sizes the table for every entry (load about
+ * 0.7), and fills it in hash order, which is slot order, so the fill streams through memory
+ * instead of missing the cache once per key. Between the two the deferred keys are not
+ * found, and put / del must not be called. A key deferred twice keeps its last value (as
+ * put would). Both return 0, or -1 when memory ran out (place leaves the map as it was, the
+ * entries still deferred). No journal: only for a map nobody reads yet.
+ */
+int strmap_defer(struct strmap *m, const char *key, size_t key_len, uint32_t value);
+int strmap_place(struct strmap *m);
+
+/* Slot i of the table (i < m->cap): true and its key and value when it holds an entry. */
+bool strmap_slot_entry(const struct strmap *m, size_t i, const char **key, size_t *key_len,
+                       uint32_t *value);
+
+/* Bytes the map holds: its table and the used part of its arena. */
+size_t strmap_bytes(const struct strmap *m);
 
 /*
  * Prefetches what a later strmap_get of key will touch: stage 0 its first slot, stage 1 (once

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/workspace/workspace_int.h"
+#include "core/index/index_bytes.h"
 #include "core/workspace/rate_limit.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -107,11 +108,15 @@ static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
     memcpy(tmp->public_id, ws->public_id, sizeof tmp->public_id);
     indexes_init(tmp);
     struct load_ctx lc = {&tmp->ident, tmp, 0, 0};
+    /* identifiers are collected, then each map is built once, sized for what was read */
+    identity_load_begin(&tmp->ident);
     enum cd_err err = uo->load_users(app->store, tmp->id, load_user, &lc);
     if (err == CD_OK)
         err = uo->load_aliases(app->store, tmp->id, load_alias, &lc);
     if (err == CD_OK)
         err = uo->load_devices(app->store, tmp->id, load_device, &lc);
+    if (identity_load_end(&tmp->ident) != 0)
+        lc.failed = 1;
     if (err == CD_OK)
         err = uo->load_events(app->store, tmp->id, load_event, &lc);
     if (err == CD_OK && lc.failed)
@@ -143,7 +148,20 @@ static enum cd_err load_or_defer(struct app *app, struct workspace *ws) {
     ws->load_err = err;
     if (err == CD_OK) {
         atomic_store(&ws->loaded, true);
-        log_info("workspace", "op=load workspace_id=%s users=%u", ws->public_id, ws->ident.n_live);
+        uint64_t b[WS_INDEX_KINDS], total = 0;
+        index_bytes(&ws->ident, &ws->attrs, &ws->events, &ws->cohorts, b);
+        for (int i = 0; i < WS_INDEX_KINDS; i++)
+            total += b[i];
+        log_info("workspace",
+                 "op=load workspace_id=%s users=%u index_bytes=%llu user_table=%llu live=%llu "
+                 "external_ids=%llu aliases=%llu devices=%llu contacts=%llu attributes=%llu "
+                 "events=%llu cohort_bitmaps=%llu",
+                 ws->public_id, ws->ident.n_live, (unsigned long long)total,
+                 (unsigned long long)b[WS_INDEX_USERS], (unsigned long long)b[WS_INDEX_LIVE],
+                 (unsigned long long)b[WS_INDEX_EXTERNAL], (unsigned long long)b[WS_INDEX_ALIAS],
+                 (unsigned long long)b[WS_INDEX_DEVICE], (unsigned long long)b[WS_INDEX_CONTACT],
+                 (unsigned long long)b[WS_INDEX_ATTRS], (unsigned long long)b[WS_INDEX_EVENTS],
+                 (unsigned long long)b[WS_INDEX_COHORTS]);
     } else {
         atomic_store(&ws->loaded, false);
         ws->load_retry_at = time_now_ms() + WORKSPACE_LOAD_RETRY_MS;

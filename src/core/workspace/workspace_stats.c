@@ -10,13 +10,6 @@
 
 #include "core/workspace/workspace_int.h"
 
-static uint64_t bitmap_bytes(const roaring_bitmap_t *b) {
-    roaring_statistics_t st;
-    roaring_bitmap_statistics(b, &st);
-    return (uint64_t)st.n_bytes_array_containers + st.n_bytes_run_containers +
-           st.n_bytes_bitset_containers;
-}
-
 void app_workspace_stats(struct app *app, void (*cb)(void *ctx, const struct workspace_stats *),
                          void *ctx) {
     pthread_mutex_lock(&app->reg_lock);
@@ -40,8 +33,9 @@ void app_workspace_stats(struct app *app, void (*cb)(void *ctx, const struct wor
                 if (!m)
                     continue;
                 st.cohort_members += roaring_bitmap_get_cardinality(m);
-                st.cohort_bitmap_bytes += bitmap_bytes(m);
             }
+            index_bytes(&ws->ident, &ws->attrs, &ws->events, &ws->cohorts, st.index_bytes);
+            st.cohort_bitmap_bytes = st.index_bytes[WS_INDEX_COHORTS];
         }
         cb(ctx, &st);
         workspace_read_end(ws);

@@ -1,12 +1,15 @@
 /*
  * workspace_stats.h — sizes of each loaded workspace's in-memory state, read at scrape time
- * for /metrics: live users, cohorts, cohort members and the bytes their bitmaps hold.
+ * for /metrics: live users, cohorts, cohort members and the bytes their bitmaps hold, and the
+ * bytes of each in-memory index (the memory a user costs, part by part).
  */
 #ifndef COHORTD_CORE_WORKSPACE_WORKSPACE_STATS_H
 #define COHORTD_CORE_WORKSPACE_WORKSPACE_STATS_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "core/index/index_bytes.h"
 
 struct app;
 
@@ -17,6 +20,7 @@ struct workspace_stats {
     uint64_t cohorts;
     uint64_t cohort_members;      /* sum of every cohort's members */
     uint64_t cohort_bitmap_bytes; /* bytes the containers of the cohort bitmaps hold */
+    uint64_t index_bytes[WS_INDEX_KINDS];
 };
 
 /* Calls cb once per registered workspace, in registration order, under that workspace's read

@@ -1,0 +1,161 @@
+/*
+ * bench_startup.c — start-up to serving and resident memory per user: N generated users (the
+ * users of bench_import: 80 % with an external id, 10 % with an alias, 10 % with a device id),
+ * then the server started RUNS times on the same data (stopped with SIGTERM between runs), each
+ * timed from exec to its first healthy answer (and the server's CPU seconds by then, which a
+ * busy machine disturbs less than the wall time). After the last start it reads the server's
+ * resident set (/proc) and the bytes of each in-memory index from GET /metrics
+ * (cohortd_workspace_index_bytes), and prints the breakdown per user; what the indexes do not
+ * account for (the SQLite page cache, malloc slack, code and libraries) is "other".
+ *
+ * Prints {"scenario":"startup",…} (the figures of the report) and
+ * {"scenario":"startup_breakdown",…} (bytes per user of each index).
+ *
+ * usage: bench_startup COHORTD_BIN [USERS] [RUNS] [DATA_DIR]
+ * With DATA_DIR (made by an earlier run with BENCH_KEEP=1, which keeps its data directory and
+ * names it on stderr) the users are not generated again: the server starts on that data, which
+ * is kept.
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_users.h"
+
+struct text {
+    char *p;
+    size_t len;
+};
+
+static size_t keep(char *p, size_t s, size_t n, void *ud) {
+    struct text *t = ud;
+    char *q = realloc(t->p, t->len + s * n + 1);
+    if (!q)
+        return 0;
+    memcpy(q + t->len, p, s * n);
+    t->p = q;
+    t->len += s * n;
+    t->p[t->len] = '\0';
+    return s * n;
+}
+
+/* The exposition of GET /metrics, malloc'd (NULL on failure). */
+static char *scrape(const struct bench_server *b) {
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", b->port);
+    struct text t = {NULL, 0};
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    if (status != 200) {
+        free(t.p);
+        return NULL;
+    }
+    return t.p;
+}
+
+/* The sum over workspaces of the series `name` with label index="<index>", or of the series
+ * without labels when index is NULL (0 when absent). */
+static double gauge(const char *text, const char *name, const char *index) {
+    double sum = 0;
+    char want[64];
+    snprintf(want, sizeof want, "index=\"%s\"", index ? index : "");
+    size_t nl = strlen(name);
+    for (const char *line = text; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (!index && len > nl && strncmp(line, name, nl) == 0 && line[nl] == ' ')
+            sum += strtod(line + nl + 1, NULL);
+        else if (index && len > nl && strncmp(line, name, nl) == 0 && line[nl] == '{') {
+            const char *close = memchr(line, '}', len);
+            const char *hit = strstr(line, want);
+            if (close && hit && hit < close)
+                sum += strtod(close + 1, NULL);
+        }
+        line = end ? end + 1 : NULL;
+    }
+    return sum;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_startup COHORTD_BIN [USERS] [RUNS]\n");
+        return 2;
+    }
+    const char *bin = argv[1];
+    uint32_t n_users = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 1000000;
+    int runs = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 3;
+    if (runs < 1 || runs > 20)
+        runs = 3;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct bench_server b;
+    const char *reuse = argc > 4 ? argv[4] : NULL;
+    int keep_data = reuse || getenv("BENCH_KEEP");
+    double t0 = bench_now();
+    if (reuse) {
+        memset(&b, 0, sizeof b);
+        snprintf(b.data, sizeof b.data, "%s", reuse);
+    } else if (bench_prepare(&b, bin, n_users) != 0) {
+        fprintf(stderr, "bench_startup: cannot prepare %u users\n", n_users);
+        return 1;
+    }
+    double gen_s = reuse ? 0 : bench_now() - t0;
+    if (keep_data)
+        fprintf(stderr, "bench_startup: data in %s (kept)\n", b.data);
+    double s[20], cpu[20];
+    for (int r = 0; r < runs; r++) {
+        if (bench_start(&b, bin) != 0) {
+            fprintf(stderr, "bench_startup: server did not start; see %s/server.log\n", b.data);
+            bench_stop(&b);
+            return 1;
+        }
+        s[r] = b.startup_s;
+        cpu[r] = bench_cpu_seconds(b.pid);
+        fprintf(stderr, "bench_startup: run %d: %.3f s, server cpu %.2f s\n", r + 1, s[r], cpu[r]);
+        if (r + 1 < runs)
+            bench_stop(&b);
+    }
+    long rss = bench_rss_bytes(b.pid);
+    char *m = scrape(&b);
+    double first = s[0];
+    qsort(s, (size_t)runs, sizeof s[0], cmp);
+    qsort(cpu, (size_t)runs, sizeof cpu[0], cmp);
+    printf("{\"scenario\":\"startup\",\"users\":%u,\"generate_s\":%.2f,\"startup_s\":%.3f,"
+           "\"startup_first_s\":%.3f,\"startup_min_s\":%.3f,\"startup_max_s\":%.3f,\"runs\":%d,"
+           "\"startup_cpu_s\":%.2f,\"rss_bytes\":%ld,\"bytes_per_user\":%.1f}\n",
+           n_users, gen_s, s[runs / 2], first, s[0], s[runs - 1], runs, cpu[runs / 2], rss,
+           (double)rss / n_users);
+    static const char *const idx[] = {"user_table", "live",    "external_ids",
+                                      "aliases",    "devices", "contacts",
+                                      "attributes", "events",  "cohort_bitmaps"};
+    double known = 0;
+    printf("{\"scenario\":\"startup_breakdown\",\"users\":%u", n_users);
+    for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++) {
+        double v = m ? gauge(m, "cohortd_workspace_index_bytes", idx[i]) : 0;
+        known += v;
+        printf(",\"%s\":%.2f", idx[i], v / n_users);
+    }
+    double sqlite = m ? gauge(m, "cohortd_store_sqlite_memory_bytes", NULL) : 0;
+    printf(",\"sqlite_cache\":%.2f,\"other\":%.2f,\"total\":%.2f}\n", sqlite / n_users,
+           ((double)rss - known - sqlite) / n_users, (double)rss / n_users);
+    free(m);
+    if (keep_data)
+        bench_stop(&b);
+    else
+        bench_cleanup(&b);
+    curl_global_cleanup();
+    return 0;
+}
