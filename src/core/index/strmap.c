@@ -210,3 +210,13 @@ void strmap_prefetch(const struct strmap *m, const char *key, size_t key_len, in
     else if (sl->hash == h && sl->key_len == key_len)
         __builtin_prefetch(m->arena + sl->key_off);
 }
+
+void strmap_each(const struct strmap *m,
+                 void (*fn)(void *ctx, uint32_t key_off, uint32_t key_len, uint32_t value),
+                 void *ctx) {
+    for (size_t i = 0; i < m->cap; i++) {
+        const struct strmap_slot *sl = &m->slots[i];
+        if (sl->key_len != 0 && sl->key_len != TOMB)
+            fn(ctx, sl->key_off, sl->key_len, sl->value);
+    }
+}
