@@ -385,3 +385,13 @@ size_t strmap_bytes(const struct strmap *m) {
     return m->cap * sizeof(struct strmap_slot) + m->arena_len +
            m->deferred_cap * sizeof(struct strmap_slot);
 }
+
+void strmap_each(const struct strmap *m,
+                 void (*fn)(void *ctx, uint32_t key_off, uint32_t key_len, uint32_t value),
+                 void *ctx) {
+    for (size_t i = 0; i < m->cap; i++) {
+        const struct strmap_slot *sl = &m->slots[i];
+        if (sl->key_len != 0 && sl->key_len != TOMB)
+            fn(ctx, sl->key_off, sl->key_len, sl->value);
+    }
+}

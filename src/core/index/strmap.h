@@ -86,6 +86,16 @@ size_t strmap_bytes(const struct strmap *m);
  */
 void strmap_prefetch(const struct strmap *m, const char *key, size_t key_len, int stage);
 
+/* Calls fn for every entry: where its key is (strmap_key(m, key_off)), its length and value.
+ * Offsets stay valid until the map next changes. Linear in the slots. */
+void strmap_each(const struct strmap *m,
+                 void (*fn)(void *ctx, uint32_t key_off, uint32_t key_len, uint32_t value),
+                 void *ctx);
+/* The key bytes at key_off (not NUL-terminated; see strmap_each). */
+static inline const char *strmap_key(const struct strmap *m, uint32_t key_off) {
+    return m->arena + key_off;
+}
+
 /* The hash strmap uses (FNV-1a, 32 bit); exposed for tests. */
 uint32_t strmap_hash(const char *key, size_t key_len);
 

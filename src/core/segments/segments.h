@@ -89,23 +89,28 @@ enum cd_err segments_exists(struct app *app, struct workspace *ws, const char *s
 enum cd_err segments_audience(struct app *app, struct workspace *ws, const char *segment_id,
                               roaring_bitmap_t **out);
 
-/* ---- export: the users of a saved segment's audience, in uid order, a chunk at a time ---- */
+/* ---- export: the users of a saved segment's audience, in uid order, a chunk at a time
+ * (segment_export.c) ---- */
 
 /* One exported user; strings valid during the callback only. */
 struct segment_export_user {
-    const char *braze_id;
-    const char *external_id; /* NULL when none */
-    int64_t created_at;      /* ms */
-    const char *attrs;       /* custom attributes, a JSON object text */
+    const char *braze_id;    /* NUL-terminated */
+    const char *external_id; /* external_id_len bytes, not NUL-terminated; NULL when none */
+    size_t external_id_len;
+    int64_t created_at; /* ms; only when the export was opened with profile */
+    const char *attrs;  /* custom attributes, a JSON object text; only with profile */
 };
 
 struct segment_export;
 
-/* Snapshots the audience of a saved segment now. CD_E_NOT_FOUND when unknown. */
+/* Snapshots the audience of a saved segment now. `profile`: the users' created_at and custom
+ * attributes are wanted too (read from the store); without it the users come from memory.
+ * CD_E_NOT_FOUND when unknown. */
 enum cd_err segments_export_open(struct app *app, struct workspace *ws, const char *segment_id,
-                                 struct segment_export **out);
-/* Calls cb for the members among the next chunk of users (at most `rows` store rows read);
- * *done once the audience is exhausted. Any thread, no workspace lock needed. */
+                                 bool profile, struct segment_export **out);
+/* Calls cb for the members among the next chunk of users (at most `rows` users looked at);
+ * *done once the audience is exhausted. Any thread, not holding the workspace lock (it is taken
+ * here when needed). */
 enum cd_err segments_export_next(struct segment_export *ex, int64_t rows,
                                  void (*cb)(void *ctx, const struct segment_export_user *u),
                                  void *ctx, bool *done);

@@ -422,6 +422,7 @@ enum cd_err workspace_ensure_loaded(struct app *app, struct workspace *ws, struc
     writer_lock(app, ws, false);
     wait_published(ws);
     pthread_rwlock_wrlock(&ws->lock);
+    ws->ident_version++;
     enum cd_err err = CD_OK;
     if (!atomic_load(&ws->loaded) && time_now_ms() >= ws->load_retry_at)
         load_or_defer(app, ws);
@@ -476,6 +477,7 @@ enum cd_err workspace_write_begin(struct app *app, struct workspace *ws) {
         return err;
     wait_published(ws);
     pthread_rwlock_wrlock(&ws->lock);
+    ws->ident_version++;
     workspace_pending_drop(ws, UINT64_MAX);
     err =
         atomic_load(&ws->loaded) ? STORE_OPS(app->store)->begin(app->store, &ws->txn) : CD_E_STORE;

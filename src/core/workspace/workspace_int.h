@@ -64,6 +64,9 @@ struct workspace {
     struct import_pending *pending; /* oldest first (writer; see struct import_pending) */
     struct import_pending **pending_tail;
     struct identity ident;
+    uint64_t ident_version; /* changes (under the write lock) whenever ident may change: every
+                             * in-place write and every (re)load; readers compare it under the
+                             * read lock to know a copy taken from ident still holds */
     struct cohort_set cohorts;
     struct attr_index attrs;   /* custom attribute values, for segments */
     struct event_index events; /* custom event summaries, for segments */
