@@ -391,7 +391,10 @@ void strmap_each(const struct strmap *m,
                  void *ctx) {
     for (size_t i = 0; i < m->cap; i++) {
         const struct strmap_slot *sl = &m->slots[i];
-        if (sl->key_len != 0 && sl->key_len != TOMB)
-            fn(ctx, sl->key_off, sl->key_len, sl->value);
+        if (!is_entry(sl))
+            continue;
+        size_t len;
+        const char *key = key_at(m, sl->key_ref, &len);
+        fn(ctx, (uint32_t)(key - m->arena), (uint32_t)len, sl->value);
     }
 }
