@@ -39,7 +39,8 @@ export function seriesChart(title, labels, series) {
     const last = labels.length - 1;
     labels.forEach((l, i) => {
         if (i === last || (i % step === 0 && last - i >= step / 2))
-            root.appendChild(svg('text', { x: x(i), y: hgt - 10, 'text-anchor': 'middle', class: 'axis' }, /^\d{4}-\d\d-\d\d$/.test(l) ? l.slice(5) : l));
+            root.appendChild(svg('text', { x: x(i), y: hgt - 10, 'text-anchor': i === last && labels.length > 1 ? 'end' : 'middle', class: 'axis' },
+                /^\d{4}-\d\d-\d\d$/.test(l) ? l.slice(5) : l));
     });
     if (series.length > 1) {
         series.forEach((s, k) => {

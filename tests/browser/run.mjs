@@ -432,7 +432,7 @@ const tests = [
         assertEq(S.receiver.got.filter((r) => r.url.startsWith('/hook')).length, 2, 'requests received (the test send and the campaign\'s)');
         await checkAccessible(page, 'campaign page');
     }],
-    ['the campaign screen lists the failing user with its reason, and charts what /campaigns/data_series answers', 'campaign-failures', async ({ page }) => {
+    ['the campaign screen lists the failing user with its reason, and charts the targeted, sent and failed /campaigns/data_series answers', 'campaign-failures', async ({ page }) => {
         const seg = await api('POST', '/segments/create', { name: 'Everyone identified', filter: { identified: true } });
         assertEq(seg.status, 201, 'segment');
         const c = await api('POST', '/campaigns/create', { name: 'Plan check', segment_id: seg.json.segment_id, schedule: { type: 'immediate' },
@@ -463,12 +463,13 @@ const tests = [
         assertEq(series.status, 200, 'data_series');
         const day = (d) => d.time.slice(0, 10);
         const want = {
+            targeted: series.json.data.map((d) => [day(d), d.unique_recipients]),
             sent: series.json.data.map((d) => [day(d), d.messages.webhook.reduce((a, m) => a + m.sent, 0)]),
             failed: series.json.data.map((d) => [day(d), d.messages.webhook.reduce((a, m) => a + m.errors, 0)]),
         };
         assertEq(drawn, want, 'the chart\'s points (day, value) against /campaigns/data_series');
         const today = want.sent.length - 1;
-        assertEq([want.sent[today][1], want.failed[today][1]], [1, 1], 'today\'s sent and failed');
+        assertEq([want.targeted[today][1], want.sent[today][1], want.failed[today][1]], [2, 1, 1], 'today\'s targeted, sent and failed');
         await page.locator('#campaigns-failures').scrollIntoViewIfNeeded();
         await checkAccessible(page, 'campaign with a failure');
     }],

@@ -47,8 +47,8 @@ async function failuresBox(kind, id) {
             h('span', { class: 'mono reason' }, f.reason), String(f.attempts), when(f.at)]), { id: `${kind}-failures` });
 }
 
-// Sent and failed per day (campaigns: GET /campaigns/data_series, Braze's
-// [{time, messages: {webhook: [{sent, errors}]}}]) or entries per day (Canvases:
+// Targeted, sent and failed per day (campaigns: GET /campaigns/data_series, Braze's
+// [{time, messages: {webhook: [{sent, errors}]}, unique_recipients}]) or entries per day (Canvases:
 // /canvas/data_series, {data: {stats: [{time, total_stats: {entries}}]}}), the last 14 days.
 async function seriesBox(path, id, what) {
     const res = await get(`${path}?${q({ [what]: id, length: 14 })}`);
@@ -59,7 +59,9 @@ async function seriesBox(path, id, what) {
         const rows = res.data.data;
         const sum = (d, k) => ((d.messages && d.messages.webhook) || []).reduce((a, m) => a + (m[k] || 0), 0);
         if (!rows.length) return h('p', {}, 'No sends yet.');
-        return h('div', { id: 'campaign-series' }, seriesChart('Sent and failed by day', rows.map(day), [
+        // unique_recipients: the users the campaign targeted that day
+        return h('div', { id: 'campaign-series' }, seriesChart('Targeted, sent and failed by day', rows.map(day), [
+            { name: 'targeted', values: rows.map((d) => d.unique_recipients || 0), cls: 'targeted' },
             { name: 'sent', values: rows.map((d) => sum(d, 'sent')), cls: 'sent' },
             { name: 'failed', values: rows.map((d) => sum(d, 'errors')), cls: 'failed' }]));
     }
@@ -98,7 +100,7 @@ export async function renderDetails(main, [id], ctx) {
         section('Message', h('p', { class: 'mono' }, `${msg.method || 'POST'} ${msg.url || ''}`),
             msg.headers && Object.keys(msg.headers).length ? table('Headers', ['Name', 'Value'], Object.entries(msg.headers)) : null,
             msg.body ? h('pre', { class: 'mono' }, msg.body) : null),
-        section('Sent and failed over time', await seriesBox('/campaigns/data_series', id, 'campaign_id')),
+        section('Targeted, sent and failed over time', await seriesBox('/campaigns/data_series', id, 'campaign_id')),
         section('Failures', failBox),
         d.archived ? null : h('button', {
             type: 'button',
