@@ -62,19 +62,16 @@ static char *scrape(const struct bench_server *b) {
     return t.p;
 }
 
-/* The sum over workspaces of the series `name` with label index="<index>", or of the series
- * without labels when index is NULL (0 when absent). */
+/* The sum over workspaces of the series `name` with label index="<index>" (0 when absent). */
 static double gauge(const char *text, const char *name, const char *index) {
     double sum = 0;
     char want[64];
-    snprintf(want, sizeof want, "index=\"%s\"", index ? index : "");
+    snprintf(want, sizeof want, "index=\"%s\"", index);
     size_t nl = strlen(name);
     for (const char *line = text; line && *line;) {
         const char *end = strchr(line, '\n');
         size_t len = end ? (size_t)(end - line) : strlen(line);
-        if (!index && len > nl && strncmp(line, name, nl) == 0 && line[nl] == ' ')
-            sum += strtod(line + nl + 1, NULL);
-        else if (index && len > nl && strncmp(line, name, nl) == 0 && line[nl] == '{') {
+        if (len > nl && strncmp(line, name, nl) == 0 && line[nl] == '{') {
             const char *close = memchr(line, '}', len);
             const char *hit = strstr(line, want);
             if (close && hit && hit < close)
@@ -148,9 +145,8 @@ int main(int argc, char **argv) {
         known += v;
         printf(",\"%s\":%.2f", idx[i], v / n_users);
     }
-    double sqlite = m ? gauge(m, "cohortd_store_sqlite_memory_bytes", NULL) : 0;
-    printf(",\"sqlite_cache\":%.2f,\"other\":%.2f,\"total\":%.2f}\n", sqlite / n_users,
-           ((double)rss - known - sqlite) / n_users, (double)rss / n_users);
+    printf(",\"other\":%.2f,\"total\":%.2f}\n", ((double)rss - known) / n_users,
+           (double)rss / n_users);
     free(m);
     if (keep_data)
         bench_stop(&b);

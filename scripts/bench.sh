@@ -25,6 +25,8 @@ run() {
 
 # BENCH_REPORT_ONLY=1: only rebuild latest.json and report.md from the kept JSON lines
 if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
+# start-up to serving and resident bytes per user, with the bytes of each index per user
+run startup "$B/bench_startup" "$B/cohortd" "$N" 3
 run import "$B/bench_import" "$B/cohortd" "$N" 2000
 run isolation "$B/bench_isolation" "$B/cohortd" "$N" 1000 3000
 run ceiling "$B/bench_ceiling" "$B/cohortd" "$N" 2000
@@ -49,7 +51,7 @@ run campaigns "$B/bench_campaigns" "$B/cohortd" 100000
 fi
 
 model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
-cat "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl \
+cat "$OUT"/startup.jsonl "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl \
     "$OUT"/segments.jsonl "$OUT"/duckdb.jsonl "$OUT"/currents.jsonl "$OUT"/export.jsonl "$OUT"/campaigns.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" --slurpfile pgstore "$OUT/pg_store.jsonl" '
   def one(s): map(select(.scenario == s))[0];
   def all(s): map(select(.scenario == s));
@@ -89,7 +91,11 @@ cat "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceiling.jsonl "$OUT"/postg
     memory: {
       bytes_per_user: (one("startup").rss_bytes / one("startup").users),
       bytes_per_membership: one("memory").bytes_per_membership,
-      startup_s: one("startup").startup_s
+      startup_s: one("startup").startup_s,
+      startup_cpu_s: one("startup").startup_cpu_s,
+      startup_min_s: one("startup").startup_min_s,
+      startup_max_s: one("startup").startup_max_s,
+      breakdown_bytes_per_user: (one("startup_breakdown") | del(.scenario, .users))
     },
     currents: {events_per_s: one("currents").events_per_s},
     export: {users_per_s: one("export").users_per_s, exported: one("export").exported},
@@ -160,7 +166,11 @@ jq -r --arg plot "$plot" --arg segplot "$segplot" '
   "| | |", "|---|---|",
   "| resident bytes per user after start-up | \(.memory.bytes_per_user | round) |",
   "| bitmap bytes per membership | \(.memory.bytes_per_membership) |",
-  "| start-up to serving | \(.memory.startup_s) s |",
+  "| start-up to serving (median of 3; min \(.memory.startup_min_s), max \(.memory.startup_max_s)) | \(.memory.startup_s) s |",
+  "| server CPU by then | \(.memory.startup_cpu_s) s |",
+  "\nWhat a user costs after start-up, bytes per user (GET /metrics `cohortd_workspace_index_bytes`; other = resident set minus the indexes: code, libraries, SQLite page cache, malloc slack):\n",
+  "| part | bytes per user |", "|---|---|",
+  (.memory.breakdown_bytes_per_user // {} | to_entries[] | "| \(.key) | \(.value) |"),
   "\n## Currents\n",
   "Delivered to a loopback sink at batch size 1000: \(.currents.events_per_s) events/s.",
   "\n## Segment export\n",

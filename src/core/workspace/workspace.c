@@ -6,6 +6,7 @@
 #include "core/workspace/workspace.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,9 @@ static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
     }
     indexes_free(tmp);
     free(tmp);
+    /* the load's scratch (collected identifiers, replaced indexes) was freed, but malloc keeps
+     * freed memory below its trim threshold, which a large free raises to 64 MB: give it back */
+    malloc_trim(0);
     return err;
 }
 
