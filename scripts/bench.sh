@@ -38,6 +38,12 @@ run pg_store sh tests/pg/with-pg.sh sh -c \
     'COHORTD_STORE="$COHORTD_TEST_PG_URL" COHORTD_MAX_QUEUED_WRITES=64 \
      COHORTD_QUEUE_TIMEOUT_MS=10000 exec "$@"' sh \
     "$B/bench_import" "$B/cohortd" "$N" 2000
+# two nodes on one PostgreSQL database: imports straight to the owner and forwarded by the
+# other node, then the take-over after kill -9 of the owner (lease 2 s)
+run pg_nodes sh tests/pg/with-pg.sh sh -c \
+    'COHORTD_STORE="$COHORTD_TEST_PG_URL" COHORTD_MAX_QUEUED_WRITES=64 \
+     COHORTD_QUEUE_TIMEOUT_MS=10000 exec "$@"' sh \
+    "$B/bench_nodes" "$B/cohortd" "$N" 800 8
 run segments "$B/bench_segments" "$N"
 run currents "$B/bench_currents" "$B/cohortd" 300000
 run export "$B/bench_export" "$B/cohortd" "$N"
@@ -46,7 +52,7 @@ fi
 
 model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 cat "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl \
-    "$OUT"/segments.jsonl "$OUT"/currents.jsonl "$OUT"/export.jsonl "$OUT"/campaigns.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" --slurpfile pgstore "$OUT/pg_store.jsonl" '
+    "$OUT"/segments.jsonl "$OUT"/currents.jsonl "$OUT"/export.jsonl "$OUT"/campaigns.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" --slurpfile pgstore "$OUT/pg_store.jsonl" --slurpfile pgnodes "$OUT/pg_nodes.jsonl" '
   def one(s): map(select(.scenario == s))[0];
   def all(s): map(select(.scenario == s));
   def phase(p): map(select(.scenario == "isolation" and .phase == p))[0];
@@ -79,6 +85,11 @@ cat "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceiling.jsonl "$OUT"/postg
       bytes_per_user: (one("startup").rss_bytes / one("startup").users),
       bytes_per_membership: one("memory").bytes_per_membership,
       startup_s: one("startup").startup_s
+    },
+    nodes: {
+      direct: ($pgnodes | map(select(.scenario == "nodes_import" and .via == "direct")) | last),
+      forwarded: ($pgnodes | map(select(.scenario == "nodes_import" and .via == "forwarded"))[0]),
+      takeover: ($pgnodes | map(select(.scenario == "takeover"))[0])
     },
     currents: {events_per_s: one("currents").events_per_s},
     export: {users_per_s: one("export").users_per_s, exported: one("export").exported},
@@ -131,6 +142,8 @@ jq -r --arg plot "$plot" '
   "| resident bytes per user after start-up | \(.memory.bytes_per_user | round) |",
   "| bitmap bytes per membership | \(.memory.bytes_per_membership) |",
   "| start-up to serving | \(.memory.startup_s) s |",
+  "\n## Several nodes on one PostgreSQL\n",
+  "Two nodes, 1000-id imports at concurrency \(.nodes.direct.concurrency // "-"): straight to the owner \(.nodes.direct.ids_per_s // "-") ids/s (p99 \(.nodes.direct.p99_ms // "-") ms), through the other node (forwarded) \(.nodes.forwarded.ids_per_s // "-") ids/s (p99 \(.nodes.forwarded.p99_ms // "-") ms). kill -9 of the owner: the other node serves the workspace after \(.nodes.takeover.takeover_s // "-") s (lease \(.nodes.takeover.lease_s // "-") s; target at most 10 s at 1 M users).",
   "\n## Currents\n",
   "Delivered to a loopback sink at batch size 1000: \(.currents.events_per_s) events/s.",
   "\n## Segment export\n",
