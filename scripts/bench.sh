@@ -41,6 +41,12 @@ run pg_store sh tests/pg/with-pg.sh sh -c \
     'COHORTD_STORE="$COHORTD_TEST_PG_URL" COHORTD_MAX_QUEUED_WRITES=64 \
      COHORTD_QUEUE_TIMEOUT_MS=10000 exec "$@"' sh \
     "$B/bench_import" "$B/cohortd" "$N" 2000
+# two nodes on one PostgreSQL database: imports straight to the owner and forwarded by the
+# other node, then the take-over after kill -9 of the owner (lease 2 s)
+run pg_nodes sh tests/pg/with-pg.sh sh -c \
+    'COHORTD_STORE="$COHORTD_TEST_PG_URL" COHORTD_MAX_QUEUED_WRITES=64 \
+     COHORTD_QUEUE_TIMEOUT_MS=10000 exec "$@"' sh \
+    "$B/bench_nodes" "$B/cohortd" "$N" 800 8
 run segments "$B/bench_segments" "$N"
 # the DuckDB baseline of the same segments (same users and memberships, two layouts)
 [ -f bench/duckdb/node_modules/.package-lock.installed ] || sh scripts/install-deps.sh bench
@@ -52,7 +58,7 @@ fi
 
 model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 cat "$OUT"/startup.jsonl "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceiling.jsonl "$OUT"/postgres.jsonl \
-    "$OUT"/segments.jsonl "$OUT"/duckdb.jsonl "$OUT"/currents.jsonl "$OUT"/export.jsonl "$OUT"/campaigns.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" --slurpfile pgstore "$OUT/pg_store.jsonl" '
+    "$OUT"/segments.jsonl "$OUT"/duckdb.jsonl "$OUT"/currents.jsonl "$OUT"/export.jsonl "$OUT"/campaigns.jsonl | jq -s --arg model "$model" --argjson cores "$(nproc)" --slurpfile pgstore "$OUT/pg_store.jsonl" --slurpfile pgnodes "$OUT/pg_nodes.jsonl" '
   def one(s): map(select(.scenario == s))[0];
   def all(s): map(select(.scenario == s));
   def phase(p): map(select(.scenario == "isolation" and .phase == p))[0];
@@ -96,6 +102,11 @@ cat "$OUT"/startup.jsonl "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceili
       startup_min_s: one("startup").startup_min_s,
       startup_max_s: one("startup").startup_max_s,
       breakdown_bytes_per_user: (one("startup_breakdown") | del(.scenario, .users))
+    },
+    nodes: {
+      direct: ($pgnodes | map(select(.scenario == "nodes_import" and .via == "direct")) | last),
+      forwarded: ($pgnodes | map(select(.scenario == "nodes_import" and .via == "forwarded"))[0]),
+      takeover: ($pgnodes | map(select(.scenario == "takeover"))[0])
     },
     currents: {events_per_s: one("currents").events_per_s},
     export: {users_per_s: one("export").users_per_s, exported: one("export").exported},
@@ -171,6 +182,8 @@ jq -r --arg plot "$plot" --arg segplot "$segplot" '
   "\nWhat a user costs after start-up, bytes per user (GET /metrics `cohortd_workspace_index_bytes`; other = resident set minus the indexes: code, libraries, SQLite page cache, malloc slack):\n",
   "| part | bytes per user |", "|---|---|",
   (.memory.breakdown_bytes_per_user // {} | to_entries[] | "| \(.key) | \(.value) |"),
+  "\n## Several nodes on one PostgreSQL\n",
+  "Two nodes, 1000-id imports at concurrency \(.nodes.direct.concurrency // "-"): straight to the owner \(.nodes.direct.ids_per_s // "-") ids/s (p99 \(.nodes.direct.p99_ms // "-") ms), through the other node (forwarded) \(.nodes.forwarded.ids_per_s // "-") ids/s (p99 \(.nodes.forwarded.p99_ms // "-") ms). kill -9 of the owner: the other node serves the workspace after \(.nodes.takeover.takeover_s // "-") s (lease \(.nodes.takeover.lease_s // "-") s; target at most 10 s at 1 M users).",
   "\n## Currents\n",
   "Delivered to a loopback sink at batch size 1000: \(.currents.events_per_s) events/s.",
   "\n## Segment export\n",

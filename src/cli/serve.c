@@ -420,7 +420,7 @@ static void pick_node(const char *node_id, const char *advertise, const char *ho
         return;
     }
     bool wildcard = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
-    char where[300];
+    char where[232]; /* fits the advertised address with its scheme */
     format_addr(wildcard ? hostname : host, port, where, sizeof where);
     snprintf(adv_out, adv_len, "%s://%s", tls ? "https" : "http", where);
 }
