@@ -210,7 +210,7 @@ static bool conn_ready(struct pg_conn *c) {
         return false;
     }
     log_warn("store", "op=reconnect result=ok");
-    return conn_setup(c, c == &c->owner->w) == CD_OK;
+    return conn_setup(c, c == &c->owner->w || c == &c->owner->lease) == CD_OK;
 }
 
 /* The prepared name of sql on c ("s<i>"), preparing it on first use; NULL on error. */
@@ -519,6 +519,7 @@ static void pg_close(struct store *s) {
         return;
     for (int i = 0; i < PG_READERS; i++)
         conn_close(&s->r[i]);
+    conn_close(&s->lease);
     conn_close(&s->w);
     free(s->url);
     free(s);
@@ -547,6 +548,8 @@ enum cd_err postgres_open(const char *url, struct store **out, char *err_msg, si
         err = migrate(&s->w, err_msg, err_len);
     for (int i = 0; err == CD_OK && i < PG_READERS; i++)
         err = conn_open(s, &s->r[i], false, err_msg, err_len);
+    if (err == CD_OK) /* a writer's session, its own lock */
+        err = conn_open(s, &s->lease, true, err_msg, err_len);
     if (err != CD_OK) {
         pg_close(s);
         return err;
