@@ -692,6 +692,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         pick_node(node_id, advertise, host, bound, tls_cert != NULL, node_buf, sizeof node_buf,
                   advertise_buf, sizeof advertise_buf);
         app_set_node(app, node_buf, advertise_buf, lease_ms);
+        /* the renewer first: a load longer than the lease must not lose it */
+        r.leases = lease_keeper_start(app);
         int64_t l0 = time_now_ms();
         app_leases_take(app); /* the workspaces no node holds, before saying ready */
         log_info("serve", "node_id=%s advertise=%s lease_ms=%lld take_ms=%lld", node_buf,
@@ -704,7 +706,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         rcfg.should_run_ctx = app;
     }
     const char *failed = NULL;
-    if (shared && !(r.leases = lease_keeper_start(app)))
+    if (shared && !r.leases)
         failed = "the lease worker";
     else if (!(r.currents = currents_start(s, &ccfg)))
         failed = "the Currents dispatcher";

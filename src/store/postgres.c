@@ -526,6 +526,7 @@ static void pg_close(struct store *s) {
     slots_close(s);
     for (int i = 0; i < PG_READERS; i++)
         conn_close(&s->r[i]);
+    conn_close(&s->lease);
     conn_close(&s->w);
     pthread_cond_destroy(&s->commit_cond);
     pthread_mutex_destroy(&s->commit_lock);
@@ -558,6 +559,8 @@ enum cd_err postgres_open(const char *url, struct store **out, char *err_msg, si
         err = migrate(&s->w, err_msg, err_len);
     for (int i = 0; err == CD_OK && i < PG_READERS; i++)
         err = conn_open(s, &s->r[i], false, err_msg, err_len);
+    if (err == CD_OK) /* a writer's session, its own lock */
+        err = conn_open(s, &s->lease, true, err_msg, err_len);
     if (err != CD_OK) {
         pg_close(s);
         return err;

@@ -67,6 +67,7 @@ struct store {
     char *url;
     struct pg_conn w;
     struct pg_conn r[PG_READERS];
+    struct pg_conn lease; /* lease writes (postgres_leases.c): never queued behind `w` */
     atomic_uint next_reader;
     struct store_txn txn;
     atomic_bool full; /* the last write failed with disk_full (SQLSTATE 53100) */

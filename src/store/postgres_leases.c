@@ -7,6 +7,17 @@
 
 #include "store/postgres_int.h"
 
+/* acquire, renew and release run on a connection of their own (s->lease), so that a renewal
+ * never waits behind the queue of write transactions on `w` (it waits at most for the one
+ * transaction that holds the row FOR SHARE). */
+static enum cd_err lease_write(struct store *s, const char *sql, const struct pg_args *a,
+                               pg_row_fn row, void *ctx, int64_t *changes) {
+    pthread_mutex_lock(&s->lease.lock);
+    enum cd_err err = pg_run(&s->lease, row != NULL, sql, a, row, ctx, changes);
+    pthread_mutex_unlock(&s->lease.lock);
+    return err;
+}
+
 /* UNIX ms on the database's clock (clock_timestamp: the time of the statement, not of the
  * transaction's start). */
 #define PG_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
@@ -34,7 +45,7 @@ static enum cd_err acquire(struct store *s, int64_t ws, const char *node, const 
     int64_t i[] = {ws, ttl_ms};
     struct pg_args a = {"itti", t, i, NULL}; /* $1 ws, $2 node, $3 address, $4 ttl */
     int64_t got = 0;
-    enum cd_err err = pg_write_row(
+    enum cd_err err = lease_write(
         s,
         "INSERT INTO workspace_leases AS l(workspace_id, holder, address, "
         "expires_at, epoch) VALUES ($1, $2, $3, " PG_NOW_MS " + $4, 1) "
@@ -42,7 +53,7 @@ static enum cd_err acquire(struct store *s, int64_t ws, const char *node, const 
         "address = EXCLUDED.address, expires_at = EXCLUDED.expires_at, "
         "epoch = l.epoch + 1 WHERE l.holder = EXCLUDED.holder OR l.expires_at <= " PG_NOW_MS
         " RETURNING epoch",
-        &a, pg_row_int64, &got);
+        &a, pg_row_int64, &got, NULL);
     if (err == CD_OK) {
         *epoch = got;
         return CD_OK;
@@ -59,11 +70,12 @@ static enum cd_err renew(struct store *s, int64_t ws, const char *node, int64_t 
     const char *t[] = {node};
     int64_t i[] = {ws, epoch, ttl_ms};
     int64_t n = 0; /* $1 ws, $2 node, $3 epoch, $4 ttl */
-    enum cd_err err = pg_write(s,
-                               "UPDATE workspace_leases SET expires_at = " PG_NOW_MS
-                               " + $4 WHERE workspace_id = $1 AND holder = $2 AND epoch = $3 "
-                               "AND expires_at > " PG_NOW_MS,
-                               "itii", t, i, &n);
+    struct pg_args a = {"itii", t, i, NULL};
+    enum cd_err err = lease_write(s,
+                                  "UPDATE workspace_leases SET expires_at = " PG_NOW_MS
+                                  " + $4 WHERE workspace_id = $1 AND holder = $2 AND epoch = $3 "
+                                  "AND expires_at > " PG_NOW_MS,
+                                  &a, NULL, NULL, &n);
     if (err == CD_OK && n == 0)
         err = CD_E_NOT_FOUND;
     return err;
@@ -72,10 +84,11 @@ static enum cd_err renew(struct store *s, int64_t ws, const char *node, int64_t 
 static enum cd_err release(struct store *s, int64_t ws, const char *node, int64_t epoch) {
     const char *t[] = {node};
     int64_t i[] = {ws, epoch};
-    return pg_write(s,
-                    "UPDATE workspace_leases SET expires_at = 0 WHERE workspace_id = $1 AND "
-                    "holder = $2 AND epoch = $3",
-                    "iti", t, i, NULL);
+    struct pg_args a = {"iti", t, i, NULL};
+    return lease_write(s,
+                       "UPDATE workspace_leases SET expires_at = 0 WHERE workspace_id = $1 AND "
+                       "holder = $2 AND epoch = $3",
+                       &a, NULL, NULL, NULL);
 }
 
 static enum cd_err check(struct store_txn *t, int64_t ws, const char *node, int64_t epoch) {
