@@ -295,8 +295,8 @@ static const char *const migrations[] = {
     /* 14: why a delivery failed (the answer's status and first bytes, or the transport error),
      * for the last failures of a campaign or Canvas (found through its dispatches); NULL for
      * a sent one and for those recorded before */
-    "ALTER TABLE deliveries ADD COLUMN reason TEXT;"
-    "CREATE INDEX dispatches_campaign ON dispatches(campaign);",
+    ("ALTER TABLE deliveries ADD COLUMN reason TEXT;"
+     "CREATE INDEX dispatches_campaign ON dispatches(campaign);"),
 };
 
 const char *sqlite_schema_migration(int version) {
