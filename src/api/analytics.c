@@ -2,7 +2,8 @@
  * analytics.c — Braze's daily series (REST API key): GET /segments/data_series
  * (export/segments/get_segment_analytics.md), /campaigns/data_series
  * (export/campaigns/get_campaign_analytics.md), /sends/data_series (get_send_analytics.md),
- * /canvas/data_series and /canvas/data_summary (export/canvas/), and our own
+ * /canvas/data_series and /canvas/data_summary (export/canvas/, with include_step_breakdown's
+ * step_stats), and our own
  * /cohorts/data_series (a cohort's daily size, the shape of the segments' one). The query is
  * checked here; core/messaging/daily_history.h gives the days, oldest first; the shapes are
  * Braze's, with the webhook channel (the one cohortd sends) and zero conversions and revenue
@@ -166,17 +167,61 @@ static json_t *canvas_totals(int64_t entries) {
                      "conversions_by_entry_time", 0, "entries", (json_int_t)entries);
 }
 
-/* The Canvas's days and name; summary sums them. */
+/* Braze's step_stats entry of one step: what it sent and failed (webhook channel). */
+static json_t *step_stats_of(const char *name, int64_t sent, int64_t failed) {
+    return json_pack("{s:s, s:i, s:i, s:i, s:{s:[{s:I, s:I}]}}", "name", name, "revenue", 0,
+                     "conversions", 0, "conversions_by_entry_time", 0, "messages", "webhook",
+                     "sent", (json_int_t)sent, "errors", (json_int_t)failed);
+}
+
+/* step_stats of day i (i < 0: the sum of the n days) of the steps. */
+static json_t *step_stats(const struct daily_step *steps, size_t n_steps, int i, int n) {
+    json_t *o = json_object();
+    for (size_t k = 0; k < n_steps; k++) {
+        int64_t sent = 0, failed = 0;
+        for (int d = i < 0 ? 0 : i; d < (i < 0 ? n : i + 1); d++) {
+            sent += steps[k].points[d].sent;
+            failed += steps[k].points[d].failed;
+        }
+        json_object_set_new(o, steps[k].id, step_stats_of(steps[k].name, sent, failed));
+    }
+    return o;
+}
+
+/* include_step_breakdown: absent or "false" is false, "true" true; anything else refused. */
+static enum cd_err read_breakdown(const struct http_request *req, bool *on, struct cd_msg *msg) {
+    const char *v = http_query(req, "include_step_breakdown");
+    *on = v && strcmp(v, "true") == 0;
+    if (v && !*on && strcmp(v, "false") != 0)
+        return cd_invalid(msg, "include_step_breakdown: must be true or false");
+    return CD_OK;
+}
+
+/* The Canvas's days and name, with each step's when include_step_breakdown=true; summary sums
+ * them. */
 static enum cd_err canvas(struct app *app, struct workspace *ws, const struct http_request *req,
                           bool summary, json_t **out, struct cd_msg *msg) {
     struct daily_point p[CANVAS_MAX_DAYS];
     int n = 0;
-    enum cd_err err =
-        series_of(app, ws, req, HISTORY_CANVAS, "canvas_id", CANVAS_MAX_DAYS, true, p, &n, msg);
+    bool breakdown = false;
+    enum cd_err err = read_breakdown(req, &breakdown, msg);
+    if (err == CD_OK)
+        err =
+            series_of(app, ws, req, HISTORY_CANVAS, "canvas_id", CANVAS_MAX_DAYS, true, p, &n, msg);
     char name[256];
     if (err == CD_OK)
         err = daily_history_name(app, ws, CAMPAIGN_KIND_CANVAS, http_query(req, "canvas_id"), name,
                                  sizeof name);
+    struct daily_step *steps = NULL;
+    size_t n_steps = 0;
+    if (err == CD_OK && breakdown) {
+        int64_t ending = 0;
+        int length = 0;
+        err = read_range(req, CANVAS_MAX_DAYS, true, &ending, &length, msg);
+        if (err == CD_OK)
+            err = daily_history_steps(app, ws, http_query(req, "canvas_id"), ending, length, &steps,
+                                      &n_steps);
+    }
     if (err != CD_OK)
         return err;
     json_t *data;
@@ -185,13 +230,20 @@ static enum cd_err canvas(struct app *app, struct workspace *ws, const struct ht
         for (int i = 0; i < n; i++)
             entries += p[i].entered;
         data = json_pack("{s:s, s:o}", "name", name, "total_stats", canvas_totals(entries));
+        if (breakdown)
+            json_object_set_new(data, "step_stats", step_stats(steps, n_steps, -1, n));
     } else {
         json_t *stats = json_array();
-        for (int i = 0; i < n; i++)
-            json_array_append_new(stats, json_pack("{s:o, s:o}", "time", day_json(p[i].day),
-                                                   "total_stats", canvas_totals(p[i].entered)));
+        for (int i = 0; i < n; i++) {
+            json_t *day = json_pack("{s:o, s:o}", "time", day_json(p[i].day), "total_stats",
+                                    canvas_totals(p[i].entered));
+            if (breakdown)
+                json_object_set_new(day, "step_stats", step_stats(steps, n_steps, i, n));
+            json_array_append_new(stats, day);
+        }
         data = json_pack("{s:s, s:o}", "name", name, "stats", stats);
     }
+    daily_steps_free(steps, n_steps);
     *out = json_pack("{s:o, s:s}", "data", data, "message", "success");
     return *out ? CD_OK : CD_E_NOMEM;
 }

@@ -15,6 +15,19 @@ static enum cd_err record(struct store *s, int64_t ws, const struct history_row 
                     "tiiiiiii", t, i, NULL);
 }
 
+static enum cd_err add(struct store_txn *t, int64_t ws, const struct history_row *row) {
+    const char *txt[] = {row->object_id};
+    int64_t i[] = {ws, row->kind, row->day, row->size, row->entered, row->sent, row->failed};
+    return pg_txn_write(
+        t,
+        "INSERT INTO daily_history(object_id, workspace_id, kind, day, size, "
+        "entered, sent, failed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workspace_id, "
+        "kind, object_id, day) DO UPDATE SET entered = daily_history.entered + "
+        "EXCLUDED.entered, sent = daily_history.sent + EXCLUDED.sent, failed = "
+        "daily_history.failed + EXCLUDED.failed",
+        "tiiiiiii", txt, i, NULL);
+}
+
 struct history_cb {
     void (*cb)(void *, const struct history_row *);
     void *ctx;
@@ -84,6 +97,7 @@ static enum cd_err send_days(struct store *s, int64_t ws, const char *campaign_i
 
 const struct store_history_ops postgres_history_ops = {
     .record = record,
+    .add = add,
     .series = series,
     .send_days = send_days,
 };

@@ -12,6 +12,19 @@ static enum cd_err record(struct store *s, int64_t ws, const struct history_row 
                     "tiiiiiii", t, i, NULL);
 }
 
+static enum cd_err add(struct store_txn *t, int64_t ws, const struct history_row *row) {
+    const char *txt[] = {row->object_id};
+    int64_t i[] = {ws, row->kind, row->day, row->size, row->entered, row->sent, row->failed};
+    return sq_txn_write(
+        t,
+        "INSERT INTO daily_history(object_id, workspace_id, kind, day, size, "
+        "entered, sent, failed) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (workspace_id, "
+        "kind, object_id, day) DO UPDATE SET entered = daily_history.entered + "
+        "excluded.entered, sent = daily_history.sent + excluded.sent, failed = "
+        "daily_history.failed + excluded.failed",
+        "tiiiiiii", txt, i, NULL);
+}
+
 struct history_cb {
     void (*cb)(void *, const struct history_row *);
     void *ctx;
@@ -82,6 +95,7 @@ static enum cd_err send_days(struct store *s, int64_t ws, const char *campaign_i
 
 const struct store_history_ops sqlite_history_ops = {
     .record = record,
+    .add = add,
     .series = series,
     .send_days = send_days,
 };

@@ -600,8 +600,15 @@ struct store_campaign_ops {
 /* ---- daily history: one row per (workspace, object, UTC day) (any time) ---- */
 
 /* What a history row is of; object_id is the segment id, "partner/cohort_id", or the public id
- * of a campaign or Canvas. */
-enum history_kind { HISTORY_SEGMENT = 1, HISTORY_COHORT, HISTORY_CAMPAIGN, HISTORY_CANVAS };
+ * of a campaign or Canvas; for HISTORY_CANVAS_STEP "canvas public id/step id", whose row holds
+ * what that day counted (sent, failed), not a cumulative sample (see add). */
+enum history_kind {
+    HISTORY_SEGMENT = 1,
+    HISTORY_COHORT,
+    HISTORY_CAMPAIGN,
+    HISTORY_CANVAS,
+    HISTORY_CANVAS_STEP
+};
 
 /* The last sample of one day: a size (segments, cohorts) or cumulative counters (campaigns and
  * Canvases: entered, sent, failed since creation). */
@@ -623,6 +630,10 @@ struct send_day {
 struct store_history_ops {
     /* Sets the row of (ws, kind, object_id, day), replacing an earlier sample of that day. */
     enum cd_err (*record)(struct store *s, int64_t ws, const struct history_row *row);
+    /* Adds row's entered, sent and failed to the row of (ws, kind, object_id, day), creating
+     * it (in the caller's transaction): per-day counts kept as outcomes are recorded, so they
+     * outlive the deliveries (retention). */
+    enum cd_err (*add)(struct store_txn *t, int64_t ws, const struct history_row *row);
     /* The rows of an object with from <= day <= to, ascending, preceded by the newest row
      * before from when there is one. */
     enum cd_err (*series)(struct store *s, int64_t ws, enum history_kind kind,

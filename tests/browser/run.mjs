@@ -473,7 +473,7 @@ const tests = [
         await page.locator('#campaigns-failures').scrollIntoViewIfNeeded();
         await checkAccessible(page, 'campaign with a failure');
     }],
-    ['a Canvas made by clicking, with two ordered steps and a delay, sends both steps in order', 'canvas', async ({ page }) => {
+    ['a Canvas made by clicking, with two ordered steps and a delay, sends both steps in order and charts each step\'s sent and failed', 'canvas', async ({ page }) => {
         await login(page);
         await page.getByRole('link', { name: 'Campaigns', exact: true }).click();
         await page.getByRole('link', { name: 'New Canvas' }).click();
@@ -505,6 +505,36 @@ const tests = [
         assertEq(steps, [['1', 'Welcome', '0'], ['2', 'Remind', '1']], 'the Canvas\'s steps');
         const d = await api('GET', `/canvas/details?canvas_id=${encodeURIComponent(S.canvasId)}`);
         assertEq([d.json.entries, d.json.sends, d.json.failures], [1, 2, 0], '/canvas/details counters');
+        // the chart and the per-step table, drawn on load, against the step breakdown the API answers now
+        await page.reload();
+        await page.locator('#canvas-series svg').waitFor();
+        const drawn = await page.evaluate(() => {
+            const out = {};
+            for (const dot of document.querySelectorAll('#canvas-series circle[data-series]'))
+                (out[dot.dataset.series] ||= []).push([dot.dataset.label, Number(dot.dataset.value)]);
+            return out;
+        });
+        const series = await api('GET', `/canvas/data_series?canvas_id=${encodeURIComponent(S.canvasId)}&length=14&include_step_breakdown=true`);
+        assertEq(series.status, 200, 'canvas data_series');
+        const day = (x) => x.time.slice(0, 10);
+        const stats = series.json.data.stats;
+        const ids = d.json.steps.map((st) => st.id);
+        const one = (st, k) => st.messages.webhook.reduce((a, m) => a + m[k], 0);
+        const overSteps = (x, k) => ids.reduce((a, id) => a + one(x.step_stats[id], k), 0);
+        const want = {
+            entries: stats.map((x) => [day(x), x.total_stats.entries]),
+            sent: stats.map((x) => [day(x), overSteps(x, 'sent')]),
+            failed: stats.map((x) => [day(x), overSteps(x, 'errors')]),
+        };
+        assertEq(drawn, want, 'the Canvas chart\'s points (day, value) against /canvas/data_series?include_step_breakdown=true');
+        const today = stats.length - 1;
+        assertEq([want.entries[today][1], want.sent[today][1], want.failed[today][1]], [1, 2, 0], 'today\'s entries, sent and failed');
+        const perStep = await page.locator('#canvas-step-stats tbody tr').evaluateAll((rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+        const wantSteps = ids.map((id, i) => [String(i + 1), stats[today].step_stats[id].name,
+            String(stats.reduce((a, x) => a + one(x.step_stats[id], 'sent'), 0)), String(stats.reduce((a, x) => a + one(x.step_stats[id], 'errors'), 0))]);
+        assertEq(perStep, wantSteps, 'the per-step table against the step breakdown');
+        assertEq(perStep, [['1', 'Welcome', '1', '0'], ['2', 'Remind', '1', '0']], 'each step sent once');
+        await page.locator('#canvas-series').scrollIntoViewIfNeeded();
         await checkAccessible(page, 'Canvas page');
     }],
     ['a Current shows its delivered count moving', 'current', async ({ page }) => {

@@ -131,6 +131,17 @@ static void test_data_series_refuse_bad_lengths_dates_and_unknown_ids(void **sta
     get_expect(s, "/canvas/data_summary?canvas_id=nope&length=15", 400,
                "{\"message\":\"length: must be a whole number from 1 to 14 (or give "
                "starting_at)\"}");
+    const char *flags[] = {"yes", "1", "", "TRUE"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        char *p1 =
+            strf("/canvas/data_series?canvas_id=nope&length=2&include_step_breakdown=%s", flags[i]);
+        char *p2 = strf("/canvas/data_summary?canvas_id=nope&length=2&include_step_breakdown=%s",
+                        flags[i]);
+        get_expect(s, p1, 400, "{\"message\":\"include_step_breakdown: must be true or false\"}");
+        get_expect(s, p2, 400, "{\"message\":\"include_step_breakdown: must be true or false\"}");
+        free(p1);
+        free(p2);
+    }
     free(seg);
 }
 
@@ -295,6 +306,126 @@ static void test_send_data_series_counts_the_deliveries_of_its_send_id(void **st
     free(camp);
 }
 
+/* Braze's step_stats entry of one step (webhook channel). */
+static char *step_stat(const char *id, const char *name, int sent, int errors) {
+    return strf("\"%s\":{\"name\":\"%s\",\"revenue\":0,\"conversions\":0,"
+                "\"conversions_by_entry_time\":0,\"messages\":{\"webhook\":[{\"sent\":%d,"
+                "\"errors\":%d}]}}",
+                id, name, sent, errors);
+}
+
+/* GET path until it answers 200 with want (the outcomes are recorded once the webhooks
+ * answered), then asserts it; fails after 10 s. */
+static void poll_expect(struct server *s, const char *path, const char *want) {
+    json_t *expected = json_loads(want, 0, NULL);
+    if (!expected)
+        fail_msg("bad expected JSON: %s", want);
+    for (int i = 0; i < 400; i++) {
+        struct resp r;
+        http_get_rest(s, path, &r);
+        bool same = r.status == 200 && json_equal(r.json, expected);
+        resp_free(&r);
+        if (same)
+            break;
+        sleep_ms(25);
+    }
+    json_decref(expected);
+    get_expect(s, path, 200, want);
+}
+
+static void test_canvas_step_breakdown_counts_each_steps_sent_and_failed_per_day(void **st) {
+    (void)st;
+    const char *args[] = {"--campaigns-poll-ms",
+                          "50",
+                          "--webhook-retry-base-ms",
+                          "50",
+                          "--webhook-max-attempts",
+                          "2",
+                          NULL};
+    struct server *s = server_new(args);
+    char url[128];
+    struct sink *k = sink_start(url, sizeof url);
+    *strstr(url, "/ingest") = '\0';
+    sink_fail_path(k, "/hook/u2", 500, "{\"error\":\"boom\"}");
+    post_status(s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"u1\"},{\"external_id\":\"u2\"}]}", 201);
+    char *seg = created(s, "/segments/create",
+                        "{\"name\":\"all\",\"filter\":{\"identified\":true}}", "segment_id");
+    char *body = strf("{\"name\":\"Trial\",\"segment_id\":\"%s\",\"schedule\":{\"type\":"
+                      "\"immediate\"},\"steps\":[{\"name\":\"hello\",\"delay_seconds\":0,"
+                      "\"message\":{\"webhook\":{\"url\":\"%s/ok/{{${external_id}}}\"}}},"
+                      "{\"name\":\"reminder\",\"delay_seconds\":0,\"message\":{\"webhook\":{"
+                      "\"url\":\"%s/hook/{{${external_id}}}\"}}}]}",
+                      seg, url, url);
+    char *canvas = created(s, "/canvas/create", body, "canvas_id");
+    free(body);
+    char *path = strf("/canvas/details?canvas_id=%s", canvas);
+    struct resp r;
+    http_get_rest(s, path, &r);
+    assert_int_equal(r.status, 200);
+    json_t *steps = json_object_get(r.json, "steps");
+    assert_int_equal(json_array_size(steps), 2);
+    char *id1 = strdup(json_string_value(json_object_get(json_array_get(steps, 0), "id")));
+    char *id2 = strdup(json_string_value(json_object_get(json_array_get(steps, 1), "id")));
+    resp_free(&r);
+    free(path);
+    /* today: the first step sent to both, the second to u1 and failed for u2 */
+    char *a1 = step_stat(id1, "hello", 0, 0), *b1 = step_stat(id2, "reminder", 0, 0);
+    char *a0 = step_stat(id1, "hello", 2, 0), *b0 = step_stat(id2, "reminder", 1, 1);
+    char *series =
+        strf("{\"data\":{\"name\":\"Trial\",\"stats\":[{\"time\":\"%s\",\"total_stats\":{"
+             "\"revenue\":0,\"conversions\":0,\"conversions_by_entry_time\":0,\"entries\":0},"
+             "\"step_stats\":{%s,%s}},{\"time\":\"%s\",\"total_stats\":{\"revenue\":0,"
+             "\"conversions\":0,\"conversions_by_entry_time\":0,\"entries\":2},\"step_stats\":{%s,"
+             "%s}}]},\"message\":\"success\"}",
+             date_of(-1), a1, b1, date_of(0), a0, b0);
+    char *summary = strf("{\"data\":{\"name\":\"Trial\",\"total_stats\":{\"revenue\":0,"
+                         "\"conversions\":0,\"conversions_by_entry_time\":0,\"entries\":2},"
+                         "\"step_stats\":{%s,%s}},\"message\":\"success\"}",
+                         a0, b0);
+    char *series_path =
+        strf("/canvas/data_series?canvas_id=%s&length=2&include_step_breakdown=true", canvas);
+    char *summary_path =
+        strf("/canvas/data_summary?canvas_id=%s&length=2&include_step_breakdown=true", canvas);
+    poll_expect(s, series_path, series);
+    get_expect(s, summary_path, 200, summary);
+    /* without the parameter (or with false) the answer is Braze's plain one */
+    char *c1 = canvas_day(-1, 0), *c0 = canvas_day(0, 2);
+    char *plain =
+        strf("{\"data\":{\"name\":\"Trial\",\"stats\":[%s,%s]},\"message\":\"success\"}", c1, c0);
+    free(c1);
+    free(c0);
+    path = strf("/canvas/data_series?canvas_id=%s&length=2", canvas);
+    get_expect(s, path, 200, plain);
+    free(path);
+    path = strf("/canvas/data_series?canvas_id=%s&length=2&include_step_breakdown=false", canvas);
+    get_expect(s, path, 200, plain);
+    free(path);
+    /* the per-day counts outlive the deliveries: the same once retention deleted them, and
+     * after a restart */
+    server_stop(s);
+    sql_exec(s, "DELETE FROM deliveries");
+    server_start(s);
+    get_expect(s, series_path, 200, series);
+    get_expect(s, summary_path, 200, summary);
+    free(plain);
+    free(series_path);
+    free(summary_path);
+    free(series);
+    free(summary);
+    free(a1);
+    free(b1);
+    free(a0);
+    free(b0);
+    free(id1);
+    free(id2);
+    free(canvas);
+    free(seg);
+    sink_stop(k);
+    server_cleanup(s);
+    free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_segment_data_series_ends_today_with_the_size_now,
@@ -304,6 +435,7 @@ int main(void) {
         cmocka_unit_test(test_past_days_come_from_the_daily_history_kept_across_restarts),
         cmocka_unit_test_setup_teardown(test_send_data_series_counts_the_deliveries_of_its_send_id,
                                         server_setup, server_teardown),
+        cmocka_unit_test(test_canvas_step_breakdown_counts_each_steps_sent_and_failed_per_day),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1389,6 +1389,46 @@ static void copy_send_day(void *ctx, const struct send_day *d) {
              (long long)d->failed, (long long)d->users);
 }
 
+static void test_daily_history_adds_a_canvas_steps_counts_of_the_day(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    int64_t other = make_ws(f, "b");
+    const struct store_history_ops *h = f->ops->history;
+    struct history_row r = {
+        .kind = HISTORY_CANVAS_STEP, .object_id = "cv1/st1", .day = 50, .sent = 2, .failed = 1};
+    struct store_txn *t;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(h->add(t, ws, &r), CD_OK);
+    r.sent = 3; /* the same day again: added to it */
+    r.failed = 0;
+    assert_int_equal(h->add(t, ws, &r), CD_OK);
+    r.day = 51;
+    r.sent = 1;
+    r.failed = 4;
+    assert_int_equal(h->add(t, ws, &r), CD_OK);
+    r.day = 50;
+    assert_int_equal(h->add(t, other, &r), CD_OK); /* another workspace's */
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    /* a rolled back add leaves nothing */
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    r.day = 52;
+    assert_int_equal(h->add(t, ws, &r), CD_OK);
+    f->ops->rollback(t);
+
+    char text[256] = "";
+    assert_int_equal(
+        h->series(f->s, ws, HISTORY_CANVAS_STEP, "cv1/st1", 50, 60, copy_history, text), CD_OK);
+    assert_string_equal(text, "50:0/0/5/1;51:0/0/1/4;");
+    text[0] = '\0';
+    assert_int_equal(
+        h->series(f->s, other, HISTORY_CANVAS_STEP, "cv1/st1", 50, 60, copy_history, text), CD_OK);
+    assert_string_equal(text, "50:0/0/1/4;");
+    text[0] = '\0';
+    assert_int_equal(h->series(f->s, ws, HISTORY_CANVAS, "cv1/st1", 50, 60, copy_history, text),
+                     CD_OK); /* another kind */
+    assert_string_equal(text, "");
+}
+
 static void test_daily_history_keeps_the_last_sample_of_each_day(void **state) {
     struct fx *f = *state;
     int64_t ws = make_ws(f, "a");
@@ -1870,6 +1910,8 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
                                         setup, teardown),                                          \
         cmocka_unit_test_setup_teardown(test_dashboard_users_round_trip, setup, teardown),         \
         cmocka_unit_test_setup_teardown(test_daily_history_keeps_the_last_sample_of_each_day,      \
+                                        setup, teardown),                                          \
+        cmocka_unit_test_setup_teardown(test_daily_history_adds_a_canvas_steps_counts_of_the_day,  \
                                         setup, teardown),                                          \
         cmocka_unit_test_setup_teardown(test_a_currents_probe_is_kept_and_replaced, setup,         \
                                         teardown),                                                 \

@@ -48,27 +48,39 @@ async function failuresBox(kind, id) {
 }
 
 // Targeted, sent and failed per day (campaigns: GET /campaigns/data_series, Braze's
-// [{time, messages: {webhook: [{sent, errors}]}, unique_recipients}]) or entries per day (Canvases:
-// /canvas/data_series, {data: {stats: [{time, total_stats: {entries}}]}}), the last 14 days.
-async function seriesBox(path, id, what) {
-    const res = await get(`${path}?${q({ [what]: id, length: 14 })}`);
+// [{time, messages: {webhook: [{sent, errors}]}, unique_recipients}]) or entries, sent and failed
+// per day (Canvases: /canvas/data_series?include_step_breakdown=true, {data: {stats: [{time,
+// total_stats: {entries}, step_stats: {STEP_ID: {name, messages: {webhook: [{sent, errors}]}}}}]}},
+// sent and failed summed over the steps, and a table of each step's over the days), the last 14
+// days. steps: the Canvas's steps in order ([{id, name}]).
+const webhookSum = (d, k) => ((d && d.messages && d.messages.webhook) || []).reduce((a, m) => a + (m[k] || 0), 0);
+
+async function seriesBox(path, id, what, steps) {
+    const canvas = what === 'canvas_id';
+    const res = await get(`${path}?${q({ [what]: id, length: 14, ...(canvas ? { include_step_breakdown: 'true' } : {}) })}`);
     if (res.status === 404) return unavailable('Sends over time');
     if (!res.ok) return errorNote(res, 'Could not load the sends over time');
     const day = (d) => String(d.time).slice(0, 10);
     if (Array.isArray(res.data.data)) {
         const rows = res.data.data;
-        const sum = (d, k) => ((d.messages && d.messages.webhook) || []).reduce((a, m) => a + (m[k] || 0), 0);
         if (!rows.length) return h('p', {}, 'No sends yet.');
         // unique_recipients: the users the campaign targeted that day
         return h('div', { id: 'campaign-series' }, seriesChart('Targeted, sent and failed by day', rows.map(day), [
             { name: 'targeted', values: rows.map((d) => d.unique_recipients || 0), cls: 'targeted' },
-            { name: 'sent', values: rows.map((d) => sum(d, 'sent')), cls: 'sent' },
-            { name: 'failed', values: rows.map((d) => sum(d, 'errors')), cls: 'failed' }]));
+            { name: 'sent', values: rows.map((d) => webhookSum(d, 'sent')), cls: 'sent' },
+            { name: 'failed', values: rows.map((d) => webhookSum(d, 'errors')), cls: 'failed' }]));
     }
     const rows = (res.data.data && res.data.data.stats) || [];
     if (!rows.length) return h('p', {}, 'No entries yet.');
-    return h('div', { id: 'canvas-series' }, seriesChart('Entries by day', rows.map(day),
-        [{ name: 'entries', values: rows.map((d) => (d.total_stats && d.total_stats.entries) || 0), cls: 'sent' }]));
+    const overSteps = (d, k) => Object.values(d.step_stats || {}).reduce((a, st) => a + webhookSum(st, k), 0);
+    const overDays = (stepId, k) => rows.reduce((a, d) => a + webhookSum((d.step_stats || {})[stepId], k), 0);
+    return h('div', { id: 'canvas-series' },
+        seriesChart('Entries, sent and failed by day', rows.map(day), [
+            { name: 'entries', values: rows.map((d) => (d.total_stats && d.total_stats.entries) || 0), cls: 'targeted' },
+            { name: 'sent', values: rows.map((d) => overSteps(d, 'sent')), cls: 'sent' },
+            { name: 'failed', values: rows.map((d) => overSteps(d, 'errors')), cls: 'failed' }]),
+        table(`Sent and failed by step (${rows.length} days)`, ['#', 'Step', 'Sent', 'Failed'], (steps || []).map((st, i) => [
+            String(i + 1), st.name, String(overDays(st.id, 'sent')), String(overDays(st.id, 'errors'))]), { id: 'canvas-step-stats' }));
 }
 
 export async function renderDetails(main, [id], ctx) {
@@ -366,7 +378,7 @@ export async function renderCanvasDetails(main, [id], ctx) {
         h('p', {}, `Entry ${scheduleText(d.schedule)}, segment `, h('a', { href: `#/segments/${encodeURIComponent(d.segment_id)}` }, seg.ok ? seg.data.name : d.segment_id)),
         table('Steps', ['#', 'Name', 'Delay (s)', 'Request'], d.steps.map((s, i) => [String(i + 1), s.name, String(s.delay_seconds),
             `${s.message.webhook.method} ${s.message.webhook.url}`])),
-        section('Entries over time', await seriesBox('/canvas/data_series', id, 'canvas_id')),
+        section('Entries, sent and failed over time', await seriesBox('/canvas/data_series', id, 'canvas_id', d.steps)),
         section('Failures', failBox),
         d.archived ? null : h('button', {
             type: 'button',

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/index/bitmap.h"
+#include "core/messaging/daily_history.h"
 #include "core/events/event.h"
 #include "core/segments/segments.h"
 #include "core/messaging/template.h"
@@ -465,6 +466,26 @@ static char *failure_reason(const struct webhook_outcome *o) {
     return out;
 }
 
+/* Adds a Canvas step's outcomes to its row of the day in the daily history (object
+ * "canvas id/step id"), in the write of the deliveries they count. */
+static enum cd_err count_step_day(struct app *app, const struct campaign_run *run, int64_t now,
+                                  int64_t n_sent, int64_t n_failed) {
+    size_t len = strlen(run->public_id) + strlen(run->step_id) + 2;
+    char *object = malloc(len);
+    if (!object)
+        return CD_E_NOMEM;
+    snprintf(object, len, "%s/%s", run->public_id, run->step_id);
+    const struct history_row row = {.kind = HISTORY_CANVAS_STEP,
+                                    .object_id = object,
+                                    .day = now / DAILY_HISTORY_DAY_MS,
+                                    .sent = n_sent,
+                                    .failed = n_failed};
+    enum cd_err err =
+        STORE_OPS(app->store)->history->add(workspace_txn(run->ws), run->ws->id, &row);
+    free(object);
+    return err;
+}
+
 enum cd_err campaign_record(struct app *app, struct campaign_run *run,
                             const struct webhook_outcome *o, size_t n) {
     int64_t now = time_now_ms();
@@ -517,6 +538,8 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
     }
     if (err == CD_OK && (n_sent || n_failed))
         err = ops->count_outcomes(workspace_txn(run->ws), run->campaign, n_sent, n_failed);
+    if (err == CD_OK && (n_sent || n_failed) && run->kind == CAMPAIGN_KIND_CANVAS)
+        err = count_step_day(app, run, now, n_sent, n_failed);
     return workspace_write_end(app, run->ws, err);
 }
 

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/cohorts/cohort_read.h"
 #include "core/segments/segments.h"
 #include "core/workspace/workspace_int.h"
@@ -321,4 +323,101 @@ enum cd_err daily_history_name(struct app *app, struct workspace *ws, enum campa
     if (err == CD_OK)
         snprintf(name, name_len, "%s", f.name);
     return err;
+}
+
+/* ---- a Canvas's steps ---- */
+
+struct found_steps {
+    bool found;
+    json_t *steps; /* the definition's "steps" (new reference) */
+};
+
+static void take_steps(void *ctx, const struct campaign_row *r) {
+    struct found_steps *f = ctx;
+    f->found = true;
+    json_t *def = json_loads(r->definition, 0, NULL);
+    f->steps = json_incref(json_object_get(def, "steps"));
+    json_decref(def);
+}
+
+static char *text_of(const json_t *o, const char *key) {
+    const char *v = json_string_value(json_object_get(o, key));
+    return strdup(v ? v : "");
+}
+
+struct step_points {
+    struct daily_point *out;
+    int64_t first;
+    int length;
+};
+
+static void take_step_day(void *ctx, const struct history_row *r) {
+    struct step_points *sp = ctx;
+    int64_t i = r->day - sp->first;
+    if (i >= 0 && i < sp->length) { /* the row before the range is not counted */
+        sp->out[i].sent = r->sent;
+        sp->out[i].failed = r->failed;
+    }
+}
+
+void daily_steps_free(struct daily_step *steps, size_t n_steps) {
+    for (size_t i = 0; steps && i < n_steps; i++) {
+        free(steps[i].id);
+        free(steps[i].name);
+        free(steps[i].points);
+    }
+    free(steps);
+}
+
+enum cd_err daily_history_steps(struct app *app, struct workspace *ws, const char *canvas_id,
+                                int64_t ending_ms, int length, struct daily_step **steps,
+                                size_t *n_steps) {
+    *steps = NULL;
+    *n_steps = 0;
+    if (length < 1 || length > DAILY_HISTORY_MAX_DAYS)
+        return CD_E_INVALID;
+    struct found_steps f = {0};
+    enum cd_err err = STORE_OPS(app->store)
+                          ->campaigns->get(app->store, ws->id, CAMPAIGN_KIND_CANVAS, canvas_id, 0,
+                                           take_steps, &f);
+    if (err == CD_OK && !f.found)
+        err = CD_E_NOT_FOUND;
+    if (err != CD_OK) {
+        json_decref(f.steps);
+        return err;
+    }
+    int64_t today = time_now_ms() / DAILY_HISTORY_DAY_MS;
+    int64_t last = end_day(ending_ms, today), first = last - length + 1;
+    size_t n = json_array_size(f.steps);
+    struct daily_step *v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        err = CD_E_NOMEM;
+    for (size_t i = 0; err == CD_OK && i < n; i++) {
+        const json_t *st = json_array_get(f.steps, i);
+        v[i].id = text_of(st, "id");
+        v[i].name = text_of(st, "name");
+        v[i].points = calloc((size_t)length, sizeof *v[i].points);
+        size_t len = strlen(canvas_id) + (v[i].id ? strlen(v[i].id) : 0) + 2;
+        char *object = v[i].id && v[i].name && v[i].points ? malloc(len) : NULL;
+        if (!object) {
+            err = CD_E_NOMEM;
+            break;
+        }
+        snprintf(object, len, "%s/%s", canvas_id, v[i].id);
+        for (int d = 0; d < length; d++)
+            v[i].points[d].day = first + d;
+        struct step_points sp = {v[i].points, first, length};
+        err = STORE_OPS(app->store)
+                  ->history->series(app->store, ws->id, HISTORY_CANVAS_STEP, object, first, last,
+                                    take_step_day, &sp);
+        free(object);
+    }
+    json_decref(f.steps);
+    if (err != CD_OK) {
+        daily_steps_free(v, n);
+        return err;
+    }
+    *steps = v;
+    *n_steps = n;
+    return CD_OK;
 }

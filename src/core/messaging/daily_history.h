@@ -44,6 +44,23 @@ enum cd_err daily_history_sends(struct app *app, struct workspace *ws, const cha
                                 const char *send_id, int64_t ending_ms, int length,
                                 struct daily_point *out);
 
+/* One step of a Canvas with what it sent and failed each day (daily_history_steps). */
+struct daily_step {
+    char *id;
+    char *name;
+    struct daily_point *points; /* length; sent and failed set */
+};
+
+/* The Canvas's steps in their order, each with the `length` days (1..DAILY_HISTORY_MAX_DAYS)
+ * ending with the UTC day of ending_ms, oldest first, from the per-day counts kept as the
+ * steps' outcomes were recorded (so days beyond --retain-deliveries are still counted).
+ * *steps is set to a new array of *n_steps (free it with daily_steps_free). CD_E_NOT_FOUND
+ * when the workspace has no such Canvas. */
+enum cd_err daily_history_steps(struct app *app, struct workspace *ws, const char *canvas_id,
+                                int64_t ending_ms, int length, struct daily_step **steps,
+                                size_t *n_steps);
+void daily_steps_free(struct daily_step *steps, size_t n_steps);
+
 /* The name of a campaign or Canvas (copied into name, name_len bytes). CD_E_NOT_FOUND. */
 enum cd_err daily_history_name(struct app *app, struct workspace *ws, enum campaign_kind kind,
                                const char *public_id, char *name, size_t name_len);
