@@ -12,13 +12,17 @@
  * Invariants: a Current's position (in the store and in its runtime) moves only after a 2xx
  * was recorded or after the events became dead letters, and dead letters and the position move
  * in one store transaction. When the store fails, nothing moves: the batch is sent again
- * later (at-least-once), with a log line. Runtime retry state (attempts, next attempt time,
- * batch splitting after 400 / 413) lives in memory; positions, counters, states and dead
- * letters live in the store.
+ * later (at-least-once), with a log line. A delivery is recorded with a split commit: applied at
+ * once, and made durable after the next requests went out (the sync overlaps their round trip);
+ * a crash of the machine before that sync can only make a batch go again, never lose one. Runtime
+ * retry state (attempts, next attempt time, batch splitting after 400 / 413) lives in memory;
+ * positions, counters, states and dead letters live in the store.
  *
  * Costs: each due Current reads its replays and the outbox after its position (two indexed
  * reads) at most once per poll interval while idle; the Currents list is read once per poll
  * interval.
+ * A batch's request body is built while its events are read, into one buffer per Current kept
+ * from batch to batch: no allocation per event.
  *
  * Metrics: the loop counts delivered events and failed requests per Current; a collector
  * registered at start reads, at each scrape and on the scraping thread, every Current's backlog,
@@ -47,7 +51,7 @@ enum current_state { STATE_ACTIVE, STATE_PAUSED, STATE_FAILED };
 struct event_ref {
     int64_t seq; /* outbox seq, or dead letter id for replays */
     int64_t created_at;
-    char *body;
+    size_t off, len; /* the event's JSON text inside the runtime's request body */
 };
 
 struct runtime {
@@ -74,7 +78,12 @@ struct runtime {
     size_t n_events, events_cap;
     int64_t limit;    /* most events this batch could hold: a full batch means more may wait */
     int64_t last_seq; /* position after this batch */
+    /* the request body, built while the events are read: {"events":[e1,e2,…]}; the buffer is
+     * kept (and grows) from batch to batch, so a batch allocates nothing per event */
     char *body;
+    size_t body_len, body_cap;
+    /* the last recorded delivery, committed but maybe not yet durable (0: none) */
+    uint64_t ticket;
     char response[256];
     size_t response_len;
 };
@@ -111,13 +120,45 @@ static const char *state_name(enum current_state s) {
 }
 
 static void batch_clear(struct runtime *rt) {
-    for (size_t i = 0; i < rt->n_events; i++)
-        free(rt->events[i].body);
     rt->n_events = 0;
     rt->kind = BATCH_NONE;
-    free(rt->body);
-    rt->body = NULL;
+    rt->body_len = 0;
     rt->response_len = 0;
+}
+
+/* Appends n bytes to rt's request body; returns 0 or -1 (out of memory: body unchanged). */
+static int body_put(struct runtime *rt, const char *p, size_t n) {
+    if (rt->body_len + n + 1 > rt->body_cap) {
+        size_t cap = rt->body_cap ? rt->body_cap : 4096;
+        while (cap < rt->body_len + n + 1)
+            cap *= 2;
+        char *v = realloc(rt->body, cap);
+        if (!v)
+            return -1;
+        rt->body = v;
+        rt->body_cap = cap;
+    }
+    memcpy(rt->body + rt->body_len, p, n);
+    rt->body_len += n;
+    rt->body[rt->body_len] = '\0';
+    return 0;
+}
+
+/* Event i's JSON text as a C string in buf (cap bytes) or, when longer, in a new allocation
+ * (*heap then holds it: free it); NULL without memory. For the rare paths (dead letters). */
+static const char *event_text(const struct runtime *rt, size_t i, char *buf, size_t cap,
+                              char **heap) {
+    const struct event_ref *e = &rt->events[i];
+    char *out = buf;
+    *heap = NULL;
+    if (e->len + 1 > cap) {
+        out = *heap = malloc(e->len + 1);
+        if (!out)
+            return NULL;
+    }
+    memcpy(out, rt->body + e->off, e->len);
+    out[e->len] = '\0';
+    return out;
 }
 
 /* Frees rt, first taking its request (if any) out of the multi handle. */
@@ -127,6 +168,7 @@ static void runtime_free(struct currents *c, struct runtime *rt) {
     if (rt->in_flight)
         curl_multi_remove_handle(c->multi, rt->easy);
     batch_clear(rt);
+    free(rt->body);
     free(rt->events);
     if (rt->easy)
         curl_easy_cleanup(rt->easy);
@@ -147,10 +189,13 @@ static int add_event(struct runtime *rt, int64_t seq, int64_t created_at, const 
         rt->events = v;
         rt->events_cap = cap;
     }
-    char *copy = strdup(body);
-    if (!copy)
+    size_t len = strlen(body);
+    if (body_put(rt, rt->n_events ? "," : "{\"events\":[", rt->n_events ? 1 : 11) != 0)
         return -1;
-    rt->events[rt->n_events++] = (struct event_ref){seq, created_at, copy};
+    size_t off = rt->body_len;
+    if (body_put(rt, body, len) != 0)
+        return -1;
+    rt->events[rt->n_events++] = (struct event_ref){seq, created_at, off, len};
     return 0;
 }
 
@@ -412,20 +457,11 @@ static bool build_batch(struct currents *c, struct runtime *rt) {
     }
     if (rt->kind == BATCH_NONE)
         return false;
-    size_t len = 16;
-    for (size_t i = 0; i < rt->n_events; i++)
-        len += strlen(rt->events[i].body) + 1;
-    rt->body = malloc(len);
-    if (!rt->body) {
+    if (body_put(rt, "]}", 2) != 0) {
         batch_clear(rt);
         store_failed(c, rt, "batch", CD_E_NOMEM);
         return false;
     }
-    size_t off = (size_t)snprintf(rt->body, len, "{\"events\":[");
-    for (size_t i = 0; i < rt->n_events; i++)
-        off +=
-            (size_t)snprintf(rt->body + off, len - off, "%s%s", i ? "," : "", rt->events[i].body);
-    snprintf(rt->body + off, len - off, "]}");
     return true;
 }
 
@@ -446,7 +482,7 @@ static int send_batch(struct currents *c, struct runtime *rt) {
     curl_easy_setopt(e, CURLOPT_URL, rt->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, rt->headers);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, rt->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(rt->body));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)rt->body_len);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_response);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, rt);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->cfg.timeout_ms);
@@ -477,10 +513,31 @@ static enum cd_err record_delivery(struct currents *c, struct runtime *rt) {
     }
     if (err != CD_OK)
         goto fail;
-    return ops->commit(t);
+    /* committed (applied, ordered) now; durable later, while the next batch is on the wire
+     * (settle_tickets): until then a crash of the machine can only move the position back, so
+     * the batch would be sent again (at-least-once), never lost */
+    return ops->commit_ticket(t, &rt->ticket);
 fail:
     ops->rollback(t);
     return err;
+}
+
+/* Waits until every recorded delivery is durable. Runs after the next requests went out, so
+ * the sync overlaps their round trip instead of delaying them. */
+static void settle_tickets(struct currents *c) {
+    const struct store_ops *ops = STORE_OPS(c->store);
+    for (size_t i = 0; i < c->n_rt; i++) {
+        struct runtime *rt = c->rt[i];
+        if (!rt->ticket)
+            continue;
+        enum cd_err err = ops->durable(c->store, rt->ticket);
+        rt->ticket = 0;
+        if (err != CD_OK)
+            log_error("currents",
+                      "current_id=%s op=durable error=%s result=\"sent again after "
+                      "restart\"",
+                      rt->public_id, cd_err_name(err));
+    }
 }
 
 /* Turns the whole batch into dead letters and moves the position past it, in one transaction:
@@ -492,9 +549,13 @@ static enum cd_err dead_letter_all(struct currents *c, struct runtime *rt, const
     enum cd_err err = ops->begin(c->store, &t);
     if (err != CD_OK)
         goto out;
-    for (size_t i = 0; i < rt->n_events && err == CD_OK; i++)
-        err = ops->currents->dead_letter(t, rt->id, rt->events[i].seq, rt->events[i].body, reason,
-                                         now);
+    for (size_t i = 0; i < rt->n_events && err == CD_OK; i++) {
+        char buf[4096], *heap;
+        const char *body = event_text(rt, i, buf, sizeof buf, &heap);
+        err = body ? ops->currents->dead_letter(t, rt->id, rt->events[i].seq, body, reason, now)
+                   : CD_E_NOMEM;
+        free(heap);
+    }
     if (err == CD_OK)
         err = ops->currents->advance(t, rt->id, rt->last_seq, 0, 0, (int64_t)rt->n_events, reason);
     if (err != CD_OK) {
@@ -690,6 +751,7 @@ static void *run(void *arg) {
         start_due(c);
         int running = 0;
         curl_multi_perform(c->multi, &running);
+        settle_tickets(c);
         if (collect(c))
             continue; /* answered Currents may have their next batch ready */
         curl_multi_poll(c->multi, NULL, 0, next_wait_ms(c), NULL);
@@ -799,6 +861,7 @@ void currents_stop(struct currents *c) {
     pthread_mutex_unlock(&c->lock);
     curl_multi_wakeup(c->multi);
     pthread_join(c->thread, NULL);
+    settle_tickets(c);
     for (size_t i = 0; i < c->n_rt; i++)
         runtime_free(c, c->rt[i]);
     free(c->rt);
