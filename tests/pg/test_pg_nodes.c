@@ -359,14 +359,15 @@ static void test_an_owner_frozen_past_its_lease_never_believes_it_still_owns(voi
     assert_int_equal(owner_of(ns), 0);
     kill(a->pid, SIGSTOP);
     ns->frozen[0] = true;
-    int o = wait_new_owner(ns, 0, LEASE_MS + 5000);
+    (void)wait_new_owner(ns, 0, LEASE_MS + 5000);
     kill(a->pid, SIGCONT);
     ns->frozen[0] = false;
-    /* node a wakes up with its lease long gone: sample every node while it notices */
+    /* node a wakes up with its lease long gone: sample every node while it notices. The lease
+     * may change hands again meanwhile (a 1 s lease on a loaded machine can run out), which is
+     * allowed; two nodes saying they own it at once is not (owner_of fails then). */
     int64_t t0 = now_ms();
     while (now_ms() - t0 < 2 * LEASE_MS) {
-        int now_owner = owner_of(ns); /* fails when two nodes say they own it */
-        assert_true(now_owner == o);
+        (void)owner_of(ns);
         sleep_ms(10);
     }
     /* and a write sent to node a is not applied there */
