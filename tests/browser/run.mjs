@@ -185,6 +185,12 @@ async function horizontalOverflow(page) {
     });
 }
 
+// Waits until the page just opened has finished drawing: the router then moves the focus to
+// <main> (web/app.js), which must happen before the test starts pressing Tab from there.
+async function routed(page) {
+    await page.waitForFunction(() => document.activeElement === document.querySelector('main'));
+}
+
 // Moves the focus with Tab (or Shift+Tab) until test(the focused control) holds; every control
 // passed on the way must show its focus (an outline). Fails naming `what` after max presses.
 async function tabTo(page, what, test, { back = false, max = 80 } = {}) {
@@ -336,12 +342,15 @@ const tests = [
         await page.keyboard.type(PASSWORD);
         await page.keyboard.press('Enter');
         await page.getByRole('heading', { name: 'Heap', exact: true }).waitFor();
+        await routed(page);
         await tabTo(page, 'the Segments link', (f) => f.tag === 'a' && f.name === 'Segments', { back: true });
         await page.keyboard.press('Enter');
         await page.getByRole('heading', { name: 'Segments', exact: true }).waitFor();
+        await routed(page);
         await tabTo(page, 'the New segment link', (f) => f.tag === 'a' && f.name === 'New segment');
         await page.keyboard.press('Enter');
         await page.locator('#segment-name').waitFor();
+        await routed(page);
         await tabTo(page, 'the segment name', (f) => f.name === 'Segment name');
         await page.keyboard.type('Keyboard trial users');
         await tabTo(page, 'Add Heap Cohorts filter', (f) => f.name === 'Add Heap Cohorts filter');
