@@ -53,7 +53,10 @@ static void build(void) {
         if (u % 2)
             event_index_bump(&ws.events, "buy", u, u % 4 + 1, NOW_MS - (int64_t)u * 86400000LL);
         if (u % 7 == 0) {
+            /* as a real delete: out of every cohort too (cohort members are live users) */
             identity_kill_user(&ws.ident, u);
+            roaring_bitmap_remove(c1->members, u);
+            roaring_bitmap_remove(c2->members, u);
             attr_index_set(&ws.attrs, u, attrs, NULL);
             event_index_drop_user(&ws.events, u);
         }
