@@ -6,7 +6,6 @@
  * Usage: bench_nodes COHORTD_BIN [USERS] [REQUESTS] [CONCURRENCY]
  */
 #include <curl/curl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,91 +14,23 @@
 #include <unistd.h>
 
 #include "bench_users.h"
+#include "import_load.h"
 
-#define BODIES 32
-#define MAX_THREADS 32
 #define LEASE "2s"
 #define LEASE_S 2.0
 
-struct worker {
-    const struct bench_server *to;
-    char *bodies[BODIES];
-    int n;
-    double *lat_ms;
-    int failures;
-};
-
-static size_t discard(char *p, size_t s, size_t n, void *ud) {
-    (void)p;
-    (void)ud;
-    return s * n;
-}
-
-static void *work(void *arg) {
-    struct worker *w = arg;
-    CURL *c = curl_easy_init();
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/partners/heap/cohorts/users", w->to->port);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    for (int i = 0; i < w->n; i++) {
-        const char *body = w->bodies[i % BODIES];
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-        double t0 = bench_now();
-        long status = 0;
-        if (curl_easy_perform(c) == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        w->lat_ms[i] = (bench_now() - t0) * 1000;
-        if (status != 201)
-            w->failures++;
-    }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return NULL;
-}
-
-/* One level of imports to `to`; prints its JSON line; returns the failures. */
+/* One level of imports to `to`; prints its JSON line; returns the failures (a 429 is shed,
+ * not a failure). */
 static int imports(const char *how, const struct bench_server *to, uint32_t n_users, int total,
                    int conc) {
-    struct worker w[MAX_THREADS];
-    pthread_t th[MAX_THREADS];
-    unsigned seed = 2463534242u;
-    int per = total / conc;
-    for (int i = 0; i < conc; i++) {
-        w[i] = (struct worker){.to = to, .n = per};
-        for (int k = 0; k < BODIES; k++)
-            w[i].bodies[k] = bench_import_body_new(to, n_users, &seed);
-        w[i].lat_ms = calloc((size_t)per, sizeof(double));
-    }
-    double s0 = bench_now();
-    for (int i = 0; i < conc; i++)
-        pthread_create(&th[i], NULL, work, &w[i]);
-    for (int i = 0; i < conc; i++)
-        pthread_join(th[i], NULL);
-    double wall = bench_now() - s0;
-    double *all = calloc((size_t)(per * conc), sizeof(double));
-    int fails = 0;
-    for (int i = 0; i < conc; i++) {
-        memcpy(all + (size_t)i * (size_t)per, w[i].lat_ms, (size_t)per * sizeof(double));
-        fails += w[i].failures;
-        for (int k = 0; k < BODIES; k++)
-            free(w[i].bodies[k]);
-        free(w[i].lat_ms);
-    }
-    bench_sort(all, (size_t)(per * conc));
+    struct bench_level v;
+    bench_import_level(to, n_users, total, conc, 2463534242u, &v);
     printf("{\"scenario\":\"nodes_import\",\"via\":\"%s\",\"users\":%u,\"concurrency\":%d,"
-           "\"requests\":%d,\"failures\":%d,\"ids_per_s\":%.0f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
-           how, n_users, conc, per * conc, fails,
-           (double)(per * conc) * BENCH_IDS_PER_REQUEST / wall,
-           bench_quantile(all, (size_t)(per * conc), 0.5),
-           bench_quantile(all, (size_t)(per * conc), 0.99));
+           "\"requests\":%d,\"failures\":%d,\"shed\":%d,\"ids_per_s\":%.0f,\"p50_ms\":%.3f,"
+           "\"p99_ms\":%.3f}\n",
+           how, n_users, conc, v.requests, v.failures, v.shed, v.ids_per_s, v.p50_ms, v.p99_ms);
     fflush(stdout);
-    free(all);
-    return fails;
+    return v.failures;
 }
 
 static size_t keep(char *p, size_t s, size_t n, void *ud) {
@@ -137,7 +68,7 @@ int main(int argc, char **argv) {
     uint32_t n_users = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 1000000;
     int requests = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 800;
     int conc = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 8;
-    if (conc < 1 || conc > MAX_THREADS)
+    if (conc < 1 || conc > BENCH_MAX_CLIENTS)
         conc = 8;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     setenv("COHORTD_LEASE_TIME", LEASE, 1);

@@ -163,6 +163,8 @@ jq -r --arg plot "$plot" --arg segplot "$segplot" '
   "| cohortd / PostgreSQL | \(.import.ratio_vs_postgres * 10 | round / 10)x |",
   "| cohortd over HTTP on the PostgreSQL store, best concurrency | \(.import.pg_store_ids_per_s) |",
   "| cohortd on the PostgreSQL store / PostgreSQL | \(.import.pg_store_ratio_vs_postgres * 10 | round / 10)x |",
+  "",
+  "Refused with 429 because the write queue was full (the default lets 4 writes wait; ids/s counts applied imports only): \([.import.cohortd_levels[] | select((.shed // 0) > 0) | "\(.shed) of \(.requests) at concurrency \(.concurrency)"] | if length == 0 then "none" else join(", ") end).",
   "", $plot, "",
   "## Workspace isolation\n",
   "Workspace B (\(.isolation.alone.b_users) users of its own) alternates one-user `/users/track` writes with exact segment previews, \(.isolation.alone.b_ops) of each per phase: alone, then while 4 clients import 1000-id requests into workspace A (\(.isolation.alone.users) users) at full speed. Targets: B write p99 at most 5 ms, B preview p99 at most 2 ms, under load too.\n",
