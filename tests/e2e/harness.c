@@ -552,12 +552,16 @@ void assert_conformant_event(const json_t *event) {
     free(file);
 }
 
-struct server *server_new(const char *const *extra_args) {
-    struct server *s = calloc(1, sizeof *s);
+void server_start_with(struct server *s, const char *const *extra_args) {
     server_init(s);
     for (int i = 0; extra_args && extra_args[i]; i++)
         s->extra_args[i] = extra_args[i];
     server_start(s);
+}
+
+struct server *server_new(const char *const *extra_args) {
+    struct server *s = calloc(1, sizeof *s);
+    server_start_with(s, extra_args);
     return s;
 }
 

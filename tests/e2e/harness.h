@@ -81,7 +81,9 @@ void assert_json_equal(const json_t *actual, const char *expected);
  * and the envelope holds: a 36-character id, an integer time, a 24-character user_id. */
 void assert_conformant_event(const json_t *event);
 
-/* Starts a server (with extra `serve` arguments, NULL-terminated, or NULL) in a new struct. */
+/* server_init, then server_start with extra `serve` arguments (NULL-terminated, or NULL). */
+void server_start_with(struct server *s, const char *const *extra_args);
+/* The same in a new struct. */
 struct server *server_new(const char *const *extra_args);
 /* cmocka fixtures: *state = server_new(NULL); and its cleanup. */
 int server_setup(void **state);

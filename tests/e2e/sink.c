@@ -167,6 +167,14 @@ struct sink *sink_start(char *url, size_t url_len) {
     return k;
 }
 
+struct sink *sink_start_webhook(char *base, size_t base_len) {
+    struct sink *k = sink_start(base, base_len);
+    char *path = strstr(base, "/ingest");
+    if (path)
+        *path = '\0';
+    return k;
+}
+
 void sink_stop(struct sink *k) {
     if (!k)
         return;

@@ -33,6 +33,9 @@ struct sink;
 
 /* Starts on a free loopback port; url receives "http://127.0.0.1:PORT/ingest?ws=a". */
 struct sink *sink_start(char *url, size_t url_len);
+/* The same as a webhook receiver: base receives "http://127.0.0.1:PORT", to which a campaign's
+ * URL adds its own path. */
+struct sink *sink_start_webhook(char *base, size_t base_len);
 void sink_stop(struct sink *k);
 
 /* Behaviour: status to answer (0 = 200), Retry-After seconds (0 = none). */

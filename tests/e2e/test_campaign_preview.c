@@ -22,12 +22,8 @@ struct fixture {
 
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof *f);
-    server_init(&f->s);
-    server_start(&f->s);
-    char url[128];
-    f->hook = sink_start(url, sizeof url);
-    *strstr(url, "/ingest") = '\0';
-    snprintf(f->base, sizeof f->base, "%s", url);
+    server_start_with(&f->s, NULL);
+    f->hook = sink_start_webhook(f->base, sizeof f->base);
     post_status(&f->s, "/users/track",
                 "{\"attributes\":[{\"external_id\":\"ann lee\",\"first_name\":\"Ann\",\"plan\":"
                 "\"pro\",\"points\":1200}]}",

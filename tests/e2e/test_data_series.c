@@ -344,8 +344,7 @@ static void test_canvas_step_breakdown_counts_each_steps_sent_and_failed_per_day
                           NULL};
     struct server *s = server_new(args);
     char url[128];
-    struct sink *k = sink_start(url, sizeof url);
-    *strstr(url, "/ingest") = '\0';
+    struct sink *k = sink_start_webhook(url, sizeof url);
     sink_fail_path(k, "/hook/u2", 500, "{\"error\":\"boom\"}");
     post_status(s, "/users/track",
                 "{\"attributes\":[{\"external_id\":\"u1\"},{\"external_id\":\"u2\"}]}", 201);

@@ -375,8 +375,7 @@ static void test_heap_pages_are_counted_applied_duplicate_and_refused(void **sta
 static void test_campaign_webhook_sends_are_counted_by_campaign_id(void **state) {
     struct server *s = *state;
     char url[128];
-    struct sink *k = sink_start(url, sizeof url);
-    *strstr(url, "/ingest") = '\0';
+    struct sink *k = sink_start_webhook(url, sizeof url);
     struct resp r;
     http_post_rest(s, "/users/track",
                    "{\"attributes\":[{\"external_id\":\"w1\",\"plan\":\"trial\"},{\"external_id\":"

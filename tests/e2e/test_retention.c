@@ -221,8 +221,7 @@ static void test_dead_letters_go_unless_queued_for_replay_also_after_restart(voi
 static void test_deliveries_of_finished_sends_go_and_the_counters_stay(void **state) {
     struct server *s = *state;
     char url[128];
-    struct sink *hook = sink_start(url, sizeof url);
-    *strstr(url, "/ingest") = '\0';
+    struct sink *hook = sink_start_webhook(url, sizeof url);
     post_expect(s, "/users/track",
                 "{\"attributes\":[{\"external_id\":\"u1\",\"plan\":\"trial\"},"
                 "{\"external_id\":\"u2\",\"plan\":\"trial\"}]}",
