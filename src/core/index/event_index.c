@@ -369,9 +369,38 @@ roaring_bitmap_t *event_index_performed(const struct event_index *ix, const char
         return roaring_bitmap_create();
     if (min_count <= 1 && since_ms <= 0)
         return roaring_bitmap_copy(c->users);
+    /* The slots are in hash order: adding their uids to a bitmap one by one inserts into the
+     * middle of its containers. Mark them in a plain bitset over the uid range instead, then
+     * hand them to the bitmap in ascending order, which appends. */
     roaring_bitmap_t *out = roaring_bitmap_create();
-    for (size_t i = 0; i < c->cap; i++)
-        if (stat_matches(c, &c->slots[i], min_count, since_ms))
-            roaring_bitmap_add(out, c->slots[i].uid);
+    uint32_t max_uid = roaring_bitmap_maximum(c->users);
+    size_t n_words = (size_t)max_uid / 64 + 1;
+    uint64_t *marks = calloc(n_words, sizeof *marks);
+    if (!out || !marks) {
+        free(marks);
+        roaring_bitmap_free(out);
+        return NULL;
+    }
+    for (size_t i = 0; i < c->cap; i++) {
+        uint32_t uid = c->slots[i].uid;
+        if (!stat_matches(c, &c->slots[i], min_count, since_ms))
+            continue;
+        if (uid <= max_uid) /* a matching user performed the event, so is in c->users */
+            marks[uid / 64] |= (uint64_t)1 << (uid % 64);
+        else
+            roaring_bitmap_add(out, uid);
+    }
+    uint32_t batch[1024];
+    size_t n = 0;
+    for (size_t w = 0; w < n_words; w++)
+        for (uint64_t bits = marks[w]; bits; bits &= bits - 1) {
+            batch[n++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
+            if (n == sizeof batch / sizeof *batch) {
+                roaring_bitmap_add_many(out, n, batch);
+                n = 0;
+            }
+        }
+    roaring_bitmap_add_many(out, n, batch);
+    free(marks);
     return out;
 }
