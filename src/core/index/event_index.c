@@ -382,6 +382,11 @@ roaring_bitmap_t *event_index_performed(const struct event_index *ix, const char
         return NULL;
     }
     for (size_t i = 0; i < c->cap; i++) {
+        /* the kept times of a slot further on: their block is a random place in the pool, so
+         * fetch it while this slot is tested (min_count >= 2 reads it when the last is recent) */
+        const struct event_stat *ahead = &c->slots[i + 16 < c->cap ? i + 16 : i];
+        if (min_count >= 2 && ahead->recent_cap)
+            __builtin_prefetch(&c->pool[ahead->recent]);
         uint32_t uid = c->slots[i].uid;
         if (!stat_matches(c, &c->slots[i], min_count, since_ms))
             continue;
