@@ -146,6 +146,25 @@ static bool eval_kids(const struct seg_node *n, const struct workspace *ws, int6
 }
 
 /*
+ * The union of the bitmaps of kids[0..n) (n ≥ 1, all negated or all not, as neg says): the only
+ * one itself (taken over from kids[0], which then frees nothing), else one roaring_bitmap_or_many.
+ */
+static struct opnd union_of(struct opnd *kids, size_t n, bool neg) {
+    if (n == 1) {
+        struct opnd o = kids[0];
+        kids[0].own = NULL;
+        return o;
+    }
+    const roaring_bitmap_t *v[SEGMENT_MAX_NODES]; /* a tree has at most that many nodes */
+    bool in_live = true;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = kids[i].b;
+        in_live = in_live && kids[i].in_live;
+    }
+    return owned(roaring_bitmap_or_many(n, v), neg, in_live);
+}
+
+/*
  * AND of the children: (∩ positives) ∩ live \ (∪ negatives), the smallest positive first.
  * With size, only its size (*size; the returned operand is then empty). Without positives the
  * result is negated: live \ (∪ negatives).
@@ -163,18 +182,7 @@ static struct opnd eval_and(const struct seg_node *n, const struct workspace *ws
     }
     size_t n_neg = n->n_kids - n_pos;
     if (n_pos == 0) {
-        const roaring_bitmap_t *v[SEGMENT_MAX_NODES]; /* a tree has at most that many nodes */
-        bool in_live = true;
-        for (size_t i = 0; i < n_neg; i++) {
-            v[i] = kids[i].b;
-            in_live = in_live && kids[i].in_live;
-        }
-        if (n_neg == 1) {
-            out = kids[0];
-            kids[0].own = NULL;
-        } else {
-            out = owned(roaring_bitmap_or_many(n_neg, v), true, in_live);
-        }
+        out = union_of(kids, n_neg, true);
         if (size && !out.failed) {
             const roaring_bitmap_t *live = ws->ident.live;
             *size = roaring_bitmap_get_cardinality(live) -
@@ -217,7 +225,6 @@ static struct opnd eval_and(const struct seg_node *n, const struct workspace *ws
  */
 static struct opnd eval_or(const struct seg_node *n, const struct workspace *ws, int64_t now_ms) {
     struct opnd *kids = malloc(n->n_kids * sizeof *kids);
-    const roaring_bitmap_t *v[SEGMENT_MAX_NODES]; /* a tree has at most that many nodes */
     size_t n_pos = 0;
     struct opnd out = {.failed = true};
     if (!kids || !eval_kids(n, ws, now_ms, kids, &n_pos)) {
@@ -226,17 +233,7 @@ static struct opnd eval_or(const struct seg_node *n, const struct workspace *ws,
     }
     size_t n_neg = n->n_kids - n_pos;
     if (n_neg == 0) {
-        bool in_live = true;
-        for (size_t i = 0; i < n_pos; i++) {
-            v[i] = kids[i].b;
-            in_live = in_live && kids[i].in_live;
-        }
-        if (n_pos == 1) {
-            out = kids[0];
-            kids[0].own = NULL;
-        } else {
-            out = owned(roaring_bitmap_or_many(n_pos, v), false, in_live);
-        }
+        out = union_of(kids, n_pos, false);
     } else {
         struct step *steps = malloc(n->n_kids * sizeof *steps);
         size_t n_steps = 0;
