@@ -21,6 +21,7 @@
 #include "core/index/bitmap.h"
 #include "core/segments/segment_filter.h"
 #include "core/workspace/workspace_int.h" /* an in-process benchmark of core builds a workspace */
+#include "segment_workspace.h"
 
 #define N_COHORTS 20
 #define RUNS 200
@@ -43,17 +44,8 @@ int main(int argc, char **argv) {
     const char *only = argc > 2 ? argv[2] : NULL;
     double t0 = bench_now();
     struct workspace ws;
-    memset(&ws, 0, sizeof ws);
-    identity_init(&ws.ident);
-    cohort_set_init(&ws.cohorts);
-    attr_index_init(&ws.attrs);
-    event_index_init(&ws.events);
     struct cohort *c[N_COHORTS];
-    for (int k = 0; k < N_COHORTS; k++) {
-        char id[16];
-        snprintf(id, sizeof id, "c%d", k);
-        c[k] = cohort_set_add(&ws.cohorts, "heap", id);
-    }
+    segment_workspace_init(&ws, c, N_COHORTS);
     json_t *plans[3] = {json_pack("{s:s}", "plan", "free"), json_pack("{s:s}", "plan", "trial"),
                         json_pack("{s:s}", "plan", "pro")};
     unsigned s = 88172645u;
@@ -169,9 +161,6 @@ int main(int argc, char **argv) {
                                               : 0.0);
     for (int k = 0; k < 3; k++)
         json_decref(plans[k]);
-    identity_free(&ws.ident);
-    cohort_set_free(&ws.cohorts);
-    attr_index_free(&ws.attrs);
-    event_index_free(&ws.events);
+    segment_workspace_free(&ws);
     return 0;
 }
