@@ -332,13 +332,19 @@ static bool chunks_known(void) {
 struct chunks {
     struct opnd *leaves; /* in prefix order */
     int32_t *at;         /* per leaf, and one more for live: its cursor into its bitmap's keys */
-    uint64_t (*tmp)[CHUNK_WORDS]; /* per leaf, and one more: an array or run container expanded */
+    uint64_t **tmp;      /* per leaf, and one more for live: where an array or run container is
+                            expanded (CHUNK_WORDS words; NULL when the bitmap has none to expand) */
     uint64_t (*buf)[CHUNK_WORDS]; /* per depth: an inner node's bits */
     size_t next;                  /* the next leaf, in prefix order */
     uint16_t key;
     uint64_t (*fuse)(const uint64_t *const *w, const uint64_t *flip, size_t n, uint64_t of,
                      const uint64_t *mask, uint64_t *out);
 };
+
+/* a run container that holds its whole chunk */
+static bool run_full(const run_container_t *r) {
+    return r->n_runs == 1 && r->runs[0].value == 0 && r->runs[0].length == 0xffff;
+}
 
 /* What a container contributes to a chunk: nothing, every bit, or the words it points at. */
 enum term { T_ZERO, T_ONES, T_WORDS };
@@ -373,7 +379,7 @@ static enum term chunk_words(const roaring_bitmap_t *b, int32_t *at, uint16_t ke
         return T_WORDS;
     }
     const run_container_t *r = c;
-    if (r->n_runs == 1 && r->runs[0].value == 0 && r->runs[0].length == 0xffff)
+    if (run_full(r))
         return T_ONES;
     memset(tmp, 0, CHUNK_WORDS * sizeof *tmp);
     for (int32_t i = 0; i < r->n_runs; i++) {
@@ -600,6 +606,28 @@ static size_t tree_depth(const struct seg_node *n) {
     return d + 1;
 }
 
+/* b has an array container or a run container short of the whole chunk: one that chunk_words
+ * expands into a buffer */
+static bool expands(const roaring_bitmap_t *b) {
+    const roaring_array_t *ra = &b->high_low_container;
+    for (int32_t i = 0; i < ra->size; i++) {
+        uint8_t type = ra->typecodes[i];
+        const void *c = ra->containers[i];
+        if (type == SHARED_CONTAINER_TYPE_CODE) {
+            type = ((const shared_container_t *)c)->typecode;
+            c = ((const shared_container_t *)c)->container;
+        }
+        if (type == ARRAY_CONTAINER_TYPE_CODE)
+            return true;
+        if (type == RUN_CONTAINER_TYPE_CODE) {
+            const run_container_t *r = c;
+            if (!run_full(r))
+                return true;
+        }
+    }
+    return false;
+}
+
 /* The size by chunks; -1 when out of memory. */
 static int chunk_size(const struct seg_node *node, const struct workspace *ws, int64_t now_ms,
                       uint64_t *size) {
@@ -607,7 +635,7 @@ static int chunk_size(const struct seg_node *node, const struct workspace *ws, i
     segment_filter_walk(node, count_node, &n_nodes);
     struct chunks ch = {.leaves = calloc(n_nodes, sizeof *ch.leaves),
                         .at = calloc(n_nodes + 1, sizeof *ch.at),
-                        .tmp = malloc((n_nodes + 1) * sizeof *ch.tmp),
+                        .tmp = calloc(n_nodes + 1, sizeof *ch.tmp),
                         .buf = malloc((depth + 1) * sizeof *ch.buf)};
     if (!ch.leaves || !ch.at || !ch.tmp || !ch.buf) {
         free(ch.leaves);
@@ -626,8 +654,15 @@ static int chunk_size(const struct seg_node *node, const struct workspace *ws, i
 #endif
     struct leaf_list l = {ws, now_ms, ch.leaves, 0, false};
     segment_filter_walk(node, collect_leaf, &l);
+    bool ok = !l.failed;
+    for (size_t i = 0; ok && i <= l.n; i++) {
+        const roaring_bitmap_t *b = i < l.n ? ch.leaves[i].b : ws->ident.live;
+        size_t at = i < l.n ? i : n_nodes;
+        if (expands(b) && !(ch.tmp[at] = malloc(CHUNK_WORDS * sizeof **ch.tmp)))
+            ok = false;
+    }
     int rc = -1;
-    if (!l.failed) {
+    if (ok) {
         bool inside = within_live(node, &ch);
         const roaring_bitmap_t *live = ws->ident.live;
         const roaring_array_t *keys = &live->high_low_container;
@@ -646,6 +681,8 @@ static int chunk_size(const struct seg_node *node, const struct workspace *ws, i
     }
     for (size_t i = 0; i < l.n; i++)
         opnd_free(&ch.leaves[i]);
+    for (size_t i = 0; i <= n_nodes; i++)
+        free(ch.tmp[i]);
     free(ch.leaves);
     free(ch.at);
     free(ch.tmp);
