@@ -8,10 +8,9 @@
  * Prints one JSON object per segment (wall p50 / p99 of segment_size in ms, the same in thread CPU
  * time, the time segment_eval takes to build the audience once, and the size), plus a build line.
  * The runs are timed twice: back to back, and paced (each after a 1 ms sleep, as a request
- * reaches a waiting worker). On a shared machine the back-to-back wall p99 is mostly the chance
- * that a waiting process takes the core during one of 200 consecutive runs; a paced run starts
- * on a fresh scheduling slice (and with whatever the others left in the caches), so its wall
- * time is the work of a run as a request sees it.
+ * reaches a waiting worker: the caches hold whatever ran meanwhile). On a shared machine the
+ * wall p99 of either is mostly the time another process holds the core during a run; compare
+ * it with the thread-CPU figures, which leave those waits out.
  *
  * usage: bench_segments [USERS [NAME]]   (NAME: run only the segments whose name holds NAME;
  *                                      the events are built only when an event segment runs)
