@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../bench/segment_workspace.h" /* the workspace the segment benchmark builds too */
 #include "core/segments/segment_filter.h"
 #include "core/workspace/workspace_int.h"
 
@@ -44,17 +45,8 @@ static unsigned rnd(unsigned *s) {
 }
 
 static void build(struct workspace *ws, unsigned *seed) {
-    memset(ws, 0, sizeof *ws);
-    identity_init(&ws->ident);
-    cohort_set_init(&ws->cohorts);
-    attr_index_init(&ws->attrs);
-    event_index_init(&ws->events);
     struct cohort *cohorts[N_COHORTS];
-    for (int c = 0; c < N_COHORTS; c++) {
-        char id[8];
-        snprintf(id, sizeof id, "c%d", c);
-        cohorts[c] = cohort_set_add(&ws->cohorts, "heap", id);
-    }
+    segment_workspace_init(ws, cohorts, N_COHORTS);
     for (uint32_t u = 1; u <= N_USERS; u++) {
         struct model_user *m = &users[u];
         memset(m, 0, sizeof *m);
@@ -95,13 +87,6 @@ static void build(struct workspace *ws, unsigned *seed) {
         }
         json_decref(attrs);
     }
-}
-
-static void destroy(struct workspace *ws) {
-    identity_free(&ws->ident);
-    cohort_set_free(&ws->cohorts);
-    attr_index_free(&ws->attrs);
-    event_index_free(&ws->events);
 }
 
 /* and / or nodes get 1 to max_kids children */
@@ -242,7 +227,7 @@ static void check_random_filters(unsigned seeds, int per_seed) {
             segment_filter_free(n);
             json_decref(f);
         }
-        destroy(&ws);
+        segment_workspace_free(&ws);
     }
 }
 
@@ -331,17 +316,8 @@ static void test_sizes_over_many_chunks_of_every_container_kind_match_whole_bitm
     (void)state;
     unsigned seed = 2654435761u;
     struct workspace ws;
-    memset(&ws, 0, sizeof ws);
-    identity_init(&ws.ident);
-    cohort_set_init(&ws.cohorts);
-    attr_index_init(&ws.attrs);
-    event_index_init(&ws.events);
     struct cohort *c[BIG_COHORTS];
-    for (int k = 0; k < BIG_COHORTS; k++) {
-        char id[8];
-        snprintf(id, sizeof id, "c%d", k);
-        c[k] = cohort_set_add(&ws.cohorts, "heap", id);
-    }
+    segment_workspace_init(&ws, c, BIG_COHORTS);
     identity_reserve(&ws.ident, BIG_USERS);
     for (uint32_t u = 1; u <= BIG_USERS; u++) {
         uint8_t bid[12] = {0};
@@ -390,7 +366,7 @@ static void test_sizes_over_many_chunks_of_every_container_kind_match_whole_bitm
         segment_filter_free(n);
         json_decref(f);
     }
-    destroy(&ws);
+    segment_workspace_free(&ws);
 }
 
 /* ---- "at least N times in the last D days" against counting every occurrence ---- */

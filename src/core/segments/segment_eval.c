@@ -146,6 +146,25 @@ static bool eval_kids(const struct seg_node *n, const struct workspace *ws, int6
 }
 
 /*
+ * The union of the bitmaps of kids[0..n) (n ≥ 1, all negated or all not, as neg says): the only
+ * one itself (taken over from kids[0], which then frees nothing), else one roaring_bitmap_or_many.
+ */
+static struct opnd union_of(struct opnd *kids, size_t n, bool neg) {
+    if (n == 1) {
+        struct opnd o = kids[0];
+        kids[0].own = NULL;
+        return o;
+    }
+    const roaring_bitmap_t *v[SEGMENT_MAX_NODES]; /* a tree has at most that many nodes */
+    bool in_live = true;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = kids[i].b;
+        in_live = in_live && kids[i].in_live;
+    }
+    return owned(roaring_bitmap_or_many(n, v), neg, in_live);
+}
+
+/*
  * AND of the children: (∩ positives) ∩ live \ (∪ negatives), the smallest positive first.
  * With size, only its size (*size; the returned operand is then empty). Without positives the
  * result is negated: live \ (∪ negatives).
@@ -163,18 +182,7 @@ static struct opnd eval_and(const struct seg_node *n, const struct workspace *ws
     }
     size_t n_neg = n->n_kids - n_pos;
     if (n_pos == 0) {
-        const roaring_bitmap_t *v[SEGMENT_MAX_NODES]; /* a tree has at most that many nodes */
-        bool in_live = true;
-        for (size_t i = 0; i < n_neg; i++) {
-            v[i] = kids[i].b;
-            in_live = in_live && kids[i].in_live;
-        }
-        if (n_neg == 1) {
-            out = kids[0];
-            kids[0].own = NULL;
-        } else {
-            out = owned(roaring_bitmap_or_many(n_neg, v), true, in_live);
-        }
+        out = union_of(kids, n_neg, true);
         if (size && !out.failed) {
             const roaring_bitmap_t *live = ws->ident.live;
             *size = roaring_bitmap_get_cardinality(live) -
@@ -217,7 +225,6 @@ static struct opnd eval_and(const struct seg_node *n, const struct workspace *ws
  */
 static struct opnd eval_or(const struct seg_node *n, const struct workspace *ws, int64_t now_ms) {
     struct opnd *kids = malloc(n->n_kids * sizeof *kids);
-    const roaring_bitmap_t *v[SEGMENT_MAX_NODES]; /* a tree has at most that many nodes */
     size_t n_pos = 0;
     struct opnd out = {.failed = true};
     if (!kids || !eval_kids(n, ws, now_ms, kids, &n_pos)) {
@@ -226,17 +233,7 @@ static struct opnd eval_or(const struct seg_node *n, const struct workspace *ws,
     }
     size_t n_neg = n->n_kids - n_pos;
     if (n_neg == 0) {
-        bool in_live = true;
-        for (size_t i = 0; i < n_pos; i++) {
-            v[i] = kids[i].b;
-            in_live = in_live && kids[i].in_live;
-        }
-        if (n_pos == 1) {
-            out = kids[0];
-            kids[0].own = NULL;
-        } else {
-            out = owned(roaring_bitmap_or_many(n_pos, v), false, in_live);
-        }
+        out = union_of(kids, n_pos, false);
     } else {
         struct step *steps = malloc(n->n_kids * sizeof *steps);
         size_t n_steps = 0;
@@ -314,12 +311,14 @@ roaring_bitmap_t *segment_eval(const struct seg_node *node, const struct workspa
  *
  * For a tree with several leaves the size is counted chunk by chunk (a chunk is one container
  * key, 65536 uids): each leaf's container for the key is read as 1024 words (a bitset
- * container in place, an array or run container expanded into a buffer), and / or / not are
- * applied word by word into per-depth buffers that stay in the cache, and the chunk's
- * popcount (∩ live's words, unless every answer is inside a live-only leaf) is added up. The
- * leaves are the operands above (cohorts borrowed, attributes and events built once). This
- * reads CRoaring's container layout (the headers under roaring/containers, the 0.2 series Debian
- * ships); with another version, or without those headers, sizes take the operand path above. */
+ * container in place, an array or run container expanded into a buffer), the leaves of an
+ * and / or / not are combined and counted in one fused pass that keeps its words in registers
+ * (∩ live's words, unless every answer is inside a live-only leaf; a nested node's words go
+ * through a per-depth buffer that stays in L1), and a full or missing container settles its
+ * node for the chunk without reading the others. The leaves are the operands above (cohorts
+ * borrowed, attributes and events built once). This reads CRoaring's container layout (the headers
+ * under roaring/containers, the 0.2 series Debian ships); with another version, or without those
+ * headers, sizes take the operand path above. */
 #if __has_include(<roaring/containers/containers.h>)
 #include <roaring/containers/containers.h>
 #include <string.h>
@@ -332,133 +331,231 @@ static bool chunks_known(void) {
 
 struct chunks {
     struct opnd *leaves; /* in prefix order */
-    int32_t *at;         /* per leaf: its cursor into its bitmap's containers */
-    size_t n_leaves, next;
-    uint64_t (*buf)[CHUNK_WORDS]; /* one per depth, and one more */
+    int32_t *at;         /* per leaf, and one more for live: its cursor into its bitmap's keys */
+    uint64_t **tmp;      /* per leaf, and one more for live: where an array or run container is
+                            expanded (CHUNK_WORDS words; NULL when the bitmap has none to expand) */
+    uint64_t (*buf)[CHUNK_WORDS]; /* per depth: an inner node's bits */
+    size_t next;                  /* the next leaf, in prefix order */
     uint16_t key;
+    uint64_t (*fuse)(const uint64_t *const *w, const uint64_t *flip, size_t n, uint64_t of,
+                     const uint64_t *mask, uint64_t *out);
 };
 
-/* The words of b's container for key (NULL when b has none), expanded into tmp unless it is a
- * bitset; *at moves forward over b's keys (chunks come in key order). */
-static const uint64_t *chunk_words(const roaring_bitmap_t *b, int32_t *at, uint16_t key,
-                                   uint64_t *tmp) {
+/* a run container that holds its whole chunk */
+static bool run_full(const run_container_t *r) {
+    return r->n_runs == 1 && r->runs[0].value == 0 && r->runs[0].length == 0xffff;
+}
+
+/* What a container contributes to a chunk: nothing, every bit, or the words it points at. */
+enum term { T_ZERO, T_ONES, T_WORDS };
+
+/* The words of b's container for key in *w: a bitset container in place, an array or run
+ * container expanded into tmp; T_ZERO when b has none, T_ONES when it holds the whole chunk
+ * (not expanded). *at moves forward over b's keys (chunks come in key order). */
+static enum term chunk_words(const roaring_bitmap_t *b, int32_t *at, uint16_t key, uint64_t *tmp,
+                             const uint64_t **w) {
     const roaring_array_t *ra = &b->high_low_container;
     while (*at < ra->size && ra->keys[*at] < key)
         (*at)++;
     if (*at >= ra->size || ra->keys[*at] != key)
-        return NULL;
+        return T_ZERO;
     uint8_t type = ra->typecodes[*at];
     const void *c = ra->containers[*at];
     if (type == SHARED_CONTAINER_TYPE_CODE) {
         type = ((const shared_container_t *)c)->typecode;
         c = ((const shared_container_t *)c)->container;
     }
-    if (type == BITSET_CONTAINER_TYPE_CODE)
-        return ((const bitset_container_t *)c)->array;
-    if (!tmp)
-        return NULL;
-    memset(tmp, 0, CHUNK_WORDS * sizeof *tmp);
+    if (type == BITSET_CONTAINER_TYPE_CODE) {
+        const bitset_container_t *s = c;
+        *w = s->array;
+        return s->cardinality == 65536 ? T_ONES : T_WORDS;
+    }
+    *w = tmp;
     if (type == ARRAY_CONTAINER_TYPE_CODE) {
         const array_container_t *a = c;
+        memset(tmp, 0, CHUNK_WORDS * sizeof *tmp);
         for (int32_t i = 0; i < a->cardinality; i++)
             tmp[a->array[i] >> 6] |= 1ULL << (a->array[i] & 63);
-        return tmp;
+        return T_WORDS;
     }
     const run_container_t *r = c;
+    if (run_full(r))
+        return T_ONES;
+    memset(tmp, 0, CHUNK_WORDS * sizeof *tmp);
     for (int32_t i = 0; i < r->n_runs; i++) {
         uint32_t lo = r->runs[i].value, hi = lo + r->runs[i].length; /* inclusive */
-        for (uint32_t w = lo >> 6; w <= hi >> 6; w++) {
+        for (uint32_t x = lo >> 6; x <= hi >> 6; x++) {
             uint64_t m = ~0ULL;
-            if (w == lo >> 6)
+            if (x == lo >> 6)
                 m &= ~0ULL << (lo & 63);
-            if (w == hi >> 6)
+            if (x == hi >> 6)
                 m &= ~0ULL >> (63 - (hi & 63));
-            tmp[w] |= m;
+            tmp[x] |= m;
         }
     }
-    return tmp;
+    return T_WORDS;
 }
 
-enum chunk_op { CH_SET, CH_AND, CH_OR };
+/*
+ * The fused pass over a chunk: word i is of ^ (w[0][i] ^ flip[0] | … | w[n-1][i] ^ flip[n-1]),
+ * ∩ mask[i] when mask; stored into out when out; the number of bits set is returned. Every
+ * and / or / not of leaves is one such pass (an AND is NOT of the OR of NOTs), so the leaves'
+ * containers are read once, straight from where they are, and nothing is stored in between.
+ * Three builds of the same loop: 512-bit words with the vector popcount where the CPU has them
+ * (chosen at run time; the library is built for the baseline CPU), else 64 words at a time with
+ * the popcnt instruction, else without it.
+ */
+#if defined(__x86_64__)
+#include <immintrin.h>
 
-/* out = / &= / |= (neg ? ~w : w); w NULL is the empty container */
-static void chunk_apply(uint64_t *out, const uint64_t *w, bool neg, enum chunk_op op) {
-    uint64_t fill = neg ? ~0ULL : 0;
-    if (!w) {
-        if (op == CH_SET || (op == CH_AND && !neg))
-            memset(out, neg ? 0xff : 0, CHUNK_WORDS * sizeof *out);
-        else if (op == CH_OR && neg)
-            memset(out, 0xff, CHUNK_WORDS * sizeof *out);
-        return;
+__attribute__((target("avx512f,avx512vpopcntdq"))) static uint64_t
+fuse_avx512(const uint64_t *const *w, const uint64_t *flip, size_t n, uint64_t of,
+            const uint64_t *mask, uint64_t *out) {
+    __m512i sum = _mm512_setzero_si512();
+    __m512i vof = _mm512_set1_epi64((long long)of);
+    for (size_t i = 0; i < CHUNK_WORDS; i += 8) {
+        __m512i x = _mm512_setzero_si512();
+        for (size_t j = 0; j < n; j++)
+            x = _mm512_or_si512(x, _mm512_xor_si512(_mm512_loadu_si512(w[j] + i),
+                                                    _mm512_set1_epi64((long long)flip[j])));
+        x = _mm512_xor_si512(x, vof);
+        if (mask)
+            x = _mm512_and_si512(x, _mm512_loadu_si512(mask + i));
+        if (out)
+            _mm512_storeu_si512(out + i, x);
+        sum = _mm512_add_epi64(sum, _mm512_popcnt_epi64(x));
     }
-    if (op == CH_SET)
-        for (size_t i = 0; i < CHUNK_WORDS; i++)
-            out[i] = w[i] ^ fill;
-    else if (op == CH_AND)
-        for (size_t i = 0; i < CHUNK_WORDS; i++)
-            out[i] &= w[i] ^ fill;
-    else
-        for (size_t i = 0; i < CHUNK_WORDS; i++)
-            out[i] |= w[i] ^ fill;
+    return (uint64_t)_mm512_reduce_add_epi64(sum);
+}
+#endif
+
+#define FUSE_BLOCK 64
+
+static inline __attribute__((always_inline)) uint64_t fuse_blocks(const uint64_t *const *w,
+                                                                  const uint64_t *flip, size_t n,
+                                                                  uint64_t of, const uint64_t *mask,
+                                                                  uint64_t *out) {
+    uint64_t c = 0;
+    for (size_t b = 0; b < CHUNK_WORDS; b += FUSE_BLOCK) {
+        uint64_t x[FUSE_BLOCK] = {0};
+        for (size_t j = 0; j < n; j++)
+            for (size_t i = 0; i < FUSE_BLOCK; i++)
+                x[i] |= w[j][b + i] ^ flip[j];
+        for (size_t i = 0; i < FUSE_BLOCK; i++) {
+            uint64_t y = x[i] ^ of;
+            if (mask)
+                y &= mask[b + i];
+            if (out)
+                out[b + i] = y;
+            c += (uint64_t)__builtin_popcountll(y);
+        }
+    }
+    return c;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("popcnt"))) static uint64_t fuse_popcnt(const uint64_t *const *w,
+                                                              const uint64_t *flip, size_t n,
+                                                              uint64_t of, const uint64_t *mask,
+                                                              uint64_t *out) {
+    return fuse_blocks(w, flip, n, of, mask, out);
+}
+#endif
+
+static uint64_t fuse_plain(const uint64_t *const *w, const uint64_t *flip, size_t n, uint64_t of,
+                           const uint64_t *mask, uint64_t *out) {
+    return fuse_blocks(w, flip, n, of, mask, out);
+}
+
+/* the 512-bit build of the pass runs here */
+static bool fuse_wide(void) {
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+#else
+    return false;
+#endif
 }
 
 static bool is_leaf(const struct seg_node *n) {
     return n->kind != SEG_AND && n->kind != SEG_OR && n->kind != SEG_NOT;
 }
 
-/* node's bits for the chunk into ch->buf[depth] */
-static void chunk_eval(const struct seg_node *n, struct chunks *ch, size_t depth) {
-    uint64_t *out = ch->buf[depth];
-    if (is_leaf(n)) {
-        size_t i = ch->next++;
-        const uint64_t *w = chunk_words(ch->leaves[i].b, &ch->at[i], ch->key, ch->buf[depth + 1]);
-        chunk_apply(out, w, ch->leaves[i].neg, CH_SET);
-        return;
+/* n under its NOTs, *flip toggled once per NOT */
+static const struct seg_node *unnot(const struct seg_node *n, bool *flip) {
+    while (n->kind == SEG_NOT) {
+        *flip = !*flip;
+        n = n->kids[0];
     }
-    if (n->kind == SEG_NOT) {
-        chunk_eval(n->kids[0], ch, depth);
-        for (size_t i = 0; i < CHUNK_WORDS; i++)
-            out[i] = ~out[i];
-        return;
-    }
-    enum chunk_op op = n->kind == SEG_AND ? CH_AND : CH_OR;
-    chunk_eval(n->kids[0], ch, depth);
-    for (size_t k = 1; k < n->n_kids; k++) {
-        const struct seg_node *kid = n->kids[k];
-        if (is_leaf(kid)) { /* a bitset container is applied in place, no copy */
-            size_t i = ch->next++;
-            const uint64_t *w =
-                chunk_words(ch->leaves[i].b, &ch->at[i], ch->key, ch->buf[depth + 1]);
-            chunk_apply(out, w, ch->leaves[i].neg, op);
-        } else {
-            chunk_eval(kid, ch, depth + 1);
-            chunk_apply(out, ch->buf[depth + 1], false, op);
+    return n;
+}
+
+static size_t leaf_count(const struct seg_node *n) {
+    if (is_leaf(n))
+        return 1;
+    size_t c = 0;
+    for (size_t k = 0; k < n->n_kids; k++)
+        c += leaf_count(n->kids[k]);
+    return c;
+}
+
+/*
+ * n's bits for the chunk: their count (∩ mask when mask), and the bits themselves in
+ * ch->buf[depth] when store. The node is read as of ^ OR of terms (for an AND, of is all ones
+ * and each term its child's complement): the leaves' terms go through one fused pass, an inner
+ * child's bits are evaluated into the next depth's buffer and or-ed in after it. A term that is
+ * all ones (an OR with a full container, an AND with a missing one) settles the chunk unread.
+ */
+static uint64_t chunk_node(const struct seg_node *n, struct chunks *ch, size_t depth,
+                           const uint64_t *mask, bool store) {
+    bool neg = false;
+    n = unnot(n, &neg);
+    size_t first = ch->next, n_kids = is_leaf(n) ? 1 : n->n_kids;
+    const struct seg_node *const *kids = is_leaf(n) ? &n : (const struct seg_node *const *)n->kids;
+    uint64_t inv = n->kind == SEG_AND ? ~0ULL : 0; /* term = child ^ inv */
+    uint64_t of = inv ^ (neg ? ~0ULL : 0);
+    const uint64_t *w[SEGMENT_MAX_NODES];
+    uint64_t flip[SEGMENT_MAX_NODES];
+    size_t n_terms = 0;
+    bool ones = false, inner = false;
+    for (size_t k = 0; k < n_kids && !ones; k++) {
+        bool kneg = false;
+        const struct seg_node *kid = unnot(kids[k], &kneg);
+        if (!is_leaf(kid)) {
+            ch->next += leaf_count(kid);
+            inner = true;
+            continue;
         }
+        size_t i = ch->next++;
+        uint64_t f = ((kneg != ch->leaves[i].neg) ? ~0ULL : 0) ^ inv;
+        enum term t = chunk_words(ch->leaves[i].b, &ch->at[i], ch->key, ch->tmp[i], &w[n_terms]);
+        if (t == T_WORDS)
+            flip[n_terms++] = f;
+        else
+            ones = (t == T_ONES) != (f != 0);
     }
-}
-
-/* the bits set in w (in w & mask): with the popcnt instruction where the CPU has it */
-__attribute__((target("popcnt"))) static uint64_t popcount_hw(const uint64_t *w,
-                                                              const uint64_t *mask) {
-    uint64_t c = 0;
-    if (mask)
+    uint64_t *out = store || (inner && !ones) ? ch->buf[depth] : NULL;
+    if (ones) {
+        ch->next = first + leaf_count(n);
+        return ch->fuse(NULL, NULL, 0, ~of, mask, out); /* the constant ~of */
+    }
+    if (!inner)
+        return ch->fuse(w, flip, n_terms, of, mask, out);
+    ch->fuse(w, flip, n_terms, 0, NULL, out);
+    ch->next = first;
+    for (size_t k = 0; k < n_kids; k++) {
+        bool kneg = false;
+        const struct seg_node *kid = unnot(kids[k], &kneg);
+        if (is_leaf(kid)) {
+            ch->next++;
+            continue;
+        }
+        chunk_node(kids[k], ch, depth + 1, NULL, true);
+        const uint64_t *kw = ch->buf[depth + 1];
         for (size_t i = 0; i < CHUNK_WORDS; i++)
-            c += (uint64_t)__builtin_popcountll(w[i] & mask[i]);
-    else
-        for (size_t i = 0; i < CHUNK_WORDS; i++)
-            c += (uint64_t)__builtin_popcountll(w[i]);
-    return c;
-}
-
-static uint64_t popcount_sw(const uint64_t *w, const uint64_t *mask) {
-    uint64_t c = 0;
-    if (mask)
-        for (size_t i = 0; i < CHUNK_WORDS; i++)
-            c += (uint64_t)__builtin_popcountll(w[i] & mask[i]);
-    else
-        for (size_t i = 0; i < CHUNK_WORDS; i++)
-            c += (uint64_t)__builtin_popcountll(w[i]);
-    return c;
+            out[i] |= kw[i] ^ inv;
+    }
+    const uint64_t *acc = out;
+    return ch->fuse(&acc, &(uint64_t){0}, 1, of, mask, out);
 }
 
 /* the uids of a set node are all within a live-only (in_live, not negated) leaf */
@@ -509,6 +606,28 @@ static size_t tree_depth(const struct seg_node *n) {
     return d + 1;
 }
 
+/* b has an array container or a run container short of the whole chunk: one that chunk_words
+ * expands into a buffer */
+static bool expands(const roaring_bitmap_t *b) {
+    const roaring_array_t *ra = &b->high_low_container;
+    for (int32_t i = 0; i < ra->size; i++) {
+        uint8_t type = ra->typecodes[i];
+        const void *c = ra->containers[i];
+        if (type == SHARED_CONTAINER_TYPE_CODE) {
+            type = ((const shared_container_t *)c)->typecode;
+            c = ((const shared_container_t *)c)->container;
+        }
+        if (type == ARRAY_CONTAINER_TYPE_CODE)
+            return true;
+        if (type == RUN_CONTAINER_TYPE_CODE) {
+            const run_container_t *r = c;
+            if (!run_full(r))
+                return true;
+        }
+    }
+    return false;
+}
+
 /* The size by chunks; -1 when out of memory. */
 static int chunk_size(const struct seg_node *node, const struct workspace *ws, int64_t now_ms,
                       uint64_t *size) {
@@ -516,40 +635,57 @@ static int chunk_size(const struct seg_node *node, const struct workspace *ws, i
     segment_filter_walk(node, count_node, &n_nodes);
     struct chunks ch = {.leaves = calloc(n_nodes, sizeof *ch.leaves),
                         .at = calloc(n_nodes + 1, sizeof *ch.at),
-                        .buf = malloc((depth + 2) * sizeof *ch.buf)};
-    if (!ch.leaves || !ch.at || !ch.buf) {
+                        .tmp = calloc(n_nodes + 1, sizeof *ch.tmp),
+                        .buf = malloc((depth + 1) * sizeof *ch.buf)};
+    if (!ch.leaves || !ch.at || !ch.tmp || !ch.buf) {
         free(ch.leaves);
         free(ch.at);
+        free(ch.tmp);
         free(ch.buf);
         return -1;
     }
+#if defined(__x86_64__)
+    if (fuse_wide())
+        ch.fuse = fuse_avx512;
+    else
+        ch.fuse = __builtin_cpu_supports("popcnt") ? fuse_popcnt : fuse_plain;
+#else
+    ch.fuse = fuse_plain;
+#endif
     struct leaf_list l = {ws, now_ms, ch.leaves, 0, false};
     segment_filter_walk(node, collect_leaf, &l);
-    ch.n_leaves = l.n;
+    bool ok = !l.failed;
+    for (size_t i = 0; ok && i <= l.n; i++) {
+        const roaring_bitmap_t *b = i < l.n ? ch.leaves[i].b : ws->ident.live;
+        size_t at = i < l.n ? i : n_nodes;
+        if (expands(b) && !(ch.tmp[at] = malloc(CHUNK_WORDS * sizeof **ch.tmp)))
+            ok = false;
+    }
     int rc = -1;
-    if (!l.failed) {
+    if (ok) {
         bool inside = within_live(node, &ch);
-        bool hw = __builtin_cpu_supports("popcnt");
-        const roaring_array_t *live = &ws->ident.live->high_low_container;
-        int32_t *live_at = &ch.at[n_nodes];
+        const roaring_bitmap_t *live = ws->ident.live;
+        const roaring_array_t *keys = &live->high_low_container;
         uint64_t total = 0;
-        for (int32_t i = 0; i < live->size; i++) {
-            ch.key = live->keys[i];
+        for (int32_t i = 0; i < keys->size; i++) {
+            ch.key = keys->keys[i];
             ch.next = 0;
-            chunk_eval(node, &ch, 0);
             const uint64_t *mask = NULL;
             if (!inside &&
-                !(mask = chunk_words(ws->ident.live, live_at, ch.key, ch.buf[depth + 1])))
-                continue; /* not a key of live: no live user in the chunk */
-            total += hw ? popcount_hw(ch.buf[0], mask) : popcount_sw(ch.buf[0], mask);
+                chunk_words(live, &ch.at[n_nodes], ch.key, ch.tmp[n_nodes], &mask) == T_ONES)
+                mask = NULL; /* every uid of the chunk is live */
+            total += chunk_node(node, &ch, 0, mask, false);
         }
         *size = total;
         rc = 0;
     }
     for (size_t i = 0; i < l.n; i++)
         opnd_free(&ch.leaves[i]);
+    for (size_t i = 0; i <= n_nodes; i++)
+        free(ch.tmp[i]);
     free(ch.leaves);
     free(ch.at);
+    free(ch.tmp);
     free(ch.buf);
     return rc;
 }
@@ -561,7 +697,7 @@ static bool by_chunks(const struct seg_node *n) {
         n = n->kids[0];
     if (!chunks_known() || is_leaf(n) || n->n_kids < 2)
         return false;
-    if (n->kind == SEG_OR || n->n_kids > 2)
+    if (n->kind == SEG_OR || n->n_kids > 2 || fuse_wide())
         return true;
     for (size_t k = 0; k < n->n_kids; k++) {
         const struct seg_node *kid = n->kids[k];
