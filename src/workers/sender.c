@@ -2,6 +2,11 @@
  * sender.c — the webhook sender loop (see sender.h). Runtime state (requests in flight, retry
  * times, rate-limit clocks) lives in memory; who is done lives in the store, so a run dropped
  * after a store error, or lost in a crash, is rebuilt from the store by the next poll.
+ *
+ * Outcomes are written by the recording thread (outcome_recorder.h), never by this one: a run
+ * hands its finished transfers over in batches and keeps them (and itself) until they come
+ * back recorded. A run's step is ended only once every batch of it is back recorded, and a run
+ * is freed only once nothing of it is with the recorder.
  */
 #include "workers/sender.h"
 
@@ -16,6 +21,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/timeutil.h"
+#include "workers/outcome_recorder.h"
 #include "workers/webhook_http.h"
 
 #define MAX_RUNS 64
@@ -24,6 +30,9 @@
  * SETTLE_MS: a few fsyncs a second instead of one per answer. */
 #define SETTLE_BATCH 256
 #define SETTLE_MS 20
+/* No new request starts while this many outcomes wait for the recording thread: a slow store
+ * slows sending down instead of piling up answers that a crash would send again. */
+#define RECORD_BACKLOG_MAX ((size_t)4 * SETTLE_BATCH)
 #define POOL_MAX 1024
 
 struct retry {
@@ -56,9 +65,20 @@ struct active {
                   store error), or finishes its dispatch (campaign archived) */
     struct retry *retries;
     size_t n_retries, retries_cap;
-    struct xfer **done; /* finished transfers waiting to be recorded */
+    struct xfer **done; /* finished transfers waiting to be handed to the recorder */
     size_t n_done, done_cap;
     int64_t first_done_at;
+    int jobs;          /* jobs of this run with the recorder */
+    bool step_queued;  /* its step_done job was handed over */
+    bool step_handled; /* … and came back: the run is freed */
+};
+
+/* A batch handed to the recorder: the transfers it records, freed when it comes back. */
+struct record_batch {
+    struct recorder_job job;
+    struct active *a;
+    struct xfer **x;
+    size_t n;
 };
 
 struct sender {
@@ -74,6 +94,9 @@ struct sender {
     size_t rr; /* round-robin start */
     CURL *pool[POOL_MAX];
     int n_pool;
+    struct recorder *rec;
+    size_t recording; /* outcomes with the recorder */
+    int jobs;         /* jobs with the recorder */
 };
 
 static const char *kind_name(const struct campaign_run *run) {
@@ -143,15 +166,22 @@ static size_t keep_response(char *data, size_t size, size_t n, void *ctx) {
     return len;
 }
 
-/* Frees a transfer; its easy handle goes back to the pool (a fresh one costs allocations). */
-static void xfer_free(struct sender *s, struct xfer *x) {
+/* Gives a transfer's easy handle back to the pool (a fresh one costs allocations), once it is
+ * out of the multi handle; the transfer keeps its request and answer for the record. */
+static void xfer_release(struct sender *s, struct xfer *x) {
     if (x->easy && s->n_pool < POOL_MAX) {
         curl_easy_reset(x->easy);
         s->pool[s->n_pool++] = x->easy;
     } else if (x->easy) {
         curl_easy_cleanup(x->easy);
     }
+    x->easy = NULL;
     curl_slist_free_all(x->headers);
+    x->headers = NULL;
+}
+
+static void xfer_free(struct sender *s, struct xfer *x) {
+    xfer_release(s, x);
     webhook_request_free(&x->req);
     free(x);
 }
@@ -236,7 +266,8 @@ static bool next_recipient(struct active *a, int64_t now, uint32_t *uid, int *at
 /* Starts requests, round-robin over the runs, until concurrency is reached or none can go. */
 static void fill(struct sender *s, int64_t now) {
     bool progress = true;
-    while (progress && s->in_flight < s->cfg.concurrency && s->n_act) {
+    while (progress && s->in_flight < s->cfg.concurrency && s->recording < RECORD_BACKLOG_MAX &&
+           s->n_act) {
         progress = false;
         for (size_t k = 0; k < s->n_act && s->in_flight < s->cfg.concurrency; k++) {
             struct active *a = s->act[(s->rr + k) % s->n_act];
@@ -330,6 +361,7 @@ static void collect(struct sender *s, int64_t now) {
                 delay = retry_after < 3600 ? (int64_t)retry_after * 1000 : 3600000;
             push_retry(a, x->req.uid, x->attempts, now + delay);
         }
+        xfer_release(s, x);
         push_done(s, a, x);
     }
 }
@@ -341,32 +373,97 @@ static void active_free(struct active *a) {
     free(a);
 }
 
-/* Records what finished (all of it when `all`), one write per run; ends complete steps. */
+/* Hands a's finished transfers to the recorder; false when out of memory (nothing handed). */
+static bool hand_over(struct sender *s, struct active *a) {
+    struct record_batch *b = calloc(1, sizeof *b);
+    struct webhook_outcome *o = malloc(a->n_done * sizeof *o);
+    if (!b || !o) {
+        free(b);
+        free(o);
+        return false;
+    }
+    for (size_t k = 0; k < a->n_done; k++)
+        o[k] = a->done[k]->outcome;
+    b->job = (struct recorder_job){
+        .kind = RECORDER_RECORD, .run = a->run, .o = o, .n = a->n_done, .owner = b};
+    b->a = a;
+    b->x = a->done;
+    b->n = a->n_done;
+    a->done = NULL;
+    a->n_done = a->done_cap = 0;
+    a->jobs++;
+    s->jobs++;
+    s->recording += b->n;
+    recorder_push(s->rec, &b->job);
+    return true;
+}
+
+/* Queues the end of a's step (after every batch of it came back recorded). */
+static bool hand_over_step(struct sender *s, struct active *a) {
+    struct record_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return false;
+    b->job = (struct recorder_job){.kind = RECORDER_STEP_DONE, .run = a->run, .owner = b};
+    b->a = a;
+    a->jobs++;
+    a->step_queued = true;
+    s->jobs++;
+    recorder_push(s->rec, &b->job);
+    return true;
+}
+
+/* Takes back what the recorder did: frees the recorded transfers, drops a run whose batch could
+ * not be recorded (the next poll rebuilds it from the store). */
+static void take_recorded(struct sender *s) {
+    for (struct recorder_job *j = recorder_take_done(s->rec); j;) {
+        struct recorder_job *next = j->next;
+        struct record_batch *b = j->owner;
+        struct active *a = b->a;
+        if (j->kind == RECORDER_STEP_DONE) {
+            if (j->err != CD_OK)
+                log_error("sender", "dispatch_id=%s op=step_done result=failed",
+                          a->run->dispatch_id);
+            a->step_handled = true;
+        } else if (j->err != CD_OK) {
+            log_error("sender", "dispatch_id=%s op=record outcomes=%zu error=%s",
+                      a->run->dispatch_id, b->n, cd_err_name(j->err));
+            a->drop = true;
+        }
+        for (size_t k = 0; k < b->n; k++)
+            xfer_free(s, b->x[k]);
+        s->recording -= b->n;
+        s->jobs--;
+        a->jobs--;
+        free(b->x);
+        free(j->o);
+        free(b);
+        j = next;
+    }
+}
+
+/* Hands what finished to the recorder (all of it when `all`), a batch per run; ends complete
+ * steps; frees runs that are over. */
 static void settle(struct sender *s, int64_t now, bool all) {
+    take_recorded(s);
     for (size_t i = 0; i < s->n_act;) {
         struct active *a = s->act[i];
-        if (a->n_done && (all || a->in_flight == 0 || a->n_done >= SETTLE_BATCH ||
-                          now - a->first_done_at >= SETTLE_MS)) {
-            struct webhook_outcome *o = malloc(a->n_done * sizeof *o);
-            for (size_t k = 0; o && k < a->n_done; k++)
-                o[k] = a->done[k]->outcome;
-            enum cd_err err = o ? campaign_record(s->app, a->run, o, a->n_done) : CD_E_NOMEM;
-            free(o);
-            if (err != CD_OK) {
-                log_error("sender", "dispatch_id=%s op=record outcomes=%zu error=%s",
-                          a->run->dispatch_id, a->n_done, cd_err_name(err));
-                a->drop = true;
-            }
+        if (a->n_done &&
+            (all || a->in_flight == 0 || a->n_done >= SETTLE_BATCH ||
+             now - a->first_done_at >= SETTLE_MS) &&
+            !hand_over(s, a)) {
+            log_error("sender", "dispatch_id=%s op=record outcomes=%zu error=%s",
+                      a->run->dispatch_id, a->n_done, cd_err_name(CD_E_NOMEM));
             for (size_t k = 0; k < a->n_done; k++)
                 xfer_free(s, a->done[k]);
             a->n_done = 0;
+            a->drop = true;
         }
-        bool idle = a->in_flight == 0;
-        bool complete =
-            idle && !a->drop && a->n_retries == 0 && roaring_bitmap_is_empty(a->run->remaining);
-        if (complete && campaign_step_done(s->app, a->run, now) != CD_OK)
+        bool idle = a->in_flight == 0 && a->n_done == 0 && a->jobs == 0;
+        bool complete = idle && !a->drop && !a->step_queued && a->n_retries == 0 &&
+                        roaring_bitmap_is_empty(a->run->remaining);
+        if (complete && !hand_over_step(s, a))
             log_error("sender", "dispatch_id=%s op=step_done result=failed", a->run->dispatch_id);
-        if (complete || (idle && a->drop)) {
+        if (idle && (a->step_handled || a->drop || (complete && !a->step_queued))) {
             active_free(a);
             s->act[i] = s->act[--s->n_act];
             continue;
@@ -398,8 +495,11 @@ static void *loop(void *arg) {
     int64_t next_poll = 0;
     for (;;) {
         bool stopping = is_stopping(s);
-        if (stopping && s->in_flight == 0)
-            break;
+        if (stopping && s->in_flight == 0 && s->jobs == 0) {
+            settle(s, time_now_ms(), true);
+            if (s->jobs == 0)
+                break;
+        }
         int64_t now = time_now_ms();
         if (!stopping && now >= next_poll) {
             poll_due(s, now);
@@ -411,11 +511,17 @@ static void *loop(void *arg) {
         curl_multi_perform(s->multi, &still);
         collect(s, time_now_ms());
         settle(s, time_now_ms(), stopping);
-        if (!stopping || s->in_flight)
-            curl_multi_poll(s->multi, NULL, 0, s->in_flight ? 50 : wait_ms(s, now, next_poll),
-                            NULL);
+        if (!stopping || s->in_flight || s->jobs)
+            curl_multi_poll(s->multi, NULL, 0,
+                            s->in_flight || s->jobs ? 50 : wait_ms(s, now, next_poll), NULL);
     }
     return NULL;
+}
+
+/* The recorder's wake-up: the loop takes back what it recorded. */
+static void wake(void *ctx) {
+    struct sender *s = ctx;
+    curl_multi_wakeup(s->multi);
 }
 
 struct sender *sender_start(struct app *app, const struct sender_config *cfg) {
@@ -426,7 +532,10 @@ struct sender *sender_start(struct app *app, const struct sender_config *cfg) {
     s->cfg = *cfg;
     s->multi = curl_multi_init();
     pthread_mutex_init(&s->lock, NULL);
-    if (!s->multi || pthread_create(&s->thread, NULL, loop, s) != 0) {
+    if (s->multi)
+        s->rec = recorder_start(app, wake, s);
+    if (!s->multi || !s->rec || pthread_create(&s->thread, NULL, loop, s) != 0) {
+        recorder_stop(s->rec);
         if (s->multi)
             curl_multi_cleanup(s->multi);
         pthread_mutex_destroy(&s->lock);
@@ -444,6 +553,7 @@ void sender_stop(struct sender *s) {
     pthread_mutex_unlock(&s->lock);
     curl_multi_wakeup(s->multi);
     pthread_join(s->thread, NULL);
+    recorder_stop(s->rec); /* the loop ended with nothing left with it */
     for (size_t i = 0; i < s->n_act; i++)
         active_free(s->act[i]);
     while (s->n_pool)

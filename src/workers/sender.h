@@ -1,8 +1,9 @@
 /*
  * sender.h — the webhook sender: one background thread that starts due dispatches
  * (core/campaign_run.h), sends one personalised request per recipient through libcurl's multi
- * interface with bounded concurrency and each campaign's rate limit, retries anything but a 2xx
- * with exponential backoff, and records every outcome with its message event.
+ * interface with bounded concurrency and each campaign's rate limit, and retries anything but a
+ * 2xx with exponential backoff; a second thread (outcome_recorder.h) records every outcome with
+ * its message event, so sending never waits for the store.
  *
  * Stopping lets the requests in flight finish and records them, so a graceful restart neither
  * skips nor repeats a recipient. After a crash, a request whose answer arrived but was not yet

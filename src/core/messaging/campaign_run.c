@@ -19,6 +19,27 @@
 
 #define RAW_RESPONSE_MAX 1024
 #define FAILURE_REASON_MAX 200
+/* Profiles read ahead: the next PROFILE_BATCH recipients in one store read of the users in their
+ * uid span, when that span holds at most PROFILE_SPAN_MAX uids (a sparse audience reads each
+ * recipient alone rather than the users between them); a read is used for PROFILE_FRESH_MS at
+ * most, so personalisation stays as current as a few milliseconds. */
+#define PROFILE_BATCH 64
+#define PROFILE_SPAN_MAX ((uint64_t)4 * PROFILE_BATCH)
+#define PROFILE_FRESH_MS 20
+
+struct profile {
+    uint32_t uid;
+    char *ext;   /* NULL when none */
+    char *attrs; /* JSON text; NULL when none */
+};
+
+struct campaign_profiles {
+    uint32_t from, upto; /* every stored user with a uid in [from, upto] is in v, by uid */
+    int64_t read_at;     /* 0: nothing read */
+    struct profile *v;
+    size_t n, cap;
+    bool failed; /* a copy failed while reading */
+};
 
 static const char *str_of(const json_t *obj, const char *key) {
     return json_string_value(json_object_get(obj, key));
@@ -235,6 +256,9 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
         run->remaining = roaring_bitmap_andnot(run->targets, done);
         bitmap_free(done);
     }
+    /* no read-ahead (out of memory) only costs a store read per recipient */
+    if (err == CD_OK)
+        run->profiles = calloc(1, sizeof *run->profiles);
     campaign_copy_free(&c);
     if (err != CD_OK) {
         campaign_run_free(run);
@@ -307,6 +331,119 @@ static bool render_part(struct webhook_request *req, const struct liquid_tree *t
     return r == LIQUID_OK;
 }
 
+static void profiles_clear(struct campaign_profiles *p) {
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->v[i].ext);
+        free(p->v[i].attrs);
+    }
+    p->n = 0;
+    p->read_at = 0;
+    p->failed = false;
+}
+
+static void profiles_free(struct campaign_profiles *p) {
+    if (!p)
+        return;
+    profiles_clear(p);
+    free(p->v);
+    free(p);
+}
+
+static void take_profile(void *ctx, const struct user_row *u) {
+    struct campaign_profiles *p = ctx;
+    if (p->failed || u->uid < p->from || u->uid > p->upto)
+        return;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : PROFILE_BATCH;
+        struct profile *v = realloc(p->v, cap * sizeof *v);
+        if (!v) {
+            p->failed = true;
+            return;
+        }
+        p->v = v;
+        p->cap = cap;
+    }
+    struct profile *e = &p->v[p->n++];
+    e->uid = u->uid;
+    e->ext = u->external_id ? strdup(u->external_id) : NULL;
+    e->attrs = u->attrs ? strdup(u->attrs) : NULL;
+    if ((u->external_id && !e->ext) || (u->attrs && !e->attrs))
+        p->failed = true;
+}
+
+/* Reads the profiles of uid and of the next recipients after it (run->remaining) in one store
+ * read; false when they are too sparse for that, or the read failed (each is then read alone). */
+static bool profiles_read(struct app *app, const struct campaign_run *run, uint32_t uid,
+                          int64_t now) {
+    struct campaign_profiles *p = run->profiles;
+    profiles_clear(p);
+    if (!run->remaining)
+        return false;
+    uint32_t upto = uid;
+    roaring_uint32_iterator_t it;
+    roaring_init_iterator(run->remaining, &it);
+    if (roaring_move_uint32_iterator_equalorlarger(&it, uid)) {
+        uint32_t next[PROFILE_BATCH - 1];
+        uint32_t got = roaring_read_uint32_iterator(&it, next, PROFILE_BATCH - 1);
+        if (got)
+            upto = next[got - 1];
+    }
+    if (upto == uid || (uint64_t)upto - uid + 1 > PROFILE_SPAN_MAX)
+        return false;
+    p->from = uid;
+    p->upto = upto;
+    enum cd_err err =
+        STORE_OPS(app->store)
+            ->users->range(app->store, run->ws->id, uid, (int64_t)upto - uid + 1, take_profile, p);
+    if (err != CD_OK || p->failed) {
+        profiles_clear(p);
+        return false;
+    }
+    p->read_at = now;
+    return true;
+}
+
+/* uid's profile from the read-ahead: *found false when it must be read alone. */
+static enum cd_err profile_ahead(struct app *app, const struct campaign_run *run, uint32_t uid,
+                                 char **external_id, json_t **attrs, bool *found) {
+    *found = false;
+    struct campaign_profiles *p = run->profiles;
+    if (!p)
+        return CD_OK;
+    int64_t now = time_now_ms();
+    bool fresh = p->read_at && now - p->read_at <= PROFILE_FRESH_MS;
+    if (fresh && uid < p->from)
+        return CD_OK; /* a retry behind the read-ahead: read alone, keep the read-ahead */
+    if ((!fresh || uid > p->upto) && !profiles_read(app, run, uid, now))
+        return CD_OK;
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->v[mid].uid < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == p->n || p->v[lo].uid != uid)
+        return CD_OK; /* stored after the read: read alone */
+    const struct profile *e = &p->v[lo];
+    *external_id = strdup(e->ext ? e->ext : "");
+    *attrs = json_loads(e->attrs ? e->attrs : "{}", 0, NULL);
+    if (*attrs && !json_is_object(*attrs)) {
+        json_decref(*attrs);
+        *attrs = json_object();
+    }
+    if (!*external_id || !*attrs) {
+        free(*external_id);
+        json_decref(*attrs);
+        *external_id = NULL;
+        *attrs = NULL;
+        return CD_E_NOMEM;
+    }
+    *found = true;
+    return CD_OK;
+}
+
 enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uint32_t uid,
                             struct webhook_request *req) {
     memset(req, 0, sizeof *req);
@@ -319,7 +456,10 @@ enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uin
     if (!live)
         return CD_E_NOT_FOUND;
     json_t *attrs = NULL;
-    enum cd_err err = users_profile(app, run->ws, uid, &req->external_id, &attrs);
+    bool found = false;
+    enum cd_err err = profile_ahead(app, run, uid, &req->external_id, &attrs, &found);
+    if (err == CD_OK && !found)
+        err = users_profile(app, run->ws, uid, &req->external_id, &attrs);
     if (err != CD_OK)
         return err;
     /* per-user trigger properties override the request's key by key */
@@ -599,5 +739,6 @@ void campaign_run_free(struct campaign_run *run) {
     json_decref(run->props);
     bitmap_free(run->targets);
     bitmap_free(run->remaining);
+    profiles_free(run->profiles);
     free(run);
 }

@@ -46,6 +46,9 @@ struct campaign_run {
     json_t *props;                     /* {"all": {…}, "users": {"<uid>": {…}}}, or NULL */
     roaring_bitmap_t *targets;
     roaring_bitmap_t *remaining; /* targets with no recorded outcome; the sender takes from it */
+    /* the next recipients' profiles, read ahead in one store read (campaign_run.c); NULL: each
+     * render reads its user alone */
+    struct campaign_profiles *profiles;
 };
 
 /* Whether a personalised request is to be sent. */
