@@ -478,6 +478,64 @@ static void test_a_forward_carries_headers_longer_than_192_bytes_whole_both_ways
     free(long_name);
 }
 
+static void
+test_a_dashboard_session_works_on_every_node_and_its_logout_ends_it_everywhere(void **state) {
+    struct nodes *ns = *state;
+    assert_int_equal(owner_of(ns), 0);
+    struct server *a = ns->n[0], *b = ns->n[1], *c = ns->n[2];
+    dashboard_add_user(a, "ann@example.com", "admin", "ann's long password");
+    /* logged in through a node that does not own the workspace */
+    struct dashboard_login l;
+    dashboard_login(b, "ann@example.com", "ann's long password", &l);
+    for (int i = 0; i < N_NODES; i++) {
+        struct resp r;
+        dashboard_req(ns->n[i], &l, false, "GET", "/dashboard/api/session", NULL, &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(json_string_value(json_object_get(r.json, "email")), "ann@example.com");
+        assert_string_equal(json_string_value(json_object_get(r.json, "csrf_token")), l.csrf);
+        resp_free(&r);
+        dashboard_expect(ns->n[i], &l, "GET", "/cohorts/list", NULL, 200,
+                         "{\"message\":\"success\",\"cohorts\":[]}");
+    }
+    /* a write through the third node, forwarded to the owner with the CSRF token */
+    struct resp r;
+    dashboard_req(c, &l, true, "POST", "/segments/create",
+                  "{\"name\":\"gold\",\"filter\":{\"attribute\":\"plan\",\"op\":\"equals\","
+                  "\"value\":\"gold\"}}",
+                  &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    dashboard_req(c, &l, false, "POST", "/segments/create", "{\"name\":\"x\"}", &r);
+    assert_resp(&r, 403, "{\"message\":\"missing or wrong CSRF token\"}");
+    resp_free(&r);
+    /* a browser with more cookies than the session's: the Cookie header (over 600 bytes) is
+     * forwarded whole, so the owner finds the session at its end */
+    char *other = repeat('x', 700);
+    char *cookie = strf("Cookie: other=%s; %s", other, l.cookie);
+    const char *headers[] = {cookie, NULL};
+    http_req(b, "GET", "/cohorts/list", headers, NULL, &r);
+    assert_resp(&r, 200, "{\"message\":\"success\",\"cohorts\":[]}");
+    resp_free(&r);
+    /* a logout through one node ends the session on every node */
+    dashboard_expect(c, &l, "POST", "/dashboard/api/logout", NULL, 200,
+                     "{\"message\":\"success\"}");
+    for (int i = 0; i < N_NODES; i++) {
+        dashboard_expect(ns->n[i], &l, "GET", "/dashboard/api/session", NULL, 401,
+                         "{\"message\":\"not logged in\"}");
+        dashboard_expect(ns->n[i], &l, "GET", "/cohorts/list", NULL, 401,
+                         "{\"message\":\"not logged in\"}");
+    }
+    /* and a node restart does not log anyone out: the others share the session */
+    struct dashboard_login l2;
+    dashboard_login(a, "ann@example.com", "ann's long password", &l2);
+    server_stop(b);
+    server_start(b);
+    dashboard_expect(b, &l2, "GET", "/cohorts/list", NULL, 200,
+                     "{\"message\":\"success\",\"cohorts\":[]}");
+    free(cookie);
+    free(other);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -497,6 +555,9 @@ int main(void) {
             test_an_owner_frozen_past_its_lease_never_believes_it_still_owns, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_forward_carries_headers_longer_than_192_bytes_whole_both_ways, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_dashboard_session_works_on_every_node_and_its_logout_ends_it_everywhere, setup,
+            teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
