@@ -76,7 +76,7 @@ bool api_auth_session(struct api_ctx *ctx, const struct http_request *req,
         if (err == CD_OK && who->user.password_set_at != who->s.password_set_at)
             err = CD_E_NOT_FOUND;
         if (err == CD_E_NOT_FOUND) /* the user was removed, or the password changed */
-            dash_session_end(ctx->sessions, token);
+            (void)dash_session_end(ctx->sessions, token);
     }
     if (err == CD_E_NOT_FOUND) {
         http_reply_message(res, 401, "not logged in");

@@ -4,7 +4,8 @@
  * POST /dashboard/api/logout and POST /dashboard/api/workspace (the session's current
  * workspace). The session is the cookie cohortd_session (HttpOnly, SameSite=Strict, Secure over
  * TLS, no Max-Age: it ends with the browser, or earlier on the server); every route of the API
- * accepts it (common.c).
+ * accepts it (common.c). Sessions live in the store (core/workspace/dash_sessions.h), so a
+ * session begun through any node works on every node, whichever one a request is forwarded to.
  */
 #include "api/api.h"
 
@@ -135,7 +136,12 @@ void api_dashboard_logout(void *vctx, const struct http_request *req, struct htt
     struct api_caller who;
     if (!api_auth_session(ctx, req, res, false, &who))
         return;
-    dash_session_end(ctx->sessions, who.token);
+    /* the session is in the store: ended here, it is ended on every node */
+    enum cd_err err = dash_session_end(ctx->sessions, who.token);
+    if (err != CD_OK) {
+        api_reply_err(res, err, NULL); /* still logged in: the logout is not acknowledged */
+        return;
+    }
     set_cookie(ctx, res, NULL);
     http_reply_message(res, 200, "success");
 }

@@ -647,10 +647,16 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                                     .forward_timeout_ms = request_s * 1000,
                                     .public_url = public_url,
                                     .tls = tls_cert != NULL},
-                            .sessions = dash_sessions_new(session_idle_ms, SESSION_MAX_MS),
                             .throttle = login_throttle_new()};
+    /* sessions in the store: shared by the nodes of a shared store; on a store of its own, a
+     * restart logs everyone out */
+    enum cd_err session_err = CD_OK;
+    ctx->sessions = dash_sessions_new(s, session_idle_ms, SESSION_MAX_MS, shared, &session_err);
     if (!ctx->sessions || !ctx->throttle) {
         shut_down(&r);
+        if (session_err != CD_OK && session_err != CD_E_NOMEM)
+            return cli_fail(cmd, "cannot end the dashboard sessions of the last run: %s",
+                            cd_err_name(session_err));
         return cli_fail(cmd, "out of memory");
     }
     struct http_server_config hc = {

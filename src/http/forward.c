@@ -91,6 +91,7 @@ struct answer {
     bool failed;
     struct http_response *res;
     const char *content_type;
+    const char *dropped; /* a relayed header that could not be added */
 };
 
 static size_t on_body(char *p, size_t size, size_t n, void *ctx) {
@@ -125,22 +126,48 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx) {
         v++, v_len--;
     while (v_len && (v[v_len - 1] == '\r' || v[v_len - 1] == '\n' || v[v_len - 1] == ' '))
         v_len--;
-    char value[192];
-    snprintf(value, sizeof value, "%.*s", (int)v_len, v);
     if (name_len == 12 && strncasecmp(p, "Content-Type", 12) == 0) {
         a->content_type = "application/octet-stream";
-        for (size_t i = 0; i < sizeof known_types / sizeof *known_types; i++)
-            if (strcasecmp(value, known_types[i]) == 0 ||
-                (strncasecmp(value, known_types[i], strlen(known_types[i])) == 0 &&
-                 value[strlen(known_types[i])] == ';'))
+        for (size_t i = 0; i < sizeof known_types / sizeof *known_types; i++) {
+            size_t t = strlen(known_types[i]);
+            if (v_len >= t && strncasecmp(v, known_types[i], t) == 0 && (v_len == t || v[t] == ';'))
                 a->content_type = known_types[i];
+        }
         return k;
     }
-    for (size_t i = 0; i < sizeof relayed_headers / sizeof *relayed_headers; i++)
-        if (strlen(relayed_headers[i]) == name_len &&
-            strncasecmp(p, relayed_headers[i], name_len) == 0)
-            http_add_header(a->res, relayed_headers[i], value);
+    for (size_t i = 0; i < sizeof relayed_headers / sizeof *relayed_headers; i++) {
+        if (strlen(relayed_headers[i]) != name_len ||
+            strncasecmp(p, relayed_headers[i], name_len) != 0)
+            continue;
+        char *value = strndup(v, v_len); /* whole, whatever its length */
+        if (!value || !http_add_header(a->res, relayed_headers[i], value)) {
+            a->dropped = relayed_headers[i]; /* the answer is not relayed without it */
+            free(value);
+            return 0;
+        }
+        free(value);
+    }
     return k;
+}
+
+/* "Name: value" (malloc'd, any length) for the request's header list; NULL without memory. */
+static char *header_line(const char *name, const char *value) {
+    size_t n = strlen(name) + 2 + strlen(value) + 1;
+    char *line = malloc(n);
+    if (line)
+        snprintf(line, n, "%s: %s", name, value);
+    return line;
+}
+
+/* Appends "name: value" to *list; false without memory (the list stays as it was). */
+static bool append_header(struct curl_slist **list, const char *name, const char *value) {
+    char *line = header_line(name, value);
+    struct curl_slist *l = line ? curl_slist_append(*list, line) : NULL;
+    free(line);
+    if (!l)
+        return false;
+    *list = l;
+    return true;
 }
 
 void http_forward(const char *base_url, const char *hop, const struct http_request *req,
@@ -153,20 +180,19 @@ void http_forward(const char *base_url, const char *hop, const struct http_reque
     if (h)
         http_query_each(req, add_arg, &u);
     struct curl_slist *hdrs = NULL;
-    char line[600];
+    bool hdrs_ok = true;
     for (size_t i = 0; i < sizeof sent_headers / sizeof *sent_headers; i++) {
         const char *v = http_header(req, sent_headers[i]);
-        if (v) {
-            snprintf(line, sizeof line, "%s: %s", sent_headers[i], v);
-            hdrs = curl_slist_append(hdrs, line);
-        }
+        if (v) /* whole, whatever its length */
+            hdrs_ok = append_header(&hdrs, sent_headers[i], v) && hdrs_ok;
     }
-    snprintf(line, sizeof line, "%s: %s", HTTP_FORWARDED_HEADER, hop);
-    hdrs = curl_slist_append(hdrs, line);
-    hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
+    hdrs_ok = append_header(&hdrs, HTTP_FORWARDED_HEADER, hop) && hdrs_ok;
+    struct curl_slist *l = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
+    hdrs_ok = l != NULL && hdrs_ok;
+    hdrs = l ? l : hdrs;
     struct answer a = {.res = res, .content_type = "application/json"};
     CURLcode rc = CURLE_OUT_OF_MEMORY;
-    if (h && !u.failed) {
+    if (h && !u.failed && hdrs_ok) {
         size_t body_len;
         const char *body = http_body(req, &body_len);
         const char *method = http_method(req);
@@ -197,12 +223,28 @@ void http_forward(const char *base_url, const char *hop, const struct http_reque
     long status = 0;
     if (rc == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (a.dropped) { /* the owner answered, but not all of its answer could be relayed */
+        log_error("http",
+                  "op=forward url=%s error=\"header %s of the answer could not be relayed\"",
+                  u.url ? u.url : base_url, a.dropped);
+        free(a.body);
+        free(u.url);
+        http_clear_headers(res);
+        char why[400];
+        snprintf(why, sizeof why,
+                 "the answer of the node that owns this workspace (%s) could not be relayed whole "
+                 "(header %s)",
+                 base_url, a.dropped);
+        http_reply_error(res, 502, "Bad Gateway", why);
+        *reached = true;
+        return;
+    }
     if (rc != CURLE_OK || a.failed || status < 100) {
         log_warn("http", "op=forward url=%s error=\"%s\"", u.url ? u.url : base_url,
                  curl_easy_strerror(rc));
         free(a.body);
         free(u.url);
-        res->n_headers = 0;
+        http_clear_headers(res);
         char why[400];
         snprintf(why, sizeof why,
                  "the node that owns this workspace (%s) could not be reached: %s; retry", base_url,

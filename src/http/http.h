@@ -60,7 +60,7 @@ struct http_response {
     int n_headers;
     struct {
         const char *name; /* static string */
-        char value[192];
+        char *value;      /* owned, malloc'd: any length */
     } headers[HTTP_MAX_EXTRA_HEADERS];
 };
 
@@ -74,7 +74,14 @@ void http_reply_error(struct http_response *res, int status, const char *message
 /* Hands over a malloc'd buffer as the body. */
 void http_reply_raw(struct http_response *res, int status, const char *content_type, char *body,
                     size_t len);
-void http_add_header(struct http_response *res, const char *name, const char *value);
+/* Adds a header (name a static string; value copied whole, whatever its length). False, with a
+ * log line, when the response already has HTTP_MAX_EXTRA_HEADERS or memory ran out: the header
+ * is not sent, and a caller that relays headers must not answer as if it were. */
+bool http_add_header(struct http_response *res, const char *name, const char *value);
+/* Frees the headers' values and empties the list (the body stays). */
+void http_clear_headers(struct http_response *res);
+/* Frees what res owns (body and headers) once it is sent or dropped. */
+void http_response_release(struct http_response *res);
 /* The header a node adds to a request it forwards to another (its node id as the value): a
  * forwarded request is never forwarded again. */
 #define HTTP_FORWARDED_HEADER "X-Cohortd-Forwarded-By"

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/log.h"
+
 void http_reply_raw(struct http_response *res, int status, const char *content_type, char *body,
                     size_t len) {
     free(res->body);
@@ -37,12 +39,31 @@ void http_reply_error(struct http_response *res, int status, const char *message
     http_reply_json(res, status, json_pack("{s:s, s:[s]}", "message", message, "errors", detail));
 }
 
-void http_add_header(struct http_response *res, const char *name, const char *value) {
-    if (res->n_headers >= HTTP_MAX_EXTRA_HEADERS)
-        return;
+bool http_add_header(struct http_response *res, const char *name, const char *value) {
+    char *copy = res->n_headers < HTTP_MAX_EXTRA_HEADERS ? strdup(value) : NULL;
+    if (!copy) {
+        log_warn("http", "op=add_header name=%s error=\"%s\"", name,
+                 res->n_headers < HTTP_MAX_EXTRA_HEADERS ? "out of memory" : "too many headers");
+        return false;
+    }
     res->headers[res->n_headers].name = name;
-    snprintf(res->headers[res->n_headers].value, sizeof res->headers[0].value, "%s", value);
+    res->headers[res->n_headers].value = copy;
     res->n_headers++;
+    return true;
+}
+
+void http_clear_headers(struct http_response *res) {
+    for (int i = 0; i < res->n_headers; i++) {
+        free(res->headers[i].value);
+        res->headers[i].value = NULL;
+    }
+    res->n_headers = 0;
+}
+
+void http_response_release(struct http_response *res) {
+    free(res->body);
+    res->body = NULL;
+    http_clear_headers(res);
 }
 
 void http_reply_stream(struct http_response *res, int status, const char *content_type,

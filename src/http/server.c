@@ -221,15 +221,16 @@ static void log_and_count(const struct http_request *req, int status) {
 static enum MHD_Result send_response(struct http_request *req, struct http_response *res) {
     struct MHD_Response *r = make_response(res);
     if (!r) {
-        free(res->body);
+        http_response_release(res);
         return MHD_NO;
     }
     res->body = NULL;
     if (res->body_len || res->content_type)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 res->content_type ? res->content_type : "application/json");
-    for (int i = 0; i < res->n_headers; i++)
+    for (int i = 0; i < res->n_headers; i++) /* libmicrohttpd copies them */
         MHD_add_response_header(r, res->headers[i].name, res->headers[i].value);
+    http_response_release(res);
     /* counted and logged before the answer leaves: a client that saw it finds it counted */
     log_and_count(req, res->status);
     enum MHD_Result ok = MHD_queue_response(req->conn, (unsigned)res->status, r);

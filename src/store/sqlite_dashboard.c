@@ -1,7 +1,7 @@
 /*
  * sqlite_dashboard.c — dashboard users in SQLite (store_dashboard_ops): one row each, with the
- * Argon2id hash of the password. Reads use the read pool; every write is one autocommit
- * statement.
+ * Argon2id hash of the password; and their login sessions, a row each by the token's hash. Reads
+ * use the read pool; every write is one autocommit statement.
  */
 #include "store/sqlite_int.h"
 
@@ -89,10 +89,85 @@ static enum cd_err user_set_password(struct store *s, const char *email, const c
     return err == CD_OK && changes == 0 ? CD_E_NOT_FOUND : err;
 }
 
+static void session_row(sqlite3_stmt *st, void *ctx) {
+    struct dash_session_row *r = ctx;
+    r->hash = NULL;
+    r->user_id = sqlite3_column_int64(st, 0);
+    r->password_set_at = sqlite3_column_int64(st, 1);
+    r->ws_id = sqlite3_column_int64(st, 2);
+    r->created_at = sqlite3_column_int64(st, 3);
+    r->used_at = sqlite3_column_int64(st, 4);
+}
+
+static enum cd_err session_add(struct store *s, const struct dash_session_row *row) {
+    const char *t[] = {row->hash};
+    int64_t i[] = {row->user_id, row->password_set_at, row->ws_id, row->created_at, row->used_at};
+    return sq_write(s,
+                    "INSERT INTO dashboard_sessions(hash, user_id, password_set_at, ws_id, "
+                    "created_at, used_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "tiiiii", t, i, NULL);
+}
+
+static enum cd_err session_get(struct store *s, const char *hash, struct dash_session_row *out) {
+    const char *t[] = {hash};
+    return sq_read_row(s,
+                       "SELECT user_id, password_set_at, ws_id, created_at, used_at FROM "
+                       "dashboard_sessions WHERE hash = ?",
+                       "t", t, NULL, session_row, out);
+}
+
+/* One write of a session's column `set` (an int); CD_E_NOT_FOUND when no row has the hash. */
+static enum cd_err session_update(struct store *s, const char *sql, const char *hash,
+                                  int64_t value) {
+    const char *t[] = {hash};
+    int64_t i[] = {value};
+    int changes = 0;
+    enum cd_err err = sq_write(s, sql, "ti", t, i, &changes);
+    return err == CD_OK && changes == 0 ? CD_E_NOT_FOUND : err;
+}
+
+static enum cd_err session_touch(struct store *s, const char *hash, int64_t used_at) {
+    return session_update(s, "UPDATE dashboard_sessions SET used_at = ?2 WHERE hash = ?1", hash,
+                          used_at);
+}
+
+static enum cd_err session_set_workspace(struct store *s, const char *hash, int64_t ws_id) {
+    return session_update(s, "UPDATE dashboard_sessions SET ws_id = ?2 WHERE hash = ?1", hash,
+                          ws_id);
+}
+
+static enum cd_err session_end(struct store *s, const char *hash) {
+    const char *t[] = {hash};
+    return sq_write(s, "DELETE FROM dashboard_sessions WHERE hash = ?", "t", t, NULL, NULL);
+}
+
+static enum cd_err session_end_user(struct store *s, int64_t user_id) {
+    int64_t i[] = {user_id};
+    return sq_write(s, "DELETE FROM dashboard_sessions WHERE ?1 = 0 OR user_id = ?1", "i", NULL, i,
+                    NULL);
+}
+
+static enum cd_err session_prune(struct store *s, int64_t used_before, int64_t created_before,
+                                 int64_t keep) {
+    static const char *const sqls[] = {
+        "DELETE FROM dashboard_sessions WHERE used_at < ?1 OR created_at < ?2",
+        "DELETE FROM dashboard_sessions WHERE hash NOT IN (SELECT hash FROM dashboard_sessions "
+        "ORDER BY used_at DESC, hash LIMIT ?3)"};
+    int64_t i[] = {used_before, created_before, keep};
+    return sq_write_all(s, sqls, 2, "iii", NULL, i);
+}
+
 const struct store_dashboard_ops sqlite_dashboard_ops = {
     .user_add = user_add,
     .user_get = user_get,
     .user_list = user_list,
     .user_delete = user_delete,
     .user_set_password = user_set_password,
+    .session_add = session_add,
+    .session_get = session_get,
+    .session_touch = session_touch,
+    .session_set_workspace = session_set_workspace,
+    .session_end = session_end,
+    .session_end_user = session_end_user,
+    .session_prune = session_prune,
 };

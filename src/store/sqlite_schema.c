@@ -284,7 +284,7 @@ static const char *const migrations[] = {
     "  failed INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (workspace_id, kind, object_id, day)) WITHOUT ROWID;",
     /* 13: dashboard users: a lower-case email, a role and an Argon2id password hash (dashboard
-     * sessions are kept in the server's memory, never here) */
+     * sessions were kept in the server's memory until migration 15) */
     "CREATE TABLE dashboard_users ("
     "  id INTEGER PRIMARY KEY,"
     "  email TEXT NOT NULL UNIQUE,"
@@ -297,6 +297,16 @@ static const char *const migrations[] = {
      * a sent one and for those recorded before */
     ("ALTER TABLE deliveries ADD COLUMN reason TEXT;"
      "CREATE INDEX dispatches_campaign ON dispatches(campaign);"),
+    /* 15: dashboard sessions, by the SHA-256 of their token (the token is never stored); the
+     * server empties the table at start (one server per file: a restart logs everyone out) */
+    ("CREATE TABLE dashboard_sessions ("
+     "  hash TEXT PRIMARY KEY,"
+     "  user_id INTEGER NOT NULL,"
+     "  password_set_at INTEGER NOT NULL,"
+     "  ws_id INTEGER NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  used_at INTEGER NOT NULL) WITHOUT ROWID;"
+     "CREATE INDEX dashboard_sessions_user ON dashboard_sessions(user_id);"),
 };
 
 const char *sqlite_schema_migration(int version) {

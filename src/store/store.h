@@ -121,6 +121,15 @@ struct dash_user_row {
     int64_t created_at;
 };
 
+struct dash_session_row {
+    const char *hash; /* SHA-256 of the token, 64 lower-case hex characters */
+    int64_t user_id;
+    int64_t password_set_at; /* the user's password generation when the session began */
+    int64_t ws_id;           /* the session's current workspace */
+    int64_t created_at;
+    int64_t used_at;
+};
+
 struct store_dashboard_ops {
     /* Adds a user; CD_E_EXISTS when the email is taken. Sets *id. */
     enum cd_err (*user_add)(struct store *s, const char *email, const char *role,
@@ -135,6 +144,26 @@ struct store_dashboard_ops {
     enum cd_err (*user_delete)(struct store *s, const char *email);
     enum cd_err (*user_set_password)(struct store *s, const char *email, const char *password_hash,
                                      int64_t now);
+
+    /* Dashboard login sessions (core/workspace/dash_sessions.h), shared by every node of a
+     * store: a row per session, found by the SHA-256 (hex) of its token; the token itself is
+     * never stored. */
+    /* Adds a session; CD_E_EXISTS when its hash is taken. */
+    enum cd_err (*session_add)(struct store *s, const struct dash_session_row *row);
+    /* The session of this hash into *out (out->hash is left NULL); CD_E_NOT_FOUND when none. */
+    enum cd_err (*session_get)(struct store *s, const char *hash, struct dash_session_row *out);
+    /* Sets a session's last use; CD_E_NOT_FOUND when it is gone. */
+    enum cd_err (*session_touch)(struct store *s, const char *hash, int64_t used_at);
+    /* Switches a session's current workspace; CD_E_NOT_FOUND when it is gone. */
+    enum cd_err (*session_set_workspace)(struct store *s, const char *hash, int64_t ws_id);
+    /* Ends the session of this hash (CD_OK when there is none). */
+    enum cd_err (*session_end)(struct store *s, const char *hash);
+    /* Ends every session of a user (user_id > 0), or every session (user_id 0). */
+    enum cd_err (*session_end_user)(struct store *s, int64_t user_id);
+    /* Ends the sessions last used before used_before or created before created_before, then
+     * the least recently used ones beyond the `keep` most recently used. */
+    enum cd_err (*session_prune)(struct store *s, int64_t used_before, int64_t created_before,
+                                 int64_t keep);
 };
 
 /* ---- users (inside a transaction, except load) ---- */

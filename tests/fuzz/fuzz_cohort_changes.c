@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fail("an unexpected error");
     }
     api_cohort_changes_release(&cc);
-    free(res.body);
+    http_response_release(&res);
     json_decref(body);
     return 0;
 }

@@ -11,6 +11,7 @@
  */
 #include "../e2e/harness.h"
 #include "../e2e/sink.h"
+#include "fake_owner.h"
 #include "pg_fresh.h"
 
 #include <pthread.h>
@@ -370,11 +371,169 @@ static void test_an_owner_frozen_past_its_lease_never_believes_it_still_owns(voi
         (void)owner_of(ns);
         sleep_ms(10);
     }
-    /* and a write sent to node a is not applied there */
+    /* a write sent to node a now: 201 means it was applied once, by the owner, and every node
+     * sees it; 503 means it was applied nowhere */
     struct resp r;
     http_post_rest(a, "/users/track", "{\"attributes\":[{\"external_id\":\"late\"}]}", &r);
     assert_true(r.status == 201 || r.status == 503);
+    long status = r.status;
     resp_free(&r);
+    if (status == 503)
+        printf("the late write was refused (503)\n");
+    for (int i = 0; i < N_NODES; i++) {
+        json_t *u = export_ext(ns->n[i], "late", "[\"external_id\"]");
+        if (status == 201 && !u)
+            fail_msg("node %d answered 201 to the late write, node %d does not have it", 0, i);
+        if (status == 503 && u)
+            fail_msg("node 0 answered 503 to the late write, node %d has it", i);
+        if (u)
+            assert_json_equal(u, "{\"external_id\":\"late\"}");
+        json_decref(u);
+    }
+}
+
+/* Runs one statement on the database of the nodes (COHORTD_STORE). */
+static void db_exec(const char *sql) {
+    PGconn *c = PQconnectdb(getenv("COHORTD_STORE"));
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot connect to the nodes' database: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* Hands the workspace's lease to a node "node-x" at `address` for a minute, as if it had taken
+ * it, and waits until no node says it owns the workspace any more. */
+static void lease_to_elsewhere(struct nodes *ns, const char *address) {
+    char *sql = strf("UPDATE workspace_leases SET holder = 'node-x', address = '%s', "
+                     "expires_at = (extract(epoch from clock_timestamp()) * 1000)::bigint + "
+                     "60000, epoch = epoch + 1",
+                     address);
+    db_exec(sql);
+    free(sql);
+    int64_t t0 = now_ms();
+    while (owner_of(ns) >= 0) {
+        if (now_ms() - t0 > 5 * LEASE_MS)
+            fail_msg("a node still says it owns the workspace after its lease was taken");
+        sleep_ms(20);
+    }
+}
+
+static void test_a_forward_carries_headers_longer_than_192_bytes_whole_both_ways(void **state) {
+    struct nodes *ns = *state;
+    struct server *a = ns->n[0];
+    char *long_name = repeat('n', 400);
+    char *answer = strf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        "Content-Disposition: attachment; filename=\"%s.csv\"\r\n"
+                        "Content-Length: 28\r\nConnection: close\r\n\r\n"
+                        "{\"message\":\"from the owner\"}",
+                        long_name);
+    struct fake_owner *f = fake_owner_start(answer);
+    char *address = strf("http://127.0.0.1:%d", f->port);
+    lease_to_elsewhere(ns, address);
+    char *hash = repeat('h', 700);
+    char *auth = strf("Authorization: Bearer %s", a->rest_key);
+    char *hash_line = strf("Heap-Hash: %s", hash);
+    const char *headers[] = {auth, "Content-Type: application/json", hash_line, NULL};
+    struct resp r;
+    http_req(a, "POST", "/users/track", headers, "{\"attributes\":[{\"external_id\":\"h\"}]}", &r);
+    assert_resp(&r, 200, "{\"message\":\"from the owner\"}");
+    char got[1024];
+    resp_header(&r, "Content-Disposition", got, sizeof got);
+    char *want = strf("attachment; filename=\"%s.csv\"", long_name);
+    assert_string_equal(got, want); /* the answer's header, whole */
+    free(want);
+    resp_free(&r);
+    char *sent = fake_owner_header(f, "Heap-Hash");
+    assert_non_null(sent);
+    assert_string_equal(sent, hash); /* the request's header, whole */
+    free(sent);
+    /* an answer with more headers to relay than a response holds: a loud 502, not a part */
+    char *many = strdup("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nSet-Cookie: c=3\r\n"
+                        "Set-Cookie: d=4\r\nSet-Cookie: e=5\r\nSet-Cookie: f=6\r\n"
+                        "Set-Cookie: g=7\r\nSet-Cookie: h=8\r\nSet-Cookie: i=9\r\n"
+                        "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
+    fake_owner_answer(f, many);
+    http_req(a, "POST", "/users/track", headers, "{\"attributes\":[{\"external_id\":\"h\"}]}", &r);
+    char *expect = strf("{\"message\":\"Bad Gateway\",\"errors\":[\"the answer of the node that "
+                        "owns this workspace (%s) could not be relayed whole (header "
+                        "Set-Cookie)\"]}",
+                        address);
+    assert_resp(&r, 502, expect);
+    resp_free(&r);
+    char *log = server_log(a);
+    assert_non_null(strstr(log, "header Set-Cookie of the answer could not be relayed"));
+    free(log);
+    free(expect);
+    fake_owner_stop(f);
+    free(many);
+    free(hash_line);
+    free(auth);
+    free(hash);
+    free(address);
+    free(answer);
+    free(long_name);
+}
+
+static void
+test_a_dashboard_session_works_on_every_node_and_its_logout_ends_it_everywhere(void **state) {
+    struct nodes *ns = *state;
+    assert_int_equal(owner_of(ns), 0);
+    struct server *a = ns->n[0], *b = ns->n[1], *c = ns->n[2];
+    dashboard_add_user(a, "ann@example.com", "admin", "ann's long password");
+    /* logged in through a node that does not own the workspace */
+    struct dashboard_login l;
+    dashboard_login(b, "ann@example.com", "ann's long password", &l);
+    for (int i = 0; i < N_NODES; i++) {
+        struct resp r;
+        dashboard_req(ns->n[i], &l, false, "GET", "/dashboard/api/session", NULL, &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(json_string_value(json_object_get(r.json, "email")), "ann@example.com");
+        assert_string_equal(json_string_value(json_object_get(r.json, "csrf_token")), l.csrf);
+        resp_free(&r);
+        dashboard_expect(ns->n[i], &l, "GET", "/cohorts/list", NULL, 200,
+                         "{\"message\":\"success\",\"cohorts\":[]}");
+    }
+    /* a write through the third node, forwarded to the owner with the CSRF token */
+    struct resp r;
+    dashboard_req(c, &l, true, "POST", "/segments/create",
+                  "{\"name\":\"gold\",\"filter\":{\"attribute\":\"plan\",\"op\":\"equals\","
+                  "\"value\":\"gold\"}}",
+                  &r);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    dashboard_req(c, &l, false, "POST", "/segments/create", "{\"name\":\"x\"}", &r);
+    assert_resp(&r, 403, "{\"message\":\"missing or wrong CSRF token\"}");
+    resp_free(&r);
+    /* a browser with more cookies than the session's: the Cookie header (over 600 bytes) is
+     * forwarded whole, so the owner finds the session at its end */
+    char *other = repeat('x', 700);
+    char *cookie = strf("Cookie: other=%s; %s", other, l.cookie);
+    const char *headers[] = {cookie, NULL};
+    http_req(b, "GET", "/cohorts/list", headers, NULL, &r);
+    assert_resp(&r, 200, "{\"message\":\"success\",\"cohorts\":[]}");
+    resp_free(&r);
+    /* a logout through one node ends the session on every node */
+    dashboard_expect(c, &l, "POST", "/dashboard/api/logout", NULL, 200,
+                     "{\"message\":\"success\"}");
+    for (int i = 0; i < N_NODES; i++) {
+        dashboard_expect(ns->n[i], &l, "GET", "/dashboard/api/session", NULL, 401,
+                         "{\"message\":\"not logged in\"}");
+        dashboard_expect(ns->n[i], &l, "GET", "/cohorts/list", NULL, 401,
+                         "{\"message\":\"not logged in\"}");
+    }
+    /* and a node restart does not log anyone out: the others share the session */
+    struct dashboard_login l2;
+    dashboard_login(a, "ann@example.com", "ann's long password", &l2);
+    server_stop(b);
+    server_start(b);
+    dashboard_expect(b, &l2, "GET", "/cohorts/list", NULL, 200,
+                     "{\"message\":\"success\",\"cohorts\":[]}");
+    free(cookie);
+    free(other);
 }
 
 int main(void) {
@@ -394,6 +553,11 @@ int main(void) {
             test_kill_9_of_the_owner_during_imports_loses_no_acknowledged_change, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_an_owner_frozen_past_its_lease_never_believes_it_still_owns, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_forward_carries_headers_longer_than_192_bytes_whole_both_ways, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_dashboard_session_works_on_every_node_and_its_logout_ends_it_everywhere, setup,
+            teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1375,6 +1375,71 @@ static void test_dashboard_users_round_trip(void **state) {
     assert_string_equal(c.order, "bob@example.com;");
 }
 
+#define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HASH_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define HASH_C "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+
+/* Dashboard sessions: a row by hash, its last use and workspace updated, ended one at a time,
+ * by user, all at once, and pruned (expired first, then the least recently used beyond keep). */
+static void test_dashboard_sessions_round_trip_and_prune(void **state) {
+    struct fx *f = *state;
+    const struct store_dashboard_ops *d = f->ops->dashboard;
+    struct dash_session_row a = {HASH_A, 7, 100, 1, 1000, 1000};
+    struct dash_session_row b = {HASH_B, 8, 200, 2, 2000, 2500};
+    struct dash_session_row c = {HASH_C, 7, 100, 1, 3000, 3000};
+    assert_int_equal(d->session_add(f->s, &a), CD_OK);
+    assert_int_equal(d->session_add(f->s, &b), CD_OK);
+    assert_int_equal(d->session_add(f->s, &c), CD_OK);
+    assert_int_equal(d->session_add(f->s, &a), CD_E_EXISTS);
+    struct dash_session_row got;
+    memset(&got, 0, sizeof got);
+    assert_int_equal(d->session_get(f->s, HASH_B, &got), CD_OK);
+    assert_null(got.hash);
+    assert_int_equal(got.user_id, 8);
+    assert_int_equal(got.password_set_at, 200);
+    assert_int_equal(got.ws_id, 2);
+    assert_int_equal(got.created_at, 2000);
+    assert_int_equal(got.used_at, 2500);
+    assert_int_equal(d->session_get(f->s, "dd", &got), CD_E_NOT_FOUND);
+
+    assert_int_equal(d->session_touch(f->s, HASH_A, 4000), CD_OK);
+    assert_int_equal(d->session_set_workspace(f->s, HASH_A, 9), CD_OK);
+    assert_int_equal(d->session_touch(f->s, "dd", 4000), CD_E_NOT_FOUND);
+    assert_int_equal(d->session_set_workspace(f->s, "dd", 9), CD_E_NOT_FOUND);
+    assert_int_equal(d->session_get(f->s, HASH_A, &got), CD_OK);
+    assert_int_equal(got.used_at, 4000);
+    assert_int_equal(got.ws_id, 9);
+    assert_int_equal(got.created_at, 1000);
+
+    /* expired: b (last used 2500 < 2600); then at most 1 kept: a (used 4000) stays, c goes */
+    assert_int_equal(d->session_prune(f->s, 2600, 0, 2), CD_OK);
+    assert_int_equal(d->session_get(f->s, HASH_B, &got), CD_E_NOT_FOUND);
+    assert_int_equal(d->session_get(f->s, HASH_C, &got), CD_OK);
+    assert_int_equal(d->session_prune(f->s, 0, 0, 1), CD_OK);
+    assert_int_equal(d->session_get(f->s, HASH_C, &got), CD_E_NOT_FOUND);
+    assert_int_equal(d->session_get(f->s, HASH_A, &got), CD_OK);
+    /* created before: a (created 1000) */
+    assert_int_equal(d->session_prune(f->s, 0, 1001, 10), CD_OK);
+    assert_int_equal(d->session_get(f->s, HASH_A, &got), CD_E_NOT_FOUND);
+
+    /* ended one by one (twice is fine), by user, and all at once */
+    assert_int_equal(d->session_add(f->s, &a), CD_OK);
+    assert_int_equal(d->session_add(f->s, &b), CD_OK);
+    assert_int_equal(d->session_add(f->s, &c), CD_OK);
+    assert_int_equal(d->session_end(f->s, HASH_B), CD_OK);
+    assert_int_equal(d->session_end(f->s, HASH_B), CD_OK);
+    assert_int_equal(d->session_get(f->s, HASH_B, &got), CD_E_NOT_FOUND);
+    assert_int_equal(d->session_add(f->s, &b), CD_OK);
+    assert_int_equal(d->session_end_user(f->s, 7), CD_OK);
+    assert_int_equal(d->session_get(f->s, HASH_A, &got), CD_E_NOT_FOUND);
+    assert_int_equal(d->session_get(f->s, HASH_C, &got), CD_E_NOT_FOUND);
+    assert_int_equal(d->session_get(f->s, HASH_B, &got), CD_OK);
+    assert_int_equal(d->session_add(f->s, &a), CD_OK);
+    assert_int_equal(d->session_end_user(f->s, 0), CD_OK);
+    assert_int_equal(d->session_get(f->s, HASH_A, &got), CD_E_NOT_FOUND);
+    assert_int_equal(d->session_get(f->s, HASH_B, &got), CD_E_NOT_FOUND);
+}
+
 static void copy_history(void *ctx, const struct history_row *r) {
     char *out = ctx;
     size_t n = strlen(out);
@@ -1909,6 +1974,8 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
         cmocka_unit_test_setup_teardown(test_partners_list_by_name_and_change_their_key_check,     \
                                         setup, teardown),                                          \
         cmocka_unit_test_setup_teardown(test_dashboard_users_round_trip, setup, teardown),         \
+        cmocka_unit_test_setup_teardown(test_dashboard_sessions_round_trip_and_prune, setup,       \
+                                        teardown),                                                 \
         cmocka_unit_test_setup_teardown(test_daily_history_keeps_the_last_sample_of_each_day,      \
                                         setup, teardown),                                          \
         cmocka_unit_test_setup_teardown(test_daily_history_adds_a_canvas_steps_counts_of_the_day,  \

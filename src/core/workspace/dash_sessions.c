@@ -1,42 +1,44 @@
-/* dash_sessions.c — the in-memory session table (see dash_sessions.h). A plain array scanned
- * under the mutex: a dashboard has a handful of sessions, and the table is capped. */
+/* dash_sessions.c — the session table in the store (see dash_sessions.h). A request reads its
+ * session's row; the last use is written back only when it is older than a twentieth of the
+ * idle time (at most 10 s), so a busy dashboard does not write on every request. */
 #include "core/workspace/dash_sessions.h"
 
-#include <pthread.h>
-#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store.h"
 #include "util/crypto.h"
-
-struct entry {
-    char hash[65]; /* SHA-256 of the token */
-    struct dash_session s;
-    int64_t used_at;
-};
+#include "util/log.h"
 
 struct dash_sessions {
-    pthread_mutex_t lock;
+    struct store *s;
     int64_t idle_ms, max_ms;
-    struct entry *e;
-    size_t n, cap;
 };
 
-struct dash_sessions *dash_sessions_new(int64_t idle_ms, int64_t max_ms) {
+static const struct store_dashboard_ops *ops(const struct dash_sessions *ss) {
+    return STORE_OPS(ss->s)->dashboard;
+}
+
+struct dash_sessions *dash_sessions_new(struct store *s, int64_t idle_ms, int64_t max_ms,
+                                        bool keep_existing, enum cd_err *err) {
+    *err = CD_OK;
     struct dash_sessions *ss = calloc(1, sizeof *ss);
-    if (!ss)
+    if (!ss) {
+        *err = CD_E_NOMEM;
         return NULL;
-    pthread_mutex_init(&ss->lock, NULL);
+    }
+    ss->s = s;
     ss->idle_ms = idle_ms;
     ss->max_ms = max_ms;
+    if (!keep_existing && (*err = ops(ss)->session_end_user(s, 0)) != CD_OK) {
+        free(ss);
+        return NULL;
+    }
     return ss;
 }
 
 void dash_sessions_free(struct dash_sessions *ss) {
-    if (!ss)
-        return;
-    pthread_mutex_destroy(&ss->lock);
-    free(ss->e);
     free(ss);
 }
 
@@ -48,110 +50,98 @@ static int random_hex(char out[DASH_TOKEN_LEN + 1]) {
     return 0;
 }
 
-static bool expired(const struct dash_sessions *ss, const struct entry *e, int64_t now) {
-    return now - e->used_at >= ss->idle_ms || now - e->s.created_at >= ss->max_ms;
-}
-
-static void remove_at(struct dash_sessions *ss, size_t i) {
-    ss->e[i] = ss->e[--ss->n];
-}
-
-/* Under the lock: the index of the session with this token's hash, or -1. */
-static long find(const struct dash_sessions *ss, const char *token) {
+/* The stored key of a token: its SHA-256; false when the token cannot be one of ours. */
+static bool token_hash(const char *token, char hash[65]) {
     if (!token || strlen(token) != DASH_TOKEN_LEN)
-        return -1;
-    char hash[65];
+        return false;
     crypto_sha256_hex(token, DASH_TOKEN_LEN, hash);
-    for (size_t i = 0; i < ss->n; i++)
-        if (memcmp(ss->e[i].hash, hash, 64) == 0)
-            return (long)i;
-    return -1;
+    return true;
 }
 
-/* Under the lock: room for one more, dropping the expired sessions, then the least recently
- * used one when the table is at DASH_SESSIONS_MAX. */
-static enum cd_err make_room(struct dash_sessions *ss, int64_t now) {
-    for (size_t i = ss->n; i-- > 0;)
-        if (expired(ss, &ss->e[i], now))
-            remove_at(ss, i);
-    if (ss->n >= DASH_SESSIONS_MAX) {
-        size_t lru = 0;
-        for (size_t i = 1; i < ss->n; i++)
-            if (ss->e[i].used_at < ss->e[lru].used_at)
-                lru = i;
-        remove_at(ss, lru);
-    }
-    if (ss->n < ss->cap)
-        return CD_OK;
-    size_t cap = ss->cap ? ss->cap * 2 : 16;
-    struct entry *e = realloc(ss->e, cap * sizeof *e);
-    if (!e)
-        return CD_E_NOMEM;
-    ss->e = e;
-    ss->cap = cap;
-    return CD_OK;
+/* The CSRF token of a session token: SHA-256 of "csrf:" and the token, first 64 hex digits. */
+static void token_csrf(const char *token, char csrf[DASH_TOKEN_LEN + 1]) {
+    char text[5 + DASH_TOKEN_LEN + 1], hash[65];
+    snprintf(text, sizeof text, "csrf:%s", token);
+    crypto_sha256_hex(text, strlen(text), hash);
+    snprintf(csrf, DASH_TOKEN_LEN + 1, "%s", hash);
+}
+
+static bool expired(const struct dash_sessions *ss, const struct dash_session_row *r, int64_t now) {
+    return now - r->used_at >= ss->idle_ms || now - r->created_at >= ss->max_ms;
 }
 
 enum cd_err dash_session_create(struct dash_sessions *ss, int64_t user_id, int64_t password_set_at,
                                 int64_t ws_id, int64_t now, struct dash_session *out) {
     memset(out, 0, sizeof *out);
-    if (random_hex(out->token) != 0 || random_hex(out->csrf) != 0)
+    if (random_hex(out->token) != 0)
         return CD_E_INTERNAL;
+    token_csrf(out->token, out->csrf);
     out->user_id = user_id;
     out->password_set_at = password_set_at;
     out->ws_id = ws_id;
     out->created_at = now;
-    pthread_mutex_lock(&ss->lock);
-    enum cd_err err = make_room(ss, now);
-    if (err == CD_OK) {
-        struct entry *e = &ss->e[ss->n++];
-        crypto_sha256_hex(out->token, DASH_TOKEN_LEN, e->hash);
-        e->s = *out;
-        memset(e->s.token, 0, sizeof e->s.token); /* only its hash stays */
-        e->used_at = now;
+    /* room for one more: the expired ones go, then the least recently used beyond the cap */
+    enum cd_err err = ops(ss)->session_prune(ss->s, now - ss->idle_ms + 1, now - ss->max_ms + 1,
+                                             DASH_SESSIONS_MAX - 1);
+    char hash[65];
+    token_hash(out->token, hash);
+    struct dash_session_row row = {.hash = hash,
+                                   .user_id = user_id,
+                                   .password_set_at = password_set_at,
+                                   .ws_id = ws_id,
+                                   .created_at = now,
+                                   .used_at = now};
+    if (err == CD_OK)
+        err = ops(ss)->session_add(ss->s, &row);
+    if (err != CD_OK) {
+        log_error("dashboard", "op=session_create error=%s", cd_err_name(err));
+        memset(out, 0, sizeof *out);
     }
-    pthread_mutex_unlock(&ss->lock);
     return err;
 }
 
 enum cd_err dash_session_use(struct dash_sessions *ss, const char *token, int64_t now,
                              struct dash_session *out) {
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&ss->lock);
-    long i = find(ss, token);
-    enum cd_err err = CD_E_NOT_FOUND;
-    if (i >= 0 && expired(ss, &ss->e[i], now)) {
-        remove_at(ss, (size_t)i);
-    } else if (i >= 0) {
-        ss->e[i].used_at = now;
-        *out = ss->e[i].s;
-        err = CD_OK;
+    char hash[65];
+    if (!token_hash(token, hash))
+        return CD_E_NOT_FOUND;
+    struct dash_session_row row;
+    enum cd_err err = ops(ss)->session_get(ss->s, hash, &row);
+    if (err != CD_OK)
+        return err;
+    if (expired(ss, &row, now)) {
+        (void)ops(ss)->session_end(ss->s, hash);
+        return CD_E_NOT_FOUND;
     }
-    pthread_mutex_unlock(&ss->lock);
-    return err;
+    int64_t touch_ms = ss->idle_ms / 20 < 10000 ? ss->idle_ms / 20 : 10000;
+    if (now - row.used_at >= touch_ms) {
+        err = ops(ss)->session_touch(ss->s, hash, now);
+        if (err != CD_OK) /* CD_E_NOT_FOUND: ended meanwhile (a logout on another node) */
+            return err;
+    }
+    token_csrf(token, out->csrf);
+    out->user_id = row.user_id;
+    out->password_set_at = row.password_set_at;
+    out->ws_id = row.ws_id;
+    out->created_at = row.created_at;
+    return CD_OK;
 }
 
 enum cd_err dash_session_set_workspace(struct dash_sessions *ss, const char *token, int64_t ws_id) {
-    pthread_mutex_lock(&ss->lock);
-    long i = find(ss, token);
-    if (i >= 0)
-        ss->e[i].s.ws_id = ws_id;
-    pthread_mutex_unlock(&ss->lock);
-    return i >= 0 ? CD_OK : CD_E_NOT_FOUND;
+    char hash[65];
+    if (!token_hash(token, hash))
+        return CD_E_NOT_FOUND;
+    return ops(ss)->session_set_workspace(ss->s, hash, ws_id);
 }
 
-void dash_session_end(struct dash_sessions *ss, const char *token) {
-    pthread_mutex_lock(&ss->lock);
-    long i = find(ss, token);
-    if (i >= 0)
-        remove_at(ss, (size_t)i);
-    pthread_mutex_unlock(&ss->lock);
+enum cd_err dash_session_end(struct dash_sessions *ss, const char *token) {
+    char hash[65];
+    if (!token_hash(token, hash))
+        return CD_OK;
+    return ops(ss)->session_end(ss->s, hash);
 }
 
-void dash_sessions_end_user(struct dash_sessions *ss, int64_t user_id) {
-    pthread_mutex_lock(&ss->lock);
-    for (size_t i = ss->n; i-- > 0;)
-        if (ss->e[i].s.user_id == user_id)
-            remove_at(ss, i);
-    pthread_mutex_unlock(&ss->lock);
+enum cd_err dash_sessions_end_user(struct dash_sessions *ss, int64_t user_id) {
+    return user_id > 0 ? ops(ss)->session_end_user(ss->s, user_id) : CD_OK;
 }
