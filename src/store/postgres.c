@@ -4,7 +4,8 @@
  * read pool, prepared statements and the helpers the postgres_*.c files share. May touch only
  * libpq. postgres_int.h says how connections and statements are organised.
  *
- * Cost: every statement is one round trip to the server; a COMMIT returns once PostgreSQL has
+ * Cost: every statement is one round trip to the server, a transaction's first one carrying its
+ * BEGIN in the same pipeline (begin itself sends nothing); a COMMIT returns once PostgreSQL has
  * flushed its WAL (synchronous_commit = on). commit_ticket sends the COMMIT and returns: the
  * connection, its COMMIT in flight, goes to a commit slot and the writer takes the slot's idle
  * connection, so the next transaction runs while this one flushes and PostgreSQL flushes the
@@ -245,6 +246,106 @@ static const char *prepared(struct pg_conn *c, const char *sql, const char *bind
     return name;
 }
 
+/* What one statement's results are handed to, and what they came to. */
+struct run_state {
+    bool one_row;
+    pg_row_fn row;
+    void *ctx;
+    int64_t *changes;
+    bool any; /* a row was seen */
+    enum cd_err err;
+};
+
+/* Takes one result of the statement (rows, its command tag, or its error) and clears it. */
+static void run_result(struct pg_conn *c, struct run_state *rs, PGresult *res) {
+    ExecStatusType st = PQresultStatus(res);
+    if (rs->err != CD_OK) {
+        /* drain after an error */
+    } else if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+        for (int i = 0; i < PQntuples(res); i++) {
+            if (rs->one_row && rs->any)
+                break;
+            rs->any = true;
+            if (rs->row) {
+                struct pg_row r = {.res = res, .row = i};
+                rs->row(&r, rs->ctx);
+                for (int k = 0; k < r.n_scratch; k++)
+                    PQfreemem(r.scratch[k]);
+            }
+        }
+        if (st == PGRES_TUPLES_OK && rs->changes && *PQcmdTuples(res))
+            *rs->changes = strtoll(PQcmdTuples(res), NULL, 10);
+    } else if (st == PGRES_COMMAND_OK) {
+        if (rs->changes && *PQcmdTuples(res))
+            *rs->changes = strtoll(PQcmdTuples(res), NULL, 10);
+    } else {
+        rs->err = result_error(c, res, rs->one_row ? "read_row" : "rows");
+    }
+    PQclear(res);
+}
+
+/* The first statement of a transaction together with its BEGIN: both sent in one pipeline
+ * and their answers read after one round trip (the statement's rows are not streamed; a
+ * transaction's statements return few). A failed BEGIN fails the statement and the
+ * transaction. */
+static enum cd_err run_with_begin(struct pg_conn *c, bool one_row, const char *name, int n,
+                                  const char *const *vals, const int *lens, const int *fmts,
+                                  pg_row_fn row, void *ctx, int64_t *changes) {
+    c->begin_pending = false;
+    if (!PQenterPipelineMode(c->db))
+        return result_error(c, NULL, "begin");
+    if (!PQsendQueryParams(c->db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQsendQueryPrepared(c->db, name, n, vals, lens, fmts, 0) || !PQpipelineSync(c->db)) {
+        enum cd_err err = result_error(c, NULL, "send");
+        PQexitPipelineMode(c->db);
+        return err;
+    }
+    struct run_state rs = {one_row, row, ctx, changes, false, CD_OK};
+    enum cd_err begin_err = CD_OK;
+    int query = 0; /* 0: BEGIN's results, 1: the statement's, 2: the sync */
+    for (int nulls = 0; nulls < 3;) {
+        PGresult *res = PQgetResult(c->db);
+        if (!res) { /* the end of one query's results */
+            query++;
+            nulls++;
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            query = 3;
+            break;
+        }
+        if (query == 0) {
+            if (st != PGRES_COMMAND_OK && begin_err == CD_OK)
+                begin_err = result_error(c, res, "begin");
+            PQclear(res);
+        } else if (st == PGRES_PIPELINE_ABORTED) {
+            if (rs.err == CD_OK)
+                rs.err = begin_err != CD_OK ? begin_err : CD_E_STORE;
+            PQclear(res);
+        } else {
+            run_result(c, &rs, res);
+        }
+    }
+    if (query != 3 || !PQexitPipelineMode(c->db)) { /* the answers did not all arrive */
+        if (rs.err == CD_OK && begin_err == CD_OK)
+            rs.err = result_error(c, NULL, "pipeline");
+        if (PQpipelineStatus(c->db) != PQ_PIPELINE_OFF) { /* left mid-pipeline: start over */
+            PQreset(c->db);
+            if (PQstatus(c->db) == CONNECTION_OK)
+                conn_setup(c);
+        }
+    }
+    c->failed = c->failed || rs.err != CD_OK || begin_err != CD_OK;
+    if (begin_err != CD_OK)
+        return begin_err;
+    if (rs.err == CD_OK && one_row && !rs.any)
+        rs.err = CD_E_NOT_FOUND;
+    return rs.err;
+}
+
 enum cd_err pg_run(struct pg_conn *c, bool one_row, const char *sql, const struct pg_args *a,
                    pg_row_fn row, void *ctx, int64_t *changes) {
     const char *binds = a && a->binds ? a->binds : "";
@@ -286,42 +387,19 @@ enum cd_err pg_run(struct pg_conn *c, bool one_row, const char *sql, const struc
             blobs++;
         }
     }
+    if (c->begin_pending)
+        return run_with_begin(c, one_row, name, n, vals, lens, fmts, row, ctx, changes);
     if (!PQsendQueryPrepared(c->db, name, n, vals, lens, fmts, 0))
         return result_error(c, NULL, "send");
     if (!one_row)
         PQsetSingleRowMode(c->db); /* rows stream: a load holds one row at a time */
-    enum cd_err err = CD_OK;
-    bool any = false;
+    struct run_state rs = {one_row, row, ctx, changes, false, CD_OK};
     PGresult *res;
-    while ((res = PQgetResult(c->db)) != NULL) {
-        ExecStatusType st = PQresultStatus(res);
-        if (err != CD_OK) {
-            /* drain after an error */
-        } else if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
-            for (int i = 0; i < PQntuples(res); i++) {
-                if (one_row && any)
-                    break;
-                any = true;
-                if (row) {
-                    struct pg_row r = {.res = res, .row = i};
-                    row(&r, ctx);
-                    for (int k = 0; k < r.n_scratch; k++)
-                        PQfreemem(r.scratch[k]);
-                }
-            }
-            if (st == PGRES_TUPLES_OK && changes && *PQcmdTuples(res))
-                *changes = strtoll(PQcmdTuples(res), NULL, 10);
-        } else if (st == PGRES_COMMAND_OK) {
-            if (changes && *PQcmdTuples(res))
-                *changes = strtoll(PQcmdTuples(res), NULL, 10);
-        } else {
-            err = result_error(c, res, one_row ? "read_row" : "rows");
-        }
-        PQclear(res);
-    }
-    if (err == CD_OK && one_row && !any)
-        err = CD_E_NOT_FOUND;
-    return err;
+    while ((res = PQgetResult(c->db)) != NULL)
+        run_result(c, &rs, res);
+    if (rs.err == CD_OK && one_row && !rs.any)
+        rs.err = CD_E_NOT_FOUND;
+    return rs.err;
 }
 
 struct pg_conn *pg_reader(struct store *s) {
@@ -596,12 +674,13 @@ static enum cd_err pg_begin(struct store *s, struct store_txn **out) {
         log_error("store", "op=begin error=\"transaction inside a transaction\"");
         return CD_E_INTERNAL;
     }
-    if (!conn_ready(&s->w) || exec_simple(&s->w, "BEGIN", NULL, 0) != CD_OK) {
+    if (!conn_ready(&s->w)) {
         pthread_mutex_unlock(&s->w.lock);
         return CD_E_STORE;
     }
     s->w.in_txn = true;
     s->w.failed = false;
+    s->w.begin_pending = true; /* sent with the first statement (run_with_begin) */
     *out = &s->txn;
     return CD_OK;
 }
@@ -610,6 +689,7 @@ static enum cd_err pg_begin(struct store *s, struct store_txn **out) {
 static void txn_end(struct store *s) {
     s->w.in_txn = false;
     s->w.failed = false;
+    s->w.begin_pending = false;
     pthread_mutex_unlock(&s->w.lock);
 }
 
@@ -619,8 +699,10 @@ static enum cd_err pg_commit(struct store_txn *t) {
     enum cd_err err = CD_E_STORE;
     if (atomic_load(&s->commit_failed)) {
         log_error("store", "op=commit error=\"an earlier commit failed: restart the server\"");
-        if (PQstatus(s->w.db) == CONNECTION_OK)
+        if (PQstatus(s->w.db) == CONNECTION_OK && !s->w.begin_pending)
             exec_simple(&s->w, "ROLLBACK", NULL, 0);
+    } else if (s->w.begin_pending && !s->w.failed) { /* nothing ran: nothing to commit */
+        err = CD_OK;
     } else if (!s->w.failed && PQstatus(s->w.db) == CONNECTION_OK) {
         s->w.in_txn = false; /* COMMIT itself may fail without aborting anything more */
         err = exec_simple(&s->w, "COMMIT", tag, sizeof tag);
@@ -629,7 +711,7 @@ static enum cd_err pg_commit(struct store_txn *t) {
             log_error("store", "op=commit error=\"the transaction was aborted\"");
             err = CD_E_STORE;
         }
-    } else if (PQstatus(s->w.db) == CONNECTION_OK) {
+    } else if (PQstatus(s->w.db) == CONNECTION_OK && !s->w.begin_pending) {
         exec_simple(&s->w, "ROLLBACK", NULL, 0);
     }
     if (err == CD_OK) {
@@ -643,7 +725,7 @@ static enum cd_err pg_commit(struct store_txn *t) {
 
 static void pg_rollback(struct store_txn *t) {
     struct store *s = t->s;
-    if (PQstatus(s->w.db) == CONNECTION_OK) {
+    if (PQstatus(s->w.db) == CONNECTION_OK && !s->w.begin_pending) {
         s->w.in_txn = false;
         exec_simple(&s->w, "ROLLBACK", NULL, 0);
     }
@@ -758,7 +840,8 @@ static enum cd_err pg_commit_ticket(struct store_txn *t, uint64_t *ticket) {
     struct store *s = t->s;
     *ticket = 0;
     struct pg_slot *slot = NULL;
-    if (!atomic_load(&s->commit_failed) && !s->w.failed && PQstatus(s->w.db) == CONNECTION_OK) {
+    if (!atomic_load(&s->commit_failed) && !s->w.failed && !s->w.begin_pending &&
+        PQstatus(s->w.db) == CONNECTION_OK) {
         pthread_mutex_lock(&s->commit_lock);
         slot = slot_take(s);
         pthread_mutex_unlock(&s->commit_lock);
