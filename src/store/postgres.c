@@ -418,6 +418,134 @@ void pg_reader_end(struct pg_conn *c) {
     pthread_mutex_unlock(&c->lock);
 }
 
+int64_t pg_copy_int(const struct pg_copy_row *r, int col) {
+    if (col >= r->n || !r->v[col])
+        return 0;
+    const unsigned char *p = (const unsigned char *)r->v[col];
+    uint64_t v = 0;
+    for (int i = 0; i < r->len[col]; i++)
+        v = v << 8 | p[i];
+    int bits = r->len[col] * 8; /* sign-extend a smallint or integer */
+    if (bits > 0 && bits < 64 && (v >> (bits - 1)) & 1)
+        v |= ~(uint64_t)0 << bits;
+    return (int64_t)v;
+}
+
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* What a binary COPY stream is parsed with: the header is read once, then one tuple (or the
+ * trailer) per step; every field is copied into scratch with a NUL after it. */
+struct copy_parse {
+    bool header_done, trailer;
+    char *scratch;
+    size_t cap;
+    void (*fn)(const struct pg_copy_row *r, void *ctx);
+    void *ctx;
+};
+
+/* Parses one CopyData message (the server sends a tuple per message, the header with the
+ * first); -1 when it does not parse or memory runs out. */
+static int copy_message(struct copy_parse *cp, const unsigned char *m, size_t n) {
+    static const unsigned char sig[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
+    size_t at = 0;
+    while (at < n) {
+        if (!cp->header_done) {
+            if (n - at < 19 || memcmp(m + at, sig, sizeof sig) != 0)
+                return -1;
+            uint32_t ext = be32(m + at + 15);
+            if (ext > n - at - 19)
+                return -1;
+            at += 19 + ext;
+            cp->header_done = true;
+            continue;
+        }
+        if (n - at < 2)
+            return -1;
+        int16_t cols = (int16_t)((uint16_t)m[at] << 8 | m[at + 1]);
+        at += 2;
+        if (cols == -1) {
+            cp->trailer = true;
+            return 0;
+        }
+        if (cols < 0 || cols > PG_COPY_COLS)
+            return -1;
+        if (!cp->scratch || cp->cap < n + (size_t)cols) {
+            char *p = realloc(cp->scratch, n + (size_t)cols);
+            if (!p)
+                return -1;
+            cp->scratch = p;
+            cp->cap = n + (size_t)cols;
+        }
+        struct pg_copy_row row = {.n = cols};
+        size_t used = 0;
+        for (int i = 0; i < cols; i++) {
+            if (n - at < 4)
+                return -1;
+            int32_t len = (int32_t)be32(m + at);
+            at += 4;
+            if (len == -1) {
+                row.v[i] = NULL;
+                row.len[i] = 0;
+                continue;
+            }
+            if (len < 0 || (size_t)len > n - at)
+                return -1;
+            memcpy(cp->scratch + used, m + at, (size_t)len);
+            cp->scratch[used + (size_t)len] = '\0';
+            row.v[i] = cp->scratch + used;
+            row.len[i] = len;
+            used += (size_t)len + 1;
+            at += (size_t)len;
+        }
+        cp->fn(&row, cp->ctx);
+    }
+    return 0;
+}
+
+enum cd_err pg_copy_rows(struct store *s, const char *select,
+                         void (*fn)(const struct pg_copy_row *r, void *ctx), void *ctx) {
+    size_t len = strlen(select) + 64;
+    char *sql = malloc(len);
+    if (!sql)
+        return CD_E_NOMEM;
+    snprintf(sql, len, "COPY (%s) TO STDOUT (FORMAT binary)", select);
+    struct pg_conn *c = pg_reader(s);
+    enum cd_err err = conn_ready(c) ? CD_OK : CD_E_STORE;
+    PGresult *res = err == CD_OK ? PQexec(c->db, sql) : NULL;
+    free(sql);
+    if (err == CD_OK && PQresultStatus(res) != PGRES_COPY_OUT)
+        err = result_error(c, res, "copy_out");
+    PQclear(res);
+    struct copy_parse cp = {.fn = fn, .ctx = ctx};
+    if (err == CD_OK) {
+        char *m;
+        int got;
+        while ((got = PQgetCopyData(c->db, &m, 0)) > 0) {
+            if (err == CD_OK && copy_message(&cp, (const unsigned char *)m, (size_t)got) != 0) {
+                log_error("store", "op=copy_out error=\"a row of the binary COPY does not parse\"");
+                err = CD_E_STORE; /* read on to the end: the connection stays usable */
+            }
+            PQfreemem(m);
+        }
+        if (got == -2 && err == CD_OK)
+            err = result_error(c, NULL, "copy_out");
+        while ((res = PQgetResult(c->db)) != NULL) {
+            if (PQresultStatus(res) != PGRES_COMMAND_OK && err == CD_OK)
+                err = result_error(c, res, "copy_out");
+            PQclear(res);
+        }
+        if (err == CD_OK && !cp.trailer) {
+            log_error("store", "op=copy_out error=\"the binary COPY ended without its trailer\"");
+            err = CD_E_STORE;
+        }
+    }
+    free(cp.scratch);
+    pg_reader_end(c);
+    return err;
+}
+
 static struct pg_conn *write_begin(struct store *s) {
     if (pthread_mutex_lock(&s->w.lock) != 0) {
         log_error("store", "op=write error=\"autocommit write inside a transaction\"");

@@ -123,6 +123,24 @@ struct pg_args {
 enum cd_err pg_run(struct pg_conn *c, bool one_row, const char *sql, const struct pg_args *a,
                    pg_row_fn row, void *ctx, int64_t *changes);
 
+/* A row of a binary COPY out (pg_copy_rows): column i is v[i], len[i] bytes followed by a NUL
+ * (NULL when SQL NULL), valid during the callback. */
+#define PG_COPY_COLS 16
+struct pg_copy_row {
+    int n;
+    const char *v[PG_COPY_COLS];
+    int len[PG_COPY_COLS];
+};
+
+/* An integer column (smallint, integer or bigint) of a COPY row; 0 when NULL. */
+int64_t pg_copy_int(const struct pg_copy_row *r, int col);
+
+/* Runs `COPY (select) TO STDOUT (FORMAT binary)` on a pool connection and calls fn on every
+ * row: a bulk read (start-up loads) without a result object per row and without text
+ * conversion of integers. select takes no parameters (write literal integers into it). */
+enum cd_err pg_copy_rows(struct store *s, const char *select,
+                         void (*fn)(const struct pg_copy_row *r, void *ctx), void *ctx);
+
 /* A read connection of the pool, locked; pg_reader_end unlocks it. */
 struct pg_conn *pg_reader(struct store *s);
 void pg_reader_end(struct pg_conn *c);
