@@ -4,7 +4,8 @@
  * read pool, prepared statements and the helpers the postgres_*.c files share. May touch only
  * libpq. postgres_int.h says how connections and statements are organised.
  *
- * Cost: every statement is one round trip to the server; a COMMIT returns once PostgreSQL has
+ * Cost: every statement is one round trip to the server, a transaction's first one carrying its
+ * BEGIN in the same pipeline (begin itself sends nothing); a COMMIT returns once PostgreSQL has
  * flushed its WAL (synchronous_commit = on). commit_ticket sends the COMMIT and returns: the
  * connection, its COMMIT in flight, goes to a commit slot and the writer takes the slot's idle
  * connection, so the next transaction runs while this one flushes and PostgreSQL flushes the
@@ -245,6 +246,106 @@ static const char *prepared(struct pg_conn *c, const char *sql, const char *bind
     return name;
 }
 
+/* What one statement's results are handed to, and what they came to. */
+struct run_state {
+    bool one_row;
+    pg_row_fn row;
+    void *ctx;
+    int64_t *changes;
+    bool any; /* a row was seen */
+    enum cd_err err;
+};
+
+/* Takes one result of the statement (rows, its command tag, or its error) and clears it. */
+static void run_result(struct pg_conn *c, struct run_state *rs, PGresult *res) {
+    ExecStatusType st = PQresultStatus(res);
+    if (rs->err != CD_OK) {
+        /* drain after an error */
+    } else if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+        for (int i = 0; i < PQntuples(res); i++) {
+            if (rs->one_row && rs->any)
+                break;
+            rs->any = true;
+            if (rs->row) {
+                struct pg_row r = {.res = res, .row = i};
+                rs->row(&r, rs->ctx);
+                for (int k = 0; k < r.n_scratch; k++)
+                    PQfreemem(r.scratch[k]);
+            }
+        }
+        if (st == PGRES_TUPLES_OK && rs->changes && *PQcmdTuples(res))
+            *rs->changes = strtoll(PQcmdTuples(res), NULL, 10);
+    } else if (st == PGRES_COMMAND_OK) {
+        if (rs->changes && *PQcmdTuples(res))
+            *rs->changes = strtoll(PQcmdTuples(res), NULL, 10);
+    } else {
+        rs->err = result_error(c, res, rs->one_row ? "read_row" : "rows");
+    }
+    PQclear(res);
+}
+
+/* The first statement of a transaction together with its BEGIN: both sent in one pipeline
+ * and their answers read after one round trip (the statement's rows are not streamed; a
+ * transaction's statements return few). A failed BEGIN fails the statement and the
+ * transaction. */
+static enum cd_err run_with_begin(struct pg_conn *c, bool one_row, const char *name, int n,
+                                  const char *const *vals, const int *lens, const int *fmts,
+                                  pg_row_fn row, void *ctx, int64_t *changes) {
+    c->begin_pending = false;
+    if (!PQenterPipelineMode(c->db))
+        return result_error(c, NULL, "begin");
+    if (!PQsendQueryParams(c->db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQsendQueryPrepared(c->db, name, n, vals, lens, fmts, 0) || !PQpipelineSync(c->db)) {
+        enum cd_err err = result_error(c, NULL, "send");
+        PQexitPipelineMode(c->db);
+        return err;
+    }
+    struct run_state rs = {one_row, row, ctx, changes, false, CD_OK};
+    enum cd_err begin_err = CD_OK;
+    int query = 0; /* 0: BEGIN's results, 1: the statement's, 2: the sync */
+    for (int nulls = 0; nulls < 3;) {
+        PGresult *res = PQgetResult(c->db);
+        if (!res) { /* the end of one query's results */
+            query++;
+            nulls++;
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            query = 3;
+            break;
+        }
+        if (query == 0) {
+            if (st != PGRES_COMMAND_OK && begin_err == CD_OK)
+                begin_err = result_error(c, res, "begin");
+            PQclear(res);
+        } else if (st == PGRES_PIPELINE_ABORTED) {
+            if (rs.err == CD_OK)
+                rs.err = begin_err != CD_OK ? begin_err : CD_E_STORE;
+            PQclear(res);
+        } else {
+            run_result(c, &rs, res);
+        }
+    }
+    if (query != 3 || !PQexitPipelineMode(c->db)) { /* the answers did not all arrive */
+        if (rs.err == CD_OK && begin_err == CD_OK)
+            rs.err = result_error(c, NULL, "pipeline");
+        if (PQpipelineStatus(c->db) != PQ_PIPELINE_OFF) { /* left mid-pipeline: start over */
+            PQreset(c->db);
+            if (PQstatus(c->db) == CONNECTION_OK)
+                conn_setup(c);
+        }
+    }
+    c->failed = c->failed || rs.err != CD_OK || begin_err != CD_OK;
+    if (begin_err != CD_OK)
+        return begin_err;
+    if (rs.err == CD_OK && one_row && !rs.any)
+        rs.err = CD_E_NOT_FOUND;
+    return rs.err;
+}
+
 enum cd_err pg_run(struct pg_conn *c, bool one_row, const char *sql, const struct pg_args *a,
                    pg_row_fn row, void *ctx, int64_t *changes) {
     const char *binds = a && a->binds ? a->binds : "";
@@ -286,42 +387,19 @@ enum cd_err pg_run(struct pg_conn *c, bool one_row, const char *sql, const struc
             blobs++;
         }
     }
+    if (c->begin_pending)
+        return run_with_begin(c, one_row, name, n, vals, lens, fmts, row, ctx, changes);
     if (!PQsendQueryPrepared(c->db, name, n, vals, lens, fmts, 0))
         return result_error(c, NULL, "send");
     if (!one_row)
         PQsetSingleRowMode(c->db); /* rows stream: a load holds one row at a time */
-    enum cd_err err = CD_OK;
-    bool any = false;
+    struct run_state rs = {one_row, row, ctx, changes, false, CD_OK};
     PGresult *res;
-    while ((res = PQgetResult(c->db)) != NULL) {
-        ExecStatusType st = PQresultStatus(res);
-        if (err != CD_OK) {
-            /* drain after an error */
-        } else if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
-            for (int i = 0; i < PQntuples(res); i++) {
-                if (one_row && any)
-                    break;
-                any = true;
-                if (row) {
-                    struct pg_row r = {.res = res, .row = i};
-                    row(&r, ctx);
-                    for (int k = 0; k < r.n_scratch; k++)
-                        PQfreemem(r.scratch[k]);
-                }
-            }
-            if (st == PGRES_TUPLES_OK && changes && *PQcmdTuples(res))
-                *changes = strtoll(PQcmdTuples(res), NULL, 10);
-        } else if (st == PGRES_COMMAND_OK) {
-            if (changes && *PQcmdTuples(res))
-                *changes = strtoll(PQcmdTuples(res), NULL, 10);
-        } else {
-            err = result_error(c, res, one_row ? "read_row" : "rows");
-        }
-        PQclear(res);
-    }
-    if (err == CD_OK && one_row && !any)
-        err = CD_E_NOT_FOUND;
-    return err;
+    while ((res = PQgetResult(c->db)) != NULL)
+        run_result(c, &rs, res);
+    if (rs.err == CD_OK && one_row && !rs.any)
+        rs.err = CD_E_NOT_FOUND;
+    return rs.err;
 }
 
 struct pg_conn *pg_reader(struct store *s) {
@@ -338,6 +416,134 @@ struct pg_conn *pg_reader(struct store *s) {
 
 void pg_reader_end(struct pg_conn *c) {
     pthread_mutex_unlock(&c->lock);
+}
+
+int64_t pg_copy_int(const struct pg_copy_row *r, int col) {
+    if (col >= r->n || !r->v[col])
+        return 0;
+    const unsigned char *p = (const unsigned char *)r->v[col];
+    uint64_t v = 0;
+    for (int i = 0; i < r->len[col]; i++)
+        v = v << 8 | p[i];
+    int bits = r->len[col] * 8; /* sign-extend a smallint or integer */
+    if (bits > 0 && bits < 64 && (v >> (bits - 1)) & 1)
+        v |= ~(uint64_t)0 << bits;
+    return (int64_t)v;
+}
+
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* What a binary COPY stream is parsed with: the header is read once, then one tuple (or the
+ * trailer) per step; every field is copied into scratch with a NUL after it. */
+struct copy_parse {
+    bool header_done, trailer;
+    char *scratch;
+    size_t cap;
+    void (*fn)(const struct pg_copy_row *r, void *ctx);
+    void *ctx;
+};
+
+/* Parses one CopyData message (the server sends a tuple per message, the header with the
+ * first); -1 when it does not parse or memory runs out. */
+static int copy_message(struct copy_parse *cp, const unsigned char *m, size_t n) {
+    static const unsigned char sig[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
+    size_t at = 0;
+    while (at < n) {
+        if (!cp->header_done) {
+            if (n - at < 19 || memcmp(m + at, sig, sizeof sig) != 0)
+                return -1;
+            uint32_t ext = be32(m + at + 15);
+            if (ext > n - at - 19)
+                return -1;
+            at += 19 + ext;
+            cp->header_done = true;
+            continue;
+        }
+        if (n - at < 2)
+            return -1;
+        int16_t cols = (int16_t)((uint16_t)m[at] << 8 | m[at + 1]);
+        at += 2;
+        if (cols == -1) {
+            cp->trailer = true;
+            return 0;
+        }
+        if (cols < 0 || cols > PG_COPY_COLS)
+            return -1;
+        if (!cp->scratch || cp->cap < n + (size_t)cols) {
+            char *p = realloc(cp->scratch, n + (size_t)cols);
+            if (!p)
+                return -1;
+            cp->scratch = p;
+            cp->cap = n + (size_t)cols;
+        }
+        struct pg_copy_row row = {.n = cols};
+        size_t used = 0;
+        for (int i = 0; i < cols; i++) {
+            if (n - at < 4)
+                return -1;
+            int32_t len = (int32_t)be32(m + at);
+            at += 4;
+            if (len == -1) {
+                row.v[i] = NULL;
+                row.len[i] = 0;
+                continue;
+            }
+            if (len < 0 || (size_t)len > n - at)
+                return -1;
+            memcpy(cp->scratch + used, m + at, (size_t)len);
+            cp->scratch[used + (size_t)len] = '\0';
+            row.v[i] = cp->scratch + used;
+            row.len[i] = len;
+            used += (size_t)len + 1;
+            at += (size_t)len;
+        }
+        cp->fn(&row, cp->ctx);
+    }
+    return 0;
+}
+
+enum cd_err pg_copy_rows(struct store *s, const char *select,
+                         void (*fn)(const struct pg_copy_row *r, void *ctx), void *ctx) {
+    size_t len = strlen(select) + 64;
+    char *sql = malloc(len);
+    if (!sql)
+        return CD_E_NOMEM;
+    snprintf(sql, len, "COPY (%s) TO STDOUT (FORMAT binary)", select);
+    struct pg_conn *c = pg_reader(s);
+    enum cd_err err = conn_ready(c) ? CD_OK : CD_E_STORE;
+    PGresult *res = err == CD_OK ? PQexec(c->db, sql) : NULL;
+    free(sql);
+    if (err == CD_OK && PQresultStatus(res) != PGRES_COPY_OUT)
+        err = result_error(c, res, "copy_out");
+    PQclear(res);
+    struct copy_parse cp = {.fn = fn, .ctx = ctx};
+    if (err == CD_OK) {
+        char *m;
+        int got;
+        while ((got = PQgetCopyData(c->db, &m, 0)) > 0) {
+            if (err == CD_OK && copy_message(&cp, (const unsigned char *)m, (size_t)got) != 0) {
+                log_error("store", "op=copy_out error=\"a row of the binary COPY does not parse\"");
+                err = CD_E_STORE; /* read on to the end: the connection stays usable */
+            }
+            PQfreemem(m);
+        }
+        if (got == -2 && err == CD_OK)
+            err = result_error(c, NULL, "copy_out");
+        while ((res = PQgetResult(c->db)) != NULL) {
+            if (PQresultStatus(res) != PGRES_COMMAND_OK && err == CD_OK)
+                err = result_error(c, res, "copy_out");
+            PQclear(res);
+        }
+        if (err == CD_OK && !cp.trailer) {
+            log_error("store", "op=copy_out error=\"the binary COPY ended without its trailer\"");
+            err = CD_E_STORE;
+        }
+    }
+    free(cp.scratch);
+    pg_reader_end(c);
+    return err;
 }
 
 static struct pg_conn *write_begin(struct store *s) {
@@ -596,12 +802,13 @@ static enum cd_err pg_begin(struct store *s, struct store_txn **out) {
         log_error("store", "op=begin error=\"transaction inside a transaction\"");
         return CD_E_INTERNAL;
     }
-    if (!conn_ready(&s->w) || exec_simple(&s->w, "BEGIN", NULL, 0) != CD_OK) {
+    if (!conn_ready(&s->w)) {
         pthread_mutex_unlock(&s->w.lock);
         return CD_E_STORE;
     }
     s->w.in_txn = true;
     s->w.failed = false;
+    s->w.begin_pending = true; /* sent with the first statement (run_with_begin) */
     *out = &s->txn;
     return CD_OK;
 }
@@ -610,6 +817,7 @@ static enum cd_err pg_begin(struct store *s, struct store_txn **out) {
 static void txn_end(struct store *s) {
     s->w.in_txn = false;
     s->w.failed = false;
+    s->w.begin_pending = false;
     pthread_mutex_unlock(&s->w.lock);
 }
 
@@ -619,8 +827,10 @@ static enum cd_err pg_commit(struct store_txn *t) {
     enum cd_err err = CD_E_STORE;
     if (atomic_load(&s->commit_failed)) {
         log_error("store", "op=commit error=\"an earlier commit failed: restart the server\"");
-        if (PQstatus(s->w.db) == CONNECTION_OK)
+        if (PQstatus(s->w.db) == CONNECTION_OK && !s->w.begin_pending)
             exec_simple(&s->w, "ROLLBACK", NULL, 0);
+    } else if (s->w.begin_pending && !s->w.failed) { /* nothing ran: nothing to commit */
+        err = CD_OK;
     } else if (!s->w.failed && PQstatus(s->w.db) == CONNECTION_OK) {
         s->w.in_txn = false; /* COMMIT itself may fail without aborting anything more */
         err = exec_simple(&s->w, "COMMIT", tag, sizeof tag);
@@ -629,7 +839,7 @@ static enum cd_err pg_commit(struct store_txn *t) {
             log_error("store", "op=commit error=\"the transaction was aborted\"");
             err = CD_E_STORE;
         }
-    } else if (PQstatus(s->w.db) == CONNECTION_OK) {
+    } else if (PQstatus(s->w.db) == CONNECTION_OK && !s->w.begin_pending) {
         exec_simple(&s->w, "ROLLBACK", NULL, 0);
     }
     if (err == CD_OK) {
@@ -643,7 +853,7 @@ static enum cd_err pg_commit(struct store_txn *t) {
 
 static void pg_rollback(struct store_txn *t) {
     struct store *s = t->s;
-    if (PQstatus(s->w.db) == CONNECTION_OK) {
+    if (PQstatus(s->w.db) == CONNECTION_OK && !s->w.begin_pending) {
         s->w.in_txn = false;
         exec_simple(&s->w, "ROLLBACK", NULL, 0);
     }
@@ -758,7 +968,8 @@ static enum cd_err pg_commit_ticket(struct store_txn *t, uint64_t *ticket) {
     struct store *s = t->s;
     *ticket = 0;
     struct pg_slot *slot = NULL;
-    if (!atomic_load(&s->commit_failed) && !s->w.failed && PQstatus(s->w.db) == CONNECTION_OK) {
+    if (!atomic_load(&s->commit_failed) && !s->w.failed && !s->w.begin_pending &&
+        PQstatus(s->w.db) == CONNECTION_OK) {
         pthread_mutex_lock(&s->commit_lock);
         slot = slot_take(s);
         pthread_mutex_unlock(&s->commit_lock);

@@ -5,16 +5,16 @@
  *
  * The writer `w` runs every transaction and every "any time" write, held under `w.lock` (an
  * error-checking mutex: a write inside one's own transaction fails instead of hanging) from
- * BEGIN to the COMMIT: `commit` waits for its answer there, `commit_ticket` only sends it and
- * hands the connection, its COMMIT in flight, to one of PG_COMMITTERS commit slots, taking the
- * slot's idle connection for w, so the next transaction begins while PostgreSQL flushes (and
- * groups the flushes of the commits in flight); `durable` reads the answer and the slot is idle
- * again. PG_READERS read connections answer "any time" reads, each under its own lock. Every
- * connection runs with synchronous_commit = on, so a COMMIT that PostgreSQL acknowledged is
- * durable, and a row another session can see is durable too (the commit record is flushed
- * before it becomes visible). Transactions of one process are serialised up to their COMMIT,
- * like SQLite's, which keeps outbox and cohort-log sequences in commit order
- * (docs/internals/store.md, "PostgreSQL specifics").
+ * begin to the COMMIT (BEGIN itself is sent with the transaction's first statement): `commit` waits
+ * for its answer there, `commit_ticket` only sends it and hands the connection, its COMMIT in
+ * flight, to one of PG_COMMITTERS commit slots, taking the slot's idle connection for w, so the
+ * next transaction begins while PostgreSQL flushes (and groups the flushes of the commits in
+ * flight); `durable` reads the answer and the slot is idle again. PG_READERS read connections
+ * answer "any time" reads, each under its own lock. Every connection runs with synchronous_commit =
+ * on, so a COMMIT that PostgreSQL acknowledged is durable, and a row another session can see is
+ * durable too (the commit record is flushed before it becomes visible). Transactions of one process
+ * are serialised up to their COMMIT, like SQLite's, which keeps outbox and cohort-log sequences in
+ * commit order (docs/internals/store.md, "PostgreSQL specifics").
  *
  * Statements are prepared once per connection, named by their place in the connection's
  * cache (the SQL is a string literal, compared by address). Parameters go as text, bitmaps
@@ -44,6 +44,8 @@ struct pg_conn {
     bool writer; /* w or a commit slot's: not read-only */
     bool in_txn; /* a transaction is open on it (w only): no reconnect until it ends */
     bool failed; /* a statement of the open transaction failed: COMMIT must not succeed */
+    /* begun but BEGIN not sent yet: it goes in one round trip with the first statement (w) */
+    bool begin_pending;
     int n_stmts;
     const char *stmts[PG_STMT_CAP]; /* prepared as "s<index>" */
 };
@@ -120,6 +122,24 @@ struct pg_args {
  * otherwise (logged). */
 enum cd_err pg_run(struct pg_conn *c, bool one_row, const char *sql, const struct pg_args *a,
                    pg_row_fn row, void *ctx, int64_t *changes);
+
+/* A row of a binary COPY out (pg_copy_rows): column i is v[i], len[i] bytes followed by a NUL
+ * (NULL when SQL NULL), valid during the callback. */
+#define PG_COPY_COLS 16
+struct pg_copy_row {
+    int n;
+    const char *v[PG_COPY_COLS];
+    int len[PG_COPY_COLS];
+};
+
+/* An integer column (smallint, integer or bigint) of a COPY row; 0 when NULL. */
+int64_t pg_copy_int(const struct pg_copy_row *r, int col);
+
+/* Runs `COPY (select) TO STDOUT (FORMAT binary)` on a pool connection and calls fn on every
+ * row: a bulk read (start-up loads) without a result object per row and without text
+ * conversion of integers. select takes no parameters (write literal integers into it). */
+enum cd_err pg_copy_rows(struct store *s, const char *select,
+                         void (*fn)(const struct pg_copy_row *r, void *ctx), void *ctx);
 
 /* A read connection of the pool, locked; pg_reader_end unlocks it. */
 struct pg_conn *pg_reader(struct store *s);

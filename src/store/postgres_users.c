@@ -6,6 +6,7 @@
  */
 #include "store/postgres_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* STORE_EVENT_RECENT as SQL text */
@@ -322,25 +323,86 @@ static enum cd_err range(struct store *s, int64_t ws, uint32_t from, int64_t lim
                    "iii", NULL, i, row_user, &uc);
 }
 
+/* The loads read with a binary COPY (pg_copy_rows): one result per table instead of one per
+ * row, integers not converted to text and back. */
+struct copy_user_cb {
+    void (*cb)(void *, const struct user_row *);
+    void *ctx;
+    bool bad; /* a row of the wrong shape */
+};
+
+static void copy_user(const struct pg_copy_row *r, void *ctx) {
+    struct copy_user_cb *uc = ctx;
+    if (r->n != 8 || !r->v[1]) {
+        uc->bad = true;
+        return;
+    }
+    struct user_row u = {
+        .uid = (uint32_t)pg_copy_int(r, 0),
+        .braze_id = r->v[1],
+        .external_id = r->v[2],
+        .created_anonymous = pg_copy_int(r, 3) != 0,
+        .deleted = pg_copy_int(r, 4) != 0,
+        .attrs = r->v[5],
+        .created_at = pg_copy_int(r, 6),
+        .updated_at = pg_copy_int(r, 7),
+    };
+    uc->cb(uc->ctx, &u);
+}
+
 static enum cd_err load_users(struct store *s, int64_t ws,
                               void (*cb)(void *, const struct user_row *), void *ctx) {
-    return range(s, ws, 0, -1, cb, ctx);
+    struct copy_user_cb uc = {cb, ctx, false};
+    char sql[192];
+    snprintf(sql, sizeof sql,
+             "SELECT " USER_COLS " FROM users WHERE workspace_id = %lld ORDER BY uid",
+             (long long)ws);
+    enum cd_err err = pg_copy_rows(s, sql, copy_user, &uc);
+    return err == CD_OK && uc.bad ? CD_E_STORE : err;
+}
+
+struct copy_ident_cb {
+    void (*cb)(void *, const struct ident_row *);
+    void *ctx;
+    int cols;
+    bool bad;
+};
+
+static void copy_ident(const struct pg_copy_row *r, void *ctx) {
+    struct copy_ident_cb *ic = ctx;
+    if (r->n != ic->cols || !r->v[1] || (ic->cols > 2 && !r->v[2])) {
+        ic->bad = true;
+        return;
+    }
+    struct ident_row row = {
+        .uid = (uint32_t)pg_copy_int(r, 0),
+        .a = r->v[1],
+        .b = ic->cols > 2 ? r->v[2] : NULL,
+    };
+    ic->cb(ic->ctx, &row);
+}
+
+static enum cd_err load_idents(struct store *s, const char *select, int cols,
+                               void (*cb)(void *, const struct ident_row *), void *ctx) {
+    struct copy_ident_cb ic = {cb, ctx, cols, false};
+    enum cd_err err = pg_copy_rows(s, select, copy_ident, &ic);
+    return err == CD_OK && ic.bad ? CD_E_STORE : err;
 }
 
 static enum cd_err load_aliases(struct store *s, int64_t ws,
                                 void (*cb)(void *, const struct ident_row *), void *ctx) {
-    struct ident_cb ic = {cb, ctx};
-    int64_t i[] = {ws};
-    return pg_rows(s, "SELECT uid, label, name FROM aliases WHERE workspace_id = $1", "i", NULL, i,
-                   row_ident, &ic);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT uid, label, name FROM aliases WHERE workspace_id = %lld",
+             (long long)ws);
+    return load_idents(s, sql, 3, cb, ctx);
 }
 
 static enum cd_err load_devices(struct store *s, int64_t ws,
                                 void (*cb)(void *, const struct ident_row *), void *ctx) {
-    struct ident_cb ic = {cb, ctx};
-    int64_t i[] = {ws};
-    return pg_rows(s, "SELECT uid, device_id FROM devices WHERE workspace_id = $1", "i", NULL, i,
-                   row_ident, &ic);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT uid, device_id FROM devices WHERE workspace_id = %lld",
+             (long long)ws);
+    return load_idents(s, sql, 2, cb, ctx);
 }
 
 struct event_load_cb {

@@ -664,6 +664,76 @@ static void test_users_round_trip(void **state) {
     assert_string_equal(text, "1:-;2:two;3:three;");
 }
 
+/* load_users hands every column as stored, as get does: texts with quotes, backslashes, tabs
+ * and non-ASCII, NULL external ids, flags, 64-bit times, uids past 2^31, in uid order. */
+static struct user_copy loaded[4];
+
+static void copy_loaded_user(void *ctx, const struct user_row *u) {
+    int *n = ctx;
+    if (*n < 4)
+        copy_user(&loaded[*n], u);
+    (*n)++;
+}
+
+static void test_load_users_gives_every_column_as_stored(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    int64_t other = make_ws(f, "b");
+    const struct store_user_ops *u = f->ops->users;
+    struct store_txn *t;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    struct user_row rows[] = {
+        {.uid = 3000000000u,
+         .braze_id = "b3",
+         .external_id = "tab\there\n\"q\" \xc3\xa9",
+         .attrs = "{\"k\":\"a\\\\b\\tc\"}",
+         .created_at = 1700000000123,
+         .updated_at = 1700000000456},
+        {.uid = 2,
+         .braze_id = "b2",
+         .created_anonymous = true,
+         .attrs = "{}",
+         .created_at = 5,
+         .updated_at = 6},
+        {.uid = 7,
+         .braze_id = "b7",
+         .external_id = "seven",
+         .attrs = "{}",
+         .created_at = 1,
+         .updated_at = 1},
+    };
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(u->insert(t, ws, &rows[i]), CD_OK);
+    put_user(f, t, other, 1, "elsewhere");
+    assert_int_equal(u->remove(t, ws, 7, 99), CD_OK);
+    assert_int_equal(f->ops->commit(t), CD_OK);
+
+    int n = 0;
+    memset(loaded, 0, sizeof loaded);
+    assert_int_equal(u->load_users(f->s, ws, copy_loaded_user, &n), CD_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(loaded[0].uid, 2);
+    assert_string_equal(loaded[0].braze, "b2");
+    assert_false(loaded[0].has_ext);
+    assert_true(loaded[0].anon);
+    assert_false(loaded[0].deleted);
+    assert_string_equal(loaded[0].attrs, "{}");
+    assert_int_equal(loaded[0].created_at, 5);
+    assert_int_equal(loaded[0].updated_at, 6);
+    assert_int_equal(loaded[1].uid, 7);
+    assert_true(loaded[1].deleted);
+    assert_false(loaded[1].has_ext);
+    assert_int_equal(loaded[1].updated_at, 99);
+    assert_int_equal(loaded[2].uid, 3000000000u);
+    assert_string_equal(loaded[2].braze, "b3");
+    assert_true(loaded[2].has_ext);
+    assert_string_equal(loaded[2].ext, "tab\there\n\"q\" \xc3\xa9");
+    assert_string_equal(loaded[2].attrs, "{\"k\":\"a\\\\b\\tc\"}");
+    assert_false(loaded[2].anon);
+    assert_int_equal(loaded[2].created_at, 1700000000123);
+    assert_int_equal(loaded[2].updated_at, 1700000000456);
+}
+
 /* ---- cohorts ---- */
 
 /* A blob as text: "-" when NULL, a NUL byte as '~'. */
@@ -1959,6 +2029,8 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
             teardown),                                                                             \
         cmocka_unit_test_setup_teardown(test_admin_round_trip, setup, teardown),                   \
         cmocka_unit_test_setup_teardown(test_users_round_trip, setup, teardown),                   \
+        cmocka_unit_test_setup_teardown(test_load_users_gives_every_column_as_stored, setup,       \
+                                        teardown),                                                 \
         cmocka_unit_test_setup_teardown(test_cohort_log_append_and_checkpoint, setup, teardown),   \
         cmocka_unit_test_setup_teardown(                                                           \
             test_imports_of_one_cohort_commit_while_the_previous_is_in_flight, setup, teardown),   \
