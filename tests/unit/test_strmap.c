@@ -61,6 +61,20 @@ static void test_strmap_rejects_empty_keys(void **state) {
     strmap_free(&m);
 }
 
+/* strmap_each hands out every entry once, each found again by strmap_get. */
+struct each_check {
+    const struct strmap *m;
+    size_t seen;
+};
+
+static void check_entry(void *ctx, uint32_t key_off, uint32_t key_len, uint32_t value) {
+    struct each_check *c = ctx;
+    uint32_t got = 0;
+    assert_true(strmap_get(c->m, strmap_key(c->m, key_off), key_len, &got));
+    assert_int_equal(got, value);
+    c->seen++;
+}
+
 static void test_strmap_built_in_bulk_finds_what_put_would(void **state) {
     (void)state;
     struct strmap m;
@@ -95,18 +109,9 @@ static void test_strmap_built_in_bulk_finds_what_put_would(void **state) {
     assert_false(strmap_get(&m, "user_9", 6, &v));
     assert_true(strmap_get(&m, "after", 5, &v));
     assert_int_equal(v, 5);
-    size_t seen = 0;
-    for (size_t i = 0; i < m.cap; i++) {
-        const char *key;
-        size_t len;
-        if (strmap_slot_entry(&m, i, &key, &len, &v)) {
-            uint32_t got = 0;
-            assert_true(strmap_get(&m, key, len, &got));
-            assert_int_equal(got, v);
-            seen++;
-        }
-    }
-    assert_int_equal(seen, m.n_used);
+    struct each_check c = {&m, 0};
+    strmap_each(&m, check_entry, &c);
+    assert_int_equal(c.seen, m.n_used);
     strmap_free(&m);
 }
 

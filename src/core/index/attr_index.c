@@ -263,31 +263,59 @@ roaring_bitmap_t *attr_index_equals(const struct attr_index *ix, const char *nam
     return b ? roaring_bitmap_copy(b) : roaring_bitmap_create();
 }
 
+/* The numeric values ('n' keys) of a->eq that compare with `value` as `cmp` asks (strmap_each). */
+struct compare_walk {
+    const struct attr_values *a;
+    enum attr_cmp cmp;
+    double value;
+    roaring_bitmap_t *out;
+};
+
+static void compare_one(void *ctx, uint32_t key_off, uint32_t key_len, uint32_t bi) {
+    struct compare_walk *w = ctx;
+    const char *key = strmap_key(&w->a->eq, key_off);
+    if (key[0] != 'n')
+        return;
+    char num[64];
+    size_t n = key_len - 1 < sizeof num - 1 ? key_len - 1 : sizeof num - 1;
+    memcpy(num, key + 1, n);
+    num[n] = '\0';
+    double d = strtod(num, NULL);
+    int hit = w->cmp == ATTR_GT    ? d > w->value
+              : w->cmp == ATTR_GTE ? d >= w->value
+              : w->cmp == ATTR_LT  ? d < w->value
+                                   : d <= w->value;
+    if (hit)
+        roaring_bitmap_or_inplace(w->out, w->a->bitmaps[bi]);
+}
+
 roaring_bitmap_t *attr_index_compare(const struct attr_index *ix, const char *name,
                                      enum attr_cmp cmp, double value) {
     roaring_bitmap_t *out = roaring_bitmap_create();
     const struct attr_values *a = values_of(ix, name);
     if (!a)
         return out;
-    for (size_t i = 0; i < a->eq.cap; i++) {
-        const char *key;
-        size_t key_len;
-        uint32_t bi;
-        if (!strmap_slot_entry(&a->eq, i, &key, &key_len, &bi) || key[0] != 'n')
-            continue;
-        char num[64];
-        size_t n = key_len - 1 < sizeof num - 1 ? key_len - 1 : sizeof num - 1;
-        memcpy(num, key + 1, n);
-        num[n] = '\0';
-        double d = strtod(num, NULL);
-        int hit = cmp == ATTR_GT    ? d > value
-                  : cmp == ATTR_GTE ? d >= value
-                  : cmp == ATTR_LT  ? d < value
-                                    : d <= value;
-        if (hit)
-            roaring_bitmap_or_inplace(out, a->bitmaps[bi]);
-    }
+    struct compare_walk w = {a, cmp, value, out};
+    strmap_each(&a->eq, compare_one, &w);
     return out;
+}
+
+/* The string values ('s' keys) of a->eq that hold `needle` (strmap_each). */
+struct contains_walk {
+    const struct attr_values *a;
+    const char *needle;
+    roaring_bitmap_t *out;
+};
+
+static void contains_one(void *ctx, uint32_t key_off, uint32_t key_len, uint32_t bi) {
+    struct contains_walk *w = ctx;
+    const char *key = strmap_key(&w->a->eq, key_off);
+    if (key[0] != 's')
+        return;
+    char *text = strndup(key + 1, key_len - 1);
+    if (text && strstr(text, w->needle))
+        roaring_bitmap_or_inplace(w->out, w->a->bitmaps[bi]);
+    free(text);
 }
 
 roaring_bitmap_t *attr_index_contains(const struct attr_index *ix, const char *name,
@@ -302,16 +330,9 @@ roaring_bitmap_t *attr_index_contains(const struct attr_index *ix, const char *n
     if (b)
         roaring_bitmap_or_inplace(out, b);
     const char *needle = json_string_value(value);
-    for (size_t i = 0; needle && i < a->eq.cap; i++) {
-        const char *key;
-        size_t key_len;
-        uint32_t bi;
-        if (!strmap_slot_entry(&a->eq, i, &key, &key_len, &bi) || key[0] != 's')
-            continue;
-        char *text = strndup(key + 1, key_len - 1);
-        if (text && strstr(text, needle))
-            roaring_bitmap_or_inplace(out, a->bitmaps[bi]);
-        free(text);
+    if (needle) {
+        struct contains_walk w = {a, needle, out};
+        strmap_each(&a->eq, contains_one, &w);
     }
     return out;
 }
