@@ -741,7 +741,7 @@ static void test_cohort_log_append_and_checkpoint(void **state) {
     assert_true(seq[0] < seq[1] && seq[1] < seq[2]);
 
     struct cohort_copy c = {0};
-    assert_int_equal(co->load_log(f->s, ws, copy_log, &c), CD_OK);
+    assert_int_equal(co->load_log(f->s, ws, 0, copy_log, &c), CD_OK);
     assert_int_equal(c.n, 3);
     assert_int_equal(c.seq[0], seq[0]);
     assert_string_equal(c.blobs[0], "a~b|-");
@@ -752,7 +752,7 @@ static void test_cohort_log_append_and_checkpoint(void **state) {
     assert_int_equal(co->checkpoint(t, id, "CKPT", 4, seq[1]), CD_OK);
     assert_int_equal(f->ops->commit(t), CD_OK);
     memset(&c, 0, sizeof c);
-    assert_int_equal(co->load(f->s, ws, copy_cohort, &c), CD_OK);
+    assert_int_equal(co->load(f->s, ws, 0, copy_cohort, &c), CD_OK);
     assert_int_equal(c.n, 1);
     assert_string_equal(c.name, "First");
     assert_int_equal(c.created_at, 400);
@@ -762,7 +762,7 @@ static void test_cohort_log_append_and_checkpoint(void **state) {
     assert_int_equal(c.n_matched, 4);
     assert_int_equal(c.n_unmatched, 2);
     memset(&c, 0, sizeof c);
-    assert_int_equal(co->load_log(f->s, ws, copy_log, &c), CD_OK);
+    assert_int_equal(co->load_log(f->s, ws, 0, copy_log, &c), CD_OK);
     assert_int_equal(c.n, 1);
     assert_int_equal(c.seq[0], seq[2]);
 
@@ -772,7 +772,7 @@ static void test_cohort_log_append_and_checkpoint(void **state) {
 
     fx_reopen(f); /* still there */
     memset(&c, 0, sizeof c);
-    assert_int_equal(f->ops->cohorts->load_log(f->s, ws, copy_log, &c), CD_OK);
+    assert_int_equal(f->ops->cohorts->load_log(f->s, ws, 0, copy_log, &c), CD_OK);
     assert_int_equal(c.n, 1);
 }
 
@@ -801,14 +801,14 @@ static void test_imports_of_one_cohort_commit_while_the_previous_is_in_flight(vo
         assert_int_equal(f->ops->durable(f->s, tickets[k]), CD_OK);
     for (int pass = 0; pass < 2; pass++) {
         struct cohort_copy c = {0};
-        assert_int_equal(co->load(f->s, ws, copy_cohort, &c), CD_OK);
+        assert_int_equal(co->load(f->s, ws, 0, copy_cohort, &c), CD_OK);
         assert_int_equal(c.n, 1);
         assert_int_equal(c.n_received, 30);
         assert_int_equal(c.n_matched, 21);
         assert_int_equal(c.n_unmatched, 9);
         assert_int_equal(c.checkpoint_seq, seq[1]);
         memset(&c, 0, sizeof c);
-        assert_int_equal(co->load_log(f->s, ws, copy_log, &c), CD_OK);
+        assert_int_equal(co->load_log(f->s, ws, 0, copy_log, &c), CD_OK);
         assert_int_equal(c.n, 1);
         assert_int_equal(c.seq[0], seq[2]);
         fx_reopen(f);
