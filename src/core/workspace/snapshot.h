@@ -61,7 +61,8 @@ const char *snapshot_miss_name(enum snapshot_miss m);
  * others left them) when its header matches ws_id and `now` (the store's positions): the same
  * store, the same user generation, a log position not past the store's. On SNAPSHOT_USED the
  * indexes are filled and *cohorts holds the cohort bitmaps (the caller frees it); otherwise
- * the indexes are as they were and why says what was wrong.
+ * why says what was wrong, *cohorts is empty, and the indexes may be half filled: the caller
+ * frees them (and starts from fresh ones for a full load).
  */
 enum snapshot_miss snapshot_read(struct workspace *tmp, const char *path,
                                  const struct store_snapshot_mark *now,
