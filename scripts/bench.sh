@@ -104,6 +104,10 @@ cat "$OUT"/startup.jsonl "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceili
       startup_cpu_s: one("startup").startup_cpu_s,
       startup_min_s: one("startup").startup_min_s,
       startup_max_s: one("startup").startup_max_s,
+      startup_full_s: one("startup").startup_full_s,
+      startup_snapshot_s: one("startup").startup_snapshot_s,
+      startup_snapshot_cpu_s: one("startup").startup_snapshot_cpu_s,
+      snapshot_bytes: one("startup").snapshot_bytes,
       breakdown_bytes_per_user: (one("startup_breakdown") | del(.scenario, .users))
     },
     nodes: {
@@ -186,6 +190,8 @@ jq -r --arg plot "$plot" --arg segplot "$segplot" '
   "| bitmap bytes per membership | \(.memory.bytes_per_membership) |",
   "| start-up to serving (median of 3; min \(.memory.startup_min_s), max \(.memory.startup_max_s)) | \(.memory.startup_s) s |",
   "| server CPU by then | \(.memory.startup_cpu_s) s |",
+  "| … first start, whole store read (no snapshot yet) | \(.memory.startup_full_s) s |",
+  "| … later starts, from the start-up snapshot (median) | \(.memory.startup_snapshot_s) s (server CPU \(.memory.startup_snapshot_cpu_s) s; file \(.memory.snapshot_bytes) bytes) |",
   "\nWhat a user costs after start-up, bytes per user (GET /metrics `cohortd_workspace_index_bytes`; other = resident set minus the indexes: code, libraries, SQLite page cache, malloc slack):\n",
   "| part | bytes per user |", "|---|---|",
   (.memory.breakdown_bytes_per_user // {} | to_entries[] | "| \(.key) | \(.value) |"),

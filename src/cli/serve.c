@@ -42,6 +42,7 @@
 #include "workers/lease_keeper.h"
 #include "workers/retention.h"
 #include "workers/sender.h"
+#include "workers/snapshotter.h"
 
 static const struct cli_opt opts[] = {
     CLI_OPT_DATA,
@@ -124,6 +125,10 @@ static const struct cli_opt opts[] = {
      "time between samples of the daily history (data_series); also just after midnight UTC"},
     {"retention-interval", "DURATION", "COHORTD_RETENTION_INTERVAL", "60s",
      "time between retention passes"},
+    {"snapshot-interval", "DURATION", "COHORTD_SNAPSHOT_INTERVAL", "10m",
+     "time between start-up snapshots (DB.snap/ beside a SQLite store: a restart loads them "
+     "instead of reading every row); also one just after start; 0: none, every start reads "
+     "the whole store"},
     {"node-id", "NAME", "COHORTD_NODE_ID", NULL,
      "this node's name in the workspace leases of a shared PostgreSQL store (default: "
      "HOSTNAME:PORT)"},
@@ -269,6 +274,23 @@ static int pick_public_url(const struct cli_command *cmd, const char *given, con
     return 0;
 }
 
+/* The snapshot directory of a SQLite store (DB.snap beside DB), made when missing; -1 and errno
+ * when it cannot be. */
+static int snapshot_dir_for(const char *data, const char *store_url, char *out, size_t cap) {
+    const char *db = store_url && strncmp(store_url, "sqlite:", 7) == 0 ? store_url + 7 : NULL;
+    if (store_url && !db) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (db)
+        snprintf(out, cap, "%s.snap", db);
+    else
+        snprintf(out, cap, "%s/cohortd.db.snap", data);
+    if (mkdir(out, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
 /* What a running serve holds, torn down by shut_down in one order whatever got started (a part
  * not started yet is NULL, and each stop function takes NULL). */
 struct running {
@@ -285,11 +307,13 @@ struct running {
     struct exporter *exporter;
     struct history *history;
     struct lease_keeper *leases;
+    struct snapshotter *snapshots;
 };
 
 /* No request after the server stops, then the workers (newest first), then what they use. */
 static void shut_down(struct running *r) {
     http_server_stop(r->srv);
+    snapshotter_stop(r->snapshots);
     lease_keeper_stop(r->leases);
     history_stop(r->history);
     exporter_stop(r->exporter);
@@ -528,6 +552,14 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         history_interval < 100)
         return cli_fail(cmd, "--history-interval must be a duration from 100ms to 1d");
 
+    int64_t snapshot_interval;
+    if (cli_parse_duration(cli_value(cmd, values, "snapshot-interval"), 7LL * 86400000,
+                           &snapshot_interval) != 0 ||
+        (snapshot_interval > 0 && snapshot_interval < 1000))
+        return cli_fail(cmd, "--snapshot-interval must be 0 or a duration from 1s to 7d, such as "
+                             "10m") +
+               1;
+
     int64_t lease_ms;
     if (cli_parse_duration(cli_value(cmd, values, "lease-time"), 3600000, &lease_ms) != 0 ||
         lease_ms < 300)
@@ -595,7 +627,17 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     struct running r = {.s = s, .lock_fd = lock_fd};
     /* a store other processes may share (PostgreSQL): one node owns each workspace at a time */
     bool shared = strcmp(STORE_OPS(s)->name, "sqlite") != 0;
-    enum cd_err err = shared ? app_new_leased(s, &r.app) : app_new(s, &r.app);
+    /* start-up snapshots: SQLite only (a node-local file cannot follow what other nodes write) */
+    char snap_dir[4200] = "";
+    if (!shared && snapshot_interval > 0 &&
+        snapshot_dir_for(data, store_url, snap_dir, sizeof snap_dir) != 0) {
+        log_warn("serve", "op=snapshot dir=%s result=unusable error=\"%s\" action=full_loads",
+                 snap_dir, strerror(errno));
+        snap_dir[0] = '\0';
+    }
+    enum cd_err err = shared      ? app_new_leased(s, &r.app)
+                      : *snap_dir ? app_new_snapshots(s, snap_dir, &r.app)
+                                  : app_new(s, &r.app);
     if (err != CD_OK) {
         shut_down(&r);
         return cli_fail(cmd, "cannot load the store: %s", cd_err_name(err));
@@ -736,6 +778,8 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         failed = "the segment export worker";
     else if (!failed && !(r.history = history_start(app, history_interval)))
         failed = "the daily history worker";
+    else if (!failed && *snap_dir && !(r.snapshots = snapshotter_start(app, snapshot_interval)))
+        failed = "the snapshot worker";
     if (failed) {
         shut_down(&r);
         return cli_fail(cmd, "cannot start %s", failed);

@@ -148,20 +148,22 @@ static void row_cohort(struct pg_row *r, void *ctx) {
     cc->cb(cc->ctx, &row);
 }
 
-static enum cd_err load(struct store *s, int64_t ws, void (*cb)(void *, const struct cohort_row *),
-                        void *ctx) {
+static enum cd_err load(struct store *s, int64_t ws, int64_t after,
+                        void (*cb)(void *, const struct cohort_row *), void *ctx) {
     struct cohort_cb cc = {cb, ctx};
-    int64_t i[] = {ws};
-    return pg_rows(s,
-                   "SELECT c.id, c.partner, c.cohort_id, c.name, c.created_at, "
-                   "greatest(c.changed_at, coalesce(l.c, 0)), c.n_received + coalesce(l.r, 0), "
-                   "c.n_matched + coalesce(l.m, 0), c.n_unmatched + coalesce(l.u, 0), "
-                   "c.checkpoint, c.checkpoint_seq FROM cohorts c "
-                   "LEFT JOIN (SELECT cohort, sum(n_received) AS r, sum(n_matched) AS m, "
-                   "sum(n_unmatched) AS u, max(changed_at) AS c FROM cohort_log WHERE cohort IN "
-                   "(SELECT id FROM cohorts WHERE workspace_id = $1) GROUP BY cohort) "
-                   "l ON l.cohort = c.id WHERE c.workspace_id = $1 ORDER BY c.id",
-                   "i", NULL, i, row_cohort, &cc);
+    int64_t i[] = {ws, after};
+    return pg_rows(
+        s,
+        "SELECT c.id, c.partner, c.cohort_id, c.name, c.created_at, "
+        "greatest(c.changed_at, coalesce(l.c, 0)), c.n_received + coalesce(l.r, 0), "
+        "c.n_matched + coalesce(l.m, 0), c.n_unmatched + coalesce(l.u, 0), "
+        "CASE WHEN $2 = 0 OR c.checkpoint_seq > $2 THEN c.checkpoint END, c.checkpoint_seq "
+        "FROM cohorts c "
+        "LEFT JOIN (SELECT cohort, sum(n_received) AS r, sum(n_matched) AS m, "
+        "sum(n_unmatched) AS u, max(changed_at) AS c FROM cohort_log WHERE cohort IN "
+        "(SELECT id FROM cohorts WHERE workspace_id = $1) GROUP BY cohort) "
+        "l ON l.cohort = c.id WHERE c.workspace_id = $1 ORDER BY c.id",
+        "ii", NULL, i, row_cohort, &cc);
 }
 
 struct log_cb {
@@ -180,15 +182,15 @@ static void row_log(struct pg_row *r, void *ctx) {
     lc->cb(lc->ctx, &row);
 }
 
-static enum cd_err load_log(struct store *s, int64_t ws,
+static enum cd_err load_log(struct store *s, int64_t ws, int64_t after,
                             void (*cb)(void *, const struct cohort_log_row *), void *ctx) {
     struct log_cb lc = {cb, ctx};
-    int64_t i[] = {ws};
+    int64_t i[] = {ws, after};
     return pg_rows(s,
                    "SELECT l.seq, l.cohort, l.adds, l.removes FROM cohort_log l "
                    "JOIN cohorts c ON c.id = l.cohort WHERE c.workspace_id = $1 "
-                   "AND l.seq > c.checkpoint_seq ORDER BY l.seq",
-                   "i", NULL, i, row_log, &lc);
+                   "AND l.seq > greatest(c.checkpoint_seq, $2) ORDER BY l.seq",
+                   "ii", NULL, i, row_log, &lc);
 }
 
 const struct store_cohort_ops postgres_cohort_ops = {

@@ -143,15 +143,16 @@ static void row_cohort(sqlite3_stmt *st, void *ctx) {
     cc->cb(cc->ctx, &r);
 }
 
-static enum cd_err load(struct store *s, int64_t ws, void (*cb)(void *, const struct cohort_row *),
-                        void *ctx) {
+static enum cd_err load(struct store *s, int64_t ws, int64_t after,
+                        void (*cb)(void *, const struct cohort_row *), void *ctx) {
     struct cohort_cb cc = {cb, ctx};
-    int64_t i[] = {ws};
-    return sq_rows(s,
-                   "SELECT id, partner, cohort_id, name, created_at, changed_at, n_received, "
-                   "n_matched, n_unmatched, checkpoint, checkpoint_seq FROM cohorts "
-                   "WHERE workspace_id = ? ORDER BY id",
-                   "i", NULL, i, row_cohort, &cc);
+    int64_t i[] = {ws, after};
+    return sq_rows(
+        s,
+        "SELECT id, partner, cohort_id, name, created_at, changed_at, n_received, "
+        "n_matched, n_unmatched, CASE WHEN ?2 = 0 OR checkpoint_seq > ?2 THEN checkpoint END, "
+        "checkpoint_seq FROM cohorts WHERE workspace_id = ?1 ORDER BY id",
+        "ii", NULL, i, row_cohort, &cc);
 }
 
 struct log_cb {
@@ -172,15 +173,15 @@ static void row_log(sqlite3_stmt *st, void *ctx) {
     lc->cb(lc->ctx, &r);
 }
 
-static enum cd_err load_log(struct store *s, int64_t ws,
+static enum cd_err load_log(struct store *s, int64_t ws, int64_t after,
                             void (*cb)(void *, const struct cohort_log_row *), void *ctx) {
     struct log_cb lc = {cb, ctx};
-    int64_t i[] = {ws};
+    int64_t i[] = {ws, after};
     return sq_rows(s,
                    "SELECT l.seq, l.cohort, l.adds, l.removes FROM cohort_log l "
-                   "JOIN cohorts c ON c.id = l.cohort WHERE c.workspace_id = ? "
-                   "AND l.seq > c.checkpoint_seq ORDER BY l.seq",
-                   "i", NULL, i, row_log, &lc);
+                   "JOIN cohorts c ON c.id = l.cohort WHERE c.workspace_id = ?1 "
+                   "AND l.seq > max(c.checkpoint_seq, ?2) ORDER BY l.seq",
+                   "ii", NULL, i, row_log, &lc);
 }
 
 const struct store_cohort_ops sqlite_cohort_ops = {

@@ -6,6 +6,7 @@
 #include "store/sqlite_int.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* STORE_EVENT_RECENT as SQL text */
 #define SQ_STR(x) #x
@@ -373,6 +374,29 @@ static enum cd_err load_events(struct store *s, int64_t ws,
     return err == CD_OK && ec.failed ? CD_E_NOMEM : err;
 }
 
+static void row_mark(sqlite3_stmt *st, void *ctx) {
+    struct store_snapshot_mark *m = ctx;
+    const void *id = sqlite3_column_blob(st, 0);
+    if (id && sqlite3_column_bytes(st, 0) == (int)sizeof m->store_id) {
+        memcpy(m->store_id, id, sizeof m->store_id);
+        m->supported = true;
+    }
+    m->user_gen = sqlite3_column_int64(st, 1);
+    m->log_seq = sqlite3_column_int64(st, 2);
+}
+
+/* The generation is moved by the triggers of migration 16 on every table the load reads
+ * users from; the log position is cohort_log's AUTOINCREMENT counter (never reused). */
+static enum cd_err snapshot_mark(struct store *s, int64_t ws, struct store_snapshot_mark *out) {
+    memset(out, 0, sizeof *out);
+    int64_t i[] = {ws};
+    return sq_read_row(s,
+                       "SELECT (SELECT id FROM store_identity LIMIT 1), "
+                       "coalesce((SELECT gen FROM user_generations WHERE workspace_id = ?), 0), "
+                       "coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'cohort_log'), 0)",
+                       "i", NULL, i, row_mark, out);
+}
+
 const struct store_user_ops sqlite_user_ops = {
     .uid_next = uid_next,
     .insert = insert,
@@ -392,4 +416,5 @@ const struct store_user_ops sqlite_user_ops = {
     .load_aliases = load_aliases,
     .load_devices = load_devices,
     .load_events = load_events,
+    .snapshot_mark = snapshot_mark,
 };

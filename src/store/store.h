@@ -217,6 +217,13 @@ struct event_bump_row {
  * through (get, aliases_of, devices_of, events_of) take the store and a transaction or NULL
  * (committed state).
  */
+struct store_snapshot_mark {
+    bool supported;
+    uint8_t store_id[16];
+    int64_t user_gen;
+    int64_t log_seq;
+};
+
 struct store_user_ops {
     /* The uid the next user of ws gets: the store assigns uids, in the transaction, never
      * reusing one that a committed user holds. The caller inserts the user under it. */
@@ -265,6 +272,11 @@ struct store_user_ops {
                                void (*cb)(void *ctx, uint32_t uid,
                                           const struct event_summary_row *),
                                void *ctx);
+    /* The positions a start-up snapshot of ws records (docs/internals/snapshot.md): the store's
+     * identity, a generation that changes with every change to ws's users, aliases, devices and
+     * event summaries, and the last cohort log seq handed out. A store without them (several
+     * nodes share it) sets supported = false. Any time; exact only while no write of ws runs. */
+    enum cd_err (*snapshot_mark)(struct store *s, int64_t ws, struct store_snapshot_mark *out);
 };
 
 /* ---- the Currents outbox (append inside a transaction) ---- */
@@ -325,10 +337,12 @@ struct store_cohort_ops {
                               const struct cohort_miss_row *rows, size_t n, int keep);
     enum cd_err (*misses_list)(struct store *s, int64_t cohort,
                                void (*cb)(void *ctx, const struct cohort_miss_row *), void *ctx);
-    /* Start-up: every cohort of ws (id order), then every log row after its checkpoint. */
-    enum cd_err (*load)(struct store *s, int64_t ws,
+    /* Start-up: every cohort of ws (id order), then every log row after its checkpoint. With
+     * after > 0 (a snapshot covers the log up to it): a checkpoint only when its checkpoint_seq
+     * is past `after` (else checkpoint is NULL), and only the log rows past both. */
+    enum cd_err (*load)(struct store *s, int64_t ws, int64_t after,
                         void (*cb)(void *ctx, const struct cohort_row *), void *ctx);
-    enum cd_err (*load_log)(struct store *s, int64_t ws,
+    enum cd_err (*load_log)(struct store *s, int64_t ws, int64_t after,
                             void (*cb)(void *ctx, const struct cohort_log_row *), void *ctx);
 };
 

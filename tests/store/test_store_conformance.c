@@ -811,7 +811,7 @@ static void test_cohort_log_append_and_checkpoint(void **state) {
     assert_true(seq[0] < seq[1] && seq[1] < seq[2]);
 
     struct cohort_copy c = {0};
-    assert_int_equal(co->load_log(f->s, ws, copy_log, &c), CD_OK);
+    assert_int_equal(co->load_log(f->s, ws, 0, copy_log, &c), CD_OK);
     assert_int_equal(c.n, 3);
     assert_int_equal(c.seq[0], seq[0]);
     assert_string_equal(c.blobs[0], "a~b|-");
@@ -822,7 +822,7 @@ static void test_cohort_log_append_and_checkpoint(void **state) {
     assert_int_equal(co->checkpoint(t, id, "CKPT", 4, seq[1]), CD_OK);
     assert_int_equal(f->ops->commit(t), CD_OK);
     memset(&c, 0, sizeof c);
-    assert_int_equal(co->load(f->s, ws, copy_cohort, &c), CD_OK);
+    assert_int_equal(co->load(f->s, ws, 0, copy_cohort, &c), CD_OK);
     assert_int_equal(c.n, 1);
     assert_string_equal(c.name, "First");
     assert_int_equal(c.created_at, 400);
@@ -832,7 +832,7 @@ static void test_cohort_log_append_and_checkpoint(void **state) {
     assert_int_equal(c.n_matched, 4);
     assert_int_equal(c.n_unmatched, 2);
     memset(&c, 0, sizeof c);
-    assert_int_equal(co->load_log(f->s, ws, copy_log, &c), CD_OK);
+    assert_int_equal(co->load_log(f->s, ws, 0, copy_log, &c), CD_OK);
     assert_int_equal(c.n, 1);
     assert_int_equal(c.seq[0], seq[2]);
 
@@ -842,8 +842,72 @@ static void test_cohort_log_append_and_checkpoint(void **state) {
 
     fx_reopen(f); /* still there */
     memset(&c, 0, sizeof c);
-    assert_int_equal(f->ops->cohorts->load_log(f->s, ws, copy_log, &c), CD_OK);
+    assert_int_equal(f->ops->cohorts->load_log(f->s, ws, 0, copy_log, &c), CD_OK);
     assert_int_equal(c.n, 1);
+}
+
+/* A start-up snapshot's positions: on SQLite the user generation moves with every change to a
+ * workspace's users, aliases, devices and events (not another workspace's, not a cohort
+ * import), the log position with every log row; the cohort load after a position returns only
+ * the checkpoints and log rows past it. PostgreSQL has no snapshot positions. */
+static void test_snapshot_positions_move_with_user_changes_and_the_log(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a"), other = make_ws(f, "b");
+    const struct store_user_ops *uo = f->ops->users;
+    const struct store_cohort_ops *co = f->ops->cohorts;
+    struct store_snapshot_mark m0, m1, m2, m3;
+    assert_int_equal(uo->snapshot_mark(f->s, ws, &m0), CD_OK);
+    if (strcmp(f->ops->name, "sqlite") != 0) {
+        assert_false(m0.supported);
+        return;
+    }
+    assert_true(m0.supported);
+    struct store_txn *t;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    put_user(f, t, ws, 1, "e1");
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    assert_int_equal(uo->snapshot_mark(f->s, ws, &m1), CD_OK);
+    assert_memory_equal(m0.store_id, m1.store_id, sizeof m0.store_id);
+    assert_true(m1.user_gen != m0.user_gen);
+    assert_int_equal(m1.log_seq, m0.log_seq);
+    /* another workspace's user, then a cohort import: the generation of ws stays */
+    int64_t id = 0, seq = 0, seq2 = 0;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    put_user(f, t, other, 1, "o1");
+    assert_int_equal(co->upsert(t, ws, "heap", "c1", NULL, 500, &id), CD_OK);
+    struct cohort_log_row r1 = {.adds = "a", .adds_len = 1};
+    assert_int_equal(co->log_append(t, id, &r1, 1, 1, 0, 600, &seq), CD_OK);
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    assert_int_equal(uo->snapshot_mark(f->s, ws, &m2), CD_OK);
+    assert_int_equal(m2.user_gen, m1.user_gen);
+    assert_int_equal(m2.log_seq, seq);
+    /* a device: the generation moves */
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(uo->device_put(t, ws, "d1", 1), CD_OK);
+    struct cohort_log_row r2 = {.adds = "b", .adds_len = 1};
+    assert_int_equal(co->log_append(t, id, &r2, 1, 1, 0, 601, &seq2), CD_OK);
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    assert_int_equal(uo->snapshot_mark(f->s, ws, &m3), CD_OK);
+    assert_true(m3.user_gen != m2.user_gen);
+    /* after seq: only the second row, and the checkpoint only once it is past seq */
+    struct cohort_copy c = {0};
+    assert_int_equal(co->load_log(f->s, ws, seq, copy_log, &c), CD_OK);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.seq[0], seq2);
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(co->checkpoint(t, id, "CKPT", 4, seq), CD_OK);
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(co->load(f->s, ws, seq, copy_cohort, &c), CD_OK);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.checkpoint, "-");
+    memset(&c, 0, sizeof c);
+    assert_int_equal(co->load(f->s, ws, seq - 1, copy_cohort, &c), CD_OK);
+    assert_string_equal(c.checkpoint, "CKPT");
+    memset(&c, 0, sizeof c);
+    assert_int_equal(co->load_log(f->s, ws, seq - 1, copy_log, &c), CD_OK);
+    assert_int_equal(c.n, 1); /* past the checkpoint */
+    assert_int_equal(c.seq[0], seq2);
 }
 
 /* Imports of one cohort, each its own ticketed commit, the next begun before the previous one
@@ -871,14 +935,14 @@ static void test_imports_of_one_cohort_commit_while_the_previous_is_in_flight(vo
         assert_int_equal(f->ops->durable(f->s, tickets[k]), CD_OK);
     for (int pass = 0; pass < 2; pass++) {
         struct cohort_copy c = {0};
-        assert_int_equal(co->load(f->s, ws, copy_cohort, &c), CD_OK);
+        assert_int_equal(co->load(f->s, ws, 0, copy_cohort, &c), CD_OK);
         assert_int_equal(c.n, 1);
         assert_int_equal(c.n_received, 30);
         assert_int_equal(c.n_matched, 21);
         assert_int_equal(c.n_unmatched, 9);
         assert_int_equal(c.checkpoint_seq, seq[1]);
         memset(&c, 0, sizeof c);
-        assert_int_equal(co->load_log(f->s, ws, copy_log, &c), CD_OK);
+        assert_int_equal(co->load_log(f->s, ws, 0, copy_log, &c), CD_OK);
         assert_int_equal(c.n, 1);
         assert_int_equal(c.seq[0], seq[2]);
         fx_reopen(f);
@@ -2064,7 +2128,9 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
             test_the_last_failures_are_the_newest_failed_deliveries_with_their_reason, setup,      \
             teardown),                                                                             \
         cmocka_unit_test_setup_teardown(                                                           \
-            test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write, setup, teardown)
+            test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write, setup, teardown),        \
+        cmocka_unit_test_setup_teardown(                                                           \
+            test_snapshot_positions_move_with_user_changes_and_the_log, setup, teardown)
 
 int main(void) {
     const struct CMUnitTest sqlite_tests[] = {CONFORMANCE_TESTS(setup_sqlite)};

@@ -35,6 +35,8 @@ static int block_alloc(struct event_column *c, int k, uint32_t *off) {
     size_t n = block_sizes[k];
     if (c->pool_len + n > c->pool_cap) {
         size_t cap = c->pool_cap ? c->pool_cap * 2 : 256;
+        while (cap < c->pool_len + n) /* a pool loaded at its exact size (snapshot.c) */
+            cap *= 2;
         if (cap >= UINT32_MAX)
             return -1;
         int64_t *p = realloc(c->pool, cap * sizeof *p);

@@ -2,7 +2,8 @@
  * cohort_load.c — a workspace's cohorts from the store at load time: each cohort's checkpoint
  * bitmap, then the change log behind it replayed in order (store_cohort_ops). Touches only
  * the workspace being loaded, which nobody else can see yet. Cost: one blob decode per
- * checkpoint and per log row, and a binary search per log row.
+ * checkpoint and per log row, and a binary search per log row. After a snapshot
+ * (snapshot.h) only the checkpoints and log rows past its log position are read.
  */
 #include "core/workspace/workspace_int.h"
 
@@ -10,12 +11,16 @@
 #include <string.h>
 
 #include "core/index/bitmap.h"
+#include "core/workspace/snapshot.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
 struct load_ctx {
     struct workspace *ws;
-    int failed; /* out of memory, or a stored bitmap did not decode (logged) */
+    struct snapshot_cohorts *snap; /* the members a snapshot holds, or NULL */
+    size_t next;                   /* the first snapshot cohort not yet matched (row id order) */
+    int failed;                    /* out of memory, or a stored bitmap did not decode (logged) */
+    size_t replayed;               /* log rows applied */
 };
 
 /* The loaded cohort with store row `id`: the store hands cohorts out in id order, so the set is
@@ -63,6 +68,19 @@ static void load_cohort(void *ctx, const struct cohort_row *r) {
     c->n_ids_received = r->n_received;
     c->n_ids_matched = r->n_matched;
     c->n_ids_unmatched = r->n_unmatched;
+    /* a snapshot's members stand for the checkpoint and the log up to its position, unless the
+     * store checkpointed past that position since (then the store sent the checkpoint) */
+    struct snapshot_cohorts *sn = lc->snap;
+    while (sn && lc->next < sn->n && sn->v[lc->next].id < r->id)
+        lc->next++;
+    if (sn && r->checkpoint_seq <= sn->log_seq && lc->next < sn->n && sn->v[lc->next].id == r->id) {
+        struct snapshot_cohort *from = &sn->v[lc->next];
+        roaring_bitmap_free(c->members);
+        c->members = from->members;
+        c->n_log = from->n_log;
+        from->members = NULL;
+        return;
+    }
     if (r->checkpoint && r->checkpoint_len) {
         const char *why = NULL;
         roaring_bitmap_t *b = bitmap_from_blob(r->checkpoint, r->checkpoint_len, &why);
@@ -98,14 +116,19 @@ static void replay(void *ctx, const struct cohort_log_row *r) {
         roaring_bitmap_free(b);
     }
     c->n_log++;
+    lc->replayed++;
 }
 
-enum cd_err cohort_load(struct app *app, struct workspace *ws) {
+enum cd_err cohort_load(struct app *app, struct workspace *ws, struct snapshot_cohorts *snap,
+                        size_t *replayed) {
     const struct store_cohort_ops *co = STORE_OPS(app->store)->cohorts;
-    struct load_ctx lc = {ws, 0};
-    enum cd_err err = co->load(app->store, ws->id, load_cohort, &lc);
+    struct load_ctx lc = {ws, snap, 0, 0, 0};
+    int64_t after = snap ? snap->log_seq : 0;
+    enum cd_err err = co->load(app->store, ws->id, after, load_cohort, &lc);
     if (err == CD_OK)
-        err = co->load_log(app->store, ws->id, replay, &lc);
+        err = co->load_log(app->store, ws->id, after, replay, &lc);
+    if (replayed)
+        *replayed = lc.replayed;
     if (err == CD_OK && lc.failed)
         err = CD_E_INTERNAL;
     /* users deleted since a bit was written are not members */

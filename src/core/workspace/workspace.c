@@ -15,6 +15,7 @@
 #include "core/workspace/workspace_int.h"
 #include "core/index/index_bytes.h"
 #include "core/workspace/rate_limit.h"
+#include "core/workspace/snapshot.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/timeutil.h"
@@ -100,14 +101,9 @@ static void indexes_journal(struct workspace *ws, struct undo *u) {
 /* Builds the in-memory state of ws from the store into fresh indexes and swaps them in only
  * when the whole load succeeded: a failed load leaves ws's indexes as they were. Caller holds
  * the write lock (or owns ws exclusively while creating it). */
-static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
-    const struct store_user_ops *uo = STORE_OPS(app->store)->users;
-    struct workspace *tmp = calloc(1, sizeof *tmp);
-    if (!tmp)
-        return CD_E_NOMEM;
-    tmp->id = ws->id;
-    memcpy(tmp->public_id, ws->public_id, sizeof tmp->public_id);
-    indexes_init(tmp);
+/* The users, aliases, devices and event summaries of tmp's workspace from the store. */
+static enum cd_err load_users_from_store(struct app *app, const struct store_user_ops *uo,
+                                         struct workspace *tmp) {
     struct load_ctx lc = {&tmp->ident, tmp, 0, 0};
     /* identifiers are collected, then each map is built once, sized for what was read */
     identity_load_begin(&tmp->ident);
@@ -124,8 +120,59 @@ static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
         err = CD_E_NOMEM;
     if (err == CD_OK && lc.bad_row)
         err = CD_E_INTERNAL;
+    return err;
+}
+
+/* Fills the fresh indexes of tmp from its snapshot when the store's positions say it is
+ * usable (*mark: those positions, *sc: its cohorts). Otherwise logs why, leaves tmp's indexes
+ * fresh and returns false: the caller reads the whole store. */
+static bool load_snapshot(struct app *app, struct workspace *tmp, struct store_snapshot_mark *mark,
+                          struct snapshot_cohorts *sc) {
+    char path[4200], why[256] = "";
+    snapshot_path(app->snap_dir, tmp->id, path, sizeof path);
+    enum cd_err err = STORE_OPS(app->store)->users->snapshot_mark(app->store, tmp->id, mark);
+    if (err != CD_OK || !mark->supported) {
+        memset(mark, 0, sizeof *mark);
+        return false;
+    }
+    enum snapshot_miss m = snapshot_read(tmp, path, mark, sc, why, sizeof why);
+    if (m == SNAPSHOT_USED)
+        return true;
+    indexes_free(tmp);
+    indexes_init(tmp);
+    if (m == SNAPSHOT_MISSING)
+        log_info("workspace", "op=snapshot_load workspace_id=%s result=missing action=full_load",
+                 tmp->public_id);
+    else
+        log_warn("workspace",
+                 "op=snapshot_load workspace_id=%s result=%s reason=\"%s\" action=full_load",
+                 tmp->public_id, snapshot_miss_name(m), why);
+    return false;
+}
+
+static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
+    const struct store_user_ops *uo = STORE_OPS(app->store)->users;
+    struct workspace *tmp = calloc(1, sizeof *tmp);
+    if (!tmp)
+        return CD_E_NOMEM;
+    tmp->id = ws->id;
+    memcpy(tmp->public_id, ws->public_id, sizeof tmp->public_id);
+    indexes_init(tmp);
+    int64_t t0 = time_now_ms();
+    struct store_snapshot_mark mark = {0};
+    struct snapshot_cohorts sc = {0};
+    bool from_snap = app->snap_dir && load_snapshot(app, tmp, &mark, &sc);
+    enum cd_err err = from_snap ? CD_OK : load_users_from_store(app, uo, tmp);
+    size_t replayed = 0;
     if (err == CD_OK)
-        err = cohort_load(app, tmp);
+        err = cohort_load(app, tmp, from_snap ? &sc : NULL, &replayed);
+    snapshot_cohorts_free(&sc);
+    if (from_snap)
+        log_info("workspace",
+                 "op=snapshot_load workspace_id=%s result=%s users=%u log_rows_replayed=%zu "
+                 "ms=%lld",
+                 ws->public_id, err == CD_OK ? "used" : cd_err_name(err), tmp->ident.n_live,
+                 replayed, (long long)(time_now_ms() - t0));
     if (err == CD_OK) {
         struct workspace old = *ws;
         ws->ident = tmp->ident;
@@ -136,6 +183,10 @@ static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
         tmp->cohorts = old.cohorts;
         tmp->attrs = old.attrs;
         tmp->events = old.events;
+        /* a snapshot taken at the user generation it was loaded at (and its log position, once
+         * nothing was replayed) need not be written again */
+        ws->snap_mark = mark;
+        ws->snap_have = from_snap && replayed == 0;
     }
     indexes_free(tmp);
     free(tmp);
@@ -352,10 +403,15 @@ static void collect_id(void *ctx, const struct workspace_row *row) {
     l->ids[l->n++] = row->id;
 }
 
-static enum cd_err app_create(struct store *store, bool leased, struct app **out) {
+static enum cd_err app_create(struct store *store, bool leased, const char *snap_dir,
+                              struct app **out) {
     struct app *app = calloc(1, sizeof *app);
     if (!app)
         return CD_E_NOMEM;
+    if (snap_dir && !(app->snap_dir = strdup(snap_dir))) {
+        free(app);
+        return CD_E_NOMEM;
+    }
     app->store = store;
     app->leased = leased;
     atomic_init(&app->node_ready, false);
@@ -384,11 +440,15 @@ static enum cd_err app_create(struct store *store, bool leased, struct app **out
 }
 
 enum cd_err app_new(struct store *store, struct app **out) {
-    return app_create(store, false, out);
+    return app_create(store, false, NULL, out);
+}
+
+enum cd_err app_new_snapshots(struct store *store, const char *snap_dir, struct app **out) {
+    return app_create(store, false, snap_dir, out);
 }
 
 enum cd_err app_new_leased(struct store *store, struct app **out) {
-    return app_create(store, true, out);
+    return app_create(store, true, NULL, out);
 }
 
 struct workspace **app_workspaces(struct app *app, size_t *n) {
@@ -408,6 +468,7 @@ void app_free(struct app *app) {
         ws_free(app->ws[i]);
     free(app->ws);
     rate_limiter_free(app->key_limits);
+    free(app->snap_dir);
     pthread_mutex_destroy(&app->reg_lock);
     free(app);
 }
@@ -622,6 +683,42 @@ void workspace_pipe_publish_end(struct workspace *ws, uint64_t turn) {
     pthread_cond_broadcast(&ws->pub_cond);
     pthread_mutex_unlock(&ws->pub);
     pthread_rwlock_unlock(&ws->lock);
+}
+
+enum cd_err workspace_snapshot_save(struct app *app, struct workspace *ws, bool *written,
+                                    uint64_t *bytes, char *why, size_t why_cap) {
+    *written = false;
+    if (!app->snap_dir)
+        return CD_OK;
+    /* a consistent point: no write of ws between the positions and the memory they describe.
+     * The writer lock is held only while the positions are read; the read lock keeps memory
+     * still (publishes wait for it) while the file is written, and writes may commit to the
+     * store meanwhile: they are past the positions recorded */
+    writer_lock(app, ws, false);
+    wait_published(ws);
+    pthread_rwlock_rdlock(&ws->lock);
+    struct store_snapshot_mark mark;
+    enum cd_err err = atomic_load(&ws->loaded)
+                          ? STORE_OPS(app->store)->users->snapshot_mark(app->store, ws->id, &mark)
+                          : CD_E_STORE;
+    writer_unlock(ws);
+    bool same = err == CD_OK && ws->snap_have && ws->snap_mark.user_gen == mark.user_gen &&
+                ws->snap_mark.log_seq == mark.log_seq &&
+                memcmp(ws->snap_mark.store_id, mark.store_id, sizeof mark.store_id) == 0;
+    if (err == CD_OK && mark.supported && !same) {
+        char path[4200];
+        snapshot_path(app->snap_dir, ws->id, path, sizeof path);
+        err = snapshot_write(ws, &mark, path, bytes, why, why_cap);
+        if (err == CD_OK) {
+            ws->snap_mark = mark;
+            ws->snap_have = true;
+            *written = true;
+        }
+    } else if (err == CD_E_STORE && !atomic_load(&ws->loaded)) {
+        err = CD_OK; /* nothing to write until it loads */
+    }
+    pthread_rwlock_unlock(&ws->lock);
+    return err;
 }
 
 void workspace_read_begin(struct workspace *ws) {

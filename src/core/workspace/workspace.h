@@ -41,6 +41,8 @@
 #define COHORTD_CORE_WORKSPACE_WORKSPACE_H
 
 #include <roaring/roaring.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Not needed here since the fields moved to workspace_int.h, but headers of later core folders
@@ -67,6 +69,20 @@ typedef enum cd_err (*app_cohort_entry_fn)(struct app *app, struct workspace *ws
 
 /* Creates the process state over an open store (borrowed) and loads every workspace. */
 enum cd_err app_new(struct store *store, struct app **out);
+/* app_new that loads each workspace from its start-up snapshot in snap_dir when one is usable
+ * (docs/internals/snapshot.md; the directory must exist) and lets workspace_snapshot_save
+ * write them there. */
+enum cd_err app_new_snapshots(struct store *store, const char *snap_dir, struct app **out);
+/* Writes the start-up snapshot of ws when memory holds something the file does not (another
+ * user generation or log position): *written says whether it did, *bytes its size. Blocks the
+ * writes of ws only while it reads the store's positions, and their publishing while it writes
+ * the file. CD_E_IO / CD_E_NOMEM with why when it could not (the old file stays). Nothing to do
+ * for an app without snapshots or a workspace not loaded. */
+enum cd_err workspace_snapshot_save(struct app *app, struct workspace *ws, bool *written,
+                                    uint64_t *bytes, char *why, size_t why_cap);
+/* A copy of the registry (the workspaces live as long as app); malloc'd, NULL when empty or
+ * out of memory. */
+struct workspace **app_workspaces(struct app *app, size_t *n);
 /* Creates the process state over a store several nodes share, loading nothing: a workspace
  * loads once this node takes its lease (core/workspace/leases.h: app_set_node, then
  * app_leases_take). */

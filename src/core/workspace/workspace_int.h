@@ -80,6 +80,9 @@ struct workspace {
     _Atomic int64_t epoch;      /* the epoch every write transaction checks */
     _Atomic int64_t held_until; /* monotonic ms past which the lease counts as lost */
     atomic_bool drop_memory;    /* lost: the renewer drops its indexes */
+    /* the store positions of the snapshot file that holds what memory holds (write lock) */
+    struct store_snapshot_mark snap_mark;
+    bool snap_have; /* false: memory is not in the snapshot file (or there is none) */
 };
 
 struct app {
@@ -96,6 +99,8 @@ struct app {
     char node_id[STORE_LEASE_HOLDER_MAX + 1];
     char address[STORE_LEASE_ADDRESS_MAX + 1];
     int64_t lease_ms;
+    /* where start-up snapshots live (snapshot.h), or NULL: every load reads the whole store */
+    char *snap_dir;
     pthread_mutex_t reg_lock;
     struct workspace **ws;
     size_t n_ws;
@@ -145,11 +150,13 @@ enum cd_err workspace_ensure_loaded(struct app *app, struct workspace *ws, struc
 enum cd_err workspace_reload(struct app *app, struct workspace *ws);
 /* Frees the indexes of a workspace this node no longer holds (under its locks). */
 void workspace_drop_indexes(struct workspace *ws);
-/* Snapshot of the registry (the workspaces live as long as app); malloc'd, NULL when empty or
- * out of memory. */
-struct workspace **app_workspaces(struct app *app, size_t *n);
 
-/* Loads the cohorts of ws from the store: checkpoints, then the log replayed behind them. */
-enum cd_err cohort_load(struct app *app, struct workspace *ws);
+/* Loads the cohorts of ws from the store: checkpoints, then the log replayed behind them; with
+ * snap (a start-up snapshot's cohorts, snapshot.h), its members and only what the store holds
+ * past its log position (the bitmaps used are moved out of snap). *replayed (may be NULL):
+ * the log rows applied. */
+struct snapshot_cohorts;
+enum cd_err cohort_load(struct app *app, struct workspace *ws, struct snapshot_cohorts *snap,
+                        size_t *replayed);
 
 #endif
