@@ -5,15 +5,15 @@
  *
  * usage: bench_export COHORTD_BIN [USERS [RUNS [OTHER_COHORTD_BIN]]]
  *
- * RUNS exports (default 1) are timed one after the other; users_per_s is their median (and the
- * only one with RUNS = 1), every run is in runs_users_per_s. With OTHER_COHORTD_BIN the same data
- * directory is served in turn by both binaries (a server each, RUNS exports each, the two
- * alternating run by run), so a before / after pair is measured in the same minutes on the same
- * data; the other binary's line has the scenario "export_other". Beside the wall time each line
- * gives the CPU seconds the server and this client spent on the export and the seconds each spent
- * runnable but waiting for a CPU (a shared, loaded machine stretches the wall time; these say
- * which side costs what and how much the machine's other work added), and the time to the first
- * byte (the audience snapshot before the first line).
+ * RUNS exports (default 1) are timed one after the other; each figure of the line is the median
+ * over them (the only one with RUNS = 1), every run's rate is in runs_users_per_s. With
+ * OTHER_COHORTD_BIN the same data directory is served in turn by both binaries (a server each, RUNS
+ * exports each, the two alternating run by run), so a before / after pair is measured in the same
+ * minutes on the same data; the other binary's line has the scenario "export_other". Beside the
+ * wall time each line gives the CPU seconds the server and this client spent on the export and the
+ * seconds each spent runnable but waiting for a CPU (a shared, loaded machine stretches the wall
+ * time; these say which side costs what and how much the machine's other work added), and the time
+ * to the first byte (the audience snapshot before the first line).
  *
  * The client reads with curl's largest receive buffer and counts newlines with memchr, so it
  * is cheap next to the server (its CPU seconds are in the line to show it).
@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
-#include <sys/resource.h>
+#include <stddef.h>
 #include <unistd.h>
 
 #include "bench_users.h"
@@ -40,22 +40,16 @@ static size_t count_lines(char *p, size_t s, size_t n, void *ud) {
     return s * n;
 }
 
-static double self_cpu_seconds(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-/* Seconds the threads of pid (0: this process) spent runnable but waiting for a CPU (the
- * second field of each task's schedstat): what a loaded machine adds to the wall time. */
-static double run_wait_seconds(pid_t pid) {
+/* Seconds the threads of pid (0: this process) ran, and spent runnable but waiting for a CPU
+ * (the first two fields of each task's schedstat, in ns): the second is what a loaded machine
+ * adds to the wall time. */
+static void sched_seconds(pid_t pid, double *ran, double *waited) {
+    *ran = *waited = 0;
     char dir[64];
     snprintf(dir, sizeof dir, "/proc/%d/task", pid ? (int)pid : (int)getpid());
     DIR *d = opendir(dir);
     if (!d)
-        return 0;
-    double total = 0;
+        return;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
@@ -64,19 +58,21 @@ static double run_wait_seconds(pid_t pid) {
         snprintf(path, sizeof path, "%s/%.20s/schedstat", dir, e->d_name);
         FILE *f = fopen(path, "r");
         unsigned long long run = 0, wait = 0;
-        if (f && fscanf(f, "%llu %llu", &run, &wait) == 2)
-            total += (double)wait / 1e9;
+        if (f && fscanf(f, "%llu %llu", &run, &wait) == 2) {
+            *ran += (double)run / 1e9;
+            *waited += (double)wait / 1e9;
+        }
         if (f)
             fclose(f);
     }
     closedir(d);
-    return total;
 }
 
 struct run {
     int status;
     long lines;
     double seconds, first_byte_s, server_cpu_s, client_cpu_s, server_wait_s, client_wait_s;
+    double rate; /* lines / seconds */
 };
 
 static void export_once(const struct bench_server *b, const char *body, struct run *r) {
@@ -93,17 +89,21 @@ static void export_once(const struct bench_server *b, const char *body, struct r
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE, (long)CURL_MAX_READ_SIZE);
     r->lines = 0;
-    double cpu_server = bench_cpu_seconds(b->pid), cpu_self = self_cpu_seconds();
-    double wait_server = run_wait_seconds(b->pid), wait_self = run_wait_seconds(0);
+    double cpu_server, wait_server, cpu_self, wait_self;
+    sched_seconds(b->pid, &cpu_server, &wait_server);
+    sched_seconds(0, &cpu_self, &wait_self);
     double t0 = bench_now();
     long status = 0;
     if (curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     r->seconds = bench_now() - t0;
-    r->client_cpu_s = self_cpu_seconds() - cpu_self;
-    r->server_cpu_s = bench_cpu_seconds(b->pid) - cpu_server;
-    r->server_wait_s = run_wait_seconds(b->pid) - wait_server;
-    r->client_wait_s = run_wait_seconds(0) - wait_self;
+    double cpu, wait;
+    sched_seconds(b->pid, &cpu, &wait);
+    r->server_cpu_s = cpu - cpu_server;
+    r->server_wait_s = wait - wait_server;
+    sched_seconds(0, &cpu, &wait);
+    r->client_cpu_s = cpu - cpu_self;
+    r->client_wait_s = wait - wait_self;
     curl_off_t first = 0;
     curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME_T, &first);
     r->first_byte_s = (double)first / 1e6;
@@ -112,34 +112,39 @@ static void export_once(const struct bench_server *b, const char *body, struct r
     curl_easy_cleanup(c);
 }
 
-static int by_rate(const void *a, const void *b) {
+static int by_value(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-/* Prints the line of one binary's runs; returns 0 when every run answered 200 with n lines. */
-static int report(const char *scenario, uint32_t n, const struct run *runs, int n_runs, long want) {
-    double rates[MAX_RUNS] = {0}, sorted[MAX_RUNS] = {0};
+/* The median of the field at byte offset `off` of struct run over the runs. */
+static double median(const struct run *runs, int n_runs, size_t off) {
+    double v[MAX_RUNS] = {0};
+    for (int i = 0; i < n_runs; i++)
+        memcpy(&v[i], (const char *)&runs[i] + off, sizeof v[i]);
+    qsort(v, (size_t)n_runs, sizeof v[0], by_value);
+    return v[n_runs / 2];
+}
+
+/* Prints the line of one binary's runs (each figure the median over the runs); returns 0 when
+ * every run answered 200 with every identified user. */
+static int report(const char *scenario, uint32_t n, struct run *runs, int n_runs, long want) {
     int ok = 1;
     for (int i = 0; i < n_runs; i++) {
-        rates[i] = runs[i].seconds > 0 ? (double)runs[i].lines / runs[i].seconds : 0;
-        sorted[i] = rates[i];
+        runs[i].rate = runs[i].seconds > 0 ? (double)runs[i].lines / runs[i].seconds : 0;
         ok = ok && runs[i].status == 200 && runs[i].lines == want;
     }
-    qsort(sorted, (size_t)n_runs, sizeof sorted[0], by_rate);
-    int mid = 0; /* the run with the median rate */
-    for (int i = 0; i < n_runs; i++)
-        if (rates[i] == sorted[n_runs / 2])
-            mid = i;
-    const struct run *m = &runs[mid];
+#define MED(f) median(runs, n_runs, offsetof(struct run, f))
     printf("{\"scenario\":\"%s\",\"users\":%u,\"status\":%d,\"exported\":%ld,\"seconds\":%.2f,"
-           "\"users_per_s\":%.0f,\"first_byte_s\":%.3f,\"server_cpu_s\":%.2f,"
-           "\"client_cpu_s\":%.2f,\"server_wait_s\":%.2f,\"client_wait_s\":%.2f,\"runs\":%d,"
+           "\"users_per_s\":%.0f,\"first_byte_s\":%.3f,\"server_cpu_s\":%.3f,"
+           "\"client_cpu_s\":%.3f,\"server_wait_s\":%.3f,\"client_wait_s\":%.3f,\"runs\":%d,"
            "\"runs_users_per_s\":[",
-           scenario, n, m->status, m->lines, m->seconds, rates[mid], m->first_byte_s,
-           m->server_cpu_s, m->client_cpu_s, m->server_wait_s, m->client_wait_s, n_runs);
+           scenario, n, ok ? 200 : runs[0].status, runs[0].lines, MED(seconds), MED(rate),
+           MED(first_byte_s), MED(server_cpu_s), MED(client_cpu_s), MED(server_wait_s),
+           MED(client_wait_s), n_runs);
+#undef MED
     for (int i = 0; i < n_runs; i++)
-        printf("%s%.0f", i ? "," : "", rates[i]);
+        printf("%s%.0f", i ? "," : "", runs[i].rate);
     printf("]}\n");
     fflush(stdout);
     return ok ? 0 : -1;
