@@ -52,7 +52,8 @@ run segments "$B/bench_segments" "$N"
 [ -f bench/duckdb/node_modules/.package-lock.installed ] || sh scripts/install-deps.sh bench
 run duckdb sh -c 'cd bench/duckdb && exec node segments.mjs "$1"' sh "$N"
 run currents "$B/bench_currents" "$B/cohortd" 300000
-run export "$B/bench_export" "$B/cohortd" "$N"
+# three exports on one server: the figures are their medians (a loaded machine is noisy)
+run export "$B/bench_export" "$B/cohortd" "$N" 3
 run campaigns "$B/bench_campaigns" "$B/cohortd" 100000
 fi
 
@@ -118,7 +119,11 @@ cat "$OUT"/startup.jsonl "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceili
     currents: {events_per_s: one("currents").events_per_s, write_s: one("currents").write_s,
                delivery_events_per_s: one("currents").delivery_events_per_s,
                delivery_startup_s: one("currents").delivery_startup_s},
-    export: {users_per_s: one("export").users_per_s, exported: one("export").exported},
+    export: {users_per_s: one("export").users_per_s, exported: one("export").exported,
+             runs_users_per_s: one("export").runs_users_per_s,
+             first_byte_s: one("export").first_byte_s, server_cpu_s: one("export").server_cpu_s,
+             client_cpu_s: one("export").client_cpu_s,
+             server_wait_s: one("export").server_wait_s},
     campaigns: {sends_per_s: one("campaign_send").sends_per_s,
                 audience: one("campaign_send").audience,
                 baseline_requests_per_s: one("campaign_send").baseline_requests_per_s,
@@ -201,7 +206,7 @@ jq -r --arg plot "$plot" --arg segplot "$segplot" '
   "Delivered to a loopback sink at batch size 1000, from the store (every event written before the server starts; start-up of \(.currents.delivery_startup_s) s included): \(.currents.delivery_events_per_s) events/s.",
   "While serving (the earlier figure: from the bench'"'"'s first outbox write, \(.currents.write_s) s of writes by the bench, to the last event received): \(.currents.events_per_s) events/s.",
   "\n## Segment export\n",
-  "NDJSON over HTTP: \(.export.exported) users at \(.export.users_per_s) users/s.",
+  "NDJSON over HTTP: \(.export.exported) users at \(.export.users_per_s) users/s (median of \(.export.runs_users_per_s // [] | length) exports: \(.export.runs_users_per_s // [] | map(tostring) | join(", "))); first byte after \(.export.first_byte_s // "-") s. CPU spent on it: server \(.export.server_cpu_s // "-") s, client \(.export.client_cpu_s // "-") s; the server waited \(.export.server_wait_s // "-") s for a CPU (the machine'"'"'s other work).",
   "\n## Webhook campaign\n",
   "An immediate campaign to \(.campaigns.audience) users, one personalised request each to a loopback receiver, every outcome recorded with its Send event: \(.campaigns.sends_per_s) sends/s; plain libcurl at the same concurrency: \(.campaigns.baseline_requests_per_s) requests/s (\(.campaigns.ratio_vs_baseline)x)."
 ' "$OUT/latest.json" >"$OUT/report.md"

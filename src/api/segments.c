@@ -366,9 +366,20 @@ static char *chunk_room(struct export *ex, size_t n) {
     return ex->chunk + ex->chunk_len;
 }
 
+#define KEY(k) k, sizeof k - 1
+
+/* How a string is written: as is, escaped, or left out (not UTF-8). */
+enum str_kind { STR_OUT, STR_PLAIN, STR_ESCAPED };
+
+static enum str_kind str_kind(const char *s, size_t len) {
+    return json_text_plain(s, len)        ? STR_PLAIN
+           : json_text_utf8_valid(s, len) ? STR_ESCAPED
+                                          : STR_OUT;
+}
+
 /* Appends ,"key":"value" (no comma before the first member) at o; returns the new end. */
 static char *put_member(char *o, bool *first, const char *key, size_t key_len, const char *v,
-                        size_t v_len) {
+                        size_t v_len, enum str_kind kind) {
     if (!*first)
         *o++ = ',';
     *first = false;
@@ -377,20 +388,24 @@ static char *put_member(char *o, bool *first, const char *key, size_t key_len, c
     o += key_len;
     *o++ = '"';
     *o++ = ':';
-    return o + json_text_string(o, v, v_len);
+    if (kind == STR_ESCAPED)
+        return o + json_text_string(o, v, v_len);
+    *o++ = '"';
+    memcpy(o, v, v_len);
+    o[v_len] = '"';
+    return o + v_len + 1;
 }
-
-#define KEY(k) k, sizeof k - 1
 
 static void take_user(void *ctx, const struct segment_export_user *u) {
     struct export *ex = ctx;
     if (ex->failed)
         return;
     size_t bid_len = u->braze_id ? strlen(u->braze_id) : 0;
-    bool bid =
-        (ex->fields & F_BRAZE_ID) && u->braze_id && json_text_utf8_valid(u->braze_id, bid_len);
-    bool ext = (ex->fields & F_EXTERNAL_ID) && u->external_id &&
-               json_text_utf8_valid(u->external_id, u->external_id_len);
+    enum str_kind bid =
+        (ex->fields & F_BRAZE_ID) && u->braze_id ? str_kind(u->braze_id, bid_len) : STR_OUT;
+    enum str_kind ext = (ex->fields & F_EXTERNAL_ID) && u->external_id
+                            ? str_kind(u->external_id, u->external_id_len)
+                            : STR_OUT;
     char created[32];
     size_t created_len = 0;
     if (ex->fields & F_CREATED_AT) {
@@ -423,12 +438,13 @@ static void take_user(void *ctx, const struct segment_export_user *u) {
     char *o = start;
     bool first = true;
     *o++ = '{';
-    if (bid)
-        o = put_member(o, &first, KEY("braze_id"), u->braze_id, bid_len);
-    if (ext)
-        o = put_member(o, &first, KEY("external_id"), u->external_id, u->external_id_len);
+    if (bid != STR_OUT)
+        o = put_member(o, &first, KEY("braze_id"), u->braze_id, bid_len, bid);
+    if (ext != STR_OUT)
+        o = put_member(o, &first, KEY("external_id"), u->external_id, u->external_id_len, ext);
     if (ex->fields & F_CREATED_AT)
-        o = put_member(o, &first, KEY("created_at"), created, created_len);
+        o = put_member(o, &first, KEY("created_at"), created, created_len,
+                       str_kind(created, created_len));
     if (attrs) {
         if (!first)
             *o++ = ',';

@@ -7,6 +7,32 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Whether one of the 8 bytes of w is not plain (below 0x20, '"', '\\', or from 0x80): a high bit
+ * where a byte was below 0x20 (w - 0x20 borrowed into it) or is zero after the xor with '"' or
+ * '\\' (the classic "has a zero byte" test, exact as a yes / no). */
+static bool word_not_plain(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    return ((((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) |
+             ((backslash - ones) & ~backslash) | w) &
+            highs) != 0;
+}
+
+bool json_text_plain(const char *s, size_t len) {
+    size_t i = 0;
+    uint64_t w;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (word_not_plain(w))
+            return false;
+    }
+    if (i == len)
+        return true;
+    w = 0x6161616161616161u; /* "aaaaaaaa": plain */
+    memcpy(&w, s + i, len - i);
+    return !word_not_plain(w);
+}
+
 /* Length of the UTF-8 sequence led by byte c (0 when c cannot lead one). */
 static size_t lead_len(unsigned char c) {
     if (c < 0x80)

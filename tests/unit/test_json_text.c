@@ -1,7 +1,8 @@
 /* test_json_text.c — strings written by util/json_text.c are byte for byte jansson's compact
  * dump of the same string, and exactly the strings jansson refuses (invalid UTF-8) are refused:
  * quotes, backslashes, every control character, DEL, slashes, multi-byte UTF-8, and malformed
- * sequences, then random byte strings. */
+ * sequences, then random byte strings; and json_text_plain says "as is" exactly for the strings
+ * of plain ASCII bytes. */
 /* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
@@ -95,11 +96,39 @@ static void test_random_byte_strings_agree_with_jansson(void **state) {
     }
 }
 
+/* json_text_plain says yes exactly when every byte is 0x20..0x7F but '"' and '\\', for every
+ * byte value at every place of strings of every length up to three words (each place of a
+ * whole word and of a tail), and a plain string is then written as its bytes between quotes. */
+static void test_plain_is_exactly_the_bytes_written_as_they_are(void **state) {
+    (void)state;
+    char s[25], out[JSON_TEXT_STRING_MAX(25)];
+    for (size_t len = 0; len <= 24; len++) {
+        memset(s, 'a', sizeof s);
+        assert_true(json_text_plain(s, len));
+        for (size_t at = 0; at < len; at++)
+            for (int c = 0; c < 256; c++) {
+                memset(s, c == 'b' ? 'c' : 'b', sizeof s);
+                s[at] = (char)c;
+                bool want = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+                assert_int_equal(json_text_plain(s, len), want);
+                if (want) {
+                    assert_true(json_text_utf8_valid(s, len));
+                    assert_int_equal(json_text_string(out, s, len), len + 2);
+                    assert_memory_equal(out + 1, s, len);
+                }
+            }
+    }
+    /* bytes after len do not count */
+    assert_true(json_text_plain("abc\"", 3));
+    assert_true(json_text_plain("abcdefgh\x01", 8));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_odd_strings_are_written_as_jansson_writes_them),
         cmocka_unit_test(test_a_nul_byte_is_refused),
         cmocka_unit_test(test_random_byte_strings_agree_with_jansson),
+        cmocka_unit_test(test_plain_is_exactly_the_bytes_written_as_they_are),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

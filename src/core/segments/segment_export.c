@@ -4,13 +4,14 @@
  *
  * The audience is a bitmap snapshot taken at open. Without profile fields every exported field
  * is in memory: the braze_id in the identity index, the external_id in its map. The map finds
- * a uid by key, not a key by uid, so open takes one pass over it (under the read lock) into
- * `ext`, where the key of uid lo + i lies in the map's arena; each chunk then takes the read
- * lock, checks that the identity index has not changed since (ws->ident_version), and reads
- * the users of the chunk from memory. Once it has changed (a write of the workspace landed, or
- * a reload), or when the snapshot could not be taken, or when profile fields are wanted, the
- * users are read from the store in uid order instead, `rows` rows per chunk, as committed at
- * the time of the chunk's read.
+ * a uid by key, not a key by uid, so open takes one pass over the map's slots (under the read
+ * lock; the slots alone, not the keys) into `slot`, which gives the map slot of uid lo + i
+ * (4 bytes per uid of the audience's range); each chunk then takes the read lock, checks that
+ * the identity index has not changed since (ws->ident_version), and reads the users of the
+ * chunk from memory, each key from its slot. Once it has changed (a write of the workspace
+ * landed, or a reload), or when the snapshot could not be taken, or when profile fields are
+ * wanted, the users are read from the store in uid order instead, `rows` rows per chunk, as
+ * committed at the time of the chunk's read.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,27 +29,45 @@ struct segment_export {
     roaring_uint32_iterator_t *it;
     bool from_store;  /* read users from the store (see above) */
     bool profile;     /* created_at and attrs wanted */
-    uint64_t version; /* ws->ident_version when ext was taken */
-    uint64_t *ext;    /* uid lo + i: key offset | key length << 32 in ws->ident.ext; 0: none */
+    uint64_t version; /* ws->ident_version when slot was taken */
+    uint32_t *slot;   /* uid lo + i: 1 + the slot of its key in ws->ident.ext; 0: none */
     uint32_t lo, n_ext;
-    bool conflict; /* a uid holds two keys in the map: the store says which is its own */
+    bool conflict; /* a uid holds two keys in the map (the store says which is its own), or the
+                    * map is too big for `slot` */
     void (*cb)(void *ctx, const struct segment_export_user *u);
     void *ctx;
     int64_t n_rows; /* rows seen by the current chunk read */
 };
 
-static void take_key(void *ctx, uint32_t key_off, uint32_t key_len, uint32_t value) {
-    struct segment_export *ex = ctx;
-    if (value < ex->lo || value - ex->lo >= ex->n_ext)
-        return;
-    uint64_t *e = &ex->ext[value - ex->lo];
-    if (*e)
-        ex->conflict = true;
-    *e = (uint64_t)key_off | (uint64_t)key_len << 32;
+/* How far ahead the walk and the chunks prefetch: the walk reads the slots in order but writes
+ * each uid's entry anywhere in `slot`, and a chunk reads the uids in order but each one's map
+ * slot lies anywhere in the table, so without it every user waits for a cache miss in turn. */
+#define AHEAD 16
+
+static bool is_entry(const struct strmap_slot *sl) {
+    return sl->key_ref != STRMAP_EMPTY && sl->key_ref != STRMAP_TOMB;
 }
 
-/* Takes the external_ids of the audience's uid range from memory; on failure the export reads
- * from the store. */
+/* The walk of snapshot_ext: each entry's slot into `slot` under its uid, from the slots alone
+ * (their keys, scattered over the arena, are read only when a chunk writes them). */
+static void take_slots(struct segment_export *ex, const struct strmap *m) {
+    uint32_t *slot = ex->slot;
+    const struct strmap_slot *sl = m->slots;
+    for (size_t i = 0; i < m->cap; i++) {
+        /* a hint only (a prefetch never faults) */
+        if (i + AHEAD < m->cap && sl[i + AHEAD].value - ex->lo < ex->n_ext)
+            __builtin_prefetch(&slot[sl[i + AHEAD].value - ex->lo], 1);
+        if (!is_entry(&sl[i]) || sl[i].value - ex->lo >= ex->n_ext)
+            continue;
+        uint32_t *e = &slot[sl[i].value - ex->lo];
+        if (*e)
+            ex->conflict = true;
+        *e = (uint32_t)i + 1;
+    }
+}
+
+/* Takes the map slots of the external_ids of the audience's uid range from memory; on failure
+ * the export reads from the store. */
 static void snapshot_ext(struct segment_export *ex) {
     if (roaring_bitmap_is_empty(ex->audience)) {
         ex->from_store = true;
@@ -56,18 +75,22 @@ static void snapshot_ext(struct segment_export *ex) {
     }
     ex->lo = roaring_bitmap_minimum(ex->audience);
     ex->n_ext = roaring_bitmap_maximum(ex->audience) - ex->lo + 1;
-    ex->ext = calloc(ex->n_ext, sizeof *ex->ext);
-    if (!ex->ext) {
+    ex->slot = calloc(ex->n_ext, sizeof *ex->slot);
+    if (!ex->slot) {
         ex->from_store = true;
         return;
     }
     workspace_read_begin(ex->ws);
     ex->version = ex->ws->ident_version;
-    strmap_each(&ex->ws->ident.ext, take_key, ex);
+    const struct strmap *m = &ex->ws->ident.ext;
+    if (m->cap < UINT32_MAX) /* a slot number + 1 fits in the entry */
+        take_slots(ex, m);
+    else
+        ex->conflict = true;
     workspace_read_end(ex->ws);
     if (ex->conflict) {
-        free(ex->ext);
-        ex->ext = NULL;
+        free(ex->slot);
+        ex->slot = NULL;
         ex->from_store = true;
     }
 }
@@ -93,6 +116,13 @@ enum cd_err segments_export_open(struct app *app, struct workspace *ws, const ch
     return CD_OK;
 }
 
+/* A hint only (a prefetch never faults): the map slot a chunk will read for uid. */
+static void prefetch_slot(const struct segment_export *ex, const struct strmap *m, uint32_t uid) {
+    uint32_t sl = ex->slot[uid - ex->lo];
+    if (sl)
+        __builtin_prefetch(&m->slots[sl - 1]);
+}
+
 /* The chunk from memory; false (nothing given) when the snapshot no longer holds. */
 static bool next_from_memory(struct segment_export *ex, int64_t rows,
                              void (*cb)(void *ctx, const struct segment_export_user *u),
@@ -106,21 +136,29 @@ static bool next_from_memory(struct segment_export *ex, int64_t rows,
         return false;
     }
     const struct identity *id = &ws->ident;
+    const struct strmap *m = &id->ext;
     while (left > 0 && ex->it->has_value) {
         uint32_t want = left < 512 ? (uint32_t)left : 512;
         uint32_t n = roaring_read_uint32_iterator(ex->it, uids, want);
         left -= n;
+        for (uint32_t i = 0; i < n && i < AHEAD; i++)
+            prefetch_slot(ex, m, uids[i]);
         for (uint32_t i = 0; i < n; i++) {
+            if (i + AHEAD < n)
+                prefetch_slot(ex, m, uids[i + AHEAD]);
             uint32_t uid = uids[i];
             if (!identity_is_live(id, uid))
                 continue;
             char bid[BRAZE_ID_LEN + 1];
             identity_braze_id_text(id->users[uid].bid, bid);
             struct segment_export_user eu = {.braze_id = bid, .attrs = "{}"};
-            uint64_t e = ex->ext[uid - ex->lo];
-            if (e && (id->users[uid].flags & USER_IDENTIFIED)) {
-                eu.external_id = strmap_key(&id->ext, (uint32_t)e);
-                eu.external_id_len = (size_t)(e >> 32);
+            uint32_t sl = ex->slot[uid - ex->lo], value;
+            const char *key;
+            size_t key_len;
+            if (sl && (id->users[uid].flags & USER_IDENTIFIED) &&
+                strmap_slot_entry(m, sl - 1, &key, &key_len, &value) && value == uid) {
+                eu.external_id = key;
+                eu.external_id_len = key_len;
             }
             cb(ctx, &eu);
         }
@@ -157,8 +195,8 @@ enum cd_err segments_export_next(struct segment_export *ex, int64_t rows,
             return CD_OK;
         }
         ex->from_store = true; /* the identity changed: the store from here on */
-        free(ex->ext);
-        ex->ext = NULL;
+        free(ex->slot);
+        ex->slot = NULL;
     }
     ex->cb = cb;
     ex->ctx = ctx;
@@ -173,7 +211,7 @@ enum cd_err segments_export_next(struct segment_export *ex, int64_t rows,
 void segments_export_close(struct segment_export *ex) {
     if (!ex)
         return;
-    free(ex->ext);
+    free(ex->slot);
     roaring_free_uint32_iterator(ex->it);
     roaring_bitmap_free(ex->audience);
     free(ex);
