@@ -253,13 +253,19 @@ roaring_bitmap_t *attr_index_exists(const struct attr_index *ix, const char *nam
     return a ? roaring_bitmap_copy(a->exists) : roaring_bitmap_create();
 }
 
-roaring_bitmap_t *attr_index_equals(const struct attr_index *ix, const char *name,
-                                    const json_t *value) {
+const roaring_bitmap_t *attr_index_equals_ref(const struct attr_index *ix, const char *name,
+                                              const json_t *value) {
     struct attr_values *a = values_of(ix, name);
     struct value_key k;
     roaring_bitmap_t *b = a && canonical(value, &k) > 0 ? value_bitmap(NULL, a, &a->eq, &k) : NULL;
     if (a)
         key_done(&k);
+    return b;
+}
+
+roaring_bitmap_t *attr_index_equals(const struct attr_index *ix, const char *name,
+                                    const json_t *value) {
+    const roaring_bitmap_t *b = attr_index_equals_ref(ix, name, value);
     return b ? roaring_bitmap_copy(b) : roaring_bitmap_create();
 }
 

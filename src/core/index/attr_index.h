@@ -57,6 +57,10 @@ roaring_bitmap_t *attr_index_equals(const struct attr_index *ix, const char *nam
                                     const json_t *value);
 roaring_bitmap_t *attr_index_compare(const struct attr_index *ix, const char *name,
                                      enum attr_cmp cmp, double value);
+/* The index's own bitmap of the users whose attribute name equals value (NULL when there is
+ * none): read-only, valid until the index next changes. attr_index_equals copies it. */
+const roaring_bitmap_t *attr_index_equals_ref(const struct attr_index *ix, const char *name,
+                                              const json_t *value);
 /* A string attribute containing the text, or an array attribute holding the value. */
 roaring_bitmap_t *attr_index_contains(const struct attr_index *ix, const char *name,
                                       const json_t *value);

@@ -2,12 +2,12 @@
  * segment_filter.h). Memory only; reads the indexes, never changes them.
  *
  * Each node evaluates to an operand: a bitmap `b` standing for b ∩ live, or, negated, for
- * live \ b. Leaves borrow the index's bitmaps where they can (a cohort's members, the identified
- * set), NOT flips the flag, AND and OR combine their children's operands with the fewest
- * materialised intermediates, and a size is counted with the cardinality-only operations
- * (roaring_bitmap_and_cardinality / andnot_cardinality) on the last step, so "cohort AND NOT
- * cohort" allocates nothing. Cohort members are always live users (cohort.h), so a cohort
- * never needs "∩ live". */
+ * live \ b. Leaves borrow the index's bitmaps where they can (a cohort's members, an attribute
+ * value's users, the identified set), NOT flips the flag, AND and OR combine their children's
+ * operands with the fewest materialised intermediates, and a size is counted with the
+ * cardinality-only operations (roaring_bitmap_and_cardinality / andnot_cardinality) on the last
+ * step, so "cohort AND NOT cohort" allocates nothing. Cohort members are always live users
+ * (cohort.h), so a cohort never needs "∩ live". */
 #include "core/segments/segment_filter.h"
 #include "core/workspace/workspace_int.h"
 
@@ -44,11 +44,9 @@ static roaring_bitmap_t *eval_attr(const struct seg_node *n, const struct worksp
         return attr_index_equals(ix, n->name, n->value);
     case SEG_NOT_EQUALS: {
         roaring_bitmap_t *has = attr_index_exists(ix, n->name);
-        roaring_bitmap_t *eq = attr_index_equals(ix, n->name, n->value);
+        const roaring_bitmap_t *eq = attr_index_equals_ref(ix, n->name, n->value);
         if (has && eq)
             roaring_bitmap_andnot_inplace(has, eq);
-        if (eq)
-            roaring_bitmap_free(eq);
         return has;
     }
     case SEG_EXISTS:
@@ -278,8 +276,13 @@ static struct opnd eval(const struct seg_node *n, const struct workspace *ws, in
     }
     case SEG_IDENTIFIED:
         return borrowed(ws->ident.identified, n->negate, true);
-    case SEG_ATTR:
-        return owned(eval_attr(n, ws), n->op == SEG_NOT_EXISTS, false);
+    case SEG_ATTR: {
+        if (n->op != SEG_EQUALS)
+            return owned(eval_attr(n, ws), n->op == SEG_NOT_EXISTS, false);
+        /* the index's own bitmap, read in place like a cohort's members (no copy) */
+        const roaring_bitmap_t *eq = attr_index_equals_ref(&ws->attrs, n->name, n->value);
+        return eq ? borrowed(eq, false, false) : owned(roaring_bitmap_create(), false, true);
+    }
     case SEG_EVENT: {
         int64_t since = n->within_days ? now_ms - n->within_days * 86400000LL : 0;
         return owned(event_index_performed(&ws->events, n->name, n->min_count, since), n->negate,
