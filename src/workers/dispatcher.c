@@ -341,10 +341,16 @@ static void refresh(struct currents *c) {
                   lc.failed);
     size_t kept = 0;
     for (size_t i = 0; i < c->n_rt; i++) {
-        if (c->rt[i]->seen)
+        if (c->rt[i]->seen) {
             c->rt[kept++] = c->rt[i];
-        else
-            runtime_free(c, c->rt[i]);
+            continue;
+        }
+        if (c->rt[i]->in_flight) /* its answer is never recorded: the position stays */
+            log_warn("currents",
+                     "current_id=%s op=abandon events=%zu result=\"deleted, or its workspace's "
+                     "lease went: the owner sends the batch again\"",
+                     c->rt[i]->public_id, c->rt[i]->n_events);
+        runtime_free(c, c->rt[i]);
     }
     c->n_rt = kept;
 }

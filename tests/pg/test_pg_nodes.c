@@ -536,6 +536,56 @@ test_a_dashboard_session_works_on_every_node_and_its_logout_ends_it_everywhere(v
     free(other);
 }
 
+/* One integer a query of the nodes' database answers. */
+static long long db_int(const char *sql) {
+    PGconn *c = PQconnectdb(getenv("COHORTD_STORE"));
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot connect to the nodes' database: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+static void test_a_batch_delivered_after_the_lease_went_does_not_move_the_position(void **state) {
+    struct nodes *ns = *state;
+    struct server *a = ns->n[0];
+    assert_int_equal(owner_of(ns), 0);
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    current_create(a, url, "[\"users.behaviors.CustomEvent\"]", 1, id);
+    sink_delay(k, 2000); /* the answer comes after the lease changed hands */
+    post_status(a, "/users/track",
+                "{\"events\":[{\"external_id\":\"u1\",\"name\":\"late\",\"time\":"
+                "\"2024-05-02T08:15:00Z\"}]}",
+                201);
+    assert_int_equal(sink_wait_requests(k, 1, 10000), 1); /* in flight now */
+    lease_to_elsewhere(ns, "http://127.0.0.1:1");
+    /* the 2xx arrives at a node that no longer holds the lease, or the node abandoned the
+     * request when it dropped the workspace: either way nothing is recorded */
+    int64_t t0 = now_ms();
+    for (;;) {
+        char *log = server_log(a);
+        bool seen = strstr(log, "op=record_delivery events=1 result=\"lease lost") != NULL ||
+                    strstr(log, "op=abandon events=1") != NULL;
+        free(log);
+        if (seen)
+            break;
+        if (now_ms() - t0 > 10000)
+            fail_msg("node a never logged that it could not record the delivery");
+        sleep_ms(20);
+    }
+    assert_int_equal(db_int("SELECT position FROM currents"), 0);
+    assert_int_equal(db_int("SELECT n_delivered FROM currents"), 0);
+    /* and no node sends it meanwhile: the lease is node-x's */
+    sleep_ms(300);
+    assert_int_equal(sink_count(k), 1);
+    sink_stop(k);
+}
+
 /* Whether the store's claim of node_id has run out (no live process holds the id). */
 static bool node_claim_expired(const char *node_id) {
     PGconn *c = PQconnectdb(getenv("COHORTD_STORE"));
@@ -637,6 +687,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(
             test_a_second_process_with_a_live_node_id_refuses_to_start_and_a_replaced_one_owns_nothing,
             setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_batch_delivered_after_the_lease_went_does_not_move_the_position, setup,
+            teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
