@@ -368,6 +368,37 @@ static void fit_open_files(long long *max_conn) {
 
 /* Takes the data-directory lock (datalock.c), held until the descriptor is closed (at exit).
  * Prints why and returns -1 when another process holds it or the file cannot be used. */
+/* The node instance token the last process of this data directory kept (several nodes on one
+ * store: leases.h, app_node_instance), into out ("" when none). */
+static void read_node_instance(const char *data, char *out, size_t len) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/node-instance", data);
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (!fgets(out, (int)len, f))
+        out[0] = '\0';
+    out[strcspn(out, "\r\n")] = '\0';
+    fclose(f);
+}
+
+/* Keeps this process's instance token for the next process of this data directory. */
+static void write_node_instance(const char *data, const char *instance) {
+    char path[4200], tmp[4210];
+    snprintf(path, sizeof path, "%s/node-instance", data);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fprintf(f, "%s\n", instance) > 0;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok || rename(tmp, path) != 0)
+        log_warn("serve",
+                 "op=write path=%s error=\"%s\" result=\"a restart waits for this "
+                 "node's claim to run out\"",
+                 path, strerror(errno));
+}
+
 static int lock_data_dir(const struct cli_command *cmd, const char *data) {
     char holder[32], err_msg[4200];
     int fd = cli_datalock_take(data, holder, sizeof holder, err_msg, sizeof err_msg);
@@ -418,6 +449,10 @@ static void explain_listen_failure(const char *host, int port, char *buf, size_t
 /* The predicates the workers of a node on a shared store ask (core/workspace/leases.h). */
 static bool node_owns(void *ctx, int64_t ws) {
     return app_owns_workspace(ctx, ws);
+}
+
+static enum cd_err node_check_lease(void *ctx, struct store_txn *t, int64_t ws) {
+    return app_lease_check_txn(ctx, t, ws);
 }
 
 static bool node_leads(void *ctx) {
@@ -692,13 +727,9 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
                             .throttle = login_throttle_new()};
     /* sessions in the store: shared by the nodes of a shared store; on a store of its own, a
      * restart logs everyone out */
-    enum cd_err session_err = CD_OK;
-    ctx->sessions = dash_sessions_new(s, session_idle_ms, SESSION_MAX_MS, shared, &session_err);
+    ctx->sessions = dash_sessions_new(s, session_idle_ms, SESSION_MAX_MS, shared, time_now_ms());
     if (!ctx->sessions || !ctx->throttle) {
         shut_down(&r);
-        if (session_err != CD_OK && session_err != CD_E_NOMEM)
-            return cli_fail(cmd, "cannot end the dashboard sessions of the last run: %s",
-                            cd_err_name(session_err));
         return cli_fail(cmd, "out of memory");
     }
     struct http_server_config hc = {
@@ -739,7 +770,15 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         /* known only now: the port bound */
         pick_node(node_id, advertise, host, bound, tls_cert != NULL, node_buf, sizeof node_buf,
                   advertise_buf, sizeof advertise_buf);
-        app_set_node(app, node_buf, advertise_buf, lease_ms);
+        struct cd_msg node_msg = {{0}};
+        char previous[64];
+        read_node_instance(data, previous, sizeof previous);
+        if (app_set_node(app, node_buf, advertise_buf, lease_ms, previous[0] ? previous : NULL,
+                         &node_msg) != CD_OK) {
+            shut_down(&r); /* a second process with this node id: a config error (exit 2) */
+            return cli_fail(cmd, "%s", node_msg.text) + 1;
+        }
+        write_node_instance(data, app_node_instance(app));
         /* the renewer first: a load longer than the lease must not lose it */
         r.leases = lease_keeper_start(app);
         int64_t l0 = time_now_ms();
@@ -749,6 +788,7 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     }
     if (shared) { /* background work only for the workspaces this node owns */
         ccfg.owns = node_owns;
+        ccfg.check_lease = node_check_lease;
         ccfg.owns_ctx = app;
         rcfg.should_run = node_leads;
         rcfg.should_run_ctx = app;

@@ -2,9 +2,10 @@
  * file to itself (the data-directory lock), so it owns every workspace. Nothing is stored. */
 #include "store/sqlite_int.h"
 
-static enum cd_err acquire(struct store *s, int64_t ws, const char *node, const char *address,
-                           int64_t ttl_ms, int64_t *epoch, struct store_lease *out) {
-    (void)s, (void)ws, (void)node, (void)address, (void)ttl_ms, (void)out;
+static enum cd_err acquire(struct store *s, int64_t ws, const char *node, const char *instance,
+                           const char *address, int64_t ttl_ms, int64_t *epoch,
+                           struct store_lease *out) {
+    (void)s, (void)ws, (void)node, (void)instance, (void)address, (void)ttl_ms, (void)out;
     *epoch = 1;
     return CD_OK;
 }
@@ -30,10 +31,32 @@ static enum cd_err check(struct store_txn *t, int64_t ws, const char *node, int6
     return CD_OK;
 }
 
+/* One process per file: its node id is always its own. */
+static enum cd_err node_claim(struct store *s, const char *node, const char *instance,
+                              const char *previous, const char *address, int64_t ttl_ms,
+                              struct store_lease *out) {
+    (void)s, (void)node, (void)instance, (void)previous, (void)address, (void)ttl_ms, (void)out;
+    return CD_OK;
+}
+
+static enum cd_err node_renew(struct store *s, const char *node, const char *instance,
+                              int64_t ttl_ms) {
+    (void)s, (void)node, (void)instance, (void)ttl_ms;
+    return CD_OK;
+}
+
+static enum cd_err node_release(struct store *s, const char *node, const char *instance) {
+    (void)s, (void)node, (void)instance;
+    return CD_OK;
+}
+
 const struct store_lease_ops sqlite_lease_ops = {
     .acquire = acquire,
     .renew = renew,
     .release = release,
     .owner = owner,
     .check = check,
+    .node_claim = node_claim,
+    .node_renew = node_renew,
+    .node_release = node_release,
 };

@@ -297,8 +297,9 @@ static const char *const migrations[] = {
      * a sent one and for those recorded before */
     ("ALTER TABLE deliveries ADD COLUMN reason TEXT;"
      "CREATE INDEX dispatches_campaign ON dispatches(campaign);"),
-    /* 15: dashboard sessions, by the SHA-256 of their token (the token is never stored); the
-     * server empties the table at start (one server per file: a restart logs everyone out) */
+    /* 15: dashboard sessions, by the SHA-256 of their token (the token is never stored); those
+     * begun before a server started count as ended (one server per file: a restart logs
+     * everyone out) */
     ("CREATE TABLE dashboard_sessions ("
      "  hash TEXT PRIMARY KEY,"
      "  user_id INTEGER NOT NULL,"

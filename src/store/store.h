@@ -747,9 +747,11 @@ struct store_lease_ops {
     /* Takes the lease of ws for `node` (advertising `address`) for ttl_ms when it is free,
      * expired or already this node's; sets *epoch to its new epoch (one more than the last,
      * so every transaction checked against an earlier one fails). CD_E_EXISTS when another
-     * node holds a live lease: *out (when not NULL) says which. */
-    enum cd_err (*acquire)(struct store *s, int64_t ws, const char *node, const char *address,
-                           int64_t ttl_ms, int64_t *epoch, struct store_lease *out);
+     * node holds a live lease: *out (when not NULL) says which. CD_E_FORBIDDEN when node's
+     * row (node_claim) is not this process's `instance`: nothing is taken. */
+    enum cd_err (*acquire)(struct store *s, int64_t ws, const char *node, const char *instance,
+                           const char *address, int64_t ttl_ms, int64_t *epoch,
+                           struct store_lease *out);
     /* Extends the lease to ttl_ms from now when node still holds it at this epoch and it has
      * not expired; CD_E_NOT_FOUND when it was lost. */
     enum cd_err (*renew)(struct store *s, int64_t ws, const char *node, int64_t epoch,
@@ -762,6 +764,21 @@ struct store_lease_ops {
      * holding it until t ends (a take-over waits for t); CD_E_STORE otherwise (the caller
      * rolls t back and stops serving ws). */
     enum cd_err (*check)(struct store_txn *t, int64_t ws, const char *node, int64_t epoch);
+    /* The node ids (docs/internals/store.md, "Node ids"): one process per id at a time. A
+     * process draws a random `instance` token at start and claims its id: CD_OK when the id is
+     * free, expired, already this instance's, or held by `previous` (when not NULL: the
+     * instance of the last process of this node's data directory, which is dead since this
+     * process holds the directory's lock); its row then lasts ttl_ms. CD_E_EXISTS when another
+     * instance holds it live (*out: holder = that instance, its address and the time left). */
+    enum cd_err (*node_claim)(struct store *s, const char *node, const char *instance,
+                              const char *previous, const char *address, int64_t ttl_ms,
+                              struct store_lease *out);
+    /* Extends the claim to ttl_ms from now; CD_E_NOT_FOUND when the id is another instance's
+     * now (this one was stalled past its claim and another process took the id). */
+    enum cd_err (*node_renew)(struct store *s, const char *node, const char *instance,
+                              int64_t ttl_ms);
+    /* Ends the claim now, when it is still this instance's (a clean stop). */
+    enum cd_err (*node_release)(struct store *s, const char *node, const char *instance);
 };
 
 /* ---- backups, restores and the schema version: by the store's location (the path of an

@@ -314,7 +314,11 @@ static void take_current(void *ctx, const struct current_row *r) {
         return;
     rt->workspace_id = r->workspace_id;
     rt->batch_size = r->batch_size;
-    rt->position = r->position;
+    /* positions only grow (the store keeps the greatest): a refresh that read the row before
+     * this node's last recorded delivery was visible (a ticketed commit still in flight on
+     * PostgreSQL) must not move it back, or that batch would be sent again */
+    if (r->position > rt->position)
+        rt->position = r->position;
     bool changed = !rt->url || strcmp(rt->url, r->endpoint) != 0 ||
                    !same(rt->token, r->bearer_token && *r->bearer_token ? r->bearer_token : NULL);
     if ((changed || !rt->types) && runtime_configure(rt, r) != 0)
@@ -337,10 +341,16 @@ static void refresh(struct currents *c) {
                   lc.failed);
     size_t kept = 0;
     for (size_t i = 0; i < c->n_rt; i++) {
-        if (c->rt[i]->seen)
+        if (c->rt[i]->seen) {
             c->rt[kept++] = c->rt[i];
-        else
-            runtime_free(c, c->rt[i]);
+            continue;
+        }
+        if (c->rt[i]->in_flight) /* its answer is never recorded: the position stays */
+            log_warn("currents",
+                     "current_id=%s op=abandon events=%zu result=\"deleted, or its workspace's "
+                     "lease went: the owner sends the batch again\"",
+                     c->rt[i]->public_id, c->rt[i]->n_events);
+        runtime_free(c, c->rt[i]);
     }
     c->n_rt = kept;
 }
@@ -399,14 +409,31 @@ static void store_failed(struct currents *c, struct runtime *rt, const char *op,
  * is something to send. */
 /* Records progress that is not a delivery, in its own transaction: the position moved past
  * events the Current does not export, or a retry counted with its error. */
-static enum cd_err advance_only(struct currents *c, int64_t current, int64_t position,
+/* Opens a transaction that moves rt's position or counters, lease-checked on several nodes
+ * (a node that lost the workspace's lease commits nothing: CD_E_MOVED). */
+static enum cd_err begin_for(struct currents *c, const struct runtime *rt, struct store_txn **t) {
+    const struct store_ops *ops = STORE_OPS(c->store);
+    enum cd_err err = ops->begin(c->store, t);
+    if (err != CD_OK || !c->cfg.check_lease)
+        return err;
+    err = c->cfg.check_lease(c->cfg.owns_ctx, *t, rt->workspace_id);
+    if (err != CD_OK) {
+        ops->rollback(*t);
+        *t = NULL;
+        c->next_list_ms = 0; /* the next pass drops the Currents of workspaces not owned */
+        return CD_E_MOVED;
+    }
+    return CD_OK;
+}
+
+static enum cd_err advance_only(struct currents *c, const struct runtime *rt, int64_t position,
                                 int64_t retried, const char *last_error) {
     const struct store_ops *ops = STORE_OPS(c->store);
     struct store_txn *t;
-    enum cd_err err = ops->begin(c->store, &t);
+    enum cd_err err = begin_for(c, rt, &t);
     if (err != CD_OK)
         return err;
-    err = ops->currents->advance(t, current, position, 0, retried, 0, last_error);
+    err = ops->currents->advance(t, rt->id, position, 0, retried, 0, last_error);
     if (err != CD_OK) {
         ops->rollback(t);
         return err;
@@ -443,7 +470,7 @@ static bool build_batch(struct currents *c, struct runtime *rt) {
         if (err == CD_OK && !pc.failed && !rt->n_events && pc.last_examined > rt->position) {
             /* only events of other types: move past them */
             op = "advance";
-            err = advance_only(c, rt->id, pc.last_examined, 0, NULL);
+            err = advance_only(c, rt, pc.last_examined, 0, NULL);
             if (err == CD_OK)
                 rt->position = pc.last_examined;
         }
@@ -501,7 +528,7 @@ static enum cd_err record_delivery(struct currents *c, struct runtime *rt) {
     const struct store_ops *ops = STORE_OPS(c->store);
     int64_t n = (int64_t)rt->n_events;
     struct store_txn *t;
-    enum cd_err err = ops->begin(c->store, &t);
+    enum cd_err err = begin_for(c, rt, &t);
     if (err != CD_OK)
         return err;
     if (rt->kind == BATCH_REPLAY) {
@@ -546,7 +573,7 @@ static enum cd_err dead_letter_all(struct currents *c, struct runtime *rt, const
     const struct store_ops *ops = STORE_OPS(c->store);
     int64_t now = time_now_ms();
     struct store_txn *t;
-    enum cd_err err = ops->begin(c->store, &t);
+    enum cd_err err = begin_for(c, rt, &t);
     if (err != CD_OK)
         goto out;
     for (size_t i = 0; i < rt->n_events && err == CD_OK; i++) {
@@ -601,6 +628,16 @@ static void on_result(struct currents *c, struct runtime *rt, CURLcode rc) {
     enum cd_err err;
     if (status >= 200 && status < 300) {
         err = record_delivery(c, rt);
+        if (err == CD_E_MOVED) {
+            /* delivered while the lease changed hands: the new owner reads the position this
+             * node could not move, and sends the batch again (at-least-once) */
+            log_warn("currents",
+                     "current_id=%s op=record_delivery events=%zu result=\"lease lost: the new "
+                     "owner sends this batch again\"",
+                     rt->public_id, n);
+            rt->next_attempt_ms = now + c->cfg.poll_ms;
+            return;
+        }
         if (err != CD_OK) {
             /* delivered but not recorded: the batch goes again (at-least-once) */
             store_failed(c, rt, "record_delivery", err);
@@ -652,7 +689,7 @@ static void on_result(struct currents *c, struct runtime *rt, CURLcode rc) {
         }
         return;
     }
-    err = advance_only(c, rt->id, 0, 1, error);
+    err = advance_only(c, rt, 0, 1, error);
     if (err != CD_OK)
         log_error("currents", "current_id=%s op=advance counter=retried error=%s", rt->public_id,
                   cd_err_name(err));
@@ -684,6 +721,12 @@ static void start_due(struct currents *c) {
         struct runtime *rt = c->rt[i];
         if (rt->in_flight || rt->state == STATE_PAUSED || !rt->types || now < rt->next_attempt_ms)
             continue;
+        if (c->cfg.owns && !c->cfg.owns(c->cfg.owns_ctx, rt->workspace_id)) {
+            /* the lease went since the last refresh: no batch (the next refresh drops it) */
+            rt->next_attempt_ms = now + c->cfg.poll_ms;
+            c->next_list_ms = 0;
+            continue;
+        }
         if (!build_batch(c, rt)) {
             if (now >= rt->next_attempt_ms) /* nothing to send (not a failure): look later */
                 rt->next_attempt_ms = now + c->cfg.poll_ms;

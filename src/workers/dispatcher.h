@@ -26,6 +26,11 @@ struct currents_config {
     /* Several nodes on one store: whether this node owns workspace ws (only its Currents are
      * delivered here; core/workspace/leases.h). NULL: every workspace is this node's. */
     bool (*owns)(void *ctx, int64_t ws);
+    /* Several nodes: called first in every transaction that moves a Current's position or
+     * counters (a delivery recorded, dead letters, a skip): CD_OK while this node still holds
+     * ws's lease, which then cannot change hands before the commit; otherwise the transaction
+     * is rolled back and the new owner sends the batch again. NULL: no check. */
+    enum cd_err (*check_lease)(void *ctx, struct store_txn *t, int64_t ws);
     void *owns_ctx;
 };
 

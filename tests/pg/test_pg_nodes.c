@@ -536,6 +536,132 @@ test_a_dashboard_session_works_on_every_node_and_its_logout_ends_it_everywhere(v
     free(other);
 }
 
+/* One integer a query of the nodes' database answers. */
+static long long db_int(const char *sql) {
+    PGconn *c = PQconnectdb(getenv("COHORTD_STORE"));
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot connect to the nodes' database: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+static void test_a_batch_delivered_after_the_lease_went_does_not_move_the_position(void **state) {
+    struct nodes *ns = *state;
+    struct server *a = ns->n[0];
+    assert_int_equal(owner_of(ns), 0);
+    char url[128], id[64];
+    struct sink *k = sink_start(url, sizeof url);
+    current_create(a, url, "[\"users.behaviors.CustomEvent\"]", 1, id);
+    sink_delay(k, 2000); /* the answer comes after the lease changed hands */
+    post_status(a, "/users/track",
+                "{\"events\":[{\"external_id\":\"u1\",\"name\":\"late\",\"time\":"
+                "\"2024-05-02T08:15:00Z\"}]}",
+                201);
+    assert_int_equal(sink_wait_requests(k, 1, 10000), 1); /* in flight now */
+    lease_to_elsewhere(ns, "http://127.0.0.1:1");
+    /* the 2xx arrives at a node that no longer holds the lease, or the node abandoned the
+     * request when it dropped the workspace: either way nothing is recorded */
+    int64_t t0 = now_ms();
+    for (;;) {
+        char *log = server_log(a);
+        bool seen = strstr(log, "op=record_delivery events=1 result=\"lease lost") != NULL ||
+                    strstr(log, "op=abandon events=1") != NULL;
+        free(log);
+        if (seen)
+            break;
+        if (now_ms() - t0 > 10000)
+            fail_msg("node a never logged that it could not record the delivery");
+        sleep_ms(20);
+    }
+    assert_int_equal(db_int("SELECT position FROM currents"), 0);
+    assert_int_equal(db_int("SELECT n_delivered FROM currents"), 0);
+    /* and no node sends it meanwhile: the lease is node-x's */
+    sleep_ms(300);
+    assert_int_equal(sink_count(k), 1);
+    sink_stop(k);
+}
+
+/* Whether the store's claim of node_id has run out (no live process holds the id). */
+static bool node_claim_expired(const char *node_id) {
+    PGconn *c = PQconnectdb(getenv("COHORTD_STORE"));
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot connect to the nodes' database: %s", PQerrorMessage(c));
+    const char *params[] = {node_id};
+    PGresult *r = PQexecParams(c,
+                               "SELECT expires_at <= (extract(epoch from clock_timestamp()) * "
+                               "1000)::bigint FROM cohortd_nodes WHERE node_id = $1",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fail_msg("no node row for %s: %s", node_id, PQresultErrorMessage(r));
+    bool expired = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    PQfinish(c);
+    return expired;
+}
+
+static void
+test_a_second_process_with_a_live_node_id_refuses_to_start_and_a_replaced_one_owns_nothing(
+    void **state) {
+    struct nodes *ns = *state;
+    assert_int_equal(owner_of(ns), 0);
+    struct server *a = ns->n[0], *b = ns->n[1];
+    /* node-b is running: another process started as node-b stops with exit 2 and says why */
+    char dir[] = "/tmp/cohortd-e2e-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct server twin = *b;
+    snprintf(twin.data, sizeof twin.data, "%s", dir);
+    const char *args[] = {"serve",  "--listen",     "127.0.0.1:0", "--node-id",
+                          "node-b", "--lease-time", "1s",          NULL};
+    char *err = NULL;
+    int64_t t0 = now_ms();
+    assert_int_equal(run_cli_limited(&twin, args, 30, NULL, &err), 2);
+    printf("the twin was refused after %lld ms\n", (long long)(now_ms() - t0));
+    if (!strstr(err, "node id node-b is in use by another running process") ||
+        !strstr(err, "give every node its own --node-id"))
+        fail_msg("unexpected error: %s", err);
+    free(err);
+    char *rm = strf("rm -rf '%s'", dir);
+    assert_int_equal(system(rm), 0);
+    free(rm);
+    assert_int_equal(owns(b, a), 0); /* node-b carries on */
+    /* node-b stalls past its claim and a new process takes the id over: once node-b wakes up
+     * it never owns a workspace again, even when the workspace's owner dies */
+    kill(b->pid, SIGSTOP);
+    ns->frozen[1] = true;
+    t0 = now_ms();
+    while (!node_claim_expired("node-b")) {
+        if (now_ms() - t0 > 10 * LEASE_MS)
+            fail_msg("the claim of the stalled node-b never ran out");
+        sleep_ms(20);
+    }
+    struct server *b2 = node_join(a, 1);
+    kill(b->pid, SIGCONT);
+    ns->frozen[1] = false;
+    server_kill(a);
+    /* sampled until some node took it over and for three lease times at least: the replaced
+     * node-b never says it owns the workspace */
+    int64_t t1 = now_ms();
+    bool taken = false;
+    while (now_ms() - t1 < 3 * LEASE_MS || (!taken && now_ms() - t1 < LEASE_MS + 10000)) {
+        if (owns(b, a) == 1)
+            fail_msg("the replaced node-b took the workspace");
+        if (owns(ns->n[2], a) == 1 || owns(b2, a) == 1)
+            taken = true;
+        sleep_ms(20);
+    }
+    assert_true(taken);
+    char *log = server_log(b);
+    assert_non_null(strstr(log, "op=node_lost node_id=node-b"));
+    free(log);
+    server_cleanup(b2);
+    free(b2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -557,6 +683,12 @@ int main(void) {
             test_a_forward_carries_headers_longer_than_192_bytes_whole_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_dashboard_session_works_on_every_node_and_its_logout_ends_it_everywhere, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_second_process_with_a_live_node_id_refuses_to_start_and_a_replaced_one_owns_nothing,
+            setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_batch_delivered_after_the_lease_went_does_not_move_the_position, setup,
             teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2011,6 +2011,68 @@ static enum cd_err checked_txn(struct fx *f, int64_t ws, const char *node, int64
     return err;
 }
 
+/* PostgreSQL: a node id is claimed by one process (instance) at a time; a second instance is
+ * refused while the claim is live and gets it once it ran out; the instance that lost its id
+ * can neither renew the claim nor take a lease, even one still recorded under the id. SQLite:
+ * one process per file, every claim succeeds. */
+static void test_a_node_id_has_one_live_instance_and_a_replaced_one_takes_no_lease(void **state) {
+    struct fx *f = *state;
+    const struct store_lease_ops *l = f->ops->leases;
+    int64_t ws = make_ws(f, "a");
+    struct store_lease other;
+    int64_t e1 = 0, e2 = 0;
+    assert_int_equal(l->node_claim(f->s, "node-a", "first", NULL, "http://a:1", 60000, NULL),
+                     CD_OK);
+    assert_int_equal(l->node_claim(f->s, "node-a", "first", NULL, "http://a:1", 60000, NULL),
+                     CD_OK);
+    assert_int_equal(l->node_renew(f->s, "node-a", "first", 60000), CD_OK);
+    if (strcmp(f->ops->name, "sqlite") == 0) {
+        assert_int_equal(l->node_claim(f->s, "node-a", "second", NULL, "http://a:2", 60000, NULL),
+                         CD_OK);
+        assert_int_equal(l->node_release(f->s, "node-a", "first"), CD_OK);
+        return;
+    }
+    memset(&other, 0, sizeof other);
+    assert_int_equal(l->node_claim(f->s, "node-a", "second", NULL, "http://a:2", 60000, &other),
+                     CD_E_EXISTS);
+    assert_string_equal(other.holder, "first");
+    assert_string_equal(other.address, "http://a:1");
+    assert_true(other.remaining_ms > 0 && other.remaining_ms <= 60000);
+    assert_int_equal(l->node_renew(f->s, "node-a", "second", 60000), CD_E_NOT_FOUND);
+    /* the second instance takes nothing under the id it does not hold */
+    assert_int_equal(l->acquire(f->s, ws, "node-a", "second", "http://a:2", 60000, &e1, NULL),
+                     CD_E_FORBIDDEN);
+    assert_int_equal(l->owner(f->s, ws, &other), CD_E_NOT_FOUND);
+    assert_int_equal(l->acquire(f->s, ws, "node-a", "first", "http://a:1", 60000, &e1, NULL),
+                     CD_OK);
+    /* the first one's claim runs out (stalled): the second gets the id, and the first can
+     * neither renew it nor take its own lease back under it */
+    assert_int_equal(l->node_renew(f->s, "node-a", "first", 0), CD_OK);
+    assert_int_equal(l->node_claim(f->s, "node-a", "second", NULL, "http://a:2", 60000, NULL),
+                     CD_OK);
+    assert_int_equal(l->node_renew(f->s, "node-a", "first", 60000), CD_E_NOT_FOUND);
+    assert_int_equal(l->acquire(f->s, ws, "node-a", "first", "http://a:1", 60000, &e2, NULL),
+                     CD_E_FORBIDDEN);
+    assert_int_equal(l->acquire(f->s, ws, "node-a", "second", "http://a:2", 60000, &e2, NULL),
+                     CD_OK);
+    assert_int_equal(e2, e1 + 1); /* the first one's transactions fail the check from now */
+    assert_int_equal(checked_txn(f, ws, "node-a", e1), CD_E_STORE);
+    /* a release by the replaced instance changes nothing; by the holder, frees the id */
+    assert_int_equal(l->node_release(f->s, "node-a", "first"), CD_OK);
+    assert_int_equal(l->node_claim(f->s, "node-a", "third", NULL, "http://a:3", 60000, NULL),
+                     CD_E_EXISTS);
+    assert_int_equal(l->node_release(f->s, "node-a", "second"), CD_OK);
+    assert_int_equal(l->node_claim(f->s, "node-a", "third", NULL, "http://a:3", 60000, NULL),
+                     CD_OK);
+    /* the next process of the same data directory replaces its dead predecessor at once */
+    assert_int_equal(l->node_claim(f->s, "node-a", "fourth", "other", "http://a:4", 60000, NULL),
+                     CD_E_EXISTS);
+    assert_int_equal(l->node_claim(f->s, "node-a", "fourth", "third", "http://a:4", 60000, NULL),
+                     CD_OK);
+    assert_int_equal(l->node_renew(f->s, "node-a", "third", 60000), CD_E_NOT_FOUND);
+    assert_int_equal(l->node_renew(f->s, "node-a", "fourth", 60000), CD_OK);
+}
+
 /* PostgreSQL: one live holder at a time, a new epoch at each acquire, and a node whose lease
  * expired or was taken can neither renew nor pass the check of a write transaction. SQLite:
  * the process owns every workspace. */
@@ -2020,18 +2082,22 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
     int64_t ws = make_ws(f, "a");
     struct store_lease who;
     int64_t e1 = 0, e2 = 0, e3 = 0;
-    assert_int_equal(l->acquire(f->s, ws, "node-a", "http://a:1", 60000, &e1, &who), CD_OK);
+    assert_int_equal(l->node_claim(f->s, "node-a", "ia", NULL, "http://a:1", 60000, NULL), CD_OK);
+    assert_int_equal(l->node_claim(f->s, "node-b", "ib", NULL, "http://b:1", 60000, NULL), CD_OK);
+    assert_int_equal(l->acquire(f->s, ws, "node-a", "ia", "http://a:1", 60000, &e1, &who), CD_OK);
     assert_true(e1 >= 1);
     assert_int_equal(checked_txn(f, ws, "node-a", e1), CD_OK);
     assert_int_equal(l->renew(f->s, ws, "node-a", e1, 60000), CD_OK);
     if (strcmp(f->ops->name, "sqlite") == 0) {
-        assert_int_equal(l->acquire(f->s, ws, "node-b", "http://b:1", 60000, &e2, &who), CD_OK);
+        assert_int_equal(l->acquire(f->s, ws, "node-b", "ib", "http://b:1", 60000, &e2, &who),
+                         CD_OK);
         assert_int_equal(l->owner(f->s, ws, &who), CD_E_NOT_FOUND);
         assert_int_equal(l->release(f->s, ws, "node-a", e1), CD_OK);
         return;
     }
     memset(&who, 0, sizeof who);
-    assert_int_equal(l->acquire(f->s, ws, "node-b", "http://b:1", 60000, &e2, &who), CD_E_EXISTS);
+    assert_int_equal(l->acquire(f->s, ws, "node-b", "ib", "http://b:1", 60000, &e2, &who),
+                     CD_E_EXISTS);
     assert_string_equal(who.holder, "node-a");
     assert_string_equal(who.address, "http://a:1");
     assert_int_equal(who.epoch, e1);
@@ -2046,7 +2112,7 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
     assert_int_equal(l->owner(f->s, ws, &who), CD_OK);
     assert_true(who.remaining_ms <= 0);
 
-    assert_int_equal(l->acquire(f->s, ws, "node-b", "http://b:1", 60000, &e2, &who), CD_OK);
+    assert_int_equal(l->acquire(f->s, ws, "node-b", "ib", "http://b:1", 60000, &e2, &who), CD_OK);
     assert_int_equal(e2, e1 + 1);
     assert_int_equal(checked_txn(f, ws, "node-b", e2), CD_OK);
     assert_int_equal(checked_txn(f, ws, "node-a", e1), CD_E_STORE);
@@ -2057,7 +2123,7 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
 
     /* released: taken at once by another node, with the next epoch */
     assert_int_equal(l->release(f->s, ws, "node-b", e2), CD_OK);
-    assert_int_equal(l->acquire(f->s, ws, "node-a", "http://a:2", 60000, &e3, &who), CD_OK);
+    assert_int_equal(l->acquire(f->s, ws, "node-a", "ia", "http://a:2", 60000, &e3, &who), CD_OK);
     assert_int_equal(e3, e2 + 1);
     assert_int_equal(l->owner(f->s, ws, &who), CD_OK);
     assert_string_equal(who.holder, "node-a");
@@ -2130,7 +2196,10 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
         cmocka_unit_test_setup_teardown(                                                           \
             test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write, setup, teardown),        \
         cmocka_unit_test_setup_teardown(                                                           \
-            test_snapshot_positions_move_with_user_changes_and_the_log, setup, teardown)
+            test_snapshot_positions_move_with_user_changes_and_the_log, setup, teardown),          \
+        cmocka_unit_test_setup_teardown(                                                           \
+            test_a_node_id_has_one_live_instance_and_a_replaced_one_takes_no_lease, setup,         \
+            teardown)
 
 int main(void) {
     const struct CMUnitTest sqlite_tests[] = {CONFORMANCE_TESTS(setup_sqlite)};

@@ -14,6 +14,7 @@
 struct dash_sessions {
     struct store *s;
     int64_t idle_ms, max_ms;
+    int64_t not_before; /* sessions created earlier are ended (0: none) */
 };
 
 static const struct store_dashboard_ops *ops(const struct dash_sessions *ss) {
@@ -21,20 +22,14 @@ static const struct store_dashboard_ops *ops(const struct dash_sessions *ss) {
 }
 
 struct dash_sessions *dash_sessions_new(struct store *s, int64_t idle_ms, int64_t max_ms,
-                                        bool keep_existing, enum cd_err *err) {
-    *err = CD_OK;
+                                        bool keep_existing, int64_t now) {
     struct dash_sessions *ss = calloc(1, sizeof *ss);
-    if (!ss) {
-        *err = CD_E_NOMEM;
+    if (!ss)
         return NULL;
-    }
     ss->s = s;
     ss->idle_ms = idle_ms;
     ss->max_ms = max_ms;
-    if (!keep_existing && (*err = ops(ss)->session_end_user(s, 0)) != CD_OK) {
-        free(ss);
-        return NULL;
-    }
+    ss->not_before = keep_existing ? 0 : now;
     return ss;
 }
 
@@ -67,7 +62,8 @@ static void token_csrf(const char *token, char csrf[DASH_TOKEN_LEN + 1]) {
 }
 
 static bool expired(const struct dash_sessions *ss, const struct dash_session_row *r, int64_t now) {
-    return now - r->used_at >= ss->idle_ms || now - r->created_at >= ss->max_ms;
+    return now - r->used_at >= ss->idle_ms || now - r->created_at >= ss->max_ms ||
+           r->created_at < ss->not_before;
 }
 
 enum cd_err dash_session_create(struct dash_sessions *ss, int64_t user_id, int64_t password_set_at,
@@ -81,8 +77,11 @@ enum cd_err dash_session_create(struct dash_sessions *ss, int64_t user_id, int64
     out->ws_id = ws_id;
     out->created_at = now;
     /* room for one more: the expired ones go, then the least recently used beyond the cap */
-    enum cd_err err = ops(ss)->session_prune(ss->s, now - ss->idle_ms + 1, now - ss->max_ms + 1,
-                                             DASH_SESSIONS_MAX - 1);
+    int64_t created_before = now - ss->max_ms + 1;
+    if (created_before < ss->not_before)
+        created_before = ss->not_before;
+    enum cd_err err =
+        ops(ss)->session_prune(ss->s, now - ss->idle_ms + 1, created_before, DASH_SESSIONS_MAX - 1);
     char hash[65];
     token_hash(out->token, hash);
     struct dash_session_row row = {.hash = hash,

@@ -8,7 +8,8 @@
  * made with (sessions die with a password change) and the session's current workspace. A
  * session ends when unused for idle_ms, max_ms after login, at logout, or when the table is
  * full and it is the least recently used. With a store one server has to itself (SQLite), the
- * server empties the table when it starts: a restart logs everyone out. Safe from any thread.
+ * sessions begun before the server started count as ended: a restart logs everyone out. Safe
+ * from any thread.
  */
 #ifndef COHORTD_CORE_WORKSPACE_DASH_SESSIONS_H
 #define COHORTD_CORE_WORKSPACE_DASH_SESSIONS_H
@@ -35,10 +36,10 @@ struct dash_session {
 struct dash_sessions;
 
 /* The sessions of store s. keep_existing: sessions already in the store stay valid (other
- * nodes share them); otherwise they are all ended now. NULL when memory ran out; *err says
- * why when the store could not be emptied. */
+ * nodes share them); otherwise those begun before `now` count as ended (and go at the next
+ * prune): nothing is written at start. NULL when memory ran out. */
 struct dash_sessions *dash_sessions_new(struct store *s, int64_t idle_ms, int64_t max_ms,
-                                        bool keep_existing, enum cd_err *err);
+                                        bool keep_existing, int64_t now);
 void dash_sessions_free(struct dash_sessions *ss);
 
 /* A new session of user (whose password was set at password_set_at) on workspace ws_id; out

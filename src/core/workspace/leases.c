@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/workspace/workspace_int.h"
+#include "util/crypto.h"
 #include "util/log.h"
 
 static int64_t mono_ms(void) {
@@ -26,11 +27,78 @@ static int64_t lease_margin(const struct app *app) {
     return app->lease_ms / 10;
 }
 
-void app_set_node(struct app *app, const char *node_id, const char *address, int64_t lease_ms) {
+/* How long a request waits for the node to be ready before it answers "starting". */
+#define NODE_READY_WAIT_MS 30000
+
+static void sleep_ms(int64_t ms) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+const char *app_node_instance(const struct app *app) {
+    return app->instance;
+}
+
+enum cd_err app_set_node(struct app *app, const char *node_id, const char *address,
+                         int64_t lease_ms, const char *previous, struct cd_msg *msg) {
     snprintf(app->node_id, sizeof app->node_id, "%s", node_id);
     snprintf(app->address, sizeof app->address, "%s", address);
     app->lease_ms = lease_ms;
+    unsigned char b[16];
+    if (crypto_random(b, sizeof b) != 0) {
+        snprintf(msg->text, sizeof msg->text, "no randomness for the node's instance token");
+        return CD_E_INTERNAL;
+    }
+    crypto_hex(b, sizeof b, app->instance);
+    const struct store_lease_ops *lo = STORE_OPS(app->store)->leases;
+    int64_t deadline = -1;
+    for (;;) {
+        struct store_lease other;
+        memset(&other, 0, sizeof other);
+        enum cd_err err =
+            lo->node_claim(app->store, node_id, app->instance, previous, address, lease_ms, &other);
+        if (err == CD_OK)
+            break;
+        if (err != CD_E_EXISTS) {
+            snprintf(msg->text, sizeof msg->text, "node id %s could not be claimed: %s", node_id,
+                     cd_err_name(err));
+            return err;
+        }
+        int64_t now = mono_ms();
+        if (deadline < 0) { /* a process that died leaves a claim that runs out: wait it out */
+            deadline = now + other.remaining_ms + lease_margin(app) + 100;
+            log_warn("lease",
+                     "op=node_wait node_id=%s other_instance=%s other_address=%s wait_ms=%lld",
+                     node_id, other.holder, other.address, (long long)(deadline - now));
+        } else if (now >= deadline) { /* renewed meanwhile: a live process has this id */
+            snprintf(msg->text, sizeof msg->text,
+                     "node id %s is in use by another running process (advertising %s, instance "
+                     "%s); give every node its own --node-id",
+                     node_id, other.address, other.holder);
+            log_error("lease", "op=node_claim node_id=%s result=in_use other_address=%s", node_id,
+                      other.address);
+            return CD_E_EXISTS;
+        }
+        sleep_ms(lease_ms / 20 > 0 && lease_ms / 20 < 100 ? lease_ms / 20 : 100);
+    }
+    log_info("lease", "op=node_claim node_id=%s instance=%s", node_id, app->instance);
     atomic_store(&app->node_ready, true);
+    return CD_OK;
+}
+
+/* Another process took this node's id: every lease goes, and none is taken again. */
+static void node_lost(struct app *app) {
+    if (atomic_exchange(&app->node_lost, true))
+        return;
+    log_error("lease",
+              "op=node_lost node_id=%s instance=%s reason=\"another process claimed this node id; "
+              "this process serves no workspace itself any more\"",
+              app->node_id, app->instance);
+    size_t n;
+    struct workspace **v = app_workspaces(app, &n);
+    for (size_t i = 0; i < n; i++)
+        workspace_lease_lost(v[i], "node_id_taken");
+    free(v);
 }
 
 bool app_leased(const struct app *app) {
@@ -70,8 +138,18 @@ static enum cd_err take(struct app *app, struct workspace *ws, struct cd_msg *ms
     struct store_lease who;
     memset(&who, 0, sizeof who);
     int64_t t0 = mono_ms(), epoch = 0;
-    enum cd_err err =
-        lo->acquire(app->store, ws->id, app->node_id, app->address, app->lease_ms, &epoch, &who);
+    enum cd_err err = atomic_load(&app->node_lost)
+                          ? CD_E_FORBIDDEN
+                          : lo->acquire(app->store, ws->id, app->node_id, app->instance,
+                                        app->address, app->lease_ms, &epoch, &who);
+    if (err == CD_E_FORBIDDEN) {
+        node_lost(app);
+        if (msg)
+            snprintf(msg->text, sizeof msg->text,
+                     "another process took this node's id (%s): it serves workspace %s no more",
+                     app->node_id, ws->public_id);
+        return CD_E_STORE;
+    }
     if (err == CD_E_EXISTS) {
         if (msg)
             snprintf(msg->text, sizeof msg->text, "%s\tworkspace %s is served by node %s at %s",
@@ -99,9 +177,14 @@ static enum cd_err take(struct app *app, struct workspace *ws, struct cd_msg *ms
 enum cd_err workspace_lease_serve(struct app *app, struct workspace *ws, struct cd_msg *msg) {
     if (held_live(ws))
         return CD_OK;
-    if (!atomic_load(&app->node_ready)) {
-        snprintf(msg->text, sizeof msg->text, "this node is starting; retry in a moment");
-        return CD_E_STORE;
+    /* a request that arrives while the node claims its id (right after the listen; the claim
+     * may wait out a dead predecessor's) waits for it, up to NODE_READY_WAIT_MS */
+    for (int64_t t0 = mono_ms(); !atomic_load(&app->node_ready);) {
+        if (mono_ms() - t0 > NODE_READY_WAIT_MS) {
+            snprintf(msg->text, sizeof msg->text, "this node is starting; retry in a moment");
+            return CD_E_STORE;
+        }
+        sleep_ms(10);
     }
     pthread_mutex_lock(&ws->lease_mx);
     enum cd_err err = CD_OK;
@@ -142,6 +225,9 @@ void app_leases_renew(struct app *app) {
     if (!app->leased || !atomic_load(&app->node_ready))
         return;
     const struct store_lease_ops *lo = STORE_OPS(app->store)->leases;
+    if (!atomic_load(&app->node_lost) &&
+        lo->node_renew(app->store, app->node_id, app->instance, app->lease_ms) == CD_E_NOT_FOUND)
+        node_lost(app);
     size_t n;
     struct workspace **v = app_workspaces(app, &n);
     for (size_t i = 0; i < n; i++) {
@@ -182,7 +268,7 @@ static void add_id(void *ctx, const struct workspace_row *row) {
 }
 
 void app_leases_take(struct app *app) {
-    if (!app->leased || !atomic_load(&app->node_ready))
+    if (!app->leased || !atomic_load(&app->node_ready) || atomic_load(&app->node_lost))
         return;
     const struct store_ops *ops = STORE_OPS(app->store);
     struct ids l = {0};
@@ -216,6 +302,7 @@ void app_leases_release(struct app *app) {
             log_info("lease", "op=release workspace_id=%s", v[i]->public_id);
         }
     free(v);
+    (void)STORE_OPS(app->store)->leases->node_release(app->store, app->node_id, app->instance);
 }
 
 bool app_owns_workspace(struct app *app, int64_t ws_id) {
@@ -229,6 +316,27 @@ bool app_owns_workspace(struct app *app, int64_t ws_id) {
             owned = workspace_owned(v[i]);
     free(v);
     return owned;
+}
+
+enum cd_err app_lease_check_txn(struct app *app, struct store_txn *t, int64_t ws_id) {
+    if (!app->leased)
+        return CD_OK;
+    size_t n;
+    struct workspace *ws = NULL;
+    struct workspace **v = app_workspaces(app, &n);
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->id == ws_id)
+            ws = v[i];
+    free(v);
+    if (!ws || !workspace_owned(ws))
+        return CD_E_MOVED;
+    enum cd_err err =
+        STORE_OPS(app->store)->leases->check(t, ws->id, app->node_id, atomic_load(&ws->epoch));
+    if (err != CD_OK) {
+        workspace_lease_lost(ws, "check_failed");
+        return CD_E_MOVED;
+    }
+    return CD_OK;
 }
 
 static void copy_id(void *ctx, const struct workspace_row *row) {

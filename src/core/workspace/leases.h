@@ -27,22 +27,33 @@
 /* app_new_leased (workspace.h) makes a leased app; app_set_node then says who this node is. */
 
 /* This node's id and the base URL other nodes reach it at (each within the store's
- * STORE_LEASE_*_MAX), and the lease time. Until it is called, a leased app serves nothing. */
-void app_set_node(struct app *app, const char *node_id, const char *address, int64_t lease_ms);
+ * STORE_LEASE_*_MAX), and the lease time. Until it succeeds, a leased app serves nothing.
+ * It claims node_id in the store for this process (a random instance token, renewed with the
+ * leases), replacing `previous` (NULL: none) at once: when another process holds the id, it
+ * waits at most that claim's remaining time (the other may have died) and then answers
+ * CD_E_EXISTS with msg saying who holds it. */
+enum cd_err app_set_node(struct app *app, const char *node_id, const char *address,
+                         int64_t lease_ms, const char *previous, struct cd_msg *msg);
+/* This process's instance token (32 hex digits) once app_set_node succeeded: kept beside the
+ * node's data, it is the `previous` of the next process there, which then replaces this one
+ * at once instead of waiting for its claim to run out (store.h, node_claim). */
+const char *app_node_instance(const struct app *app);
 
 /* Whether app uses leases; its lease time (0 when not). */
 bool app_leased(const struct app *app);
 int64_t app_lease_ms(const struct app *app);
 const char *app_node_id(const struct app *app);
 
-/* Renews every lease this node holds; one it lost (taken, expired, or unrenewable past its
- * time) stops being served and its memory is dropped. */
+/* Renews this process's claim of its node id, then every lease this node holds; one it lost
+ * (taken, expired, or unrenewable past its time) stops being served and its memory is
+ * dropped. When another process took the node id (this one was stalled past its claim), every
+ * lease is dropped and none is taken again: this process serves nothing itself any more. */
 void app_leases_renew(struct app *app);
 /* Takes the lease of every workspace of the store that no node holds a live lease of, and
  * loads it (new workspaces are registered on the way). */
 void app_leases_take(struct app *app);
-/* Releases every lease this node holds (at shutdown, after the last request and write), so
- * another node may take them at once. */
+/* Releases every lease this node holds and its node id's claim (at shutdown, after the last
+ * request and write), so another node may take them at once. */
 void app_leases_release(struct app *app);
 
 /* Whether this node serves ws now: it holds the live lease (always, without leases) and the
@@ -51,6 +62,11 @@ bool workspace_owned(const struct workspace *ws);
 /* Whether this node serves workspace ws_id (by internal id): always without leases; with them,
  * false for a workspace it has not taken. */
 bool app_owns_workspace(struct app *app, int64_t ws_id);
+/* The lease check of workspace ws_id at the start of transaction t of a background worker
+ * (a Current's position): CD_OK while this node holds the live lease (always, without
+ * leases), and then the lease cannot change hands before t ends; CD_E_MOVED otherwise (the
+ * workspace stops being served here). */
+enum cd_err app_lease_check_txn(struct app *app, struct store_txn *t, int64_t ws_id);
 /* Whether this node runs the store-wide chores (retention): the one that owns the oldest
  * workspace; always without leases. */
 bool app_leads(struct app *app);

@@ -99,6 +99,8 @@ struct app {
     char node_id[STORE_LEASE_HOLDER_MAX + 1];
     char address[STORE_LEASE_ADDRESS_MAX + 1];
     int64_t lease_ms;
+    char instance[33];     /* this process's random token in the store's node row of node_id */
+    atomic_bool node_lost; /* another process took node_id: this one holds and takes nothing */
     /* where start-up snapshots live (snapshot.h), or NULL: every load reads the whole store */
     char *snap_dir;
     pthread_mutex_t reg_lock;
