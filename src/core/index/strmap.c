@@ -371,6 +371,16 @@ int strmap_place(struct strmap *m) {
     return 0;
 }
 
+bool strmap_slot_entry(const struct strmap *m, size_t i, const char **key, size_t *key_len,
+                       uint32_t *value) {
+    const struct strmap_slot *sl = &m->slots[i];
+    if (!is_entry(sl))
+        return false;
+    *key = key_at(m, sl->key_ref, key_len);
+    *value = sl->value;
+    return true;
+}
+
 size_t strmap_bytes(const struct strmap *m) {
     return m->cap * sizeof(struct strmap_slot) + m->arena_len +
            m->deferred_cap * sizeof(struct strmap_slot);

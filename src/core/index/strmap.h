@@ -72,6 +72,11 @@ int strmap_del_undo(struct strmap *m, const char *key, size_t key_len, struct un
 int strmap_defer(struct strmap *m, const char *key, size_t key_len, uint32_t value);
 int strmap_place(struct strmap *m);
 
+/* Slot i of the table (i < m->cap): true and its key and value when it holds an entry. For a
+ * caller that kept slot numbers (the segment export); to visit every entry use strmap_each. */
+bool strmap_slot_entry(const struct strmap *m, size_t i, const char **key, size_t *key_len,
+                       uint32_t *value);
+
 /* Bytes the map holds: its table and the used part of its arena. */
 size_t strmap_bytes(const struct strmap *m);
 
