@@ -1,4 +1,4 @@
--- 7: what several nodes must share besides the data.
+-- 6: what several nodes must share besides the data.
 -- Dashboard login sessions, by the SHA-256 of their token (the token itself is never stored):
 -- a marketer logged in through one node is logged in on every node, and a logout ends the
 -- session everywhere.
