@@ -1,4 +1,4 @@
--- 3: an import's counters travel in its log row, so that imports of one cohort do not update
+-- 4: an import's counters travel in its log row, so that imports of one cohort do not update
 -- (and lock) the cohort's row: a ticketed COMMIT still flushing would hold that lock, and the
 -- next import of the cohort would wait for the flush. The cohort's counters are its row's plus
 -- those of its log rows; a checkpoint folds the rows it deletes into the cohort's row, in one
