@@ -1,4 +1,4 @@
--- 3: one owner per workspace. The node that holds a workspace's live lease loads it, writes
+-- 5: one owner per workspace. The node that holds a workspace's live lease loads it, writes
 -- it and runs its background work; the others forward its requests to `address`. Times are
 -- UNIX ms on the database's clock, so nodes never compare their own clocks. epoch grows by
 -- one at every acquire: a write transaction checks (holder, epoch), so a node that lost the
