@@ -346,26 +346,41 @@ static void test_sizes_over_many_chunks_of_every_container_kind_match_whole_bitm
         identity_kill_user(&ws.ident, u);
         cohort_set_drop_user(&ws.cohorts, u);
     }
-    for (int t = 0; t < 250; t++) {
-        json_t *f = random_set_filter(&seed, 0);
-        char err[256];
-        struct seg_node *n = segment_filter_parse(f, &ws.cohorts, err, sizeof err);
-        assert_non_null(n);
-        roaring_bitmap_t *want = straightforward(n, &ws), *got = segment_eval(n, &ws, NOW);
-        uint64_t size = 0;
-        assert_int_equal(segment_size(n, &ws, NOW, &size), 0);
-        if (size != roaring_bitmap_get_cardinality(want) || !roaring_bitmap_equals(got, want)) {
-            char *text = json_dumps(f, JSON_COMPACT);
-            fail_msg("filter %d %s: size %llu, audience %llu, straightforward %llu", t, text,
-                     (unsigned long long)size,
-                     (unsigned long long)roaring_bitmap_get_cardinality(got),
-                     (unsigned long long)roaring_bitmap_get_cardinality(want));
+#ifdef COHORTD_FAULTS
+    /* each pass this CPU can run: the best one, then the narrower ones forced */
+    static const enum segment_pass passes[] = {SEGMENT_PASS_BEST, SEGMENT_PASS_POPCNT,
+                                               SEGMENT_PASS_PLAIN};
+#else
+    static const int passes[] = {0};
+#endif
+    for (size_t p = 0; p < sizeof passes / sizeof passes[0]; p++) {
+#ifdef COHORTD_FAULTS
+        segment_force_pass(passes[p]);
+#endif
+        for (int t = 0; t < 250; t++) {
+            json_t *f = random_set_filter(&seed, 0);
+            char err[256];
+            struct seg_node *n = segment_filter_parse(f, &ws.cohorts, err, sizeof err);
+            assert_non_null(n);
+            roaring_bitmap_t *want = straightforward(n, &ws), *got = segment_eval(n, &ws, NOW);
+            uint64_t size = 0;
+            assert_int_equal(segment_size(n, &ws, NOW, &size), 0);
+            if (size != roaring_bitmap_get_cardinality(want) || !roaring_bitmap_equals(got, want)) {
+                char *text = json_dumps(f, JSON_COMPACT);
+                fail_msg("pass %zu, filter %d %s: size %llu, audience %llu, straightforward %llu",
+                         p, t, text, (unsigned long long)size,
+                         (unsigned long long)roaring_bitmap_get_cardinality(got),
+                         (unsigned long long)roaring_bitmap_get_cardinality(want));
+            }
+            roaring_bitmap_free(want);
+            roaring_bitmap_free(got);
+            segment_filter_free(n);
+            json_decref(f);
         }
-        roaring_bitmap_free(want);
-        roaring_bitmap_free(got);
-        segment_filter_free(n);
-        json_decref(f);
     }
+#ifdef COHORTD_FAULTS
+    segment_force_pass(SEGMENT_PASS_BEST);
+#endif
     segment_workspace_free(&ws);
 }
 

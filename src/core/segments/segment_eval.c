@@ -470,9 +470,21 @@ static uint64_t fuse_plain(const uint64_t *const *w, const uint64_t *flip, size_
     return fuse_blocks(w, flip, n, of, mask, out);
 }
 
+#ifdef COHORTD_FAULTS
+static enum segment_pass forced_pass = SEGMENT_PASS_BEST;
+void segment_force_pass(enum segment_pass pass) {
+    forced_pass = pass;
+}
+#define PASS_FORCED(p) (forced_pass == (p))
+#else
+#define PASS_FORCED(p) false
+#endif
+
 /* the 512-bit build of the pass runs here */
 static bool fuse_wide(void) {
 #if defined(__x86_64__)
+    if (PASS_FORCED(SEGMENT_PASS_POPCNT) || PASS_FORCED(SEGMENT_PASS_PLAIN))
+        return false;
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
 #else
     return false;
@@ -651,7 +663,8 @@ static int chunk_size(const struct seg_node *node, const struct workspace *ws, i
     if (fuse_wide())
         ch.fuse = fuse_avx512;
     else
-        ch.fuse = __builtin_cpu_supports("popcnt") ? fuse_popcnt : fuse_plain;
+        ch.fuse = __builtin_cpu_supports("popcnt") && !PASS_FORCED(SEGMENT_PASS_PLAIN) ? fuse_popcnt
+                                                                                       : fuse_plain;
 #else
     ch.fuse = fuse_plain;
 #endif

@@ -99,6 +99,14 @@ roaring_bitmap_t *segment_eval(const struct seg_node *node, const struct workspa
 int segment_size(const struct seg_node *node, const struct workspace *ws, int64_t now_ms,
                  uint64_t *size);
 
+#ifdef COHORTD_FAULTS
+/* Test builds: which pass segment_size counts chunks with. BEST is what this CPU runs best (the
+ * 512-bit pass where AVX-512 with its popcount is present); the others force a narrower one, so
+ * that a test on any CPU checks each pass it can run. */
+enum segment_pass { SEGMENT_PASS_BEST, SEGMENT_PASS_POPCNT, SEGMENT_PASS_PLAIN };
+void segment_force_pass(enum segment_pass pass);
+#endif
+
 /* Every "partner/cohort_id" the filter names that the set does not hold, malloc'd strings in
  * *out (malloc'd array, *n of them); -1 when out of memory. */
 int segment_missing_cohorts(const struct seg_node *node, const struct cohort_set *cohorts,
