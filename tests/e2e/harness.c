@@ -275,6 +275,12 @@ void server_start(struct server *s) {
             _exit(127);
         const char *argv[32] = {bin(), "serve", "--data", s->data, "--listen", listen};
         int n = 6;
+        if (getenv("COHORTD_FAULT_STORE_CALL")) {
+            /* the Nth store call must be the test's: no snapshot worker calls the store at a
+             * moment of its own (extra_args may still turn it on) */
+            argv[n++] = "--snapshot-interval";
+            argv[n++] = "0";
+        }
         for (int i = 0; s->extra_args[i] && n < 30; i++)
             argv[n++] = s->extra_args[i];
         argv[n] = NULL;

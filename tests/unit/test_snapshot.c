@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/workspace/snapshot.h"
+#include "core/workspace/workspace_int.h"
 
 struct fx {
     char dir[64];
@@ -20,6 +21,10 @@ struct fx {
     struct workspace *ws;
     struct store_snapshot_mark mark;
 };
+
+static struct snapshot_indexes of(struct workspace *ws) {
+    return (struct snapshot_indexes){ws->id, &ws->ident, &ws->attrs, &ws->events, &ws->cohorts};
+}
 
 static struct workspace *fresh(void) {
     struct workspace *ws = calloc(1, sizeof *ws);
@@ -99,7 +104,8 @@ static int setup(void **state) {
     memset(f->mark.store_id, 0xab, sizeof f->mark.store_id);
     uint64_t bytes = 0;
     char why[256] = "";
-    assert_int_equal(snapshot_write(f->ws, &f->mark, f->path, &bytes, why, sizeof why), CD_OK);
+    struct snapshot_indexes ix = of(f->ws);
+    assert_int_equal(snapshot_write(&ix, &f->mark, f->path, &bytes, why, sizeof why), CD_OK);
     assert_true(bytes > 0);
     *state = f;
     return 0;
@@ -123,7 +129,8 @@ static void test_a_snapshot_reads_back_the_indexes_it_was_written_from(void **st
     struct workspace *got = fresh();
     struct snapshot_cohorts sc;
     char why[256] = "";
-    assert_int_equal(snapshot_read(got, f->path, &f->mark, &sc, why, sizeof why), SNAPSHOT_USED);
+    struct snapshot_indexes ix = of(got);
+    assert_int_equal(snapshot_read(&ix, f->path, &f->mark, &sc, why, sizeof why), SNAPSHOT_USED);
     const struct identity *a = &f->ws->ident, *b = &got->ident;
     assert_int_equal(b->n_users, a->n_users);
     assert_int_equal(b->n_live, a->n_live);
@@ -185,7 +192,8 @@ static enum snapshot_miss read_with(struct fx *f, struct store_snapshot_mark m) 
     struct workspace *got = fresh();
     struct snapshot_cohorts sc;
     char why[256] = "";
-    enum snapshot_miss r = snapshot_read(got, f->path, &m, &sc, why, sizeof why);
+    struct snapshot_indexes ix = of(got);
+    enum snapshot_miss r = snapshot_read(&ix, f->path, &m, &sc, why, sizeof why);
     assert_true(why[0] != '\0' || r == SNAPSHOT_USED);
     snapshot_cohorts_free(&sc);
     drop(got);

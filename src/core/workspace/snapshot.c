@@ -135,8 +135,8 @@ static void put_text(struct out *o, const char *s) {
     put(o, s, n);
 }
 
-static void put_body(struct out *o, const struct workspace *ws) {
-    const struct identity *id = &ws->ident;
+static void put_body(struct out *o, const struct snapshot_indexes *ix) {
+    const struct identity *id = ix->ident;
     uint32_t rows = id->users ? id->n_users : 0; /* a fresh index has no table yet */
     put_u64(o, id->n_users);
     put_u64(o, id->n_live);
@@ -150,7 +150,7 @@ static void put_body(struct out *o, const struct workspace *ws) {
     put_map(o, &id->contact[IDENTITY_EMAIL]);
     put_map(o, &id->contact[IDENTITY_PHONE]);
 
-    const struct attr_index *ax = &ws->attrs;
+    const struct attr_index *ax = ix->attrs;
     put_map(o, &ax->names);
     put_u64(o, ax->n);
     for (size_t i = 0; i < ax->n; i++) {
@@ -164,7 +164,7 @@ static void put_body(struct out *o, const struct workspace *ws) {
             put_bitmap(o, a->bitmaps[k]);
     }
 
-    const struct event_index *ex = &ws->events;
+    const struct event_index *ex = ix->events;
     put_map(o, &ex->names);
     put_u64(o, ex->n);
     for (size_t i = 0; i < ex->n; i++) {
@@ -179,7 +179,7 @@ static void put_body(struct out *o, const struct workspace *ws) {
         put(o, c->free_head, sizeof c->free_head);
     }
 
-    const struct cohort_set *cs = &ws->cohorts;
+    const struct cohort_set *cs = ix->cohorts;
     put_u64(o, cs->n);
     for (size_t i = 0; i < cs->n; i++) {
         put_u64(o, (uint64_t)cs->v[i]->id);
@@ -208,8 +208,9 @@ static int fsync_dir_of(const char *path) {
     return rc;
 }
 
-enum cd_err snapshot_write(const struct workspace *ws, const struct store_snapshot_mark *mark,
-                           const char *path, uint64_t *bytes, char *why, size_t why_cap) {
+enum cd_err snapshot_write(const struct snapshot_indexes *ix,
+                           const struct store_snapshot_mark *mark, const char *path,
+                           uint64_t *bytes, char *why, size_t why_cap) {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     struct out o = {.fd = -1, .sum = 0xC0FFEE5EEDull};
@@ -224,7 +225,7 @@ enum cd_err snapshot_write(const struct workspace *ws, const struct store_snapsh
     }
     struct snap_header h = {.version = SNAP_VERSION,
                             .sizes = layout_sizes(),
-                            .ws_id = ws->id,
+                            .ws_id = ix->ws_id,
                             .user_gen = mark->user_gen,
                             .log_seq = mark->log_seq};
     memcpy(h.magic, SNAP_MAGIC, sizeof h.magic);
@@ -232,7 +233,7 @@ enum cd_err snapshot_write(const struct workspace *ws, const struct store_snapsh
     /* the header is written last, over this placeholder, once the body's sum is known */
     if (lseek(o.fd, (off_t)sizeof h, SEEK_SET) < 0)
         o.failed = errno;
-    put_body(&o, ws);
+    put_body(&o, ix);
     flush(&o);
     h.body_len = o.len;
     h.checksum = o.sum;
@@ -513,8 +514,7 @@ const char *snapshot_miss_name(enum snapshot_miss m) {
     return "unknown";
 }
 
-static enum snapshot_miss check_header(const struct snap_header *h, size_t file_len,
-                                       const struct workspace *ws,
+static enum snapshot_miss check_header(const struct snap_header *h, size_t file_len, int64_t ws_id,
                                        const struct store_snapshot_mark *now, char *why,
                                        size_t why_cap) {
     if (memcmp(h->magic, SNAP_MAGIC, sizeof h->magic) != 0) {
@@ -525,7 +525,7 @@ static enum snapshot_miss check_header(const struct snap_header *h, size_t file_
         snprintf(why, why_cap, "format version %u, this build reads %u", h->version, SNAP_VERSION);
         return SNAPSHOT_FOREIGN;
     }
-    if (memcmp(h->store_id, now->store_id, sizeof h->store_id) != 0 || h->ws_id != ws->id) {
+    if (memcmp(h->store_id, now->store_id, sizeof h->store_id) != 0 || h->ws_id != ws_id) {
         snprintf(why, why_cap, "written for another store or workspace");
         return SNAPSHOT_FOREIGN;
     }
@@ -547,7 +547,7 @@ static enum snapshot_miss check_header(const struct snap_header *h, size_t file_
     return SNAPSHOT_USED;
 }
 
-enum snapshot_miss snapshot_read(struct workspace *tmp, const char *path,
+enum snapshot_miss snapshot_read(const struct snapshot_indexes *ix, const char *path,
                                  const struct store_snapshot_mark *now,
                                  struct snapshot_cohorts *cohorts, char *why, size_t why_cap) {
     memset(cohorts, 0, sizeof *cohorts);
@@ -564,7 +564,7 @@ enum snapshot_miss snapshot_read(struct workspace *tmp, const char *path,
         snprintf(why, why_cap, "%s: shorter than its header", path);
         return SNAPSHOT_CORRUPT;
     }
-    enum snapshot_miss m = check_header(&h, (size_t)st.st_size, tmp, now, why, why_cap);
+    enum snapshot_miss m = check_header(&h, (size_t)st.st_size, ix->ws_id, now, why, why_cap);
     if (m != SNAPSHOT_USED) {
         close(fd);
         return m;
@@ -584,9 +584,9 @@ enum snapshot_miss snapshot_read(struct workspace *tmp, const char *path,
         return SNAPSHOT_CORRUPT;
     }
     struct in in = {body, (size_t)h.body_len, 0, 0};
-    get_identity(&in, &tmp->ident);
-    get_attrs(&in, &tmp->attrs);
-    get_events(&in, &tmp->events);
+    get_identity(&in, ix->ident);
+    get_attrs(&in, ix->attrs);
+    get_events(&in, ix->events);
     get_cohorts(&in, cohorts);
     if (!in.bad && !in.nomem && in.left)
         in.bad = 1;

@@ -4,7 +4,7 @@
  * `<dir>/ws-<id>.snap`, with the store positions it covers (store_snapshot_mark). A load
  * takes the snapshot when its header validates and its user generation is the store's, then
  * replays the cohort log past its log position; anything else is a full load from the store.
- * Memory and files only: the caller holds the workspace's locks.
+ * Memory and files only: the caller holds the workspace's locks (core/workspace/workspace.c).
  */
 #ifndef COHORTD_CORE_WORKSPACE_SNAPSHOT_H
 #define COHORTD_CORE_WORKSPACE_SNAPSHOT_H
@@ -14,8 +14,21 @@
 
 #include <roaring/roaring.h>
 
-#include "core/workspace/workspace_int.h"
+#include "core/index/attr_index.h"
+#include "core/index/cohort.h"
+#include "core/index/event_index.h"
+#include "core/index/identity.h"
 #include "store/store.h"
+#include "util/err.h"
+
+/* The indexes of one workspace a snapshot holds (the workspace's own, borrowed). */
+struct snapshot_indexes {
+    int64_t ws_id;
+    struct identity *ident;
+    struct attr_index *attrs;
+    struct event_index *events;
+    struct cohort_set *cohorts; /* written; a read hands the members out in snapshot_cohorts */
+};
 
 /* The members of one cohort as the snapshot holds them (after the AND with the live users). */
 struct snapshot_cohort {
@@ -38,12 +51,13 @@ void snapshot_cohorts_free(struct snapshot_cohorts *c);
 void snapshot_path(const char *dir, int64_t ws_id, char *out, size_t cap);
 
 /*
- * Writes the indexes of ws (ident, attrs, events, cohorts) and mark to `path`: a temporary
+ * Writes the indexes ix and mark to `path`: a temporary
  * file beside it, fsync'd, renamed over it, the directory fsync'd. Returns CD_OK, CD_E_IO
  * (why says what failed; nothing at `path` changed) or CD_E_NOMEM. *bytes: the file's size.
  */
-enum cd_err snapshot_write(const struct workspace *ws, const struct store_snapshot_mark *mark,
-                           const char *path, uint64_t *bytes, char *why, size_t why_cap);
+enum cd_err snapshot_write(const struct snapshot_indexes *ix,
+                           const struct store_snapshot_mark *mark, const char *path,
+                           uint64_t *bytes, char *why, size_t why_cap);
 
 /* Why a snapshot was not used. */
 enum snapshot_miss {
@@ -57,14 +71,14 @@ enum snapshot_miss {
 const char *snapshot_miss_name(enum snapshot_miss m);
 
 /*
- * Reads `path` into the fresh indexes of tmp (ident, attrs, events: as identity_init and the
- * others left them) when its header matches ws_id and `now` (the store's positions): the same
+ * Reads `path` into the fresh indexes ix->ident, attrs and events (as identity_init and the
+ * others left them) when its header matches ix->ws_id and `now` (the store's positions): the same
  * store, the same user generation, a log position not past the store's. On SNAPSHOT_USED the
  * indexes are filled and *cohorts holds the cohort bitmaps (the caller frees it); otherwise
  * why says what was wrong, *cohorts is empty, and the indexes may be half filled: the caller
  * frees them (and starts from fresh ones for a full load).
  */
-enum snapshot_miss snapshot_read(struct workspace *tmp, const char *path,
+enum snapshot_miss snapshot_read(const struct snapshot_indexes *ix, const char *path,
                                  const struct store_snapshot_mark *now,
                                  struct snapshot_cohorts *cohorts, char *why, size_t why_cap);
 

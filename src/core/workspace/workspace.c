@@ -135,7 +135,8 @@ static bool load_snapshot(struct app *app, struct workspace *tmp, struct store_s
         memset(mark, 0, sizeof *mark);
         return false;
     }
-    enum snapshot_miss m = snapshot_read(tmp, path, mark, sc, why, sizeof why);
+    struct snapshot_indexes ix = {tmp->id, &tmp->ident, &tmp->attrs, &tmp->events, &tmp->cohorts};
+    enum snapshot_miss m = snapshot_read(&ix, path, mark, sc, why, sizeof why);
     if (m == SNAPSHOT_USED)
         return true;
     indexes_free(tmp);
@@ -708,7 +709,8 @@ enum cd_err workspace_snapshot_save(struct app *app, struct workspace *ws, bool 
     if (err == CD_OK && mark.supported && !same) {
         char path[4200];
         snapshot_path(app->snap_dir, ws->id, path, sizeof path);
-        err = snapshot_write(ws, &mark, path, bytes, why, why_cap);
+        struct snapshot_indexes ix = {ws->id, &ws->ident, &ws->attrs, &ws->events, &ws->cohorts};
+        err = snapshot_write(&ix, &mark, path, bytes, why, why_cap);
         if (err == CD_OK) {
             ws->snap_mark = mark;
             ws->snap_have = true;
