@@ -29,14 +29,8 @@ struct fixture {
 
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof *f);
-    server_init(&f->s);
-    for (int i = 0; fast[i]; i++)
-        f->s.extra_args[i] = fast[i];
-    server_start(&f->s);
-    char url[128];
-    f->hook = sink_start(url, sizeof url);
-    *strstr(url, "/ingest") = '\0';
-    snprintf(f->base, sizeof f->base, "%s", url);
+    server_start_with(&f->s, fast);
+    f->hook = sink_start_webhook(f->base, sizeof f->base);
     *state = f;
     return 0;
 }
