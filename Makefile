@@ -59,7 +59,7 @@ lint: test-deps
 	@sh scripts/lint.sh $(TEST_BUILD)
 
 # Benchmarks (not tests): a release build, every scenario, bench/results/latest.json and
-# report.md. `make bench` uses 1 M users (under 10 minutes here); `make bench-full` 10 M.
+# report.md. `make bench` uses 1 M users (about 11 minutes here, with the build); `make bench-full` 10 M.
 BENCH_USERS ?= 1000000
 bench: deps
 	@sh scripts/install-deps.sh bench
