@@ -23,7 +23,8 @@ struct fx {
 };
 
 static struct snapshot_indexes of(struct workspace *ws) {
-    return (struct snapshot_indexes){ws->id, &ws->ident, &ws->attrs, &ws->events, &ws->cohorts};
+    return (struct snapshot_indexes){ws->id,      &ws->ident,   &ws->attrs,
+                                     &ws->events, &ws->cohorts, NULL};
 }
 
 static struct workspace *fresh(void) {

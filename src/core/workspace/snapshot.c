@@ -183,7 +183,7 @@ static void put_body(struct out *o, const struct snapshot_indexes *ix) {
     put_u64(o, cs->n);
     for (size_t i = 0; i < cs->n; i++) {
         put_u64(o, (uint64_t)cs->v[i]->id);
-        put_u64(o, (uint64_t)cs->v[i]->n_log);
+        put_u64(o, (uint64_t)(ix->n_log ? ix->n_log[i] : cs->v[i]->n_log));
         put_bitmap(o, cs->v[i]->members);
     }
 }

@@ -28,6 +28,10 @@ struct snapshot_indexes {
     struct attr_index *attrs;
     struct event_index *events;
     struct cohort_set *cohorts; /* written; a read hands the members out in snapshot_cohorts */
+    /* written: each cohort's log rows since its checkpoint, in cohorts' order, as taken under
+     * the writer lock with the positions (a pipelined import moves n_log before it publishes);
+     * NULL: read from the cohorts themselves (nothing writes meanwhile) */
+    const int *n_log;
 };
 
 /* The members of one cohort as the snapshot holds them (after the AND with the live users). */

@@ -135,7 +135,8 @@ static bool load_snapshot(struct app *app, struct workspace *tmp, struct store_s
         memset(mark, 0, sizeof *mark);
         return false;
     }
-    struct snapshot_indexes ix = {tmp->id, &tmp->ident, &tmp->attrs, &tmp->events, &tmp->cohorts};
+    struct snapshot_indexes ix = {tmp->id,      &tmp->ident,   &tmp->attrs,
+                                  &tmp->events, &tmp->cohorts, NULL};
     enum snapshot_miss m = snapshot_read(&ix, path, mark, sc, why, sizeof why);
     if (m == SNAPSHOT_USED)
         return true;
@@ -702,6 +703,13 @@ enum cd_err workspace_snapshot_save(struct app *app, struct workspace *ws, bool 
     enum cd_err err = atomic_load(&ws->loaded)
                           ? STORE_OPS(app->store)->users->snapshot_mark(app->store, ws->id, &mark)
                           : CD_E_STORE;
+    /* the one field a pipelined import changes before it publishes: taken with the positions
+     * (the set itself only changes in in-place writes, which wait for the read lock) */
+    int *n_log = malloc((ws->cohorts.n ? ws->cohorts.n : 1) * sizeof *n_log);
+    if (!n_log && err == CD_OK)
+        err = CD_E_NOMEM;
+    for (size_t i = 0; n_log && i < ws->cohorts.n; i++)
+        n_log[i] = ws->cohorts.v[i]->n_log;
     writer_unlock(ws);
     bool same = err == CD_OK && ws->snap_have && ws->snap_mark.user_gen == mark.user_gen &&
                 ws->snap_mark.log_seq == mark.log_seq &&
@@ -709,7 +717,8 @@ enum cd_err workspace_snapshot_save(struct app *app, struct workspace *ws, bool 
     if (err == CD_OK && mark.supported && !same) {
         char path[4200];
         snapshot_path(app->snap_dir, ws->id, path, sizeof path);
-        struct snapshot_indexes ix = {ws->id, &ws->ident, &ws->attrs, &ws->events, &ws->cohorts};
+        struct snapshot_indexes ix = {ws->id,      &ws->ident,   &ws->attrs,
+                                      &ws->events, &ws->cohorts, n_log};
         err = snapshot_write(&ix, &mark, path, bytes, why, why_cap);
         if (err == CD_OK) {
             ws->snap_mark = mark;
@@ -720,6 +729,7 @@ enum cd_err workspace_snapshot_save(struct app *app, struct workspace *ws, bool 
         err = CD_OK; /* nothing to write until it loads */
     }
     pthread_rwlock_unlock(&ws->lock);
+    free(n_log);
     return err;
 }
 
