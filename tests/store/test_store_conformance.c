@@ -1168,20 +1168,28 @@ static void add_uid(void *ctx, uint32_t uid) {
     *(int64_t *)ctx += uid;
 }
 
+/* A campaign or Canvas on segment s1 with an empty definition. */
+static struct campaign_row campaign_on_s1(int64_t ws, enum campaign_kind kind,
+                                          const char *public_id, const char *name,
+                                          const char *schedule_type, int64_t created_at) {
+    return (struct campaign_row){.workspace_id = ws,
+                                 .kind = kind,
+                                 .public_id = public_id,
+                                 .name = name,
+                                 .segment_id = "s1",
+                                 .definition = "{}",
+                                 .schedule_type = schedule_type,
+                                 .created_at = created_at};
+}
+
 static void test_campaigns_round_trip(void **state) {
     struct fx *f = *state;
     int64_t ws = make_ws(f, "a");
     const struct store_campaign_ops *ca = f->ops->campaigns;
-    struct campaign_row row = {.workspace_id = ws,
-                               .kind = CAMPAIGN_KIND_CANVAS,
-                               .public_id = "cv1",
-                               .name = "Canvas",
-                               .segment_id = "s1",
-                               .definition = "{}",
-                               .schedule_type = "cohort_entry",
-                               .entry_partner = "heap",
-                               .entry_cohort = "c1",
-                               .created_at = 3};
+    struct campaign_row row =
+        campaign_on_s1(ws, CAMPAIGN_KIND_CANVAS, "cv1", "Canvas", "cohort_entry", 3);
+    row.entry_partner = "heap";
+    row.entry_cohort = "c1";
     struct store_txn *t;
     int64_t id = 0, other = 0, d = 0;
     assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
@@ -1665,14 +1673,7 @@ static void test_daily_history_keeps_the_last_sample_of_each_day(void **state) {
 
     /* per-day outcomes of one send_id, from the deliveries */
     const struct store_campaign_ops *ca = f->ops->campaigns;
-    struct campaign_row row = {.workspace_id = ws,
-                               .kind = CAMPAIGN_KIND_CAMPAIGN,
-                               .public_id = "cmp1",
-                               .name = "C",
-                               .segment_id = "s1",
-                               .definition = "{}",
-                               .schedule_type = "api",
-                               .created_at = 1};
+    struct campaign_row row = campaign_on_s1(ws, CAMPAIGN_KIND_CAMPAIGN, "cmp1", "C", "api", 1);
     struct store_txn *t;
     int64_t id = 0, d1 = 0, d2 = 0;
     const int64_t day = 86400000;
@@ -1798,14 +1799,7 @@ static void test_trigger_schedules_change_only_before_they_start(void **state) {
     struct fx *f = *state;
     int64_t ws = make_ws(f, "a");
     const struct store_campaign_ops *ca = f->ops->campaigns;
-    struct campaign_row row = {.workspace_id = ws,
-                               .kind = CAMPAIGN_KIND_CAMPAIGN,
-                               .public_id = "cmp1",
-                               .name = "C",
-                               .segment_id = "s1",
-                               .definition = "{}",
-                               .schedule_type = "api",
-                               .created_at = 1};
+    struct campaign_row row = campaign_on_s1(ws, CAMPAIGN_KIND_CAMPAIGN, "cmp1", "C", "api", 1);
     struct store_txn *t;
     int64_t id = 0, d1 = 0, d2 = 0, d3 = 0;
     bool found = false;
@@ -1887,14 +1881,8 @@ static void test_a_campaign_list_filters_orders_and_pages(void **state) {
     struct store_txn *t;
     assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
     for (int i = 0; i < 4; i++) {
-        struct campaign_row row = {.workspace_id = ws,
-                                   .kind = CAMPAIGN_KIND_CAMPAIGN,
-                                   .public_id = ids[i],
-                                   .name = ids[i],
-                                   .segment_id = "s1",
-                                   .definition = "{}",
-                                   .schedule_type = "api",
-                                   .created_at = created[i]};
+        struct campaign_row row =
+            campaign_on_s1(ws, CAMPAIGN_KIND_CAMPAIGN, ids[i], ids[i], "api", created[i]);
         int64_t id = 0;
         assert_int_equal(ca->create(t, &row, &id), CD_OK);
     }
@@ -1950,14 +1938,8 @@ test_the_last_failures_are_the_newest_failed_deliveries_with_their_reason(void *
     struct store_txn *t;
     int64_t c1 = 0, c2 = 0, d1 = 0, d2 = 0, d3 = 0;
     assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
-    struct campaign_row row = {.workspace_id = ws,
-                               .kind = CAMPAIGN_KIND_CANVAS,
-                               .public_id = "cv1",
-                               .name = "Canvas",
-                               .segment_id = "s1",
-                               .definition = "{}",
-                               .schedule_type = "immediate",
-                               .created_at = 1};
+    struct campaign_row row =
+        campaign_on_s1(ws, CAMPAIGN_KIND_CANVAS, "cv1", "Canvas", "immediate", 1);
     assert_int_equal(ca->create(t, &row, &c1), CD_OK);
     row.public_id = "cv2";
     assert_int_equal(ca->create(t, &row, &c2), CD_OK);
