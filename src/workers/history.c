@@ -1,27 +1,22 @@
 /*
- * history.c — the daily history worker loop (see history.h). Sleeps on a condition variable
+ * history.c — the daily history worker loop (see history.h). Its periodic.h thread waits
  * until the next sample is due (the interval, or the first second of the next UTC day when that
- * comes sooner), so history_stop wakes it at once. A failed sample is logged and retried at the
- * next one. Takes its own lock only for the stopping flag (a leaf).
+ * comes sooner), so history_stop ends the wait at once. A failed sample is logged and retried
+ * at the next one.
  */
 #include "workers/history.h"
 
-#include <pthread.h>
-#include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "core/messaging/daily_history.h"
 #include "util/log.h"
 #include "util/timeutil.h"
+#include "workers/periodic.h"
 
 struct history {
     struct app *app;
     int64_t interval_ms;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping; /* under lock */
+    struct periodic *thread;
 };
 
 static void sample(struct app *app, int64_t t0) {
@@ -32,29 +27,21 @@ static void sample(struct app *app, int64_t t0) {
         log_debug("history", "op=sample ms=%lld", (long long)(time_now_ms() - t0));
 }
 
-/* Waits for the next sample, takes it, again (the last is history_stop's). */
-static void *run(void *arg) {
+/* When the sample after one taken (or a start) at t0 is due: one interval later, or the first
+ * second of the next UTC day when that comes sooner. */
+static int64_t next_due(const struct history *h, int64_t t0) {
+    int64_t next = t0 + h->interval_ms;
+    int64_t midnight = (t0 / DAILY_HISTORY_DAY_MS + 1) * DAILY_HISTORY_DAY_MS + 1000;
+    return midnight < next ? midnight : next;
+}
+
+/* Takes a sample and says how long until the next (the last is history_stop's). */
+static int64_t run(struct periodic *p, void *arg) {
+    (void)p;
     struct history *h = arg;
     int64_t t0 = time_now_ms();
-    pthread_mutex_lock(&h->lock);
-    while (!h->stopping) {
-        int64_t next = t0 + h->interval_ms;
-        int64_t midnight = (t0 / DAILY_HISTORY_DAY_MS + 1) * DAILY_HISTORY_DAY_MS + 1000;
-        if (midnight < next)
-            next = midnight;
-        struct timespec until = {(time_t)(next / 1000), (long)(next % 1000) * 1000000L};
-        int rc = 0;
-        while (!h->stopping && rc == 0)
-            rc = pthread_cond_timedwait(&h->wake, &h->lock, &until);
-        if (h->stopping)
-            break;
-        pthread_mutex_unlock(&h->lock);
-        t0 = time_now_ms();
-        sample(h->app, t0);
-        pthread_mutex_lock(&h->lock);
-    }
-    pthread_mutex_unlock(&h->lock);
-    return NULL;
+    sample(h->app, t0);
+    return next_due(h, t0) - time_now_ms();
 }
 
 struct history *history_start(struct app *app, int64_t interval_ms) {
@@ -65,11 +52,9 @@ struct history *history_start(struct app *app, int64_t interval_ms) {
         return NULL;
     h->app = app;
     h->interval_ms = interval_ms;
-    pthread_mutex_init(&h->lock, NULL);
-    pthread_cond_init(&h->wake, NULL);
-    if (pthread_create(&h->thread, NULL, run, h) != 0) {
-        pthread_cond_destroy(&h->wake);
-        pthread_mutex_destroy(&h->lock);
+    int64_t t0 = time_now_ms();
+    h->thread = periodic_start(next_due(h, t0) - t0, run, h);
+    if (!h->thread) {
         free(h);
         return NULL;
     }
@@ -79,13 +64,7 @@ struct history *history_start(struct app *app, int64_t interval_ms) {
 void history_stop(struct history *h) {
     if (!h)
         return;
-    pthread_mutex_lock(&h->lock);
-    h->stopping = true;
-    pthread_cond_signal(&h->wake);
-    pthread_mutex_unlock(&h->lock);
-    pthread_join(h->thread, NULL);
+    periodic_join(h->thread);
     sample(h->app, time_now_ms()); /* the day's last values, however short the run was */
-    pthread_cond_destroy(&h->wake);
-    pthread_mutex_destroy(&h->lock);
     free(h);
 }

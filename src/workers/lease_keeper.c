@@ -1,54 +1,37 @@
 /*
- * lease_keeper.c — the renew and take threads of lease_keeper.h. Each sleeps on a condition
- * variable between passes, so lease_keeper_stop wakes it at once; their own lock guards only
- * the stopping flag (a leaf).
+ * lease_keeper.c — the renew and take threads of lease_keeper.h, two periodic.h threads, so
+ * lease_keeper_stop ends their waits at once.
  */
 #include "workers/lease_keeper.h"
 
-#include <pthread.h>
-#include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "core/workspace/leases.h"
-#include "util/timeutil.h"
+#include "workers/periodic.h"
 
 struct lease_keeper {
     struct app *app;
     int64_t period_ms;
-    pthread_t renewer, taker;
-    int started; /* threads created */
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping; /* under lock */
+    struct periodic *renewer, *taker;
 };
 
-/* Waits period_ms (or until stop); false when stopping. */
-static bool pause_for(struct lease_keeper *k, int64_t period_ms) {
-    int64_t next = time_now_ms() + period_ms;
-    struct timespec until = {(time_t)(next / 1000), (long)(next % 1000) * 1000000L};
-    pthread_mutex_lock(&k->lock);
-    int rc = 0;
-    while (!k->stopping && rc == 0)
-        rc = pthread_cond_timedwait(&k->wake, &k->lock, &until);
-    bool go = !k->stopping;
-    pthread_mutex_unlock(&k->lock);
-    return go;
+static int64_t renew_pass(struct periodic *p, void *arg) {
+    (void)p;
+    struct lease_keeper *k = arg;
+    app_leases_renew(k->app);
+    return k->period_ms;
 }
 
-static void *renew_loop(void *arg) {
-    struct lease_keeper *k = arg;
-    while (pause_for(k, k->period_ms))
-        app_leases_renew(k->app);
-    return NULL;
+/* Twice as often as renewals: an expired lease is taken within a sixth of a lease time. */
+static int64_t take_period(const struct lease_keeper *k) {
+    return k->period_ms / 2 > 0 ? k->period_ms / 2 : 1;
 }
 
-static void *take_loop(void *arg) {
+static int64_t take_pass(struct periodic *p, void *arg) {
+    (void)p;
     struct lease_keeper *k = arg;
-    /* twice as often as renewals: an expired lease is taken within a sixth of a lease time */
-    while (pause_for(k, k->period_ms / 2 > 0 ? k->period_ms / 2 : 1))
-        app_leases_take(k->app);
-    return NULL;
+    app_leases_take(k->app);
+    return take_period(k);
 }
 
 struct lease_keeper *lease_keeper_start(struct app *app) {
@@ -57,13 +40,10 @@ struct lease_keeper *lease_keeper_start(struct app *app) {
         return NULL;
     k->app = app;
     k->period_ms = app_lease_ms(app) / 3 > 0 ? app_lease_ms(app) / 3 : 1;
-    pthread_mutex_init(&k->lock, NULL);
-    pthread_cond_init(&k->wake, NULL);
-    if (pthread_create(&k->renewer, NULL, renew_loop, k) == 0)
-        k->started = 1;
-    if (k->started == 1 && pthread_create(&k->taker, NULL, take_loop, k) == 0)
-        k->started = 2;
-    if (k->started != 2) {
+    k->renewer = periodic_start(k->period_ms, renew_pass, k);
+    if (k->renewer)
+        k->taker = periodic_start(take_period(k), take_pass, k);
+    if (!k->taker) {
         lease_keeper_stop(k);
         return NULL;
     }
@@ -73,15 +53,9 @@ struct lease_keeper *lease_keeper_start(struct app *app) {
 void lease_keeper_stop(struct lease_keeper *k) {
     if (!k)
         return;
-    pthread_mutex_lock(&k->lock);
-    k->stopping = true;
-    pthread_cond_broadcast(&k->wake);
-    pthread_mutex_unlock(&k->lock);
-    if (k->started >= 1)
-        pthread_join(k->renewer, NULL);
-    if (k->started >= 2)
-        pthread_join(k->taker, NULL);
-    pthread_cond_destroy(&k->wake);
-    pthread_mutex_destroy(&k->lock);
+    periodic_stop(k->renewer); /* both at once: neither starts a pass while the other ends */
+    periodic_stop(k->taker);
+    periodic_join(k->renewer);
+    periodic_join(k->taker);
     free(k);
 }

@@ -2,24 +2,22 @@
  * retention.c — the retention worker loop (see retention.h). One pass prunes each table whose
  * retention is not 0, RETENTION_BATCH rows per store call (one transaction each), until a call
  * finds fewer rows than that, an error, or a stop. Heap page records go before the sync records
- * (a sync record takes its pages along anyway). The thread sleeps on a condition variable, so
- * retention_stop wakes it at once.
+ * (a sync record takes its pages along anyway). The thread is a periodic.h one, so
+ * retention_stop ends its wait at once.
  *
  * May touch the store (its retention ops), metrics and the log. Cost: a pass with nothing to
  * delete is a few indexed reads per workspace on a read connection.
  */
 #include "workers/retention.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/timeutil.h"
+#include "workers/periodic.h"
 
 #define METRIC_DELETED "cohortd_retention_deleted_rows_total"
 
@@ -34,18 +32,8 @@ static const char *const table_names[STORE_PRUNE_N_TABLES] = {
 struct retention {
     struct store *store;
     struct retention_config cfg;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping; /* under lock */
+    struct periodic *thread;
 };
-
-static bool is_stopping(struct retention *r) {
-    pthread_mutex_lock(&r->lock);
-    bool v = r->stopping;
-    pthread_mutex_unlock(&r->lock);
-    return v;
-}
 
 /* The rule of table at time now, or false when the table is kept forever. */
 static bool rule_of(const struct retention_config *cfg, enum store_prune_table table, int64_t now,
@@ -74,15 +62,15 @@ static bool rule_of(const struct retention_config *cfg, enum store_prune_table t
     return true;
 }
 
-/* One pass; deleted[] gets the rows deleted per table. */
-static void pass(struct retention *r, int64_t *deleted) {
+/* One pass of thread p; deleted[] gets the rows deleted per table. */
+static void pass(struct periodic *p, struct retention *r, int64_t *deleted) {
     const struct store_ops *ops = STORE_OPS(r->store);
     int64_t now = time_now_ms();
     if (!ops->retention) /* a backend without retention keeps everything */
         return;
     if (r->cfg.should_run && !r->cfg.should_run(r->cfg.should_run_ctx))
         return; /* another node prunes the shared store */
-    for (int t = 0; t < STORE_PRUNE_N_TABLES && !is_stopping(r); t++) {
+    for (int t = 0; t < STORE_PRUNE_N_TABLES && !periodic_stopping(p); t++) {
         struct store_prune_rule rule;
         if (!rule_of(&r->cfg, (enum store_prune_table)t, now, &rule))
             continue;
@@ -101,45 +89,26 @@ static void pass(struct retention *r, int64_t *deleted) {
                 snprintf(labels, sizeof labels, "table=\"%s\"", table_names[t]);
                 metrics_add(METRIC_DELETED, labels, (double)n);
             }
-        } while (n == RETENTION_BATCH && !is_stopping(r));
+        } while (n == RETENTION_BATCH && !periodic_stopping(p));
     }
 }
 
-static void *run(void *arg) {
+/* A pass and its log line, then one interval (from its end) before the next. */
+static int64_t run(struct periodic *p, void *arg) {
     struct retention *r = arg;
-    pthread_mutex_lock(&r->lock);
-    while (!r->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += r->cfg.interval_ms / 1000;
-        until.tv_nsec += (r->cfg.interval_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        int rc = 0;
-        while (!r->stopping && rc != ETIMEDOUT)
-            rc = pthread_cond_timedwait(&r->wake, &r->lock, &until);
-        if (r->stopping)
-            break;
-        pthread_mutex_unlock(&r->lock);
-        int64_t t0 = time_now_ms(), deleted[STORE_PRUNE_N_TABLES] = {0}, total = 0;
-        pass(r, deleted);
-        for (int t = 0; t < STORE_PRUNE_N_TABLES; t++)
-            total += deleted[t];
-        if (total > 0)
-            log_info("retention",
-                     "deleted outbox=%lld deliveries=%lld dead_letters=%lld heap_pages=%lld "
-                     "heap_syncs=%lld ms=%lld",
-                     (long long)deleted[STORE_PRUNE_OUTBOX],
-                     (long long)deleted[STORE_PRUNE_DELIVERIES],
-                     (long long)deleted[STORE_PRUNE_DEAD_LETTERS],
-                     (long long)deleted[STORE_PRUNE_HEAP_PAGES],
-                     (long long)deleted[STORE_PRUNE_HEAP_SYNCS], (long long)(time_now_ms() - t0));
-        pthread_mutex_lock(&r->lock);
-    }
-    pthread_mutex_unlock(&r->lock);
-    return NULL;
+    int64_t t0 = time_now_ms(), deleted[STORE_PRUNE_N_TABLES] = {0}, total = 0;
+    pass(p, r, deleted);
+    for (int t = 0; t < STORE_PRUNE_N_TABLES; t++)
+        total += deleted[t];
+    if (total > 0)
+        log_info("retention",
+                 "deleted outbox=%lld deliveries=%lld dead_letters=%lld heap_pages=%lld "
+                 "heap_syncs=%lld ms=%lld",
+                 (long long)deleted[STORE_PRUNE_OUTBOX], (long long)deleted[STORE_PRUNE_DELIVERIES],
+                 (long long)deleted[STORE_PRUNE_DEAD_LETTERS],
+                 (long long)deleted[STORE_PRUNE_HEAP_PAGES],
+                 (long long)deleted[STORE_PRUNE_HEAP_SYNCS], (long long)(time_now_ms() - t0));
+    return r->cfg.interval_ms;
 }
 
 struct retention *retention_start(struct store *s, const struct retention_config *cfg) {
@@ -150,8 +119,6 @@ struct retention *retention_start(struct store *s, const struct retention_config
         return NULL;
     r->store = s;
     r->cfg = *cfg;
-    pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->wake, NULL);
     metrics_describe(METRIC_DELETED, METRIC_COUNTER,
                      "rows deleted by retention, by table (outbox, deliveries, dead_letters, "
                      "heap_pages, heap_syncs)");
@@ -160,9 +127,8 @@ struct retention *retention_start(struct store *s, const struct retention_config
         snprintf(labels, sizeof labels, "table=\"%s\"", table_names[t]);
         metrics_add(METRIC_DELETED, labels, 0);
     }
-    if (pthread_create(&r->thread, NULL, run, r) != 0) {
-        pthread_cond_destroy(&r->wake);
-        pthread_mutex_destroy(&r->lock);
+    r->thread = periodic_start(r->cfg.interval_ms, run, r); /* the first pass one interval on */
+    if (!r->thread) {
         free(r);
         return NULL;
     }
@@ -172,12 +138,6 @@ struct retention *retention_start(struct store *s, const struct retention_config
 void retention_stop(struct retention *r) {
     if (!r)
         return;
-    pthread_mutex_lock(&r->lock);
-    r->stopping = true;
-    pthread_cond_signal(&r->wake);
-    pthread_mutex_unlock(&r->lock);
-    pthread_join(r->thread, NULL);
-    pthread_cond_destroy(&r->wake);
-    pthread_mutex_destroy(&r->lock);
+    periodic_join(r->thread);
     free(r);
 }

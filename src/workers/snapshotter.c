@@ -1,28 +1,23 @@
 /*
  * snapshotter.c — the snapshot worker loop (see snapshotter.h). A pass walks the registry and
  * asks core to save each workspace (workspace_snapshot_save decides whether memory changed);
- * it sleeps on a condition variable between passes, so snapshotter_stop wakes it at once.
- * Takes its own lock only for the stopping flag (a leaf).
+ * the thread is a periodic.h one, so snapshotter_stop ends its wait at once.
  */
 #include "workers/snapshotter.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "core/workspace/auth.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/timeutil.h"
+#include "workers/periodic.h"
 
 struct snapshotter {
     struct app *app;
     int64_t interval_ms;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping; /* under lock */
+    struct periodic *thread;
 };
 
 static void pass(struct app *app) {
@@ -48,21 +43,12 @@ static void pass(struct app *app) {
     free(v);
 }
 
-static void *run(void *arg) {
+/* A pass, then one interval (from its end) before the next. */
+static int64_t run(struct periodic *p, void *arg) {
+    (void)p;
     struct snapshotter *w = arg;
-    pthread_mutex_lock(&w->lock);
-    while (!w->stopping) {
-        pthread_mutex_unlock(&w->lock);
-        pass(w->app);
-        pthread_mutex_lock(&w->lock);
-        int64_t next = time_now_ms() + w->interval_ms;
-        struct timespec until = {(time_t)(next / 1000), (long)(next % 1000) * 1000000L};
-        int rc = 0;
-        while (!w->stopping && rc == 0)
-            rc = pthread_cond_timedwait(&w->wake, &w->lock, &until);
-    }
-    pthread_mutex_unlock(&w->lock);
-    return NULL;
+    pass(w->app);
+    return w->interval_ms;
 }
 
 struct snapshotter *snapshotter_start(struct app *app, int64_t interval_ms) {
@@ -73,11 +59,8 @@ struct snapshotter *snapshotter_start(struct app *app, int64_t interval_ms) {
     w->interval_ms = interval_ms > 0 ? interval_ms : 1;
     metrics_describe("cohortd_snapshot_writes_total", METRIC_COUNTER,
                      "start-up snapshots written (result=written) or not (result=failed)");
-    pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->wake, NULL);
-    if (pthread_create(&w->thread, NULL, run, w) != 0) {
-        pthread_cond_destroy(&w->wake);
-        pthread_mutex_destroy(&w->lock);
+    w->thread = periodic_start(0, run, w); /* the first pass right away */
+    if (!w->thread) {
         free(w);
         return NULL;
     }
@@ -87,12 +70,6 @@ struct snapshotter *snapshotter_start(struct app *app, int64_t interval_ms) {
 void snapshotter_stop(struct snapshotter *w) {
     if (!w)
         return;
-    pthread_mutex_lock(&w->lock);
-    w->stopping = true;
-    pthread_cond_signal(&w->wake);
-    pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
-    pthread_cond_destroy(&w->wake);
-    pthread_mutex_destroy(&w->lock);
+    periodic_join(w->thread);
     free(w);
 }
