@@ -4,8 +4,7 @@
  * receiver's status and answer as the reason, the attempts made, the Canvas step, the same
  * after a restart; an unknown id and a limit out of range refused with their texts.
  */
-#include "harness.h"
-#include "sink.h"
+#include "campaign_fixture.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,13 +12,7 @@
 
 #include "util/timeutil.h"
 
-static const char *fast[] = {"--campaigns-poll-ms",
-                             "50",
-                             "--webhook-retry-base-ms",
-                             "50",
-                             "--webhook-max-attempts",
-                             "2",
-                             NULL};
+static const char *fast[] = {CAMPAIGN_FIXTURE_FAST, "--webhook-max-attempts", "2", NULL};
 
 struct fixture {
     struct server s;
@@ -32,8 +25,7 @@ struct fixture {
  * {"error":"boom"} to /hook/u2 and 200 to everything else. */
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof *f);
-    server_start_with(&f->s, fast);
-    f->hook = sink_start_webhook(f->base, sizeof f->base);
+    f->hook = campaign_fixture_start(&f->s, fast, f->base, sizeof f->base);
     sink_fail_path(f->hook, "/hook/u2", 500, "{\"error\":\"boom\"}");
     post_status(&f->s, "/users/track",
                 "{\"attributes\":[{\"external_id\":\"u1\",\"plan\":\"trial\"},{\"external_id\":"
@@ -51,8 +43,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     struct fixture *f = *state;
-    sink_stop(f->hook);
-    server_cleanup(&f->s);
+    campaign_fixture_stop(&f->s, f->hook);
     free(f);
     return 0;
 }

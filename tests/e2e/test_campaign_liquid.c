@@ -6,20 +6,13 @@
  * render past a bound fails that user's send with the reason; a syntax error is the exact 400
  * naming line and column; the older {{${external_id}}} still renders.
  */
-#include "harness.h"
-#include "sink.h"
+#include "campaign_fixture.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *fast[] = {"--campaigns-poll-ms",
-                             "50",
-                             "--webhook-retry-base-ms",
-                             "50",
-                             "--webhook-max-attempts",
-                             "2",
-                             NULL};
+static const char *fast[] = {CAMPAIGN_FIXTURE_FAST, "--webhook-max-attempts", "2", NULL};
 
 struct fixture {
     struct server s;
@@ -32,8 +25,7 @@ struct fixture {
  * dee: opted out (her template aborts). All four are in the segment "group is liquid". */
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof *f);
-    server_start_with(&f->s, fast);
-    f->hook = sink_start_webhook(f->base, sizeof f->base);
+    f->hook = campaign_fixture_start(&f->s, fast, f->base, sizeof f->base);
     post_status(&f->s, "/users/track",
                 "{\"attributes\":[{\"external_id\":\"ann\",\"first_name\":\"ann\",\"plan\":\"pro\","
                 "\"points\":1200,\"group\":\"liquid\"},{\"external_id\":\"bob\",\"first_name\":"
@@ -55,8 +47,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     struct fixture *f = *state;
-    sink_stop(f->hook);
-    server_cleanup(&f->s);
+    campaign_fixture_stop(&f->s, f->hook);
     free(f);
     return 0;
 }

@@ -7,8 +7,7 @@
  * status and records no send; a receiver that cannot be reached is 502 saying what failed; a
  * template that aborts for the user is answered as skipped and sends nothing.
  */
-#include "harness.h"
-#include "sink.h"
+#include "campaign_fixture.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -22,8 +21,7 @@ struct fixture {
 
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof *f);
-    server_start_with(&f->s, NULL);
-    f->hook = sink_start_webhook(f->base, sizeof f->base);
+    f->hook = campaign_fixture_start(&f->s, NULL, f->base, sizeof f->base);
     post_status(&f->s, "/users/track",
                 "{\"attributes\":[{\"external_id\":\"ann lee\",\"first_name\":\"Ann\",\"plan\":"
                 "\"pro\",\"points\":1200}]}",
@@ -34,8 +32,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     struct fixture *f = *state;
-    sink_stop(f->hook);
-    server_cleanup(&f->s);
+    campaign_fixture_stop(&f->s, f->hook);
     free(f);
     return 0;
 }

@@ -6,20 +6,13 @@
  * (deliveries, Send events, the campaign's counter), and a graceful stop with outcomes still
  * waiting to be written records every answer that arrived.
  */
-#include "harness.h"
-#include "sink.h"
+#include "campaign_fixture.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *fast[] = {"--campaigns-poll-ms",
-                             "50",
-                             "--webhook-retry-base-ms",
-                             "50",
-                             "--webhook-max-attempts",
-                             "3",
-                             NULL};
+static const char *fast[] = {CAMPAIGN_FIXTURE_FAST, "--webhook-max-attempts", "3", NULL};
 
 struct fixture {
     struct server s;
@@ -29,16 +22,14 @@ struct fixture {
 
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof *f);
-    server_start_with(&f->s, fast);
-    f->hook = sink_start_webhook(f->base, sizeof f->base);
+    f->hook = campaign_fixture_start(&f->s, fast, f->base, sizeof f->base);
     *state = f;
     return 0;
 }
 
 static int teardown(void **state) {
     struct fixture *f = *state;
-    sink_stop(f->hook);
-    server_cleanup(&f->s);
+    campaign_fixture_stop(&f->s, f->hook);
     free(f);
     return 0;
 }

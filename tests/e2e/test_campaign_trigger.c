@@ -5,14 +5,13 @@
  * not at all, kept across a restart), Braze's `"trigger_properties": ""`, and connected
  * audiences over attributes, events and cohorts narrowing who is sent to.
  */
-#include "harness.h"
-#include "sink.h"
+#include "campaign_fixture.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *fast[] = {"--campaigns-poll-ms", "50", "--webhook-retry-base-ms", "50", NULL};
+static const char *fast[] = {CAMPAIGN_FIXTURE_FAST, NULL};
 
 struct fixture {
     struct server s;
@@ -27,8 +26,7 @@ struct fixture {
  * holds u1 and u4. The segment is "plan is trial". */
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof *f);
-    server_start_with(&f->s, fast);
-    f->hook = sink_start_webhook(f->base, sizeof f->base);
+    f->hook = campaign_fixture_start(&f->s, fast, f->base, sizeof f->base);
     post_status(&f->s, "/users/track",
                 "{\"attributes\":[{\"external_id\":\"u1\",\"first_name\":\"Ada\",\"plan\":"
                 "\"trial\",\"foods\":[\"pizza\",\"figs\"]},{\"external_id\":\"u2\",\"first_name\":"
@@ -74,8 +72,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     struct fixture *f = *state;
-    sink_stop(f->hook);
-    server_cleanup(&f->s);
+    campaign_fixture_stop(&f->s, f->hook);
     free(f->campaign);
     free(f->canvas);
     free(f);

@@ -6,23 +6,15 @@
  * and failures, message events reaching a Current in the conformance shapes, and a restart in
  * the middle of a dispatch (graceful and kill -9).
  */
-#include "harness.h"
-#include "sink.h"
+#include "campaign_fixture.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static const char *fast[] = {"--campaigns-poll-ms",
-                             "50",
-                             "--webhook-retry-base-ms",
-                             "50",
-                             "--webhook-max-attempts",
-                             "3",
-                             "--currents-poll-ms",
-                             "50",
-                             NULL};
+static const char *fast[] = {
+    CAMPAIGN_FIXTURE_FAST, "--webhook-max-attempts", "3", "--currents-poll-ms", "50", NULL};
 
 struct fixture {
     struct server s;
@@ -35,8 +27,7 @@ struct fixture {
  * but deleted; the segment "plan is trial" holds u1, u2 and u3. */
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof *f);
-    server_start_with(&f->s, fast);
-    f->hook = sink_start_webhook(f->base, sizeof f->base);
+    f->hook = campaign_fixture_start(&f->s, fast, f->base, sizeof f->base);
     post_status(
         &f->s, "/users/track",
         "{\"attributes\":[{\"external_id\":\"u1\",\"first_name\":\"Ada\",\"plan\":\"trial\"},"
@@ -59,8 +50,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     struct fixture *f = *state;
-    sink_stop(f->hook);
-    server_cleanup(&f->s);
+    campaign_fixture_stop(&f->s, f->hook);
     free(f);
     return 0;
 }

@@ -4,8 +4,7 @@
  * /cohorts/data_series: exact answers, today's value live, past days from the stored daily
  * history (written by the history worker, read back after a restart), and the 400s.
  */
-#include "harness.h"
-#include "sink.h"
+#include "campaign_fixture.h"
 
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -335,13 +334,7 @@ static void poll_expect(struct server *s, const char *path, const char *want) {
 
 static void test_canvas_step_breakdown_counts_each_steps_sent_and_failed_per_day(void **st) {
     (void)st;
-    const char *args[] = {"--campaigns-poll-ms",
-                          "50",
-                          "--webhook-retry-base-ms",
-                          "50",
-                          "--webhook-max-attempts",
-                          "2",
-                          NULL};
+    const char *args[] = {CAMPAIGN_FIXTURE_FAST, "--webhook-max-attempts", "2", NULL};
     struct server *s = server_new(args);
     char url[128];
     struct sink *k = sink_start_webhook(url, sizeof url);
@@ -420,8 +413,7 @@ static void test_canvas_step_breakdown_counts_each_steps_sent_and_failed_per_day
     free(id2);
     free(canvas);
     free(seg);
-    sink_stop(k);
-    server_cleanup(s);
+    campaign_fixture_stop(s, k);
     free(s);
 }
 

@@ -5,8 +5,7 @@
  * by the sender at its time (not before); update moves and delete cancels a pending schedule;
  * the Canvas endpoints do the same; bad schedules are refused and store nothing.
  */
-#include "harness.h"
-#include "sink.h"
+#include "campaign_fixture.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -25,8 +24,7 @@ struct fixture {
 
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof *f);
-    server_start_with(&f->s, fast);
-    f->hook = sink_start_webhook(f->base, sizeof f->base);
+    f->hook = campaign_fixture_start(&f->s, fast, f->base, sizeof f->base);
     post_status(&f->s, "/users/track",
                 "{\"attributes\":[{\"external_id\":\"u1\",\"plan\":\"trial\"},{\"external_id\":"
                 "\"u2\",\"plan\":\"trial\"},{\"external_id\":\"u3\",\"plan\":\"pro\"}]}",
@@ -59,8 +57,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     struct fixture *f = *state;
-    sink_stop(f->hook);
-    server_cleanup(&f->s);
+    campaign_fixture_stop(&f->s, f->hook);
     free(f->campaign);
     free(f->canvas);
     free(f);
