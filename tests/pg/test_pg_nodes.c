@@ -219,6 +219,31 @@ static void test_a_forwarded_request_that_reaches_a_non_owner_is_not_forwarded_a
     assert_null(export_ext(ns->n[0], "loop", "[\"external_id\"]"));
 }
 
+/* One integer a query of the nodes' database answers. */
+static long long db_int(const char *sql) {
+    PGconn *c = PQconnectdb(getenv("COHORTD_STORE"));
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot connect to the nodes' database: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+/* Polls until the single integer sql gives on the nodes' database is 1; fails after 10 s
+ * saying what it waited for. */
+static void wait_db_true(const char *sql, const char *what) {
+    int64_t t0 = now_ms();
+    while (db_int(sql) != 1) {
+        if (now_ms() - t0 > 10000)
+            fail_msg("%s: not within 10 s", what);
+        sleep_ms(20);
+    }
+}
+
 /* The path of every request the sink got, by external id: how many each user got. */
 static int hits_of(struct sink *k, const char *path) {
     int n = 0;
@@ -262,8 +287,12 @@ static void test_three_nodes_send_a_campaign_once_per_user_and_deliver_every_eve
     char *send = strf("{\"campaign_id\":\"%s\",\"broadcast\":true}", campaign);
     post_status(b, "/campaigns/trigger/send", send, 201);
     assert_int_equal(sink_wait_requests(hook, 3, 10000), 3);
-    /* every node's sender has had many polls to send it again: none does */
-    sleep_ms(500);
+    /* the dispatch is finished (every outcome recorded): no node's sender has it to send again */
+    char *finished = strf("SELECT count(*) FROM dispatches d JOIN campaigns c ON c.id = "
+                          "d.campaign WHERE c.public_id = '%s' AND d.finished_at > 0",
+                          campaign);
+    wait_db_true(finished, "the campaign's dispatch never finished");
+    free(finished);
     assert_int_equal(sink_count(hook), 3);
     for (int u = 1; u <= 3; u++) {
         char path[16];
@@ -288,8 +317,11 @@ static void test_three_nodes_send_a_campaign_once_per_user_and_deliver_every_eve
         if (!seen)
             fail_msg("event %s never reached the Currents sink", name);
     }
-    /* with one owner all along, only its dispatcher delivered them: each exactly once */
-    sleep_ms(300);
+    /* with one owner all along, only its dispatcher delivered them: each exactly once, once
+     * the stored position is past the last of them (nothing before it is sent again) */
+    wait_db_true("SELECT CASE WHEN position >= (SELECT max(seq) FROM outbox WHERE event_type = "
+                 "'users.behaviors.CustomEvent') THEN 1 ELSE 0 END FROM currents",
+                 "the Current's position never passed the ten events");
     json_decref(all);
     all = sink_accepted_events(events);
     assert_int_equal(json_array_size(all), 10);
@@ -534,20 +566,6 @@ test_a_dashboard_session_works_on_every_node_and_its_logout_ends_it_everywhere(v
                      "{\"message\":\"success\",\"cohorts\":[]}");
     free(cookie);
     free(other);
-}
-
-/* One integer a query of the nodes' database answers. */
-static long long db_int(const char *sql) {
-    PGconn *c = PQconnectdb(getenv("COHORTD_STORE"));
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("cannot connect to the nodes' database: %s", PQerrorMessage(c));
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    PQfinish(c);
-    return v;
 }
 
 static void test_a_batch_delivered_after_the_lease_went_does_not_move_the_position(void **state) {
