@@ -76,26 +76,15 @@ struct run {
 };
 
 static void export_once(const struct bench_server *b, const char *body, struct run *r) {
-    char url[256], auth[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/users/export/segment/stream", b->port);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", b->rest_key);
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, count_lines);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->lines);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, (long)CURL_MAX_READ_SIZE);
+    struct bench_request q;
+    bench_request_init(&q, b, "/users/export/segment/stream", body, count_lines, &r->lines);
+    curl_easy_setopt(q.curl, CURLOPT_BUFFERSIZE, (long)CURL_MAX_READ_SIZE);
     r->lines = 0;
     double cpu_server, wait_server, cpu_self, wait_self;
     sched_seconds(b->pid, &cpu_server, &wait_server);
     sched_seconds(0, &cpu_self, &wait_self);
     double t0 = bench_now();
-    long status = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    r->status = bench_request_perform(&q);
     r->seconds = bench_now() - t0;
     double cpu, wait;
     sched_seconds(b->pid, &cpu, &wait);
@@ -105,11 +94,9 @@ static void export_once(const struct bench_server *b, const char *body, struct r
     r->client_cpu_s = cpu - cpu_self;
     r->client_wait_s = wait - wait_self;
     curl_off_t first = 0;
-    curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME_T, &first);
+    curl_easy_getinfo(q.curl, CURLINFO_STARTTRANSFER_TIME_T, &first);
     r->first_byte_s = (double)first / 1e6;
-    r->status = (int)status;
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    bench_request_free(&q);
 }
 
 static int by_value(const void *a, const void *b) {

@@ -311,25 +311,41 @@ static size_t keep_reply(char *p, size_t s, size_t n, void *ud) {
     return s * n;
 }
 
-int bench_post_rest_to(const struct bench_server *b, const char *path, const char *body,
-                       size_t (*write)(char *, size_t, size_t, void *), void *ud) {
+void bench_request_init(struct bench_request *r, const struct bench_server *b, const char *path,
+                        const char *body, size_t (*write)(char *, size_t, size_t, void *),
+                        void *ud) {
     char url[256], auth[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", b->port, path);
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", b->rest_key);
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, ud);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    r->curl = curl_easy_init();
+    r->headers = curl_slist_append(NULL, auth);
+    curl_easy_setopt(r->curl, CURLOPT_URL, url);
+    curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, write);
+    curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, ud);
+    curl_easy_setopt(r->curl, CURLOPT_NOPROXY, "*");
+}
+
+int bench_request_perform(struct bench_request *r) {
     long status = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    if (curl_easy_perform(r->curl) == CURLE_OK)
+        curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
     return (int)status;
+}
+
+void bench_request_free(struct bench_request *r) {
+    curl_slist_free_all(r->headers);
+    curl_easy_cleanup(r->curl);
+}
+
+int bench_post_rest_to(const struct bench_server *b, const char *path, const char *body,
+                       size_t (*write)(char *, size_t, size_t, void *), void *ud) {
+    struct bench_request r;
+    bench_request_init(&r, b, path, body, write, ud);
+    int status = bench_request_perform(&r);
+    bench_request_free(&r);
+    return status;
 }
 
 int bench_post_rest(const struct bench_server *b, const char *path, const char *body, char *resp,

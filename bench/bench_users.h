@@ -10,6 +10,7 @@
 #ifndef COHORTD_BENCH_USERS_H
 #define COHORTD_BENCH_USERS_H
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,6 +69,20 @@ double bench_cpu_seconds(pid_t pid);
 long bench_rss_bytes(pid_t pid);
 
 double bench_now(void);
+
+/* One POST of body to path with the server's REST key, the answer streaming to write(…, ud):
+ * init sets the handle up (a caller may set more options on r->curl before it goes), perform
+ * sends it and returns the HTTP status (0 when there was none), after which r->curl still
+ * answers curl_easy_getinfo until free. body and ud must outlive perform. */
+struct bench_request {
+    CURL *curl;
+    struct curl_slist *headers;
+};
+void bench_request_init(struct bench_request *r, const struct bench_server *b, const char *path,
+                        const char *body, size_t (*write)(char *, size_t, size_t, void *),
+                        void *ud);
+int bench_request_perform(struct bench_request *r);
+void bench_request_free(struct bench_request *r);
 
 /* POSTs body to path with the server's REST key; the answer streams to write(…, ud).
  * Returns the HTTP status (0 when there was none). */
