@@ -34,10 +34,6 @@ static size_t home(uint32_t h, size_t cap) {
     return (size_t)(((uint64_t)h * (uint64_t)cap) >> 32);
 }
 
-static bool is_entry(const struct strmap_slot *sl) {
-    return sl->key_ref != STRMAP_EMPTY && sl->key_ref != STRMAP_TOMB;
-}
-
 /* The key a reference points at; *len gets its length. */
 static const char *key_at(const struct strmap *m, uint32_t ref, size_t *len) {
     const uint8_t *p = (const uint8_t *)m->arena + ref - 1;
@@ -79,7 +75,7 @@ void strmap_free(struct strmap *m) {
 
 static bool slot_matches(const struct strmap *m, const struct strmap_slot *sl, uint32_t h,
                          const char *key, size_t key_len) {
-    if (sl->hash != h || !is_entry(sl))
+    if (sl->hash != h || !strmap_slot_live(sl))
         return false;
     size_t len;
     const char *k = key_at(m, sl->key_ref, &len);
@@ -169,7 +165,7 @@ static int grow(struct strmap *m, struct undo *u) {
     if (!slots)
         return -1;
     for (size_t i = 0; i < m->cap; i++)
-        if (is_entry(&m->slots[i]))
+        if (strmap_slot_live(&m->slots[i]))
             place(slots, cap, &m->slots[i]);
     struct grow_undo gu = {m->slots, m->cap, m->n_tomb};
     if (u && undo_push(u, grow_undo, grow_drop, m, &gu, sizeof gu) != 0) {
@@ -240,7 +236,7 @@ int strmap_put_undo(struct strmap *m, const char *key, size_t key_len, uint32_t 
     if (arena_room(m, key_len) != 0)
         return -1;
     size_t i = home(h, m->cap);
-    while (is_entry(&m->slots[i]))
+    while (strmap_slot_live(&m->slots[i]))
         i = i + 1 == m->cap ? 0 : i + 1;
     if (u && record_slot(m, u, i) != 0)
         return -1;
@@ -276,7 +272,7 @@ void strmap_prefetch(const struct strmap *m, const char *key, size_t key_len, in
     const struct strmap_slot *sl = &m->slots[home(h, m->cap)];
     if (stage == 0)
         __builtin_prefetch(sl);
-    else if (sl->hash == h && is_entry(sl))
+    else if (sl->hash == h && strmap_slot_live(sl))
         __builtin_prefetch(m->arena + sl->key_ref - 1);
 }
 
@@ -349,7 +345,7 @@ int strmap_place(struct strmap *m) {
     free(start);
     size_t used = 0;
     for (size_t i = 0; i < m->cap; i++)
-        if (is_entry(&m->slots[i]))
+        if (strmap_slot_live(&m->slots[i]))
             used += place_or_replace(m, slots, cap, &m->slots[i]);
     for (size_t i = 0; i < m->n_deferred; i++)
         used += place_or_replace(m, slots, cap, &sorted[i]);
@@ -374,7 +370,7 @@ int strmap_place(struct strmap *m) {
 bool strmap_slot_entry(const struct strmap *m, size_t i, const char **key, size_t *key_len,
                        uint32_t *value) {
     const struct strmap_slot *sl = &m->slots[i];
-    if (!is_entry(sl))
+    if (!strmap_slot_live(sl))
         return false;
     *key = key_at(m, sl->key_ref, key_len);
     *value = sl->value;
@@ -391,7 +387,7 @@ void strmap_each(const struct strmap *m,
                  void *ctx) {
     for (size_t i = 0; i < m->cap; i++) {
         const struct strmap_slot *sl = &m->slots[i];
-        if (!is_entry(sl))
+        if (!strmap_slot_live(sl))
             continue;
         size_t len;
         const char *key = key_at(m, sl->key_ref, &len);

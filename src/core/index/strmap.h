@@ -28,6 +28,11 @@ struct strmap_slot {
 #define STRMAP_EMPTY 0u
 #define STRMAP_TOMB UINT32_MAX
 
+/* Whether a slot holds an entry (neither empty nor a tombstone). */
+static inline bool strmap_slot_live(const struct strmap_slot *sl) {
+    return sl->key_ref != STRMAP_EMPTY && sl->key_ref != STRMAP_TOMB;
+}
+
 struct strmap {
     struct strmap_slot *slots;
     size_t cap;    /* slots (0 or at least 16) */
@@ -76,6 +81,21 @@ int strmap_place(struct strmap *m);
  * caller that kept slot numbers (the segment export); to visit every entry use strmap_each. */
 bool strmap_slot_entry(const struct strmap *m, size_t i, const char **key, size_t *key_len,
                        uint32_t *value);
+
+/* For a walk of the table by slot number from the slots alone, no key read (the segment
+ * export): how many slots there are (every slot number is below it); whether slot i holds an
+ * entry, *value getting the slot's value either way (meaningful for an entry only, a hint
+ * otherwise); a prefetch hint for slot i. Inline, as such a walk visits every slot. */
+static inline size_t strmap_n_slots(const struct strmap *m) {
+    return m->cap;
+}
+static inline bool strmap_slot_value(const struct strmap *m, size_t i, uint32_t *value) {
+    *value = m->slots[i].value;
+    return strmap_slot_live(&m->slots[i]);
+}
+static inline void strmap_slot_prefetch(const struct strmap *m, size_t i) {
+    __builtin_prefetch(&m->slots[i]);
+}
 
 /* Bytes the map holds: its table and the used part of its arena. */
 size_t strmap_bytes(const struct strmap *m);

@@ -44,22 +44,22 @@ struct segment_export {
  * slot lies anywhere in the table, so without it every user waits for a cache miss in turn. */
 #define AHEAD 16
 
-static bool is_entry(const struct strmap_slot *sl) {
-    return sl->key_ref != STRMAP_EMPTY && sl->key_ref != STRMAP_TOMB;
-}
-
 /* The walk of snapshot_ext: each entry's slot into `slot` under its uid, from the slots alone
  * (their keys, scattered over the arena, are read only when a chunk writes them). */
 static void take_slots(struct segment_export *ex, const struct strmap *m) {
     uint32_t *slot = ex->slot;
-    const struct strmap_slot *sl = m->slots;
-    for (size_t i = 0; i < m->cap; i++) {
-        /* a hint only (a prefetch never faults) */
-        if (i + AHEAD < m->cap && sl[i + AHEAD].value - ex->lo < ex->n_ext)
-            __builtin_prefetch(&slot[sl[i + AHEAD].value - ex->lo], 1);
-        if (!is_entry(&sl[i]) || sl[i].value - ex->lo >= ex->n_ext)
+    size_t n = strmap_n_slots(m);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t value;
+        /* a hint only (a prefetch never faults; a slot without an entry prefetches anything) */
+        if (i + AHEAD < n) {
+            (void)strmap_slot_value(m, i + AHEAD, &value);
+            if (value - ex->lo < ex->n_ext)
+                __builtin_prefetch(&slot[value - ex->lo], 1);
+        }
+        if (!strmap_slot_value(m, i, &value) || value - ex->lo >= ex->n_ext)
             continue;
-        uint32_t *e = &slot[sl[i].value - ex->lo];
+        uint32_t *e = &slot[value - ex->lo];
         if (*e)
             ex->conflict = true;
         *e = (uint32_t)i + 1;
@@ -83,7 +83,7 @@ static void snapshot_ext(struct segment_export *ex) {
     workspace_read_begin(ex->ws);
     ex->version = ex->ws->ident_version;
     const struct strmap *m = &ex->ws->ident.ext;
-    if (m->cap < UINT32_MAX) /* a slot number + 1 fits in the entry */
+    if (strmap_n_slots(m) < UINT32_MAX) /* a slot number + 1 fits in the entry */
         take_slots(ex, m);
     else
         ex->conflict = true;
@@ -120,7 +120,7 @@ enum cd_err segments_export_open(struct app *app, struct workspace *ws, const ch
 static void prefetch_slot(const struct segment_export *ex, const struct strmap *m, uint32_t uid) {
     uint32_t sl = ex->slot[uid - ex->lo];
     if (sl)
-        __builtin_prefetch(&m->slots[sl - 1]);
+        strmap_slot_prefetch(m, sl - 1);
 }
 
 /* The chunk from memory; false (nothing given) when the snapshot no longer holds. */
