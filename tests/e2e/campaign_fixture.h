@@ -1,6 +1,7 @@
 /*
- * campaign_fixture.h — what the webhook campaign and Canvas suites start and stop alike: the
- * real server with the sender's settings of the suite, and a webhook receiver on loopback.
+ * campaign_fixture.h — what the webhook campaign and Canvas suites start, wait for and stop
+ * alike: the real server with the sender's settings of the suite, a webhook receiver on
+ * loopback, and the end of every dispatch.
  */
 #ifndef COHORTD_TESTS_E2E_CAMPAIGN_FIXTURE_H
 #define COHORTD_TESTS_E2E_CAMPAIGN_FIXTURE_H
@@ -19,6 +20,10 @@
  * receiver. */
 struct sink *campaign_fixture_start(struct server *s, const char *const *args, char *base,
                                     size_t base_len);
+/* Polls until every dispatch in s's store is finished (each step's outcomes recorded, or
+ * cancelled): from then on no sender has anything of them to send, so a count of the requests
+ * the receiver got is final. Fails after 10 s. */
+void campaign_fixture_wait_finished(const struct server *s);
 /* Stops the receiver, then the server, and removes the server's data directory. */
 void campaign_fixture_stop(struct server *s, struct sink *hook);
 
