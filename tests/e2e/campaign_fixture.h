@@ -1,7 +1,7 @@
 /*
  * campaign_fixture.h — what the webhook campaign and Canvas suites start, wait for and stop
  * alike: the real server with the sender's settings of the suite, a webhook receiver on
- * loopback, and the end of every dispatch.
+ * loopback, and the end of every due dispatch step.
  */
 #ifndef COHORTD_TESTS_E2E_CAMPAIGN_FIXTURE_H
 #define COHORTD_TESTS_E2E_CAMPAIGN_FIXTURE_H
@@ -20,10 +20,14 @@
  * receiver. */
 struct sink *campaign_fixture_start(struct server *s, const char *const *args, char *base,
                                     size_t base_len);
-/* Polls until every dispatch in s's store is finished (each step's outcomes recorded, or
- * cancelled): from then on no sender has anything of them to send, so a count of the requests
- * the receiver got is final. Fails after 10 s. */
-void campaign_fixture_wait_finished(const struct server *s);
+/* Polls until no dispatch in s's store is due and unfinished (each due step's outcomes
+ * recorded; a later step waits for its time, a cancelled one is finished): until a later step
+ * falls due no sender has anything to send, so a count of the requests the receiver got is
+ * final. Fails after 10 s. */
+void campaign_fixture_wait_idle(const struct server *s);
+/* Polls until every unfinished dispatch in s's store is due (its next step's time has come;
+ * the server may be stopped). Fails after 10 s. */
+void campaign_fixture_wait_due(const struct server *s);
 /* Stops the receiver, then the server, and removes the server's data directory. */
 void campaign_fixture_stop(struct server *s, struct sink *hook);
 

@@ -102,7 +102,7 @@ static void expect_own_profiles(struct fixture *f, const char *id, int n, bool (
         want += member(i) && i != deleted;
     assert_int_equal(sink_wait_requests(f->hook, (size_t)want, 20000), want);
     wait_sends(f, id, want);
-    campaign_fixture_wait_finished(&f->s);
+    campaign_fixture_wait_idle(&f->s);
     assert_int_equal(sink_count(f->hook), want);
     int *seen = calloc((size_t)n, sizeof *seen);
     for (size_t k = 0; k < sink_count(f->hook); k++) {

@@ -140,11 +140,11 @@ static int count_path(struct sink *k, const char *path) {
     return n;
 }
 
-/* Waits for n requests, then a little longer to see that no more come. */
-static void expect_requests(struct sink *k, size_t n) {
-    assert_int_equal(sink_wait_requests(k, n, 10000), n);
-    sleep_ms(400);
-    assert_int_equal(sink_count(k), n);
+/* Waits for n requests, then until no dispatch is due unfinished, to see that no more come. */
+static void expect_requests(struct fixture *f, size_t n) {
+    assert_int_equal(sink_wait_requests(f->hook, n, 10000), n);
+    campaign_fixture_wait_idle(&f->s);
+    assert_int_equal(sink_count(f->hook), n);
 }
 
 static void test_immediate_campaign_sends_one_personalised_request_to_each_member(void **state) {
@@ -158,7 +158,7 @@ static void test_immediate_campaign_sends_one_personalised_request_to_each_membe
                      "\"}}}",
                      f->base);
     char *id = create(f, "/campaigns/create", fmt);
-    expect_requests(f->hook, 3);
+    expect_requests(f, 3);
     const char *users[] = {"u1", "u2", "u3"};
     const char *names[] = {"Ada", "Bob", "friend"};
     for (int i = 0; i < 3; i++) {
@@ -191,7 +191,7 @@ static void test_immediate_campaign_sends_one_personalised_request_to_each_membe
     /* a restart does not send again */
     server_stop(&f->s);
     server_start(&f->s);
-    sleep_ms(400);
+    campaign_fixture_wait_idle(&f->s);
     assert_int_equal(sink_count(f->hook), 3);
     free(id);
     free(fmt);
@@ -213,7 +213,7 @@ static void test_inserted_values_cannot_break_the_url_or_add_headers(void **stat
                       "\"u 1&x=y\"}]}",
                       id);
     trigger_ok(f, "/campaigns/trigger/send", body);
-    expect_requests(f->hook, 1);
+    expect_requests(f, 1);
     const struct sink_request *q = sink_get(f->hook, 0);
     assert_string_equal(q->path, "/odd/u 1&x=y"); /* decoded by the receiver: one segment */
     assert_json_equal(q->query, "{\"q\":\"u 1&x=y\"}");
@@ -314,7 +314,7 @@ static void test_create_rejects_bad_definitions_and_stores_nothing(void **state)
     http_get_rest(&f->s, "/canvas/list", &r);
     assert_resp(&r, 200, "{\"message\":\"success\",\"canvases\":[]}");
     resp_free(&r);
-    sleep_ms(200);
+    campaign_fixture_wait_idle(&f->s);
     assert_int_equal(sink_count(f->hook), 0);
 }
 
@@ -354,7 +354,7 @@ test_trigger_sends_only_to_recipients_in_the_segment_with_their_properties(void 
     assert_resp(&r, 201, want);
     free(want);
     resp_free(&r);
-    expect_requests(f->hook, 2); /* u4 is not in the segment */
+    expect_requests(f, 2); /* u4 is not in the segment */
     for (size_t i = 0; i < 2; i++) {
         const struct sink_request *q = sink_get(f->hook, i);
         assert_string_equal(q->raw, strcmp(q->path, "/nudge/u1") == 0 ? "plan=gold" : "plan=x");
@@ -367,7 +367,7 @@ test_trigger_sends_only_to_recipients_in_the_segment_with_their_properties(void 
     body = strf("{\"campaign_id\":\"%s\",\"broadcast\":true}", id);
     trigger_ok(f, "/campaigns/trigger/send", body);
     free(body);
-    expect_requests(f->hook, 5);
+    expect_requests(f, 5);
     assert_int_equal(count_path(f->hook, "/nudge/u3"), 1);
     assert_string_equal(sink_get(f->hook, 4)->raw, "plan=none");
     free(id);
@@ -435,7 +435,7 @@ static void test_trigger_errors_use_braze_texts_and_send_nothing(void **state) {
     json_t *d = details(f, "campaigns", id);
     assert_json_equal(json_object_get(d, "archived"), "true");
     json_decref(d);
-    sleep_ms(300);
+    campaign_fixture_wait_idle(&f->s);
     assert_int_equal(sink_count(f->hook), 0);
     free(trig);
     free(arch);
@@ -461,10 +461,10 @@ static void test_at_schedule_sends_once_at_its_time_across_a_restart(void **stat
     while (time(NULL) <= t)
         sleep_ms(100);
     server_start(&f->s);
-    expect_requests(f->hook, 3);
+    expect_requests(f, 3);
     server_stop(&f->s);
     server_start(&f->s);
-    sleep_ms(400);
+    campaign_fixture_wait_idle(&f->s);
     assert_int_equal(sink_count(f->hook), 3);
     json_t *d = details(f, "campaigns", id);
     char *sched = strf("{\"type\":\"at\",\"time\":\"%.19s.000Z\"}", when);
@@ -494,17 +494,17 @@ static void test_cohort_entry_sends_to_users_an_import_adds_while_in_the_segment
                      "\"message\":{\"webhook\":{\"url\":\"%s/back/{{${external_id}}}\"}}}",
                      f->base);
     char *id = create(f, "/campaigns/create", fmt);
-    sleep_ms(200);
+    campaign_fixture_wait_idle(&f->s);
     assert_int_equal(sink_count(f->hook), 0); /* nobody entered yet */
     import(f, "abandon", "[\"u1\",\"u4\",\"ghost\"]");
-    expect_requests(f->hook, 1); /* u4 is not in the segment, ghost does not exist */
+    expect_requests(f, 1); /* u4 is not in the segment, ghost does not exist */
     assert_string_equal(sink_get(f->hook, 0)->path, "/back/u1");
     import(f, "abandon", "[\"u1\"]"); /* already a member: no entry */
     import(f, "other", "[\"u2\"]");   /* another cohort */
-    sleep_ms(300);
+    campaign_fixture_wait_idle(&f->s);
     assert_int_equal(sink_count(f->hook), 1);
     import(f, "abandon", "[\"u2\",\"u3\"]");
-    expect_requests(f->hook, 3);
+    expect_requests(f, 3);
     assert_int_equal(count_path(f->hook, "/back/u2"), 1);
     assert_int_equal(count_path(f->hook, "/back/u3"), 1);
     json_t *d = details(f, "campaigns", id);
@@ -535,7 +535,7 @@ static void test_canvas_steps_follow_their_delays_and_users_who_leave_exit(void 
     post_status(&f->s, "/users/track",
                 "{\"attributes\":[{\"external_id\":\"u2\",\"plan\":\"pro\"}]}", 201);
     assert_int_equal(count_path(f->hook, "/step2/u1"), 0); /* not before its delay */
-    expect_requests(f->hook, 3);
+    expect_requests(f, 3);
     assert_int_equal(count_path(f->hook, "/step1/u1"), 1);
     assert_int_equal(count_path(f->hook, "/step1/u2"), 1);
     assert_int_equal(count_path(f->hook, "/step2/u1"), 1);
@@ -561,7 +561,7 @@ static void test_canvas_steps_follow_their_delays_and_users_who_leave_exit(void 
     assert_resp(&r, 201, want);
     free(want);
     resp_free(&r);
-    sleep_ms(300);
+    campaign_fixture_wait_idle(&f->s);
     assert_int_equal(sink_count(f->hook), 3);
     free(arch);
     free(body);
@@ -580,14 +580,14 @@ static void test_a_canvas_schedule_survives_a_restart_between_steps(void **state
     char *id = create(f, "/canvas/create", fmt);
     char *body = strf("{\"canvas_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\"}]}", id);
     trigger_ok(f, "/canvas/trigger/send", body);
-    sleep_ms(300);
+    campaign_fixture_wait_idle(&f->s);
     assert_int_equal(sink_count(f->hook), 0); /* the first step waits for its own delay */
     assert_int_equal(sink_wait_requests(f->hook, 1, 10000), 1);
-    server_stop(&f->s); /* between the steps */
-    sleep_ms(2500);     /* step b falls due while the server is down */
+    server_stop(&f->s);               /* between the steps */
+    campaign_fixture_wait_due(&f->s); /* step b falls due while the server is down */
     assert_int_equal(sink_count(f->hook), 1);
     server_start(&f->s);
-    expect_requests(f->hook, 2);
+    expect_requests(f, 2);
     assert_int_equal(count_path(f->hook, "/a/u1"), 1);
     assert_int_equal(count_path(f->hook, "/b/u1"), 1);
     free(body);
@@ -629,7 +629,7 @@ static void test_failures_are_retried_and_every_message_event_reaches_a_current(
     char *body =
         strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"external_user_id\":\"u1\"}]}", id);
     trigger_ok(f, "/campaigns/trigger/send", body);
-    expect_requests(f->hook, 3);
+    expect_requests(f, 3);
     free(body);
     /* u2: always 503 → failed after 3 attempts */
     sink_answer(f->hook, 503, 0);
@@ -637,7 +637,7 @@ static void test_failures_are_retried_and_every_message_event_reaches_a_current(
                 "\"external_user_id\":\"u2\"}]}",
                 id);
     trigger_ok(f, "/campaigns/trigger/send", body);
-    expect_requests(f->hook, 6);
+    expect_requests(f, 6);
     for (size_t i = 0; i < 6; i++) /* every attempt has the same key */
         assert_string_equal(
             json_string_value(json_object_get(sink_get(f->hook, i)->headers, "Idempotency-Key")),
@@ -850,7 +850,7 @@ static void test_campaign_field_over_limit_is_refused(void **state) {
     http_get_rest(&f->s, "/canvas/list", &r);
     assert_resp(&r, 200, "{\"message\":\"success\",\"canvases\":[]}");
     resp_free(&r);
-    sleep_ms(300);
+    campaign_fixture_wait_idle(&f->s);
     assert_int_equal(sink_count(f->hook), 0);
     free(cohort);
     free(ext);
@@ -896,7 +896,7 @@ static void test_a_429_retry_waits_for_retry_after(void **state) {
     assert_int_equal(sink_wait_requests(f->hook, 1, 10000), 1);
     sleep_ms(600); /* the 50 ms backoff alone would have retried by now */
     assert_int_equal(sink_count(f->hook), 1);
-    expect_requests(f->hook, 2);
+    expect_requests(f, 2);
     wait_counter(f, "campaigns", id, "sends", 1);
     free(body);
     free(id);
@@ -925,7 +925,7 @@ static void interrupted_dispatch(struct fixture *f, bool crash) {
     assert_true(before < 33);
     server_start(&f->s);
     assert_true(sink_wait_requests(f->hook, 33, 20000) >= 33);
-    sleep_ms(500);
+    campaign_fixture_wait_idle(&f->s);
     size_t n = sink_count(f->hook);
     int repeats = 0;
     for (int i = 0; i < 30; i++) {
@@ -998,7 +998,7 @@ static void test_trigger_recipient_by_email_is_the_user_its_prioritization_picks
     assert_resp(&r, 201, want);
     free(want);
     resp_free(&r);
-    expect_requests(f->hook, 1);
+    expect_requests(f, 1);
     assert_int_equal(count_path(f->hook, "/nudge/u1"), 1);
     free(body);
     body = strf("{\"campaign_id\":\"%s\",\"recipients\":[{\"email\":\"a@\"}]}", id);

@@ -126,8 +126,8 @@ static void test_a_schedule_is_listed_survives_a_restart_and_is_sent_at_its_time
     assert_int_equal(sink_count(f->hook), 0);
     assert_int_equal(sink_wait_requests(f->hook, 2, 15000), 2);
     long long got = wall_ms();
-    assert_true(got >= at);                /* not before its time */
-    campaign_fixture_wait_finished(&f->s); /* u3 is not in the segment: no third send follows */
+    assert_true(got >= at);            /* not before its time */
+    campaign_fixture_wait_idle(&f->s); /* u3 is not in the segment: no third send follows */
     assert_int_equal(sink_count(f->hook), 2);
     for (size_t i = 0; i < 2; i++) {
         const struct sink_request *q = sink_get(f->hook, i);
@@ -190,7 +190,7 @@ static void test_update_moves_and_delete_cancels_a_pending_schedule(void **state
     post_expect(&f->s, "/campaigns/trigger/schedule/update", upd, 201, "{\"message\":\"success\"}");
     assert_int_equal(sink_wait_requests(f->hook, 2, 15000), 2);
     assert_true(wall_ms() >= at);
-    campaign_fixture_wait_finished(&f->s); /* the deleted ones never come */
+    campaign_fixture_wait_idle(&f->s); /* the deleted ones never come */
     assert_int_equal(sink_count(f->hook), 2);
     assert_int_equal(sql_count(&f->s, "SELECT count(*) FROM deliveries"), 2);
     expect_listed(f, "");
