@@ -596,6 +596,20 @@ long sql_count(const struct server *s, const char *sql) {
     return n;
 }
 
+void sql_wait_currents_caught_up(const struct server *s, const char *current_id) {
+    char *sql = strf("SELECT count(*) FROM currents c WHERE c.deleted_at IS NULL%s%s%s AND EXISTS "
+                     "(SELECT 1 FROM outbox o WHERE o.workspace_id = c.workspace_id AND o.seq > "
+                     "c.position AND instr(c.event_types, '\"' || o.event_type || '\"') > 0)",
+                     current_id ? " AND c.current_id = '" : "", current_id ? current_id : "",
+                     current_id ? "'" : "");
+    for (int i = 0; sql_count(s, sql) > 0; i++) {
+        if (i == 1000)
+            fail_msg("a Current's position is still before an event of its types after 10 s");
+        sleep_ms(10);
+    }
+    free(sql);
+}
+
 void post_expect(struct server *s, const char *path, const char *body, long status,
                  const char *expected) {
     struct resp r;

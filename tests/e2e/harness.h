@@ -94,6 +94,11 @@ void sleep_ms(int ms);
 /* The single integer a SQL query (e.g. "SELECT count(*) FROM outbox") gives on the server's
  * SQLite file, read-only; the test fails when it cannot be read. */
 long sql_count(const struct server *s, const char *sql);
+/* Polls sql_count until the Current current_id (NULL: every live Current of the server) has
+ * its stored position past the newest outbox event of its types (delivered, or a dead
+ * letter): no dispatcher sends any of them again, so a count of what a receiver got is final.
+ * Fails after 10 s. */
+void sql_wait_currents_caught_up(const struct server *s, const char *current_id);
 
 /* POSTs body to path with the REST key and asserts the status and the exact body. */
 void post_expect(struct server *s, const char *path, const char *body, long status,

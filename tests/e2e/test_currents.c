@@ -60,7 +60,7 @@ static void test_batches_headers_types_and_order(void **state) {
                    &r);
     resp_free(&r);
     assert_int_equal(sink_wait_events(k, 4, 5000), 4);
-    sleep_ms(200);
+    sql_wait_currents_caught_up(s, id);
     json_t *all = sink_accepted_events(k);
     assert_int_equal(json_array_size(all), 4);
     assert_string_equal(name_of(json_array_get(all, 0)), "e1");
@@ -159,7 +159,7 @@ static void test_5xx_and_429_are_retried_until_delivered_once(void **state) {
     /* the 429 asked for a second: the retry honoured it, not the 50 ms backoff */
     double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     assert_true(waited > 0.5);
-    sleep_ms(300);
+    sql_wait_currents_caught_up(s, id);
     json_t *all = sink_accepted_events(k);
     assert_int_equal(json_array_size(all), 2);
     json_decref(all);
@@ -182,7 +182,7 @@ static void test_400_splits_dead_letters_the_bad_event_and_replay_resends_it(voi
     sink_reject_event(k, "poison");
     sink_answer(k, 0, 0);
     assert_int_equal(sink_wait_events(k, 2, 5000), 2);
-    sleep_ms(300);
+    sql_wait_currents_caught_up(s, id);
     json_t *all = sink_accepted_events(k);
     assert_int_equal(json_array_size(all), 2);
     assert_string_equal(name_of(json_array_get(all, 0)), "ok1");
@@ -248,7 +248,7 @@ static void test_401_marks_the_current_failed_until_credentials_work(void **stat
     json_decref(d);
     sink_answer(k, 0, 0);
     assert_int_equal(sink_wait_events(k, 1, 5000), 1);
-    sleep_ms(200);
+    sql_wait_currents_caught_up(s, id);
     d = current_details(s, id);
     assert_json_equal(json_object_get(d, "state"), "\"active\"");
     json_decref(d);
@@ -398,7 +398,7 @@ static void test_pause_resume_and_new_currents_start_from_new_events(void **stat
     assert_resp(&r, 201, "{\"message\":\"success\"}");
     resp_free(&r);
     assert_int_equal(sink_wait_events(k, 1, 5000), 1);
-    sleep_ms(200);
+    sql_wait_currents_caught_up(s, id);
     json_t *all = sink_accepted_events(k);
     assert_int_equal(json_array_size(all), 1);
     assert_string_equal(name_of(json_array_get(all, 0)), "after");
@@ -424,7 +424,7 @@ static void test_nothing_is_lost_across_kill_9(void **state) {
     server_kill(s);
     server_start(s);
     assert_true(sink_wait_events(k, 30, 10000) >= 30);
-    sleep_ms(300);
+    sql_wait_currents_caught_up(s, id);
     json_t *all = sink_accepted_events(k);
     json_t *ids = json_object();
     size_t i;

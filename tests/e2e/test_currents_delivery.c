@@ -175,7 +175,7 @@ static void test_current_beyond_256_is_delivered(void **state) {
     }
     /* the last Current created (the 260th) records the delivery too */
     assert_int_equal(wait_counter(s, id, "delivered", 1, 5000), 1);
-    sleep_ms(300);
+    sql_wait_currents_caught_up(s, NULL);
     assert_int_equal(sink_count(k), N);
     sink_stop(k);
 }
