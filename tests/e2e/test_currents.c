@@ -391,8 +391,16 @@ static void test_pause_resume_and_new_currents_start_from_new_events(void **stat
     http_post_rest(s, "/currents/pause", body, &r);
     assert_resp(&r, 201, "{\"message\":\"success\"}");
     resp_free(&r);
+    /* an active Current on the same events: once it is past "after", so is the dispatcher */
+    char witness_url[128], witness[64];
+    struct sink *w = sink_start(witness_url, sizeof witness_url);
+    current_create(s, witness_url, "[\"users.behaviors.CustomEvent\"]", 10, witness);
     event(s, "pr", "after");
-    sleep_ms(400);
+    sql_wait_currents_caught_up(s, witness);
+    char *witness_body = strf("{\"current_id\":\"%s\"}", witness);
+    post_status(s, "/currents/delete", witness_body, 201);
+    free(witness_body);
+    sink_stop(w);
     assert_int_equal(sink_count(k), 0);
     http_post_rest(s, "/currents/resume", body, &r);
     assert_resp(&r, 201, "{\"message\":\"success\"}");
