@@ -94,6 +94,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_campaigns: cannot start cohortd\n");
         return 1;
     }
+    bench_settle(&b);
     json_t *seg = post_json(&b, "/segments/create",
                             "{\"name\":\"identified\",\"filter\":{\"identified\":true}}", 201);
     json_t *size = post_json(&b, "/segments/preview", "{\"filter\":{\"identified\":true}}", 200);

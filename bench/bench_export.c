@@ -153,6 +153,7 @@ int main(int argc, char **argv) {
     struct bench_server b;
     if (bench_prepare(&b, argv[1], n) != 0 || bench_start(&b, argv[1]) != 0)
         return 1;
+    bench_settle(&b);
     char created[512];
     if (bench_post_rest(&b, "/segments/create",
                         "{\"name\":\"identified\",\"filter\":{\"identified\":true}}", created,

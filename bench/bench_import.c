@@ -38,6 +38,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_import: server did not start; see %s/server.log\n", b.data);
         return 1;
     }
+    bench_settle(&b);
     printf("{\"scenario\":\"startup\",\"users\":%u,\"generate_s\":%.2f,\"startup_s\":%.3f,"
            "\"rss_bytes\":%ld}\n",
            n_users, gen_s, b.startup_s, bench_rss_bytes(b.pid));

@@ -294,6 +294,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_isolation: server did not start; see %s/server.log\n", b.data);
         return 1;
     }
+    bench_settle(&b);
     struct client bcl;
     client_init(&bcl, b.port, b_key);
     int failed = seed_b(&bcl, b_users);

@@ -359,6 +359,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "soak: cannot prepare or start the server\n");
         return 1;
     }
+    bench_settle(&k->b);
     if (setup(k) != 0) {
         bench_cleanup(&k->b);
         return 1;

@@ -3,22 +3,27 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/workspace/admin.h"
 #include "core/index/identity.h"
+#include "store/sqlite_schema.h"
 #include "store/store.h"
 
 double bench_now(void) {
@@ -119,29 +124,103 @@ json_t *bench_cli_json(const char *cmd) {
     return json_loads(out, 0, NULL);
 }
 
-static int run_init(struct bench_server *b, const char *bin) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --json", bin, b->data);
-    json_t *j = bench_cli_json(cmd);
+/* Takes the three keys from `cohortd init --json`'s answer. Returns 0 or -1. */
+static int keys_from_init(struct bench_server *b, json_t *j) {
     const char *rk = json_string_value(json_object_get(j, "rest_api_key"));
     json_t *heap = json_object_get(json_object_get(j, "partners"), "heap");
     const char *pk = json_string_value(json_object_get(heap, "partner_api_key"));
     const char *ik = json_string_value(json_object_get(heap, "data_import_key"));
-    int rc = rk && pk && ik ? 0 : -1;
-    if (!rc) {
-        snprintf(b->rest_key, sizeof b->rest_key, "%s", rk);
-        snprintf(b->partner_key, sizeof b->partner_key, "%s", pk);
-        snprintf(b->import_key, sizeof b->import_key, "%s", ik);
+    if (!rk || !pk || !ik)
+        return -1;
+    snprintf(b->rest_key, sizeof b->rest_key, "%s", rk);
+    snprintf(b->partner_key, sizeof b->partner_key, "%s", pk);
+    snprintf(b->import_key, sizeof b->import_key, "%s", ik);
+    return 0;
+}
+
+/* Copies the file `from` to `to` (created or truncated) in the kernel. Returns 0 or -1. */
+static int copy_file(const char *from, const char *to) {
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    int out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = out < 0 ? -1 : 0;
+    ssize_t n = 1;
+    while (rc == 0 && n > 0) {
+        n = copy_file_range(in, NULL, out, NULL, (size_t)1 << 30, 0);
+        rc = n < 0 ? -1 : 0;
     }
-    json_decref(j);
+    if (out >= 0 && close(out) != 0)
+        rc = -1;
+    if (in >= 0)
+        close(in);
     return rc;
+}
+
+/* BENCH_USERS_CACHE=DIR (scripts/bench.sh sets it to bench/results/cache): the store of a
+ * fresh `init` plus n generated users is kept there as users-vF-sS-N.db, beside init's answer
+ * (users-vF-sS-N.json), and the next benchmark of the same n copies it instead of generating
+ * it again (10 M users take many minutes to write). SQLite stores only. F is the format of the
+ * generated data (change it when bench_prepare writes something else), S the schema version. */
+#define BENCH_USERS_FORMAT 1
+
+/* The cache's folder, with its two paths for n; NULL when there is no cache. */
+static const char *cache_paths(uint32_t n, char *db, char *keys, size_t len) {
+    const char *dir = getenv("BENCH_USERS_CACHE");
+    const char *store = getenv("COHORTD_STORE");
+    if (!dir || !*dir || (store && *store))
+        return NULL;
+    int schema = sqlite_schema_latest();
+    snprintf(db, len, "%s/users-v%d-s%d-%u.db", dir, BENCH_USERS_FORMAT, schema, n);
+    snprintf(keys, len, "%s/users-v%d-s%d-%u.json", dir, BENCH_USERS_FORMAT, schema, n);
+    return dir;
+}
+
+/* Fills b->data from the cache. Returns 0, or -1 when there is nothing cached for n. */
+static int cache_take(struct bench_server *b, uint32_t n) {
+    char db[512], keys[512], to[512];
+    if (!cache_paths(n, db, keys, sizeof db) || access(db, R_OK) != 0)
+        return -1;
+    json_t *j = json_load_file(keys, 0, NULL);
+    snprintf(to, sizeof to, "%s/cohortd.db", b->data);
+    int rc = j && keys_from_init(b, j) == 0 && copy_file(db, to) == 0 ? 0 : -1;
+    json_decref(j);
+    if (rc == 0)
+        fprintf(stderr, "bench: %u users copied from %s\n", n, db);
+    return rc;
+}
+
+/* Keeps b->data's store and init's answer j in the cache (a partial copy is never seen: both
+ * are written under temporary names and renamed, the database last). */
+static void cache_keep(const struct bench_server *b, uint32_t n, json_t *j) {
+    char db[512], keys[512], from[512], tmp[520];
+    const char *dir = cache_paths(n, db, keys, sizeof db);
+    if (!dir)
+        return;
+    snprintf(from, sizeof from, "%s/cohortd.db-wal", b->data);
+    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || access(from, F_OK) == 0)
+        return; /* a WAL left beside the database: the file alone is not the store */
+    snprintf(from, sizeof from, "%s/cohortd.db", b->data);
+    snprintf(tmp, sizeof tmp, "%s.tmp", keys);
+    int ok = json_dump_file(j, tmp, 0) == 0 && rename(tmp, keys) == 0;
+    snprintf(tmp, sizeof tmp, "%s.tmp", db);
+    ok = ok && copy_file(from, tmp) == 0 && rename(tmp, db) == 0;
+    fprintf(stderr, ok ? "bench: %u users kept in %s\n" : "bench: cannot keep %u users in %s\n", n,
+            db);
 }
 
 int bench_prepare(struct bench_server *b, const char *bin, uint32_t n) {
     memset(b, 0, sizeof *b);
     snprintf(b->data, sizeof b->data, "/tmp/cohortd-bench-XXXXXX");
-    if (!mkdtemp(b->data) || run_init(b, bin) != 0)
+    if (!mkdtemp(b->data))
         return -1;
+    if (cache_take(b, n) == 0)
+        return 0;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --json", bin, b->data);
+    json_t *init = bench_cli_json(cmd);
+    if (!init || keys_from_init(b, init) != 0) {
+        json_decref(init);
+        return -1;
+    }
     char url[512], msg[256];
     /* COHORTD_STORE (which init and serve read too) selects another store, e.g. PostgreSQL */
     const char *given = getenv("COHORTD_STORE");
@@ -150,8 +229,10 @@ int bench_prepare(struct bench_server *b, const char *bin, uint32_t n) {
     else
         snprintf(url, sizeof url, "sqlite:%s/cohortd.db", b->data);
     struct store *s = NULL;
-    if (store_open(url, &s, msg, sizeof msg) != CD_OK)
+    if (store_open(url, &s, msg, sizeof msg) != CD_OK) {
+        json_decref(init);
         return -1;
+    }
     struct admin_workspace ws;
     const struct store_ops *ops = STORE_OPS(s);
     enum cd_err err = admin_workspace_find(s, NULL, &ws);
@@ -187,6 +268,9 @@ int bench_prepare(struct bench_server *b, const char *bin, uint32_t n) {
     else if (t)
         ops->rollback(t);
     store_close(s);
+    if (err == CD_OK)
+        cache_keep(b, n, init);
+    json_decref(init);
     return err == CD_OK ? 0 : -1;
 }
 
@@ -252,6 +336,36 @@ void bench_stop(struct bench_server *b) {
         waitpid(b->pid, NULL, 0);
         b->pid = 0;
     }
+}
+
+static bool has_snapshot(const char *data) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/cohortd.db.snap", data);
+    DIR *d = opendir(dir);
+    bool found = false;
+    for (struct dirent *e; d && !found && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        found = n > 5 && strcmp(e->d_name + n - 5, ".snap") == 0;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+void bench_settle(const struct bench_server *b) {
+    const char *store = getenv("COHORTD_STORE");
+    if (store && *store && strncmp(store, "sqlite:", 7) != 0)
+        return;
+    double t0 = bench_now();
+    while (!has_snapshot(b->data)) {
+        if (bench_now() - t0 > 120) {
+            fprintf(stderr, "bench: no start-up snapshot after 2 minutes; measuring anyway\n");
+            return;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "bench: start-up snapshot on disk after %.2f s\n", bench_now() - t0);
 }
 
 void bench_cleanup(struct bench_server *b) {

@@ -8,6 +8,9 @@ B="$1"
 N="$2"
 OUT=bench/results
 mkdir -p "$OUT"
+# the generated users of each size are written once and copied for every later benchmark and
+# run (bench/bench_users.c); delete bench/results/cache to generate them afresh
+export BENCH_USERS_CACHE="${BENCH_USERS_CACHE:-$OUT/cache}"
 # Runs one benchmark: its JSON lines go to $OUT/NAME.jsonl (and are shown), its stderr to
 # $OUT/NAME.log; a benchmark that fails (a wrong answer, nothing delivered…) stops the run.
 run() {

@@ -64,8 +64,19 @@ void event_index_init(struct event_index *ix) {
     strmap_init(&ix->names);
 }
 
+static void days_free(struct event_column *c) {
+    for (uint32_t d = 0; d < c->n_days; d++)
+        if (c->days[d]) /* this CRoaring's free does not take NULL */
+            roaring_bitmap_free(c->days[d]);
+    free(c->days);
+    c->days = NULL;
+    c->n_days = c->day_lo = 0;
+    c->days_stale = false;
+}
+
 void event_index_free(struct event_index *ix) {
     for (size_t i = 0; i < ix->n; i++) {
+        days_free(&ix->cols[i]);
         roaring_bitmap_free(ix->cols[i].users);
         free(ix->cols[i].slots);
         free(ix->cols[i].pool);
@@ -82,25 +93,98 @@ size_t event_index_bytes(const struct event_index *ix) {
     for (size_t i = 0; i < ix->n; i++) {
         const struct event_column *c = &ix->cols[i];
         n += bitmap_mem_bytes(c->users) + c->cap * sizeof *c->slots + c->pool_cap * sizeof *c->pool;
+        n += c->n_days * sizeof(void *);
+        for (uint32_t d = 0; d < c->n_days; d++)
+            n += c->days[d] ? bitmap_mem_bytes(c->days[d]) : 0;
     }
     return n;
+}
+
+/* Where uid's slot search starts. */
+static size_t slot_home(const struct event_column *c, uint32_t uid) {
+    return ((size_t)uid * 2654435761u) & (c->cap - 1);
+}
+
+/* uid's slot, or the empty one where it would go (c->cap > 0). */
+static size_t slot_probe(const struct event_column *c, uint32_t uid) {
+    size_t i = slot_home(c, uid);
+    while (c->slots[i].uid != uid && c->slots[i].uid != 0)
+        i = (i + 1) & (c->cap - 1);
+    return i;
+}
+
+/* uid's summary, or NULL. */
+static const struct event_stat *slot_find(const struct event_column *c, uint32_t uid) {
+    if (!c->cap)
+        return NULL;
+    const struct event_stat *s = &c->slots[slot_probe(c, uid)];
+    return s->uid == uid ? s : NULL;
 }
 
 static struct event_stat *slot_of(struct event_column *c, uint32_t uid, int create) {
     if (!c->cap)
         return NULL;
-    size_t mask = c->cap - 1;
-    for (size_t i = ((size_t)uid * 2654435761u) & mask;; i = (i + 1) & mask) {
-        if (c->slots[i].uid == uid)
-            return &c->slots[i];
-        if (c->slots[i].uid == 0) {
-            if (!create)
-                return NULL;
-            c->slots[i].uid = uid;
-            c->n++;
-            return &c->slots[i];
-        }
+    struct event_stat *s = &c->slots[slot_probe(c, uid)];
+    if (s->uid == uid)
+        return s;
+    if (!create)
+        return NULL;
+    s->uid = uid;
+    c->n++;
+    return s;
+}
+
+/* The day index (event_index.h): the day of a time, held to [0, EVENT_DAY_LIMIT). */
+static uint32_t day_of(int64_t ms) {
+    if (ms < 0)
+        return 0;
+    int64_t d = ms / 86400000;
+    return d >= EVENT_DAY_LIMIT ? EVENT_DAY_LIMIT - 1 : (uint32_t)d;
+}
+
+/* Day d's bitmap; made (with the room for it) when create. NULL when there is none, or no
+ * memory for it. */
+static roaring_bitmap_t *day_bitmap(struct event_column *c, uint32_t d, bool create) {
+    bool inside = c->n_days && d >= c->day_lo && d - c->day_lo < c->n_days;
+    if (inside && c->days[d - c->day_lo])
+        return c->days[d - c->day_lo];
+    if (!create)
+        return NULL;
+    if (!inside) {
+        uint32_t lo = c->n_days && c->day_lo < d ? c->day_lo : d;
+        uint32_t top = c->n_days ? c->day_lo + c->n_days - 1 : d;
+        uint32_t hi = top > d ? top : d;
+        roaring_bitmap_t **v = calloc((size_t)(hi - lo) + 1, sizeof(void *));
+        if (!v)
+            return NULL;
+        if (c->n_days)
+            memcpy(v + (c->day_lo - lo), c->days, c->n_days * sizeof(void *));
+        free(c->days);
+        c->days = v;
+        c->day_lo = lo;
+        c->n_days = hi - lo + 1;
     }
+    roaring_bitmap_t **b = &c->days[d - c->day_lo];
+    *b = roaring_bitmap_create();
+    return *b;
+}
+
+/* Keeps the day index true for uid, whose summary went from (had a count, last at was) to s
+ * (NULL: none). */
+static void day_moved(struct event_column *c, uint32_t uid, bool had, int64_t was,
+                      const struct event_stat *s) {
+    bool has = s && s->count;
+    uint32_t from = day_of(was), to = has ? day_of(s->last_at) : 0;
+    if (had == has && (!had || from == to))
+        return;
+    roaring_bitmap_t *b = had ? day_bitmap(c, from, false) : NULL;
+    if (b)
+        roaring_bitmap_remove(b, uid);
+    b = has ? day_bitmap(c, to, true) : NULL;
+    if (b)
+        roaring_bitmap_add(b, uid);
+    else if (has)
+        c->days_stale = true;
 }
 
 static int grow(struct event_column *c) {
@@ -168,6 +252,8 @@ static void stat_undo(void *obj, void *state) {
     const struct stat_undo *u = state;
     struct event_column *c = &ix->cols[u->col];
     struct event_stat *s = slot_of(c, u->uid, 1); /* present: the change created or kept it */
+    bool had = s->count;
+    int64_t was = s->last_at;
     block_free(c, s);
     if (!u->old.uid) {
         *s = (struct event_stat){.uid = u->uid};
@@ -188,6 +274,7 @@ static void stat_undo(void *obj, void *state) {
         roaring_bitmap_add(c->users, u->uid);
     else
         roaring_bitmap_remove(c->users, u->uid);
+    day_moved(c, u->uid, had, was, s);
 }
 
 /* Records the summary of uid in column col before it changes. 0, or -1 when the journal could
@@ -274,14 +361,19 @@ int event_index_bump(struct event_index *ix, const char *name, uint32_t uid, int
     struct event_stat *s = stat_of(ix, name, uid, &c);
     if (!s)
         return -1;
+    bool had = s->count;
+    int64_t was = s->last_at;
     /* past the kept times an occurrence at the same time changes only the count */
     int64_t keep = count < EVENT_RECENT_MAX ? count : EVENT_RECENT_MAX;
-    for (int64_t k = 0; k < keep; k++)
-        if (stat_add(c, s, at) != 0)
-            return -1;
-    uint64_t total = (uint64_t)s->count + (uint64_t)(count - keep);
-    s->count = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
-    return undo_bitmap_add(ix->undo, c->users, uid);
+    int rc = 0;
+    for (int64_t k = 0; k < keep && rc == 0; k++)
+        rc = stat_add(c, s, at);
+    if (rc == 0) {
+        uint64_t total = (uint64_t)s->count + (uint64_t)(count - keep);
+        s->count = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+    }
+    day_moved(c, uid, had, was, s);
+    return rc == 0 ? undo_bitmap_add(ix->undo, c->users, uid) : -1;
 }
 
 int event_index_load(struct event_index *ix, const char *name, uint32_t uid, int64_t count,
@@ -290,20 +382,25 @@ int event_index_load(struct event_index *ix, const char *name, uint32_t uid, int
     struct event_stat *s = stat_of(ix, name, uid, &c);
     if (!s)
         return -1;
+    bool had = s->count;
+    int64_t was = s->last_at;
     if (n_recent == 0) {
         recent = &last_at;
         n_recent = 1;
     }
-    for (size_t k = 0; k < n_recent; k++)
-        if (stat_add(c, s, recent[k]) != 0)
-            return -1;
-    if (last_at > s->last_at)
-        s->last_at = last_at;
-    uint64_t total = (uint64_t)s->count - n_recent + (uint64_t)(count > 0 ? count : 0);
-    if (total < s->count)
-        total = s->count;
-    s->count = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
-    return undo_bitmap_add(ix->undo, c->users, uid);
+    int rc = 0;
+    for (size_t k = 0; k < n_recent && rc == 0; k++)
+        rc = stat_add(c, s, recent[k]);
+    if (rc == 0) {
+        if (last_at > s->last_at)
+            s->last_at = last_at;
+        uint64_t total = (uint64_t)s->count - n_recent + (uint64_t)(count > 0 ? count : 0);
+        if (total < s->count)
+            total = s->count;
+        s->count = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+    }
+    day_moved(c, uid, had, was, s);
+    return rc == 0 ? undo_bitmap_add(ix->undo, c->users, uid) : -1;
 }
 
 void event_index_drop_user(struct event_index *ix, uint32_t uid) {
@@ -313,9 +410,11 @@ void event_index_drop_user(struct event_index *ix, uint32_t uid) {
             continue;
         record(ix, i, uid); /* failure: the journal is lost, the rollback rebuilds */
         if (s) {
+            bool had = s->count;
             block_free(&ix->cols[i], s);
             s->count = 0;
             s->n_recent = 0;
+            day_moved(&ix->cols[i], uid, had, s->last_at, s);
         }
         undo_bitmap_remove(ix->undo, ix->cols[i].users, uid);
     }
@@ -338,6 +437,7 @@ int event_index_merge(struct event_index *ix, uint32_t from, uint32_t to) {
             return -1;
         block_free(c, s);
         *s = (struct event_stat){.uid = from};
+        day_moved(c, from, true, last, s);
         undo_bitmap_remove(ix->undo, c->users, from);
         if (event_index_load(ix, ix->name_list[i], to, count, last, times, n) != 0)
             return -1;
@@ -364,6 +464,74 @@ static bool stat_matches(const struct event_column *c, const struct event_stat *
     return recent_at(c, s, want - 1) >= since;
 }
 
+/* Adds to out the users of `from` (ascending) whose summary matches, looking each one up. */
+static void add_matching(const struct event_column *c, const roaring_bitmap_t *from,
+                         int64_t min_count, int64_t since, roaring_bitmap_t *out) {
+    enum { BATCH = 256, AHEAD = 16 };
+    uint32_t uids[BATCH], hit[BATCH];
+    roaring_uint32_iterator_t *it = roaring_create_iterator(from);
+    for (uint32_t n = 1; it && n;) {
+        n = roaring_read_uint32_iterator(it, uids, BATCH);
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < n && i < AHEAD; i++)
+            __builtin_prefetch(&c->slots[slot_home(c, uids[i])]);
+        for (uint32_t i = 0; i < n; i++) {
+            /* hints only: the slot of a user further on, and the kept times of a nearer one
+             * (its slot fetched by now), which min_count >= 2 reads when its last is recent */
+            if (i + AHEAD < n)
+                __builtin_prefetch(&c->slots[slot_home(c, uids[i + AHEAD])]);
+            const struct event_stat *near =
+                min_count >= 2 && i + AHEAD / 2 < n ? slot_find(c, uids[i + AHEAD / 2]) : NULL;
+            if (near && near->recent_cap)
+                __builtin_prefetch(&c->pool[near->recent]);
+            const struct event_stat *s = slot_find(c, uids[i]);
+            if (s && stat_matches(c, s, min_count, since))
+                hit[k++] = uids[i];
+        }
+        roaring_bitmap_add_many(out, k, hit);
+    }
+    roaring_free_uint32_iterator(it);
+}
+
+/* `performed` within a window, from the day index: the days after the window's first are in
+ * whole (min_count <= 1) or are the candidates (min_count >= 2), the first day is tested user by
+ * user. NULL when the candidates are so many that the slot scan is cheaper (or no memory). */
+static roaring_bitmap_t *performed_by_day(const struct event_column *c, int64_t min_count,
+                                          int64_t since) {
+    uint32_t first = day_of(since);
+    const roaring_bitmap_t *first_day = NULL;
+    const roaring_bitmap_t **later = malloc((c->n_days + 1) * sizeof(void *));
+    size_t n_later = 0;
+    for (uint32_t i = 0; later && i < c->n_days; i++) {
+        if (!c->days[i] || c->day_lo + i < first)
+            continue;
+        if (c->day_lo + i == first)
+            first_day = c->days[i];
+        else
+            later[n_later++] = c->days[i];
+    }
+    roaring_bitmap_t *out = later ? roaring_bitmap_or_many(n_later, later) : NULL;
+    free(later);
+    if (out && min_count >= 2) {
+        /* a lookup a candidate against a sequential read of the whole table: the lookups win
+         * while the candidates are under about a quarter of the event's users */
+        roaring_bitmap_t *cand = out;
+        if (first_day)
+            roaring_bitmap_or_inplace(cand, first_day);
+        if (roaring_bitmap_get_cardinality(cand) * 4 > c->n) {
+            roaring_bitmap_free(cand);
+            return NULL;
+        }
+        out = roaring_bitmap_create();
+        if (out)
+            add_matching(c, cand, min_count, since, out);
+        roaring_bitmap_free(cand);
+    } else if (out && first_day) {
+        add_matching(c, first_day, min_count, since, out);
+    }
+    return out;
+}
+
 roaring_bitmap_t *event_index_performed(const struct event_index *ix, const char *name,
                                         int64_t min_count, int64_t since_ms) {
     struct event_column *c = column((struct event_index *)ix, name, 0);
@@ -371,6 +539,11 @@ roaring_bitmap_t *event_index_performed(const struct event_index *ix, const char
         return roaring_bitmap_create();
     if (min_count <= 1 && since_ms <= 0)
         return roaring_bitmap_copy(c->users);
+    if (since_ms > 0 && !c->days_stale && c->cap) {
+        roaring_bitmap_t *out = performed_by_day(c, min_count, since_ms);
+        if (out)
+            return out;
+    }
     /* The slots are in hash order: adding their uids to a bitmap one by one inserts into the
      * middle of its containers. Mark them in a plain bitset over the uid range instead, then
      * hand them to the bitmap in ascending order, which appends. */
@@ -410,4 +583,33 @@ roaring_bitmap_t *event_index_performed(const struct event_index *ix, const char
     roaring_bitmap_add_many(out, n, batch);
     free(marks);
     return out;
+}
+
+int event_index_index_days(struct event_index *ix) {
+    enum { BATCH = 256, AHEAD = 16 };
+    uint32_t uids[BATCH];
+    for (size_t i = 0; i < ix->n; i++) {
+        struct event_column *c = &ix->cols[i];
+        days_free(c);
+        if (!c->cap)
+            continue;
+        /* ascending uids: each day's bitmap is appended to */
+        roaring_uint32_iterator_t *it = roaring_create_iterator(c->users);
+        if (!it)
+            return -1;
+        for (uint32_t n = 1; n;) {
+            n = roaring_read_uint32_iterator(it, uids, BATCH);
+            for (uint32_t k = 0; k < n && k < AHEAD; k++)
+                __builtin_prefetch(&c->slots[slot_home(c, uids[k])]);
+            for (uint32_t k = 0; k < n; k++) {
+                if (k + AHEAD < n) /* a hint only */
+                    __builtin_prefetch(&c->slots[slot_home(c, uids[k + AHEAD])]);
+                day_moved(c, uids[k], false, 0, slot_find(c, uids[k]));
+            }
+        }
+        roaring_free_uint32_iterator(it);
+        if (c->days_stale)
+            return -1;
+    }
+    return 0;
 }

@@ -12,13 +12,21 @@
  * of 2, 4, 8, 16, 32 or 50 in the column's pool (at most 400 bytes, no allocator header; freed
  * blocks are reused). A single occurrence needs no block: its time is `last_at`.
  *
- * `performed` with no bounds is a bitmap copy; with bounds it visits the users who performed
- * the event. Not thread-safe: the workspace lock guards it.
+ * The users are also kept by the day (UTC) of their last occurrence, a bitmap a day: "within
+ * D days" is then the union of the days after the window's first, plus the users of that first
+ * day whose last time is in the window, and "N times within D days" tests only the users whose
+ * last occurrence is in the window. Days are numbered from 1970-01-01 and held to
+ * [0, EVENT_DAY_LIMIT): a time outside lands in the end day, which is then tested user by user.
+ *
+ * `performed` with no bounds is a bitmap copy; with bounds it visits the users of the window's
+ * days (or, when they are most of the event's users, the whole slot table). Not thread-safe:
+ * the workspace lock guards it.
  */
 #ifndef COHORTD_CORE_INDEX_EVENT_INDEX_H
 #define COHORTD_CORE_INDEX_EVENT_INDEX_H
 
 #include <roaring/roaring.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/index/strmap.h"
@@ -38,6 +46,8 @@ struct event_stat {
 };
 
 #define EVENT_POOL_CLASSES 6
+/* Days kept apart by the day index (1970 to about 2328). */
+#define EVENT_DAY_LIMIT (1u << 17)
 
 struct event_column {
     roaring_bitmap_t *users;
@@ -49,6 +59,10 @@ struct event_column {
     int64_t *pool;
     size_t pool_len, pool_cap;
     uint32_t free_head[EVENT_POOL_CLASSES];
+    /* the users whose last occurrence is on day day_lo + i: days[i] (NULL: none), i < n_days */
+    roaring_bitmap_t **days;
+    uint32_t day_lo, n_days;
+    bool days_stale; /* a day could not be kept (out of memory): `performed` scans the slots */
 };
 
 struct event_index {
@@ -79,6 +93,9 @@ int event_index_load(struct event_index *ix, const char *name, uint32_t uid, int
 void event_index_drop_user(struct event_index *ix, uint32_t uid);
 /* Moves every event of `from` onto `to` (identify-merge). */
 int event_index_merge(struct event_index *ix, uint32_t from, uint32_t to);
+/* Builds the day index of every column from its slots (after they were loaded raw, as the
+ * start-up snapshot does). Returns 0 or -1 (out of memory). */
+int event_index_index_days(struct event_index *ix);
 
 /* Users with at least min_count occurrences, at least min_count of them at or after since_ms
  * (0: any time). Exact for min_count <= EVENT_RECENT_MAX; above it (a segment stored before

@@ -472,6 +472,8 @@ static void get_events(struct in *in, struct event_index *ex) {
         if (!c->users || !ex->name_list[i])
             in->bad = 1;
     }
+    if (!in->bad && !in->nomem && event_index_index_days(ex) != 0)
+        in->nomem = 1; /* the day index is not in the file: built from the slots */
 }
 
 static void get_cohorts(struct in *in, struct snapshot_cohorts *out) {
