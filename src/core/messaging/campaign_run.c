@@ -133,6 +133,27 @@ static json_t *canvas_props(const struct campaign_run *run) {
                      run->step_name);
 }
 
+static json_t *message_props(const struct campaign_run *run);
+
+static json_t *entry_props(const struct campaign_run *run) {
+    json_t *entry = canvas_props(run);
+    json_object_set_new(entry, "in_control_group", json_false());
+    return entry;
+}
+
+/* The members texts of the run's Send and Entry events (NULL when out of memory: those
+ * events are then built one by one). */
+static void event_texts(struct campaign_run *run) {
+    json_t *p = message_props(run);
+    run->send_members = event_members_text(p);
+    json_decref(p);
+    if (run->kind == CAMPAIGN_KIND_CANVAS && run->step == 0) {
+        p = entry_props(run);
+        run->entry_members = event_members_text(p);
+        json_decref(p);
+    }
+}
+
 /* Fixes the step's targets (audience ∩ segment now) and, on a first step, counts them as
  * entered. */
 static enum cd_err start_targets(struct app *app, struct campaign_run *run, const char *segment_id,
@@ -257,8 +278,10 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
         bitmap_free(done);
     }
     /* no read-ahead (out of memory) only costs a store read per recipient */
-    if (err == CD_OK)
+    if (err == CD_OK) {
         run->profiles = calloc(1, sizeof *run->profiles);
+        event_texts(run);
+    }
     campaign_copy_free(&c);
     if (err != CD_OK) {
         campaign_run_free(run);
@@ -659,12 +682,19 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
         if (err == CD_OK && o[i].terminal && run->kind == CAMPAIGN_KIND_CANVAS && run->step == 0) {
             /* entry is recorded with the first step's outcome: once per user, and in small
              * writes however large the audience */
-            json_t *entry = canvas_props(run);
-            json_object_set_new(entry, "in_control_group", json_false());
-            err = event_emit(app, run->ws, "users.canvas.Entry", now, &eu, entry);
+            err = run->entry_members
+                      ? event_emit_members(app, run->ws, "users.canvas.Entry", now, &eu,
+                                           run->entry_members)
+                      : event_emit(app, run->ws, "users.canvas.Entry", now, &eu, entry_props(run));
         }
         if (aborted) /* not sent: no message event; the delivery row and the log keep it */
             continue;
+        if (sent(&o[i]) && run->send_members) {
+            if (err == CD_OK)
+                err = event_emit_members(app, run->ws, "users.messages.webhook.Send", now, &eu,
+                                         run->send_members);
+            continue;
+        }
         json_t *p = message_props(run);
         if (!sent(&o[i]))
             failure_props(p, &o[i]);
@@ -740,5 +770,7 @@ void campaign_run_free(struct campaign_run *run) {
     bitmap_free(run->targets);
     bitmap_free(run->remaining);
     profiles_free(run->profiles);
+    free(run->send_members);
+    free(run->entry_members);
     free(run);
 }
