@@ -207,6 +207,14 @@ static void parse_templates(struct campaign_run *run) {
     }
 }
 
+/* The object templates see as campaign.${…} (with the dispatch id) or canvas.${…}. */
+static json_t *about_object(const struct campaign_run *run) {
+    return run->kind == CAMPAIGN_KIND_CANVAS
+               ? json_pack("{s:s, s:s}", "api_id", run->public_id, "name", run->name)
+               : json_pack("{s:s, s:s, s:s}", "api_id", run->public_id, "name", run->name,
+                           "dispatch_id", run->dispatch_id);
+}
+
 /* Builds the run of a due dispatch; *run stays NULL when there is nothing to run. */
 static enum cd_err start(struct app *app, struct due *d, struct campaign_run **out) {
     *out = NULL;
@@ -281,6 +289,8 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
     if (err == CD_OK) {
         run->profiles = calloc(1, sizeof *run->profiles);
         event_texts(run);
+        run->about = about_object(run);
+        run->no_props = json_object();
     }
     campaign_copy_free(&c);
     if (err != CD_OK) {
@@ -485,21 +495,31 @@ enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uin
         err = users_profile(app, run->ws, uid, &req->external_id, &attrs);
     if (err != CD_OK)
         return err;
-    /* per-user trigger properties override the request's key by key */
-    json_t *props = json_deep_copy(json_object_get(run->props, "all"));
-    char key[16];
-    snprintf(key, sizeof key, "%u", uid);
-    if (!props)
-        props = json_object();
-    json_object_update(props, json_object_get(json_object_get(run->props, "users"), key));
+    /* per-user trigger properties override the request's key by key: a merged copy for a user
+     * who has some, the request's own (read only) for the others */
+    const json_t *all = json_object_get(run->props, "all");
+    const json_t *users = json_object_get(run->props, "users");
+    const json_t *mine = NULL;
+    if (users) {
+        char key[16];
+        snprintf(key, sizeof key, "%u", uid);
+        mine = json_object_get(users, key);
+    }
+    json_t *props = NULL; /* owned: the merged copy, or a fresh empty object */
+    if (mine || (!all && !run->no_props)) {
+        props = all ? json_deep_copy(all) : NULL;
+        if (!props)
+            props = json_object();
+        json_object_update(props, (json_t *)mine);
+    }
     bool canvas = run->kind == CAMPAIGN_KIND_CANVAS;
-    json_t *about = canvas ? json_pack("{s:s, s:s}", "api_id", run->public_id, "name", run->name)
-                           : json_pack("{s:s, s:s, s:s}", "api_id", run->public_id, "name",
-                                       run->name, "dispatch_id", run->dispatch_id);
+    json_t *about = run->about ? json_incref(run->about) : about_object(run);
     struct liquid_vars v = {.user_id = req->external_id,
                             .braze_id = req->braze_id,
                             .attrs = attrs,
-                            .props = props,
+                            .props = props ? props
+                                     : all ? all
+                                           : run->no_props,
                             .campaign = canvas ? NULL : about,
                             .canvas = canvas ? about : NULL,
                             .url_encode = true};
@@ -767,6 +787,8 @@ void campaign_run_free(struct campaign_run *run) {
     free(run->header_trees);
     json_decref(run->webhook);
     json_decref(run->props);
+    json_decref(run->about);
+    json_decref(run->no_props);
     bitmap_free(run->targets);
     bitmap_free(run->remaining);
     profiles_free(run->profiles);
