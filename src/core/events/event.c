@@ -122,7 +122,7 @@ char *event_body_text(const char *event_type, const char *id, int64_t time_ms,
     char *o = put_field(body + 1, "event_type", event_type, true);
     body[0] = '{';
     o = put_field(o, "id", id, false);
-    o += sprintf(o, ",\"time\":%lld,\"user\":{", (long long)(time_ms / 1000));
+    o += snprintf(o, 40, ",\"time\":%lld,\"user\":{", (long long)(time_ms / 1000));
     o = put_field(o, "user_id", user->braze_id, true);
     if (user->external_id)
         o = put_field(o, "external_user_id", user->external_id, false);
