@@ -11,17 +11,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "util/timeutil.h"
-
-/* A write has a fixed cost (commit, WAL frames, sync) whatever its size, so the thread lets a
- * small queue gather for up to GATHER_MS after its first job arrived, until GATHER_OUTCOMES
- * outcomes wait: fewer, larger writes. A step's end, or stopping, does not wait. The sender
- * starts no new request while RECORD_BACKLOG_MAX (more than GATHER_OUTCOMES) outcomes wait,
- * so a gathering queue always fills or times out. */
-#define GATHER_OUTCOMES 256
-#define GATHER_MS 10
 
 struct recorder {
     struct app *app;
@@ -32,9 +23,6 @@ struct recorder {
     pthread_cond_t cond;
     bool stopping;
     struct recorder_job *queue, **queue_tail;
-    size_t queued;                /* outcomes in queue */
-    bool queued_step;             /* a step's end is in queue */
-    struct timespec gather_until; /* when the queue's first job has waited GATHER_MS */
     struct recorder_job *done, **done_tail;
 };
 
@@ -100,14 +88,9 @@ static void *loop(void *arg) {
             pthread_cond_wait(&r->cond, &r->lock);
         if (!r->queue)
             break; /* stopping, and nothing left */
-        while (!r->stopping && !r->queued_step && r->queued < GATHER_OUTCOMES &&
-               pthread_cond_timedwait(&r->cond, &r->lock, &r->gather_until) == 0) {
-        }
         struct recorder_job *list = r->queue;
         r->queue = NULL;
         r->queue_tail = &r->queue;
-        r->queued = 0;
-        r->queued_step = false;
         pthread_mutex_unlock(&r->lock);
         run_jobs(r, list);
         pthread_mutex_lock(&r->lock);
@@ -132,11 +115,7 @@ struct recorder *recorder_start(struct app *app, void (*wake)(void *ctx), void *
     r->queue_tail = &r->queue;
     r->done_tail = &r->done;
     pthread_mutex_init(&r->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&r->cond, NULL);
     if (pthread_create(&r->thread, NULL, loop, r) != 0) {
         pthread_cond_destroy(&r->cond);
         pthread_mutex_destroy(&r->lock);
@@ -150,20 +129,8 @@ void recorder_push(struct recorder *r, struct recorder_job *job) {
     job->next = NULL;
     job->err = CD_OK;
     pthread_mutex_lock(&r->lock);
-    if (!r->queue) {
-        clock_gettime(CLOCK_MONOTONIC, &r->gather_until);
-        r->gather_until.tv_nsec += (long)GATHER_MS * 1000000;
-        if (r->gather_until.tv_nsec >= 1000000000) {
-            r->gather_until.tv_sec++;
-            r->gather_until.tv_nsec -= 1000000000;
-        }
-    }
     *r->queue_tail = job;
     r->queue_tail = &job->next;
-    if (job->kind == RECORDER_STEP_DONE)
-        r->queued_step = true;
-    else
-        r->queued += job->n;
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
 }
