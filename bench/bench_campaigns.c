@@ -6,7 +6,8 @@
  * member, each outcome recorded durably with its Send event. Baseline, in the same run: the same
  * number of requests from plain libcurl multi at the same concurrency (16, cohortd's default)
  * to the same receiver — the HTTP ceiling without templating, bookkeeping or fsyncs.
- * Prints one JSON object.
+ * Prints one JSON object, with the CPU seconds each side used: the server's for the sends, this
+ * process's for the sends (its receiver, mostly) and for the baseline (client and receiver).
  *
  * usage: bench_campaigns COHORTD_BIN [USERS]
  */
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench_users.h"
 
@@ -101,7 +103,9 @@ int main(int argc, char **argv) {
     long audience = (long)json_integer_value(json_object_get(size, "size"));
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/baseline", port);
+    double self0 = bench_cpu_seconds(getpid());
     double base_rate = baseline(url, audience);
+    double base_cpu = bench_cpu_seconds(getpid()) - self0; /* the client and the receiver */
     long before = bench_receiver_requests(rcv);
 
     char body[1024];
@@ -111,7 +115,7 @@ int main(int argc, char **argv) {
              "\"body\":\"{\\\"id\\\":\\\"{{${braze_id}}}\\\",\\\"first\\\":\\\""
              "{{custom_attribute.${first_name} | default: 'x'}}\\\"}\"}}}",
              json_string_value(json_object_get(seg, "segment_id")), port);
-    double cpu0 = bench_cpu_seconds(b.pid);
+    double cpu0 = bench_cpu_seconds(b.pid), rcv0 = bench_cpu_seconds(getpid());
     double t0 = bench_now(), first = 0;
     json_decref(post_json(&b, "/campaigns/create", body, 201));
     long sent = 0;
@@ -123,12 +127,14 @@ int main(int argc, char **argv) {
         nanosleep(&ts, NULL);
     }
     double elapsed = bench_now() - t0;
+    double rcv_cpu = bench_cpu_seconds(getpid()) - rcv0; /* the receiver (and this wait loop) */
     double rate = (double)sent / elapsed;
     printf("{\"scenario\":\"campaign_send\",\"users\":%u,\"audience\":%ld,\"sent\":%ld,"
            "\"concurrency\":%d,\"sends_per_s\":%.0f,\"first_send_ms\":%.1f,"
-           "\"baseline_requests_per_s\":%.0f,\"ratio_vs_baseline\":%.2f,\"server_cpu_s\":%.2f}\n",
+           "\"baseline_requests_per_s\":%.0f,\"ratio_vs_baseline\":%.2f,\"server_cpu_s\":%.2f,"
+           "\"receiver_cpu_s\":%.2f,\"baseline_cpu_s\":%.2f}\n",
            n, audience, sent, CONCURRENCY, rate, first ? (first - t0) * 1000 : -1.0, base_rate,
-           rate / base_rate, bench_cpu_seconds(b.pid) - cpu0);
+           rate / base_rate, bench_cpu_seconds(b.pid) - cpu0, rcv_cpu, base_cpu);
     json_decref(seg);
     json_decref(size);
     bench_cleanup(&b);

@@ -59,6 +59,7 @@ struct xfer {
 
 struct active {
     struct campaign_run *run;
+    char labels[224];     /* its counters' labels, made once (see count) */
     int64_t next_send_at; /* rate limit */
     int in_flight;
     bool drop; /* drop the run once idle: the next poll rebuilds it from the store (after a
@@ -103,12 +104,16 @@ static const char *kind_name(const struct campaign_run *run) {
     return run->kind == CAMPAIGN_KIND_CANVAS ? "canvas" : "campaign";
 }
 
-/* counter name{kind="campaign"|"canvas",campaign_id="…"} += 1 */
-static void count(const struct campaign_run *run, const char *name) {
-    char id[160], labels[224];
-    snprintf(labels, sizeof labels, "kind=\"%s\",campaign_id=\"%s\"", kind_name(run),
-             metrics_label(id, sizeof id, run->public_id));
-    metrics_add(name, labels, 1);
+/* The labels of a run's counters: kind="campaign"|"canvas",campaign_id="…". */
+static void make_labels(struct active *a) {
+    char id[160];
+    snprintf(a->labels, sizeof a->labels, "kind=\"%s\",campaign_id=\"%s\"", kind_name(a->run),
+             metrics_label(id, sizeof id, a->run->public_id));
+}
+
+/* counter name{labels of a} += 1 */
+static void count(const struct active *a, const char *name) {
+    metrics_add(name, a->labels, 1);
 }
 
 static bool is_stopping(struct sender *s) {
@@ -148,6 +153,7 @@ static void poll_due(struct sender *s, int64_t now) {
             continue;
         }
         a->run = runs[i];
+        make_labels(a);
         s->act[s->n_act++] = a;
     }
 }
@@ -212,7 +218,7 @@ static bool send_one(struct sender *s, struct active *a, uint32_t uid, int attem
                                               .terminal = true,
                                               .response = x->req.skip_reason};
         if (x->req.skip == WEBHOOK_RENDER_FAILED)
-            count(a->run, "cohortd_webhook_failures_total");
+            count(a, "cohortd_webhook_failures_total");
         log_info("sender", "dispatch_id=%s %s_id=%s braze_id=%s result=%s reason=%s",
                  a->run->dispatch_id, kind_name(a->run), a->run->public_id, x->req.braze_id,
                  x->req.skip == WEBHOOK_ABORTED ? "aborted" : "render_failed",
@@ -340,9 +346,9 @@ static void collect(struct sender *s, int64_t now) {
             .response = status ? x->response : (*x->error ? x->error : "no response"),
             .content_length = x->content_length,
         };
-        count(a->run, ok         ? "cohortd_webhook_sends_total"
-                      : terminal ? "cohortd_webhook_failures_total"
-                                 : "cohortd_webhook_retries_total");
+        count(a, ok         ? "cohortd_webhook_sends_total"
+                 : terminal ? "cohortd_webhook_failures_total"
+                            : "cohortd_webhook_retries_total");
         if (!ok) { /* the transport's own words when there was no answer */
             const char *error = m->data.result == CURLE_OK ? ""
                                 : *x->error                ? x->error

@@ -133,6 +133,27 @@ static json_t *canvas_props(const struct campaign_run *run) {
                      run->step_name);
 }
 
+static json_t *message_props(const struct campaign_run *run);
+
+static json_t *entry_props(const struct campaign_run *run) {
+    json_t *entry = canvas_props(run);
+    json_object_set_new(entry, "in_control_group", json_false());
+    return entry;
+}
+
+/* The members texts of the run's Send and Entry events (NULL when out of memory: those
+ * events are then built one by one). */
+static void event_texts(struct campaign_run *run) {
+    json_t *p = message_props(run);
+    run->send_members = event_members_text(p);
+    json_decref(p);
+    if (run->kind == CAMPAIGN_KIND_CANVAS && run->step == 0) {
+        p = entry_props(run);
+        run->entry_members = event_members_text(p);
+        json_decref(p);
+    }
+}
+
 /* Fixes the step's targets (audience ∩ segment now) and, on a first step, counts them as
  * entered. */
 static enum cd_err start_targets(struct app *app, struct campaign_run *run, const char *segment_id,
@@ -184,6 +205,14 @@ static void parse_templates(struct campaign_run *run) {
         if (run->header_trees)
             run->header_trees[i++] = tmpl_parse_stored(json_string_value(value));
     }
+}
+
+/* The object templates see as campaign.${…} (with the dispatch id) or canvas.${…}. */
+static json_t *about_object(const struct campaign_run *run) {
+    return run->kind == CAMPAIGN_KIND_CANVAS
+               ? json_pack("{s:s, s:s}", "api_id", run->public_id, "name", run->name)
+               : json_pack("{s:s, s:s, s:s}", "api_id", run->public_id, "name", run->name,
+                           "dispatch_id", run->dispatch_id);
 }
 
 /* Builds the run of a due dispatch; *run stays NULL when there is nothing to run. */
@@ -257,8 +286,12 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
         bitmap_free(done);
     }
     /* no read-ahead (out of memory) only costs a store read per recipient */
-    if (err == CD_OK)
+    if (err == CD_OK) {
         run->profiles = calloc(1, sizeof *run->profiles);
+        event_texts(run);
+        run->about = about_object(run);
+        run->no_props = json_object();
+    }
     campaign_copy_free(&c);
     if (err != CD_OK) {
         campaign_run_free(run);
@@ -462,21 +495,31 @@ enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uin
         err = users_profile(app, run->ws, uid, &req->external_id, &attrs);
     if (err != CD_OK)
         return err;
-    /* per-user trigger properties override the request's key by key */
-    json_t *props = json_deep_copy(json_object_get(run->props, "all"));
-    char key[16];
-    snprintf(key, sizeof key, "%u", uid);
-    if (!props)
-        props = json_object();
-    json_object_update(props, json_object_get(json_object_get(run->props, "users"), key));
+    /* per-user trigger properties override the request's key by key: a merged copy for a user
+     * who has some, the request's own (read only) for the others */
+    const json_t *all = json_object_get(run->props, "all");
+    const json_t *users = json_object_get(run->props, "users");
+    const json_t *mine = NULL;
+    if (users) {
+        char key[16];
+        snprintf(key, sizeof key, "%u", uid);
+        mine = json_object_get(users, key);
+    }
+    json_t *props = NULL; /* owned: the merged copy, or a fresh empty object */
+    if (mine || (!all && !run->no_props)) {
+        props = all ? json_deep_copy(all) : NULL;
+        if (!props)
+            props = json_object();
+        json_object_update(props, (json_t *)mine);
+    }
     bool canvas = run->kind == CAMPAIGN_KIND_CANVAS;
-    json_t *about = canvas ? json_pack("{s:s, s:s}", "api_id", run->public_id, "name", run->name)
-                           : json_pack("{s:s, s:s, s:s}", "api_id", run->public_id, "name",
-                                       run->name, "dispatch_id", run->dispatch_id);
+    json_t *about = run->about ? json_incref(run->about) : about_object(run);
     struct liquid_vars v = {.user_id = req->external_id,
                             .braze_id = req->braze_id,
                             .attrs = attrs,
-                            .props = props,
+                            .props = props ? props
+                                     : all ? all
+                                           : run->no_props,
                             .campaign = canvas ? NULL : about,
                             .canvas = canvas ? about : NULL,
                             .url_encode = true};
@@ -659,12 +702,19 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
         if (err == CD_OK && o[i].terminal && run->kind == CAMPAIGN_KIND_CANVAS && run->step == 0) {
             /* entry is recorded with the first step's outcome: once per user, and in small
              * writes however large the audience */
-            json_t *entry = canvas_props(run);
-            json_object_set_new(entry, "in_control_group", json_false());
-            err = event_emit(app, run->ws, "users.canvas.Entry", now, &eu, entry);
+            err = run->entry_members
+                      ? event_emit_members(app, run->ws, "users.canvas.Entry", now, &eu,
+                                           run->entry_members)
+                      : event_emit(app, run->ws, "users.canvas.Entry", now, &eu, entry_props(run));
         }
         if (aborted) /* not sent: no message event; the delivery row and the log keep it */
             continue;
+        if (sent(&o[i]) && run->send_members) {
+            if (err == CD_OK)
+                err = event_emit_members(app, run->ws, "users.messages.webhook.Send", now, &eu,
+                                         run->send_members);
+            continue;
+        }
         json_t *p = message_props(run);
         if (!sent(&o[i]))
             failure_props(p, &o[i]);
@@ -737,8 +787,12 @@ void campaign_run_free(struct campaign_run *run) {
     free(run->header_trees);
     json_decref(run->webhook);
     json_decref(run->props);
+    json_decref(run->about);
+    json_decref(run->no_props);
     bitmap_free(run->targets);
     bitmap_free(run->remaining);
     profiles_free(run->profiles);
+    free(run->send_members);
+    free(run->entry_members);
     free(run);
 }

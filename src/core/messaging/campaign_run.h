@@ -49,6 +49,12 @@ struct campaign_run {
     /* the next recipients' profiles, read ahead in one store read (campaign_run.c); NULL: each
      * render reads its user alone */
     struct campaign_profiles *profiles;
+    /* the properties of its Send and (Canvas) Entry events as members text
+     * (event_members_text), made once when the run starts; NULL: built per event */
+    char *send_members, *entry_members;
+    /* what every render of the run shares, made once when it starts (NULL: made per render):
+     * the campaign.${…} or canvas.${…} object, and an empty object for no trigger properties */
+    json_t *about, *no_props;
 };
 
 /* Whether a personalised request is to be sent. */
