@@ -736,6 +736,8 @@ static void pg_close(struct store *s) {
     conn_close(&s->w);
     pthread_cond_destroy(&s->commit_cond);
     pthread_mutex_destroy(&s->commit_lock);
+    pg_entries_free(s);
+    pthread_mutex_destroy(&s->entry_lock);
     free(s->url);
     free(s);
 }
@@ -754,6 +756,7 @@ enum cd_err postgres_open(const char *url, struct store **out, char *err_msg, si
     s->txn.s = s;
     pthread_mutex_init(&s->commit_lock, NULL);
     pthread_cond_init(&s->commit_cond, NULL);
+    pthread_mutex_init(&s->entry_lock, NULL);
     metrics_describe("cohortd_store_full", METRIC_GAUGE,
                      "1 while the last write failed because the store's disk (or page limit) "
                      "is full, until a write succeeds or space is found again");
@@ -809,12 +812,17 @@ static enum cd_err pg_begin(struct store *s, struct store_txn **out) {
     s->w.in_txn = true;
     s->w.failed = false;
     s->w.begin_pending = true; /* sent with the first statement (run_with_begin) */
+    s->txn_campaigns = false;
     *out = &s->txn;
     return CD_OK;
 }
 
-/* Ends the transaction on w; caller holds w.lock, which this releases. */
+/* Ends the transaction on w, its COMMIT (if any) answered; caller holds w.lock, which this
+ * releases. */
 static void txn_end(struct store *s) {
+    if (s->txn_campaigns) /* on_cohort's sets read before the commit was visible are stale */
+        pg_entries_changed(s);
+    s->txn_campaigns = false;
     s->w.in_txn = false;
     s->w.failed = false;
     s->w.begin_pending = false;
@@ -968,8 +976,10 @@ static enum cd_err pg_commit_ticket(struct store_txn *t, uint64_t *ticket) {
     struct store *s = t->s;
     *ticket = 0;
     struct pg_slot *slot = NULL;
+    /* a transaction that inserted a campaign commits here: on_cohort's sets must go stale
+     * once its COMMIT is answered, which a slot would read later */
     if (!atomic_load(&s->commit_failed) && !s->w.failed && !s->w.begin_pending &&
-        PQstatus(s->w.db) == CONNECTION_OK) {
+        !s->txn_campaigns && PQstatus(s->w.db) == CONNECTION_OK) {
         pthread_mutex_lock(&s->commit_lock);
         slot = slot_take(s);
         pthread_mutex_unlock(&s->commit_lock);

@@ -61,6 +61,7 @@ static enum cd_err acquire(struct store *s, int64_t ws, const char *node, const 
         &a, pg_row_int64, &got, NULL);
     if (err == CD_OK) {
         *epoch = got;
+        pg_entries_changed(s); /* another node may have written its campaigns meanwhile */
         return CD_OK;
     }
     if (err != CD_E_NOT_FOUND)
