@@ -284,25 +284,38 @@ static void run_result(struct pg_conn *c, struct run_state *rs, PGresult *res) {
     PQclear(res);
 }
 
-/* The first statement of a transaction together with its BEGIN: both sent in one pipeline
- * and their answers read after one round trip (the statement's rows are not streamed; a
- * transaction's statements return few). A failed BEGIN fails the statement and the
- * transaction. */
+/* The first statement of a transaction together with its BEGIN (and the lease check that
+ * check_with_next left pending, between them): all sent in one pipeline and their answers read
+ * after one round trip (the statement's rows are not streamed; a transaction's statements
+ * return few). A failed BEGIN or check fails the statement and the transaction; a check that
+ * finds no live lease answers CD_E_MOVED. */
 static enum cd_err run_with_begin(struct pg_conn *c, bool one_row, const char *name, int n,
                                   const char *const *vals, const int *lens, const int *fmts,
                                   pg_row_fn row, void *ctx, int64_t *changes) {
     c->begin_pending = false;
+    bool with_check = c->check_pending;
+    c->check_pending = false;
+    char check_name[16], epoch[24], ws[24];
+    if (with_check && !prepared(c, pg_lease_check_sql, "iti", check_name, sizeof check_name))
+        return CD_E_STORE;
+    snprintf(ws, sizeof ws, "%lld", (long long)c->check_ws);
+    snprintf(epoch, sizeof epoch, "%lld", (long long)c->check_epoch);
+    const char *check_vals[] = {ws, c->check_node, epoch};
     if (!PQenterPipelineMode(c->db))
         return result_error(c, NULL, "begin");
     if (!PQsendQueryParams(c->db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+        (with_check && !PQsendQueryPrepared(c->db, check_name, 3, check_vals, NULL, NULL, 0)) ||
         !PQsendQueryPrepared(c->db, name, n, vals, lens, fmts, 0) || !PQpipelineSync(c->db)) {
         enum cd_err err = result_error(c, NULL, "send");
         PQexitPipelineMode(c->db);
         return err;
     }
     struct run_state rs = {one_row, row, ctx, changes, false, CD_OK};
-    enum cd_err begin_err = CD_OK;
-    int query = 0; /* 0: BEGIN's results, 1: the statement's, 2: the sync */
+    enum cd_err begin_err = CD_OK; /* BEGIN's or the check's */
+    bool lease_held = false;
+    /* query 0: BEGIN's results, 1: the check's (when sent), then the statement's (stmt), then
+     * the sync (done) */
+    int query = 0, stmt = with_check ? 2 : 1, done = stmt + 1;
     for (int nulls = 0; nulls < 3;) {
         PGresult *res = PQgetResult(c->db);
         if (!res) { /* the end of one query's results */
@@ -314,12 +327,15 @@ static enum cd_err run_with_begin(struct pg_conn *c, bool one_row, const char *n
         ExecStatusType st = PQresultStatus(res);
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(res);
-            query = 3;
+            query = done + 1;
             break;
         }
-        if (query == 0) {
-            if (st != PGRES_COMMAND_OK && begin_err == CD_OK)
-                begin_err = result_error(c, res, "begin");
+        if (query < stmt) { /* BEGIN, or the check */
+            if (st == PGRES_TUPLES_OK && query == 1)
+                lease_held = PQntuples(res) > 0;
+            else if (st != PGRES_COMMAND_OK && begin_err == CD_OK)
+                begin_err =
+                    st == PGRES_PIPELINE_ABORTED ? CD_E_STORE : result_error(c, res, "begin");
             PQclear(res);
         } else if (st == PGRES_PIPELINE_ABORTED) {
             if (rs.err == CD_OK)
@@ -329,7 +345,7 @@ static enum cd_err run_with_begin(struct pg_conn *c, bool one_row, const char *n
             run_result(c, &rs, res);
         }
     }
-    if (query != 3 || !PQexitPipelineMode(c->db)) { /* the answers did not all arrive */
+    if (query != done + 1 || !PQexitPipelineMode(c->db)) { /* the answers did not all arrive */
         if (rs.err == CD_OK && begin_err == CD_OK)
             rs.err = result_error(c, NULL, "pipeline");
         if (PQpipelineStatus(c->db) != PQ_PIPELINE_OFF) { /* left mid-pipeline: start over */
@@ -341,6 +357,12 @@ static enum cd_err run_with_begin(struct pg_conn *c, bool one_row, const char *n
     c->failed = c->failed || rs.err != CD_OK || begin_err != CD_OK;
     if (begin_err != CD_OK)
         return begin_err;
+    if (with_check && !lease_held) {
+        c->failed = true; /* the statement ran, but this transaction must not commit */
+        log_warn("store", "op=lease_check workspace=%lld node=%s epoch=%lld result=not_held",
+                 (long long)c->check_ws, c->check_node, (long long)c->check_epoch);
+        return CD_E_MOVED;
+    }
     if (rs.err == CD_OK && one_row && !rs.any)
         rs.err = CD_E_NOT_FOUND;
     return rs.err;
@@ -812,6 +834,7 @@ static enum cd_err pg_begin(struct store *s, struct store_txn **out) {
     s->w.in_txn = true;
     s->w.failed = false;
     s->w.begin_pending = true; /* sent with the first statement (run_with_begin) */
+    s->w.check_pending = false;
     s->txn_campaigns = false;
     *out = &s->txn;
     return CD_OK;
@@ -826,6 +849,7 @@ static void txn_end(struct store *s) {
     s->w.in_txn = false;
     s->w.failed = false;
     s->w.begin_pending = false;
+    s->w.check_pending = false;
     pthread_mutex_unlock(&s->w.lock);
 }
 

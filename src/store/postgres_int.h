@@ -46,6 +46,11 @@ struct pg_conn {
     bool failed; /* a statement of the open transaction failed: COMMIT must not succeed */
     /* begun but BEGIN not sent yet: it goes in one round trip with the first statement (w) */
     bool begin_pending;
+    /* a lease check (check_with_next) that goes in the pipeline of BEGIN and the first
+     * statement, ahead of it (w) */
+    bool check_pending;
+    int64_t check_ws, check_epoch;
+    char check_node[STORE_LEASE_HOLDER_MAX + 1];
     int n_stmts;
     const char *stmts[PG_STMT_CAP]; /* prepared as "s<index>" */
 };
@@ -199,6 +204,9 @@ void pg_row_int64(struct pg_row *r, void *ctx);
  * NULL in the array. */
 char *pg_array_ints(const int64_t *v, size_t n);
 char *pg_array_texts(const char *const *v, size_t n, size_t stride);
+
+/* The lease check's statement ($1 workspace, $2 node, $3 epoch: one row when held live). */
+extern const char pg_lease_check_sql[];
 
 /* Makes every cached set of on_cohort stale: called when a campaign is inserted, when a
  * transaction that inserted one ends (its commit answered), and when a lease is taken (another

@@ -2050,6 +2050,24 @@ static enum cd_err checked_txn(struct fx *f, int64_t ws, const char *node, int64
     return err;
 }
 
+/* A transaction checked with check_with_next that then appends an event: what the append
+ * answered (commit's answer when CD_OK). A refused append must leave a transaction that
+ * commit refuses and that wrote nothing (the events of ws are counted before and after). */
+static enum cd_err checked_next_txn(struct fx *f, int64_t ws, const char *node, int64_t epoch) {
+    int64_t before = -1, after = -1, seq = 0;
+    assert_int_equal(f->ops->currents->pending_after(f->s, ws, 0, "[\"lease.e\"]", &before), CD_OK);
+    struct store_txn *t = NULL;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(f->ops->leases->check_with_next(t, ws, node, epoch), CD_OK);
+    enum cd_err err = f->ops->outbox->append(t, ws, "lease.e", 10, "{}", &seq);
+    if (err == CD_OK)
+        return f->ops->commit(t);
+    assert_int_equal(f->ops->commit(t), CD_E_STORE);
+    assert_int_equal(f->ops->currents->pending_after(f->s, ws, 0, "[\"lease.e\"]", &after), CD_OK);
+    assert_int_equal(after, before);
+    return err;
+}
+
 /* PostgreSQL: a node id is claimed by one process (instance) at a time; a second instance is
  * refused while the claim is live and gets it once it ran out; the instance that lost its id
  * can neither renew the claim nor take a lease, even one still recorded under the id. SQLite:
@@ -2126,6 +2144,7 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
     assert_int_equal(l->acquire(f->s, ws, "node-a", "ia", "http://a:1", 60000, &e1, &who), CD_OK);
     assert_true(e1 >= 1);
     assert_int_equal(checked_txn(f, ws, "node-a", e1), CD_OK);
+    assert_int_equal(checked_next_txn(f, ws, "node-a", e1), CD_OK);
     assert_int_equal(l->renew(f->s, ws, "node-a", e1, 60000), CD_OK);
     if (strcmp(f->ops->name, "sqlite") == 0) {
         assert_int_equal(l->acquire(f->s, ws, "node-b", "ib", "http://b:1", 60000, &e2, &who),
@@ -2143,18 +2162,23 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
     assert_true(who.remaining_ms > 0 && who.remaining_ms <= 60000);
     assert_int_equal(checked_txn(f, ws, "node-b", e1), CD_E_STORE);
     assert_int_equal(checked_txn(f, ws, "node-a", e1 + 1), CD_E_STORE);
+    assert_int_equal(checked_next_txn(f, ws, "node-b", e1), CD_E_MOVED);
+    assert_int_equal(checked_next_txn(f, ws, "node-a", e1 + 1), CD_E_MOVED);
 
     /* a renewal to 0 ms lets the lease expire at once: it is then nobody's */
     assert_int_equal(l->renew(f->s, ws, "node-a", e1, 0), CD_OK);
     assert_int_equal(l->renew(f->s, ws, "node-a", e1, 60000), CD_E_NOT_FOUND);
     assert_int_equal(checked_txn(f, ws, "node-a", e1), CD_E_STORE);
+    assert_int_equal(checked_next_txn(f, ws, "node-a", e1), CD_E_MOVED);
     assert_int_equal(l->owner(f->s, ws, &who), CD_OK);
     assert_true(who.remaining_ms <= 0);
 
     assert_int_equal(l->acquire(f->s, ws, "node-b", "ib", "http://b:1", 60000, &e2, &who), CD_OK);
     assert_int_equal(e2, e1 + 1);
     assert_int_equal(checked_txn(f, ws, "node-b", e2), CD_OK);
+    assert_int_equal(checked_next_txn(f, ws, "node-b", e2), CD_OK);
     assert_int_equal(checked_txn(f, ws, "node-a", e1), CD_E_STORE);
+    assert_int_equal(checked_next_txn(f, ws, "node-a", e1), CD_E_MOVED);
     assert_int_equal(l->renew(f->s, ws, "node-a", e1, 60000), CD_E_NOT_FOUND);
     /* a release by the old holder changes nothing */
     assert_int_equal(l->release(f->s, ws, "node-a", e1), CD_OK);
