@@ -6,12 +6,12 @@
  *
  * Cost: every statement is one round trip to the server, a transaction's first one carrying its
  * BEGIN (and a lease check left by check_with_next) in the same pipeline (begin itself sends
- * nothing); a COMMIT returns once PostgreSQL has
- * flushed its WAL (synchronous_commit = on). commit_ticket sends the COMMIT and returns: the
- * connection, its COMMIT in flight, goes to a commit slot and the writer takes the slot's idle
- * connection, so the next transaction runs while this one flushes and PostgreSQL flushes the
- * commits in flight together; durable reads the COMMIT's answer. The batch calls (events_bump,
- * aliases_put, misses_add) send one multi-row statement per step whatever the number of rows.
+ * nothing); a COMMIT returns once PostgreSQL has flushed its WAL (synchronous_commit = on).
+ * commit_ticket sends the COMMIT and returns: the connection, its COMMIT in flight, goes to a
+ * commit slot and the writer takes the slot's idle connection, so the next transaction runs
+ * while this one flushes and PostgreSQL flushes the commits in flight together; durable reads
+ * the COMMIT's answer. The batch calls (events_bump, aliases_put, misses_add) send one
+ * multi-row statement per step whatever the number of rows.
  */
 #include "store/postgres_int.h"
 
