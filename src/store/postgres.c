@@ -5,12 +5,13 @@
  * libpq. postgres_int.h says how connections and statements are organised.
  *
  * Cost: every statement is one round trip to the server, a transaction's first one carrying its
- * BEGIN in the same pipeline (begin itself sends nothing); a COMMIT returns once PostgreSQL has
- * flushed its WAL (synchronous_commit = on). commit_ticket sends the COMMIT and returns: the
- * connection, its COMMIT in flight, goes to a commit slot and the writer takes the slot's idle
- * connection, so the next transaction runs while this one flushes and PostgreSQL flushes the
- * commits in flight together; durable reads the COMMIT's answer. The batch calls (events_bump,
- * aliases_put, misses_add) send one multi-row statement per step whatever the number of rows.
+ * BEGIN (and a lease check left by check_with_next) in the same pipeline (begin itself sends
+ * nothing); a COMMIT returns once PostgreSQL has flushed its WAL (synchronous_commit = on).
+ * commit_ticket sends the COMMIT and returns: the connection, its COMMIT in flight, goes to a
+ * commit slot and the writer takes the slot's idle connection, so the next transaction runs
+ * while this one flushes and PostgreSQL flushes the commits in flight together; durable reads
+ * the COMMIT's answer. The batch calls (events_bump, aliases_put, misses_add) send one
+ * multi-row statement per step whatever the number of rows.
  */
 #include "store/postgres_int.h"
 
@@ -284,25 +285,38 @@ static void run_result(struct pg_conn *c, struct run_state *rs, PGresult *res) {
     PQclear(res);
 }
 
-/* The first statement of a transaction together with its BEGIN: both sent in one pipeline
- * and their answers read after one round trip (the statement's rows are not streamed; a
- * transaction's statements return few). A failed BEGIN fails the statement and the
- * transaction. */
+/* The first statement of a transaction together with its BEGIN (and the lease check that
+ * check_with_next left pending, between them): all sent in one pipeline and their answers read
+ * after one round trip (the statement's rows are not streamed; a transaction's statements
+ * return few). A failed BEGIN or check fails the statement and the transaction; a check that
+ * finds no live lease answers CD_E_MOVED. */
 static enum cd_err run_with_begin(struct pg_conn *c, bool one_row, const char *name, int n,
                                   const char *const *vals, const int *lens, const int *fmts,
                                   pg_row_fn row, void *ctx, int64_t *changes) {
     c->begin_pending = false;
+    bool with_check = c->check_pending;
+    c->check_pending = false;
+    char check_name[16], epoch[24], ws[24];
+    if (with_check && !prepared(c, pg_lease_check_sql, "iti", check_name, sizeof check_name))
+        return CD_E_STORE;
+    snprintf(ws, sizeof ws, "%lld", (long long)c->check_ws);
+    snprintf(epoch, sizeof epoch, "%lld", (long long)c->check_epoch);
+    const char *check_vals[] = {ws, c->check_node, epoch};
     if (!PQenterPipelineMode(c->db))
         return result_error(c, NULL, "begin");
     if (!PQsendQueryParams(c->db, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+        (with_check && !PQsendQueryPrepared(c->db, check_name, 3, check_vals, NULL, NULL, 0)) ||
         !PQsendQueryPrepared(c->db, name, n, vals, lens, fmts, 0) || !PQpipelineSync(c->db)) {
         enum cd_err err = result_error(c, NULL, "send");
         PQexitPipelineMode(c->db);
         return err;
     }
     struct run_state rs = {one_row, row, ctx, changes, false, CD_OK};
-    enum cd_err begin_err = CD_OK;
-    int query = 0; /* 0: BEGIN's results, 1: the statement's, 2: the sync */
+    enum cd_err begin_err = CD_OK; /* BEGIN's or the check's */
+    bool lease_held = false;
+    /* query 0: BEGIN's results, 1: the check's (when sent), then the statement's (stmt), then
+     * the sync (done) */
+    int query = 0, stmt = with_check ? 2 : 1, done = stmt + 1;
     for (int nulls = 0; nulls < 3;) {
         PGresult *res = PQgetResult(c->db);
         if (!res) { /* the end of one query's results */
@@ -314,12 +328,15 @@ static enum cd_err run_with_begin(struct pg_conn *c, bool one_row, const char *n
         ExecStatusType st = PQresultStatus(res);
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(res);
-            query = 3;
+            query = done + 1;
             break;
         }
-        if (query == 0) {
-            if (st != PGRES_COMMAND_OK && begin_err == CD_OK)
-                begin_err = result_error(c, res, "begin");
+        if (query < stmt) { /* BEGIN, or the check */
+            if (st == PGRES_TUPLES_OK && query == 1)
+                lease_held = PQntuples(res) > 0;
+            else if (st != PGRES_COMMAND_OK && begin_err == CD_OK)
+                begin_err =
+                    st == PGRES_PIPELINE_ABORTED ? CD_E_STORE : result_error(c, res, "begin");
             PQclear(res);
         } else if (st == PGRES_PIPELINE_ABORTED) {
             if (rs.err == CD_OK)
@@ -329,7 +346,7 @@ static enum cd_err run_with_begin(struct pg_conn *c, bool one_row, const char *n
             run_result(c, &rs, res);
         }
     }
-    if (query != 3 || !PQexitPipelineMode(c->db)) { /* the answers did not all arrive */
+    if (query != done + 1 || !PQexitPipelineMode(c->db)) { /* the answers did not all arrive */
         if (rs.err == CD_OK && begin_err == CD_OK)
             rs.err = result_error(c, NULL, "pipeline");
         if (PQpipelineStatus(c->db) != PQ_PIPELINE_OFF) { /* left mid-pipeline: start over */
@@ -341,6 +358,12 @@ static enum cd_err run_with_begin(struct pg_conn *c, bool one_row, const char *n
     c->failed = c->failed || rs.err != CD_OK || begin_err != CD_OK;
     if (begin_err != CD_OK)
         return begin_err;
+    if (with_check && !lease_held) {
+        c->failed = true; /* the statement ran, but this transaction must not commit */
+        log_warn("store", "op=lease_check workspace=%lld node=%s epoch=%lld result=not_held",
+                 (long long)c->check_ws, c->check_node, (long long)c->check_epoch);
+        return CD_E_MOVED;
+    }
     if (rs.err == CD_OK && one_row && !rs.any)
         rs.err = CD_E_NOT_FOUND;
     return rs.err;
@@ -736,6 +759,8 @@ static void pg_close(struct store *s) {
     conn_close(&s->w);
     pthread_cond_destroy(&s->commit_cond);
     pthread_mutex_destroy(&s->commit_lock);
+    pg_entries_free(s);
+    pthread_mutex_destroy(&s->entry_lock);
     free(s->url);
     free(s);
 }
@@ -754,6 +779,7 @@ enum cd_err postgres_open(const char *url, struct store **out, char *err_msg, si
     s->txn.s = s;
     pthread_mutex_init(&s->commit_lock, NULL);
     pthread_cond_init(&s->commit_cond, NULL);
+    pthread_mutex_init(&s->entry_lock, NULL);
     metrics_describe("cohortd_store_full", METRIC_GAUGE,
                      "1 while the last write failed because the store's disk (or page limit) "
                      "is full, until a write succeeds or space is found again");
@@ -809,15 +835,22 @@ static enum cd_err pg_begin(struct store *s, struct store_txn **out) {
     s->w.in_txn = true;
     s->w.failed = false;
     s->w.begin_pending = true; /* sent with the first statement (run_with_begin) */
+    s->w.check_pending = false;
+    s->txn_campaigns = false;
     *out = &s->txn;
     return CD_OK;
 }
 
-/* Ends the transaction on w; caller holds w.lock, which this releases. */
+/* Ends the transaction on w, its COMMIT (if any) answered; caller holds w.lock, which this
+ * releases. */
 static void txn_end(struct store *s) {
+    if (s->txn_campaigns) /* on_cohort's sets read before the commit was visible are stale */
+        pg_entries_changed(s);
+    s->txn_campaigns = false;
     s->w.in_txn = false;
     s->w.failed = false;
     s->w.begin_pending = false;
+    s->w.check_pending = false;
     pthread_mutex_unlock(&s->w.lock);
 }
 
@@ -968,8 +1001,10 @@ static enum cd_err pg_commit_ticket(struct store_txn *t, uint64_t *ticket) {
     struct store *s = t->s;
     *ticket = 0;
     struct pg_slot *slot = NULL;
+    /* a transaction that inserted a campaign commits here: on_cohort's sets must go stale
+     * once its COMMIT is answered, which a slot would read later */
     if (!atomic_load(&s->commit_failed) && !s->w.failed && !s->w.begin_pending &&
-        PQstatus(s->w.db) == CONNECTION_OK) {
+        !s->txn_campaigns && PQstatus(s->w.db) == CONNECTION_OK) {
         pthread_mutex_lock(&s->commit_lock);
         slot = slot_take(s);
         pthread_mutex_unlock(&s->commit_lock);

@@ -8,6 +8,9 @@
  */
 #include "store/postgres_int.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #define CAMPAIGN_COLS                                                                              \
     "id, workspace_id, kind, public_id, name, segment_id, definition, schedule_type, "             \
     "entry_partner, entry_cohort, created_at, archived_at, n_entered, n_sent, n_failed"
@@ -56,6 +59,9 @@ static enum cd_err create(struct store_txn *tx, const struct campaign_row *r, in
                                  "created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) "
                                  "ON CONFLICT (public_id) DO NOTHING RETURNING id",
                                  &a, pg_row_int64, &got, NULL);
+    /* on_cohort's sets are stale now, and again when this transaction's commit is answered */
+    tx->s->txn_campaigns = true;
+    pg_entries_changed(tx->s);
     if (err == CD_E_NOT_FOUND)
         return CD_E_EXISTS;
     if (err == CD_OK && id)
@@ -107,9 +113,146 @@ static enum cd_err list(struct store *s, int64_t ws, enum campaign_kind kind,
                    "iiiiii", NULL, i, row_campaign, &cc);
 }
 
+/* ---- on_cohort's cache: which cohorts a workspace's live campaigns enter on ----
+ *
+ * An import that added users asks on_cohort for the campaigns on its cohort, nearly always
+ * none. The set of (partner, cohort) pairs that the workspace's live campaigns name is read
+ * once and kept while entry_gen stands; a cohort outside it answers no rows without a round
+ * trip, one inside it reads the rows as before. Only an insert adds to the set (an archive
+ * only shrinks it, and a set that names too much costs a query, never a wrong answer), so the
+ * generation moves when a campaign is inserted, when its transaction's commit is answered
+ * (a set read meanwhile did not see it), and when this process takes a lease (another node
+ * may have written the workspace while it held it). A set read while the generation moved
+ * is not kept. */
+
+void pg_entries_changed(struct store *s) {
+    pthread_mutex_lock(&s->entry_lock);
+    s->entry_gen++;
+    pthread_mutex_unlock(&s->entry_lock);
+}
+
+static void entry_set_clear(struct pg_entry_set *e) {
+    for (size_t k = 0; k < 2 * e->n; k++)
+        free(e->pairs[k]);
+    free(e->pairs);
+    e->pairs = NULL;
+    e->n = 0;
+}
+
+void pg_entries_free(struct store *s) {
+    for (size_t i = 0; i < s->n_entry_sets; i++)
+        entry_set_clear(&s->entry_sets[i]);
+    free(s->entry_sets);
+    s->entry_sets = NULL;
+    s->n_entry_sets = 0;
+}
+
+static bool entry_set_has(const struct pg_entry_set *e, const char *partner,
+                          const char *cohort_id) {
+    for (size_t k = 0; k < e->n; k++)
+        if (strcmp(e->pairs[2 * k], partner) == 0 && strcmp(e->pairs[2 * k + 1], cohort_id) == 0)
+            return true;
+    return false;
+}
+
+struct entry_read {
+    struct pg_entry_set set;
+    size_t cap;
+    bool nomem;
+};
+
+static void row_entry_pair(struct pg_row *r, void *ctx) {
+    struct entry_read *er = ctx;
+    if (er->nomem)
+        return;
+    if (er->set.n == er->cap) {
+        size_t cap = er->cap ? er->cap * 2 : 4;
+        char **p = realloc(er->set.pairs, 2 * cap * sizeof *p);
+        if (!p) {
+            er->nomem = true;
+            return;
+        }
+        er->set.pairs = p;
+        er->cap = cap;
+    }
+    char *partner = strdup(pg_text(r, 0)), *cohort = strdup(pg_text(r, 1));
+    if (!partner || !cohort) {
+        free(partner);
+        free(cohort);
+        er->nomem = true;
+        return;
+    }
+    er->set.pairs[2 * er->set.n] = partner;
+    er->set.pairs[2 * er->set.n + 1] = cohort;
+    er->set.n++;
+}
+
+/* Keeps er's set for ws, read at gen (caller holds entry_lock); false when out of memory. */
+static bool entry_set_keep(struct store *s, int64_t ws, uint64_t gen, struct entry_read *er) {
+    struct pg_entry_set *e = NULL;
+    for (size_t i = 0; i < s->n_entry_sets && !e; i++)
+        if (s->entry_sets[i].ws == ws)
+            e = &s->entry_sets[i];
+    if (!e) {
+        struct pg_entry_set *v =
+            realloc(s->entry_sets, (s->n_entry_sets + 1) * sizeof *s->entry_sets);
+        if (!v)
+            return false;
+        s->entry_sets = v;
+        e = &v[s->n_entry_sets++];
+        *e = (struct pg_entry_set){.ws = ws};
+    }
+    entry_set_clear(e);
+    *e = er->set;
+    e->ws = ws;
+    e->gen = gen;
+    er->set = (struct pg_entry_set){0};
+    return true;
+}
+
+/* Whether a live campaign of ws may enter on (partner, cohort_id): false only when the set
+ * (kept, or read now) says none does. */
+static enum cd_err entry_named(struct store *s, int64_t ws, const char *partner,
+                               const char *cohort_id, bool *named) {
+    *named = true;
+    pthread_mutex_lock(&s->entry_lock);
+    uint64_t gen = s->entry_gen;
+    for (size_t i = 0; i < s->n_entry_sets; i++) {
+        const struct pg_entry_set *e = &s->entry_sets[i];
+        if (e->ws == ws && e->gen == gen) {
+            *named = entry_set_has(e, partner, cohort_id);
+            pthread_mutex_unlock(&s->entry_lock);
+            return CD_OK;
+        }
+    }
+    pthread_mutex_unlock(&s->entry_lock);
+    struct entry_read er = {0};
+    int64_t i[] = {ws};
+    enum cd_err err = pg_rows(s,
+                              "SELECT DISTINCT entry_partner, entry_cohort FROM campaigns WHERE "
+                              "workspace_id = $1 AND archived_at = 0 AND entry_partner IS NOT "
+                              "NULL AND entry_cohort IS NOT NULL",
+                              "i", NULL, i, row_entry_pair, &er);
+    if (err == CD_OK && !er.nomem) {
+        pthread_mutex_lock(&s->entry_lock);
+        bool current = s->entry_gen == gen; /* no insert or lease since the read began */
+        if (current)
+            *named = entry_set_has(&er.set, partner, cohort_id);
+        if (current && !entry_set_keep(s, ws, gen, &er))
+            *named = true;
+        pthread_mutex_unlock(&s->entry_lock);
+    }
+    entry_set_clear(&er.set);
+    return err;
+}
+
 static enum cd_err on_cohort(struct store *s, int64_t ws, const char *partner,
                              const char *cohort_id, void (*cb)(void *, const struct campaign_row *),
                              void *ctx) {
+    bool named = true;
+    enum cd_err err = entry_named(s, ws, partner, cohort_id, &named);
+    if (err != CD_OK || !named)
+        return err;
     struct campaign_cb cc = {cb, ctx};
     const char *t[] = {partner, cohort_id};
     int64_t i[] = {ws};

@@ -46,6 +46,11 @@ struct pg_conn {
     bool failed; /* a statement of the open transaction failed: COMMIT must not succeed */
     /* begun but BEGIN not sent yet: it goes in one round trip with the first statement (w) */
     bool begin_pending;
+    /* a lease check (check_with_next) that goes in the pipeline of BEGIN and the first
+     * statement, ahead of it (w) */
+    bool check_pending;
+    int64_t check_ws, check_epoch;
+    char check_node[STORE_LEASE_HOLDER_MAX + 1];
     int n_stmts;
     const char *stmts[PG_STMT_CAP]; /* prepared as "s<index>" */
 };
@@ -62,6 +67,15 @@ struct pg_slot {
     struct pg_conn c; /* c.owner is NULL until first used */
     enum pg_slot_state state;
     uint64_t ticket; /* COMMITTING: the ticket of its COMMIT */
+};
+
+/* The cohorts that a workspace's live campaigns and Canvases enter on, as read once
+ * (postgres_campaigns.c): valid while the store's entry_gen is still `gen`. */
+struct pg_entry_set {
+    int64_t ws;
+    uint64_t gen;
+    size_t n;
+    char **pairs; /* n × 2: partner, cohort_id */
 };
 
 struct store {
@@ -81,6 +95,14 @@ struct store {
     /* a ticketed COMMIT failed after commit_ticket returned: final, as SQLite's failed sync
      * (what was planned on top of it cannot be trusted); every later commit and durable fails */
     atomic_bool commit_failed;
+    /* on_cohort's cache (postgres_campaigns.c), under entry_lock: a set per workspace read at
+     * entry_gen, which every campaign insert, the end of its transaction and every lease taken
+     * bump (pg_entries_changed) */
+    pthread_mutex_t entry_lock;
+    uint64_t entry_gen;
+    struct pg_entry_set *entry_sets;
+    size_t n_entry_sets;
+    bool txn_campaigns; /* the open transaction inserted a campaign (under w.lock) */
 };
 
 /* A bytea parameter (NULL p: SQL NULL). */
@@ -182,6 +204,16 @@ void pg_row_int64(struct pg_row *r, void *ctx);
  * NULL in the array. */
 char *pg_array_ints(const int64_t *v, size_t n);
 char *pg_array_texts(const char *const *v, size_t n, size_t stride);
+
+/* The lease check's statement ($1 workspace, $2 node, $3 epoch: one row when held live). */
+extern const char pg_lease_check_sql[];
+
+/* Makes every cached set of on_cohort stale: called when a campaign is inserted, when a
+ * transaction that inserted one ends (its commit answered), and when a lease is taken (another
+ * node may have written the workspace's campaigns meanwhile). */
+void pg_entries_changed(struct store *s);
+/* Frees the cache (pg_close). */
+void pg_entries_free(struct store *s);
 
 /* The migrations of the schema (postgres_schema.c, from src/store/migrations/postgres/). */
 const char *pg_schema_migration(int version);

@@ -61,6 +61,7 @@ static enum cd_err acquire(struct store *s, int64_t ws, const char *node, const 
         &a, pg_row_int64, &got, NULL);
     if (err == CD_OK) {
         *epoch = got;
+        pg_entries_changed(s); /* another node may have written its campaigns meanwhile */
         return CD_OK;
     }
     if (err != CD_E_NOT_FOUND)
@@ -104,17 +105,31 @@ static enum cd_err release(struct store *s, int64_t ws, const char *node, int64_
                        &a, NULL, NULL, NULL);
 }
 
+const char pg_lease_check_sql[] =
+    "SELECT 1 FROM workspace_leases WHERE workspace_id = $1 AND holder = $2 AND epoch = $3 AND "
+    "expires_at > " PG_NOW_MS " FOR SHARE";
+
 static enum cd_err check(struct store_txn *t, int64_t ws, const char *node, int64_t epoch) {
     const char *tx[] = {node};
     int64_t i[] = {ws, epoch};
     struct pg_args a = {"iti", tx, i, NULL};
     int64_t one = 0;
-    enum cd_err err =
-        pg_txn_run(t, true,
-                   "SELECT 1 FROM workspace_leases WHERE workspace_id = $1 AND "
-                   "holder = $2 AND epoch = $3 AND expires_at > " PG_NOW_MS " FOR SHARE",
-                   &a, pg_row_int64, &one, NULL);
+    enum cd_err err = pg_txn_run(t, true, pg_lease_check_sql, &a, pg_row_int64, &one, NULL);
     return err == CD_E_NOT_FOUND ? CD_E_STORE : err;
+}
+
+/* Sent by run_with_begin (postgres.c) in the pipeline of BEGIN and t's first statement; checked
+ * at once when a statement already ran. */
+static enum cd_err check_with_next(struct store_txn *t, int64_t ws, const char *node,
+                                   int64_t epoch) {
+    struct pg_conn *c = &t->s->w;
+    if (!c->begin_pending || strlen(node) >= sizeof c->check_node)
+        return check(t, ws, node, epoch);
+    c->check_pending = true;
+    c->check_ws = ws;
+    c->check_epoch = epoch;
+    snprintf(c->check_node, sizeof c->check_node, "%s", node);
+    return CD_OK;
 }
 
 static void row_node(struct pg_row *r, void *ctx) {
@@ -184,6 +199,7 @@ const struct store_lease_ops postgres_lease_ops = {
     .release = release,
     .owner = owner,
     .check = check,
+    .check_with_next = check_with_next,
     .node_claim = node_claim,
     .node_renew = node_renew,
     .node_release = node_release,

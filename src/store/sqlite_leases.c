@@ -31,6 +31,11 @@ static enum cd_err check(struct store_txn *t, int64_t ws, const char *node, int6
     return CD_OK;
 }
 
+static enum cd_err check_with_next(struct store_txn *t, int64_t ws, const char *node,
+                                   int64_t epoch) {
+    return check(t, ws, node, epoch);
+}
+
 /* One process per file: its node id is always its own. */
 static enum cd_err node_claim(struct store *s, const char *node, const char *instance,
                               const char *previous, const char *address, int64_t ttl_ms,
@@ -56,6 +61,7 @@ const struct store_lease_ops sqlite_lease_ops = {
     .release = release,
     .owner = owner,
     .check = check,
+    .check_with_next = check_with_next,
     .node_claim = node_claim,
     .node_renew = node_renew,
     .node_release = node_release,

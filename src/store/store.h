@@ -764,6 +764,13 @@ struct store_lease_ops {
      * holding it until t ends (a take-over waits for t); CD_E_STORE otherwise (the caller
      * rolls t back and stops serving ws). */
     enum cd_err (*check)(struct store_txn *t, int64_t ws, const char *node, int64_t epoch);
+    /* check, answered by t's next statement instead of now (a network backend sends both in
+     * one round trip): CD_OK, or check's own answer when it cannot wait. The next statement
+     * then answers CD_E_MOVED when node does not hold the live lease at epoch (its own
+     * result is dropped and t fails: commit refuses it). A transaction with no statement after
+     * it writes nothing. */
+    enum cd_err (*check_with_next)(struct store_txn *t, int64_t ws, const char *node,
+                                   int64_t epoch);
     /* The node ids (docs/internals/store.md, "Node ids"): one process per id at a time. A
      * process draws a random `instance` token at start and claims its id: CD_OK when the id is
      * free, expired, already this instance's, or held by `previous` (when not NULL: the

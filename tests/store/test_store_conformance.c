@@ -1267,6 +1267,63 @@ static void test_campaigns_round_trip(void **state) {
     assert_int_equal(c.archived_at, 95);
 }
 
+/* on_cohort answers the live campaigns on a cohort as committed, whatever it answered before:
+ * none before a campaign's commit, the campaign after it (a ticketed commit too), and after a
+ * lease is taken, one that another handle on the same store committed meanwhile. */
+static int on_cohort_count(struct fx *f, int64_t ws, const char *cohort) {
+    struct campaign_copy c = {0};
+    assert_int_equal(f->ops->campaigns->on_cohort(f->s, ws, "heap", cohort, copy_campaign, &c),
+                     CD_OK);
+    return c.n;
+}
+
+static void create_entry_campaign(struct fx *f, int64_t ws, const char *public_id,
+                                  const char *cohort, bool ticketed) {
+    struct campaign_row row =
+        campaign_on_s1(ws, CAMPAIGN_KIND_CAMPAIGN, public_id, "C", "cohort_entry", 3);
+    row.entry_partner = "heap";
+    row.entry_cohort = cohort;
+    struct store_txn *t;
+    int64_t id = 0;
+    uint64_t ticket = 0;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(f->ops->campaigns->create(t, &row, &id), CD_OK);
+    assert_int_equal(on_cohort_count(f, ws, cohort), 0); /* not committed yet */
+    if (ticketed) {
+        assert_int_equal(f->ops->commit_ticket(t, &ticket), CD_OK);
+        assert_int_equal(f->ops->durable(f->s, ticket), CD_OK);
+    } else {
+        assert_int_equal(f->ops->commit(t), CD_OK);
+    }
+}
+
+static void test_on_cohort_answers_campaigns_committed_since_its_last_answer(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    assert_int_equal(on_cohort_count(f, ws, "c1"), 0);
+    assert_int_equal(on_cohort_count(f, ws, "c2"), 0);
+    create_entry_campaign(f, ws, "ca1", "c1", false);
+    assert_int_equal(on_cohort_count(f, ws, "c1"), 1);
+    assert_int_equal(on_cohort_count(f, ws, "c2"), 0);
+    create_entry_campaign(f, ws, "ca2", "c2", true);
+    assert_int_equal(on_cohort_count(f, ws, "c2"), 1);
+    assert_int_equal(f->ops->campaigns->archive(f->s, ws, CAMPAIGN_KIND_CAMPAIGN, "ca1", 9), CD_OK);
+    assert_int_equal(on_cohort_count(f, ws, "c1"), 0);
+
+    /* another process writes the workspace while this one does not hold its lease */
+    const struct store_lease_ops *l = f->ops->leases;
+    int64_t epoch = 0;
+    assert_int_equal(l->node_claim(f->s, "node-a", "ia", NULL, "http://a:1", 60000, NULL), CD_OK);
+    assert_int_equal(on_cohort_count(f, ws, "c3"), 0);
+    struct fx other = *f;
+    fx_open(&other);
+    create_entry_campaign(&other, ws, "ca3", "c3", false);
+    store_close(other.s);
+    assert_int_equal(l->acquire(f->s, ws, "node-a", "ia", "http://a:1", 60000, &epoch, NULL),
+                     CD_OK);
+    assert_int_equal(on_cohort_count(f, ws, "c3"), 1);
+}
+
 /* ---- retention ---- */
 
 static void test_retention_keeps_what_a_reader_needs(void **state) {
@@ -1993,6 +2050,24 @@ static enum cd_err checked_txn(struct fx *f, int64_t ws, const char *node, int64
     return err;
 }
 
+/* A transaction checked with check_with_next that then appends an event: what the append
+ * answered (commit's answer when CD_OK). A refused append must leave a transaction that
+ * commit refuses and that wrote nothing (the events of ws are counted before and after). */
+static enum cd_err checked_next_txn(struct fx *f, int64_t ws, const char *node, int64_t epoch) {
+    int64_t before = -1, after = -1, seq = 0;
+    assert_int_equal(f->ops->currents->pending_after(f->s, ws, 0, "[\"lease.e\"]", &before), CD_OK);
+    struct store_txn *t = NULL;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(f->ops->leases->check_with_next(t, ws, node, epoch), CD_OK);
+    enum cd_err err = f->ops->outbox->append(t, ws, "lease.e", 10, "{}", &seq);
+    if (err == CD_OK)
+        return f->ops->commit(t);
+    assert_int_equal(f->ops->commit(t), CD_E_STORE);
+    assert_int_equal(f->ops->currents->pending_after(f->s, ws, 0, "[\"lease.e\"]", &after), CD_OK);
+    assert_int_equal(after, before);
+    return err;
+}
+
 /* PostgreSQL: a node id is claimed by one process (instance) at a time; a second instance is
  * refused while the claim is live and gets it once it ran out; the instance that lost its id
  * can neither renew the claim nor take a lease, even one still recorded under the id. SQLite:
@@ -2069,6 +2144,7 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
     assert_int_equal(l->acquire(f->s, ws, "node-a", "ia", "http://a:1", 60000, &e1, &who), CD_OK);
     assert_true(e1 >= 1);
     assert_int_equal(checked_txn(f, ws, "node-a", e1), CD_OK);
+    assert_int_equal(checked_next_txn(f, ws, "node-a", e1), CD_OK);
     assert_int_equal(l->renew(f->s, ws, "node-a", e1, 60000), CD_OK);
     if (strcmp(f->ops->name, "sqlite") == 0) {
         assert_int_equal(l->acquire(f->s, ws, "node-b", "ib", "http://b:1", 60000, &e2, &who),
@@ -2086,18 +2162,23 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
     assert_true(who.remaining_ms > 0 && who.remaining_ms <= 60000);
     assert_int_equal(checked_txn(f, ws, "node-b", e1), CD_E_STORE);
     assert_int_equal(checked_txn(f, ws, "node-a", e1 + 1), CD_E_STORE);
+    assert_int_equal(checked_next_txn(f, ws, "node-b", e1), CD_E_MOVED);
+    assert_int_equal(checked_next_txn(f, ws, "node-a", e1 + 1), CD_E_MOVED);
 
     /* a renewal to 0 ms lets the lease expire at once: it is then nobody's */
     assert_int_equal(l->renew(f->s, ws, "node-a", e1, 0), CD_OK);
     assert_int_equal(l->renew(f->s, ws, "node-a", e1, 60000), CD_E_NOT_FOUND);
     assert_int_equal(checked_txn(f, ws, "node-a", e1), CD_E_STORE);
+    assert_int_equal(checked_next_txn(f, ws, "node-a", e1), CD_E_MOVED);
     assert_int_equal(l->owner(f->s, ws, &who), CD_OK);
     assert_true(who.remaining_ms <= 0);
 
     assert_int_equal(l->acquire(f->s, ws, "node-b", "ib", "http://b:1", 60000, &e2, &who), CD_OK);
     assert_int_equal(e2, e1 + 1);
     assert_int_equal(checked_txn(f, ws, "node-b", e2), CD_OK);
+    assert_int_equal(checked_next_txn(f, ws, "node-b", e2), CD_OK);
     assert_int_equal(checked_txn(f, ws, "node-a", e1), CD_E_STORE);
+    assert_int_equal(checked_next_txn(f, ws, "node-a", e1), CD_E_MOVED);
     assert_int_equal(l->renew(f->s, ws, "node-a", e1, 60000), CD_E_NOT_FOUND);
     /* a release by the old holder changes nothing */
     assert_int_equal(l->release(f->s, ws, "node-a", e1), CD_OK);
@@ -2150,6 +2231,8 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
         cmocka_unit_test_setup_teardown(test_currents_round_trip, setup, teardown),                \
         cmocka_unit_test_setup_teardown(test_heap_round_trip, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(test_campaigns_round_trip, setup, teardown),               \
+        cmocka_unit_test_setup_teardown(                                                           \
+            test_on_cohort_answers_campaigns_committed_since_its_last_answer, setup, teardown),    \
         cmocka_unit_test_setup_teardown(test_retention_keeps_what_a_reader_needs, setup,           \
                                         teardown),                                                 \
         cmocka_unit_test_setup_teardown(test_the_backend_implements_every_op, setup, teardown),    \

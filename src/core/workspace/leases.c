@@ -221,6 +221,21 @@ enum cd_err workspace_lease_check(struct app *app, struct workspace *ws) {
     return CD_OK;
 }
 
+enum cd_err workspace_lease_check_with_next(struct app *app, struct workspace *ws) {
+    if (!held_live(ws)) {
+        workspace_lease_lost(ws, "not_renewed");
+        return CD_E_MOVED;
+    }
+    enum cd_err err =
+        STORE_OPS(app->store)
+            ->leases->check_with_next(ws->txn, ws->id, app->node_id, atomic_load(&ws->epoch));
+    if (err != CD_OK) {
+        workspace_lease_lost(ws, "check_failed");
+        return CD_E_MOVED;
+    }
+    return CD_OK;
+}
+
 void app_leases_renew(struct app *app) {
     if (!app->leased || !atomic_load(&app->node_ready))
         return;

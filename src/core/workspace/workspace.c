@@ -605,7 +605,8 @@ enum cd_err workspace_pipe_begin(struct workspace *ws) {
 
 enum cd_err workspace_pipe_txn(struct app *app, struct workspace *ws) {
     enum cd_err err = STORE_OPS(app->store)->begin(app->store, &ws->txn);
-    if (err == CD_OK && app->leased && (err = workspace_lease_check(app, ws)) != CD_OK) {
+    /* the check goes with the import's first statement (one round trip for both) */
+    if (err == CD_OK && app->leased && (err = workspace_lease_check_with_next(app, ws)) != CD_OK) {
         STORE_OPS(app->store)->rollback(ws->txn);
         ws->txn = NULL;
     }
@@ -646,6 +647,8 @@ enum cd_err workspace_pipe_commit(struct app *app, struct workspace *ws, enum cd
     else if (ws->txn)
         ops->rollback(ws->txn);
     ws->txn = NULL;
+    if (err == CD_E_MOVED && app->leased) /* the lease check sent with the first statement */
+        workspace_lease_lost(ws, "check_failed");
     if (err != CD_OK) /* memory was not changed: nothing to undo */
         log_info("workspace", "op=rollback workspace_id=%s error=%s undone=0", ws->public_id,
                  cd_err_name(err));

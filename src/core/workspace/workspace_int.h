@@ -140,9 +140,12 @@ void workspace_pending_drop(struct workspace *ws, uint64_t upto);
 /* Leases (leases.c). workspace_lease_serve: CD_OK when this node holds the live lease of ws
  * (taking it when no node holds one), CD_E_MOVED and msg naming the owner when another node
  * does, CD_E_STORE when this node is not ready. workspace_lease_check: inside ws->txn, CD_OK
- * when the lease is still this node's (else ws is marked lost and CD_E_MOVED). */
+ * when the lease is still this node's (else ws is marked lost and CD_E_MOVED).
+ * workspace_lease_check_with_next: the same, the store's check answered by ws->txn's next
+ * statement (CD_E_MOVED there; workspace_pipe_commit then marks ws lost). */
 enum cd_err workspace_lease_serve(struct app *app, struct workspace *ws, struct cd_msg *msg);
 enum cd_err workspace_lease_check(struct app *app, struct workspace *ws);
+enum cd_err workspace_lease_check_with_next(struct app *app, struct workspace *ws);
 /* Marks the lease of ws lost: not served, not loaded, its memory dropped by the renewer. */
 void workspace_lease_lost(struct workspace *ws, const char *why);
 /* Loads ws when it is not loaded (a retry being due), as a request does (workspace.c). */
