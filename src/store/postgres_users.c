@@ -499,6 +499,13 @@ static enum cd_err load_changed(struct store *s, int64_t ws, int64_t after,
     return CD_E_INVALID;
 }
 
+static enum cd_err changes_prune(struct store *s, int64_t ws, int64_t before) {
+    (void)s;
+    (void)ws;
+    (void)before;
+    return CD_OK;
+}
+
 const struct store_user_ops postgres_user_ops = {
     .uid_next = uid_next,
     .insert = insert,
@@ -521,4 +528,5 @@ const struct store_user_ops postgres_user_ops = {
     .snapshot_mark = snapshot_mark,
     .changed_since = changed_since,
     .load_changed = load_changed,
+    .changes_prune = changes_prune,
 };

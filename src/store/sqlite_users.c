@@ -449,6 +449,35 @@ static enum cd_err load_changed(struct store *s, int64_t ws, int64_t after,
     return err == CD_OK && ec.failed ? CD_E_NOMEM : err;
 }
 
+/* Change positions removed per statement by changes_prune. */
+#define PRUNE_CHUNK 20000
+
+static void row_range(sqlite3_stmt *st, void *ctx) {
+    int64_t *v = ctx;
+    v[0] = sqlite3_column_int64(st, 0);
+    v[1] = sqlite3_column_int64(st, 1);
+}
+
+/* Below `before` and below the last position: that row always stays, so that seq (a rowid
+ * without AUTOINCREMENT) never goes back. */
+static enum cd_err changes_prune(struct store *s, int64_t ws, int64_t before) {
+    int64_t range[2] = {0, 0};
+    enum cd_err err =
+        sq_read_row(s, "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM user_changes", "",
+                    NULL, NULL, row_range, range);
+    if (before > range[1])
+        before = range[1];
+    for (int64_t lo = range[0]; err == CD_OK && lo < before; lo += PRUNE_CHUNK) {
+        int64_t hi = lo + PRUNE_CHUNK < before ? lo + PRUNE_CHUNK : before;
+        int64_t i[] = {ws, lo, hi};
+        err = sq_write(s,
+                       "DELETE FROM user_changes WHERE seq >= ?2 AND seq < ?3 AND "
+                       "workspace_id = ?1",
+                       "iii", NULL, i, NULL);
+    }
+    return err;
+}
+
 const struct store_user_ops sqlite_user_ops = {
     .uid_next = uid_next,
     .insert = insert,
@@ -471,4 +500,5 @@ const struct store_user_ops sqlite_user_ops = {
     .snapshot_mark = snapshot_mark,
     .changed_since = changed_since,
     .load_changed = load_changed,
+    .changes_prune = changes_prune,
 };

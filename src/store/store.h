@@ -297,6 +297,10 @@ struct store_user_ops {
      * order. CD_E_INVALID in a store without positions. Any time. */
     enum cd_err (*load_changed)(struct store *s, int64_t ws, int64_t after,
                                 const struct store_user_load *fns, void *ctx);
+    /* Forgets the changes of ws at positions below `before` (a snapshot at `before` was written:
+     * no load asks for them again), in short transactions of their own (a store that had many
+     * writes behind it does not hold the writer long). Nothing in a store without positions. */
+    enum cd_err (*changes_prune)(struct store *s, int64_t ws, int64_t before);
 };
 
 /* ---- the Currents outbox (append inside a transaction) ---- */

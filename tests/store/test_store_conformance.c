@@ -902,7 +902,7 @@ static void changed_event(void *ctx, uint32_t uid, const struct event_summary_ro
 /* The users changed after a position are every user created, changed, deleted, merged away
  * or merged into since, each once (not one untouched), and load_changed gives their rows as
  * the full loads do: their user rows in uid order, aliases, devices, event summaries with
- * times. PostgreSQL answers unsupported. */
+ * times; changes_prune forgets those below a position only. PostgreSQL answers unsupported. */
 static void test_changed_since_names_each_user_changed_after_a_position(void **state) {
     struct fx *f = *state;
     int64_t ws = make_ws(f, "a");
@@ -933,6 +933,7 @@ static void test_changed_since_names_each_user_changed_after_a_position(void **s
         const struct store_user_load fns = {changed_user, changed_alias, changed_device,
                                             changed_event};
         assert_int_equal(uo->load_changed(f->s, ws, 0, &fns, &lc), CD_E_INVALID);
+        assert_int_equal(uo->changes_prune(f->s, ws, m.user_seq), CD_OK);
         return;
     }
     assert_int_equal(none.n, 0);
@@ -964,6 +965,21 @@ static void test_changed_since_names_each_user_changed_after_a_position(void **s
     assert_int_equal(uo->load_changed(f->s, ws, m2.user_seq, &fns, &lc), CD_OK);
     assert_string_equal(lc.users, "");
     assert_int_equal(lc.events.n, 0);
+    /* pruned below m (a snapshot at m was written): what is after m stays, and the positions
+     * keep growing */
+    assert_int_equal(uo->changes_prune(f->s, ws, m.user_seq), CD_OK);
+    assert_string_equal(changed_text(f, ws, m.user_seq), "1;2;3;6;");
+    assert_string_equal(changed_text(f, ws, 0), "1;2;3;6;"); /* 3: the row at m itself */
+    /* past the last position: that one stays (6, the last user put), seq never goes back */
+    assert_int_equal(uo->changes_prune(f->s, ws, m2.user_seq + 1), CD_OK);
+    assert_string_equal(changed_text(f, ws, 0), "6;");
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    put_user(f, t, ws, 7, "e7");
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    struct store_snapshot_mark m3;
+    assert_int_equal(uo->snapshot_mark(f->s, ws, &m3), CD_OK);
+    assert_true(m3.user_seq > m2.user_seq);
+    assert_string_equal(changed_text(f, ws, m2.user_seq), "7;");
 }
 
 /* A start-up snapshot's positions: on SQLite the user change position moves with every change

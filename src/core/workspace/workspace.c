@@ -223,6 +223,10 @@ static bool load_snapshot(struct app *app, struct workspace *tmp, struct store_s
     return false;
 }
 
+/* Builds the in-memory state of ws from the store (or its snapshot and the store's changes since)
+ * into fresh indexes and swaps them in only when the whole load succeeded: a failed load leaves
+ * ws's indexes as they were. Caller holds the write lock (or owns ws exclusively while creating
+ * it). */
 static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
     const struct store_user_ops *uo = STORE_OPS(app->store)->users;
     struct workspace *tmp = calloc(1, sizeof *tmp);
@@ -813,6 +817,14 @@ enum cd_err workspace_snapshot_save(struct app *app, struct workspace *ws, bool 
     }
     pthread_rwlock_unlock(&ws->lock);
     free(n_log);
+    /* the file on disk now starts at mark: the user changes before it are read by no load */
+    if (err == CD_OK && *written) {
+        enum cd_err perr =
+            STORE_OPS(app->store)->users->changes_prune(app->store, ws->id, mark.user_seq);
+        if (perr != CD_OK)
+            log_warn("workspace", "op=changes_prune workspace_id=%s error=%s", ws->public_id,
+                     cd_err_name(perr));
+    }
     return err;
 }
 
