@@ -14,8 +14,16 @@
  * startup_full_s is the first start, startup_snapshot_s the median of the others (startup_s
  * stays the median of all). With a store other than SQLite there is no snapshot to wait for.
  *
- * Prints {"scenario":"startup",…} (the figures of the report) and
- * {"scenario":"startup_breakdown",…} (bytes per user of each index).
+ * Then (SQLite only) CHANGES users are changed through /users/track on that last server (half
+ * of them existing users given a new attribute value, half new users with an attribute and an
+ * event; 10000 unless BENCH_STARTUP_CHANGES says otherwise, 0: none), it is stopped and started
+ * once more: startup_after_changes_s, the start with users changed since the snapshot (a full
+ * load when the server replays no users behind its snapshot; `load` says which it was, from
+ * the server log: "full" when it logged a full load, else "snapshot").
+ *
+ * Prints {"scenario":"startup",…} (the figures of the report),
+ * {"scenario":"startup_breakdown",…} (bytes per user of each index) and
+ * {"scenario":"startup_after_changes",…}.
  *
  * usage: bench_startup COHORTD_BIN [USERS] [RUNS] [DATA_DIR]
  * With DATA_DIR (made by an earlier run with BENCH_KEEP=1, which keeps its data directory and
@@ -136,6 +144,75 @@ static double wait_snapshot(const char *data) {
     return -1;
 }
 
+/* The size of the server log (where the next start's lines begin). */
+static long log_size(const char *data) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/server.log", data);
+    FILE *f = fopen(path, "rb");
+    long n = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Whether the server log past byte `from` says a workspace was loaded in full. */
+static int logged_full_load(const char *data, long from) {
+    char path[600], line[2048];
+    snprintf(path, sizeof path, "%s/server.log", data);
+    FILE *f = fopen(path, "rb");
+    int full = 0;
+    if (f && fseek(f, from, SEEK_SET) == 0)
+        while (fgets(line, sizeof line, f))
+            full |= strstr(line, "action=full_load") != NULL;
+    if (f)
+        fclose(f);
+    return full;
+}
+
+#define CHANGE_BATCH 50 /* users per /users/track request (at most 75 attributes objects) */
+
+/* Changes `n` users of the n_users the data holds: request k changes CHANGE_BATCH / 2
+ * existing users (a new "tier" value) and tracks CHANGE_BATCH / 2 new users (an attribute and
+ * an event). Returns the users changed, or -1 when the server refused a request. */
+static long change_users(const struct bench_server *b, uint32_t n_users, long n) {
+    size_t cap = 160 * CHANGE_BATCH + 64;
+    char *body = malloc(cap), resp[256];
+    long done = 0;
+    uint32_t next = 1;
+    for (long k = 0; body && done < n; k++) {
+        size_t len = (size_t)snprintf(body, cap, "{\"attributes\":[");
+        int in_req = 0;
+        for (; in_req < CHANGE_BATCH / 2 && done < n; in_req++, done++) {
+            /* existing users with an external id, spread over the uids */
+            do
+                next = (uint32_t)((next + 7919u) % n_users) + 1;
+            while (bench_user_kind(next) != BENCH_EXTERNAL);
+            len += (size_t)snprintf(body + len, cap - len,
+                                    "%s{\"external_id\":\"user_%u\",\"tier\":%ld}",
+                                    in_req ? "," : "", next, k);
+        }
+        long first_new = done;
+        for (int j = 0; j < CHANGE_BATCH / 2 && done < n; j++, done++)
+            len += (size_t)snprintf(body + len, cap - len,
+                                    ",{\"external_id\":\"changed_%ld\",\"tier\":%ld}", done, k);
+        len += (size_t)snprintf(body + len, cap - len, "],\"events\":[");
+        for (long u = first_new; u < done; u++)
+            len += (size_t)snprintf(body + len, cap - len,
+                                    "%s{\"external_id\":\"changed_%ld\",\"name\":\"changed\","
+                                    "\"time\":\"2026-06-01T00:00:00Z\"}",
+                                    u == first_new ? "" : ",", u);
+        snprintf(body + len, cap - len, "]}");
+        int st = bench_post_rest(b, "/users/track", body, resp, sizeof resp);
+        if (st != 201) {
+            fprintf(stderr, "bench_startup: /users/track answered %d: %s\n", st, resp);
+            free(body);
+            return -1;
+        }
+    }
+    free(body);
+    return done;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: bench_startup COHORTD_BIN [USERS] [RUNS]\n");
@@ -223,6 +300,28 @@ int main(int argc, char **argv) {
     printf(",\"other\":%.2f,\"total\":%.2f}\n", ((double)rss - known) / n_users,
            (double)rss / n_users);
     free(m);
+    const char *ch = getenv("BENCH_STARTUP_CHANGES");
+    long n_changes = ch && *ch ? strtol(ch, NULL, 10) : 10000;
+    if (sqlite && n_changes > 0) {
+        double t_ch = bench_now();
+        long changed = change_users(&b, n_users, n_changes);
+        double change_s = bench_now() - t_ch;
+        bench_stop(&b);
+        long from = log_size(b.data);
+        if (changed < 0 || bench_start(&b, bin) != 0) {
+            fprintf(stderr, "bench_startup: the start after changes failed; see %s/server.log\n",
+                    b.data);
+            bench_stop(&b);
+            return 1;
+        }
+        double after_cpu = bench_cpu_seconds(b.pid);
+        int full = logged_full_load(b.data, from);
+        fprintf(stderr, "bench_startup: after %ld user changes: %.3f s, server cpu %.2f s (%s)\n",
+                changed, b.startup_s, after_cpu, full ? "full load" : "snapshot");
+        printf("{\"scenario\":\"startup_after_changes\",\"users\":%u,\"changes\":%ld,"
+               "\"change_s\":%.2f,\"startup_s\":%.3f,\"startup_cpu_s\":%.2f,\"load\":\"%s\"}\n",
+               n_users, changed, change_s, b.startup_s, after_cpu, full ? "full" : "snapshot");
+    }
     if (keep_data)
         bench_stop(&b);
     else

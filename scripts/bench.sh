@@ -112,6 +112,10 @@ cat "$OUT"/startup.jsonl "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceili
       startup_snapshot_s: one("startup").startup_snapshot_s,
       startup_snapshot_cpu_s: one("startup").startup_snapshot_cpu_s,
       snapshot_bytes: one("startup").snapshot_bytes,
+      startup_after_changes_s: one("startup_after_changes").startup_s,
+      startup_after_changes_cpu_s: one("startup_after_changes").startup_cpu_s,
+      startup_after_changes_load: one("startup_after_changes").load,
+      startup_changes: one("startup_after_changes").changes,
       breakdown_bytes_per_user: (one("startup_breakdown") | del(.scenario, .users))
     },
     nodes: {
@@ -203,6 +207,7 @@ jq -r --arg plot "$plot" --arg segplot "$segplot" '
   "| server CPU by then | \(.memory.startup_cpu_s) s |",
   "| … first start, whole store read (no snapshot yet) | \(.memory.startup_full_s) s |",
   "| … later starts, from the start-up snapshot (median) | \(.memory.startup_snapshot_s) s (server CPU \(.memory.startup_snapshot_cpu_s) s; file \(.memory.snapshot_bytes) bytes) |",
+  "| … start after \(.memory.startup_changes) user changes since the snapshot (`/users/track`) | \(.memory.startup_after_changes_s) s (server CPU \(.memory.startup_after_changes_cpu_s) s; \(.memory.startup_after_changes_load) load) |",
   "\nWhat a user costs after start-up, bytes per user (GET /metrics `cohortd_workspace_index_bytes`; other = resident set minus the indexes: code, libraries, SQLite page cache, malloc slack):\n",
   "| part | bytes per user |", "|---|---|",
   (.memory.breakdown_bytes_per_user // {} | to_entries[] | "| \(.key) | \(.value) |"),

@@ -468,12 +468,41 @@ static enum cd_err load_events(struct store *s, int64_t ws,
     return err == CD_OK && ec.failed ? CD_E_NOMEM : err;
 }
 
-/* Several nodes write one PostgreSQL store: a node-local snapshot has no generation to check
- * against (docs/internals/snapshot.md), so this store offers none. */
+/* Several nodes write one PostgreSQL store: a node-local snapshot has no change positions to
+ * check against (docs/internals/snapshot.md), so this store offers none. */
 static enum cd_err snapshot_mark(struct store *s, int64_t ws, struct store_snapshot_mark *out) {
     (void)s;
     (void)ws;
     memset(out, 0, sizeof *out);
+    return CD_OK;
+}
+
+/* No positions here (see snapshot_mark): every load is a full load. */
+static enum cd_err changed_since(struct store *s, int64_t ws, int64_t after,
+                                 void (*cb)(void *, uint32_t), void *ctx, bool *supported) {
+    (void)s;
+    (void)ws;
+    (void)after;
+    (void)cb;
+    (void)ctx;
+    *supported = false;
+    return CD_OK;
+}
+
+static enum cd_err load_changed(struct store *s, int64_t ws, int64_t after,
+                                const struct store_user_load *fns, void *ctx) {
+    (void)s;
+    (void)ws;
+    (void)after;
+    (void)fns;
+    (void)ctx;
+    return CD_E_INVALID;
+}
+
+static enum cd_err changes_prune(struct store *s, int64_t ws, int64_t before) {
+    (void)s;
+    (void)ws;
+    (void)before;
     return CD_OK;
 }
 
@@ -497,4 +526,7 @@ const struct store_user_ops postgres_user_ops = {
     .load_devices = load_devices,
     .load_events = load_events,
     .snapshot_mark = snapshot_mark,
+    .changed_since = changed_since,
+    .load_changed = load_changed,
+    .changes_prune = changes_prune,
 };

@@ -358,18 +358,19 @@ static void row_event_load(sqlite3_stmt *st, void *ctx) {
     ec->cb(ec->ctx, (uint32_t)sqlite3_column_int64(st, 0), &r);
 }
 
+/* Every event summary of workspace ?1 with its kept times. */
+#define EVENTS_LOAD_SQL                                                                            \
+    "SELECT e.uid, e.kind, e.name, e.count, e.first_at, e.last_at, "                               \
+    "(SELECT group_concat(t.at) FROM user_event_times t WHERE t.workspace_id = e.workspace_id "    \
+    "AND t.uid = e.uid AND t.kind = e.kind AND t.name = e.name) "                                  \
+    "FROM user_events e WHERE e.workspace_id = ?1"
+
 static enum cd_err load_events(struct store *s, int64_t ws,
                                void (*cb)(void *, uint32_t, const struct event_summary_row *),
                                void *ctx) {
     struct event_load_cb ec = {cb, ctx, NULL, 0, 0};
     int64_t i[] = {ws};
-    enum cd_err err = sq_rows(
-        s,
-        "SELECT e.uid, e.kind, e.name, e.count, e.first_at, e.last_at, "
-        "(SELECT group_concat(t.at) FROM user_event_times t WHERE t.workspace_id = e.workspace_id "
-        "AND t.uid = e.uid AND t.kind = e.kind AND t.name = e.name) "
-        "FROM user_events e WHERE e.workspace_id = ?",
-        "i", NULL, i, row_event_load, &ec);
+    enum cd_err err = sq_rows(s, EVENTS_LOAD_SQL, "i", NULL, i, row_event_load, &ec);
     free(ec.times);
     return err == CD_OK && ec.failed ? CD_E_NOMEM : err;
 }
@@ -381,20 +382,100 @@ static void row_mark(sqlite3_stmt *st, void *ctx) {
         memcpy(m->store_id, id, sizeof m->store_id);
         m->supported = true;
     }
-    m->user_gen = sqlite3_column_int64(st, 1);
+    m->user_seq = sqlite3_column_int64(st, 1);
     m->log_seq = sqlite3_column_int64(st, 2);
 }
 
-/* The generation is moved by the triggers of migration 16 on every table the load reads
- * users from; the log position is cohort_log's AUTOINCREMENT counter (never reused). */
+/* The user change position is the last seq of user_changes (appended to by the triggers of
+ * migration 17 on every table the load reads users from, never deleted from, so it never goes
+ * back); the log position is cohort_log's AUTOINCREMENT counter (never reused). */
 static enum cd_err snapshot_mark(struct store *s, int64_t ws, struct store_snapshot_mark *out) {
+    (void)ws; /* both positions are the store's: one counter each for every workspace */
     memset(out, 0, sizeof *out);
-    int64_t i[] = {ws};
     return sq_read_row(s,
                        "SELECT (SELECT id FROM store_identity LIMIT 1), "
-                       "coalesce((SELECT gen FROM user_generations WHERE workspace_id = ?), 0), "
+                       "coalesce((SELECT max(seq) FROM user_changes), 0), "
                        "coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'cohort_log'), 0)",
-                       "i", NULL, i, row_mark, out);
+                       "", NULL, NULL, row_mark, out);
+}
+
+/* The uids of workspace ?1 changed after position ?2: a range of user_changes' primary key. */
+#define CHANGED_SQL "SELECT uid FROM user_changes WHERE seq > ?2 AND workspace_id = ?1"
+
+struct uid_cb {
+    void (*cb)(void *, uint32_t);
+    void *ctx;
+};
+
+static void row_changed(sqlite3_stmt *st, void *ctx) {
+    struct uid_cb *uc = ctx;
+    uc->cb(uc->ctx, (uint32_t)sqlite3_column_int64(st, 0));
+}
+
+static enum cd_err changed_since(struct store *s, int64_t ws, int64_t after,
+                                 void (*cb)(void *, uint32_t), void *ctx, bool *supported) {
+    struct uid_cb uc = {cb, ctx};
+    int64_t i[] = {ws, after};
+    *supported = true;
+    return sq_rows(s, "SELECT DISTINCT uid FROM (" CHANGED_SQL ")", "ii", NULL, i, row_changed,
+                   &uc);
+}
+
+static enum cd_err load_changed(struct store *s, int64_t ws, int64_t after,
+                                const struct store_user_load *fns, void *ctx) {
+    int64_t i[] = {ws, after};
+    struct user_cb uc = {fns->user, ctx};
+    enum cd_err err = sq_rows(s,
+                              "SELECT " USER_COLS " FROM users WHERE workspace_id = ?1 AND uid IN "
+                              "(" CHANGED_SQL ") ORDER BY uid",
+                              "ii", NULL, i, row_user, &uc);
+    struct ident_cb ac = {fns->alias, ctx}, dc = {fns->device, ctx};
+    if (err == CD_OK)
+        err = sq_rows(s,
+                      "SELECT uid, label, name FROM aliases WHERE workspace_id = ?1 AND uid IN "
+                      "(" CHANGED_SQL ")",
+                      "ii", NULL, i, row_ident, &ac);
+    if (err == CD_OK)
+        err = sq_rows(s,
+                      "SELECT uid, device_id FROM devices WHERE workspace_id = ?1 AND uid IN "
+                      "(" CHANGED_SQL ")",
+                      "ii", NULL, i, row_ident, &dc);
+    if (err != CD_OK)
+        return err;
+    struct event_load_cb ec = {fns->event, ctx, NULL, 0, 0};
+    err = sq_rows(s, EVENTS_LOAD_SQL " AND e.uid IN (" CHANGED_SQL ")", "ii", NULL, i,
+                  row_event_load, &ec);
+    free(ec.times);
+    return err == CD_OK && ec.failed ? CD_E_NOMEM : err;
+}
+
+/* Change positions removed per statement by changes_prune. */
+#define PRUNE_CHUNK 20000
+
+static void row_range(sqlite3_stmt *st, void *ctx) {
+    int64_t *v = ctx;
+    v[0] = sqlite3_column_int64(st, 0);
+    v[1] = sqlite3_column_int64(st, 1);
+}
+
+/* Below `before` and below the last position: that row always stays, so that seq (a rowid
+ * without AUTOINCREMENT) never goes back. */
+static enum cd_err changes_prune(struct store *s, int64_t ws, int64_t before) {
+    int64_t range[2] = {0, 0};
+    enum cd_err err =
+        sq_read_row(s, "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM user_changes", "",
+                    NULL, NULL, row_range, range);
+    if (before > range[1])
+        before = range[1];
+    for (int64_t lo = range[0]; err == CD_OK && lo < before; lo += PRUNE_CHUNK) {
+        int64_t hi = lo + PRUNE_CHUNK < before ? lo + PRUNE_CHUNK : before;
+        int64_t i[] = {ws, lo, hi};
+        err = sq_write(s,
+                       "DELETE FROM user_changes WHERE seq >= ?2 AND seq < ?3 AND "
+                       "workspace_id = ?1",
+                       "iii", NULL, i, NULL);
+    }
+    return err;
 }
 
 const struct store_user_ops sqlite_user_ops = {
@@ -417,4 +498,7 @@ const struct store_user_ops sqlite_user_ops = {
     .load_devices = load_devices,
     .load_events = load_events,
     .snapshot_mark = snapshot_mark,
+    .changed_since = changed_since,
+    .load_changed = load_changed,
+    .changes_prune = changes_prune,
 };

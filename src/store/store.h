@@ -220,8 +220,16 @@ struct event_bump_row {
 struct store_snapshot_mark {
     bool supported;
     uint8_t store_id[16];
-    int64_t user_gen;
+    int64_t user_seq; /* the last user change position handed out (store-wide) */
     int64_t log_seq;
+};
+
+/* The callbacks of a load (load_changed hands the rows as the four loads below do). */
+struct store_user_load {
+    void (*user)(void *ctx, const struct user_row *);
+    void (*alias)(void *ctx, const struct ident_row *);
+    void (*device)(void *ctx, const struct ident_row *);
+    void (*event)(void *ctx, uint32_t uid, const struct event_summary_row *);
 };
 
 struct store_user_ops {
@@ -273,10 +281,26 @@ struct store_user_ops {
                                           const struct event_summary_row *),
                                void *ctx);
     /* The positions a start-up snapshot of ws records (docs/internals/snapshot.md): the store's
-     * identity, a generation that changes with every change to ws's users, aliases, devices and
-     * event summaries, and the last cohort log seq handed out. A store without them (several
-     * nodes share it) sets supported = false. Any time; exact only while no write of ws runs. */
+     * identity, the last user change position handed out (every change to a user, alias, device
+     * or event summary of any workspace takes the next one, and records the uids it touched),
+     * and the last cohort log seq handed out. A store without them (several nodes share it)
+     * sets supported = false. Any time; exact only while no write of ws runs. */
     enum cd_err (*snapshot_mark)(struct store *s, int64_t ws, struct store_snapshot_mark *out);
+    /* Each uid of ws changed after user change position `after` (created, changed, deleted,
+     * merged away or into), once, in no order; read in a range of the change positions, so its
+     * cost follows the changes made since, not the users. *supported = false (and no call) in
+     * a store without positions. Any time. */
+    enum cd_err (*changed_since)(struct store *s, int64_t ws, int64_t after,
+                                 void (*cb)(void *ctx, uint32_t uid), void *ctx, bool *supported);
+    /* The rows of the users changed_since gives (their user row, aliases, devices and event
+     * summaries), as load_users / load_aliases / load_devices / load_events hand them, in that
+     * order. CD_E_INVALID in a store without positions. Any time. */
+    enum cd_err (*load_changed)(struct store *s, int64_t ws, int64_t after,
+                                const struct store_user_load *fns, void *ctx);
+    /* Forgets the changes of ws at positions below `before` (a snapshot at `before` was written:
+     * no load asks for them again), in short transactions of their own (a store that had many
+     * writes behind it does not hold the writer long). Nothing in a store without positions. */
+    enum cd_err (*changes_prune)(struct store *s, int64_t ws, int64_t before);
 };
 
 /* ---- the Currents outbox (append inside a transaction) ---- */

@@ -846,10 +846,147 @@ static void test_cohort_log_append_and_checkpoint(void **state) {
     assert_int_equal(c.n, 1);
 }
 
-/* A start-up snapshot's positions: on SQLite the user generation moves with every change to a
- * workspace's users, aliases, devices and events (not another workspace's, not a cohort
- * import), the log position with every log row; the cohort load after a position returns only
- * the checkpoints and log rows past it. PostgreSQL has no snapshot positions. */
+struct changed_uids {
+    uint32_t uid[16];
+    size_t n;
+};
+
+static void collect_changed(void *ctx, uint32_t uid) {
+    struct changed_uids *c = ctx;
+    if (c->n < 16)
+        c->uid[c->n] = uid;
+    c->n++;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The uids of ws changed after `after`, sorted, as "1;2;" (changed_since gives no order). */
+static const char *changed_text(struct fx *f, int64_t ws, int64_t after) {
+    static char text[256];
+    struct changed_uids c = {0};
+    bool supported = false;
+    assert_int_equal(f->ops->users->changed_since(f->s, ws, after, collect_changed, &c, &supported),
+                     CD_OK);
+    assert_true(supported);
+    assert_true(c.n <= 16);
+    qsort(c.uid, c.n, sizeof c.uid[0], cmp_u32);
+    text[0] = '\0';
+    for (size_t i = 0; i < c.n; i++) {
+        size_t n = strlen(text);
+        snprintf(text + n, sizeof text - n, "%u;", c.uid[i]);
+    }
+    return text;
+}
+
+struct loaded_changes {
+    char users[512], aliases[512], devices[512];
+    struct events_copy events;
+};
+
+static void changed_user(void *ctx, const struct user_row *u) {
+    copy_user_list(((struct loaded_changes *)ctx)->users, u);
+}
+static void changed_alias(void *ctx, const struct ident_row *r) {
+    append_ident(((struct loaded_changes *)ctx)->aliases, r);
+}
+static void changed_device(void *ctx, const struct ident_row *r) {
+    append_ident(((struct loaded_changes *)ctx)->devices, r);
+}
+static void changed_event(void *ctx, uint32_t uid, const struct event_summary_row *r) {
+    copy_loaded_event(&((struct loaded_changes *)ctx)->events, uid, r);
+}
+
+/* The users changed after a position are every user created, changed, deleted, merged away
+ * or merged into since, each once (not one untouched), and load_changed gives their rows as
+ * the full loads do: their user rows in uid order, aliases, devices, event summaries with
+ * times; changes_prune forgets those below a position only. PostgreSQL answers unsupported. */
+static void test_changed_since_names_each_user_changed_after_a_position(void **state) {
+    struct fx *f = *state;
+    int64_t ws = make_ws(f, "a");
+    const struct store_user_ops *uo = f->ops->users;
+    struct store_txn *t;
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    for (uint32_t uid = 1; uid <= 5; uid++) {
+        char ext[8];
+        snprintf(ext, sizeof ext, "e%u", uid);
+        put_user(f, t, ws, uid, ext);
+    }
+    struct ident_row al = {2, "crm", "two"};
+    assert_int_equal(uo->aliases_put(t, ws, &al, 1), CD_OK);
+    assert_int_equal(uo->device_put(t, ws, "d2", 2), CD_OK);
+    struct event_bump_row ev = {3, EVENT_KIND_CUSTOM, "open", 1, 100};
+    assert_int_equal(uo->events_bump(t, ws, &ev, 1), CD_OK);
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    struct store_snapshot_mark m;
+    assert_int_equal(uo->snapshot_mark(f->s, ws, &m), CD_OK);
+    bool supported = true;
+    struct changed_uids none = {0};
+    assert_int_equal(uo->changed_since(f->s, ws, m.user_seq, collect_changed, &none, &supported),
+                     CD_OK);
+    if (strcmp(f->ops->name, "sqlite") != 0) {
+        assert_false(supported);
+        assert_int_equal(none.n, 0);
+        struct loaded_changes lc = {0};
+        const struct store_user_load fns = {changed_user, changed_alias, changed_device,
+                                            changed_event};
+        assert_int_equal(uo->load_changed(f->s, ws, 0, &fns, &lc), CD_E_INVALID);
+        assert_int_equal(uo->changes_prune(f->s, ws, m.user_seq), CD_OK);
+        return;
+    }
+    assert_int_equal(none.n, 0);
+    /* 1: attributes; 2 merged into 3 and deleted; 6: new; 4 and 5 untouched */
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(uo->set_attrs(t, ws, 1, "{\"a\":1}", 20), CD_OK);
+    struct event_bump_row ev2 = {2, EVENT_KIND_CUSTOM, "open", 1, 150};
+    assert_int_equal(uo->events_bump(t, ws, &ev2, 1), CD_OK);
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    assert_int_equal(uo->merge_into(t, ws, 2, 3), CD_OK);
+    assert_int_equal(uo->remove(t, ws, 2, 30), CD_OK);
+    put_user(f, t, ws, 6, "e6");
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    assert_string_equal(changed_text(f, ws, m.user_seq), "1;2;3;6;");
+    struct loaded_changes lc = {0};
+    const struct store_user_load fns = {changed_user, changed_alias, changed_device, changed_event};
+    assert_int_equal(uo->load_changed(f->s, ws, m.user_seq, &fns, &lc), CD_OK);
+    assert_string_equal(lc.users, "1:e1;2:-;3:e3;6:e6;");
+    assert_string_equal(lc.aliases, "3:crm:two;");
+    assert_string_equal(lc.devices, "3:d2:-;");
+    assert_int_equal(lc.events.n, 1);
+    assert_string_equal(lc.events.text, "3:open:2:2:150;");
+    /* a later position: only what changed after it */
+    struct store_snapshot_mark m2;
+    assert_int_equal(uo->snapshot_mark(f->s, ws, &m2), CD_OK);
+    assert_string_equal(changed_text(f, ws, m2.user_seq), "");
+    memset(&lc, 0, sizeof lc);
+    assert_int_equal(uo->load_changed(f->s, ws, m2.user_seq, &fns, &lc), CD_OK);
+    assert_string_equal(lc.users, "");
+    assert_int_equal(lc.events.n, 0);
+    /* pruned below m (a snapshot at m was written): what is after m stays, and the positions
+     * keep growing */
+    assert_int_equal(uo->changes_prune(f->s, ws, m.user_seq), CD_OK);
+    assert_string_equal(changed_text(f, ws, m.user_seq), "1;2;3;6;");
+    assert_string_equal(changed_text(f, ws, 0), "1;2;3;6;"); /* 3: the row at m itself */
+    /* past the last position: that one stays (6, the last user put), seq never goes back */
+    assert_int_equal(uo->changes_prune(f->s, ws, m2.user_seq + 1), CD_OK);
+    assert_string_equal(changed_text(f, ws, 0), "6;");
+    assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
+    put_user(f, t, ws, 7, "e7");
+    assert_int_equal(f->ops->commit(t), CD_OK);
+    struct store_snapshot_mark m3;
+    assert_int_equal(uo->snapshot_mark(f->s, ws, &m3), CD_OK);
+    assert_true(m3.user_seq > m2.user_seq);
+    assert_string_equal(changed_text(f, ws, m2.user_seq), "7;");
+}
+
+/* A start-up snapshot's positions: on SQLite the user change position moves with every change
+ * to a user, alias, device or event (of any workspace: it is the store's), and the changes
+ * after it name only the users of that workspace changed since (not another workspace's, not
+ * a cohort import); the log position moves with every log row; the cohort load after a
+ * position returns only the checkpoints and log rows past it. PostgreSQL has no positions. */
 static void test_snapshot_positions_move_with_user_changes_and_the_log(void **state) {
     struct fx *f = *state;
     int64_t ws = make_ws(f, "a"), other = make_ws(f, "b");
@@ -868,9 +1005,9 @@ static void test_snapshot_positions_move_with_user_changes_and_the_log(void **st
     assert_int_equal(f->ops->commit(t), CD_OK);
     assert_int_equal(uo->snapshot_mark(f->s, ws, &m1), CD_OK);
     assert_memory_equal(m0.store_id, m1.store_id, sizeof m0.store_id);
-    assert_true(m1.user_gen != m0.user_gen);
+    assert_true(m1.user_seq > m0.user_seq);
     assert_int_equal(m1.log_seq, m0.log_seq);
-    /* another workspace's user, then a cohort import: the generation of ws stays */
+    /* another workspace's user, then a cohort import: no change of ws after m1 */
     int64_t id = 0, seq = 0, seq2 = 0;
     assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
     put_user(f, t, other, 1, "o1");
@@ -879,7 +1016,9 @@ static void test_snapshot_positions_move_with_user_changes_and_the_log(void **st
     assert_int_equal(co->log_append(t, id, &r1, 1, 1, 0, 600, &seq), CD_OK);
     assert_int_equal(f->ops->commit(t), CD_OK);
     assert_int_equal(uo->snapshot_mark(f->s, ws, &m2), CD_OK);
-    assert_int_equal(m2.user_gen, m1.user_gen);
+    assert_true(m2.user_seq > m1.user_seq);
+    assert_string_equal(changed_text(f, ws, m1.user_seq), "");
+    assert_string_equal(changed_text(f, other, m1.user_seq), "1;");
     assert_int_equal(m2.log_seq, seq);
     /* a device: the generation moves */
     assert_int_equal(f->ops->begin(f->s, &t), CD_OK);
@@ -888,7 +1027,8 @@ static void test_snapshot_positions_move_with_user_changes_and_the_log(void **st
     assert_int_equal(co->log_append(t, id, &r2, 1, 1, 0, 601, &seq2), CD_OK);
     assert_int_equal(f->ops->commit(t), CD_OK);
     assert_int_equal(uo->snapshot_mark(f->s, ws, &m3), CD_OK);
-    assert_true(m3.user_gen != m2.user_gen);
+    assert_true(m3.user_seq > m2.user_seq);
+    assert_string_equal(changed_text(f, ws, m2.user_seq), "1;");
     /* after seq: only the second row, and the checkpoint only once it is past seq */
     struct cohort_copy c = {0};
     assert_int_equal(co->load_log(f->s, ws, seq, copy_log, &c), CD_OK);
@@ -2262,6 +2402,8 @@ static void test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write(void **
             test_a_lease_has_one_live_holder_and_a_lost_one_cannot_write, setup, teardown),        \
         cmocka_unit_test_setup_teardown(                                                           \
             test_snapshot_positions_move_with_user_changes_and_the_log, setup, teardown),          \
+        cmocka_unit_test_setup_teardown(                                                           \
+            test_changed_since_names_each_user_changed_after_a_position, setup, teardown),         \
         cmocka_unit_test_setup_teardown(                                                           \
             test_a_node_id_has_one_live_instance_and_a_replaced_one_takes_no_lease, setup,         \
             teardown)

@@ -101,7 +101,7 @@ static int setup(void **state) {
     snapshot_path(f->dir, 7, f->path, sizeof f->path);
     f->ws = fresh();
     fill(f->ws);
-    f->mark = (struct store_snapshot_mark){.supported = true, .user_gen = 11, .log_seq = 40};
+    f->mark = (struct store_snapshot_mark){.supported = true, .user_seq = 11, .log_seq = 40};
     memset(f->mark.store_id, 0xab, sizeof f->mark.store_id);
     uint64_t bytes = 0;
     char why[256] = "";
@@ -207,8 +207,11 @@ static void test_a_snapshot_is_refused_when_its_header_or_body_does_not_match(vo
     m.store_id[3] ^= 1;
     assert_int_equal(read_with(f, m), SNAPSHOT_FOREIGN);
     m = f->mark;
-    m.user_gen++;
+    m.user_seq--; /* the store is behind the snapshot's user changes */
     assert_int_equal(read_with(f, m), SNAPSHOT_STALE);
+    m = f->mark;
+    m.user_seq += 3; /* users to replay (workspace.c does): fine */
+    assert_int_equal(read_with(f, m), SNAPSHOT_USED);
     m = f->mark;
     m.log_seq--; /* the store is behind the snapshot */
     assert_int_equal(read_with(f, m), SNAPSHOT_STALE);

@@ -35,6 +35,18 @@ void attr_index_free(struct attr_index *ix) {
     memset(ix, 0, sizeof *ix);
 }
 
+void attr_index_drop_users(struct attr_index *ix, const roaring_bitmap_t *gone) {
+    for (size_t i = 0; i < ix->n; i++) {
+        struct attr_values *a = ix->v[i];
+        if (!roaring_bitmap_intersect(a->exists, gone))
+            continue; /* none of them has the attribute: none holds one of its values */
+        roaring_bitmap_andnot_inplace(a->exists, gone);
+        for (size_t k = 0; k < a->n_bitmaps; k++)
+            if (roaring_bitmap_intersect(a->bitmaps[k], gone))
+                roaring_bitmap_andnot_inplace(a->bitmaps[k], gone);
+    }
+}
+
 size_t attr_index_bytes(const struct attr_index *ix) {
     /* the tables of pointers: v, name_list, each attribute's bitmaps */
     size_t n = strmap_bytes(&ix->names) + ix->cap * 2 * sizeof(void *);

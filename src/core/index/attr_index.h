@@ -51,6 +51,10 @@ void attr_index_free(struct attr_index *ix);
  * write's rollback puts it back). */
 int attr_index_set(struct attr_index *ix, uint32_t uid, const json_t *old, const json_t *now);
 
+/* Takes the users of `gone` out of every bitmap (a snapshot load about to load them again);
+ * the values stay, with fewer (maybe no) users. No journal: for an index nobody reads yet. */
+void attr_index_drop_users(struct attr_index *ix, const roaring_bitmap_t *gone);
+
 /* New bitmaps (caller frees); empty when the attribute is unknown. */
 roaring_bitmap_t *attr_index_exists(const struct attr_index *ix, const char *name);
 roaring_bitmap_t *attr_index_equals(const struct attr_index *ix, const char *name,

@@ -420,6 +420,26 @@ void event_index_drop_user(struct event_index *ix, uint32_t uid) {
     }
 }
 
+void event_index_drop_users(struct event_index *ix, const roaring_bitmap_t *gone) {
+    for (size_t i = 0; i < ix->n; i++) {
+        struct event_column *c = &ix->cols[i];
+        if (!roaring_bitmap_intersect(c->users, gone))
+            continue;
+        roaring_uint32_iterator_t *it = roaring_create_iterator(gone);
+        for (; it && it->has_value; roaring_advance_uint32_iterator(it)) {
+            struct event_stat *s = slot_of(c, it->current_value, 0);
+            if (!s)
+                continue;
+            block_free(c, s);
+            s->count = 0;
+            s->n_recent = 0;
+            s->last_at = 0; /* a load onto the slot starts from nothing, as on a fresh one */
+        }
+        roaring_free_uint32_iterator(it);
+        roaring_bitmap_andnot_inplace(c->users, gone);
+    }
+}
+
 int event_index_merge(struct event_index *ix, uint32_t from, uint32_t to) {
     for (size_t i = 0; i < ix->n; i++) {
         struct event_column *c = &ix->cols[i];

@@ -80,6 +80,11 @@ int identity_load_end(struct identity *id) {
     if (strmap_place(&id->ext) != 0 || strmap_place(&id->alias) != 0 ||
         strmap_place(&id->device) != 0)
         return -1;
+    identity_trim_users(id);
+    return 0;
+}
+
+void identity_trim_users(struct identity *id) {
     /* the table grew in steps; keep only the users there are (and uid 0) */
     if (id->users && id->n_users < id->users_cap) {
         struct user_mem *u = realloc(id->users, (size_t)id->n_users * sizeof *u);
@@ -88,7 +93,6 @@ int identity_load_end(struct identity *id) {
             id->users_cap = id->n_users;
         }
     }
-    return 0;
 }
 
 void identity_mem_bytes(const struct identity *id, struct identity_bytes *out) {
@@ -447,4 +451,98 @@ size_t identity_by_contact(const struct identity *id, enum identity_contact c, c
         found++;
     }
     return found;
+}
+
+/* ---- dropping users (snapshot replay) ---- */
+
+struct drop_set {
+    const uint64_t *bits; /* one bit per uid below n */
+    uint32_t n;
+};
+
+static bool dropped(const struct drop_set *d, uint32_t uid) {
+    return uid < d->n && (d->bits[uid >> 6] >> (uid & 63) & 1);
+}
+
+static bool drop_named(void *ctx, const char *key, size_t key_len, uint32_t value) {
+    (void)key;
+    (void)key_len;
+    return dropped(ctx, value);
+}
+
+/* The holder entries of the dropped users in a contact map, copied out (the holders of an
+ * address are renumbered as they go, so they are removed one by one afterwards). */
+struct contact_drops {
+    const struct drop_set *d;
+    char *keys; /* each address after its length (4 bytes) and holder (4 bytes) */
+    size_t len, cap;
+    int failed;
+};
+
+static bool collect_contact(void *ctx, const char *key, size_t key_len, uint32_t value) {
+    struct contact_drops *cd = ctx;
+    /* "\0<k, 4 bytes><address>" holds a holder; "<address>" a count (identity.h) */
+    if (key_len <= 5 || key[0] != '\0' || !dropped(cd->d, value) || cd->failed)
+        return false;
+    uint32_t alen = (uint32_t)(key_len - 5);
+    if (cd->len + 8 + alen > cd->cap) {
+        size_t cap = cd->cap ? cd->cap * 2 : 4096;
+        while (cap < cd->len + 8 + alen)
+            cap *= 2;
+        char *k = realloc(cd->keys, cap);
+        if (!k) {
+            cd->failed = 1;
+            return false;
+        }
+        cd->keys = k;
+        cd->cap = cap;
+    }
+    memcpy(cd->keys + cd->len, &alen, 4);
+    memcpy(cd->keys + cd->len + 4, &value, 4);
+    memcpy(cd->keys + cd->len + 8, key + 5, alen);
+    cd->len += 8 + alen;
+    return false;
+}
+
+int identity_drop_users(struct identity *id, const roaring_bitmap_t *gone) {
+    uint32_t n = id->users ? id->n_users : 0;
+    uint64_t *bits = calloc((size_t)n / 64 + 1, sizeof *bits);
+    if (!bits)
+        return -1;
+    roaring_uint32_iterator_t *it = roaring_create_iterator(gone);
+    if (!it) {
+        free(bits);
+        return -1;
+    }
+    for (; it->has_value && it->current_value < n; roaring_advance_uint32_iterator(it)) {
+        uint32_t uid = it->current_value;
+        bits[uid >> 6] |= 1ull << (uid & 63);
+        if (id->users[uid].flags & USER_LIVE)
+            id->n_live--;
+        id->users[uid].flags = 0;
+    }
+    roaring_free_uint32_iterator(it);
+    roaring_bitmap_andnot_inplace(id->live, gone);
+    roaring_bitmap_andnot_inplace(id->identified, gone);
+    struct drop_set d = {bits, n};
+    strmap_del_if(&id->ext, drop_named, &d);
+    strmap_del_if(&id->alias, drop_named, &d);
+    strmap_del_if(&id->device, drop_named, &d);
+    int rc = 0;
+    for (int c = IDENTITY_EMAIL; c <= IDENTITY_PHONE && rc == 0; c++) {
+        struct contact_drops cd = {&d, NULL, 0, 0, 0};
+        strmap_del_if(&id->contact[c], collect_contact, &cd);
+        for (size_t off = 0; off < cd.len;) {
+            uint32_t alen, uid;
+            memcpy(&alen, cd.keys + off, 4);
+            memcpy(&uid, cd.keys + off + 4, 4);
+            /* the stored address is a key already: normalising it again gives itself */
+            identity_del_contact(id, (enum identity_contact)c, cd.keys + off + 8, alen, uid);
+            off += 8 + alen;
+        }
+        free(cd.keys);
+        rc = cd.failed ? -1 : 0;
+    }
+    free(bits);
+    return rc;
 }

@@ -82,6 +82,18 @@ int identity_reserve(struct identity *id, uint32_t uid);
 void identity_load_begin(struct identity *id);
 int identity_load_end(struct identity *id);
 
+/*
+ * Forgets the users of `gone` (a snapshot load about to load them again from the store): their
+ * flags, their live and identified bits, and every external id, alias, device and contact entry
+ * that names one of them; the user table keeps its size. One pass over each map's slots. No
+ * journal: for an index nobody reads yet. Returns 0, or -1 when memory ran out (the index is
+ * then unusable: free it).
+ */
+int identity_drop_users(struct identity *id, const roaring_bitmap_t *gone);
+
+/* Cuts the user table to the users there are (and uid 0), as identity_load_end does. */
+void identity_trim_users(struct identity *id);
+
 /* Bytes each part of the index holds (for /metrics and the start-up log line). */
 struct identity_bytes {
     size_t users;    /* the user table */

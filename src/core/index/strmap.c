@@ -382,6 +382,26 @@ size_t strmap_bytes(const struct strmap *m) {
            m->deferred_cap * sizeof(struct strmap_slot);
 }
 
+size_t strmap_del_if(struct strmap *m,
+                     bool (*drop)(void *ctx, const char *key, size_t key_len, uint32_t value),
+                     void *ctx) {
+    size_t n = 0;
+    for (size_t i = 0; i < m->cap; i++) {
+        struct strmap_slot *sl = &m->slots[i];
+        if (!is_entry(sl))
+            continue;
+        size_t len;
+        const char *key = key_at(m, sl->key_ref, &len);
+        if (!drop(ctx, key, len, sl->value))
+            continue;
+        sl->key_ref = STRMAP_TOMB;
+        m->n_used--;
+        m->n_tomb++;
+        n++;
+    }
+    return n;
+}
+
 void strmap_each(const struct strmap *m,
                  void (*fn)(void *ctx, uint32_t key_off, uint32_t key_len, uint32_t value),
                  void *ctx) {

@@ -77,6 +77,13 @@ int strmap_del_undo(struct strmap *m, const char *key, size_t key_len, struct un
 int strmap_defer(struct strmap *m, const char *key, size_t key_len, uint32_t value);
 int strmap_place(struct strmap *m);
 
+/* Removes every entry for which drop(ctx, key, key_len, value) is true (tombstones, as
+ * strmap_del; no journal: for a map nobody reads yet). Linear in the slots; drop must not
+ * change the map. Returns the number removed. */
+size_t strmap_del_if(struct strmap *m,
+                     bool (*drop)(void *ctx, const char *key, size_t key_len, uint32_t value),
+                     void *ctx);
+
 /* Slot i of the table (i < m->cap): true and its key and value when it holds an entry. For a
  * caller that kept slot numbers (the segment export); to visit every entry use strmap_each. */
 bool strmap_slot_entry(const struct strmap *m, size_t i, const char **key, size_t *key_len,

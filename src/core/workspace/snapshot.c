@@ -21,7 +21,8 @@
 #include "core/index/bitmap.h"
 
 #define SNAP_MAGIC "CDSNAP\r\n"
-#define SNAP_VERSION 1u
+/* 2: the header holds a user change position (1 held a user generation) */
+#define SNAP_VERSION 2u
 #define SNAP_BUF (1u << 20) /* bytes written at a time; a multiple of 8 (the checksum's word) */
 
 struct snap_header {
@@ -30,7 +31,7 @@ struct snap_header {
     uint32_t sizes; /* sizeof user_mem, strmap_slot, event_stat: one byte each */
     uint8_t store_id[16];
     int64_t ws_id;
-    int64_t user_gen;
+    int64_t user_seq;
     int64_t log_seq;
     uint64_t body_len;
     uint64_t checksum;
@@ -226,7 +227,7 @@ enum cd_err snapshot_write(const struct snapshot_indexes *ix,
     struct snap_header h = {.version = SNAP_VERSION,
                             .sizes = layout_sizes(),
                             .ws_id = ix->ws_id,
-                            .user_gen = mark->user_gen,
+                            .user_seq = mark->user_seq,
                             .log_seq = mark->log_seq};
     memcpy(h.magic, SNAP_MAGIC, sizeof h.magic);
     memcpy(h.store_id, mark->store_id, sizeof h.store_id);
@@ -536,9 +537,9 @@ static enum snapshot_miss check_header(const struct snap_header *h, size_t file_
                  (unsigned long long)h->body_len);
         return SNAPSHOT_CORRUPT;
     }
-    if (h->user_gen != now->user_gen) {
-        snprintf(why, why_cap, "users changed since (generation %lld, store %lld)",
-                 (long long)h->user_gen, (long long)now->user_gen);
+    if (h->user_seq > now->user_seq) {
+        snprintf(why, why_cap, "ahead of the store (user changes %lld, store %lld)",
+                 (long long)h->user_seq, (long long)now->user_seq);
         return SNAPSHOT_STALE;
     }
     if (h->log_seq > now->log_seq) {
@@ -594,6 +595,7 @@ enum snapshot_miss snapshot_read(const struct snapshot_indexes *ix, const char *
         in.bad = 1;
     munmap(map, len);
     cohorts->log_seq = h.log_seq;
+    cohorts->user_seq = h.user_seq;
     if (in.bad || in.nomem) {
         /* the caller frees the half-filled indexes with the fresh workspace */
         snapshot_cohorts_free(cohorts);

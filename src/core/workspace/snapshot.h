@@ -2,8 +2,9 @@
  * snapshot.h — the start-up snapshot of one workspace (docs/internals/snapshot.md): its
  * identity index, attribute and event indexes and cohort member bitmaps, in one file
  * `<dir>/ws-<id>.snap`, with the store positions it covers (store_snapshot_mark). A load
- * takes the snapshot when its header validates and its user generation is the store's, then
- * replays the cohort log past its log position; anything else is a full load from the store.
+ * takes the snapshot when its header validates and its positions are not past the store's,
+ * then replays the users changed and the cohort log written past them (workspace.c); anything
+ * else is a full load from the store.
  * Memory and files only: the caller holds the workspace's locks (core/workspace/workspace.c).
  */
 #ifndef COHORTD_CORE_WORKSPACE_SNAPSHOT_H
@@ -45,7 +46,8 @@ struct snapshot_cohort {
 struct snapshot_cohorts {
     struct snapshot_cohort *v; /* row id order */
     size_t n;
-    int64_t log_seq; /* the cohort log position the snapshot covers */
+    int64_t log_seq;  /* the cohort log position the snapshot covers */
+    int64_t user_seq; /* the user change position it covers: users changed after are replayed */
 };
 
 /* Frees the bitmaps still held (those not moved to a cohort) and the list. */
@@ -69,7 +71,7 @@ enum snapshot_miss {
     SNAPSHOT_MISSING, /* no file */
     SNAPSHOT_CORRUPT, /* bad magic, length, checksum or content */
     SNAPSHOT_FOREIGN, /* another format version, store or workspace */
-    SNAPSHOT_STALE,   /* users changed since, or the store is behind it */
+    SNAPSHOT_STALE,   /* the store is behind it, or too many users changed since */
     SNAPSHOT_NOMEM,   /* memory ran out while reading it */
 };
 const char *snapshot_miss_name(enum snapshot_miss m);
@@ -77,7 +79,7 @@ const char *snapshot_miss_name(enum snapshot_miss m);
 /*
  * Reads `path` into the fresh indexes ix->ident, attrs and events (as identity_init and the
  * others left them) when its header matches ix->ws_id and `now` (the store's positions): the same
- * store, the same user generation, a log position not past the store's. On SNAPSHOT_USED the
+ * store, user change and log positions not past the store's. On SNAPSHOT_USED the
  * indexes are filled and *cohorts holds the cohort bitmaps (the caller frees it); otherwise
  * why says what was wrong, *cohorts is empty, and the indexes may be half filled: the caller
  * frees them (and starts from fresh ones for a full load).

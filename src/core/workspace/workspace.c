@@ -98,24 +98,24 @@ static void indexes_journal(struct workspace *ws, struct undo *u) {
     ws->events.undo = u;
 }
 
-/* Builds the in-memory state of ws from the store into fresh indexes and swaps them in only
- * when the whole load succeeded: a failed load leaves ws's indexes as they were. Caller holds
- * the write lock (or owns ws exclusively while creating it). */
+/* The per-user load callbacks, for a full load and for the replay behind a snapshot. */
+static const struct store_user_load load_fns = {load_user, load_alias, load_device, load_event};
+
 /* The users, aliases, devices and event summaries of tmp's workspace from the store. */
 static enum cd_err load_users_from_store(struct app *app, const struct store_user_ops *uo,
                                          struct workspace *tmp) {
     struct load_ctx lc = {&tmp->ident, tmp, 0, 0};
     /* identifiers are collected, then each map is built once, sized for what was read */
     identity_load_begin(&tmp->ident);
-    enum cd_err err = uo->load_users(app->store, tmp->id, load_user, &lc);
+    enum cd_err err = uo->load_users(app->store, tmp->id, load_fns.user, &lc);
     if (err == CD_OK)
-        err = uo->load_aliases(app->store, tmp->id, load_alias, &lc);
+        err = uo->load_aliases(app->store, tmp->id, load_fns.alias, &lc);
     if (err == CD_OK)
-        err = uo->load_devices(app->store, tmp->id, load_device, &lc);
+        err = uo->load_devices(app->store, tmp->id, load_fns.device, &lc);
     if (identity_load_end(&tmp->ident) != 0)
         lc.failed = 1;
     if (err == CD_OK)
-        err = uo->load_events(app->store, tmp->id, load_event, &lc);
+        err = uo->load_events(app->store, tmp->id, load_fns.event, &lc);
     if (err == CD_OK && lc.failed)
         err = CD_E_NOMEM;
     if (err == CD_OK && lc.bad_row)
@@ -123,26 +123,97 @@ static enum cd_err load_users_from_store(struct app *app, const struct store_use
     return err;
 }
 
+/* Above this share of the snapshot's users changed since (and above REPLAY_FLOOR users), a
+ * full load is cheaper than dropping and reloading them one by one
+ * (docs/internals/snapshot.md). Below the floor the replay is cheap whatever the share. */
+#define REPLAY_MAX_PERCENT 10
+#define REPLAY_FLOOR 1000
+
+struct changed_set {
+    roaring_bitmap_t *uids;
+};
+
+static void add_changed(void *ctx, uint32_t uid) {
+    struct changed_set *c = ctx;
+    roaring_bitmap_add(c->uids, uid);
+}
+
+/* The users changed in the store since the snapshot just read into tmp (sc->user_seq): each
+ * is dropped from the indexes built from the file and loaded again from its stored rows, by the
+ * full load's callbacks; a deleted or merged-away one comes back as not live. *n: how many.
+ * CD_E_BUSY when too many changed (the caller makes it a full load, *why says so). */
+static enum cd_err replay_users(struct app *app, struct workspace *tmp,
+                                const struct snapshot_cohorts *sc, size_t *n, char *why,
+                                size_t why_cap) {
+    const struct store_user_ops *uo = STORE_OPS(app->store)->users;
+    struct changed_set c = {roaring_bitmap_create()};
+    bool supported = false;
+    *n = 0;
+    if (!c.uids)
+        return CD_E_NOMEM;
+    enum cd_err err =
+        uo->changed_since(app->store, tmp->id, sc->user_seq, add_changed, &c, &supported);
+    if (err == CD_OK && !supported)
+        err = CD_E_INTERNAL; /* snapshot_mark said it had positions */
+    uint64_t k = roaring_bitmap_get_cardinality(c.uids);
+    uint64_t users = tmp->ident.n_users;
+    if (err == CD_OK && k > REPLAY_FLOOR && k * 100 > users * REPLAY_MAX_PERCENT) {
+        snprintf(why, why_cap, "%llu of %llu users changed since (more than %d %%)",
+                 (unsigned long long)k, (unsigned long long)users, REPLAY_MAX_PERCENT);
+        err = CD_E_BUSY;
+    }
+    if (err == CD_OK && k > 0) {
+        struct load_ctx lc = {&tmp->ident, tmp, 0, 0};
+        roaring_bitmap_run_optimize(c.uids);
+        if (identity_drop_users(&tmp->ident, c.uids) != 0)
+            lc.failed = 1;
+        attr_index_drop_users(&tmp->attrs, c.uids);
+        event_index_drop_users(&tmp->events, c.uids);
+        if (!lc.failed)
+            err = uo->load_changed(app->store, tmp->id, sc->user_seq, &load_fns, &lc);
+        identity_trim_users(&tmp->ident);
+        if (err == CD_OK && lc.failed)
+            err = CD_E_NOMEM;
+        if (err == CD_OK && lc.bad_row)
+            err = CD_E_INTERNAL;
+    }
+    roaring_bitmap_free(c.uids);
+    *n = (size_t)k;
+    return err;
+}
+
 /* Fills the fresh indexes of tmp from its snapshot when the store's positions say it is
- * usable (*mark: those positions, *sc: its cohorts). Otherwise logs why, leaves tmp's indexes
- * fresh and returns false: the caller reads the whole store. */
+ * usable (*mark: those positions, *sc: its cohorts), the users changed since replayed
+ * (*n_users). Otherwise logs why, leaves tmp's indexes fresh and returns false: the caller
+ * reads the whole store (*err: a store or memory failure that a full load would meet too). */
 static bool load_snapshot(struct app *app, struct workspace *tmp, struct store_snapshot_mark *mark,
-                          struct snapshot_cohorts *sc) {
+                          struct snapshot_cohorts *sc, size_t *n_users, enum cd_err *err) {
     char path[4200], why[256] = "";
     snapshot_path(app->snap_dir, tmp->id, path, sizeof path);
-    enum cd_err err = STORE_OPS(app->store)->users->snapshot_mark(app->store, tmp->id, mark);
-    if (err != CD_OK || !mark->supported) {
+    *err = STORE_OPS(app->store)->users->snapshot_mark(app->store, tmp->id, mark);
+    if (*err != CD_OK || !mark->supported) {
         memset(mark, 0, sizeof *mark);
         return false;
     }
     struct snapshot_indexes ix = {tmp->id,      &tmp->ident,   &tmp->attrs,
                                   &tmp->events, &tmp->cohorts, NULL};
     enum snapshot_miss m = snapshot_read(&ix, path, mark, sc, why, sizeof why);
-    if (m == SNAPSHOT_USED)
-        return true;
+    if (m == SNAPSHOT_USED) {
+        *err = replay_users(app, tmp, sc, n_users, why, sizeof why);
+        if (*err == CD_OK)
+            return true;
+        snapshot_cohorts_free(sc);
+        if (*err == CD_E_BUSY) {
+            *err = CD_OK;
+            m = SNAPSHOT_STALE;
+        }
+    }
     indexes_free(tmp);
     indexes_init(tmp);
-    if (m == SNAPSHOT_MISSING)
+    if (*err != CD_OK)
+        log_error("workspace", "op=snapshot_load workspace_id=%s result=failed error=%s",
+                  tmp->public_id, cd_err_name(*err));
+    else if (m == SNAPSHOT_MISSING)
         log_info("workspace", "op=snapshot_load workspace_id=%s result=missing action=full_load",
                  tmp->public_id);
     else
@@ -152,6 +223,10 @@ static bool load_snapshot(struct app *app, struct workspace *tmp, struct store_s
     return false;
 }
 
+/* Builds the in-memory state of ws from the store (or its snapshot and the store's changes since)
+ * into fresh indexes and swaps them in only when the whole load succeeded: a failed load leaves
+ * ws's indexes as they were. Caller holds the write lock (or owns ws exclusively while creating
+ * it). */
 static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
     const struct store_user_ops *uo = STORE_OPS(app->store)->users;
     struct workspace *tmp = calloc(1, sizeof *tmp);
@@ -163,18 +238,20 @@ static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
     int64_t t0 = time_now_ms();
     struct store_snapshot_mark mark = {0};
     struct snapshot_cohorts sc = {0};
-    bool from_snap = app->snap_dir && load_snapshot(app, tmp, &mark, &sc);
-    enum cd_err err = from_snap ? CD_OK : load_users_from_store(app, uo, tmp);
-    size_t replayed = 0;
+    size_t replayed = 0, users_replayed = 0;
+    enum cd_err err = CD_OK;
+    bool from_snap = app->snap_dir && load_snapshot(app, tmp, &mark, &sc, &users_replayed, &err);
+    if (!from_snap && err == CD_OK)
+        err = load_users_from_store(app, uo, tmp);
     if (err == CD_OK)
         err = cohort_load(app, tmp, from_snap ? &sc : NULL, &replayed);
     snapshot_cohorts_free(&sc);
     if (from_snap)
         log_info("workspace",
-                 "op=snapshot_load workspace_id=%s result=%s users=%u log_rows_replayed=%zu "
-                 "ms=%lld",
+                 "op=snapshot_load workspace_id=%s result=%s users=%u users_replayed=%zu "
+                 "log_rows_replayed=%zu ms=%lld",
                  ws->public_id, err == CD_OK ? "used" : cd_err_name(err), tmp->ident.n_live,
-                 replayed, (long long)(time_now_ms() - t0));
+                 users_replayed, replayed, (long long)(time_now_ms() - t0));
     if (err == CD_OK) {
         struct workspace old = *ws;
         ws->ident = tmp->ident;
@@ -185,10 +262,10 @@ static enum cd_err workspace_load(struct app *app, struct workspace *ws) {
         tmp->cohorts = old.cohorts;
         tmp->attrs = old.attrs;
         tmp->events = old.events;
-        /* a snapshot taken at the user generation it was loaded at (and its log position, once
-         * nothing was replayed) need not be written again */
+        /* a snapshot loaded with nothing replayed holds what memory holds: it need not be
+         * written again until something changes */
         ws->snap_mark = mark;
-        ws->snap_have = from_snap && replayed == 0;
+        ws->snap_have = from_snap && replayed == 0 && users_replayed == 0;
     }
     indexes_free(tmp);
     free(tmp);
@@ -714,9 +791,19 @@ enum cd_err workspace_snapshot_save(struct app *app, struct workspace *ws, bool 
     for (size_t i = 0; n_log && i < ws->cohorts.n; i++)
         n_log[i] = ws->cohorts.v[i]->n_log;
     writer_unlock(ws);
-    bool same = err == CD_OK && ws->snap_have && ws->snap_mark.user_gen == mark.user_gen &&
-                ws->snap_mark.log_seq == mark.log_seq &&
+    bool same = err == CD_OK && ws->snap_have && ws->snap_mark.log_seq == mark.log_seq &&
                 memcmp(ws->snap_mark.store_id, mark.store_id, sizeof mark.store_id) == 0;
+    if (same && ws->snap_mark.user_seq != mark.user_seq) {
+        /* the position is the store's: it also moves with other workspaces' users */
+        struct changed_set c = {roaring_bitmap_create()};
+        bool supported = false;
+        err = c.uids ? STORE_OPS(app->store)
+                           ->users->changed_since(app->store, ws->id, ws->snap_mark.user_seq,
+                                                  add_changed, &c, &supported)
+                     : CD_E_NOMEM;
+        same = err == CD_OK && supported && roaring_bitmap_is_empty(c.uids);
+        roaring_bitmap_free(c.uids);
+    }
     if (err == CD_OK && mark.supported && !same) {
         char path[4200];
         snapshot_path(app->snap_dir, ws->id, path, sizeof path);
@@ -733,6 +820,14 @@ enum cd_err workspace_snapshot_save(struct app *app, struct workspace *ws, bool 
     }
     pthread_rwlock_unlock(&ws->lock);
     free(n_log);
+    /* the file on disk now starts at mark: the user changes before it are read by no load */
+    if (err == CD_OK && *written) {
+        enum cd_err perr =
+            STORE_OPS(app->store)->users->changes_prune(app->store, ws->id, mark.user_seq);
+        if (perr != CD_OK)
+            log_warn("workspace", "op=changes_prune workspace_id=%s error=%s", ws->public_id,
+                     cd_err_name(perr));
+    }
     return err;
 }
 

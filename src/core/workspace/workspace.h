@@ -74,7 +74,7 @@ enum cd_err app_new(struct store *store, struct app **out);
  * write them there. */
 enum cd_err app_new_snapshots(struct store *store, const char *snap_dir, struct app **out);
 /* Writes the start-up snapshot of ws when memory holds something the file does not (another
- * user generation or log position): *written says whether it did, *bytes its size. Blocks the
+ * user changed, or another log position): *written says whether it did, *bytes its size. Blocks the
  * writes of ws only while it reads the store's positions, and their publishing while it writes
  * the file. CD_E_IO / CD_E_NOMEM with why when it could not (the old file stays). Nothing to do
  * for an app without snapshots or a workspace not loaded. */
