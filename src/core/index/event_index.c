@@ -430,10 +430,13 @@ void event_index_drop_users(struct event_index *ix, const roaring_bitmap_t *gone
             struct event_stat *s = slot_of(c, it->current_value, 0);
             if (!s)
                 continue;
+            bool had = s->count;
+            int64_t was = s->last_at;
             block_free(c, s);
             s->count = 0;
             s->n_recent = 0;
             s->last_at = 0; /* a load onto the slot starts from nothing, as on a fresh one */
+            day_moved(c, it->current_value, had, was, s);
         }
         roaring_free_uint32_iterator(it);
         roaring_bitmap_andnot_inplace(c->users, gone);

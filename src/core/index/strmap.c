@@ -388,7 +388,7 @@ size_t strmap_del_if(struct strmap *m,
     size_t n = 0;
     for (size_t i = 0; i < m->cap; i++) {
         struct strmap_slot *sl = &m->slots[i];
-        if (!is_entry(sl))
+        if (!strmap_slot_live(sl))
             continue;
         size_t len;
         const char *key = key_at(m, sl->key_ref, &len);
