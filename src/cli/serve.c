@@ -751,6 +751,10 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
     /* before the first request: POST /currents/create sends a probe with libcurl */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     r.curl = true;
+    /* snapshots off on a SQLite store: the user changes recorded so far are pruned now (the
+     * worker's later passes every 10 minutes), before the fault count below starts */
+    if (!shared && !*snap_dir)
+        snapshotter_pass(app);
     /* test builds: COHORTD_FAULT_STORE_CALL counts from here, before the first request can
      * arrive (arming after the listen would race with it) */
     store_faults_arm();
@@ -818,7 +822,11 @@ static int run(const struct cli_command *cmd, const char *const *values, const c
         failed = "the segment export worker";
     else if (!failed && !(r.history = history_start(app, history_interval)))
         failed = "the daily history worker";
-    else if (!failed && *snap_dir && !(r.snapshots = snapshotter_start(app, snapshot_interval)))
+    /* with snapshots off (or no usable directory) the worker still runs on a SQLite store, to
+     * prune the user changes its triggers record: its first pass ran before the listen */
+    else if (!failed && !shared &&
+             !(r.snapshots = *snap_dir ? snapshotter_start(app, snapshot_interval, 0)
+                                       : snapshotter_start(app, 600000, 600000)))
         failed = "the snapshot worker";
     if (failed) {
         shut_down(&r);

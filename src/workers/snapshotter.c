@@ -51,7 +51,11 @@ static int64_t run(struct periodic *p, void *arg) {
     return w->interval_ms;
 }
 
-struct snapshotter *snapshotter_start(struct app *app, int64_t interval_ms) {
+void snapshotter_pass(struct app *app) {
+    pass(app);
+}
+
+struct snapshotter *snapshotter_start(struct app *app, int64_t interval_ms, int64_t first_ms) {
     struct snapshotter *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
@@ -59,7 +63,7 @@ struct snapshotter *snapshotter_start(struct app *app, int64_t interval_ms) {
     w->interval_ms = interval_ms > 0 ? interval_ms : 1;
     metrics_describe("cohortd_snapshot_writes_total", METRIC_COUNTER,
                      "start-up snapshots written (result=written) or not (result=failed)");
-    w->thread = periodic_start(0, run, w); /* the first pass right away */
+    w->thread = periodic_start(first_ms, run, w);
     if (!w->thread) {
         free(w);
         return NULL;

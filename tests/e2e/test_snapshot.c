@@ -420,6 +420,29 @@ static void test_snapshots_off_reads_the_whole_store(void **state) {
     server_cleanup(&s);
 }
 
+/* Each pass of the worker with snapshots off forgets the user changes (no load reads them):
+ * a restart finds the changes tracked before it and prunes them down to the newest row. */
+static void test_snapshots_off_still_prune_the_user_changes(void **state) {
+    (void)state;
+    struct server s;
+    server_init(&s);
+    start_with(&s, "0");
+    some_users(&s);
+    server_stop(&s);
+    const char *count = "SELECT count(*) FROM user_changes";
+    assert_true(sql_count(&s, count) >= 5); /* the triggers recorded the five users */
+    start_with(&s, "0");
+    long n = sql_count(&s, count);
+    for (int i = 0; i < 500 && n > 1; i++) {
+        sleep_ms(10);
+        n = sql_count(&s, count);
+    }
+    assert_int_equal(n, 1); /* the newest row stays: positions never go back */
+    assert_state(&s, 2, 2);
+    server_stop(&s);
+    server_cleanup(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_restart_loads_the_snapshot_with_the_same_state),
@@ -429,6 +452,7 @@ int main(void) {
         cmocka_unit_test(test_a_corrupt_or_truncated_snapshot_means_a_full_load),
         cmocka_unit_test(test_a_snapshot_of_another_store_means_a_full_load),
         cmocka_unit_test(test_snapshots_off_reads_the_whole_store),
+        cmocka_unit_test(test_snapshots_off_still_prune_the_user_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -770,8 +770,17 @@ void workspace_pipe_publish_end(struct workspace *ws, uint64_t turn) {
 enum cd_err workspace_snapshot_save(struct app *app, struct workspace *ws, bool *written,
                                     uint64_t *bytes, char *why, size_t why_cap) {
     *written = false;
-    if (!app->snap_dir)
-        return CD_OK;
+    if (!app->snap_dir) {
+        /* snapshots off: no load will ask for the user changes, so none are kept */
+        struct store_snapshot_mark mark;
+        struct store *s = app->store;
+        enum cd_err err = STORE_OPS(s)->users->snapshot_mark(s, ws->id, &mark);
+        if (err == CD_OK && mark.supported)
+            err = STORE_OPS(s)->users->changes_prune(s, ws->id, mark.user_seq);
+        if (err != CD_OK)
+            snprintf(why, why_cap, "the user changes could not be pruned");
+        return err;
+    }
     /* a consistent point: no write of ws between the positions and the memory they describe.
      * The writer lock is held only while the positions are read; the read lock keeps memory
      * still (publishes wait for it) while the file is written, and writes may commit to the

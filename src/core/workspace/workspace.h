@@ -77,7 +77,8 @@ enum cd_err app_new_snapshots(struct store *store, const char *snap_dir, struct 
  * user changed, or another log position): *written says whether it did, *bytes its size. Blocks the
  * writes of ws only while it reads the store's positions, and their publishing while it writes
  * the file. CD_E_IO / CD_E_NOMEM with why when it could not (the old file stays). Nothing to do
- * for an app without snapshots or a workspace not loaded. */
+ * for a workspace not loaded; an app without snapshots only forgets the store's user changes
+ * of ws (kept for snapshot loads alone). */
 enum cd_err workspace_snapshot_save(struct app *app, struct workspace *ws, bool *written,
                                     uint64_t *bytes, char *why, size_t why_cap);
 /* A copy of the registry (the workspaces live as long as app); malloc'd, NULL when empty or
