@@ -658,6 +658,14 @@ test_a_second_process_with_a_live_node_id_refuses_to_start_and_a_replaced_one_ow
         sleep_ms(20);
     }
     struct server *b2 = node_join(a, 1);
+    /* healthy is not claimed: the new process claims the id just after it listens. Were the
+     * stalled one woken first, it would renew its own lapsed claim (nobody else held the id) */
+    t0 = now_ms();
+    while (node_claim_expired("node-b")) { /* node-b is stopped: a live claim is the new one's */
+        if (now_ms() - t0 > 10 * LEASE_MS)
+            fail_msg("the new node-b never claimed its id");
+        sleep_ms(20);
+    }
     kill(b->pid, SIGCONT);
     ns->frozen[1] = false;
     server_kill(a);
