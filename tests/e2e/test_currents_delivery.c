@@ -207,9 +207,11 @@ static void test_request_timeout_is_the_currents_timeout_option(void **state) {
     sink_stop(k);
 }
 
-/* The first store write after a restart (COHORTD_STORE_FAIL_WRITE=1, sqlite.c) is the dead
- * letter of a refused event, and it fails: the event stays pending (not lost, position not
- * moved), a log line says so, and the retry dead-letters it for real, so a replay sends it. */
+/* The first store write after a restart's listen (COHORTD_FAULT_STORE_CALL=1:write, sqlite.c;
+ * the harness then turns the snapshot worker off, whose first pass would write first) is the
+ * dead letter of a refused event, and it fails: the event stays pending (not lost, position
+ * not moved), a log line says so, and the retry dead-letters it for real, so a replay sends
+ * it. */
 static void test_store_failure_while_dead_lettering_keeps_the_event_pending(void **state) {
     struct server *s = *state;
     char url[128], id[64];
@@ -221,9 +223,9 @@ static void test_store_failure_while_dead_lettering_keeps_the_event_pending(void
     server_stop(s);
     sink_answer(k, 0, 0);
     sink_reject_event(k, "poison");
-    setenv("COHORTD_STORE_FAIL_WRITE", "1", 1);
+    setenv("COHORTD_FAULT_STORE_CALL", "1:write", 1);
     server_start(s);
-    unsetenv("COHORTD_STORE_FAIL_WRITE");
+    unsetenv("COHORTD_FAULT_STORE_CALL");
     for (int i = 0; i < 250 && !log_has(s, "op=dead_letter error=store_unavailable"); i++)
         sleep_ms(20);
     assert_true(log_has(s, "op=dead_letter error=store_unavailable result=retry"));
