@@ -356,8 +356,7 @@ static void get_map(struct in *in, struct strmap *m) {
     m->n_tomb = (size_t)n_tomb;
     m->arena_len = m->arena_cap = (size_t)arena_len;
     for (size_t i = 0; i < m->cap; i++) {
-        uint32_t r = m->slots[i].key_ref;
-        if (r != STRMAP_EMPTY && r != STRMAP_TOMB && r > arena_len) {
+        if (strmap_slot_live(&m->slots[i]) && m->slots[i].key_ref > arena_len) {
             in->bad = 1;
             return;
         }
