@@ -472,8 +472,12 @@ static void settle(struct sender *s, int64_t now, bool all) {
     take_recorded(s);
     for (size_t i = 0; i < s->n_act;) {
         struct active *a = s->act[i];
+        /* in_flight == 0 alone is no reason: every answer of a round can arrive before the next
+         * requests start, which made batches of a few dozen (a commit and a sync each) */
+        bool winding_down =
+            a->in_flight == 0 && (a->drop || roaring_bitmap_is_empty(a->run->remaining));
         if (a->n_done &&
-            (all || a->in_flight == 0 || a->n_done >= SETTLE_BATCH ||
+            (all || winding_down || a->n_done >= SETTLE_BATCH ||
              now - a->first_done_at >= SETTLE_MS) &&
             !hand_over(s, a)) {
             log_error("sender", "dispatch_id=%s op=record outcomes=%zu error=%s",
@@ -532,12 +536,14 @@ static void *loop(void *arg) {
             poll_due(s, now);
             next_poll = now + s->cfg.poll_ms;
         }
-        if (!stopping)
-            fill(s, now);
         int still = 0;
         curl_multi_perform(s->multi, &still);
         collect(s, time_now_ms());
         settle(s, time_now_ms(), stopping);
+        /* after collecting, before waiting: when every answer of a round came back at once, the
+         * next round starts now rather than after the wait (1 ms, or the recorder's write) */
+        if (!stopping)
+            fill(s, time_now_ms());
         if (!stopping || s->in_flight || s->jobs)
             curl_multi_poll(s->multi, NULL, 0,
                             s->in_flight || s->jobs ? 50 : wait_ms(s, now, next_poll), NULL);
