@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,8 @@ struct active;
 struct xfer {
     struct active *a;
     CURL *easy;
-    struct curl_slist *headers;
+    struct webhook_headers *headers; /* shared with the run's other requests */
+    struct webhook_key_line key;
     struct webhook_request req;
     int attempts; /* this one included */
     int64_t started;
@@ -69,9 +71,10 @@ struct active {
     struct xfer **done; /* finished transfers waiting to be handed to the recorder */
     size_t n_done, done_cap;
     int64_t first_done_at;
-    int jobs;          /* jobs of this run with the recorder */
-    bool step_queued;  /* its step_done job was handed over */
-    bool step_handled; /* … and came back: the run is freed */
+    struct webhook_headers *headers; /* the last request's lines, for the next */
+    int jobs;                        /* jobs of this run with the recorder */
+    bool step_queued;                /* its step_done job was handed over */
+    bool step_handled;               /* … and came back: the run is freed */
 };
 
 /* A batch handed to the recorder: the transfers it records, freed when it comes back. */
@@ -88,13 +91,15 @@ struct sender {
     pthread_t thread;
     pthread_mutex_t lock;
     bool stopping;
+    atomic_bool poll_now; /* a dispatch fell due (app_dispatch_due): poll before waiting */
     CURLM *multi;
     struct active *act[MAX_RUNS];
     size_t n_act;
     int in_flight;
-    size_t rr; /* round-robin start */
-    CURL *pool[POOL_MAX];
+    size_t rr;            /* round-robin start */
+    CURL *pool[POOL_MAX]; /* set up (webhook_http_setup), kept between requests */
     int n_pool;
+    struct webhook_proxy proxy; /* from the environment, read once */
     struct recorder *rec;
     size_t recording; /* outcomes with the recorder */
     int jobs;         /* jobs with the recorder */
@@ -173,17 +178,29 @@ static size_t keep_response(char *data, size_t size, size_t n, void *ctx) {
 }
 
 /* Gives a transfer's easy handle back to the pool (a fresh one costs allocations), once it is
- * out of the multi handle; the transfer keeps its request and answer for the record. */
+ * out of the multi handle, set up as it is: the next request sets every option that changes
+ * (webhook_http_request), so the constant ones are set once per handle rather than reset and set
+ * again. The transfer keeps its request and answer for the record. */
 static void xfer_release(struct sender *s, struct xfer *x) {
-    if (x->easy && s->n_pool < POOL_MAX) {
-        curl_easy_reset(x->easy);
+    if (x->easy && s->n_pool < POOL_MAX)
         s->pool[s->n_pool++] = x->easy;
-    } else if (x->easy) {
+    else if (x->easy)
         curl_easy_cleanup(x->easy);
-    }
     x->easy = NULL;
-    curl_slist_free_all(x->headers);
+    webhook_headers_put(x->headers);
     x->headers = NULL;
+}
+
+/* A handle from the pool, or a new one set up. */
+static CURL *easy_take(struct sender *s) {
+    if (s->n_pool)
+        return s->pool[--s->n_pool];
+    CURL *e = curl_easy_init();
+    if (e) {
+        webhook_http_setup(e, s->cfg.timeout_ms);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_response);
+    }
+    return e;
 }
 
 static void xfer_free(struct sender *s, struct xfer *x) {
@@ -226,13 +243,14 @@ static bool send_one(struct sender *s, struct active *a, uint32_t uid, int attem
         push_done(s, a, x);
         return false;
     }
-    CURL *e = x->easy = s->n_pool ? s->pool[--s->n_pool] : curl_easy_init();
-    if (!e || !webhook_http_prepare(e, &x->req, s->cfg.timeout_ms, &x->headers, x->error)) {
+    x->headers = webhook_headers_get(&a->headers, &x->req);
+    CURL *e = x->easy = x->headers ? easy_take(s) : NULL;
+    if (!e) {
         xfer_free(s, x);
         a->drop = true;
         return false;
     }
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_response);
+    webhook_http_request(e, &x->req, &x->key, x->headers, &s->proxy, x->error);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
@@ -373,6 +391,7 @@ static void collect(struct sender *s, int64_t now) {
 }
 
 static void active_free(struct active *a) {
+    webhook_headers_put(a->headers);
     campaign_run_free(a->run);
     free(a->retries);
     free(a->done);
@@ -453,8 +472,12 @@ static void settle(struct sender *s, int64_t now, bool all) {
     take_recorded(s);
     for (size_t i = 0; i < s->n_act;) {
         struct active *a = s->act[i];
+        /* in_flight == 0 alone is no reason: every answer of a round can arrive before the next
+         * requests start, which made batches of a few dozen (a commit and a sync each) */
+        bool winding_down =
+            a->in_flight == 0 && (a->drop || roaring_bitmap_is_empty(a->run->remaining));
         if (a->n_done &&
-            (all || a->in_flight == 0 || a->n_done >= SETTLE_BATCH ||
+            (all || winding_down || a->n_done >= SETTLE_BATCH ||
              now - a->first_done_at >= SETTLE_MS) &&
             !hand_over(s, a)) {
             log_error("sender", "dispatch_id=%s op=record outcomes=%zu error=%s",
@@ -507,21 +530,32 @@ static void *loop(void *arg) {
                 break;
         }
         int64_t now = time_now_ms();
+        if (atomic_exchange(&s->poll_now, false))
+            next_poll = now;
         if (!stopping && now >= next_poll) {
             poll_due(s, now);
             next_poll = now + s->cfg.poll_ms;
         }
-        if (!stopping)
-            fill(s, now);
         int still = 0;
         curl_multi_perform(s->multi, &still);
         collect(s, time_now_ms());
         settle(s, time_now_ms(), stopping);
+        /* after collecting, before waiting: when every answer of a round came back at once, the
+         * next round starts now rather than after the wait (1 ms, or the recorder's write) */
+        if (!stopping)
+            fill(s, time_now_ms());
         if (!stopping || s->in_flight || s->jobs)
             curl_multi_poll(s->multi, NULL, 0,
                             s->in_flight || s->jobs ? 50 : wait_ms(s, now, next_poll), NULL);
     }
     return NULL;
+}
+
+/* A write made a dispatch due: the loop polls at once rather than up to poll_ms later. */
+static void due(void *ctx) {
+    struct sender *s = ctx;
+    atomic_store(&s->poll_now, true);
+    curl_multi_wakeup(s->multi);
 }
 
 /* The recorder's wake-up: the loop takes back what it recorded. */
@@ -536,24 +570,32 @@ struct sender *sender_start(struct app *app, const struct sender_config *cfg) {
         return NULL;
     s->app = app;
     s->cfg = *cfg;
+    atomic_init(&s->poll_now, false);
+    if (!webhook_proxy_from_env(&s->proxy)) {
+        free(s);
+        return NULL;
+    }
     s->multi = curl_multi_init();
     pthread_mutex_init(&s->lock, NULL);
     if (s->multi)
         s->rec = recorder_start(app, wake, s);
     if (!s->multi || !s->rec || pthread_create(&s->thread, NULL, loop, s) != 0) {
         recorder_stop(s->rec);
+        webhook_proxy_free(&s->proxy);
         if (s->multi)
             curl_multi_cleanup(s->multi);
         pthread_mutex_destroy(&s->lock);
         free(s);
         return NULL;
     }
+    app_set_dispatch_due(app, due, s);
     return s;
 }
 
 void sender_stop(struct sender *s) {
     if (!s)
         return;
+    app_set_dispatch_due(s->app, NULL, NULL);
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
     pthread_mutex_unlock(&s->lock);
@@ -565,6 +607,7 @@ void sender_stop(struct sender *s) {
     while (s->n_pool)
         curl_easy_cleanup(s->pool[--s->n_pool]);
     curl_multi_cleanup(s->multi);
+    webhook_proxy_free(&s->proxy);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

@@ -4,7 +4,10 @@
  * every recipient gets exactly one request carrying its own profile (dense audiences with
  * non-members and a deleted user between members, and a sparse one), every outcome is recorded
  * (deliveries, Send events, the campaign's counter), and a graceful stop with outcomes still
- * waiting to be written records every answer that arrived.
+ * waiting to be written records every answer that arrived. The sender reads the proxy settings
+ * of its environment once, at start: a proxy set there carries the requests, and no_proxy still
+ * sends the hosts it names direct. An immediate campaign is sent from its creation on, not from
+ * the sender's next poll.
  */
 #include "campaign_fixture.h"
 
@@ -195,6 +198,85 @@ static void test_a_graceful_stop_records_every_answer_that_arrived(void **state)
     free(id);
 }
 
+/* Starts the receiver, then the server with http_proxy (and no_proxy when not NULL) in its
+ * environment; proxy_is_sink: http_proxy names the receiver, else a port nobody listens on. */
+static int setup_env(void **state, bool proxy_is_sink, const char *no_proxy) {
+    struct fixture *f = calloc(1, sizeof *f);
+    f->hook = sink_start_webhook(f->base, sizeof f->base);
+    setenv("http_proxy", proxy_is_sink ? f->base : "http://127.0.0.1:9", 1);
+    if (no_proxy)
+        setenv("no_proxy", no_proxy, 1);
+    server_start_with(&f->s, fast);
+    unsetenv("http_proxy");
+    unsetenv("no_proxy");
+    *state = f;
+    return 0;
+}
+
+static int setup_proxy(void **state) {
+    return setup_env(state, true, NULL);
+}
+
+static void test_a_proxy_set_in_the_environment_carries_the_requests(void **state) {
+    struct fixture *f = *state;
+    track_users(f, 300, everyone);
+    char *segment =
+        post_created(&f->s, "/segments/create",
+                     "{\"name\":\"all\",\"filter\":{\"identified\":true}}", "segment_id");
+    char *body = strf("{\"name\":\"Proxied\",\"segment_id\":\"%s\",\"schedule\":{\"type\":"
+                      "\"immediate\"},\"message\":{\"webhook\":{\"url\":\"http://hook.invalid/p/"
+                      "{{${external_id}}}\",\"body\":\"n={{custom_attribute.${n}}}\"}}}",
+                      segment);
+    char *id = post_created(&f->s, "/campaigns/create", body, "campaign_id");
+    assert_int_equal(sink_wait_requests(f->hook, 300, 20000), 300);
+    wait_sends(f, id, 300);
+    campaign_fixture_wait_idle(&f->s);
+    assert_int_equal(sink_count(f->hook), 300);
+    for (size_t k = 0; k < sink_count(f->hook); k++) {
+        const struct sink_request *r = sink_get(f->hook, k);
+        int i = -1;
+        /* a proxy gets the whole URL, and the host it is for */
+        assert_int_equal(sscanf(r->path, "http://hook.invalid/p/p%d", &i), 1);
+        assert_string_equal(json_string_value(json_object_get(r->headers, "Host")), "hook.invalid");
+        char *n = strf("n=%d", i);
+        assert_string_equal(r->raw, n);
+        free(n);
+    }
+    free(id);
+    free(body);
+    free(segment);
+}
+
+static int setup_no_proxy(void **state) {
+    return setup_env(state, false, "127.0.0.1");
+}
+
+static void test_no_proxy_in_the_environment_sends_its_hosts_direct(void **state) {
+    struct fixture *f = *state;
+    track_users(f, 70, dense);
+    char *id = trial_campaign(f, 0);
+    expect_own_profiles(f, id, 70, dense, -1);
+    free(id);
+}
+
+/* a poll interval far longer than the test waits */
+static int setup_slow_poll(void **state) {
+    static const char *slow[] = {"--campaigns-poll-ms", "60000", NULL};
+    struct fixture *f = calloc(1, sizeof *f);
+    f->hook = campaign_fixture_start(&f->s, slow, f->base, sizeof f->base);
+    *state = f;
+    return 0;
+}
+
+static void test_an_immediate_campaign_is_sent_without_waiting_for_the_poll(void **state) {
+    struct fixture *f = *state;
+    track_users(f, 20, everyone);
+    char *id = trial_campaign(f, 0);
+    assert_int_equal(sink_wait_requests(f->hook, 20, 10000), 20);
+    wait_sends(f, id, 20);
+    free(id);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -205,6 +287,13 @@ int main(void) {
             test_a_changed_attribute_reaches_the_recipients_sent_after_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_graceful_stop_records_every_answer_that_arrived,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_proxy_set_in_the_environment_carries_the_requests,
+                                        setup_proxy, teardown),
+        cmocka_unit_test_setup_teardown(test_no_proxy_in_the_environment_sends_its_hosts_direct,
+                                        setup_no_proxy, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_immediate_campaign_is_sent_without_waiting_for_the_poll, setup_slow_poll,
+            teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -304,6 +304,9 @@ enum cd_err campaign_create(struct app *app, struct workspace *ws, enum campaign
                 werr = add_dispatch(app, ws, id, NULL, NULL, NULL, due + first_delay_ms(stored),
                                     now, dispatch_id, NULL);
             err = workspace_write_end(app, ws, werr);
+            if (err == CD_OK && (s->type == SCHEDULE_IMMEDIATE || s->type == SCHEDULE_AT) &&
+                due + first_delay_ms(stored) <= now)
+                app_dispatch_due(app); /* sent from now on, not from the sender's next poll */
         }
     }
     if (err == CD_OK) /* the name came from the request: it is not logged */
@@ -677,6 +680,9 @@ enum cd_err campaign_trigger(struct app *app, struct workspace *ws, enum campaig
         if (err == CD_OK)
             err = workspace_write_end(app, ws,
                                       trigger_locked(app, ws, &f, req, all, now, res, fault));
+        if (err == CD_OK && *res->dispatch_id && !req->schedule_ms &&
+            first_delay_ms(json_object_get(f.row, "definition")) <= 0)
+            app_dispatch_due(app);
     } else if (err == CD_OK) { /* an archived Canvas: accepted, nothing sent or changed */
         err = new_dispatch_id(res->dispatch_id);
     }

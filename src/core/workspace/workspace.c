@@ -496,6 +496,7 @@ static enum cd_err app_create(struct store *store, bool leased, const char *snap
     atomic_init(&app->node_ready, false);
     app->max_array_length = APP_MAX_ARRAY_LENGTH_DEFAULT;
     pthread_mutex_init(&app->reg_lock, NULL);
+    pthread_mutex_init(&app->due_lock, NULL);
     app->key_limits = rate_limiter_new();
     if (!app->key_limits) {
         app_free(app);
@@ -549,11 +550,26 @@ void app_free(struct app *app) {
     rate_limiter_free(app->key_limits);
     free(app->snap_dir);
     pthread_mutex_destroy(&app->reg_lock);
+    pthread_mutex_destroy(&app->due_lock);
     free(app);
 }
 
 void app_set_cohort_entry(struct app *app, app_cohort_entry_fn fn) {
     app->on_cohort_entry = fn;
+}
+
+void app_set_dispatch_due(struct app *app, app_dispatch_due_fn fn, void *ctx) {
+    pthread_mutex_lock(&app->due_lock);
+    app->on_due = fn;
+    app->due_ctx = ctx;
+    pthread_mutex_unlock(&app->due_lock);
+}
+
+void app_dispatch_due(struct app *app) {
+    pthread_mutex_lock(&app->due_lock);
+    if (app->on_due)
+        app->on_due(app->due_ctx);
+    pthread_mutex_unlock(&app->due_lock);
 }
 
 static void wait_published(struct workspace *ws);

@@ -67,6 +67,10 @@ typedef enum cd_err (*app_cohort_entry_fn)(struct app *app, struct workspace *ws
                                            const char *partner, const char *cohort_id,
                                            const roaring_bitmap_t *added, int64_t now);
 
+/* Called, from the thread that made it, after a write committed a dispatch that is due by now:
+ * the webhook sender starts it at once rather than at its next poll. Must not block. */
+typedef void (*app_dispatch_due_fn)(void *ctx);
+
 /* Creates the process state over an open store (borrowed) and loads every workspace. */
 enum cd_err app_new(struct store *store, struct app **out);
 /* app_new that loads each workspace from its start-up snapshot in snap_dir when one is usable
@@ -92,6 +96,12 @@ void app_free(struct app *app);
 
 /* Sets (or, with NULL, clears) the cohort-entry hook. Call before serving requests. */
 void app_set_cohort_entry(struct app *app, app_cohort_entry_fn fn);
+
+/* Sets (or, with NULL, clears) the due-dispatch hook; safe while serving: once it returns,
+ * the previous hook is no longer running nor called. */
+void app_set_dispatch_due(struct app *app, app_dispatch_due_fn fn, void *ctx);
+/* Calls the due-dispatch hook, if any. */
+void app_dispatch_due(struct app *app);
 
 /* The workspace with this internal id, loading it when a CLI created it after start-up.
  * CD_E_NOT_FOUND when the store has no such workspace. The result lives as long as app. */

@@ -88,6 +88,9 @@ struct workspace {
 struct app {
     struct store *store;
     app_cohort_entry_fn on_cohort_entry;
+    pthread_mutex_t due_lock; /* guards on_due and due_ctx (set and cleared while serving) */
+    app_dispatch_due_fn on_due;
+    void *due_ctx;
     int max_queued_writes;           /* writes that may wait behind a workspace's writer; 0: any */
     int64_t queue_timeout_ms;        /* longest such wait; 0: no limit */
     struct rate_limiter *key_limits; /* REST API keys' request counters (rate_limit.h) */
