@@ -140,6 +140,9 @@ cat "$OUT"/startup.jsonl "$OUT"/import.jsonl "$OUT"/isolation.jsonl "$OUT"/ceili
                 audience: one("campaign_send").audience,
                 baseline_requests_per_s: one("campaign_send").baseline_requests_per_s,
                 ratio_vs_baseline: one("campaign_send").ratio_vs_baseline,
+                fair_baseline_requests_per_s: one("campaign_send").fair_baseline_requests_per_s,
+                ratio_vs_fair_baseline: one("campaign_send").ratio_vs_fair_baseline,
+                fair_baseline_cpu_s: one("campaign_send").fair_baseline_cpu_s,
                 server_cpu_s: one("campaign_send").server_cpu_s,
                 receiver_cpu_s: one("campaign_send").receiver_cpu_s,
                 baseline_cpu_s: one("campaign_send").baseline_cpu_s}
@@ -224,6 +227,6 @@ jq -r --arg plot "$plot" --arg segplot "$segplot" '
   "\n## Segment export\n",
   "NDJSON over HTTP: \(.export.exported) users at \(.export.users_per_s) users/s (median of \(.export.runs_users_per_s // [] | length) exports: \(.export.runs_users_per_s // [] | map(tostring) | join(", "))); first byte after \(.export.first_byte_s // "-") s. CPU spent on it: server \(.export.server_cpu_s // "-") s, client \(.export.client_cpu_s // "-") s; the server waited \(.export.server_wait_s // "-") s for a CPU (the machine'"'"'s other work).",
   "\n## Webhook campaign\n",
-  "An immediate campaign to \(.campaigns.audience) users, one personalised request each to a loopback receiver, every outcome recorded with its Send event: \(.campaigns.sends_per_s) sends/s; plain libcurl at the same concurrency: \(.campaigns.baseline_requests_per_s) requests/s (\(.campaigns.ratio_vs_baseline)x). CPU for the sends: server \(.campaigns.server_cpu_s // "-") s, receiver \(.campaigns.receiver_cpu_s // "-") s; for the baseline (client and receiver): \(.campaigns.baseline_cpu_s // "-") s."
+  "An immediate campaign to \(.campaigns.audience) users, one personalised request each to a loopback receiver, every outcome recorded with its Send event: \(.campaigns.sends_per_s) sends/s. Plain libcurl at the same concurrency sending the same requests (each member'"'"'s URL and body, the same header lines, proxy variables honoured): \(.campaigns.fair_baseline_requests_per_s // "-") requests/s (cohortd \(.campaigns.ratio_vs_fair_baseline // "-")x; target 0.8x); the earlier baseline (one fixed URL and body, default headers, proxies off): \(.campaigns.baseline_requests_per_s) requests/s (\(.campaigns.ratio_vs_baseline)x). CPU for the sends: server \(.campaigns.server_cpu_s // "-") s, receiver \(.campaigns.receiver_cpu_s // "-") s; for the fair baseline (client and receiver): \(.campaigns.fair_baseline_cpu_s // "-") s, the earlier one \(.campaigns.baseline_cpu_s // "-") s."
 ' "$OUT/latest.json" >"$OUT/report.md"
 echo "bench: wrote $OUT/latest.json and $OUT/report.md" >&2
