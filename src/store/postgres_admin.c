@@ -288,6 +288,39 @@ static enum cd_err import_key_lookup(struct store *s, const char *key, int64_t *
         NULL, row_key_info, &ki);
 }
 
+struct partner_import {
+    enum key_check *check;
+    bool *key_found;
+    int64_t *ws;
+    char *partner;
+    enum import_key_state *state;
+};
+
+static void row_partner_import(struct pg_row *r, void *ctx) {
+    struct partner_import *pi = ctx;
+    *pi->check = pg_int(r, 0) == KEY_CHECK_OFF ? KEY_CHECK_OFF : KEY_CHECK_REQUIRED;
+    *pi->key_found = !pg_is_null(r, 1);
+    if (!*pi->key_found)
+        return;
+    *pi->ws = pg_int(r, 1);
+    const char *p = pg_text(r, 2);
+    snprintf(pi->partner, 64, "%s", p ? p : "");
+    *pi->state = pg_is_null(r, 3) ? IMPORT_KEY_ACTIVE : IMPORT_KEY_INVALIDATED;
+}
+
+static enum cd_err partner_import_key(struct store *s, const char *partner, const char *key,
+                                      enum key_check *check, bool *key_found, int64_t *ws,
+                                      char partner_out[64], enum import_key_state *state) {
+    const char *t[] = {partner, key};
+    struct partner_import pi = {check, key_found, ws, partner_out, state};
+    *key_found = false;
+    /* the partner's row, and the key's when there is one: one round trip for both */
+    return pg_read_row(s,
+                       "SELECT p.key_check, k.workspace_id, k.partner, k.invalidated_at "
+                       "FROM partners p LEFT JOIN import_keys k ON k.key = $2 WHERE p.name = $1",
+                       "tt", t, NULL, row_partner_import, &pi);
+}
+
 const struct store_admin_ops postgres_admin_ops = {
     .workspace_create = workspace_create,
     .workspace_find = workspace_find,
@@ -307,4 +340,5 @@ const struct store_admin_ops postgres_admin_ops = {
     .import_key_replace = import_key_replace,
     .import_key_invalidate = import_key_invalidate,
     .import_key_lookup = import_key_lookup,
+    .partner_import_key = partner_import_key,
 };

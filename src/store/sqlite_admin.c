@@ -281,6 +281,41 @@ static enum cd_err import_key_lookup(struct store *s, const char *key, int64_t *
         NULL, row_key_info, &ki);
 }
 
+struct partner_import {
+    enum key_check *check;
+    bool *key_found;
+    int64_t *ws;
+    char *partner;
+    enum import_key_state *state;
+};
+
+static void row_partner_import(sqlite3_stmt *st, void *ctx) {
+    struct partner_import *pi = ctx;
+    int64_t check = sqlite3_column_int64(st, 0);
+    *pi->check = check == KEY_CHECK_OFF ? KEY_CHECK_OFF : KEY_CHECK_REQUIRED;
+    *pi->key_found = sqlite3_column_type(st, 1) != SQLITE_NULL;
+    if (!*pi->key_found)
+        return;
+    *pi->ws = sqlite3_column_int64(st, 1);
+    const char *p = sq_col_text(st, 2);
+    snprintf(pi->partner, 64, "%s", p ? p : "");
+    *pi->state =
+        sqlite3_column_type(st, 3) == SQLITE_NULL ? IMPORT_KEY_ACTIVE : IMPORT_KEY_INVALIDATED;
+}
+
+static enum cd_err partner_import_key(struct store *s, const char *partner, const char *key,
+                                      enum key_check *check, bool *key_found, int64_t *ws,
+                                      char partner_out[64], enum import_key_state *state) {
+    const char *t[] = {partner, key};
+    struct partner_import pi = {check, key_found, ws, partner_out, state};
+    *key_found = false;
+    /* the partner's row, and the key's when there is one: one round trip for both */
+    return sq_read_row(s,
+                       "SELECT p.key_check, k.workspace_id, k.partner, k.invalidated_at "
+                       "FROM partners p LEFT JOIN import_keys k ON k.key = ?2 WHERE p.name = ?1",
+                       "tt", t, NULL, row_partner_import, &pi);
+}
+
 const struct store_admin_ops sqlite_admin_ops = {
     .workspace_create = workspace_create,
     .workspace_find = workspace_find,
@@ -300,4 +335,5 @@ const struct store_admin_ops sqlite_admin_ops = {
     .import_key_replace = import_key_replace,
     .import_key_invalidate = import_key_invalidate,
     .import_key_lookup = import_key_lookup,
+    .partner_import_key = partner_import_key,
 };

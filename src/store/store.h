@@ -108,6 +108,13 @@ struct store_admin_ops {
     /* Looks a key up whatever its state. partner_out holds at least 64 bytes. */
     enum cd_err (*import_key_lookup)(struct store *s, const char *key, int64_t *ws,
                                      char partner_out[64], enum import_key_state *state);
+    /* partner_get and import_key_lookup in one read (a partner import asks both): CD_E_NOT_FOUND
+     * when there is no such partner; otherwise *check is set and *key_found says whether key is
+     * an import key (of any partner), whose ws, partner_out and state are then set as by
+     * import_key_lookup. */
+    enum cd_err (*partner_import_key)(struct store *s, const char *partner, const char *key,
+                                      enum key_check *check, bool *key_found, int64_t *ws,
+                                      char partner_out[64], enum import_key_state *state);
 };
 
 /* ---- dashboard users (any time) ---- */

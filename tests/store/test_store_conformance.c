@@ -535,6 +535,42 @@ static void test_admin_round_trip(void **state) {
     assert_int_equal(f->ops->admin->import_key_invalidate(f->s, a, "heap", 4), CD_E_NOT_FOUND);
     assert_int_equal(f->ops->admin->import_key_lookup(f->s, "k2", &ws, partner, &st), CD_OK);
     assert_int_equal(st, IMPORT_KEY_INVALIDATED);
+
+    /* the partner and the import key in one read */
+    bool found = true;
+    assert_int_equal(
+        f->ops->admin->partner_import_key(f->s, "other", "k2", &check, &found, &ws, partner, &st),
+        CD_E_NOT_FOUND);
+    assert_int_equal(
+        f->ops->admin->partner_import_key(f->s, "heap", "nope", &check, &found, &ws, partner, &st),
+        CD_OK);
+    assert_int_equal(check, KEY_CHECK_OFF);
+    assert_false(found);
+    assert_int_equal(f->ops->admin->import_key_replace(f->s, b, "heap", "k3", 5), CD_OK);
+    assert_int_equal(f->ops->admin->partner_set_check(f->s, "heap", KEY_CHECK_REQUIRED), CD_OK);
+    ws = 0;
+    assert_int_equal(
+        f->ops->admin->partner_import_key(f->s, "heap", "k3", &check, &found, &ws, partner, &st),
+        CD_OK);
+    assert_int_equal(check, KEY_CHECK_REQUIRED);
+    assert_true(found);
+    assert_int_equal(ws, b);
+    assert_string_equal(partner, "heap");
+    assert_int_equal(st, IMPORT_KEY_ACTIVE);
+    assert_int_equal(
+        f->ops->admin->partner_import_key(f->s, "heap", "k2", &check, &found, &ws, partner, &st),
+        CD_OK);
+    assert_true(found);
+    assert_int_equal(ws, a);
+    assert_int_equal(st, IMPORT_KEY_INVALIDATED);
+    /* a key of another partner is found, with that partner */
+    assert_int_equal(f->ops->admin->partner_add(f->s, "segment", KEY_CHECK_OFF, "sh", 1), CD_OK);
+    assert_int_equal(
+        f->ops->admin->partner_import_key(f->s, "segment", "k3", &check, &found, &ws, partner, &st),
+        CD_OK);
+    assert_int_equal(check, KEY_CHECK_OFF);
+    assert_true(found);
+    assert_string_equal(partner, "heap");
 }
 
 /* ---- users ---- */

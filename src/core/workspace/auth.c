@@ -77,7 +77,13 @@ enum cd_err partner_authenticate(struct app *app, const char *partner, const cha
     *ws = NULL;
     *result = PARTNER_AUTH_NO_PARTNER;
     enum key_check check;
-    enum cd_err err = ad->partner_get(st, partner, &check);
+    bool key_found = false;
+    int64_t ws_id = 0;
+    char key_partner[64];
+    enum import_key_state state;
+    /* the partner and the import key in one read: an import asks for both */
+    enum cd_err err = ad->partner_import_key(st, partner, client_secret ? client_secret : "",
+                                             &check, &key_found, &ws_id, key_partner, &state);
     if (err != CD_OK)
         return err == CD_E_NOT_FOUND ? CD_OK : err;
     if (check == KEY_CHECK_REQUIRED) {
@@ -91,14 +97,8 @@ enum cd_err partner_authenticate(struct app *app, const char *partner, const cha
             return err == CD_E_NOT_FOUND ? CD_OK : err;
     }
     *result = PARTNER_AUTH_BAD_SECRET;
-    if (!client_secret || !*client_secret)
+    if (!client_secret || !*client_secret || !key_found)
         return CD_OK;
-    int64_t ws_id = 0;
-    char key_partner[64];
-    enum import_key_state state;
-    err = ad->import_key_lookup(st, client_secret, &ws_id, key_partner, &state);
-    if (err != CD_OK)
-        return err == CD_E_NOT_FOUND ? CD_OK : err;
     if (strcmp(key_partner, partner) != 0) {
         *result = PARTNER_AUTH_OTHER_PARTNER;
         return CD_OK;
