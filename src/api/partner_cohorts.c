@@ -14,6 +14,7 @@
 
 #include "core/cohorts/cohort_import.h"
 #include "api/limits.h"
+#include "api/partner_body.h"
 #include "core/workspace/auth.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -24,15 +25,12 @@ static const char changes_text[] =
 
 /* Authenticates per §1.2; on failure replies and returns NULL. */
 static struct workspace *auth_partner(struct api_ctx *ctx, const struct http_request *req,
-                                      const json_t *body, const char *partner,
+                                      const char *key, const char *secret, const char *partner,
                                       struct http_response *res) {
-    const char *secret = json_string_value(json_object_get(body, "client_secret"));
     enum partner_auth result;
     struct workspace *ws = NULL;
     struct cd_msg msg = {{0}};
-    enum cd_err err = partner_authenticate(
-        ctx->app, partner, json_string_value(json_object_get(body, "partner_api_key")), secret,
-        &result, &ws, &msg);
+    enum cd_err err = partner_authenticate(ctx->app, partner, key, secret, &result, &ws, &msg);
     if (err != CD_OK) {
         api_reply_unavailable(ctx, req, res, err, &msg);
         return NULL;
@@ -67,8 +65,16 @@ static struct workspace *auth_partner(struct api_ctx *ctx, const struct http_req
     return NULL;
 }
 
-static const char *cohort_id_of(const json_t *body, struct http_response *res) {
-    const char *id = json_string_value(json_object_get(body, "cohort_id"));
+/* auth_partner with the body's two secrets (NULL when absent or not strings). */
+static struct workspace *auth_body(struct api_ctx *ctx, const struct http_request *req,
+                                   const json_t *body, const char *partner,
+                                   struct http_response *res) {
+    return auth_partner(ctx, req, json_string_value(json_object_get(body, "partner_api_key")),
+                        json_string_value(json_object_get(body, "client_secret")), partner, res);
+}
+
+/* id when it is a valid cohort_id; else replies 400 and returns NULL. */
+static const char *cohort_id_valid(const char *id, struct http_response *res) {
     if (!id || !*id || strlen(id) > LIMIT_COHORT_ID) {
         http_reply_message(res, 400, "cohort_id must be a valid string");
         return NULL;
@@ -76,12 +82,16 @@ static const char *cohort_id_of(const json_t *body, struct http_response *res) {
     return id;
 }
 
+static const char *cohort_id_of(const json_t *body, struct http_response *res) {
+    return cohort_id_valid(json_string_value(json_object_get(body, "cohort_id")), res);
+}
+
 void api_partner_cohort_name(void *vctx, const struct http_request *req,
                              struct http_response *res) {
     struct api_ctx *ctx = vctx;
     const char *partner = http_param(req, 0);
     json_t *body = api_json_body(req, res);
-    struct workspace *ws = body ? auth_partner(ctx, req, body, partner, res) : NULL;
+    struct workspace *ws = body ? auth_body(ctx, req, body, partner, res) : NULL;
     const char *cohort_id = ws ? cohort_id_of(body, res) : NULL;
     if (cohort_id) {
         const char *name = json_string_value(json_object_get(body, "name"));
@@ -278,12 +288,44 @@ void api_cohort_changes_release(struct api_cohort_changes *c) {
     memset(c, 0, sizeof *c);
 }
 
+/* Applies checked changes to the cohort and replies. */
+static void apply_changes(struct api_ctx *ctx, struct workspace *ws, const char *partner,
+                          const char *cohort_id, const struct api_cohort_changes *cc,
+                          struct http_response *res) {
+    if (cc->n_changes == 0) { /* real clients test their credentials this way; nothing stored */
+        http_reply_json(res, 201,
+                        json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "message", "success",
+                                  "ids_received", 0, "ids_matched", 0, "ids_unmatched", 0,
+                                  "users_added", 0, "users_removed", 0));
+        return;
+    }
+    struct cohort_apply_result r;
+    enum cd_err err =
+        cohort_apply(ctx->app, ws, partner, cohort_id, cc->changes, cc->n_changes, &r);
+    if (err == CD_OK)
+        http_reply_json(res, 201, api_cohort_counts("message", "success", &r));
+    else
+        api_reply_err(res, err, NULL);
+}
+
 void api_partner_cohort_users(void *vctx, const struct http_request *req,
                               struct http_response *res) {
     struct api_ctx *ctx = vctx;
     const char *partner = http_param(req, 0);
+    size_t len;
+    const char *raw = http_body(req, &len);
+    struct partner_body fast;
+    if (partner_body_read(raw, len, &fast)) { /* the common shape, read without a JSON tree */
+        struct workspace *ws =
+            auth_partner(ctx, req, fast.partner_api_key, fast.client_secret, partner, res);
+        const char *cohort_id = ws ? cohort_id_valid(fast.cohort_id, res) : NULL;
+        if (cohort_id)
+            apply_changes(ctx, ws, partner, cohort_id, &fast.cc, res);
+        partner_body_release(&fast);
+        return;
+    }
     json_t *body = api_json_body(req, res);
-    struct workspace *ws = body ? auth_partner(ctx, req, body, partner, res) : NULL;
+    struct workspace *ws = body ? auth_body(ctx, req, body, partner, res) : NULL;
     const char *cohort_id = ws ? cohort_id_of(body, res) : NULL;
     if (!cohort_id) {
         json_decref(body);
@@ -291,22 +333,10 @@ void api_partner_cohort_users(void *vctx, const struct http_request *req,
     }
     struct api_cohort_changes cc;
     enum cd_err err = api_cohort_changes_read(json_object_get(body, "cohort_changes"), &cc, res);
-    if (err == CD_OK && cc.n_changes == 0) {
-        /* real clients test their credentials this way; nothing is stored */
-        http_reply_json(res, 201,
-                        json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "message", "success",
-                                  "ids_received", 0, "ids_matched", 0, "ids_unmatched", 0,
-                                  "users_added", 0, "users_removed", 0));
-    } else if (err == CD_OK) {
-        struct cohort_apply_result r;
-        err = cohort_apply(ctx->app, ws, partner, cohort_id, cc.changes, cc.n_changes, &r);
-        if (err == CD_OK)
-            http_reply_json(res, 201, api_cohort_counts("message", "success", &r));
-        else
-            api_reply_err(res, err, NULL);
-    } else if (err != CD_E_INVALID) {
+    if (err == CD_OK)
+        apply_changes(ctx, ws, partner, cohort_id, &cc, res);
+    else if (err != CD_E_INVALID)
         api_reply_err(res, err, NULL); /* CD_E_INVALID: replied */
-    }
     api_cohort_changes_release(&cc);
     json_decref(body);
 }

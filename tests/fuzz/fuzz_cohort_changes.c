@@ -3,7 +3,9 @@
  * (api_cohort_changes_read, api/partner_cohorts.c): the input is the request body, parsed as
  * api_json_body parses it. A refused body gets a 400 whose body is {"message": text}; an
  * accepted one gives changes that hold every identifier of the request (at most 1,000),
- * each non-empty, within its limit, of a known kind, an alias with both of its parts.
+ * each non-empty, within its limit, of a known kind, an alias with both of its parts. And a
+ * body the fast reader (api/partner_body.c) reads is one the general path accepts, with the same
+ * secrets, cohort id and changes.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 
 #include "api/api.h"
 #include "api/limits.h"
+#include "api/partner_body.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -65,9 +68,36 @@ static void check_refused(const struct http_response *res) {
     json_decref(reply);
 }
 
+static bool same(const char *a, const char *b) {
+    return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+/* The fast reader's result equals the general path's (body, its accepted changes cc). */
+static void check_fast(const struct partner_body *f, const json_t *body,
+                       const struct api_cohort_changes *cc) {
+    if (!same(f->partner_api_key, json_string_value(json_object_get(body, "partner_api_key"))) ||
+        !same(f->client_secret, json_string_value(json_object_get(body, "client_secret"))) ||
+        !same(f->cohort_id, json_string_value(json_object_get(body, "cohort_id"))) ||
+        f->cc.n_changes != cc->n_changes || f->cc.n_ids != cc->n_ids)
+        fail("the fast reader read other fields or another number of changes");
+    for (size_t i = 0; i < cc->n_changes; i++) {
+        const struct cohort_change *a = &f->cc.changes[i], *b = &cc->changes[i];
+        if (a->remove != b->remove || a->n_ids != b->n_ids)
+            fail("the fast reader read another change");
+        for (size_t k = 0; k < b->n_ids; k++)
+            if (a->ids[k].kind != b->ids[k].kind || !same(a->ids[k].a, b->ids[k].a) ||
+                !same(a->ids[k].b, b->ids[k].b))
+                fail("the fast reader read another id");
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    struct partner_body fast;
+    bool read_fast = partner_body_read((const char *)data, size, &fast);
     json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(body)) {
+        if (read_fast)
+            fail("the fast reader read a body that is not a JSON object");
         json_decref(body);
         return 0;
     }
@@ -79,11 +109,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (res.status != 0)
             fail("an accepted body got a reply");
         check_accepted(arr, &cc);
-    } else if (err == CD_E_INVALID) {
+        if (read_fast)
+            check_fast(&fast, body, &cc);
+    } else if (read_fast) {
+        fail("the fast reader read a body the general path refuses");
+    }
+    if (err == CD_E_INVALID) {
         check_refused(&res);
-    } else if (err != CD_E_NOMEM) {
+    } else if (err != CD_OK && err != CD_E_NOMEM) {
         fail("an unexpected error");
     }
+    if (read_fast)
+        partner_body_release(&fast);
     api_cohort_changes_release(&cc);
     http_response_release(&res);
     json_decref(body);
