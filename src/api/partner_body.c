@@ -87,6 +87,8 @@ static bool id_array(struct reader *r, enum cohort_id_kind kind, size_t max) {
     return take(r, ']');
 }
 
+_Static_assert(LIMIT_ALIAS_NAME == LIMIT_ALIAS_LABEL, "one bound checks both parts of an alias");
+
 /* {"alias_name": …, "alias_label": …}, in either order, nothing else. */
 static bool alias(struct reader *r) {
     const char *name = NULL, *label = NULL;
@@ -97,8 +99,7 @@ static bool alias(struct reader *r) {
         bool is_name = k && strcmp(k, "alias_name") == 0;
         const char **slot = is_name ? &name : k && strcmp(k, "alias_label") == 0 ? &label : NULL;
         size_t len;
-        if (!slot || *slot || !(*slot = string(r, &len)) || len == 0 ||
-            len > (is_name ? LIMIT_ALIAS_NAME : LIMIT_ALIAS_LABEL))
+        if (!slot || *slot || !(*slot = string(r, &len)) || len == 0 || len > LIMIT_ALIAS_NAME)
             return false;
     } while (take(r, ','));
     return take(r, '}') && name && label && add_id(r, COHORT_ID_ALIAS, label, name);

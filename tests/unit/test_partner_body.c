@@ -139,15 +139,14 @@ static void test_anything_else_takes_the_general_path(void **state) {
     assert_false(partner_body_read(nul, sizeof nul - 1, &fast));
 }
 
-/* HEAD, then n ids of pattern fill in one change ({"user_ids":[...]}) */
+/* HEAD, then n ids of id_len digits in one change ({"user_ids":[...]}) */
 static char *many_ids(size_t n, size_t id_len) {
-    size_t cap = strlen(HEAD) + 64 + n * (id_len + 3);
-    char *b = malloc(cap), *p = b;
-    p += sprintf(p, HEAD "\"cohort_changes\":[{\"user_ids\":[");
-    for (size_t i = 0; i < n; i++) {
-        p += sprintf(p, "%s\"%0*zu\"", i ? "," : "", (int)id_len, i);
-    }
-    strcpy(p, "]}]}");
+    size_t cap = strlen(HEAD) + 64 + n * (id_len + 3), len = 0;
+    char *b = malloc(cap);
+    len += (size_t)snprintf(b, cap, HEAD "\"cohort_changes\":[{\"user_ids\":[");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(b + len, cap - len, "%s\"%0*zu\"", i ? "," : "", (int)id_len, i);
+    snprintf(b + len, cap - len, "]}]}");
     return b;
 }
 
@@ -166,13 +165,14 @@ static void test_the_limits_are_the_general_paths(void **state) {
     assert_false(agree_text(b));
     free(b);
     /* 64 change objects are read, 65 are not */
-    char big[8192], *p = big;
-    p += sprintf(p, HEAD "\"cohort_changes\":[");
+    char big[8192];
+    size_t len = (size_t)snprintf(big, sizeof big, HEAD "\"cohort_changes\":[");
     for (int i = 0; i < 64; i++)
-        p += sprintf(p, "%s{\"device_ids\":[\"d%d\"]}", i ? "," : "", i);
-    strcpy(p, "]}");
+        len += (size_t)snprintf(big + len, sizeof big - len, "%s{\"device_ids\":[\"d%d\"]}",
+                                i ? "," : "", i);
+    snprintf(big + len, sizeof big - len, "]}");
     assert_true(agree_text(big));
-    strcpy(p, ",{\"device_ids\":[\"x\"]}]}");
+    snprintf(big + len, sizeof big - len, ",{\"device_ids\":[\"x\"]}]}");
     assert_false(agree_text(big));
 }
 
