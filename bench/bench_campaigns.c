@@ -38,57 +38,27 @@ static size_t discard(char *p, size_t s, size_t n, void *ud) {
     return s * n;
 }
 
-/* n POSTs to url, CONCURRENCY at a time; returns requests per second. */
-static double baseline(const char *url, long n) {
-    CURLM *m = curl_multi_init();
-    CURL *easy[CONCURRENCY];
-    const char *body = "{\"id\":\"65f0c0ffee0123456789abcd\",\"first\":\"x\"}";
-    long started = 0, done = 0;
-    double t0 = bench_now();
-    for (int i = 0; i < CONCURRENCY; i++) {
-        easy[i] = curl_easy_init();
-        curl_easy_setopt(easy[i], CURLOPT_URL, url);
-        curl_easy_setopt(easy[i], CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(easy[i], CURLOPT_NOPROXY, "*");
-        if (started < n) {
-            curl_multi_add_handle(m, easy[i]);
-            started++;
-        }
-    }
-    while (done < n) {
-        int running = 0, left = 0;
-        curl_multi_perform(m, &running);
-        CURLMsg *msg;
-        while ((msg = curl_multi_info_read(m, &left))) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            CURL *e = msg->easy_handle;
-            curl_multi_remove_handle(m, e);
-            done++;
-            if (started < n) {
-                curl_multi_add_handle(m, e);
-                started++;
-            }
-        }
-        curl_multi_poll(m, NULL, 0, 10, NULL);
-    }
-    double rate = (double)n / (bench_now() - t0);
-    for (int i = 0; i < CONCURRENCY; i++)
-        curl_easy_cleanup(easy[i]);
-    curl_multi_cleanup(m);
-    return rate;
-}
-
-/* One request of the fair baseline in flight. */
-struct fair_slot {
+/* One request of a baseline in flight. */
+struct slot {
     CURL *e;
     struct curl_slist *headers;
     char url[96], body[96], key[128];
 };
 
-/* Sets sl up for user uid as cohortd would send to it: its URL and body, the header lines. */
-static void fair_request(struct fair_slot *sl, unsigned port, uint32_t uid) {
+/* Sets sl up for its next request. fair: the request cohortd sends to user uid (its URL and
+ * body, the same header lines, built per request as a plain libcurl client does); else the
+ * earlier baseline's one fixed URL and body, default headers, no proxy (set once). */
+static void next_request(struct slot *sl, unsigned port, bool fair, uint32_t uid) {
+    if (!fair) {
+        if (!*sl->url) {
+            snprintf(sl->url, sizeof sl->url, "http://127.0.0.1:%u/baseline", port);
+            curl_easy_setopt(sl->e, CURLOPT_URL, sl->url);
+            curl_easy_setopt(sl->e, CURLOPT_POSTFIELDS,
+                             "{\"id\":\"65f0c0ffee0123456789abcd\",\"first\":\"x\"}");
+            curl_easy_setopt(sl->e, CURLOPT_NOPROXY, "*");
+        }
+        return;
+    }
     uint8_t bid[12];
     char braze_id[BRAZE_ID_LEN + 1];
     identity_new_braze_id(uid, 1700000000000, bid);
@@ -114,20 +84,20 @@ static uint32_t next_member(uint32_t *uid) {
     return *uid;
 }
 
-/* n of the requests cohortd sends for the members, CONCURRENCY at a time; returns requests per
+/* n requests of one baseline (next_request), CONCURRENCY at a time; returns requests per
  * second. */
-static double fair_baseline(unsigned port, long n) {
+static double baseline(unsigned port, long n, bool fair) {
     CURLM *m = curl_multi_init();
-    struct fair_slot slot[CONCURRENCY];
+    struct slot slot[CONCURRENCY];
     uint32_t uid = 0;
     long started = 0, done = 0;
     double t0 = bench_now();
     for (int i = 0; i < CONCURRENCY; i++) {
-        slot[i] = (struct fair_slot){.e = curl_easy_init()};
+        slot[i] = (struct slot){.e = curl_easy_init()};
         curl_easy_setopt(slot[i].e, CURLOPT_WRITEFUNCTION, discard);
         curl_easy_setopt(slot[i].e, CURLOPT_PRIVATE, &slot[i]);
         if (started < n) {
-            fair_request(&slot[i], port, next_member(&uid));
+            next_request(&slot[i], port, fair, next_member(&uid));
             curl_multi_add_handle(m, slot[i].e);
             started++;
         }
@@ -140,12 +110,12 @@ static double fair_baseline(unsigned port, long n) {
             if (msg->msg != CURLMSG_DONE)
                 continue;
             CURL *e = msg->easy_handle;
-            struct fair_slot *sl = NULL;
+            struct slot *sl = NULL;
             curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&sl);
             curl_multi_remove_handle(m, e);
             done++;
             if (started < n) {
-                fair_request(sl, port, next_member(&uid));
+                next_request(sl, port, fair, next_member(&uid));
                 curl_multi_add_handle(m, e);
                 started++;
             }
@@ -191,13 +161,11 @@ int main(int argc, char **argv) {
                             "{\"name\":\"identified\",\"filter\":{\"identified\":true}}", 201);
     json_t *size = post_json(&b, "/segments/preview", "{\"filter\":{\"identified\":true}}", 200);
     long audience = (long)json_integer_value(json_object_get(size, "size"));
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/baseline", port);
     double self0 = bench_cpu_seconds(getpid());
-    double base_rate = baseline(url, audience);
+    double base_rate = baseline(port, audience, false);
     double base_cpu = bench_cpu_seconds(getpid()) - self0; /* the client and the receiver */
     self0 = bench_cpu_seconds(getpid());
-    double fair_rate = fair_baseline(port, audience);
+    double fair_rate = baseline(port, audience, true);
     double fair_cpu = bench_cpu_seconds(getpid()) - self0;
     long before = bench_receiver_requests(rcv);
 
