@@ -104,6 +104,7 @@ struct conns *conns_new(int request_timeout_s) {
         free(t);
         return NULL;
     }
+    pthread_setname_np(t->sweeper, "cd-sweeper");
     return t;
 }
 

@@ -891,6 +891,7 @@ struct currents *currents_start(struct store *s, const struct currents_config *c
         free(c);
         return NULL;
     }
+    pthread_setname_np(c->thread, "cd-currents");
     metrics_collect(collect_lag, c);
     return c;
 }

@@ -94,6 +94,7 @@ struct exporter *exporter_start(struct segment_jobs *jobs, const struct exporter
         free(e);
         return NULL;
     }
+    pthread_setname_np(e->thread, "cd-exporter");
     return e;
 }
 

@@ -53,7 +53,7 @@ struct history *history_start(struct app *app, int64_t interval_ms) {
     h->app = app;
     h->interval_ms = interval_ms;
     int64_t t0 = time_now_ms();
-    h->thread = periodic_start(next_due(h, t0) - t0, run, h);
+    h->thread = periodic_start("cd-history", next_due(h, t0) - t0, run, h);
     if (!h->thread) {
         free(h);
         return NULL;

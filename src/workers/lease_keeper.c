@@ -40,9 +40,9 @@ struct lease_keeper *lease_keeper_start(struct app *app) {
         return NULL;
     k->app = app;
     k->period_ms = app_lease_ms(app) / 3 > 0 ? app_lease_ms(app) / 3 : 1;
-    k->renewer = periodic_start(k->period_ms, renew_pass, k);
+    k->renewer = periodic_start("cd-lease-renew", k->period_ms, renew_pass, k);
     if (k->renewer)
-        k->taker = periodic_start(take_period(k), take_pass, k);
+        k->taker = periodic_start("cd-lease-take", take_period(k), take_pass, k);
     if (!k->taker) {
         lease_keeper_stop(k);
         return NULL;

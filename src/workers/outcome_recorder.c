@@ -122,6 +122,7 @@ struct recorder *recorder_start(struct app *app, void (*wake)(void *ctx), void *
         free(r);
         return NULL;
     }
+    pthread_setname_np(r->thread, "cd-recorder");
     return r;
 }
 

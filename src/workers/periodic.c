@@ -45,7 +45,7 @@ static void *run(void *arg) {
     return NULL;
 }
 
-struct periodic *periodic_start(int64_t first_ms, periodic_fn fn, void *arg) {
+struct periodic *periodic_start(const char *name, int64_t first_ms, periodic_fn fn, void *arg) {
     struct periodic *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
@@ -60,6 +60,7 @@ struct periodic *periodic_start(int64_t first_ms, periodic_fn fn, void *arg) {
         free(p);
         return NULL;
     }
+    pthread_setname_np(p->thread, name);
     return p;
 }
 

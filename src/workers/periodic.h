@@ -16,9 +16,10 @@ struct periodic;
  * the run's end) before the next run; 0 or less runs again at once unless stopping. */
 typedef int64_t (*periodic_fn)(struct periodic *p, void *arg);
 
-/* Starts the thread: it waits first_ms (0: none), then runs fn(p, arg) and waits what that
- * returns, again and again. arg is borrowed. NULL when the thread cannot start. */
-struct periodic *periodic_start(int64_t first_ms, periodic_fn fn, void *arg);
+/* Starts the thread, named name (at most 15 bytes, what `top -H` and `perf` show): it waits
+ * first_ms (0: none), then runs fn(p, arg) and waits what that returns, again and again. arg is
+ * borrowed. NULL when the thread cannot start. */
+struct periodic *periodic_start(const char *name, int64_t first_ms, periodic_fn fn, void *arg);
 /* Whether periodic_stop was called (for a long run that can end early). */
 bool periodic_stopping(struct periodic *p);
 /* Asks the thread to end: a wait ends at once, a run in progress finishes, fn is not called

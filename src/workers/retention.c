@@ -127,7 +127,8 @@ struct retention *retention_start(struct store *s, const struct retention_config
         snprintf(labels, sizeof labels, "table=\"%s\"", table_names[t]);
         metrics_add(METRIC_DELETED, labels, 0);
     }
-    r->thread = periodic_start(r->cfg.interval_ms, run, r); /* the first pass one interval on */
+    r->thread = periodic_start("cd-retention", r->cfg.interval_ms, run,
+                               r); /* the first pass one interval on */
     if (!r->thread) {
         free(r);
         return NULL;

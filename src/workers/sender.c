@@ -588,6 +588,7 @@ struct sender *sender_start(struct app *app, const struct sender_config *cfg) {
         free(s);
         return NULL;
     }
+    pthread_setname_np(s->thread, "cd-sender");
     app_set_dispatch_due(app, due, s);
     return s;
 }

@@ -63,7 +63,7 @@ struct snapshotter *snapshotter_start(struct app *app, int64_t interval_ms, int6
     w->interval_ms = interval_ms > 0 ? interval_ms : 1;
     metrics_describe("cohortd_snapshot_writes_total", METRIC_COUNTER,
                      "start-up snapshots written (result=written) or not (result=failed)");
-    w->thread = periodic_start(first_ms, run, w);
+    w->thread = periodic_start("cd-snapshot", first_ms, run, w);
     if (!w->thread) {
         free(w);
         return NULL;

@@ -1,13 +1,15 @@
 /*
  * test_operator.c — operator rules of the command line: a port in use is refused, one server
  * per data directory, --workspace takes an id or a name, --version, `workspace list`, and
- * `api-key revoke` taking the key from standard input or a file (never the command line).
+ * `api-key revoke` taking the key from standard input or a file (never the command line), and
+ * the server's worker threads named for `top -H` and `perf`.
  */
 #include "harness.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -338,6 +340,36 @@ static void test_api_key_revoke_without_a_key_is_refused(void **state) {
     assert_int_equal(status_with_key(s, s->rest_key), 200);
 }
 
+/* Whether process pid has a thread named name (/proc/PID/task/TID/comm). */
+static bool has_thread(pid_t pid, const char *name) {
+    char *dir = strf("/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        char *path = strf("%s/%s/comm", dir, e->d_name), comm[32] = "";
+        FILE *f = fopen(path, "r");
+        if (f && fgets(comm, sizeof comm, f))
+            comm[strcspn(comm, "\n")] = '\0';
+        if (f)
+            fclose(f);
+        found = strcmp(comm, name) == 0;
+        free(path);
+    }
+    closedir(d);
+    free(dir);
+    return found;
+}
+
+static void test_worker_threads_are_named(void **state) {
+    const struct server *s = *state;
+    static const char *const names[] = {"cd-sender",  "cd-recorder", "cd-currents", "cd-exporter",
+                                        "cd-sweeper", "cd-snapshot", "cd-history",  "cd-retention"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!has_thread(s->pid, names[i]))
+            fail_msg("no thread named %s", names[i]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_port_in_use_is_refused, server_setup, server_teardown),
@@ -356,6 +388,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_api_key_revoke_still_takes_the_key_as_an_argument,
                                         server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_api_key_revoke_without_a_key_is_refused, server_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_worker_threads_are_named, server_setup,
                                         server_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
