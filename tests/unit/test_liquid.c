@@ -95,6 +95,19 @@ static void expect_failed(const char *text, const char *reason_want) {
     free(reason);
 }
 
+static void test_floor_and_ceil_of_a_number_no_integer_holds_stay_numbers(void **state) {
+    (void)state;
+    char *out = NULL, *reason = NULL;
+    assert_int_equal(run("{{ 90003596000035966840800035960000359668408 | floor }} "
+                         "{{ -9300000000000000000.5 | ceil }} {{ 12.5 | floor }}",
+                         false, &out, &reason),
+                     LIQUID_OK);
+    /* the first literal is read as the largest integer, 2^63 - 1, whose floor as a double is 2^63:
+     * no json_int_t holds it, so it stays a real (converting it was undefined behaviour) */
+    assert_string_equal(out, "9.223372036854776e+18 -9.3e+18 12");
+    free(out);
+}
+
 static void test_renders_past_a_bound_fail_with_the_bound_named(void **state) {
     (void)state;
     char want[96];
@@ -209,6 +222,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_syntax_errors_name_their_line_column_and_tag),
         cmocka_unit_test(test_nesting_deeper_than_the_bound_is_refused),
+        cmocka_unit_test(test_floor_and_ceil_of_a_number_no_integer_holds_stay_numbers),
         cmocka_unit_test(test_renders_past_a_bound_fail_with_the_bound_named),
         cmocka_unit_test(test_a_loop_inside_the_bounds_renders_whole),
         cmocka_unit_test(test_abort_message_stops_the_render_with_its_reason),

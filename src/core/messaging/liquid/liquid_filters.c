@@ -474,8 +474,11 @@ static json_t *f_split(ARGS) {
 
 /* ---- numbers ---- */
 
+/* An integer result stays a real when no json_int_t holds it (a huge, infinite or NaN value:
+ * converting those is undefined). */
 static json_t *number_result(double d, bool integer) {
-    return integer ? json_integer((json_int_t)d) : json_real(d);
+    bool fits = d >= -9223372036854775808.0 && d < 9223372036854775808.0; /* ±2^63 */
+    return integer && fits ? json_integer((json_int_t)d) : json_real(d);
 }
 
 static json_t *arith(struct lq_filter_ctx *c, const json_t *in, const json_t *arg, char op) {
