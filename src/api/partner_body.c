@@ -87,6 +87,19 @@ static bool id_array(struct reader *r, enum cohort_id_kind kind, size_t max) {
     return take(r, ']');
 }
 
+/* An array whose every element elem reads. */
+static bool array(struct reader *r, bool (*elem)(struct reader *)) {
+    if (!take(r, '['))
+        return false;
+    if (take(r, ']'))
+        return true;
+    do {
+        if (!elem(r))
+            return false;
+    } while (take(r, ','));
+    return take(r, ']');
+}
+
 _Static_assert(LIMIT_ALIAS_NAME == LIMIT_ALIAS_LABEL, "one bound checks both parts of an alias");
 
 /* {"alias_name": …, "alias_label": …}, in either order, nothing else. */
@@ -103,19 +116,6 @@ static bool alias(struct reader *r) {
             return false;
     } while (take(r, ','));
     return take(r, '}') && name && label && add_id(r, COHORT_ID_ALIAS, label, name);
-}
-
-/* An array of aliases (a lone aliases object takes the general path). */
-static bool alias_array(struct reader *r) {
-    if (!take(r, '['))
-        return false;
-    if (take(r, ']'))
-        return true;
-    do {
-        if (!alias(r))
-            return false;
-    } while (take(r, ','));
-    return take(r, ']');
 }
 
 /* One change object. Its ids are user_ids, then device_ids, then aliases (the general path's
@@ -146,8 +146,8 @@ static bool change(struct reader *r) {
             g++;
         bool ok = g == 0   ? id_array(r, COHORT_ID_EXTERNAL_OR_DEVICE, LIMIT_EXTERNAL_ID)
                   : g == 1 ? id_array(r, COHORT_ID_DEVICE, LIMIT_DEVICE_ID)
-                  : g == 2 ? alias_array(r)
-                           : false; /* unknown, repeated or out of order */
+                  : g == 2 ? array(r, alias) /* a lone aliases object takes the general path */
+                           : false;          /* unknown, repeated or out of order */
         if (!ok)
             return false;
         next = g + 1;
@@ -157,18 +157,6 @@ static bool change(struct reader *r) {
     ch->n_ids = (size_t)(r->ids + r->n_ids - ch->ids);
     r->n_changes++;
     return true;
-}
-
-static bool changes(struct reader *r) {
-    if (!take(r, '['))
-        return false;
-    if (take(r, ']'))
-        return true;
-    do {
-        if (!change(r))
-            return false;
-    } while (take(r, ','));
-    return take(r, ']');
 }
 
 /* The whole body: an object of the four fields, each at most once, cohort_changes present (an
@@ -186,7 +174,8 @@ static bool whole(struct reader *r, const char *fields[3]) {
             f++;
         if (!k || f == 4)
             return false;
-        if (f == 3 ? changes_seen || !changes(r) : fields[f] || !(fields[f] = string(r, &len)))
+        if (f == 3 ? changes_seen || !array(r, change)
+                   : fields[f] || !(fields[f] = string(r, &len)))
             return false;
         changes_seen = changes_seen || f == 3;
     } while (take(r, ','));
