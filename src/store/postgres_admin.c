@@ -271,12 +271,16 @@ struct key_info {
     enum import_key_state *state;
 };
 
-static void row_key_info(struct pg_row *r, void *ctx) {
-    struct key_info *ki = ctx;
-    *ki->ws = pg_int(r, 0);
-    const char *p = pg_text(r, 1);
+/* An import key's workspace_id, partner and invalidated_at, from column col on. */
+static void key_info_at(struct pg_row *r, int col, const struct key_info *ki) {
+    *ki->ws = pg_int(r, col);
+    const char *p = pg_text(r, col + 1);
     snprintf(ki->partner, 64, "%s", p ? p : "");
-    *ki->state = pg_is_null(r, 2) ? IMPORT_KEY_ACTIVE : IMPORT_KEY_INVALIDATED;
+    *ki->state = pg_is_null(r, col + 2) ? IMPORT_KEY_ACTIVE : IMPORT_KEY_INVALIDATED;
+}
+
+static void row_key_info(struct pg_row *r, void *ctx) {
+    key_info_at(r, 0, ctx);
 }
 
 static enum cd_err import_key_lookup(struct store *s, const char *key, int64_t *ws,
@@ -291,28 +295,22 @@ static enum cd_err import_key_lookup(struct store *s, const char *key, int64_t *
 struct partner_import {
     enum key_check *check;
     bool *key_found;
-    int64_t *ws;
-    char *partner;
-    enum import_key_state *state;
+    struct key_info key;
 };
 
 static void row_partner_import(struct pg_row *r, void *ctx) {
     struct partner_import *pi = ctx;
     *pi->check = pg_int(r, 0) == KEY_CHECK_OFF ? KEY_CHECK_OFF : KEY_CHECK_REQUIRED;
     *pi->key_found = !pg_is_null(r, 1);
-    if (!*pi->key_found)
-        return;
-    *pi->ws = pg_int(r, 1);
-    const char *p = pg_text(r, 2);
-    snprintf(pi->partner, 64, "%s", p ? p : "");
-    *pi->state = pg_is_null(r, 3) ? IMPORT_KEY_ACTIVE : IMPORT_KEY_INVALIDATED;
+    if (*pi->key_found)
+        key_info_at(r, 1, &pi->key);
 }
 
 static enum cd_err partner_import_key(struct store *s, const char *partner, const char *key,
                                       enum key_check *check, bool *key_found, int64_t *ws,
                                       char partner_out[64], enum import_key_state *state) {
     const char *t[] = {partner, key};
-    struct partner_import pi = {check, key_found, ws, partner_out, state};
+    struct partner_import pi = {check, key_found, {ws, partner_out, state}};
     *key_found = false;
     /* the partner's row, and the key's when there is one: one round trip for both */
     return pg_read_row(s,

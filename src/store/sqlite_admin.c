@@ -263,13 +263,17 @@ struct key_info {
     enum import_key_state *state;
 };
 
-static void row_key_info(sqlite3_stmt *st, void *ctx) {
-    struct key_info *ki = ctx;
-    *ki->ws = sqlite3_column_int64(st, 0);
-    const char *p = sq_col_text(st, 1);
+/* An import key's workspace_id, partner and invalidated_at, from column col on. */
+static void key_info_at(sqlite3_stmt *st, int col, const struct key_info *ki) {
+    *ki->ws = sqlite3_column_int64(st, col);
+    const char *p = sq_col_text(st, col + 1);
     snprintf(ki->partner, 64, "%s", p ? p : "");
-    *ki->state =
-        sqlite3_column_type(st, 2) == SQLITE_NULL ? IMPORT_KEY_ACTIVE : IMPORT_KEY_INVALIDATED;
+    *ki->state = sqlite3_column_type(st, col + 2) == SQLITE_NULL ? IMPORT_KEY_ACTIVE
+                                                                 : IMPORT_KEY_INVALIDATED;
+}
+
+static void row_key_info(sqlite3_stmt *st, void *ctx) {
+    key_info_at(st, 0, ctx);
 }
 
 static enum cd_err import_key_lookup(struct store *s, const char *key, int64_t *ws,
@@ -284,9 +288,7 @@ static enum cd_err import_key_lookup(struct store *s, const char *key, int64_t *
 struct partner_import {
     enum key_check *check;
     bool *key_found;
-    int64_t *ws;
-    char *partner;
-    enum import_key_state *state;
+    struct key_info key;
 };
 
 static void row_partner_import(sqlite3_stmt *st, void *ctx) {
@@ -294,20 +296,15 @@ static void row_partner_import(sqlite3_stmt *st, void *ctx) {
     int64_t check = sqlite3_column_int64(st, 0);
     *pi->check = check == KEY_CHECK_OFF ? KEY_CHECK_OFF : KEY_CHECK_REQUIRED;
     *pi->key_found = sqlite3_column_type(st, 1) != SQLITE_NULL;
-    if (!*pi->key_found)
-        return;
-    *pi->ws = sqlite3_column_int64(st, 1);
-    const char *p = sq_col_text(st, 2);
-    snprintf(pi->partner, 64, "%s", p ? p : "");
-    *pi->state =
-        sqlite3_column_type(st, 3) == SQLITE_NULL ? IMPORT_KEY_ACTIVE : IMPORT_KEY_INVALIDATED;
+    if (*pi->key_found)
+        key_info_at(st, 1, &pi->key);
 }
 
 static enum cd_err partner_import_key(struct store *s, const char *partner, const char *key,
                                       enum key_check *check, bool *key_found, int64_t *ws,
                                       char partner_out[64], enum import_key_state *state) {
     const char *t[] = {partner, key};
-    struct partner_import pi = {check, key_found, ws, partner_out, state};
+    struct partner_import pi = {check, key_found, {ws, partner_out, state}};
     *key_found = false;
     /* the partner's row, and the key's when there is one: one round trip for both */
     return sq_read_row(s,
