@@ -974,6 +974,28 @@ static void test_archiving_a_campaign_stops_its_running_dispatch(void **state) {
     free(fmt);
 }
 
+/* A member deleted while the dispatch is sending is skipped, whether the profiles read ahead
+ * with another member's (u6 comes after u3) or alone say so: at 2 a second, u3's turn comes a
+ * second after u1's, long after the profiles read with u1's were too old to be used. */
+static void test_a_member_deleted_while_a_dispatch_sends_is_not_sent(void **state) {
+    struct fixture *f = *state;
+    post_status(&f->s, "/users/track",
+                "{\"attributes\":[{\"external_id\":\"u6\",\"plan\":\"trial\"}]}", 201);
+    char *fmt = strf("{\"name\":\"Slow\",\"segment_id\":\"SEGMENT\",\"rate_limit_per_minute\":120,"
+                     "\"schedule\":{\"type\":\"immediate\"},\"message\":{\"webhook\":{\"url\":"
+                     "\"%s/slow/{{${external_id}}}\"}}}",
+                     f->base);
+    char *id = create(f, "/campaigns/create", fmt);
+    assert_int_equal(sink_wait_requests(f->hook, 1, 10000), 1);
+    assert_string_equal(sink_get(f->hook, 0)->path, "/slow/u1");
+    post_status(&f->s, "/users/delete", "{\"external_ids\":[\"u3\"]}", 201);
+    expect_requests(f, 3);
+    assert_int_equal(count_path(f->hook, "/slow/u2"), 1);
+    assert_int_equal(count_path(f->hook, "/slow/u6"), 1);
+    free(id);
+    free(fmt);
+}
+
 /* Issue 16 item 3: an email recipient is the user of that email its prioritization picks
  * (none: identified first, then the most recently updated); several left is a minor error. */
 static void test_trigger_recipient_by_email_is_the_user_its_prioritization_picks(void **state) {
@@ -1238,6 +1260,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_a_crash_mid_dispatch_skips_nobody, setup, teardown),
         cmocka_unit_test_setup_teardown(test_archiving_a_campaign_stops_its_running_dispatch, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_member_deleted_while_a_dispatch_sends_is_not_sent,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,13 +22,17 @@
 /* Profiles read ahead: the next PROFILE_BATCH recipients in one store read of the users in their
  * uid span, when that span holds at most PROFILE_SPAN_MAX uids (a sparse audience reads each
  * recipient alone rather than the users between them); a read is used for PROFILE_FRESH_MS at
- * most, so personalisation stays as current as a few milliseconds. */
+ * most, so personalisation (and who is deleted) stays as current as a few milliseconds. A
+ * recipient found in it needs no lock of the workspace: the outcome recorder holds the write
+ * lock through each commit and its sync, and a render waiting for it held every request back. */
 #define PROFILE_BATCH 64
 #define PROFILE_SPAN_MAX ((uint64_t)4 * PROFILE_BATCH)
 #define PROFILE_FRESH_MS 20
 
 struct profile {
     uint32_t uid;
+    bool deleted;
+    char braze_id[BRAZE_ID_LEN + 1];
     char *ext;   /* NULL when none */
     char *attrs; /* JSON text; NULL when none */
 };
@@ -396,8 +400,12 @@ static void take_profile(void *ctx, const struct user_row *u) {
         p->v = v;
         p->cap = cap;
     }
+    if (!u->braze_id || strlen(u->braze_id) != BRAZE_ID_LEN)
+        return; /* not as stored by cohortd: read alone */
     struct profile *e = &p->v[p->n++];
     e->uid = u->uid;
+    e->deleted = u->deleted;
+    memcpy(e->braze_id, u->braze_id, sizeof e->braze_id);
     e->ext = u->external_id ? strdup(u->external_id) : NULL;
     e->attrs = u->attrs ? strdup(u->attrs) : NULL;
     if ((u->external_id && !e->ext) || (u->attrs && !e->attrs))
@@ -436,9 +444,10 @@ static bool profiles_read(struct app *app, const struct campaign_run *run, uint3
     return true;
 }
 
-/* uid's profile from the read-ahead: *found false when it must be read alone. */
+/* uid's braze id, external id and attributes from the read-ahead (CD_E_NOT_FOUND when it was
+ * deleted): *found false when it must be read alone. */
 static enum cd_err profile_ahead(struct app *app, const struct campaign_run *run, uint32_t uid,
-                                 char **external_id, json_t **attrs, bool *found) {
+                                 struct webhook_request *req, json_t **attrs, bool *found) {
     *found = false;
     struct campaign_profiles *p = run->profiles;
     if (!p)
@@ -460,20 +469,23 @@ static enum cd_err profile_ahead(struct app *app, const struct campaign_run *run
     if (lo == p->n || p->v[lo].uid != uid)
         return CD_OK; /* stored after the read: read alone */
     const struct profile *e = &p->v[lo];
-    *external_id = strdup(e->ext ? e->ext : "");
+    *found = true;
+    if (e->deleted)
+        return CD_E_NOT_FOUND;
+    memcpy(req->braze_id, e->braze_id, sizeof req->braze_id);
+    req->external_id = strdup(e->ext ? e->ext : "");
     *attrs = json_loads(e->attrs ? e->attrs : "{}", 0, NULL);
     if (*attrs && !json_is_object(*attrs)) {
         json_decref(*attrs);
         *attrs = json_object();
     }
-    if (!*external_id || !*attrs) {
-        free(*external_id);
+    if (!req->external_id || !*attrs) {
+        free(req->external_id);
         json_decref(*attrs);
-        *external_id = NULL;
+        req->external_id = NULL;
         *attrs = NULL;
         return CD_E_NOMEM;
     }
-    *found = true;
     return CD_OK;
 }
 
@@ -481,18 +493,17 @@ enum cd_err campaign_render(struct app *app, const struct campaign_run *run, uin
                             struct webhook_request *req) {
     memset(req, 0, sizeof *req);
     req->uid = uid;
-    workspace_read_begin(run->ws);
-    bool live = identity_is_live(&run->ws->ident, uid);
-    if (live)
-        identity_braze_id_text(run->ws->ident.users[uid].bid, req->braze_id);
-    workspace_read_end(run->ws);
-    if (!live)
-        return CD_E_NOT_FOUND;
     json_t *attrs = NULL;
     bool found = false;
-    enum cd_err err = profile_ahead(app, run, uid, &req->external_id, &attrs, &found);
-    if (err == CD_OK && !found)
-        err = users_profile(app, run->ws, uid, &req->external_id, &attrs);
+    enum cd_err err = profile_ahead(app, run, uid, req, &attrs, &found);
+    if (err == CD_OK && !found) { /* read alone: who is live is memory's word */
+        workspace_read_begin(run->ws);
+        bool live = identity_is_live(&run->ws->ident, uid);
+        if (live)
+            identity_braze_id_text(run->ws->ident.users[uid].bid, req->braze_id);
+        workspace_read_end(run->ws);
+        err = live ? users_profile(app, run->ws, uid, &req->external_id, &attrs) : CD_E_NOT_FOUND;
+    }
     if (err != CD_OK)
         return err;
     /* per-user trigger properties override the request's key by key: a merged copy for a user
