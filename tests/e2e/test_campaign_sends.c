@@ -7,7 +7,7 @@
  * waiting to be written records every answer that arrived. The sender reads the proxy settings
  * of its environment once, at start: a proxy set there carries the requests, and no_proxy still
  * sends the hosts it names direct. An immediate campaign is sent from its creation on, not from
- * the sender's next poll.
+ * the sender's next poll. Previews of the workspace do not wait for the outcomes' writes.
  */
 #include "campaign_fixture.h"
 
@@ -277,6 +277,36 @@ static void test_an_immediate_campaign_is_sent_without_waiting_for_the_poll(void
     free(id);
 }
 
+/* A campaign's outcome writes change only the store, so a reader of the workspace never waits
+ * for them: with every commit taking a second, previews keep answering while the outcomes of
+ * the sends that arrived are being committed (the campaign's counter still 0). Before, every
+ * preview waited for the write lock the recorder held through its commit, so at most the one
+ * that came before the recorder's write could answer in that second. */
+static void test_previews_do_not_wait_for_the_outcomes_being_committed(void **state) {
+    (void)state;
+#ifndef COHORTD_FAULTS
+    skip(); /* COHORTD_STORE_COMMIT_DELAY_MS is compiled in only with -DCOHORTD_FAULTS=ON */
+#endif
+    struct fixture f = {0};
+    setenv("COHORTD_STORE_COMMIT_DELAY_MS", "1000", 1);
+    f.hook = campaign_fixture_start(&f.s, fast, f.base, sizeof f.base);
+    unsetenv("COHORTD_STORE_COMMIT_DELAY_MS");
+    track_users(&f, 2, everyone);
+    char *id = trial_campaign(&f, 0);
+    assert_int_equal(sink_wait_requests(f.hook, 2, 20000), 2);
+    int answered_meanwhile = 0;
+    while (campaign_sends(&f, id) == 0) {
+        assert_int_equal(preview(&f.s, "{\"attribute\":\"plan\",\"op\":\"equals\","
+                                       "\"value\":\"trial\"}"),
+                         2);
+        answered_meanwhile += campaign_sends(&f, id) == 0;
+    }
+    assert_true(answered_meanwhile >= 3);
+    wait_sends(&f, id, 2);
+    free(id);
+    campaign_fixture_stop(&f.s, f.hook);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -294,6 +324,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(
             test_an_immediate_campaign_is_sent_without_waiting_for_the_poll, setup_slow_poll,
             teardown),
+        cmocka_unit_test(test_previews_do_not_wait_for_the_outcomes_being_committed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,8 @@ struct event_user {
 /*
  * Appends an event of `event_type` that happened at `time_ms` to the outbox. `properties`
  * (stolen; may be NULL) gets "app_group_id" = the workspace's public id. Must be called
- * between workspace_write_begin and workspace_write_end.
+ * inside a write of the workspace (workspace_write_begin or workspace_store_write_begin, and
+ * its end): it changes only the store.
  */
 enum cd_err event_emit(struct app *app, struct workspace *ws, const char *event_type,
                        int64_t time_ms, const struct event_user *user, json_t *properties);

@@ -175,7 +175,7 @@ static enum cd_err start_targets(struct app *app, struct campaign_run *run, cons
     void *blob = bitmap_to_blob(seg, &len);
     if (!blob)
         return CD_E_NOMEM;
-    enum cd_err err = workspace_write_begin(app, run->ws);
+    enum cd_err err = workspace_store_write_begin(app, run->ws);
     if (err != CD_OK) {
         free(blob);
         return err;
@@ -185,7 +185,7 @@ static enum cd_err start_targets(struct app *app, struct campaign_run *run, cons
     if (err == CD_OK && run->step == 0)
         err = ops->count_entered(workspace_txn(run->ws), run->campaign,
                                  (int64_t)roaring_bitmap_get_cardinality(seg));
-    err = workspace_write_end(app, run->ws, err);
+    err = workspace_store_write_end(app, run->ws, err);
     free(blob);
     if (err == CD_OK)
         log_info("campaign", "workspace_id=%s %s_id=%s dispatch_id=%s step=%lld targets=%llu",
@@ -236,9 +236,9 @@ static enum cd_err start(struct app *app, struct due *d, struct campaign_run **o
     if (err == CD_OK && (c.archived || !step || d->bad_blob)) {
         if (!c.archived)
             log_error("campaign", "dispatch_id=%s is unreadable; finishing it", d->dispatch_id);
-        err = workspace_write_begin(app, ws);
+        err = workspace_store_write_begin(app, ws);
         if (err == CD_OK)
-            err = workspace_write_end(
+            err = workspace_store_write_end(
                 app, ws, ops->dispatch_finish(workspace_txn(ws), d->id, time_now_ms()));
         campaign_copy_free(&c);
         return err;
@@ -683,7 +683,7 @@ static enum cd_err count_step_day(struct app *app, const struct campaign_run *ru
 enum cd_err campaign_record(struct app *app, struct campaign_run *run,
                             const struct webhook_outcome *o, size_t n) {
     int64_t now = time_now_ms();
-    enum cd_err err = workspace_write_begin(app, run->ws);
+    enum cd_err err = workspace_store_write_begin(app, run->ws);
     if (err != CD_OK)
         return err;
     const struct store_campaign_ops *ops = STORE_OPS(app->store)->campaigns;
@@ -741,12 +741,12 @@ enum cd_err campaign_record(struct app *app, struct campaign_run *run,
         err = ops->count_outcomes(workspace_txn(run->ws), run->campaign, n_sent, n_failed);
     if (err == CD_OK && (n_sent || n_failed) && run->kind == CAMPAIGN_KIND_CANVAS)
         err = count_step_day(app, run, now, n_sent, n_failed);
-    return workspace_write_end(app, run->ws, err);
+    return workspace_store_write_end(app, run->ws, err);
 }
 
 enum cd_err campaign_step_done(struct app *app, struct campaign_run *run, int64_t now) {
     const struct store_campaign_ops *ops = STORE_OPS(app->store)->campaigns;
-    enum cd_err err = workspace_write_begin(app, run->ws);
+    enum cd_err err = workspace_store_write_begin(app, run->ws);
     if (err != CD_OK)
         return err;
     if (run->next_delay_ms < 0) {
@@ -759,7 +759,7 @@ enum cd_err campaign_step_done(struct app *app, struct campaign_run *run, int64_
                    : CD_E_NOMEM;
         free(blob);
     }
-    err = workspace_write_end(app, run->ws, err);
+    err = workspace_store_write_end(app, run->ws, err);
     if (err == CD_OK)
         log_info("campaign", "workspace_id=%s dispatch_id=%s step=%lld done%s", run->ws->public_id,
                  run->dispatch_id, (long long)run->step,

@@ -8,7 +8,8 @@
  * the targets without a recorded outcome, so a run started again after a restart resumes where
  * the last one stopped. Outcomes are recorded in one workspace write per batch: the delivery row
  * and its users.messages.webhook.Send or .Failure event (after a users.canvas.Entry event for a
- * Canvas's first step) are durable together.
+ * Canvas's first step) are durable together. A run's writes change only the store
+ * (workspace_store_write_begin), so no reader of the workspace waits for them.
  */
 #ifndef COHORTD_CORE_MESSAGING_CAMPAIGN_RUN_H
 #define COHORTD_CORE_MESSAGING_CAMPAIGN_RUN_H

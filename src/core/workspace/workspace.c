@@ -631,6 +631,28 @@ static void wait_published(struct workspace *ws) {
     pthread_mutex_unlock(&ws->pub);
 }
 
+/* Opens ws->txn on a loaded workspace, checking its lease when leased; the writer lock is held. */
+static enum cd_err txn_open(struct app *app, struct workspace *ws) {
+    enum cd_err err =
+        atomic_load(&ws->loaded) ? STORE_OPS(app->store)->begin(app->store, &ws->txn) : CD_E_STORE;
+    if (err == CD_OK && app->leased && (err = workspace_lease_check(app, ws)) != CD_OK) {
+        STORE_OPS(app->store)->rollback(ws->txn);
+        ws->txn = NULL;
+    }
+    return err;
+}
+
+/* Commits ws->txn when err is CD_OK, else rolls it back; the commit's error, or err. */
+static enum cd_err txn_close(struct app *app, struct workspace *ws, enum cd_err err) {
+    const struct store_ops *ops = STORE_OPS(app->store);
+    if (err == CD_OK)
+        err = ops->commit(ws->txn);
+    else
+        ops->rollback(ws->txn);
+    ws->txn = NULL;
+    return err;
+}
+
 enum cd_err workspace_write_begin(struct app *app, struct workspace *ws) {
     enum cd_err err = writer_lock(app, ws, true);
     if (err != CD_OK)
@@ -639,12 +661,7 @@ enum cd_err workspace_write_begin(struct app *app, struct workspace *ws) {
     pthread_rwlock_wrlock(&ws->lock);
     ws->ident_version++;
     workspace_pending_drop(ws, UINT64_MAX);
-    err =
-        atomic_load(&ws->loaded) ? STORE_OPS(app->store)->begin(app->store, &ws->txn) : CD_E_STORE;
-    if (err == CD_OK && app->leased && (err = workspace_lease_check(app, ws)) != CD_OK) {
-        STORE_OPS(app->store)->rollback(ws->txn);
-        ws->txn = NULL;
-    }
+    err = txn_open(app, ws);
     if (err != CD_OK) {
         pthread_rwlock_unlock(&ws->lock);
         writer_unlock(ws);
@@ -655,13 +672,7 @@ enum cd_err workspace_write_begin(struct app *app, struct workspace *ws) {
 }
 
 enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_err err) {
-    const struct store_ops *ops = STORE_OPS(app->store);
-    if (err == CD_OK) {
-        err = ops->commit(ws->txn);
-    } else {
-        ops->rollback(ws->txn);
-    }
-    ws->txn = NULL;
+    err = txn_close(app, ws, err);
     indexes_journal(ws, NULL);
     if (err == CD_OK) {
         undo_commit(&ws->undo);
@@ -678,6 +689,19 @@ enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_e
         load_or_defer(app, ws);
     }
     pthread_rwlock_unlock(&ws->lock);
+    writer_unlock(ws);
+    return err;
+}
+
+enum cd_err workspace_store_write_begin(struct app *app, struct workspace *ws) {
+    enum cd_err err = writer_lock(app, ws, true);
+    if (err == CD_OK && (err = txn_open(app, ws)) != CD_OK)
+        writer_unlock(ws);
+    return err;
+}
+
+enum cd_err workspace_store_write_end(struct app *app, struct workspace *ws, enum cd_err err) {
+    err = txn_close(app, ws, err);
     writer_unlock(ws);
     return err;
 }

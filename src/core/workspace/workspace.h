@@ -16,6 +16,11 @@
  * journal itself could not be kept (no memory) is memory rebuilt from the store. Readers of the
  * workspace wait for the write lock, so they never see a change before it is durable.
  *
+ * Store-only writes (a webhook step's targets, its outcomes and their events, its end:
+ * core/messaging/campaign_run.c): workspace_store_write_begin takes the writer lock and opens a
+ * store transaction, nothing else; workspace_store_write_end commits and waits for the sync.
+ * Such a write changes no memory, so readers never wait for it nor for its sync.
+ *
  * Pipelined writes (cohort imports, core/cohorts/cohort_import.c): the change is planned under
  * the writer lock and the read lock, committed without waiting for the sync, and published under
  * the write lock once durable, in commit order. Readers never wait for their sync.
@@ -134,6 +139,12 @@ enum cd_err workspace_write_begin(struct app *app, struct workspace *ws);
  * write); unlocks. Returns CD_OK only when the change is durable. workspace_write_begin fails
  * with CD_E_STORE on a workspace that is not loaded. */
 enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_err err);
+
+/* A write that changes only the store (see the top): CD_E_BUSY and CD_E_STORE as
+ * workspace_write_begin; end commits when err is CD_OK, else rolls back, and unlocks. Between
+ * them no in-memory index may be changed, and none is locked. */
+enum cd_err workspace_store_write_begin(struct app *app, struct workspace *ws);
+enum cd_err workspace_store_write_end(struct app *app, struct workspace *ws, enum cd_err err);
 
 /* The transaction of the open write of ws (valid between begin and end, for its thread). */
 struct store_txn *workspace_txn(struct workspace *ws);
