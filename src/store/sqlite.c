@@ -48,6 +48,7 @@
 #ifdef COHORTD_FAULTS
 static atomic_long fail_countdown;
 static atomic_long commit_delay_ms;
+static atomic_long sync_delay_ms;
 static atomic_long call_countdown; /* > 0 once armed: calls left before the failing one */
 static long call_target;           /* N of COHORTD_FAULT_STORE_CALL, 0 when unset */
 static enum sq_call call_kind;     /* SQ_CALL_ANY or the one kind counted */
@@ -62,6 +63,11 @@ static void fault_init(void) {
     if (v && *v) {
         atomic_store(&commit_delay_ms, strtol(v, NULL, 10));
         log_warn("store", "fault_injection=on commit_delay_ms=%s", log_q(v));
+    }
+    v = getenv("COHORTD_STORE_SYNC_DELAY_MS");
+    if (v && *v) {
+        atomic_store(&sync_delay_ms, strtol(v, NULL, 10));
+        log_warn("store", "fault_injection=on sync_delay_ms=%s", log_q(v));
     }
     v = getenv("COHORTD_FAULT_STORE_CALL");
     if (v && *v) {
@@ -102,12 +108,19 @@ static bool call_fault_now(enum sq_call kind) {
     return atomic_fetch_sub(&call_countdown, 1) == 1;
 }
 
-static void commit_delay(void) {
-    long delay = atomic_load(&commit_delay_ms);
+static void sleep_ms(long delay) {
     if (delay > 0) {
         struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
+}
+
+static void commit_delay(void) {
+    sleep_ms(atomic_load(&commit_delay_ms));
+}
+
+void sq_fault_sync_delay(void) {
+    sleep_ms(atomic_load(&sync_delay_ms));
 }
 
 static int64_t pragma_int(sqlite3 *db, const char *sql);
@@ -132,6 +145,7 @@ static bool call_fault_now(enum sq_call kind) {
     return false;
 }
 static void commit_delay(void) {}
+void sq_fault_sync_delay(void) {}
 static void fault_max_pages(sqlite3 *db) {
     (void)db;
 }

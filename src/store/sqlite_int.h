@@ -74,6 +74,10 @@ sqlite3_stmt *sq_prep(struct sq_conn *c, const char *sql);
  * full until a commit succeeds), CD_E_STORE otherwise. */
 enum cd_err sq_exec(struct sq_conn *c, sqlite3_stmt *st);
 
+/* Waits COHORTD_STORE_SYNC_DELAY_MS before a sync (test builds; nothing otherwise): keeps
+ * committed writes not yet durable on purpose (sqlite.c). */
+void sq_fault_sync_delay(void);
+
 /* What a statement run by sq_exec_call is, for COHORTD_FAULT_STORE_CALL=N:KIND (sqlite.c). */
 enum sq_call { SQ_CALL_ANY = 0, SQ_CALL_WRITE, SQ_CALL_BEGIN, SQ_CALL_COMMIT };
 /* sq_exec for a statement of that kind (sq_exec itself is SQ_CALL_WRITE). */

@@ -93,6 +93,7 @@ enum cd_err sq_sync_wait(struct store *s, uint64_t ticket) {
         pthread_mutex_unlock(&y->lock);
         struct timespec s0;
         clock_gettime(CLOCK_MONOTONIC, &s0);
+        sq_fault_sync_delay();
         int rc = fdatasync(y->wal_fd);
         int e = errno;
         metrics_observe("cohortd_store_sync_seconds", "", seconds_since(&s0));

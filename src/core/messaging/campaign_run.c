@@ -159,10 +159,13 @@ static void event_texts(struct campaign_run *run) {
 }
 
 /* Fixes the step's targets (audience ∩ segment now) and, on a first step, counts them as
- * entered. */
+ * entered. The segment is evaluated once every import committed so far is in memory: the
+ * import that made a cohort-entry dispatch (seen in the store) may not be published yet, and
+ * its entrants would be missing from the segment. */
 static enum cd_err start_targets(struct app *app, struct campaign_run *run, const char *segment_id,
                                  roaring_bitmap_t *audience) {
     roaring_bitmap_t *seg = NULL;
+    workspace_wait_imports(app, run->ws);
     if (segments_audience(app, run->ws, segment_id, &seg) != CD_OK) {
         log_warn("campaign", "workspace_id=%s dispatch_id=%s segment_id=%s gone: nobody is sent to",
                  run->ws->public_id, run->dispatch_id, segment_id);

@@ -706,6 +706,13 @@ enum cd_err workspace_store_write_end(struct app *app, struct workspace *ws, enu
     return err;
 }
 
+void workspace_wait_imports(struct app *app, struct workspace *ws) {
+    /* an import holds the writer lock from its commit until its turn is queued */
+    writer_lock(app, ws, false);
+    wait_published(ws);
+    writer_unlock(ws);
+}
+
 struct store_txn *workspace_txn(struct workspace *ws) {
     return ws->txn;
 }

@@ -146,6 +146,11 @@ enum cd_err workspace_write_end(struct app *app, struct workspace *ws, enum cd_e
 enum cd_err workspace_store_write_begin(struct app *app, struct workspace *ws);
 enum cd_err workspace_store_write_end(struct app *app, struct workspace *ws, enum cd_err err);
 
+/* Waits until every import of ws committed so far is published (in memory), holding nothing
+ * after: a reader that saw an import's effect in the store (a cohort-entry dispatch it
+ * created) then finds the import's members in memory too. */
+void workspace_wait_imports(struct app *app, struct workspace *ws);
+
 /* The transaction of the open write of ws (valid between begin and end, for its thread). */
 struct store_txn *workspace_txn(struct workspace *ws);
 
