@@ -990,13 +990,21 @@ static void test_a_crash_mid_dispatch_skips_nobody(void **state) {
     interrupted_dispatch(*state, true);
 }
 
-static void test_archiving_a_campaign_stops_its_running_dispatch(void **state) {
-    struct fixture *f = *state;
+/* Creates an immediate campaign to the segment sent at 2 a second to the receiver's path (a
+ * template); returns its id. */
+static char *slow_campaign(struct fixture *f, const char *path) {
     char *fmt = strf("{\"name\":\"Slow\",\"segment_id\":\"SEGMENT\",\"rate_limit_per_minute\":120,"
                      "\"schedule\":{\"type\":\"immediate\"},\"message\":{\"webhook\":{\"url\":"
-                     "\"%s/slow\"}}}",
-                     f->base);
+                     "\"%s%s\"}}}",
+                     f->base, path);
     char *id = create(f, "/campaigns/create", fmt);
+    free(fmt);
+    return id;
+}
+
+static void test_archiving_a_campaign_stops_its_running_dispatch(void **state) {
+    struct fixture *f = *state;
+    char *id = slow_campaign(f, "/slow");
     assert_int_equal(sink_wait_requests(f->hook, 1, 10000), 1);
     char *arch = strf("{\"campaign_id\":\"%s\"}", id);
     post_status(&f->s, "/campaigns/archive", arch, 201);
@@ -1007,7 +1015,6 @@ static void test_archiving_a_campaign_stops_its_running_dispatch(void **state) {
     json_decref(d);
     free(arch);
     free(id);
-    free(fmt);
 }
 
 /* A member deleted while the dispatch is sending is skipped, whether the profiles read ahead
@@ -1017,11 +1024,7 @@ static void test_a_member_deleted_while_a_dispatch_sends_is_not_sent(void **stat
     struct fixture *f = *state;
     post_status(&f->s, "/users/track",
                 "{\"attributes\":[{\"external_id\":\"u6\",\"plan\":\"trial\"}]}", 201);
-    char *fmt = strf("{\"name\":\"Slow\",\"segment_id\":\"SEGMENT\",\"rate_limit_per_minute\":120,"
-                     "\"schedule\":{\"type\":\"immediate\"},\"message\":{\"webhook\":{\"url\":"
-                     "\"%s/slow/{{${external_id}}}\"}}}",
-                     f->base);
-    char *id = create(f, "/campaigns/create", fmt);
+    char *id = slow_campaign(f, "/slow/{{${external_id}}}");
     assert_int_equal(sink_wait_requests(f->hook, 1, 10000), 1);
     assert_string_equal(sink_get(f->hook, 0)->path, "/slow/u1");
     post_status(&f->s, "/users/delete", "{\"external_ids\":[\"u3\"]}", 201);
@@ -1029,7 +1032,6 @@ static void test_a_member_deleted_while_a_dispatch_sends_is_not_sent(void **stat
     assert_int_equal(count_path(f->hook, "/slow/u2"), 1);
     assert_int_equal(count_path(f->hook, "/slow/u6"), 1);
     free(id);
-    free(fmt);
 }
 
 /* Issue 16 item 3: an email recipient is the user of that email its prioritization picks
